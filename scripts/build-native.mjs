@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Builds the optional native channel addon (native/) with the node-gyp that npm bundles.
+// A failure is not fatal: the VM falls back to the pure-JS blocking channel, and says so in `hostlink doctor`.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const nativeDir = join(ROOT, 'native');
+if (!existsSync(join(nativeDir, 'binding.gyp'))) process.exit(0);
+
+const candidates = [
+  process.env.npm_config_node_gyp,
+  join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+].filter((p) => p && existsSync(p));
+if (candidates.length === 0) {
+  process.stderr.write('hostlink: node-gyp not found; the VM will use the pure-JS socket channel\n');
+  process.exit(0);
+}
+const r = spawnSync(process.execPath, [candidates[0], 'rebuild'], { cwd: nativeDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+if (r.status !== 0) {
+  process.stderr.write(r.stdout + r.stderr);
+  process.stderr.write('hostlink: building the native channel failed; the VM will use the pure-JS socket channel\n');
+}

@@ -1,0 +1,76 @@
+/**
+ * The `hostlink` command: a thin dispatcher. Each command lives in src/cli/commands/<name>.ts and is loaded
+ * only when used, so `hostlink vm` (started once per execution) pays for nothing else.
+ */
+import { HostlinkError } from '../errors.js';
+
+export interface CommandModule {
+  /** Runs the command; returns the process exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<CommandModule>;
+}
+
+/** Registry: add a command by adding a line here and a module in commands/. */
+const COMMANDS: Record<string, CommandEntry> = {
+  demo: { summary: 'deploy the kv-store example and call it through real VM processes', load: () => import('./commands/demo.js') },
+  deploy: { summary: 'store a contract: hostlink deploy FILE.wasm', load: () => import('./commands/deploy.js') },
+  call: { summary: 'run a contract method: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file]', load: () => import('./commands/call.js') },
+  state: { summary: "show a context's keys, values and state root: hostlink state CONTEXT", load: () => import('./commands/state.js') },
+  vm: { summary: 'the VM process (started by the host): hostlink vm --host ADDR [--message JSON]', load: () => import('./commands/vm.js') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    'usage: hostlink <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'Run `hostlink <command> --help` for a command\'s options. Add --verbose to see stack traces.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const args = argv.filter((a) => a !== '--verbose');
+  const name = args[0];
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    const { HOSTLINK_VERSION } = await import('../version.js');
+    process.stdout.write(HOSTLINK_VERSION + '\n');
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`hostlink: unknown command '${name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const mod = await entry.load();
+    return await mod.run(args.slice(1));
+  } catch (err) {
+    return reportError(err, verbose);
+  }
+}
+
+/** One clear line on stderr (a stack trace only with --verbose); exit 2 for usage errors, 1 otherwise. */
+export function reportError(err: unknown, verbose: boolean): number {
+  if (err instanceof HostlinkError) {
+    process.stderr.write(`hostlink: ${err.message}\n`);
+    if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+    return err.code === 'usage' || err.code === 'invalid_message' ? 2 : 1;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  process.stderr.write(`hostlink: ${e.message}${verbose ? '' : ' (run with --verbose for details)'}\n`);
+  if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+  return 1;
+}

@@ -1,0 +1,77 @@
+/**
+ * The closed set of errors Hostlink raises. Two families:
+ *
+ * - `GuestErrorName`: why a contract execution failed, reported inside the outcome (VMError / UserError
+ *   messages). These are the seed's host-function error names plus the VM's own stop reasons.
+ * - `HostlinkErrorCode`: why a tool or API call failed (bad arguments, protocol violation, crashed VM...).
+ *
+ * Messages say what happened and what to do; the name or code is what programs match on.
+ */
+
+/** Errors a host function raises by trapping the guest (seed 004 table plus the reference's extra ones). */
+export const GUEST_ERROR_NAMES = [
+  'InvalidMemoryAccess',
+  'KeyLengthOverflow',
+  'ValueLengthOverflow',
+  'LogsOverflow',
+  'LogLengthOverflow',
+  'EventsOverflow',
+  'EventKindSizeOverflow',
+  'EventDataSizeOverflow',
+  'BadUTF8',
+  'InvalidRegisterId',
+  'DeserializationError',
+  'Panic',
+  'XCallsOverflow',
+  'XCallFunctionSizeOverflow',
+  'XCallParamsSizeOverflow',
+  'TooManyBlobHandles',
+  'InvalidBlobHandle',
+  'BlobWriteTooLarge',
+  'AliasAlreadyExists',
+  'Ed25519IncorrectPublicKey',
+  'CommitTwice',
+  'HostUnavailable',
+] as const;
+export type GuestErrorName = (typeof GUEST_ERROR_NAMES)[number];
+
+/** A host function failed: the guest traps and the execution ends with VMError (or UserError for Panic). */
+export class GuestError extends Error {
+  override readonly name = 'GuestError';
+  constructor(
+    readonly kind: GuestErrorName,
+    readonly fn: string,
+    readonly detail: string = '',
+  ) {
+    super(`${kind} in ${fn}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+export const HOSTLINK_ERROR_CODES = [
+  'usage', // wrong command-line arguments or API parameters
+  'invalid_message', // the --message JSON is missing a field or has a malformed one
+  'not_found', // code hash, context, file or blob that does not exist
+  'protocol', // a peer broke the wire protocol (bad frame, unknown method, oversized frame)
+  'incompatible_version', // hello found no common protocol version
+  'channel_closed', // the peer closed the connection or died
+  'timeout', // a deadline passed
+  'vm_crash', // the VM process exited without sending a result
+  'store', // the database failed
+  'internal', // a bug: an invariant did not hold
+] as const;
+export type HostlinkErrorCode = (typeof HOSTLINK_ERROR_CODES)[number];
+
+export class HostlinkError extends Error {
+  override readonly name = 'HostlinkError';
+  constructor(
+    readonly code: HostlinkErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isHostlinkError(e: unknown, code?: HostlinkErrorCode): e is HostlinkError {
+  return e instanceof HostlinkError && (code === undefined || e.code === code);
+}
