@@ -18,7 +18,10 @@ if (candidates.length === 0) {
   process.stderr.write('hostlink: node-gyp not found; the VM will use the pure-JS socket channel\n');
   process.exit(0);
 }
-const r = spawnSync(process.execPath, [candidates[0], 'rebuild'], { cwd: nativeDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+// Outside `npm install` (which passes ~/.npmrc's nodedir), point node-gyp at the installed headers instead of downloading them.
+const prefix = join(dirname(process.execPath), '..');
+const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi')) ? [`--nodedir=${prefix}`] : [];
+const r = spawnSync(process.execPath, [candidates[0], 'rebuild', ...nodedir], { cwd: nativeDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 if (r.status !== 0) {
   process.stderr.write(r.stdout + r.stderr);
   process.stderr.write('hostlink: building the native channel failed; the VM will use the pure-JS socket channel\n');
