@@ -21,6 +21,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   call: { summary: 'run a contract method: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file]', load: () => import('./commands/call.js') },
   state: { summary: "show a context's keys, values and state root: hostlink state CONTEXT", load: () => import('./commands/state.js') },
   vm: { summary: 'the VM process (started by the host): hostlink vm --host ADDR [--message JSON]', load: () => import('./commands/vm.js') },
+  guest: { summary: 'ask the host OS for a privileged operation (seed 002): hostlink guest COMMAND', load: () => import('./commands/guest.js') },
+  agent: { summary: 'serve guest requests on the host: hostlink agent [--listen ADDR] [--config FILE]', load: () => import('./commands/agent.js') },
 };
 
 function usage(): string {

@@ -1,0 +1,45 @@
+/** `hostlink agent`: serve guest requests (seed 002) until SIGINT or SIGTERM. */
+import { parseArgs } from 'node:util';
+import { DEFAULT_AGENT_ADDRESS, parseControlAddress } from '../../control/address.js';
+import { ControlAgent } from '../../control/agent.js';
+import { defaultAgentConfig, loadAgentConfig } from '../../control/config.js';
+import { HostlinkError } from '../../errors.js';
+
+const USAGE = `usage: hostlink agent [--listen ADDR] [--config FILE]
+
+Serves the guest-to-host command channel: one JSON request and one JSON reply per connection.
+
+options:
+  --listen ADDR   vsock://any:PORT (default ${DEFAULT_AGENT_ADDRESS}; vsock needs socat), unix:///path or HOST:PORT
+  --config FILE   JSON configuration: allowed guest CIDs, timeouts, and per command whether it is enabled and
+                  what it runs (see docs/ops-channel.md). Without it: only CID 3 is served, and commands that
+                  need a configured command or version answer that they are not configured.`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { listen: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (e) {
+    throw new HostlinkError('usage', `${(e as Error).message} (see hostlink agent --help)`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const config = values.config !== undefined ? loadAgentConfig(values.config) : defaultAgentConfig();
+  const address = parseControlAddress(values.listen ?? config.listen ?? DEFAULT_AGENT_ADDRESS);
+  const agent = new ControlAgent(config);
+  const bound = await agent.listen(address);
+  process.stderr.write(`hostlink agent: listening on ${bound}\n`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.stderr.write(`hostlink agent: ${signal}: stopping\n`);
+  await agent.close();
+  return 0;
+}

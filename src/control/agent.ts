@@ -1,0 +1,361 @@
+/**
+ * `hostlink agent`: the host side of the command channel. Per connection: read one request to EOF (or until it
+ * is complete JSON, for guests that never half-close), at most 64 KiB, check the sender's CID, run the
+ * command's handler, write one reply, close. Every failure short of a dead socket gets an Err reply, and one
+ * connection's trouble never stops the listener.
+ */
+import { type ChildProcess } from 'node:child_process';
+import { rm, stat, unlink } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { HostlinkError } from '../errors.js';
+import { formatControlAddress, VSOCK_CID_ANY, type ControlAddress } from './address.js';
+import { createBridgeFiles, listenArgs, MAX_PEER_HEADER, parsePeerHeader, type BridgeFiles } from './bridge.js';
+import type { AgentConfig } from './config.js';
+import type { AgentState, HandlerContext } from './handlers/context.js';
+import { HANDLERS } from './handlers/index.js';
+import { socatErrors, socatStartError, spawnSocat } from './socat.js';
+import {
+  decodeRequest,
+  encodeLegacyResponse,
+  encodeResponse,
+  isCompleteJson,
+  MAX_MESSAGE_BYTES,
+  WireError,
+  type Command,
+  type Payload,
+  type RequestFormat,
+  type Response,
+} from './wire.js';
+
+export interface AgentOptions {
+  /** Where the agent reports each request and problem (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** Who is on the other end of a connection. */
+interface Peer {
+  label: string;
+  /** The peer's real CID when the transport knows it (vsock bridge, or `peerCid` for unix listeners). */
+  cid?: number;
+  /** A vsock-bridge connection: the first line is the peer header. */
+  bridged: boolean;
+}
+
+interface Outcome {
+  format: RequestFormat;
+  response: Response;
+  /** For the log. */
+  what: string;
+}
+
+export class ControlAgent {
+  private readonly servers: Server[] = [];
+  private readonly bridges: { child: ChildProcess; files: BridgeFiles }[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly background = new Set<Promise<unknown>>();
+  private readonly closing = new AbortController();
+  private readonly state: AgentState = { upgradeRunning: false };
+  private readonly log: (line: string) => void;
+
+  constructor(
+    readonly config: AgentConfig,
+    options: AgentOptions = {},
+  ) {
+    this.log = options.log ?? ((line) => process.stderr.write(`hostlink agent: ${line}\n`));
+  }
+
+  /** Starts listening; returns the address actually bound (with the real port for TCP port 0). */
+  async listen(address: ControlAddress): Promise<string> {
+    switch (address.kind) {
+      case 'tcp': {
+        const server = this.createServer(() => ({ label: 'tcp', bridged: false }));
+        await listenOn(server, { host: address.host, port: address.port });
+        const a = server.address();
+        const port = typeof a === 'object' && a !== null ? a.port : address.port;
+        return formatControlAddress({ ...address, port });
+      }
+      case 'unix': {
+        if (address.vsockPort !== undefined) {
+          throw new HostlinkError('usage', `cannot listen on ${formatControlAddress(address)}: '?port=' is for connecting through a VMM's hybrid vsock socket; to take guest-initiated Firecracker connections listen on unix://<uds_path>_<port>`);
+        }
+        const cid = this.config.peerCid;
+        const server = this.createServer(() => ({ label: 'unix', bridged: false, ...(cid !== undefined ? { cid } : {}) }));
+        await listenUnix(server, address.path);
+        return formatControlAddress(address);
+      }
+      case 'vsock':
+        return this.listenVsock(address);
+    }
+  }
+
+  /**
+   * The unix half of the vsock bridge, without socat: returns the files socat would use. `listen(vsock://...)`
+   * calls this and then starts socat; tests call it to drive the bridge script directly.
+   */
+  async openBridge(): Promise<BridgeFiles> {
+    const t = this.config.timeouts;
+    const files = await createBridgeFiles(this.config.socatPath, (t.readMs + Math.max(t.requestMs, t.upgradeMs) + t.writeMs) / 1000);
+    const server = this.createServer(() => ({ label: 'vsock', bridged: true }));
+    try {
+      await listenOn(server, files.socketPath);
+    } catch (e) {
+      await rm(files.dir, { recursive: true, force: true });
+      throw e;
+    }
+    server.on('close', () => void rm(files.dir, { recursive: true, force: true }));
+    return files;
+  }
+
+  private async listenVsock(address: ControlAddress & { kind: 'vsock' }): Promise<string> {
+    if (address.cid !== VSOCK_CID_ANY) {
+      throw new HostlinkError('usage', `the agent listens on every CID: use vsock://any:${address.port}, not vsock://${address.cid}:${address.port}`);
+    }
+    const files = await this.openBridge();
+    const socatPath = this.config.socatPath;
+    // On close() this socat stops accepting; children it forked finish the connections they carry.
+    const child = spawnSocat(socatPath, listenArgs(address.port, files), { ...process.env, ...files.env });
+    this.bridges.push({ child, files });
+    await new Promise<void>((resolve, reject) => {
+      let stderr = '';
+      let up = false;
+      child.on('error', (err: NodeJS.ErrnoException) => reject(socatStartError(socatPath, err)));
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (s: string) => {
+        if (!up) {
+          stderr += s;
+          if (/ listening on /.test(stderr)) {
+            up = true;
+            resolve();
+          }
+        }
+        for (const e of socatErrors(s)) this.log(`vsock bridge: ${e}`);
+      });
+      child.stdout!.resume();
+      child.on('exit', (code) => {
+        if (!up) {
+          const why = socatErrors(stderr).join('; ') || `exit code ${code}`;
+          reject(new HostlinkError('channel_closed', `cannot listen on vsock port ${address.port}: ${why}`));
+        } else if (!this.closing.signal.aborted) {
+          this.log(`vsock bridge (socat) exited with code ${code}: vsock requests are no longer served`);
+        }
+      });
+    });
+    return formatControlAddress(address);
+  }
+
+  private createServer(peerOf: () => Peer): Server {
+    const server = createServer({ allowHalfOpen: true }, (sock) => {
+      this.sockets.add(sock);
+      sock.on('close', () => this.sockets.delete(sock));
+      this.serve(sock, peerOf());
+    });
+    server.maxConnections = this.config.maxConnections;
+    server.on('error', (e) => this.log(`listener error: ${e.message}`));
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Stops listening, ends background work and waits (briefly) for requests in flight. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    for (const { child } of this.bridges) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+    const grace = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, 2_000);
+    await Promise.all([...closed, ...this.background]);
+    clearTimeout(grace);
+    await Promise.all(this.bridges.map(({ files }) => rm(files.dir, { recursive: true, force: true })));
+  }
+
+  private serve(sock: Socket, peer: Peer): void {
+    const t = this.config.timeouts;
+    let stage: 'header' | 'read' | 'handle' | 'write' | 'done' = peer.bridged ? 'header' : 'read';
+    let header = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const after: (() => void)[] = [];
+    let timer = setTimeout(() => finish(refusal('v1', `no complete request within ${t.readMs} ms: send one JSON request, then half-close the connection`)), t.readMs);
+
+    const runAfter = (): void => {
+      for (const fn of after.splice(0)) {
+        try {
+          fn();
+        } catch (e) {
+          this.log(`after-reply action failed: ${(e as Error).message}`);
+        }
+      }
+    };
+    const finish = (o: Outcome): void => {
+      if (stage === 'write' || stage === 'done') return;
+      stage = 'write';
+      clearTimeout(timer);
+      this.log(`${peer.label}${peer.cid !== undefined ? ` cid ${peer.cid}` : ''}: ${o.what} -> ${o.response.ok ? 'ok' : `refused: ${o.response.error}`}`);
+      timer = setTimeout(() => sock.destroy(), t.writeMs);
+      sock.end(o.format === 'legacy' ? encodeLegacyResponse(o.response) : encodeResponse(o.response));
+    };
+    const onRequest = (bytes: Buffer): void => {
+      stage = 'handle';
+      clearTimeout(timer);
+      void this.handle(bytes, peer, (fn) => {
+        if (stage === 'handle') after.push(fn);
+        else this.log('an action meant for after the reply was dropped: the request had already been answered');
+      }).then(finish, (e: unknown) => finish(refusal('v1', `internal error: ${(e as Error)?.message ?? String(e)}`)));
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_BYTES) {
+        return finish(refusal('v1', `request too large: more than ${MAX_MESSAGE_BYTES} bytes`));
+      }
+      chunks.push(chunk);
+      const all = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+      if (isCompleteJson(all)) onRequest(all);
+    };
+
+    sock.on('data', (chunk: Buffer) => {
+      if (stage === 'header') {
+        header = Buffer.concat([header, chunk]);
+        const nl = header.indexOf(0x0a);
+        if (nl < 0) {
+          if (header.length > MAX_PEER_HEADER) sock.destroy();
+          return;
+        }
+        const cid = parsePeerHeader(header.subarray(0, nl).toString('latin1'));
+        if (cid === undefined) {
+          this.log('vsock bridge sent no peer CID header; connection dropped');
+          return void sock.destroy();
+        }
+        peer = { ...peer, cid };
+        stage = 'read';
+        const rest = header.subarray(nl + 1);
+        if (rest.length > 0) onData(rest);
+        return;
+      }
+      if (stage === 'read') onData(chunk);
+      // Later data (after an oversized or early-complete request) is read and dropped so the peer is not blocked.
+    });
+    sock.on('end', () => {
+      if (stage === 'header') return void sock.destroy();
+      if (stage === 'read') {
+        if (size === 0) return finish(refusal('v1', 'empty request: send one JSON request, then half-close the connection'));
+        onRequest(Buffer.concat(chunks));
+      }
+    });
+    sock.on('finish', () => {
+      // Reply written: the peer may still be sending (we answered early); give it writeMs to hang up.
+      clearTimeout(timer);
+      runAfter();
+      if (!sock.readableEnded) timer = setTimeout(() => sock.destroy(), t.writeMs);
+    });
+    sock.on('error', (e) => this.log(`${peer.label}: connection error: ${e.message}`));
+    sock.on('close', () => {
+      clearTimeout(timer);
+      // An action like a scheduled reboot still happens if the guest went away before reading the reply.
+      runAfter();
+      stage = 'done';
+    });
+  }
+
+  /** Decodes, checks and dispatches one request; never throws for a bad request, returns the refusal. */
+  private async handle(bytes: Buffer, peer: Peer, afterReply: (fn: () => void) => void): Promise<Outcome> {
+    let format: RequestFormat;
+    let senderCid: number;
+    let command: Command;
+    try {
+      ({ format, request: { senderCid, command } } = decodeRequest(bytes));
+    } catch (e) {
+      if (e instanceof WireError) return refusal(e.format ?? 'v1', e.message);
+      throw e;
+    }
+    const what = `${format === 'legacy' ? 'legacy ' : ''}${command.type}`;
+    const refuse = (error: string): Outcome => ({ format, what, response: { ok: false, error } });
+    const allowed = this.config.allowedCids;
+    if (!allowed.includes(senderCid)) {
+      return refuse(`this host only accepts requests from guest CID ${allowed.join(', ') || '(none configured)'}; the request claims CID ${senderCid}`);
+    }
+    if (peer.cid !== undefined && peer.cid !== senderCid) {
+      return refuse(`the sender's real CID (${peer.cid}) does not match the CID in the request (${senderCid})`);
+    }
+    if (!this.config.handlers[command.type].enabled) {
+      return refuse(`the host has disabled '${command.type}' (handlers.${command.type}.enabled is false in the agent configuration)`);
+    }
+
+    const limit = command.type === 'upgrade' ? this.config.timeouts.upgradeMs : this.config.timeouts.requestMs;
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<Outcome>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        resolve(refuse(`the host did not finish '${command.type}' within ${limit} ms`));
+      }, limit);
+    });
+    const ctx: HandlerContext = {
+      config: this.config,
+      signal: abort.signal,
+      closing: this.closing.signal,
+      log: this.log,
+      afterReply,
+      track: (work) => {
+        const p = work.catch(() => undefined).finally(() => this.background.delete(p));
+        this.background.add(p);
+      },
+      state: this.state,
+    };
+    const handler = HANDLERS[command.type] as (c: Command, ctx: HandlerContext) => Promise<Payload>;
+    const run = handler(command, ctx).then(
+      (payload): Outcome => ({ format, what, response: { ok: true, payload } }),
+      (e: unknown): Outcome => refuse(e instanceof Error ? e.message : String(e)),
+    );
+    try {
+      return await Promise.race([run, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function refusal(format: RequestFormat, error: string): Outcome {
+  return { format, what: 'bad request', response: { ok: false, error } };
+}
+
+function listenOn(server: Server, where: string | { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    const done = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    if (typeof where === 'string') server.listen(where, done);
+    else server.listen(where.port, where.host, done);
+  });
+}
+
+/** Listens on a unix path, replacing a stale socket file left by a dead agent but never a live one. */
+async function listenUnix(server: Server, path: string): Promise<void> {
+  try {
+    await listenOn(server, path);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw wrapListen(e, path);
+  }
+  const st = await stat(path).catch(() => undefined);
+  const alive = st?.isSocket()
+    ? await new Promise<boolean>((resolve) => {
+        const probe = connect(path, () => {
+          probe.destroy();
+          resolve(true);
+        });
+        probe.on('error', () => resolve(false));
+      })
+    : true;
+  if (alive) throw new HostlinkError('usage', `cannot listen on unix://${path}: ${st?.isSocket() ? 'another process is serving it' : 'the path exists and is not a socket'}`);
+  await unlink(path);
+  await listenOn(server, path).catch((e: unknown) => {
+    throw wrapListen(e, path);
+  });
+}
+
+function wrapListen(e: unknown, path: string): HostlinkError {
+  return new HostlinkError('usage', `cannot listen on unix://${path}: ${(e as Error).message}`);
+}

@@ -1,0 +1,166 @@
+/**
+ * `hostlink agent` configuration: a JSON file (see docs/ops-channel.md), merged over the defaults below.
+ * Unknown keys are errors so that a typo cannot silently leave a handler enabled or a command unset.
+ */
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostlinkError } from '../errors.js';
+import type { CommandType } from './wire.js';
+
+/** A command to run, as argv (no shell). Placeholders like `{file}` are replaced by the handler. */
+export type CommandLine = string[];
+
+export interface Timeouts {
+  /** From accept until the whole request has arrived. */
+  readMs: number;
+  /** For writing the reply. */
+  writeMs: number;
+  /** For handling one request (every command but upgrade). */
+  requestMs: number;
+  /** For handling an upgrade: download, verify, install. Keep it below the guest's reply timeout (300 s). */
+  upgradeMs: number;
+}
+
+export interface HandlerConfigs {
+  'get-vsock-protocol': { enabled: boolean };
+  'get-hostos-version': { enabled: boolean; version?: string; versionFile?: string };
+  'attach-hsm': { enabled: boolean; command?: CommandLine };
+  'detach-hsm': { enabled: boolean; command?: CommandLine };
+  'start-upgrade-guest-vm': { enabled: boolean; command?: CommandLine };
+  'set-node-id': { enabled: boolean; nodeIdFile?: string; command?: CommandLine };
+  upgrade: {
+    enabled: boolean;
+    /** Where the image is downloaded; `{file}` in installCommand. */
+    stagingFile: string;
+    maxBytes: number;
+    /** The download fails when no data arrives for this long (per chunk, not for the whole download). */
+    chunkTimeoutMs: number;
+    installCommand?: CommandLine;
+    rebootCommand?: CommandLine;
+    /** Wait this long after the reply has been written before running rebootCommand. */
+    rebootDelayMs: number;
+  };
+  notify: { enabled: boolean; consoles: string[]; intervalMs: number; maxCount: number };
+}
+
+export interface AgentConfig {
+  /** Listen address when --listen is not given. */
+  listen?: string;
+  /** Guest CIDs whose requests are served (the reference host accepts only 3, the first VM). */
+  allowedCids: number[];
+  /** The CID of whoever connects on a unix listener (Firecracker hybrid vsock: the VM's guest_cid). */
+  peerCid?: number;
+  socatPath: string;
+  maxConnections: number;
+  timeouts: Timeouts;
+  handlers: HandlerConfigs;
+}
+
+export function defaultAgentConfig(): AgentConfig {
+  return {
+    allowedCids: [3],
+    socatPath: 'socat',
+    maxConnections: 32,
+    timeouts: { readMs: 5_000, writeMs: 5_000, requestMs: 30_000, upgradeMs: 280_000 },
+    handlers: {
+      'get-vsock-protocol': { enabled: true },
+      'get-hostos-version': { enabled: true },
+      'attach-hsm': { enabled: true },
+      'detach-hsm': { enabled: true },
+      'start-upgrade-guest-vm': { enabled: true },
+      'set-node-id': { enabled: true },
+      upgrade: {
+        enabled: true,
+        stagingFile: join(tmpdir(), 'hostlink-upgrade'),
+        maxBytes: 4 * 1024 ** 3,
+        chunkTimeoutMs: 120_000,
+        rebootDelayMs: 0,
+      },
+      notify: { enabled: true, consoles: ['/dev/tty1', '/dev/ttyS0'], intervalMs: 2_000, maxCount: 10 },
+    },
+  };
+}
+
+type Check = (v: unknown, path: string) => unknown;
+
+function fail(path: string, want: string): never {
+  throw new HostlinkError('usage', `agent configuration: '${path}' must be ${want}`);
+}
+const bool: Check = (v, p) => (typeof v === 'boolean' ? v : fail(p, 'true or false'));
+const str: Check = (v, p) => (typeof v === 'string' && v !== '' ? v : fail(p, 'a non-empty string'));
+const count: Check = (v, p) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : fail(p, 'a non-negative integer'));
+const cid: Check = (v, p) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff ? v : fail(p, 'a CID (0..4294967295)'));
+const cids: Check = (v, p) => (Array.isArray(v) ? v.map((x, i) => cid(x, `${p}[${i}]`)) : fail(p, 'an array of CIDs'));
+const argv: Check = (v, p) =>
+  Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? v : fail(p, 'a non-empty array of strings (argv, no shell)');
+const strs: Check = (v, p) => (Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '') ? v : fail(p, 'an array of paths'));
+
+/** Copies known keys of `input` over `target`, checking each; unknown keys are errors. */
+function merge(target: Record<string, unknown>, input: unknown, path: string, schema: Record<string, Check | Record<string, unknown>>): void {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) fail(path || 'the file', 'a JSON object');
+  for (const [key, value] of Object.entries(input)) {
+    const at = path ? `${path}.${key}` : key;
+    const rule = schema[key];
+    if (rule === undefined) {
+      throw new HostlinkError('usage', `agent configuration: unknown key '${at}' (known: ${Object.keys(schema).join(', ')})`);
+    }
+    if (typeof rule === 'function') target[key] = rule(value, at);
+    else merge(target[key] as Record<string, unknown>, value, at, rule as Record<string, Check | Record<string, unknown>>);
+  }
+}
+
+const SCHEMA: Record<string, Check | Record<string, unknown>> = {
+  listen: str,
+  allowedCids: cids,
+  peerCid: cid,
+  socatPath: str,
+  maxConnections: count,
+  timeouts: { readMs: count, writeMs: count, requestMs: count, upgradeMs: count },
+  handlers: {
+    'get-vsock-protocol': { enabled: bool },
+    'get-hostos-version': { enabled: bool, version: str, versionFile: str },
+    'attach-hsm': { enabled: bool, command: argv },
+    'detach-hsm': { enabled: bool, command: argv },
+    'start-upgrade-guest-vm': { enabled: bool, command: argv },
+    'set-node-id': { enabled: bool, nodeIdFile: str, command: argv },
+    upgrade: {
+      enabled: bool,
+      stagingFile: str,
+      maxBytes: count,
+      chunkTimeoutMs: count,
+      installCommand: argv,
+      rebootCommand: argv,
+      rebootDelayMs: count,
+    },
+    notify: { enabled: bool, consoles: strs, intervalMs: count, maxCount: count },
+  } satisfies Record<CommandType, unknown>,
+};
+
+/** The defaults with `input` (parsed JSON) applied; throws HostlinkError('usage') naming the bad key. */
+export function resolveAgentConfig(input: unknown): AgentConfig {
+  const config = defaultAgentConfig();
+  merge(config as unknown as Record<string, unknown>, input, '', SCHEMA);
+  return config;
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new HostlinkError('not_found', `cannot read agent configuration ${file}: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new HostlinkError('usage', `agent configuration ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    return resolveAgentConfig(json);
+  } catch (e) {
+    if (e instanceof HostlinkError) throw new HostlinkError(e.code, `${file}: ${e.message}`);
+    throw e;
+  }
+}

@@ -1,0 +1,27 @@
+/** What a handler gets besides its command. Handlers return a payload or throw an Error whose message is the reply's Err text. */
+import type { AgentConfig } from '../config.js';
+import type { Command, CommandType, Payload } from '../wire.js';
+
+export interface HandlerContext {
+  config: AgentConfig;
+  /** Aborted when the request's time is up: stop downloads and commands. */
+  signal: AbortSignal;
+  /** Aborted when the agent shuts down: stop background work. */
+  closing: AbortSignal;
+  log(line: string): void;
+  /** Runs `fn` once the reply has been written (or could not be): for work the guest must not wait for. */
+  afterReply(fn: () => void): void;
+  /** Keeps the agent's close() waiting for background work (notify). */
+  track(work: Promise<unknown>): void;
+  /** Agent-wide state shared by requests. */
+  state: AgentState;
+}
+
+export interface AgentState {
+  /** Only one upgrade at a time: they share the staging file. */
+  upgradeRunning: boolean;
+}
+
+export type Handler<T extends CommandType = CommandType> = (command: Extract<Command, { type: T }>, ctx: HandlerContext) => Promise<Payload>;
+
+export type HandlerTable = { [T in CommandType]: Handler<T> };
