@@ -51,6 +51,8 @@ function protocolTs(proto, methods, errors, results) {
   lines.push('} as const;', '');
   lines.push('export const METHOD_NAMES: readonly MethodName[] = [' + methods.methods.map((m) => JSON.stringify(m.name)).join(', ') + '];');
   lines.push('export const STATUS_NAMES: readonly StatusName[] = [' + errors.map((e) => JSON.stringify(e.name)).join(', ') + '];');
+  lines.push('export const STATUS_CODES: Readonly<Record<StatusName, number>> = { ' + errors.map((e) => `${e.name}: ${e.code}`).join(', ') + ' };');
+  lines.push('export const RESULT_CODES: Readonly<Record<ResultCodeName, number>> = { ' + results.map((r) => `${r.name}: ${r.code}`).join(', ') + ' };');
   lines.push('export const RESULT_CODE_NAMES: readonly ResultCodeName[] = [' + results.map((r) => JSON.stringify(r.name)).join(', ') + '];');
   return lines.join('\n') + '\n';
 }

@@ -60,4 +60,6 @@ export const STATUS_PAYLOADS = {
 
 export const METHOD_NAMES: readonly MethodName[] = ["hello", "next_message", "get_code", "storage_read", "storage_read_many", "consume_result"];
 export const STATUS_NAMES: readonly StatusName[] = ["ok", "absent", "forbidden", "incompatible_version", "bad_request", "limit_exceeded", "internal"];
+export const STATUS_CODES: Readonly<Record<StatusName, number>> = { ok: 0, absent: 1, forbidden: 2, incompatible_version: 3, bad_request: 4, limit_exceeded: 5, internal: 6 };
+export const RESULT_CODES: Readonly<Record<ResultCodeName, number>> = { return: 0, user_error: 1, vm_error: 2, internal_error: 3 };
 export const RESULT_CODE_NAMES: readonly ResultCodeName[] = ["return", "user_error", "vm_error", "internal_error"];

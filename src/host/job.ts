@@ -1,0 +1,46 @@
+/**
+ * A Job is one execution the host wants done: its message and the promise of its report. Whoever ends the
+ * job first (the VM's result, its crash, the deadline) decides its outcome; later attempts are ignored.
+ */
+import type { Effects } from '../protocol/effects.js';
+import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
+import type { ExecutionResult } from '../protocol/result.js';
+
+export interface VmCrash {
+  exitCode: number | null;
+  signal: string | null;
+  /** Last lines the VM wrote to stderr. */
+  stderr: string;
+}
+
+export type JobEnd =
+  | { kind: 'result'; result: ExecutionResult; effects: Effects }
+  | { kind: 'timeout' }
+  | { kind: 'crash'; crash: VmCrash }
+  | { kind: 'protocol'; message: string };
+
+export class Job {
+  readonly message: ExecutionMessage;
+  readonly done: Promise<JobEnd>;
+  private settle!: (end: JobEnd) => void;
+  private ended = false;
+
+  constructor(readonly messageJson: string) {
+    this.message = parseMessage(messageJson);
+    this.done = new Promise((resolve) => {
+      this.settle = resolve;
+    });
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Ends the job; returns false when it had already ended. */
+  end(end: JobEnd): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    this.settle(end);
+    return true;
+  }
+}

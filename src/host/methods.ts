@@ -1,0 +1,88 @@
+/**
+ * The host's answer to each protocol method, by name (protocol/methods.json is the catalogue). Handlers are
+ * small: reads come from the backend (the committed state), the result is handed to the session's job.
+ */
+import { HostlinkError } from '../errors.js';
+import { decodeEffects } from '../protocol/effects.js';
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
+import { encodeOk, encodeStatus, type RequestOf } from '../protocol/messages.js';
+import { decodeResult } from '../protocol/result.js';
+import { HOSTLINK_VERSION } from '../version.js';
+import type { Session } from './session.js';
+
+/** What the handlers need from the host: committed data only (deltas are applied after the result). */
+export interface SessionBackend {
+  getCode(codeHash: Uint8Array): Uint8Array | undefined;
+  readState(contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined;
+}
+
+/** Most keys one storage_read_many may ask for. */
+export const MAX_BATCH_KEYS = 4096;
+
+type Handler<M extends MethodName> = (session: Session, fields: RequestOf<M>) => Uint8Array | Promise<Uint8Array>;
+
+const absent = (): Uint8Array => encodeStatus('absent', {});
+
+export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
+  hello(session, { minVersion, maxVersion, vmVersion, pid }) {
+    if (session.state !== 'new') throw new HostlinkError('protocol', 'hello sent twice');
+    const version = Math.min(maxVersion, PROTOCOL_VERSION_MAX);
+    if (version < minVersion || version < PROTOCOL_VERSION_MIN) {
+      return encodeStatus('incompatible_version', { hostMin: PROTOCOL_VERSION_MIN, hostMax: PROTOCOL_VERSION_MAX });
+    }
+    Object.assign(session, { vmPid: pid, vmVersion, protocolVersion: version });
+    if ('oneShot' in session.work) {
+      session.job = session.work.oneShot;
+      session.state = 'busy';
+    } else {
+      session.state = 'ready';
+    }
+    return encodeOk('hello', { version, hostVersion: HOSTLINK_VERSION });
+  },
+
+  async next_message(session) {
+    if (!('pool' in session.work)) throw new HostlinkError('protocol', 'next_message from a one-shot VM');
+    if (session.state !== 'ready') throw new HostlinkError('protocol', 'next_message while an execution is in progress');
+    const job = await session.work.pool.nextJob(session);
+    if (job === null) return absent();
+    session.job = job;
+    session.state = 'busy';
+    return encodeOk('next_message', { message: job.messageJson });
+  },
+
+  get_code(session, { codeHash }) {
+    session.currentJob('get_code');
+    const code = session.backend.getCode(codeHash);
+    return code === undefined ? absent() : encodeOk('get_code', { code });
+  },
+
+  storage_read(session, { key }) {
+    const job = session.currentJob('storage_read');
+    const value = session.backend.readState(job.message.contextId, key);
+    return value === undefined ? absent() : encodeOk('storage_read', { value });
+  },
+
+  storage_read_many(session, { keys }) {
+    const job = session.currentJob('storage_read_many');
+    if (keys.length > MAX_BATCH_KEYS) {
+      return encodeStatus('limit_exceeded', { reason: `storage_read_many of ${keys.length} keys; at most ${MAX_BATCH_KEYS}` });
+    }
+    const values = keys.map((k) => session.backend.readState(job.message.contextId, k) ?? null);
+    return encodeOk('storage_read_many', { values });
+  },
+
+  consume_result(session, { result, effects }) {
+    const job = session.currentJob('consume_result');
+    // Decoding errors throw HostlinkError('protocol'): the session ends and the job fails as a protocol violation.
+    const decoded = { result: decodeResult(result), effects: decodeEffects(effects) };
+    job.end({ kind: 'result', ...decoded });
+    session.job = null;
+    if ('pool' in session.work) {
+      session.state = 'ready';
+      session.work.pool.jobFinished?.(session, job);
+    } else {
+      session.state = 'finished';
+    }
+    return encodeOk('consume_result', {});
+  },
+};

@@ -1,0 +1,107 @@
+/**
+ * The effects of an execution, sent with the result in consume_result: a calldata map (canonical, so the
+ * same execution always produces the same bytes). docs/protocol.md, section "Effects", is the reference.
+ *
+ * The host validates the shape strictly: a VM that sends anything else has broken the protocol.
+ */
+import { HostlinkError } from '../errors.js';
+import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from './calldata.js';
+
+export interface EmittedEvent {
+  kind: string;
+  data: Uint8Array;
+  /** Method the host calls after a successful execution (emit_with_handler), or null. */
+  handler: string | null;
+}
+
+/** A cross-context call queued by xcall, run by the host after a successful execution. */
+export interface CrossCall {
+  contextId: Uint8Array;
+  function: string;
+  params: Uint8Array;
+}
+
+export interface Effects {
+  gasUsed: bigint;
+  logs: string[];
+  events: EmittedEvent[];
+  xcalls: CrossCall[];
+  /** Storage changes, sorted by key bytes; null removes the key. */
+  writes: [Uint8Array, Uint8Array | null][];
+}
+
+export function emptyEffects(): Effects {
+  return { gasUsed: 0n, logs: [], events: [], xcalls: [], writes: [] };
+}
+
+export function encodeEffects(e: Effects): Uint8Array {
+  const map: CalldataMap = new Map<string, CalldataValue>([
+    ['gas_used', e.gasUsed],
+    ['logs', e.logs],
+    ['events', e.events.map((ev) => new Map<string, CalldataValue>([['kind', ev.kind], ['data', ev.data], ['handler', ev.handler]]))],
+    ['xcalls', e.xcalls.map((x) => new Map<string, CalldataValue>([['context_id', x.contextId], ['function', x.function], ['params', x.params]]))],
+    ['writes', e.writes.map(([k, v]) => [k, v])],
+  ]);
+  return encodeCalldata(map);
+}
+
+const bad = (what: string): HostlinkError => new HostlinkError('protocol', `invalid effects: ${what}`);
+
+function field(m: CalldataMap, name: string): CalldataValue {
+  if (!m.has(name)) throw bad(`missing '${name}'`);
+  return m.get(name)!;
+}
+
+function asList(v: CalldataValue, what: string): CalldataValue[] {
+  if (!Array.isArray(v)) throw bad(`${what} must be an array`);
+  return v;
+}
+
+function asMap(v: CalldataValue, what: string): CalldataMap {
+  if (!(v instanceof Map)) throw bad(`${what} must be a map`);
+  return v;
+}
+
+function asBytes(v: CalldataValue, what: string): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw bad(`${what} must be bytes`);
+  return v;
+}
+
+function asString(v: CalldataValue, what: string): string {
+  if (typeof v !== 'string') throw bad(`${what} must be a string`);
+  return v;
+}
+
+export function decodeEffects(bytes: Uint8Array): Effects {
+  const m = asMap(decodeCalldata(bytes), 'effects');
+  const gas = field(m, 'gas_used');
+  if (typeof gas !== 'bigint' || gas < 0n) throw bad('gas_used must be a non-negative integer');
+  const logs = asList(field(m, 'logs'), 'logs').map((l, i) => asString(l, `logs[${i}]`));
+  const events = asList(field(m, 'events'), 'events').map((raw, i) => {
+    const ev = asMap(raw, `events[${i}]`);
+    const handler = field(ev, 'handler');
+    return {
+      kind: asString(field(ev, 'kind'), `events[${i}].kind`),
+      data: asBytes(field(ev, 'data'), `events[${i}].data`),
+      handler: handler === null ? null : asString(handler, `events[${i}].handler`),
+    };
+  });
+  const xcalls = asList(field(m, 'xcalls'), 'xcalls').map((raw, i) => {
+    const x = asMap(raw, `xcalls[${i}]`);
+    const contextId = asBytes(field(x, 'context_id'), `xcalls[${i}].context_id`);
+    if (contextId.length !== 32) throw bad(`xcalls[${i}].context_id must be 32 bytes`);
+    return { contextId, function: asString(field(x, 'function'), `xcalls[${i}].function`), params: asBytes(field(x, 'params'), `xcalls[${i}].params`) };
+  });
+  let previous: Buffer | null = null;
+  const writes = asList(field(m, 'writes'), 'writes').map((raw, i): [Uint8Array, Uint8Array | null] => {
+    const pair = asList(raw, `writes[${i}]`);
+    if (pair.length !== 2) throw bad(`writes[${i}] must be [key, value]`);
+    const key = asBytes(pair[0]!, `writes[${i}] key`);
+    const k = Buffer.from(key);
+    // Sorted and unique: one canonical delta per execution, and no key applied twice.
+    if (previous !== null && Buffer.compare(previous, k) >= 0) throw bad(`writes are not sorted by key at index ${i}`);
+    previous = k;
+    return [key, pair[1] === null ? null : asBytes(pair[1]!, `writes[${i}] value`)];
+  });
+  return { gasUsed: gas, logs, events, xcalls, writes };
+}

@@ -1,0 +1,231 @@
+/**
+ * The execution message: the JSON given to `hostlink vm --message` (one-shot) or returned by next_message
+ * (pool mode). It holds everything an execution may observe besides code and state, so the same message on the
+ * same state gives the same result everywhere.
+ *
+ * Fields follow GenVM's message schema (contract_address, sender_address, origin_address, chain_id, value,
+ * is_init, datetime) plus Hostlink's own (code_hash, method, input, context_id, executor_id, gas_limit, limits,
+ * seed). Unknown fields are ignored. docs/message.md is the reference.
+ */
+import { HostlinkError } from '../errors.js';
+
+/** The seed's VMLimits plus the extra limits of the reference system. All sizes in bytes. */
+export interface VmLimits {
+  maxMemoryPages: number;
+  maxStackSize: number;
+  maxRegisters: number;
+  maxRegisterSize: number;
+  maxRegistersCapacity: number;
+  maxStorageKeySize: number;
+  maxStorageValueSize: number;
+  maxLogs: number;
+  maxLogSize: number;
+  maxEvents: number;
+  maxEventKindSize: number;
+  maxEventDataSize: number;
+  maxXcalls: number;
+  maxXcallFunctionSize: number;
+  maxXcallParamsSize: number;
+  maxBlobHandles: number;
+  maxBlobChunkSize: number;
+  maxMethodNameLength: number;
+  maxModuleSize: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
+  maxMemoryPages: 1024,
+  maxStackSize: 200 * 1024,
+  maxRegisters: 100,
+  maxRegisterSize: 100 * 1024 * 1024,
+  maxRegistersCapacity: 1024 * 1024 * 1024,
+  maxStorageKeySize: 1024 * 1024,
+  maxStorageValueSize: 10 * 1024 * 1024,
+  maxLogs: 100,
+  maxLogSize: 16 * 1024,
+  maxEvents: 100,
+  maxEventKindSize: 100,
+  maxEventDataSize: 16 * 1024,
+  maxXcalls: 100,
+  maxXcallFunctionSize: 100,
+  maxXcallParamsSize: 16 * 1024,
+  maxBlobHandles: 100,
+  maxBlobChunkSize: 10 * 1024 * 1024,
+  maxMethodNameLength: 256,
+  maxModuleSize: 10 * 1024 * 1024,
+});
+
+/** snake_case JSON name of each limit, as written in the message's `limits` object. */
+export const LIMIT_JSON_NAMES: Readonly<Record<keyof VmLimits, string>> = Object.freeze(
+  Object.fromEntries(
+    Object.keys(DEFAULT_LIMITS).map((k) => [k, k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())]),
+  ) as Record<keyof VmLimits, string>,
+);
+
+export const DEFAULT_GAS_LIMIT = 1_000_000_000n;
+export const DEFAULT_DATETIME = '2024-11-26T06:42:42.424242Z';
+
+export interface ExecutionMessage {
+  codeHash: Uint8Array;
+  method: string;
+  input: Uint8Array;
+  contextId: Uint8Array;
+  executorId: Uint8Array;
+  gasLimit: bigint;
+  limits: VmLimits;
+  /** RFC 3339 block time; time_now returns it in Unix nanoseconds. */
+  datetime: string;
+  datetimeNanos: bigint;
+  /** 32 bytes feeding random_bytes; defaults to a hash of the other fields (see docs/message.md). */
+  seed: Uint8Array | null;
+  contractAddress: Uint8Array | null;
+  senderAddress: Uint8Array | null;
+  originAddress: Uint8Array | null;
+  chainId: bigint;
+  value: bigint;
+  isInit: boolean;
+}
+
+/** What a caller supplies to build a message (the rest has defaults). */
+export interface MessageInit {
+  codeHash: Uint8Array;
+  method: string;
+  input?: Uint8Array;
+  contextId: Uint8Array;
+  executorId?: Uint8Array;
+  gasLimit?: bigint;
+  limits?: Partial<VmLimits>;
+  datetime?: string;
+  seed?: Uint8Array;
+  contractAddress?: Uint8Array;
+  senderAddress?: Uint8Array;
+  originAddress?: Uint8Array;
+  chainId?: bigint;
+  value?: bigint;
+  isInit?: boolean;
+}
+
+const bad = (field: string, why: string): HostlinkError =>
+  new HostlinkError('invalid_message', `invalid message: field '${field}' ${why}`);
+
+/** Decodes 32 bytes given as 64 hex characters or 44 base64 characters. */
+export function parseId32(text: unknown, field: string): Uint8Array {
+  if (typeof text !== 'string') throw bad(field, 'must be a string of 64 hex or 44 base64 characters');
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Uint8Array.from(Buffer.from(text, 'hex'));
+  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Uint8Array.from(Buffer.from(text, 'base64'));
+  throw bad(field, `must be 32 bytes as 64 hex or 44 base64 characters (got ${JSON.stringify(text).slice(0, 80)})`);
+}
+
+function parseBase64(text: unknown, field: string, length?: number): Uint8Array {
+  if (typeof text !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) {
+    throw bad(field, 'must be a base64 string');
+  }
+  const bytes = Uint8Array.from(Buffer.from(text, 'base64'));
+  if (length !== undefined && bytes.length !== length) throw bad(field, `must be ${length} bytes (got ${bytes.length})`);
+  return bytes;
+}
+
+function parseUint(text: unknown, field: string, max: bigint): bigint {
+  let v: bigint;
+  if (typeof text === 'number' && Number.isSafeInteger(text) && text >= 0) v = BigInt(text);
+  else if (typeof text === 'string' && /^(0|[1-9][0-9]*)$/.test(text)) v = BigInt(text);
+  else throw bad(field, 'must be a non-negative integer (a number or a decimal string)');
+  if (v > max) throw bad(field, `must be at most ${max}`);
+  return v;
+}
+
+/** RFC 3339 to Unix nanoseconds, exactly (no floating point), or an error naming the field. */
+export function datetimeToNanos(text: string, field = 'datetime'): bigint {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$/.exec(text);
+  if (!m) throw bad(field, `must be an RFC 3339 date-time such as ${DEFAULT_DATETIME}`);
+  const [, y, mo, d, h, mi, s, frac = '', tz] = m;
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+  if (Number.isNaN(ms) || new Date(ms).getUTCDate() !== Number(d)) throw bad(field, 'is not a valid calendar date');
+  let offsetMin = 0;
+  if (tz !== 'Z' && tz !== 'z') offsetMin = (tz!.startsWith('-') ? -1 : 1) * (Number(tz!.slice(1, 3)) * 60 + Number(tz!.slice(4, 6)));
+  const nanos = BigInt(ms - offsetMin * 60_000) * 1_000_000n + BigInt(frac.padEnd(9, '0'));
+  if (nanos < 0n) throw bad(field, 'must not be before 1970');
+  return nanos;
+}
+
+function parseLimits(raw: unknown): VmLimits {
+  const limits: VmLimits = { ...DEFAULT_LIMITS };
+  if (raw === undefined || raw === null) return limits;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw bad('limits', 'must be an object');
+  const byJson = new Map(Object.entries(LIMIT_JSON_NAMES).map(([k, j]) => [j, k as keyof VmLimits]));
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    const key = byJson.get(name);
+    if (key === undefined) throw bad(`limits.${name}`, `is not a known limit (known: ${[...byJson.keys()].join(', ')})`);
+    limits[key] = Number(parseUint(value, `limits.${name}`, BigInt(Number.MAX_SAFE_INTEGER)));
+  }
+  return limits;
+}
+
+/** Parses and validates a message. Throws HostlinkError('invalid_message') naming the field. */
+export function parseMessage(json: string): ExecutionMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (e) {
+    throw new HostlinkError('invalid_message', `invalid message: not JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new HostlinkError('invalid_message', 'invalid message: expected a JSON object');
+  }
+  const o = raw as Record<string, unknown>;
+  const need = (k: string): unknown => {
+    if (o[k] === undefined || o[k] === null) throw bad(k, 'is required');
+    return o[k];
+  };
+  const method = need('method');
+  if (typeof method !== 'string' || method.length === 0) throw bad('method', 'must be a non-empty string');
+  const limits = parseLimits(o.limits);
+  const datetime = o.datetime === undefined || o.datetime === null ? DEFAULT_DATETIME : o.datetime;
+  if (typeof datetime !== 'string') throw bad('datetime', 'must be a string');
+  const opt = <T>(k: string, f: (v: unknown) => T): T | null => (o[k] === undefined || o[k] === null ? null : f(o[k]));
+  if (o.is_init !== undefined && typeof o.is_init !== 'boolean') throw bad('is_init', 'must be true or false');
+  return {
+    codeHash: parseId32(need('code_hash'), 'code_hash'),
+    method,
+    input: o.input === undefined || o.input === null ? new Uint8Array(0) : parseBase64(o.input, 'input'),
+    contextId: parseId32(need('context_id'), 'context_id'),
+    executorId: parseId32(need('executor_id'), 'executor_id'),
+    gasLimit: o.gas_limit === undefined || o.gas_limit === null ? DEFAULT_GAS_LIMIT : parseUint(o.gas_limit, 'gas_limit', (1n << 63n) - 1n),
+    limits,
+    datetime,
+    datetimeNanos: datetimeToNanos(datetime),
+    seed: opt('seed', (v) => parseId32(v, 'seed')),
+    contractAddress: opt('contract_address', (v) => parseBase64(v, 'contract_address', 20)),
+    senderAddress: opt('sender_address', (v) => parseBase64(v, 'sender_address', 20)),
+    originAddress: opt('origin_address', (v) => parseBase64(v, 'origin_address', 20)),
+    chainId: opt('chain_id', (v) => parseUint(v, 'chain_id', (1n << 256n) - 1n)) ?? 0n,
+    value: opt('value', (v) => parseUint(v, 'value', (1n << 64n) - 1n)) ?? 0n,
+    isInit: o.is_init === true,
+  };
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+
+/** Builds the JSON text of a message; parseMessage(buildMessage(x)) round-trips. */
+export function buildMessage(init: MessageInit): string {
+  const o: Record<string, unknown> = {
+    code_hash: hex(init.codeHash),
+    method: init.method,
+    input: b64(init.input ?? new Uint8Array(0)),
+    context_id: hex(init.contextId),
+    executor_id: hex(init.executorId ?? new Uint8Array(32)),
+  };
+  if (init.gasLimit !== undefined) o.gas_limit = init.gasLimit.toString();
+  if (init.limits && Object.keys(init.limits).length) {
+    o.limits = Object.fromEntries(Object.entries(init.limits).map(([k, v]) => [LIMIT_JSON_NAMES[k as keyof VmLimits], v]));
+  }
+  if (init.datetime !== undefined) o.datetime = init.datetime;
+  if (init.seed) o.seed = hex(init.seed);
+  if (init.contractAddress) o.contract_address = b64(init.contractAddress);
+  if (init.senderAddress) o.sender_address = b64(init.senderAddress);
+  if (init.originAddress) o.origin_address = b64(init.originAddress);
+  if (init.chainId !== undefined) o.chain_id = init.chainId.toString();
+  if (init.value !== undefined) o.value = init.value.toString();
+  if (init.isInit !== undefined) o.is_init = init.isInit;
+  return JSON.stringify(o);
+}

@@ -1,0 +1,114 @@
+/**
+ * The state of one execution as host functions see it: the message, limits, registers, storage overlay,
+ * logs, events and the return value. A fresh Execution is made for every call, so nothing leaks between calls.
+ */
+import { GuestError, type GuestErrorName } from '../errors.js';
+import type { CrossCall, EmittedEvent, Effects } from '../protocol/effects.js';
+import type { ExecutionMessage, VmLimits } from '../protocol/message.js';
+import { GAS_CLASSES, type GasClass } from './host-functions.generated.js';
+import { GuestMemory } from './memory.js';
+import { Registers } from './registers.js';
+import { StorageOverlay, type StorageSource } from './storage-overlay.js';
+
+/** Gas accounting shared by instrumented code and host functions. */
+export interface GasMeter {
+  /** Charges gas; throws when the limit is exceeded. */
+  charge(amount: bigint): void;
+  gasUsed(): bigint;
+}
+
+/** A meter that only counts (used before instrumentation is available, and for uninstrumented embedding). */
+export class CountingMeter implements GasMeter {
+  private used = 0n;
+  charge(amount: bigint): void {
+    this.used += amount;
+  }
+  gasUsed(): bigint {
+    return this.used;
+  }
+}
+
+export type ReturnValue = { ok: true; bytes: Uint8Array } | { ok: false; bytes: Uint8Array };
+
+export class Execution {
+  readonly limits: VmLimits;
+  readonly registers: Registers;
+  readonly storage: StorageOverlay;
+  readonly logs: string[] = [];
+  readonly events: EmittedEvent[] = [];
+  readonly xcalls: CrossCall[] = [];
+  returnValue: ReturnValue | null = null;
+  /** Host function being served: named in errors and used to charge per-byte gas. */
+  private fn = '(none)';
+  private gasClass: GasClass = 'trivial';
+  private mem: GuestMemory | null = null;
+
+  constructor(
+    readonly message: ExecutionMessage,
+    storageSource: StorageSource,
+    readonly meter: GasMeter,
+  ) {
+    this.limits = message.limits;
+    const current = (): string => this.fn;
+    this.registers = new Registers(this.limits, current);
+    this.storage = new StorageOverlay(storageSource);
+  }
+
+  /** Called by the import wrapper on entry to every host function. */
+  enter(fn: string, gasClass: GasClass): void {
+    this.fn = fn;
+    this.gasClass = gasClass;
+    this.meter.charge(BigInt(GAS_CLASSES[gasClass].base));
+  }
+
+  /** Charges the current function's per-byte cost for bytes moved across the boundary. */
+  chargeBytes(n: number): void {
+    const perByte = GAS_CLASSES[this.gasClass].perByte;
+    if (perByte !== 0 && n > 0) this.meter.charge(BigInt(perByte) * BigInt(n));
+  }
+
+  get currentFunction(): string {
+    return this.fn;
+  }
+
+  attachMemory(memory: WebAssembly.Memory): void {
+    this.mem = new GuestMemory(memory, () => this.fn);
+  }
+
+  get memory(): GuestMemory {
+    if (this.mem === null) this.fail('InvalidMemoryAccess', 'the module has no exported memory');
+    return this.mem;
+  }
+
+  fail(kind: GuestErrorName, detail: string): never {
+    throw new GuestError(kind, this.fn, detail);
+  }
+
+  /** Reads the bytes a descriptor points to, charging per-byte gas; optional limit checked before reading. */
+  readBuffer(ptr: bigint, what: string, limit?: { max: number; error: GuestErrorName; name: string }): Uint8Array {
+    const bytes = this.memory.buffer(ptr, what, limit);
+    this.chargeBytes(bytes.length);
+    return bytes;
+  }
+
+  /** Reads a UTF-8 string through a descriptor (BadUTF8 on invalid bytes). */
+  readString(ptr: bigint, what: string, limit?: { max: number; error: GuestErrorName; name: string }): string {
+    return this.memory.utf8(this.readBuffer(ptr, what, limit), what);
+  }
+
+  /** Puts bytes in a register, charging per-byte gas. */
+  setRegister(id: bigint, bytes: Uint8Array): void {
+    this.chargeBytes(bytes.length);
+    this.registers.set(id, bytes);
+  }
+
+  effects(): Effects {
+    return {
+      gasUsed: this.meter.gasUsed(),
+      logs: this.logs,
+      events: this.events,
+      xcalls: this.xcalls,
+      writes: this.storage.delta(),
+    };
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Builds a guest's import object from the host-function table (protocol/host-functions.json). Each family's
+ * implementations live in their own module here; this file only links names to implementations and wraps
+ * each one with the bookkeeping every call needs (current function name, base gas).
+ */
+import type { Execution } from '../execution.js';
+import { GAS_CLASSES, HOST_FUNCTIONS, HOST_MODULE, type HostFunctionName } from '../host-functions.generated.js';
+import { context } from './context.js';
+import { io } from './io.js';
+import { logging } from './logging.js';
+import { registers } from './registers.js';
+import { storage } from './storage.js';
+import { system } from './system.js';
+import type { HostFnOf } from './types.js';
+
+type AnyHostFn = (ex: Execution, ...args: (bigint | number)[]) => bigint | number | void;
+
+/** Every implemented host function, by name. */
+export const IMPLEMENTATIONS: { readonly [N in HostFunctionName]?: HostFnOf<N> } = {
+  ...system,
+  ...registers,
+  ...context,
+  ...io,
+  ...logging,
+  ...storage,
+};
+
+export function isCatalogued(name: string): name is HostFunctionName {
+  return Object.prototype.hasOwnProperty.call(HOST_FUNCTIONS, name);
+}
+
+/** Why an import cannot be linked, or undefined when it can. */
+export function importProblem(module: string, name: string, kind: string): string | undefined {
+  if (module !== HOST_MODULE) return `import ${module}.${name} is not from module "${HOST_MODULE}"`;
+  if (kind !== 'function') return `import ${module}.${name} is a ${kind}; only functions may be imported`;
+  if (!isCatalogued(name)) return `import ${module}.${name} is not a host function (see docs/host-functions.md)`;
+  if (IMPLEMENTATIONS[name] === undefined) {
+    return `host function ${name} (family ${HOST_FUNCTIONS[name].family}) is not available in this VM version`;
+  }
+  return undefined;
+}
+
+/**
+ * The import object for one execution. Only the functions the module imports are wrapped.
+ * Assumes the imports were checked with importProblem.
+ */
+export function buildImports(ex: Execution, wanted: readonly WebAssembly.ModuleImportDescriptor[]): WebAssembly.Imports {
+  const env: Record<string, (...args: (bigint | number)[]) => bigint | number | void> = {};
+  for (const { module, name } of wanted) {
+    if (module !== HOST_MODULE || !isCatalogued(name)) continue;
+    const impl = IMPLEMENTATIONS[name] as AnyHostFn | undefined;
+    if (impl === undefined) continue;
+    const gasClass = HOST_FUNCTIONS[name].gas;
+    env[name] = (...args) => {
+      ex.enter(name, gasClass);
+      return impl(ex, ...args);
+    };
+  }
+  return { [HOST_MODULE]: env };
+}
+
+/** Base gas of each class, re-exported for docs and tests. */
+export { GAS_CLASSES };

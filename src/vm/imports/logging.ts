@@ -1,0 +1,77 @@
+/**
+ * Logging and events. Logs and events are kept in the outcome even when the execution fails; events with a
+ * handler and xcalls are run by the host after a successful execution. Limits are checked in the reference
+ * system's order (log: count then size; event: kind size, data size, then count) before data is read.
+ */
+import type { Execution } from '../execution.js';
+import type { FamilyImpl } from './types.js';
+
+function addLog(ex: Execution, read: (max: number) => Uint8Array): void {
+  if (ex.logs.length >= ex.limits.maxLogs) ex.fail('LogsOverflow', `more than max_logs ${ex.limits.maxLogs} log lines`);
+  ex.logs.push(ex.memory.utf8(read(ex.limits.maxLogSize), 'log message'));
+}
+
+function addEvent(ex: Execution, eventPtr: bigint, handler: string | null): void {
+  ex.memory.check(eventPtr, 32n, 'event');
+  const kindBytes = ex.readBuffer(eventPtr, 'event kind', {
+    max: ex.limits.maxEventKindSize,
+    error: 'EventKindSizeOverflow',
+    name: 'max_event_kind_size',
+  });
+  const data = ex.readBuffer(eventPtr + 16n, 'event data', {
+    max: ex.limits.maxEventDataSize,
+    error: 'EventDataSizeOverflow',
+    name: 'max_event_data_size',
+  });
+  if (ex.events.length >= ex.limits.maxEvents) ex.fail('EventsOverflow', `more than max_events ${ex.limits.maxEvents} events`);
+  ex.events.push({ kind: ex.memory.utf8(kindBytes, 'event kind'), data, handler });
+}
+
+export const logging: FamilyImpl<'logging'> = {
+  log_utf8(ex, logPtr) {
+    addLog(ex, (max) => ex.readBuffer(logPtr, 'log message', { max, error: 'LogLengthOverflow', name: 'max_log_size' }));
+  },
+  js_std_d_print(ex, _ctxPtr, messagePtr, messageLen) {
+    // Raw pointer and length, not a descriptor: the length is checked before the bytes are read.
+    addLog(ex, (max) => {
+      if (messageLen > BigInt(max)) ex.fail('LogLengthOverflow', `log message of ${messageLen} bytes exceeds max_log_size ${max}`);
+      const bytes = ex.memory.read(messagePtr, messageLen, 'log message');
+      ex.chargeBytes(bytes.length);
+      return bytes;
+    });
+    return 0;
+  },
+  emit(ex, eventPtr) {
+    addEvent(ex, eventPtr, null);
+  },
+  emit_with_handler(ex, eventPtr, handlerPtr) {
+    // The reference silently drops a handler name that is not UTF-8; we trap so the contract author sees it.
+    const handler =
+      handlerPtr === 0n
+        ? null
+        : ex.readString(handlerPtr, 'handler name', {
+            max: ex.limits.maxMethodNameLength,
+            error: 'EventKindSizeOverflow',
+            name: 'max_method_name_length',
+          });
+    addEvent(ex, eventPtr, handler === '' ? null : handler);
+  },
+  xcall(ex, xcallPtr) {
+    // XCall: 48 bytes {context_id Buffer (32 bytes), function Buffer, params Buffer}.
+    ex.memory.check(xcallPtr, 48n, 'xcall');
+    const contextId = ex.readBuffer(xcallPtr, 'xcall context id');
+    if (contextId.length !== 32) ex.fail('InvalidMemoryAccess', `xcall context id must be 32 bytes, got ${contextId.length}`);
+    const fn = ex.readString(xcallPtr + 16n, 'xcall function', {
+      max: ex.limits.maxXcallFunctionSize,
+      error: 'XCallFunctionSizeOverflow',
+      name: 'max_xcall_function_size',
+    });
+    const params = ex.readBuffer(xcallPtr + 32n, 'xcall params', {
+      max: ex.limits.maxXcallParamsSize,
+      error: 'XCallParamsSizeOverflow',
+      name: 'max_xcall_params_size',
+    });
+    if (ex.xcalls.length >= ex.limits.maxXcalls) ex.fail('XCallsOverflow', `more than max_xcalls ${ex.limits.maxXcalls} xcalls`);
+    ex.xcalls.push({ contextId, function: fn, params });
+  },
+};

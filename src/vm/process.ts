@@ -1,0 +1,119 @@
+/**
+ * The VM process: `hostlink vm --host ADDR [--message JSON]`.
+ *
+ * One-shot (with --message): validate the message, connect, negotiate the version, run the execution, hand
+ * over the result, exit 0. Pool mode (no --message): after the handshake, ask next_message until the host
+ * answers `absent`. The VM is the client and asks; the host never pushes.
+ *
+ * Exit codes: 0 done; 1 internal failure; 2 bad arguments or message (before any connection);
+ * 3 no common protocol version; 4 host unreachable or connection lost.
+ */
+import { HostlinkError, isHostlinkError } from '../errors.js';
+import { emptyEffects, encodeEffects } from '../protocol/effects.js';
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
+import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
+import { encodeResult, type ExecutionResult } from '../protocol/result.js';
+import { parseAddress } from '../transport/address.js';
+import { connectHost, type ChannelImpl } from '../transport/connect.js';
+import { HOSTLINK_VERSION } from '../version.js';
+import { HostClient, statusError } from './host-client.js';
+import { CodeCache, runExecution, type ExecutionReport } from './runner.js';
+
+export const VM_EXIT = { ok: 0, internal: 1, usage: 2, incompatibleVersion: 3, hostLost: 4 } as const;
+
+export interface VmProcessOptions {
+  host: string;
+  message?: string;
+  channel?: ChannelImpl;
+}
+
+const say = (line: string): void => {
+  process.stderr.write(`hostlink vm: ${line}\n`);
+};
+
+/** Sends the result; a result too large for one frame becomes a vm_error so the host still learns the outcome. */
+function consumeResult(host: HostClient, report: ExecutionReport): void {
+  let result = encodeResult(report.result);
+  let effects = encodeEffects(report.effects);
+  if (result.length + effects.length + 16 > MAX_FRAME_BYTES) {
+    const tooLarge: ExecutionResult = {
+      code: 'vm_error',
+      message: `result_too_large the result and effects take ${result.length + effects.length} bytes, over the ${MAX_FRAME_BYTES}-byte frame limit`,
+      fingerprint: null,
+    };
+    result = encodeResult(tooLarge);
+    effects = encodeEffects({ ...emptyEffects(), gasUsed: report.effects.gasUsed, logs: report.effects.logs });
+  }
+  const answer = host.call('consume_result', { result, effects });
+  if (answer.status !== 'ok') throw statusError('consume_result', answer);
+}
+
+function handshake(host: HostClient): number {
+  const answer = host.call('hello', {
+    minVersion: PROTOCOL_VERSION_MIN,
+    maxVersion: PROTOCOL_VERSION_MAX,
+    vmVersion: HOSTLINK_VERSION,
+    pid: process.pid,
+  });
+  if (answer.status === 'ok') return answer.fields.version;
+  if (answer.status === 'incompatible_version') {
+    const { hostMin, hostMax } = answer.fields;
+    const upgrade = hostMin > PROTOCOL_VERSION_MAX ? 'upgrade the VM (hostlink)' : 'upgrade the host';
+    throw new HostlinkError(
+      'incompatible_version',
+      `no common protocol version: this VM (hostlink ${HOSTLINK_VERSION}) speaks ${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}, ` +
+        `the host speaks ${hostMin}..${hostMax}; ${upgrade} so that both support a common version`,
+    );
+  }
+  throw statusError('hello', answer);
+}
+
+export async function runVmProcess(options: VmProcessOptions): Promise<number> {
+  // Everything that can be checked without the host is checked first: a bad message never connects.
+  let oneShot: ExecutionMessage | undefined;
+  try {
+    if (options.message !== undefined) oneShot = parseMessage(options.message);
+    parseAddress(options.host);
+  } catch (e) {
+    say((e as Error).message);
+    return VM_EXIT.usage;
+  }
+  let host: HostClient;
+  try {
+    host = new HostClient(await connectHost(parseAddress(options.host), options.channel ? { impl: options.channel } : {}));
+  } catch (e) {
+    say((e as Error).message);
+    return VM_EXIT.hostLost;
+  }
+  try {
+    handshake(host);
+    const cache = new CodeCache();
+    if (oneShot !== undefined) {
+      consumeResult(host, runExecution(oneShot, host, cache));
+      return VM_EXIT.ok;
+    }
+    for (;;) {
+      const next = host.fetch('next_message', {});
+      if (next === undefined) return VM_EXIT.ok;
+      let msg: ExecutionMessage;
+      try {
+        msg = parseMessage(next.message);
+      } catch (e) {
+        // The host sent a message we cannot run: report it as the host's fault and stay in the pool.
+        consumeResult(host, {
+          result: { code: 'internal_error', message: `invalid_message ${(e as Error).message}`, fingerprint: null },
+          effects: emptyEffects(),
+        });
+        continue;
+      }
+      consumeResult(host, runExecution(msg, host, cache));
+    }
+  } catch (e) {
+    say((e as Error).message);
+    if (isHostlinkError(e, 'incompatible_version')) return VM_EXIT.incompatibleVersion;
+    if (isHostlinkError(e, 'channel_closed')) return VM_EXIT.hostLost;
+    return VM_EXIT.internal;
+  } finally {
+    host.channel.close();
+  }
+}
