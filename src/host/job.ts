@@ -23,7 +23,7 @@ export class Job {
   readonly message: ExecutionMessage;
   readonly done: Promise<JobEnd>;
   private settle!: (end: JobEnd) => void;
-  private ended = false;
+  private final: JobEnd | undefined;
 
   constructor(readonly messageJson: string) {
     this.message = parseMessage(messageJson);
@@ -32,14 +32,15 @@ export class Job {
     });
   }
 
-  get isEnded(): boolean {
-    return this.ended;
+  /** How the job ended, or undefined while it runs (the same value `done` resolves with). */
+  get ending(): JobEnd | undefined {
+    return this.final;
   }
 
   /** Ends the job; returns false when it had already ended. */
   end(end: JobEnd): boolean {
-    if (this.ended) return false;
-    this.ended = true;
+    if (this.final !== undefined) return false;
+    this.final = end;
     this.settle(end);
     return true;
   }

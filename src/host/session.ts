@@ -39,8 +39,12 @@ export class Session {
     readonly work: { oneShot: Job } | { pool: WorkSource },
   ) {}
 
-  /** Answers one request body. Throws HostlinkError('protocol') when the session must end. */
-  async handle(body: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Answers one request body. Only next_message may answer later (a Promise); everything else answers at
+   * once, which is what lets the in-process channel drive a session synchronously.
+   * Throws HostlinkError('protocol') when the session must end.
+   */
+  handle(body: Uint8Array): Uint8Array | Promise<Uint8Array> {
     const request = decodeRequest(body);
     if (this.state === 'new' && request.method !== 'hello') {
       throw new HostlinkError('protocol', `${request.method} before hello`);

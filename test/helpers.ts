@@ -1,0 +1,74 @@
+/** Shared test helpers: paths, example contracts, an in-memory session backend, temp dirs. */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SessionBackend } from '../src/host/methods.js';
+import { buildMessage, type MessageInit } from '../src/protocol/message.js';
+
+/** The repository root (tests run from dist/test/). */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function contractPath(name: string): string {
+  for (const dir of ['examples', 'test/contracts', 'bench/contracts']) {
+    const p = join(ROOT, dir, name, 'build', `${name}.wasm`);
+    try {
+      readFileSync(p);
+      return p;
+    } catch {
+      // try the next folder
+    }
+  }
+  throw new Error(`contract ${name} is not built: run npm run build`);
+}
+
+export function contract(name: string): Uint8Array {
+  return Uint8Array.from(readFileSync(contractPath(name)));
+}
+
+export const sha256 = (b: Uint8Array): Uint8Array => Uint8Array.from(createHash('sha256').update(b).digest());
+export const utf8 = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'utf8'));
+export const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
+export const id32 = (name: string): Uint8Array => sha256(utf8(name));
+
+/**
+ * In-memory backend for unit tests of the VM/session path. The real one (LMDB through Host) is exercised by
+ * test/host/*.test.ts with the same contracts.
+ */
+export class MemoryBackend implements SessionBackend {
+  readonly code = new Map<string, Uint8Array>();
+  readonly state = new Map<string, Uint8Array>();
+  reads = 0;
+
+  deploy(bytes: Uint8Array): Uint8Array {
+    const hash = sha256(bytes);
+    this.code.set(Buffer.from(hash).toString('hex'), bytes);
+    return hash;
+  }
+  getCode(hash: Uint8Array): Uint8Array | undefined {
+    return this.code.get(Buffer.from(hash).toString('hex'));
+  }
+  private key(ctx: Uint8Array, key: Uint8Array): string {
+    return Buffer.from(ctx).toString('hex') + ':' + Buffer.from(key).toString('hex');
+  }
+  readState(ctx: Uint8Array, key: Uint8Array): Uint8Array | undefined {
+    this.reads++;
+    return this.state.get(this.key(ctx, key));
+  }
+  apply(ctx: Uint8Array, writes: [Uint8Array, Uint8Array | null][]): void {
+    for (const [k, v] of writes) {
+      if (v === null) this.state.delete(this.key(ctx, k));
+      else this.state.set(this.key(ctx, k), v);
+    }
+  }
+}
+
+export function message(init: Partial<MessageInit> & { codeHash: Uint8Array; method: string }): string {
+  return buildMessage({ contextId: id32('test-context'), executorId: id32('test-executor'), ...init });
+}
+
+export function tempDir(prefix = 'hostlink-test-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
