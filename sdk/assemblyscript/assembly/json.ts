@@ -133,14 +133,13 @@ function writeString(s: string, out: Array<string>): void {
   out.push("\"");
 }
 
-/** JSON text of a number: integers without a fraction, non-finite values as null (JSON has no NaN). */
+/** JSON text of a number, as JavaScript writes it for integers (no ".0"); non-finite values as null. */
 export function jsonNumber(v: f64): string {
   if (!isFinite(v)) return "null";
-  if (v == Math.trunc(v) && Math.abs(v) < 9007199254740992.0) {
-    if (v == 0 && 1 / v < 0) return "-0";
-    return (<i64>v).toString();
-  }
-  return v.toString();
+  if (v == 0) return "0";
+  if (v == Math.trunc(v) && Math.abs(v) < 9007199254740992.0) return (<i64>v).toString();
+  const s = v.toString();
+  return s.endsWith(".0") ? s.substring(0, s.length - 2) : s;
 }
 
 function writeValue(v: JsonValue, out: Array<string>): void {
