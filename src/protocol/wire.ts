@@ -154,7 +154,8 @@ export class WireReader {
 
   raw(n: number, field = 'bytes'): Uint8Array {
     this.need(n, field);
-    const out = this.bytes.subarray(this.pos, this.pos + n);
+    // A plain Uint8Array view (not a Buffer subarray), whatever the caller handed in.
+    const out = new Uint8Array(this.bytes.buffer, this.bytes.byteOffset + this.pos, n);
     this.pos += n;
     return out;
   }
