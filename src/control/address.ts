@@ -10,7 +10,6 @@
  */
 import { isAbsolute } from 'node:path';
 import { HostlinkError } from '../errors.js';
-import { parseAddress as parseHostAddress } from '../transport/address.js';
 
 export const VSOCK_HOST_CID = 2;
 export const DEFAULT_CONTROL_PORT = 19090;
@@ -55,12 +54,10 @@ export function parseControlAddress(text: string): ControlAddress {
     const port = u32(rest.slice(q + '?port='.length), 'port', text);
     return { kind: 'unix', path, vsockPort: port };
   }
-  try {
-    const a = parseHostAddress(text);
-    if (a.kind === 'tcp') return a;
-  } catch {
-    // fall through to our own message, which lists the vsock forms too
-  }
+  // HOST:PORT as in src/transport, but port 0 is allowed: "any free port" when listening.
+  const rest = text.startsWith('tcp://') ? text.slice('tcp://'.length) : text;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s/]+)):(\d{1,5})$/.exec(rest);
+  if (m && Number(m[3]) <= 65535) return { kind: 'tcp', host: m[1] ?? m[2]!, port: Number(m[3]) };
   throw new HostlinkError('usage', `invalid address '${text}': ${HELP}`);
 }
 

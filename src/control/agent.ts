@@ -155,6 +155,11 @@ export class ControlAgent {
     return server;
   }
 
+  /** Resolves when background work (notify writes) has finished, without stopping anything. */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.all(this.background);
+  }
+
   /** Stops listening, ends background work and waits (briefly) for requests in flight. */
   async close(): Promise<void> {
     this.closing.abort();

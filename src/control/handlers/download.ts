@@ -37,7 +37,11 @@ export function checkDownloadUrl(url: string): URL {
 function request(url: URL, o: DownloadOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const get = url.protocol === 'https:' ? httpsGet : httpGet;
-    const req = get(url, { signal: o.signal }, resolve);
+    const req = get(url, { signal: o.signal }, (res) => {
+      // From here the body's own stall timer (in download) measures silence.
+      req.setTimeout(0);
+      resolve(res);
+    });
     req.setTimeout(o.chunkTimeoutMs, () => req.destroy(new Error(`no response from ${url.href} within ${o.chunkTimeoutMs} ms`)));
     req.on('error', reject);
   });

@@ -1,0 +1,157 @@
+/**
+ * The agent under bad input: malformed JSON, unknown commands, oversized and empty requests, forged and
+ * unlisted CIDs, guests that never half-close, legacy requests. Each gets a reply, and the agent keeps serving.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { LEGACY_ACCEPTED, MAX_MESSAGE_BYTES } from '../../src/control/wire.js';
+import { rawExchange, startAgent, tempDir } from './helpers.js';
+
+const OK = '{"Ok":"NoPayload"}';
+const ATTACH = '{"sender_cid":3,"message":"attach-hsm"}';
+
+async function agentIn(t: Parameters<typeof tempDir>[0], extra: Record<string, unknown> = {}) {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  const running = await startAgent(t, `unix://${sock}`, {
+    ...extra,
+    handlers: {
+      'attach-hsm': { command: ['true'] },
+      notify: { consoles: [join(dir, 'tty')], intervalMs: 1 },
+    },
+  });
+  return { ...running, sock, dir };
+}
+
+function errOf(reply: Buffer): string {
+  const v = JSON.parse(reply.toString('utf8')) as { Err?: string };
+  assert.equal(typeof v.Err, 'string', `expected an Err reply, got ${reply.toString()}`);
+  return v.Err!;
+}
+
+test('malformed JSON, unknown commands and bad fields get an Err reply and the agent keeps serving', async (t) => {
+  const { sock } = await agentIn(t);
+  assert.match(errOf(await rawExchange(sock, '{ not json')), /^unable to parse client request: /);
+  assert.equal((await rawExchange(sock, ATTACH)).toString(), OK);
+  assert.equal(errOf(await rawExchange(sock, '{"sender_cid":3,"message":"reboot-now"}')), "unknown command 'reboot-now'");
+  assert.match(errOf(await rawExchange(sock, '{"sender_cid":3,"message":{"notify":{"count":"x","message":"m"}}}')), /count/);
+  assert.match(errOf(await rawExchange(sock, Buffer.from([0xc3, 0x28]))), /UTF-8/);
+  assert.equal((await rawExchange(sock, ATTACH)).toString(), OK);
+});
+
+test('oversized requests are refused; a request of exactly 64 KiB is served', async (t) => {
+  const { sock, agent } = await agentIn(t);
+  const big = Buffer.alloc(MAX_MESSAGE_BYTES + 1, 0x20);
+  assert.equal(errOf(await rawExchange(sock, big)), `request too large: more than ${MAX_MESSAGE_BYTES} bytes`);
+  // Far larger, and still being written while the agent answers: the agent drains it and replies.
+  assert.match(errOf(await rawExchange(sock, Buffer.alloc(4 * 1024 * 1024, 0x7b))), /request too large/);
+
+  const head = '{"sender_cid":3,"message":{"notify":{"count":1,"message":"';
+  const tail = '"}}}';
+  const exact = head + 'x'.repeat(MAX_MESSAGE_BYTES - head.length - tail.length) + tail;
+  assert.equal(Buffer.byteLength(exact), MAX_MESSAGE_BYTES);
+  assert.equal((await rawExchange(sock, exact)).toString(), OK);
+  await agent.idle();
+  assert.equal((await rawExchange(sock, ATTACH)).toString(), OK);
+});
+
+test('empty and incomplete requests get an error, not a hang', async (t) => {
+  const { sock } = await agentIn(t, { timeouts: { readMs: 100 } });
+  assert.match(errOf(await rawExchange(sock, '')), /^empty request/);
+  // Half a request and no half-close: the read timeout answers.
+  assert.match(errOf(await rawExchange(sock, '{"sender_cid":3,"mess', false)), /^no complete request within 100 ms/);
+  // Half a request then EOF: it is parsed and refused.
+  assert.match(errOf(await rawExchange(sock, '{"sender_cid":3,"mess')), /unable to parse client request/);
+  assert.equal((await rawExchange(sock, ATTACH)).toString(), OK);
+});
+
+test('a guest that never half-closes (older reference guests) is answered as soon as its JSON is complete', async (t) => {
+  const { sock } = await agentIn(t);
+  assert.equal((await rawExchange(sock, ATTACH, false)).toString(), OK);
+  // Split across writes, still no half-close.
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = connect(sock, () => {
+      s.write(ATTACH.slice(0, 10));
+      setImmediate(() => s.write(ATTACH.slice(10)));
+    });
+    let out = '';
+    s.on('data', (c) => (out += c));
+    s.on('end', () => {
+      s.end();
+      resolve(out);
+    });
+    s.on('error', reject);
+  });
+  assert.equal(reply, OK);
+});
+
+test('only configured CIDs are served', async (t) => {
+  const { sock } = await agentIn(t, { allowedCids: [3, 7] });
+  assert.equal((await rawExchange(sock, '{"sender_cid":7,"message":"attach-hsm"}')).toString(), OK);
+  assert.equal(
+    errOf(await rawExchange(sock, '{"sender_cid":4,"message":"attach-hsm"}')),
+    'this host only accepts requests from guest CID 3, 7; the request claims CID 4',
+  );
+});
+
+test('a request claiming another CID than the connection really has is refused (unix listener with peerCid)', async (t) => {
+  // One unix socket per VM (Firecracker hybrid vsock): the socket tells the real CID, as accept() does on vsock.
+  const { sock, logs } = await agentIn(t, { allowedCids: [3, 5], peerCid: 5 });
+  assert.equal(
+    errOf(await rawExchange(sock, ATTACH)),
+    "the sender's real CID (5) does not match the CID in the request (3)",
+  );
+  assert.equal((await rawExchange(sock, '{"sender_cid":5,"message":"attach-hsm"}')).toString(), OK);
+  assert.ok(logs.some((l) => l.includes('cid 5')), 'the log names the real CID');
+});
+
+test('legacy-format requests are served and answered in the legacy format', async (t) => {
+  const { sock, dir, agent } = await agentIn(t);
+  assert.equal((await rawExchange(sock, '{"sender_cid":"3","message":"attach-hsm"}')).toString(), LEGACY_ACCEPTED);
+  assert.equal((await rawExchange(sock, '{"sender_cid":"3","message":"notify[3, legacy hello]"}')).toString(), LEGACY_ACCEPTED);
+  await agent.idle();
+  const { readFile } = await import('node:fs/promises');
+  assert.equal(await readFile(join(dir, 'tty'), 'utf8'), '\nlegacy hello\n'.repeat(3));
+  assert.equal(
+    (await rawExchange(sock, '{"sender_cid":"3","message":"format-disk"}')).toString(),
+    `{"message": "legacy request: unknown command 'format-disk'", "status": "error"}`,
+  );
+  assert.equal(
+    (await rawExchange(sock, '{"sender_cid":"9","message":"attach-hsm"}')).toString(),
+    '{"message": "this host only accepts requests from guest CID 3; the request claims CID 9", "status": "error"}',
+  );
+  // The legacy host answered; without half-close, as v0 guests did.
+  assert.equal((await rawExchange(sock, '{"sender_cid":"3","message":"detach-hsm"}', false)).toString().startsWith('{"message": '), true);
+});
+
+test('many concurrent requests are all answered', async (t) => {
+  const { sock } = await agentIn(t);
+  const replies = await Promise.all(Array.from({ length: 20 }, () => rawExchange(sock, ATTACH)));
+  assert.deepEqual(replies.map((r) => r.toString()), Array(20).fill(OK));
+});
+
+test('a second agent cannot take over a live socket; a stale socket file is replaced', async (t) => {
+  const { sock } = await agentIn(t);
+  const { ControlAgent } = await import('../../src/control/agent.js');
+  const { resolveAgentConfig } = await import('../../src/control/config.js');
+  const second = new ControlAgent(resolveAgentConfig({}), { log: () => undefined });
+  await assert.rejects(second.listen({ kind: 'unix', path: sock }), /another process is serving it/);
+  await second.close();
+
+  // A socket file with nobody behind it (an agent that was killed) is replaced.
+  const dir = await tempDir(t);
+  const stale = join(dir, 'stale.sock');
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(stale, r));
+  // Close the listener but keep the file, as a crash would.
+  const { rename } = await import('node:fs/promises');
+  await rename(stale, stale + '.keep');
+  await new Promise<void>((r) => srv.close(() => r()));
+  await rename(stale + '.keep', stale);
+  const third = await startAgent(t, `unix://${stale}`, { handlers: { 'attach-hsm': { command: ['true'] } } });
+  assert.equal(third.address, `unix://${stale}`);
+  assert.equal((await rawExchange(stale, ATTACH)).toString(), OK);
+});
