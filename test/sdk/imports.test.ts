@@ -1,8 +1,8 @@
 // Every built contract (examples/, test/contracts/, bench/contracts/) may import only host functions
 // from the catalogue (protocol/host-functions.json), each with exactly the catalogue's signature, and
 // must not import memory, tables or globals (AssemblyScript's env.abort/seed/trace would show up here).
-// Methods are exports of type () -> (). The binary is parsed here rather than trusting
-// WebAssembly.Module.imports, which reports names but not signatures.
+// Contract methods (examples/, test/contracts/) are exports of type () -> (). The binary is parsed here
+// rather than trusting WebAssembly.Module.imports, which reports names but not signatures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -174,6 +174,8 @@ for (const c of contracts) {
     }
   });
 
+  // bench/contracts may export plain functions with parameters for raw-wasm measurements.
+  if (c.name.startsWith('bench/')) continue;
   test(`${c.name} exports memory and only () -> () methods`, () => {
     const { exports } = parseModule(new Uint8Array(readFileSync(c.wasm)));
     assert.ok(exports.some((e) => e.name === 'memory' && e.kind === 'memory'), 'exports "memory"');
@@ -184,3 +186,28 @@ for (const c of contracts) {
     }
   });
 }
+
+test('the SDK wraps every catalogue function (each is imported from ./env by a module other than env.ts)', () => {
+  const dir = join(ROOT, 'sdk', 'assemblyscript', 'assembly');
+  const wrapped = new Set<string>();
+  for (const file of readdirSync(dir)) {
+    if (!file.endsWith('.ts') || file === 'env.ts') continue;
+    const text = readFileSync(join(dir, file), 'utf8');
+    for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*"\.\/env"/g)) {
+      for (const item of (m[1] ?? '').split(',')) {
+        const name = item.trim().split(/\s+as\s+/)[0];
+        if (name) wrapped.add(name);
+      }
+    }
+  }
+  assert.deepEqual(catalogue.functions.map((f) => f.name).filter((n) => !wrapped.has(n)), [], 'host functions without an SDK wrapper');
+});
+
+test('together, the built contracts import every catalogue function (each can be exercised end to end)', () => {
+  const used = new Set<string>();
+  for (const c of contracts) {
+    if (!existsSync(c.wasm)) continue;
+    for (const imp of parseModule(new Uint8Array(readFileSync(c.wasm))).imports) used.add(imp.name);
+  }
+  assert.deepEqual(catalogue.functions.map((f) => f.name).filter((n) => !used.has(n)), [], 'host functions no contract imports');
+});

@@ -133,6 +133,14 @@ export function get_title(): void {
   returnOk(doc === null ? "null" : stringOrNull(doc.titles.get<string>(section)));
 }
 
+/** {"section"} → whether the section has a title. */
+export function has_title(): void {
+  const section = args().getString("section");
+  if (section === null) return invalid("expected {\"section\":string}");
+  const doc = loadDoc();
+  returnOk(doc !== null && doc.titles.contains<string>(section) ? "true" : "false");
+}
+
 /** {"section"} → the removed title or null. */
 export function remove_title(): void {
   const section = args().getString("section");

@@ -1,7 +1,7 @@
 // Panics: the only way a contract aborts with a message. AssemblyScript's own `abort`
 // (failed assertions, bounds checks, `throw`) is redirected here with
 // `--use abort=sdk/assemblyscript/assembly/panic/hostlinkAbort`, so no module imports `env.abort`.
-import { panic_utf8 } from "./env";
+import { panic as hostPanic, panic_utf8 } from "./env";
 import { descriptor, utf8 } from "./buffers";
 
 /** Location layout: {file Buffer @0, line u32 @16, column u32 @20} = 24 bytes. */
@@ -20,6 +20,12 @@ export function panic(message: string, file: string = "", line: u32 = 0, column:
   const m = utf8(message);
   panic_utf8(descriptor(m.dataStart, <usize>m.byteLength), location(file, line, column));
   // panic_utf8 never returns; make that explicit for the optimiser and in case a host misbehaves.
+  unreachable();
+}
+
+/** Aborts the call with a panic that has no message (the host reports "explicit panic") at a location. */
+export function panicAt(file: string, line: u32 = 0, column: u32 = 0): void {
+  hostPanic(location(file, line, column));
   unreachable();
 }
 
