@@ -1,0 +1,120 @@
+/** `hostlink guest` and `hostlink agent` as processes: output, exit codes, and the agent's lifecycle. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startAgent, tempDir } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/hostlink.js', import.meta.url));
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI without blocking this process's event loop (the agent under test lives here). */
+function hostlink(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('hostlink guest: payloads on stdout, exit 0; refusal exit 1; usage exit 2; unreachable exit 3; garbage exit 4', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  await startAgent(t, `unix://${sock}`, {
+    allowedCids: [3, 6],
+    handlers: {
+      'get-hostos-version': { version: '2024.05.1' },
+      'attach-hsm': { command: ['true'] },
+      'detach-hsm': { command: ['sh', '-c', 'echo "no HSM device found" >&2; exit 1'] },
+      'set-node-id': { nodeIdFile: join(dir, 'node-id') },
+      notify: { consoles: [join(dir, 'tty')], intervalMs: 1 },
+    },
+  });
+  const addr = `--addr=unix://${sock}`;
+
+  assert.deepEqual(await hostlink(['guest', addr, 'protocol-version']), { code: 0, stdout: '1.0.0\n', stderr: '' });
+  assert.deepEqual(await hostlink(['guest', addr, 'get-hostos-version']), { code: 0, stdout: '2024.05.1\n', stderr: '' });
+  assert.deepEqual(await hostlink(['guest', addr, 'attach-hsm']), { code: 0, stdout: '', stderr: '' });
+  assert.deepEqual(await hostlink(['guest', addr, 'notify', 'replica up', '--count', '2']), { code: 0, stdout: '', stderr: '' });
+  assert.deepEqual(await hostlink(['guest', addr, 'set-node-id', 'abc-def']), { code: 0, stdout: '', stderr: '' });
+  assert.deepEqual(await hostlink(['guest', addr, 'detach-hsm']), {
+    code: 1,
+    stdout: '',
+    stderr: 'hostlink: the host refused detach-hsm: command sh -c "echo \\"no HSM device found\\" >&2; exit 1" failed (exit 1): no HSM device found\n',
+  });
+  // The claimed CID: --cid or $HOSTLINK_GUEST_CID.
+  const wrongCid = await hostlink(['guest', addr, '--cid', '4', 'attach-hsm']);
+  assert.equal(wrongCid.code, 1);
+  assert.match(wrongCid.stderr, /claims CID 4/);
+  assert.equal((await hostlink(['guest', addr, 'attach-hsm'], { HOSTLINK_GUEST_CID: '6' })).code, 0);
+
+  for (const bad of [['guest', addr], ['guest', addr, 'reboot'], ['guest', addr, 'upgrade', 'http://x'], ['guest', addr, 'attach-hsm', '--count', '2'], ['guest', '--addr', 'vsock://x:1', 'attach-hsm']]) {
+    const r = await hostlink(bad);
+    assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^hostlink: .+\n$/);
+  }
+
+  const unreachable = await hostlink(['guest', `--addr=unix://${join(dir, 'nobody.sock')}`, 'attach-hsm']);
+  assert.equal(unreachable.code, 3);
+  assert.match(unreachable.stderr, /^hostlink: could not reach the host: could not connect to unix:\/\/.*nobody\.sock/);
+
+  const garbage = createServer({ allowHalfOpen: true }, (s) => {
+    s.resume();
+    s.on('end', () => s.end('<html>proxy error</html>'));
+  });
+  garbage.listen(join(dir, 'garbage.sock'));
+  await once(garbage, 'listening');
+  t.after(() => new Promise<void>((r) => garbage.close(() => r())));
+  const confused = await hostlink(['guest', `--addr=unix://${join(dir, 'garbage.sock')}`, 'attach-hsm']);
+  assert.equal(confused.code, 4);
+  assert.match(confused.stderr, /does not understand: <html>proxy error<\/html>/);
+
+  const help = await hostlink(['guest', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /exit codes: 0 done, 1 the host refused/);
+});
+
+test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line usage error', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'cli-agent.sock');
+  const config = join(dir, 'agent.json');
+  await writeFile(config, JSON.stringify({ listen: `unix://${sock}`, handlers: { 'get-hostos-version': { version: '3.1.4' } } }));
+  const agent = spawn(process.execPath, [BIN, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => {
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    agent.stderr.on('data', (c) => {
+      stderr += c;
+      if (stderr.includes('listening on')) resolve();
+    });
+    agent.on('exit', () => reject(new Error(`agent exited: ${stderr}`)));
+  });
+  assert.match(stderr, new RegExp(`listening on unix://${sock}`));
+  assert.deepEqual(await hostlink(['guest', `--addr=unix://${sock}`, 'get-hostos-version']), { code: 0, stdout: '3.1.4\n', stderr: '' });
+  const exited = once(agent, 'exit');
+  agent.kill('SIGTERM');
+  const [code] = await exited;
+  assert.equal(code, 0);
+  assert.match(stderr, /get-hostos-version -> ok/);
+
+  await writeFile(config, JSON.stringify({ handlers: { upgrade: { instalCommand: ['x'] } } }));
+  const bad = await hostlink(['agent', '--config', config]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown key 'handlers\.upgrade\.instalCommand'/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+});
