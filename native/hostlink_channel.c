@@ -143,13 +143,19 @@ static int get_bytes(napi_env env, napi_value v, unsigned char **data, size_t *l
   return 0;
 }
 
-/* write(fd, bytes, timeoutMs): writes all of bytes. */
+/* write(fd, bytes, offset, length, timeoutMs): writes all of bytes[offset..offset+length). */
 static napi_value write_all(napi_env env, napi_callback_info info) {
-  napi_value argv[3]; get_args(env, info, 3, argv);
+  napi_value argv[5]; get_args(env, info, 5, argv);
   int fd = (int)arg_num(env, argv[0]);
-  unsigned char *p; size_t len;
-  if (get_bytes(env, argv[1], &p, &len) < 0) return NULL;
-  double deadline = deadline_from(arg_num(env, argv[2]));
+  unsigned char *p; size_t cap;
+  if (get_bytes(env, argv[1], &p, &cap) < 0) return NULL;
+  size_t off = (size_t)arg_num(env, argv[2]), len = (size_t)arg_num(env, argv[3]);
+  if (off > cap || len > cap - off) {
+    napi_throw_range_error(env, "ERANGE", "write range outside the buffer");
+    return NULL;
+  }
+  p += off;
+  double deadline = deadline_from(arg_num(env, argv[4]));
   size_t done = 0;
   while (done < len) {
     int e = wait_fd(fd, POLLOUT, deadline);

@@ -8,8 +8,8 @@ import { type HostChannel, type HostChannelKind, channelUnusableError, hostClose
 
 /** A connected socket that blocks in read/write. Errors are Node-style: an Error with an errno `code`. */
 export interface BlockingStream {
-  /** Writes every byte or throws. */
-  write(bytes: Uint8Array): void;
+  /** Writes every byte of bytes[offset, offset+length) or throws. */
+  write(bytes: Uint8Array, offset: number, length: number): void;
   /** Reads into buf[offset, offset+length); blocks until at least `min` bytes arrived; fewer only at EOF. */
   read(buf: Uint8Array, offset: number, length: number, min: number): number;
   close(): void;
@@ -61,11 +61,11 @@ export class BlockingFrameChannel implements HostChannel {
       // One write, so a small request is one TCP segment (TCP_NODELAY is set).
       s.writeUInt32LE(body.length, 0);
       s.set(body, FRAME_HEADER_BYTES);
-      this.stream.write(s.subarray(0, FRAME_HEADER_BYTES + body.length));
+      this.stream.write(s, 0, FRAME_HEADER_BYTES + body.length); // offsets, not subarray(): ~0.1 us per call
     } else {
       s.writeUInt32LE(body.length, 0);
-      this.stream.write(s.subarray(0, FRAME_HEADER_BYTES));
-      this.stream.write(body);
+      this.stream.write(s, 0, FRAME_HEADER_BYTES);
+      this.stream.write(body, 0, body.length);
     }
   }
 

@@ -47,7 +47,7 @@ export async function connectJs(address: HostAddress, options: JsChannelOptions 
   makeBlocking(fd);
   let open = true;
   const stream = {
-    write: (bytes: Uint8Array) => writeAll(fd, bytes),
+    write: (bytes: Uint8Array, offset: number, length: number) => writeAll(fd, bytes, offset, length),
     read: (buf: Uint8Array, offset: number, length: number, min: number) => readAtLeast(fd, buf, offset, length, min),
     // destroy() closes the fd through libuv, which owns it.
     close: () => {
@@ -94,11 +94,11 @@ function isEagain(err: unknown): boolean {
   return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR';
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+function writeAll(fd: number, bytes: Uint8Array, offset: number, length: number): void {
   let done = 0;
-  for (let attempt = 0; done < bytes.length; ) {
+  for (let attempt = 0; done < length; ) {
     try {
-      done += writeSync(fd, bytes, done, bytes.length - done);
+      done += writeSync(fd, bytes, offset + done, length - done);
       attempt = 0;
     } catch (err) {
       if (!isEagain(err)) throw err;

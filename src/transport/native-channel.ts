@@ -14,7 +14,7 @@ import type { HostChannel } from './channel.js';
 interface NativeAddon {
   connectUnix(path: string, timeoutMs: number): number;
   connectTcp(host: string, port: number, timeoutMs: number): number;
-  write(fd: number, bytes: Uint8Array, timeoutMs: number): void;
+  write(fd: number, bytes: Uint8Array, offset: number, length: number, timeoutMs: number): void;
   read(fd: number, buf: Uint8Array, offset: number, length: number, min: number, timeoutMs: number): number;
   close(fd: number): void;
 }
@@ -64,7 +64,7 @@ export function connectNative(address: HostAddress, options: NativeChannelOption
   }
   let open = true;
   const stream = {
-    write: (bytes: Uint8Array) => addon.write(fd, bytes, timeout),
+    write: (bytes: Uint8Array, offset: number, length: number) => addon.write(fd, bytes, offset, length, timeout),
     read: (buf: Uint8Array, offset: number, length: number, min: number) => addon.read(fd, buf, offset, length, min, timeout),
     close: () => {
       if (open) addon.close(fd);

@@ -1,0 +1,293 @@
+/**
+ * Round-trip latency of the VM's host channel against the physical floor (a C client and a C echo server),
+ * over a unix socket and TCP loopback. Each client runs in its own process, as the real VM does; the Node
+ * echo server runs in this process on FrameReader, the shape of the real host. The product target is a
+ * median at most 1.3x the C floor for the VM's channel.
+ * Standalone: `node dist/bench/channel.js [ITERATIONS [ROUNDS]]` prints a table.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { FrameReader, encodeFrame } from '../src/protocol/frame.js';
+import { channelInfo } from '../src/transport/connect.js';
+
+export type BenchTransport = 'unix' | 'tcp';
+
+export interface ChannelBenchRow {
+  transport: BenchTransport;
+  client: 'c' | 'native' | 'js';
+  server: 'c' | 'node';
+  medianUs: number;
+  p99Us: number;
+  /** median / the C client<->C server median on the same transport; undefined without a C compiler. */
+  ratioToFloor: number | undefined;
+}
+
+export interface ChannelBenchResult {
+  iterations: number;
+  warmup: number;
+  payloadBytes: number;
+  rows: ChannelBenchRow[];
+  /** Skipped parts and conditions that matter for reading the numbers (load, missing compiler or addon). */
+  notes: string[];
+}
+
+const PAYLOAD_BYTES = 32;
+const CLIENT_JS = fileURLToPath(new URL('./channel-client.js', import.meta.url));
+
+// Echo server: u32 LE length + body in, the same frame out. Serves one connection at a time.
+const C_SERVER = String.raw`
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+static char buf[1 << 20];
+static int rd(int fd, char *p, size_t n) { while (n) { ssize_t r = read(fd, p, n); if (r <= 0) return -1; p += r; n -= (size_t)r; } return 0; }
+static int wr(int fd, const char *p, size_t n) { while (n) { ssize_t r = write(fd, p, n); if (r <= 0) return -1; p += r; n -= (size_t)r; } return 0; }
+int main(int argc, char **argv) {
+  int ls, one = 1;
+  if (argc > 2 && !strcmp(argv[1], "unix")) {
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    strncpy(a.sun_path, argv[2], sizeof a.sun_path - 1);
+    ls = socket(AF_UNIX, SOCK_STREAM, 0); unlink(argv[2]);
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 8)) { perror("listen"); return 1; }
+    printf("unix://%s\n", argv[2]);
+  } else {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t l = sizeof a;
+    ls = socket(AF_INET, SOCK_STREAM, 0); setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 8)) { perror("listen"); return 1; }
+    getsockname(ls, (struct sockaddr *)&a, &l);
+    printf("127.0.0.1:%d\n", ntohs(a.sin_port));
+  }
+  fflush(stdout);
+  for (;;) {
+    int c = accept(ls, NULL, NULL);
+    if (c < 0) continue;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    unsigned n;
+    while (rd(c, buf, 4) == 0) {
+      memcpy(&n, buf, 4);
+      if (n > sizeof buf - 4 || rd(c, buf + 4, n) || wr(c, buf, n + 4)) break;
+    }
+    close(c);
+  }
+}
+`;
+
+// Client: same measurement as channel-client.ts, in C. Prints "median_us p99_us".
+const C_CLIENT = String.raw`
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+static int rd(int fd, char *p, size_t n) { while (n) { ssize_t r = read(fd, p, n); if (r <= 0) return -1; p += r; n -= (size_t)r; } return 0; }
+static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+static double now_us(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
+int main(int argc, char **argv) {
+  /* argv: unix PATH | tcp HOST PORT, then ITERATIONS WARMUP PAYLOAD */
+  int fd, one = 1, k;
+  if (!strcmp(argv[1], "unix")) {
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    strncpy(a.sun_path, argv[2], sizeof a.sun_path - 1);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) { perror("connect"); return 1; }
+    k = 3;
+  } else {
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[3])) };
+    inet_pton(AF_INET, argv[2], &a.sin_addr);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) { perror("connect"); return 1; }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    k = 4;
+  }
+  int iters = atoi(argv[k]), warm = atoi(argv[k + 1]);
+  unsigned len = (unsigned)atoi(argv[k + 2]);
+  char *buf = calloc(1, len + 4);
+  double *s = malloc(sizeof(double) * iters);
+  memcpy(buf, &len, 4);
+  for (int i = 0; i < warm + iters; i++) {
+    double t0 = now_us();
+    if (write(fd, buf, len + 4) != (ssize_t)(len + 4) || rd(fd, buf, len + 4)) { perror("io"); return 1; }
+    if (i >= warm) s[i - warm] = now_us() - t0;
+  }
+  qsort(s, iters, sizeof *s, cmp);
+  printf("%.3f %.3f\n", s[iters / 2], s[(int)(iters * 0.99)]);
+  return 0;
+}
+`;
+
+function hasCompiler(): boolean {
+  return spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+function compile(dir: string, name: string, source: string): string {
+  const src = join(dir, `${name}.c`);
+  const exe = join(dir, name);
+  writeFileSync(src, source);
+  const r = spawnSync('cc', ['-O2', '-o', exe, src], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cc ${name}.c failed: ${r.stderr}`);
+  return exe;
+}
+
+/** Runs a program to completion; resolves with its stdout (rejects on failure). */
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}: ${err}`))));
+  });
+}
+
+/** Starts the C echo server; resolves with its address and a stop function. */
+function startCServer(exe: string, transport: BenchTransport, sockPath: string): Promise<{ address: string; stop: () => void }> {
+  const child = spawn(exe, transport === 'unix' ? ['unix', sockPath] : ['tcp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      if (buf.includes('\n')) resolve({ address: buf.trim(), stop: () => child.kill('SIGKILL') });
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`C echo server exited (${code})`)));
+  });
+}
+
+/** The real host's shape: a Node server decoding frames with FrameReader. */
+async function startNodeServer(transport: BenchTransport, sockPath: string): Promise<{ address: string; stop: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.setNoDelay(true);
+    sock.on('close', () => sockets.delete(sock));
+    const reader = new FrameReader();
+    sock.on('data', (chunk) => {
+      for (const body of reader.push(chunk)) sock.write(encodeFrame(body));
+    });
+  });
+  await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
+  const a = server.address();
+  const address = transport === 'unix' ? `unix://${sockPath}` : `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  const stop = () => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return { address, stop };
+}
+
+async function runCClient(exe: string, address: string, iterations: number, warmup: number): Promise<Sample> {
+  const target = address.startsWith('unix://') ? ['unix', address.slice('unix://'.length)] : ['tcp', ...address.split(':')];
+  const [median, p99] = (await run(exe, [...target, String(iterations), String(warmup), String(PAYLOAD_BYTES)])).trim().split(' ').map(Number);
+  return { medianUs: median!, p99Us: p99! };
+}
+
+async function runNodeClient(impl: 'native' | 'js', address: string, iterations: number, warmup: number): Promise<Sample> {
+  const out = await run(process.execPath, [CLIENT_JS, impl, address, String(iterations), String(warmup), String(PAYLOAD_BYTES)]);
+  const r = JSON.parse(out) as { kind: string; medianUs: number; p99Us: number };
+  if (r.kind !== impl) throw new Error(`asked for the ${impl} channel, got ${r.kind}`);
+  return r;
+}
+
+/**
+ * Runs every client `rounds` times, interleaved (C floor, native, js, then again), and reports the median of
+ * the per-round medians and p99s: on a shared 2-core machine a burst of someone else's load then skews one
+ * round of every row instead of one row. Takes about 2 x rounds x (iterations x 10 us + 1 s).
+ */
+export async function benchChannel(opts: { iterations: number; rounds?: number }): Promise<ChannelBenchResult> {
+  const iterations = Math.max(100, Math.floor(opts.iterations));
+  const rounds = Math.max(1, Math.floor(opts.rounds ?? 3));
+  const warmup = Math.min(2000, Math.ceil(iterations / 10));
+  const notes: string[] = [];
+  const info = channelInfo();
+  const impls: ('native' | 'js')[] = info.native.available ? ['native', 'js'] : ['js'];
+  if (!info.native.available) notes.push(`native channel skipped: ${info.native.reason}`);
+  const cc = hasCompiler();
+  if (!cc) notes.push('no C compiler (cc): the C floor and the C echo server are skipped; ratios are unavailable');
+  notes.push(`median of ${rounds} interleaved rounds; load average before the run ${loadavg()[0]!.toFixed(2)}; processes not pinned`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-channel-'));
+  const rows: ChannelBenchRow[] = [];
+  try {
+    const cServer = cc ? compile(dir, 'echo_server', C_SERVER) : undefined;
+    const cClient = cc ? compile(dir, 'echo_client', C_CLIENT) : undefined;
+    for (const transport of ['unix', 'tcp'] as const) {
+      const c = cServer ? await startCServer(cServer, transport, join(dir, `c-${transport}.sock`)) : undefined;
+      const node = await startNodeServer(transport, join(dir, `node-${transport}.sock`));
+      try {
+        type Job = { client: ChannelBenchRow['client']; server: ChannelBenchRow['server']; run: () => Promise<Sample> };
+        const jobs: Job[] = [];
+        if (c && cClient) {
+          jobs.push({ client: 'c', server: 'c', run: () => runCClient(cClient, c.address, iterations, warmup) });
+          for (const impl of impls) jobs.push({ client: impl, server: 'c', run: () => runNodeClient(impl, c.address, iterations, warmup) });
+        }
+        for (const impl of impls) jobs.push({ client: impl, server: 'node', run: () => runNodeClient(impl, node.address, iterations, warmup) });
+        const samples: Sample[][] = jobs.map(() => []);
+        for (let round = 0; round < rounds; round++) {
+          for (const [i, job] of jobs.entries()) samples[i]!.push(await job.run());
+        }
+        const floor = jobs[0]?.client === 'c' ? median(samples[0]!.map((x) => x.medianUs)) : undefined;
+        for (const [i, job] of jobs.entries()) {
+          const medianUs = median(samples[i]!.map((x) => x.medianUs));
+          rows.push({ transport, client: job.client, server: job.server, medianUs, p99Us: median(samples[i]!.map((x) => x.p99Us)), ratioToFloor: floor === undefined ? undefined : medianUs / floor });
+        }
+      } finally {
+        c?.stop();
+        await node.stop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { iterations, warmup, payloadBytes: PAYLOAD_BYTES, rows, notes };
+}
+
+type Sample = { medianUs: number; p99Us: number };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+export function formatChannelBench(r: ChannelBenchResult): string {
+  const head = ['transport', 'client', 'server', 'median us', 'p99 us', 'x C floor'];
+  const body = r.rows.map((x) => [
+    x.transport,
+    x.client === 'c' ? 'C (floor)' : `${x.client} channel`,
+    x.server === 'c' ? 'C echo' : 'Node FrameReader',
+    x.medianUs.toFixed(1),
+    x.p99Us.toFixed(1),
+    x.ratioToFloor === undefined ? '-' : x.ratioToFloor.toFixed(2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [
+    `host channel round trip: ${r.payloadBytes}-byte payload, ${r.iterations} sequential calls per run after ${r.warmup} warm-up (target: VM channel median <= 1.3x C floor)`,
+    line(head),
+    ...body.map(line),
+    ...r.notes.map((n) => `note: ${n}`),
+  ].join('\n');
+}
+
+export function printChannelBench(r: ChannelBenchResult, out: NodeJS.WritableStream = process.stdout): void {
+  out.write(formatChannelBench(r) + '\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  printChannelBench(await benchChannel({ iterations: Number(process.argv[2] ?? 20_000), rounds: Number(process.argv[3] ?? 3) }));
+}
