@@ -58,12 +58,24 @@ export async function connectJs(address: HostAddress, options: JsChannelOptions 
   return new BlockingFrameChannel('js', stream, options.maxFrameBytes ?? MAX_FRAME_BYTES);
 }
 
+/** Same default as the native channel's connect timeout. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 function openSocket(address: HostAddress): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = address.kind === 'unix' ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
-    const onError = (err: Error) => reject(connectError(formatAddress(address), err));
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      reject(connectError(formatAddress(address), err));
+    };
+    const timer = setTimeout(() => {
+      const err = Object.assign(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' });
+      sock.destroy();
+      onError(err);
+    }, CONNECT_TIMEOUT_MS);
     sock.once('error', onError);
     sock.once('connect', () => {
+      clearTimeout(timer);
       // Synchronously inside 'connect', before net starts reading: libuv must never read or watch this fd,
       // or it could consume the host's bytes or close the fd on EOF while we still use its number.
       sock.pause();

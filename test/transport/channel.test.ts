@@ -109,6 +109,21 @@ for (const impl of IMPLS) {
     });
   }
 
+  if (impl === 'native') {
+    test('native: a host that does not answer within timeoutMs gives a timeout error, then the channel is closed', { skip: nativeMissing, timeout: 60_000 }, async () => {
+      const host = await startEchoHost({ tcp: true });
+      try {
+        const report = await runVmClient({ impl, sessions: [{ address: host.address, timeoutMs: 100, requests: [{ text: 'ok' }, { text: 'ctl:hang' }, { text: 'after' }] }] });
+        const [ok, hang, after] = results(report, 0);
+        assert.equal(ok?.ok, true);
+        assertError(hang, 'timeout', /did not answer within 100 ms/);
+        assertError(after, 'channel_closed', /unusable after an earlier error/);
+      } finally {
+        await host.close();
+      }
+    });
+  }
+
   test(`${impl}: connect failures name the address and say what is wrong`, { skip: impl === 'native' && nativeMissing }, async () => {
     const port = await freeTcpPort();
     const missing = join(dir, 'nobody-here.sock');
