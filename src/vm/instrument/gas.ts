@@ -1,0 +1,91 @@
+import type { ByteWriter } from './bytes.js';
+import { GAS_CLASS_NAMES } from './opcodes.js';
+
+/**
+ * Gas cost of one instruction of each class (opcodes.ts assigns the classes). One unit is roughly one simple
+ * integer instruction; host functions use the same unit (GAS_CLASSES in host-functions.generated.ts).
+ * Changing a number changes results: bump INSTRUMENTATION_VERSION.
+ */
+export const GAS_COST: Readonly<Record<(typeof GAS_CLASS_NAMES)[number], number>> = {
+  free: 0, // nop, block, loop, else, end: structure, no work of their own
+  simple: 1, // constants, locals, globals, integer ALU, compares, conversions without rounding, br, br_if, if
+  multiply: 2,
+  memory: 2, // loads and stores
+  float: 2, // float arithmetic, rounding, float<->int conversions
+  divide: 8, // integer div/rem, float div and sqrt
+  br_table: 2,
+  call: 4,
+  call_indirect: 6,
+  memory_grow: 8, // plus GAS_PER_PAGE per requested page
+  bulk: 4, // memory.copy/fill/init, table.copy/init: plus GAS_PER_BYTE per byte (or element)
+};
+
+/** Charged by memory.grow per requested page (64 KiB), whether or not the grow succeeds. */
+export const GAS_PER_PAGE = 8192;
+/** Charged by memory.copy, memory.fill and memory.init per byte, and by table.copy/table.init per element. */
+export const GAS_PER_BYTE = 1;
+
+/** Cost per gas class id, for the rewriter's hot loop. */
+export const COST_BY_CLASS = Uint32Array.from(GAS_CLASS_NAMES.map((n) => GAS_COST[n]));
+
+/**
+ * The charge at the start of a metered segment. The remaining gas travels with the calls: every defined
+ * function receives it as an extra i64 parameter, keeps it in that local and returns what is left as an
+ * extra result (index.ts, rewrite.ts). A segment subtracts its cost and branches to the function's
+ * out-of-gas block, which calls the throwing import, when the result is negative. No memory is touched, so
+ * the check costs a subtract, a compare and a branch that is never taken. It sits before the first instruction
+ * of the segment: an execution always stops at the same segment for the same gas.
+ */
+export function writeCharge(w: ByteWriter, cost: number, gasLocal: number, outOfGasLabel: number): void {
+  w.u8(0x20); w.u32(gasLocal); // local.get $gas
+  w.u8(0x42); w.sleb(cost); // i64.const cost
+  w.u8(0x7d); // i64.sub
+  w.u8(0x22); w.u32(gasLocal); // local.tee $gas
+  w.u8(0x42); w.u8(0x00); // i64.const 0
+  w.u8(0x53); // i64.lt_s
+  w.u8(0x0d); w.u32(outOfGasLabel); // br_if $out_of_gas
+}
+
+/**
+ * Body of the helper `(param $n i32) (param $unit i64) (param $gas i64) (result i32 i64)` that charges
+ * n * unit and returns n and the gas left. Inserted before memory.grow and the bulk operations, whose amount
+ * is only known at run time.
+ */
+export function writeChargeUnitsBody(w: ByteWriter, outOfGasFunc: number): void {
+  w.u8(0); // no locals
+  w.u8(0x20); w.u8(2); // local.get $gas
+  w.u8(0x20); w.u8(0); // local.get $n
+  w.u8(0xad); // i64.extend_i32_u
+  w.u8(0x20); w.u8(1); // local.get $unit
+  w.u8(0x7e); // i64.mul  (n < 2^32 and unit < 2^31: no overflow)
+  w.u8(0x7d); // i64.sub
+  w.u8(0x22); w.u8(2); // local.tee $gas
+  w.u8(0x42); w.u8(0x00);
+  w.u8(0x53); // i64.lt_s
+  w.u8(0x04); w.u8(0x40); // if
+  w.u8(0x10); w.u32(outOfGasFunc); // call $out_of_gas (throws)
+  w.u8(0x0b);
+  w.u8(0x20); w.u8(0); // local.get $n
+  w.u8(0x20); w.u8(2); // local.get $gas
+  w.u8(0x0b); // end
+}
+
+/** Inserted right before an instruction whose top operand is the dynamic amount (pages, bytes, elements). */
+export function writeDynamicCharge(w: ByteWriter, unitCost: number, gasLocal: number, chargeUnitsFunc: number): void {
+  w.u8(0x42); w.sleb(unitCost); // i64.const unit
+  w.u8(0x20); w.u32(gasLocal); // local.get $gas
+  w.u8(0x10); w.u32(chargeUnitsFunc); // call $charge_units
+  w.u8(0x21); w.u32(gasLocal); // local.set $gas
+}
+
+/** Hands the remaining gas to the global (before a host call, a throwing import, or on leaving a thunk). */
+export function writeStore(w: ByteWriter, gasLocal: number, gasGlobal: number): void {
+  w.u8(0x20); w.u32(gasLocal); // local.get $gas
+  w.u8(0x24); w.u32(gasGlobal); // global.set $gas
+}
+
+/** Takes it back after a host call (the host function charged the global). */
+export function writeLoad(w: ByteWriter, gasLocal: number, gasGlobal: number): void {
+  w.u8(0x23); w.u32(gasGlobal); // global.get $gas
+  w.u8(0x21); w.u32(gasLocal); // local.set $gas
+}

@@ -1,0 +1,235 @@
+/**
+ * The module pipeline: every contract goes through prepareModule before V8 compiles it. It decodes the binary,
+ * checks it against the whitelist and the policy limits, and rewrites it so that its execution is metered and
+ * deterministic (docs/determinism.md). The result depends only on the bytes, the policy and
+ * INSTRUMENTATION_VERSION, so the VM caches it by (code hash, version).
+ */
+import { ByteReader, ByteWriter } from './bytes.js';
+import { BT_EMPTY } from './code.js';
+import { writeChargeUnitsBody } from './gas.js';
+import { clampMemoryAndTable } from './memory.js';
+import { GAS_GLOBAL_NAME, HOSTLINK_MODULE, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME } from './meter.js';
+import { I32, I64, KIND_FUNC, KIND_GLOBAL, valTypeName } from './module.js';
+import type { ModulePolicy } from './policy.js';
+import { readModule } from './reader.js';
+import { ModuleRejected } from './rejected.js';
+import { FunctionRewriter, type RewriteEnv } from './rewrite.js';
+import { validateModule } from './validate.js';
+import { writeModule } from './writer.js';
+
+export { ModuleRejected } from './rejected.js';
+export type { ModulePolicy, NumType } from './policy.js';
+export { OutOfGas, StackOverflow, createMeter, type Meter } from './meter.js';
+
+/** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */
+export const INSTRUMENTATION_VERSION = 1;
+
+export interface PreparedExport {
+  name: string;
+  kind: 'function' | 'memory' | 'table' | 'global';
+  /** Index in the ORIGINAL module's index space of that kind. */
+  index: number;
+  type?: { params: string[]; results: string[] };
+}
+
+export interface PreparedModule {
+  /** The instrumented module. */
+  bytes: Uint8Array;
+  /** Function imports of the original module; they keep their indices. */
+  importedFunctionCount: number;
+  /** Function imports added after them (module "hostlink"); defined functions are shifted by this much. */
+  addedImports: number;
+  /** Functions (imported + defined) of the original module; instrumented indices past them are helpers. */
+  functionCount: number;
+  exports: PreparedExport[];
+}
+
+/** Function imports the instrumentation adds, in this order, right after the module's own. */
+const ADDED_FUNCTION_IMPORTS = [OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME] as const;
+
+const KIND_NAMES = ['function', 'table', 'memory', 'global'] as const;
+
+export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): PreparedModule {
+  if (bytes.length > policy.maxModuleBytes) {
+    throw new ModuleRejected('module_too_large', `${bytes.length} bytes, limit ${policy.maxModuleBytes}`);
+  }
+  const m = readModule(bytes);
+  validateModule(m, policy);
+  clampMemoryAndTable(m, policy);
+
+  const importedFunctions = m.imports.filter((i) => i.kind === KIND_FUNC).length;
+  const functionTypes = [...m.imports.filter((i) => i.kind === KIND_FUNC).map((i) => i.typeIndex), ...m.functions];
+  const functionCount = functionTypes.length;
+  const originalTypeCount = m.types.length;
+  const originalGlobalCount = m.globals.length;
+  const definedCount = m.functions.length;
+  const added = ADDED_FUNCTION_IMPORTS.length;
+
+  const exports: PreparedExport[] = m.exports.map((e) => {
+    const limit = [functionCount, m.tables.length, m.memories.length, originalGlobalCount][e.kind]!;
+    if (e.index >= limit) throw new ModuleRejected('invalid_module', `export ${e.name} names a missing item`, undefined, e.offset);
+    const out: PreparedExport = { name: e.name, kind: KIND_NAMES[e.kind]!, index: e.index };
+    if (e.kind === KIND_FUNC) {
+      const t = m.types[functionTypes[e.index]!]!;
+      out.type = { params: t.params.map(valTypeName), results: t.results.map(valTypeName) };
+    }
+    return out;
+  });
+
+  // Types the instrumentation needs, appended so that existing type indices stay valid.
+  const typeIndex = (params: number[], results: number[]): number => {
+    const i = m.types.findIndex((t) => same(t.params, params) && same(t.results, results));
+    if (i >= 0) return i;
+    m.types.push({ params, results });
+    return m.types.length - 1;
+  };
+  const internalTypes = new Map<number, number>();
+  /** `(P) -> (R)` becomes `(P, i64 gas, i32 height) -> (R, i64 gas)`: distinct types stay distinct. */
+  const internalType = (t: number): number => {
+    let i = internalTypes.get(t);
+    if (i === undefined) {
+      const orig = m.types[t]!;
+      i = typeIndex([...orig.params, I64, I32], [...orig.results, I64]);
+      internalTypes.set(t, i);
+    }
+    return i;
+  };
+  const voidType = typeIndex([], []);
+  const chargeUnitsType = typeIndex([I32, I64, I64], [I32, I64]);
+
+  // Imports: the gas global (the only imported global, so index 0 and every original global moves up by
+  // one), then the throwing functions right after the module's own function imports.
+  const gasGlobal = 0;
+  m.imports.push({ module: HOSTLINK_MODULE, name: GAS_GLOBAL_NAME, kind: KIND_GLOBAL, typeIndex: 0, global: { valType: I64, mutable: true }, offset: 0 });
+  for (const name of ADDED_FUNCTION_IMPORTS) {
+    m.imports.push({ module: HOSTLINK_MODULE, name, kind: KIND_FUNC, typeIndex: voidType, offset: 0 });
+  }
+  // Stack height at which calls from outside (exports, start, a host function calling back) begin.
+  const heightGlobal = 1 + originalGlobalCount;
+  m.globals.push({ type: { valType: I32, mutable: true }, init: new Uint8Array([0x41, 0x00, 0x0b]), offset: 0 });
+
+  // Helpers are appended after the defined functions: charge_units, then thunks as needed.
+  const helpers: { type: number; body: Uint8Array }[] = [];
+  const helperIndex = (): number => importedFunctions + added + definedCount + helpers.length;
+  const chargeUnitsFunc = helperIndex();
+  const chargeBody = new ByteWriter(64);
+  writeChargeUnitsBody(chargeBody, importedFunctions);
+  helpers.push({ type: chargeUnitsType, body: chargeBody.finish() });
+
+  const env: RewriteEnv = {
+    bytes,
+    policy,
+    types: m.types,
+    originalTypeCount,
+    importedFunctions,
+    functionTypes,
+    originalGlobalCount,
+    addedImports: added,
+    addedGlobals: 1,
+    gasGlobal,
+    heightGlobal,
+    chargeUnitsFunc,
+    outOfGasFunc: importedFunctions,
+    stackOverflowFunc: importedFunctions + 1,
+    internalType,
+    blockTypeFor: (results) => (results.length === 0 ? BT_EMPTY : results.length === 1 ? results[0]! - 0x80 : typeIndex([], [...results])),
+  };
+  const code = new ByteWriter(Math.ceil(bytes.length * 1.6) + 1024);
+  const rewriter = new FunctionRewriter(env);
+  const rewritten = new ByteWriter(Math.ceil(bytes.length * 1.6) + 1024);
+  for (let i = 0; i < definedCount; i++) {
+    rewriter.rewrite(i, m.codes[i]!, rewritten);
+    m.functions[i] = internalType(m.functions[i]!);
+  }
+
+  // Entry thunks keep the original signature for callers outside the module (exports, start): they start
+  // from the gas global and the height global, call the internal function and store the gas left.
+  const entryThunks = new Map<number, number>();
+  const entryThunk = (f: number): number => {
+    if (f < importedFunctions) return f;
+    let t = entryThunks.get(f);
+    if (t === undefined) {
+      const orig = m.types[functionTypes[f]!]!;
+      const w = new ByteWriter(32);
+      w.u8(0);
+      for (let p = 0; p < orig.params.length; p++) { w.u8(0x20); w.u32(p); }
+      w.u8(0x23); w.u32(gasGlobal);
+      w.u8(0x23); w.u32(heightGlobal);
+      w.u8(0x10); w.u32(f + added);
+      w.u8(0x24); w.u32(gasGlobal);
+      w.u8(0x0b);
+      t = helperIndex();
+      helpers.push({ type: functionTypes[f]!, body: w.finish() });
+      entryThunks.set(f, t);
+    }
+    return t;
+  };
+  // Table entries must have the internal type: imported functions placed in a table get a thunk that does
+  // what a direct host call does.
+  const tableThunks = new Map<number, number>();
+  const tableEntry = (f: number): number => {
+    if (f >= importedFunctions) return f + added;
+    let t = tableThunks.get(f);
+    if (t === undefined) {
+      const orig = m.types[functionTypes[f]!]!;
+      const p = orig.params.length;
+      const w = new ByteWriter(32);
+      w.u8(0);
+      w.u8(0x20); w.u32(p); w.u8(0x24); w.u32(gasGlobal);
+      w.u8(0x20); w.u32(p + 1); w.u8(0x24); w.u32(heightGlobal);
+      for (let i = 0; i < p; i++) { w.u8(0x20); w.u32(i); }
+      w.u8(0x10); w.u32(f);
+      w.u8(0x23); w.u32(gasGlobal);
+      w.u8(0x0b);
+      t = helperIndex();
+      helpers.push({ type: internalType(functionTypes[f]!), body: w.finish() });
+      tableThunks.set(f, t);
+    }
+    return t;
+  };
+
+  for (const e of m.exports) {
+    if (e.kind === KIND_FUNC) e.index = entryThunk(e.index);
+    else if (e.kind === KIND_GLOBAL) e.index += 1;
+  }
+  if (m.start !== undefined) m.start = entryThunk(m.start);
+  for (const el of m.elements) {
+    if (el.funcs) el.funcs = el.funcs.map(tableEntry);
+    if (el.exprs) el.exprs = el.exprs.map((x) => remapRefFunc(x, tableEntry, functionCount, el.offset));
+  }
+
+  code.u32(definedCount + helpers.length);
+  code.bytes(rewritten.view());
+  for (const hlp of helpers) {
+    m.functions.push(hlp.type);
+    code.sized(hlp.body);
+  }
+  m.codeSection = code.view();
+  // Names in custom sections would be wrong after the shift, and nothing else in them affects execution.
+  m.customs = [];
+  m.present.add(10);
+
+  const out = writeModule(m, code.length + bytes.length);
+  if (!WebAssembly.validate(out)) {
+    if (!WebAssembly.validate(bytes)) throw new ModuleRejected('invalid_module', 'rejected by the WebAssembly validator');
+    throw new Error('internal: instrumentation produced an invalid module from a valid one');
+  }
+  return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports };
+}
+
+function same(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Element expression `ref.func f end` with f shifted; `ref.null func end` unchanged. */
+function remapRefFunc(x: Uint8Array, remap: (f: number) => number, functionCount: number, offset: number): Uint8Array {
+  if (x[0] !== 0xd2) return x;
+  const r = new ByteReader(x, 1);
+  const f = r.u32();
+  if (f >= functionCount) throw new ModuleRejected('invalid_module', `element names function ${f}`, undefined, offset);
+  const w = new ByteWriter(8);
+  w.u8(0xd2);
+  w.u32(remap(f));
+  w.u8(0x0b);
+  return w.finish();
+}

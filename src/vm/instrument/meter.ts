@@ -1,0 +1,83 @@
+import type { ModulePolicy } from './policy.js';
+import { FRAME_OVERHEAD } from './stack.js';
+
+/** The instrumented code or a host function ran out of gas. gasUsed() is then the whole limit. */
+export class OutOfGas extends Error {
+  override readonly name = 'OutOfGas';
+  constructor() {
+    super('out_of_gas');
+  }
+}
+
+/** The deterministic stack-height counter passed policy.maxStackHeight. */
+export class StackOverflow extends Error {
+  override readonly name = 'StackOverflow';
+  constructor() {
+    super('stack_overflow');
+  }
+}
+
+export interface Meter {
+  /** `{ hostlink: {...} }`: merge with the guest's "env" imports when instantiating. */
+  readonly imports: WebAssembly.Imports;
+  /** Charges a host function's cost; throws OutOfGas (leaving no gas) if the remaining gas is smaller. */
+  charge(amount: bigint): void;
+  gasUsed(): bigint;
+}
+
+/** Names of the imports the instrumented module expects from module "hostlink". */
+export const HOSTLINK_MODULE = 'hostlink';
+export const GAS_GLOBAL_NAME = 'gas';
+export const OUT_OF_GAS_NAME = 'out_of_gas';
+export const STACK_OVERFLOW_NAME = 'stack_overflow';
+
+const MAX_GAS = (1n << 63n) - 1n;
+
+/**
+ * One execution's gas counter. The remaining gas lives in an imported mutable i64 global that the instrumented
+ * code decrements per segment; host functions charge the same global through charge(), so both draw from one
+ * counter. Also raises Error.stackTraceLimit so that a trap's backtrace holds every wasm frame the stack
+ * limit allows (the fingerprint must never be a truncated, tier-dependent prefix).
+ */
+export function createMeter(gasLimit: bigint, policy: ModulePolicy): Meter {
+  if (gasLimit < 0n || gasLimit > MAX_GAS) throw new RangeError(`gas limit out of range: ${gasLimit}`);
+  const gas = new WebAssembly.Global({ value: 'i64', mutable: true }, gasLimit);
+  ensureStackTraceLimit(policy);
+  const outOfGas = (): never => {
+    gas.value = 0n;
+    throw new OutOfGas();
+  };
+  return {
+    imports: {
+      [HOSTLINK_MODULE]: {
+        [GAS_GLOBAL_NAME]: gas,
+        [OUT_OF_GAS_NAME]: outOfGas,
+        [STACK_OVERFLOW_NAME]: (): never => {
+          throw new StackOverflow();
+        },
+      },
+    },
+    charge(amount: bigint): void {
+      const left = gas.value as bigint;
+      if (amount < 0n) throw new RangeError(`negative gas charge: ${amount}`);
+      if (amount > left) outOfGas();
+      gas.value = left - amount;
+    },
+    gasUsed(): bigint {
+      return gasLimit - (gas.value as bigint);
+    },
+  };
+}
+
+/**
+ * Frames a backtrace can hold: every counted frame costs at least FRAME_OVERHEAD, plus one uncounted leaf or
+ * helper on top and the JS frames between the throw and the wasm code (a margin of 64).
+ */
+export function stackTraceFramesNeeded(policy: ModulePolicy): number {
+  return Math.ceil(policy.maxStackHeight / FRAME_OVERHEAD) + 64;
+}
+
+export function ensureStackTraceLimit(policy: ModulePolicy): void {
+  const need = stackTraceFramesNeeded(policy);
+  if (!(Error.stackTraceLimit >= need)) Error.stackTraceLimit = need;
+}

@@ -1,0 +1,26 @@
+/**
+ * Why a module was refused before compilation. The rule is a stable snake_case name (listed in
+ * docs/determinism.md); the message is derived only from the module's bytes, so every node reports the
+ * same VMError text for the same code.
+ */
+export class ModuleRejected extends Error {
+  override readonly name = 'ModuleRejected';
+  constructor(
+    readonly rule: string,
+    readonly detail?: string,
+    readonly functionIndex?: number,
+    readonly offset?: number,
+  ) {
+    super(formatRejection(rule, detail, functionIndex, offset));
+  }
+}
+
+function formatRejection(rule: string, detail?: string, functionIndex?: number, offset?: number): string {
+  let msg = `module rejected: ${rule}`;
+  if (detail) msg += `: ${detail}`;
+  const where: string[] = [];
+  if (functionIndex !== undefined) where.push(`function ${functionIndex}`);
+  if (offset !== undefined) where.push(`offset 0x${offset.toString(16)}`);
+  if (where.length) msg += ` (${where.join(', ')})`;
+  return msg;
+}
