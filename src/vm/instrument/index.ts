@@ -20,6 +20,7 @@ import { writeModule } from './writer.js';
 export { ModuleRejected } from './rejected.js';
 export type { ModulePolicy, NumType } from './policy.js';
 export { OutOfGas, StackOverflow, createMeter, type Meter } from './meter.js';
+export { checkCatalogueImport } from './catalogue.js';
 
 /** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */
 export const INSTRUMENTATION_VERSION = 1;

@@ -22,7 +22,13 @@ export interface Meter {
   readonly imports: WebAssembly.Imports;
   /** Charges a host function's cost; throws OutOfGas (leaving no gas) if the remaining gas is smaller. */
   charge(amount: bigint): void;
-  gasUsed(): bigint;
+  /**
+   * Gas used so far. Exact after a return, out_of_gas, stack_overflow and any error thrown by a host function
+   * (the counter is synchronised before every host call). Pass the error that ended the execution: after a
+   * WebAssembly trap (a WebAssembly.RuntimeError, or V8's RangeError) the whole limit is used, because the
+   * instrumented code keeps the counter in locals between host calls.
+   */
+  gasUsed(failure?: unknown): bigint;
 }
 
 /** Names of the imports the instrumented module expects from module "hostlink". */
@@ -63,7 +69,8 @@ export function createMeter(gasLimit: bigint, policy: ModulePolicy): Meter {
       if (amount > left) outOfGas();
       gas.value = left - amount;
     },
-    gasUsed(): bigint {
+    gasUsed(failure?: unknown): bigint {
+      if (failure instanceof WebAssembly.RuntimeError || failure instanceof RangeError) return gasLimit;
       return gasLimit - (gas.value as bigint);
     },
   };

@@ -1,0 +1,56 @@
+/**
+ * Why an execution stopped, as the stable VMError message every node reports. V8's own messages are an
+ * implementation detail (they differ between V8 versions and say "null function or function signature
+ * mismatch" for two different causes), so each is mapped to a fixed string here; docs/determinism.md has the
+ * table. Anything not recognised returns undefined: the VM must then report an internal error, never guess.
+ */
+import type { PreparedModule } from './instrument/index.js';
+import { ModuleRejected, OutOfGas, StackOverflow } from './instrument/index.js';
+
+export interface VmErrorClass {
+  code: 'vm_error';
+  message: string;
+}
+
+export const OUT_OF_GAS = 'out_of_gas';
+export const STACK_OVERFLOW = 'stack_overflow';
+
+/** V8 trap message (without the "WebAssembly.Instance(): " prefix of instantiation errors) -> our message. */
+export const WASM_TRAPS: Readonly<Record<string, string>> = {
+  'unreachable': 'wasm_trap unreachable',
+  'memory access out of bounds': 'wasm_trap memory_out_of_bounds',
+  'divide by zero': 'wasm_trap integer_divide_by_zero',
+  'remainder by zero': 'wasm_trap integer_divide_by_zero',
+  'divide result unrepresentable': 'wasm_trap integer_overflow',
+  'float unrepresentable in integer range': 'wasm_trap invalid_conversion_to_integer',
+  'null function or function signature mismatch': 'wasm_trap indirect_call_type_mismatch',
+  'table index is out of bounds': 'wasm_trap table_out_of_bounds',
+  'data segment is out of bounds': 'wasm_trap data_segment_out_of_bounds',
+  'data segment out of bounds': 'wasm_trap data_segment_out_of_bounds',
+  'element segment is out of bounds': 'wasm_trap element_segment_out_of_bounds',
+  'element segment out of bounds': 'wasm_trap element_segment_out_of_bounds',
+};
+
+export function classifyTrap(err: unknown): VmErrorClass | undefined {
+  if (err instanceof OutOfGas) return { code: 'vm_error', message: OUT_OF_GAS };
+  if (err instanceof StackOverflow) return { code: 'vm_error', message: STACK_OVERFLOW };
+  if (err instanceof ModuleRejected) return { code: 'vm_error', message: err.message };
+  if (err instanceof WebAssembly.RuntimeError) {
+    const text = err.message.replace(/^WebAssembly\.\w+\(\): /, '');
+    const message = WASM_TRAPS[text];
+    if (message) return { code: 'vm_error', message };
+  }
+  // RangeError "Maximum call stack size exceeded" cannot happen for an instrumented module (the stack-height
+  // limit stops it first); if it does, it is a bug, and its depth is not deterministic: not a vm_error.
+  return undefined;
+}
+
+/** A method that the runner cannot call. Messages: "method_not_found <name>", "method_not_function <name>". */
+export function checkMethodExport(prepared: PreparedModule, method: string): VmErrorClass | undefined {
+  const e = prepared.exports.find((x) => x.name === method);
+  if (!e) return { code: 'vm_error', message: `method_not_found ${method}` };
+  if (e.kind !== 'function' || !e.type || e.type.params.length !== 0 || e.type.results.length !== 0) {
+    return { code: 'vm_error', message: `method_not_function ${method}` };
+  }
+  return undefined;
+}
