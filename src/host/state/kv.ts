@@ -1,0 +1,73 @@
+/**
+ * The host's storage abstraction: named tables of binary keys and values, synchronous reads and atomic write
+ * transactions. LMDB implements it for real (lmdb-store.ts); an in-memory version serves unit tests
+ * (memory-store.ts), and every behaviour test runs against both.
+ */
+import { HostlinkError } from '../../errors.js';
+
+/** Tables the host keeps. Add a name here to add a table (the LMDB store opens one named database per entry). */
+export const TABLES = ['code', 'state', 'merkle', 'meta'] as const;
+export type TableName = (typeof TABLES)[number];
+
+/**
+ * Longest table key: LMDB's compiled-in limit in the lmdb package (`maxKeySize`). Both stores enforce it, and
+ * reject empty keys (LMDB cannot store them), so code tested on the memory store behaves the same on LMDB.
+ */
+export const MAX_TABLE_KEY_BYTES = 1978;
+
+/** meta-table key of the layout stamp: bumped when a table's key or value layout changes incompatibly. */
+export const LAYOUT_KEY = new TextEncoder().encode('layout');
+export const LAYOUT_VERSION = 1;
+
+export interface KvReader {
+  /** The value, or undefined. The returned array is the caller's (mutating it does not change the store). */
+  get(table: TableName, key: Uint8Array): Uint8Array | undefined;
+  /**
+   * Entries whose key starts with `prefix` (empty: the whole table), in key byte order. Inside a transaction,
+   * consume the iterable before the transaction callback returns.
+   */
+  range(table: TableName, prefix: Uint8Array): Iterable<[Uint8Array, Uint8Array]>;
+}
+
+/** A write transaction: reads see its own writes. Valid only while the write() callback runs. */
+export interface KvTxn extends KvReader {
+  put(table: TableName, key: Uint8Array, value: Uint8Array): void;
+  del(table: TableName, key: Uint8Array): void;
+}
+
+export interface KvStore extends KvReader {
+  /**
+   * Runs `fn` in one atomic transaction and resolves with its result once the transaction is committed (and,
+   * on a durable store, synced). `fn` must be synchronous. If it throws, nothing it wrote is kept and the
+   * promise rejects with that error. Calls are applied in call order; concurrent calls may share one commit.
+   * Whether reads outside the transaction see its writes before the promise resolves is unspecified.
+   */
+  write<T>(fn: (txn: KvTxn) => T): Promise<T>;
+  /** Waits for pending writes, then closes. Any later call fails with HostlinkError('store'). */
+  close(): Promise<void>;
+}
+
+/** The smallest key greater than every key with this prefix (undefined when there is none: all 0xff). */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  const end = Uint8Array.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return undefined;
+}
+
+export function checkTableKey(table: TableName, key: Uint8Array): void {
+  if (key.length === 0 || key.length > MAX_TABLE_KEY_BYTES) {
+    throw new HostlinkError('usage', `table '${table}': key of ${key.length} bytes (must be 1..${MAX_TABLE_KEY_BYTES})`);
+  }
+}
+
+/** Rejects async callbacks: a transaction cannot stay open across an await (LMDB holds its write lock). */
+export function checkSynchronous(result: unknown): void {
+  if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+    throw new HostlinkError('usage', 'the write() callback returned a promise; it must be synchronous');
+  }
+}

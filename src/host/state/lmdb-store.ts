@@ -1,0 +1,191 @@
+/**
+ * The KvStore on LMDB (the `lmdb` package): one environment per directory, one named database per table,
+ * binary keys and values.
+ *
+ * Commits (measured in docs/state.md): each write() runs as an LMDB child transaction inside lmdb's batched
+ * asynchronous write transaction. Calls made in the same event turn share one commit (one fsync) while a
+ * throwing callback only aborts its own child transaction. The commit and its fsync happen on lmdb's writer
+ * thread, so the event loop is not blocked. overlappingSync is off: the write() promise then resolves only after
+ * LMDB's synced commit, which is plain LMDB durability (after a crash, the store is exactly as of some
+ * committed transaction, and every resolved write() is in it).
+ */
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { HostlinkError } from '../../errors.js';
+import { plain } from './bytes.js';
+import {
+  checkSynchronous,
+  checkTableKey,
+  LAYOUT_KEY,
+  LAYOUT_VERSION,
+  prefixEnd,
+  TABLES,
+  type KvStore,
+  type KvTxn,
+  type TableName,
+} from './kv.js';
+
+export interface LmdbStoreOptions {
+  /**
+   * 'sync' (default): a resolved write() survives a power loss. 'nosync': no fsync at all (LMDB MDB_NOSYNC),
+   * several times faster for a single writer; a process crash loses nothing, but an OS crash or power loss can
+   * lose recent transactions or corrupt the file. For scratch data and benchmarks only.
+   */
+  durability?: 'sync' | 'nosync';
+  /** Initial map size in bytes (lmdb grows it when full). */
+  mapSize?: number;
+}
+
+type Db = Database<Buffer, Uint8Array>;
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const storeError = (what: string, e: unknown): HostlinkError =>
+  e instanceof HostlinkError ? e : new HostlinkError('store', `LMDB ${what} failed: ${message(e)}`, { cause: e });
+
+function rangeOf(db: Db, prefix: Uint8Array): Iterable<[Uint8Array, Uint8Array]> {
+  const end = prefix.length === 0 ? undefined : prefixEnd(prefix);
+  const options = prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end };
+  return {
+    *[Symbol.iterator]() {
+      for (const { key, value } of db.getRange(options)) yield [plain(key as Uint8Array), plain(value)];
+    },
+  };
+}
+
+export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {}): Promise<KvStore> {
+  let root: RootDatabase<Buffer, Uint8Array>;
+  const dbs = new Map<TableName, Db>();
+  try {
+    mkdirSync(dir, { recursive: true });
+    root = open<Buffer, Uint8Array>(dir, {
+      maxDbs: 64,
+      keyEncoding: 'binary',
+      encoding: 'binary',
+      overlappingSync: false,
+      noSync: options.durability === 'nosync',
+      noSubdir: false, // lmdb would treat a directory name containing '.' as a file name
+      ...(options.mapSize !== undefined ? { mapSize: options.mapSize } : {}),
+    });
+    for (const t of TABLES) dbs.set(t, root.openDB<Buffer, Uint8Array>(t, { keyEncoding: 'binary', encoding: 'binary' }));
+  } catch (e) {
+    throw new HostlinkError('store', `cannot open the LMDB store in ${dir}: ${message(e)}`, { cause: e });
+  }
+
+  const db = (t: TableName): Db => {
+    const d = dbs.get(t);
+    if (d === undefined) throw new HostlinkError('usage', `unknown table '${String(t)}'`);
+    return d;
+  };
+  let closing = false;
+  let closed = false;
+  let inWrite = false;
+  let pending: Promise<unknown> = Promise.resolve();
+  const check = (): void => {
+    if (closed) throw new HostlinkError('store', `the store in ${dir} is closed`);
+  };
+
+  const store: KvStore = {
+    get(t, key) {
+      check();
+      const d = db(t);
+      try {
+        const v = d.getBinary(key);
+        return v === undefined ? undefined : plain(v);
+      } catch (e) {
+        throw storeError('read', e);
+      }
+    },
+    range(t, prefix) {
+      check();
+      return rangeOf(db(t), prefix);
+    },
+    write<T>(fn: (txn: KvTxn) => T): Promise<T> {
+      if (closing) return Promise.reject(new HostlinkError('store', `the store in ${dir} is closed`));
+      if (inWrite) throw new HostlinkError('usage', 'write() called inside a write() callback');
+      let thrown: { error: unknown } | undefined;
+      const committed = root.childTransaction(() => {
+        let open = true;
+        const live = (): void => {
+          if (!open) throw new HostlinkError('usage', 'transaction used after its write() callback returned');
+        };
+        const txn: KvTxn = {
+          get(t, key) {
+            live();
+            const d = db(t);
+            try {
+              const v = d.getBinary(key);
+              return v === undefined ? undefined : plain(v);
+            } catch (e) {
+              throw storeError('read', e);
+            }
+          },
+          range(t, prefix) {
+            live();
+            return rangeOf(db(t), prefix);
+          },
+          put(t, key, value) {
+            live();
+            checkTableKey(t, key);
+            const d = db(t);
+            try {
+              d.put(key, value as Buffer);
+            } catch (e) {
+              throw storeError('put', e);
+            }
+          },
+          del(t, key) {
+            live();
+            checkTableKey(t, key);
+            const d = db(t);
+            try {
+              d.remove(key);
+            } catch (e) {
+              throw storeError('delete', e);
+            }
+          },
+        };
+        inWrite = true;
+        try {
+          const result = fn(txn);
+          checkSynchronous(result);
+          return result;
+        } catch (error) {
+          thrown = { error }; // lmdb aborts this child transaction; the rest of the batch commits
+          throw error;
+        } finally {
+          open = false;
+          inWrite = false;
+        }
+      });
+      const done = committed.then(
+        (r) => r,
+        (e: unknown) => {
+          throw thrown !== undefined ? thrown.error : storeError('commit', e);
+        },
+      );
+      pending = done.catch(() => undefined);
+      return done;
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      await pending;
+      closed = true;
+      try {
+        await root.close();
+      } catch (e) {
+        throw storeError('close', e);
+      }
+    },
+  };
+
+  // The layout stamp: a store written by an incompatible layout is refused instead of misread.
+  const stamp = store.get('meta', LAYOUT_KEY);
+  if (stamp === undefined) {
+    await store.write((txn) => txn.put('meta', LAYOUT_KEY, Uint8Array.of(LAYOUT_VERSION)));
+  } else if (stamp.length !== 1 || stamp[0] !== LAYOUT_VERSION) {
+    await store.close();
+    throw new HostlinkError('store', `the store in ${dir} has layout ${stamp.join(',')}, this Hostlink reads layout ${LAYOUT_VERSION}`);
+  }
+  return store;
+}

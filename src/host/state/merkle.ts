@@ -1,0 +1,266 @@
+/**
+ * Contract state per context and its Merkle root, updated incrementally (docs/state.md has the definition and
+ * worked examples).
+ *
+ * The tree is a binary radix tree over the 256 bits of kh = sha256(key), most significant bit first:
+ *   - an empty subtree hashes to 32 zero bytes;
+ *   - a subtree holding one entry is that entry's leaf, wherever it sits:  H(0x00 ‖ kh ‖ sha256(value));
+ *   - a subtree holding two or more entries is an inner node:             H(0x01 ‖ left ‖ right).
+ * So the root depends only on the set of entries, and an update touches one path of about log2(n) nodes.
+ *
+ * Each node is stored as its 65-byte preimage (the "record"), so a node's hash is sha256(record), an inner
+ * record carries both child hashes (no sibling reads on the way up), and a leaf record says which key it is.
+ * Records live in the 'merkle' table at contextId ‖ u16be(depth) ‖ the first `depth` bits of the path (packed,
+ * trailing bits zero); the root hash also lives at contextId alone, so stateRoot() is one read.
+ */
+import { HostlinkError } from '../../errors.js';
+import { bytesEqual, concatBytes } from './bytes.js';
+import { HASH_BYTES, sha256 } from './hash.js';
+import type { KvReader, KvTxn } from './kv.js';
+
+export { computeRootFromScratch } from './merkle-reference.js';
+
+export const CONTEXT_ID_BYTES = 32;
+/** A storage change: a new value, or null to delete the key. */
+export type StateChange = readonly [key: Uint8Array, value: Uint8Array | null];
+
+const LEAF = 0x00;
+const INNER = 0x01;
+const MAX_DEPTH = 256;
+const ZERO = new Uint8Array(HASH_BYTES);
+
+/** The root of a context without entries: 32 zero bytes (a fresh array each call). */
+export function emptyRoot(): Uint8Array {
+  return new Uint8Array(HASH_BYTES);
+}
+
+function checkContextId(contextId: Uint8Array): void {
+  if (contextId.length !== CONTEXT_ID_BYTES) {
+    throw new HostlinkError('usage', `context id of ${contextId.length} bytes (must be ${CONTEXT_ID_BYTES})`);
+  }
+}
+
+// ---- 'state' table: contextId ‖ sha256(key) -> u32be(key length) ‖ key ‖ value ----
+
+function encodeEntry(key: Uint8Array, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + key.length + value.length);
+  new DataView(out.buffer).setUint32(0, key.length);
+  out.set(key, 4);
+  out.set(value, 4 + key.length);
+  return out;
+}
+
+function decodeEntry(bytes: Uint8Array): [Uint8Array, Uint8Array] {
+  const n = bytes.length < 4 ? -1 : new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
+  if (n < 0 || 4 + n > bytes.length) throw new HostlinkError('store', 'corrupt state entry (bad key length)');
+  return [bytes.subarray(4, 4 + n), bytes.subarray(4 + n)];
+}
+
+// ---- 'merkle' table keys ----
+
+const isZero = (h: Uint8Array): boolean => h.every((b) => b === 0);
+const bitAt = (kh: Uint8Array, i: number): number => (kh[i >> 3]! >> (7 - (i & 7))) & 1;
+
+/** contextId ‖ u16be(depth) ‖ the first `depth` bits of `path`, packed. */
+function nodeKey(contextId: Uint8Array, depth: number, path: Uint8Array): Uint8Array {
+  const n = (depth + 7) >> 3;
+  const key = new Uint8Array(CONTEXT_ID_BYTES + 2 + n);
+  key.set(contextId);
+  key[CONTEXT_ID_BYTES] = depth >> 8;
+  key[CONTEXT_ID_BYTES + 1] = depth & 0xff;
+  key.set(path.subarray(0, n), CONTEXT_ID_BYTES + 2);
+  if (depth & 7) key[key.length - 1]! &= 0xff << (8 - (depth & 7));
+  return key;
+}
+
+/** Key of the child on side `bit` of the node at (depth, first `depth` bits of path). */
+function childKey(contextId: Uint8Array, depth: number, path: Uint8Array, bit: number): Uint8Array {
+  const key = nodeKey(contextId, depth + 1, path);
+  const i = CONTEXT_ID_BYTES + 2 + (depth >> 3);
+  const mask = 0x80 >> (depth & 7);
+  key[i] = bit ? key[i]! | mask : key[i]! & ~mask;
+  return key;
+}
+
+// ---- incremental update ----
+
+/** A node: its record (the hash preimage) and its hash. */
+interface TreeNode {
+  rec: Uint8Array;
+  hash: Uint8Array;
+}
+/** One key's change: the new leaf record, or null for a delete. */
+interface Op {
+  kh: Uint8Array;
+  leaf: Uint8Array | null;
+}
+/** A child position after an update. */
+type Side =
+  | { changed: false; hash: Uint8Array }
+  | { changed: true; node: TreeNode | undefined; existed: boolean; key: Uint8Array };
+
+const leafNode = (rec: Uint8Array): TreeNode => ({ rec, hash: sha256(rec) });
+
+function innerNode(left: Uint8Array, right: Uint8Array): TreeNode {
+  const rec = new Uint8Array(1 + 2 * HASH_BYTES);
+  rec[0] = INNER;
+  rec.set(left, 1);
+  rec.set(right, 1 + HASH_BYTES);
+  return { rec, hash: sha256(rec) };
+}
+
+class TreeUpdate {
+  constructor(
+    private readonly txn: KvTxn,
+    private readonly contextId: Uint8Array,
+  ) {}
+
+  /** The stored node at `key` whose hash the parent records as `hash`. */
+  read(key: Uint8Array, hash: Uint8Array): TreeNode {
+    const rec = this.txn.get('merkle', key);
+    if (rec === undefined || rec.length !== 1 + 2 * HASH_BYTES || (rec[0] !== LEAF && rec[0] !== INNER)) {
+      throw new HostlinkError('store', 'corrupt state tree: a node is missing or malformed');
+    }
+    return { rec, hash };
+  }
+
+  /**
+   * The subtree at (depth, path) after applying `ops` (all under that path) to `existing`. Writes every record
+   * strictly below the position; the caller writes or deletes the record at the position itself.
+   */
+  update(depth: number, path: Uint8Array, existing: TreeNode | undefined, ops: Op[]): TreeNode | undefined {
+    if (existing === undefined || existing.rec[0] === LEAF) {
+      // Nothing is stored below an empty position or a leaf: rebuild from the entries that remain.
+      const leaves: Uint8Array[] = [];
+      for (const op of ops) if (op.leaf !== null) leaves.push(op.leaf);
+      if (existing !== undefined) {
+        const kh = existing.rec.subarray(1, 1 + HASH_BYTES);
+        if (!ops.some((op) => bytesEqual(op.kh, kh))) leaves.push(existing.rec);
+      }
+      return this.build(depth, leaves);
+    }
+    const ops0: Op[] = [];
+    const ops1: Op[] = [];
+    for (const op of ops) (bitAt(op.kh, depth) ? ops1 : ops0).push(op);
+    const sides = [ops0, ops1].map((sideOps, bit): Side => {
+      const old = existing.rec.subarray(1 + bit * HASH_BYTES, 1 + (bit + 1) * HASH_BYTES);
+      if (sideOps.length === 0) return { changed: false, hash: old };
+      const key = childKey(this.contextId, depth, path, bit);
+      const before = isZero(old) ? undefined : this.read(key, old);
+      const node = this.update(depth + 1, sideOps[0]!.kh, before, sideOps);
+      // Deleting absent keys under an empty side leaves it as it was.
+      if (before === undefined && node === undefined) return { changed: false, hash: ZERO };
+      return { changed: true, node, existed: before !== undefined, key };
+    });
+    const hashOf = (s: Side): Uint8Array => (s.changed ? (s.node?.hash ?? ZERO) : s.hash);
+    const drop = (s: Side): void => {
+      if (s.changed && s.existed) this.txn.del('merkle', s.key);
+    };
+    const empty = sides.map((s) => isZero(hashOf(s)));
+    if (empty[0] && empty[1]) {
+      sides.forEach(drop);
+      return undefined;
+    }
+    if (empty[0] !== empty[1]) {
+      // One side left. If it holds a single leaf, this whole subtree is that leaf: move it up.
+      const bit = empty[0] ? 1 : 0;
+      const s = sides[bit]!;
+      const other = sides[1 - bit]!;
+      if (s.changed || other.changed) {
+        const key = s.changed ? s.key : childKey(this.contextId, depth, path, bit);
+        const node = s.changed ? s.node! : this.read(key, s.hash);
+        if (node.rec[0] === LEAF) {
+          if (!s.changed || s.existed) this.txn.del('merkle', key);
+          drop(other);
+          return node;
+        }
+      }
+    }
+    for (const s of sides) {
+      if (!s.changed) continue;
+      if (s.node !== undefined) this.txn.put('merkle', s.key, s.node.rec);
+      else drop(s);
+    }
+    return innerNode(hashOf(sides[0]!), hashOf(sides[1]!));
+  }
+
+  /** A subtree at (depth) holding exactly `leaves` (leaf records with distinct keys), writing records below it. */
+  build(depth: number, leaves: Uint8Array[]): TreeNode | undefined {
+    if (leaves.length === 0) return undefined;
+    if (leaves.length === 1) return leafNode(leaves[0]!);
+    if (depth >= MAX_DEPTH) throw new HostlinkError('internal', 'two state keys with the same sha-256');
+    const halves: [Uint8Array[], Uint8Array[]] = [[], []];
+    for (const leaf of leaves) halves[bitAt(leaf.subarray(1), depth)]!.push(leaf);
+    const hashes = halves.map((half, bit) => {
+      const node = this.build(depth + 1, half);
+      if (node === undefined) return ZERO;
+      this.txn.put('merkle', childKey(this.contextId, depth, half[0]!.subarray(1), bit), node.rec);
+      return node.hash;
+    });
+    return innerNode(hashes[0]!, hashes[1]!);
+  }
+}
+
+/**
+ * Applies one execution's storage delta to a context inside `txn`: the 'state' entries, the tree and the
+ * stored root. Returns the new root. If a key appears more than once, its last change wins. Deleting an absent
+ * key is a no-op.
+ */
+export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly StateChange[]): Uint8Array {
+  checkContextId(contextId);
+  const ops = new Map<string, Op>();
+  for (const [key, value] of changes) {
+    const kh = sha256(key);
+    const stateKey = concatBytes(contextId, kh);
+    let leaf: Uint8Array | null = null;
+    if (value === null) {
+      txn.del('state', stateKey);
+    } else {
+      txn.put('state', stateKey, encodeEntry(key, value));
+      leaf = concatBytes(Uint8Array.of(LEAF), kh, sha256(value));
+    }
+    ops.set(Buffer.from(kh).toString('latin1'), { kh, leaf });
+  }
+  const tree = new TreeUpdate(txn, contextId);
+  const rootKey = nodeKey(contextId, 0, ZERO);
+  const oldRoot = txn.get('merkle', contextId);
+  if (ops.size === 0) return oldRoot ?? emptyRoot();
+  const before = oldRoot === undefined ? undefined : tree.read(rootKey, oldRoot);
+  const after = tree.update(0, ZERO, before, [...ops.values()]);
+  if (after === undefined) {
+    if (before !== undefined) {
+      txn.del('merkle', rootKey);
+      txn.del('merkle', contextId);
+    }
+    return emptyRoot();
+  }
+  txn.put('merkle', rootKey, after.rec);
+  txn.put('merkle', contextId, after.hash);
+  return Uint8Array.from(after.hash);
+}
+
+/** The context's current state root (32 zero bytes for a context without entries). */
+export function stateRoot(reader: KvReader, contextId: Uint8Array): Uint8Array {
+  checkContextId(contextId);
+  return reader.get('merkle', contextId) ?? emptyRoot();
+}
+
+export function readState(reader: KvReader, contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined {
+  checkContextId(contextId);
+  const stored = reader.get('state', concatBytes(contextId, sha256(key)));
+  if (stored === undefined) return undefined;
+  const [storedKey, value] = decodeEntry(stored);
+  if (!bytesEqual(storedKey, key)) throw new HostlinkError('internal', 'two state keys with the same sha-256');
+  return value;
+}
+
+/** The context's entries, ordered by sha256(key) (not by key). */
+export function listState(reader: KvReader, contextId: Uint8Array): Iterable<[Uint8Array, Uint8Array]> {
+  checkContextId(contextId);
+  const entries = reader.range('state', contextId);
+  return {
+    *[Symbol.iterator]() {
+      for (const [, stored] of entries) yield decodeEntry(stored);
+    },
+  };
+}
