@@ -1,0 +1,97 @@
+/**
+ * Test helpers for the state layer: every store behaviour test runs against both KvStore implementations,
+ * and randomness comes from a seeded xorshift generator (reproducible failures).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { KvStore } from '../../src/host/state/kv.js';
+import { openLmdbStore } from '../../src/host/state/lmdb-store.js';
+import { createMemoryStore } from '../../src/host/state/memory-store.js';
+
+export interface StoreKind {
+  name: 'memory' | 'lmdb';
+  create(): Promise<{ store: KvStore; cleanup(): Promise<void> }>;
+}
+
+export const STORE_KINDS: StoreKind[] = [
+  {
+    name: 'memory',
+    async create() {
+      const store = createMemoryStore();
+      return { store, cleanup: () => store.close() };
+    },
+  },
+  {
+    name: 'lmdb',
+    async create() {
+      const dir = mkdtempSync(join(tmpdir(), 'hostlink-state-'));
+      const store = await openLmdbStore(dir);
+      return {
+        store,
+        async cleanup() {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+];
+
+/** Declares one test per store kind; the store is closed (and its directory removed) afterwards. */
+export function storeTest(title: string, body: (store: KvStore, kind: StoreKind['name']) => Promise<void>): void {
+  for (const kind of STORE_KINDS) {
+    test(`${title} [${kind.name}]`, async () => {
+      const { store, cleanup } = await kind.create();
+      try {
+        await body(store, kind.name);
+      } finally {
+        await cleanup();
+      }
+    });
+  }
+}
+
+/** A temp directory under os.tmpdir(), removed by the returned function. */
+export function tempDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'hostlink-state-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** xorshift32: a small deterministic generator (never Math.random in tests). */
+export class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 1;
+  }
+  u32(): number {
+    let x = this.s;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.s = x >>> 0;
+    return this.s;
+  }
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return this.u32() % n;
+  }
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.u32() & 0xff;
+    return out;
+  }
+  shuffle<T>(items: T[]): T[] {
+    const a = [...items];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [a[i], a[j]] = [a[j]!, a[i]!];
+    }
+    return a;
+  }
+}
+
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+export const ctxId = (n: number): Uint8Array => new Uint8Array(32).fill(n);
