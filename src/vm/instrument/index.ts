@@ -48,6 +48,10 @@ export interface PreparedModule {
 /** Function imports the instrumentation adds, in this order, right after the module's own. */
 const ADDED_FUNCTION_IMPORTS = [OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME] as const;
 
+/** Parameters and results a function type may have: V8's limits (1000) minus what the instrumentation adds. */
+export const MAX_PARAMS = 998;
+export const MAX_RESULTS = 999;
+
 const KIND_NAMES = ['function', 'table', 'memory', 'global'] as const;
 
 export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): PreparedModule {
@@ -90,6 +94,10 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
     let i = internalTypes.get(t);
     if (i === undefined) {
       const orig = m.types[t]!;
+      // V8 allows 1000 parameters and 1000 results; the internal convention adds two and one.
+      if (orig.params.length > MAX_PARAMS || orig.results.length > MAX_RESULTS) {
+        throw new ModuleRejected('too_many_params', `type ${t} has ${orig.params.length} parameters and ${orig.results.length} results, limit ${MAX_PARAMS} and ${MAX_RESULTS}`);
+      }
       i = typeIndex([...orig.params, I64, I32], [...orig.results, I64]);
       internalTypes.set(t, i);
     }
