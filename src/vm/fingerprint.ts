@@ -21,7 +21,9 @@ export interface Fingerprint {
   memoryHashes: Uint8Array[];
 }
 
-const WASM_FRAME = /wasm-function\[(\d+)\]/;
+// The location at the end of a frame line: "at wasm://wasm/<hash>:wasm-function[N]:0x<offset>", possibly in
+// parentheses after a function name. Names cannot be spoofed: the instrumented module has no name section.
+const WASM_FRAME = /:wasm-function\[(\d+)\]:0x[0-9a-f]+\)?$/;
 
 export function captureFingerprint(err: unknown, memories: WebAssembly.Memory[], prepared: PreparedModule): Fingerprint {
   return { frames: wasmFrames(err, prepared), memoryHashes: memories.map(hashMemory) };

@@ -112,3 +112,14 @@ test('meter limits', () => {
   assert.equal(m.gasUsed(), 10n);
   assert.ok(Error.stackTraceLimit >= OPEN_POLICY.maxStackHeight / 8, 'stack traces can hold every wasm frame');
 });
+
+test('docs/determinism.md shows the cost table the code charges', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { ROOT } = await import('./helpers.js');
+  const doc = readFileSync(`${ROOT}docs/determinism.md`, 'utf8');
+  for (const [cls, cost] of Object.entries(GAS_COST)) {
+    assert.match(doc, new RegExp(`^\\| ${cls} \\| ${cost} \\|`, 'm'), `${cls} costs ${cost}`);
+  }
+  assert.match(doc, new RegExp(`\\*\\*${GAS_PER_PAGE} per requested page\\*\\*`));
+  assert.match(doc, new RegExp(`\\*\\*${GAS_PER_BYTE} per byte\\*\\*`));
+});
