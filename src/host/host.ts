@@ -23,7 +23,7 @@ import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
-import { launchVm, type Transport } from './supervisor.js';
+import { launchVm, type Transport, type VmProcess } from './supervisor.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
 
@@ -86,6 +86,8 @@ export class Host {
   private readonly lanes = new Map<string, Promise<unknown>>();
   private closed = false;
   private readonly backend: SessionBackend;
+  /** One-shot VMs running right now. */
+  private readonly oneShotVms = new Set<VmProcess>();
 
   private constructor(
     readonly store: KvStore,
@@ -145,6 +147,11 @@ export class Host {
     return { root: stateRoot(this.store, contextId), entries };
   }
 
+  /** Process ids of the VM processes executing a call right now. */
+  busyVmPids(): number[] {
+    return [...(this.pool?.busyPids() ?? []), ...[...this.oneShotVms].map((vm) => vm.pid)];
+  }
+
   /** Pool statistics, or null when no pool was started. */
   get poolStats(): VmPool['stats'] | null {
     return this.pool?.stats ?? null;
@@ -201,6 +208,8 @@ export class Host {
   private async runOneShot(job: Job, deadlineMs: number): Promise<JobEnd> {
     const grace = this.opt('killGraceMs');
     const vm = await launchVm({ ...this.launchOptions(), message: job.messageJson });
+    this.oneShotVms.add(vm);
+    void vm.exited.then(() => this.oneShotVms.delete(vm));
     const timer = setTimeout(() => {
       if (job.end({ kind: 'timeout' })) void vm.stop(grace);
     }, deadlineMs);

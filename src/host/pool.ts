@@ -159,6 +159,11 @@ export class VmPool implements WorkSource {
     for (const { job } of this.queue.splice(0)) job.end({ kind: 'crash', crash: { exitCode: null, signal: null, stderr: message } });
   }
 
+  /** Process ids of the workers that are running a job. */
+  busyPids(): number[] {
+    return [...this.workers].filter((w) => w.job !== null).map((w) => w.vm.pid);
+  }
+
   get stats(): { workers: number; idle: number; queued: number; launched: number } {
     return { workers: this.workers.size, idle: this.idle.length, queued: this.queue.length, launched: this.launched };
   }

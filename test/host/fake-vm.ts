@@ -1,0 +1,34 @@
+/**
+ * A misbehaving "VM" for supervisor tests, started by the host in place of `hostlink vm`:
+ *   node fake-vm.js MODE --host ADDR [--message JSON]
+ * MODE: exit-early (exit 3 before connecting), crash-after-hello (exit 7 mid-execution),
+ *       garbage (send a malformed frame), oversize (announce a 1 GiB frame), silent (connect, never speak).
+ */
+import { connect } from 'node:net';
+import { encodeFrame } from '../../src/protocol/frame.js';
+import { encodeRequest } from '../../src/protocol/messages.js';
+import { parseAddress } from '../../src/transport/address.js';
+
+const mode = process.argv[2];
+const host = parseAddress(process.argv[process.argv.indexOf('--host') + 1]!);
+if (mode === 'exit-early') process.exit(3);
+const socket = host.kind === 'unix' ? connect(host.path) : connect(host.port, host.host);
+socket.on('error', () => process.exit(9));
+socket.on('connect', () => {
+  const hello = encodeFrame(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: process.pid }));
+  if (mode === 'crash-after-hello') {
+    socket.write(hello);
+    socket.once('data', () => process.exit(7));
+  } else if (mode === 'garbage') {
+    socket.write(hello);
+    socket.once('data', () => socket.write(encodeFrame(Uint8Array.of(250, 1, 2, 3))));
+    socket.on('close', () => process.exit(0));
+  } else if (mode === 'oversize') {
+    socket.write(hello);
+    socket.once('data', () => socket.write(Buffer.from([0, 0, 0, 0x40, 5])));
+    socket.on('close', () => process.exit(0));
+  } else if (mode === 'silent') {
+    // Connected, never speaks: only the deadline can end this call.
+    setInterval(() => undefined, 1000);
+  }
+});

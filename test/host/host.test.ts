@@ -1,0 +1,174 @@
+/**
+ * The Host with real VM processes over real sockets, on a real LMDB store in a temp dir.
+ * Crashes, kills, deadlines and protocol violations must end one call with a clear error, change nothing,
+ * and leave the host serving.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
+import { Host, type HostOptions, type Outcome } from '../../src/host/host.js';
+import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
+
+const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
+const json = (o: object): Uint8Array => utf8(JSON.stringify(o));
+const value = (o: Outcome): string => {
+  assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+  const v = (o.result as { value: unknown }).value;
+  return v instanceof Uint8Array ? text(v) : String(v);
+};
+const message = (o: Outcome): string => (o.result as { message: string }).message;
+
+describe('Host: kv-store through real VM processes', () => {
+  for (const transport of ['unix', 'tcp'] as const) {
+    for (const mode of ['pool', 'oneshot'] as const) {
+      test(`${mode} over ${transport}: values persist across a host restart`, async () => {
+        const dir = tempDir();
+        const ctx = id32(`kv-${transport}-${mode}`);
+        try {
+          let host = await Host.open({ dataDir: dir.path, transport, mode, poolSize: 2 });
+          const codeHash = await host.deploy(contract('kv-store'));
+          const set = await host.call({ codeHash, method: 'set', input: json({ key: 'greeting', value: 'hello' }), contextId: ctx });
+          assert.equal(value(set), 'null');
+          assert.equal(set.applied, true);
+          assert.notDeepEqual(set.stateRoot, new Uint8Array(32));
+          await host.close();
+          host = await Host.open({ dataDir: dir.path, transport, mode });
+          const get = await host.call({ codeHash, method: 'get', input: json({ key: 'greeting' }), contextId: ctx });
+          assert.equal(value(get), '"hello"');
+          assert.deepEqual(get.stateRoot, set.stateRoot, 'a read-only call keeps the root');
+          assert.deepEqual(host.state(ctx).root, set.stateRoot);
+          await host.close();
+        } finally {
+          dir.remove();
+        }
+      });
+    }
+  }
+});
+
+describe('Host: failures change nothing and the host keeps serving', () => {
+  const dir = tempDir();
+  let host: Host;
+  let kv: Uint8Array;
+  let hold: Uint8Array;
+  let misbehave: Uint8Array;
+  const ctx = id32('failures');
+  const snapshot = () => host.state(ctx);
+
+  before(async () => {
+    host = await Host.open({ dataDir: dir.path, poolSize: 2, killGraceMs: 200 });
+    kv = await host.deploy(contract('kv-store'));
+    hold = await host.deploy(contract('hold'));
+    misbehave = await host.deploy(contract('misbehave'));
+    await host.call({ codeHash: kv, method: 'set', input: json({ key: 'a', value: '1' }), contextId: ctx });
+  });
+  after(async () => {
+    await host.close();
+    dir.remove();
+  });
+
+  const stillServes = async (): Promise<void> => {
+    const o = await host.call({ codeHash: kv, method: 'get', input: json({ key: 'a' }), contextId: ctx });
+    assert.equal(value(o), '"1"');
+  };
+
+  test('a trap after a write discards the write', async () => {
+    const before = snapshot();
+    const o = await host.call({ codeHash: misbehave, method: 'write_then_trap', contextId: ctx });
+    assert.equal(o.result.code, 'vm_error');
+    assert.equal(o.applied, false);
+    assert.ok(o.writes.length > 0, 'the VM reported the write it made');
+    assert.deepEqual(snapshot(), before);
+  });
+
+  for (const mode of ['pool', 'oneshot'] as const) {
+    test(`${mode}: SIGKILL of the VM mid-call is reported as a crash and leaves the state exactly as before`, async () => {
+      const before = snapshot();
+      const call = host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, mode, deadlineMs: 20_000 });
+      let pids: number[] = [];
+      while (pids.length === 0) {
+        await new Promise((r) => setTimeout(r, 20));
+        pids = host.busyVmPids();
+      }
+      process.kill(pids[0]!, 'SIGKILL');
+      const o = await call;
+      assert.equal(o.result.code, 'internal_error');
+      assert.match(message(o), /^vm_crash the VM process ended \(signal SIGKILL\) without a result/);
+      assert.equal(o.crash?.signal, 'SIGKILL');
+      assert.deepEqual(snapshot(), before);
+      await stillServes();
+    });
+
+    test(`${mode}: an infinite loop is stopped at the deadline with VMError timeout`, async () => {
+      const before = snapshot();
+      const o = await host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, mode, deadlineMs: 800 });
+      assert.deepEqual(o.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
+      assert.deepEqual(snapshot(), before);
+      await stillServes();
+    });
+  }
+
+  test('concurrent calls on one context are serialized: no update is lost', async () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+    await Promise.all(keys.map((k) => host.call({ codeHash: kv, method: 'set', input: json({ key: k, value: k }), contextId: id32('serial') })));
+    const entries = JSON.parse(value(await host.call({ codeHash: kv, method: 'entries', input: json({}), contextId: id32('serial') }))) as Record<string, string>;
+    assert.deepEqual(Object.keys(entries).sort(), [...keys].sort());
+  });
+});
+
+describe('Host: misbehaving VM processes', () => {
+  const dir = tempDir();
+  const open = (mode: string, extra: HostOptions = {}) =>
+    Host.open({ dataDir: dir.path, mode: 'oneshot', killGraceMs: 200, vmCommand: [process.execPath, FAKE_VM, mode], ...extra });
+  after(() => dir.remove());
+
+  const run = async (mode: string, deadlineMs = 5000): Promise<Outcome> => {
+    const host = await open(mode);
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      return await host.call({ codeHash, method: 'get', input: json({ key: 'a' }), contextId: id32('fake'), deadlineMs });
+    } finally {
+      await host.close();
+    }
+  };
+
+  test('a VM that exits before connecting is a crash with its exit code', async () => {
+    const o = await run('exit-early');
+    assert.equal(o.result.code, 'internal_error');
+    assert.match(message(o), /^vm_crash the VM process ended \(exit code 3\) without a result/);
+    assert.equal(o.crash?.exitCode, 3);
+  });
+
+  test('a VM that dies mid-execution is a crash', async () => {
+    const o = await run('crash-after-hello');
+    assert.match(message(o), /^vm_crash the VM process ended \(exit code 7\)/);
+  });
+
+  test('a malformed frame is a protocol violation naming the problem', async () => {
+    const o = await run('garbage');
+    assert.equal(o.result.code, 'internal_error');
+    assert.match(message(o), /^protocol_violation unknown method id 250/);
+  });
+
+  test('an oversized frame length is a protocol violation, not an allocation', async () => {
+    const o = await run('oversize');
+    assert.match(message(o), /^protocol_violation frame of 1073741824 bytes exceeds the maximum/);
+  });
+
+  test('a VM that connects and never speaks is stopped at the deadline', async () => {
+    const o = await run('silent', 500);
+    assert.deepEqual(o.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
+  });
+
+  test('the pool replaces crashed workers and fails jobs when VMs cannot start', async () => {
+    const host = await open('exit-early', { mode: 'pool', poolSize: 1 });
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      const o = await host.call({ codeHash, method: 'get', input: json({ key: 'a' }), contextId: id32('fake'), deadlineMs: 5000 });
+      assert.equal(o.result.code, 'internal_error');
+      assert.match(message(o), /vm_crash/);
+    } finally {
+      await host.close();
+    }
+  });
+});
