@@ -69,7 +69,9 @@ export class ControlAgent {
     switch (address.kind) {
       case 'tcp': {
         const server = this.createServer(() => ({ label: 'tcp', bridged: false }));
-        await listenOn(server, { host: address.host, port: address.port });
+        await listenOn(server, { host: address.host, port: address.port }).catch((e: unknown) => {
+          throw wrapListen(e, formatControlAddress(address));
+        });
         const a = server.address();
         const port = typeof a === 'object' && a !== null ? a.port : address.port;
         return formatControlAddress({ ...address, port });
@@ -150,7 +152,10 @@ export class ControlAgent {
       this.serve(sock, peerOf());
     });
     server.maxConnections = this.config.maxConnections;
-    server.on('error', (e) => this.log(`listener error: ${e.message}`));
+    // Errors before listening are listen failures, reported by listen(); later ones are only logged.
+    server.on('error', (e) => {
+      if (server.listening) this.log(`listener error: ${e.message}`);
+    });
     this.servers.push(server);
     return server;
   }
@@ -342,7 +347,7 @@ async function listenUnix(server: Server, path: string): Promise<void> {
     await listenOn(server, path);
     return;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw wrapListen(e, path);
+    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw wrapListen(e, `unix://${path}`);
   }
   const st = await stat(path).catch(() => undefined);
   const alive = st?.isSocket()
@@ -357,10 +362,11 @@ async function listenUnix(server: Server, path: string): Promise<void> {
   if (alive) throw new HostlinkError('usage', `cannot listen on unix://${path}: ${st?.isSocket() ? 'another process is serving it' : 'the path exists and is not a socket'}`);
   await unlink(path);
   await listenOn(server, path).catch((e: unknown) => {
-    throw wrapListen(e, path);
+    throw wrapListen(e, `unix://${path}`);
   });
 }
 
-function wrapListen(e: unknown, path: string): HostlinkError {
-  return new HostlinkError('usage', `cannot listen on unix://${path}: ${(e as Error).message}`);
+/** A listen failure is about the address the operator gave: a usage error (exit 2). */
+function wrapListen(e: unknown, where: string): HostlinkError {
+  return new HostlinkError('usage', `cannot listen on ${where}: ${(e as Error).message}`);
 }

@@ -7,7 +7,7 @@
  * - legacy (v0): request `{"sender_cid":"3","message":"notify[2, hi]"}`; success is the exact literal
  *   `LEGACY_ACCEPTED`, anything else is an error text.
  *
- * Encoding is compact JSON with keys in the reference's field order, so our bytes equal serde_json's.
+ * Encoding is compact JSON with keys in the reference's field order, so our bytes equal serde_json's output.
  * Decoding ignores unknown fields (serde's default) but names unknown commands, so new commands can be
  * added on either side without breaking the other.
  */

@@ -118,3 +118,22 @@ test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line us
   assert.match(bad.stderr, /unknown key 'handlers\.upgrade\.instalCommand'/);
   assert.equal(bad.stderr.trim().split('\n').length, 1);
 });
+
+test('hostlink agent: listen failures are one line and the process exits', async (t) => {
+  const dir = await tempDir(t);
+  const config = join(dir, 'agent.json');
+  await writeFile(config, JSON.stringify({ socatPath: join(dir, 'no-socat-here') }));
+  const vsock = await hostlink(['agent', '--config', config, '--listen', 'vsock://any:19999']);
+  assert.equal(vsock.code, 1);
+  assert.match(vsock.stderr, /^hostlink: cannot use vsock: '.*no-socat-here' was not found\. vsock needs socat >= 1\.7\.4 \(Debian\/Ubuntu: apt-get install socat\)/);
+  assert.equal(vsock.stderr.trim().split('\n').length, 1);
+
+  const taken = createServer();
+  taken.listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  t.after(() => new Promise<void>((r) => taken.close(() => r())));
+  const port = (taken.address() as { port: number }).port;
+  const busy = await hostlink(['agent', '--listen', `127.0.0.1:${port}`]);
+  assert.equal(busy.code, 2);
+  assert.match(busy.stderr, new RegExp(`^hostlink: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+});

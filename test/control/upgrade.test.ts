@@ -188,11 +188,16 @@ test('a failing install is reported with its output and no reboot follows', asyn
   assert.equal(await f.events(), '');
 });
 
-test('one upgrade at a time; a request that runs out of time is answered and its download stopped', async (t) => {
+test('one upgrade at a time; a request that runs out of time is answered and its download stopped', { timeout: 30_000 }, async (t) => {
   const f = await fixture(t, { chunkTimeoutMs: 60_000 }, { upgradeMs: 400 });
   const stalled = f.arrived('/stall');
   const first = f.client.send({ type: 'upgrade', url: `${f.base}/stall`, targetHash: IMAGE_HASH });
-  const serverSide = await stalled;
+  const serverSide = await Promise.race([
+    stalled,
+    first.then((r) => {
+      throw new Error(`the upgrade ended before its download started: ${JSON.stringify(r)}`);
+    }),
+  ]);
   const closed = once(serverSide, 'close');
   assert.match(
     errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH })),

@@ -32,7 +32,13 @@ export async function run(argv: string[]): Promise<number> {
   const config = values.config !== undefined ? loadAgentConfig(values.config) : defaultAgentConfig();
   const address = parseControlAddress(values.listen ?? config.listen ?? DEFAULT_AGENT_ADDRESS);
   const agent = new ControlAgent(config);
-  const bound = await agent.listen(address);
+  let bound: string;
+  try {
+    bound = await agent.listen(address);
+  } catch (e) {
+    await agent.close(); // a half-set-up vsock bridge would keep the process alive
+    throw e;
+  }
   process.stderr.write(`hostlink agent: listening on ${bound}\n`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
