@@ -1,5 +1,6 @@
 /** Contract code, stored once by its sha-256 ('code' table: sha256(bytes) -> bytes). */
 import { HostlinkError } from '../../errors.js';
+import { plain } from './bytes.js';
 import { sha256, HASH_BYTES } from './hash.js';
 import type { KvReader, KvStore } from './kv.js';
 
@@ -9,7 +10,7 @@ export async function putCode(store: KvStore, bytes: Uint8Array): Promise<Uint8A
   await store.write((txn) => {
     if (txn.get('code', hash) === undefined) txn.put('code', hash, bytes);
   });
-  return hash;
+  return plain(hash);
 }
 
 /** The code with this sha-256, or undefined. */

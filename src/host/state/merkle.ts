@@ -10,13 +10,14 @@
  *
  * Each node is stored as its 65-byte preimage (the "record"), so a node's hash is sha256(record), an inner
  * record carries both child hashes (no sibling reads on the way up), and a leaf record says which key it is.
- * Records live in the 'merkle' table at contextId ‖ u16be(depth) ‖ the first `depth` bits of the path (packed,
- * trailing bits zero); the root hash also lives at contextId alone, so stateRoot() is one read.
+ * Records are grouped four levels to a page in the 'merkle' table (merkle-pages.ts); the root hash also lives
+ * at contextId alone, so stateRoot() is one read.
  */
 import { HostlinkError } from '../../errors.js';
 import { bytesEqual, concatBytes } from './bytes.js';
 import { HASH_BYTES, sha256 } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
+import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
 
 export { computeRootFromScratch } from './merkle-reference.js';
 
@@ -56,33 +57,20 @@ function decodeEntry(bytes: Uint8Array): [Uint8Array, Uint8Array] {
   return [bytes.subarray(4, 4 + n), bytes.subarray(4 + n)];
 }
 
-// ---- 'merkle' table keys ----
-
-const isZero = (h: Uint8Array): boolean => h.every((b) => b === 0);
-const bitAt = (kh: Uint8Array, i: number): number => (kh[i >> 3]! >> (7 - (i & 7))) & 1;
-
-/** contextId ‖ u16be(depth) ‖ the first `depth` bits of `path`, packed. */
-function nodeKey(contextId: Uint8Array, depth: number, path: Uint8Array): Uint8Array {
-  const n = (depth + 7) >> 3;
-  const key = new Uint8Array(CONTEXT_ID_BYTES + 2 + n);
-  key.set(contextId);
-  key[CONTEXT_ID_BYTES] = depth >> 8;
-  key[CONTEXT_ID_BYTES + 1] = depth & 0xff;
-  key.set(path.subarray(0, n), CONTEXT_ID_BYTES + 2);
-  if (depth & 7) key[key.length - 1]! &= 0xff << (8 - (depth & 7));
-  return key;
-}
-
-/** Key of the child on side `bit` of the node at (depth, first `depth` bits of path). */
-function childKey(contextId: Uint8Array, depth: number, path: Uint8Array, bit: number): Uint8Array {
-  const key = nodeKey(contextId, depth + 1, path);
-  const i = CONTEXT_ID_BYTES + 2 + (depth >> 3);
-  const mask = 0x80 >> (depth & 7);
-  key[i] = bit ? key[i]! | mask : key[i]! & ~mask;
-  return key;
-}
-
 // ---- incremental update ----
+
+const isZero = (h: Uint8Array): boolean => {
+  for (let i = 0; i < h.length; i++) if (h[i] !== 0) return false;
+  return true;
+};
+
+/** A copy of `path` with bit i set to b (the path of a sibling). */
+function withBit(path: Uint8Array, i: number, b: number): Uint8Array {
+  const out = Uint8Array.from(path);
+  const mask = 0x80 >> (i & 7);
+  out[i >> 3] = b ? out[i >> 3]! | mask : out[i >> 3]! & ~mask;
+  return out;
+}
 
 /** A node: its record (the hash preimage) and its hash. */
 interface TreeNode {
@@ -94,15 +82,15 @@ interface Op {
   kh: Uint8Array;
   leaf: Uint8Array | null;
 }
-/** A child position after an update. */
+/** A child position after an update (`path` reaches it at depth + 1). */
 type Side =
   | { changed: false; hash: Uint8Array }
-  | { changed: true; node: TreeNode | undefined; existed: boolean; key: Uint8Array };
+  | { changed: true; node: TreeNode | undefined; existed: boolean; path: Uint8Array };
 
 const leafNode = (rec: Uint8Array): TreeNode => ({ rec, hash: sha256(rec) });
 
 function innerNode(left: Uint8Array, right: Uint8Array): TreeNode {
-  const rec = new Uint8Array(1 + 2 * HASH_BYTES);
+  const rec = new Uint8Array(RECORD_BYTES);
   rec[0] = INNER;
   rec.set(left, 1);
   rec.set(right, 1 + HASH_BYTES);
@@ -110,15 +98,16 @@ function innerNode(left: Uint8Array, right: Uint8Array): TreeNode {
 }
 
 class TreeUpdate {
-  constructor(
-    private readonly txn: KvTxn,
-    private readonly contextId: Uint8Array,
-  ) {}
+  readonly nodes: NodePages;
 
-  /** The stored node at `key` whose hash the parent records as `hash`. */
-  read(key: Uint8Array, hash: Uint8Array): TreeNode {
-    const rec = this.txn.get('merkle', key);
-    if (rec === undefined || rec.length !== 1 + 2 * HASH_BYTES || (rec[0] !== LEAF && rec[0] !== INNER)) {
+  constructor(txn: KvTxn, contextId: Uint8Array) {
+    this.nodes = new NodePages(txn, contextId);
+  }
+
+  /** The stored node at (depth, path) whose hash its parent records as `hash`. */
+  read(depth: number, path: Uint8Array, hash: Uint8Array): TreeNode {
+    const rec = this.nodes.get(depth, path);
+    if (rec === undefined || (rec[0] !== LEAF && rec[0] !== INNER)) {
       throw new HostlinkError('store', 'corrupt state tree: a node is missing or malformed');
     }
     return { rec, hash };
@@ -139,38 +128,43 @@ class TreeUpdate {
       }
       return this.build(depth, leaves);
     }
-    const ops0: Op[] = [];
-    const ops1: Op[] = [];
-    for (const op of ops) (bitAt(op.kh, depth) ? ops1 : ops0).push(op);
-    const sides = [ops0, ops1].map((sideOps, bit): Side => {
+    const split: [Op[], Op[]] = [[], []];
+    for (const op of ops) split[bitAt(op.kh, depth)]!.push(op);
+    const sides: Side[] = [];
+    for (const bit of [0, 1]) {
+      const sideOps = split[bit]!;
       const old = existing.rec.subarray(1 + bit * HASH_BYTES, 1 + (bit + 1) * HASH_BYTES);
-      if (sideOps.length === 0) return { changed: false, hash: old };
-      const key = childKey(this.contextId, depth, path, bit);
-      const before = isZero(old) ? undefined : this.read(key, old);
-      const node = this.update(depth + 1, sideOps[0]!.kh, before, sideOps);
+      if (sideOps.length === 0) {
+        sides.push({ changed: false, hash: old });
+        continue;
+      }
+      const childPath = sideOps[0]!.kh;
+      const before = isZero(old) ? undefined : this.read(depth + 1, childPath, old);
+      const node = this.update(depth + 1, childPath, before, sideOps);
       // Deleting absent keys under an empty side leaves it as it was.
-      if (before === undefined && node === undefined) return { changed: false, hash: ZERO };
-      return { changed: true, node, existed: before !== undefined, key };
-    });
+      if (before === undefined && node === undefined) sides.push({ changed: false, hash: ZERO });
+      else sides.push({ changed: true, node, existed: before !== undefined, path: childPath });
+    }
     const hashOf = (s: Side): Uint8Array => (s.changed ? (s.node?.hash ?? ZERO) : s.hash);
     const drop = (s: Side): void => {
-      if (s.changed && s.existed) this.txn.del('merkle', s.key);
+      if (s.changed && s.existed) this.nodes.del(depth + 1, s.path);
     };
-    const empty = sides.map((s) => isZero(hashOf(s)));
-    if (empty[0] && empty[1]) {
+    const empty0 = isZero(hashOf(sides[0]!));
+    const empty1 = isZero(hashOf(sides[1]!));
+    if (empty0 && empty1) {
       sides.forEach(drop);
       return undefined;
     }
-    if (empty[0] !== empty[1]) {
+    if (empty0 !== empty1) {
       // One side left. If it holds a single leaf, this whole subtree is that leaf: move it up.
-      const bit = empty[0] ? 1 : 0;
+      const bit = empty0 ? 1 : 0;
       const s = sides[bit]!;
       const other = sides[1 - bit]!;
       if (s.changed || other.changed) {
-        const key = s.changed ? s.key : childKey(this.contextId, depth, path, bit);
-        const node = s.changed ? s.node! : this.read(key, s.hash);
+        const childPath = s.changed ? s.path : withBit(path, depth, bit);
+        const node = s.changed ? s.node! : this.read(depth + 1, childPath, s.hash);
         if (node.rec[0] === LEAF) {
-          if (!s.changed || s.existed) this.txn.del('merkle', key);
+          if (!s.changed || s.existed) this.nodes.del(depth + 1, childPath);
           drop(other);
           return node;
         }
@@ -178,23 +172,23 @@ class TreeUpdate {
     }
     for (const s of sides) {
       if (!s.changed) continue;
-      if (s.node !== undefined) this.txn.put('merkle', s.key, s.node.rec);
+      if (s.node !== undefined) this.nodes.put(depth + 1, s.path, s.node.rec);
       else drop(s);
     }
     return innerNode(hashOf(sides[0]!), hashOf(sides[1]!));
   }
 
-  /** A subtree at (depth) holding exactly `leaves` (leaf records with distinct keys), writing records below it. */
+  /** The subtree at `depth` holding exactly `leaves` (leaf records, distinct keys); writes the records below it. */
   build(depth: number, leaves: Uint8Array[]): TreeNode | undefined {
     if (leaves.length === 0) return undefined;
     if (leaves.length === 1) return leafNode(leaves[0]!);
     if (depth >= MAX_DEPTH) throw new HostlinkError('internal', 'two state keys with the same sha-256');
     const halves: [Uint8Array[], Uint8Array[]] = [[], []];
-    for (const leaf of leaves) halves[bitAt(leaf.subarray(1), depth)]!.push(leaf);
-    const hashes = halves.map((half, bit) => {
+    for (const leaf of leaves) halves[bitAt(leaf, depth + 8)]!.push(leaf); // kh starts after the type byte
+    const hashes = halves.map((half) => {
       const node = this.build(depth + 1, half);
       if (node === undefined) return ZERO;
-      this.txn.put('merkle', childKey(this.contextId, depth, half[0]!.subarray(1), bit), node.rec);
+      this.nodes.put(depth + 1, half[0]!.subarray(1, 1 + HASH_BYTES), node.rec);
       return node.hash;
     });
     return innerNode(hashes[0]!, hashes[1]!);
@@ -221,20 +215,19 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     }
     ops.set(Buffer.from(kh).toString('latin1'), { kh, leaf });
   }
-  const tree = new TreeUpdate(txn, contextId);
-  const rootKey = nodeKey(contextId, 0, ZERO);
   const oldRoot = txn.get('merkle', contextId);
   if (ops.size === 0) return oldRoot ?? emptyRoot();
-  const before = oldRoot === undefined ? undefined : tree.read(rootKey, oldRoot);
+  const tree = new TreeUpdate(txn, contextId);
+  const before = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
   const after = tree.update(0, ZERO, before, [...ops.values()]);
   if (after === undefined) {
-    if (before !== undefined) {
-      txn.del('merkle', rootKey);
-      txn.del('merkle', contextId);
-    }
+    tree.nodes.del(0, ZERO);
+    tree.nodes.flush();
+    if (oldRoot !== undefined) txn.del('merkle', contextId);
     return emptyRoot();
   }
-  txn.put('merkle', rootKey, after.rec);
+  tree.nodes.put(0, ZERO, after.rec);
+  tree.nodes.flush();
   txn.put('merkle', contextId, after.hash);
   return Uint8Array.from(after.hash);
 }
