@@ -1,6 +1,6 @@
 import { ByteReader } from './bytes.js';
 import {
-  OP, FC, isDefined,
+  OP, FC,
   IMM_NONE, IMM_BLOCKTYPE, IMM_LABEL, IMM_BR_TABLE, IMM_FUNC, IMM_CALL_INDIRECT, IMM_LOCAL, IMM_GLOBAL, IMM_MEMARG,
   IMM_MEMIDX, IMM_I32, IMM_I64, IMM_F32, IMM_F64, IMM_DATA_MEM, IMM_DATA, IMM_MEM_MEM, IMM_ELEM_TABLE,
   IMM_ELEM, IMM_TABLE_TABLE,
@@ -61,12 +61,12 @@ export function decodeInstr(r: ByteReader, ins: Instr, ctx: DecodeContext): void
   if (op === 0xfc) {
     const sub = r.u32();
     ins.sub = sub;
-    if (sub >= 32 || !isDefined(FC, sub)) {
+    if (sub >= 32 || FC.defined[sub] !== 1) {
       rejectAt((sub < 32 && FC.feature[sub]) || 'unknown_opcode', ctx, start, `0xfc ${sub}`);
     }
     imm = FC.imm[sub]!;
   } else {
-    if (!isDefined(OP, op)) rejectAt(OP.feature[op] ?? 'unknown_opcode', ctx, start, `0x${op.toString(16)}`);
+    if (OP.defined[op] !== 1) rejectAt(OP.feature[op] ?? 'unknown_opcode', ctx, start, `0x${op.toString(16)}`);
     imm = OP.imm[op]!;
   }
   switch (imm) {
@@ -126,6 +126,13 @@ export function decodeInstr(r: ByteReader, ins: Instr, ctx: DecodeContext): void
       break;
     case IMM_I32: {
       const at = r.pos;
+      const b0 = r.buf[at];
+      if (b0 !== undefined && b0 < 0x80 && at < r.end) {
+        // One-byte constants (most of them): sign-extend 7 bits.
+        r.pos++;
+        ins.a = (b0 << 25) >> 25;
+        break;
+      }
       const v = r.s33();
       if (v < -0x80000000 || v > 0x7fffffff) rejectAt('malformed', ctx, at, 'i32 constant');
       ins.a = v;

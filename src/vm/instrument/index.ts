@@ -7,6 +7,7 @@
 import { ByteReader, ByteWriter } from './bytes.js';
 import { BT_EMPTY } from './code.js';
 import { writeChargeUnitsBody } from './gas.js';
+import { writeEntryThunk, writeTableThunk } from './thunks.js';
 import { clampMemoryAndTable } from './memory.js';
 import { GAS_GLOBAL_NAME, HOSTLINK_MODULE, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME } from './meter.js';
 import { I32, I64, KIND_FUNC, KIND_GLOBAL, valTypeName } from './module.js';
@@ -158,15 +159,8 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
     if (f < importedFunctions) return f;
     let t = entryThunks.get(f);
     if (t === undefined) {
-      const orig = m.types[functionTypes[f]!]!;
       const w = new ByteWriter(32);
-      w.u8(0);
-      for (let p = 0; p < orig.params.length; p++) { w.u8(0x20); w.u32(p); }
-      w.u8(0x23); w.u32(gasGlobal);
-      w.u8(0x23); w.u32(heightGlobal);
-      w.u8(0x10); w.u32(f + added);
-      w.u8(0x24); w.u32(gasGlobal);
-      w.u8(0x0b);
+      writeEntryThunk(w, m.types[functionTypes[f]!]!.params.length, f + added, gasGlobal, heightGlobal);
       t = helperIndex();
       helpers.push({ type: functionTypes[f]!, body: w.finish() });
       entryThunks.set(f, t);
@@ -180,16 +174,8 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
     if (f >= importedFunctions) return f + added;
     let t = tableThunks.get(f);
     if (t === undefined) {
-      const orig = m.types[functionTypes[f]!]!;
-      const p = orig.params.length;
       const w = new ByteWriter(32);
-      w.u8(0);
-      w.u8(0x20); w.u32(p); w.u8(0x24); w.u32(gasGlobal);
-      w.u8(0x20); w.u32(p + 1); w.u8(0x24); w.u32(heightGlobal);
-      for (let i = 0; i < p; i++) { w.u8(0x20); w.u32(i); }
-      w.u8(0x10); w.u32(f);
-      w.u8(0x23); w.u32(gasGlobal);
-      w.u8(0x0b);
+      writeTableThunk(w, m.types[functionTypes[f]!]!.params.length, f, gasGlobal, heightGlobal);
       t = helperIndex();
       helpers.push({ type: internalType(functionTypes[f]!), body: w.finish() });
       tableThunks.set(f, t);

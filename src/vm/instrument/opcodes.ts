@@ -69,6 +69,8 @@ export interface OpTable {
   readonly push: Int8Array;
   readonly gas: Uint8Array;
   readonly flags: Uint8Array;
+  /** 1 for opcodes we accept. */
+  readonly defined: Uint8Array;
   /** Rejection rule for opcodes of a feature outside the whitelist. */
   readonly feature: (string | undefined)[];
 }
@@ -81,6 +83,7 @@ function table(size: number): OpTable {
     push: new Int8Array(size),
     gas: new Uint8Array(size),
     flags: new Uint8Array(size),
+    defined: new Uint8Array(size),
     feature: new Array<string | undefined>(size).fill(undefined),
   };
 }
@@ -97,6 +100,7 @@ function def(t: OpTable, op: number, name: string, imm: number, pop: number, pus
   t.push[op] = push;
   t.gas[op] = gas;
   t.flags[op] = flags | (pop === SPECIAL ? F_SPECIAL : 0);
+  t.defined[op] = 1;
 }
 
 function reject(t: OpTable, ops: number[], rule: string): void {
@@ -200,5 +204,5 @@ reject(FC, [15, 16, 17], 'feature_reference_types');
 
 /** Whether an opcode (after the prefix, if any) is one we accept. */
 export function isDefined(t: OpTable, op: number): boolean {
-  return t.name[op] !== '';
+  return t.defined[op] === 1;
 }

@@ -37,7 +37,7 @@ export function validateModule(m: WasmModule, policy: ModulePolicy): void {
   for (const g of m.globals) {
     checkConstExpr(g.init, policy, g.offset);
   }
-  for (const e of m.elements) checkElement(e, policy, total);
+  for (const e of m.elements) checkElement(e, total);
   let dataBytes = 0;
   for (const d of m.datas) {
     if (d.offsetExpr) checkConstExpr(d.offsetExpr, policy, d.offset);
@@ -58,7 +58,7 @@ function checkConstExpr(expr: Uint8Array, policy: ModulePolicy, offset: number):
   }
 }
 
-function checkElement(e: Element, _policy: ModulePolicy, functionCount: number): void {
+function checkElement(e: Element, functionCount: number): void {
   // Declarative segments (3, 7) and other tables exist only with reference types.
   if (e.flags === 3 || e.flags === 7 || e.table !== 0) {
     throw new ModuleRejected('feature_reference_types', 'element segment', undefined, e.offset);
