@@ -11,7 +11,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { emptyEffects, type Effects } from '../protocol/effects.js';
-import { buildMessage, type MessageInit, type VmLimits } from '../protocol/message.js';
+import { buildMessage, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
 import { encodeResult, type ExecutionResult } from '../protocol/result.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import { Job, type JobEnd, type VmCrash } from './job.js';
@@ -42,6 +42,8 @@ export interface HostOptions {
   /** Default limits and gas for every call (a call may override them). */
   limits?: Partial<VmLimits>;
   gasLimit?: bigint;
+  /** Canonicalise NaNs (default) or reject modules that use floating point. */
+  floats?: FloatPolicy;
   /** Command that starts a VM (default: this installation's `hostlink vm`). */
   vmCommand?: readonly string[];
   channel?: ChannelImpl;
@@ -130,6 +132,7 @@ export class Host {
     const messageJson = buildMessage({
       ...init,
       gasLimit: init.gasLimit ?? this.options.gasLimit,
+      floats: init.floats ?? this.options.floats,
       limits: { ...this.options.limits, ...init.limits },
     } as MessageInit);
     const job = new Job(messageJson); // validates the message before anything starts

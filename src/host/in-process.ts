@@ -8,12 +8,12 @@ import { encodeEffects } from '../protocol/effects.js';
 import { encodeResult } from '../protocol/result.js';
 import { InProcessChannel } from '../transport/in-process.js';
 import { HostClient } from '../vm/host-client.js';
-import { CodeCache, runExecution, type RunOptions } from '../vm/runner.js';
+import { CodeCache, runExecution } from '../vm/runner.js';
 import { Job, type JobEnd } from './job.js';
 import type { SessionBackend } from './methods.js';
 import { Session } from './session.js';
 
-export function runInProcess(backend: SessionBackend, messageJson: string, cache = new CodeCache(), options: RunOptions = {}): JobEnd {
+export function runInProcess(backend: SessionBackend, messageJson: string, cache = new CodeCache()): JobEnd {
   const job = new Job(messageJson);
   const session = new Session(backend, { oneShot: job });
   const channel = new InProcessChannel((body) => {
@@ -24,7 +24,7 @@ export function runInProcess(backend: SessionBackend, messageJson: string, cache
   const host = new HostClient(channel);
   const hello = host.call('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'in-process', pid: process.pid });
   if (hello.status !== 'ok') throw new HostlinkError('internal', `in-process hello failed: ${hello.status}`);
-  const report = runExecution(job.message, host, cache, options);
+  const report = runExecution(job.message, host, cache);
   const ack = host.call('consume_result', { result: encodeResult(report.result), effects: encodeEffects(report.effects) });
   if (ack.status !== 'ok') throw new HostlinkError('internal', `in-process consume_result failed: ${ack.status}`);
   const end = job.ending;

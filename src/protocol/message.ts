@@ -30,6 +30,11 @@ export interface VmLimits {
   maxBlobChunkSize: number;
   maxMethodNameLength: number;
   maxModuleSize: number;
+  /** Module shape limits checked before a module is compiled (docs/determinism.md). */
+  maxFunctions: number;
+  maxLocalsPerFunction: number;
+  maxTableSize: number;
+  maxDataBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
@@ -52,7 +57,20 @@ export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
   maxBlobChunkSize: 10 * 1024 * 1024,
   maxMethodNameLength: 256,
   maxModuleSize: 10 * 1024 * 1024,
+  maxFunctions: 10_000,
+  maxLocalsPerFunction: 4096,
+  maxTableSize: 65_536,
+  maxDataBytes: 4 * 1024 * 1024,
 });
+
+/**
+ * Largest max_stack_size the VM accepts. The stack-height counter counts 8-byte slots (max_stack_size / 8),
+ * and 32768 slots is what the VM's native stack is proven to hold with room to spare (docs/determinism.md).
+ */
+export const MAX_STACK_SIZE_LIMIT = 32_768 * 8;
+
+/** How the VM treats floating-point instructions: canonicalise NaN results, or reject modules that use floats. */
+export type FloatPolicy = 'canonicalize' | 'reject';
 
 /** snake_case JSON name of each limit, as written in the message's `limits` object. */
 export const LIMIT_JSON_NAMES: Readonly<Record<keyof VmLimits, string>> = Object.freeze(
@@ -72,6 +90,7 @@ export interface ExecutionMessage {
   executorId: Uint8Array;
   gasLimit: bigint;
   limits: VmLimits;
+  floats: FloatPolicy;
   /** RFC 3339 block time; time_now returns it in Unix nanoseconds. */
   datetime: string;
   datetimeNanos: bigint;
@@ -94,6 +113,7 @@ export interface MessageInit {
   executorId?: Uint8Array;
   gasLimit?: bigint;
   limits?: Partial<VmLimits>;
+  floats?: FloatPolicy;
   datetime?: string;
   seed?: Uint8Array;
   contractAddress?: Uint8Array;
@@ -157,6 +177,7 @@ function parseLimits(raw: unknown): VmLimits {
     if (key === undefined) throw bad(`limits.${name}`, `is not a known limit (known: ${[...byJson.keys()].join(', ')})`);
     limits[key] = Number(parseUint(value, `limits.${name}`, BigInt(Number.MAX_SAFE_INTEGER)));
   }
+  if (limits.maxStackSize > MAX_STACK_SIZE_LIMIT) throw bad('limits.max_stack_size', `must be at most ${MAX_STACK_SIZE_LIMIT}`);
   return limits;
 }
 
@@ -183,6 +204,8 @@ export function parseMessage(json: string): ExecutionMessage {
   if (typeof datetime !== 'string') throw bad('datetime', 'must be a string');
   const opt = <T>(k: string, f: (v: unknown) => T): T | null => (o[k] === undefined || o[k] === null ? null : f(o[k]));
   if (o.is_init !== undefined && typeof o.is_init !== 'boolean') throw bad('is_init', 'must be true or false');
+  const floats = o.floats === undefined || o.floats === null ? 'canonicalize' : o.floats;
+  if (floats !== 'canonicalize' && floats !== 'reject') throw bad('floats', "must be 'canonicalize' or 'reject'");
   return {
     codeHash: parseId32(need('code_hash'), 'code_hash'),
     method,
@@ -191,6 +214,7 @@ export function parseMessage(json: string): ExecutionMessage {
     executorId: parseId32(need('executor_id'), 'executor_id'),
     gasLimit: o.gas_limit === undefined || o.gas_limit === null ? DEFAULT_GAS_LIMIT : parseUint(o.gas_limit, 'gas_limit', (1n << 63n) - 1n),
     limits,
+    floats,
     datetime,
     datetimeNanos: datetimeToNanos(datetime),
     seed: opt('seed', (v) => parseId32(v, 'seed')),
@@ -219,6 +243,7 @@ export function buildMessage(init: MessageInit): string {
   if (init.limits && Object.keys(init.limits).length) {
     o.limits = Object.fromEntries(Object.entries(init.limits).map(([k, v]) => [LIMIT_JSON_NAMES[k as keyof VmLimits], v]));
   }
+  if (init.floats !== undefined) o.floats = init.floats;
   if (init.datetime !== undefined) o.datetime = init.datetime;
   if (init.seed) o.seed = hex(init.seed);
   if (init.contractAddress) o.contract_address = b64(init.contractAddress);

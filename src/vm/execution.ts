@@ -10,22 +10,11 @@ import { GuestMemory } from './memory.js';
 import { Registers } from './registers.js';
 import { StorageOverlay, type StorageSource } from './storage-overlay.js';
 
-/** Gas accounting shared by instrumented code and host functions. */
+/** Gas accounting shared by the instrumented code and host functions (see instrument/meter.ts). */
 export interface GasMeter {
-  /** Charges gas; throws when the limit is exceeded. */
+  /** Charges gas; throws OutOfGas when the limit is exceeded. */
   charge(amount: bigint): void;
   gasUsed(): bigint;
-}
-
-/** A meter that only counts (used before instrumentation is available, and for uninstrumented embedding). */
-export class CountingMeter implements GasMeter {
-  private used = 0n;
-  charge(amount: bigint): void {
-    this.used += amount;
-  }
-  gasUsed(): bigint {
-    return this.used;
-  }
 }
 
 export type ReturnValue = { ok: true; bytes: Uint8Array } | { ok: false; bytes: Uint8Array };

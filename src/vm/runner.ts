@@ -13,38 +13,45 @@ import type { CalldataValue } from '../protocol/calldata.js';
 import type { Effects } from '../protocol/effects.js';
 import type { ExecutionMessage } from '../protocol/message.js';
 import type { ExecutionResult } from '../protocol/result.js';
-import { CountingMeter, Execution, type GasMeter } from './execution.js';
+import { Execution } from './execution.js';
+import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
-import { buildImports, importProblem } from './imports/index.js';
+import { buildImports } from './imports/index.js';
+import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type PreparedModule } from './instrument/index.js';
+import { policyFor, policyKey } from './policy.js';
 import type { StorageSource } from './storage-overlay.js';
+import { checkMethodExport, classifyTrap } from './traps.js';
 
 export interface ExecutionReport {
   result: ExecutionResult;
   effects: Effects;
 }
 
-/** A compiled module ready to instantiate, with what linking needs. */
+/** A validated, instrumented and compiled module. */
 export interface LoadedCode {
+  prepared: PreparedModule;
   module: WebAssembly.Module;
   imports: WebAssembly.ModuleImportDescriptor[];
-  exports: Map<string, WebAssembly.ImportExportKind>;
 }
 
-/** Compiled modules by code hash (hex), kept for the life of the VM process. */
+/**
+ * Prepared modules by (code hash, instrumentation version, policy), kept for the life of the VM process:
+ * repeated calls pay neither the instrumentation nor the compilation. Rejections are cached too.
+ */
 export class CodeCache {
-  private readonly entries = new Map<string, LoadedCode>();
+  private readonly entries = new Map<string, LoadedCode | ModuleRejected>();
   hits = 0;
   misses = 0;
 
-  get(hashHex: string): LoadedCode | undefined {
-    const c = this.entries.get(hashHex);
+  get(key: string): LoadedCode | ModuleRejected | undefined {
+    const c = this.entries.get(key);
     if (c) this.hits++;
     else this.misses++;
     return c;
   }
 
-  set(hashHex: string, code: LoadedCode): void {
-    this.entries.set(hashHex, code);
+  set(key: string, code: LoadedCode | ModuleRejected): void {
+    this.entries.set(key, code);
   }
 }
 
@@ -78,42 +85,36 @@ export function hostStorage(host: HostClient): StorageSource {
 }
 
 function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): LoadedCode {
+  const policy = policyFor(msg);
   const hashHex = Buffer.from(msg.codeHash).toString('hex');
-  const cached = cache.get(hashHex);
-  if (cached) return cached;
-  const answer = host.fetch('get_code', { codeHash: msg.codeHash });
-  if (answer === undefined) throw vmError(`code_not_found ${hashHex}`);
-  const bytes = answer.code;
-  if (bytes.length > msg.limits.maxModuleSize) {
-    throw vmError(`invalid_module module of ${bytes.length} bytes exceeds max_module_size ${msg.limits.maxModuleSize}`);
+  const key = `${hashHex}:${INSTRUMENTATION_VERSION}:${policyKey(policy)}`;
+  let entry = cache.get(key);
+  if (entry === undefined) {
+    const answer = host.fetch('get_code', { codeHash: msg.codeHash });
+    if (answer === undefined) throw vmError(`code_not_found ${hashHex}`);
+    try {
+      const prepared = prepareModule(answer.code, policy);
+      const module = new WebAssembly.Module(prepared.bytes);
+      entry = { prepared, module, imports: WebAssembly.Module.imports(module) };
+    } catch (e) {
+      if (!(e instanceof ModuleRejected)) throw e;
+      entry = e;
+    }
+    cache.set(key, entry);
   }
-  let module: WebAssembly.Module;
-  try {
-    module = new WebAssembly.Module(bytes);
-  } catch (e) {
-    throw vmError(`invalid_module ${(e as Error).message}`);
-  }
-  const code: LoadedCode = {
-    module,
-    imports: WebAssembly.Module.imports(module),
-    exports: new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind])),
-  };
-  cache.set(hashHex, code);
-  return code;
+  if (entry instanceof ModuleRejected) throw vmError(entry.message);
+  return entry;
 }
 
-function link(code: LoadedCode, method: string): void {
-  for (const imp of code.imports) {
-    const problem = importProblem(imp.module, imp.name, imp.kind);
-    if (problem !== undefined) throw vmError(`link_error ${problem}`);
-  }
-  if (code.exports.get('memory') !== 'memory') throw vmError('invalid_module the module does not export its memory as "memory"');
-  const kind = code.exports.get(method);
-  if (kind === undefined) throw vmError(`method_not_found ${method}`);
-  if (kind !== 'function') throw vmError(`method_not_found ${method} is a ${kind} export, not a function`);
+/** The fingerprint as the calldata map of seed 000: {frames: [int], memories: [bytes]}. */
+function fingerprintValue(f: Fingerprint): CalldataValue {
+  return new Map<string, CalldataValue>([
+    ['frames', f.frames.map((i) => BigInt(i))],
+    ['memories', f.memoryHashes],
+  ]);
 }
 
-/** Maps whatever the guest's run threw to a result. Host-side failures (channel lost) are rethrown. */
+/** Maps whatever the guest's run threw to a result (fingerprint added later). Host-side failures are rethrown. */
 function classify(err: unknown): ExecutionResult {
   if (err instanceof Stop) return err.result;
   if (err instanceof GuestError) {
@@ -124,14 +125,10 @@ function classify(err: unknown): ExecutionResult {
     return { code: 'internal_error', message: `host_error ${err.message}`, fingerprint: null };
   }
   if (err instanceof HostlinkError) throw err;
-  if (err instanceof WebAssembly.RuntimeError) {
-    return { code: 'vm_error', message: `wasm_trap ${err.message}`, fingerprint: null };
-  }
-  if (err instanceof RangeError && /call stack/i.test(err.message)) {
-    return { code: 'vm_error', message: 'stack_overflow', fingerprint: null };
-  }
-  if (err instanceof WebAssembly.LinkError) return { code: 'vm_error', message: `link_error ${err.message}`, fingerprint: null };
-  throw err;
+  const trap = classifyTrap(err);
+  if (trap) return { ...trap, fingerprint: null };
+  // Not a known trap: never guess a deterministic-looking VMError for it.
+  return { code: 'internal_error', message: `vm_bug ${(err as Error)?.message ?? String(err)}`, fingerprint: null };
 }
 
 function returnResult(ex: Execution): ExecutionResult {
@@ -142,30 +139,40 @@ function returnResult(ex: Execution): ExecutionResult {
   return { code: 'user_error', message: strictUtf8.decode(rv.bytes), fingerprint: null };
 }
 
-export interface RunOptions {
-  /** Gas accounting; defaults to a meter that only counts. */
-  meter?: GasMeter;
-}
-
 /** Runs one execution to completion. Throws only when the host is unreachable (the VM must then exit). */
-export function runExecution(msg: ExecutionMessage, host: HostClient, cache: CodeCache, options: RunOptions = {}): ExecutionReport {
-  const ex = new Execution(msg, hostStorage(host), options.meter ?? new CountingMeter());
+export function runExecution(msg: ExecutionMessage, host: HostClient, cache: CodeCache): ExecutionReport {
+  const policy = policyFor(msg);
+  const meter = createMeter(msg.gasLimit, policy);
+  const ex = new Execution(msg, hostStorage(host), meter);
   let result: ExecutionResult;
+  let failure: unknown;
+  let code: LoadedCode | undefined;
+  let memory: WebAssembly.Memory | undefined;
   try {
     if (msg.method.length > msg.limits.maxMethodNameLength || !METHOD_NAME.test(msg.method)) {
       throw vmError(`invalid_method_name method names are 1-${msg.limits.maxMethodNameLength} ASCII letters, digits or _`);
     }
-    const code = loadCode(msg, host, cache);
-    link(code, msg.method);
-    const instance = new WebAssembly.Instance(code.module, buildImports(ex, code.imports));
-    ex.attachMemory(instance.exports.memory as WebAssembly.Memory);
-    const fn = instance.exports[msg.method] as () => unknown;
-    if (fn.length !== 0) throw vmError(`invalid_signature ${msg.method} must take no parameters and return nothing`);
-    const returned = fn();
-    if (returned !== undefined) throw vmError(`invalid_signature ${msg.method} must take no parameters and return nothing`);
+    code = loadCode(msg, host, cache);
+    const notCallable = checkMethodExport(code.prepared, msg.method);
+    if (notCallable) throw new Stop({ ...notCallable, fingerprint: null });
+    if (!code.prepared.exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
+      throw vmError('invalid_module the module does not export its memory as "memory"');
+    }
+    // The start function runs inside the constructor: metered, and its traps are classified like the method's.
+    const instance = new WebAssembly.Instance(code.module, { ...buildImports(ex, code.imports), ...meter.imports });
+    memory = instance.exports.memory as WebAssembly.Memory;
+    ex.attachMemory(memory);
+    (instance.exports[msg.method] as () => void)();
     result = returnResult(ex);
   } catch (err) {
+    failure = err;
     result = classify(err);
+    // A trap inside the contract gets a fingerprint: its backtrace and memory hashes (seed 000).
+    if (code !== undefined && !(err instanceof Stop) && (result.code === 'vm_error' || result.code === 'user_error')) {
+      result = { ...result, fingerprint: fingerprintValue(captureFingerprint(err, memory ? [memory] : [], code.prepared)) };
+    }
   }
-  return { result, effects: ex.effects() };
+  const effects = ex.effects();
+  effects.gasUsed = meter.gasUsed(failure);
+  return { result, effects };
 }

@@ -10,6 +10,8 @@ import { Host, type HostOptions, type Outcome } from '../../src/host/host.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
+/** More gas than any test runs for: only the deadline or a kill can end such a call. */
+const UNLIMITED_GAS = 1n << 62n;
 const json = (o: object): Uint8Array => utf8(JSON.stringify(o));
 const value = (o: Outcome): string => {
   assert.equal(o.result.code, 'return', JSON.stringify(o.result));
@@ -84,7 +86,7 @@ describe('Host: failures change nothing and the host keeps serving', () => {
   for (const mode of ['pool', 'oneshot'] as const) {
     test(`${mode}: SIGKILL of the VM mid-call is reported as a crash and leaves the state exactly as before`, async () => {
       const before = snapshot();
-      const call = host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, mode, deadlineMs: 20_000 });
+      const call = host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, mode, deadlineMs: 20_000, gasLimit: UNLIMITED_GAS });
       let pids: number[] = [];
       while (pids.length === 0) {
         await new Promise((r) => setTimeout(r, 20));
@@ -99,14 +101,26 @@ describe('Host: failures change nothing and the host keeps serving', () => {
       await stillServes();
     });
 
-    test(`${mode}: an infinite loop is stopped at the deadline with VMError timeout`, async () => {
+    test(`${mode}: with gas to spare, an infinite loop is stopped at the deadline with VMError timeout`, async () => {
       const before = snapshot();
-      const o = await host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, mode, deadlineMs: 800 });
+      const o = await host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, mode, deadlineMs: 800, gasLimit: UNLIMITED_GAS });
       assert.deepEqual(o.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
       assert.deepEqual(snapshot(), before);
       await stillServes();
     });
   }
+
+  test('an infinite loop ends by gas, deterministically, with all the gas used', async () => {
+    const before = snapshot();
+    const runs = await Promise.all([1, 2].map(() => host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, gasLimit: 2_000_000n })));
+    for (const o of runs) {
+      assert.equal(o.result.code, 'vm_error');
+      assert.equal(message(o), 'out_of_gas');
+      assert.equal(o.gasUsed, 2_000_000n);
+    }
+    assert.deepEqual(runs[0]!.resultBytes, runs[1]!.resultBytes, 'same result bytes, fingerprint included');
+    assert.deepEqual(snapshot(), before);
+  });
 
   test('concurrent calls on one context are serialized: no update is lost', async () => {
     const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);

@@ -61,7 +61,7 @@ describe('runner (in-process, real contracts)', () => {
     const missing = call(kv, 'nope').result;
     assert.deepEqual(missing, { code: 'vm_error', message: 'method_not_found nope', fingerprint: null });
     const memory = call(kv, 'memory').result;
-    assert.equal((memory as { message: string }).message, 'method_not_found memory is a memory export, not a function');
+    assert.equal((memory as { message: string }).message, 'method_not_function memory');
     const badName = call(kv, 'has-dash').result;
     assert.match((badName as { message: string }).message, /^invalid_method_name/);
   });
