@@ -1,0 +1,79 @@
+/**
+ * The `hostlink` command as a user runs it: separate processes, a data directory on disk, real VM processes.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, describe, test } from 'node:test';
+import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
+import { contractPath, tempDir } from '../helpers.js';
+
+const dir = tempDir();
+const kv = contractPath('kv-store');
+
+function hostlink(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [HOSTLINK_BIN, ...args], { encoding: 'utf8', cwd: dir.path });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('hostlink CLI', () => {
+  after(() => dir.remove());
+
+  for (const transport of ['unix', 'tcp']) {
+    test(`call over ${transport}: a value set by one process is read by the next`, () => {
+      const set = hostlink('call', kv, 'set', '--input', `{"key":"k-${transport}","value":"v"}`, '--transport', transport, '--context', 'cli');
+      assert.equal(set.code, 0, set.stderr);
+      assert.equal(set.stdout, 'null\n');
+      const get = hostlink('call', kv, 'get', '--input', `{"key":"k-${transport}"}`, '--transport', transport, '--context', 'cli', '--mode', 'oneshot');
+      assert.equal(get.code, 0, get.stderr);
+      assert.equal(get.stdout, '"v"\n');
+    });
+  }
+
+  test('deploy prints the hash; call by hash; --json output; state lists keys and the root', () => {
+    const deployed = hostlink('deploy', kv);
+    assert.equal(deployed.code, 0);
+    const hash = deployed.stdout.trim();
+    assert.match(hash, /^[0-9a-f]{64}$/);
+    const call = hostlink('call', hash, 'get', '--input', '{"key":"k-unix"}', '--context', 'cli', '--json');
+    const out = JSON.parse(call.stdout) as { result: string; value: string; applied: boolean; state_root: string };
+    assert.deepEqual([out.result, out.value, out.applied], ['return', '"v"', true]);
+    const state = hostlink('state', 'cli', '--json');
+    const s = JSON.parse(state.stdout) as { root: string; entries: { key: string; value: string }[] };
+    assert.equal(s.root, out.state_root);
+    assert.ok(s.entries.some((e) => e.key === 'e:k-unix' && e.value === 'v'));
+  });
+
+  test('a failing method exits 1 and prints the error; state is unchanged', () => {
+    const before = hostlink('state', 'cli').stdout;
+    const r = hostlink('call', kv, 'get_result', '--input', '{"key":"nope"}', '--context', 'cli');
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, 'user_error: {"kind":"NotFound","data":"nope"}\n');
+    assert.equal(hostlink('state', 'cli').stdout, before);
+  });
+
+  test('errors are one clear line, no stack trace unless --verbose', () => {
+    const missing = hostlink('call', 'nope.wasm', 'get');
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, 'hostlink: nope.wasm is neither a file nor a 64-character code hash\n');
+    const badJson = hostlink('call', kv, 'get', '--input', '{nope');
+    assert.equal(badJson.code, 2);
+    assert.match(badJson.stderr, /^hostlink: --input is not valid JSON/);
+    assert.equal(badJson.stderr.trim().split('\n').length, 1);
+    const verbose = hostlink('call', 'nope.wasm', 'get', '--verbose');
+    assert.match(verbose.stderr, /\n\s+at /);
+    const unknown = hostlink('frobnicate');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+    const notWasm = hostlink('deploy', HOSTLINK_BIN);
+    assert.match(notWasm.stderr, /not a valid WebAssembly module/);
+  });
+
+  test('every command has --help', () => {
+    for (const cmd of ['call', 'deploy', 'state', 'demo', 'vm']) {
+      const r = hostlink(cmd, '--help');
+      assert.equal(r.code, 0, cmd);
+      assert.match(r.stdout, /^usage: hostlink /, cmd);
+    }
+    assert.match(hostlink('--help').stdout, /commands:/);
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * The VM process (`hostlink vm`) as a black box: real processes, real sockets, a scripted host.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
+import { decodeRequest, encodeOk, encodeStatus } from '../../src/protocol/messages.js';
+import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
+import { message, sha256, tempDir, utf8 } from '../helpers.js';
+
+interface VmRun {
+  code: number | null;
+  stderr: string;
+}
+
+function runVm(args: string[]): Promise<VmRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [HOSTLINK_BIN, 'vm', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+/** A host that answers each request with `answer(method)`; undefined closes the connection. */
+function scriptedHost(path: string, answer: (method: string, socket: Socket) => Uint8Array | undefined): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = createServer((socket) => {
+      const reader = new FrameReader();
+      socket.on('data', (chunk) => {
+        for (const body of reader.push(chunk)) {
+          const reply = answer(decodeRequest(body).method, socket);
+          if (reply === undefined) socket.destroy();
+          else socket.write(encodeFrame(reply));
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    server.listen(path, () => resolve(server));
+  });
+}
+
+const validMessage = message({ codeHash: sha256(utf8('x')), method: 'get' });
+
+describe('hostlink vm', () => {
+  test('a malformed message is exit 2 with the field named, before any connection', async () => {
+    const r = await runVm(['--host', 'unix:///nonexistent/hostlink.sock', '--message', '{"method":"get"}']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /invalid message: field 'code_hash' is required/);
+  });
+
+  test('bad arguments are exit 2', async () => {
+    assert.equal((await runVm(['--message', validMessage])).code, 2);
+    const bad = await runVm(['--host', 'nowhere', '--message', validMessage]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid host address 'nowhere'/);
+  });
+
+  test('an unreachable host is exit 4 with the address named', async () => {
+    const r = await runVm(['--host', 'unix:///nonexistent/hostlink.sock', '--message', validMessage]);
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /unix:\/\/\/nonexistent\/hostlink\.sock/);
+  });
+
+  test('no common protocol version is exit 3 naming both ranges and what to upgrade', async () => {
+    const dir = tempDir();
+    const sock = join(dir.path, 'h.sock');
+    const server = await scriptedHost(sock, () => encodeStatus('incompatible_version', { hostMin: 2, hostMax: 3 }));
+    try {
+      const r = await runVm(['--host', `unix://${sock}`, '--message', validMessage]);
+      assert.equal(r.code, 3);
+      assert.match(r.stderr, /this VM \(hostlink [^)]+\) speaks 1\.\.1, the host speaks 2\.\.3; upgrade the VM/);
+    } finally {
+      server.close();
+      dir.remove();
+    }
+  });
+
+  for (const channel of ['native', 'js'] as const) {
+    test(`${channel} channel: the VM exits (code 4), not hangs, when the host closes the connection mid-execution`, async () => {
+      const dir = tempDir();
+      const sock = join(dir.path, 'h.sock');
+      const server = await scriptedHost(sock, (method) => (method === 'hello' ? encodeOk('hello', { version: 1, hostVersion: 'test' }) : undefined));
+      try {
+        const r = await runVm(['--host', `unix://${sock}`, '--message', validMessage, '--channel', channel]);
+        assert.equal(r.code, 4);
+        assert.match(r.stderr, /the host closed the connection/);
+      } finally {
+        server.close();
+        dir.remove();
+      }
+    });
+  }
+
+  test('pool mode exits 0 when the host has no more work', async () => {
+    const dir = tempDir();
+    const sock = join(dir.path, 'h.sock');
+    const server = await scriptedHost(sock, (method) =>
+      method === 'hello' ? encodeOk('hello', { version: 1, hostVersion: 'test' }) : encodeStatus('absent', {}),
+    );
+    try {
+      const r = await runVm(['--host', `unix://${sock}`]);
+      assert.deepEqual(r, { code: 0, stderr: '' });
+    } finally {
+      server.close();
+      dir.remove();
+    }
+  });
+});
