@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isHostlinkError } from '../../src/errors.js';
+import { buildMessage, datetimeToNanos, DEFAULT_LIMITS, parseMessage } from '../../src/protocol/message.js';
+import { id32 } from '../helpers.js';
+
+const base = { code_hash: 'ab'.repeat(32), method: 'get', context_id: 'cd'.repeat(32), executor_id: Buffer.alloc(32, 7).toString('base64') };
+const parse = (o: object) => parseMessage(JSON.stringify(o));
+const invalid = (o: object | string, pattern: RegExp): void => {
+  assert.throws(
+    () => (typeof o === 'string' ? parseMessage(o) : parse(o)),
+    (e: unknown) => isHostlinkError(e, 'invalid_message') && pattern.test((e as Error).message),
+  );
+};
+
+describe('execution message', () => {
+  test('ids as hex or base64, defaults filled in, unknown fields ignored', () => {
+    const m = parse({ ...base, unknown_field: 1, gas: 5 });
+    assert.equal(Buffer.from(m.codeHash).toString('hex'), 'ab'.repeat(32));
+    assert.deepEqual(m.executorId, new Uint8Array(32).fill(7));
+    assert.equal(m.input.length, 0);
+    assert.equal(m.gasLimit, 1_000_000_000n);
+    assert.deepEqual(m.limits, DEFAULT_LIMITS);
+    assert.equal(m.datetime, '2024-11-26T06:42:42.424242Z');
+    assert.equal(m.isInit, false);
+  });
+
+  test('GenVM fields are accepted and validated', () => {
+    const addr = Buffer.alloc(20, 1).toString('base64');
+    const m = parse({ ...base, contract_address: addr, sender_address: addr, origin_address: addr, chain_id: '61999', value: null, is_init: true });
+    assert.equal(m.chainId, 61999n);
+    assert.equal(m.value, 0n);
+    assert.equal(m.isInit, true);
+    invalid({ ...base, contract_address: Buffer.alloc(19).toString('base64') }, /'contract_address' must be 20 bytes/);
+    invalid({ ...base, chain_id: '-1' }, /'chain_id' must be a non-negative integer/);
+    invalid({ ...base, is_init: 'yes' }, /'is_init' must be true or false/);
+  });
+
+  test('missing and malformed fields name the field', () => {
+    invalid('not json', /not JSON/);
+    invalid('[]', /expected a JSON object/);
+    for (const f of ['code_hash', 'method', 'context_id', 'executor_id']) {
+      const o: Record<string, unknown> = { ...base };
+      delete o[f];
+      invalid(o, new RegExp(`'${f}' is required`));
+    }
+    invalid({ ...base, context_id: 'abc' }, /'context_id' must be 32 bytes/);
+    invalid({ ...base, input: 'not base64!' }, /'input' must be a base64 string/);
+    invalid({ ...base, limits: { max_logz: 1 } }, /'limits.max_logz' is not a known limit/);
+    invalid({ ...base, limits: { max_stack_size: 1 << 20 } }, /'limits.max_stack_size' must be at most 262144/);
+    invalid({ ...base, datetime: '2024-02-30T00:00:00Z' }, /'datetime' is not a valid calendar date/);
+    invalid({ ...base, floats: 'maybe' }, /'floats' must be/);
+  });
+
+  test('datetime converts to exact Unix nanoseconds', () => {
+    assert.equal(datetimeToNanos('1970-01-01T00:00:00Z'), 0n);
+    assert.equal(datetimeToNanos('2024-11-26T06:42:42.424242Z'), 1732603362424242000n);
+    assert.equal(datetimeToNanos('2024-11-26T08:42:42.424242+02:00'), 1732603362424242000n);
+    assert.equal(datetimeToNanos('2024-11-26T06:42:42.123456789Z') % 1_000_000_000n, 123456789n);
+  });
+
+  test('buildMessage round-trips through parseMessage', () => {
+    const init = {
+      codeHash: id32('code'), method: 'set', input: Uint8Array.of(1, 2, 3), contextId: id32('ctx'), executorId: id32('ex'),
+      gasLimit: 12345n, limits: { maxLogs: 3 }, floats: 'reject' as const, datetime: '2026-01-01T00:00:00Z', seed: id32('seed'), chainId: 5n, value: 9n, isInit: true,
+    };
+    const m = parseMessage(buildMessage(init));
+    assert.deepEqual(
+      [m.codeHash, m.method, m.input, m.contextId, m.executorId, m.gasLimit, m.limits.maxLogs, m.floats, m.datetime, m.seed, m.chainId, m.value, m.isInit],
+      [init.codeHash, 'set', init.input, init.contextId, init.executorId, 12345n, 3, 'reject', init.datetime, init.seed, 5n, 9n, true],
+    );
+  });
+});
