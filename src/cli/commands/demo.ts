@@ -51,9 +51,9 @@ export async function run(argv: string[]): Promise<number> {
   show('entries', await call('entries', {}));
   const n = 200;
   const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: n }, (_, i) => host.call({ codeHash, method: 'set', input: input({ key: `k${i}`, value: `${i}` }), contextId: parseId(`demo-${i % 4}`) })));
+  await Promise.all(Array.from({ length: n }, (_, i) => host.call({ codeHash, method: 'set', input: input({ key: `k${i}`, value: `${i}` }), contextId: parseId(`demo-${i % 8}`) })));
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  say(`  ${n} sets over 4 contexts in ${ms.toFixed(0)} ms (${((n / ms) * 1000).toFixed(0)} executions/s)`);
+  say(`  ${n} sets over 8 contexts in ${ms.toFixed(0)} ms (${((n / ms) * 1000).toFixed(0)} executions/s)`);
   show('get_result of a missing key (UserError)', await call('get_result', { key: 'missing' }));
   await host.close();
 
