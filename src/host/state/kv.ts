@@ -40,7 +40,8 @@ export interface KvStore extends KvReader {
    * Runs `fn` in one atomic transaction and resolves with its result once the transaction is committed (and,
    * on a durable store, synced). `fn` must be synchronous. If it throws, nothing it wrote is kept and the
    * promise rejects with that error. Calls are applied in call order; concurrent calls may share one commit.
-   * Whether reads outside the transaction see its writes before the promise resolves is unspecified.
+   * Inside `fn`, read through `txn`: whether the store's own reads (or reads elsewhere before the promise
+   * resolves) see the transaction's writes is unspecified.
    */
   write<T>(fn: (txn: KvTxn) => T): Promise<T>;
   /** Waits for pending writes, then closes. Any later call fails with HostlinkError('store'). */

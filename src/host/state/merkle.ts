@@ -213,7 +213,7 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
       txn.put('state', stateKey, encodeEntry(key, value));
       leaf = concatBytes(Uint8Array.of(LEAF), kh, sha256(value));
     }
-    ops.set(Buffer.from(kh).toString('latin1'), { kh, leaf });
+    ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
   }
   const oldRoot = txn.get('merkle', contextId);
   if (ops.size === 0) return oldRoot ?? emptyRoot();
@@ -226,10 +226,12 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     if (oldRoot !== undefined) txn.del('merkle', contextId);
     return emptyRoot();
   }
+  // Same root, same entries: the stored tree is already right (e.g. values rewritten unchanged).
+  if (oldRoot !== undefined && bytesEqual(oldRoot, after.hash)) return oldRoot;
   tree.nodes.put(0, ZERO, after.rec);
   tree.nodes.flush();
   txn.put('merkle', contextId, after.hash);
-  return Uint8Array.from(after.hash);
+  return new Uint8Array(after.hash);
 }
 
 /** The context's current state root (32 zero bytes for a context without entries). */
