@@ -4,22 +4,27 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
+import { checkNodeEffects } from '../protocol/node-effects.js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus, type RequestOf } from '../protocol/messages.js';
 import { decodeResult } from '../protocol/result.js';
 import { HOSTLINK_VERSION } from '../version.js';
+import type { NodeBackend } from './node/backend.js';
+import { NODE_HANDLERS } from './node/handlers.js';
 import type { Session } from './session.js';
 
 /** What the handlers need from the host: committed data only (deltas are applied after the result). */
 export interface SessionBackend {
   getCode(codeHash: Uint8Array): Uint8Array | undefined;
   readState(contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined;
+  /** Private storage, contexts, blobs and fetch (src/host/node/); without it those methods answer `forbidden`. */
+  node?: NodeBackend;
 }
 
 /** Most keys one storage_read_many may ask for. */
 export const MAX_BATCH_KEYS = 4096;
 
-type Handler<M extends MethodName> = (session: Session, fields: RequestOf<M>) => Uint8Array | Promise<Uint8Array>;
+export type Handler<M extends MethodName> = (session: Session, fields: RequestOf<M>) => Uint8Array | Promise<Uint8Array>;
 
 const absent = (): Uint8Array => encodeStatus('absent', {});
 
@@ -75,6 +80,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     const job = session.currentJob('consume_result');
     // Decoding errors throw HostlinkError('protocol'): the session ends and the job fails as a protocol violation.
     const decoded = { result: decodeResult(result), effects: decodeEffects(effects) };
+    checkNodeEffects(job.message, decoded.effects);
     job.end({ kind: 'result', ...decoded });
     session.job = null;
     if ('pool' in session.work) {
@@ -85,4 +91,6 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     }
     return encodeOk('consume_result', {});
   },
+
+  ...NODE_HANDLERS,
 };

@@ -6,6 +6,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from './calldata.js';
+import { decodeNodeEffects, emptyNodeEffects, encodeNodeEffects, type NodeEffects } from './node-effects.js';
 
 export interface EmittedEvent {
   kind: string;
@@ -21,7 +22,8 @@ export interface CrossCall {
   params: Uint8Array;
 }
 
-export interface Effects {
+/** The node-side effects (private writes, context mutations, blobs, proposals) come from node-effects.ts. */
+export interface Effects extends NodeEffects {
   gasUsed: bigint;
   logs: string[];
   events: EmittedEvent[];
@@ -31,7 +33,7 @@ export interface Effects {
 }
 
 export function emptyEffects(): Effects {
-  return { gasUsed: 0n, logs: [], events: [], xcalls: [], writes: [] };
+  return { gasUsed: 0n, logs: [], events: [], xcalls: [], writes: [], ...emptyNodeEffects() };
 }
 
 export function encodeEffects(e: Effects): Uint8Array {
@@ -42,6 +44,7 @@ export function encodeEffects(e: Effects): Uint8Array {
     ['xcalls', e.xcalls.map((x) => new Map<string, CalldataValue>([['context_id', x.contextId], ['function', x.function], ['params', x.params]]))],
     ['writes', e.writes.map(([k, v]) => [k, v])],
   ]);
+  encodeNodeEffects(e, map);
   return encodeCalldata(map);
 }
 
@@ -103,5 +106,5 @@ export function decodeEffects(bytes: Uint8Array): Effects {
     previous = k;
     return [key, pair[1] === null ? null : asBytes(pair[1]!, `writes[${i}] value`)];
   });
-  return { gasUsed: gas, logs, events, xcalls, writes };
+  return { gasUsed: gas, logs, events, xcalls, writes, ...decodeNodeEffects(m) };
 }

@@ -14,8 +14,18 @@ export const Method = {
   StorageRead: 3,
   StorageReadMany: 4,
   ConsumeResult: 5,
+  PrivateStorageRead: 6,
+  ContextIsMember: 7,
+  ContextMembers: 8,
+  ContextResolveAlias: 9,
+  ContextReserveAlias: 10,
+  BlobAppend: 11,
+  BlobFinish: 12,
+  BlobRead: 13,
+  BlobSize: 14,
+  HttpFetch: 15,
 } as const;
-export type MethodName = "hello" | "next_message" | "get_code" | "storage_read" | "storage_read_many" | "consume_result";
+export type MethodName = "hello" | "next_message" | "get_code" | "storage_read" | "storage_read_many" | "consume_result" | "private_storage_read" | "context_is_member" | "context_members" | "context_resolve_alias" | "context_reserve_alias" | "blob_append" | "blob_finish" | "blob_read" | "blob_size" | "http_fetch";
 
 /** Status codes (u8), the first byte of every response body. */
 export const Status = {
@@ -46,6 +56,16 @@ export const METHOD_SCHEMAS = {
   storage_read: { id: 3, request: [{ name: "key", type: "bytes" }], response: [{ name: "value", type: "bytes" }] },
   storage_read_many: { id: 4, request: [{ name: "keys", type: "bytes_list" }], response: [{ name: "values", type: "maybe_bytes_list" }] },
   consume_result: { id: 5, request: [{ name: "result", type: "bytes" }, { name: "effects", type: "bytes" }], response: [] },
+  private_storage_read: { id: 6, request: [{ name: "key", type: "bytes" }], response: [{ name: "value", type: "bytes" }] },
+  context_is_member: { id: 7, request: [{ name: "publicKey", type: "bytes32" }], response: [{ name: "isMember", type: "u8" }] },
+  context_members: { id: 8, request: [], response: [{ name: "members", type: "bytes_list" }] },
+  context_resolve_alias: { id: 9, request: [{ name: "alias", type: "string" }], response: [{ name: "contextId", type: "bytes32" }] },
+  context_reserve_alias: { id: 10, request: [{ name: "alias", type: "string" }], response: [{ name: "reserved", type: "u8" }] },
+  blob_append: { id: 11, request: [{ name: "handle", type: "u64" }, { name: "data", type: "bytes" }], response: [] },
+  blob_finish: { id: 12, request: [{ name: "handle", type: "u64" }, { name: "data", type: "bytes" }], response: [{ name: "blobId", type: "bytes32" }, { name: "size", type: "u64" }] },
+  blob_read: { id: 13, request: [{ name: "blobId", type: "bytes32" }, { name: "offset", type: "u64" }, { name: "length", type: "u32" }], response: [{ name: "data", type: "bytes" }] },
+  blob_size: { id: 14, request: [{ name: "blobId", type: "bytes32" }], response: [{ name: "size", type: "u64" }] },
+  http_fetch: { id: 15, request: [{ name: "url", type: "string" }, { name: "method", type: "string" }, { name: "headers", type: "bytes_list" }, { name: "body", type: "bytes" }], response: [{ name: "succeeded", type: "u8" }, { name: "body", type: "bytes" }] },
 } as const;
 
 /** Payload fields that follow a non-ok status. */
@@ -58,7 +78,7 @@ export const STATUS_PAYLOADS = {
   internal: [{ name: "reason", type: "string" }],
 } as const;
 
-export const METHOD_NAMES: readonly MethodName[] = ["hello", "next_message", "get_code", "storage_read", "storage_read_many", "consume_result"];
+export const METHOD_NAMES: readonly MethodName[] = ["hello", "next_message", "get_code", "storage_read", "storage_read_many", "consume_result", "private_storage_read", "context_is_member", "context_members", "context_resolve_alias", "context_reserve_alias", "blob_append", "blob_finish", "blob_read", "blob_size", "http_fetch"];
 export const STATUS_NAMES: readonly StatusName[] = ["ok", "absent", "forbidden", "incompatible_version", "bad_request", "limit_exceeded", "internal"];
 export const STATUS_CODES: Readonly<Record<StatusName, number>> = { ok: 0, absent: 1, forbidden: 2, incompatible_version: 3, bad_request: 4, limit_exceeded: 5, internal: 6 };
 export const RESULT_CODES: Readonly<Record<ResultCodeName, number>> = { return: 0, user_error: 1, vm_error: 2, internal_error: 3 };

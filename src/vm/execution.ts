@@ -6,7 +6,9 @@ import { GuestError, type GuestErrorName } from '../errors.js';
 import type { CrossCall, EmittedEvent, Effects } from '../protocol/effects.js';
 import type { ExecutionMessage, VmLimits } from '../protocol/message.js';
 import { GAS_CLASSES, type GasClass } from './host-functions.generated.js';
+import type { HostClient } from './host-client.js';
 import { GuestMemory } from './memory.js';
+import { NodeActions } from './node-actions.js';
 import { Registers } from './registers.js';
 import { StorageOverlay, type StorageSource } from './storage-overlay.js';
 
@@ -27,6 +29,8 @@ export class Execution {
   readonly events: EmittedEvent[] = [];
   readonly xcalls: CrossCall[] = [];
   returnValue: ReturnValue | null = null;
+  /** Private storage, blobs, context mutations, proposals, randomness (node-actions.ts). */
+  readonly node: NodeActions;
   /** Host function being served: named in errors and used to charge per-byte gas. */
   private fn = '(none)';
   private gasClass: GasClass = 'trivial';
@@ -36,11 +40,14 @@ export class Execution {
     readonly message: ExecutionMessage,
     storageSource: StorageSource,
     readonly meter: GasMeter,
+    /** The host connection, for host queries (absent: those functions trap HostUnavailable). */
+    host?: HostClient,
   ) {
     this.limits = message.limits;
     const current = (): string => this.fn;
     this.registers = new Registers(this.limits, current);
     this.storage = new StorageOverlay(storageSource);
+    this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail));
   }
 
   /** Called by the import wrapper on entry to every host function. */
@@ -98,6 +105,7 @@ export class Execution {
       events: this.events,
       xcalls: this.xcalls,
       writes: this.storage.delta(),
+      ...this.node.effects(),
     };
   }
 }

@@ -143,7 +143,7 @@ function returnResult(ex: Execution): ExecutionResult {
 export function runExecution(msg: ExecutionMessage, host: HostClient, cache: CodeCache): ExecutionReport {
   const policy = policyFor(msg);
   const meter = createMeter(msg.gasLimit, policy);
-  const ex = new Execution(msg, hostStorage(host), meter);
+  const ex = new Execution(msg, hostStorage(host), meter, host);
   let result: ExecutionResult;
   let failure: unknown;
   let code: LoadedCode | undefined;

@@ -1,0 +1,137 @@
+/**
+ * Protocol handlers of the node-side methods (private storage, contexts, blobs, fetch), merged into
+ * METHOD_HANDLERS by methods.ts. Each one checks the request against the fixed frame limits, then asks the
+ * session's NodeBackend for the current job.
+ */
+import { HostlinkError } from '../../errors.js';
+import { encodeOk, encodeStatus } from '../../protocol/messages.js';
+import { BLOB_FRAME_BYTES } from '../../protocol/node-limits.js';
+import type { Job } from '../job.js';
+import type { Handler } from '../methods.js';
+import type { Session } from '../session.js';
+import { NodeLimitError, type FetchAnswer, type NodeBackend } from './backend.js';
+
+export type NodeMethodName =
+  | 'private_storage_read'
+  | 'context_is_member'
+  | 'context_members'
+  | 'context_resolve_alias'
+  | 'context_reserve_alias'
+  | 'blob_append'
+  | 'blob_finish'
+  | 'blob_read'
+  | 'blob_size'
+  | 'http_fetch';
+
+const absent = (): Uint8Array => encodeStatus('absent', {});
+const utf8 = new TextEncoder();
+
+/** The current job and the node backend, or a `forbidden` answer when this host keeps no node tables. */
+function context(session: Session, method: string): { job: Job; node: NodeBackend } | Uint8Array {
+  const job = session.currentJob(method);
+  const node = session.backend.node;
+  if (node === undefined) return encodeStatus('forbidden', { reason: `${method}: this host keeps no node tables` });
+  return { job, node };
+}
+
+/** Runs a backend call, turning a NodeLimitError into `limit_exceeded`. */
+function limited(fn: () => Uint8Array): Uint8Array {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof NodeLimitError) return encodeStatus('limit_exceeded', { reason: e.message });
+    throw e;
+  }
+}
+
+function checkFrame(method: string, length: number): void {
+  if (length > BLOB_FRAME_BYTES) throw new NodeLimitError(`${method} of ${length} bytes; at most ${BLOB_FRAME_BYTES} per frame`);
+}
+
+const fetchAnswer = (a: FetchAnswer): Uint8Array =>
+  encodeOk('http_fetch', a.succeeded ? { succeeded: 1, body: a.body } : { succeeded: 0, body: utf8.encode(a.reason) });
+
+export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
+  private_storage_read(session, { key }) {
+    const c = context(session, 'private_storage_read');
+    if (c instanceof Uint8Array) return c;
+    const value = c.node.readPrivate(c.job, key);
+    return value === undefined ? absent() : encodeOk('private_storage_read', { value });
+  },
+
+  context_is_member(session, { publicKey }) {
+    const c = context(session, 'context_is_member');
+    if (c instanceof Uint8Array) return c;
+    return encodeOk('context_is_member', { isMember: c.node.isMember(c.job, publicKey) ? 1 : 0 });
+  },
+
+  context_members(session) {
+    const c = context(session, 'context_members');
+    if (c instanceof Uint8Array) return c;
+    return encodeOk('context_members', { members: c.node.members(c.job) });
+  },
+
+  context_resolve_alias(session, { alias }) {
+    const c = context(session, 'context_resolve_alias');
+    if (c instanceof Uint8Array) return c;
+    const id = c.node.resolveAlias(c.job, alias);
+    return id === undefined ? absent() : encodeOk('context_resolve_alias', { contextId: id });
+  },
+
+  context_reserve_alias(session, { alias }) {
+    const c = context(session, 'context_reserve_alias');
+    if (c instanceof Uint8Array) return c;
+    return encodeOk('context_reserve_alias', { reserved: c.node.reserveAlias(c.job, alias) ? 1 : 0 });
+  },
+
+  blob_append(session, { handle, data }) {
+    const c = context(session, 'blob_append');
+    if (c instanceof Uint8Array) return c;
+    return limited(() => {
+      checkFrame('blob_append', data.length);
+      c.node.blobAppend(c.job, handle, data);
+      return encodeOk('blob_append', {});
+    });
+  },
+
+  blob_finish(session, { handle, data }) {
+    const c = context(session, 'blob_finish');
+    if (c instanceof Uint8Array) return c;
+    return limited(() => {
+      checkFrame('blob_finish', data.length);
+      return encodeOk('blob_finish', c.node.blobFinish(c.job, handle, data));
+    });
+  },
+
+  blob_read(session, { blobId, offset, length }) {
+    const c = context(session, 'blob_read');
+    if (c instanceof Uint8Array) return c;
+    return limited(() => {
+      checkFrame('blob_read', length);
+      const data = c.node.blobRead(c.job, blobId, offset, length);
+      return data === undefined ? absent() : encodeOk('blob_read', { data });
+    });
+  },
+
+  blob_size(session, { blobId }) {
+    const c = context(session, 'blob_size');
+    if (c instanceof Uint8Array) return c;
+    const size = c.node.blobSize(c.job, blobId);
+    return size === undefined ? absent() : encodeOk('blob_size', { size });
+  },
+
+  http_fetch(session, { url, method, headers, body }) {
+    const c = context(session, 'http_fetch');
+    if (c instanceof Uint8Array) return c;
+    if (headers.length % 2 !== 0) throw new HostlinkError('protocol', 'http_fetch headers must alternate names and values');
+    const text = new TextDecoder('utf-8', { fatal: true });
+    const pairs: [string, string][] = [];
+    try {
+      for (let i = 0; i < headers.length; i += 2) pairs.push([text.decode(headers[i]), text.decode(headers[i + 1])]);
+    } catch {
+      throw new HostlinkError('protocol', 'http_fetch header names and values must be UTF-8');
+    }
+    const answer = c.node.fetch(c.job, { url, method, headers: pairs, body });
+    return answer instanceof Promise ? answer.then(fetchAnswer) : fetchAnswer(answer);
+  },
+};

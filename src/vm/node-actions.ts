@@ -1,0 +1,72 @@
+/**
+ * The node-side state of one execution: the private-storage overlay, blob descriptors, the context
+ * mutations, proposals, approvals and blob announcements queued for the host, and the random_bytes stream.
+ * Held by Execution; everything queued here leaves with the result and is applied by the host after success.
+ */
+import type { GuestErrorName } from '../errors.js';
+import { callSeed, randomBlock } from '../protocol/call-ids.js';
+import type { ExecutionMessage } from '../protocol/message.js';
+import type { BlobAnnouncement, ContextMutation, NodeEffects, Proposal } from '../protocol/node-effects.js';
+import { BlobHandles } from './blob-handles.js';
+import type { HostClient } from './host-client.js';
+import { StorageOverlay } from './storage-overlay.js';
+
+export class NodeActions {
+  readonly privateStorage: StorageOverlay;
+  readonly blobs = new BlobHandles();
+  readonly contextMutations: ContextMutation[] = [];
+  /** Aliases this execution's context_create calls claimed (reserved at the host). */
+  readonly aliases = new Set<string>();
+  readonly proposals: Proposal[] = [];
+  readonly approvals: Uint8Array[] = [];
+  readonly announcements: BlobAnnouncement[] = [];
+  private seed: Uint8Array | null = null;
+  private randomCounter = 0n;
+  private randomLeft: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    private readonly message: ExecutionMessage,
+    private readonly hostClient: HostClient | undefined,
+    private readonly fail: (kind: GuestErrorName, detail: string) => never,
+  ) {
+    this.privateStorage = new StorageOverlay({
+      readMany: (keys) => keys.map((key) => this.host().fetch('private_storage_read', { key })?.value ?? null),
+    });
+  }
+
+  /** The host connection; traps HostUnavailable when the execution runs without one. */
+  host(): HostClient {
+    if (this.hostClient === undefined) this.fail('HostUnavailable', 'this execution has no host connection');
+    return this.hostClient;
+  }
+
+  /** Number of context_create calls so far (the index of the next created context). */
+  get createdContexts(): number {
+    return this.contextMutations.filter((m) => m.kind === 'create').length;
+  }
+
+  /** The next `n` bytes of the execution's random stream (call-ids.ts randomBlock). */
+  random(n: number): Uint8Array {
+    this.seed ??= callSeed(this.message);
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      if (this.randomLeft.length === 0) this.randomLeft = randomBlock(this.seed, this.randomCounter++);
+      const k = Math.min(this.randomLeft.length, n - at);
+      out.set(this.randomLeft.subarray(0, k), at);
+      this.randomLeft = this.randomLeft.subarray(k);
+      at += k;
+    }
+    return out;
+  }
+
+  effects(): NodeEffects {
+    return {
+      privateWrites: this.privateStorage.delta(),
+      contextMutations: this.contextMutations,
+      blobAnnouncements: this.announcements,
+      proposals: this.proposals,
+      approvals: this.approvals,
+    };
+  }
+}
