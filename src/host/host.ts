@@ -71,6 +71,10 @@ export interface Outcome {
   applied: boolean;
   /** The context's state root after the call (unchanged when not applied). */
   stateRoot: Uint8Array;
+  /** The CRDT artifact to send to other nodes (flush_delta or commit; docs/crdt.md); null when none or not applied. */
+  artifact: Uint8Array | null;
+  /** The root hash the guest passed to commit; null when it did not commit or nothing was applied. */
+  rootHash: Uint8Array | null;
   /** Set when the VM process crashed (exited without a result). */
   crash?: VmCrash;
 }
@@ -270,6 +274,8 @@ export class Host {
       gasUsed: effects.gasUsed,
       applied,
       stateRoot: root,
+      artifact: applied ? effects.artifact : null,
+      rootHash: applied ? effects.rootHash : null,
       ...(crash ? { crash } : {}),
     };
   }

@@ -30,10 +30,14 @@ export interface Effects extends NodeEffects {
   xcalls: CrossCall[];
   /** Storage changes, sorted by key bytes; null removes the key. */
   writes: [Uint8Array, Uint8Array | null][];
+  /** The CRDT artifact (docs/crdt.md) from flush_delta or commit; null when there is none. */
+  artifact: Uint8Array | null;
+  /** The 32-byte root hash the guest gave to commit; null when it did not commit. */
+  rootHash: Uint8Array | null;
 }
 
 export function emptyEffects(): Effects {
-  return { gasUsed: 0n, logs: [], events: [], xcalls: [], writes: [], ...emptyNodeEffects() };
+  return { gasUsed: 0n, logs: [], events: [], xcalls: [], writes: [], artifact: null, rootHash: null, ...emptyNodeEffects() };
 }
 
 export function encodeEffects(e: Effects): Uint8Array {
@@ -44,6 +48,9 @@ export function encodeEffects(e: Effects): Uint8Array {
     ['xcalls', e.xcalls.map((x) => new Map<string, CalldataValue>([['context_id', x.contextId], ['function', x.function], ['params', x.params]]))],
     ['writes', e.writes.map(([k, v]) => [k, v])],
   ]);
+  // Present only when set, so an execution without an artifact encodes as before.
+  if (e.artifact !== null) map.set('artifact', e.artifact);
+  if (e.rootHash !== null) map.set('root_hash', e.rootHash);
   encodeNodeEffects(e, map);
   return encodeCalldata(map);
 }
@@ -106,5 +113,8 @@ export function decodeEffects(bytes: Uint8Array): Effects {
     previous = k;
     return [key, pair[1] === null ? null : asBytes(pair[1]!, `writes[${i}] value`)];
   });
-  return { gasUsed: gas, logs, events, xcalls, writes, ...decodeNodeEffects(m) };
+  const artifact = m.has('artifact') ? asBytes(m.get('artifact')!, 'artifact') : null;
+  const rootHash = m.has('root_hash') ? asBytes(m.get('root_hash')!, 'root_hash') : null;
+  if (rootHash !== null && rootHash.length !== 32) throw bad('root_hash must be 32 bytes');
+  return { gasUsed: gas, logs, events, xcalls, writes, artifact, rootHash, ...decodeNodeEffects(m) };
 }

@@ -29,6 +29,9 @@ export class Execution {
   readonly events: EmittedEvent[] = [];
   readonly xcalls: CrossCall[] = [];
   returnValue: ReturnValue | null = null;
+  /** The call's artifact (flush_delta or commit) and the guest's root hash (commit only); see crdt/. */
+  artifact: Uint8Array | null = null;
+  rootHash: Uint8Array | null = null;
   /** Private storage, blobs, context mutations, proposals, randomness (node-actions.ts). */
   readonly node: NodeActions;
   /** Host function being served: named in errors and used to charge per-byte gas. */
@@ -105,6 +108,8 @@ export class Execution {
       events: this.events,
       xcalls: this.xcalls,
       writes: this.storage.delta(),
+      artifact: this.artifact,
+      rootHash: this.rootHash,
       ...this.node.effects(),
     };
   }
