@@ -6,12 +6,20 @@
 import type { Execution } from '../execution.js';
 import { GAS_CLASSES, HOST_FUNCTIONS, HOST_MODULE, type HostFunctionName } from '../host-functions.generated.js';
 import { context } from './context.js';
+import { crdt_counter } from './crdt-counter.js';
+import { crdt_lww } from './crdt-lww.js';
+import { crdt_map } from './crdt-map.js';
+import { crdt_set } from './crdt-set.js';
+import { crdt_vector } from './crdt-vector.js';
+import { frozen_storage } from './frozen-storage.js';
 import { io } from './io.js';
 import { logging } from './logging.js';
 import { registers } from './registers.js';
+import { state } from './state.js';
 import { storage } from './storage.js';
 import { system } from './system.js';
 import type { HostFnOf } from './types.js';
+import { user_storage } from './user-storage.js';
 
 type AnyHostFn = (ex: Execution, ...args: (bigint | number)[]) => bigint | number | void;
 
@@ -23,6 +31,14 @@ export const IMPLEMENTATIONS: { readonly [N in HostFunctionName]?: HostFnOf<N> }
   ...io,
   ...logging,
   ...storage,
+  ...state,
+  ...crdt_map,
+  ...crdt_vector,
+  ...crdt_set,
+  ...crdt_lww,
+  ...crdt_counter,
+  ...user_storage,
+  ...frozen_storage,
 };
 
 export function isCatalogued(name: string): name is HostFunctionName {
