@@ -9,6 +9,7 @@
  * Calls on the same context run one after another (each sees the previous one's committed state); calls on
  * different contexts run in parallel, up to the pool size.
  */
+import { join } from 'node:path';
 import { HostlinkError } from '../errors.js';
 import { emptyEffects, type Effects } from '../protocol/effects.js';
 import { buildMessage, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
@@ -16,6 +17,8 @@ import { encodeResult, type ExecutionResult } from '../protocol/result.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import { Job, type JobEnd, type VmCrash } from './job.js';
 import type { SessionBackend } from './methods.js';
+import type { FetchPolicy } from './node/fetch.js';
+import { NodeServices } from './node/services.js';
 import { VmPool } from './pool.js';
 import { serveSession, Session } from './session.js';
 import { getCode, putCode } from './state/code-store.js';
@@ -47,6 +50,8 @@ export interface HostOptions {
   /** Command that starts a VM (default: this installation's `hostlink vm`). */
   vmCommand?: readonly string[];
   channel?: ChannelImpl;
+  /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
+  fetch?: FetchPolicy;
 }
 
 export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | 'contextId'> {
@@ -94,15 +99,22 @@ export class Host {
   private readonly backend: SessionBackend;
   /** One-shot VMs running right now. */
   private readonly oneShotVms = new Set<VmProcess>();
+  /** Private storage, contexts, proposals and blobs: inspect and seed them here (src/host/node/services.ts). */
+  readonly node: NodeServices;
 
   private constructor(
     readonly store: KvStore,
     private readonly ownsStore: boolean,
     private readonly options: HostOptions,
   ) {
+    this.node = new NodeServices(store, {
+      ...(options.dataDir !== undefined ? { blobDir: join(options.dataDir, 'blobs') } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
     this.backend = {
       getCode: (hash) => getCode(store, hash),
       readState: (ctx, key) => readState(store, ctx, key),
+      node: this.node,
     };
   }
 
@@ -169,6 +181,7 @@ export class Host {
     this.closed = true;
     await Promise.allSettled([...this.lanes.values()]);
     await this.pool?.close(this.opt('killGraceMs') * 4);
+    this.node.close();
     if (this.ownsStore) await this.store.close();
   }
 
@@ -261,9 +274,14 @@ export class Host {
         break;
     }
     const applied = result.code === 'return';
-    const root = applied
-      ? await this.store.write((txn) => applyDelta(txn, contextId, effects.writes))
-      : stateRoot(this.store, contextId);
+    let root: Uint8Array;
+    try {
+      root = applied
+        ? await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)))
+        : stateRoot(this.store, contextId);
+    } finally {
+      this.node.settle(job); // staged blobs not committed are deleted, alias reservations end
+    }
     return {
       result,
       resultBytes: encodeResult(result),

@@ -6,7 +6,21 @@
 import { HostlinkError } from '../../errors.js';
 
 /** Tables the host keeps. Add a name here to add a table (the LMDB store opens one named database per entry). */
-export const TABLES = ['code', 'state', 'merkle', 'meta'] as const;
+export const TABLES = [
+  'code',
+  'state',
+  'merkle',
+  'meta',
+  // Node tables (src/host/node/): private storage, contexts, governance, blobs.
+  'private',
+  'contexts',
+  'aliases',
+  'members',
+  'proposals',
+  'approvals',
+  'blobs',
+  'blob_announcements',
+] as const;
 export type TableName = (typeof TABLES)[number];
 
 /**

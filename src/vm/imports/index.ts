@@ -5,6 +5,7 @@
  */
 import type { Execution } from '../execution.js';
 import { GAS_CLASSES, HOST_FUNCTIONS, HOST_MODULE, type HostFunctionName } from '../host-functions.generated.js';
+import { blobs } from './blobs.js';
 import { context } from './context.js';
 import { crdt_counter } from './crdt-counter.js';
 import { crdt_lww } from './crdt-lww.js';
@@ -12,14 +13,18 @@ import { crdt_map } from './crdt-map.js';
 import { crdt_set } from './crdt-set.js';
 import { crdt_vector } from './crdt-vector.js';
 import { frozen_storage } from './frozen-storage.js';
+import { contexts } from './contexts.js';
+import { governance } from './governance.js';
 import { io } from './io.js';
 import { logging } from './logging.js';
+import { private_storage } from './private-storage.js';
 import { registers } from './registers.js';
 import { state } from './state.js';
 import { storage } from './storage.js';
 import { system } from './system.js';
 import type { HostFnOf } from './types.js';
 import { user_storage } from './user-storage.js';
+import { utility } from './utility.js';
 
 type AnyHostFn = (ex: Execution, ...args: (bigint | number)[]) => bigint | number | void;
 
@@ -39,6 +44,11 @@ export const IMPLEMENTATIONS: { readonly [N in HostFunctionName]?: HostFnOf<N> }
   ...crdt_counter,
   ...user_storage,
   ...frozen_storage,
+  ...private_storage,
+  ...contexts,
+  ...blobs,
+  ...governance,
+  ...utility,
 };
 
 export function isCatalogued(name: string): name is HostFunctionName {

@@ -1,0 +1,184 @@
+/**
+ * Where blob bytes live: content-addressed files under `<dataDir>/blobs/` (one file per blob, named by its hex
+ * id, in a directory per first byte), or a map for a host without a data directory. Which blobs exist is
+ * decided by the 'blobs' table, written in the same transaction as the rest of a call's outcome: a file
+ * without a record is invisible (an interrupted commit leaves at most such an orphan).
+ *
+ * A blob being written goes to a staging file in a directory of this Host instance
+ * (`blobs/staging/<pid>-<random>/`), removed at close; the directories of processes that no longer run are
+ * removed when a Host opens.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { BlobHasher } from './blob-id.js';
+
+/** A blob that was fully written: readable, then either committed or discarded. */
+export interface StagedBlob {
+  readonly id: Uint8Array;
+  readonly size: bigint;
+  read(offset: bigint, length: number): Uint8Array;
+  /** Moves the content into the store (a no-op when the store already holds this id). */
+  commit(): void;
+  discard(): void;
+}
+
+/** A blob being written. */
+export interface BlobUpload {
+  append(bytes: Uint8Array): void;
+  finish(): StagedBlob;
+  discard(): void;
+}
+
+export interface BlobContent {
+  upload(): BlobUpload;
+  /** Bytes of a committed blob from `offset` (fewer at the end); undefined when the content is missing. */
+  read(id: Uint8Array, offset: bigint, length: number): Uint8Array | undefined;
+  /** Removes this instance's staging area. */
+  close(): void;
+}
+
+const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
+
+function sliceOf(bytes: Uint8Array, offset: bigint, length: number): Uint8Array {
+  if (offset >= BigInt(bytes.length)) return new Uint8Array(0);
+  const from = Number(offset);
+  return bytes.slice(from, Math.min(bytes.length, from + length));
+}
+
+export function memoryBlobContent(): BlobContent {
+  const blobs = new Map<string, Uint8Array>();
+  return {
+    upload() {
+      const parts: Uint8Array[] = [];
+      const hasher = new BlobHasher();
+      return {
+        append(bytes) {
+          hasher.update(bytes);
+          parts.push(Uint8Array.from(bytes));
+        },
+        finish() {
+          const content = new Uint8Array(Buffer.concat(parts));
+          const id = hasher.digest();
+          return {
+            id,
+            size: hasher.size,
+            read: (offset, length) => sliceOf(content, offset, length),
+            commit: () => {
+              if (!blobs.has(hex(id))) blobs.set(hex(id), content);
+            },
+            discard: () => undefined,
+          };
+        },
+        discard: () => undefined,
+      };
+    },
+    read(id, offset, length) {
+      const content = blobs.get(hex(id));
+      return content === undefined ? undefined : sliceOf(content, offset, length);
+    },
+    close: () => undefined,
+  };
+}
+
+function readFileRange(path: string, offset: bigint, length: number): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const buf = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, buf, got, length - got, offset + BigInt(got));
+      if (n === 0) break;
+      got += n;
+    }
+    return new Uint8Array(buf.buffer, buf.byteOffset, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the staging directories of processes that are gone (their uploads can never finish). */
+function sweepStaging(stagingRoot: string): void {
+  for (const name of readdirSync(stagingRoot)) {
+    const pid = Number(name.split('-')[0]);
+    // Directories of this process (another Host on the same data directory) or of a live one stay.
+    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && processRuns(pid))) continue;
+    rmSync(join(stagingRoot, name), { recursive: true, force: true });
+  }
+}
+
+export function diskBlobContent(root: string): BlobContent {
+  const stagingRoot = join(root, 'staging');
+  mkdirSync(stagingRoot, { recursive: true });
+  sweepStaging(stagingRoot);
+  const staging = join(stagingRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(staging);
+  let uploads = 0;
+  const finalPath = (id: Uint8Array): string => join(root, hex(id).slice(0, 2), hex(id));
+
+  return {
+    upload() {
+      const path = join(staging, `${uploads++}.part`);
+      const fd = openSync(path, 'w');
+      let open = true;
+      const hasher = new BlobHasher();
+      const closeFd = (): void => {
+        if (open) closeSync(fd);
+        open = false;
+      };
+      return {
+        append(bytes) {
+          hasher.update(bytes);
+          let at = 0;
+          while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+        },
+        finish() {
+          closeFd();
+          const id = hasher.digest();
+          let present = true;
+          return {
+            id,
+            size: hasher.size,
+            read: (offset, length) => readFileRange(path, offset, length) ?? new Uint8Array(0),
+            commit: () => {
+              if (!present) return;
+              const target = finalPath(id);
+              if (existsSync(target)) {
+                unlinkSync(path); // same id, same content: keep the stored copy
+              } else {
+                mkdirSync(join(root, hex(id).slice(0, 2)), { recursive: true });
+                renameSync(path, target);
+              }
+              present = false;
+            },
+            discard: () => {
+              if (present) rmSync(path, { force: true });
+              present = false;
+            },
+          };
+        },
+        discard() {
+          closeFd();
+          rmSync(path, { force: true });
+        },
+      };
+    },
+    read: (id, offset, length) => readFileRange(finalPath(id), offset, length),
+    close: () => rmSync(staging, { recursive: true, force: true }),
+  };
+}

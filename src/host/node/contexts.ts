@@ -1,0 +1,132 @@
+/**
+ * The host's context registry: contexts created by calls, their aliases and members.
+ *
+ *   contexts: context_id (32)              -> calldata map {protocol, application_id, init_args, alias, parent, creator}
+ *   aliases:  UTF-8 alias                  -> context_id (32)
+ *   members:  context_id (32) || key (32)  -> 0x01
+ *
+ * Any context id can be used for calls (a context need not be registered to run or to have members); the
+ * registry records the contexts that context_create made. Mutations are applied in call order, after success,
+ * in the call's transaction.
+ */
+import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../protocol/calldata.js';
+import type { ExecutionMessage } from '../../protocol/message.js';
+import type { ContextMutation } from '../../protocol/node-effects.js';
+import type { KvReader, KvTxn } from '../state/kv.js';
+
+export interface ContextRecord {
+  id: Uint8Array;
+  protocol: string;
+  applicationId: Uint8Array;
+  initArgs: Uint8Array;
+  alias: string | null;
+  /** The context whose call created it, and that call's executor (its first member). */
+  parent: Uint8Array;
+  creator: Uint8Array;
+}
+
+const PRESENT = Uint8Array.of(1);
+const utf8 = new TextEncoder();
+const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts));
+
+function encodeRecord(r: ContextRecord): Uint8Array {
+  return encodeCalldata(
+    new Map<string, CalldataValue>([
+      ['protocol', r.protocol],
+      ['application_id', r.applicationId],
+      ['init_args', r.initArgs],
+      ['alias', r.alias],
+      ['parent', r.parent],
+      ['creator', r.creator],
+    ]),
+  );
+}
+
+function decodeRecord(id: Uint8Array, bytes: Uint8Array): ContextRecord {
+  const m = decodeCalldata(bytes) as CalldataMap;
+  return {
+    id,
+    protocol: m.get('protocol') as string,
+    applicationId: m.get('application_id') as Uint8Array,
+    initArgs: m.get('init_args') as Uint8Array,
+    alias: m.get('alias') as string | null,
+    parent: m.get('parent') as Uint8Array,
+    creator: m.get('creator') as Uint8Array,
+  };
+}
+
+export function contextRecord(reader: KvReader, id: Uint8Array): ContextRecord | undefined {
+  const bytes = reader.get('contexts', id);
+  return bytes === undefined ? undefined : decodeRecord(id, bytes);
+}
+
+export function listContexts(reader: KvReader): ContextRecord[] {
+  return [...reader.range('contexts', new Uint8Array(0))].map(([id, bytes]) => decodeRecord(id, bytes));
+}
+
+export function resolveAlias(reader: KvReader, alias: string): Uint8Array | undefined {
+  return alias === '' ? undefined : reader.get('aliases', utf8.encode(alias));
+}
+
+export function isMember(reader: KvReader, contextId: Uint8Array, publicKey: Uint8Array): boolean {
+  return reader.get('members', concat(contextId, publicKey)) !== undefined;
+}
+
+/** Members sorted by key bytes. */
+export function members(reader: KvReader, contextId: Uint8Array): Uint8Array[] {
+  return [...reader.range('members', contextId)].map(([key]) => key.slice(32));
+}
+
+export function addMember(txn: KvTxn, contextId: Uint8Array, publicKey: Uint8Array): void {
+  txn.put('members', concat(contextId, publicKey), PRESENT);
+}
+
+export function removeMember(txn: KvTxn, contextId: Uint8Array, publicKey: Uint8Array): void {
+  txn.del('members', concat(contextId, publicKey));
+}
+
+/**
+ * Applies a call's queued mutations in order. create: registers the context (its executor becomes the first
+ * member) and its alias unless either is already taken (an id repeats only when the same message runs
+ * twice; the alias was reserved at call time). delete: removes the registration, alias and members (the
+ * context's state is left to the state layer). add/remove_member: change the calling context's members.
+ */
+export function applyContextMutations(txn: KvTxn, msg: ExecutionMessage, mutations: readonly ContextMutation[]): void {
+  for (const m of mutations) {
+    switch (m.kind) {
+      case 'create': {
+        if (txn.get('contexts', m.contextId) !== undefined) break;
+        const aliasFree = m.alias !== null && txn.get('aliases', utf8.encode(m.alias)) === undefined;
+        const record: ContextRecord = {
+          id: m.contextId,
+          protocol: m.protocol,
+          applicationId: m.applicationId,
+          initArgs: m.initArgs,
+          alias: aliasFree ? m.alias : null,
+          parent: msg.contextId,
+          creator: msg.executorId,
+        };
+        txn.put('contexts', m.contextId, encodeRecord(record));
+        if (aliasFree) txn.put('aliases', utf8.encode(m.alias!), m.contextId);
+        addMember(txn, m.contextId, msg.executorId);
+        break;
+      }
+      case 'delete': {
+        const stored = txn.get('contexts', m.contextId);
+        if (stored !== undefined) {
+          const record = decodeRecord(m.contextId, stored);
+          if (record.alias !== null) txn.del('aliases', utf8.encode(record.alias));
+          txn.del('contexts', m.contextId);
+        }
+        for (const [key] of [...txn.range('members', m.contextId)]) txn.del('members', key);
+        break;
+      }
+      case 'add_member':
+        addMember(txn, msg.contextId, m.publicKey);
+        break;
+      case 'remove_member':
+        removeMember(txn, msg.contextId, m.publicKey);
+        break;
+    }
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * NodeServices: the node tables a Host keeps beside contract state (private storage, contexts, proposals,
+ * blobs) and the per-execution state behind the node protocol methods (blob uploads and staged blobs, alias
+ * reservations, fetches). The Host applies a successful call's node effects with `apply` inside the call's
+ * transaction and ends every call with `settle`, success or not.
+ *
+ * Blobs written by a call are staged: readable by that call, stored only if it succeeds (committed with the
+ * rest of the outcome), deleted otherwise. A blob written but never closed is dropped either way.
+ */
+import { HostlinkError } from '../../errors.js';
+import type { Effects } from '../../protocol/effects.js';
+import type { Job } from '../job.js';
+import type { KvStore, KvTxn } from '../state/kv.js';
+import { NodeLimitError, type FetchAnswer, type FetchRequest, type NodeBackend } from './backend.js';
+import { diskBlobContent, memoryBlobContent, type BlobContent, type BlobUpload, type StagedBlob } from './blob-content.js';
+import * as contexts from './contexts.js';
+import { FetchGate, type FetchPolicy } from './fetch.js';
+import { approvalsOf, listProposals, recordProposals, type ProposalRecord } from './governance.js';
+import { applyPrivateWrites, listPrivate, readPrivate } from './private-state.js';
+
+export interface NodeServicesOptions {
+  /** Blob files go to `<blobDir>`; without it blobs are kept in memory. */
+  blobDir?: string;
+  fetch?: FetchPolicy;
+}
+
+/** What one execution holds at the host until it is settled. */
+interface JobState {
+  uploads: Map<bigint, BlobUpload>;
+  staged: Map<string, StagedBlob>;
+  aliases: Set<string>;
+  settled: boolean;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const u64le = (n: bigint): Uint8Array => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, n, true);
+  return b;
+};
+const readU64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
+const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts));
+
+export class NodeServices implements NodeBackend {
+  private readonly content: BlobContent;
+  private readonly gate: FetchGate;
+  private readonly jobs = new WeakMap<Job, JobState>();
+  /** Aliases reserved by executions in progress, with the job holding each. */
+  private readonly reserved = new Map<string, Job>();
+
+  constructor(
+    private readonly store: KvStore,
+    options: NodeServicesOptions = {},
+  ) {
+    this.gate = new FetchGate(options.fetch);
+    this.content = options.blobDir === undefined ? memoryBlobContent() : diskBlobContent(options.blobDir);
+  }
+
+  private state(job: Job): JobState {
+    let s = this.jobs.get(job);
+    if (s === undefined) this.jobs.set(job, (s = { uploads: new Map(), staged: new Map(), aliases: new Set(), settled: false }));
+    // A VM still talking after its call ended (deadline, crash) must not start new work.
+    if (s.settled) throw new HostlinkError('protocol', 'the execution has already ended');
+    return s;
+  }
+
+  // ------------------------------------------------------------------ NodeBackend (protocol methods)
+
+  readPrivate(job: Job, key: Uint8Array): Uint8Array | undefined {
+    return readPrivate(this.store, job.message.contextId, key);
+  }
+
+  isMember(job: Job, publicKey: Uint8Array): boolean {
+    return contexts.isMember(this.store, job.message.contextId, publicKey);
+  }
+
+  members(job: Job): Uint8Array[] {
+    return contexts.members(this.store, job.message.contextId);
+  }
+
+  resolveAlias(_job: Job, alias: string): Uint8Array | undefined {
+    return contexts.resolveAlias(this.store, alias);
+  }
+
+  reserveAlias(job: Job, alias: string): boolean {
+    const s = this.state(job);
+    if (alias === '' || contexts.resolveAlias(this.store, alias) !== undefined) return false;
+    const holder = this.reserved.get(alias);
+    if (holder !== undefined && holder !== job) return false;
+    this.reserved.set(alias, job);
+    s.aliases.add(alias);
+    return true;
+  }
+
+  private upload(job: Job, handle: bigint): BlobUpload {
+    const s = this.state(job);
+    let u = s.uploads.get(handle);
+    if (u === undefined) {
+      const max = job.message.limits.maxBlobHandles;
+      if (s.uploads.size >= max) throw new NodeLimitError(`more than max_blob_handles (${max}) blobs in progress`);
+      s.uploads.set(handle, (u = this.content.upload()));
+    }
+    return u;
+  }
+
+  blobAppend(job: Job, handle: bigint, data: Uint8Array): void {
+    this.upload(job, handle).append(data);
+  }
+
+  blobFinish(job: Job, handle: bigint, data: Uint8Array): { blobId: Uint8Array; size: bigint } {
+    const u = this.upload(job, handle);
+    u.append(data);
+    const s = this.state(job);
+    s.uploads.delete(handle);
+    const staged = u.finish();
+    if (s.staged.has(hex(staged.id))) staged.discard(); // the same content twice in one call
+    else s.staged.set(hex(staged.id), staged);
+    return { blobId: staged.id, size: staged.size };
+  }
+
+  blobRead(job: Job, blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined {
+    const staged = this.state(job).staged.get(hex(blobId));
+    if (staged !== undefined) return staged.read(offset, length);
+    if (this.store.get('blobs', blobId) === undefined) return undefined;
+    return this.content.read(blobId, offset, length);
+  }
+
+  blobSize(job: Job, blobId: Uint8Array): bigint | undefined {
+    const staged = this.state(job).staged.get(hex(blobId));
+    return staged !== undefined ? staged.size : this.blobSizeOf(blobId);
+  }
+
+  fetch(job: Job, request: FetchRequest): FetchAnswer | Promise<FetchAnswer> {
+    this.state(job);
+    return this.gate.fetch(request);
+  }
+
+  // ------------------------------------------------------------------ applying outcomes
+
+  /**
+   * Applies a successful call's node effects inside its transaction: private writes, context mutations,
+   * proposals and approvals, the blobs it wrote, and its blob announcements.
+   */
+  apply(txn: KvTxn, job: Job, effects: Effects): void {
+    const msg = job.message;
+    applyPrivateWrites(txn, msg.contextId, effects.privateWrites);
+    contexts.applyContextMutations(txn, msg, effects.contextMutations);
+    recordProposals(txn, msg.contextId, msg.executorId, effects.proposals, effects.approvals);
+    const s = this.jobs.get(job);
+    for (const staged of s?.staged.values() ?? []) {
+      // The content moves first: if the transaction then fails, an unrecorded file is only an orphan.
+      staged.commit();
+      if (txn.get('blobs', staged.id) === undefined) txn.put('blobs', staged.id, u64le(staged.size));
+    }
+    s?.staged.clear();
+    for (const a of effects.blobAnnouncements) {
+      const size = txn.get('blobs', a.blobId);
+      if (size !== undefined) txn.put('blob_announcements', concat(a.contextId, a.blobId), size);
+    }
+  }
+
+  /** Ends a call at the host: drops what it staged and did not commit, and releases its alias reservations. */
+  settle(job: Job): void {
+    const s = this.jobs.get(job);
+    if (s === undefined) {
+      this.jobs.set(job, { uploads: new Map(), staged: new Map(), aliases: new Set(), settled: true });
+      return;
+    }
+    s.settled = true;
+    for (const u of s.uploads.values()) u.discard();
+    for (const b of s.staged.values()) b.discard();
+    s.uploads.clear();
+    s.staged.clear();
+    for (const alias of s.aliases) if (this.reserved.get(alias) === job) this.reserved.delete(alias);
+  }
+
+  close(): void {
+    this.content.close();
+  }
+
+  // ------------------------------------------------------------------ Host API: inspect and seed
+
+  /** A context's private entries, sorted by key (node-local; not in the state root). */
+  privateState(contextId: Uint8Array): [Uint8Array, Uint8Array][] {
+    return listPrivate(this.store, contextId);
+  }
+
+  /** Members of a context, sorted. */
+  contextMembers(contextId: Uint8Array): Uint8Array[] {
+    return contexts.members(this.store, contextId);
+  }
+
+  isContextMember(contextId: Uint8Array, publicKey: Uint8Array): boolean {
+    return contexts.isMember(this.store, contextId, publicKey);
+  }
+
+  /** Adds members to a context outside any call (to set a context up). */
+  async addMembers(contextId: Uint8Array, publicKeys: readonly Uint8Array[]): Promise<void> {
+    checkIds([contextId, ...publicKeys]);
+    await this.store.write((txn) => publicKeys.forEach((pk) => contexts.addMember(txn, contextId, pk)));
+  }
+
+  async removeMembers(contextId: Uint8Array, publicKeys: readonly Uint8Array[]): Promise<void> {
+    checkIds([contextId, ...publicKeys]);
+    await this.store.write((txn) => publicKeys.forEach((pk) => contexts.removeMember(txn, contextId, pk)));
+  }
+
+  /** A context created by a call, or undefined. */
+  context(contextId: Uint8Array): contexts.ContextRecord | undefined {
+    return contexts.contextRecord(this.store, contextId);
+  }
+
+  /** Every context created by calls, sorted by id. */
+  contexts(): contexts.ContextRecord[] {
+    return contexts.listContexts(this.store);
+  }
+
+  resolveContextAlias(alias: string): Uint8Array | undefined {
+    return contexts.resolveAlias(this.store, alias);
+  }
+
+  proposals(contextId: Uint8Array): ProposalRecord[] {
+    return listProposals(this.store, contextId);
+  }
+
+  /** Keys that approved a proposal id in a context (recorded even when the proposal is not). */
+  approvals(contextId: Uint8Array, proposalId: Uint8Array): Uint8Array[] {
+    return approvalsOf(this.store, contextId, proposalId);
+  }
+
+  /** Size of a stored blob, or undefined. */
+  blobSizeOf(blobId: Uint8Array): bigint | undefined {
+    const record = this.store.get('blobs', blobId);
+    return record === undefined ? undefined : readU64(record);
+  }
+
+  /** A stored blob's whole content, or undefined (for inspection; calls stream blobs instead). */
+  blob(blobId: Uint8Array): Uint8Array | undefined {
+    const size = this.blobSizeOf(blobId);
+    if (size === undefined) return undefined;
+    if (size > BigInt(256 * 1024 * 1024)) throw new HostlinkError('usage', `blob of ${size} bytes is too large to return whole`);
+    return this.content.read(blobId, 0n, Number(size));
+  }
+
+  /** Blob ids announced to a context, sorted. */
+  announcedBlobs(contextId: Uint8Array): Uint8Array[] {
+    return [...this.store.range('blob_announcements', contextId)].map(([key]) => key.slice(32));
+  }
+
+  /** Aliases reserved by calls in progress (0 once every call has ended). */
+  get reservedAliases(): number {
+    return this.reserved.size;
+  }
+}
+
+function checkIds(ids: readonly Uint8Array[]): void {
+  for (const id of ids) if (id.length !== 32) throw new HostlinkError('usage', `context ids and public keys are 32 bytes, got ${id.length}`);
+}

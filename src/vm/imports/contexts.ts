@@ -1,0 +1,72 @@
+/**
+ * Contexts: mutations are queued (applied by the host after success, in call order); membership and alias
+ * lookups ask the host, which answers from committed state. An alias given to context_create is reserved at
+ * the host at once, so a taken alias traps AliasAlreadyExists at call time, also against a concurrent call.
+ */
+import { HostlinkError } from '../../errors.js';
+import { createdContextId } from '../../protocol/call-ids.js';
+import { MAX_ALIAS_BYTES, MAX_PROTOCOL_NAME_BYTES } from '../../protocol/node-limits.js';
+import type { Execution } from '../execution.js';
+import { readId32 } from './ids.js';
+import type { FamilyImpl } from './types.js';
+
+function readAlias(ex: Execution, ptr: bigint): string {
+  return ex.readString(ptr, 'alias', { max: MAX_ALIAS_BYTES, error: 'KeyLengthOverflow', name: 'the alias limit' });
+}
+
+export const contexts: FamilyImpl<'contexts'> = {
+  context_create(ex, protocolPtr, appIdPtr, argsPtr, aliasPtr) {
+    const protocol = ex.readString(protocolPtr, 'protocol', {
+      max: MAX_PROTOCOL_NAME_BYTES,
+      error: 'KeyLengthOverflow',
+      name: 'the protocol name limit',
+    });
+    const applicationId = readId32(ex, appIdPtr, 'application id');
+    const initArgs = ex.readBuffer(argsPtr, 'init args', {
+      max: ex.limits.maxStorageValueSize,
+      error: 'ValueLengthOverflow',
+      name: 'max_storage_value_size',
+    });
+    const given = aliasPtr === 0n ? '' : readAlias(ex, aliasPtr);
+    const alias = given === '' ? null : given;
+    if (alias !== null) {
+      const taken = ex.node.aliases.has(alias) || ex.node.host().fetch('context_reserve_alias', { alias })?.reserved !== 1;
+      if (taken) ex.fail('AliasAlreadyExists', `alias ${JSON.stringify(alias)} is already in use`);
+      ex.node.aliases.add(alias);
+    }
+    const contextId = createdContextId(ex.message, ex.node.createdContexts);
+    ex.node.contextMutations.push({ kind: 'create', contextId, protocol, applicationId, initArgs, alias });
+  },
+  context_delete(ex, contextIdPtr) {
+    ex.node.contextMutations.push({ kind: 'delete', contextId: readId32(ex, contextIdPtr, 'context id') });
+  },
+  context_add_member(ex, publicKeyPtr) {
+    ex.node.contextMutations.push({ kind: 'add_member', publicKey: readId32(ex, publicKeyPtr, 'public key') });
+  },
+  context_remove_member(ex, publicKeyPtr) {
+    ex.node.contextMutations.push({ kind: 'remove_member', publicKey: readId32(ex, publicKeyPtr, 'public key') });
+  },
+  context_is_member(ex, publicKeyPtr) {
+    const publicKey = readId32(ex, publicKeyPtr, 'public key');
+    return ex.node.host().fetch('context_is_member', { publicKey })?.isMember === 1 ? 1 : 0;
+  },
+  context_members(ex, registerId) {
+    const members = ex.node.host().fetch('context_members', {})?.members ?? [];
+    // Borsh Vec<[u8;32]>: u32le count, then the keys back to back.
+    const out = new Uint8Array(4 + 32 * members.length);
+    new DataView(out.buffer).setUint32(0, members.length, true);
+    members.forEach((m, i) => {
+      if (m.length !== 32) throw new HostlinkError('protocol', `context_members answered a key of ${m.length} bytes`);
+      out.set(m, 4 + 32 * i);
+    });
+    ex.setRegister(registerId, out);
+  },
+  context_resolve_alias(ex, aliasPtr, registerId) {
+    const alias = readAlias(ex, aliasPtr);
+    if (alias === '') return 0;
+    const answer = ex.node.host().fetch('context_resolve_alias', { alias });
+    if (answer === undefined) return 0;
+    ex.setRegister(registerId, answer.contextId);
+    return 1;
+  },
+};
