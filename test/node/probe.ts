@@ -21,9 +21,10 @@ export class Probe {
 
   constructor(private readonly scratchBytes = 64 * 1024) {}
 
+  /** Reserves memory for bytes (zeroed memory needs no data segment: modules have a data size limit). */
   private place(bytes: Uint8Array): number {
     const at = this.next;
-    this.segments.push({ at, bytes });
+    if (bytes.some((b) => b !== 0)) this.segments.push({ at, bytes });
     this.next = (at + bytes.length + 15) & ~15;
     return at;
   }
