@@ -182,6 +182,43 @@ describe('merge rules', () => {
   });
 });
 
+describe('indices', () => {
+  test('a vector of 600 elements spans three buckets: get, pop and push across them', () => {
+    const r = new Replica(alice);
+    let v: Uint8Array = new Uint8Array(0);
+    const arts = [r.call((x) => void (v = x.create('vector')))];
+    arts.push(r.call((x) => { for (let i = 0; i < 600; i++) x.vectorPush(v, bytes(`e${i}`)); }));
+    assert.equal(r.read((x) => x.vectorLength(v)), 600);
+    assert.deepEqual(r.read((x) => [0n, 255n, 256n, 511n, 512n, 599n, 600n].map((i) => str(x.vectorGet(v, i)))), ['e0', 'e255', 'e256', 'e511', 'e512', 'e599', null]);
+    arts.push(r.call((x) => { for (let i = 0; i < 345; i++) x.vectorPop(v); }));
+    assert.equal(r.read((x) => x.vectorLength(v)), 255);
+    assert.equal(str(r.read((x) => x.vectorGet(v, 254n))), 'e254');
+    arts.push(r.call((x) => x.vectorPush(v, bytes('again'))));
+    assert.equal(str(r.read((x) => x.vectorGet(v, 255n))), 'again', 'the push lands after the last present element');
+    const copy = new Replica(bob);
+    copy.apply(...[...arts].reverse());
+    assert.deepEqual(copy.snapshot(), r.snapshot());
+  });
+
+  test('a map of 700 keys: sorted listing, counts, and identical bytes in another order', () => {
+    const r = new Replica(alice);
+    let m: Uint8Array = new Uint8Array(0);
+    const arts = [r.call((x) => void (m = x.create('map')))];
+    const keys = Array.from({ length: 700 }, (_, i) => `key ${(i * 7919) % 700}`);
+    for (let i = 0; i < 700; i += 100) arts.push(r.call((x) => keys.slice(i, i + 100).forEach((k) => x.memberPut(m, 'map', bytes(k), bytes(k.toUpperCase())))));
+    arts.push(r.call((x) => keys.slice(0, 350).forEach((k) => x.memberRemove(m, 'map', bytes(k)))));
+    const listed = r.read((x) => x.entries(m, 'map')).map(([k]) => str(k)!);
+    assert.equal(listed.length, 350);
+    assert.equal(r.read((x) => x.memberCount(m, 'map')), 350);
+    assert.deepEqual(listed, [...keys.slice(350)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    const copy = new Replica(bob);
+    copy.apply(...[...arts].reverse());
+    assert.deepEqual(copy.snapshot(), r.snapshot());
+    r.call((x) => x.clear(m, 'map'));
+    assert.equal(r.read((x) => x.memberCount(m, 'map')), 0);
+  });
+});
+
 // ---------------------------------------------------------------- random workloads
 
 /** mulberry32: a small seeded PRNG, so a failure replays. */

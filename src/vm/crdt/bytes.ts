@@ -17,29 +17,39 @@ export class CrdtDomainError extends Error {
 export const U64_MAX = (1n << 64n) - 1n;
 
 export class ByteWriter {
-  private chunks: Uint8Array[] = [];
+  // One growing buffer: records are written field by field, and small allocations dominated the cost.
+  private buf = new Uint8Array(64);
+  private view = new DataView(this.buf.buffer);
   private size = 0;
 
-  private push(b: Uint8Array): this {
-    this.chunks.push(b);
-    this.size += b.length;
-    return this;
+  private room(n: number): number {
+    if (this.size + n > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.size + n));
+      bigger.set(this.buf.subarray(0, this.size));
+      this.buf = bigger;
+      this.view = new DataView(bigger.buffer);
+    }
+    const at = this.size;
+    this.size += n;
+    return at;
   }
 
   u8(v: number): this {
-    return this.push(Uint8Array.of(v));
+    const at = this.room(1); // before reading this.buf: room() may replace it
+    this.buf[at] = v;
+    return this;
   }
 
   u32(v: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v, true);
-    return this.push(b);
+    const at = this.room(4);
+    this.view.setUint32(at, v, true);
+    return this;
   }
 
   u64(v: bigint): this {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, v, true);
-    return this.push(b);
+    const at = this.room(8);
+    this.view.setBigUint64(at, v, true);
+    return this;
   }
 
   bool(v: boolean): this {
@@ -48,22 +58,18 @@ export class ByteWriter {
 
   /** Raw bytes, no length (fixed-size fields such as ids). */
   raw(b: Uint8Array): this {
-    return this.push(b);
+    const at = this.room(b.length);
+    this.buf.set(b, at);
+    return this;
   }
 
   /** u32 length, then the bytes. */
   bytes(b: Uint8Array): this {
-    return this.u32(b.length).push(b);
+    return this.u32(b.length).raw(b);
   }
 
   finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return this.buf.slice(0, this.size);
   }
 }
 
@@ -132,12 +138,14 @@ export class ByteReader {
   }
 }
 
-/** Byte-order comparison (Buffer.compare without copying). */
+/** Byte-order comparison (a plain loop: keys are short, and wrapping them in Buffers cost more). */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(
-    Buffer.from(a.buffer, a.byteOffset, a.byteLength),
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {

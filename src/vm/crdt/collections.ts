@@ -5,7 +5,7 @@
  * exactly as long as one Execution: nothing leaks into the next call (a defect of the reference system).
  *
  * Collection ids are derived, not random: SHA-256 of a domain string, the context, the executor, the
- * message seed, the HLC time of the creation and a per-execution counter.
+ * call seed (which covers the whole message), the HLC time of the creation and a per-execution counter.
  */
 import { createHash } from 'node:crypto';
 import { ByteWriter, CrdtDomainError, hex, sameBytes, U64_MAX } from './bytes.js';
@@ -21,7 +21,8 @@ export interface CollectionsEnv {
   contextId: Uint8Array;
   executorId: Uint8Array;
   datetimeNanos: bigint;
-  seed: Uint8Array | null;
+  /** The call seed (protocol/call-ids.ts callSeed): the message's seed, or a hash of everything in the message. */
+  seed: Uint8Array;
 }
 
 const ID_DOMAIN = new TextEncoder().encode('hostlink.crdt.collection-id.v1');
@@ -66,9 +67,8 @@ export class Collections {
 
   create(kind: Kind): Uint8Array {
     const time = this.tick();
-    const seed = this.env.seed ?? new Uint8Array(32);
     const material = new ByteWriter()
-      .raw(ID_DOMAIN).raw(this.env.contextId).raw(this.me).raw(seed).u64(time).u32(this.created++)
+      .raw(ID_DOMAIN).raw(this.env.contextId).raw(this.me).raw(this.env.seed).u64(time).u32(this.created++)
       .finish();
     const id = Uint8Array.from(createHash('sha256').update(material).digest());
     this.record({ type: 'create', id, kind, time });
@@ -113,13 +113,13 @@ export class Collections {
 
   memberCount(id: Uint8Array, kind: MemberKind): number {
     this.expect(id, kind);
-    return this.state.memberIndex(id).length;
+    return this.state.memberIndex(id).count();
   }
 
   /** Removes every visible member; false when there was none. */
   clear(id: Uint8Array, kind: MemberKind): boolean {
     this.expect(id, kind);
-    const members = this.state.memberIndex(id);
+    const members = this.state.memberIndex(id).all();
     for (const m of members) this.memberRemove(id, kind, m);
     return members.length > 0;
   }
@@ -128,30 +128,27 @@ export class Collections {
 
   vectorLength(id: Uint8Array): number {
     this.expect(id, 'vector');
-    return this.state.vectorIndex(id).length;
+    return this.state.vectorIndex(id).length();
   }
 
   vectorGet(id: Uint8Array, index: bigint): Uint8Array | null {
     this.expect(id, 'vector');
-    const live = this.state.vectorIndex(id);
-    if (index < 0n || index >= BigInt(live.length)) return null;
-    return this.state.element(id, live[Number(index)]!)?.value ?? null;
+    const position = this.state.vectorIndex(id).at(index);
+    return position === null ? null : (this.state.element(id, position)?.value ?? null);
   }
 
   /** Appends after the last present element (over popped ones: the new time wins their cells). */
   vectorPush(id: Uint8Array, value: Uint8Array): void {
     this.expect(id, 'vector');
-    const live = this.state.vectorIndex(id);
-    const last = live[live.length - 1];
-    const index = last === undefined ? 0n : last + 1n;
+    const last = this.state.vectorIndex(id).last();
+    const index = last === null ? 0n : last + 1n;
     this.record({ type: 'element', id, index, cell: { time: this.tick(), executor: this.me, value } });
   }
 
   vectorPop(id: Uint8Array): Uint8Array | null {
     this.expect(id, 'vector');
-    const live = this.state.vectorIndex(id);
-    const last = live[live.length - 1];
-    if (last === undefined) return null;
+    const last = this.state.vectorIndex(id).last();
+    if (last === null) return null;
     const previous = this.state.element(id, last)?.value ?? null;
     this.record({ type: 'element', id, index: last, cell: { time: this.tick(), executor: this.me, value: null } });
     return previous;

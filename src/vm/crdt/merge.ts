@@ -4,15 +4,15 @@
  * Local changes and remote artifacts both go through apply, so a replica's state is always the join of the
  * actions it has seen, whatever their order (docs/crdt.md, "Merge rules").
  */
-import { createHash } from 'node:crypto';
 import { CrdtFormatError, hex, sameBytes } from './bytes.js';
 import { actionTimes, frozenHash, type Action } from './actions.js';
 import { joinCells, joinRoots, joinShares, joinSlots, visibleValue, type Kind, type LwwCell, type MemberKind, type RootDoc, type Slot } from './model.js';
 import {
-  clockKey, decodeCell, decodeKind, decodeMember, decodeMemberIndex, decodeRoot, decodeShares, decodeU64, decodeVectorIndex,
-  encodeCell, encodeKind, encodeMember, encodeMemberIndex, encodeRoot, encodeShares, encodeU64, encodeVectorIndex,
+  clockKey, decodeCell, decodeKind, decodeMember, decodeRoot, decodeShares, decodeU64,
+  encodeCell, encodeKind, encodeMember, encodeRoot, encodeShares, encodeU64,
   headKey, indexBytes, itemKey, metaKey, rootKey,
 } from './records.js';
+import { memberHash, MemberIndex, VectorIndex } from './indices.js';
 
 /** The storage the collections live in: the execution's StorageOverlay, or a Map in unit tests. */
 export interface ByteStore {
@@ -23,43 +23,12 @@ export interface ByteStore {
   prefetch?(keys: Uint8Array[]): void;
 }
 
-const memberSub = (member: Uint8Array): Uint8Array => Uint8Array.from(createHash('sha256').update(member).digest());
-
-function insertSorted<T>(list: T[], item: T, cmp: (a: T, b: T) => number): boolean {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cmp(list[mid]!, item) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo < list.length && cmp(list[lo]!, item) === 0) return false;
-  list.splice(lo, 0, item);
-  return true;
-}
-
-function removeSorted<T>(list: T[], item: T, cmp: (a: T, b: T) => number): boolean {
-  const i = list.findIndex((x) => cmp(x, item) === 0);
-  if (i < 0) return false;
-  list.splice(i, 1);
-  return true;
-}
-
-const cmpBytes = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
-const cmpBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
-
 export class CrdtStore {
   constructor(private readonly bytes: ByteStore) {}
 
   /** Writes a record unless it already holds these bytes. */
   private put(key: Uint8Array, value: Uint8Array): void {
     if (!sameBytes(this.bytes.read(key), value)) this.bytes.write(key, value);
-  }
-
-  /** An empty index is no record at all, so that it does not depend on the order actions arrived in. */
-  private putIndex(id: Uint8Array, count: number, encode: () => Uint8Array): void {
-    if (count === 0) this.bytes.remove(headKey(id));
-    else this.put(headKey(id), encode());
   }
 
   // ---------------------------------------------------------------- reads
@@ -76,23 +45,22 @@ export class CrdtStore {
   }
 
   member(id: Uint8Array, kind: MemberKind, member: Uint8Array): Slot[] {
-    const b = this.bytes.read(itemKey(id, memberSub(member)));
+    const b = this.bytes.read(itemKey(id, memberHash(member)));
     if (b === null) return [];
     const rec = decodeMember(b, kind === 'set');
     if (!sameBytes(rec.member, member)) throw new CrdtFormatError(`member record of collection ${hex(id)} holds another member`);
     return rec.slots;
   }
 
-  /** Visible members in byte order. */
-  memberIndex(id: Uint8Array): Uint8Array[] {
-    const b = this.bytes.read(headKey(id));
-    return b === null ? [] : decodeMemberIndex(b);
+  /** Visible members (maps, sets, user storage). */
+  memberIndex(id: Uint8Array): MemberIndex {
+    return new MemberIndex(this.bytes, id);
   }
 
   /** Visible members with their visible values, in byte order (one round trip for the cold ones). */
   entries(id: Uint8Array, kind: MemberKind): [Uint8Array, Uint8Array][] {
-    const members = this.memberIndex(id);
-    this.bytes.prefetch?.(members.map((m) => itemKey(id, memberSub(m))));
+    const members = this.memberIndex(id).all();
+    this.bytes.prefetch?.(members.map((m) => itemKey(id, memberHash(m))));
     return members.map((m) => {
       const v = visibleValue(this.member(id, kind, m));
       if (v === null) throw new CrdtFormatError(`member index of collection ${hex(id)} lists a removed member`);
@@ -105,10 +73,9 @@ export class CrdtStore {
     return b === null ? null : decodeCell(b, `element ${index} of vector ${hex(id)}`);
   }
 
-  /** Physical indices of the present elements, ascending. */
-  vectorIndex(id: Uint8Array): bigint[] {
-    const b = this.bytes.read(headKey(id));
-    return b === null ? [] : decodeVectorIndex(b);
+  /** Physical positions of the present elements. */
+  vectorIndex(id: Uint8Array): VectorIndex {
+    return new VectorIndex(this.bytes, id);
   }
 
   lww(id: Uint8Array): LwwCell | null {
@@ -181,14 +148,11 @@ export class CrdtStore {
     this.ensureKind(id, kind);
     const old = this.member(id, kind, member);
     const joined = joinSlots(old, slots);
-    this.put(itemKey(id, memberSub(member)), encodeMember({ member, slots: joined }));
+    const hash = memberHash(member);
+    this.put(itemKey(id, hash), encodeMember({ member, slots: joined }));
     const was = visibleValue(old) !== null;
     const is = visibleValue(joined) !== null;
-    if (was === is) return;
-    const index = this.memberIndex(id);
-    if (is) insertSorted(index, member, cmpBytes);
-    else removeSorted(index, member, cmpBytes);
-    this.putIndex(id, index.length, () => encodeMemberIndex(index));
+    if (was !== is) this.memberIndex(id).set(member, hash, is);
   }
 
   private applyElement(id: Uint8Array, index: bigint, cell: LwwCell): void {
@@ -198,10 +162,6 @@ export class CrdtStore {
     this.put(itemKey(id, indexBytes(index)), encodeCell(joined));
     const was = old !== null && old.value !== null;
     const is = joined.value !== null;
-    if (was === is) return;
-    const live = this.vectorIndex(id);
-    if (is) insertSorted(live, index, cmpBig);
-    else removeSorted(live, index, cmpBig);
-    this.putIndex(id, live.length, () => encodeVectorIndex(live));
+    if (was !== is) this.vectorIndex(id).set(index, is);
   }
 }

@@ -16,24 +16,34 @@ const TAG_COLLECTION = 0x43; // 'C'
 const PART_META = 0;
 const PART_HEAD = 1;
 const PART_ITEM = 2;
+const PART_BUCKET = 3;
 
 function key(...parts: (Uint8Array | number)[]): Uint8Array {
-  const w = new ByteWriter().raw(CRDT_PREFIX);
+  let size = CRDT_PREFIX.length;
+  for (const p of parts) size += typeof p === 'number' ? 1 : p.length;
+  const out = new Uint8Array(size);
+  out.set(CRDT_PREFIX);
+  let at = CRDT_PREFIX.length;
   for (const p of parts) {
-    if (typeof p === 'number') w.u8(p);
-    else w.raw(p);
+    if (typeof p === 'number') out[at++] = p;
+    else {
+      out.set(p, at);
+      at += p.length;
+    }
   }
-  return w.finish();
+  return out;
 }
 
 export const clockKey = (): Uint8Array => key(TAG_CLOCK);
 export const rootKey = (): Uint8Array => key(TAG_ROOT);
 /** The collection's kind. */
 export const metaKey = (id: Uint8Array): Uint8Array => key(TAG_COLLECTION, id, PART_META);
-/** The collection's head: member index, vector index, LWW register or counter shares. */
+/** The collection's head: member or vector index head (indices.ts), LWW register or counter shares. */
 export const headKey = (id: Uint8Array): Uint8Array => key(TAG_COLLECTION, id, PART_HEAD);
 /** One item: a member (by SHA-256 of its bytes), a vector element (u64 BE index) or a frozen value (its hash). */
 export const itemKey = (id: Uint8Array, sub: Uint8Array): Uint8Array => key(TAG_COLLECTION, id, PART_ITEM, sub);
+/** One bucket of a member or vector index (indices.ts). */
+export const bucketKey = (id: Uint8Array, sub: Uint8Array): Uint8Array => key(TAG_COLLECTION, id, PART_BUCKET, sub);
 
 export function indexBytes(index: bigint): Uint8Array {
   const b = new Uint8Array(8);
@@ -115,26 +125,6 @@ export function decodeMember(b: Uint8Array, emptyValues: boolean): MemberRecord 
   return { member, slots };
 }
 
-/** The sorted list of visible members (maps, sets, user storage). */
-export function encodeMemberIndex(members: Uint8Array[]): Uint8Array {
-  const w = new ByteWriter().u32(members.length);
-  for (const m of members) w.bytes(m);
-  return w.finish();
-}
-
-export function decodeMemberIndex(b: Uint8Array): Uint8Array[] {
-  const r = new ByteReader(b, 'member index');
-  const n = r.u32('count');
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const m = r.bytes('member');
-    if (i > 0 && compareBytes(out[i - 1]!, m) >= 0) r.fail('members are not sorted');
-    out.push(m);
-  }
-  r.end();
-  return out;
-}
-
 // ---------------------------------------------------------------- LWW cells (vector elements, registers)
 
 export function writeCell(w: ByteWriter, c: LwwCell): void {
@@ -160,26 +150,6 @@ export function decodeCell(b: Uint8Array, what: string): LwwCell {
   const c = readCell(r);
   r.end();
   return c;
-}
-
-/** The ascending list of physical indices holding a present element. */
-export function encodeVectorIndex(indices: bigint[]): Uint8Array {
-  const w = new ByteWriter().u32(indices.length);
-  for (const i of indices) w.u64(i);
-  return w.finish();
-}
-
-export function decodeVectorIndex(b: Uint8Array): bigint[] {
-  const r = new ByteReader(b, 'vector index');
-  const n = r.u32('count');
-  const out: bigint[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = r.u64('index');
-    if (i > 0 && out[i - 1]! >= v) r.fail('indices are not ascending');
-    out.push(v);
-  }
-  r.end();
-  return out;
 }
 
 // ---------------------------------------------------------------- counters

@@ -4,6 +4,7 @@
  * Execution, so it is created on first use and dies with the execution: pending actions cannot leak into
  * another call. Also the helpers the host-function families share: id reading and the -1 convention.
  */
+import { callSeed } from '../../protocol/call-ids.js';
 import type { Execution } from '../execution.js';
 import { CrdtDomainError, CrdtFormatError } from './bytes.js';
 import { Collections } from './collections.js';
@@ -35,7 +36,7 @@ export function sessionOf(ex: Execution): CrdtSession {
       contextId: ex.message.contextId,
       executorId: ex.message.executorId,
       datetimeNanos: ex.message.datetimeNanos,
-      seed: ex.message.seed,
+      seed: callSeed(ex.message),
     });
     s = { collections, committed: false, emitted: false };
     sessions.set(ex, s);
