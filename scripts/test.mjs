@@ -27,5 +27,6 @@ if (files.length === 0) {
   process.stderr.write(`no test files under ${root}: run npm run build first\n`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...flags, ...files], { stdio: 'inherit' });
+// A hung test must fail, not stall CI: no single test may take 2 minutes.
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...flags, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
