@@ -47,6 +47,11 @@ export interface HostOptions {
   gasLimit?: bigint;
   /** Canonicalise NaNs (default) or reject modules that use floating point. */
   floats?: FloatPolicy;
+  /**
+   * Follow-up calls after a successful call (event handlers, then xcalls): at most `maxBreadth` per call and
+   * `maxDepth` levels below the original call. Defaults 8 and 3 (the reference system's caps).
+   */
+  followUps?: { maxBreadth?: number; maxDepth?: number };
   /** Command that starts a VM (default: this installation's `hostlink vm`). */
   vmCommand?: readonly string[];
   channel?: ChannelImpl;
@@ -60,6 +65,21 @@ export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | '
   contextId: Uint8Array;
   mode?: ExecutionMode;
   deadlineMs?: number;
+}
+
+/**
+ * A call the host made because of a successful call: an event handler (same contract, same context, the
+ * event's data as input) or an xcall (same contract, the target context, the params as input). Each is a
+ * call of its own: it is applied or not on its own, and its own follow-ups are nested in its outcome.
+ */
+export interface FollowUp {
+  kind: 'handler' | 'xcall';
+  contextId: Uint8Array;
+  method: string;
+  /** The follow-up's outcome, or undefined when it was not run (see `skipped`). */
+  outcome?: Outcome;
+  /** Why it was not run: the breadth or depth limit. */
+  skipped?: string;
 }
 
 export interface Outcome {
@@ -82,6 +102,8 @@ export interface Outcome {
   rootHash: Uint8Array | null;
   /** Set when the VM process crashed (exited without a result). */
   crash?: VmCrash;
+  /** Event handlers and xcalls run after this call succeeded, in order (empty when it failed). */
+  followUps: FollowUp[];
 }
 
 export const DEFAULT_HOST_OPTIONS = {
@@ -141,8 +163,12 @@ export class Host {
     return getCode(this.store, codeHash) !== undefined;
   }
 
-  /** Runs a method and applies its outcome. */
+  /** Runs a method and applies its outcome; then runs its event handlers and xcalls (see FollowUp). */
   async call(request: CallRequest): Promise<Outcome> {
+    return this.callAt(request, 0);
+  }
+
+  private async callAt(request: CallRequest, depth: number): Promise<Outcome> {
     this.assertOpen();
     const { mode, deadlineMs, ...init } = request;
     const messageJson = buildMessage({
@@ -153,11 +179,36 @@ export class Host {
     } as MessageInit);
     const job = new Job(messageJson); // validates the message before anything starts
     const lane = Buffer.from(request.contextId).toString('hex');
-    return this.serialize(lane, async () => {
+    const outcome = await this.serialize(lane, async () => {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
       const end = (mode ?? this.opt('mode')) === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
       return this.finish(job, end);
     });
+    // Outside the lane: a handler on the same context queues behind the call that emitted it.
+    if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth);
+    return outcome;
+  }
+
+  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number): Promise<FollowUp[]> {
+    const maxBreadth = this.options.followUps?.maxBreadth ?? 8;
+    const maxDepth = this.options.followUps?.maxDepth ?? 3;
+    const planned = [
+      ...outcome.events
+        .filter((e) => e.handler !== null)
+        .map((e) => ({ kind: 'handler' as const, contextId: parent.contextId, method: e.handler!, input: e.data })),
+      ...outcome.xcalls.map((x) => ({ kind: 'xcall' as const, contextId: x.contextId, method: x.function, input: x.params })),
+    ];
+    const done: FollowUp[] = [];
+    for (const [i, f] of planned.entries()) {
+      const base = { kind: f.kind, contextId: f.contextId, method: f.method };
+      if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
+      else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
+      else {
+        const request: CallRequest = { ...parent, method: f.method, input: f.input, contextId: f.contextId };
+        done.push({ ...base, outcome: await this.callAt(request, depth + 1) });
+      }
+    }
+    return done;
   }
 
   /** A context's entries (sorted by key) and state root. */
@@ -295,6 +346,7 @@ export class Host {
       artifact: applied ? effects.artifact : null,
       rootHash: applied ? effects.rootHash : null,
       ...(crash ? { crash } : {}),
+      followUps: [],
     };
   }
 }
