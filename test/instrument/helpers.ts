@@ -38,16 +38,8 @@ export async function wat(text: string, options: { names?: boolean } = {}): Prom
   }
 }
 
-export interface PolicyLimits {
-  maxModuleBytes: number;
-  maxFunctions: number;
-  maxLocalsPerFunction: number;
-  maxTableSize: number;
-  maxDataBytes: number;
-  maxMemoryPages: number;
-  maxStackHeight: number;
-  floats: 'canonicalize' | 'reject';
-}
+/** A policy without its import check: the shape of the corpus's JSON. */
+export type PolicyLimits = Omit<ModulePolicy, 'checkImport'>;
 
 export interface HostileCase {
   file: string;

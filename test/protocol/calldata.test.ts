@@ -11,6 +11,7 @@ import {
   type CalldataInput,
   type CalldataValue,
 } from '../../src/protocol/calldata.js';
+import { Rng } from '../helpers.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -287,88 +288,70 @@ test('Address parses and prints hex', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// Property tests with a seeded PRNG (xorshift32): deterministic, so a failure reproduces.
-
-class Rng {
-  constructor(private state: number) {}
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state;
-  }
-  below(n: number): number {
-    return this.next() % n;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.below(xs.length)]!;
-  }
-}
+// Property tests with the seeded PRNG of test/helpers.ts: deterministic, so a failure reproduces.
 
 const CHARS = ['a', 'b', 'z', '0', ' ', '\0', '\x7f', 'é', 'ß', '中', '\uE000', '\uFEFF', '\uFFFD', '\uFFFF', '😀', '\u{10000}', '\u{10FFFF}'];
 const KEYS = ['', 'a', 'ab', 'b', 'args', 'method', '\uE000', '\u{10000}', 'é', '__proto__', '10', '9'];
 const EDGES = [7, 14, 21, 28, 31, 32, 46, 49, 50, 53, 63, 64, 128];
 
 function randomString(rng: Rng): string {
-  const n = rng.below(8) === 0 ? 60 + rng.below(80) : rng.below(10);
+  const n = rng.int(8) === 0 ? 60 + rng.int(80) : rng.int(10);
   let s = '';
-  for (let i = 0; i < n; i++) s += rng.below(3) === 0 ? rng.pick(CHARS) : String.fromCharCode(97 + rng.below(26));
+  for (let i = 0; i < n; i++) s += rng.int(3) === 0 ? rng.pick(CHARS) : String.fromCharCode(97 + rng.int(26));
   return s;
 }
 
 function randomInt(rng: Rng): bigint {
-  switch (rng.below(3)) {
+  switch (rng.int(3)) {
     case 0:
-      return BigInt(rng.below(600) - 300);
+      return BigInt(rng.int(600) - 300);
     case 1: {
-      const e = 2n ** BigInt(rng.pick(EDGES)) + BigInt(rng.below(3) - 1);
-      return rng.below(2) === 0 ? e : -e;
+      const e = 2n ** BigInt(rng.pick(EDGES)) + BigInt(rng.int(3) - 1);
+      return rng.int(2) === 0 ? e : -e;
     }
     default: {
       let v = 0n;
-      const words = 1 + rng.below(12);
-      for (let i = 0; i < words; i++) v = (v << 32n) | BigInt(rng.next());
-      return rng.below(2) === 0 ? v : -v;
+      const words = 1 + rng.int(12);
+      for (let i = 0; i < words; i++) v = (v << 32n) | BigInt(rng.u32());
+      return rng.int(2) === 0 ? v : -v;
     }
   }
 }
 
 function randomBytes(rng: Rng, n: number): Uint8Array {
   const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = rng.below(256);
+  for (let i = 0; i < n; i++) b[i] = rng.int(256);
   return b;
 }
 
 function randomValue(rng: Rng, depth: number): CalldataValue {
-  const k = rng.below(depth > 0 ? 10 : 8);
+  const k = rng.int(depth > 0 ? 10 : 8);
   switch (k) {
     case 0:
       return null;
     case 1:
-      return rng.below(2) === 0;
+      return rng.int(2) === 0;
     case 2:
     case 3:
       return randomInt(rng);
     case 4:
       return randomString(rng);
     case 5:
-      return randomBytes(rng, rng.below(6) === 0 ? 100 + rng.below(200) : rng.below(24));
+      return randomBytes(rng, rng.int(6) === 0 ? 100 + rng.int(200) : rng.int(24));
     case 6:
       return new Address(randomBytes(rng, 20));
     case 7:
-      return rng.below(2) === 0 ? [] : new Map();
+      return rng.int(2) === 0 ? [] : new Map();
     case 8: {
-      const n = rng.below(5);
+      const n = rng.int(5);
       const out: CalldataValue[] = [];
       for (let i = 0; i < n; i++) out.push(randomValue(rng, depth - 1));
       return out;
     }
     default: {
-      const n = rng.below(6);
+      const n = rng.int(6);
       const entries: Array<[string, CalldataValue]> = [];
-      for (let i = 0; i < n; i++) entries.push([rng.below(2) === 0 ? rng.pick(KEYS) : randomString(rng), randomValue(rng, depth - 1)]);
+      for (let i = 0; i < n; i++) entries.push([rng.int(2) === 0 ? rng.pick(KEYS) : randomString(rng), randomValue(rng, depth - 1)]);
       // Decoded maps hold their keys in UTF-8 byte order; build the expected value the same way.
       entries.sort((x, y) => Buffer.compare(Buffer.from(x[0]), Buffer.from(y[0])));
       return new Map(entries);
@@ -378,15 +361,15 @@ function randomValue(rng: Rng, depth: number): CalldataValue {
 
 /** The same value in the encoder's convenience forms: numbers for safe ints, objects in shuffled order. */
 function asInput(v: CalldataValue, rng: Rng): CalldataInput {
-  if (typeof v === 'bigint') return rng.below(2) === 0 && v >= -(2n ** 53n) + 1n && v <= 2n ** 53n - 1n ? Number(v) : v;
+  if (typeof v === 'bigint') return rng.int(2) === 0 && v >= -(2n ** 53n) + 1n && v <= 2n ** 53n - 1n ? Number(v) : v;
   if (Array.isArray(v)) return v.map((x) => asInput(x, rng));
   if (v instanceof Map) {
     const entries = [...v].map(([k, x]): [string, CalldataInput] => [k, asInput(x, rng)]);
     for (let i = entries.length - 1; i > 0; i--) {
-      const j = rng.below(i + 1);
+      const j = rng.int(i + 1);
       [entries[i], entries[j]] = [entries[j]!, entries[i]!];
     }
-    if (rng.below(2) === 0) return new Map(entries);
+    if (rng.int(2) === 0) return new Map(entries);
     const obj = Object.create(null) as Record<string, CalldataInput>;
     for (const [k, x] of entries) obj[k] = x;
     return obj;
@@ -456,21 +439,21 @@ test('property: every accepted input is canonical (random and mutated bytes)', (
   // Short random strings over an alphabet rich in headers, continuation bytes and zeroes.
   const alphabet = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0c, 0x0d, 0x0e, 0x10, 0x11, 0x14, 0x16, 0x18, 0x61, 0x62, 0x80, 0x81, 0xc3, 0xa9, 0xff];
   for (let i = 0; i < 20_000; i++) {
-    const n = rng.below(12);
+    const n = rng.int(12);
     const b = new Uint8Array(n);
-    for (let j = 0; j < n; j++) b[j] = rng.below(4) === 0 ? rng.below(256) : rng.pick(alphabet);
+    for (let j = 0; j < n; j++) b[j] = rng.int(4) === 0 ? rng.int(256) : rng.pick(alphabet);
     check(b);
   }
   // Mutations of valid encodings: flip, insert, delete, truncate, swap.
   for (let i = 0; i < 6000; i++) {
     const base = [...encodeCalldata(randomValue(rng, 3))];
-    const at = rng.below(base.length);
-    switch (rng.below(5)) {
+    const at = rng.int(base.length);
+    switch (rng.int(5)) {
       case 0:
-        base[at] = rng.below(256);
+        base[at] = rng.int(256);
         break;
       case 1:
-        base.splice(at, 0, rng.below(256));
+        base.splice(at, 0, rng.int(256));
         break;
       case 2:
         base.splice(at, 1);
@@ -479,7 +462,7 @@ test('property: every accepted input is canonical (random and mutated bytes)', (
         base.length = at;
         break;
       default: {
-        const other = rng.below(base.length);
+        const other = rng.int(base.length);
         [base[at], base[other]] = [base[other]!, base[at]!];
       }
     }

@@ -84,16 +84,20 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
     if (closed) throw new HostlinkError('store', `the store in ${dir} is closed`);
   };
 
+  // Inside a write() callback the same call reads the transaction's own view (lmdb routes it).
+  const read = (t: TableName, key: Uint8Array): Uint8Array | undefined => {
+    try {
+      const v = db(t).getBinary(key);
+      return v === undefined ? undefined : plain(v);
+    } catch (e) {
+      throw storeError('read', e);
+    }
+  };
+
   const store: KvStore = {
     get(t, key) {
       check();
-      const d = db(t);
-      try {
-        const v = d.getBinary(key);
-        return v === undefined ? undefined : plain(v);
-      } catch (e) {
-        throw storeError('read', e);
-      }
+      return read(t, key);
     },
     range(t, prefix) {
       check();
@@ -111,13 +115,7 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         const txn: KvTxn = {
           get(t, key) {
             live();
-            const d = db(t);
-            try {
-              const v = d.getBinary(key);
-              return v === undefined ? undefined : plain(v);
-            } catch (e) {
-              throw storeError('read', e);
-            }
+            return read(t, key);
           },
           range(t, prefix) {
             live();
