@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { HostlinkError } from '../errors.js';
 import { emptyEffects, type Effects } from '../protocol/effects.js';
-import { buildMessage, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
+import { buildMessage, DEFAULT_LIMITS, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
 import { encodeResult, type ExecutionResult } from '../protocol/result.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import { Job, type JobEnd, type VmCrash } from './job.js';
@@ -26,6 +26,8 @@ import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
+import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
+import { policyFor } from '../vm/policy.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
@@ -151,10 +153,24 @@ export class Host {
   }
 
   /** Stores contract code; returns its SHA-256 hash. Rejects bytes that are not a WebAssembly module. */
-  async deploy(code: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Stores contract code; returns its SHA-256 hash. By default the module must pass the checks the VM applies
+   * with this host's limits (whitelist, module limits, imports from the catalogue), so a contract that could
+   * never run is refused here with the rule it breaks. `check: false` stores any WebAssembly module (the VM
+   * still checks it at every call).
+   */
+  async deploy(code: Uint8Array, options: { check?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
     if (!WebAssembly.validate(code)) {
       throw new HostlinkError('usage', 'not a valid WebAssembly module: compile the contract to .wasm first (see examples/)');
+    }
+    if (options.check !== false) {
+      try {
+        prepareModule(code, policyFor({ limits: { ...DEFAULT_LIMITS, ...this.options.limits }, floats: this.options.floats ?? 'canonicalize' }));
+      } catch (e) {
+        if (e instanceof ModuleRejected) throw new HostlinkError('usage', `contract refused: ${e.message.replace(/^module rejected: /, '')}`);
+        throw e;
+      }
     }
     return putCode(this.store, code);
   }
