@@ -180,11 +180,12 @@ export class ControlAgent {
 
   private serve(sock: Socket, peer: Peer): void {
     const t = this.config.timeouts;
-    let stage: 'header' | 'read' | 'handle' | 'write' | 'done' = peer.bridged ? 'header' : 'read';
+    let stage: 'header' | 'read' | 'handle' | 'write' = peer.bridged ? 'header' : 'read';
     let header = Buffer.alloc(0);
     const chunks: Buffer[] = [];
     let size = 0;
     const after: (() => void)[] = [];
+    let closed = false;
     let timer = setTimeout(() => finish(refusal('v1', `no complete request within ${t.readMs} ms: send one JSON request, then half-close the connection`)), t.readMs);
 
     const runAfter = (): void => {
@@ -197,10 +198,11 @@ export class ControlAgent {
       }
     };
     const finish = (o: Outcome): void => {
-      if (stage === 'write' || stage === 'done') return;
+      if (stage === 'write') return;
       stage = 'write';
       clearTimeout(timer);
       this.log(`${peer.label}${peer.cid !== undefined ? ` cid ${peer.cid}` : ''}: ${o.what} -> ${o.response.ok ? 'ok' : `refused: ${o.response.error}`}`);
+      if (closed) return runAfter(); // the guest left before the answer; a scheduled reboot still happens
       timer = setTimeout(() => sock.destroy(), t.writeMs);
       sock.end(o.format === 'legacy' ? encodeLegacyResponse(o.response) : encodeResponse(o.response));
     };
@@ -259,10 +261,10 @@ export class ControlAgent {
     });
     sock.on('error', (e) => this.log(`${peer.label}: connection error: ${e.message}`));
     sock.on('close', () => {
+      closed = true;
       clearTimeout(timer);
       // An action like a scheduled reboot still happens if the guest went away before reading the reply.
       runAfter();
-      stage = 'done';
     });
   }
 

@@ -10,10 +10,12 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseControlAddress } from '../../src/control/address.js';
 import { GuestClient } from '../../src/control/client.js';
-import type { Response } from '../../src/control/wire.js';
+import { encodeRequest, type Response } from '../../src/control/wire.js';
 import { startAgent, tempDir } from './helpers.js';
 
 const IMAGE = randomBytes(300_000);
@@ -25,6 +27,8 @@ interface Fixture {
   hits: Map<string, number>;
   /** Resolves when the next request for a path arrives. */
   arrived(path: string): Promise<Socket>;
+  /** Lets the `/held` response (the image) go out. */
+  release(): void;
   dir: string;
   staged: string;
   events: () => Promise<string>;
@@ -32,11 +36,18 @@ interface Fixture {
   agent: Awaited<ReturnType<typeof startAgent>>;
 }
 
-async function fixture(t: Parameters<typeof tempDir>[0], upgrade: Record<string, unknown> = {}, timeouts: Record<string, number> = {}): Promise<Fixture> {
+async function fixture(
+  t: Parameters<typeof tempDir>[0],
+  upgrade: Record<string, unknown> = {},
+  timeouts: Record<string, number> = {},
+  transport: 'unix' | 'tcp' = 'unix',
+): Promise<Fixture> {
   const dir = await tempDir(t);
   const hits = new Map<string, number>();
   const waiters = new Map<string, (s: Socket) => void>();
   const sockets = new Set<Socket>();
+  let release = (): void => undefined;
+  const held = new Promise<void>((r) => (release = r));
   const http = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
     hits.set(path, (hits.get(path) ?? 0) + 1);
@@ -53,6 +64,11 @@ async function fixture(t: Parameters<typeof tempDir>[0], upgrade: Record<string,
       case '/stall': // half the body, then nothing
         res.writeHead(200, { 'content-length': IMAGE.length });
         return void res.write(IMAGE.subarray(0, 1000));
+      case '/held': // the image, once the test says so
+        return void held.then(() => {
+          res.writeHead(200, { 'content-length': IMAGE.length });
+          res.end(IMAGE);
+        });
       case '/moved':
         res.writeHead(302, { location: '/image' });
         return void res.end();
@@ -75,7 +91,7 @@ async function fixture(t: Parameters<typeof tempDir>[0], upgrade: Record<string,
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   const staged = join(dir, 'staged-upgrade');
   const eventsFile = join(dir, 'events');
-  const agent = await startAgent(t, `unix://${join(dir, 'agent.sock')}`, {
+  const agent = await startAgent(t, transport === 'unix' ? `unix://${join(dir, 'agent.sock')}` : '127.0.0.1:0', {
     timeouts,
     handlers: {
       upgrade: {
@@ -92,10 +108,11 @@ async function fixture(t: Parameters<typeof tempDir>[0], upgrade: Record<string,
     base,
     hits,
     arrived: (path) => new Promise((r) => waiters.set(path, r)),
+    release: () => release(),
     dir,
     staged,
     events: () => readFile(eventsFile, 'utf8').catch(() => ''),
-    client: new GuestClient({ address: { kind: 'unix', path: join(dir, 'agent.sock') } }),
+    client: new GuestClient({ address: parseControlAddress(agent.address) }),
     agent,
   };
 }
@@ -207,4 +224,26 @@ test('one upgrade at a time; a request that runs out of time is answered and its
   await closed; // the agent hung up on the stalled download
   await f.agent.agent.idle();
   assert.equal(await f.events(), '');
+});
+
+test('a guest that hangs up while the upgrade runs still gets its host rebooted', { timeout: 30_000 }, async (t) => {
+  // TCP, so the guest can reset the connection (a unix socket has no RST).
+  const f = await fixture(t, {}, {}, 'tcp');
+  const until = async (cond: () => Promise<boolean> | boolean): Promise<void> => {
+    // Waits for a condition, not a deadline: the test's timeout guards a hang.
+    while (!(await cond())) await sleep(10, undefined, { signal: t.signal }); // stops when the test ends
+  };
+  const request = encodeRequest({ senderCid: 3, command: { type: 'upgrade', url: `${f.base}/held`, targetHash: IMAGE_HASH } });
+  const downloading = f.arrived('/held');
+  const { port } = parseControlAddress(f.agent.address) as { port: number };
+  const sock = connect({ host: '127.0.0.1', port });
+  sock.on('error', () => undefined);
+  // No half-close (as older guests): the agent starts on the complete JSON and keeps reading, so it sees the RST.
+  sock.on('connect', () => sock.write(request));
+  await downloading; // the agent has the request and is downloading
+  sock.resetAndDestroy(); // the guest dies before the agent can answer
+  await until(() => f.agent.logs.some((l) => /connection error/.test(l)));
+  f.release();
+  await until(async () => (await f.events()).includes('reboot'));
+  assert.equal(await f.events(), `installed ${f.staged}\nreboot\n`);
 });

@@ -4,6 +4,7 @@
  * then schedule the reboot command to run after the reply has been written, so the guest hears "done" first.
  */
 import { rename, rm, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
 import { checkDownloadUrl, download, sha256File } from './download.js';
@@ -61,12 +62,13 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
     await runCommand(fillPlaceholders(installCommand, { file: staged }), ctx.signal);
     if (ctx.signal.aborted) throw new Error('the upgrade timed out after installing; not rebooting');
     ctx.afterReply(() => {
-      const reboot = (): void => {
+      const reboot = async (): Promise<void> => {
+        // An agent shutting down cuts the delay short but still reboots: the upgrade is installed and promised.
+        if (h.rebootDelayMs > 0) await sleep(h.rebootDelayMs, undefined, { signal: ctx.closing }).catch(() => undefined);
         ctx.log(`upgrade: running ${describeCommand(rebootCommand)}`);
-        runCommand(rebootCommand).catch((e: Error) => ctx.log(`upgrade: reboot failed: ${e.message}`));
+        await runCommand(rebootCommand).catch((e: Error) => ctx.log(`upgrade: reboot failed: ${e.message}`));
       };
-      if (h.rebootDelayMs > 0) setTimeout(reboot, h.rebootDelayMs).unref();
-      else reboot();
+      ctx.track(reboot());
     });
     return { kind: 'NoPayload' };
   } finally {
