@@ -2,7 +2,7 @@
  * Addresses of the command channel:
  *
  * - `vsock://CID:PORT`: AF_VSOCK (the default, `vsock://2:19090`: the host seen from a guest). Either part may be
- *   left out (`vsock://`, `vsock://2`, `vsock://:19090`). To listen, the CID is `any` (or left out).
+ *   left out (`vsock://`, `vsock://2`, `vsock://:19090`: CID 2, port 19090). To listen, the CID is `any`.
  * - `unix:///path`: a Unix-domain socket.
  * - `unix:///path?port=PORT`: Firecracker / Cloud Hypervisor "hybrid vsock": connect to the VMM's Unix socket,
  *   send `CONNECT PORT\n`, read `OK ...\n`, then speak the protocol.
