@@ -129,6 +129,10 @@ describe('blobs', () => {
     assert.equal(up.chunks, 5);
     const down = jsonOf(await callJson(host, store, 'download', { blob_id: up.blob_id, chunk_size: 700_000 }, { contextId: ctx, gasLimit })) as { data: string };
     assert.equal(down.data, textBlob);
+    // One SDK write larger than max_blob_chunk_size: the SDK hands it over in pieces.
+    const whole = { name: 't', data: textBlob, chunk_size: 2_000_000 };
+    const once = await callJson(host, store, 'upload', whole, { contextId: ctx, gasLimit, limits: { maxBlobChunkSize: MiB } });
+    assert.equal((jsonOf(once) as { blob_id: string }).blob_id, up.blob_id);
   });
 
   test('blobs written by a failed call, or never closed, are not stored and leave no files', async () => {

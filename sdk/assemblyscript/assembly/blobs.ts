@@ -2,6 +2,9 @@
 import { blob_create, blob_write, blob_close, blob_open, blob_read, blob_announce_to_context } from "./env";
 import { bytesDescriptor, descriptor, toBytes, concatBytes } from "./buffers";
 
+/** Largest piece the SDK hands to one blob_write. */
+const MAX_WRITE: usize = 1 << 20;
+
 /** Writes a new blob: `BlobWriter.create().write(a).write(b).close()` returns its 32-byte id. */
 export class BlobWriter {
   private closed: bool = false;
@@ -24,9 +27,11 @@ export class BlobWriter {
     let at: usize = 0;
     const len = <usize>bytes.byteLength;
     while (at < len) {
-      const n = <usize>blob_write(this.fd, descriptor(bytes.dataStart + at, len - at));
+      // One blob_write takes at most max_blob_chunk_size (10 MiB by default): pass at most 1 MiB at a time.
+      const piece = min(len - at, MAX_WRITE);
+      const n = <usize>blob_write(this.fd, descriptor(bytes.dataStart + at, piece));
       // A host that accepts nothing would otherwise make this loop forever.
-      if (n == 0 || n > len - at) throw new Error("BlobWriter: host accepted " + n.toString() + " bytes");
+      if (n == 0 || n > piece) throw new Error("BlobWriter: host accepted " + n.toString() + " bytes");
       at += n;
     }
     this.written += <u64>len;
