@@ -97,6 +97,8 @@ describe('blobs', () => {
     p.method('open_short', `(drop ${call('blob_open', shortId.desc)})`);
     p.method('read_oob', `(drop ${call('blob_read', call('blob_open', known), oob)})`);
     p.method('announce_oob', `(drop ${call('blob_announce_to_context', known, oob)})`);
+    p.method('close_oob', `(drop ${call('blob_close', call('blob_create'), oob)})`);
+    p.method('open_over_limit', `(drop ${call('blob_create')}) (drop ${call('blob_create')}) (drop ${call('blob_open', known)})`);
     probe = await host.deploy(await p.build());
   });
   after(() => t.close());
@@ -109,6 +111,8 @@ describe('blobs', () => {
     assert.deepEqual(jsonOf(await run('download', { blob_id: up.blob_id, chunk_size: 2 })), { blob_id: up.blob_id, size: 5, data: 'hello' });
     const empty = jsonOf(await run('upload', { name: 'empty', data: '' })) as { blob_id: string };
     assert.equal(empty.blob_id, createHash('sha256').digest('hex'), 'the empty blob is SHA-256 of nothing');
+    assert.deepEqual(jsonOf(await run('info', { blob_id: up.blob_id })), { blob_id: up.blob_id, name: 'a.txt', size: 5 });
+    assert.equal(jsonOf(await run('info', { blob_id: hex(id32('unknown')) })), null);
     assert.deepEqual(jsonOf(await run('list', {})), [
       { blob_id: up.blob_id, name: 'a.txt', size: 5 },
       { blob_id: empty.blob_id, name: 'empty', size: 0 },
@@ -161,6 +165,7 @@ describe('blobs', () => {
   test('descriptors are numbered from 1; at most max_blob_handles are open', async () => {
     assert.equal(returnedU64(await runProbe('fds')), 1n | (2n << 32n));
     assertVmError(await runProbe('three_handles', { maxBlobHandles: 2 }), 'TooManyBlobHandles', 'blob_create');
+    assertVmError(await runProbe('open_over_limit', { maxBlobHandles: 2 }), 'TooManyBlobHandles', 'blob_open');
     assert.equal(returnedU64(await runProbe('reuse_after_close', { maxBlobHandles: 2 })), 3n, 'closing frees room; numbers are not reused');
   });
 
@@ -185,6 +190,7 @@ describe('blobs', () => {
     assertVmError(await runProbe('open_short'), 'InvalidMemoryAccess', 'blob_open');
     assertVmError(await runProbe('read_oob'), 'InvalidMemoryAccess', 'blob_read');
     assertVmError(await runProbe('announce_oob'), 'InvalidMemoryAccess', 'blob_announce_to_context');
+    assertVmError(await runProbe('close_oob'), 'InvalidMemoryAccess', 'blob_close');
   });
 
   test('stored blobs survive a restart; a host without a data dir keeps blobs in memory', async () => {

@@ -65,6 +65,10 @@ describe('contexts', () => {
     p.method('resolve_bad_utf8', `(drop ${call('context_resolve_alias', badUtf8, 0)})`);
     p.method('resolve_empty', `(call $ret_i64 (i64.extend_i32_u ${call('context_resolve_alias', empty, 0)}))`);
     p.method('resolve_oob', `(drop ${call('context_resolve_alias', oob, 0)})`);
+    p.method('resolve_long', `(drop ${call('context_resolve_alias', longAlias, 0)})`);
+    p.method('delete_oob', `${call('context_delete', oob)}`);
+    p.method('add_member_oob', `${call('context_add_member', oob)}`);
+    p.method('remove_member_short', `${call('context_remove_member', shortKey)}`);
     probe = await host.deploy(await p.build());
     await host.node.addMembers(ctx, [carol, alice]);
   });
@@ -90,6 +94,13 @@ describe('contexts', () => {
     assert.equal(returnedU64(await runProbe('add_bob_then_check')), 0n, 'queued, so not a member during the call');
     assert.ok(memberHex(ctx).includes(hex(bob)), 'a member once the call succeeded');
     await host.node.removeMembers(ctx, [bob]);
+  });
+
+  test('absent items: removing a non-member and deleting an unknown context change nothing', async () => {
+    const before = memberHex(ctx);
+    assert.equal(jsonOf(await run('remove_member', { public_key: hex(id32('stranger')) })), null);
+    assert.equal(jsonOf(await run('delete_context', { context_id: hex(id32('no such context')) })), null);
+    assert.deepEqual(memberHex(ctx), before);
   });
 
   test('mutations of a failed call are not applied', async () => {
@@ -163,6 +174,9 @@ describe('contexts', () => {
     assertVmError(await runProbe('create_short_app'), 'InvalidMemoryAccess', 'context_create');
     assertVmError(await runProbe('create_oob_args'), 'InvalidMemoryAccess', 'context_create');
     assertVmError(await runProbe('resolve_oob'), 'InvalidMemoryAccess', 'context_resolve_alias');
+    assertVmError(await runProbe('delete_oob'), 'InvalidMemoryAccess', 'context_delete');
+    assertVmError(await runProbe('add_member_oob'), 'InvalidMemoryAccess', 'context_add_member');
+    assertVmError(await runProbe('remove_member_short'), 'InvalidMemoryAccess', 'context_remove_member');
   });
 
   test('strings must be UTF-8; alias and init args have limits', async () => {
@@ -170,6 +184,10 @@ describe('contexts', () => {
     assertVmError(await runProbe('create_bad_alias'), 'BadUTF8', 'context_create');
     assertVmError(await runProbe('resolve_bad_utf8'), 'BadUTF8', 'context_resolve_alias');
     assertVmError(await runProbe('create_long_alias'), 'KeyLengthOverflow', 'context_create');
+    assertVmError(await runProbe('resolve_long'), 'KeyLengthOverflow', 'context_resolve_alias');
+    const tooBig = await runProbe('members_raw', { limits: { maxRegisterSize: 67 } });
+    assertVmError(tooBig, 'InvalidMemoryAccess', 'context_members');
+    assert.match((tooBig.result as { message: string }).message, /max_register_size/);
     assertVmError(await runProbe('create_big_args', { limits: { maxStorageValueSize: 8 } }), 'ValueLengthOverflow', 'context_create');
   });
 
