@@ -7,6 +7,8 @@ import { HostlinkError } from '../errors.js';
 export interface CommandModule {
   /** Runs the command; returns the process exit code. */
   run(argv: string[]): Promise<number>;
+  /** Help text; when present, `--help`/`-h` prints it here and the command does not run. */
+  usage?: string;
 }
 
 interface CommandEntry {
@@ -58,7 +60,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const mod = await entry.load();
-    return await mod.run(args.slice(1));
+    const rest = args.slice(1);
+    if (mod.usage !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+      process.stdout.write(mod.usage + '\n');
+      return 0;
+    }
+    return await mod.run(rest);
   } catch (err) {
     return reportError(err, verbose);
   }

@@ -4,7 +4,7 @@ import { HostlinkError } from '../../errors.js';
 import type { Host } from '../../host/host.js';
 import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
 
-const USAGE = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
+export const usage = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
 
 Runs METHOD of a contract in a VM process and applies the result to the context's state
 (a Return commits its storage changes; any error changes nothing). A FILE.wasm is deployed first.
@@ -37,12 +37,8 @@ async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, OPTIONS, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if (positionals.length !== 2) throw new HostlinkError('usage', `expected a contract and a METHOD\n${USAGE}`);
+  const { values, positionals } = parse(argv, OPTIONS, usage);
+  if (positionals.length !== 2) throw new HostlinkError('usage', `expected a contract and a METHOD\n${usage}`);
   const [target, method] = positionals as [string, string];
   const input = parseInput(values.input);
   const contextId = parseId(values.context ?? 'default');

@@ -10,7 +10,7 @@ import { Host, type HostOptions, type Outcome } from '../../host/host.js';
 import { HOSTLINK_BIN } from '../../host/supervisor.js';
 import { DEFAULT_DATA_DIR, hex, parse, parseId, showBytes } from '../common.js';
 
-const USAGE = `usage: hostlink demo [--data-dir DIR]
+export const usage = `usage: hostlink demo [--data-dir DIR]
 
 Runs the kv-store example end to end in DIR/demo (default ./${DEFAULT_DATA_DIR}/demo, wiped first).`;
 
@@ -25,11 +25,7 @@ function show(step: string, o: Outcome): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE);
-  if (values.help) {
-    say(USAGE);
-    return 0;
-  }
+  const { values } = parse(argv, { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, usage);
   const dataDir = join(resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), 'demo');
   rmSync(dataDir, { recursive: true, force: true });
   const wasm = join(HOSTLINK_BIN, '..', '..', 'examples', 'kv-store', 'build', 'kv-store.wasm');

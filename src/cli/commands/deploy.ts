@@ -3,19 +3,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, withHost } from '../common.js';
 
-const USAGE = `usage: hostlink deploy FILE.wasm [--data-dir DIR] [--json]
+export const usage = `usage: hostlink deploy FILE.wasm [--data-dir DIR] [--json]
 
 Stores the contract by its SHA-256 hash and prints the hash (use it with hostlink call).
 
 ${HOST_OPTIONS_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, HOST_OPTIONS, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${USAGE}`);
+  const { values, positionals } = parse(argv, HOST_OPTIONS, usage);
+  if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
   const file = positionals[0]!;
   if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
   const bytes = Uint8Array.from(readFileSync(file));

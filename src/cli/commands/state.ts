@@ -2,7 +2,7 @@
 import { HostlinkError } from '../../errors.js';
 import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, parseId, showBytes, withHost } from '../common.js';
 
-const USAGE = `usage: hostlink state CONTEXT [--data-dir DIR] [--json]
+export const usage = `usage: hostlink state CONTEXT [--data-dir DIR] [--json]
 
 Prints every key and value of a context (sorted by key) and its state root.
 CONTEXT is 64 hex characters or a name (the id is SHA-256 of the name).
@@ -10,12 +10,8 @@ CONTEXT is 64 hex characters or a name (the id is SHA-256 of the name).
 ${HOST_OPTIONS_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, HOST_OPTIONS, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if (positionals.length !== 1) throw new HostlinkError('usage', `expected one CONTEXT\n${USAGE}`);
+  const { values, positionals } = parse(argv, HOST_OPTIONS, usage);
+  if (positionals.length !== 1) throw new HostlinkError('usage', `expected one CONTEXT\n${usage}`);
   const contextId = parseId(positionals[0]!);
   const { root, entries } = await withHost(hostOptions(values), async (host) => host.state(contextId));
   if (values.json) {
