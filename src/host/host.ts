@@ -217,7 +217,8 @@ export class Host {
     const done: FollowUp[] = [];
     for (const [i, f] of planned.entries()) {
       const base = { kind: f.kind, contextId: f.contextId, method: f.method };
-      if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
+      if (this.closed) done.push({ ...base, skipped: 'the host closed before this follow-up ran' });
+      else if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
       else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
       else {
         const request: CallRequest = { ...parent, method: f.method, input: f.input, contextId: f.contextId };
