@@ -205,6 +205,15 @@ export class Host {
     return outcome;
   }
 
+  /**
+   * The contract a follow-up runs in a context: the context's application when it was created with
+   * context_create and its application id is deployed code, otherwise the caller's contract.
+   */
+  private codeFor(contextId: Uint8Array, callerCode: Uint8Array): Uint8Array {
+    const app = this.node.context(contextId)?.applicationId;
+    return app !== undefined && this.hasCode(app) ? app : callerCode;
+  }
+
   private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number): Promise<FollowUp[]> {
     const maxBreadth = this.options.followUps?.maxBreadth ?? 8;
     const maxDepth = this.options.followUps?.maxDepth ?? 3;
@@ -221,7 +230,7 @@ export class Host {
       else if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
       else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
       else {
-        const request: CallRequest = { ...parent, method: f.method, input: f.input, contextId: f.contextId };
+        const request: CallRequest = { ...parent, codeHash: this.codeFor(f.contextId, parent.codeHash), method: f.method, input: f.input, contextId: f.contextId };
         done.push({ ...base, outcome: await this.callAt(request, depth + 1) });
       }
     }

@@ -45,6 +45,19 @@ describe('follow-up calls (event handlers and xcalls)', () => {
     assert.deepEqual(state('xc-source'), {});
   });
 
+  test("an xcall into a context created with an application runs that application's code", async () => {
+    const kv = await host.deploy(contract('kv-store'));
+    const created = await call('create_context', 'creator', JSON.stringify({ app: Buffer.from(kv).toString('hex'), alias: 'kv-app' }));
+    assert.equal(created.result.code, 'return', JSON.stringify(created.result));
+    const target = host.node.resolveContextAlias('kv-app');
+    assert.ok(target, 'the context was created with its alias');
+    const o = await call('xcall_json', 'creator', JSON.stringify({ context_id: Buffer.from(target).toString('hex'), function: 'set', params: '{"key":"x","value":"y"}' }));
+    const f = o.followUps[0]!;
+    assert.equal(f.outcome?.result.code, 'return', JSON.stringify(f.outcome?.result));
+    const entries = Object.fromEntries(host.state(target).entries.map(([k, v]) => [text(k), text(v)]));
+    assert.equal(entries['e:x'], 'y', 'kv-store.set ran in the created context');
+  });
+
   test('the depth limit stops a handler that re-emits itself', async () => {
     let o: Outcome | undefined = await call('chain', 'chain');
     let levels = 0;

@@ -1,5 +1,5 @@
 // followups: events with handlers and cross-context calls, which the host runs after a successful call.
-import { input, inputString, returnOk, log, emitWithHandler, xcall, storageWrite, storageRead, contextId } from "../../../../sdk/assemblyscript/assembly/index";
+import { input, inputString, returnOk, log, emitWithHandler, xcall, storageWrite, storageRead, contextId, createContext, jsonParse, JsonValue } from "../../../../sdk/assemblyscript/assembly/index";
 import { fromHex } from "../../../../sdk/assemblyscript/assembly/buffers";
 
 /** Emits one event whose handler is `on_event`, with the input as its data. */
@@ -47,4 +47,38 @@ export function emit_then_fail(): void {
 /** The context id as hex (for tests). */
 export function whoami(): void {
   returnOk(contextId());
+}
+
+/** Reads a string field of a JSON object input, or panics naming it. */
+function field(args: JsonValue, name: string): string {
+  const v = args.getString(name);
+  if (v === null) throw new Error("missing string field " + name);
+  return v;
+}
+
+/** Decodes 64 hex characters, or panics. */
+function id32(hex: string): Uint8Array {
+  const b = fromHex(hex);
+  if (b === null || b.length != 32) throw new Error("expected 64 hex characters");
+  return b;
+}
+
+function inputObject(): JsonValue {
+  const args = jsonParse(inputString());
+  if (args === null) throw new Error("input must be a JSON object");
+  return args;
+}
+
+/** {"app":hex(32),"alias":string} → null: queues the creation of a context whose application is `app`. */
+export function create_context(): void {
+  const args = inputObject();
+  createContext<string>("hostlink", id32(field(args, "app")), "", field(args, "alias"));
+  returnOk("null");
+}
+
+/** {"context_id":hex(32),"function":string,"params":string} → null: queues that xcall. */
+export function xcall_json(): void {
+  const args = inputObject();
+  xcall<string>(id32(field(args, "context_id")), field(args, "function"), field(args, "params"));
+  returnOk("null");
 }
