@@ -68,8 +68,17 @@ describe('hostlink CLI', () => {
     assert.match(notWasm.stderr, /not a valid WebAssembly module/);
   });
 
+  test('doctor reports the channel in use and whether the VM can run', () => {
+    const r = hostlink('doctor', '--json');
+    const out = JSON.parse(r.stdout) as { ready: boolean; checks: { name: string; ok: boolean; detail: string }[] };
+    assert.equal(r.code, out.ready ? 0 : 1);
+    assert.ok(out.ready, 'this machine can run the VM');
+    const inUse = out.checks.find((c) => c.name === 'VM channel in use');
+    assert.ok(inUse && ['native', 'js'].includes(inUse.detail));
+  });
+
   test('every command has --help', () => {
-    for (const cmd of ['call', 'deploy', 'state', 'demo', 'vm']) {
+    for (const cmd of ['call', 'deploy', 'state', 'demo', 'vm', 'doctor']) {
       const r = hostlink(cmd, '--help');
       assert.equal(r.code, 0, cmd);
       assert.match(r.stdout, /^usage: hostlink /, cmd);
