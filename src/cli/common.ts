@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HostlinkError } from '../errors.js';
+import { calldataToJson } from '../protocol/calldata.js';
 import { Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
 import type { Transport } from '../host/supervisor.js';
 
@@ -116,7 +117,7 @@ export function outcomeJson(o: Outcome, contextId: Uint8Array): Record<string, u
     result: r.code,
     ...(r.code === 'return'
       ? { value: r.value instanceof Uint8Array ? showBytes(r.value) : r.value }
-      : { message: r.message }),
+      : { message: r.message, fingerprint: calldataToJson(r.fingerprint) }),
     context: hex(contextId),
     applied: o.applied,
     state_root: hex(o.stateRoot),
