@@ -1,0 +1,82 @@
+/**
+ * The host's session state machine, request by request (the same handlers serve real sockets; see
+ * test/host/host.test.ts for the socket path). Every out-of-order or malformed request ends the session with a
+ * protocol error that names the problem.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isHostlinkError } from '../../src/errors.js';
+import { Job } from '../../src/host/job.js';
+import { MAX_BATCH_KEYS } from '../../src/host/methods.js';
+import { Session } from '../../src/host/session.js';
+import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
+import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
+import { encodeResult } from '../../src/protocol/result.js';
+import { MemoryBackend, message, utf8 } from '../helpers.js';
+
+const backend = new MemoryBackend();
+const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
+const hello = encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 't', pid: 1 });
+
+function oneShot(): { session: Session; job: Job } {
+  const job = new Job(message({ codeHash: code, method: 'm' }));
+  return { session: new Session(backend, { oneShot: job }), job };
+}
+
+const send = (s: Session, body: Uint8Array) => s.handle(body) as Uint8Array;
+const violation = (f: () => unknown, pattern: RegExp): void => {
+  assert.throws(f, (e: unknown) => isHostlinkError(e, 'protocol') && pattern.test((e as Error).message));
+};
+
+describe('session state machine', () => {
+  test('nothing but hello first; hello only once', () => {
+    const { session } = oneShot();
+    violation(() => send(session, encodeRequest('storage_read', { key: utf8('k') })), /^storage_read before hello$/);
+    const s2 = oneShot().session;
+    assert.equal(decodeResponse('hello', send(s2, hello)).status, 'ok');
+    violation(() => send(s2, hello), /^hello sent twice$/);
+  });
+
+  test('a version range without overlap is answered, not fatal', () => {
+    const { session } = oneShot();
+    const r = decodeResponse('hello', send(session, encodeRequest('hello', { minVersion: 5, maxVersion: 9, vmVersion: 't', pid: 1 })));
+    assert.deepEqual(r, { status: 'incompatible_version', fields: { hostMin: 1, hostMax: 1 } });
+    assert.equal(session.state, 'new');
+  });
+
+  test('a one-shot VM may not ask for work, and may not act after its result', async () => {
+    const { session, job } = oneShot();
+    send(session, hello);
+    // next_message may wait for work, so its handler answers (or fails) asynchronously.
+    await assert.rejects(
+      Promise.resolve().then(() => session.handle(encodeRequest('next_message', {}))),
+      (e: unknown) => isHostlinkError(e, 'protocol') && /^next_message from a one-shot VM$/.test((e as Error).message),
+    );
+    const ack = send(session, encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(emptyEffects()) }));
+    assert.equal(decodeResponse('consume_result', ack).status, 'ok');
+    assert.equal(job.ending?.kind, 'result');
+    violation(() => send(session, encodeRequest('storage_read', { key: utf8('k') })), /^storage_read while no execution is in progress$/);
+  });
+
+  test('malformed results and effects are protocol violations; the job is not ended by them', () => {
+    const { session, job } = oneShot();
+    send(session, hello);
+    violation(() => send(session, encodeRequest('consume_result', { result: Uint8Array.of(9), effects: encodeEffects(emptyEffects()) })), /./);
+    violation(() => send(session, encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: Uint8Array.of(0) })), /^invalid effects: effects must be a map$/);
+    assert.equal(job.ending, undefined);
+  });
+
+  test('storage reads answer from committed state; batches are bounded', () => {
+    const { session, job } = oneShot();
+    backend.apply(job.message.contextId, [[utf8('a'), utf8('1')]]);
+    send(session, hello);
+    const one = decodeResponse('storage_read', send(session, encodeRequest('storage_read', { key: utf8('a') })));
+    assert.deepEqual(one, { status: 'ok', fields: { value: utf8('1') } });
+    const many = decodeResponse('storage_read_many', send(session, encodeRequest('storage_read_many', { keys: [utf8('a'), utf8('b')] })));
+    assert.deepEqual(many, { status: 'ok', fields: { values: [utf8('1'), null] } });
+    const tooMany = Array.from({ length: MAX_BATCH_KEYS + 1 }, (_, i) => utf8(String(i)));
+    const r = decodeResponse('storage_read_many', send(session, encodeRequest('storage_read_many', { keys: tooMany })));
+    assert.equal(r.status, 'limit_exceeded');
+    assert.deepEqual(decodeResponse('get_code', send(session, encodeRequest('get_code', { codeHash: new Uint8Array(32) }))), { status: 'absent', fields: {} });
+  });
+});
