@@ -51,6 +51,16 @@ describe('hostlink CLI', () => {
     assert.equal(hostlink('state', 'cli').stdout, before);
   });
 
+  test('--limit overrides a VM limit for one call; a wrong name lists the known ones', () => {
+    const r = hostlink('call', kv, 'set', '--input', '{"key":"lim","value":"v"}', '--context', 'limits', '--limit', 'max_storage_key_size=3', '--json');
+    const out = JSON.parse(r.stdout) as { result: string; message: string };
+    assert.equal(out.result, 'vm_error');
+    assert.match(out.message, /^KeyLengthOverflow \(storage_write\)/);
+    const bad = hostlink('call', kv, 'get', '--limit', 'max_nothing=1');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /names: max_memory_pages, /);
+  });
+
   test('errors are one clear line, no stack trace unless --verbose', () => {
     const missing = hostlink('call', 'nope.wasm', 'get');
     assert.equal(missing.code, 1);

@@ -1,6 +1,7 @@
 /** `hostlink call (FILE.wasm|HASH) METHOD`: run a contract method through a VM process and apply the outcome. */
 import { existsSync, readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
+import { LIMIT_JSON_NAMES, type VmLimits } from '../../protocol/message.js';
 import type { Host } from '../../host/host.js';
 import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
 
@@ -15,6 +16,8 @@ method returned, 1 when it failed (the error is printed).
   --context ID          context to run in (default: the name "default")
   --executor ID         executor public key (default: 32 zero bytes)
   --gas N               gas limit (default 1000000000)
+  --limit NAME=VALUE    override a VM limit for this call, e.g. --limit max_logs=10 (repeatable;
+                        names in docs/message.md)
 
 ${HOST_OPTIONS_HELP}`;
 
@@ -24,7 +27,23 @@ const OPTIONS = {
   context: { type: 'string' },
   executor: { type: 'string' },
   gas: { type: 'string' },
+  limit: { type: 'string', multiple: true },
 } as const;
+
+/** `--limit max_logs=10` → { maxLogs: 10 }, with the known names listed when one is wrong. */
+function parseLimits(items: string[] | undefined): Partial<VmLimits> {
+  const byJson = new Map(Object.entries(LIMIT_JSON_NAMES).map(([k, j]) => [j, k as keyof VmLimits]));
+  const limits: Partial<VmLimits> = {};
+  for (const item of items ?? []) {
+    const m = /^([a-z_]+)=(\d+)$/.exec(item);
+    const key = m ? byJson.get(m[1]!) : undefined;
+    if (!m || key === undefined) {
+      throw new HostlinkError('usage', `--limit takes NAME=VALUE with a whole number; names: ${[...byJson.keys()].join(', ')}`);
+    }
+    limits[key] = Number(m[2]);
+  }
+  return limits;
+}
 
 async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
   if (/^[0-9a-fA-F]{64}$/.test(target)) {
@@ -48,9 +67,10 @@ export async function run(argv: string[]): Promise<number> {
     if (!/^[0-9]+$/.test(values.gas)) throw new HostlinkError('usage', '--gas must be a whole number');
     gasLimit = BigInt(values.gas);
   }
+  const limits = parseLimits(values.limit);
   const outcome = await withHost(hostOptions(values), async (host) => {
     const codeHash = await resolveCode(host, target);
-    return host.call({ codeHash, method, input, contextId, executorId, ...(gasLimit !== undefined ? { gasLimit } : {}) });
+    return host.call({ codeHash, method, input, contextId, executorId, limits, ...(gasLimit !== undefined ? { gasLimit } : {}) });
   });
   printOutcome(outcome, contextId, values.json === true);
   if (!values.json && outcome.crash) process.stderr.write(`  VM stderr:\n${outcome.crash.stderr}\n`);
