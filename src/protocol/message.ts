@@ -167,18 +167,28 @@ export function datetimeToNanos(text: string, field = 'datetime'): bigint {
   return nanos;
 }
 
-function parseLimits(raw: unknown): VmLimits {
-  const limits: VmLimits = { ...DEFAULT_LIMITS };
-  if (raw === undefined || raw === null) return limits;
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw bad('limits', 'must be an object');
+/**
+ * Limit overrides by snake_case name (`{"max_logs": 10}`, numbers or decimal strings) to VmLimits fields.
+ * Throws HostlinkError('invalid_message') naming the field; the message lists the known names.
+ */
+export function parseLimitOverrides(raw: Record<string, unknown>): Partial<VmLimits> {
   const byJson = new Map(Object.entries(LIMIT_JSON_NAMES).map(([k, j]) => [j, k as keyof VmLimits]));
-  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+  const limits: Partial<VmLimits> = {};
+  for (const [name, value] of Object.entries(raw)) {
     const key = byJson.get(name);
     if (key === undefined) throw bad(`limits.${name}`, `is not a known limit (known: ${[...byJson.keys()].join(', ')})`);
     limits[key] = Number(parseUint(value, `limits.${name}`, BigInt(Number.MAX_SAFE_INTEGER)));
   }
-  if (limits.maxStackSize > MAX_STACK_SIZE_LIMIT) throw bad('limits.max_stack_size', `must be at most ${MAX_STACK_SIZE_LIMIT}`);
+  if (limits.maxStackSize !== undefined && limits.maxStackSize > MAX_STACK_SIZE_LIMIT) {
+    throw bad('limits.max_stack_size', `must be at most ${MAX_STACK_SIZE_LIMIT}`);
+  }
   return limits;
+}
+
+function parseLimits(raw: unknown): VmLimits {
+  if (raw === undefined || raw === null) return { ...DEFAULT_LIMITS };
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw bad('limits', 'must be an object');
+  return { ...DEFAULT_LIMITS, ...parseLimitOverrides(raw as Record<string, unknown>) };
 }
 
 /** Parses and validates a message. Throws HostlinkError('invalid_message') naming the field. */

@@ -1,7 +1,7 @@
 /** `hostlink call (FILE.wasm|HASH) METHOD`: run a contract method through a VM process and apply the outcome. */
 import { existsSync, readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
-import { LIMIT_JSON_NAMES, type VmLimits } from '../../protocol/message.js';
+import { parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
 import type { Host } from '../../host/host.js';
 import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
 
@@ -30,21 +30,20 @@ const OPTIONS = {
   limit: { type: 'string', multiple: true },
 } as const;
 
-/** `--limit max_logs=10` → { maxLogs: 10 }, with the known names listed when one is wrong. */
+/** `--limit max_logs=10` (repeatable) → { maxLogs: 10 }, checked by the message's own limit parser. */
 function parseLimits(items: string[] | undefined): Partial<VmLimits> {
-  const byJson = new Map(Object.entries(LIMIT_JSON_NAMES).map(([k, j]) => [j, k as keyof VmLimits]));
-  const limits: Partial<VmLimits> = {};
+  const raw: Record<string, string> = {};
   for (const item of items ?? []) {
-    const m = /^([a-z_]+)=(\d+)$/.exec(item);
-    const key = m ? byJson.get(m[1]!) : undefined;
-    if (!m || key === undefined) {
-      throw new HostlinkError('usage', `--limit takes NAME=VALUE with a whole number; names: ${[...byJson.keys()].join(', ')}`);
-    }
-    limits[key] = Number(m[2]);
+    const m = /^([a-z_]+)=(.*)$/.exec(item);
+    if (!m) throw new HostlinkError('usage', `--limit takes NAME=VALUE (got '${item}')`);
+    raw[m[1]!] = m[2]!;
   }
-  return limits;
+  try {
+    return parseLimitOverrides(raw);
+  } catch (e) {
+    throw new HostlinkError('usage', `--limit: ${(e as Error).message.replace(/^invalid message: field /, '')}`);
+  }
 }
-
 async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
   if (/^[0-9a-fA-F]{64}$/.test(target)) {
     const hash = Uint8Array.from(Buffer.from(target, 'hex'));
