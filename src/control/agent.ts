@@ -147,11 +147,17 @@ export class ControlAgent {
 
   private createServer(peerOf: () => Peer): Server {
     const server = createServer({ allowHalfOpen: true }, (sock) => {
+      // Over the limit: answer why instead of dropping the connection silently (as Node's maxConnections would).
+      if (this.sockets.size >= this.config.maxConnections) {
+        sock.on('error', () => undefined);
+        sock.resume();
+        sock.end(encodeResponse({ ok: false, error: `the agent is already serving ${this.config.maxConnections} connections; retry later` }));
+        return;
+      }
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
       this.serve(sock, peerOf());
     });
-    server.maxConnections = this.config.maxConnections;
     // Errors before listening are listen failures, reported by listen(); later ones are only logged.
     server.on('error', (e) => {
       if (server.listening) this.log(`listener error: ${e.message}`);

@@ -155,3 +155,23 @@ test('a second agent cannot take over a live socket; a stale socket file is repl
   assert.equal(third.address, `unix://${stale}`);
   assert.equal((await rawExchange(stale, ATTACH)).toString(), OK);
 });
+
+test('connections over the limit get an Err reply that says so, and the agent keeps serving', async (t) => {
+  const { sock } = await agentIn(t, { maxConnections: 1 });
+  // The agent registers a connection asynchronously: ask until the answer changes instead of guessing a delay.
+  const until = async (want: (reply: string) => boolean): Promise<string> => {
+    let reply = '';
+    for (let i = 0; i < 200; i++) {
+      reply = (await rawExchange(sock, ATTACH)).toString();
+      if (want(reply)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return reply;
+  };
+  const held = connect(sock); // one connection held open, no request yet
+  t.after(() => held.destroy());
+  const refused = await until((r) => r.startsWith('{"Err"'));
+  assert.equal(errOf(Buffer.from(refused)), 'the agent is already serving 1 connections; retry later');
+  held.destroy();
+  assert.equal(await until((r) => r === OK), OK, 'served again once the held connection is gone');
+});
