@@ -4,10 +4,10 @@
  */
 import { GuestError, type GuestErrorName } from '../errors.js';
 import type { CrossCall, EmittedEvent, Effects } from '../protocol/effects.js';
-import type { ExecutionMessage, VmLimits } from '../protocol/message.js';
+import { LIMIT_JSON_NAMES, type ExecutionMessage, type VmLimits } from '../protocol/message.js';
 import { GAS_CLASSES, type GasClass } from './host-functions.generated.js';
 import type { HostClient } from './host-client.js';
-import { GuestMemory } from './memory.js';
+import { GuestMemory, type LimitCheck } from './memory.js';
 import { NodeActions } from './node-actions.js';
 import { Registers } from './registers.js';
 import { StorageOverlay, type StorageSource } from './storage-overlay.js';
@@ -83,15 +83,20 @@ export class Execution {
     throw new GuestError(kind, this.fn, detail);
   }
 
+  /** A limit for readBuffer/readString: its value in this execution, the error it raises, its name in messages. */
+  limit(key: keyof VmLimits, error: GuestErrorName): LimitCheck {
+    return { max: this.limits[key], error, name: LIMIT_JSON_NAMES[key] };
+  }
+
   /** Reads the bytes a descriptor points to, charging per-byte gas; optional limit checked before reading. */
-  readBuffer(ptr: bigint, what: string, limit?: { max: number; error: GuestErrorName; name: string }): Uint8Array {
+  readBuffer(ptr: bigint, what: string, limit?: LimitCheck): Uint8Array {
     const bytes = this.memory.buffer(ptr, what, limit);
     this.chargeBytes(bytes.length);
     return bytes;
   }
 
   /** Reads a UTF-8 string through a descriptor (BadUTF8 on invalid bytes). */
-  readString(ptr: bigint, what: string, limit?: { max: number; error: GuestErrorName; name: string }): string {
+  readString(ptr: bigint, what: string, limit?: LimitCheck): string {
     return this.memory.utf8(this.readBuffer(ptr, what, limit), what);
   }
 

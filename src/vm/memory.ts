@@ -13,6 +13,14 @@ export interface Descriptor {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A size limit checked against a descriptor's length before any data is read. */
+export interface LimitCheck {
+  max: number;
+  error: GuestErrorName;
+  /** The limit's name in messages (snake_case, as in the message's `limits`). */
+  name: string;
+}
+
 export class GuestMemory {
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -71,7 +79,7 @@ export class GuestMemory {
    * The bytes a descriptor points to. When `limit` is given, the length is checked against it before any
    * data is read (as the seed requires), trapping with `limit.error`.
    */
-  buffer(ptr: bigint, what = 'buffer', limit?: { max: number; error: GuestErrorName; name: string }): Uint8Array {
+  buffer(ptr: bigint, what = 'buffer', limit?: LimitCheck): Uint8Array {
     const p = this.check(ptr, 16n, `${what} descriptor`);
     const view = new DataView(this.memory.buffer);
     const dataPtr = view.getBigUint64(p, true);

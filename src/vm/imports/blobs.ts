@@ -30,11 +30,7 @@ export const blobs: FamilyImpl<'blobs'> = {
   },
   blob_write(ex, fd, dataPtr) {
     const h = handle(ex, fd, 'write');
-    const data = ex.readBuffer(dataPtr, 'blob data', {
-      max: ex.limits.maxBlobChunkSize,
-      error: 'BlobWriteTooLarge',
-      name: 'max_blob_chunk_size',
-    });
+    const data = ex.readBuffer(dataPtr, 'blob data', ex.limit('maxBlobChunkSize', 'BlobWriteTooLarge'));
     for (const frame of takeFullFrames(h, data)) {
       if (ex.node.host().fetch('blob_append', { handle: fd, data: frame }) === undefined) {
         throw new HostlinkError('protocol', 'blob_append answered absent');

@@ -22,11 +22,7 @@ export const contexts: FamilyImpl<'contexts'> = {
       name: 'the protocol name limit',
     });
     const applicationId = readId32(ex, appIdPtr, 'application id');
-    const initArgs = ex.readBuffer(argsPtr, 'init args', {
-      max: ex.limits.maxStorageValueSize,
-      error: 'ValueLengthOverflow',
-      name: 'max_storage_value_size',
-    });
+    const initArgs = ex.readBuffer(argsPtr, 'init args', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     const given = aliasPtr === 0n ? '' : readAlias(ex, aliasPtr);
     const alias = given === '' ? null : given;
     if (alias !== null) {

@@ -9,11 +9,7 @@ import type { FamilyImpl } from './types.js';
 
 export const governance: FamilyImpl<'governance'> = {
   send_proposal(ex, actionsPtr, idPtr) {
-    const actions = ex.readBuffer(actionsPtr, 'proposal actions', {
-      max: ex.limits.maxStorageValueSize,
-      error: 'ValueLengthOverflow',
-      name: 'max_storage_value_size',
-    });
+    const actions = ex.readBuffer(actionsPtr, 'proposal actions', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     try {
       decodeProposalActions(actions);
     } catch (e) {

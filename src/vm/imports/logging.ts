@@ -4,37 +4,30 @@
  * system's order (log: count then size; event: kind size, data size, then count) before data is read.
  */
 import type { Execution } from '../execution.js';
+import type { LimitCheck } from '../memory.js';
 import type { FamilyImpl } from './types.js';
 
-function addLog(ex: Execution, read: (max: number) => Uint8Array): void {
+function addLog(ex: Execution, read: (limit: LimitCheck) => Uint8Array): void {
   if (ex.logs.length >= ex.limits.maxLogs) ex.fail('LogsOverflow', `more than max_logs ${ex.limits.maxLogs} log lines`);
-  ex.logs.push(ex.memory.utf8(read(ex.limits.maxLogSize), 'log message'));
+  ex.logs.push(ex.memory.utf8(read(ex.limit('maxLogSize', 'LogLengthOverflow')), 'log message'));
 }
 
 function addEvent(ex: Execution, eventPtr: bigint, handler: string | null): void {
   ex.memory.check(eventPtr, 32n, 'event');
-  const kindBytes = ex.readBuffer(eventPtr, 'event kind', {
-    max: ex.limits.maxEventKindSize,
-    error: 'EventKindSizeOverflow',
-    name: 'max_event_kind_size',
-  });
-  const data = ex.readBuffer(eventPtr + 16n, 'event data', {
-    max: ex.limits.maxEventDataSize,
-    error: 'EventDataSizeOverflow',
-    name: 'max_event_data_size',
-  });
+  const kindBytes = ex.readBuffer(eventPtr, 'event kind', ex.limit('maxEventKindSize', 'EventKindSizeOverflow'));
+  const data = ex.readBuffer(eventPtr + 16n, 'event data', ex.limit('maxEventDataSize', 'EventDataSizeOverflow'));
   if (ex.events.length >= ex.limits.maxEvents) ex.fail('EventsOverflow', `more than max_events ${ex.limits.maxEvents} events`);
   ex.events.push({ kind: ex.memory.utf8(kindBytes, 'event kind'), data, handler });
 }
 
 export const logging: FamilyImpl<'logging'> = {
   log_utf8(ex, logPtr) {
-    addLog(ex, (max) => ex.readBuffer(logPtr, 'log message', { max, error: 'LogLengthOverflow', name: 'max_log_size' }));
+    addLog(ex, (limit) => ex.readBuffer(logPtr, 'log message', limit));
   },
   js_std_d_print(ex, _ctxPtr, messagePtr, messageLen) {
     // Raw pointer and length, not a descriptor: the length is checked before the bytes are read.
-    addLog(ex, (max) => {
-      if (messageLen > BigInt(max)) ex.fail('LogLengthOverflow', `log message of ${messageLen} bytes exceeds max_log_size ${max}`);
+    addLog(ex, (limit) => {
+      if (messageLen > BigInt(limit.max)) ex.fail(limit.error, `log message of ${messageLen} bytes exceeds ${limit.name} ${limit.max}`);
       const bytes = ex.memory.read(messagePtr, messageLen, 'log message');
       ex.chargeBytes(bytes.length);
       return bytes;
@@ -49,11 +42,7 @@ export const logging: FamilyImpl<'logging'> = {
     const handler =
       handlerPtr === 0n
         ? null
-        : ex.readString(handlerPtr, 'handler name', {
-            max: ex.limits.maxMethodNameLength,
-            error: 'EventKindSizeOverflow',
-            name: 'max_method_name_length',
-          });
+        : ex.readString(handlerPtr, 'handler name', ex.limit('maxMethodNameLength', 'EventKindSizeOverflow'));
     addEvent(ex, eventPtr, handler === '' ? null : handler);
   },
   xcall(ex, xcallPtr) {
@@ -61,16 +50,8 @@ export const logging: FamilyImpl<'logging'> = {
     ex.memory.check(xcallPtr, 48n, 'xcall');
     const contextId = ex.readBuffer(xcallPtr, 'xcall context id');
     if (contextId.length !== 32) ex.fail('InvalidMemoryAccess', `xcall context id must be 32 bytes, got ${contextId.length}`);
-    const fn = ex.readString(xcallPtr + 16n, 'xcall function', {
-      max: ex.limits.maxXcallFunctionSize,
-      error: 'XCallFunctionSizeOverflow',
-      name: 'max_xcall_function_size',
-    });
-    const params = ex.readBuffer(xcallPtr + 32n, 'xcall params', {
-      max: ex.limits.maxXcallParamsSize,
-      error: 'XCallParamsSizeOverflow',
-      name: 'max_xcall_params_size',
-    });
+    const fn = ex.readString(xcallPtr + 16n, 'xcall function', ex.limit('maxXcallFunctionSize', 'XCallFunctionSizeOverflow'));
+    const params = ex.readBuffer(xcallPtr + 32n, 'xcall params', ex.limit('maxXcallParamsSize', 'XCallParamsSizeOverflow'));
     if (ex.xcalls.length >= ex.limits.maxXcalls) ex.fail('XCallsOverflow', `more than max_xcalls ${ex.limits.maxXcalls} xcalls`);
     ex.xcalls.push({ contextId, function: fn, params });
   },

@@ -7,13 +7,11 @@ import type { Execution } from '../execution.js';
 import type { FamilyImpl } from './types.js';
 
 export function readKey(ex: Execution, keyPtr: bigint): Uint8Array {
-  const max = ex.limits.maxStorageKeySize;
-  return ex.readBuffer(keyPtr, 'key', { max, error: 'KeyLengthOverflow', name: 'max_storage_key_size' });
+  return ex.readBuffer(keyPtr, 'key', ex.limit('maxStorageKeySize', 'KeyLengthOverflow'));
 }
 
 export function readValue(ex: Execution, valuePtr: bigint): Uint8Array {
-  const max = ex.limits.maxStorageValueSize;
-  return ex.readBuffer(valuePtr, 'value', { max, error: 'ValueLengthOverflow', name: 'max_storage_value_size' });
+  return ex.readBuffer(valuePtr, 'value', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
 }
 
 /** Returns 1 with `value` in the register, or 0 (register untouched) when there is no value. */

@@ -53,11 +53,7 @@ export const utility: FamilyImpl<'utility'> = {
       name: 'the headers limit',
     });
     const headers = parseHeaders(ex, headerBytes);
-    const body = ex.readBuffer(bodyPtr, 'body', {
-      max: ex.limits.maxStorageValueSize,
-      error: 'ValueLengthOverflow',
-      name: 'max_storage_value_size',
-    });
+    const body = ex.readBuffer(bodyPtr, 'body', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     const answer = ex.node.host().fetch('http_fetch', { url, method, headers, body });
     if (answer === undefined) {
       ex.setRegister(registerId, new TextEncoder().encode('the host did not answer the fetch'));
