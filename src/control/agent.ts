@@ -204,7 +204,16 @@ export class ControlAgent {
     let early: NodeJS.Immediate | undefined;
     const after: (() => void)[] = [];
     let closed = false;
-    const slot: Slot = { key: peer.key, waiting: true, received: 0, evict: (reason) => finish(refusal('v1', reason)) };
+    const slot: Slot = {
+      key: peer.key,
+      waiting: true,
+      received: 0,
+      // The slot is given to the newcomer at once; this socket joins those being refused (bounded) for its reply.
+      evict: (reason) => {
+        if (this.lingers(sock)) finish(refusal('v1', reason));
+        else sock.destroy();
+      },
+    };
 
     const admitted = this.connections.admit(slot);
     if (!admitted.ok) return this.refuse(sock, admitted.error);
@@ -324,22 +333,26 @@ export class ControlAgent {
   }
 
   /**
-   * Answers a connection that got no slot and closes it. Such sockets are counted too (at most maxConnections
-   * at once, for at most writeMs each); beyond that a flood is cut off without a reply rather than being
-   * allowed to use up the process's descriptors.
+   * Answers a connection that got no slot and closes it. Such sockets (and evicted ones) are counted too: at
+   * most maxConnections at once, each for at most writeMs after its reply; beyond that a flood is cut off
+   * without a reply rather than being allowed to use up the process's descriptors.
    */
   private refuse(sock: Socket, error: string): void {
     this.log(`connection refused: ${error}`);
-    if (this.refusing >= this.config.maxConnections) return void sock.destroy();
-    this.refusing++;
+    if (!this.lingers(sock)) return void sock.destroy();
     const timer = setTimeout(() => sock.destroy(), this.config.timeouts.writeMs);
-    sock.on('close', () => {
-      this.refusing--;
-      clearTimeout(timer);
-    });
+    sock.on('close', () => clearTimeout(timer));
     sock.on('end', () => sock.destroy());
     sock.resume(); // drain what it sends so our reply is not lost to a reset
     sock.end(encodeResponse({ ok: false, error }));
+  }
+
+  /** Counts `sock` among the connections being sent a refusal; false when there are already too many. */
+  private lingers(sock: Socket): boolean {
+    if (this.refusing >= this.config.maxConnections) return false;
+    this.refusing++;
+    sock.once('close', () => this.refusing--);
+    return true;
   }
 
   /** Decodes, checks and dispatches one request; never throws for a bad request, returns the refusal. */

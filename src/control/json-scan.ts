@@ -115,7 +115,8 @@ class RawReader {
       this.ws();
       const keyStart = this.i;
       this.skipString();
-      const key = JSON.parse(this.s.slice(keyStart, this.i)) as string;
+      const rawKey = this.s.slice(keyStart, this.i);
+      const key = rawKey.includes('\\') ? (JSON.parse(rawKey) as string) : rawKey.slice(1, -1);
       this.ws();
       this.i++; // ':'
       this.ws();

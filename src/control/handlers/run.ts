@@ -74,7 +74,13 @@ export function runCommand(argv: readonly string[], signal?: AbortSignal): Promi
     };
     child.on('error', (e: NodeJS.ErrnoException) => {
       signal?.removeEventListener('abort', onAbort);
-      reject(new Error(`command ${shown} could not be started: ${e.code === 'ENOENT' ? 'program not found' : e.code ?? e.message}`));
+      const why =
+        e.code === 'ENOENT'
+          ? 'program not found'
+          : e.code === 'EMFILE' || e.code === 'ENFILE' || e.code === 'EAGAIN'
+            ? `the host is out of processes or file descriptors (${e.code}); retry later`
+            : e.code ?? e.message;
+      reject(new Error(`command ${shown} could not be started: ${why}`));
     });
     let out = '';
     let err = '';
