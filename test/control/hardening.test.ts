@@ -162,6 +162,7 @@ test('40 idle connections cannot lock the real guest out', async (t) => {
   }
   // More idle connections than maxConnections: the guest's request still gets a slot, at once.
   for (let i = 0; i < 5; i++) assert.equal((await rawExchange(sock, ATTACH)).toString(), OK);
+  idle.forEach((s) => s.destroy());
 });
 
 test('a connection that sends nothing is answered after idleMs and closed', async (t) => {
