@@ -225,3 +225,35 @@ test('a notification that finishes gives its slot back', async (t) => {
     await agent.idle();
   }
 });
+
+test('vsock bridge: the per-peer limit counts the CID the kernel reported, so another VM cannot take the guest\'s slots', async (t) => {
+  const dir = await tempDir(t);
+  const go = join(dir, 'go');
+  const started = join(dir, 'started');
+  const { ControlAgent } = await import('../../src/control/agent.js');
+  const { resolveAgentConfig } = await import('../../src/control/config.js');
+  const agent = new ControlAgent(
+    resolveAgentConfig({
+      allowedCids: [3, 4],
+      maxConnections: 4,
+      maxConnectionsPerPeer: 2,
+      handlers: {
+        'attach-hsm': { command: ['true'] },
+        'detach-hsm': { command: ['sh', '-c', 'echo >> "$2"; while [ ! -e "$1" ]; do sleep 0.02; done', 'sh', go, started] },
+      },
+    }),
+    { log: () => undefined },
+  );
+  t.after(() => agent.close());
+  // The bridge's unix socket, spoken to as the bridge script would (header line first): no socat needed.
+  const files = await agent.openBridge();
+  const as = (cid: number, body: string): Promise<string> =>
+    rawExchange(files.socketPath, `HOSTLINK-PEER-CID ${cid}\n${body}`).then((b) => b.toString());
+  const busy = [as(4, '{"sender_cid":4,"message":"detach-hsm"}'), as(4, '{"sender_cid":4,"message":"detach-hsm"}')];
+  while ((await readFile(started, 'utf8').catch(() => '')).length < 2) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(errOf(await as(4, '{"sender_cid":4,"message":"attach-hsm"}')), 'the agent is already serving 2 connections from this peer (maxConnectionsPerPeer); retry later');
+  assert.equal(await as(3, ATTACH), OK);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(go, '');
+  assert.deepEqual(await Promise.all(busy), [OK, OK]);
+});
