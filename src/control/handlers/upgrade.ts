@@ -12,7 +12,7 @@ import type { HandlerContext, VerifiedImage } from './context.js';
 import { checkDownloadUrl, download } from './download.js';
 import { describeCommand, fillPlaceholders, runCommand } from './run.js';
 import { clearStagingDir, createStagingFile, prepareStagingDir } from './staging.js';
-import { urlPolicy } from './url-policy.js';
+import { checkOrigin, urlPolicy } from './url-policy.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -34,6 +34,8 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   if (!SHA256_HEX.test(c.targetHash)) {
     throw new Error(`invalid target hash '${c.targetHash.slice(0, 80)}': expected a SHA-256 as 64 lowercase hex digits`);
   }
+  // The origin rule first: a URL that is not allowed touches neither the disk nor the network.
+  checkOrigin(new URL(c.url), urlPolicy(h.allowedUrls, h.allowedNetworks), 'the upgrade URL');
   if (ctx.state.upgradeRunning) throw new Error('an upgrade is already running on this host; try again when it has finished');
   ctx.state.upgradeRunning = true;
   try {
