@@ -301,7 +301,11 @@ export class ControlAgent {
         stage = 'read';
         // Now that the peer is known, its own limit applies.
         const again = this.connections.rekey(slot, peer.key);
-        if (!again.ok) return finish(refusal('v1', again.error));
+        if (!again.ok) {
+          // No slot any more: answered from the bounded pool of refusals, like a connection refused at accept.
+          if (this.lingers(sock)) return finish(refusal('v1', again.error));
+          return void sock.destroy();
+        }
         const rest = header.subarray(nl + 1);
         if (rest.length > 0) onData(rest);
         return;
