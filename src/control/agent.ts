@@ -13,12 +13,15 @@ import { createBridgeFiles, listenArgs, MAX_PEER_HEADER, parsePeerHeader, type B
 import type { AgentConfig } from './config.js';
 import type { AgentState, HandlerContext } from './handlers/context.js';
 import { HANDLERS } from './handlers/index.js';
+import { CommandSlots, runCommand } from './handlers/run.js';
+import { ConnectionTable, type Slot } from './connections.js';
+import { isJsonWhitespace, JsonObjectScanner } from './json-scan.js';
+import { logText } from './text.js';
 import { socatErrors, socatStartError, spawnSocat } from './socat.js';
 import {
   decodeRequest,
   encodeLegacyResponse,
   encodeResponse,
-  isCompleteJson,
   MAX_MESSAGE_BYTES,
   WireError,
   type Command,
@@ -39,6 +42,8 @@ interface Peer {
   cid?: number;
   /** A vsock-bridge connection: the first line is the peer header. */
   bridged: boolean;
+  /** Whose connection this is for the per-peer limit: TCP address, unix listener, or vsock CID ('' until known). */
+  key: string;
 }
 
 interface Outcome {
@@ -51,24 +56,32 @@ interface Outcome {
 export class ControlAgent {
   private readonly servers: Server[] = [];
   private readonly bridges: { child: ChildProcess; files: BridgeFiles }[] = [];
+  /** Every open connection, served or being refused: close() ends those that outstay the grace period. */
   private readonly sockets = new Set<Socket>();
+  private readonly connections: ConnectionTable;
+  /** Connections being answered "no slot" (bounded, see refuse()). */
+  private refusing = 0;
   private readonly background = new Set<Promise<unknown>>();
   private readonly closing = new AbortController();
-  private readonly state: AgentState = { upgradeRunning: false };
+  private readonly state: AgentState;
   private readonly log: (line: string) => void;
 
   constructor(
     readonly config: AgentConfig,
     options: AgentOptions = {},
   ) {
-    this.log = options.log ?? ((line) => process.stderr.write(`hostlink agent: ${line}\n`));
+    const sink = options.log ?? ((line: string) => process.stderr.write(`hostlink agent: ${line}\n`));
+    // Log lines carry guest text (commands, node ids, URLs): never let it drive the operator's terminal.
+    this.log = (line) => sink(logText(line));
+    this.connections = new ConnectionTable(config.maxConnections, Math.min(config.maxConnectionsPerPeer, config.maxConnections));
+    this.state = { upgradeRunning: false, notifiesPending: 0, commands: new CommandSlots(config.maxCommands) };
   }
 
   /** Starts listening; returns the address actually bound (with the real port for TCP port 0). */
   async listen(address: ControlAddress): Promise<string> {
     switch (address.kind) {
       case 'tcp': {
-        const server = this.createServer(() => ({ label: 'tcp', bridged: false }));
+        const server = this.createServer((sock) => ({ label: 'tcp', key: `tcp:${sock.remoteAddress ?? '?'}`, bridged: false }));
         await listenOn(server, { host: address.host, port: address.port }).catch((e: unknown) => {
           throw wrapListen(e, formatControlAddress(address));
         });
@@ -81,7 +94,9 @@ export class ControlAgent {
           throw new HostlinkError('usage', `cannot listen on ${formatControlAddress(address)}: '?port=' is for connecting through a VMM's hybrid vsock socket; to take guest-initiated Firecracker connections listen on unix://<uds_path>_<port>`);
         }
         const cid = this.config.peerCid;
-        const server = this.createServer(() => ({ label: 'unix', bridged: false, ...(cid !== undefined ? { cid } : {}) }));
+        // A unix socket does not tell who connected: the listener is the peer (one socket per VM under Firecracker).
+        const key = `unix:${address.path}`;
+        const server = this.createServer(() => ({ label: 'unix', key, bridged: false, ...(cid !== undefined ? { cid } : {}) }));
         await listenUnix(server, address.path);
         return formatControlAddress(address);
       }
@@ -97,7 +112,8 @@ export class ControlAgent {
   async openBridge(): Promise<BridgeFiles> {
     const t = this.config.timeouts;
     const files = await createBridgeFiles(this.config.socatPath, (t.readMs + Math.max(t.requestMs, t.upgradeMs) + t.writeMs) / 1000);
-    const server = this.createServer(() => ({ label: 'vsock', bridged: true }));
+    // The peer (its CID) is known once the bridge's header line has arrived.
+    const server = this.createServer(() => ({ label: 'vsock', key: '', bridged: true }));
     try {
       await listenOn(server, files.socketPath);
     } catch (e) {
@@ -145,20 +161,10 @@ export class ControlAgent {
     return formatControlAddress(address);
   }
 
-  private createServer(peerOf: () => Peer): Server {
-    const server = createServer({ allowHalfOpen: true }, (sock) => {
-      // Over the limit: answer why instead of dropping the connection silently (as Node's maxConnections would).
-      if (this.sockets.size >= this.config.maxConnections) {
-        sock.on('error', () => undefined);
-        sock.resume();
-        sock.end(encodeResponse({ ok: false, error: `the agent is already serving ${this.config.maxConnections} connections; retry later` }));
-        return;
-      }
-      this.sockets.add(sock);
-      sock.on('close', () => this.sockets.delete(sock));
-      this.serve(sock, peerOf());
-    });
-    // Errors before listening are listen failures, reported by listen(); later ones are only logged.
+  private createServer(peerOf: (sock: Socket) => Peer): Server {
+    const server = createServer({ allowHalfOpen: true }, (sock) => this.serve(sock, peerOf(sock)));
+    // Errors before listening are listen failures, reported by listen(); later ones (accept failing with
+    // EMFILE when the process is out of descriptors) are only logged: the listener keeps accepting.
     server.on('error', (e) => {
       if (server.listening) this.log(`listener error: ${e.message}`);
     });
@@ -186,13 +192,36 @@ export class ControlAgent {
 
   private serve(sock: Socket, peer: Peer): void {
     const t = this.config.timeouts;
+    // First, so that no socket error (ECONNRESET, EPIPE...) is ever an unhandled 'error' event.
+    sock.on('error', (e) => this.log(`${peer.label}: connection error: ${e.message}`));
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
     let stage: 'header' | 'read' | 'handle' | 'write' = peer.bridged ? 'header' : 'read';
     let header = Buffer.alloc(0);
     const chunks: Buffer[] = [];
     let size = 0;
+    const scanner = new JsonObjectScanner();
+    let early: NodeJS.Immediate | undefined;
     const after: (() => void)[] = [];
     let closed = false;
+    const slot: Slot = {
+      key: peer.key,
+      waiting: true,
+      received: 0,
+      // The slot is given to the newcomer at once; this socket joins those being refused (bounded) for its reply.
+      evict: (reason) => {
+        if (this.lingers(sock)) finish(refusal('v1', reason));
+        else sock.destroy();
+      },
+    };
+
+    const admitted = this.connections.admit(slot);
+    if (!admitted.ok) return this.refuse(sock, admitted.error);
+    sock.on('close', () => this.connections.release(slot));
+
     let timer = setTimeout(() => finish(refusal('v1', `no complete request within ${t.readMs} ms: send one JSON request, then half-close the connection`)), t.readMs);
+    // A connection that sends nothing for idleMs gives its slot back early.
+    const idle = setTimeout(() => finish(refusal('v1', `no data for ${t.idleMs} ms: send one JSON request right after connecting, then half-close the connection`)), t.idleMs);
 
     const runAfter = (): void => {
       for (const fn of after.splice(0)) {
@@ -206,33 +235,58 @@ export class ControlAgent {
     const finish = (o: Outcome): void => {
       if (stage === 'write') return;
       stage = 'write';
+      slot.waiting = false;
       clearTimeout(timer);
+      clearTimeout(idle);
+      if (early !== undefined) clearImmediate(early);
       this.log(`${peer.label}${peer.cid !== undefined ? ` cid ${peer.cid}` : ''}: ${o.what} -> ${o.response.ok ? 'ok' : `refused: ${o.response.error}`}`);
       if (closed) return runAfter(); // the guest left before the answer; a scheduled reboot still happens
       timer = setTimeout(() => sock.destroy(), t.writeMs);
       sock.end(o.format === 'legacy' ? encodeLegacyResponse(o.response) : encodeResponse(o.response));
     };
-    const onRequest = (bytes: Buffer): void => {
+    const onRequest = (): void => {
       stage = 'handle';
+      slot.waiting = false;
       clearTimeout(timer);
+      clearTimeout(idle);
+      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       void this.handle(bytes, peer, (fn) => {
         if (stage === 'handle') after.push(fn);
         else this.log('an action meant for after the reply was dropped: the request had already been answered');
       }).then(finish, (e: unknown) => finish(refusal('v1', `internal error: ${(e as Error)?.message ?? String(e)}`)));
     };
     const onData = (chunk: Buffer): void => {
+      idle.refresh();
       size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES) {
-        return finish(refusal('v1', `request too large: more than ${MAX_MESSAGE_BYTES} bytes`));
-      }
+      slot.received = size;
+      // The limit is on bytes received, whatever the JSON inside them: a complete object followed by more
+      // bytes is no smaller.
+      if (size > MAX_MESSAGE_BYTES) return finish(refusal('v1', `request too large: more than ${MAX_MESSAGE_BYTES} bytes`));
       chunks.push(chunk);
-      const all = chunks.length === 1 ? chunk : Buffer.concat(chunks);
-      if (isCompleteJson(all)) onRequest(all);
+      let rest = chunk;
+      if (!scanner.complete) {
+        const end = scanner.feed(chunk);
+        if (end < 0) return; // still open (or not an object: EOF decides)
+        rest = chunk.subarray(end);
+      } else if (early !== undefined) {
+        // More bytes after an object that ended a read: this guest does send more, so wait for its EOF.
+        clearImmediate(early);
+        early = undefined;
+      }
+      if (!rest.every(isJsonWhitespace)) return finish(refusal('v1', 'unable to parse client request: unexpected data after the request object'));
+      if (rest.length > 0) return; // whitespace after the object: the guest will half-close; EOF decides
+      // The object ends exactly where the bytes so far end: a guest that never half-closes (older reference
+      // guests) waits here for the reply. Bytes that arrived in the same read are delivered before a
+      // setImmediate callback runs, so a larger write is counted in full before anything is executed.
+      early ??= setImmediate(() => {
+        early = undefined;
+        if (stage === 'read') onRequest();
+      });
     };
 
     sock.on('data', (chunk: Buffer) => {
       if (stage === 'header') {
-        header = Buffer.concat([header, chunk]);
+        header = Buffer.concat([header, chunk]); // at most MAX_PEER_HEADER bytes are ever kept
         const nl = header.indexOf(0x0a);
         if (nl < 0) {
           if (header.length > MAX_PEER_HEADER) sock.destroy();
@@ -243,8 +297,15 @@ export class ControlAgent {
           this.log('vsock bridge sent no peer CID header; connection dropped');
           return void sock.destroy();
         }
-        peer = { ...peer, cid };
+        peer = { ...peer, cid, key: `cid:${cid}` };
         stage = 'read';
+        // Now that the peer is known, its own limit applies.
+        const again = this.connections.rekey(slot, peer.key);
+        if (!again.ok) {
+          // No slot any more: answered from the bounded pool of refusals, like a connection refused at accept.
+          if (this.lingers(sock)) return finish(refusal('v1', again.error));
+          return void sock.destroy();
+        }
         const rest = header.subarray(nl + 1);
         if (rest.length > 0) onData(rest);
         return;
@@ -256,7 +317,7 @@ export class ControlAgent {
       if (stage === 'header') return void sock.destroy();
       if (stage === 'read') {
         if (size === 0) return finish(refusal('v1', 'empty request: send one JSON request, then half-close the connection'));
-        onRequest(Buffer.concat(chunks));
+        onRequest();
       }
     });
     sock.on('finish', () => {
@@ -265,13 +326,37 @@ export class ControlAgent {
       runAfter();
       if (!sock.readableEnded) timer = setTimeout(() => sock.destroy(), t.writeMs);
     });
-    sock.on('error', (e) => this.log(`${peer.label}: connection error: ${e.message}`));
     sock.on('close', () => {
       closed = true;
       clearTimeout(timer);
+      clearTimeout(idle);
+      if (early !== undefined) clearImmediate(early);
       // An action like a scheduled reboot still happens if the guest went away before reading the reply.
       runAfter();
     });
+  }
+
+  /**
+   * Answers a connection that got no slot and closes it. Such sockets (and evicted ones) are counted too: at
+   * most maxConnections at once, each for at most writeMs after its reply; beyond that a flood is cut off
+   * without a reply rather than being allowed to use up the process's descriptors.
+   */
+  private refuse(sock: Socket, error: string): void {
+    this.log(`connection refused: ${error}`);
+    if (!this.lingers(sock)) return void sock.destroy();
+    const timer = setTimeout(() => sock.destroy(), this.config.timeouts.writeMs);
+    sock.on('close', () => clearTimeout(timer));
+    sock.on('end', () => sock.destroy());
+    sock.resume(); // drain what it sends so our reply is not lost to a reset
+    sock.end(encodeResponse({ ok: false, error }));
+  }
+
+  /** Counts `sock` among the connections being sent a refusal; false when there are already too many. */
+  private lingers(sock: Socket): boolean {
+    if (this.refusing >= this.config.maxConnections) return false;
+    this.refusing++;
+    sock.once('close', () => this.refusing--);
+    return true;
   }
 
   /** Decodes, checks and dispatches one request; never throws for a bad request, returns the refusal. */
@@ -316,6 +401,14 @@ export class ControlAgent {
       track: (work) => {
         const p = work.catch(() => undefined).finally(() => this.background.delete(p));
         this.background.add(p);
+      },
+      run: async (argv) => {
+        const release = await this.state.commands.acquire(abort.signal);
+        try {
+          await runCommand(argv, abort.signal);
+        } finally {
+          release();
+        }
       },
       state: this.state,
     };

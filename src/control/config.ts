@@ -3,9 +3,10 @@
  * Unknown keys are errors so that a typo cannot silently leave a handler enabled or a command unset.
  */
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { HostlinkError } from '../errors.js';
+import { parseNetwork } from './handlers/addresses.js';
+import { parseAllowedOrigin } from './handlers/url-policy.js';
 import type { CommandType } from './wire.js';
 
 /** A command to run, as argv (no shell). Placeholders like `{file}` are replaced by the handler. */
@@ -20,6 +21,8 @@ export interface Timeouts {
   requestMs: number;
   /** For handling an upgrade: download, verify, install. Keep it below the guest's reply timeout (300 s). */
   upgradeMs: number;
+  /** A connection that sends nothing for this long while its request is incomplete is answered and closed. */
+  idleMs: number;
 }
 
 export interface HandlerConfigs {
@@ -31,8 +34,17 @@ export interface HandlerConfigs {
   'set-node-id': { enabled: boolean; nodeIdFile?: string; command?: CommandLine };
   upgrade: {
     enabled: boolean;
-    /** Where the image is downloaded; `{file}` in installCommand. */
-    stagingFile: string;
+    /**
+     * The agent's own directory for downloads (created with mode 0700 when missing; refused when it is not a
+     * directory owned by the agent's user with mode 0700, or sits under a directory others may write to).
+     * `{file}` in installCommand is a fresh file in it.
+     */
+    stagingDir: string;
+    /** Origins (`https://host[:port]`) upgrades may be downloaded from, redirects included. Empty: none. */
+    allowedUrls: string[];
+    /** Networks (CIDR) that may be reached although special-purpose (loopback, private, link-local...). */
+    allowedNetworks: string[];
+    maxRedirects: number;
     maxBytes: number;
     /** The download fails when no data arrives for this long (per chunk, not for the whole download). */
     chunkTimeoutMs: number;
@@ -41,7 +53,8 @@ export interface HandlerConfigs {
     /** Wait this long after the reply has been written before running rebootCommand. */
     rebootDelayMs: number;
   };
-  notify: { enabled: boolean; consoles: string[]; intervalMs: number; maxCount: number };
+  /** maxPending: notifications still being written at once; one more is refused until one finishes. */
+  notify: { enabled: boolean; consoles: string[]; intervalMs: number; maxCount: number; maxPending: number };
 }
 
 export interface AgentConfig {
@@ -52,17 +65,27 @@ export interface AgentConfig {
   /** The CID of whoever connects on a unix listener (Firecracker hybrid vsock: the VM's guest_cid). */
   peerCid?: number;
   socatPath: string;
+  /** Connections at once, from everyone. */
   maxConnections: number;
+  /** Connections at once from one peer (TCP address, vsock CID, unix listener); at most maxConnections. */
+  maxConnectionsPerPeer: number;
+  /** Configured commands (install, attach-hsm, ...) running at once; more wait for a slot. */
+  maxCommands: number;
   timeouts: Timeouts;
   handlers: HandlerConfigs;
 }
+
+/** Not under a shared temporary directory: a download there could be swapped by another user. */
+export const DEFAULT_STAGING_DIR = '/var/lib/hostlink/upgrade';
 
 export function defaultAgentConfig(): AgentConfig {
   return {
     allowedCids: [3],
     socatPath: 'socat',
     maxConnections: 32,
-    timeouts: { readMs: 5_000, writeMs: 5_000, requestMs: 30_000, upgradeMs: 280_000 },
+    maxConnectionsPerPeer: 8,
+    maxCommands: 4,
+    timeouts: { readMs: 5_000, writeMs: 5_000, requestMs: 30_000, upgradeMs: 280_000, idleMs: 2_000 },
     handlers: {
       'get-vsock-protocol': { enabled: true },
       'get-hostos-version': { enabled: true },
@@ -72,12 +95,15 @@ export function defaultAgentConfig(): AgentConfig {
       'set-node-id': { enabled: true },
       upgrade: {
         enabled: true,
-        stagingFile: join(tmpdir(), 'hostlink-upgrade'),
+        stagingDir: DEFAULT_STAGING_DIR,
+        allowedUrls: [],
+        allowedNetworks: [],
+        maxRedirects: 5,
         maxBytes: 4 * 1024 ** 3,
         chunkTimeoutMs: 120_000,
         rebootDelayMs: 0,
       },
-      notify: { enabled: true, consoles: ['/dev/tty1', '/dev/ttyS0'], intervalMs: 2_000, maxCount: 10 },
+      notify: { enabled: true, consoles: ['/dev/tty1', '/dev/ttyS0'], intervalMs: 2_000, maxCount: 10, maxPending: 8 },
     },
   };
 }
@@ -94,6 +120,35 @@ const cid: Check = (v, p) => (typeof v === 'number' && Number.isInteger(v) && v 
 const cids: Check = (v, p) => (Array.isArray(v) ? v.map((x, i) => cid(x, `${p}[${i}]`)) : fail(p, 'an array of CIDs'));
 const argv: Check = (v, p) =>
   Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? v : fail(p, 'a non-empty array of strings (argv, no shell)');
+const positive: Check = (v, p) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : fail(p, 'a positive integer'));
+const absolute: Check = (v, p) => (typeof v === 'string' && isAbsolute(v) ? v : fail(p, 'an absolute path'));
+const origins: Check = (v, p) =>
+  Array.isArray(v)
+    ? v.map((x, i) => {
+        try {
+          parseAllowedOrigin(x);
+          return x as string;
+        } catch (e) {
+          return fail(`${p}[${i}]`, `an origin such as https://updates.example.com or http://10.0.0.5:8080 (${(e as Error).message})`);
+        }
+      })
+    : fail(p, 'an array of origins such as ["https://updates.example.com"]');
+const networks: Check = (v, p) =>
+  Array.isArray(v)
+    ? v.map((x, i) => {
+        try {
+          parseNetwork(typeof x === 'string' ? x : '');
+          return x as string;
+        } catch {
+          return fail(`${p}[${i}]`, 'a network such as 10.0.0.0/8 or fd00::/8');
+        }
+      })
+    : fail(p, 'an array of networks such as ["10.0.0.0/8"]');
+const replaced =
+  (what: string): Check =>
+  (_v, p) => {
+    throw new HostlinkError('usage', `agent configuration: '${p}' was replaced by ${what}`);
+  };
 const strs: Check = (v, p) => (Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '') ? v : fail(p, 'an array of paths'));
 
 /** Copies known keys of `input` over `target`, checking each; unknown keys are errors. */
@@ -115,8 +170,10 @@ const SCHEMA: Record<string, Check | Record<string, unknown>> = {
   allowedCids: cids,
   peerCid: cid,
   socatPath: str,
-  maxConnections: count,
-  timeouts: { readMs: count, writeMs: count, requestMs: count, upgradeMs: count },
+  maxConnections: positive,
+  maxConnectionsPerPeer: positive,
+  maxCommands: positive,
+  timeouts: { readMs: count, writeMs: count, requestMs: count, upgradeMs: count, idleMs: count },
   handlers: {
     'get-vsock-protocol': { enabled: bool },
     'get-hostos-version': { enabled: bool, version: str, versionFile: str },
@@ -126,14 +183,18 @@ const SCHEMA: Record<string, Check | Record<string, unknown>> = {
     'set-node-id': { enabled: bool, nodeIdFile: str, command: argv },
     upgrade: {
       enabled: bool,
-      stagingFile: str,
+      stagingFile: replaced("'handlers.upgrade.stagingDir', a directory only the agent may use (mode 0700): move the setting there"),
+      stagingDir: absolute,
+      allowedUrls: origins,
+      allowedNetworks: networks,
+      maxRedirects: count,
       maxBytes: count,
       chunkTimeoutMs: count,
       installCommand: argv,
       rebootCommand: argv,
       rebootDelayMs: count,
     },
-    notify: { enabled: bool, consoles: strs, intervalMs: count, maxCount: count },
+    notify: { enabled: bool, consoles: strs, intervalMs: count, maxCount: count, maxPending: positive },
   } satisfies Record<CommandType, unknown>,
 };
 

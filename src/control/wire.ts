@@ -11,6 +11,7 @@
  * Decoding ignores unknown fields (serde's default) but names unknown commands, so new commands can be
  * added on either side without breaking the other.
  */
+import { CANONICAL_UINT, JsonObjectScanner, rawValueAt } from './json-scan.js';
 
 export const VSOCK_PROTOCOL_VERSION = { major: 1, minor: 0, patch: 0 } as const;
 /** Both sides read at most this many bytes of one message (the reference's MAX_MESSAGE_SIZE). */
@@ -134,6 +135,10 @@ function payloadToJson(p: Payload): unknown {
 }
 
 function parseJson(bytes: Uint8Array, what: string): unknown {
+  return parseJsonText(bytes, what).value;
+}
+
+function parseJsonText(bytes: Uint8Array, what: string): { text: string; value: unknown } {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -141,10 +146,20 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
     throw new WireError(`unable to parse ${what}: not valid UTF-8`);
   }
   try {
-    return JSON.parse(text);
+    return { text, value: JSON.parse(text) };
   } catch (e) {
     throw new WireError(`unable to parse ${what}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * A u32 field checked as written: JSON.parse reads `3.0`, `3e0`, `-0` and `3.0000000000000001` as the integer 3
+ * (or 0), which serde would refuse and which would let two spellings name one CID. Only canonical digits pass.
+ */
+function canonicalU32(text: string, path: readonly string[], v: unknown): v is number {
+  if (!isU32(v)) return false;
+  const raw = rawValueAt(text, path);
+  return raw !== undefined && CANONICAL_UINT.test(raw);
 }
 
 /** Reads a v1 command value; throws WireError naming an unknown or malformed command. */
@@ -185,15 +200,22 @@ export function commandFromJson(v: unknown): Command {
  * such rather than retried as legacy, so the guest learns the command is unknown, not that its JSON is bad.
  */
 export function decodeRequest(bytes: Uint8Array): { format: RequestFormat; request: Request } {
-  const v = parseJson(bytes, 'client request');
+  const { text, value: v } = parseJsonText(bytes, 'client request');
   if (!isObject(v) || !('sender_cid' in v) || !('message' in v)) {
     throw new WireError("unable to parse client request: expected an object with 'sender_cid' and 'message'");
   }
   const cid = v['sender_cid'];
   if (typeof cid === 'number') {
-    if (!isU32(cid)) throw new WireError(`unable to parse client request: sender_cid ${cid} is not a 32-bit unsigned integer`);
+    if (!canonicalU32(text, ['sender_cid'], cid)) {
+      const raw = (rawValueAt(text, ['sender_cid']) ?? String(cid)).slice(0, 40);
+      throw new WireError(`unable to parse client request: sender_cid ${raw} is not a 32-bit unsigned integer written as plain digits`);
+    }
     try {
-      return { format: 'v1', request: { senderCid: cid, command: commandFromJson(v['message']) } };
+      const command = commandFromJson(v['message']);
+      if (command.type === 'notify' && !canonicalU32(text, ['message', 'notify', 'count'], command.count)) {
+        throw new WireError(`malformed 'notify' command: field 'count' must be an unsigned 32-bit integer written as plain digits`);
+      }
+      return { format: 'v1', request: { senderCid: cid, command } };
     } catch (e) {
       throw e instanceof WireError ? new WireError(e.message, 'v1') : e;
     }
@@ -209,8 +231,8 @@ export function decodeRequest(bytes: Uint8Array): { format: RequestFormat; reque
 }
 
 function decodeLegacyFields(cidText: string, message: string): Request {
-  if (!/^\d{1,10}$/.test(cidText) || Number(cidText) > U32_MAX) {
-    throw new WireError(`legacy request: sender_cid '${cidText}' is not a 32-bit unsigned integer`);
+  if (!/^\d{1,10}$/.test(cidText) || !CANONICAL_UINT.test(cidText) || Number(cidText) > U32_MAX) {
+    throw new WireError(`legacy request: sender_cid '${cidText.slice(0, 40)}' is not a 32-bit unsigned integer written as plain digits`);
   }
   return { senderCid: Number(cidText), command: parseLegacyCommand(message) };
 }
@@ -319,11 +341,12 @@ export function formatVersion(v: ProtocolVersion): string {
   return `${v.major}.${v.minor}.${v.patch}`;
 }
 
-/** True when a v1 request body is complete JSON: lets the agent answer peers that never half-close. */
+/** True when `bytes` is one complete JSON object (optionally followed by whitespace); linear in the input. */
 export function isCompleteJson(bytes: Uint8Array): boolean {
-  let end = bytes.length;
-  while (end > 0 && (bytes[end - 1] === 0x20 || bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d || bytes[end - 1] === 0x09)) end--;
-  if (end === 0 || bytes[end - 1] !== 0x7d /* } */) return false;
+  const scanner = new JsonObjectScanner();
+  const end = scanner.feed(bytes);
+  if (end < 0) return false;
+  for (let i = end; i < bytes.length; i++) if (bytes[i] !== 0x20 && bytes[i] !== 0x0a && bytes[i] !== 0x0d && bytes[i] !== 0x09) return false;
   try {
     JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
     return true;

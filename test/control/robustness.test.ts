@@ -4,6 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { LEGACY_ACCEPTED, MAX_MESSAGE_BYTES } from '../../src/control/wire.js';
@@ -127,7 +130,8 @@ test('legacy-format requests are served and answered in the legacy format', asyn
 });
 
 test('many concurrent requests are all answered', async (t) => {
-  const { sock } = await agentIn(t);
+  // One unix listener is one peer: let it have every slot.
+  const { sock } = await agentIn(t, { maxConnectionsPerPeer: 32 });
   const replies = await Promise.all(Array.from({ length: 20 }, () => rawExchange(sock, ATTACH)));
   assert.deepEqual(replies.map((r) => r.toString()), Array(20).fill(OK));
 });
@@ -156,22 +160,45 @@ test('a second agent cannot take over a live socket; a stale socket file is repl
   assert.equal((await rawExchange(stale, ATTACH)).toString(), OK);
 });
 
-test('connections over the limit get an Err reply that says so, and the agent keeps serving', async (t) => {
-  const { sock } = await agentIn(t, { maxConnections: 1 });
-  // The agent registers a connection asynchronously: ask until the answer changes instead of guessing a delay.
-  const until = async (want: (reply: string) => boolean): Promise<string> => {
-    let reply = '';
-    for (let i = 0; i < 200; i++) {
-      reply = (await rawExchange(sock, ATTACH)).toString();
-      if (want(reply)) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return reply;
-  };
-  const held = connect(sock); // one connection held open, no request yet
+test('connections over the limit: an idle one gives way, a busy one does not; either way the refused one gets an Err reply', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  const go = join(dir, 'go');
+  const started = join(dir, 'started');
+  await startAgent(t, `unix://${sock}`, {
+    maxConnections: 1,
+    handlers: {
+      'attach-hsm': { command: ['true'] },
+      // Busy until the test creates the file.
+      'detach-hsm': { command: ['sh', '-c', ': > "$2"; while [ ! -e "$1" ]; do sleep 0.02; done', 'sh', go, started] },
+    },
+  });
+  // An idle connection (connected, nothing sent) is evicted with an Err reply when the slot is needed.
+  const held = connect(sock);
+  const heldReply = new Promise<string>((resolve) => {
+    let out = '';
+    held.on('data', (c) => (out += c));
+    held.on('end', () => resolve(out));
+    held.on('error', () => resolve(out));
+  });
   t.after(() => held.destroy());
-  const refused = await until((r) => r.startsWith('{"Err"'));
-  assert.equal(errOf(Buffer.from(refused)), 'the agent is already serving 1 connections; retry later');
-  held.destroy();
-  assert.equal(await until((r) => r === OK), OK, 'served again once the held connection is gone');
+  await once(held, 'connect');
+  // The agent registers a connection asynchronously: ask until the held one has been evicted.
+  let reply = '';
+  for (let i = 0; i < 200 && reply !== OK; i++) reply = (await rawExchange(sock, ATTACH)).toString();
+  assert.equal(reply, OK);
+  assert.match(errOf(Buffer.from(await heldReply)), /needed this connection slot for another request/);
+
+  // A connection whose request is being handled keeps its slot: the newcomer is refused, with a reason.
+  const busy = rawExchange(sock, '{"sender_cid":3,"message":"detach-hsm"}');
+  while (!existsSync(started)) await new Promise((r) => setTimeout(r, 10)); // the test's timeout guards a hang
+  let refused = '';
+  for (let i = 0; i < 200 && !refused.startsWith('{"Err"'); i++) {
+    refused = (await rawExchange(sock, ATTACH)).toString();
+    if (!refused.startsWith('{"Err"')) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(errOf(Buffer.from(refused)), 'the agent is already serving 1 connections from this peer (maxConnectionsPerPeer); retry later');
+  await writeFile(go, '');
+  assert.equal((await busy).toString(), OK);
+  assert.equal((await rawExchange(sock, ATTACH)).toString(), OK, 'served again once the busy connection is done');
 });

@@ -7,8 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -30,7 +29,9 @@ interface Fixture {
   /** Lets the `/held` response (the image) go out. */
   release(): void;
   dir: string;
-  staged: string;
+  staging: string;
+  /** The one file in the staging directory, if any. */
+  staged: () => Promise<string | undefined>;
   events: () => Promise<string>;
   client: GuestClient;
   agent: Awaited<ReturnType<typeof startAgent>>;
@@ -89,16 +90,21 @@ async function fixture(
   });
   const addr = http.address();
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  const staged = join(dir, 'staged-upgrade');
+  const staging = join(dir, 'staging');
+  const expected = join(dir, 'expected-image');
+  await writeFile(expected, IMAGE);
   const eventsFile = join(dir, 'events');
   const agent = await startAgent(t, transport === 'unix' ? `unix://${join(dir, 'agent.sock')}` : '127.0.0.1:0', {
     timeouts,
     handlers: {
       upgrade: {
-        stagingFile: staged,
+        stagingDir: staging,
+        allowedUrls: [base],
+        allowedNetworks: ['127.0.0.0/8'],
         chunkTimeoutMs: 200,
         maxBytes: 1_000_000,
-        installCommand: ['sh', '-c', `cmp -s "$1" "$2" && echo "installed $1" >> ${eventsFile}`, 'sh', '{file}', staged],
+        // Records what the installer was handed: the image, byte for byte, from a file in the staging directory.
+        installCommand: ['sh', '-c', `case "$1" in "$2"/*) ;; *) exit 9;; esac; cmp -s "$1" "$3" && echo installed >> ${eventsFile}`, 'sh', '{file}', staging, expected],
         rebootCommand: ['sh', '-c', `echo reboot >> ${eventsFile}`],
         ...upgrade,
       },
@@ -110,7 +116,12 @@ async function fixture(
     arrived: (path) => new Promise((r) => waiters.set(path, r)),
     release: () => release(),
     dir,
-    staged,
+    staging,
+    staged: async () => {
+      const names = await readdir(staging);
+      assert.ok(names.length <= 1, `one file at most in the staging directory: ${names.join(', ')}`);
+      return names.length === 1 ? join(staging, names[0]!) : undefined;
+    },
     events: () => readFile(eventsFile, 'utf8').catch(() => ''),
     client: new GuestClient({ address: parseControlAddress(agent.address) }),
     agent,
@@ -128,9 +139,8 @@ test('good hash: downloads, verifies, installs, replies, then reboots', async (t
   const f = await fixture(t);
   assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
   await f.agent.agent.idle();
-  assert.equal(await f.events(), `installed ${f.staged}\nreboot\n`);
-  assert.ok((await readFile(f.staged)).equals(IMAGE));
-  assert.equal(existsSync(`${f.staged}.partial`), false);
+  assert.equal(await f.events(), `installed\nreboot\n`);
+  assert.ok((await readFile((await f.staged())!)).equals(IMAGE));
   // The reply was written before the reboot command ran.
   const logs = f.agent.logs;
   const replied = logs.findIndex((l) => /upgrade -> ok/.test(l));
@@ -138,27 +148,37 @@ test('good hash: downloads, verifies, installs, replies, then reboots', async (t
   assert.ok(replied >= 0 && rebooted > replied, logs.join('\n'));
 });
 
-test('a staged file with the right hash is reused; one with a wrong hash is deleted and downloaded again', async (t) => {
+test('a file the agent did not write is never reused, even with the right hash; its own verified image is', async (t) => {
   const f = await fixture(t);
-  await writeFile(f.staged, IMAGE);
+  // Planted before the agent's first upgrade: an image with the right hash, a link to it, a file under a guessable name.
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(f.staging, { mode: 0o700 });
+  await writeFile(join(f.staging, 'planted.img'), IMAGE);
+  await symlink(join(f.staging, 'planted.img'), join(f.staging, 'upgrade.img'));
   assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
-  assert.equal(f.hits.get('/image') ?? 0, 0, 'reused, not downloaded');
-  assert.ok(f.agent.logs.some((l) => /reusing/.test(l)));
+  assert.equal(f.hits.get('/image'), 1, 'downloaded, not taken from the planted file');
+  const mine = (await f.staged())!;
+  assert.ok(!mine.endsWith('planted.img') && !mine.endsWith('upgrade.img'), 'the planted files are gone');
 
-  await writeFile(f.staged, 'stale image from an earlier attempt');
+  // A retry with the same hash (say the reboot did not happen) reuses the image this agent verified.
   assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
-  assert.equal(f.hits.get('/image'), 1);
-  assert.ok((await readFile(f.staged)).equals(IMAGE));
+  assert.equal(f.hits.get('/image'), 1, 'reused, not downloaded again');
+  assert.ok(f.agent.logs.some((l) => /reusing/.test(l)));
+  // ...but not once it was changed (here by root, the only other user who can write there).
+  await chmod(mine, 0o600);
+  await writeFile(mine, 'stale image from an earlier attempt');
+  assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
+  assert.equal(f.hits.get('/image'), 2);
   await f.agent.agent.idle();
-  assert.equal(await f.events(), `installed ${f.staged}\nreboot\n`.repeat(2));
+  assert.equal(await f.events(), `installed\nreboot\n`.repeat(3));
 });
 
-test('bad hash: names both hashes, keeps nothing, installs nothing', async (t) => {
+test('bad hash: names the expected hash only, keeps nothing, installs nothing', async (t) => {
   const f = await fixture(t);
   const err = errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: OTHER_HASH }));
-  assert.equal(err, `file failed hash validation: computed_hash ${IMAGE_HASH}, expected_hash ${OTHER_HASH}`);
-  assert.equal(existsSync(f.staged), false);
-  assert.equal(existsSync(`${f.staged}.partial`), false);
+  // Not the computed hash: the guest must not learn anything about a body it may not be able to fetch itself.
+  assert.equal(err, `file failed hash validation: expected_hash ${OTHER_HASH}`);
+  assert.equal(await f.staged(), undefined);
   await f.agent.agent.idle();
   assert.equal(await f.events(), '');
 });
@@ -166,8 +186,8 @@ test('bad hash: names both hashes, keeps nothing, installs nothing', async (t) =
 test('a server that stalls mid-body is given up on after the per-chunk timeout', async (t) => {
   const f = await fixture(t);
   const err = errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/stall`, targetHash: IMAGE_HASH }));
-  assert.match(err, /stalled: no data for 200 ms after 1000 bytes/);
-  assert.equal(existsSync(`${f.staged}.partial`), false);
+  assert.equal(err, 'the upgrade download stalled: no data for handlers.upgrade.chunkTimeoutMs (200 ms)');
+  assert.equal(await f.staged(), undefined);
   assert.equal(await f.events(), '');
   // The agent keeps serving, and the next attempt works.
   assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
@@ -177,19 +197,22 @@ test('size limits: by Content-Length and while streaming', async (t) => {
   const f = await fixture(t, { maxBytes: 50_000 });
   assert.match(
     errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH })),
-    /is 300000 bytes, more than the limit of 50000/,
+    /^the upgrade image is larger than handlers\.upgrade\.maxBytes \(50000 bytes\)$/,
   );
   assert.match(
     errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/chunked`, targetHash: IMAGE_HASH })),
-    /larger than the limit of 50000 bytes/,
+    /^the upgrade image is larger than handlers\.upgrade\.maxBytes \(50000 bytes\)$/,
   );
-  assert.equal(existsSync(`${f.staged}.partial`), false);
+  assert.equal(await f.staged(), undefined);
 });
 
 test('redirects are followed; HTTP errors, bad URLs and bad hashes are refused before anything runs', async (t) => {
   const f = await fixture(t);
   assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/moved`, targetHash: IMAGE_HASH }), OK);
-  assert.match(errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/missing`, targetHash: OTHER_HASH })), /HTTP 404/);
+  // The status stays in the agent's log: the reply does not tell the guest what the server answered.
+  const missing = errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/missing`, targetHash: OTHER_HASH }));
+  assert.equal(missing, "the upgrade could not be downloaded from the allowed server; the host's agent log has the details");
+  assert.ok(f.agent.logs.some((l) => /HTTP 404/.test(l)));
   assert.match(errorOf(await f.client.send({ type: 'upgrade', url: 'ftp://example.com/x', targetHash: IMAGE_HASH })), /only http and https/);
   assert.match(
     errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH.toUpperCase() })),
@@ -245,5 +268,5 @@ test('a guest that hangs up while the upgrade runs still gets its host rebooted'
   await until(() => f.agent.logs.some((l) => /connection error/.test(l)));
   f.release();
   await until(async () => (await f.events()).includes('reboot'));
-  assert.equal(await f.events(), `installed ${f.staged}\nreboot\n`);
+  assert.equal(await f.events(), `installed\nreboot\n`);
 });

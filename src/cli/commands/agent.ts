@@ -12,8 +12,9 @@ Serves the guest-to-host command channel: one JSON request and one JSON reply pe
 options:
   --listen ADDR   vsock://any:PORT (default ${DEFAULT_AGENT_ADDRESS}; vsock needs socat), unix:///path or HOST:PORT
   --config FILE   JSON configuration: allowed guest CIDs, timeouts, and per command whether it is enabled and
-                  what it runs (see docs/ops-channel.md). Without it: only CID 3 is served, and commands that
-                  need a configured command or version answer that they are not configured.`;
+                  what it runs, upgrade URLs and networks allowed, limits (see docs/ops-channel.md). Without
+                  it: only CID 3 is served, commands that need a configured command or version answer that
+                  they are not configured, and no upgrade URL is allowed.`;
 
 export async function run(argv: string[]): Promise<number> {
   let values;

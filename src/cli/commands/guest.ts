@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_GUEST_ADDRESS, parseControlAddress } from '../../control/address.js';
 import { DEFAULT_GUEST_CID, GuestClient } from '../../control/client.js';
+import { consoleText } from '../../control/text.js';
 import { formatVersion, type Command, type Payload } from '../../control/wire.js';
 import { HostlinkError } from '../../errors.js';
 
@@ -124,11 +125,12 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const reply = await client.send(command);
     if (!reply.ok) {
-      process.stderr.write(`hostlink: the host refused ${name}: ${reply.error}\n`);
+      // The host's text goes to a terminal: no control characters but newline (a host is trusted, a hijacked line not).
+      process.stderr.write(`hostlink: the host refused ${name}: ${consoleText(reply.error)}\n`);
       return GUEST_EXIT.refused;
     }
     const out = formatPayload(reply.payload);
-    if (out !== undefined) process.stdout.write(out + '\n');
+    if (out !== undefined) process.stdout.write(consoleText(out) + '\n');
     return GUEST_EXIT.ok;
   } catch (e) {
     if (e instanceof HostlinkError && (e.code === 'channel_closed' || e.code === 'timeout')) {

@@ -3,10 +3,10 @@
  * `virsh attach-device guestos --file hsm.xml`), start-upgrade-guest-vm, and set-node-id (write the node id to a
  * file, then run a command such as one that updates the hostname, with `{node_id}` in its arguments).
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import type { CommandType, Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
-import { fillPlaceholders, runCommand } from './run.js';
+import { fillPlaceholders } from './run.js';
 
 const NO_PAYLOAD: Payload = { kind: 'NoPayload' };
 
@@ -15,7 +15,7 @@ export function configuredCommand(type: 'attach-hsm' | 'detach-hsm' | 'start-upg
   return async (_c: unknown, ctx: HandlerContext): Promise<Payload> => {
     const argv = ctx.config.handlers[type].command;
     if (argv === undefined) throw notConfigured(type, 'command');
-    await runCommand(argv, ctx.signal);
+    await ctx.run(argv);
     return NO_PAYLOAD;
   };
 }
@@ -33,13 +33,15 @@ export async function setNodeId(c: { nodeId: string }, ctx: HandlerContext): Pro
     // Write then rename, so a reader never sees half an id.
     const tmp = `${h.nodeIdFile}.tmp-${process.pid}`;
     try {
-      await writeFile(tmp, c.nodeId + '\n');
+      // 'wx' (O_CREAT|O_EXCL): never write through a file or link someone else left at the temporary name.
+      await rm(tmp, { force: true });
+      await writeFile(tmp, c.nodeId + '\n', { flag: 'wx', mode: 0o644 });
       await rename(tmp, h.nodeIdFile);
     } catch (e) {
       throw new Error(`cannot write the node id to ${h.nodeIdFile}: ${(e as Error).message}`);
     }
   }
-  if (h.command !== undefined) await runCommand(fillPlaceholders(h.command, { node_id: c.nodeId }), ctx.signal);
+  if (h.command !== undefined) await ctx.run(fillPlaceholders(h.command, { node_id: c.nodeId }));
   return NO_PAYLOAD;
 }
 

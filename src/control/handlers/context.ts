@@ -1,6 +1,7 @@
 /** What a handler gets besides its command. Handlers return a payload or throw an Error whose message is the reply's Err text. */
 import type { AgentConfig } from '../config.js';
 import type { Command, CommandType, Payload } from '../wire.js';
+import type { CommandSlots } from './run.js';
 
 export interface HandlerContext {
   config: AgentConfig;
@@ -13,13 +14,29 @@ export interface HandlerContext {
   afterReply(fn: () => void): void;
   /** Keeps the agent's close() waiting for background work (notify). */
   track(work: Promise<unknown>): void;
+  /** Runs a configured command within the agent's limit on commands at once, stopped by `signal`. */
+  run(argv: readonly string[]): Promise<void>;
   /** Agent-wide state shared by requests. */
   state: AgentState;
 }
 
+/** An upgrade image this agent process downloaded and verified itself. */
+export interface VerifiedImage {
+  path: string;
+  sha256: string;
+  ino: number;
+  dev: number;
+  size: number;
+}
+
 export interface AgentState {
-  /** Only one upgrade at a time: they share the staging file. */
+  /** Only one upgrade at a time: they share the staging directory. */
   upgradeRunning: boolean;
+  verified?: VerifiedImage;
+  /** Notifications accepted and still being written (bounded by handlers.notify.maxPending). */
+  notifiesPending: number;
+  /** Slots for configured commands (maxCommands). */
+  commands: CommandSlots;
 }
 
 export type Handler<T extends CommandType = CommandType> = (command: Extract<Command, { type: T }>, ctx: HandlerContext) => Promise<Payload>;

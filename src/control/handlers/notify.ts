@@ -1,36 +1,63 @@
 /**
  * notify: write "\nMESSAGE\n" to each configured console min(count, maxCount) times, intervalMs apart, in the
- * background; the reply goes out at once. Consoles are opened before replying so a missing one is reported.
+ * background; the reply goes out at once. The message is stripped of control characters except newline first
+ * (see text.ts). What a guest can make the agent hold is bounded: at most `maxPending` notifications are being
+ * written at once (one more is refused with an error reply until one finishes), and a console is opened only
+ * for each write, so no descriptor is held between writes. Consoles are opened once before replying so a
+ * missing one is reported to the guest.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { consoleText } from '../text.js';
 import type { Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
 
+// O_NOCTTY: a tty opened by the agent must not become its controlling terminal. O_NONBLOCK: a console that
+// stopped reading (a serial line paused with XOFF) fails the write instead of blocking a thread forever.
+const CONSOLE_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOCTTY | constants.O_NONBLOCK;
+
+async function writeConsole(path: string, text: string): Promise<void> {
+  const f = await open(path, CONSOLE_FLAGS, 0o600);
+  try {
+    await f.write(text);
+  } finally {
+    await f.close();
+  }
+}
+
 export async function notify(c: { count: number; message: string }, ctx: HandlerContext): Promise<Payload> {
   const h = ctx.config.handlers.notify;
-  const times = Math.min(c.count, h.maxCount);
-  const handles: FileHandle[] = [];
-  try {
-    for (const path of h.consoles) handles.push(await open(path, 'a'));
-  } catch (e) {
-    await Promise.all(handles.map((f) => f.close()));
-    throw new Error(`cannot open console: ${(e as Error).message}`);
+  if (ctx.state.notifiesPending >= h.maxPending) {
+    throw new Error(`the host is still writing ${h.maxPending} notifications (handlers.notify.maxPending); retry when they are done`);
   }
-  const text = `\n${c.message}\n`;
-  const writeAll = async (): Promise<void> => {
-    try {
-      for (let i = 0; i < times && !ctx.closing.aborted; i++) {
-        if (i > 0) await sleep(h.intervalMs, undefined, { signal: ctx.closing }).catch(() => undefined);
-        if (ctx.closing.aborted) break;
-        await Promise.all(handles.map((f) => f.write(text)));
-      }
-    } catch (e) {
-      ctx.log(`notify: writing to the consoles failed: ${(e as Error).message}`);
-    } finally {
-      await Promise.all(handles.map((f) => f.close().catch(() => undefined)));
+  const times = Math.min(c.count, h.maxCount);
+  const text = `\n${consoleText(c.message)}\n`;
+  ctx.state.notifiesPending++;
+  let handedOff = false;
+  try {
+    for (const path of h.consoles) {
+      const f = await open(path, CONSOLE_FLAGS, 0o600).catch((e: Error) => {
+        throw new Error(`cannot open console: ${e.message}`);
+      });
+      await f.close();
     }
-  };
-  ctx.track(writeAll());
+    const writeAll = async (): Promise<void> => {
+      try {
+        for (let i = 0; i < times && !ctx.closing.aborted; i++) {
+          if (i > 0) await sleep(h.intervalMs, undefined, { signal: ctx.closing }).catch(() => undefined);
+          if (ctx.closing.aborted) break;
+          const results = await Promise.allSettled(h.consoles.map((path) => writeConsole(path, text)));
+          for (const r of results) if (r.status === 'rejected') ctx.log(`notify: writing to a console failed: ${(r.reason as Error).message}`);
+        }
+      } finally {
+        ctx.state.notifiesPending--;
+      }
+    };
+    ctx.track(writeAll());
+    handedOff = true;
+  } finally {
+    if (!handedOff) ctx.state.notifiesPending--;
+  }
   return { kind: 'NoPayload' };
 }

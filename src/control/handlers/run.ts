@@ -1,5 +1,9 @@
-/** Runs a configured command (argv, no shell) and turns its failure into the text the guest sees. */
-import { spawn } from 'node:child_process';
+/**
+ * Runs a configured command (argv, no shell) and turns its failure into the text the guest sees. At most
+ * `maxCommands` run at once (CommandSlots); a spawn that fails, even for lack of descriptors (EMFILE), is an
+ * error for that request, never an unhandled 'error' event that would end the agent.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
 
 const MAX_CAPTURE = 4096;
 
@@ -12,25 +16,78 @@ export function describeCommand(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
+/**
+ * A counting semaphore for commands. Waiters are requests holding a connection, so their number is bounded by
+ * the connection limits; a waiter whose request times out leaves the queue.
+ */
+export class CommandSlots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly max: number) {}
+
+  async acquire(signal: AbortSignal): Promise<() => void> {
+    if (this.running >= this.max) {
+      await new Promise<void>((resolve, reject) => {
+        const go = (): void => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = (): void => {
+          const i = this.waiting.indexOf(go);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new Error(`the command was not started: the request timed out while ${this.max} commands (maxCommands) were running`));
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.waiting.push(go);
+      });
+    } else {
+      this.running++;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes straight to the next waiter
+      else this.running--;
+    };
+  }
+}
+
 /** Resolves when the command exits 0; rejects with `command X failed (exit N): <stderr>` otherwise. */
 export function runCommand(argv: readonly string[], signal?: AbortSignal): Promise<void> {
   const shown = describeCommand(argv);
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new Error(`command ${shown} was not started: the request timed out`));
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const keep = (s: string, chunk: Buffer): string => (s.length < MAX_CAPTURE ? s + chunk.toString('utf8') : s);
-    child.stdout!.on('data', (c: Buffer) => (out = keep(out, c)));
-    child.stderr!.on('data', (c: Buffer) => (err = keep(err, c)));
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      return reject(new Error(`command ${shown} could not be started: ${(e as Error).message}`));
+    }
+    // Listen for 'error' before anything else: with EMFILE, Node returns a child without stdio and emits
+    // 'error' on the next tick.
     const onAbort = (): void => {
       child.kill('SIGTERM');
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => {
       signal?.removeEventListener('abort', onAbort);
-      reject(new Error(`command ${shown} could not be started: ${e.code === 'ENOENT' ? 'program not found' : e.message}`));
+      const why =
+        e.code === 'ENOENT'
+          ? 'program not found'
+          : e.code === 'EMFILE' || e.code === 'ENFILE' || e.code === 'EAGAIN'
+            ? `the host is out of processes or file descriptors (${e.code}); retry later`
+            : e.code ?? e.message;
+      reject(new Error(`command ${shown} could not be started: ${why}`));
     });
+    let out = '';
+    let err = '';
+    const keep = (s: string, chunk: Buffer): string => (s.length < MAX_CAPTURE ? s + chunk.toString('utf8') : s);
+    child.stdout?.on('data', (c: Buffer) => (out = keep(out, c))).on('error', () => undefined);
+    child.stderr?.on('data', (c: Buffer) => (err = keep(err, c))).on('error', () => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
     child.on('close', (code, sig) => {
       signal?.removeEventListener('abort', onAbort);
       if (code === 0) return resolve();

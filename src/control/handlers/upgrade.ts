@@ -1,23 +1,27 @@
 /**
- * upgrade URL HASH: download to the staging file (reusing one already staged with the right hash, deleting one
- * with a wrong hash), verify the lowercase hex SHA-256, run the install command with `{file}` = the staged file,
- * then schedule the reboot command to run after the reply has been written, so the guest hears "done" first.
+ * upgrade URL HASH: download into a fresh file of the agent's own staging directory (see staging.ts), check the
+ * lowercase hex SHA-256 of exactly the bytes written, run the install command with `{file}` = that file, then
+ * schedule the reboot command to run after the reply has been written, so the guest hears "done" first.
+ * A verified image this process downloaded is reused by a retry with the same hash (a failed install, say);
+ * anything else found in the directory is deleted first, never trusted.
  */
-import { rename, rm, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Payload } from '../wire.js';
-import type { HandlerContext } from './context.js';
-import { checkDownloadUrl, download, sha256File } from './download.js';
+import type { HandlerContext, VerifiedImage } from './context.js';
+import { checkDownloadUrl, download } from './download.js';
 import { describeCommand, fillPlaceholders, runCommand } from './run.js';
+import { clearStagingDir, createStagingFile, prepareStagingDir } from './staging.js';
+import { checkOrigin, urlPolicy } from './url-policy.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
+/** The image this process verified, if it is still the very file it wrote (same inode, size, read-only). */
+async function stillOurs(v: VerifiedImage | undefined, hash: string): Promise<VerifiedImage | undefined> {
+  if (v === undefined || v.sha256 !== hash) return undefined;
+  const st = await lstat(v.path).catch(() => undefined);
+  if (st === undefined || !st.isFile() || st.ino !== v.ino || st.dev !== v.dev || st.size !== v.size || (st.mode & 0o777) !== 0o400) return undefined;
+  return v;
 }
 
 export async function upgrade(c: { url: string; targetHash: string }, ctx: HandlerContext): Promise<Payload> {
@@ -30,36 +34,23 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   if (!SHA256_HEX.test(c.targetHash)) {
     throw new Error(`invalid target hash '${c.targetHash.slice(0, 80)}': expected a SHA-256 as 64 lowercase hex digits`);
   }
+  // The origin rule first: a URL that is not allowed touches neither the disk nor the network.
+  checkOrigin(new URL(c.url), urlPolicy(h.allowedUrls, h.allowedNetworks), 'the upgrade URL');
   if (ctx.state.upgradeRunning) throw new Error('an upgrade is already running on this host; try again when it has finished');
   ctx.state.upgradeRunning = true;
   try {
-    const staged = h.stagingFile;
-    let reuse = false;
-    if (await exists(staged)) {
-      const have = await sha256File(staged);
-      reuse = have === c.targetHash;
-      if (!reuse) await rm(staged, { force: true });
-      ctx.log(reuse ? `upgrade: reusing ${staged} (hash matches)` : `upgrade: deleted ${staged} (hash ${have} does not match)`);
+    const dir = await prepareStagingDir(h.stagingDir);
+    let image = await stillOurs(ctx.state.verified, c.targetHash);
+    const removed = await clearStagingDir(dir, image?.path);
+    if (removed.length > 0) ctx.log(`upgrade: deleted ${removed.length} file(s) the agent did not verify in this run from ${dir}`);
+    if (image !== undefined) {
+      ctx.log(`upgrade: reusing ${image.path}, verified earlier by this agent`);
+    } else {
+      ctx.state.verified = undefined;
+      image = await fetchVerified(c, dir, ctx);
+      ctx.state.verified = image;
     }
-    if (!reuse) {
-      // Download beside the staging file and rename only a verified image into place.
-      const partial = `${staged}.partial`;
-      await rm(partial, { force: true });
-      let got;
-      try {
-        got = await download(c.url, partial, { maxBytes: h.maxBytes, chunkTimeoutMs: h.chunkTimeoutMs, signal: ctx.signal });
-      } catch (e) {
-        await rm(partial, { force: true });
-        throw e;
-      }
-      if (got.sha256 !== c.targetHash) {
-        await rm(partial, { force: true });
-        throw new Error(`file failed hash validation: computed_hash ${got.sha256}, expected_hash ${c.targetHash}`);
-      }
-      await rename(partial, staged);
-      ctx.log(`upgrade: downloaded ${got.bytes} bytes from ${c.url}`);
-    }
-    await runCommand(fillPlaceholders(installCommand, { file: staged }), ctx.signal);
+    await ctx.run(fillPlaceholders(installCommand, { file: image.path }));
     if (ctx.signal.aborted) throw new Error('the upgrade timed out after installing; not rebooting');
     ctx.afterReply(() => {
       const reboot = async (): Promise<void> => {
@@ -73,5 +64,38 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
     return { kind: 'NoPayload' };
   } finally {
     ctx.state.upgradeRunning = false;
+  }
+}
+
+/** Downloads into a fresh file, hashing what is written; a file that fails the check is deleted. */
+async function fetchVerified(c: { url: string; targetHash: string }, dir: string, ctx: HandlerContext): Promise<VerifiedImage> {
+  const h = ctx.config.handlers.upgrade;
+  const { path, handle } = await createStagingFile(dir);
+  let ok = false;
+  try {
+    const got = await download(c.url, handle, {
+      policy: urlPolicy(h.allowedUrls, h.allowedNetworks),
+      maxBytes: h.maxBytes,
+      chunkTimeoutMs: h.chunkTimeoutMs,
+      maxRedirects: h.maxRedirects,
+      signal: ctx.signal,
+      log: ctx.log,
+    });
+    if (got.sha256 !== c.targetHash) {
+      ctx.log(`upgrade: ${c.url} has SHA-256 ${got.sha256}, not ${c.targetHash}`);
+      // The computed hash is not sent: it would tell the guest about a body it may not be able to fetch itself.
+      throw new Error(`file failed hash validation: expected_hash ${c.targetHash}`);
+    }
+    await handle.sync();
+    // Read-only from now on: a later reuse checks that this is still the file as verified.
+    await handle.chmod(0o400);
+    const st = await handle.stat();
+    if (st.size !== got.bytes) throw new Error('the staged upgrade image changed while it was written; nothing was installed');
+    ctx.log(`upgrade: downloaded and verified ${got.bytes} bytes from ${c.url}`);
+    ok = true;
+    return { path, sha256: got.sha256, ino: st.ino, dev: st.dev, size: st.size };
+  } finally {
+    await handle.close().catch(() => undefined);
+    if (!ok) await clearStagingDir(dir).catch(() => undefined);
   }
 }
