@@ -65,6 +65,11 @@ export class Session {
 /**
  * Serves a session on a socket until the peer closes, the session finishes, or the protocol is broken.
  * Resolves with the reason the session ended; never rejects.
+ *
+ * Read one request, answer it, read the next: the socket is paused while a request is handled (a parked
+ * next_message included) and while an answer waits for the VM to read it, so a VM that pipelines requests
+ * fills its own socket buffers, not the host's memory. What is held at most is one received chunk's frames
+ * and one partial frame (bounded by the frame limit). The socket may arrive paused (from the gate).
  */
 export function serveSession(session: Session, socket: Socket, maxFrameBytes = MAX_FRAME_BYTES): Promise<{ error?: HostlinkError }> {
   return new Promise((resolve) => {
@@ -84,19 +89,32 @@ export function serveSession(session: Session, socket: Socket, maxFrameBytes = M
       if (!socket.destroyed) socket.end(encodeFrame(encodeStatus('bad_request', { reason: err.message })));
       finish(err);
     };
+    /** Resolves once the VM has taken what was written (or the socket is gone). */
+    const drained = (): Promise<void> =>
+      new Promise((done) => {
+        const end = (): void => {
+          socket.off('drain', end);
+          socket.off('close', end);
+          done();
+        };
+        socket.on('drain', end);
+        socket.on('close', end);
+      });
     const pump = async (): Promise<void> => {
       if (busy) return;
       busy = true;
+      socket.pause();
       try {
         while (queue.length && !finished) {
           const response = await session.handle(queue.shift()!);
-          if (socket.destroyed) return;
-          socket.write(encodeFrame(response));
+          if (socket.destroyed || finished) return;
+          if (!socket.write(encodeFrame(response))) await drained();
         }
       } catch (e) {
         fail(e);
       } finally {
         busy = false;
+        if (!finished && !socket.destroyed) socket.resume();
       }
     };
     socket.on('data', (chunk: Buffer) => {
@@ -106,9 +124,10 @@ export function serveSession(session: Session, socket: Socket, maxFrameBytes = M
         fail(e);
         return;
       }
-      void pump();
+      if (queue.length) void pump();
     });
     socket.on('error', () => finish());
     socket.on('close', () => finish());
+    socket.resume();
   });
 }
