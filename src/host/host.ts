@@ -256,6 +256,11 @@ export class Host {
     return [...(this.pool?.busyPids() ?? []), ...[...this.oneShotVms].map((vm) => vm.pid)];
   }
 
+  /** Process ids of every VM process the host runs right now (pool and one-shot). */
+  vmPids(): number[] {
+    return [...(this.pool?.pids() ?? []), ...[...this.oneShotVms].map((vm) => vm.pid)];
+  }
+
   /** Pool statistics, or null when no pool was started. */
   get poolStats(): VmPool['stats'] | null {
     return this.pool?.stats ?? null;
