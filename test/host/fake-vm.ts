@@ -6,9 +6,9 @@
  *       garbage (send a malformed frame), oversize (announce a 1 GiB frame), silent (connect, never speak),
  *       hello-only (say hello, never ask for work),
  *       flood (say hello, ask next_message, then pipeline storage_read requests without reading answers;
- *              prints `wrote N` on stdout each time its writes stall, or `done N` after FLOOD_BYTES),
+ *              prints `wrote N` on stderr each time its writes stall, or `done N` after FLOOD_BYTES),
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
- *              key `big`; prints the response's status name on stdout and exits 0).
+ *              key `big`; prints the response's status name on stderr and exits 0).
  */
 import { connect } from 'node:net';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
@@ -60,12 +60,12 @@ socket.on('connect', () => {
       while (written < FLOOD_BYTES) {
         written += batch.length;
         if (!socket.write(batch)) {
-          process.stdout.write(`wrote ${written}\n`);
+          process.stderr.write(`wrote ${written}\n`);
           socket.once('drain', pump);
           return;
         }
       }
-      process.stdout.write(`done ${written}\n`);
+      process.stderr.write(`done ${written}\n`);
     };
     pump();
     setInterval(() => undefined, 1000);
@@ -82,7 +82,7 @@ socket.on('connect', () => {
           const key = Buffer.from('big');
           socket.write(encodeFrame(encodeRequest('storage_read_many', { keys: Array.from({ length: FLOOD_KEYS }, () => key) })));
         } else if (answers === 3) {
-          process.stdout.write(`${decodeResponse('storage_read_many', body).status}\n`);
+          process.stderr.write(`${decodeResponse('storage_read_many', body).status}\n`);
           process.exit(0);
         }
       }
