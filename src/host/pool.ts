@@ -26,12 +26,12 @@ export interface PoolOptions {
   recycleAfter?: number;
   /** A VM parked without work this long exits; default 60 000 ms. */
   idleTimeoutMs?: number;
-  /** A VM must ask for work this soon after launch or it is stopped; default 10 000 ms. */
+  /** A VM must ask for work this soon after launch or it is stopped; default 30 000 ms (start-up on a loaded machine is slow). */
   startTimeoutMs?: number;
 }
 
 export const DEFAULT_POOL_IDLE_TIMEOUT_MS = 60_000;
-export const DEFAULT_POOL_START_TIMEOUT_MS = 10_000;
+export const DEFAULT_POOL_START_TIMEOUT_MS = 30_000;
 const MAX_START_FAILURES = 3;
 
 type WorkerState = 'starting' | 'idle' | 'busy' | 'retiring';
