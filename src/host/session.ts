@@ -66,10 +66,10 @@ export class Session {
  * Serves a session on a socket until the peer closes, the session finishes, or the protocol is broken.
  * Resolves with the reason the session ended; never rejects.
  *
- * Read one request, answer it, read the next: the socket is paused while a request is handled (a parked
- * next_message included) and while an answer waits for the VM to read it, so a VM that pipelines requests
- * fills its own socket buffers, not the host's memory. What is held at most is one received chunk's frames
- * and one partial frame (bounded by the frame limit). The socket may arrive paused (from the gate).
+ * Read one request, answer it, read the next: the socket is paused while a request waits for its answer (a
+ * parked next_message, an http_fetch) and while an answer waits for the VM to read it, so a VM that pipelines
+ * requests fills its own socket buffers, not the host's memory. What is held at most is one received chunk's
+ * frames and one partial frame (bounded by the frame limit). The socket may arrive paused (from the gate).
  */
 export function serveSession(session: Session, socket: Socket, maxFrameBytes = MAX_FRAME_BYTES): Promise<{ error?: HostlinkError }> {
   return new Promise((resolve) => {
@@ -103,18 +103,32 @@ export function serveSession(session: Session, socket: Socket, maxFrameBytes = M
     const pump = async (): Promise<void> => {
       if (busy) return;
       busy = true;
-      socket.pause();
+      // Answers given at once need no pause: no 'data' event can arrive while this loop runs synchronously.
+      // Only an answer that waits (next_message, http_fetch) or a VM that does not read its answers pauses
+      // the socket; pausing on every request would cost two epoll_ctl calls per request.
+      let paused = false;
+      const pause = (): void => {
+        if (!paused) socket.pause();
+        paused = true;
+      };
       try {
         while (queue.length && !finished) {
-          const response = await session.handle(queue.shift()!);
+          let response = session.handle(queue.shift()!);
+          if (response instanceof Promise) {
+            pause();
+            response = await response;
+          }
           if (socket.destroyed || finished) return;
-          if (!socket.write(encodeFrame(response))) await drained();
+          if (!socket.write(encodeFrame(response))) {
+            pause();
+            await drained();
+          }
         }
       } catch (e) {
         fail(e);
       } finally {
         busy = false;
-        if (!finished && !socket.destroyed) socket.resume();
+        if (paused && !finished && !socket.destroyed) socket.resume();
       }
     };
     socket.on('data', (chunk: Buffer) => {
