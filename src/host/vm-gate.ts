@@ -6,9 +6,11 @@
  * proof checks under the secret (src/protocol/hello-proof.ts). Until then the host answers nothing. A
  * connection that sends something else, a wrong proof, an oversized frame, or nothing within
  * `helloTimeoutMs` is closed, and the listener keeps accepting: an intruder that connects first does not stop
- * the real VM from connecting. At most `maxPending` unauthenticated connections are held at once; more are
- * closed on arrival. The first authenticated connection wins; the listener then closes and every other
- * pending connection is dropped.
+ * the real VM from connecting. At most `maxPending` unauthenticated connections are held at once; a new one
+ * over the cap evicts the oldest. Evicting the oldest (rather than refusing the newest) is what keeps an
+ * intruder that parks silent connections from locking the real VM out: the real VM says hello as soon as it
+ * has connected, so it is never the oldest for long. The first authenticated connection wins; the listener
+ * then closes and every other pending connection is dropped.
  *
  * The authenticated socket is handed over paused with the hello frame pushed back (unshift), so the session
  * reads and answers that hello like any other request.
@@ -21,7 +23,7 @@ import { checkHelloProof } from '../protocol/hello-proof.js';
 export interface GateOptions {
   /** How long a connection may take to send its hello. Default 5000 ms. */
   helloTimeoutMs?: number;
-  /** Unauthenticated connections held at once; more are closed on arrival. Default 16. */
+  /** Unauthenticated connections held at once; a new one over the cap evicts the oldest. Default 16. */
   maxPending?: number;
 }
 
@@ -69,11 +71,12 @@ export function admitVm(server: Server, secret: Uint8Array, options: GateOptions
 
   function onConnection(socket: Socket): void {
     socket.on('error', () => undefined); // a reset intruder is just closed
-    if (settled || pending.size >= maxPending) {
+    if (settled) {
       socket.destroy();
       refused++;
       return;
     }
+    if (pending.size >= maxPending) drop(pending.keys().next().value!); // the oldest: Map keeps insertion order
     pending.set(socket, setTimeout(() => drop(socket), helloTimeoutMs));
     const reader = new FrameReader(MAX_HELLO_FRAME_BYTES);
     const seen: Buffer[] = [];

@@ -128,17 +128,32 @@ describe('the gate in front of a VM listener', () => {
     real.destroy();
   });
 
-  test('silence is bounded, the number of pending connections is capped, and neither keeps the real VM out', async () => {
+  test('silence is bounded in time', async () => {
     const { port, server } = await listen();
     const secret = newVmSecret();
-    const gate = admitVm(server, secret, { helloTimeoutMs: 300, maxPending: 2 });
-    const silent = [await dial(port), await dial(port)];
-    const third = await dial(port); // over the cap: closed on arrival
-    assert.equal(await closed(third), 0);
-    for (const s of silent) assert.equal(await closed(s), 0); // closed by the hello timeout
+    const gate = admitVm(server, secret, { helloTimeoutMs: 300 });
+    const silent = await dial(port);
+    assert.equal(await closed(silent), 0); // closed by the hello timeout
     const real = await dial(port);
     real.write(hello(secret));
     (await gate.connection).destroy();
+    real.destroy();
+    assert.equal(gate.refused, 1);
+  });
+
+  test('pending connections are capped by evicting the oldest, so parked intruders cannot lock the real VM out', async () => {
+    const { port, server } = await listen();
+    const secret = newVmSecret();
+    const gate = admitVm(server, secret, { helloTimeoutMs: 60_000, maxPending: 2 });
+    const parked = [await dial(port), await dial(port)];
+    const ends = parked.map(closed);
+    const third = await dial(port); // over the cap: the oldest goes
+    assert.equal(await ends[0], 0);
+    const real = await dial(port); // evicts the second, then proves the secret
+    real.write(hello(secret));
+    (await gate.connection).destroy();
+    assert.equal(await ends[1], 0);
+    assert.equal(await closed(third), 0); // dropped once the real VM got in
     real.destroy();
     assert.equal(gate.refused, 3);
   });
