@@ -99,10 +99,19 @@ export class VmProcess {
     this.gate = admitVm(server, secret, gateOptions);
     this.connection = this.gate.connection;
     this.exited = new Promise((resolve) => {
-      child.once('exit', (exitCode, signal) => {
+      const ended = (exitCode: number | null, signal: string | null): void => {
+        if (this.exitInfo) return;
         this.exitInfo = { exitCode, signal };
         this.gate.close(new HostlinkError('vm_crash', 'the VM exited before connecting'));
         resolve(this.exitInfo);
+      };
+      child.once('exit', ended);
+      // A process that could not be started at all may report only 'error': it ended all the same.
+      child.once('error', (e: Error) => {
+        if (child.pid === undefined) {
+          this.stderrBuf = Buffer.from(`could not start the VM process: ${e.message}`);
+          ended(null, null);
+        }
       });
     });
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -165,11 +174,17 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
   const args = [...command.slice(1), '--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);
-  const child = spawn(command[0]!, args, {
-    stdio: ['pipe', 'ignore', 'pipe'],
-    // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(command[0]!, args, {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+    });
+  } catch (e) {
+    server.close(); // a listener left open would keep the host process alive
+    throw new HostlinkError('vm_crash', `could not start the VM process: ${(e as Error).message}`);
+  }
   child.on('error', () => undefined); // spawn failures surface as an exit (code null) and are reported as crashes
   // The secret goes through the stdin pipe, which only this child holds; the VM reads it to EOF before dialling.
   child.stdin?.on('error', () => undefined); // EPIPE when the VM died first: reported as its crash
