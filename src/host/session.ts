@@ -1,8 +1,12 @@
 /**
  * One VM connection as the host sees it: a strict request/response state machine.
  *
- *   hello --> ready --(job assigned: one-shot at start, or answered next_message)--> busy
- *   busy --consume_result--> ready (pool) / finished (one-shot)
+ *   hello --> ready --(job assigned: given at start, or answered next_message)--> busy
+ *   busy --consume_result--> ready (work source) / finished (job given at start)
+ *
+ * Socket-served VMs (pool and one-shot alike) always take their job through next_message from a WorkSource;
+ * a job given at start is for the in-process runner, which has no listener and no secret. Sockets reach
+ * serveSession only through the gate (vm-gate.ts), so the hello answered here has already proved the secret.
  *
  * Protocol methods are answered by the handlers in methods.ts. A request that cannot be decoded, or arrives
  * in the wrong state, gets `bad_request` and ends the session (and its job): a VM that breaks the protocol
@@ -18,7 +22,7 @@ import { METHOD_HANDLERS, type SessionBackend } from './methods.js';
 
 export type SessionState = 'new' | 'ready' | 'busy' | 'finished' | 'closed';
 
-/** How a session obtains work in pool mode. */
+/** How a session obtains work: a pool, or a one-shot call that hands out its one job and then null. */
 export interface WorkSource {
   /** Resolves with the next job, or null when there is no more work (the VM is told `absent` and exits). */
   nextJob(session: Session): Promise<Job | null>;
@@ -35,7 +39,7 @@ export class Session {
 
   constructor(
     readonly backend: SessionBackend,
-    /** The one-shot job (the VM got its message on the command line), or a pool's work source. */
+    /** A job given at start (the in-process runner), or where to ask for work (pool, one-shot over a socket). */
     readonly work: { oneShot: Job } | { pool: WorkSource },
   ) {}
 
