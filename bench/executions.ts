@@ -15,6 +15,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface ExecutionsRow {
   mode: ExecutionMode;
+  /** Pool VMs retire after this many jobs (undefined: never). */
+  recycleAfter?: number;
   transport: Transport;
   calls: number;
   concurrency: number;
@@ -25,9 +27,9 @@ export interface ExecutionsRow {
 
 const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
 
-async function measure(mode: ExecutionMode, transport: Transport, calls: number, concurrency: number): Promise<ExecutionsRow> {
+async function measure(mode: ExecutionMode, transport: Transport, calls: number, concurrency: number, recycleAfter?: number): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
-  const host = await Host.open({ dataDir: dir, mode, transport, poolSize: 2, deadlineMs: 30_000 });
+  const host = await Host.open({ dataDir: dir, mode, transport, poolSize: 2, deadlineMs: 30_000, ...(recycleAfter !== undefined ? { recycleAfter } : {}) });
   try {
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `value-${i}` })));
@@ -47,7 +49,7 @@ async function measure(mode: ExecutionMode, transport: Transport, calls: number,
       }),
     );
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    return { mode, transport, calls, concurrency, seconds, perSecond: calls / seconds, failures };
+    return { mode, ...(recycleAfter !== undefined ? { recycleAfter } : {}), transport, calls, concurrency, seconds, perSecond: calls / seconds, failures };
   } finally {
     await host.close();
     rmSync(dir, { recursive: true, force: true });
@@ -62,20 +64,24 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
     await measure('pool', 'tcp', opts.poolCalls, 8),
     await measure('pool', 'unix', Math.ceil(opts.poolCalls / 4), 1),
     await measure('oneshot', 'unix', opts.oneShotCalls, 2),
+    // Pool tenancy: a fresh process per call (recycleAfter 1) costs what one-shot costs.
+    await measure('pool', 'unix', opts.oneShotCalls, 2, 1),
   ];
 }
 
 export function printExecutions(rows: ExecutionsRow[]): void {
-  const pool = rows.find((r) => r.mode === 'pool' && r.concurrency > 1 && r.transport === 'unix');
+  const pool = rows.find((r) => r.mode === 'pool' && r.concurrency > 1 && r.transport === 'unix' && r.recycleAfter === undefined);
+  const recycled = rows.find((r) => r.recycleAfter === 1);
   const oneshot = rows.find((r) => r.mode === 'oneshot');
   process.stdout.write('\nkv-store set, executions per second (Host on LMDB, real VM processes)\n');
-  process.stdout.write('mode      transport  lanes  calls   seconds  exec/s   failures\n');
+  process.stdout.write('mode      recycle  transport  lanes  calls   seconds  exec/s   failures\n');
   for (const r of rows) {
     process.stdout.write(
-      `${r.mode.padEnd(9)} ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}   ${r.failures}\n`,
+      `${r.mode.padEnd(9)} ${String(r.recycleAfter ?? '-').padStart(7)}  ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}   ${r.failures}\n`,
     );
   }
   if (pool && oneshot) {
+    if (recycled) process.stdout.write(`warm pool / pool with recycleAfter 1 throughput ratio: ${(pool.perSecond / recycled.perSecond).toFixed(1)}x\n`);
     process.stdout.write(`pool / one-shot throughput ratio: ${(pool.perSecond / oneshot.perSecond).toFixed(1)}x; pool target >= 1000/s: ${pool.perSecond >= 1000 ? 'met' : 'NOT met'}\n`);
   }
 }

@@ -20,6 +20,10 @@ function protocolTs(proto, methods, errors, results) {
   lines.push(`export const PROTOCOL_VERSION_MAX = ${proto.version.max};`);
   lines.push(`/** Largest frame body either side accepts by default; a larger length prefix is a protocol error. */`);
   lines.push(`export const MAX_FRAME_BYTES = ${proto.max_frame_bytes};`, '');
+  lines.push(`/** Size of the per-VM secret a launcher gives each VM process (docs/protocol.md, Authentication). */`);
+  lines.push(`export const VM_SECRET_BYTES = ${proto.vm_secret_bytes};`);
+  lines.push(`/** Domain-separation prefix of the hello proof: HMAC-SHA256(secret, label || hello body with a zero proof). */`);
+  lines.push(`export const HELLO_PROOF_LABEL = ${JSON.stringify(proto.hello_proof_label)};`, '');
   lines.push('/** Method ids (u8), the first byte of every request body. */');
   lines.push('export const Method = {');
   for (const m of methods.methods) lines.push(`  ${pascal(m.name)}: ${m.id},`);

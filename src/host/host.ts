@@ -20,7 +20,7 @@ import type { SessionBackend } from './methods.js';
 import type { FetchPolicy } from './node/fetch.js';
 import { NodeServices } from './node/services.js';
 import { VmPool } from './pool.js';
-import { serveSession, Session } from './session.js';
+import { serveSession, Session, type WorkSource } from './session.js';
 import { getCode, putCode } from './state/code-store.js';
 import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
@@ -40,6 +40,14 @@ export interface HostOptions {
   transport?: Transport;
   mode?: ExecutionMode;
   poolSize?: number;
+  /**
+   * Jobs a pool VM serves before it is replaced by a fresh process (default: unlimited). A warm VM keeps
+   * compiled code and JIT state between calls of different contexts; 1 gives every call its own process
+   * (the isolation of one-shot mode, at its start-up cost). See docs/architecture.md, "Pool tenancy".
+   */
+  recycleAfter?: number;
+  /** A pool VM with no work for this long exits (default 60 000 ms); the pool starts another when work comes. */
+  poolIdleTimeoutMs?: number;
   /** Wall-clock budget of one execution; at the deadline the VM is stopped and the call is VMError("timeout"). */
   deadlineMs?: number;
   /** Time between SIGTERM and SIGKILL. */
@@ -248,6 +256,11 @@ export class Host {
     return [...(this.pool?.busyPids() ?? []), ...[...this.oneShotVms].map((vm) => vm.pid)];
   }
 
+  /** Process ids of every VM process the host runs right now (pool and one-shot). */
+  vmPids(): number[] {
+    return [...(this.pool?.pids() ?? []), ...[...this.oneShotVms].map((vm) => vm.pid)];
+  }
+
   /** Pool statistics, or null when no pool was started. */
   get poolStats(): VmPool['stats'] | null {
     return this.pool?.stats ?? null;
@@ -287,8 +300,9 @@ export class Host {
         size: this.opt('poolSize'),
         killGraceMs: this.opt('killGraceMs'),
         launch: this.launchOptions(),
+        ...(this.options.recycleAfter !== undefined ? { recycleAfter: this.options.recycleAfter } : {}),
+        ...(this.options.poolIdleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.poolIdleTimeoutMs } : {}),
       });
-      this.pool.start();
     }
     this.pool.submit(job, deadlineMs);
     return job.done;
@@ -302,27 +316,48 @@ export class Host {
     };
   }
 
+  /**
+   * One process for one call: the VM asks next_message like a pool VM, gets this job, and is answered
+   * `absent` when it asks again, so the message travels over the authenticated channel, never on argv.
+   */
   private async runOneShot(job: Job, deadlineMs: number): Promise<JobEnd> {
     const grace = this.opt('killGraceMs');
-    const vm = await launchVm({ ...this.launchOptions(), message: job.messageJson });
-    this.oneShotVms.add(vm);
-    void vm.exited.then(() => this.oneShotVms.delete(vm));
+    let vm: VmProcess | undefined;
     const timer = setTimeout(() => {
-      if (job.end({ kind: 'timeout' })) void vm.stop(grace);
+      if (job.end({ kind: 'timeout' })) void vm?.stop(grace);
     }, deadlineMs);
+    try {
+      vm = await launchVm(this.launchOptions());
+    } catch (e) {
+      clearTimeout(timer);
+      job.end({ kind: 'crash', crash: { exitCode: null, signal: null, stderr: `could not start a VM process: ${(e as Error).message}` } });
+      return job.done;
+    }
+    const started = vm;
+    this.oneShotVms.add(started);
+    void started.exited.then(() => this.oneShotVms.delete(started));
+    if (job.ending !== undefined) void started.stop(grace); // the deadline passed while launching
     // Whichever comes first ends the job: the result, the process's exit (a crash), or the deadline.
-    void vm.exited.then(() => job.end({ kind: 'crash', crash: vm.crash() }));
-    void vm.connection.then(
+    void started.exited.then(() => job.end({ kind: 'crash', crash: started.crash() }));
+    let given = false;
+    const once: WorkSource = {
+      nextJob: () => {
+        if (given || job.ending !== undefined) return Promise.resolve(null);
+        given = true;
+        return Promise.resolve(job);
+      },
+    };
+    void started.connection.then(
       async (socket) => {
-        const { error } = await serveSession(new Session(this.backend, { oneShot: job }), socket);
-        if (error && job.end({ kind: 'protocol', message: error.message })) void vm.stop(grace);
+        const { error } = await serveSession(new Session(this.backend, { pool: once }), socket);
+        if (error && job.end({ kind: 'protocol', message: error.message })) void started.stop(grace);
         socket.destroy();
       },
       () => undefined, // exited before connecting: the exit handler reports the crash
     );
     const end = await job.done;
     clearTimeout(timer);
-    void vm.reap(grace);
+    void started.reap(grace);
     return end;
   }
 

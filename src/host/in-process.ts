@@ -1,7 +1,8 @@
 /**
  * Runs an execution inside the host process: the VM runner talks to a real Session through an
  * InProcessChannel, so every request goes through the same encoders and handlers as over a socket, minus the
- * process and the socket. For tests and for embedding where process isolation is not needed.
+ * process and the socket. For tests and for embedding where process isolation is not needed. There is no
+ * listener to protect, so the hello carries no proof (nothing checks it).
  */
 import { HostlinkError } from '../errors.js';
 import { encodeEffects } from '../protocol/effects.js';
@@ -22,7 +23,7 @@ export function runInProcess(backend: SessionBackend, messageJson: string, cache
     return answer;
   });
   const host = new HostClient(channel);
-  const hello = host.call('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'in-process', pid: process.pid });
+  const hello = host.call('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'in-process', pid: process.pid, proof: new Uint8Array(32) });
   if (hello.status !== 'ok') throw new HostlinkError('internal', `in-process hello failed: ${hello.status}`);
   const report = runExecution(job.message, host, cache);
   const ack = host.call('consume_result', { result: encodeResult(report.result), effects: encodeEffects(report.effects) });

@@ -5,7 +5,7 @@
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
-import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus, type RequestOf } from '../protocol/messages.js';
 import { decodeResult } from '../protocol/result.js';
 import { HOSTLINK_VERSION } from '../version.js';
@@ -72,7 +72,26 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     if (keys.length > MAX_BATCH_KEYS) {
       return encodeStatus('limit_exceeded', { reason: `storage_read_many of ${keys.length} keys; at most ${MAX_BATCH_KEYS}` });
     }
-    const values = keys.map((k) => session.backend.readState(job.message.contextId, k) ?? null);
+    // Each distinct key is read once, and the response's size is added up while reading: a request that
+    // repeats a key with a large value must not make the host read or build more than one frame.
+    const read = new Map<string, Uint8Array | null>();
+    const values: (Uint8Array | null)[] = [];
+    let size = 1 + 4; // status, count
+    for (const key of keys) {
+      const id = Buffer.from(key).toString('latin1');
+      let value = read.get(id);
+      if (value === undefined) {
+        value = session.backend.readState(job.message.contextId, key) ?? null;
+        read.set(id, value);
+      }
+      size += 1 + (value === null ? 0 : 4 + value.length);
+      if (size > MAX_FRAME_BYTES) {
+        return encodeStatus('limit_exceeded', {
+          reason: `storage_read_many response would exceed the ${MAX_FRAME_BYTES}-byte frame limit; ask for fewer keys`,
+        });
+      }
+      values.push(value);
+    }
     return encodeOk('storage_read_many', { values });
   },
 

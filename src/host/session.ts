@@ -1,8 +1,12 @@
 /**
  * One VM connection as the host sees it: a strict request/response state machine.
  *
- *   hello --> ready --(job assigned: one-shot at start, or answered next_message)--> busy
- *   busy --consume_result--> ready (pool) / finished (one-shot)
+ *   hello --> ready --(job assigned: given at start, or answered next_message)--> busy
+ *   busy --consume_result--> ready (work source) / finished (job given at start)
+ *
+ * Socket-served VMs (pool and one-shot alike) always take their job through next_message from a WorkSource;
+ * a job given at start is for the in-process runner, which has no listener and no secret. Sockets reach
+ * serveSession only through the gate (vm-gate.ts), so the hello answered here has already proved the secret.
  *
  * Protocol methods are answered by the handlers in methods.ts. A request that cannot be decoded, or arrives
  * in the wrong state, gets `bad_request` and ends the session (and its job): a VM that breaks the protocol
@@ -18,7 +22,7 @@ import { METHOD_HANDLERS, type SessionBackend } from './methods.js';
 
 export type SessionState = 'new' | 'ready' | 'busy' | 'finished' | 'closed';
 
-/** How a session obtains work in pool mode. */
+/** How a session obtains work: a pool, or a one-shot call that hands out its one job and then null. */
 export interface WorkSource {
   /** Resolves with the next job, or null when there is no more work (the VM is told `absent` and exits). */
   nextJob(session: Session): Promise<Job | null>;
@@ -35,7 +39,7 @@ export class Session {
 
   constructor(
     readonly backend: SessionBackend,
-    /** The one-shot job (the VM got its message on the command line), or a pool's work source. */
+    /** A job given at start (the in-process runner), or where to ask for work (pool, one-shot over a socket). */
     readonly work: { oneShot: Job } | { pool: WorkSource },
   ) {}
 
@@ -65,6 +69,11 @@ export class Session {
 /**
  * Serves a session on a socket until the peer closes, the session finishes, or the protocol is broken.
  * Resolves with the reason the session ended; never rejects.
+ *
+ * Read one request, answer it, read the next: the socket is paused while a request waits for its answer (a
+ * parked next_message, an http_fetch) and while an answer waits for the VM to read it, so a VM that pipelines
+ * requests fills its own socket buffers, not the host's memory. What is held at most is one received chunk's
+ * frames and one partial frame (bounded by the frame limit). The socket may arrive paused (from the gate).
  */
 export function serveSession(session: Session, socket: Socket, maxFrameBytes = MAX_FRAME_BYTES): Promise<{ error?: HostlinkError }> {
   return new Promise((resolve) => {
@@ -84,19 +93,46 @@ export function serveSession(session: Session, socket: Socket, maxFrameBytes = M
       if (!socket.destroyed) socket.end(encodeFrame(encodeStatus('bad_request', { reason: err.message })));
       finish(err);
     };
+    /** Resolves once the VM has taken what was written (or the socket is gone). */
+    const drained = (): Promise<void> =>
+      new Promise((done) => {
+        const end = (): void => {
+          socket.off('drain', end);
+          socket.off('close', end);
+          done();
+        };
+        socket.on('drain', end);
+        socket.on('close', end);
+      });
     const pump = async (): Promise<void> => {
       if (busy) return;
       busy = true;
+      // Answers given at once need no pause: no 'data' event can arrive while this loop runs synchronously.
+      // Only an answer that waits (next_message, http_fetch) or a VM that does not read its answers pauses
+      // the socket; pausing on every request would cost two epoll_ctl calls per request.
+      let paused = false;
+      const pause = (): void => {
+        if (!paused) socket.pause();
+        paused = true;
+      };
       try {
         while (queue.length && !finished) {
-          const response = await session.handle(queue.shift()!);
-          if (socket.destroyed) return;
-          socket.write(encodeFrame(response));
+          let response = session.handle(queue.shift()!);
+          if (response instanceof Promise) {
+            pause();
+            response = await response;
+          }
+          if (socket.destroyed || finished) return;
+          if (!socket.write(encodeFrame(response))) {
+            pause();
+            await drained();
+          }
         }
       } catch (e) {
         fail(e);
       } finally {
         busy = false;
+        if (paused && !finished && !socket.destroyed) socket.resume();
       }
     };
     socket.on('data', (chunk: Buffer) => {
@@ -106,9 +142,10 @@ export function serveSession(session: Session, socket: Socket, maxFrameBytes = M
         fail(e);
         return;
       }
-      void pump();
+      if (queue.length) void pump();
     });
     socket.on('error', () => finish());
     socket.on('close', () => finish());
+    socket.resume();
   });
 }

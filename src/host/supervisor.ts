@@ -1,9 +1,13 @@
 /**
  * Launching and stopping VM processes.
  *
- * Each VM process gets its own listener (a fresh unix socket path or an ephemeral TCP port on loopback), so a
- * connection always belongs to exactly one process and no handshake is needed to match them. Waiting for the
- * connection always races the child's exit: a VM that dies before it dials is a crash, never a hang in accept().
+ * Each VM process gets its own listener (a fresh unix socket path or an ephemeral TCP port on loopback) and its
+ * own secret, written to its stdin pipe (never on the command line or in a file). Only a connection that proves
+ * the secret in its hello gets through the gate (vm-gate.ts); anyone else who connects, another local user on
+ * TCP for instance, is closed and the listener keeps waiting for the real VM. Waiting for the connection always
+ * races the child's exit: a VM that dies before it dials is a crash, never a hang in accept().
+ *
+ * The execution message never travels on the command line either: every VM asks for it with next_message.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,9 +16,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostlinkError } from '../errors.js';
+import { newVmSecret } from '../protocol/hello-proof.js';
 import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { VmCrash } from './job.js';
+import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 
 export type Transport = 'unix' | 'tcp';
 
@@ -26,13 +32,13 @@ export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048'];
 
 export interface LaunchOptions {
   transport: Transport;
-  /** One-shot message; omit for a pool VM. */
-  message?: string;
-  /** Command that starts a VM; `--host ADDR [--message JSON]` are appended. Default: this installation's `hostlink vm`. */
+  /** Command that starts a VM; `--host ADDR` is appended, the secret goes to its stdin. Default: this installation's `hostlink vm`. */
   command?: readonly string[];
   channel?: ChannelImpl;
   /** Extra environment for the VM (the VM otherwise gets a minimal environment). */
   env?: Record<string, string>;
+  /** Bounds on connections that have not proved the secret yet. */
+  gate?: GateOptions;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
@@ -71,39 +77,52 @@ export interface VmExit {
   signal: string | null;
 }
 
-/** A running VM process and its (single) connection. */
+/** A running VM process and its (single, authenticated) connection. */
 export class VmProcess {
   readonly exited: Promise<VmExit>;
-  /** Resolves with the VM's socket once it connects; rejects with a crash error if it exits first. */
+  /**
+   * Resolves with the VM's socket once a connection proved the VM's secret (paused, its hello not yet read:
+   * hand it to serveSession); rejects with a crash error if the VM exits first.
+   */
   readonly connection: Promise<Socket>;
   private stderrBuf = Buffer.alloc(0);
   private exitInfo: VmExit | null = null;
+  private readonly gate: Gate;
 
   constructor(
     readonly child: ChildProcess,
-    private readonly server: Server,
+    server: Server,
     readonly address: HostAddress,
+    secret: Uint8Array,
+    gateOptions: GateOptions = {},
   ) {
+    this.gate = admitVm(server, secret, gateOptions);
+    this.connection = this.gate.connection;
     this.exited = new Promise((resolve) => {
-      child.once('exit', (exitCode, signal) => {
+      const ended = (exitCode: number | null, signal: string | null): void => {
+        if (this.exitInfo) return;
         this.exitInfo = { exitCode, signal };
-        this.server.close();
+        this.gate.close(new HostlinkError('vm_crash', 'the VM exited before connecting'));
         resolve(this.exitInfo);
+      };
+      child.once('exit', ended);
+      // A process that could not be started at all may report only 'error': it ended all the same.
+      child.once('error', (e: Error) => {
+        if (child.pid === undefined) {
+          this.stderrBuf = Buffer.from(`could not start the VM process: ${e.message}`);
+          ended(null, null);
+        }
       });
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       const joined = Buffer.concat([this.stderrBuf, chunk]);
       this.stderrBuf = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
     });
-    this.connection = new Promise<Socket>((resolve, reject) => {
-      server.once('connection', (socket: Socket) => {
-        server.close(); // one connection per VM: stop listening, the socket stays open
-        socket.setNoDelay(true);
-        resolve(socket);
-      });
-      void this.exited.then(() => reject(new HostlinkError('vm_crash', 'the VM exited before connecting')));
-    });
-    this.connection.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+  }
+
+  /** Connections to this VM's listener that were closed for not proving the secret. */
+  get refusedConnections(): number {
+    return this.gate.refused;
   }
 
   get pid(): number {
@@ -148,18 +167,27 @@ export class VmProcess {
   }
 }
 
-/** Starts a VM process that will connect to a fresh private listener. */
+/** Starts a VM process that will connect to a fresh private listener and prove a fresh secret. */
 export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   const { server, address } = await listen(options.transport);
+  const secret = newVmSecret();
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
   const args = [...command.slice(1), '--host', formatAddress(address)];
-  if (options.message !== undefined) args.push('--message', options.message);
   if (options.channel !== undefined) args.push('--channel', options.channel);
-  const child = spawn(command[0]!, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(command[0]!, args, {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+    });
+  } catch (e) {
+    server.close(); // a listener left open would keep the host process alive
+    throw new HostlinkError('vm_crash', `could not start the VM process: ${(e as Error).message}`);
+  }
   child.on('error', () => undefined); // spawn failures surface as an exit (code null) and are reported as crashes
-  return new VmProcess(child, server, address);
+  // The secret goes through the stdin pipe, which only this child holds; the VM reads it to EOF before dialling.
+  child.stdin?.on('error', () => undefined); // EPIPE when the VM died first: reported as its crash
+  child.stdin?.end(`${secret.toString('hex')}\n`);
+  return new VmProcess(child, server, address, secret, options.gate);
 }

@@ -6,6 +6,11 @@ export const PROTOCOL_VERSION_MAX = 1;
 /** Largest frame body either side accepts by default; a larger length prefix is a protocol error. */
 export const MAX_FRAME_BYTES = 67108864;
 
+/** Size of the per-VM secret a launcher gives each VM process (docs/protocol.md, Authentication). */
+export const VM_SECRET_BYTES = 32;
+/** Domain-separation prefix of the hello proof: HMAC-SHA256(secret, label || hello body with a zero proof). */
+export const HELLO_PROOF_LABEL = "hostlink hello proof v1";
+
 /** Method ids (u8), the first byte of every request body. */
 export const Method = {
   Hello: 0,
@@ -50,7 +55,7 @@ export type ResultCodeName = "return" | "user_error" | "vm_error" | "internal_er
 
 /** Wire schema of each method: the fields after the method byte, and after an ok status. */
 export const METHOD_SCHEMAS = {
-  hello: { id: 0, request: [{ name: "minVersion", type: "u32" }, { name: "maxVersion", type: "u32" }, { name: "vmVersion", type: "string" }, { name: "pid", type: "u32" }], response: [{ name: "version", type: "u32" }, { name: "hostVersion", type: "string" }] },
+  hello: { id: 0, request: [{ name: "minVersion", type: "u32" }, { name: "maxVersion", type: "u32" }, { name: "vmVersion", type: "string" }, { name: "pid", type: "u32" }, { name: "proof", type: "bytes32" }], response: [{ name: "version", type: "u32" }, { name: "hostVersion", type: "string" }] },
   next_message: { id: 1, request: [], response: [{ name: "message", type: "string" }] },
   get_code: { id: 2, request: [{ name: "codeHash", type: "bytes32" }], response: [{ name: "code", type: "bytes" }] },
   storage_read: { id: 3, request: [{ name: "key", type: "bytes" }], response: [{ name: "value", type: "bytes" }] },

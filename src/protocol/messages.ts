@@ -6,6 +6,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import {
+  MAX_FRAME_BYTES,
   METHOD_NAMES,
   METHOD_SCHEMAS,
   STATUS_CODES,
@@ -73,8 +74,45 @@ export function decodeRequest(body: Uint8Array): AnyRequest {
   return { method, fields: readFields(r, METHOD_SCHEMAS[method].request) } as AnyRequest;
 }
 
-export function encodeOk<M extends MethodName>(method: M, fields: ResponseOf<M>): Uint8Array {
-  const w = new WireWriter();
+const textBytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/** Encoded size of one field, computed without encoding it. */
+function fieldSize(type: WireType, value: unknown): number {
+  switch (type) {
+    case 'u8':
+      return 1;
+    case 'u32':
+      return 4;
+    case 'u64':
+      return 8;
+    case 'bytes32':
+      return 32;
+    case 'bytes':
+      return 4 + (value as Uint8Array).length;
+    case 'string':
+      return 4 + textBytes(value as string);
+    case 'bytes_list':
+      return (value as Uint8Array[]).reduce((n, b) => n + 4 + b.length, 4);
+    case 'maybe_bytes_list':
+      return (value as (Uint8Array | null)[]).reduce((n, b) => n + 1 + (b === null ? 0 : 4 + b.length), 4);
+    default:
+      throw new HostlinkError('internal', `unknown wire type ${String(type)}`);
+  }
+}
+
+/**
+ * Encodes an ok response, or, when its body would exceed `maxBytes` (the frame limit), a `limit_exceeded`
+ * naming the size instead. The size is computed before anything is allocated: no response larger than a
+ * frame is ever built.
+ */
+export function encodeOk<M extends MethodName>(method: M, fields: ResponseOf<M>, maxBytes: number = MAX_FRAME_BYTES): Uint8Array {
+  const specs: readonly FieldSpec[] = METHOD_SCHEMAS[method].response;
+  const values = fields as Record<string, unknown>;
+  const size = specs.reduce((n, f) => n + (values[f.name] === undefined ? 0 : fieldSize(f.type, values[f.name])), 1);
+  if (size > maxBytes) {
+    return encodeStatus('limit_exceeded', { reason: `${method} response of ${size} bytes exceeds the ${maxBytes}-byte frame limit` });
+  }
+  const w = new WireWriter(size);
   w.u8(Status.Ok);
   writeFields(w, METHOD_SCHEMAS[method].response, fields as Record<string, unknown>);
   return w.finish();

@@ -1,9 +1,10 @@
 /**
  * The VM process: `hostlink vm --host ADDR [--message JSON]`.
  *
- * One-shot (with --message): validate the message, connect, negotiate the version, run the execution, hand
- * over the result, exit 0. Pool mode (no --message): after the handshake, ask next_message until the host
- * answers `absent`. The VM is the client and asks; the host never pushes.
+ * At start-up the VM reads its secret from stdin (src/vm/secret.ts), then connects and says hello with a
+ * proof of that secret (src/protocol/hello-proof.ts). Then it asks next_message until the host answers
+ * `absent`; a host that wants one execution answers one message and then `absent`. The VM is the client and
+ * asks; the host never pushes. With --message (manual use), it runs that one execution instead and exits 0.
  *
  * Exit codes: 0 done; 1 internal failure; 2 bad arguments or message (before any connection);
  * 3 no common protocol version; 4 host unreachable or connection lost.
@@ -11,13 +12,16 @@
 import { HostlinkError, isHostlinkError } from '../errors.js';
 import { emptyEffects, encodeEffects } from '../protocol/effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
+import { helloProof } from '../protocol/hello-proof.js';
 import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
+import { encodeRequest } from '../protocol/messages.js';
 import { encodeResult, type ExecutionResult } from '../protocol/result.js';
 import { parseAddress } from '../transport/address.js';
 import { connectHost, type ChannelImpl } from '../transport/connect.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { HostClient, statusError } from './host-client.js';
 import { CodeCache, runExecution, type ExecutionReport } from './runner.js';
+import { readVmSecret } from './secret.js';
 
 export const VM_EXIT = { ok: 0, internal: 1, usage: 2, incompatibleVersion: 3, hostLost: 4 } as const;
 
@@ -48,13 +52,25 @@ function consumeResult(host: HostClient, report: ExecutionReport): void {
   if (answer.status !== 'ok') throw statusError('consume_result', answer);
 }
 
-function handshake(host: HostClient): number {
-  const answer = host.call('hello', {
+/** Without a secret the proof is all zeros: only a host that does not authenticate VMs will answer. */
+function handshake(host: HostClient, secret: Uint8Array | undefined): number {
+  const fields = {
     minVersion: PROTOCOL_VERSION_MIN,
     maxVersion: PROTOCOL_VERSION_MAX,
     vmVersion: HOSTLINK_VERSION,
     pid: process.pid,
-  });
+    proof: new Uint8Array(32),
+  };
+  if (secret !== undefined) fields.proof = helloProof(secret, encodeRequest('hello', fields));
+  let answer;
+  try {
+    answer = host.call('hello', fields);
+  } catch (e) {
+    if (secret === undefined && isHostlinkError(e, 'channel_closed')) {
+      throw new HostlinkError('channel_closed', `${(e as Error).message}; no VM secret was given on stdin, and a Hostlink host closes connections that do not prove theirs`);
+    }
+    throw e;
+  }
   if (answer.status === 'ok') return answer.fields.version;
   if (answer.status === 'incompatible_version') {
     const { hostMin, hostMax } = answer.fields;
@@ -71,9 +87,11 @@ function handshake(host: HostClient): number {
 export async function runVmProcess(options: VmProcessOptions): Promise<number> {
   // Everything that can be checked without the host is checked first: a bad message never connects.
   let oneShot: ExecutionMessage | undefined;
+  let secret: Uint8Array | undefined;
   try {
     if (options.message !== undefined) oneShot = parseMessage(options.message);
     parseAddress(options.host);
+    secret = readVmSecret();
   } catch (e) {
     say((e as Error).message);
     return VM_EXIT.usage;
@@ -86,7 +104,7 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
     return VM_EXIT.hostLost;
   }
   try {
-    handshake(host);
+    handshake(host, secret);
     const cache = new CodeCache();
     if (oneShot !== undefined) {
       consumeResult(host, runExecution(oneShot, host, cache));

@@ -1,21 +1,39 @@
 /**
  * A misbehaving "VM" for supervisor tests, started by the host in place of `hostlink vm`:
- *   node fake-vm.js MODE --host ADDR [--message JSON]
+ *   node fake-vm.js MODE --host ADDR     (its secret arrives on stdin, as for the real VM)
+ * It proves its secret like the real VM, so the host treats it as the VM it launched; then:
  * MODE: exit-early (exit 3 before connecting), crash-after-hello (exit 7 mid-execution),
- *       garbage (send a malformed frame), oversize (announce a 1 GiB frame), silent (connect, never speak).
+ *       garbage (send a malformed frame), oversize (announce a 1 GiB frame), silent (connect, never speak),
+ *       hello-only (say hello, never ask for work),
+ *       flood (say hello, ask next_message, then pipeline storage_read requests without reading answers;
+ *              prints `wrote N` on stderr each time its writes stall, or `done N` after FLOOD_BYTES),
+ *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
+ *              key `big`; prints the response's status name on stderr and exits 0).
  */
 import { connect } from 'node:net';
-import { encodeFrame } from '../../src/protocol/frame.js';
-import { encodeRequest } from '../../src/protocol/messages.js';
+import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
+import { helloProof } from '../../src/protocol/hello-proof.js';
+import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { parseAddress } from '../../src/transport/address.js';
+import { readVmSecret } from '../../src/vm/secret.js';
 
 const mode = process.argv[2];
 const host = parseAddress(process.argv[process.argv.indexOf('--host') + 1]!);
 if (mode === 'exit-early') process.exit(3);
+const secret = readVmSecret();
+const FLOOD_BYTES = 256 * 1024 * 1024;
+const FLOOD_KEYS = 4096;
+
+function signedHello(): Buffer {
+  const fields = { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: process.pid, proof: new Uint8Array(32) };
+  if (secret) fields.proof = helloProof(secret, encodeRequest('hello', fields));
+  return encodeFrame(encodeRequest('hello', fields));
+}
+
 const socket = host.kind === 'unix' ? connect(host.path) : connect(host.port, host.host);
 socket.on('error', () => process.exit(9));
 socket.on('connect', () => {
-  const hello = encodeFrame(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: process.pid }));
+  const hello = signedHello();
   if (mode === 'crash-after-hello') {
     socket.write(hello);
     socket.once('data', () => process.exit(7));
@@ -27,8 +45,47 @@ socket.on('connect', () => {
     socket.write(hello);
     socket.once('data', () => socket.write(Buffer.from([0, 0, 0, 0x40, 5])));
     socket.on('close', () => process.exit(0));
-  } else if (mode === 'silent') {
-    // Connected, never speaks: only the deadline can end this call.
+  } else if (mode === 'silent' || mode === 'hello-only') {
+    // silent: connected, never speaks. hello-only: answered hello, never asks for work.
+    if (mode === 'hello-only') socket.write(hello);
     setInterval(() => undefined, 1000);
+    socket.on('close', () => process.exit(0));
+  } else if (mode === 'flood') {
+    socket.write(hello);
+    socket.write(encodeFrame(encodeRequest('next_message', {})));
+    const frame = encodeFrame(encodeRequest('storage_read', { key: Buffer.alloc(1000, 1) }));
+    const batch = Buffer.concat(Array.from({ length: 64 }, () => frame));
+    let written = 0;
+    const pump = (): void => {
+      while (written < FLOOD_BYTES) {
+        written += batch.length;
+        if (!socket.write(batch)) {
+          process.stderr.write(`wrote ${written}\n`);
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      process.stderr.write(`done ${written}\n`);
+    };
+    pump();
+    setInterval(() => undefined, 1000);
+    socket.on('close', () => process.exit(0));
+  } else if (mode === 'read-many') {
+    socket.write(hello);
+    socket.write(encodeFrame(encodeRequest('next_message', {})));
+    const reader = new FrameReader();
+    let answers = 0;
+    socket.on('data', (chunk: Buffer) => {
+      for (const body of reader.push(chunk)) {
+        answers++;
+        if (answers === 2) {
+          const key = Buffer.from('big');
+          socket.write(encodeFrame(encodeRequest('storage_read_many', { keys: Array.from({ length: FLOOD_KEYS }, () => key) })));
+        } else if (answers === 3) {
+          process.stderr.write(`${decodeResponse('storage_read_many', body).status}\n`);
+          process.exit(0);
+        }
+      }
+    });
   }
 });

@@ -16,7 +16,7 @@ import { MemoryBackend, message, utf8 } from '../helpers.js';
 
 const backend = new MemoryBackend();
 const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
-const hello = encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 't', pid: 1 });
+const hello = encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 't', pid: 1, proof: new Uint8Array(32) });
 
 function oneShot(): { session: Session; job: Job } {
   const job = new Job(message({ codeHash: code, method: 'm' }));
@@ -39,7 +39,7 @@ describe('session state machine', () => {
 
   test('a version range without overlap is answered, not fatal', () => {
     const { session } = oneShot();
-    const r = decodeResponse('hello', send(session, encodeRequest('hello', { minVersion: 5, maxVersion: 9, vmVersion: 't', pid: 1 })));
+    const r = decodeResponse('hello', send(session, encodeRequest('hello', { minVersion: 5, maxVersion: 9, vmVersion: 't', pid: 1, proof: new Uint8Array(32) })));
     assert.deepEqual(r, { status: 'incompatible_version', fields: { hostMin: 1, hostMax: 1 } });
     assert.equal(session.state, 'new');
   });

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
 import { emptyEffects, encodeEffects, decodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
+import { helloProof } from '../../src/protocol/hello-proof.js';
 import { METHOD_NAMES, METHOD_SCHEMAS } from '../../src/protocol/generated.js';
 import { decodeRequest, decodeResponse, encodeOk, encodeRequest, encodeStatus } from '../../src/protocol/messages.js';
 import { encodeResult } from '../../src/protocol/result.js';
@@ -88,7 +89,10 @@ describe('docs/protocol.md worked examples', () => {
     assert.ok(doc.includes(hexText.replace(/ /g, '')), `${what} (${hexText}) is not in docs/protocol.md`);
   };
   test('hello, storage and status examples match the encoders', () => {
-    inDoc(framed(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: '0.1.0', pid: 4242 })), 'hello request');
+    const fields = { minVersion: 1, maxVersion: 1, vmVersion: '0.1.0', pid: 4242, proof: new Uint8Array(32) };
+    const exampleSecret = Uint8Array.from({ length: 32 }, (_, i) => i);
+    fields.proof = helloProof(exampleSecret, encodeRequest('hello', fields));
+    inDoc(framed(encodeRequest('hello', fields)), 'hello request');
     inDoc(framed(encodeOk('hello', { version: 1, hostVersion: '0.1.0' })), 'hello response');
     inDoc(framed(encodeStatus('incompatible_version', { hostMin: 2, hostMax: 3 })), 'incompatible_version');
     inDoc(framed(encodeRequest('storage_read', { key: utf8('e:a') })), 'storage_read');

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { decodeRequest, encodeOk, encodeStatus } from '../../src/protocol/messages.js';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
+import { checkHelloProof, newVmSecret } from '../../src/protocol/hello-proof.js';
 import { message, sha256, tempDir, utf8 } from '../helpers.js';
 
 interface VmRun {
@@ -16,11 +17,12 @@ interface VmRun {
   stderr: string;
 }
 
-function runVm(args: string[]): Promise<VmRun> {
+function runVm(args: string[], stdin?: string): Promise<VmRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HOSTLINK_BIN, 'vm', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [HOSTLINK_BIN, 'vm', ...args], { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    if (stdin !== undefined) child.stdin?.end(stdin);
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('exit', (code) => resolve({ code, stderr }));
   });
 }
@@ -94,6 +96,38 @@ describe('hostlink vm', () => {
       }
     });
   }
+
+  test('a malformed secret on stdin is exit 2, before any connection', async () => {
+    const r = await runVm(['--host', 'unix:///nonexistent/hostlink.sock'], 'not-a-secret\n');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /the VM secret on stdin must be 64 lowercase hex characters/);
+  });
+
+  test('the hello carries the proof of the secret given on stdin', async () => {
+    const dir = tempDir();
+    const sock = join(dir.path, 'h.sock');
+    const secret = newVmSecret();
+    let proved: boolean | undefined;
+    const server = createServer((socket) => {
+      const reader = new FrameReader();
+      socket.on('data', (chunk) => {
+        for (const body of reader.push(chunk)) {
+          if (proved === undefined) proved = checkHelloProof(secret, body);
+          socket.write(encodeFrame(decodeRequest(body).method === 'hello' ? encodeOk('hello', { version: 1, hostVersion: 'test' }) : encodeStatus('absent', {})));
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      const r = await runVm(['--host', `unix://${sock}`], `${secret.toString('hex')}\n`);
+      assert.deepEqual(r, { code: 0, stderr: '' });
+      assert.equal(proved, true);
+    } finally {
+      server.close();
+      dir.remove();
+    }
+  });
 
   test('pool mode exits 0 when the host has no more work', async () => {
     const dir = tempDir();

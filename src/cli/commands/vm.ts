@@ -5,8 +5,10 @@ import { runVmProcess, VM_EXIT } from '../../vm/process.js';
 const USAGE = `usage: hostlink vm --host ADDR [--message JSON] [--channel auto|native|js]
 
 Runs contract executions for a host. ADDR is unix:///path/to.sock, tcp://HOST:PORT or HOST:PORT.
-With --message, runs that one execution and exits (one-shot); without it, asks the host for
-messages until there are none (pool mode). The message schema is in docs/message.md.
+The host that starts the VM writes its secret to stdin; the VM proves it when it connects (a VM
+started by hand has none, and a Hostlink host closes its connection). The VM asks the host for
+messages until there are none. With --message (manual use), it runs that one execution instead and
+exits. The message schema is in docs/message.md.
 
 exit codes: 0 done, 1 internal failure, 2 bad arguments or message, 3 no common protocol version,
             4 host unreachable or connection lost`;

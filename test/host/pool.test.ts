@@ -1,0 +1,174 @@
+/**
+ * The VM pool's bounds, with real VM processes: it never runs more VMs than its size (counted by the pool and
+ * in /proc), starts one VM for one call, retires VMs after `recycleAfter` jobs or when idle, and a queued call
+ * carries its deadline from submission even when the only VM never asks for work. And one-shot mode passes
+ * the message over the channel, so a 200 KB input works and never shows on a command line.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Host, type Outcome } from '../../src/host/host.js';
+import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
+
+const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
+const json = (o: object): Uint8Array => utf8(JSON.stringify(o));
+const value = (o: Outcome): string => {
+  assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+  return text((o.result as { value: Uint8Array }).value);
+};
+
+/** Child processes of this test process, from /proc (the VMs the host started, and nothing else it spawns here). */
+function childPids(): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) out.push(Number(name));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+describe('the pool never runs more VMs than its size', () => {
+  test('80 concurrent calls on a pool of 2 run on at most 2 VM processes, all with the right result', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const host = await Host.open({ dataDir: dir.path, poolSize: 2, deadlineMs: 60_000 });
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      let most = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          most = Math.max(most, childPids().length);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      const calls = Array.from({ length: 80 }, (_, i) =>
+        host.call({ codeHash, method: 'set', input: json({ key: 'k', value: `v${i}` }), contextId: id32(`pool-${i}`) }));
+      const outcomes = await Promise.all(calls);
+      sampling = false;
+      await sampler;
+      for (const o of outcomes) assert.equal(value(o), 'null');
+      const stats = host.poolStats!;
+      assert.equal(stats.launched, 2, `the pool started ${stats.launched} VM processes for 80 calls`);
+      assert.equal(stats.peak, 2);
+      assert.ok(most <= 2, `${most} VM processes were seen at once in /proc`);
+      for (let i = 0; i < 80; i += 27) {
+        const get = await host.call({ codeHash, method: 'get', input: json({ key: 'k' }), contextId: id32(`pool-${i}`) });
+        assert.equal(value(get), `"v${i}"`);
+      }
+    } finally {
+      await host.close();
+      dir.remove();
+    }
+  });
+
+  test('one call starts one VM', { timeout: 30_000 }, async () => {
+    const dir = tempDir();
+    const host = await Host.open({ dataDir: dir.path, poolSize: 2 });
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      value(await host.call({ codeHash, method: 'get', input: json({ key: 'k' }), contextId: id32('one') }));
+      assert.equal(host.poolStats!.launched, 1);
+      assert.equal(childPids().length, 1);
+    } finally {
+      await host.close();
+      dir.remove();
+    }
+  });
+
+  test('recycleAfter: each VM serves that many jobs, then a fresh one takes over', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const host = await Host.open({ dataDir: dir.path, poolSize: 1, recycleAfter: 2 });
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      const pids = new Set<number>();
+      for (let i = 0; i < 5; i++) {
+        const o = await host.call({ codeHash, method: 'set', input: json({ key: 'k', value: `${i}` }), contextId: id32('recycle') });
+        assert.equal(value(o), 'null');
+        for (const pid of host.vmPids()) pids.add(pid);
+      }
+      assert.equal(host.poolStats!.launched, 3);
+      assert.ok(host.poolStats!.retired >= 2);
+      assert.equal(pids.size, 3, 'five jobs, two per VM: three processes');
+      assert.equal(value(await host.call({ codeHash, method: 'get', input: json({ key: 'k' }), contextId: id32('recycle') })), '"4"');
+    } finally {
+      await host.close();
+      dir.remove();
+    }
+  });
+
+  test('an idle VM retires after the idle timeout; the next call starts a new one', { timeout: 30_000 }, async () => {
+    const dir = tempDir();
+    const host = await Host.open({ dataDir: dir.path, poolSize: 2, poolIdleTimeoutMs: 100 });
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      value(await host.call({ codeHash, method: 'get', input: json({ key: 'k' }), contextId: id32('idle') }));
+      while (host.poolStats!.workers > 0) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(host.poolStats!.retired, 1);
+      assert.deepEqual(childPids(), [], 'the retired VM process exited');
+      value(await host.call({ codeHash, method: 'get', input: json({ key: 'k' }), contextId: id32('idle') }));
+      assert.equal(host.poolStats!.launched, 2);
+    } finally {
+      await host.close();
+      dir.remove();
+    }
+  });
+
+  test('a VM that says hello and never asks for work: a queued call ends at its deadline, from submission', { timeout: 30_000 }, async () => {
+    const dir = tempDir();
+    const host = await Host.open({ dataDir: dir.path, poolSize: 1, killGraceMs: 100, vmCommand: [process.execPath, FAKE_VM, 'hello-only'] });
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      const outcomes = await Promise.all([1, 2].map((i) =>
+        host.call({ codeHash, method: 'get', input: json({ key: 'k' }), contextId: id32(`stuck-${i}`), deadlineMs: 400 })));
+      for (const o of outcomes) assert.deepEqual(o.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
+      assert.equal(host.poolStats!.launched, 1);
+    } finally {
+      await host.close();
+      dir.remove();
+    }
+  });
+});
+
+describe('one-shot: the message travels over the channel', () => {
+  for (const transport of ['unix', 'tcp'] as const) {
+    test(`${transport}: a 200 KB input works, and no VM command line carries it`, { timeout: 60_000 }, async () => {
+      const dir = tempDir();
+      const host = await Host.open({ dataDir: dir.path, mode: 'oneshot', transport });
+      try {
+        const codeHash = await host.deploy(contract('kv-store'));
+        const big = 'x'.repeat(200 * 1024);
+        let longest = 0;
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            for (const pid of childPids()) {
+              try {
+                longest = Math.max(longest, readFileSync(`/proc/${pid}/cmdline`).length);
+              } catch {
+                // exited
+              }
+            }
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        })();
+        const set = await host.call({ codeHash, method: 'set', input: json({ key: 'big', value: big }), contextId: id32('big') });
+        sampling = false;
+        await sampler;
+        assert.equal(value(set), 'null');
+        assert.ok(longest < 4096, `a VM command line of ${longest} bytes`);
+        const get = await host.call({ codeHash, method: 'get', input: json({ key: 'big' }), contextId: id32('big') });
+        assert.equal(value(get), JSON.stringify(big));
+      } finally {
+        await host.close();
+        dir.remove();
+      }
+    });
+  }
+});

@@ -1,0 +1,74 @@
+/**
+ * Session bounds against real (fake) VM processes on real sockets: a VM that pipelines requests while its
+ * next_message is parked does not make the host read them into memory, and a storage_read_many that repeats a
+ * key with a large value reads it once and is refused with limit_exceeded instead of building a response
+ * larger than a frame. Plus the response size check of every ok answer.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { Socket } from 'node:net';
+import { Job } from '../../src/host/job.js';
+import { serveSession, Session, type WorkSource } from '../../src/host/session.js';
+import { launchVm, type VmProcess } from '../../src/host/supervisor.js';
+import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
+import { decodeResponse, encodeOk, encodeRequest } from '../../src/protocol/messages.js';
+import { MemoryBackend, message, utf8 } from '../helpers.js';
+
+const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
+
+async function fakeVm(mode: string): Promise<{ vm: VmProcess; socket: Socket; stderr: () => string }> {
+  const vm = await launchVm({ transport: 'unix', command: [process.execPath, FAKE_VM, mode] });
+  return { vm, socket: await vm.connection, stderr: () => vm.stderrTail() };
+}
+
+const never: WorkSource = { nextJob: () => new Promise(() => undefined) };
+
+describe('session bounds', () => {
+  test('requests pipelined while next_message is parked are not read into the host', { timeout: 60_000 }, async () => {
+    const backend = new MemoryBackend();
+    const { vm, socket, stderr } = await fakeVm('flood');
+    const session = new Session(backend, { pool: never });
+    const served = serveSession(session, socket);
+    // Wait until the host has stopped reading (its read count is stable) or has read far more than a bound.
+    const BOUND = 16 * 1024 * 1024;
+    let last = -1;
+    while (socket.bytesRead !== last && socket.bytesRead <= BOUND && !stderr().includes('done')) {
+      last = socket.bytesRead;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(socket.bytesRead <= BOUND, `the host read ${socket.bytesRead} bytes of pipelined requests`);
+    assert.doesNotMatch(stderr(), /done/, 'the flooding VM could write its whole flood');
+    assert.equal(backend.reads, 0, 'no pipelined storage_read was served while no execution was in progress');
+    socket.destroy();
+    await served;
+    await vm.stop(200);
+  });
+
+  test('storage_read_many of one large key repeated: read once, refused with limit_exceeded, no huge response', { timeout: 60_000 }, async () => {
+    const backend = new MemoryBackend();
+    const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
+    const job = new Job(message({ codeHash: code, method: 'm' }));
+    // 4096 copies of a 32 KiB value: a 128 MiB response, twice the frame limit, from a 30 KB request.
+    backend.apply(job.message.contextId, [[utf8('big'), new Uint8Array(32 * 1024).fill(7)]]);
+    let given = false;
+    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const { vm, socket, stderr } = await fakeVm('read-many');
+    const served = serveSession(new Session(backend, { pool: once }), socket);
+    await vm.exited;
+    assert.equal(stderr().trim(), 'limit_exceeded');
+    assert.equal(backend.reads, 1, 'the repeated key was read once');
+    socket.destroy();
+    await served;
+  });
+
+  test('an ok response over the frame limit is answered limit_exceeded, computed before it is built', () => {
+    const body = encodeOk('storage_read', { value: new Uint8Array(100) }, 64);
+    const r = decodeResponse('storage_read', body);
+    assert.equal(r.status, 'limit_exceeded');
+    assert.match((r.fields as { reason: string }).reason, /^storage_read response of 105 bytes exceeds the 64-byte frame limit$/);
+    assert.equal(decodeResponse('storage_read', encodeOk('storage_read', { value: new Uint8Array(59) }, 64)).status, 'ok');
+    assert.ok(MAX_FRAME_BYTES > 64);
+    assert.ok(encodeRequest('next_message', {}).length === 1);
+  });
+});
