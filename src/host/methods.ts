@@ -39,6 +39,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     if ('oneShot' in session.work) {
       session.job = session.work.oneShot;
       session.state = 'busy';
+      session.job.trace.begin(pid);
     } else {
       session.state = 'ready';
     }
@@ -52,6 +53,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     if (job === null) return absent();
     session.job = job;
     session.state = 'busy';
+    job.trace.begin(session.vmPid);
     return encodeOk('next_message', { message: job.messageJson });
   },
 

@@ -9,11 +9,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostlinkError } from '../errors.js';
 import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
+import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
 
 export type Transport = 'unix' | 'tcp';
@@ -33,6 +35,8 @@ export interface LaunchOptions {
   channel?: ChannelImpl;
   /** Extra environment for the VM (the VM otherwise gets a minimal environment). */
   env?: Record<string, string>;
+  /** Where to report vm.launched and vm.exited. */
+  events?: HostEvents;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
@@ -161,5 +165,14 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
   });
   child.on('error', () => undefined); // spawn failures surface as an exit (code null) and are reported as crashes
-  return new VmProcess(child, server, address);
+  const vm = new VmProcess(child, server, address);
+  const events = options.events;
+  if (events !== undefined && child.pid !== undefined) {
+    const pid = child.pid;
+    const mode = options.message === undefined ? 'pool' : 'oneshot';
+    const born = performance.now();
+    events.emit('vm.launched', { pid, mode });
+    void vm.exited.then((exit) => events.emit('vm.exited', { pid, mode, ...exit, lifetimeMs: performance.now() - born }));
+  }
+  return vm;
 }

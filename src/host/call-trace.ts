@@ -1,0 +1,69 @@
+/**
+ * What one execution asked of the host: every protocol request after the VM took the job, with its size and
+ * timing, plus per-method counts. The session records into the job's trace; the host turns it into the
+ * `call.finished` event and `hostlink call --trace`. Bounded: past MAX_TRACE_ENTRIES requests only the counts grow.
+ *
+ * Timings use the monotonic clock (performance.now) and are never visible to the VM.
+ */
+import { performance } from 'node:perf_hooks';
+
+/** Requests kept in order per call; later ones are still counted (see `dropped`). */
+export const MAX_TRACE_ENTRIES = 1000;
+
+export interface TraceEntry {
+  /** Protocol method (protocol/methods.json). */
+  method: string;
+  /** Request body bytes (the VM's frame, without the 4-byte length prefix). */
+  requestBytes: number;
+  /** Response body bytes (the host's answer). */
+  responseBytes: number;
+  /** Milliseconds since the VM took the job when the request arrived. */
+  atMs: number;
+  /** Milliseconds the host took to answer. */
+  hostMs: number;
+}
+
+export interface MethodCount {
+  count: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+export class CallTrace {
+  /** performance.now() when a VM took the job; undefined while queued. */
+  startedAt: number | undefined;
+  /** The VM process that took the job (0 when unknown). */
+  vmPid = 0;
+  readonly entries: TraceEntry[] = [];
+  readonly counts: Record<string, MethodCount> = {};
+  roundTrips = 0;
+  dropped = 0;
+  /** Set by the host: told once when a VM takes the job. */
+  onBegin: ((trace: CallTrace) => void) | undefined;
+
+  /** A VM took the job (pool: answered next_message; one-shot: said hello). */
+  begin(vmPid: number): void {
+    if (this.startedAt !== undefined) return;
+    this.startedAt = performance.now();
+    this.vmPid = vmPid;
+    this.onBegin?.(this);
+  }
+
+  /** One answered request; `arrivedAt` and `answeredAt` are performance.now() values. */
+  record(method: string, requestBytes: number, responseBytes: number, arrivedAt: number, answeredAt: number): void {
+    this.roundTrips++;
+    const c = (this.counts[method] ??= { count: 0, requestBytes: 0, responseBytes: 0 });
+    c.count++;
+    c.requestBytes += requestBytes;
+    c.responseBytes += responseBytes;
+    if (this.entries.length >= MAX_TRACE_ENTRIES) {
+      this.dropped++;
+      return;
+    }
+    const start = this.startedAt ?? arrivedAt;
+    this.entries.push({ method, requestBytes, responseBytes, atMs: round3(arrivedAt - start), hostMs: round3(answeredAt - arrivedAt) });
+  }
+}
+
+/** Milliseconds to microsecond precision: enough for a trace, short in JSON. */
+export const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;
