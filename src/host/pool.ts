@@ -39,6 +39,8 @@ export class VmPool implements WorkSource {
   private closing = false;
   /** Workers started over the pool's life (start-up plus replacements). */
   launched = 0;
+  /** Launches not yet in `workers`: counted against the size, or a burst of submits would start one VM each. */
+  private starting = 0;
   /** VMs in a row that exited before connecting; at MAX_START_FAILURES the pool stops respawning. */
   private startFailures = 0;
 
@@ -58,7 +60,7 @@ export class VmPool implements WorkSource {
       return;
     }
     // Refill after a crash loop stopped respawning: each new job gets another chance.
-    if (this.workers.size < this.options.size) {
+    if (this.workers.size + this.starting < this.options.size) {
       this.startFailures = 0;
       void this.spawnWorker();
     }
@@ -114,11 +116,14 @@ export class VmPool implements WorkSource {
     if (this.closing) return;
     this.launched++;
     let vm: VmProcess;
+    this.starting++;
     try {
       vm = await launchVm(this.options.launch);
     } catch (e) {
       this.failQueued(`could not start a VM process: ${(e as Error).message}`);
       return;
+    } finally {
+      this.starting--;
     }
     const session = new Session(this.backend, { pool: this });
     const worker: Worker = { vm, session, job: null, deadline: null };
