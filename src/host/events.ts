@@ -12,6 +12,7 @@ import { GUEST_ERROR_NAMES } from '../errors.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import type { ResultCodeName } from '../protocol/generated.js';
 import type { MethodCount, TraceEntry } from './call-trace.js';
+import type { Outcome } from './host.js';
 import type { HostLogger } from './logger.js';
 
 export type CallMode = 'pool' | 'oneshot';
@@ -63,6 +64,8 @@ export interface CallFinished extends CallInfo {
   /** The requests in order (at most MAX_TRACE_ENTRIES; `traceDropped` counts the rest). */
   trace: TraceEntry[];
   traceDropped: number;
+  /** The outcome as `host.call` returns it (its `followUps` are filled in after this event: each has its own). */
+  outcome: Outcome;
 }
 
 export interface VmLaunched {

@@ -426,6 +426,7 @@ export class Host {
       roundTrips: t.roundTrips,
       trace: t.entries,
       traceDropped: t.dropped,
+      outcome,
     });
   }
 }
