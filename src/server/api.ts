@@ -60,6 +60,20 @@ export class Api {
     return listCodes(this.host);
   }
 
+  /**
+   * One deployed contract: its size and the functions it exports (the methods a caller can name; the
+   * AssemblyScript runtime's own `__` exports are left out).
+   */
+  code(hash: string): { code_hash: string; bytes: number; methods: string[] } {
+    if (!/^[0-9a-fA-F]{64}$/.test(hash)) throw new HttpError(400, 'a code hash is 64 hex characters');
+    const code = this.host.store.get('code', Uint8Array.from(Buffer.from(hash, 'hex')));
+    if (code === undefined) throw new HttpError(404, `no contract with hash ${hash}: deploy it first`);
+    const methods = WebAssembly.Module.exports(new WebAssembly.Module(code))
+      .filter((e) => e.kind === 'function' && !e.name.startsWith('__'))
+      .map((e) => e.name);
+    return { code_hash: hash.toLowerCase(), bytes: code.length, methods };
+  }
+
   contexts(): ReturnType<typeof listContexts> {
     return listContexts(this.host);
   }

@@ -194,6 +194,7 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
         return api.deploy(Uint8Array.from(await readBody(req, maxBody)));
       },
     },
+    { method: 'GET', pattern: /^\/api\/codes\/([0-9a-fA-F]{64})$/, name: 'code', auth: true, handler: async (_q, _s, [hash]) => api.code(hash!) },
     { method: 'GET', pattern: /^\/api\/examples$/, name: 'examples', auth: true, handler: async () => api.examples() },
     { method: 'POST', pattern: /^\/api\/examples\/([^/]+)\/deploy$/, name: 'deploy_example', auth: true, heavy: true, handler: async (_q, _s, [name]) => api.deployExample(name!) },
     { method: 'GET', pattern: /^\/api\/contexts$/, name: 'contexts', auth: true, handler: async () => api.contexts() },
