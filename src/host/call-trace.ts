@@ -9,6 +9,15 @@ import { performance } from 'node:perf_hooks';
 
 /** Requests kept in order per call; later ones are still counted (see `dropped`). */
 export const MAX_TRACE_ENTRIES = 1000;
+/** Key and value bytes of recorded reads kept per call; past it the reads are marked incomplete. */
+export const MAX_TRACE_READ_BYTES = 16 * 1024 * 1024;
+
+/** A committed-state read answered during the call: enough to replay the execution without the store. */
+export interface TraceRead {
+  key: Uint8Array;
+  /** null: the key was absent. */
+  value: Uint8Array | null;
+}
 
 export interface TraceEntry {
   /** Protocol method (protocol/methods.json). */
@@ -40,6 +49,11 @@ export class CallTrace {
   dropped = 0;
   /** Set by the host: told once when a VM takes the job. */
   onBegin: ((trace: CallTrace) => void) | undefined;
+  /** The storage reads answered, in order, when the host records them (HostOptions.traceReads); else null. */
+  reads: TraceRead[] | null = null;
+  /** False when reads were past MAX_TRACE_READ_BYTES and later ones were not kept. */
+  readsComplete = true;
+  private readBytes = 0;
 
   /** A VM took the job (pool: answered next_message; one-shot: said hello). */
   begin(vmPid: number): void {
@@ -47,6 +61,17 @@ export class CallTrace {
     this.startedAt = performance.now();
     this.vmPid = vmPid;
     this.onBegin?.(this);
+  }
+
+  /** One storage read answered from committed state (kept only when `reads` is not null). */
+  read(key: Uint8Array, value: Uint8Array | undefined): void {
+    if (this.reads === null || !this.readsComplete) return;
+    this.readBytes += key.length + (value?.length ?? 0);
+    if (this.readBytes > MAX_TRACE_READ_BYTES) {
+      this.readsComplete = false;
+      return;
+    }
+    this.reads.push({ key, value: value ?? null });
   }
 
   /** One answered request; `arrivedAt` and `answeredAt` are performance.now() values. */

@@ -11,7 +11,7 @@
 import { GUEST_ERROR_NAMES } from '../errors.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import type { ResultCodeName } from '../protocol/generated.js';
-import type { MethodCount, TraceEntry } from './call-trace.js';
+import type { MethodCount, TraceEntry, TraceRead } from './call-trace.js';
 import type { Outcome } from './host.js';
 import type { HostLogger } from './logger.js';
 
@@ -64,6 +64,15 @@ export interface CallFinished extends CallInfo {
   /** The requests in order (at most MAX_TRACE_ENTRIES; `traceDropped` counts the rest). */
   trace: TraceEntry[];
   traceDropped: number;
+  /** The execution message as the VM received it (JSON, docs/message.md). */
+  messageJson: string;
+  /**
+   * The storage reads answered, in order, when the host records them (HostOptions.traceReads): with `messageJson`
+   * and the code, what a replay of the execution needs. Null when not recorded.
+   */
+  reads: TraceRead[] | null;
+  /** False when the reads went past the per-call cap and later ones are missing. */
+  readsComplete: boolean;
   /** The outcome as `host.call` returns it (its `followUps` are filled in after this event: each has its own). */
   outcome: Outcome;
 }

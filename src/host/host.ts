@@ -64,6 +64,8 @@ export interface HostOptions {
   fetch?: FetchPolicy;
   /** Where the host reports VM crashes and listener failures (default: nowhere). Events: `host.events`. */
   logger?: HostLogger;
+  /** Record each call's storage reads in its call.finished event, for replay (`hostlink call --trace`). */
+  traceReads?: boolean;
 }
 
 export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | 'contextId'> {
@@ -207,6 +209,7 @@ export class Host {
       limits: { ...this.options.limits, ...init.limits },
     } as MessageInit);
     const job = new Job(messageJson); // validates the message before anything starts
+    if (this.options.traceReads) job.trace.reads = [];
     const callMode = mode ?? this.opt('mode');
     const info: CallInfo = { callId: this.nextCallId++, parentCallId, method: request.method, contextId: request.contextId, codeHash: request.codeHash, mode: callMode };
     const queuedAt = performance.now();
@@ -426,6 +429,9 @@ export class Host {
       roundTrips: t.roundTrips,
       trace: t.entries,
       traceDropped: t.dropped,
+      messageJson: job.messageJson,
+      reads: t.reads,
+      readsComplete: t.readsComplete,
       outcome,
     });
   }

@@ -66,6 +66,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   storage_read(session, { key }) {
     const job = session.currentJob('storage_read');
     const value = session.backend.readState(job.message.contextId, key);
+    job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
   },
 
@@ -74,7 +75,11 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     if (keys.length > MAX_BATCH_KEYS) {
       return encodeStatus('limit_exceeded', { reason: `storage_read_many of ${keys.length} keys; at most ${MAX_BATCH_KEYS}` });
     }
-    const values = keys.map((k) => session.backend.readState(job.message.contextId, k) ?? null);
+    const values = keys.map((k) => {
+      const value = session.backend.readState(job.message.contextId, k);
+      job.trace.read(k, value);
+      return value ?? null;
+    });
     return encodeOk('storage_read_many', { values });
   },
 

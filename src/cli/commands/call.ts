@@ -2,8 +2,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
+import type { CallFinished } from '../../host/events.js';
 import type { Host } from '../../host/host.js';
-import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
+import { round3 } from '../../host/call-trace.js';
+import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, outcomeJson, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
 
 export const usage = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
 
@@ -18,6 +20,9 @@ method returned, 1 when it failed (the error is printed).
   --gas N               gas limit (default 1000000000)
   --limit NAME=VALUE    override a VM limit for this call, e.g. --limit max_logs=10 (repeatable;
                         names in docs/message.md)
+  --trace               print the outcome as JSON with a "trace": every call run (this one and its
+                        follow-ups) with its protocol requests in order, sizes and timings, its message
+                        and its storage reads (enough to replay it; docs/metrics.md)
 
 ${HOST_OPTIONS_HELP}`;
 
@@ -28,6 +33,7 @@ const OPTIONS = {
   executor: { type: 'string' },
   gas: { type: 'string' },
   limit: { type: 'string', multiple: true },
+  trace: { type: 'boolean' },
 } as const;
 
 /** `--limit max_logs=10` (repeatable) → { maxLogs: 10 }, checked by the message's own limit parser. */
@@ -67,11 +73,38 @@ export async function run(argv: string[]): Promise<number> {
     gasLimit = BigInt(values.gas);
   }
   const limits = parseLimits(values.limit);
-  const outcome = await withHost(hostOptions(values), async (host) => {
+  const traced: CallFinished[] = [];
+  const outcome = await withHost({ ...hostOptions(values), ...(values.trace ? { traceReads: true } : {}) }, async (host) => {
     const codeHash = await resolveCode(host, target);
+    if (values.trace) host.events.on('call.finished', (e) => traced.push(e));
     return host.call({ codeHash, method, input, contextId, executorId, limits, ...(gasLimit !== undefined ? { gasLimit } : {}) });
   });
+  if (values.trace) {
+    process.stdout.write(JSON.stringify({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } }) + '\n');
+    return outcome.result.code === 'return' ? 0 : 1;
+  }
   printOutcome(outcome, contextId, values.json === true);
   if (!values.json && outcome.crash) process.stderr.write(`  VM stderr:\n${outcome.crash.stderr}\n`);
   return outcome.result.code === 'return' ? 0 : 1;
+}
+
+/** One call of a `--trace`: which call, its timings, and its protocol requests in order. */
+function traceOf(e: CallFinished): Record<string, unknown> {
+  const d = e.durations;
+  return {
+    call_id: e.callId,
+    parent_call_id: e.parentCallId,
+    method: e.method,
+    context: hex(e.contextId),
+    result: e.result,
+    durations_ms: { queue: round3(d.queueMs), vm: round3(d.vmMs), apply: round3(d.applyMs), total: round3(d.totalMs) },
+    round_trips: e.roundTrips,
+    host_calls: e.hostCalls,
+    requests: e.trace,
+    dropped: e.traceDropped,
+    // What a replay needs besides the code: the message, and every storage read with its answer.
+    message: JSON.parse(e.messageJson) as unknown,
+    reads: (e.reads ?? []).map((r) => ({ key: hex(r.key), value: r.value === null ? null : hex(r.value) })),
+    reads_complete: e.readsComplete,
+  };
 }
