@@ -12,6 +12,8 @@ import { toJson } from './http.js';
 export const DEFAULT_RECENT_CALLS = 500;
 /** SSE subscribers at once; more get 503 (each one is an open connection). */
 export const MAX_SUBSCRIBERS = 32;
+/** Bytes a subscriber may leave unread before it is dropped (a stalled reader must not grow the node's memory). */
+export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 
 export interface CallRecord {
   call_id: number;
@@ -102,7 +104,12 @@ export class CallRecords {
   publish(event: string, data: unknown): void {
     if (this.subscribers.size === 0) return;
     const frame = `event: ${event}\ndata: ${toJson(data)}\n\n`;
-    for (const res of this.subscribers) res.write(frame);
+    for (const res of this.subscribers) {
+      if (res.writableLength > MAX_UNREAD_BYTES) {
+        this.subscribers.delete(res);
+        res.destroy();
+      } else res.write(frame);
+    }
   }
 
   /** Ends every stream (shutdown) and stops listening. */

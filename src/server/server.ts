@@ -87,12 +87,19 @@ export class NodeServer {
     access.bound((server.address() as AddressInfo).port);
 
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const url = new URL(req.url ?? '/', 'http://node');
-      const found = match(routes, req.method ?? 'GET', url.pathname);
-      const route = found?.route.name ?? 'other';
+      let route = 'other';
       res.on('finish', () => httpRequests.inc({ route, status: String(res.statusCode) }));
+      // Everything that can throw runs inside the promise: a bad request must never become an uncaught exception.
       void (async () => {
         if (node.stopping) throw new HttpError(503, 'the node is shutting down', { connection: 'close' });
+        let url: URL;
+        try {
+          url = new URL(req.url ?? '/', 'http://node');
+        } catch {
+          throw new HttpError(400, 'malformed request target');
+        }
+        const found = match(routes, req.method ?? 'GET', url.pathname);
+        route = found?.route.name ?? 'other';
         if (found === undefined) {
           const allowed = routes.filter((r) => r.pattern.test(url.pathname)).map((r) => r.method);
           if (allowed.length) throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
@@ -161,9 +168,17 @@ function match(routes: Route[], method: string, path: string): { route: Route; p
   for (const route of routes) {
     if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
     const m = route.pattern.exec(path);
-    if (m) return { route, params: m.slice(1).map(decodeURIComponent) };
+    if (m) return { route, params: m.slice(1).map(decodePart) };
   }
   return undefined;
+}
+
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: '${part}'`);
+  }
 }
 
 function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Studio): Route[] {

@@ -36,6 +36,20 @@ function rawGet(url: string, headers: Record<string, string>): Promise<{ status:
   });
 }
 
+/** A GET with a raw request target (fetch normalises paths; a hostile client does not). */
+function rawPath(url: string, path: string): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, headers: { host: u.host } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Waits until the node reports a VM busy with a call. */
 async function untilBusy(url: string): Promise<void> {
   for (;;) {
@@ -159,6 +173,12 @@ describe('hostlink serve', () => {
     const notWasm = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: Buffer.from('not wasm') });
     assert.equal(notWasm.status, 400);
     assert.equal((await api(`${node.url}nothing`)).status, 404);
+    // Request targets that do not parse: a clear 400, never an uncaught exception that ends the node.
+    for (const path of ['//', '//[', '/api/contexts/%E0%A4%A/state']) {
+      const r = await rawPath(node.url, path);
+      assert.equal(r.status, 400, `${path}: ${r.body}`);
+      assert.match(JSON.parse(r.body).error, /malformed/);
+    }
     // The node still serves after all that.
     assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input: '{"key":"a"}', context: 'http' } })).body.outcome.value, '"b"');
   });
