@@ -46,7 +46,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('error', (e) => reject(new HttpError(400, `the request body ended early (${e.message})`)));
   });
 }
 
