@@ -233,6 +233,31 @@ describe('hostlink serve', () => {
     const again = await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input: '{"key":"kept"}', context: 'restart' } });
     assert.equal(again.body.outcome.value, '"yes"');
   });
+
+  test('SIGKILL loses nothing that was answered, and the killed node leaves no VM process behind', async () => {
+    const set = await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: '{"key":"killed","value":"still here"}', context: 'restart' } });
+    assert.equal(set.body.outcome.applied, true);
+    const vms = (await api(`${node.url}api/info`)).body.pool.workers as number;
+    assert.ok(vms > 0);
+    const pids = new Set<number>([set.body.vm_pid]);
+    node.child.kill('SIGKILL');
+    assert.equal(await node.exited, 'SIGKILL');
+    // The VMs see their connection close and exit on their own.
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 200 && [...pids].some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual([...pids].filter(alive), [], 'VM processes outlived the killed node');
+    node = await startServe(['--data-dir', dataDir]);
+    const state = await api(`${node.url}api/contexts/restart/state`);
+    assert.equal(state.body.root, set.body.outcome.state_root);
+    assert.ok(state.body.entries.some((e: { key: string; value: string }) => e.key === 'e:killed' && e.value === 'still here'));
+  });
 });
 
 describe('hostlink serve beyond loopback', () => {
