@@ -5,10 +5,12 @@
  * lets a call in flight finish, then a restart that finds everything committed.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { sum } from '../metrics/exposition.js';
 import { contractPath, tempDir } from '../helpers.js';
 import { api, startServe, type ServeProcess } from './serve-process.js';
@@ -209,6 +211,33 @@ describe('hostlink serve', () => {
     } finally {
       await limited.stop();
     }
+  });
+
+  test('the CLI talks to the running node with --server (or HOSTLINK_SERVER): same output as local mode', () => {
+    const cli = (...args: string[]) => spawnSync(process.execPath, [HOSTLINK_BIN, ...args], { encoding: 'utf8', cwd: dir.path, env: { ...process.env, HOSTLINK_SERVER: node.url } });
+    const deployed = cli('deploy', contractPath('kv-store'));
+    assert.equal(deployed.stdout.trim(), kv, deployed.stderr);
+    const set = cli('call', contractPath('kv-store'), 'set', '--input', '{"key":"cli","value":"remote"}', '--context', 'cli-remote', '--server', node.url);
+    assert.equal(set.status, 0, set.stderr);
+    assert.equal(set.stdout, 'null\n');
+    assert.match(set.stderr, /log: set cli/);
+    const get = cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--json');
+    const out = JSON.parse(get.stdout);
+    assert.deepEqual([out.result, out.value], ['return', '"remote"']);
+    const state = JSON.parse(cli('state', 'cli-remote', '--json').stdout);
+    assert.equal(state.root, out.state_root);
+    assert.ok(state.entries.some((e: { key: string; value: string }) => e.key === 'e:cli' && e.value === 'remote'));
+    const traced = JSON.parse(cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--trace').stdout);
+    assert.equal(traced.trace.calls[0].trace.requests.at(-1).method, 'consume_result');
+    const failed = cli('call', kv, 'get_result', '--input', '{"key":"none"}', '--context', 'cli-remote');
+    assert.equal(failed.status, 1);
+    assert.match(failed.stdout, /^user_error: /);
+    const missing = cli('call', 'ab'.repeat(32), 'get');
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^hostlink: node: no contract with hash/);
+    const down = spawnSync(process.execPath, [HOSTLINK_BIN, 'state', 'x', '--server', 'http://127.0.0.1:9'], { encoding: 'utf8' });
+    assert.equal(down.status, 1);
+    assert.match(down.stderr, /cannot reach the node at http:\/\/127\.0\.0\.1:9\/ .*is `hostlink serve` running\?/);
   });
 
   test('SIGTERM lets the call in flight finish, exits 0, and a restart finds everything committed', async () => {
