@@ -6,7 +6,7 @@ export { Host, DEFAULT_HOST_OPTIONS } from './host/host.js';
 export type { CallRequest, ExecutionMode, FollowUp, HostOptions, Outcome } from './host/host.js';
 export type { VmCrash } from './host/job.js';
 export { HostEvents, HOST_EVENT_NAMES, callReason } from './host/events.js';
-export type { CallInfo, CallStarted, CallFinished, CallDurations, VmLaunched, VmExited, VmCrashed, HostEventMap, HostEventName, HostListener } from './host/events.js';
+export type { CallInfo, CallStarted, CallFinished, CallFailed, CallDurations, VmLaunched, VmExited, VmCrashed, HostEventMap, HostEventName, HostListener } from './host/events.js';
 export type { TraceEntry, TraceRead, MethodCount } from './host/call-trace.js';
 export { jsonLogger, silentLogger } from './host/logger.js';
 export type { HostLogger, LogLevel } from './host/logger.js';

@@ -77,6 +77,11 @@ export interface CallFinished extends CallInfo {
   outcome: Outcome;
 }
 
+/** host.call threw after the call was queued (no outcome: the store failed, a VM could not be launched…). */
+export interface CallFailed extends CallInfo {
+  error: string;
+}
+
 export interface VmLaunched {
   pid: number;
   mode: CallMode;
@@ -105,12 +110,13 @@ export interface HostEventMap {
   'call.queued': CallInfo;
   'call.started': CallStarted;
   'call.finished': CallFinished;
+  'call.failed': CallFailed;
   'vm.launched': VmLaunched;
   'vm.exited': VmExited;
   'vm.crashed': VmCrashed;
 }
 export type HostEventName = keyof HostEventMap;
-export const HOST_EVENT_NAMES: readonly HostEventName[] = ['call.queued', 'call.started', 'call.finished', 'vm.launched', 'vm.exited', 'vm.crashed'];
+export const HOST_EVENT_NAMES: readonly HostEventName[] = ['call.queued', 'call.started', 'call.finished', 'call.failed', 'vm.launched', 'vm.exited', 'vm.crashed'];
 
 export type HostListener<K extends HostEventName> = (event: HostEventMap[K]) => void;
 

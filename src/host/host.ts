@@ -220,6 +220,10 @@ export class Host {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
       const end = callMode === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
       return this.finish(job, end, info, queuedAt);
+    }).catch((e: unknown) => {
+      // No outcome (the store failed, a VM could not be launched): say so, so no watcher waits for it forever.
+      this.events.emit('call.failed', { ...info, error: (e as Error)?.message ?? String(e) });
+      throw e;
     });
     // Outside the lane: a handler on the same context queues behind the call that emitted it.
     if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth);

@@ -36,6 +36,7 @@ export class HostMetrics {
 
   private readonly calls: Counter<'method' | 'result'>;
   private readonly callErrors: Counter<'result' | 'reason'>;
+  private readonly callFailures: Counter;
   private readonly inFlight: Gauge;
   private readonly duration: Histogram<'phase'>;
   private readonly gas: Histogram<'result'>;
@@ -52,6 +53,7 @@ export class HostMetrics {
     this.methodCap = options.methodLabels ?? DEFAULT_METHOD_LABELS;
     this.calls = new Counter({ name: 'hostlink_calls_total', help: 'Calls finished, by contract method (capped) and result code', labelNames: ['method', 'result'], registers });
     this.callErrors = new Counter({ name: 'hostlink_call_errors_total', help: 'Calls that did not return, by result code and reason', labelNames: ['result', 'reason'], registers });
+    this.callFailures = new Counter({ name: 'hostlink_call_failures_total', help: 'Calls that ended without an outcome (host.call threw: store failure, VM launch failure)', registers });
     this.inFlight = new Gauge({ name: 'hostlink_calls_in_flight', help: 'Calls submitted and not finished (queued or running)', registers });
     this.duration = new Histogram({
       name: 'hostlink_call_duration_seconds',
@@ -91,6 +93,10 @@ export class HostMetrics {
     this.offs.push(
       host.events.on('call.queued', () => this.inFlight.inc()),
       host.events.on('call.finished', (e) => this.finished(e)),
+      host.events.on('call.failed', () => {
+        this.inFlight.dec();
+        this.callFailures.inc();
+      }),
       host.events.on('vm.launched', (e) => {
         this.vmLaunches.inc({ mode: e.mode });
         this.vmProcesses.inc({ mode: e.mode });

@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collectDefaultMetrics, Counter } from 'prom-client';
@@ -88,7 +89,11 @@ export class NodeServer {
 
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       let route = 'other';
-      res.on('finish', () => httpRequests.inc({ route, status: String(res.statusCode) }));
+      const started = performance.now();
+      res.on('finish', () => {
+        httpRequests.inc({ route, status: String(res.statusCode) });
+        options.logger.debug('request', { method: req.method, route, status: res.statusCode, ms: Math.round(performance.now() - started) });
+      });
       // Everything that can throw runs inside the promise: a bad request must never become an uncaught exception.
       void (async () => {
         if (node.stopping) throw new HttpError(503, 'the node is shutting down', { connection: 'close' });
@@ -129,6 +134,9 @@ export class NodeServer {
         },
       );
     });
+    host.events.on('call.finished', (e) =>
+      options.logger.debug('call finished', { callId: e.callId, method: e.method, result: e.result, reason: e.reason, gas: e.gasUsed, ms: Math.round(e.durations.totalMs) }),
+    );
     options.logger.info('listening', { url: node.url, token: access.tokenRequired });
     return node;
   }

@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Host, type HostEventMap, type HostEventName, type HostLogger } from '../../src/index.js';
+import { createMemoryStore, Host, type HostEventMap, type HostEventName, type HostLogger } from '../../src/index.js';
+import { HostMetrics } from '../../src/metrics/host-metrics.js';
+import { sum } from '../metrics/exposition.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 
 const UNLIMITED_GAS = 10n ** 15n;
@@ -13,7 +15,7 @@ const UNLIMITED_GAS = 10n ** 15n;
 /** Records every event of the host, in order. */
 function record(host: Host): { name: HostEventName; e: HostEventMap[HostEventName] }[] {
   const seen: { name: HostEventName; e: HostEventMap[HostEventName] }[] = [];
-  for (const name of ['call.queued', 'call.started', 'call.finished', 'vm.launched', 'vm.exited', 'vm.crashed'] as const) {
+  for (const name of ['call.queued', 'call.started', 'call.finished', 'call.failed', 'vm.launched', 'vm.exited', 'vm.crashed'] as const) {
     host.events.on(name, (e) => seen.push({ name, e }));
   }
   return seen;
@@ -154,4 +156,29 @@ describe('host events', () => {
     await host.call({ codeHash: kv, method: 'get', input: utf8('{"key":"t"}'), contextId: id32('events-throw') });
     assert.equal(others, n, 'off() removed the listener');
   });
+});
+
+test('a call that ends without an outcome (the store fails at commit) is reported failed; the in-flight gauge returns to 0', async () => {
+  const store = createMemoryStore();
+  const host = await Host.open({ store, poolSize: 1 });
+  const metrics = new HostMetrics(host);
+  const seen = record(host);
+  try {
+    const kv = await host.deploy(contract('kv-store'));
+    const write = store.write.bind(store);
+    store.write = () => Promise.reject(new Error('disk full'));
+    await assert.rejects(host.call({ codeHash: kv, method: 'set', input: utf8('{"key":"a","value":"b"}'), contextId: id32('fail') }), /disk full/);
+    store.write = write;
+    const names = seen.filter((s) => s.name.startsWith('call.')).map((s) => s.name);
+    assert.deepEqual(names, ['call.queued', 'call.started', 'call.failed']);
+    assert.equal((seen.at(-1)!.e as HostEventMap['call.failed']).error, 'disk full');
+    const text = await metrics.registry.metrics();
+    assert.equal(sum(text, 'hostlink_calls_in_flight'), 0);
+    assert.equal(sum(text, 'hostlink_call_failures_total'), 1);
+    const o = await host.call({ codeHash: kv, method: 'set', input: utf8('{"key":"a","value":"b"}'), contextId: id32('fail') });
+    assert.equal(o.applied, true, 'the host goes on after the failure');
+  } finally {
+    metrics.close();
+    await host.close();
+  }
 });
