@@ -41,7 +41,10 @@ export interface MethodCount {
 export class CallTrace {
   /** performance.now() when a VM took the job; undefined while queued. */
   startedAt: number | undefined;
-  /** The VM process that took the job (0 when unknown). */
+  /**
+   * The VM process that took the job: set by whoever launched it (the pool, the one-shot runner), so a VM's
+   * own claim in hello is used only when nothing else is known (in-process runs). 0 when unknown.
+   */
   vmPid = 0;
   readonly entries: TraceEntry[] = [];
   readonly counts: Record<string, MethodCount> = {};
@@ -56,10 +59,10 @@ export class CallTrace {
   private readBytes = 0;
 
   /** A VM took the job (pool: answered next_message; one-shot: said hello). */
-  begin(vmPid: number): void {
+  begin(claimedPid: number): void {
     if (this.startedAt !== undefined) return;
     this.startedAt = performance.now();
-    this.vmPid = vmPid;
+    if (this.vmPid === 0) this.vmPid = claimedPid;
     this.onBegin?.(this);
   }
 

@@ -331,6 +331,7 @@ export class Host {
   private async runOneShot(job: Job, deadlineMs: number): Promise<JobEnd> {
     const grace = this.opt('killGraceMs');
     const vm = await launchVm({ ...this.launchOptions(), message: job.messageJson });
+    job.trace.vmPid = vm.pid; // the process we started, not what the VM says in hello
     this.oneShotVms.add(vm);
     void vm.exited.then(() => this.oneShotVms.delete(vm));
     const timer = setTimeout(() => {

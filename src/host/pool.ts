@@ -105,6 +105,7 @@ export class VmPool implements WorkSource {
     this.deadlines.delete(job);
     if (w !== undefined) {
       w.job = job;
+      job.trace.vmPid = w.vm.pid; // the process we started, not what the VM says in hello
       w.deadline = setTimeout(() => {
         if (job.end({ kind: 'timeout' })) void w.vm.stop(this.options.killGraceMs);
       }, deadlineMs);

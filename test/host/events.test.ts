@@ -9,6 +9,10 @@ import { createMemoryStore, Host, type HostEventMap, type HostEventName, type Ho
 import { HostMetrics } from '../../src/metrics/host-metrics.js';
 import { sum } from '../metrics/exposition.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const FAKE_VM = join(dirname(fileURLToPath(import.meta.url)), 'fake-vm.js');
 
 const UNLIMITED_GAS = 10n ** 15n;
 
@@ -179,6 +183,24 @@ test('a call that ends without an outcome (the store fails at commit) is reporte
     assert.equal(o.applied, true, 'the host goes on after the failure');
   } finally {
     metrics.close();
+    await host.close();
+  }
+});
+
+test('events name the VM process the host started, not the pid a VM claims in hello', async () => {
+  const host = await Host.open({ mode: 'oneshot', killGraceMs: 200, vmCommand: [process.execPath, FAKE_VM, 'lie-pid'] });
+  const seen = record(host);
+  try {
+    const kv = await host.deploy(contract('kv-store'));
+    const o = await host.call({ codeHash: kv, method: 'get', input: utf8('{"key":"a"}'), contextId: id32('lie') });
+    assert.equal(o.result.code, 'internal_error');
+    const launched = seen.find((s) => s.name === 'vm.launched')!.e as HostEventMap['vm.launched'];
+    const started = seen.find((s) => s.name === 'call.started')!.e as HostEventMap['call.started'];
+    const crashed = seen.find((s) => s.name === 'vm.crashed')!.e as HostEventMap['vm.crashed'];
+    const finished = seen.find((s) => s.name === 'call.finished')!.e as HostEventMap['call.finished'];
+    assert.notEqual(launched.pid, 1);
+    assert.deepEqual([started.vmPid, crashed.pid, finished.vmPid], [launched.pid, launched.pid, launched.pid]);
+  } finally {
     await host.close();
   }
 });

@@ -2,7 +2,8 @@
  * A misbehaving "VM" for supervisor tests, started by the host in place of `hostlink vm`:
  *   node fake-vm.js MODE --host ADDR [--message JSON]
  * MODE: exit-early (exit 3 before connecting), crash-after-hello (exit 7 mid-execution),
- *       garbage (send a malformed frame), oversize (announce a 1 GiB frame), silent (connect, never speak).
+ *       garbage (send a malformed frame), oversize (announce a 1 GiB frame), silent (connect, never speak),
+ *       lie-pid (claim pid 1 in hello, then crash like crash-after-hello).
  */
 import { connect } from 'node:net';
 import { encodeFrame } from '../../src/protocol/frame.js';
@@ -15,8 +16,8 @@ if (mode === 'exit-early') process.exit(3);
 const socket = host.kind === 'unix' ? connect(host.path) : connect(host.port, host.host);
 socket.on('error', () => process.exit(9));
 socket.on('connect', () => {
-  const hello = encodeFrame(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: process.pid }));
-  if (mode === 'crash-after-hello') {
+  const hello = encodeFrame(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: mode === 'lie-pid' ? 1 : process.pid }));
+  if (mode === 'crash-after-hello' || mode === 'lie-pid') {
     socket.write(hello);
     socket.once('data', () => process.exit(7));
   } else if (mode === 'garbage') {
