@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hex, parseId, showBytes } from '../cli/common.js';
+import { hex, outcomeJson, parseId, showBytes } from '../cli/common.js';
 import type { CallRequest, ExecutionMode, FollowUp, Host } from '../host/host.js';
 import { parseLimitOverrides, type VmLimits } from '../protocol/message.js';
 import { HOSTLINK_VERSION } from '../version.js';
@@ -115,7 +115,8 @@ export class Api {
     const outcome = await this.host.call(request);
     const found = this.records.get(outcome.callId);
     if (found === undefined) throw new HttpError(500, `call ${outcome.callId} finished but its record is missing`);
-    return { ...found.record, follow_ups: followUps(outcome.followUps) };
+    // The caller gets the whole outcome; the kept record may have summarised a large one.
+    return { ...found.record, outcome: outcomeJson(outcome, request.contextId), follow_ups: followUps(outcome.followUps) };
   }
 
   private deadline(value: unknown): number {

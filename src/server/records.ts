@@ -10,6 +10,8 @@ import { round3 } from '../host/call-trace.js';
 import { toJson } from './http.js';
 
 export const DEFAULT_RECENT_CALLS = 500;
+/** Largest outcome a kept record holds (the node keeps hundreds); bigger parts are summarised, not stored. */
+export const MAX_KEPT_OUTCOME_BYTES = 64 * 1024;
 /** SSE subscribers at once; more get 503 (each one is an open connection). */
 export const MAX_SUBSCRIBERS = 32;
 /** Bytes a subscriber may leave unread before it is dropped (a stalled reader must not grow the node's memory). */
@@ -47,8 +49,27 @@ export function callRecord(e: CallFinished): CallRecord {
     durations_ms: { queue: round3(d.queueMs), vm: round3(d.vmMs), apply: round3(d.applyMs), total: round3(d.totalMs) },
     round_trips: e.roundTrips,
     host_calls: e.hostCalls,
-    outcome: outcomeJson(e.outcome, e.contextId),
+    outcome: keptOutcome(outcomeJson(e.outcome, e.contextId)),
   };
+}
+
+/**
+ * The outcome as the node keeps it: whole when small; otherwise writes, then events, logs and the value are
+ * replaced by a note of what was left out, largest first, until it fits (the caller got the whole outcome).
+ */
+export function keptOutcome(o: Record<string, unknown>): Record<string, unknown> {
+  if (toJson(o).length <= MAX_KEPT_OUTCOME_BYTES) return o;
+  const kept = { ...o };
+  const omitted: Record<string, number> = {};
+  for (const field of ['writes', 'events', 'logs', 'value', 'message']) {
+    const v = kept[field];
+    if (v === undefined) continue;
+    omitted[field] = toJson(v).length;
+    kept[field] = Array.isArray(v) ? [] : null;
+    kept['omitted_bytes'] = omitted;
+    if (toJson(kept).length <= MAX_KEPT_OUTCOME_BYTES) break;
+  }
+  return kept;
 }
 
 export interface TraceJson {

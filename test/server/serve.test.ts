@@ -104,6 +104,17 @@ describe('hostlink serve', () => {
     assert.deepEqual([failed.body.outcome.result, failed.body.outcome.applied], ['user_error', false]);
   });
 
+  test('a large outcome reaches its caller whole; the node keeps a summary of it, bounded', async () => {
+    const value = 'x'.repeat(100_000);
+    const set = await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: JSON.stringify({ key: 'big', value }), context: 'big' } });
+    assert.equal(set.body.outcome.writes.find((w: { key: string }) => w.key === 'e:big').value, value);
+    const kept = await api(`${node.url}api/calls/${set.body.call_id}`);
+    assert.deepEqual(kept.body.outcome.writes, []);
+    assert.ok(kept.body.outcome.omitted_bytes.writes > 100_000);
+    assert.equal(kept.body.outcome.state_root, set.body.outcome.state_root);
+    assert.ok(JSON.stringify(kept.body.outcome).length < 64 * 1024);
+  });
+
   test('JSON-RPC 2.0 reaches the same operations', async () => {
     const call = await api(`${node.url}rpc`, { json: { jsonrpc: '2.0', id: 7, method: 'call', params: { code: kv, method: 'get', input: '{"key":"a"}', context: 'http' } } });
     assert.equal(call.body.id, 7);
