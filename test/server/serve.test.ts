@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -302,7 +302,11 @@ describe('hostlink serve', () => {
 
 describe('hostlink serve beyond loopback', () => {
   test('refuses to start without a token, with one line that says what to do', async () => {
-    await assert.rejects(startServe(['--listen', '0.0.0.0:0', '--data-dir', tempDir().path]), /beyond loopback\) needs a token: set HOSTLINK_TOKEN or pass --token-file FILE/);
+    const dir = tempDir();
+    const data = join(dir.path, 'never-created');
+    await assert.rejects(startServe(['--listen', '0.0.0.0:0', '--data-dir', data]), /beyond loopback\) needs a token: set HOSTLINK_TOKEN or pass --token-file FILE/);
+    assert.equal(existsSync(data), false, 'nothing is opened before the refusal');
+    dir.remove();
   });
 
   test('with a token, every API route needs it; /healthz and the studio page do not', async () => {

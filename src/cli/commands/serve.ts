@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { Host } from '../../host/host.js';
 import { isLogLevel, jsonLogger } from '../../host/logger.js';
-import { parseListen } from '../../server/access.js';
+import { Access, parseListen } from '../../server/access.js';
 import { NodeServer, SERVE_DEFAULTS } from '../../server/server.js';
 import { DEFAULT_DATA_DIR, HOST_OPTIONS, hostOptions, parse } from '../common.js';
 
@@ -68,13 +68,14 @@ export async function run(argv: string[]): Promise<number> {
   const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
   const options = hostOptions(values);
   const poolSize = count(values['pool-size'], 'pool-size');
+  const t = token(values['token-file']);
+  const maxInFlight = count(values['max-calls'], 'max-calls');
+  const maxBodyBytes = count(values['max-body'], 'max-body');
+  const methodLabels = count(values['method-labels'], 'method-labels', 0);
+  new Access(listen, t); // refuses a listen address beyond loopback without a token before anything is opened
   const host = await Host.open({ ...options, logger, ...(poolSize !== undefined ? { poolSize } : {}) });
   let node: NodeServer;
   try {
-    const t = token(values['token-file']);
-    const maxInFlight = count(values['max-calls'], 'max-calls');
-    const maxBodyBytes = count(values['max-body'], 'max-body');
-    const methodLabels = count(values['method-labels'], 'method-labels', 0);
     node = await NodeServer.start(host, {
       listen,
       logger,
