@@ -25,8 +25,18 @@ export class Browser {
   private readonly pending = new Map<number, Pending>();
   private readonly waiters: { method: string; resolve: (params: any) => void }[] = [];
   private buffer = Buffer.alloc(0);
+  private stderr = '';
+  private exited: string | null = null;
 
   private constructor(readonly child: ChildProcess) {
+    (child.stdio[3] as Writable).on('error', () => undefined); // EPIPE when it died: reported by the exit handler
+    child.stderr!.on('data', (c: Buffer) => (this.stderr = (this.stderr + c.toString()).slice(-4000)));
+    // A browser that dies (missing libraries, no display support) fails every pending command with its output.
+    child.once('exit', (code, signal) => {
+      this.exited = `chromium exited (${code ?? signal}): ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+      for (const p of this.pending.values()) p.reject(new Error(this.exited));
+      this.pending.clear();
+    });
     const out = child.stdio[4] as Readable;
     out.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
@@ -52,13 +62,13 @@ export class Browser {
     // Chromium refuses to run as root with its own sandbox (CI runs as root).
     if (process.getuid?.() === 0) args.push('--no-sandbox');
     const child = spawn(binary, [...args, 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
-    child.stderr!.resume();
     return new Browser(child);
   }
 
   send(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<any> {
     const id = this.nextId++;
     const pipe = this.child.stdio[3] as Writable;
+    if (this.exited !== null) return Promise.reject(new Error(this.exited));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       pipe.write(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }) + '\0');
