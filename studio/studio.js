@@ -161,6 +161,19 @@ function addRecent(r) {
   while (body.children.length > 100) body.lastChild.remove();
 }
 
+/** One line of the node log: VM processes launched, exited, crashed; calls that failed without an outcome. */
+function addLog(e) {
+  const time = e.at.slice(11, 23);
+  const text =
+    e.event === 'launched' ? `VM ${e.pid} launched (${e.mode})`
+    : e.event === 'exited' ? `VM ${e.pid} exited (${e.signal ?? `code ${e.exit_code}`})`
+    : e.event === 'crashed' ? `VM ${e.pid} crashed during call #${e.call_id}: ${e.last_line || e.signal || e.exit_code}`
+    : `call #${e.call_id} ${e.method} failed: ${e.error}`;
+  const list = $('#node-log');
+  list.prepend(el('li', { className: e.event, title: text }, `${time}  ${text}`));
+  while (list.children.length > 200) list.lastChild.remove();
+}
+
 /** Follows /api/events (text/event-stream) with fetch; reconnects after a pause when it ends. */
 async function follow() {
   for (;;) {
@@ -180,6 +193,7 @@ async function follow() {
           buffer = buffer.slice(end + 2);
           const data = frame.split('\n').find((l) => l.startsWith('data: '));
           if (frame.startsWith('event: call') && data) addRecent(JSON.parse(data.slice(6)));
+          else if (frame.startsWith('event: vm') && data) addLog(JSON.parse(data.slice(6)));
         }
       }
     } catch {

@@ -86,13 +86,21 @@ export function traceJson(e: CallFinished): TraceJson {
 export class CallRecords {
   private readonly byId = new Map<number, { record: CallRecord; trace: TraceJson }>();
   private readonly subscribers = new Set<ServerResponse>();
-  private readonly off: () => void;
+  private readonly offs: (() => void)[];
 
   constructor(
     events: HostEvents,
     private readonly capacity = DEFAULT_RECENT_CALLS,
   ) {
-    this.off = events.on('call.finished', (e) => this.add(e));
+    const at = (): string => new Date().toISOString();
+    this.offs = [
+      events.on('call.finished', (e) => this.add(e)),
+      // VM lifecycle, for the studio's node log (event: vm).
+      events.on('vm.launched', (e) => this.publish('vm', { event: 'launched', at: at(), pid: e.pid, mode: e.mode })),
+      events.on('vm.exited', (e) => this.publish('vm', { event: 'exited', at: at(), pid: e.pid, mode: e.mode, exit_code: e.exitCode, signal: e.signal })),
+      events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: e.lastLine })),
+      events.on('call.failed', (e) => this.publish('vm', { event: 'call_failed', at: at(), call_id: e.callId, method: e.method, error: e.error })),
+    ];
   }
 
   private add(e: CallFinished): void {
@@ -135,7 +143,7 @@ export class CallRecords {
 
   /** Ends every stream (shutdown) and stops listening. */
   close(): void {
-    this.off();
+    for (const off of this.offs.splice(0)) off();
     for (const res of this.subscribers) res.end();
     this.subscribers.clear();
   }

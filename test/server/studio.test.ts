@@ -43,6 +43,7 @@ test('studio: deploy, call, see the result and the live calls; the screenshot is
     await send('Page.navigate', { url: node.url });
     await loaded;
     await until(`document.querySelectorAll('#example option').length > 0`, 'the example list');
+    await until(`document.querySelector('#live').textContent.includes('live')`, 'the live stream connected');
     assert.match(await evaluate(`document.querySelector('#status').textContent`), /^node /);
 
     // Deploy a .wasm through the file input, as a user picks a file.
@@ -79,6 +80,9 @@ test('studio: deploy, call, see the result and the live calls; the screenshot is
     assert.equal(await evaluate(`document.querySelector('#result-value').textContent`), '"world"');
     await until(`document.querySelectorAll('#recent tbody tr').length >= 2`, 'the live list of calls');
     assert.match(await evaluate(`document.querySelector('#recent tbody tr').innerText`), /get\s+return/);
+
+    // The node log shows the pool's VM processes starting (the pool starts with the first call).
+    await until(`[...document.querySelectorAll('#node-log li')].some((li) => /VM \\d+ launched \\(pool\\)/.test(li.textContent))`, 'the VM launches in the node log');
 
     // A failing call is shown as such.
     await call('get_result', '{"key":"absent"}');
