@@ -12,7 +12,7 @@
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
 import { benchMetering, printMetering } from './metering.js';
-import { benchObservability, printObservability } from './observability.js';
+import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -29,5 +29,6 @@ process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) +
 
 process.stdout.write('\n== 4. observability overhead ==\n');
 process.stdout.write(printObservability(await benchObservability({ calls: quick ? 300 : 2000, rounds: quick ? 1 : 3 })) + '\n');
+process.stdout.write(printObservabilityCpu(await benchObservabilityCpu(quick ? 20_000 : 200_000)) + '\n');
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);

@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CallTrace } from '../src/host/call-trace.js';
+import type { CallFinished } from '../src/host/events.js';
 import { Host } from '../src/host/host.js';
 import { HostMetrics } from '../src/metrics/host-metrics.js';
 
@@ -58,6 +60,44 @@ export async function benchObservability(opts: { calls: number; rounds: number }
   return variants.map((variant) => ({ variant, calls: opts.calls, perSecond: median(totals.get(variant)!) }));
 }
 
+/**
+ * The host-side CPU cost in isolation (less disturbed by VM scheduling than executions per second): one
+ * call.finished observed by HostMetrics, and one request recorded into a call's trace.
+ */
+export async function benchObservabilityCpu(n: number): Promise<{ metricsUsPerCall: number; traceUsPerRequest: number }> {
+  const host = await Host.open();
+  const metrics = new HostMetrics(host);
+  const trace = new CallTrace();
+  trace.begin(1);
+  for (let i = 0; i < 4; i++) trace.record('storage_read', 40, 60, 0, 0.01);
+  const event = {
+    callId: 1, parentCallId: null, method: 'set', contextId: new Uint8Array(32), codeHash: new Uint8Array(32), mode: 'pool',
+    result: 'return', reason: 'ok', message: null, applied: true, gasUsed: 12_000n, stateRoot: new Uint8Array(32), vmPid: 1,
+    durations: { queueMs: 0.1, vmMs: 1, applyMs: 0.2, totalMs: 1.3 }, hostCalls: trace.counts, roundTrips: 4, trace: trace.entries,
+    traceDropped: 0, messageJson: '{}', reads: null, readsComplete: true, outcome: {} as CallFinished['outcome'],
+  } as CallFinished;
+  try {
+    let t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) host.events.emit('call.finished', event);
+    const metricsUsPerCall = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+    t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const t = new CallTrace();
+      t.begin(1);
+      for (let j = 0; j < 4; j++) t.record('storage_read', 40, 60, j, j + 0.01);
+    }
+    const traceUsPerRequest = Number(process.hrtime.bigint() - t0) / 1e3 / n / 4;
+    return { metricsUsPerCall, traceUsPerRequest };
+  } finally {
+    metrics.close();
+    await host.close();
+  }
+}
+
+export function printObservabilityCpu(r: { metricsUsPerCall: number; traceUsPerRequest: number }): string {
+  return `host CPU: metrics per finished call ${r.metricsUsPerCall.toFixed(2)} us; trace per protocol request ${r.traceUsPerRequest.toFixed(3)} us`;
+}
+
 export function printObservability(rows: ObservabilityRow[]): string {
   const bare = rows.find((r) => r.variant === 'bare')!.perSecond;
   const lines = ['kv-store set, pool (unix, 8 lanes), executions per second (median round)', 'variant         exec/s   vs bare'];
@@ -68,4 +108,5 @@ export function printObservability(rows: ObservabilityRow[]): string {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const quick = process.argv.includes('--quick');
   process.stdout.write(printObservability(await benchObservability({ calls: quick ? 300 : 2000, rounds: quick ? 1 : 3 })) + '\n');
+  process.stdout.write(printObservabilityCpu(await benchObservabilityCpu(quick ? 20_000 : 200_000)) + '\n');
 }
