@@ -64,7 +64,8 @@ export class Access {
       if (!this.hosts.has(host)) throw new HttpError(403, `Host '${host}' is not this node's loopback address: use http://127.0.0.1:PORT/`);
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`) {
+    // Same origin: this Host, over http or (behind a TLS-terminating proxy) https.
+    if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}` && origin !== `https://${req.headers.host ?? ''}`) {
       throw new HttpError(403, `cross-origin request from ${origin} refused: use the studio served by this node`);
     }
     if (!needsToken || this.tokenDigest === null) return;
