@@ -124,6 +124,11 @@ function showResult(r) {
   $('#result-logs').textContent = o.logs.join('\n') || '(none)';
   $('#result-events').textContent = o.events.map((e) => `${e.kind} ${e.data}${e.handler ? ` → ${e.handler}` : ''}`).join('\n') || '(none)';
   $('#result-writes').textContent = o.writes.map((w) => `${w.key} = ${w.value ?? '(deleted)'}`).join('\n') || '(none)';
+  // Outcome fields this page does not know yet (e.g. the votes of non-deterministic blocks) are shown as JSON.
+  const known = new Set(['result', 'value', 'message', 'fingerprint', 'context', 'applied', 'state_root', 'gas_used', 'logs', 'events', 'writes', 'omitted_bytes']);
+  const extra = Object.fromEntries(Object.entries(o).filter(([k]) => !known.has(k)));
+  $('#result-more').hidden = Object.keys(extra).length === 0;
+  $('#result-extra').textContent = JSON.stringify(extra, null, 2);
   const rows = r.trace.requests.map((t, i) => el('tr', {}, el('td', {}, i + 1), el('td', {}, t.method), el('td', {}, t.requestBytes), el('td', {}, t.responseBytes), el('td', {}, ms(t.atMs)), el('td', {}, ms(t.hostMs))));
   if (r.trace.dropped) rows.push(el('tr', {}, el('td', { colSpan: 6 }, `… ${r.trace.dropped} more requests not kept`)));
   $('#trace tbody').replaceChildren(...rows);
