@@ -5,12 +5,14 @@
  *   1. host-call round trip of the VM's channel next to a C ping-pong over the same kind of socket
  *   2. kv-store `set` executions per second, pool mode vs one-shot mode
  *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
+ *   4. observability overhead: executions per second bare, with Prometheus metrics, and with recorded reads
  *
  * `--quick` runs fewer iterations (for a smoke test).
  */
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
 import { benchMetering, printMetering } from './metering.js';
+import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -24,5 +26,9 @@ printExecutions(await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCa
 
 process.stdout.write('\n== 3. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
+
+process.stdout.write('\n== 4. observability overhead ==\n');
+process.stdout.write(printObservability(await benchObservability({ calls: quick ? 300 : 2000, rounds: quick ? 1 : 3 })) + '\n');
+process.stdout.write(printObservabilityCpu(await benchObservabilityCpu(quick ? 20_000 : 200_000)) + '\n');
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);

@@ -5,6 +5,15 @@
 export { Host, DEFAULT_HOST_OPTIONS } from './host/host.js';
 export type { CallRequest, ExecutionMode, FollowUp, HostOptions, Outcome } from './host/host.js';
 export type { VmCrash } from './host/job.js';
+export { HostEvents, HOST_EVENT_NAMES, callReason } from './host/events.js';
+export type { CallInfo, CallStarted, CallFinished, CallFailed, CallDurations, VmLaunched, VmExited, VmCrashed, HostEventMap, HostEventName, HostListener } from './host/events.js';
+export type { TraceEntry, TraceRead, MethodCount } from './host/call-trace.js';
+export { jsonLogger, silentLogger } from './host/logger.js';
+export { HostMetrics } from './metrics/host-metrics.js';
+export type { HostMetricsOptions } from './metrics/host-metrics.js';
+export { NodeServer } from './server/server.js';
+export type { ServeOptions } from './server/server.js';
+export type { HostLogger, LogLevel } from './host/logger.js';
 export type { Transport } from './host/supervisor.js';
 export { openLmdbStore } from './host/state/lmdb-store.js';
 export { createMemoryStore } from './host/state/memory-store.js';

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   deploy: { summary: 'store a contract: hostlink deploy FILE.wasm', load: () => import('./commands/deploy.js') },
   call: { summary: 'run a contract method: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file]', load: () => import('./commands/call.js') },
   state: { summary: "show a context's keys, values and state root: hostlink state CONTEXT", load: () => import('./commands/state.js') },
+  serve: { summary: 'run a node with an HTTP API, /metrics and the studio: hostlink serve [--listen HOST:PORT]', load: () => import('./commands/serve.js') },
   doctor: { summary: 'check this installation (channel, Node, socat) and say what is missing', load: () => import('./commands/doctor.js') },
   vm: { summary: 'the VM process (started by the host): hostlink vm --host ADDR [--message JSON]', load: () => import('./commands/vm.js') },
   guest: { summary: 'ask the host OS for a privileged operation (seed 002): hostlink guest COMMAND', load: () => import('./commands/guest.js') },

@@ -10,12 +10,15 @@
  * different contexts run in parallel, up to the pool size.
  */
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
 import { emptyEffects, type Effects } from '../protocol/effects.js';
 import { buildMessage, DEFAULT_LIMITS, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
 import { encodeResult, type ExecutionResult } from '../protocol/result.js';
 import type { ChannelImpl } from '../transport/connect.js';
+import { callReason, HostEvents, type CallInfo } from './events.js';
 import { Job, type JobEnd, type VmCrash } from './job.js';
+import { silentLogger, type HostLogger } from './logger.js';
 import type { SessionBackend } from './methods.js';
 import type { FetchPolicy } from './node/fetch.js';
 import { NodeServices } from './node/services.js';
@@ -67,6 +70,10 @@ export interface HostOptions {
   channel?: ChannelImpl;
   /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
   fetch?: FetchPolicy;
+  /** Where the host reports VM crashes and listener failures (default: nowhere). Events: `host.events`. */
+  logger?: HostLogger;
+  /** Record each call's storage reads in its call.finished event, for replay (`hostlink call --trace`). */
+  traceReads?: boolean;
 }
 
 export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | 'contextId'> {
@@ -93,6 +100,8 @@ export interface FollowUp {
 }
 
 export interface Outcome {
+  /** This call's id in the host's events (`host.events`): a counter per Host, starting at 1. */
+  callId: number;
   result: ExecutionResult;
   /** The result in seed-000 encoding (code byte + calldata), as the VM sent it. */
   resultBytes: Uint8Array;
@@ -133,12 +142,18 @@ export class Host {
   private readonly oneShotVms = new Set<VmProcess>();
   /** Private storage, contexts, proposals and blobs: inspect and seed them here (src/host/node/services.ts). */
   readonly node: NodeServices;
+  /** Typed events: calls queued, started, finished; VMs launched, exited, crashed (src/host/events.ts). */
+  readonly events: HostEvents;
+  private readonly logger: HostLogger;
+  private nextCallId = 1;
 
   private constructor(
     readonly store: KvStore,
     private readonly ownsStore: boolean,
     private readonly options: HostOptions,
   ) {
+    this.logger = options.logger ?? silentLogger;
+    this.events = new HostEvents(this.logger);
     this.node = new NodeServices(store, {
       ...(options.dataDir !== undefined ? { blobDir: join(options.dataDir, 'blobs') } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -189,10 +204,10 @@ export class Host {
 
   /** Runs a method and applies its outcome; then runs its event handlers and xcalls (see FollowUp). */
   async call(request: CallRequest): Promise<Outcome> {
-    return this.callAt(request, 0);
+    return this.callAt(request, 0, null);
   }
 
-  private async callAt(request: CallRequest, depth: number): Promise<Outcome> {
+  private async callAt(request: CallRequest, depth: number, parentCallId: number | null): Promise<Outcome> {
     this.assertOpen();
     const { mode, deadlineMs, ...init } = request;
     const messageJson = buildMessage({
@@ -202,11 +217,21 @@ export class Host {
       limits: { ...this.options.limits, ...init.limits },
     } as MessageInit);
     const job = new Job(messageJson); // validates the message before anything starts
+    if (this.options.traceReads) job.trace.reads = [];
+    const callMode = mode ?? this.opt('mode');
+    const info: CallInfo = { callId: this.nextCallId++, parentCallId, method: request.method, contextId: request.contextId, codeHash: request.codeHash, mode: callMode };
+    const queuedAt = performance.now();
+    job.trace.onBegin = (t) => this.events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
+    this.events.emit('call.queued', info);
     const lane = Buffer.from(request.contextId).toString('hex');
     const outcome = await this.serialize(lane, async () => {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
-      const end = (mode ?? this.opt('mode')) === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
-      return this.finish(job, end);
+      const end = callMode === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
+      return this.finish(job, end, info, queuedAt);
+    }).catch((e: unknown) => {
+      // No outcome (the store failed, a VM could not be launched): say so, so no watcher waits for it forever.
+      this.events.emit('call.failed', { ...info, error: (e as Error)?.message ?? String(e) });
+      throw e;
     });
     // Outside the lane: a handler on the same context queues behind the call that emitted it.
     if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth);
@@ -239,7 +264,7 @@ export class Host {
       else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
       else {
         const request: CallRequest = { ...parent, codeHash: this.codeFor(f.contextId, parent.codeHash), method: f.method, input: f.input, contextId: f.contextId };
-        done.push({ ...base, outcome: await this.callAt(request, depth + 1) });
+        done.push({ ...base, outcome: await this.callAt(request, depth + 1, outcome.callId) });
       }
     }
     return done;
@@ -308,9 +333,10 @@ export class Host {
     return job.done;
   }
 
-  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl } {
+  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; events: HostEvents } {
     return {
       transport: this.opt('transport'),
+      events: this.events,
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
       ...(this.options.channel ? { channel: this.options.channel } : {}),
     };
@@ -327,13 +353,14 @@ export class Host {
       if (job.end({ kind: 'timeout' })) void vm?.stop(grace);
     }, deadlineMs);
     try {
-      vm = await launchVm(this.launchOptions());
+      vm = await launchVm({ ...this.launchOptions(), role: 'oneshot' });
     } catch (e) {
       clearTimeout(timer);
       job.end({ kind: 'crash', crash: { exitCode: null, signal: null, stderr: `could not start a VM process: ${(e as Error).message}` } });
       return job.done;
     }
     const started = vm;
+    job.trace.vmPid = started.pid; // the process we started, not what the VM says in hello
     this.oneShotVms.add(started);
     void started.exited.then(() => this.oneShotVms.delete(started));
     if (job.ending !== undefined) void started.stop(grace); // the deadline passed while launching
@@ -361,7 +388,8 @@ export class Host {
     return end;
   }
 
-  private async finish(job: Job, end: JobEnd): Promise<Outcome> {
+  private async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number): Promise<Outcome> {
+    const endedAt = performance.now();
     const contextId = job.message.contextId;
     let result: ExecutionResult;
     let effects = emptyEffects();
@@ -394,7 +422,8 @@ export class Host {
     } finally {
       this.node.settle(job); // staged blobs not committed are deleted, alias reservations end
     }
-    return {
+    const outcome: Outcome = {
+      callId: info.callId,
       result,
       resultBytes: encodeResult(result),
       logs: effects.logs,
@@ -409,5 +438,41 @@ export class Host {
       ...(crash ? { crash } : {}),
       followUps: [],
     };
+    this.report(job, info, outcome, queuedAt, endedAt);
+    return outcome;
+  }
+
+  /** call.finished (and vm.crashed) for a call that has its outcome. */
+  private report(job: Job, info: CallInfo, outcome: Outcome, queuedAt: number, endedAt: number): void {
+    const t = job.trace;
+    const pid = t.startedAt === undefined ? null : t.vmPid;
+    if (outcome.crash) {
+      const lastLine = outcome.crash.stderr.trim().split('\n').pop() ?? '';
+      this.logger.warn('a VM process ended without a result', { callId: info.callId, pid, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine });
+      if (pid !== null) this.events.emit('vm.crashed', { pid, callId: info.callId, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine });
+    }
+    if (!this.events.has('call.finished')) return;
+    const now = performance.now();
+    const startedAt = t.startedAt ?? endedAt;
+    const r = outcome.result;
+    this.events.emit('call.finished', {
+      ...info,
+      result: r.code,
+      reason: callReason(r),
+      message: r.code === 'return' ? null : r.message,
+      applied: outcome.applied,
+      gasUsed: outcome.gasUsed,
+      stateRoot: outcome.stateRoot,
+      vmPid: pid,
+      durations: { queueMs: startedAt - queuedAt, vmMs: endedAt - startedAt, applyMs: now - endedAt, totalMs: now - queuedAt },
+      hostCalls: t.counts,
+      roundTrips: t.roundTrips,
+      trace: t.entries,
+      traceDropped: t.dropped,
+      messageJson: job.messageJson,
+      reads: t.reads,
+      readsComplete: t.readsComplete,
+      outcome,
+    });
   }
 }

@@ -5,6 +5,7 @@
 import type { Effects } from '../protocol/effects.js';
 import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
 import type { ExecutionResult } from '../protocol/result.js';
+import { CallTrace } from './call-trace.js';
 
 export interface VmCrash {
   exitCode: number | null;
@@ -24,6 +25,8 @@ export class Job {
   readonly done: Promise<JobEnd>;
   private settle!: (end: JobEnd) => void;
   private final: JobEnd | undefined;
+  /** The protocol requests made for this job, with sizes and timings (events, metrics, --trace). */
+  readonly trace = new CallTrace();
 
   constructor(readonly messageJson: string) {
     this.message = parseMessage(messageJson);

@@ -39,6 +39,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     if ('oneShot' in session.work) {
       session.job = session.work.oneShot;
       session.state = 'busy';
+      session.job.trace.begin(pid);
     } else {
       session.state = 'ready';
     }
@@ -52,6 +53,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     if (job === null) return absent();
     session.job = job;
     session.state = 'busy';
+    job.trace.begin(session.vmPid);
     return encodeOk('next_message', { message: job.messageJson });
   },
 
@@ -64,6 +66,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   storage_read(session, { key }) {
     const job = session.currentJob('storage_read');
     const value = session.backend.readState(job.message.contextId, key);
+    job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
   },
 
@@ -83,6 +86,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
       if (value === undefined) {
         value = session.backend.readState(job.message.contextId, key) ?? null;
         read.set(id, value);
+        job.trace.read(key, value ?? undefined);
       }
       size += 1 + (value === null ? 0 : 4 + value.length);
       if (size > MAX_FRAME_BYTES) {

@@ -129,6 +129,7 @@ export class VmPool implements WorkSource {
       w.state = 'busy';
       w.job = job;
       w.jobs++;
+      if (w.vm !== null) job.trace.vmPid = w.vm.pid; // the process we started, not what the VM says in hello
       this.clearTimer(w);
       this.park(w, job);
     }

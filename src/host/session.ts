@@ -13,6 +13,7 @@
  * cannot be trusted to continue.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
 import { encodeFrame, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
@@ -54,7 +55,16 @@ export class Session {
       throw new HostlinkError('protocol', `${request.method} before hello`);
     }
     const handler = METHOD_HANDLERS[request.method] as (s: Session, fields: unknown) => Uint8Array | Promise<Uint8Array>;
-    return handler(this, request.fields);
+    // Requests made while a job runs belong to its trace (the one that hands out the job does not).
+    const job = this.job;
+    if (job === null) return handler(this, request.fields);
+    const arrivedAt = performance.now();
+    const answer = handler(this, request.fields);
+    const record = (response: Uint8Array): Uint8Array => {
+      job.trace.record(request.method, body.length, response.length, arrivedAt, performance.now());
+      return response;
+    };
+    return answer instanceof Promise ? answer.then(record) : record(answer);
   }
 
   /** The job the current request belongs to; throws when there is none. */

@@ -13,12 +13,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostlinkError } from '../errors.js';
 import { newVmSecret } from '../protocol/hello-proof.js';
 import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
+import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 
@@ -39,6 +41,10 @@ export interface LaunchOptions {
   env?: Record<string, string>;
   /** Bounds on connections that have not proved the secret yet. */
   gate?: GateOptions;
+  /** Where to report vm.launched and vm.exited. */
+  events?: HostEvents;
+  /** How the VM will be used, for events: a warm pool worker or one process per call. */
+  role?: 'pool' | 'oneshot';
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
@@ -189,5 +195,14 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   // The secret goes through the stdin pipe, which only this child holds; the VM reads it to EOF before dialling.
   child.stdin?.on('error', () => undefined); // EPIPE when the VM died first: reported as its crash
   child.stdin?.end(`${secret.toString('hex')}\n`);
-  return new VmProcess(child, server, address, secret, options.gate);
+  const vm = new VmProcess(child, server, address, secret, options.gate);
+  const events = options.events;
+  if (events !== undefined && child.pid !== undefined) {
+    const pid = child.pid;
+    const mode = options.role ?? 'pool';
+    const born = performance.now();
+    events.emit('vm.launched', { pid, mode });
+    void vm.exited.then((exit) => events.emit('vm.exited', { pid, mode, ...exit, lifetimeMs: performance.now() - born }));
+  }
+  return vm;
 }

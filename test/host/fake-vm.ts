@@ -8,7 +8,8 @@
  *       flood (say hello, ask next_message, then pipeline storage_read requests without reading answers;
  *              prints `wrote N` on stderr each time its writes stall, or `done N` after FLOOD_BYTES),
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
- *              key `big`; prints the response's status name on stderr and exits 0).
+ *              key `big`; prints the response's status name on stderr and exits 0),
+ *       lie-pid (claim pid 1 in hello, then crash like crash-after-hello).
  */
 import { connect } from 'node:net';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
@@ -25,7 +26,7 @@ const FLOOD_BYTES = 256 * 1024 * 1024;
 const FLOOD_KEYS = 4096;
 
 function signedHello(): Buffer {
-  const fields = { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: process.pid, proof: new Uint8Array(32) };
+  const fields = { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: mode === 'lie-pid' ? 1 : process.pid, proof: new Uint8Array(32) };
   if (secret) fields.proof = helloProof(secret, encodeRequest('hello', fields));
   return encodeFrame(encodeRequest('hello', fields));
 }
@@ -34,7 +35,7 @@ const socket = host.kind === 'unix' ? connect(host.path) : connect(host.port, ho
 socket.on('error', () => process.exit(9));
 socket.on('connect', () => {
   const hello = signedHello();
-  if (mode === 'crash-after-hello') {
+  if (mode === 'crash-after-hello' || mode === 'lie-pid') {
     socket.write(hello);
     socket.once('data', () => process.exit(7));
   } else if (mode === 'garbage') {

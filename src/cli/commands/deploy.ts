@@ -2,20 +2,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, withHost } from '../common.js';
+import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
 export const usage = `usage: hostlink deploy FILE.wasm [--data-dir DIR] [--json]
 
 Stores the contract by its SHA-256 hash and prints the hash (use it with hostlink call).
 
+${SERVER_HELP}
+
 ${HOST_OPTIONS_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, HOST_OPTIONS, usage);
+  const { values, positionals } = parse(argv, { ...HOST_OPTIONS, ...SERVER_OPTION }, usage);
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
   const file = positionals[0]!;
   if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
   const bytes = Uint8Array.from(readFileSync(file));
-  const hash = await withHost(hostOptions(values), (host) => host.deploy(bytes));
+  const server = serverOf(values);
+  const hash =
+    server === undefined
+      ? await withHost(hostOptions(values), (host) => host.deploy(bytes))
+      : Uint8Array.from(Buffer.from((await new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm')).code_hash, 'hex'));
   process.stdout.write(values.json ? JSON.stringify({ code_hash: hex(hash), bytes: bytes.length }) + '\n' : hex(hash) + '\n');
   return 0;
 }

@@ -1,0 +1,71 @@
+/**
+ * The CLI talking to a running `hostlink serve` instead of opening the data directory (which the node holds):
+ * `--server URL` or HOSTLINK_SERVER, with the bearer token from HOSTLINK_TOKEN. Output is the same as in
+ * local mode: the node answers with the same outcome JSON that `--json` prints.
+ */
+import { HostlinkError } from '../errors.js';
+
+export const SERVER_OPTION = { server: { type: 'string' } } as const;
+
+export const SERVER_HELP = `  --server URL          talk to a running \`hostlink serve\` at URL instead of opening --data-dir
+                        (or set HOSTLINK_SERVER; its token, if any, from HOSTLINK_TOKEN)`;
+
+/** The server URL from --server or HOSTLINK_SERVER, normalised to end with '/'; undefined for local mode. */
+export function serverOf(values: { server?: string }): string | undefined {
+  const url = values.server ?? (process.env['HOSTLINK_SERVER'] || undefined);
+  if (url === undefined) return undefined;
+  if (!/^https?:\/\/[^/]+/.test(url)) throw new HostlinkError('usage', `--server takes the node's URL, e.g. http://127.0.0.1:7411 (got '${url}')`);
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+export class RemoteNode {
+  constructor(readonly url: string) {}
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>(path, {});
+  }
+
+  post<T>(path: string, body: unknown, type = 'application/json'): Promise<T> {
+    return this.request<T>(path, { method: 'POST', headers: { 'content-type': type }, body: body instanceof Uint8Array ? body : JSON.stringify(body) });
+  }
+
+  private async request<T>(path: string, init: RequestInit): Promise<T> {
+    const token = process.env['HOSTLINK_TOKEN'];
+    const headers = { ...(init.headers as Record<string, string>), ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, { ...init, headers });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new HostlinkError('channel_closed', `cannot reach the node at ${this.url} (${cause}): is \`hostlink serve\` running?`);
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new HostlinkError('protocol', `the node at ${this.url} answered ${res.status} with something that is not JSON`);
+    }
+    if (!res.ok) {
+      const message = (body as { error?: string }).error ?? `HTTP ${res.status}`;
+      throw new HostlinkError(res.status === 404 ? 'not_found' : res.status === 400 || res.status === 413 || res.status === 415 ? 'usage' : 'internal', `node: ${message}`);
+    }
+    return body as T;
+  }
+}
+
+/** An outcome JSON (`call --json` shape) printed as `hostlink call` prints a local outcome. */
+export function printOutcomeJson(o: Record<string, unknown>, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(o) + '\n');
+    return;
+  }
+  if (o['result'] === 'return') process.stdout.write(`${o['value'] === null ? '(no value)' : String(o['value'])}\n`);
+  else process.stdout.write(`${String(o['result'])}: ${String(o['message'])}\n`);
+  for (const line of o['logs'] as string[]) process.stderr.write(`  log: ${line}\n`);
+  for (const e of o['events'] as { kind: string; data: string }[]) process.stderr.write(`  event: ${e.kind} ${e.data}\n`);
+  const writes = (o['writes'] as unknown[]).length;
+  process.stderr.write(
+    `  ${o['applied'] ? `applied ${writes} change(s)` : 'state unchanged'}; gas ${String(o['gas_used'])}; context ${String(o['context']).slice(0, 16)}…; root ${String(o['state_root']).slice(0, 16)}…\n`,
+  );
+}

@@ -1,0 +1,97 @@
+/**
+ * What one execution asked of the host: every protocol request after the VM took the job, with its size and
+ * timing, plus per-method counts. The session records into the job's trace; the host turns it into the
+ * `call.finished` event and `hostlink call --trace`. Bounded: past MAX_TRACE_ENTRIES requests only the counts grow.
+ *
+ * Timings use the monotonic clock (performance.now) and are never visible to the VM.
+ */
+import { performance } from 'node:perf_hooks';
+
+/** Requests kept in order per call; later ones are still counted (see `dropped`). */
+export const MAX_TRACE_ENTRIES = 1000;
+/** Key and value bytes of recorded reads kept per call; past it the reads are marked incomplete. */
+export const MAX_TRACE_READ_BYTES = 16 * 1024 * 1024;
+
+/** A committed-state read answered during the call: enough to replay the execution without the store. */
+export interface TraceRead {
+  key: Uint8Array;
+  /** null: the key was absent. */
+  value: Uint8Array | null;
+}
+
+export interface TraceEntry {
+  /** Protocol method (protocol/methods.json). */
+  method: string;
+  /** Request body bytes (the VM's frame, without the 4-byte length prefix). */
+  requestBytes: number;
+  /** Response body bytes (the host's answer). */
+  responseBytes: number;
+  /** Milliseconds since the VM took the job when the request arrived. */
+  atMs: number;
+  /** Milliseconds the host took to answer. */
+  hostMs: number;
+}
+
+export interface MethodCount {
+  count: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+export class CallTrace {
+  /** performance.now() when a VM took the job; undefined while queued. */
+  startedAt: number | undefined;
+  /**
+   * The VM process that took the job: set by whoever launched it (the pool, the one-shot runner), so a VM's
+   * own claim in hello is used only when nothing else is known (in-process runs). 0 when unknown.
+   */
+  vmPid = 0;
+  readonly entries: TraceEntry[] = [];
+  readonly counts: Record<string, MethodCount> = {};
+  roundTrips = 0;
+  dropped = 0;
+  /** Set by the host: told once when a VM takes the job. */
+  onBegin: ((trace: CallTrace) => void) | undefined;
+  /** The storage reads answered, in order, when the host records them (HostOptions.traceReads); else null. */
+  reads: TraceRead[] | null = null;
+  /** False when reads were past MAX_TRACE_READ_BYTES and later ones were not kept. */
+  readsComplete = true;
+  private readBytes = 0;
+
+  /** A VM took the job (pool: answered next_message; one-shot: said hello). */
+  begin(claimedPid: number): void {
+    if (this.startedAt !== undefined) return;
+    this.startedAt = performance.now();
+    if (this.vmPid === 0) this.vmPid = claimedPid;
+    this.onBegin?.(this);
+  }
+
+  /** One storage read answered from committed state (kept only when `reads` is not null). */
+  read(key: Uint8Array, value: Uint8Array | undefined): void {
+    if (this.reads === null || !this.readsComplete) return;
+    this.readBytes += key.length + (value?.length ?? 0);
+    if (this.readBytes > MAX_TRACE_READ_BYTES) {
+      this.readsComplete = false;
+      return;
+    }
+    this.reads.push({ key, value: value ?? null });
+  }
+
+  /** One answered request; `arrivedAt` and `answeredAt` are performance.now() values. */
+  record(method: string, requestBytes: number, responseBytes: number, arrivedAt: number, answeredAt: number): void {
+    this.roundTrips++;
+    const c = (this.counts[method] ??= { count: 0, requestBytes: 0, responseBytes: 0 });
+    c.count++;
+    c.requestBytes += requestBytes;
+    c.responseBytes += responseBytes;
+    if (this.entries.length >= MAX_TRACE_ENTRIES) {
+      this.dropped++;
+      return;
+    }
+    const start = this.startedAt ?? arrivedAt;
+    this.entries.push({ method, requestBytes, responseBytes, atMs: round3(arrivedAt - start), hostMs: round3(answeredAt - arrivedAt) });
+  }
+}
+
+/** Milliseconds to microsecond precision: enough for a trace, short in JSON. */
+export const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;

@@ -1,0 +1,190 @@
+/**
+ * Typed Host events: what an embedding node (and `hostlink serve`, and the metrics in src/metrics/) can watch.
+ *
+ *   const off = host.events.on('call.finished', (e) => console.log(e.method, e.result, e.durations.vmMs));
+ *   off();
+ *
+ * Listeners run synchronously where the event happens and must be quick; one that throws is reported to the
+ * host's logger and never disturbs the call. Every call has a `callId` (a counter per Host, starting at 1)
+ * that links its queued, started and finished events; follow-up calls name their parent's id.
+ */
+import { GUEST_ERROR_NAMES } from '../errors.js';
+import type { ExecutionResult } from '../protocol/result.js';
+import type { ResultCodeName } from '../protocol/generated.js';
+import type { MethodCount, TraceEntry, TraceRead } from './call-trace.js';
+import type { Outcome } from './host.js';
+import type { HostLogger } from './logger.js';
+
+export type CallMode = 'pool' | 'oneshot';
+
+/** Identifies one call in every event about it. */
+export interface CallInfo {
+  callId: number;
+  /** The call whose success ran this one (event handler or xcall), or null. */
+  parentCallId: number | null;
+  /** The contract method (as the caller named it: bounded only by the message's method-name limit). */
+  method: string;
+  contextId: Uint8Array;
+  codeHash: Uint8Array;
+  mode: CallMode;
+}
+
+export interface CallStarted extends CallInfo {
+  /** The VM process that took the call. */
+  vmPid: number;
+  /** Milliseconds from submission until a VM took it (context lane + waiting for a free VM or a VM start). */
+  queueMs: number;
+}
+
+export interface CallDurations {
+  /** Submission until a VM took the call (the whole call when no VM ever took it). */
+  queueMs: number;
+  /** A VM took it until its result, crash or deadline. */
+  vmMs: number;
+  /** Committing the outcome (the LMDB transaction and state root), or reading the root when nothing applied. */
+  applyMs: number;
+  totalMs: number;
+}
+
+export interface CallFinished extends CallInfo {
+  result: ResultCodeName;
+  /** A bounded name for why it ended: 'ok', 'user', 'timeout', 'out_of_gas', a guest error name… (see callReason). */
+  reason: string;
+  /** The error message (null for a return). */
+  message: string | null;
+  applied: boolean;
+  gasUsed: bigint;
+  stateRoot: Uint8Array;
+  vmPid: number | null;
+  durations: CallDurations;
+  /** Protocol requests of this call, per method: count and body bytes each way. */
+  hostCalls: Record<string, MethodCount>;
+  /** Requests the VM made for this call (each one a round trip). */
+  roundTrips: number;
+  /** The requests in order (at most MAX_TRACE_ENTRIES; `traceDropped` counts the rest). */
+  trace: TraceEntry[];
+  traceDropped: number;
+  /** The execution message as the VM received it (JSON, docs/message.md). */
+  messageJson: string;
+  /**
+   * The storage reads answered, in order, when the host records them (HostOptions.traceReads): with `messageJson`
+   * and the code, what a replay of the execution needs. Null when not recorded.
+   */
+  reads: TraceRead[] | null;
+  /** False when the reads went past the per-call cap and later ones are missing. */
+  readsComplete: boolean;
+  /** The outcome as `host.call` returns it (its `followUps` are filled in after this event: each has its own). */
+  outcome: Outcome;
+}
+
+/** host.call threw after the call was queued (no outcome: the store failed, a VM could not be launched…). */
+export interface CallFailed extends CallInfo {
+  error: string;
+}
+
+export interface VmLaunched {
+  pid: number;
+  mode: CallMode;
+}
+
+export interface VmExited {
+  pid: number;
+  mode: CallMode;
+  exitCode: number | null;
+  signal: string | null;
+  /** Milliseconds the process lived. */
+  lifetimeMs: number;
+}
+
+/** A VM process ended while it had a call (the call ends with internal_error vm_crash). */
+export interface VmCrashed {
+  pid: number;
+  callId: number;
+  exitCode: number | null;
+  signal: string | null;
+  /** The last line the VM wrote to stderr. */
+  lastLine: string;
+}
+
+export interface HostEventMap {
+  'call.queued': CallInfo;
+  'call.started': CallStarted;
+  'call.finished': CallFinished;
+  'call.failed': CallFailed;
+  'vm.launched': VmLaunched;
+  'vm.exited': VmExited;
+  'vm.crashed': VmCrashed;
+}
+export type HostEventName = keyof HostEventMap;
+export const HOST_EVENT_NAMES: readonly HostEventName[] = ['call.queued', 'call.started', 'call.finished', 'call.failed', 'vm.launched', 'vm.exited', 'vm.crashed'];
+
+export type HostListener<K extends HostEventName> = (event: HostEventMap[K]) => void;
+
+export class HostEvents {
+  private readonly listeners = new Map<HostEventName, Set<(event: never) => void>>();
+
+  constructor(private readonly logger: HostLogger) {}
+
+  /** Adds a listener; returns the function that removes it. */
+  on<K extends HostEventName>(name: K, listener: HostListener<K>): () => void {
+    let set = this.listeners.get(name);
+    if (set === undefined) this.listeners.set(name, (set = new Set()));
+    set.add(listener as (event: never) => void);
+    return () => this.off(name, listener);
+  }
+
+  off<K extends HostEventName>(name: K, listener: HostListener<K>): void {
+    this.listeners.get(name)?.delete(listener as (event: never) => void);
+  }
+
+  /** True when someone listens (lets the host skip building an event nobody reads). */
+  has(name: HostEventName): boolean {
+    return (this.listeners.get(name)?.size ?? 0) > 0;
+  }
+
+  emit<K extends HostEventName>(name: K, event: HostEventMap[K]): void {
+    const set = this.listeners.get(name);
+    if (set === undefined) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as HostListener<K>)(event);
+      } catch (e) {
+        this.logger.error('a host event listener threw; the call is unaffected', { event: name, error: (e as Error)?.message ?? String(e) });
+      }
+    }
+  }
+}
+
+/** Stop reasons the VM and host report as the first word of an error message (src/vm/traps.ts, runner.ts, host.ts). */
+const STOP_REASONS: ReadonlySet<string> = new Set([
+  ...GUEST_ERROR_NAMES,
+  'timeout',
+  'vm_crash',
+  'protocol_violation',
+  'out_of_gas',
+  'stack_overflow',
+  'wasm_trap',
+  'method_not_found',
+  'method_not_function',
+  'invalid_method_name',
+  'invalid_module',
+  'module_rejected',
+  'code_not_found',
+  'result_too_large',
+  'invalid_message',
+  'host_error',
+  'vm_bug',
+]);
+
+/**
+ * A bounded reason for a result, safe as a metric label: 'ok' for a return, 'panic' or 'user' for a user error
+ * (its message is the contract's own text), else the message's first word when it is a known stop reason and
+ * 'other' otherwise (a compromised VM chooses its message: it must not choose label values).
+ */
+export function callReason(result: ExecutionResult): string {
+  if (result.code === 'return') return 'ok';
+  if (result.code === 'user_error') return result.message.startsWith('Panic') ? 'panic' : 'user';
+  if (result.message.startsWith('module rejected')) return 'module_rejected';
+  const first = /^[A-Za-z_]+/.exec(result.message)?.[0] ?? '';
+  return STOP_REASONS.has(first) ? first : 'other';
+}

@@ -1,0 +1,173 @@
+/**
+ * The operations `hostlink serve` offers, each a function of JSON-friendly parameters: the REST routes and the
+ * JSON-RPC 2.0 endpoint (server.ts) both call these, so there is one implementation of each.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hex, outcomeJson, parseId, showBytes } from '../cli/common.js';
+import type { CallRequest, ExecutionMode, FollowUp, Host } from '../host/host.js';
+import { parseLimitOverrides, type VmLimits } from '../protocol/message.js';
+import { HOSTLINK_VERSION } from '../version.js';
+import { HttpError, optString, needString } from './http.js';
+import { listCodes, listContexts } from './inventory.js';
+import type { CallRecord, CallRecords, TraceJson } from './records.js';
+
+export interface ApiOptions {
+  /** Longest deadline a request may ask for (and the default), in milliseconds. */
+  deadlineMs: number;
+  /** Folder of example contracts (each built to <name>/build/<name>.wasm), offered by the studio. */
+  examplesDir: string;
+}
+
+export class Api {
+  constructor(
+    readonly host: Host,
+    readonly records: CallRecords,
+    private readonly options: ApiOptions,
+  ) {}
+
+  info(): Record<string, unknown> {
+    return { version: HOSTLINK_VERSION, pool: this.host.poolStats, busy_vm_pids: this.host.busyVmPids(), deadline_ms: this.options.deadlineMs };
+  }
+
+  async deploy(code: Uint8Array): Promise<{ code_hash: string; bytes: number }> {
+    if (code.length === 0) throw new HttpError(400, 'empty body: send the .wasm bytes with Content-Type application/wasm');
+    const hash = await this.host.deploy(code);
+    return { code_hash: hex(hash), bytes: code.length };
+  }
+
+  /** Built example contracts (name → size). */
+  examples(): { name: string; bytes: number }[] {
+    if (!existsSync(this.options.examplesDir)) return [];
+    return readdirSync(this.options.examplesDir)
+      .filter((name) => existsSync(this.examplePath(name)))
+      .sort()
+      .map((name) => ({ name, bytes: readFileSync(this.examplePath(name)).length }));
+  }
+
+  async deployExample(name: string): Promise<{ code_hash: string; bytes: number; name: string }> {
+    if (!/^[a-z0-9-]{1,64}$/.test(name) || !existsSync(this.examplePath(name))) {
+      throw new HttpError(404, `no built example '${name}': GET /api/examples lists them`);
+    }
+    return { ...(await this.deploy(Uint8Array.from(readFileSync(this.examplePath(name))))), name };
+  }
+
+  private examplePath(name: string): string {
+    return join(this.options.examplesDir, name, 'build', `${name}.wasm`);
+  }
+
+  codes(): ReturnType<typeof listCodes> {
+    return listCodes(this.host);
+  }
+
+  /**
+   * One deployed contract: its size and the functions it exports (the methods a caller can name; the
+   * AssemblyScript runtime's own `__` exports are left out).
+   */
+  code(hash: string): { code_hash: string; bytes: number; methods: string[] } {
+    if (!/^[0-9a-fA-F]{64}$/.test(hash)) throw new HttpError(400, 'a code hash is 64 hex characters');
+    const code = this.host.store.get('code', Uint8Array.from(Buffer.from(hash, 'hex')));
+    if (code === undefined) throw new HttpError(404, `no contract with hash ${hash}: deploy it first`);
+    const methods = WebAssembly.Module.exports(new WebAssembly.Module(code))
+      .filter((e) => e.kind === 'function' && !e.name.startsWith('__'))
+      .map((e) => e.name);
+    return { code_hash: hash.toLowerCase(), bytes: code.length, methods };
+  }
+
+  contexts(): ReturnType<typeof listContexts> {
+    return listContexts(this.host);
+  }
+
+  state(context: string): { context: string; root: string; entries: { key: string; value: string }[] } {
+    const contextId = parseId(context);
+    const { root, entries } = this.host.state(contextId);
+    return { context: hex(contextId), root: hex(root), entries: entries.map(([k, v]) => ({ key: showBytes(k), value: showBytes(v) })) };
+  }
+
+  /**
+   * Runs a call and waits for its outcome. Body: code (hash hex), method, input (JSON text) or input_hex,
+   * context and executor (64 hex or a name), gas, limits {name: value}, mode, deadline_ms.
+   */
+  async call(body: Record<string, unknown>): Promise<CallRecord & { follow_ups: unknown[] }> {
+    const code = needString(body, 'code');
+    if (!/^[0-9a-fA-F]{64}$/.test(code)) throw new HttpError(400, "field 'code' must be a code hash (64 hex characters): deploy first");
+    const codeHash = Uint8Array.from(Buffer.from(code, 'hex'));
+    if (!this.host.hasCode(codeHash)) throw new HttpError(404, `no contract with hash ${code}: deploy it first`);
+    const request: CallRequest = {
+      codeHash,
+      method: needString(body, 'method'),
+      input: callInput(body),
+      contextId: parseId(optString(body, 'context') ?? 'default'),
+      executorId: body['executor'] === undefined ? new Uint8Array(32) : parseId(needString(body, 'executor')),
+      deadlineMs: this.deadline(body['deadline_ms']),
+    };
+    const gas = body['gas'];
+    if (gas !== undefined && gas !== null) {
+      if (!(typeof gas === 'string' || typeof gas === 'number') || !/^[0-9]{1,20}$/.test(String(gas))) throw new HttpError(400, "field 'gas' must be a whole number");
+      request.gasLimit = BigInt(gas);
+    }
+    if (body['limits'] !== undefined) request.limits = limits(body['limits']);
+    const mode = optString(body, 'mode');
+    if (mode !== undefined) {
+      if (mode !== 'pool' && mode !== 'oneshot') throw new HttpError(400, "field 'mode' must be pool or oneshot");
+      request.mode = mode as ExecutionMode;
+    }
+    const outcome = await this.host.call(request);
+    const found = this.records.get(outcome.callId);
+    if (found === undefined) throw new HttpError(500, `call ${outcome.callId} finished but its record is missing`);
+    // The caller gets the whole outcome; the kept record may have summarised a large one.
+    return { ...found.record, outcome: outcomeJson(outcome, request.contextId), follow_ups: followUps(outcome.followUps) };
+  }
+
+  private deadline(value: unknown): number {
+    if (value === undefined || value === null) return this.options.deadlineMs;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) throw new HttpError(400, "field 'deadline_ms' must be a positive whole number");
+    return Math.min(value, this.options.deadlineMs);
+  }
+
+  recentCalls(limit: number): CallRecord[] {
+    return this.records.recent(Math.max(1, Math.min(limit, 500)));
+  }
+
+  callRecord(id: number): CallRecord & { trace: TraceJson } {
+    const found = this.records.get(id);
+    if (found === undefined) throw new HttpError(404, `no recent call ${id} (the node keeps the most recent calls only)`);
+    return { ...found.record, trace: found.trace };
+  }
+}
+
+/** The call input: `input` JSON text (checked), or `input_hex` raw bytes; empty when neither. */
+function callInput(body: Record<string, unknown>): Uint8Array {
+  const text = optString(body, 'input');
+  const rawHex = optString(body, 'input_hex');
+  if (text !== undefined && rawHex !== undefined) throw new HttpError(400, "give 'input' (JSON text) or 'input_hex', not both");
+  if (rawHex !== undefined) {
+    if (!/^([0-9a-fA-F]{2})*$/.test(rawHex)) throw new HttpError(400, "field 'input_hex' must be an even number of hex digits");
+    return Uint8Array.from(Buffer.from(rawHex, 'hex'));
+  }
+  if (text === undefined || text === '') return new Uint8Array(0);
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `field 'input' is not valid JSON text (${(e as Error).message}); use input_hex for raw bytes`);
+  }
+  return Uint8Array.from(Buffer.from(text, 'utf8'));
+}
+
+function limits(value: unknown): Partial<VmLimits> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(400, "field 'limits' must be an object of limit names (docs/message.md) to numbers");
+  try {
+    return parseLimitOverrides(value as Record<string, unknown>);
+  } catch (e) {
+    throw new HttpError(400, `field 'limits': ${(e as Error).message.replace(/^invalid message: field /, '')}`);
+  }
+}
+
+function followUps(list: FollowUp[]): unknown[] {
+  return list.map((f) => ({
+    kind: f.kind,
+    context: hex(f.contextId),
+    method: f.method,
+    ...(f.outcome ? { call_id: f.outcome.callId, result: f.outcome.result.code, follow_ups: followUps(f.outcome.followUps) } : { skipped: f.skipped }),
+  }));
+}

@@ -1,0 +1,93 @@
+/**
+ * Small HTTP helpers for `hostlink serve` (node:http, no framework): bounded body reading, JSON replies, and the
+ * mapping of Hostlink errors to status codes. Every error reply is `{"error": "<one line: what and what to do>"}`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HostlinkError, type HostlinkErrorCode } from '../errors.js';
+
+/** An error with its HTTP status; thrown by handlers, turned into a JSON reply by the server. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const STATUS_OF: Partial<Record<HostlinkErrorCode, number>> = { usage: 400, invalid_message: 400, not_found: 404, timeout: 504 };
+
+export function statusOf(e: unknown): { status: number; message: string; headers: Record<string, string> } {
+  if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers };
+  if (e instanceof HostlinkError) return { status: STATUS_OF[e.code] ?? 500, message: e.message.split('\n')[0]!, headers: {} };
+  return { status: 500, message: `internal error: ${(e as Error)?.message ?? String(e)}`, headers: {} };
+}
+
+/** Reads the whole body, refusing more than `limit` bytes (413) without buffering the excess. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpError(413, `request body is over the limit of ${limit} bytes`));
+        req.removeAllListeners('data');
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', (e) => reject(new HttpError(400, `the request body ended early (${e.message})`)));
+  });
+}
+
+/** A JSON object body; requires Content-Type application/json (a cross-site form cannot send it without a CORS preflight). */
+export async function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  requireType(req, 'application/json');
+  const body = await readBody(req, limit);
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw new HttpError(400, `request body is not valid JSON (${(e as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(400, 'request body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+export function requireType(req: IncomingMessage, ...types: string[]): void {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (!types.includes(type)) throw new HttpError(415, `Content-Type must be ${types.join(' or ')} (got '${type || 'none'}')`);
+}
+
+/** JSON.stringify with bigints as decimal strings. */
+export const toJson = (value: unknown): string => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = toJson(value);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+/** A string field of a JSON body, or undefined; 400 when present with another type. */
+export function optString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new HttpError(400, `field '${key}' must be a string`);
+  return v;
+}
+
+export function needString(body: Record<string, unknown>, key: string): string {
+  const v = optString(body, key);
+  if (v === undefined || v === '') throw new HttpError(400, `field '${key}' is required (a non-empty string)`);
+  return v;
+}

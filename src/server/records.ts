@@ -1,0 +1,150 @@
+/**
+ * What `hostlink serve` remembers about recent calls: a bounded ring of call records built from the Host's
+ * `call.finished` events (outcome, durations, host calls, trace), looked up by call id, and pushed to the
+ * server-sent-event subscribers as they happen.
+ */
+import type { ServerResponse } from 'node:http';
+import { outcomeJson, hex } from '../cli/common.js';
+import type { CallFinished, HostEvents } from '../host/events.js';
+import { round3 } from '../host/call-trace.js';
+import { toJson } from './http.js';
+
+export const DEFAULT_RECENT_CALLS = 500;
+/** Largest outcome a kept record holds (the node keeps hundreds); bigger parts are summarised, not stored. */
+export const MAX_KEPT_OUTCOME_BYTES = 64 * 1024;
+/** SSE subscribers at once; more get 503 (each one is an open connection). */
+export const MAX_SUBSCRIBERS = 32;
+/** Bytes a subscriber may leave unread before it is dropped (a stalled reader must not grow the node's memory). */
+export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
+
+export interface CallRecord {
+  call_id: number;
+  parent_call_id: number | null;
+  /** Wall-clock time the call finished (for people; the node's results never depend on it). */
+  finished_at: string;
+  method: string;
+  mode: string;
+  code_hash: string;
+  reason: string;
+  vm_pid: number | null;
+  durations_ms: { queue: number; vm: number; apply: number; total: number };
+  round_trips: number;
+  host_calls: CallFinished['hostCalls'];
+  /** The outcome as `hostlink call --json` prints it (result, value or message, context, root, gas, logs…). */
+  outcome: Record<string, unknown>;
+}
+
+/** The call record without its trace (lists and the event stream). */
+export function callRecord(e: CallFinished): CallRecord {
+  const d = e.durations;
+  return {
+    call_id: e.callId,
+    parent_call_id: e.parentCallId,
+    finished_at: new Date().toISOString(),
+    method: e.method,
+    mode: e.mode,
+    code_hash: hex(e.codeHash),
+    reason: e.reason,
+    vm_pid: e.vmPid,
+    durations_ms: { queue: round3(d.queueMs), vm: round3(d.vmMs), apply: round3(d.applyMs), total: round3(d.totalMs) },
+    round_trips: e.roundTrips,
+    host_calls: e.hostCalls,
+    outcome: keptOutcome(outcomeJson(e.outcome, e.contextId)),
+  };
+}
+
+/**
+ * The outcome as the node keeps it: whole when small; otherwise writes, then events, logs and the value are
+ * replaced by a note of what was left out, largest first, until it fits (the caller got the whole outcome).
+ */
+export function keptOutcome(o: Record<string, unknown>): Record<string, unknown> {
+  if (toJson(o).length <= MAX_KEPT_OUTCOME_BYTES) return o;
+  const kept = { ...o };
+  const omitted: Record<string, number> = {};
+  for (const field of ['writes', 'events', 'logs', 'value', 'message']) {
+    const v = kept[field];
+    if (v === undefined) continue;
+    omitted[field] = toJson(v).length;
+    kept[field] = Array.isArray(v) ? [] : null;
+    kept['omitted_bytes'] = omitted;
+    if (toJson(kept).length <= MAX_KEPT_OUTCOME_BYTES) break;
+  }
+  return kept;
+}
+
+export interface TraceJson {
+  call_id: number;
+  method: string;
+  requests: CallFinished['trace'];
+  dropped: number;
+}
+
+export function traceJson(e: CallFinished): TraceJson {
+  return { call_id: e.callId, method: e.method, requests: e.trace, dropped: e.traceDropped };
+}
+
+export class CallRecords {
+  private readonly byId = new Map<number, { record: CallRecord; trace: TraceJson }>();
+  private readonly subscribers = new Set<ServerResponse>();
+  private readonly offs: (() => void)[];
+
+  constructor(
+    events: HostEvents,
+    private readonly capacity = DEFAULT_RECENT_CALLS,
+  ) {
+    const at = (): string => new Date().toISOString();
+    this.offs = [
+      events.on('call.finished', (e) => this.add(e)),
+      // VM lifecycle, for the studio's node log (event: vm).
+      events.on('vm.launched', (e) => this.publish('vm', { event: 'launched', at: at(), pid: e.pid, mode: e.mode })),
+      events.on('vm.exited', (e) => this.publish('vm', { event: 'exited', at: at(), pid: e.pid, mode: e.mode, exit_code: e.exitCode, signal: e.signal })),
+      events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: e.lastLine })),
+      events.on('call.failed', (e) => this.publish('vm', { event: 'call_failed', at: at(), call_id: e.callId, method: e.method, error: e.error })),
+    ];
+  }
+
+  private add(e: CallFinished): void {
+    const record = callRecord(e);
+    this.byId.set(e.callId, { record, trace: traceJson(e) });
+    // Map keeps insertion order: the first key is the oldest.
+    while (this.byId.size > this.capacity) this.byId.delete(this.byId.keys().next().value!);
+    this.publish('call', record);
+  }
+
+  get(callId: number): { record: CallRecord; trace: TraceJson } | undefined {
+    return this.byId.get(callId);
+  }
+
+  /** The newest `limit` records, newest first. */
+  recent(limit: number): CallRecord[] {
+    return [...this.byId.values()].slice(-limit).reverse().map((x) => x.record);
+  }
+
+  /** Starts an event stream on `res`; false when there are too many subscribers already. */
+  subscribe(res: ServerResponse): boolean {
+    if (this.subscribers.size >= MAX_SUBSCRIBERS) return false;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': hostlink call stream\n\n');
+    this.subscribers.add(res);
+    res.on('close', () => this.subscribers.delete(res));
+    return true;
+  }
+
+  publish(event: string, data: unknown): void {
+    if (this.subscribers.size === 0) return;
+    const frame = `event: ${event}\ndata: ${toJson(data)}\n\n`;
+    for (const res of this.subscribers) {
+      if (res.writableLength > MAX_UNREAD_BYTES) {
+        this.subscribers.delete(res);
+        res.destroy();
+      } else res.write(frame);
+    }
+  }
+
+  /** Ends every stream (shutdown) and stops listening. */
+  close(): void {
+    for (const off of this.offs.splice(0)) off();
+    for (const res of this.subscribers) res.end();
+    this.subscribers.clear();
+  }
+}

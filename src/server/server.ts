@@ -1,0 +1,241 @@
+/**
+ * `hostlink serve`'s HTTP server (node:http): the REST API and JSON-RPC 2.0 over the operations in api.ts,
+ * the event stream, /metrics, /healthz and the studio. It holds one Host for its whole life (and so the data
+ * directory), bounds request bodies and calls in flight, and shuts down gracefully: stop accepting, let calls in
+ * flight finish (each is bounded by its deadline), end the streams, close the VMs and the store.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { collectDefaultMetrics, Counter } from 'prom-client';
+import type { Host } from '../host/host.js';
+import type { HostLogger } from '../host/logger.js';
+import { HostMetrics } from '../metrics/host-metrics.js';
+import { Access, type ListenAddress } from './access.js';
+import { Api } from './api.js';
+import { HttpError, readBody, readJson, requireType, sendJson, statusOf } from './http.js';
+import { CallRecords } from './records.js';
+import { rpc } from './rpc.js';
+import { Studio } from './studio.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export interface ServeOptions {
+  listen: ListenAddress;
+  /** Required beyond loopback; when set, every route except /healthz and the studio's files needs it. */
+  token?: string;
+  /** Largest request body: deploys (a .wasm) and JSON bodies. */
+  maxBodyBytes?: number;
+  /** Calls and deploys in flight at once; more get 503 with Retry-After. */
+  maxInFlight?: number;
+  /** Longest call deadline a request may ask for, and the default. */
+  deadlineMs?: number;
+  /** Contract method names that get their own metric label (docs/metrics.md). */
+  methodLabels?: number;
+  logger: HostLogger;
+}
+
+export const SERVE_DEFAULTS = { maxBodyBytes: 12 * 1024 * 1024, maxInFlight: 64, deadlineMs: 10_000 } as const;
+const JSON_BODY_BYTES = 1024 * 1024;
+
+/** Fixed route names (the `route` metric label); anything else is "other". */
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<unknown>;
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  name: string;
+  /** Needs the token when one is configured. */
+  auth: boolean;
+  /** Counts against the in-flight limit. */
+  heavy?: boolean;
+  handler: Handler;
+}
+
+export class NodeServer {
+  readonly url: string;
+  private stopping: Promise<void> | null = null;
+  private inFlight = 0;
+  private readonly idle: (() => void)[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    private readonly host: Host,
+    private readonly records: CallRecords,
+    private readonly metrics: HostMetrics,
+    private readonly logger: HostLogger,
+  ) {
+    const a = server.address() as AddressInfo;
+    this.url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/`;
+  }
+
+  static async start(host: Host, options: ServeOptions): Promise<NodeServer> {
+    const access = new Access(options.listen, options.token);
+    const maxBody = options.maxBodyBytes ?? SERVE_DEFAULTS.maxBodyBytes;
+    const maxInFlight = options.maxInFlight ?? SERVE_DEFAULTS.maxInFlight;
+    const records = new CallRecords(host.events);
+    const metrics = new HostMetrics(host, options.methodLabels === undefined ? {} : { methodLabels: options.methodLabels });
+    collectDefaultMetrics({ register: metrics.registry });
+    const httpRequests = new Counter({ name: 'hostlink_http_requests_total', help: 'HTTP requests, by route and status', labelNames: ['route', 'status'], registers: [metrics.registry] });
+    const api = new Api(host, records, { deadlineMs: options.deadlineMs ?? SERVE_DEFAULTS.deadlineMs, examplesDir: join(ROOT, 'examples') });
+    const studio = new Studio(join(ROOT, 'studio'));
+    const routes = apiRoutes(api, metrics, maxBody, studio);
+
+    const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, keepAliveTimeout: 5_000 });
+    server.maxConnections = 512;
+    const node = new NodeServer(await listen(server, options.listen), host, records, metrics, options.logger);
+    access.bound((server.address() as AddressInfo).port);
+
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      let route = 'other';
+      const started = performance.now();
+      res.on('finish', () => {
+        httpRequests.inc({ route, status: String(res.statusCode) });
+        options.logger.debug('request', { method: req.method, route, status: res.statusCode, ms: Math.round(performance.now() - started) });
+      });
+      // Everything that can throw runs inside the promise: a bad request must never become an uncaught exception.
+      void (async () => {
+        if (node.stopping) throw new HttpError(503, 'the node is shutting down', { connection: 'close' });
+        let url: URL;
+        try {
+          url = new URL(req.url ?? '/', 'http://node');
+        } catch {
+          throw new HttpError(400, 'malformed request target');
+        }
+        const found = match(routes, req.method ?? 'GET', url.pathname);
+        route = found?.route.name ?? 'other';
+        if (found === undefined) {
+          const allowed = routes.filter((r) => r.pattern.test(url.pathname)).map((r) => r.method);
+          if (allowed.length) throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
+          throw new HttpError(404, `no route ${url.pathname}: the API is listed in docs/serve.md`);
+        }
+        access.check(req, found.route.auth);
+        if (found.route.heavy) {
+          if (node.inFlight >= maxInFlight) throw new HttpError(503, `busy: ${node.inFlight} calls in flight (the limit); retry later`, { 'retry-after': '1' });
+          node.inFlight++;
+          try {
+            return await found.route.handler(req, res, found.params, url);
+          } finally {
+            node.inFlight--;
+            if (node.inFlight === 0) for (const wake of node.idle.splice(0)) wake();
+          }
+        }
+        return found.route.handler(req, res, found.params, url);
+      })().then(
+        (value) => {
+          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'rpc' ? 201 : 200, value);
+        },
+        (e: unknown) => {
+          const { status, message, headers } = statusOf(e);
+          if (status >= 500 && status !== 503) options.logger.error('request failed', { route, status, error: message });
+          if (!res.headersSent) sendJson(res, status, { error: message }, headers);
+          else res.end();
+        },
+      );
+    });
+    host.events.on('call.finished', (e) =>
+      options.logger.debug('call finished', { callId: e.callId, method: e.method, result: e.result, reason: e.reason, gas: e.gasUsed, ms: Math.round(e.durations.totalMs) }),
+    );
+    options.logger.info('listening', { url: node.url, token: access.tokenRequired });
+    return node;
+  }
+
+  /**
+   * Graceful stop: refuse new requests, wait for calls in flight (each bounded by its deadline), end the event
+   * streams and connections, close the VMs and the store (which releases the data directory).
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info('stopping: finishing calls in flight', { inFlight: this.inFlight });
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.server.closeIdleConnections();
+      if (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+      this.records.close();
+      this.metrics.close();
+      await this.host.close();
+      this.server.closeAllConnections();
+      await closed;
+      this.logger.info('stopped');
+    })();
+    return this.stopping;
+  }
+}
+
+function listen(server: Server, at: ListenAddress): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function match(routes: Route[], method: string, path: string): { route: Route; params: string[] } | undefined {
+  for (const route of routes) {
+    if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
+    const m = route.pattern.exec(path);
+    if (m) return { route, params: m.slice(1).map(decodePart) };
+  }
+  return undefined;
+}
+
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: '${part}'`);
+  }
+}
+
+function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Studio): Route[] {
+  const limit = (url: URL): number => Number(url.searchParams.get('limit') ?? 100) || 100;
+  return [
+    { method: 'GET', pattern: /^\/healthz$/, name: 'healthz', auth: false, handler: async () => ({ status: 'ok' }) },
+    {
+      method: 'GET',
+      pattern: /^\/metrics$/,
+      name: 'metrics',
+      auth: true,
+      handler: async (_req, res) => {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        res.end(text);
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/info$/, name: 'info', auth: true, handler: async () => api.info() },
+    { method: 'GET', pattern: /^\/api\/codes$/, name: 'codes', auth: true, handler: async () => api.codes() },
+    {
+      method: 'POST',
+      pattern: /^\/api\/codes$/,
+      name: 'deploy',
+      auth: true,
+      heavy: true,
+      handler: async (req) => {
+        requireType(req, 'application/wasm', 'application/octet-stream');
+        return api.deploy(Uint8Array.from(await readBody(req, maxBody)));
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/codes\/([0-9a-fA-F]{64})$/, name: 'code', auth: true, handler: async (_q, _s, [hash]) => api.code(hash!) },
+    { method: 'GET', pattern: /^\/api\/examples$/, name: 'examples', auth: true, handler: async () => api.examples() },
+    { method: 'POST', pattern: /^\/api\/examples\/([^/]+)\/deploy$/, name: 'deploy_example', auth: true, heavy: true, handler: async (_q, _s, [name]) => api.deployExample(name!) },
+    { method: 'GET', pattern: /^\/api\/contexts$/, name: 'contexts', auth: true, handler: async () => api.contexts() },
+    { method: 'GET', pattern: /^\/api\/contexts\/([^/]+)\/state$/, name: 'state', auth: true, handler: async (_q, _s, [id]) => api.state(id!) },
+    { method: 'POST', pattern: /^\/api\/calls$/, name: 'call', auth: true, heavy: true, handler: async (req) => api.call(await readJson(req, JSON_BODY_BYTES)) },
+    { method: 'GET', pattern: /^\/api\/calls$/, name: 'calls', auth: true, handler: async (_q, _s, _p, url) => api.recentCalls(limit(url)) },
+    { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})$/, name: 'call_record', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)) },
+    { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})\/trace$/, name: 'call_trace', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)).trace },
+    {
+      method: 'GET',
+      pattern: /^\/api\/events$/,
+      name: 'events',
+      auth: true,
+      handler: async (_req, res) => {
+        if (!api.records.subscribe(res)) throw new HttpError(503, 'too many event streams open; retry later', { 'retry-after': '5' });
+      },
+    },
+    { method: 'POST', pattern: /^\/rpc$/, name: 'rpc', auth: true, heavy: true, handler: async (req) => rpc(api, await readJson(req, maxBody)) },
+    { method: 'GET', pattern: /^\/(|index\.html|studio\.js|studio\.css)$/, name: 'studio', auth: false, handler: async (_q, res, [file]) => studio.serve(res, file || 'index.html') },
+  ];
+}

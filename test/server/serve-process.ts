@@ -1,0 +1,57 @@
+/** Starts a real `hostlink serve` process for tests and waits for the URL it prints. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
+
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  stderr: () => string;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  /** SIGTERM, then wait for the exit. */
+  stop: () => Promise<number | string>;
+}
+
+export function startServe(args: string[], env: Record<string, string> = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [HOSTLINK_BIN, 'serve', '--listen', '127.0.0.1:0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (http:\/\/\S+\/)/.exec(out);
+      if (m) {
+        resolve({
+          url: m[1]!,
+          child,
+          stderr: () => err,
+          exited,
+          stop: () => {
+            child.kill('SIGTERM');
+            return exited;
+          },
+        });
+      }
+    });
+    void exited.then((code) => reject(new Error(`hostlink serve exited (${code}) before listening: ${err}`)));
+  });
+}
+
+/** fetch + JSON, with the status. */
+export async function api(url: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const { json, ...rest } = init;
+  const res = await fetch(url, json === undefined ? rest : { method: 'POST', ...rest, headers: { 'content-type': 'application/json', ...rest.headers }, body: JSON.stringify(json) });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON (metrics, studio)
+  }
+  return { status: res.status, body, headers: res.headers };
+}
