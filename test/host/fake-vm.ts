@@ -9,7 +9,7 @@
  *              prints `wrote N` on stderr each time its writes stall, or `done N` after FLOOD_BYTES),
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
  *              key `big`; prints the response's status name on stderr and exits 0),
- *       lie-pid (claim pid 1 in hello, then crash like crash-after-hello).
+ *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution).
  */
 import { connect } from 'node:net';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
@@ -35,9 +35,15 @@ const socket = host.kind === 'unix' ? connect(host.path) : connect(host.port, ho
 socket.on('error', () => process.exit(9));
 socket.on('connect', () => {
   const hello = signedHello();
-  if (mode === 'crash-after-hello' || mode === 'lie-pid') {
+  if (mode === 'crash-after-hello') {
     socket.write(hello);
     socket.once('data', () => process.exit(7));
+  } else if (mode === 'lie-pid') {
+    socket.write(hello);
+    socket.once('data', () => {
+      socket.write(encodeFrame(encodeRequest('next_message', {})));
+      socket.once('data', () => process.exit(7));
+    });
   } else if (mode === 'garbage') {
     socket.write(hello);
     socket.once('data', () => socket.write(encodeFrame(Uint8Array.of(250, 1, 2, 3))));
