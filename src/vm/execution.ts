@@ -5,7 +5,7 @@
 import { GuestError, type GuestErrorName } from '../errors.js';
 import type { CrossCall, EmittedEvent, Effects } from '../protocol/effects.js';
 import { LIMIT_JSON_NAMES, type ExecutionMessage, type VmLimits } from '../protocol/message.js';
-import { GAS_CLASSES, type GasClass } from './host-functions.generated.js';
+import { HOST_FUNCTIONS, type HostFunctionName } from './host-functions.generated.js';
 import type { HostClient } from './host-client.js';
 import { GuestMemory, type LimitCheck } from './memory.js';
 import { NodeActions } from './node-actions.js';
@@ -36,7 +36,8 @@ export class Execution {
   readonly node: NodeActions;
   /** Host function being served: named in errors and used to charge per-byte gas. */
   private fn = '(none)';
-  private gasClass: GasClass = 'trivial';
+  /** Per-byte gas of the function being served (protocol/gas-costs.json). */
+  private perByte = 0n;
   private mem: GuestMemory | null = null;
 
   constructor(
@@ -53,17 +54,17 @@ export class Execution {
     this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail));
   }
 
-  /** Called by the import wrapper on entry to every host function. */
-  enter(fn: string, gasClass: GasClass): void {
+  /** Called by the import wrapper on entry to every host function: charges its base gas before any work. */
+  enter(fn: HostFunctionName): void {
+    const { base, perByte } = HOST_FUNCTIONS[fn].gas;
     this.fn = fn;
-    this.gasClass = gasClass;
-    this.meter.charge(BigInt(GAS_CLASSES[gasClass].base));
+    this.perByte = BigInt(perByte);
+    this.meter.charge(BigInt(base));
   }
 
   /** Charges the current function's per-byte cost for bytes moved across the boundary. */
   chargeBytes(n: number): void {
-    const perByte = GAS_CLASSES[this.gasClass].perByte;
-    if (perByte !== 0 && n > 0) this.meter.charge(BigInt(perByte) * BigInt(n));
+    if (this.perByte !== 0n && n > 0) this.meter.charge(this.perByte * BigInt(n));
   }
 
   get currentFunction(): string {
