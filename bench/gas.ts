@@ -1,7 +1,7 @@
 /**
- * Gas is a price of time: ns per unit of gas for plain WebAssembly and for a loop over every host-function
- * class (bench/gas-workloads.ts), through the real stack (Host on LMDB, a pooled VM process over a unix
- * socket). Each loop ends by out_of_gas, so the slope of wall time against the gas limit is what one unit of
+ * Gas is a price of time: ns per unit of gas for plain WebAssembly (the metering bench's contracts) and for a
+ * loop over every host-function class (bench/gas-workloads.ts), through the real stack (Host on LMDB, a pooled
+ * VM process over a unix socket). Each loop ends by out_of_gas, so the slope of wall time against the gas limit is what one unit of
  * gas costs for that workload; fixed costs (job dispatch, instantiation) cancel out. Target: the worst class
  * within 3x of plain WebAssembly's median, and the default gas limit well inside the default deadline.
  *
@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_HOST_OPTIONS, Host } from '../src/host/host.js';
 import { DEFAULT_GAS_LIMIT } from '../src/protocol/message.js';
 import { gasWorkloads, workloadBytes, type GasWorkload } from './gas-workloads.js';
+import { benchMetering } from './metering.js';
 
 export interface GasRow {
   name: string;
@@ -91,7 +92,15 @@ export async function nsPerGas(host: Host, w: GasWorkload, opts: { targetMs: num
 export async function benchGas(opts: { quick?: boolean } = {}): Promise<GasBench> {
   const { host, close } = await openGasHost();
   try {
-    const rows: GasRow[] = [];
+    // Plain WebAssembly: the metering bench's compiled contracts (recursive calls, SHA-256, a copy loop), best of
+    // several runs after warm-up, ns per gas used.
+    const metering = await benchMetering(opts.quick ? 3 : 7);
+    const rows: GasRow[] = metering.cases.map((c) => ({
+      name: `wasm: ${c.name}`,
+      kind: 'wasm' as const,
+      nsPerGas: (c.meteredMs * 1e6) / Number(c.gasUsed),
+      gas: c.gasUsed,
+    }));
     for (const w of gasWorkloads()) rows.push(await nsPerGas(host, w, { targetMs: opts.quick ? 60 : 250, repeats: opts.quick ? 1 : 3 }));
     const wasmMedian = median(rows.filter((r) => r.kind === 'wasm').map((r) => r.nsPerGas));
     const worst = rows.filter((r) => r.kind === 'host').reduce((a, b) => (b.nsPerGas > a.nsPerGas ? b : a));
