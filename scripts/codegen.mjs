@@ -62,7 +62,7 @@ function protocolTs(proto, methods, errors, results) {
  * costs for a function that is not catalogued, stops code generation: an unpriced host function would be a
  * way to buy time without paying for it.
  */
-function checkGasCosts(hf, gc) {
+export function checkGasCosts(hf, gc) {
   const names = new Set(hf.functions.map((f) => f.name));
   const missing = [...names].filter((n) => !Object.prototype.hasOwnProperty.call(gc.functions, n));
   const extra = Object.keys(gc.functions).filter((n) => !names.has(n));
