@@ -5,11 +5,13 @@
  *   1. host-call round trip of the VM's channel next to a C ping-pong over the same kind of socket
  *   2. kv-store `set` executions per second, pool mode vs one-shot mode
  *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
+ *   4. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
  *
  * `--quick` runs fewer iterations (for a smoke test).
  */
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
+import { benchGas, printGas } from './gas.js';
 import { benchMetering, printMetering } from './metering.js';
 
 const quick = process.argv.includes('--quick');
@@ -24,5 +26,8 @@ printExecutions(await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCa
 
 process.stdout.write('\n== 3. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
+
+process.stdout.write('\n== 4. gas is a price of time (ns per gas, real VM process) ==\n');
+process.stdout.write(printGas(await benchGas({ quick })) + '\n');
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
