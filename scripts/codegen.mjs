@@ -126,7 +126,7 @@ function hostFunctionsMd(hf, gc) {
   lines.push('## Gas', '', 'Each call costs the function\'s base gas plus its per-byte gas for every byte copied across the boundary');
   lines.push('(read from the guest, written to the guest or a register); each request the VM sends to the host on the');
   lines.push(`guest's behalf costs ${gc.round_trip.base} plus ${gc.round_trip.per_byte} per byte of request and answer. The gas column is`);
-  lines.push('base / per byte. docs/determinism.md explains the model and how it was calibrated.');
+  lines.push('base / per byte. [determinism.md](determinism.md#host-functions-gas-is-a-price-of-time) explains the model and its calibration.');
   const families = [...new Set(hf.functions.map((f) => f.family))];
   for (const fam of families) {
     lines.push('', `## ${fam}`, '', '| function | signature | returns | errors (trap) | gas | description |', '|---|---|---|---|---|---|');
