@@ -1,8 +1,8 @@
 /**
  * Gas is a price of time: ns per unit of gas for plain WebAssembly (the metering bench's contracts) and for a
  * loop over every host-function class (bench/gas-workloads.ts), through the real stack (Host on LMDB, a pooled
- * VM process over a unix socket). Each loop ends by out_of_gas, so the slope of wall time against the gas limit is what one unit of
- * gas costs for that workload; fixed costs (job dispatch, instantiation) cancel out. Target: the worst class
+ * VM process over a unix socket). Each loop ends by out_of_gas, so wall time over the gas limit is what one unit
+ * of gas costs for that workload. Target: the worst class
  * within 3x of plain WebAssembly's median, and the default gas limit well inside the default deadline.
  *
  *   node dist/bench/gas.js [--quick]
@@ -66,7 +66,9 @@ export async function timeCall(host: Host, codeHash: Uint8Array, gas: bigint): P
 
 /**
  * ns per gas of one endless loop: find a gas limit whose call takes about `targetMs`, then time the call at
- * that limit and at a quarter of it (best of `repeats` each) and take the slope.
+ * that limit (best of `repeats`: the machine is shared, and interference only ever adds time) and divide.
+ * The fixed part of a call (dispatch, instantiation: a few ms) is small against `targetMs`; a slope between
+ * two limits would remove it but doubles the noise of a loaded machine.
  */
 export async function nsPerGas(host: Host, w: GasWorkload, opts: { targetMs: number; repeats: number }): Promise<GasRow> {
   const codeHash = await host.deploy(await workloadBytes(w));
@@ -86,9 +88,7 @@ export async function nsPerGas(host: Host, w: GasWorkload, opts: { targetMs: num
     for (let i = 0; i < opts.repeats; i++) min = Math.min(min, (await timeCall(host, codeHash, g)).ns);
     return min;
   };
-  const quarter = gas / 4n;
-  const slope = ((await best(gas)) - (await best(quarter))) / Number(gas - quarter);
-  return { name: w.name, kind: w.kind, nsPerGas: Math.max(slope, 0), gas };
+  return { name: w.name, kind: w.kind, nsPerGas: (await best(gas)) / Number(gas), gas };
 }
 
 export async function benchGas(opts: { quick?: boolean } = {}): Promise<GasBench> {
