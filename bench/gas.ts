@@ -33,6 +33,8 @@ export interface GasBench {
   defaultLimitSeconds: number;
   /** Seconds one call of the worst class at the default gas limit took, measured (dispatch included). */
   defaultLimitMeasured: number;
+  /** How that call ended: `out_of_gas` when gas bounds time, `timeout` when the deadline came first. */
+  defaultLimitOutcome: string;
   deadlineSeconds: number;
 }
 
@@ -108,8 +110,8 @@ export async function benchGas(opts: { quick?: boolean } = {}): Promise<GasBench
     const worst = rows.filter((r) => r.kind === 'host').reduce((a, b) => (b.nsPerGas > a.nsPerGas ? b : a));
     const worstLoop = gasWorkloads().find((w) => w.name === worst.name)!;
     const measured = await timeCall(host, await host.deploy(await workloadBytes(worstLoop)), DEFAULT_GAS_LIMIT);
-    if (measured.message !== 'out_of_gas') throw new Error(`${worst.name} at the default gas limit: ${measured.code} ${measured.message}`);
     return {
+      defaultLimitOutcome: `${measured.code} ${measured.message}`,
       defaultLimitMeasured: measured.ns / 1e9,
       rows,
       wasmMedian,
@@ -132,7 +134,7 @@ export function printGas(b: GasBench): string {
   lines.push(`worst host class: ${b.worst.name}, ${ratio.toFixed(2)}x the WebAssembly median (target <= 3x: ${ratio <= 3 ? 'met' : 'NOT met'})`);
   lines.push(
     `default gas limit (${DEFAULT_GAS_LIMIT}) on the worst class: ${b.defaultLimitSeconds.toFixed(2)} s from its ns/gas, ` +
-      `${b.defaultLimitMeasured.toFixed(2)} s measured (one call); default deadline ${b.deadlineSeconds} s ` +
+      `${b.defaultLimitMeasured.toFixed(2)} s measured (one call, ended ${b.defaultLimitOutcome}); default deadline ${b.deadlineSeconds} s ` +
       `(${(b.deadlineSeconds / Math.max(b.defaultLimitSeconds, b.defaultLimitMeasured)).toFixed(1)}x headroom)`,
   );
   return lines.join('\n');
