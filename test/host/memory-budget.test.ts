@@ -20,6 +20,8 @@ interface BudgetCorpus {
   gasLimit: string;
   limits: Partial<VmLimits>;
   cases: { file: string; method: string; expect: { code: string; message: string } }[];
+  /** Modules that must stay within the same budget (releases are counted). */
+  within: { file: string; method: string }[];
 }
 
 const corpus = JSON.parse(readFileSync(join(ROOT, 'test', 'hostile', 'budget', 'expected.json'), 'utf8')) as BudgetCorpus;
@@ -81,6 +83,14 @@ describe('per-execution memory budget and module nesting (real VM processes)', (
       assert.deepEqual(host.state(ctx), state, 'state unchanged');
       const still = await host.call({ codeHash: kv, method: 'get', input: utf8('{"key":"a"}'), contextId: ctx });
       assert.equal(text((still.result as { value: Uint8Array }).value), '"1"', 'the host keeps serving');
+    });
+  }
+
+  for (const c of corpus.within) {
+    test(`${c.file}: returns within the budget (replacing releases)`, async () => {
+      const codeHash = await host.deploy(await wat(readFileSync(join(ROOT, 'test', 'hostile', 'budget', c.file), 'utf8')));
+      const o = await host.call({ codeHash, method: c.method, contextId: id32('memory-budget-within'), gasLimit: BigInt(corpus.gasLimit) * 10n, limits: corpus.limits });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
     });
   }
 
