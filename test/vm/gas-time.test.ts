@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { gasWorkloads, workloadBytes } from '../../bench/gas-workloads.js';
+import { countedHostWorkloads, gasWorkloads, workloadBytes } from '../../bench/gas-workloads.js';
 import { Host } from '../../src/host/host.js';
 import { DEFAULT_GAS_LIMIT } from '../../src/protocol/message.js';
-import { HOST_FUNCTIONS } from '../../src/vm/host-functions.generated.js';
+import { HOST_FUNCTIONS, ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { id32, ROOT, tempDir } from '../helpers.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -40,6 +40,27 @@ describe('every host-function class ends by gas, not by the deadline (defaults, 
       assert.deepEqual(host.state(ctx), before, 'state unchanged');
     });
   }
+});
+
+describe('round trips are charged by a deterministic rule', () => {
+  test('a key first used in the execution costs a round trip, whatever the VM cached before (pool twice, one-shot)', async () => {
+    const dir = tempDir();
+    const host = await Host.open({ dataDir: dir.path, poolSize: 1 });
+    try {
+      const rounds = 50;
+      const w = countedHostWorkloads(rounds).find((x) => x.name === 'storage_read distinct keys')!;
+      const codeHash = await host.deploy(await workloadBytes(w));
+      const ctx = id32('gas-round-trips');
+      const runs = [];
+      for (const mode of ['pool', 'pool', 'oneshot'] as const) runs.push(await host.call({ codeHash, method: 'run', contextId: ctx, mode }));
+      for (const o of runs) assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      assert.deepEqual(runs.map((o) => o.gasUsed), [runs[0]!.gasUsed, runs[0]!.gasUsed, runs[0]!.gasUsed]);
+      assert.ok(runs[0]!.gasUsed > BigInt(rounds * ROUND_TRIP_GAS.base), `gas_used ${runs[0]!.gasUsed} includes ${rounds} round trips`);
+    } finally {
+      await host.close();
+      dir.remove();
+    }
+  });
 });
 
 describe('the gas schedule covers the catalogue', () => {
