@@ -87,9 +87,9 @@ export const HOST_FUNCTIONS = {
   send_proposal: { family: "governance", params: ["i64", "i64"], result: null, gas: { base: 60000, perByte: 12 } },
   approve_proposal: { family: "governance", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
   fetch: { family: "utility", params: ["i64", "i64", "i64", "i64", "i64"], result: "i32", gas: { base: 60000, perByte: 12 } },
-  random_bytes: { family: "utility", params: ["i64"], result: null, gas: { base: 40000, perByte: 4600 } },
+  random_bytes: { family: "utility", params: ["i64"], result: null, gas: { base: 40000, perByte: 8000 } },
   time_now: { family: "utility", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  ed25519_verify: { family: "utility", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 40000000, perByte: 200 } },
+  ed25519_verify: { family: "utility", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 50000000, perByte: 200 } },
 } as const;
 export type HostFunctionName = keyof typeof HOST_FUNCTIONS;
 export type HostFamily = (typeof HOST_FUNCTIONS)[HostFunctionName]["family"];
