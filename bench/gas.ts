@@ -36,6 +36,7 @@ export interface GasBench {
   /** How that call ended: `out_of_gas` when gas bounds time, `timeout` when the deadline came first. */
   defaultLimitOutcome: string;
   deadlineSeconds: number;
+  quick: boolean;
 }
 
 const median = (xs: number[]): number => {
@@ -105,7 +106,7 @@ export async function benchGas(opts: { quick?: boolean } = {}): Promise<GasBench
       nsPerGas: (c.meteredMs * 1e6) / Number(c.gasUsed),
       gas: c.gasUsed,
     }));
-    for (const w of gasWorkloads()) rows.push(await nsPerGas(host, w, { targetMs: opts.quick ? 60 : 250, repeats: opts.quick ? 1 : 3 }));
+    for (const w of gasWorkloads()) rows.push(await nsPerGas(host, w, { targetMs: opts.quick ? 100 : 250, repeats: opts.quick ? 2 : 5 }));
     const wasmMedian = median(rows.filter((r) => r.kind === 'wasm').map((r) => r.nsPerGas));
     const worst = rows.filter((r) => r.kind === 'host').reduce((a, b) => (b.nsPerGas > a.nsPerGas ? b : a));
     const worstLoop = gasWorkloads().find((w) => w.name === worst.name)!;
@@ -118,6 +119,7 @@ export async function benchGas(opts: { quick?: boolean } = {}): Promise<GasBench
       worst,
       defaultLimitSeconds: (worst.nsPerGas * Number(DEFAULT_GAS_LIMIT)) / 1e9,
       deadlineSeconds: DEFAULT_HOST_OPTIONS.deadlineMs / 1000,
+      quick: opts.quick ?? false,
     };
   } finally {
     await close();
@@ -125,7 +127,7 @@ export async function benchGas(opts: { quick?: boolean } = {}): Promise<GasBench
 }
 
 export function printGas(b: GasBench): string {
-  const lines = ['workload                              ns/gas   x wasm median'];
+  const lines = [`workload${b.quick ? ' (quick run: 2 samples per class, expect noise)' : ''}`.padEnd(36) + '  ns/gas   x wasm median'];
   for (const r of b.rows) {
     lines.push(`${r.name.padEnd(36)} ${r.nsPerGas.toFixed(3).padStart(7)}   ${(r.nsPerGas / b.wasmMedian).toFixed(2).padStart(6)}`);
   }

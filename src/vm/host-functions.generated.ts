@@ -6,30 +6,30 @@ export const HOST_MODULE = "env";
 export const GAS_SCHEDULE_VERSION = 2;
 
 /** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */
-export const ROUND_TRIP_GAS = { base: 700000, perByte: 10 } as const;
+export const ROUND_TRIP_GAS = { base: 900000, perByte: 10 } as const;
 
 /** Every host function a guest may import from module "env", declared once, with its gas costs. */
 export const HOST_FUNCTIONS = {
-  panic: { family: "system", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  panic_utf8: { family: "system", params: ["i64", "i64"], result: null, gas: { base: 40000, perByte: 12 } },
+  panic: { family: "system", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
+  panic_utf8: { family: "system", params: ["i64", "i64"], result: null, gas: { base: 60000, perByte: 12 } },
   register_len: { family: "registers", params: ["i64"], result: "i64", gas: { base: 40000, perByte: 4 } },
   read_register: { family: "registers", params: ["i64", "i64"], result: "i32", gas: { base: 40000, perByte: 4 } },
   context_id: { family: "context", params: ["i64"], result: null, gas: { base: 40000, perByte: 4 } },
   executor_id: { family: "context", params: ["i64"], result: null, gas: { base: 40000, perByte: 4 } },
-  input: { family: "io", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  value_return: { family: "io", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  log_utf8: { family: "logging", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  js_std_d_print: { family: "logging", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 40000, perByte: 12 } },
-  emit: { family: "logging", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  emit_with_handler: { family: "logging", params: ["i64", "i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  xcall: { family: "logging", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
-  storage_read: { family: "storage", params: ["i64", "i64"], result: "i32", gas: { base: 80000, perByte: 8 } },
-  storage_write: { family: "storage", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 100000, perByte: 12 } },
-  storage_remove: { family: "storage", params: ["i64", "i64"], result: "i32", gas: { base: 80000, perByte: 8 } },
-  private_storage_read: { family: "private_storage", params: ["i64", "i64"], result: "i32", gas: { base: 80000, perByte: 8 } },
-  private_storage_write: { family: "private_storage", params: ["i64", "i64"], result: "i32", gas: { base: 100000, perByte: 12 } },
-  private_storage_remove: { family: "private_storage", params: ["i64", "i64"], result: "i32", gas: { base: 80000, perByte: 8 } },
-  commit: { family: "state", params: ["i64", "i64"], result: null, gas: { base: 40000, perByte: 12 } },
+  input: { family: "io", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
+  value_return: { family: "io", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
+  log_utf8: { family: "logging", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
+  js_std_d_print: { family: "logging", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 60000, perByte: 12 } },
+  emit: { family: "logging", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
+  emit_with_handler: { family: "logging", params: ["i64", "i64"], result: null, gas: { base: 60000, perByte: 12 } },
+  xcall: { family: "logging", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
+  storage_read: { family: "storage", params: ["i64", "i64"], result: "i32", gas: { base: 150000, perByte: 8 } },
+  storage_write: { family: "storage", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 150000, perByte: 12 } },
+  storage_remove: { family: "storage", params: ["i64", "i64"], result: "i32", gas: { base: 150000, perByte: 8 } },
+  private_storage_read: { family: "private_storage", params: ["i64", "i64"], result: "i32", gas: { base: 150000, perByte: 8 } },
+  private_storage_write: { family: "private_storage", params: ["i64", "i64"], result: "i32", gas: { base: 150000, perByte: 12 } },
+  private_storage_remove: { family: "private_storage", params: ["i64", "i64"], result: "i32", gas: { base: 150000, perByte: 8 } },
+  commit: { family: "state", params: ["i64", "i64"], result: null, gas: { base: 60000, perByte: 12 } },
   persist_root_state: { family: "state", params: ["i64", "i64", "i64"], result: null, gas: { base: 2500000, perByte: 12 } },
   read_root_state: { family: "state", params: ["i64"], result: "i32", gas: { base: 2500000, perByte: 12 } },
   apply_storage_delta: { family: "state", params: ["i64"], result: null, gas: { base: 2500000, perByte: 40 } },
@@ -87,8 +87,8 @@ export const HOST_FUNCTIONS = {
   send_proposal: { family: "governance", params: ["i64", "i64"], result: null, gas: { base: 60000, perByte: 12 } },
   approve_proposal: { family: "governance", params: ["i64"], result: null, gas: { base: 60000, perByte: 12 } },
   fetch: { family: "utility", params: ["i64", "i64", "i64", "i64", "i64"], result: "i32", gas: { base: 60000, perByte: 12 } },
-  random_bytes: { family: "utility", params: ["i64"], result: null, gas: { base: 40000, perByte: 8000 } },
-  time_now: { family: "utility", params: ["i64"], result: null, gas: { base: 40000, perByte: 12 } },
+  random_bytes: { family: "utility", params: ["i64"], result: null, gas: { base: 60000, perByte: 8000 } },
+  time_now: { family: "utility", params: ["i64"], result: null, gas: { base: 80000, perByte: 12 } },
   ed25519_verify: { family: "utility", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 50000000, perByte: 200 } },
 } as const;
 export type HostFunctionName = keyof typeof HOST_FUNCTIONS;
