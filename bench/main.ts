@@ -6,11 +6,13 @@
  *   2. kv-store `set` executions per second, pool mode vs one-shot mode
  *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
  *   4. observability overhead: executions per second bare, with Prometheus metrics, and with recorded reads
+ *   5. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
  *
  * `--quick` runs fewer iterations (for a smoke test).
  */
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
+import { benchGas, printGas } from './gas.js';
 import { benchMetering, printMetering } from './metering.js';
 import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
 
@@ -30,5 +32,8 @@ process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) +
 process.stdout.write('\n== 4. observability overhead ==\n');
 process.stdout.write(printObservability(await benchObservability({ calls: quick ? 300 : 2000, rounds: quick ? 1 : 3 })) + '\n');
 process.stdout.write(printObservabilityCpu(await benchObservabilityCpu(quick ? 20_000 : 200_000)) + '\n');
+
+process.stdout.write('\n== 5. gas is a price of time (ns per gas, real VM process) ==\n');
+process.stdout.write(printGas(await benchGas({ quick })) + '\n');
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);

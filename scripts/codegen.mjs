@@ -61,24 +61,51 @@ function protocolTs(proto, methods, errors, results) {
   return lines.join('\n') + '\n';
 }
 
-function hostFunctionsTs(hf) {
+/**
+ * The gas schedule of every host function (protocol/gas-costs.json). A catalogued function without costs, or
+ * costs for a function that is not catalogued, stops code generation: an unpriced host function would be a
+ * way to buy time without paying for it.
+ */
+export function checkGasCosts(hf, gc) {
+  const names = new Set(hf.functions.map((f) => f.name));
+  const missing = [...names].filter((n) => !Object.prototype.hasOwnProperty.call(gc.functions, n));
+  const extra = Object.keys(gc.functions).filter((n) => !names.has(n));
+  if (missing.length) throw new Error(`protocol/gas-costs.json has no costs for host function(s) ${missing.join(', ')}: add them (measure with node dist/bench/calibrate-gas.js)`);
+  if (extra.length) throw new Error(`protocol/gas-costs.json prices unknown host function(s) ${extra.join(', ')}: remove them or add them to protocol/host-functions.json`);
+  for (const [n, c] of Object.entries({ ...gc.functions, round_trip: gc.round_trip })) {
+    for (const k of ['base', 'per_byte']) {
+      if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new Error(`protocol/gas-costs.json: ${n}.${k} must be a non-negative integer`);
+    }
+  }
+  if (!Number.isSafeInteger(gc.schedule_version) || gc.schedule_version < 1) throw new Error('protocol/gas-costs.json: schedule_version must be a positive integer');
+}
+
+function hostFunctionsTs(hf, gc) {
   const lines = [`// ${HEADER}`, ''];
   lines.push(`export const HOST_MODULE = ${JSON.stringify(hf.module)};`, '');
-  lines.push('/** Gas cost classes: a call costs base + per_byte x (bytes copied across the boundary). */');
-  lines.push('export const GAS_CLASSES = {');
-  for (const [k, v] of Object.entries(hf.gas_classes)) lines.push(`  ${k}: { base: ${v.base}, perByte: ${v.per_byte} },`);
-  lines.push('} as const;');
-  lines.push('export type GasClass = keyof typeof GAS_CLASSES;', '');
-  lines.push('/** Every host function a guest may import from module "env", declared once. */');
+  lines.push('/** Version of the gas schedule below: part of the VM\'s code-cache key, so every node charges the same. */');
+  lines.push(`export const GAS_SCHEDULE_VERSION = ${gc.schedule_version};`, '');
+  lines.push('/** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */');
+  lines.push(`export const ROUND_TRIP_GAS = { base: ${gc.round_trip.base}, perByte: ${gc.round_trip.per_byte} } as const;`, '');
+  lines.push('/** Every host function a guest may import from module "env", declared once, with its gas costs. */');
   lines.push('export const HOST_FUNCTIONS = {');
   for (const f of hf.functions) {
     const params = '[' + f.params.map((p) => `${JSON.stringify(p.type)}`).join(', ') + ']';
-    lines.push(`  ${f.name}: { family: ${JSON.stringify(f.family)}, params: ${params}, result: ${JSON.stringify(f.result)}, gas: ${JSON.stringify(f.gas)} },`);
+    const c = gc.functions[f.name];
+    lines.push(`  ${f.name}: { family: ${JSON.stringify(f.family)}, params: ${params}, result: ${JSON.stringify(f.result)}, gas: { base: ${c.base}, perByte: ${c.per_byte} } },`);
   }
   lines.push('} as const;');
   lines.push('export type HostFunctionName = keyof typeof HOST_FUNCTIONS;');
   lines.push('export type HostFamily = (typeof HOST_FUNCTIONS)[HostFunctionName]["family"];');
   return lines.join('\n') + '\n';
+}
+
+/** The cost table for docs/determinism.md. */
+function gasCostTable(hf, gc) {
+  const t = [`Gas schedule version ${gc.schedule_version}.`, '', '| host function | family | base | per byte |', '|---|---|---:|---:|'];
+  for (const f of hf.functions) t.push(`| \`${f.name}\` | ${f.family} | ${gc.functions[f.name].base} | ${gc.functions[f.name].per_byte} |`);
+  t.push(`| *each request to the host* (round trip) | | ${gc.round_trip.base} | ${gc.round_trip.per_byte} |`);
+  return t.join('\n');
 }
 
 function sdkEnvTs(hf) {
@@ -94,20 +121,22 @@ function sdkEnvTs(hf) {
   return lines.join('\n') + '\n';
 }
 
-function hostFunctionsMd(hf) {
+function hostFunctionsMd(hf, gc) {
   const lines = [`<!-- ${HEADER} -->`, '', '# Host functions', ''];
   lines.push('Every function a contract may import from module `"env"`. Pointers, lengths, register ids and descriptors are');
   lines.push('i64 (the contract is wasm32; values above 2^32 are out of bounds). A `*_ptr` points to a 16-byte buffer descriptor');
   lines.push('`{ptr u64, len u64}` unless the description says otherwise. Semantics and what differs from the reference system');
   lines.push('are in [host-functions-semantics.md](host-functions-semantics.md); limits in [limits.md](limits.md).', '');
-  lines.push('## Gas classes', '', '| class | base | per byte | what |', '|---|---|---|---|');
-  for (const [k, v] of Object.entries(hf.gas_classes)) lines.push(`| ${k} | ${v.base} | ${v.per_byte} | ${v.doc} |`);
+  lines.push('## Gas', '', 'Each call costs the function\'s base gas plus its per-byte gas for every byte copied across the boundary');
+  lines.push('(read from the guest, written to the guest or a register); each request the VM sends to the host on the');
+  lines.push(`guest's behalf costs ${gc.round_trip.base} plus ${gc.round_trip.per_byte} per byte of request and answer. The gas column is`);
+  lines.push('base / per byte. [determinism.md](determinism.md#host-functions-gas-is-a-price-of-time) explains the model and its calibration.');
   const families = [...new Set(hf.functions.map((f) => f.family))];
   for (const fam of families) {
     lines.push('', `## ${fam}`, '', '| function | signature | returns | errors (trap) | gas | description |', '|---|---|---|---|---|---|');
     for (const f of hf.functions.filter((x) => x.family === fam)) {
       const sig = `(${f.params.map((p) => `${p.name}: ${p.type}`).join(', ')})${f.result ? ' -> ' + f.result : ''}`;
-      lines.push(`| \`${f.name}\` | \`${sig}\` | ${f.returns} | ${f.errors.join(', ') || '-'} | ${f.gas} | ${f.doc} |`);
+      lines.push(`| \`${f.name}\` | \`${sig}\` | ${f.returns} | ${f.errors.join(', ') || '-'} | ${gc.functions[f.name].base} / ${gc.functions[f.name].per_byte} | ${f.doc} |`);
     }
   }
   return lines.join('\n') + '\n';
@@ -132,10 +161,10 @@ function protocolTables(methods, errors, results) {
 }
 
 /** Replaces each `<!-- BEGIN GENERATED: name -->...<!-- END GENERATED: name -->` block in a document. */
-function fillBlocks(text, blocks) {
+function fillBlocks(text, blocks, doc = 'docs/protocol.md') {
   for (const [name, body] of Object.entries(blocks)) {
     const re = new RegExp(`(<!-- BEGIN GENERATED: ${name} -->)[\\s\\S]*?(<!-- END GENERATED: ${name} -->)`);
-    if (!re.test(text)) throw new Error(`docs/protocol.md has no GENERATED block named ${name}`);
+    if (!re.test(text)) throw new Error(`${doc} has no GENERATED block named ${name}`);
     text = text.replace(re, `$1\n${body}\n$2`);
   }
   return text;
@@ -148,12 +177,18 @@ export function generate() {
   const errors = readJson('protocol/errors.json');
   const results = readJson('protocol/results.json');
   const hf = readJson('protocol/host-functions.json');
+  const gc = readJson('protocol/gas-costs.json');
+  checkGasCosts(hf, gc);
   const files = {
     'src/protocol/generated.ts': protocolTs(proto, methods, errors, results),
-    'src/vm/host-functions.generated.ts': hostFunctionsTs(hf),
+    'src/vm/host-functions.generated.ts': hostFunctionsTs(hf, gc),
     'sdk/assemblyscript/assembly/env.ts': sdkEnvTs(hf),
-    'docs/host-functions.md': hostFunctionsMd(hf),
+    'docs/host-functions.md': hostFunctionsMd(hf, gc),
   };
+  const determinismDoc = join(ROOT, 'docs/determinism.md');
+  if (existsSync(determinismDoc)) {
+    files['docs/determinism.md'] = fillBlocks(readFileSync(determinismDoc, 'utf8'), { 'gas-costs': gasCostTable(hf, gc) }, 'docs/determinism.md');
+  }
   const protocolDoc = join(ROOT, 'docs/protocol.md');
   if (existsSync(protocolDoc)) {
     files['docs/protocol.md'] = fillBlocks(readFileSync(protocolDoc, 'utf8'), protocolTables(methods, errors, results));

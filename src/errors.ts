@@ -32,6 +32,7 @@ export const GUEST_ERROR_NAMES = [
   'Ed25519IncorrectPublicKey',
   'CommitTwice',
   'HostUnavailable',
+  'MemoryLimitExceeded',
 ] as const;
 export type GuestErrorName = (typeof GUEST_ERROR_NAMES)[number];
 

@@ -35,6 +35,13 @@ export interface VmLimits {
   maxLocalsPerFunction: number;
   maxTableSize: number;
   maxDataBytes: number;
+  /**
+   * Bytes the VM may hold for one execution outside the guest's linear memory: registers, storage overlays
+   * and pending effects together (src/vm/memory-budget.ts). Exceeding it is VMError MemoryLimitExceeded.
+   */
+  maxExecutionMemory: number;
+  /** Deepest nesting of blocks, loops and ifs in one function (V8's compilers need memory per level). */
+  maxNestingDepth: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
@@ -61,6 +68,8 @@ export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
   maxLocalsPerFunction: 4096,
   maxTableSize: 65_536,
   maxDataBytes: 4 * 1024 * 1024,
+  maxExecutionMemory: 64 * 1024 * 1024,
+  maxNestingDepth: 4096,
 });
 
 /**

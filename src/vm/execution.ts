@@ -5,9 +5,10 @@
 import { GuestError, type GuestErrorName } from '../errors.js';
 import type { CrossCall, EmittedEvent, Effects } from '../protocol/effects.js';
 import { LIMIT_JSON_NAMES, type ExecutionMessage, type VmLimits } from '../protocol/message.js';
-import { GAS_CLASSES, type GasClass } from './host-functions.generated.js';
+import { HOST_FUNCTIONS, type HostFunctionName } from './host-functions.generated.js';
 import type { HostClient } from './host-client.js';
 import { GuestMemory, type LimitCheck } from './memory.js';
+import { MemoryBudget } from './memory-budget.js';
 import { NodeActions } from './node-actions.js';
 import { Registers } from './registers.js';
 import { StorageOverlay, type StorageSource } from './storage-overlay.js';
@@ -23,6 +24,8 @@ export type ReturnValue = { ok: true; bytes: Uint8Array } | { ok: false; bytes: 
 
 export class Execution {
   readonly limits: VmLimits;
+  /** Bytes held for the guest outside its linear memory (registers, overlays, pending effects). */
+  readonly budget: MemoryBudget;
   readonly registers: Registers;
   readonly storage: StorageOverlay;
   readonly logs: string[] = [];
@@ -36,7 +39,8 @@ export class Execution {
   readonly node: NodeActions;
   /** Host function being served: named in errors and used to charge per-byte gas. */
   private fn = '(none)';
-  private gasClass: GasClass = 'trivial';
+  /** Per-byte gas of the function being served (protocol/gas-costs.json). */
+  private perByte = 0n;
   private mem: GuestMemory | null = null;
 
   constructor(
@@ -48,22 +52,23 @@ export class Execution {
   ) {
     this.limits = message.limits;
     const current = (): string => this.fn;
-    this.registers = new Registers(this.limits, current);
-    this.storage = new StorageOverlay(storageSource);
-    this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail));
+    this.budget = new MemoryBudget(this.limits.maxExecutionMemory, current);
+    this.registers = new Registers(this.limits, current, this.budget);
+    this.storage = new StorageOverlay(storageSource, this.budget);
+    this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail), this.budget);
   }
 
-  /** Called by the import wrapper on entry to every host function. */
-  enter(fn: string, gasClass: GasClass): void {
+  /** Called by the import wrapper on entry to every host function: charges its base gas before any work. */
+  enter(fn: HostFunctionName): void {
+    const { base, perByte } = HOST_FUNCTIONS[fn].gas;
     this.fn = fn;
-    this.gasClass = gasClass;
-    this.meter.charge(BigInt(GAS_CLASSES[gasClass].base));
+    this.perByte = BigInt(perByte);
+    this.meter.charge(BigInt(base));
   }
 
   /** Charges the current function's per-byte cost for bytes moved across the boundary. */
   chargeBytes(n: number): void {
-    const perByte = GAS_CLASSES[this.gasClass].perByte;
-    if (perByte !== 0 && n > 0) this.meter.charge(BigInt(perByte) * BigInt(n));
+    if (this.perByte !== 0n && n > 0) this.meter.charge(this.perByte * BigInt(n));
   }
 
   get currentFunction(): string {
@@ -98,6 +103,23 @@ export class Execution {
   /** Reads a UTF-8 string through a descriptor (BadUTF8 on invalid bytes). */
   readString(ptr: bigint, what: string, limit?: LimitCheck): string {
     return this.memory.utf8(this.readBuffer(ptr, what, limit), what);
+  }
+
+  /** Counts a new pending effect of `bytes` bytes against max_execution_memory (before it is queued). */
+  hold(bytes: number, what: string): void {
+    this.budget.hold(bytes, what);
+  }
+
+  /** Replaces the return value (the last value_return wins), counting it against max_execution_memory. */
+  setReturnValue(value: ReturnValue): void {
+    this.budget.adjust(value.bytes.length - (this.returnValue?.bytes.length ?? 0), `return value of ${value.bytes.length} bytes`);
+    this.returnValue = value;
+  }
+
+  /** Sets the call's artifact (flush_delta or commit), counting it against max_execution_memory. */
+  setArtifact(artifact: Uint8Array): void {
+    this.budget.adjust(artifact.length - (this.artifact?.length ?? 0), `artifact of ${artifact.length} bytes`);
+    this.artifact = artifact;
   }
 
   /** Puts bytes in a register, charging per-byte gas. */

@@ -9,6 +9,7 @@ import type { ExecutionMessage } from '../protocol/message.js';
 import type { BlobAnnouncement, ContextMutation, NodeEffects, Proposal } from '../protocol/node-effects.js';
 import { BlobHandles } from './blob-handles.js';
 import type { HostClient } from './host-client.js';
+import type { MemoryBudget } from './memory-budget.js';
 import { StorageOverlay } from './storage-overlay.js';
 
 export class NodeActions {
@@ -28,10 +29,12 @@ export class NodeActions {
     private readonly message: ExecutionMessage,
     private readonly hostClient: HostClient | undefined,
     private readonly fail: (kind: GuestErrorName, detail: string) => never,
+    budget?: MemoryBudget,
   ) {
-    this.privateStorage = new StorageOverlay({
-      readMany: (keys) => keys.map((key) => this.host().fetch('private_storage_read', { key })?.value ?? null),
-    });
+    this.privateStorage = new StorageOverlay(
+      { readMany: (keys) => keys.map((key) => this.host().fetch('private_storage_read', { key })?.value ?? null) },
+      budget,
+    );
   }
 
   /** The host connection; traps HostUnavailable when the execution runs without one. */

@@ -27,6 +27,7 @@ export function policyFor(msg: Pick<ExecutionMessage, 'limits' | 'floats'>): Mod
     maxDataBytes: l.maxDataBytes,
     maxMemoryPages: l.maxMemoryPages,
     maxStackHeight: Math.floor(l.maxStackSize / STACK_SLOT_BYTES),
+    maxNestingDepth: l.maxNestingDepth,
     floats: msg.floats,
     checkImport,
   };
@@ -34,5 +35,5 @@ export function policyFor(msg: Pick<ExecutionMessage, 'limits' | 'floats'>): Mod
 
 /** The part of a policy that changes prepareModule's output: a cache key. */
 export function policyKey(p: ModulePolicy): string {
-  return [p.maxModuleBytes, p.maxFunctions, p.maxLocalsPerFunction, p.maxTableSize, p.maxDataBytes, p.maxMemoryPages, p.maxStackHeight, p.floats].join(',');
+  return [p.maxModuleBytes, p.maxFunctions, p.maxLocalsPerFunction, p.maxTableSize, p.maxDataBytes, p.maxMemoryPages, p.maxStackHeight, p.floats, p.maxNestingDepth].join(',');
 }

@@ -5,6 +5,7 @@
  */
 import { GuestError } from '../errors.js';
 import type { VmLimits } from '../protocol/message.js';
+import { ENTRY_OVERHEAD, type MemoryBudget } from './memory-budget.js';
 
 // i64 arguments arrive signed; ids are normalised to u64 so -2 and 2^64-2 are the same register.
 
@@ -18,6 +19,8 @@ export class Registers {
   constructor(
     private readonly limits: Pick<VmLimits, 'maxRegisters' | 'maxRegisterSize' | 'maxRegistersCapacity'>,
     private readonly currentFn: () => string,
+    /** The execution's byte budget (registers share it with the overlays and pending effects). */
+    private readonly budget?: MemoryBudget,
   ) {}
 
   set(rawId: bigint, bytes: Uint8Array): void {
@@ -36,6 +39,7 @@ export class Registers {
     if (used > this.limits.maxRegistersCapacity) {
       fail(`registers would hold ${used} bytes, over max_registers_capacity ${this.limits.maxRegistersCapacity}`);
     }
+    this.budget?.adjust(bytes.length - (old ? old.length : -ENTRY_OVERHEAD), `register ${id} of ${bytes.length} bytes`);
     this.slots.set(id, bytes);
     this.capacityUsed = used;
   }

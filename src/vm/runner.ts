@@ -16,8 +16,10 @@ import type { ExecutionResult } from '../protocol/result.js';
 import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
+import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
 import { buildImports } from './imports/index.js';
 import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type PreparedModule } from './instrument/index.js';
+import { meteredHost } from './metered-host.js';
 import { policyFor, policyKey } from './policy.js';
 import type { StorageSource } from './storage-overlay.js';
 import { checkMethodExport, classifyTrap } from './traps.js';
@@ -35,7 +37,7 @@ export interface LoadedCode {
 }
 
 /**
- * Prepared modules by (code hash, instrumentation version, policy), kept for the life of the VM process:
+ * Prepared modules by (code hash, instrumentation version, gas schedule, policy), kept for the life of the VM process:
  * repeated calls pay neither the instrumentation nor the compilation. Rejections are cached too.
  */
 export class CodeCache {
@@ -87,7 +89,7 @@ export function hostStorage(host: HostClient): StorageSource {
 function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): LoadedCode {
   const policy = policyFor(msg);
   const hashHex = Buffer.from(msg.codeHash).toString('hex');
-  const key = `${hashHex}:${INSTRUMENTATION_VERSION}:${policyKey(policy)}`;
+  const key = `${hashHex}:${INSTRUMENTATION_VERSION}:${GAS_SCHEDULE_VERSION}:${policyKey(policy)}`;
   let entry = cache.get(key);
   if (entry === undefined) {
     const answer = host.fetch('get_code', { codeHash: msg.codeHash });
@@ -143,7 +145,9 @@ function returnResult(ex: Execution): ExecutionResult {
 export function runExecution(msg: ExecutionMessage, host: HostClient, cache: CodeCache): ExecutionReport {
   const policy = policyFor(msg);
   const meter = createMeter(msg.gasLimit, policy);
-  const ex = new Execution(msg, hostStorage(host), meter, host);
+  // Requests made on the guest's behalf are charged; fetching the code (below, with `host`) is not.
+  const guestHost = meteredHost(host, meter);
+  const ex = new Execution(msg, hostStorage(guestHost), meter, guestHost);
   let result: ExecutionResult;
   let failure: unknown;
   let code: LoadedCode | undefined;

@@ -1,8 +1,11 @@
 /**
  * The VM's view of a context's storage: a read cache plus a write-back overlay. Only a cold read goes to the
  * host; writes stay here and leave as one delta with the result. A key written back to its original value
- * drops out of the delta, so the delta is exactly the set of keys whose committed value changes.
+ * drops out of the delta, so the delta is exactly the set of keys whose committed value changes. What a slot
+ * holds (its key, the committed value read, a different current value) is counted in the execution's
+ * MemoryBudget when one is given.
  */
+import { ENTRY_OVERHEAD, type MemoryBudget } from './memory-budget.js';
 
 export interface StorageSource {
   /** Committed values of keys (null when absent), in request order; one host round trip. */
@@ -30,7 +33,28 @@ export class StorageOverlay {
   /** Number of round trips made, for diagnostics and tests. */
   coldReads = 0;
 
-  constructor(private readonly source: StorageSource) {}
+  constructor(
+    private readonly source: StorageSource,
+    private readonly budget?: MemoryBudget,
+  ) {}
+
+  /** Bytes a slot holds for the budget: the key, the committed value, and the current value if it differs. */
+  private static held(s: Slot): number {
+    return ENTRY_OVERHEAD + s.key.length + (s.original?.length ?? 0) + (s.current !== s.original ? (s.current?.length ?? 0) : 0);
+  }
+
+  private add(id: string, s: Slot): void {
+    this.budget?.adjust(StorageOverlay.held(s), `storage key of ${s.key.length} bytes`);
+    this.slots.set(id, s);
+  }
+
+  /** Sets a slot's current value, counting the change in the budget first. */
+  private setCurrent(s: Slot, value: Uint8Array | null): void {
+    const before = StorageOverlay.held(s);
+    const after = StorageOverlay.held({ ...s, current: value });
+    this.budget?.adjust(after - before, `storage value of ${value?.length ?? 0} bytes`);
+    s.current = value;
+  }
 
   private slot(key: Uint8Array): Slot {
     const id = keyId(key);
@@ -39,7 +63,7 @@ export class StorageOverlay {
       this.coldReads++;
       const [value] = this.source.readMany([key]);
       s = { key: key.slice(), original: value ?? null, current: value ?? null };
-      this.slots.set(id, s);
+      this.add(id, s);
     }
     return s;
   }
@@ -52,7 +76,7 @@ export class StorageOverlay {
     const values = this.source.readMany(cold.map(([, k]) => k));
     cold.forEach(([id, k], i) => {
       const v = values[i] ?? null;
-      this.slots.set(id, { key: k.slice(), original: v, current: v });
+      this.add(id, { key: k.slice(), original: v, current: v });
     });
   }
 
@@ -64,7 +88,7 @@ export class StorageOverlay {
   write(key: Uint8Array, value: Uint8Array): Uint8Array | null {
     const s = this.slot(key);
     const old = s.current;
-    s.current = value;
+    this.setCurrent(s, value);
     return old;
   }
 
@@ -72,7 +96,7 @@ export class StorageOverlay {
   remove(key: Uint8Array): Uint8Array | null {
     const s = this.slot(key);
     const old = s.current;
-    s.current = null;
+    this.setCurrent(s, null);
     return old;
   }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { GuestError, type GuestErrorName } from '../../src/errors.js';
 import { buildMessage, parseMessage, type MessageInit } from '../../src/protocol/message.js';
 import { Execution } from '../../src/vm/execution.js';
-import { HOST_FUNCTIONS, type HostFunctionName } from '../../src/vm/host-functions.generated.js';
+import type { HostFunctionName } from '../../src/vm/host-functions.generated.js';
 import { IMPLEMENTATIONS } from '../../src/vm/imports/index.js';
 import type { StorageSource } from '../../src/vm/storage-overlay.js';
 import { id32 } from '../helpers.js';
@@ -91,7 +91,7 @@ export class GuestRun {
   call(name: HostFunctionName, ...args: (bigint | number)[]): number | bigint | void {
     const impl = IMPLEMENTATIONS[name] as AnyFn | undefined;
     assert.ok(impl, `${name} is implemented`);
-    this.ex.enter(name, HOST_FUNCTIONS[name].gas);
+    this.ex.enter(name);
     return impl(this.ex, ...args);
   }
 

@@ -31,7 +31,12 @@ export const blobs: FamilyImpl<'blobs'> = {
   blob_write(ex, fd, dataPtr) {
     const h = handle(ex, fd, 'write');
     const data = ex.readBuffer(dataPtr, 'blob data', ex.limit('maxBlobChunkSize', 'BlobWriteTooLarge'));
-    for (const frame of takeFullFrames(h, data)) {
+    // Bytes buffered until a full frame is ready count against the budget while they wait.
+    const buffered = h.pendingBytes;
+    ex.budget.adjust(data.length, 'blob data');
+    const frames = takeFullFrames(h, data);
+    ex.budget.adjust(h.pendingBytes - buffered - data.length, 'blob data');
+    for (const frame of frames) {
       if (ex.node.host().fetch('blob_append', { handle: fd, data: frame }) === undefined) {
         throw new HostlinkError('protocol', 'blob_append answered absent');
       }
@@ -45,7 +50,9 @@ export const blobs: FamilyImpl<'blobs'> = {
     if (h.kind === 'read') {
       id = h.blobId;
     } else {
-      const answer = ex.node.host().fetch('blob_finish', { handle: fd, data: takeRest(h) });
+      const rest = takeRest(h);
+      ex.budget.adjust(-rest.length, 'blob data');
+      const answer = ex.node.host().fetch('blob_finish', { handle: fd, data: rest });
       if (answer === undefined) throw new HostlinkError('protocol', 'blob_finish answered absent');
       id = answer.blobId;
     }
@@ -82,6 +89,7 @@ export const blobs: FamilyImpl<'blobs'> = {
     const blobId = readId32(ex, blobIdPtr, 'blob id');
     const contextId = readId32(ex, contextIdPtr, 'context id');
     if (ex.node.host().fetch('blob_size', { blobId }) === undefined) return 0;
+    ex.hold(blobId.length + contextId.length, 'blob announcement');
     ex.node.announcements.push({ blobId, contextId });
     return 1;
   },

@@ -31,16 +31,23 @@ export const contexts: FamilyImpl<'contexts'> = {
       ex.node.aliases.add(alias);
     }
     const contextId = createdContextId(ex.message, ex.node.createdContexts);
+    ex.hold(contextId.length + protocol.length + applicationId.length + initArgs.length + (alias?.length ?? 0), 'context_create');
     ex.node.contextMutations.push({ kind: 'create', contextId, protocol, applicationId, initArgs, alias });
   },
   context_delete(ex, contextIdPtr) {
-    ex.node.contextMutations.push({ kind: 'delete', contextId: readId32(ex, contextIdPtr, 'context id') });
+    const contextId = readId32(ex, contextIdPtr, 'context id');
+    ex.hold(contextId.length, 'context_delete');
+    ex.node.contextMutations.push({ kind: 'delete', contextId });
   },
   context_add_member(ex, publicKeyPtr) {
-    ex.node.contextMutations.push({ kind: 'add_member', publicKey: readId32(ex, publicKeyPtr, 'public key') });
+    const publicKey = readId32(ex, publicKeyPtr, 'public key');
+    ex.hold(publicKey.length, 'context_add_member');
+    ex.node.contextMutations.push({ kind: 'add_member', publicKey });
   },
   context_remove_member(ex, publicKeyPtr) {
-    ex.node.contextMutations.push({ kind: 'remove_member', publicKey: readId32(ex, publicKeyPtr, 'public key') });
+    const publicKey = readId32(ex, publicKeyPtr, 'public key');
+    ex.hold(publicKey.length, 'context_remove_member');
+    ex.node.contextMutations.push({ kind: 'remove_member', publicKey });
   },
   context_is_member(ex, publicKeyPtr) {
     const publicKey = readId32(ex, publicKeyPtr, 'public key');

@@ -18,10 +18,13 @@ export const governance: FamilyImpl<'governance'> = {
     }
     const dest = destinationOf(ex, idPtr, 32, 'proposal id');
     const id = proposalId(ex.message, ex.node.proposals.length);
+    ex.hold(id.length + actions.length, 'proposal');
     ex.node.proposals.push({ id, actions });
     ex.memory.writeAt(dest, id);
   },
   approve_proposal(ex, approvalPtr) {
-    ex.node.approvals.push(readId32(ex, approvalPtr, 'proposal id'));
+    const approval = readId32(ex, approvalPtr, 'proposal id');
+    ex.hold(approval.length, 'approval');
+    ex.node.approvals.push(approval);
   },
 };

@@ -1,10 +1,10 @@
 /**
  * Builds a guest's import object from the host-function table (protocol/host-functions.json). Each family's
  * implementations live in their own module here; this file only links names to implementations and wraps
- * each one with the bookkeeping every call needs (current function name, base gas).
+ * each one with the bookkeeping every call needs (current function name, base gas from protocol/gas-costs.json).
  */
 import type { Execution } from '../execution.js';
-import { GAS_CLASSES, HOST_FUNCTIONS, HOST_MODULE, type HostFunctionName } from '../host-functions.generated.js';
+import { HOST_FUNCTIONS, HOST_MODULE, type HostFunctionName } from '../host-functions.generated.js';
 import { blobs } from './blobs.js';
 import { context } from './context.js';
 import { crdt_counter } from './crdt-counter.js';
@@ -76,14 +76,10 @@ export function buildImports(ex: Execution, wanted: readonly WebAssembly.ModuleI
     if (module !== HOST_MODULE || !isCatalogued(name)) continue;
     const impl = IMPLEMENTATIONS[name] as AnyHostFn | undefined;
     if (impl === undefined) continue;
-    const gasClass = HOST_FUNCTIONS[name].gas;
     env[name] = (...args) => {
-      ex.enter(name, gasClass);
+      ex.enter(name);
       return impl(ex, ...args);
     };
   }
   return { [HOST_MODULE]: env };
 }
-
-/** Base gas of each class, re-exported for docs and tests. */
-export { GAS_CLASSES };

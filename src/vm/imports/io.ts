@@ -13,6 +13,6 @@ export const io: FamilyImpl<'io'> = {
     const bytes = ex.readBuffer(valuePtr + 8n, 'return value');
     // An Err payload becomes the UserError message, so it must be text.
     if (tag === 1n) ex.memory.utf8(bytes, 'error payload');
-    ex.returnValue = { ok: tag === 0n, bytes }; // the last call wins
+    ex.setReturnValue({ ok: tag === 0n, bytes }); // the last call wins
   },
 };

@@ -9,7 +9,10 @@ import type { FamilyImpl } from './types.js';
 
 function addLog(ex: Execution, read: (limit: LimitCheck) => Uint8Array): void {
   if (ex.logs.length >= ex.limits.maxLogs) ex.fail('LogsOverflow', `more than max_logs ${ex.limits.maxLogs} log lines`);
-  ex.logs.push(ex.memory.utf8(read(ex.limit('maxLogSize', 'LogLengthOverflow')), 'log message'));
+  const bytes = read(ex.limit('maxLogSize', 'LogLengthOverflow'));
+  const line = ex.memory.utf8(bytes, 'log message');
+  ex.hold(bytes.length, 'log line');
+  ex.logs.push(line);
 }
 
 function addEvent(ex: Execution, eventPtr: bigint, handler: string | null): void {
@@ -17,7 +20,9 @@ function addEvent(ex: Execution, eventPtr: bigint, handler: string | null): void
   const kindBytes = ex.readBuffer(eventPtr, 'event kind', ex.limit('maxEventKindSize', 'EventKindSizeOverflow'));
   const data = ex.readBuffer(eventPtr + 16n, 'event data', ex.limit('maxEventDataSize', 'EventDataSizeOverflow'));
   if (ex.events.length >= ex.limits.maxEvents) ex.fail('EventsOverflow', `more than max_events ${ex.limits.maxEvents} events`);
-  ex.events.push({ kind: ex.memory.utf8(kindBytes, 'event kind'), data, handler });
+  const kind = ex.memory.utf8(kindBytes, 'event kind');
+  ex.hold(kindBytes.length + data.length + (handler?.length ?? 0), 'event');
+  ex.events.push({ kind, data, handler });
 }
 
 export const logging: FamilyImpl<'logging'> = {
@@ -53,6 +58,7 @@ export const logging: FamilyImpl<'logging'> = {
     const fn = ex.readString(xcallPtr + 16n, 'xcall function', ex.limit('maxXcallFunctionSize', 'XCallFunctionSizeOverflow'));
     const params = ex.readBuffer(xcallPtr + 32n, 'xcall params', ex.limit('maxXcallParamsSize', 'XCallParamsSizeOverflow'));
     if (ex.xcalls.length >= ex.limits.maxXcalls) ex.fail('XCallsOverflow', `more than max_xcalls ${ex.limits.maxXcalls} xcalls`);
+    ex.hold(contextId.length + fn.length + params.length, 'xcall');
     ex.xcalls.push({ contextId, function: fn, params });
   },
 };

@@ -18,8 +18,8 @@ export const state: FamilyImpl<'state'> = {
     if (s.committed) ex.fail('CommitTwice', 'commit was already called in this call');
     if (s.emitted) ex.fail('CommitTwice', "flush_delta already emitted this call's artifact");
     s.committed = true;
+    ex.setArtifact(artifact);
     ex.rootHash = root;
-    ex.artifact = artifact;
   },
   persist_root_state(ex, docPtr, createdAt, updatedAt) {
     const doc = readValue(ex, docPtr);
@@ -40,8 +40,9 @@ export const state: FamilyImpl<'state'> = {
     if (s.committed) ex.fail('CommitTwice', 'commit already recorded the artifact of this call');
     const artifact = s.collections.flush();
     if (artifact === null) return 0;
+    ex.chargeBytes(artifact.length);
+    ex.setArtifact(artifact);
     s.emitted = true;
-    ex.artifact = artifact;
     return 1;
   },
 };

@@ -3,7 +3,7 @@ import { GAS_CLASS_NAMES } from './opcodes.js';
 
 /**
  * Gas cost of one instruction of each class (opcodes.ts assigns the classes). One unit is roughly one simple
- * integer instruction; host functions use the same unit (GAS_CLASSES in host-functions.generated.ts).
+ * integer instruction; host functions use the same unit (protocol/gas-costs.json, HOST_FUNCTIONS[name].gas).
  * Changing a number changes results: bump INSTRUMENTATION_VERSION.
  */
 export const GAS_COST: Readonly<Record<(typeof GAS_CLASS_NAMES)[number], number>> = {

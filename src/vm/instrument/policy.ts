@@ -1,3 +1,6 @@
+/** Nesting depth allowed when a policy does not say (about 6 MB of V8 compile state at most). */
+export const DEFAULT_MAX_NESTING_DEPTH = 4096;
+
 export type NumType = 'i32' | 'i64' | 'f32' | 'f64';
 
 /** What the VM allows a module to be. prepareModule's output depends on it: cache per policy. */
@@ -15,6 +18,11 @@ export interface ModulePolicy {
   /** Deterministic stack-height limit, in slots (see stack.ts and docs/determinism.md). */
   maxStackHeight: number;
   floats: 'canonicalize' | 'reject';
+  /**
+   * Deepest nesting of block/loop/if in one function (default DEFAULT_MAX_NESTING_DEPTH): V8 needs memory per
+   * open block while compiling, so depth, not size, is what makes a small module expensive to compile.
+   */
+  maxNestingDepth?: number;
   /** undefined = allowed; otherwise the reason it is not (unknown import, wrong signature) */
   checkImport(module: string, name: string, type: { params: NumType[]; results: NumType[] }): string | undefined;
 }
