@@ -32,6 +32,8 @@ export const GUEST_ERROR_NAMES = [
   'Ed25519IncorrectPublicKey',
   'CommitTwice',
   'HostUnavailable',
+  /** A sub-instance called a host function its kind may not use (docs/nondet.md). */
+  'Forbidden',
 ] as const;
 export type GuestErrorName = (typeof GUEST_ERROR_NAMES)[number];
 

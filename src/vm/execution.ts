@@ -4,13 +4,16 @@
  */
 import { GuestError, type GuestErrorName } from '../errors.js';
 import type { CrossCall, EmittedEvent, Effects } from '../protocol/effects.js';
+import type { BlockResult } from '../protocol/nondet.js';
 import { LIMIT_JSON_NAMES, type ExecutionMessage, type VmLimits } from '../protocol/message.js';
-import { GAS_CLASSES, type GasClass } from './host-functions.generated.js';
+import { GAS_CLASSES, type GasClass, type HostFunctionName } from './host-functions.generated.js';
 import type { HostClient } from './host-client.js';
 import { GuestMemory, type LimitCheck } from './memory.js';
 import { NodeActions } from './node-actions.js';
 import { Registers } from './registers.js';
 import { StorageOverlay, type StorageSource } from './storage-overlay.js';
+import type { NondetBlocks } from './nondet-blocks.js';
+import { forbiddenReason, MAIN_RULES, type InstanceRules, type SubInstanceRequest } from './sub-instance.js';
 
 /** Gas accounting shared by the instrumented code and host functions (see instrument/meter.ts). */
 export interface GasMeter {
@@ -25,9 +28,19 @@ export class Execution {
   readonly limits: VmLimits;
   readonly registers: Registers;
   readonly storage: StorageOverlay;
-  readonly logs: string[] = [];
-  readonly events: EmittedEvent[] = [];
-  readonly xcalls: CrossCall[] = [];
+  /** Logs, events and xcalls: a sub-instance appends to its parent's, so limits count the whole call. */
+  readonly logs: string[];
+  readonly events: EmittedEvent[];
+  readonly xcalls: CrossCall[];
+  /** What this instance may do (sub-instance.ts); the main instance may do everything. */
+  readonly rules: InstanceRules;
+  readonly parent: Execution | null;
+  /** The main instance's non-deterministic blocks (nondet-blocks.ts); null in sub-instances. */
+  nondet: NondetBlocks | null = null;
+  /** Runs a sub-instance of the same module (set by the runner). */
+  spawner: ((parent: Execution, request: SubInstanceRequest) => BlockResult) | null = null;
+  /** The instance's memory, for the sub-instances' memory budget. */
+  wasmMemory: WebAssembly.Memory | null = null;
   returnValue: ReturnValue | null = null;
   /** The call's artifact (flush_delta or commit) and the guest's root hash (commit only); see crdt/. */
   artifact: Uint8Array | null = null;
@@ -45,19 +58,44 @@ export class Execution {
     readonly meter: GasMeter,
     /** The host connection, for host queries (absent: those functions trap HostUnavailable). */
     host?: HostClient,
+    /** For a sub-instance: the instance that started it and its rules. */
+    sub?: { parent: Execution; rules: InstanceRules },
   ) {
     this.limits = message.limits;
+    this.rules = sub?.rules ?? MAIN_RULES;
+    this.parent = sub?.parent ?? null;
     const current = (): string => this.fn;
     this.registers = new Registers(this.limits, current);
-    this.storage = new StorageOverlay(storageSource);
+    // A sub-instance may not read storage (the access table forbids it); a sandbox allowed to write writes
+    // blindly into the parent's overlay, so its writes leave with the call's delta.
+    this.storage = sub ? sub.parent.storage : new StorageOverlay(storageSource);
+    this.logs = sub ? sub.parent.logs : [];
+    this.events = sub ? sub.parent.events : [];
+    this.xcalls = sub ? sub.parent.xcalls : [];
     this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail));
   }
 
   /** Called by the import wrapper on entry to every host function. */
-  enter(fn: string, gasClass: GasClass): void {
+  enter(fn: HostFunctionName, gasClass: GasClass): void {
     this.fn = fn;
     this.gasClass = gasClass;
+    if (this.rules.kind !== 'main') {
+      const reason = forbiddenReason(fn, this.rules);
+      if (reason !== undefined) this.fail('Forbidden', reason);
+    }
     this.meter.charge(BigInt(GAS_CLASSES[gasClass].base));
+  }
+
+  /** Runs a sub-instance of the same module and returns its result (block encoding semantics). */
+  spawn(request: SubInstanceRequest): BlockResult {
+    if (this.spawner === null) this.fail('HostUnavailable', 'this execution cannot start sub-instances');
+    return this.spawner(this, request);
+  }
+
+  /** Memory pages held by this instance and every instance above it (the sub-instances' memory budget). */
+  pagesInUse(): number {
+    const own = this.wasmMemory ? this.wasmMemory.buffer.byteLength / 65536 : 0;
+    return own + (this.parent?.pagesInUse() ?? 0);
   }
 
   /** Charges the current function's per-byte cost for bytes moved across the boundary. */
@@ -71,6 +109,7 @@ export class Execution {
   }
 
   attachMemory(memory: WebAssembly.Memory): void {
+    this.wasmMemory = memory;
     this.mem = new GuestMemory(memory, () => this.fn);
   }
 
@@ -115,6 +154,8 @@ export class Execution {
       writes: this.storage.delta(),
       artifact: this.artifact,
       rootHash: this.rootHash,
+      nondetResults: this.nondet?.results ?? [],
+      nondetDisagreement: this.nondet?.disagreement ?? null,
       ...this.node.effects(),
     };
   }

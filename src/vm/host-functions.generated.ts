@@ -12,6 +12,7 @@ export const GAS_CLASSES = {
   host_query: { base: 1000, perByte: 2 },
   blob: { base: 500, perByte: 1 },
   crypto: { base: 20000, perByte: 4 },
+  sub_instance: { base: 20000, perByte: 2 },
 } as const;
 export type GasClass = keyof typeof GAS_CLASSES;
 
@@ -97,6 +98,9 @@ export const HOST_FUNCTIONS = {
   random_bytes: { family: "utility", params: ["i64"], result: null, gas: "memory" },
   time_now: { family: "utility", params: ["i64"], result: null, gas: "trivial" },
   ed25519_verify: { family: "utility", params: ["i64", "i64", "i64"], result: "i32", gas: "crypto" },
+  run_nondet: { family: "nondet", params: ["i64", "i64", "i64", "i64"], result: "i32", gas: "sub_instance" },
+  sandbox: { family: "nondet", params: ["i64", "i64", "i32", "i64"], result: "i32", gas: "sub_instance" },
+  nondet_leader_result: { family: "nondet", params: ["i64"], result: "i32", gas: "memory" },
 } as const;
 export type HostFunctionName = keyof typeof HOST_FUNCTIONS;
 export type HostFamily = (typeof HOST_FUNCTIONS)[HostFunctionName]["family"];
