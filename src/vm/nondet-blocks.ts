@@ -21,6 +21,9 @@ export type NondetRole = 'leader' | 'validator' | 'sync';
 /** VMError messages a leader may not propose: they are the protocol's own verdicts. */
 const RESERVED = /^(absent$|validator_disagrees |leader_fault )/;
 
+/** Calldata `false`: the usual way to reject (any answer but `true` rejects). */
+const VALIDATOR_REJECT = Uint8Array.of(0x08);
+
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
 /** A proposal as the validator sees it: the bytes kept in the results and the decoded result. */
@@ -73,7 +76,9 @@ export class NondetBlocks {
       if (!this.sync) {
         const verdict = ex.spawn({ method: validator, input, rules: { ...rules, leaderResult: checked.bytes } });
         if (verdict.code !== 'return' || verdict.returnedNothing || !sameBytes(verdict.data, VALIDATOR_AGREE)) {
-          this.disagreement = { callNo, reason: `the validator method answered ${describeBlockResult(verdict)}, not calldata true` };
+          const rejected = verdict.code === 'return' && sameBytes(verdict.data, VALIDATOR_REJECT);
+          const reason = rejected ? 'the validator method rejected the proposal' : `the validator method answered ${describeBlockResult(verdict)}, not calldata true`;
+          this.disagreement = { callNo, reason };
           throw endWith(`validator_disagrees call ${callNo}`);
         }
       }
