@@ -134,6 +134,7 @@ export function decodeEffects(bytes: Uint8Array): Effects {
   const nondetResults = m.has('nondet_results')
     ? asList(m.get('nondet_results')!, 'nondet_results').map((r, i) => asBytes(r, `nondet_results[${i}]`))
     : [];
+  if (m.has('nondet_results') && nondetResults.length === 0) throw bad('nondet_results is present but empty (omit it instead)');
   if (nondetResults.length > NONDET_LIMITS.maxNondetBlocks) throw bad(`nondet_results has more than ${NONDET_LIMITS.maxNondetBlocks} entries`);
   let nondetDisagreement: NondetDisagreement | null = null;
   if (m.has('nondet_disagreement')) {
