@@ -183,7 +183,7 @@ const floorPow2 = (n: number): number => 2 ** Math.floor(Math.log2(n));
  * Runs a sub-instance (a block's leader or validator method, or a sandbox) of the parent's module, inside this
  * process. Its budget comes out of the parent's: at most 1/sub_instance_gas_share of the gas left (charged to
  * the parent as used; a trap uses the whole share), the memory pages the instances above it do not hold
- * (rounded down to a power of two), and 1/sub_instance_stack_share of the parent's stack-height limit, so that
+ * (rounded down to a power of two), the register capacity the parent does not use, and 1/sub_instance_stack_share of the parent's stack-height limit, so that
  * every nested instance fits on one native stack. Internal failures (the host lost) end the whole execution.
  */
 function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: HostClient, cache: CodeCache): BlockResult {
@@ -203,6 +203,7 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
     limits: {
       ...limits,
       maxMemoryPages: floorPow2(pagesLeft),
+      maxRegistersCapacity: limits.maxRegistersCapacity - parent.registers.used,
       maxStackSize: Math.floor(limits.maxStackSize / NONDET_LIMITS.subInstanceStackShare),
     },
     leaderResults: null,

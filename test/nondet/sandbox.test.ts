@@ -93,3 +93,38 @@ describe('sandbox', () => {
     assert.deepEqual(val.executionHash, lead.executionHash);
   });
 });
+
+describe('sandbox stack', () => {
+  let t: NondetHost;
+  before(async () => {
+    t = await openNondetHost({ poolSize: 1 });
+  });
+  after(() => t.close());
+
+  test('nested instances, each recursing to its own stack limit, fit one native stack at the largest limit', async () => {
+    // The deepest recursion each level allows while still starting the next level: found by bisection, level
+    // by level. Any native RangeError would surface as an internal_error (vm_bug), never as stack_overflow.
+    const limits = { maxStackSize: 262_144 };
+    const deep = async (list: number[]): Promise<string> => {
+      const o = await t.host.call({ codeHash: t.code, method: 'deep', input: Buffer.from('\n' + list.join(' ')), contextId: t.code, limits });
+      assert.notEqual(o.result.code, 'internal_error', JSON.stringify(o.result));
+      return o.result.code === 'return' ? text(o.result.value as Uint8Array) : (o.result as { message: string }).message;
+    };
+    const found: number[] = [];
+    for (let level = 0; level <= NONDET_LIMITS.maxSubInstanceDepth; level++) {
+      const last = level === NONDET_LIMITS.maxSubInstanceDepth;
+      let lo = level === 0 ? 0 : Math.max(0, (found[level - 1]! >> 1) - 64);
+      let hi = level === 0 ? 8192 : (found[level - 1]! >> 1) + 64;
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if ((await deep(last ? [...found, mid] : [...found, mid, 0])).includes('stack_overflow')) hi = mid - 1;
+        else lo = mid;
+      }
+      found.push(lo);
+    }
+    // Each level gets about half of its caller's stack, and all of them at once still end normally.
+    assert.ok(found[0]! > 1000, String(found));
+    assert.equal(await deep(found), '0:0:0:0:bottom');
+    assert.match(await deep([...found.slice(0, -1), found.at(-1)! + 1]), /stack_overflow/);
+  });
+});

@@ -249,3 +249,36 @@ export function v_storage(): void {
   storageRead<string>("result");
   agree();
 }
+
+// ---------------------------------------------------------------- stack depth across nested instances
+
+/** Recursion with a frame of a few locals; returns a value so it is not a tail call. */
+function rec(n: i32, a: i64, b: i64): i64 {
+  if (n <= 0) return a ^ b;
+  return rec(n - 1, a + 1, b ^ a) + 1;
+}
+
+/**
+ * "n0 n1 ... nk": recurses n0 frames, and at the bottom starts a sandbox of itself with "n1 ... nk"; returns
+ * the chain of results. Shows that nested instances, each near its own stack limit, fit one native stack.
+ */
+export function deep(): void {
+  const s = payload();
+  const sp = s.indexOf(" ");
+  const n = I32.parseInt(sp < 0 ? s : s.substring(0, sp));
+  returnOk(deepAt(n, sp < 0 ? "" : s.substring(sp + 1)));
+}
+
+function deepAt(n: i32, rest: string): string {
+  if (n > 0) {
+    // Recurse first, then continue at the bottom of the recursion.
+    return deepRec(n, rest);
+  }
+  return rest.length == 0 ? "bottom" : describe(sandbox("deep", "\n" + rest, false));
+}
+
+function deepRec(n: i32, rest: string): string {
+  if (n == 0) return rest.length == 0 ? "bottom" : describe(sandbox("deep", "\n" + rest, false));
+  const r = deepRec(n - 1, rest);
+  return r;
+}
