@@ -5,12 +5,14 @@
  *   1. host-call round trip of the VM's channel next to a C ping-pong over the same kind of socket
  *   2. kv-store `set` executions per second, pool mode vs one-shot mode
  *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
+ *   4. non-deterministic blocks and sandboxes against a plain call of the same contract
  *
  * `--quick` runs fewer iterations (for a smoke test).
  */
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
 import { benchMetering, printMetering } from './metering.js';
+import { benchNondet, printNondet } from './nondet.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -24,5 +26,8 @@ printExecutions(await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCa
 
 process.stdout.write('\n== 3. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
+
+process.stdout.write('\n== 4. non-deterministic blocks and sandboxes ==\n');
+process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
