@@ -42,9 +42,11 @@ describe('non-deterministic blocks', () => {
   });
 
   test('validator agrees on an error: the same VMError ends the call, no disagreement', async () => {
-    const o = await t.run('nd', 'l_trap|v_strict|x', { leaderResults: [vmErr('wasm_trap unreachable')] });
+    const lead = await t.run('nd', 'l_trap|v_strict|x');
+    const o = await t.run('nd', 'l_trap|v_strict|x', { leaderResults: lead.nondetResults });
     assert.equal(vmError(o), 'wasm_trap unreachable');
     assert.equal(o.disagreement, null);
+    assert.deepEqual(o.executionHash, lead.executionHash);
   });
 
   test('validator disagrees on the error kind', async () => {

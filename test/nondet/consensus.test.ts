@@ -104,7 +104,7 @@ describe('consensus helper', () => {
       const origin = originOf(server);
       const report = await runConsensus(t.host.store, request(origin), {
         validators: 3,
-        hostOptions: { fetch: { allow: [origin], timeoutMs: 20_000 }, deadlineMs: 1500 },
+        hostOptions: { fetch: { allow: [origin], timeoutMs: 30_000 }, deadlineMs: 5000 },
       });
       assert.deepEqual(report.tally, { agree: 1, disagree: 0, timeout: 2 });
       assert.equal(report.decision, 'timeout');
