@@ -46,7 +46,7 @@ describe('hostlink call --validators', () => {
 
   test('prints the leader, each vote and the decision, then applies the accepted call', async () => {
     const input = JSON.stringify({ url: `${origin}/price` });
-    const r = await hostlink(dir.path, 'call', oracle, 'update_price', '--input', input, '--fetch-allow', origin, '--validators', '3', '--context', 'o');
+    const r = await hostlink(dir.path, 'call', oracle, 'update_price', '--input', input, '--fetch-allow', origin, '--validators', '3', '--context', 'o', '--deadline', '120000');
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[0]!, /^leader: Return; blocks \[Return\("100\.0"\)\]; execution hash [0-9a-f]{16}…$/);
@@ -67,7 +67,7 @@ describe('hostlink call --validators', () => {
     await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve));
     const o = `http://127.0.0.1:${(odd.address() as AddressInfo).port}`;
     try {
-      const r = await hostlink(dir.path, 'call', oracle, 'update_price', '--input', JSON.stringify({ url: o }), '--fetch-allow', o, '--validators', '2', '--context', 'o2');
+      const r = await hostlink(dir.path, 'call', oracle, 'update_price', '--input', JSON.stringify({ url: o }), '--fetch-allow', o, '--validators', '2', '--context', 'o2', '--deadline', '120000');
       assert.equal(r.code, 1);
       assert.match(r.stdout, /decision: rejected \(0 agree, 2 disagree, 0 timeout of 2\)/);
       const stored = await hostlink(dir.path, 'call', oracle, 'price', '--context', 'o2');

@@ -28,6 +28,9 @@ function stop(server: Server): void {
   server.closeAllConnections();
 }
 
+/** A deadline no loaded machine reaches: only the timeout case wants timeouts. */
+const slow = { deadlineMs: 120_000 };
+
 const originOf = (s: Server): string => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 
 describe('consensus helper', () => {
@@ -52,7 +55,7 @@ describe('consensus helper', () => {
     const server = await startServer((n) => (n === 4 ? '250.00' : (100 + n * 0.1).toFixed(2)));
     try {
       const origin = originOf(server);
-      const report = await runConsensus(t.host.store, request(origin), { validators: 5, hostOptions: { fetch: { allow: [origin] } } });
+      const report = await runConsensus(t.host.store, request(origin), { validators: 5, hostOptions: { ...slow, fetch: { allow: [origin] } } });
       assert.equal(report.leader.result.code, 'return');
       assert.equal(text((report.leader.result as { value: Uint8Array }).value), '100.1');
       assert.equal(report.votes.length, 5);
@@ -77,7 +80,7 @@ describe('consensus helper', () => {
     const server = await startServer((n) => (n === 1 ? '100' : n <= 3 ? '130' : '100.5'));
     try {
       const origin = originOf(server);
-      const report = await runConsensus(t.host.store, request(origin), { validators: 3, hostOptions: { fetch: { allow: [origin] } } });
+      const report = await runConsensus(t.host.store, request(origin), { validators: 3, hostOptions: { ...slow, fetch: { allow: [origin] } } });
       assert.deepEqual(report.tally, { agree: 1, disagree: 2, timeout: 0 });
       assert.equal(report.decision, 'rejected');
     } finally {
@@ -89,7 +92,7 @@ describe('consensus helper', () => {
     const server = await startServer((n) => (n === 3 ? 'page B' : 'page A'));
     try {
       const origin = originOf(server);
-      const report = await runConsensus(t.host.store, request(origin, 'update_page'), { validators: 3, hostOptions: { fetch: { allow: [origin] } } });
+      const report = await runConsensus(t.host.store, request(origin, 'update_page'), { validators: 3, hostOptions: { ...slow, fetch: { allow: [origin] } } });
       assert.deepEqual(report.tally, { agree: 2, disagree: 1, timeout: 0 });
       assert.equal(report.decision, 'accepted');
     } finally {
@@ -98,16 +101,19 @@ describe('consensus helper', () => {
   });
 
   test('validators whose call times out vote timeout; a majority of them decides timeout', async () => {
-    // Requests 2 and 3 never get an answer: those validators hit the host's deadline.
-    const server = await startServer(() => '100', (n) => n === 2 || n === 3);
+    // Only the leader's request is answered. Validators 1 and 2 wait for theirs until the host's deadline
+    // stops them; validator 3's own fetch gives up first, so it rejects the proposal instead.
+    const server = await startServer(() => '100', (n) => n > 1);
     try {
       const origin = originOf(server);
       const report = await runConsensus(t.host.store, request(origin), {
         validators: 3,
-        hostOptions: { fetch: { allow: [origin], timeoutMs: 30_000 }, deadlineMs: 5000 },
+        hostOptions: { ...slow, fetch: { allow: [origin], timeoutMs: 600_000 } },
+        nodeOptions: (node) => (node === 1 || node === 2 ? { deadlineMs: 1500 } : node === 3 ? { fetch: { allow: [origin], timeoutMs: 200 } } : {}),
       });
-      assert.deepEqual(report.tally, { agree: 1, disagree: 0, timeout: 2 });
+      assert.deepEqual(report.tally, { agree: 0, disagree: 1, timeout: 2 });
       assert.equal(report.decision, 'timeout');
+      assert.deepEqual(report.votes.map((v) => [v.node, v.vote]), [[1, 'timeout'], [2, 'timeout'], [3, 'disagree']]);
       for (const v of report.votes.filter((x) => x.vote === 'timeout')) assert.equal(v.reason, 'timeout');
     } finally {
       stop(server);

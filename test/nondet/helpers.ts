@@ -13,7 +13,8 @@ export interface NondetHost extends TestHost {
 }
 
 export async function openNondetHost(options: Parameters<typeof openHost>[0] = {}): Promise<NondetHost> {
-  const t = await openHost(options);
+  // Thousands of blocks in one call take seconds; a loaded machine must not turn them into a timeout.
+  const t = await openHost({ deadlineMs: 120_000, ...options });
   const code = await t.host.deploy(contract('nondet'));
   return Object.assign(t, {
     code,
