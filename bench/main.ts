@@ -7,6 +7,7 @@
  *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
  *   4. observability overhead: executions per second bare, with Prometheus metrics, and with recorded reads
  *   5. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
+ *   6. non-deterministic blocks and sandboxes against a plain call of the same contract
  *
  * `--quick` runs fewer iterations (for a smoke test).
  */
@@ -15,6 +16,7 @@ import { benchExecutions, printExecutions } from './executions.js';
 import { benchGas, printGas } from './gas.js';
 import { benchMetering, printMetering } from './metering.js';
 import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
+import { benchNondet, printNondet } from './nondet.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -35,5 +37,8 @@ process.stdout.write(printObservabilityCpu(await benchObservabilityCpu(quick ? 2
 
 process.stdout.write('\n== 5. gas is a price of time (ns per gas, real VM process) ==\n');
 process.stdout.write(printGas(await benchGas({ quick })) + '\n');
+
+process.stdout.write('\n== 6. non-deterministic blocks and sandboxes ==\n');
+process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);

@@ -170,6 +170,34 @@ function fillBlocks(text, blocks, doc = 'docs/protocol.md') {
   return text;
 }
 
+/** Limits, block result codes and the access class of every host function in sub-instances (protocol/nondet.json). */
+function nondetTs(nd, hf) {
+  const classes = Object.keys(nd.access).filter((k) => k !== 'doc');
+  const classOf = new Map();
+  for (const c of classes) {
+    for (const name of nd.access[c]) {
+      if (classOf.has(name)) throw new Error(`protocol/nondet.json: ${name} is in access classes ${classOf.get(name)} and ${c}`);
+      if (!hf.functions.some((f) => f.name === name)) throw new Error(`protocol/nondet.json: ${name} is not a host function`);
+      classOf.set(name, c);
+    }
+  }
+  const missing = hf.functions.filter((f) => !classOf.has(f.name)).map((f) => f.name);
+  if (missing.length) throw new Error(`protocol/nondet.json: no access class for ${missing.join(', ')}`);
+  const lines = [`// ${HEADER}`, '', "import type { HostFunctionName } from '../vm/host-functions.generated.js';", ''];
+  lines.push('/** Limits of non-deterministic blocks and sub-instances (docs/nondet.md). */');
+  lines.push('export const NONDET_LIMITS = {');
+  for (const [k, v] of Object.entries(nd.limits)) lines.push(`  /** ${v.doc} */`, `  ${camel(k)}: ${v.value},`);
+  lines.push('} as const;', '');
+  lines.push(`/** The bytes a validator method returns to agree (calldata \`true\`). */`);
+  lines.push(`export const VALIDATOR_AGREE = Uint8Array.from([${nd.validator_agree.value.match(/../g).map((h) => '0x' + h).join(', ')}]);`, '');
+  lines.push(`export type HostFunctionAccess = ${classes.map((c) => JSON.stringify(c)).join(' | ')};`, '');
+  lines.push(`/** ${nd.access.doc} */`);
+  lines.push('export const HOST_FUNCTION_ACCESS: Readonly<Record<HostFunctionName, HostFunctionAccess>> = {');
+  for (const f of hf.functions) lines.push(`  ${f.name}: ${JSON.stringify(classOf.get(f.name))},`);
+  lines.push('};');
+  return lines.join('\n') + '\n';
+}
+
 /** Returns { relativePath: expectedContent } for every generated file. */
 export function generate() {
   const proto = readJson('protocol/protocol.json');
@@ -179,9 +207,11 @@ export function generate() {
   const hf = readJson('protocol/host-functions.json');
   const gc = readJson('protocol/gas-costs.json');
   checkGasCosts(hf, gc);
+  const nd = readJson('protocol/nondet.json');
   const files = {
     'src/protocol/generated.ts': protocolTs(proto, methods, errors, results),
     'src/vm/host-functions.generated.ts': hostFunctionsTs(hf, gc),
+    'src/protocol/nondet.generated.ts': nondetTs(nd, hf),
     'sdk/assemblyscript/assembly/env.ts': sdkEnvTs(hf),
     'docs/host-functions.md': hostFunctionsMd(hf, gc),
   };

@@ -33,6 +33,8 @@ export const GUEST_ERROR_NAMES = [
   'CommitTwice',
   'HostUnavailable',
   'MemoryLimitExceeded',
+  /** A sub-instance called a host function its kind may not use (docs/nondet.md). */
+  'Forbidden',
 ] as const;
 export type GuestErrorName = (typeof GUEST_ERROR_NAMES)[number];
 

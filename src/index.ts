@@ -31,3 +31,12 @@ export { encodeResult, decodeResult } from './protocol/result.js';
 export type { ExecutionResult } from './protocol/result.js';
 export { PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX, MAX_FRAME_BYTES } from './protocol/generated.js';
 export { HOSTLINK_VERSION } from './version.js';
+
+// Non-deterministic blocks (docs/nondet.md): block results, the execution hash, the consensus helper.
+export { encodeBlockResult, decodeBlockResult, describeBlockResult } from './protocol/nondet.js';
+export type { BlockResult } from './protocol/nondet.js';
+export type { NondetRole } from './protocol/message.js';
+export type { NondetDisagreement } from './protocol/effects.js';
+export { executionHash, EXECUTION_HASH_VERSION } from './protocol/execution-hash.js';
+export { runConsensus, copyStore, decide } from './host/consensus.js';
+export type { ConsensusOptions, ConsensusReport, Decision, ValidatorVote, Vote } from './host/consensus.js';

@@ -12,7 +12,8 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
-import { emptyEffects, type Effects } from '../protocol/effects.js';
+import { emptyEffects, type Effects, type NondetDisagreement } from '../protocol/effects.js';
+import { executionHash } from '../protocol/execution-hash.js';
 import { buildMessage, DEFAULT_LIMITS, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
 import { encodeResult, type ExecutionResult } from '../protocol/result.js';
 import type { ChannelImpl } from '../transport/connect.js';
@@ -123,6 +124,12 @@ export interface Outcome {
   crash?: VmCrash;
   /** Event handlers and xcalls run after this call succeeded, in order (empty when it failed). */
   followUps: FollowUp[];
+  /** Results of the call's non-deterministic blocks, one per call_no (block encoding; docs/nondet.md). */
+  nondetResults: Uint8Array[];
+  /** In a validator run: the first block whose validator did not accept the proposal; null otherwise. */
+  disagreement: NondetDisagreement | null;
+  /** SHA-256 over what consensus compares (result, delta, events, xcalls, node effects, nondet results). */
+  executionHash: Uint8Array;
 }
 
 export const DEFAULT_HOST_OPTIONS = {
@@ -263,7 +270,9 @@ export class Host {
       else if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
       else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
       else {
-        const request: CallRequest = { ...parent, codeHash: this.codeFor(f.contextId, parent.codeHash), method: f.method, input: f.input, contextId: f.contextId };
+        // A follow-up is a call of its own: it runs its blocks as a leader (docs/nondet.md).
+        const { nondet: _role, ...inherited } = parent;
+        const request: CallRequest = { ...inherited, codeHash: this.codeFor(f.contextId, parent.codeHash), method: f.method, input: f.input, contextId: f.contextId };
         done.push({ ...base, outcome: await this.callAt(request, depth + 1, outcome.callId) });
       }
     }
@@ -422,10 +431,11 @@ export class Host {
     } finally {
       this.node.settle(job); // staged blobs not committed are deleted, alias reservations end
     }
+    const resultBytes = encodeResult(result);
     const outcome: Outcome = {
       callId: info.callId,
       result,
-      resultBytes: encodeResult(result),
+      resultBytes,
       logs: effects.logs,
       events: effects.events,
       xcalls: effects.xcalls,
@@ -437,6 +447,9 @@ export class Host {
       rootHash: applied ? effects.rootHash : null,
       ...(crash ? { crash } : {}),
       followUps: [],
+      nondetResults: effects.nondetResults,
+      disagreement: effects.nondetDisagreement,
+      executionHash: executionHash(resultBytes, effects),
     };
     this.report(job, info, outcome, queuedAt, endedAt);
     return outcome;

@@ -6,6 +6,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from './calldata.js';
+import { NONDET_LIMITS } from './nondet.generated.js';
 import { decodeNodeEffects, emptyNodeEffects, encodeNodeEffects, type NodeEffects } from './node-effects.js';
 
 export interface EmittedEvent {
@@ -34,10 +35,20 @@ export interface Effects extends NodeEffects {
   artifact: Uint8Array | null;
   /** The 32-byte root hash the guest gave to commit; null when it did not commit. */
   rootHash: Uint8Array | null;
+  /** Results of the execution's non-deterministic blocks, one per call_no, block encoding (nondet.ts). */
+  nondetResults: Uint8Array[];
+  /** The first block whose validator did not accept the leader's proposal; null when none. */
+  nondetDisagreement: NondetDisagreement | null;
+}
+
+/** Why a validator run ended with validator_disagrees: the block and what the validator method answered. */
+export interface NondetDisagreement {
+  callNo: number;
+  reason: string;
 }
 
 export function emptyEffects(): Effects {
-  return { gasUsed: 0n, logs: [], events: [], xcalls: [], writes: [], artifact: null, rootHash: null, ...emptyNodeEffects() };
+  return { gasUsed: 0n, logs: [], events: [], xcalls: [], writes: [], artifact: null, rootHash: null, nondetResults: [], nondetDisagreement: null, ...emptyNodeEffects() };
 }
 
 export function encodeEffects(e: Effects): Uint8Array {
@@ -51,6 +62,10 @@ export function encodeEffects(e: Effects): Uint8Array {
   // Present only when set, so an execution without an artifact encodes as before.
   if (e.artifact !== null) map.set('artifact', e.artifact);
   if (e.rootHash !== null) map.set('root_hash', e.rootHash);
+  if (e.nondetResults.length) map.set('nondet_results', e.nondetResults);
+  if (e.nondetDisagreement !== null) {
+    map.set('nondet_disagreement', new Map<string, CalldataValue>([['call_no', BigInt(e.nondetDisagreement.callNo)], ['reason', e.nondetDisagreement.reason]]));
+  }
   encodeNodeEffects(e, map);
   return encodeCalldata(map);
 }
@@ -116,5 +131,17 @@ export function decodeEffects(bytes: Uint8Array): Effects {
   const artifact = m.has('artifact') ? asBytes(m.get('artifact')!, 'artifact') : null;
   const rootHash = m.has('root_hash') ? asBytes(m.get('root_hash')!, 'root_hash') : null;
   if (rootHash !== null && rootHash.length !== 32) throw bad('root_hash must be 32 bytes');
-  return { gasUsed: gas, logs, events, xcalls, writes, artifact, rootHash, ...decodeNodeEffects(m) };
+  const nondetResults = m.has('nondet_results')
+    ? asList(m.get('nondet_results')!, 'nondet_results').map((r, i) => asBytes(r, `nondet_results[${i}]`))
+    : [];
+  if (m.has('nondet_results') && nondetResults.length === 0) throw bad('nondet_results is present but empty (omit it instead)');
+  if (nondetResults.length > NONDET_LIMITS.maxNondetBlocks) throw bad(`nondet_results has more than ${NONDET_LIMITS.maxNondetBlocks} entries`);
+  let nondetDisagreement: NondetDisagreement | null = null;
+  if (m.has('nondet_disagreement')) {
+    const d = asMap(m.get('nondet_disagreement')!, 'nondet_disagreement');
+    const callNo = field(d, 'call_no');
+    if (typeof callNo !== 'bigint' || callNo < 0n || callNo >= BigInt(NONDET_LIMITS.maxNondetBlocks)) throw bad('nondet_disagreement.call_no out of range');
+    nondetDisagreement = { callNo: Number(callNo), reason: asString(field(d, 'reason'), 'nondet_disagreement.reason') };
+  }
+  return { gasUsed: gas, logs, events, xcalls, writes, artifact, rootHash, nondetResults, nondetDisagreement, ...decodeNodeEffects(m) };
 }

@@ -8,6 +8,7 @@
  * seed). Unknown fields are ignored. docs/message.md is the reference.
  */
 import { HostlinkError } from '../errors.js';
+import { NONDET_LIMITS } from './nondet.generated.js';
 
 /** The seed's VMLimits plus the extra limits of the reference system. All sizes in bytes. */
 export interface VmLimits {
@@ -111,6 +112,18 @@ export interface ExecutionMessage {
   chainId: bigint;
   value: bigint;
   isInit: boolean;
+  /**
+   * The role in non-deterministic blocks (docs/nondet.md): null = leader; a list of proposals (one per call_no,
+   * block encoding) = validator; the list with `sync` = sync replay.
+   */
+  leaderResults: Uint8Array[] | null;
+  sync: boolean;
+}
+
+/** The nondet part of a call: absent or without leaderResults = leader. */
+export interface NondetRole {
+  leaderResults?: readonly Uint8Array[];
+  sync?: boolean;
 }
 
 /** What a caller supplies to build a message (the rest has defaults). */
@@ -131,6 +144,7 @@ export interface MessageInit {
   chainId?: bigint;
   value?: bigint;
   isInit?: boolean;
+  nondet?: NondetRole;
 }
 
 const bad = (field: string, why: string): HostlinkError =>
@@ -224,6 +238,7 @@ export function parseMessage(json: string): ExecutionMessage {
   const opt = <T>(k: string, f: (v: unknown) => T): T | null => (o[k] === undefined || o[k] === null ? null : f(o[k]));
   if (o.is_init !== undefined && typeof o.is_init !== 'boolean') throw bad('is_init', 'must be true or false');
   const floats = o.floats === undefined || o.floats === null ? 'canonicalize' : o.floats;
+  const { leaderResults, sync } = parseNondetRole(o.leader_results, o.sync);
   if (floats !== 'canonicalize' && floats !== 'reject') throw bad('floats', "must be 'canonicalize' or 'reject'");
   return {
     codeHash: parseId32(need('code_hash'), 'code_hash'),
@@ -243,7 +258,24 @@ export function parseMessage(json: string): ExecutionMessage {
     chainId: opt('chain_id', (v) => parseUint(v, 'chain_id', (1n << 256n) - 1n)) ?? 0n,
     value: opt('value', (v) => parseUint(v, 'value', (1n << 64n) - 1n)) ?? 0n,
     isInit: o.is_init === true,
+    leaderResults,
+    sync,
   };
+}
+
+/** `leader_results`: null/absent (leader) or an array of base64 proposals; `sync` needs the list. */
+function parseNondetRole(raw: unknown, syncRaw: unknown): { leaderResults: Uint8Array[] | null; sync: boolean } {
+  if (syncRaw !== undefined && syncRaw !== null && typeof syncRaw !== 'boolean') throw bad('sync', 'must be true or false');
+  const sync = syncRaw === true;
+  if (raw === undefined || raw === null) {
+    if (sync) throw bad('sync', 'needs leader_results: a sync replay takes the recorded proposals (give [] when there were none)');
+    return { leaderResults: null, sync };
+  }
+  if (!Array.isArray(raw)) throw bad('leader_results', 'must be an array of base64 strings (one proposal per non-deterministic block) or null');
+  if (raw.length > NONDET_LIMITS.maxNondetBlocks) {
+    throw bad('leader_results', `has ${raw.length} entries, more than the ${NONDET_LIMITS.maxNondetBlocks} blocks an execution may run`);
+  }
+  return { leaderResults: raw.map((r, i) => parseBase64(r, `leader_results[${i}]`)), sync };
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -271,5 +303,7 @@ export function buildMessage(init: MessageInit): string {
   if (init.chainId !== undefined) o.chain_id = init.chainId.toString();
   if (init.value !== undefined) o.value = init.value.toString();
   if (init.isInit !== undefined) o.is_init = init.isInit;
+  if (init.nondet?.leaderResults !== undefined) o.leader_results = init.nondet.leaderResults.map(b64);
+  if (init.nondet?.sync) o.sync = true;
   return JSON.stringify(o);
 }

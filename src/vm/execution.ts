@@ -4,6 +4,7 @@
  */
 import { GuestError, type GuestErrorName } from '../errors.js';
 import type { CrossCall, EmittedEvent, Effects } from '../protocol/effects.js';
+import type { BlockResult } from '../protocol/nondet.js';
 import { LIMIT_JSON_NAMES, type ExecutionMessage, type VmLimits } from '../protocol/message.js';
 import { HOST_FUNCTIONS, type HostFunctionName } from './host-functions.generated.js';
 import type { HostClient } from './host-client.js';
@@ -12,6 +13,8 @@ import { MemoryBudget } from './memory-budget.js';
 import { NodeActions } from './node-actions.js';
 import { Registers } from './registers.js';
 import { StorageOverlay, type StorageSource } from './storage-overlay.js';
+import type { NondetBlocks } from './nondet-blocks.js';
+import { forbiddenReason, MAIN_RULES, type InstanceRules, type SubInstanceRequest } from './sub-instance.js';
 
 /** Gas accounting shared by the instrumented code and host functions (see instrument/meter.ts). */
 export interface GasMeter {
@@ -28,9 +31,19 @@ export class Execution {
   readonly budget: MemoryBudget;
   readonly registers: Registers;
   readonly storage: StorageOverlay;
-  readonly logs: string[] = [];
-  readonly events: EmittedEvent[] = [];
-  readonly xcalls: CrossCall[] = [];
+  /** Logs, events and xcalls: a sub-instance appends to its parent's, so limits count the whole call. */
+  readonly logs: string[];
+  readonly events: EmittedEvent[];
+  readonly xcalls: CrossCall[];
+  /** What this instance may do (sub-instance.ts); the main instance may do everything. */
+  readonly rules: InstanceRules;
+  readonly parent: Execution | null;
+  /** The main instance's non-deterministic blocks (nondet-blocks.ts); null in sub-instances. */
+  nondet: NondetBlocks | null = null;
+  /** Runs a sub-instance of the same module (set by the runner). */
+  spawner: ((parent: Execution, request: SubInstanceRequest) => BlockResult) | null = null;
+  /** The instance's memory, for the sub-instances' memory budget. */
+  wasmMemory: WebAssembly.Memory | null = null;
   returnValue: ReturnValue | null = null;
   /** The call's artifact (flush_delta or commit) and the guest's root hash (commit only); see crdt/. */
   artifact: Uint8Array | null = null;
@@ -49,21 +62,47 @@ export class Execution {
     readonly meter: GasMeter,
     /** The host connection, for host queries (absent: those functions trap HostUnavailable). */
     host?: HostClient,
+    /** For a sub-instance: the instance that started it and its rules. */
+    sub?: { parent: Execution; rules: InstanceRules },
   ) {
     this.limits = message.limits;
+    this.rules = sub?.rules ?? MAIN_RULES;
+    this.parent = sub?.parent ?? null;
     const current = (): string => this.fn;
-    this.budget = new MemoryBudget(this.limits.maxExecutionMemory, current);
+    // A sub-instance's bytes count against the call's one budget, and it writes into the caller's overlay (a
+    // sub-instance may not read storage; a sandbox allowed to write writes blindly, so its writes leave with the
+    // call's delta).
+    this.budget = sub ? sub.parent.budget : new MemoryBudget(this.limits.maxExecutionMemory, current);
     this.registers = new Registers(this.limits, current, this.budget);
-    this.storage = new StorageOverlay(storageSource, this.budget);
+    this.storage = sub ? sub.parent.storage : new StorageOverlay(storageSource, this.budget);
+    this.logs = sub ? sub.parent.logs : [];
+    this.events = sub ? sub.parent.events : [];
+    this.xcalls = sub ? sub.parent.xcalls : [];
     this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail), this.budget);
   }
 
-  /** Called by the import wrapper on entry to every host function: charges its base gas before any work. */
+  /** Called by the import wrapper on entry to every host function: access rules, then its base gas before any work. */
   enter(fn: HostFunctionName): void {
     const { base, perByte } = HOST_FUNCTIONS[fn].gas;
     this.fn = fn;
     this.perByte = BigInt(perByte);
+    if (this.rules.kind !== 'main') {
+      const reason = forbiddenReason(fn, this.rules);
+      if (reason !== undefined) this.fail('Forbidden', reason);
+    }
     this.meter.charge(BigInt(base));
+  }
+
+  /** Runs a sub-instance of the same module and returns its result (block encoding semantics). */
+  spawn(request: SubInstanceRequest): BlockResult {
+    if (this.spawner === null) this.fail('HostUnavailable', 'this execution cannot start sub-instances');
+    return this.spawner(this, request);
+  }
+
+  /** Memory pages held by this instance and every instance above it (the sub-instances' memory budget). */
+  pagesInUse(): number {
+    const own = this.wasmMemory ? this.wasmMemory.buffer.byteLength / 65536 : 0;
+    return own + (this.parent?.pagesInUse() ?? 0);
   }
 
   /** Charges the current function's per-byte cost for bytes moved across the boundary. */
@@ -76,6 +115,7 @@ export class Execution {
   }
 
   attachMemory(memory: WebAssembly.Memory): void {
+    this.wasmMemory = memory;
     this.mem = new GuestMemory(memory, () => this.fn);
   }
 
@@ -137,6 +177,8 @@ export class Execution {
       writes: this.storage.delta(),
       artifact: this.artifact,
       rootHash: this.rootHash,
+      nondetResults: this.nondet?.results ?? [],
+      nondetDisagreement: this.nondet?.disagreement ?? null,
       ...this.node.effects(),
     };
   }

@@ -3,7 +3,7 @@
 export const HOST_MODULE = "env";
 
 /** Version of the gas schedule below: part of the VM's code-cache key, so every node charges the same. */
-export const GAS_SCHEDULE_VERSION = 2;
+export const GAS_SCHEDULE_VERSION = 3;
 
 /** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */
 export const ROUND_TRIP_GAS = { base: 900000, perByte: 10 } as const;
@@ -90,6 +90,9 @@ export const HOST_FUNCTIONS = {
   random_bytes: { family: "utility", params: ["i64"], result: null, gas: { base: 60000, perByte: 8000 } },
   time_now: { family: "utility", params: ["i64"], result: null, gas: { base: 80000, perByte: 12 } },
   ed25519_verify: { family: "utility", params: ["i64", "i64", "i64"], result: "i32", gas: { base: 50000000, perByte: 200 } },
+  run_nondet: { family: "nondet", params: ["i64", "i64", "i64", "i64"], result: "i32", gas: { base: 7000000, perByte: 12 } },
+  sandbox: { family: "nondet", params: ["i64", "i64", "i32", "i64"], result: "i32", gas: { base: 7000000, perByte: 12 } },
+  nondet_leader_result: { family: "nondet", params: ["i64"], result: "i32", gas: { base: 60000, perByte: 12 } },
 } as const;
 export type HostFunctionName = keyof typeof HOST_FUNCTIONS;
 export type HostFamily = (typeof HOST_FUNCTIONS)[HostFunctionName]["family"];

@@ -44,6 +44,11 @@ export class Registers {
     this.capacityUsed = used;
   }
 
+  /** Capacity in use (8 + len per register); a sub-instance's register budget is what is left. */
+  get used(): number {
+    return this.capacityUsed;
+  }
+
   get(id: bigint): Uint8Array | undefined {
     return this.slots.get(BigInt.asUintN(64, id));
   }

@@ -12,14 +12,18 @@ import { GuestError, HostlinkError, isHostlinkError } from '../errors.js';
 import type { CalldataValue } from '../protocol/calldata.js';
 import type { Effects } from '../protocol/effects.js';
 import type { ExecutionMessage } from '../protocol/message.js';
+import type { BlockResult } from '../protocol/nondet.js';
+import { NONDET_LIMITS } from '../protocol/nondet.generated.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
 import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
 import { buildImports } from './imports/index.js';
-import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type PreparedModule } from './instrument/index.js';
+import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
+import { NondetBlocks } from './nondet-blocks.js';
+import { EndExecution, type SubInstanceRequest } from './sub-instance.js';
 import { policyFor, policyKey } from './policy.js';
 import type { StorageSource } from './storage-overlay.js';
 import { checkMethodExport, classifyTrap } from './traps.js';
@@ -119,6 +123,7 @@ function fingerprintValue(f: Fingerprint): CalldataValue {
 /** Maps whatever the guest's run threw to a result (fingerprint added later). Host-side failures are rethrown. */
 function classify(err: unknown): ExecutionResult {
   if (err instanceof Stop) return err.result;
+  if (err instanceof EndExecution) return err.result;
   if (err instanceof GuestError) {
     if (err.kind === 'Panic') return { code: 'user_error', message: `Panic: ${err.detail}`, fingerprint: null };
     return { code: 'vm_error', message: `${err.kind} (${err.fn})${err.detail ? `: ${err.detail}` : ''}`, fingerprint: null };
@@ -141,23 +146,18 @@ function returnResult(ex: Execution): ExecutionResult {
   return { code: 'user_error', message: strictUtf8.decode(rv.bytes), fingerprint: null };
 }
 
-/** Runs one execution to completion. Throws only when the host is unreachable (the VM must then exit). */
-export function runExecution(msg: ExecutionMessage, host: HostClient, cache: CodeCache): ExecutionReport {
-  const policy = policyFor(msg);
-  const meter = createMeter(msg.gasLimit, policy);
-  // Requests made on the guest's behalf are charged; fetching the code (below, with `host`) is not.
-  const guestHost = meteredHost(host, meter);
-  const ex = new Execution(msg, hostStorage(guestHost), meter, guestHost);
-  let result: ExecutionResult;
-  let failure: unknown;
-  let code: LoadedCode | undefined;
+/** What running one instance produced: its result, and the error that ended it (for gasUsed). */
+interface InstanceRun {
+  result: ExecutionResult;
+  failure: unknown;
+}
+
+/** Checks the method, instantiates a fresh instance of the code and calls the method. Never throws guest errors. */
+function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boolean): InstanceRun {
+  const method = ex.message.method;
   let memory: WebAssembly.Memory | undefined;
   try {
-    if (msg.method.length > msg.limits.maxMethodNameLength || !METHOD_NAME.test(msg.method)) {
-      throw vmError(`invalid_method_name method names are 1-${msg.limits.maxMethodNameLength} ASCII letters, digits or _`);
-    }
-    code = loadCode(msg, host, cache);
-    const notCallable = checkMethodExport(code.prepared, msg.method);
+    const notCallable = checkMethodExport(code.prepared, method);
     if (notCallable) throw new Stop({ ...notCallable, fingerprint: null });
     if (!code.prepared.exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
       throw vmError('invalid_module the module does not export its memory as "memory"');
@@ -166,17 +166,94 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
     const instance = new WebAssembly.Instance(code.module, { ...buildImports(ex, code.imports), ...meter.imports });
     memory = instance.exports.memory as WebAssembly.Memory;
     ex.attachMemory(memory);
-    (instance.exports[msg.method] as () => void)();
-    result = returnResult(ex);
+    (instance.exports[method] as () => void)();
+    return { result: returnResult(ex), failure: undefined };
   } catch (err) {
-    failure = err;
-    result = classify(err);
+    let result = classify(err);
     // A trap inside the contract gets a fingerprint: its backtrace and memory hashes (seed 000).
-    if (code !== undefined && !(err instanceof Stop) && (result.code === 'vm_error' || result.code === 'user_error')) {
+    if (fingerprint && !(err instanceof Stop) && !(err instanceof EndExecution) && (result.code === 'vm_error' || result.code === 'user_error')) {
       result = { ...result, fingerprint: fingerprintValue(captureFingerprint(err, memory ? [memory] : [], code.prepared)) };
     }
+    return { result, failure: err };
+  }
+}
+
+/** Largest power of two not above n (n >= 1): few distinct memory limits, so few compiled variants. */
+const floorPow2 = (n: number): number => 2 ** Math.floor(Math.log2(n));
+
+/**
+ * Runs a sub-instance (a block's leader or validator method, or a sandbox) of the parent's module, inside this
+ * process. Its budget comes out of the parent's: at most 1/sub_instance_gas_share of the gas left (charged to
+ * the parent as used; a trap uses the whole share), the memory pages the instances above it do not hold
+ * (rounded down to a power of two), the register capacity the parent does not use, and 1/sub_instance_stack_share of the parent's stack-height limit, so that
+ * every nested instance fits on one native stack. Internal failures (the host lost) end the whole execution.
+ */
+function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: HostClient, cache: CodeCache): BlockResult {
+  let main = parent;
+  while (main.parent !== null) main = main.parent;
+  const maxPages = main.message.limits.maxMemoryPages;
+  const pagesLeft = maxPages - parent.pagesInUse();
+  if (pagesLeft < 1) return { code: 'vm_error', message: `OOM memory: the call's ${maxPages} pages are in use` };
+  const limits = parent.message.limits;
+  const gasLeft = parent.message.gasLimit - parent.meter.gasUsed();
+  const share = gasLeft / BigInt(NONDET_LIMITS.subInstanceGasShare);
+  const message: ExecutionMessage = {
+    ...parent.message,
+    method: request.method,
+    input: request.input,
+    gasLimit: share,
+    limits: {
+      ...limits,
+      maxMemoryPages: floorPow2(pagesLeft),
+      maxRegistersCapacity: limits.maxRegistersCapacity - parent.registers.used,
+      maxStackSize: Math.floor(limits.maxStackSize / NONDET_LIMITS.subInstanceStackShare),
+    },
+    leaderResults: null,
+    sync: false,
+  };
+  const meter = createMeter(share, policyFor(message));
+  const ex = new Execution(message, { readMany: () => [] }, meter, meteredHost(host, meter), { parent, rules: request.rules });
+  ex.spawner = (p, r) => spawnSubInstance(p, r, host, cache);
+  let run: InstanceRun;
+  try {
+    if (!METHOD_NAME.test(request.method)) {
+      throw vmError(`invalid_method_name method names are 1-${limits.maxMethodNameLength} ASCII letters, digits or _`);
+    }
+    run = runInstance(ex, loadCode(message, host, cache), meter, false);
+  } catch (err) {
+    if (!(err instanceof Stop)) throw err;
+    run = { result: err.result, failure: err };
+  }
+  parent.meter.charge(meter.gasUsed(run.failure));
+  const r = run.result;
+  if (r.code === 'internal_error') throw new EndExecution(r);
+  if (r.code === 'return') {
+    const rv = ex.returnValue;
+    return rv === null ? { code: 'return', data: new Uint8Array(0), returnedNothing: true } : { code: 'return', data: rv.bytes.slice() };
+  }
+  return { code: r.code, message: r.message };
+}
+
+/** Runs one execution to completion. Throws only when the host is unreachable (the VM must then exit). */
+export function runExecution(msg: ExecutionMessage, host: HostClient, cache: CodeCache): ExecutionReport {
+  const policy = policyFor(msg);
+  const meter = createMeter(msg.gasLimit, policy);
+  // Requests made on the guest's behalf are charged; fetching the code (loadCode, with `host`) is not.
+  const guestHost = meteredHost(host, meter);
+  const ex = new Execution(msg, hostStorage(guestHost), meter, guestHost);
+  ex.nondet = new NondetBlocks(msg.leaderResults, msg.sync);
+  ex.spawner = (parent, request) => spawnSubInstance(parent, request, host, cache);
+  let run: InstanceRun;
+  try {
+    if (msg.method.length > msg.limits.maxMethodNameLength || !METHOD_NAME.test(msg.method)) {
+      throw vmError(`invalid_method_name method names are 1-${msg.limits.maxMethodNameLength} ASCII letters, digits or _`);
+    }
+    run = runInstance(ex, loadCode(msg, host, cache), meter, true);
+  } catch (err) {
+    if (!(err instanceof Stop)) throw err;
+    run = { result: err.result, failure: err };
   }
   const effects = ex.effects();
-  effects.gasUsed = meter.gasUsed(failure);
-  return { result, effects };
+  effects.gasUsed = meter.gasUsed(run.failure);
+  return { result: ex.nondet.finish(run.result), effects };
 }

@@ -241,3 +241,12 @@ export declare function time_now(destPtr: u64): void;
 // @ts-ignore: decorator
 @external("env", "ed25519_verify")
 export declare function ed25519_verify(sigPtr: u64, pkPtr: u64, msgPtr: u64): i32;
+// @ts-ignore: decorator
+@external("env", "run_nondet")
+export declare function run_nondet(leaderPtr: u64, validatorPtr: u64, inputPtr: u64, registerId: u64): i32;
+// @ts-ignore: decorator
+@external("env", "sandbox")
+export declare function sandbox(methodPtr: u64, inputPtr: u64, allowWriteOps: u32, registerId: u64): i32;
+// @ts-ignore: decorator
+@external("env", "nondet_leader_result")
+export declare function nondet_leader_result(registerId: u64): i32;

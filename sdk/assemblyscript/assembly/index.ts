@@ -15,3 +15,4 @@ export * from "./collections";
 export * from "./blobs";
 export * from "./governance";
 export * from "./utility";
+export * from "./nondet";

@@ -3,12 +3,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
 import type { CallFinished } from '../../host/events.js';
-import type { Host } from '../../host/host.js';
+import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
+import type { Host, Outcome } from '../../host/host.js';
 import { round3 } from '../../host/call-trace.js';
+import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
 import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, outcomeJson, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
 import { printOutcomeJson, RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
 export const usage = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
+                     [--validators N] [--fetch-allow ORIGIN]
 
 Runs METHOD of a contract in a VM process and applies the result to the context's state
 (a Return commits its storage changes; any error changes nothing). A FILE.wasm is deployed first.
@@ -25,6 +28,10 @@ ${SERVER_HELP}
   --trace               print the outcome as JSON with a "trace": every call run (this one and its
                         follow-ups) with its protocol requests in order, sizes and timings, its message
                         and its storage reads (enough to replay it; docs/metrics.md)
+  --validators N        run the call as a leader and N validators, each on its own copy of the state,
+                        print every vote and the decision, and apply the call only when a strict
+                        majority agrees (a sync replay of the leader's results; docs/nondet.md)
+  --fetch-allow ORIGIN  let the contract's fetch reach ORIGIN, e.g. http://127.0.0.1:8080 (repeatable)
 
 ${HOST_OPTIONS_HELP}`;
 
@@ -37,6 +44,8 @@ const OPTIONS = {
   limit: { type: 'string', multiple: true },
   trace: { type: 'boolean' },
   ...SERVER_OPTION,
+  validators: { type: 'string' },
+  'fetch-allow': { type: 'string', multiple: true },
 } as const;
 
 /** `--limit max_logs=10` (repeatable) → { max_logs: '10' } (the message's names, as the node's API takes them). */
@@ -69,6 +78,25 @@ async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
   return host.deploy(Uint8Array.from(readFileSync(target)));
 }
 
+const resultLine = (o: Outcome): string => (o.result.code === 'return' ? 'Return' : `${o.result.code}: ${o.result.message}`);
+
+function printConsensus(report: ConsensusReport, json: boolean): void {
+  const blocks = report.leader.nondetResults.map((b) => {
+    const r = decodeBlockResult(b);
+    return typeof r === 'string' ? `malformed (${r})` : describeBlockResult(r);
+  });
+  if (json) {
+    const votes = report.votes.map((v) => ({ node: v.node, vote: v.vote, reason: v.reason }));
+    process.stdout.write(JSON.stringify({ consensus: { decision: report.decision, tally: report.tally, leader_blocks: blocks, votes } }) + '\n');
+    return;
+  }
+  const hash = (o: Outcome): string => Buffer.from(o.executionHash).toString('hex').slice(0, 16);
+  process.stdout.write(`leader: ${resultLine(report.leader)}; blocks [${blocks.join(', ')}]; execution hash ${hash(report.leader)}…\n`);
+  for (const v of report.votes) process.stdout.write(`validator ${v.node}: ${v.vote} (${v.reason})\n`);
+  const { agree, disagree, timeout } = report.tally;
+  process.stdout.write(`decision: ${report.decision} (${agree} agree, ${disagree} disagree, ${timeout} timeout of ${report.votes.length})\n`);
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS, usage);
   if (positionals.length !== 2) throw new HostlinkError('usage', `expected a contract and a METHOD\n${usage}`);
@@ -82,17 +110,37 @@ export async function run(argv: string[]): Promise<number> {
     gasLimit = BigInt(values.gas);
   }
   const limits = parseLimits(values.limit);
+  let validators: number | undefined;
+  if (values.validators !== undefined) {
+    validators = Number(values.validators);
+    if (!/^[0-9]+$/.test(values.validators) || validators < 1 || validators > 32) {
+      throw new HostlinkError('usage', '--validators must be a whole number from 1 to 32');
+    }
+  }
   const server = serverOf(values);
   if (server !== undefined) {
+    if (validators !== undefined || values['fetch-allow'] !== undefined) {
+      throw new HostlinkError('usage', '--validators and --fetch-allow run on this machine; drop --server (or HOSTLINK_SERVER) to use them');
+    }
     const body = { method, input_hex: hex(input), context: hex(contextId), executor: hex(executorId), limits: rawLimits(values.limit), ...(gasLimit !== undefined ? { gas: gasLimit.toString() } : {}) };
     return callRemote(new RemoteNode(server), target, body, values.json === true, values.trace === true);
   }
+  const options = { ...hostOptions(values), ...(values.trace ? { traceReads: true } : {}) };
+  if (values['fetch-allow'] !== undefined) options.fetch = { allow: values['fetch-allow'] };
   const traced: CallFinished[] = [];
-  const outcome = await withHost({ ...hostOptions(values), ...(values.trace ? { traceReads: true } : {}) }, async (host) => {
+  const outcome = await withHost(options, async (host) => {
     const codeHash = await resolveCode(host, target);
     if (values.trace) host.events.on('call.finished', (e) => traced.push(e));
-    return host.call({ codeHash, method, input, contextId, executorId, limits, ...(gasLimit !== undefined ? { gasLimit } : {}) });
+    const request = { codeHash, method, input, contextId, executorId, limits, ...(gasLimit !== undefined ? { gasLimit } : {}) };
+    if (validators === undefined) return host.call(request);
+    const { dataDir: _dir, ...nodeOptions } = options;
+    const report = await runConsensus(host.store, request, { validators, hostOptions: nodeOptions });
+    printConsensus(report, values.json === true);
+    if (report.decision !== 'accepted') return null;
+    // Accepted: this node applies the leader's results without running the blocks again.
+    return host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true } });
   });
+  if (outcome === null) return 1;
   if (values.trace) {
     process.stdout.write(JSON.stringify({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } }) + '\n');
     return outcome.result.code === 'return' ? 0 : 1;

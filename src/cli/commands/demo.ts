@@ -1,7 +1,8 @@
 /**
  * `hostlink demo`: the product in one minute. Deploys the kv-store example and calls it through real VM
  * processes (a warm pool over a unix socket, then one-shot processes over TCP), shows that state survives a
- * restart of the host, and that failures change nothing.
+ * restart of the host, that failures change nothing, and how nodes agree on a call that reads the web
+ * (demo-oracle.ts).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -9,6 +10,7 @@ import { HostlinkError } from '../../errors.js';
 import { Host, type HostOptions, type Outcome } from '../../host/host.js';
 import { HOSTLINK_BIN } from '../../host/supervisor.js';
 import { DEFAULT_DATA_DIR, hex, parse, parseId, showBytes } from '../common.js';
+import { runOracleDemo } from './demo-oracle.js';
 
 export const usage = `usage: hostlink demo [--data-dir DIR]
 
@@ -61,6 +63,9 @@ export async function run(argv: string[]): Promise<number> {
   const { root, entries } = host.state(contextId);
   say(`\nstate of context "demo" (${hex(contextId).slice(0, 16)}…): root ${hex(root)}`);
   for (const [k, v] of entries) say(`  ${showBytes(k)} = ${showBytes(v)}`);
+
+  say('\n3. non-deterministic blocks: a leader and 5 validators, each on its own copy of the state');
+  await runOracleDemo(host, say);
   await host.close();
   say('\nTry it yourself: node bin/hostlink.js call examples/kv-store/build/kv-store.wasm set --input \'{"key":"a","value":"b"}\'');
   return 0;

@@ -17,6 +17,7 @@ import { contexts } from './contexts.js';
 import { governance } from './governance.js';
 import { io } from './io.js';
 import { logging } from './logging.js';
+import { nondet } from './nondet.js';
 import { private_storage } from './private-storage.js';
 import { registers } from './registers.js';
 import { state } from './state.js';
@@ -49,6 +50,7 @@ export const IMPLEMENTATIONS: { readonly [N in HostFunctionName]?: HostFnOf<N> }
   ...blobs,
   ...governance,
   ...utility,
+  ...nondet,
 };
 
 export function isCatalogued(name: string): name is HostFunctionName {

@@ -28,9 +28,12 @@ export const storage: FamilyImpl<'storage'> = {
   storage_write(ex, keyPtr, valuePtr, registerId) {
     const key = readKey(ex, keyPtr);
     const value = readValue(ex, valuePtr);
-    return toRegister(ex, registerId, ex.storage.write(key, value));
+    const old = ex.storage.write(key, value);
+    // A sandbox may write but not read: its writes are blind (docs/nondet.md).
+    return ex.rules.kind === 'main' ? toRegister(ex, registerId, old) : 0;
   },
   storage_remove(ex, keyPtr, registerId) {
-    return toRegister(ex, registerId, ex.storage.remove(readKey(ex, keyPtr)));
+    const old = ex.storage.remove(readKey(ex, keyPtr));
+    return ex.rules.kind === 'main' ? toRegister(ex, registerId, old) : 0;
   },
 };

@@ -2,6 +2,7 @@
  * Utility: fetch (performed by the host under its policy, blocked by default), deterministic random_bytes and
  * time_now (both from the message, call-ids.ts), and ed25519_verify.
  */
+import { randomBytes } from 'node:crypto';
 import {
   MAX_FETCH_HEADERS_BYTES,
   MAX_FETCH_METHOD_BYTES,
@@ -65,12 +66,14 @@ export const utility: FamilyImpl<'utility'> = {
   random_bytes(ex, destPtr) {
     const dest = ex.memory.destination(destPtr, 'random buffer');
     ex.chargeBytes(dest.len);
-    ex.memory.writeAt(dest, ex.node.random(dest.len));
+    // Only a non-deterministic block sees the machine's randomness; everything else gets the message's stream.
+    ex.memory.writeAt(dest, ex.rules.deterministic ? ex.node.random(dest.len) : Uint8Array.from(randomBytes(dest.len)));
   },
   time_now(ex, destPtr) {
     const dest = destinationOf(ex, destPtr, 8, 'time buffer');
     const out = new Uint8Array(8);
-    new DataView(out.buffer).setBigUint64(0, ex.message.datetimeNanos, true);
+    const now = ex.rules.deterministic ? ex.message.datetimeNanos : BigInt(Date.now()) * 1_000_000n;
+    new DataView(out.buffer).setBigUint64(0, now, true);
     ex.memory.writeAt(dest, out);
   },
   ed25519_verify(ex, sigPtr, pkPtr, msgPtr) {

@@ -1,0 +1,96 @@
+/**
+ * The non-deterministic blocks of one execution (docs/nondet.md): the call_no counter, the role the message
+ * gives (leader, validator, sync), the results that leave in the effects, and the first disagreement.
+ *
+ *   leader     runs the leader method in a non-deterministic sub-instance and records its result
+ *   validator  checks the leader's proposal, runs the validator method on it; only calldata `true` accepts it
+ *   sync       checks the proposal and returns it; nothing runs
+ *
+ * A proposal is kept byte for byte when it is well formed; a malformed one is replaced by a derived
+ * `leader_fault` VMError that the validator judges like any proposal (a faulty leader never traps a validator).
+ */
+import type { NondetDisagreement } from '../protocol/effects.js';
+import { decodeBlockResult, describeBlockResult, encodeBlockResult, type BlockResult } from '../protocol/nondet.js';
+import { NONDET_LIMITS, VALIDATOR_AGREE } from '../protocol/nondet.generated.js';
+import type { ExecutionResult } from '../protocol/result.js';
+import type { Execution } from './execution.js';
+import { endWith } from './sub-instance.js';
+
+export type NondetRole = 'leader' | 'validator' | 'sync';
+
+/** VMError messages a leader may not propose: they are the protocol's own verdicts. */
+const RESERVED = /^(absent$|validator_disagrees |leader_fault )/;
+
+/** Calldata `false`: the usual way to reject (any answer but `true` rejects). */
+const VALIDATOR_REJECT = Uint8Array.of(0x08);
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
+
+/** A proposal as the validator sees it: the bytes kept in the results and the decoded result. */
+function checkProposal(bytes: Uint8Array): { bytes: Uint8Array; result: BlockResult } {
+  const decoded = decodeBlockResult(bytes);
+  let fault: string | undefined;
+  if (typeof decoded === 'string') fault = 'malformed';
+  else if (decoded.code === 'vm_error' && RESERVED.test(decoded.message)) fault = 'uses_this_error';
+  if (fault === undefined) return { bytes, result: decoded as BlockResult };
+  const result: BlockResult = { code: 'vm_error', message: `leader_fault nondet_output ${fault}` };
+  return { bytes: encodeBlockResult(result), result };
+}
+
+export class NondetBlocks {
+  /** The next block's call_no. */
+  private next = 0;
+  /** One entry per block run so far, in call_no order (block encoding). */
+  readonly results: Uint8Array[] = [];
+  disagreement: NondetDisagreement | null = null;
+
+  constructor(
+    private readonly leaderResults: readonly Uint8Array[] | null,
+    private readonly sync: boolean,
+  ) {}
+
+  get role(): NondetRole {
+    return this.leaderResults === null ? 'leader' : this.sync ? 'sync' : 'validator';
+  }
+
+  /**
+   * Runs block `call_no` from the main instance `ex`. Returns a Return or UserError to the contract; a VMError
+   * (the leader's, or an accepted proposal's), a disagreement or a missing proposal ends the execution.
+   */
+  run(ex: Execution, leader: string, validator: string, input: Uint8Array): BlockResult {
+    const callNo = this.next;
+    if (callNo >= NONDET_LIMITS.maxNondetBlocks) {
+      throw endWith(`OOM nondet_blocks: an execution may run at most ${NONDET_LIMITS.maxNondetBlocks} non-deterministic blocks`);
+    }
+    this.next++;
+    const rules = { kind: 'nondet' as const, deterministic: false, writeOps: false, depth: ex.rules.depth + 1 };
+    let result: BlockResult;
+    if (this.leaderResults === null) {
+      result = ex.spawn({ method: leader, input, rules: { ...rules, leaderResult: null } });
+      this.results.push(encodeBlockResult(result));
+    } else {
+      const proposal = this.leaderResults[callNo];
+      if (proposal === undefined) throw endWith('absent');
+      const checked = checkProposal(proposal);
+      this.results.push(checked.bytes);
+      if (!this.sync) {
+        const verdict = ex.spawn({ method: validator, input, rules: { ...rules, leaderResult: checked.bytes } });
+        if (verdict.code !== 'return' || verdict.returnedNothing || !sameBytes(verdict.data, VALIDATOR_AGREE)) {
+          const rejected = verdict.code === 'return' && sameBytes(verdict.data, VALIDATOR_REJECT);
+          const reason = rejected ? 'the validator method rejected the proposal' : `the validator method answered ${describeBlockResult(verdict)}, not calldata true`;
+          this.disagreement = { callNo, reason };
+          throw endWith(`validator_disagrees call ${callNo}`);
+        }
+      }
+      result = checked.result;
+    }
+    if (result.code === 'vm_error') throw endWith(result.message);
+    return result;
+  }
+
+  /** The execution's result after the run: proposals left unused mean the leader proposed more than it ran. */
+  finish(result: ExecutionResult): ExecutionResult {
+    if (this.leaderResults === null || this.disagreement !== null || this.next >= this.leaderResults.length) return result;
+    return { code: 'vm_error', message: 'leader_fault nondet_output extra', fingerprint: null };
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Non-deterministic blocks through real VM processes, in the three roles: golden cases ported from the
+ * reference system (leader_errors, nondet/validator, pitfalls), adapted to the nondet test contract.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { decodeBlockResult } from '../../src/protocol/nondet.js';
+import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
+import { hexes, openNondetHost, ret, returned, userErr, userError, vmErr, vmError, type NondetHost } from './helpers.js';
+
+describe('non-deterministic blocks', () => {
+  let t: NondetHost;
+  before(async () => {
+    t = await openNondetHost();
+  });
+  after(() => t.close());
+
+  test('leader: the block runs, its result is returned and recorded in the outcome', async () => {
+    const o = await t.run('nd', 'l_ret|v_same|hello');
+    assert.equal(returned(o), 'hello');
+    assert.deepEqual(hexes(o.nondetResults), hexes([ret('hello')]));
+    assert.equal(o.disagreement, null);
+  });
+
+  test('leader run with an erroring block: the VMError ends the call and is recorded for validators', async () => {
+    const o = await t.run('nd', 'l_trap|v_strict|x');
+    assert.equal(vmError(o), 'wasm_trap unreachable');
+    assert.deepEqual(hexes(o.nondetResults), hexes([vmErr('wasm_trap unreachable')]));
+    assert.equal(o.applied, false);
+  });
+
+  test('leader block with a UserError: a value the contract handles', async () => {
+    const o = await t.run('nd_catch', 'l_user|v_strict|nah');
+    assert.equal(returned(o), 'handled nah');
+    assert.deepEqual(hexes(o.nondetResults), hexes([userErr('nah')]));
+  });
+
+  test('validator with no proposals: VMError absent', async () => {
+    assert.equal(vmError(await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [] })), 'absent');
+    // The second block has no proposal either.
+    assert.equal(vmError(await t.run('nd_twice', 'l_ret|v_agree|x', { leaderResults: [ret('x')] })), 'absent');
+  });
+
+  test('validator agrees on an error: the same VMError ends the call, no disagreement', async () => {
+    const lead = await t.run('nd', 'l_trap|v_strict|x');
+    const o = await t.run('nd', 'l_trap|v_strict|x', { leaderResults: lead.nondetResults });
+    assert.equal(vmError(o), 'wasm_trap unreachable');
+    assert.equal(o.disagreement, null);
+    assert.deepEqual(o.executionHash, lead.executionHash);
+  });
+
+  test('validator disagrees on the error kind', async () => {
+    // The block traps (VMError) but the leader proposed a UserError with the same text.
+    const o = await t.run('nd', 'l_trap|v_strict|x', { leaderResults: [userErr('wasm_trap unreachable')] });
+    assert.equal(vmError(o), 'validator_disagrees call 0');
+    assert.equal(o.disagreement?.callNo, 0);
+    // And the other way round: the leader claims a trap, the block returns.
+    const p = await t.run('nd', 'l_ret|v_strict|x', { leaderResults: [vmErr('wasm_trap unreachable')] });
+    assert.equal(vmError(p), 'validator_disagrees call 0');
+  });
+
+  test('validator agrees on the same value and disagrees on a different one', async () => {
+    const agreed = await t.run('nd', 'l_ret|v_same|Hello world!', { leaderResults: [ret('Hello world!')] });
+    assert.equal(returned(agreed), 'Hello world!');
+    assert.equal(agreed.disagreement, null);
+    const o = await t.run('nd', 'l_ret|v_same|Hello world!', { leaderResults: [ret('Hello world~')] });
+    assert.equal(vmError(o), 'validator_disagrees call 0');
+    assert.match(o.disagreement!.reason, /rejected/);
+  });
+
+  test('only calldata true accepts: false, text "true", nothing, a trap and a missing method all disagree', async () => {
+    for (const v of ['v_disagree', 'v_text_true', 'v_trap', 'v_storage', 'no_such_method', 'l_mark']) {
+      const o = await t.run('nd', `l_ret|${v}|x`, { leaderResults: [ret('x')] });
+      assert.equal(vmError(o), 'validator_disagrees call 0', v);
+      assert.equal(o.disagreement?.callNo, 0, v);
+      assert.equal(o.applied, false);
+    }
+  });
+
+  test('rollback agree and disagree', async () => {
+    const agreed = await t.run('nd', 'l_user|v_strict|rollback', { leaderResults: [userErr('rollback')] });
+    assert.equal(userError(agreed), 'rollback');
+    assert.equal(agreed.disagreement, null);
+    const o = await t.run('nd', 'l_user|v_strict|rollback', { leaderResults: [userErr('other rollback')] });
+    assert.equal(vmError(o), 'validator_disagrees call 0');
+  });
+
+  test('the first disagreeing block is named', async () => {
+    const o = await t.run('nd_twice', 'l_ret|v_same|a', { leaderResults: [ret('a'), ret('b')] });
+    assert.equal(vmError(o), 'validator_disagrees call 1');
+    assert.equal(o.disagreement?.callNo, 1);
+    assert.deepEqual(hexes(o.nondetResults), hexes([ret('a'), ret('b')]));
+  });
+
+  test('sync returns the recorded result and never runs either function', async () => {
+    const o = await t.run('nd', 'l_mark|v_mark|x', { leaderResults: [ret('123')], sync: true });
+    assert.equal(returned(o), '123');
+    assert.deepEqual(o.logs, []);
+    // A recorded UserError and VMError replay as such.
+    assert.equal(userError(await t.run('nd', 'l_mark|v_mark|x', { leaderResults: [userErr('rb')], sync: true })), 'rb');
+    assert.equal(vmError(await t.run('nd', 'l_mark|v_mark|x', { leaderResults: [vmErr('exit_code 1')], sync: true })), 'exit_code 1');
+    assert.equal(vmError(await t.run('nd', 'l_mark|v_mark|x', { leaderResults: [], sync: true })), 'absent');
+  });
+
+  test('leader, validator and sync of the same call have the same execution hash and state', async () => {
+    const lead = await t.run('nd_store', 'l_ret|v_same|42', undefined, 'hash-leader');
+    const val = await t.run('nd_store', 'l_ret|v_same|42', { leaderResults: lead.nondetResults }, 'hash-validator');
+    const sync = await t.run('nd_store', 'l_ret|v_same|42', { leaderResults: lead.nondetResults, sync: true }, 'hash-sync');
+    for (const o of [lead, val, sync]) {
+      assert.equal(returned(o), '42');
+      assert.equal(o.applied, true);
+    }
+    // Different contexts, same contract state: the roots match too.
+    assert.deepEqual(val.stateRoot, lead.stateRoot);
+    assert.deepEqual(val.executionHash, lead.executionHash);
+    assert.deepEqual(sync.executionHash, lead.executionHash);
+    assert.equal(lead.executionHash.length, 32);
+    // A different agreed value changes the hash.
+    const other = await t.run('nd_store', 'l_ret|v_agree|42', { leaderResults: [ret('43')] }, 'hash-other');
+    assert.notDeepEqual(other.executionHash, lead.executionHash);
+  });
+
+  test('leftover proposals: leader_fault nondet_output extra', async () => {
+    const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [ret('x'), ret('y')] });
+    assert.equal(vmError(o), 'leader_fault nondet_output extra');
+    assert.equal(o.applied, false);
+    const s = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [ret('x'), ret('y')], sync: true });
+    assert.equal(vmError(s), 'leader_fault nondet_output extra');
+  });
+
+  test('malformed proposals are replaced by leader_fault for the validator, never trapping it', async () => {
+    const cases: [string, Uint8Array][] = [
+      ['empty', new Uint8Array(0)],
+      ['unknown code', Uint8Array.of(9, 1, 2)],
+      ['internal_error code', Uint8Array.of(3, 0x41)],
+      ['bad calldata', Uint8Array.of(0, 0xff, 0xff)],
+      ['trailing bytes', Uint8Array.of(...ret('x'), 0)],
+      ['calldata not bytes', Uint8Array.of(0, 0x10)],
+      ['message not UTF-8', Uint8Array.of(1, 0xc3, 0x28)],
+    ];
+    for (const [what, bad] of cases) {
+      // A validator that accepts anything sees the derived VMError and accepts it: the call ends with it.
+      const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [bad] });
+      assert.equal(vmError(o), 'leader_fault nondet_output malformed', what);
+      const kept = decodeBlockResult(o.nondetResults[0]!);
+      assert.deepEqual(kept, { code: 'vm_error', message: 'leader_fault nondet_output malformed' }, what);
+      // A judging validator disagrees instead.
+      assert.equal(vmError(await t.run('nd', 'l_ret|v_same|x', { leaderResults: [bad] })), 'validator_disagrees call 0', what);
+      // Sync takes the replacement.
+      assert.equal(vmError(await t.run('nd', 'l_ret|v_same|x', { leaderResults: [bad], sync: true })), 'leader_fault nondet_output malformed', what);
+    }
+  });
+
+  test('a proposal using the protocol\'s own verdicts is replaced (uses_this_error)', async () => {
+    for (const m of ['absent', 'validator_disagrees call 0', 'leader_fault nondet_output extra']) {
+      const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr(m)] });
+      assert.equal(vmError(o), 'leader_fault nondet_output uses_this_error', m);
+    }
+  });
+
+  test('accepted proposals are kept byte for byte', async () => {
+    // "null" Return (nothing returned) and an odd but valid message survive unchanged.
+    const proposals = [Uint8Array.of(0, 0), userErr('é ü')];
+    const o = await t.run('nd_twice', 'l_ret|v_agree|x', { leaderResults: proposals });
+    assert.equal(returned(o), '0:,1:é ü');
+    assert.deepEqual(hexes(o.nondetResults), hexes(proposals));
+  });
+
+  test('storage access, writes, events, xcalls and nested blocks inside a block are forbidden', async () => {
+    for (const [m, fn] of [
+      ['l_storage', 'storage_read'],
+      ['l_write', 'storage_write'],
+      ['l_emit', 'emit'],
+      ['l_xcall', 'xcall'],
+      ['l_nested', 'run_nondet'],
+    ]) {
+      const o = await t.run('nd', `${m}|v_agree|x`);
+      const msg = vmError(o);
+      assert.match(msg, new RegExp(`^Forbidden \\(${fn}\\): .*forbidden`), m);
+      assert.deepEqual(o.events, []);
+      assert.deepEqual(o.xcalls, []);
+      assert.equal(o.applied, false);
+    }
+    // A validator method is held to the same rules.
+    const v = await t.run('nd', 'l_ret|v_storage|x', { leaderResults: [ret('x')] });
+    assert.equal(vmError(v), 'validator_disagrees call 0');
+    assert.match(v.disagreement!.reason, /forbidden/);
+  });
+
+  test('a block sees machine time and randomness; deterministic code sees the message', async () => {
+    const a = returned(await t.run('nd', 'l_time|v_agree|x')).split(' ');
+    const b = returned(await t.run('nd', 'l_time|v_agree|x')).split(' ');
+    const now = BigInt(Date.now()) * 1_000_000n;
+    assert.ok(BigInt(a[0]!) > now - 60_000_000_000n && BigInt(a[0]!) <= now, a[0]);
+    assert.notEqual(a[1], b[1]);
+    const d1 = returned(await t.run('det_time', ''));
+    const d2 = returned(await t.run('det_time', ''));
+    assert.equal(d1, d2);
+    assert.equal(d1.split(' ')[0], '1732603362424242000');
+  });
+
+  test(`more than ${NONDET_LIMITS.maxNondetBlocks} blocks end the call`, async () => {
+    const ok = await t.run('nd_many', `x|x|${NONDET_LIMITS.maxNondetBlocks}`);
+    assert.equal(returned(ok), String(NONDET_LIMITS.maxNondetBlocks));
+    assert.equal(ok.nondetResults.length, NONDET_LIMITS.maxNondetBlocks);
+    const o = await t.run('nd_many', `x|x|${NONDET_LIMITS.maxNondetBlocks + 1}`);
+    assert.match(vmError(o), /^OOM nondet_blocks/);
+  });
+
+  test('a block\'s gas is charged to the call', async () => {
+    const plain = await t.run('l_ret', 'x');
+    const viaBlock = await t.run('nd', 'l_ret|v_agree|x');
+    assert.ok(viaBlock.gasUsed > plain.gasUsed, `${viaBlock.gasUsed} > ${plain.gasUsed}`);
+    // A tiny gas limit cannot be escaped by looping inside a block.
+    const starved = await t.host.call({ codeHash: t.code, method: 'nd_many', input: Buffer.from('x|x|100'), contextId: t.code, gasLimit: 200_000n });
+    assert.equal(vmError(starved), 'out_of_gas');
+  });
+
+  test('a bad role in the message is refused with the field named', async () => {
+    await assert.rejects(
+      t.host.call({ codeHash: t.code, method: 'nd', contextId: t.code, nondet: { sync: true } }),
+      /field 'sync' needs leader_results/,
+    );
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * Sandboxed sub-instances through real VM processes: results come back as values, storage reads and blocks are
+ * forbidden, writes need allow_write_ops and a caller that may write, and a fork bomb ends in a handled error.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
+import { text } from '../helpers.js';
+import { openNondetHost, returned, type NondetHost } from './helpers.js';
+
+describe('sandbox', () => {
+  let t: NondetHost;
+  before(async () => {
+    t = await openNondetHost();
+  });
+  after(() => t.close());
+
+  test('Return, UserError and VMError come back to the caller as values', async () => {
+    assert.equal(returned(await t.run('sb', 's_ret|payload')), '0:payload');
+    assert.equal(returned(await t.run('sb', 's_user|RB')), '1:RB');
+    assert.equal(returned(await t.run('sb', 's_trap|x')), '2:wasm_trap unreachable');
+    assert.equal(returned(await t.run('sb', 'no_such_method|x')), '2:method_not_found no_such_method');
+    assert.equal(returned(await t.run('sb', 'bad-name|x')), '2:invalid_method_name method names are 1-256 ASCII letters, digits or _');
+  });
+
+  test('a sandbox cannot read storage, even when allowed to write', async () => {
+    await t.run('sb_write', 's_write|seed');
+    for (const m of ['sb', 'sb_write']) {
+      const r = returned(await t.run(m, 's_read|x'));
+      assert.match(r, /^2:Forbidden \(storage_read\): storage is forbidden in a sandbox/, m);
+    }
+  });
+
+  test('write with permission: the writes and events leave with the caller\'s result, blind', async () => {
+    const o = await t.run('sb_write', 's_write|v1', undefined, 'sandbox-write');
+    assert.equal(returned(o), '0:wrote');
+    assert.equal(o.applied, true);
+    assert.deepEqual(o.writes.map(([k, v]) => [text(k), v && text(v)]), [['sandboxed', 'v1']]);
+    assert.deepEqual(o.events.map((e) => [e.kind, text(e.data)]), [['sandbox-event', 'v1']]);
+    // Writing again over the stored value: still blind (the sandbox learns nothing about the old value).
+    const again = await t.run('sb_write', 's_write|v2', undefined, 'sandbox-write');
+    assert.equal(returned(again), '0:wrote');
+    assert.deepEqual(again.writes.map(([k, v]) => [text(k), v && text(v)]), [['sandboxed', 'v2']]);
+  });
+
+  test('write without permission, or from a caller that may not write, is forbidden', async () => {
+    const o = await t.run('sb', 's_write|v', undefined, 'sandbox-nowrite');
+    assert.match(returned(o), /^2:Forbidden \(storage_write\): writes are forbidden in this sandbox/);
+    assert.deepEqual(o.writes, []);
+    assert.deepEqual(o.events, []);
+    // A sandbox without write permission starts one that asks for it: no escalation.
+    const nested = await t.run('sb', 's_sandbox_write|x', undefined, 'sandbox-nowrite');
+    assert.match(returned(nested), /^0:2:Forbidden \(storage_write\)/);
+    assert.deepEqual(nested.writes, []);
+    // Inside a non-deterministic block nothing may write either.
+    const inBlock = await t.run('nd', 'l_sandbox|v_agree|x');
+    assert.equal(returned(inBlock), '0:sandboxed');
+  });
+
+  test('a block inside a sandbox is forbidden, and the caller handles it', async () => {
+    const o = await t.run('sb', 's_nested|x');
+    assert.equal(returned(o), '2:Forbidden (run_nondet): a non-deterministic block is forbidden inside a sandbox');
+    assert.deepEqual(o.nondetResults, []);
+  });
+
+  test('a deterministic sandbox sees the message\'s time and randomness, identically on every run', async () => {
+    const a = returned(await t.run('sb', 'det_time|'));
+    const b = returned(await t.run('sb', 'det_time|'));
+    assert.equal(a, b);
+    assert.match(a, /^0:1732603362424242000 [0-9a-f]{16}$/);
+  });
+
+  test('fork bomb: nesting stops at a named error the contract catches', async () => {
+    const o = await t.run('bomb', '');
+    assert.equal(returned(o), `caught OOM sandbox_depth: sub-instances may nest at most ${NONDET_LIMITS.maxSubInstanceDepth} deep`);
+    // The same under the largest stack limit and the smallest memory: still the depth limit, never a crash.
+    for (const limits of [{ maxStackSize: 262_144 }, { maxMemoryPages: 8 }]) {
+      const p = await t.host.call({ codeHash: t.code, method: 'bomb', contextId: t.code, limits });
+      assert.equal(p.result.code, 'return', JSON.stringify(p.result));
+      assert.match(returned(p), /^caught OOM/);
+    }
+  });
+
+  test('a sandbox trap uses only its share of the gas: the caller goes on', async () => {
+    const o = await t.host.call({ codeHash: t.code, method: 'sb', input: Buffer.from('s_trap|x'), contextId: t.code, gasLimit: 5_000_000n });
+    assert.equal(returned(o), '2:wasm_trap unreachable');
+    assert.ok(o.gasUsed >= 2_500_000n && o.gasUsed < 5_000_000n, String(o.gasUsed));
+  });
+
+  test('sandbox results are deterministic: a validator replaying the call gets the same hash', async () => {
+    const lead = await t.run('sb_write', 's_write|same', undefined, 'sandbox-hash-a');
+    const val = await t.run('sb_write', 's_write|same', { leaderResults: [] }, 'sandbox-hash-b');
+    assert.deepEqual(val.executionHash, lead.executionHash);
+  });
+});
+
+describe('sandbox stack', () => {
+  let t: NondetHost;
+  before(async () => {
+    t = await openNondetHost({ poolSize: 1 });
+  });
+  after(() => t.close());
+
+  test('nested instances, each recursing to its own stack limit, fit one native stack at the largest limit', async () => {
+    // The deepest recursion each level allows while still starting the next level: found by bisection, level
+    // by level. Any native RangeError would surface as an internal_error (vm_bug), never as stack_overflow.
+    const limits = { maxStackSize: 262_144 };
+    const deep = async (list: number[]): Promise<string> => {
+      const o = await t.host.call({ codeHash: t.code, method: 'deep', input: Buffer.from('\n' + list.join(' ')), contextId: t.code, limits });
+      assert.notEqual(o.result.code, 'internal_error', JSON.stringify(o.result));
+      return o.result.code === 'return' ? text(o.result.value as Uint8Array) : (o.result as { message: string }).message;
+    };
+    const found: number[] = [];
+    for (let level = 0; level <= NONDET_LIMITS.maxSubInstanceDepth; level++) {
+      const last = level === NONDET_LIMITS.maxSubInstanceDepth;
+      let lo = level === 0 ? 0 : Math.max(0, (found[level - 1]! >> 1) - 64);
+      let hi = level === 0 ? 8192 : (found[level - 1]! >> 1) + 64;
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if ((await deep(last ? [...found, mid] : [...found, mid, 0])).includes('stack_overflow')) hi = mid - 1;
+        else lo = mid;
+      }
+      found.push(lo);
+    }
+    // Each level gets about half of its caller's stack, and all of them at once still end normally.
+    assert.ok(found[0]! > 1000, String(found));
+    assert.equal(await deep(found), '0:0:0:0:bottom');
+    assert.match(await deep([...found.slice(0, -1), found.at(-1)! + 1]), /stack_overflow/);
+  });
+});
