@@ -19,6 +19,7 @@ import { Job, type JobEnd, type VmCrash } from './job.js';
 import type { SessionBackend } from './methods.js';
 import type { FetchPolicy } from './node/fetch.js';
 import { NodeServices } from './node/services.js';
+import { ModuleChecker } from './module-check.js';
 import { VmPool } from './pool.js';
 import { serveSession, Session } from './session.js';
 import { getCode, putCode } from './state/code-store.js';
@@ -26,8 +27,6 @@ import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
-import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
-import { policyFor } from '../vm/policy.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
@@ -123,6 +122,8 @@ export class Host {
   private readonly backend: SessionBackend;
   /** One-shot VMs running right now. */
   private readonly oneShotVms = new Set<VmProcess>();
+  /** Validates and instruments deployed modules in a worker thread (module-check.ts). */
+  private readonly checker = new ModuleChecker();
   /** Private storage, contexts, proposals and blobs: inspect and seed them here (src/host/node/services.ts). */
   readonly node: NodeServices;
 
@@ -161,17 +162,13 @@ export class Host {
    */
   async deploy(code: Uint8Array, options: { check?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
-    if (!WebAssembly.validate(code)) {
-      throw new HostlinkError('usage', 'not a valid WebAssembly module: compile the contract to .wasm first (see examples/)');
+    const limits = { ...DEFAULT_LIMITS, ...this.options.limits };
+    // The size budget is checked here, before any copy or work; the rest runs in the check worker.
+    if (code.length > limits.maxModuleSize) {
+      throw new HostlinkError('usage', `contract refused: module_too_large: ${code.length} bytes, limit ${limits.maxModuleSize} (max_module_size)`);
     }
-    if (options.check !== false) {
-      try {
-        prepareModule(code, policyFor({ limits: { ...DEFAULT_LIMITS, ...this.options.limits }, floats: this.options.floats ?? 'canonicalize' }));
-      } catch (e) {
-        if (e instanceof ModuleRejected) throw new HostlinkError('usage', `contract refused: ${e.message.replace(/^module rejected: /, '')}`);
-        throw e;
-      }
-    }
+    await this.checker.check(code, limits, this.options.floats ?? 'canonicalize', options.check !== false);
+    this.assertOpen();
     return putCode(this.store, code);
   }
 
@@ -258,6 +255,7 @@ export class Host {
     this.closed = true;
     await Promise.allSettled([...this.lanes.values()]);
     await this.pool?.close(this.opt('killGraceMs') * 4);
+    await this.checker.close();
     this.node.close();
     if (this.ownsStore) await this.store.close();
   }

@@ -97,8 +97,11 @@ function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): Lo
       const module = new WebAssembly.Module(prepared.bytes);
       entry = { prepared, module, imports: WebAssembly.Module.imports(module) };
     } catch (e) {
-      if (!(e instanceof ModuleRejected)) throw e;
-      entry = e;
+      // The engine's own refusal of instrumented code (a V8 limit) depends only on the bytes: cache it as a
+      // rejection so every call gets the same named VMError at once.
+      if (e instanceof WebAssembly.CompileError) entry = new ModuleRejected('rejected_by_engine', e.message);
+      else if (!(e instanceof ModuleRejected)) throw e;
+      else entry = e;
     }
     cache.set(key, entry);
   }
