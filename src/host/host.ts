@@ -20,9 +20,11 @@ import type { SessionBackend } from './methods.js';
 import type { FetchPolicy } from './node/fetch.js';
 import { NodeServices } from './node/services.js';
 import { ModuleChecker } from './module-check.js';
+import { checkCallOptions, checkHostOptions } from './options.js';
 import { VmPool } from './pool.js';
 import { serveSession, Session } from './session.js';
 import { getCode, putCode } from './state/code-store.js';
+import { lockDataDir, type DataDirLock } from './state/data-dir.js';
 import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
@@ -117,6 +119,8 @@ export const DEFAULT_HOST_OPTIONS = {
 
 export class Host {
   private pool: VmPool | null = null;
+  /** The data directory's lock, held from open to close (none for an in-memory or given store). */
+  private lock: DataDirLock | null = null;
   private readonly lanes = new Map<string, Promise<unknown>>();
   private closed = false;
   private readonly backend: SessionBackend;
@@ -143,10 +147,23 @@ export class Host {
     };
   }
 
+  /**
+   * Opens a host. With `dataDir`, the directory is locked for this Host until close(): a second Host on it, in
+   * this process or another, is refused with an error naming the holder's pid (state/data-dir.ts).
+   */
   static async open(options: HostOptions = {}): Promise<Host> {
+    checkHostOptions(options);
     if (options.store) return new Host(options.store, false, options);
-    const store = options.dataDir === undefined ? createMemoryStore() : await openLmdbStore(options.dataDir);
-    return new Host(store, true, options);
+    if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
+    const lock = lockDataDir(options.dataDir);
+    try {
+      const host = new Host(await openLmdbStore(options.dataDir), true, options);
+      host.lock = lock;
+      return host;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
   }
 
   private opt<K extends keyof typeof DEFAULT_HOST_OPTIONS>(k: K): NonNullable<HostOptions[K]> | (typeof DEFAULT_HOST_OPTIONS)[K] {
@@ -183,6 +200,7 @@ export class Host {
 
   private async callAt(request: CallRequest, depth: number): Promise<Outcome> {
     this.assertOpen();
+    checkCallOptions(request);
     const { mode, deadlineMs, ...init } = request;
     const messageJson = buildMessage({
       ...init,
@@ -257,7 +275,12 @@ export class Host {
     await this.pool?.close(this.opt('killGraceMs') * 4);
     await this.checker.close();
     this.node.close();
-    if (this.ownsStore) await this.store.close();
+    try {
+      if (this.ownsStore) await this.store.close();
+    } finally {
+      this.lock?.release();
+      this.lock = null;
+    }
   }
 
   private assertOpen(): void {

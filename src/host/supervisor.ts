@@ -6,15 +6,14 @@
  * connection always races the child's exit: a VM that dies before it dials is a crash, never a hang in accept().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostlinkError } from '../errors.js';
 import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { VmCrash } from './job.js';
+import { createSocketDir } from './socket-dir.js';
 
 export type Transport = 'unix' | 'tcp';
 
@@ -41,11 +40,7 @@ let socketCounter = 0;
 
 /** A private directory for this host process's VM sockets, removed at exit. */
 function socketPath(): string {
-  if (socketDir === undefined) {
-    socketDir = mkdtempSync(join(tmpdir(), 'hostlink-'));
-    const dir = socketDir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  }
+  socketDir ??= createSocketDir(); // also removes those of killed hosts (socket-dir.ts)
   return join(socketDir, `vm-${++socketCounter}.sock`);
 }
 

@@ -1,9 +1,9 @@
 /** `hostlink call (FILE.wasm|HASH) METHOD`: run a contract method through a VM process and apply the outcome. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
 import type { Host } from '../../host/host.js';
-import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
+import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, MAX_CONTRACT_FILE_BYTES, parse, parseId, parseInput, printOutcome, readBounded, withHost } from '../common.js';
 
 export const usage = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
 
@@ -51,7 +51,7 @@ async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
     return hash;
   }
   if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-  return host.deploy(Uint8Array.from(readFileSync(target)));
+  return host.deploy(readBounded(target, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size'));
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 /** `hostlink deploy FILE.wasm`: store a contract and print its code hash. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, withHost } from '../common.js';
+import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, MAX_CONTRACT_FILE_BYTES, parse, readBounded, withHost } from '../common.js';
 
 export const usage = `usage: hostlink deploy FILE.wasm [--data-dir DIR] [--json]
 
@@ -14,7 +14,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
   const file = positionals[0]!;
   if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
-  const bytes = Uint8Array.from(readFileSync(file));
+  const bytes = readBounded(file, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size');
   const hash = await withHost(hostOptions(values), (host) => host.deploy(bytes));
   process.stdout.write(values.json ? JSON.stringify({ code_hash: hex(hash), bytes: bytes.length }) + '\n' : hex(hash) + '\n');
   return 0;
