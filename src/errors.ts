@@ -32,6 +32,11 @@ export const GUEST_ERROR_NAMES = [
   'Ed25519IncorrectPublicKey',
   'CommitTwice',
   'HostUnavailable',
+  // Effect limits (src/protocol/effect-limits.ts): too many node actions queued, effects too large at the end.
+  'NodeActionsOverflow',
+  'EffectsOverflow',
+  // A context mutation the call is not entitled to (src/host/node/contexts.ts, refusal), refused when applied.
+  'Unauthorized',
 ] as const;
 export type GuestErrorName = (typeof GUEST_ERROR_NAMES)[number];
 

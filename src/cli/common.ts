@@ -132,7 +132,7 @@ export function readBounded(path: string, limit: number, what: string, limitName
   }
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Bytes as text when they are printable UTF-8, otherwise as 0x-hex. */
 export function showBytes(b: Uint8Array): string {

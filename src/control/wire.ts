@@ -136,7 +136,7 @@ function payloadToJson(p: Payload): unknown {
 function parseJson(bytes: Uint8Array, what: string): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw new WireError(`unable to parse ${what}: not valid UTF-8`);
   }

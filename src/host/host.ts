@@ -10,7 +10,7 @@
  * different contexts run in parallel, up to the pool size.
  */
 import { join } from 'node:path';
-import { HostlinkError } from '../errors.js';
+import { HostlinkError, isHostlinkError } from '../errors.js';
 import { emptyEffects, type Effects } from '../protocol/effects.js';
 import { buildMessage, DEFAULT_LIMITS, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
 import { encodeResult, type ExecutionResult } from '../protocol/result.js';
@@ -18,6 +18,7 @@ import type { ChannelImpl } from '../transport/connect.js';
 import { Job, type JobEnd, type VmCrash } from './job.js';
 import type { SessionBackend } from './methods.js';
 import type { FetchPolicy } from './node/fetch.js';
+import { AliasConflict, MutationRefused } from './node/contexts.js';
 import { NodeServices } from './node/services.js';
 import { ModuleChecker } from './module-check.js';
 import { checkCallOptions, checkHostOptions } from './options.js';
@@ -108,6 +109,9 @@ export interface Outcome {
   /** Event handlers and xcalls run after this call succeeded, in order (empty when it failed). */
   followUps: FollowUp[];
 }
+
+/** Runs of one call that met an AliasConflict (each conflict means another call committed that alias first). */
+const MAX_CONFLICT_ATTEMPTS = 3;
 
 export const DEFAULT_HOST_OPTIONS = {
   transport: 'unix',
@@ -208,12 +212,16 @@ export class Host {
       floats: init.floats ?? this.options.floats,
       limits: { ...this.options.limits, ...init.limits },
     } as MessageInit);
-    const job = new Job(messageJson); // validates the message before anything starts
+    let job = new Job(messageJson); // validates the message before anything starts
     const lane = Buffer.from(request.contextId).toString('hex');
     const outcome = await this.serialize(lane, async () => {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
-      const end = (mode ?? this.opt('mode')) === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
-      return this.finish(job, end);
+      for (let attempt = 1; ; attempt++) {
+        const end = (mode ?? this.opt('mode')) === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
+        const done = await this.finish(job, end, attempt < MAX_CONFLICT_ATTEMPTS && !this.closed);
+        if (done !== 'conflict') return done;
+        job = new Job(messageJson);
+      }
     });
     // Outside the lane: a handler on the same context queues behind the call that emitted it.
     if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth);
@@ -347,7 +355,11 @@ export class Host {
     return end;
   }
 
-  private async finish(job: Job, end: JobEnd): Promise<Outcome> {
+  /**
+   * Applies a job's outcome. 'conflict': another call committed first an alias this one took (only when
+   * `retry`); the caller runs the call again on the new state so the outcome never depends on timing.
+   */
+  private async finish(job: Job, end: JobEnd, retry: boolean): Promise<Outcome | 'conflict'> {
     const contextId = job.message.contextId;
     let result: ExecutionResult;
     let effects = emptyEffects();
@@ -371,15 +383,22 @@ export class Host {
         result = { code: 'internal_error', message: `protocol_violation ${end.message}`, fingerprint: null };
         break;
     }
-    const applied = result.code === 'return';
-    let root: Uint8Array;
+    let applied = result.code === 'return';
+    let root: Uint8Array | undefined;
     try {
-      root = applied
-        ? await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)))
-        : stateRoot(this.store, contextId);
+      if (applied) root = await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)));
+    } catch (e) {
+      // Nothing of the call was written (the transaction rolled back); the outcome says why.
+      applied = false;
+      if (e instanceof AliasConflict && retry) return 'conflict';
+      if (e instanceof AliasConflict) result = { code: 'internal_error', message: `conflict ${e.message}, again after retries`, fingerprint: null };
+      else if (e instanceof MutationRefused) result = { code: 'vm_error', message: e.message, fingerprint: null };
+      else if (isHostlinkError(e, 'store')) result = { code: 'internal_error', message: `store ${e.message}`, fingerprint: null };
+      else throw e;
     } finally {
       this.node.settle(job); // staged blobs not committed are deleted, alias reservations end
     }
+    root ??= stateRoot(this.store, contextId);
     return {
       result,
       resultBytes: encodeResult(result),

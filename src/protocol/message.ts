@@ -8,7 +8,7 @@
  * seed). Unknown fields are ignored. docs/message.md is the reference.
  */
 import { HostlinkError } from '../errors.js';
-import { MAX_INPUT_BYTES } from './bounds.generated.js';
+import { EFFECT_LIMIT_DEFAULTS, MAX_INPUT_BYTES } from './bounds.generated.js';
 
 /** The seed's VMLimits plus the extra limits of the reference system. All sizes in bytes. */
 export interface VmLimits {
@@ -36,6 +36,12 @@ export interface VmLimits {
   maxLocalsPerFunction: number;
   maxTableSize: number;
   maxDataBytes: number;
+  // --- Effect limits (protocol/bounds.json "effects"; src/protocol/effect-limits.ts): what one call may ask
+  // the host to apply. Kept as one block.
+  maxNodeActions: number;
+  maxStorageWrites: number;
+  maxEffectBytes: number;
+  // --- end of effect limits
 }
 
 export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
@@ -62,6 +68,11 @@ export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
   maxLocalsPerFunction: 4096,
   maxTableSize: 65_536,
   maxDataBytes: 4 * 1024 * 1024,
+  // --- Effect limits (protocol/bounds.json)
+  maxNodeActions: EFFECT_LIMIT_DEFAULTS.max_node_actions,
+  maxStorageWrites: EFFECT_LIMIT_DEFAULTS.max_storage_writes,
+  maxEffectBytes: EFFECT_LIMIT_DEFAULTS.max_effect_bytes,
+  // --- end of effect limits
 });
 
 /**

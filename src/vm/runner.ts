@@ -17,6 +17,7 @@ import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
 import { buildImports } from './imports/index.js';
+import { effectLimitProblem } from '../protocol/effect-limits.js';
 import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type PreparedModule } from './instrument/index.js';
 import { policyFor, policyKey } from './policy.js';
 import type { StorageSource } from './storage-overlay.js';
@@ -65,7 +66,7 @@ class Stop extends Error {
 const vmError = (message: string): Stop => new Stop({ code: 'vm_error', message, fingerprint: null });
 
 const METHOD_NAME = /^[A-Za-z0-9_]+$/;
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The storage source a HostClient provides: storage_read for one key, storage_read_many for several. */
 export function hostStorage(host: HostClient): StorageSource {
@@ -166,6 +167,9 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
     memory = instance.exports.memory as WebAssembly.Memory;
     ex.attachMemory(memory);
     (instance.exports[msg.method] as () => void)();
+    // The count limits were enforced as actions were queued; storage writes and bytes are known at the end.
+    const over = effectLimitProblem(msg.limits, ex.effects());
+    if (over !== undefined) throw new GuestError('EffectsOverflow', 'result', over);
     result = returnResult(ex);
   } catch (err) {
     failure = err;

@@ -10,7 +10,7 @@
  * committed transaction, and every resolved write() is in it).
  */
 import { mkdirSync } from 'node:fs';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { HostlinkError } from '../../errors.js';
 import { plain } from './bytes.js';
 import {
@@ -42,9 +42,12 @@ const message = (e: unknown): string => (e instanceof Error ? e.message : String
 const storeError = (what: string, e: unknown): HostlinkError =>
   e instanceof HostlinkError ? e : new HostlinkError('store', `LMDB ${what} failed: ${message(e)}`, { cause: e });
 
-function rangeOf(db: Db, prefix: Uint8Array): Iterable<[Uint8Array, Uint8Array]> {
+function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterable<[Uint8Array, Uint8Array]> {
   const end = prefix.length === 0 ? undefined : prefixEnd(prefix);
-  const options = prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end };
+  const options = {
+    ...(prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end }),
+    ...(transaction !== undefined ? { transaction } : {}),
+  };
   return {
     *[Symbol.iterator]() {
       for (const { key, value } of db.getRange(options)) yield [plain(key as Uint8Array), plain(value)];
@@ -102,6 +105,34 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
     range(t, prefix) {
       check();
       return rangeOf(db(t), prefix);
+    },
+    snapshot() {
+      check();
+      // An LMDB read transaction: a consistent view until done() (it pins the pages it may read).
+      const transaction = root.useReadTransaction();
+      let released = false;
+      const live = (): Transaction => {
+        if (released) throw new HostlinkError('usage', 'snapshot used after release()');
+        return transaction;
+      };
+      return {
+        get(t, key) {
+          try {
+            const v = (db(t).getBinary as (k: Uint8Array, o: { transaction: Transaction }) => Buffer | undefined).call(db(t), key, { transaction: live() }); // lmdb accepts options; its typings omit them
+            return v === undefined ? undefined : plain(v);
+          } catch (e) {
+            throw storeError('read', e);
+          }
+        },
+        range(t, prefix) {
+          return [...rangeOf(db(t), prefix, live())];
+        },
+        release() {
+          if (released) return;
+          released = true;
+          transaction.done();
+        },
+      };
     },
     write<T>(fn: (txn: KvTxn) => T): Promise<T> {
       if (closing) return Promise.reject(new HostlinkError('store', `the store in ${dir} is closed`));

@@ -9,6 +9,7 @@ import type { FamilyImpl } from './types.js';
 
 export const governance: FamilyImpl<'governance'> = {
   send_proposal(ex, actionsPtr, idPtr) {
+    ex.node.reserveAction('send_proposal');
     const actions = ex.readBuffer(actionsPtr, 'proposal actions', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     try {
       decodeProposalActions(actions);
@@ -22,6 +23,7 @@ export const governance: FamilyImpl<'governance'> = {
     ex.memory.writeAt(dest, id);
   },
   approve_proposal(ex, approvalPtr) {
+    ex.node.reserveAction('approve_proposal');
     ex.node.approvals.push(readId32(ex, approvalPtr, 'proposal id'));
   },
 };
