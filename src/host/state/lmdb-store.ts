@@ -39,8 +39,24 @@ export interface LmdbStoreOptions {
 type Db = Database<Buffer, Uint8Array>;
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-const storeError = (what: string, e: unknown): HostlinkError =>
-  e instanceof HostlinkError ? e : new HostlinkError('store', `LMDB ${what} failed: ${message(e)}`, { cause: e });
+const storeError = (what: string, e: unknown): HostlinkError => {
+  // lmdb rejects a failed commit's callers with an error whose `commitError` is a second promise, rejected
+  // with the cause (ENOSPC, EIO) and awaited by nobody: left alone it is an unhandled rejection that kills
+  // the process. Observe it here; the caller gets the named store error.
+  const detail = (e as { commitError?: unknown } | null)?.commitError;
+  if (detail !== null && typeof detail === 'object' && typeof (detail as Promise<unknown>).catch === 'function') (detail as Promise<unknown>).catch(() => undefined);
+  return e instanceof HostlinkError ? e : new HostlinkError('store', `LMDB ${what} failed: ${message(e)}`, { cause: e });
+};
+
+/** The reason behind lmdb's generic "Commit failed" (its `commitError` promise), when it has one. */
+async function commitCause(e: unknown): Promise<string | undefined> {
+  const detail = (e as { commitError?: unknown } | null)?.commitError;
+  if (detail === null || typeof detail !== 'object' || typeof (detail as Promise<unknown>).then !== 'function') return undefined;
+  return (detail as Promise<unknown>).then(
+    () => undefined,
+    (c: unknown) => message(c),
+  );
+}
 
 function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterable<[Uint8Array, Uint8Array]> {
   const end = prefix.length === 0 ? undefined : prefixEnd(prefix);
@@ -188,8 +204,14 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
       });
       const done = committed.then(
         (r) => r,
-        (e: unknown) => {
-          throw thrown !== undefined ? thrown.error : storeError('commit', e);
+        async (e: unknown) => {
+          if (thrown !== undefined) throw thrown.error;
+          // lmdb also rejects the batch's own commit promise, which it never awaits (an unhandled rejection
+          // that would end the process): `committed` observes the current one.
+          root.committed.then(undefined, () => undefined);
+          const error = storeError('commit', e);
+          const cause = await commitCause(e);
+          throw cause === undefined ? error : new HostlinkError('store', `LMDB commit failed: ${cause} (disk full or I/O error: nothing of this write was kept)`, { cause: e });
         },
       );
       pending = done.catch(() => undefined);
