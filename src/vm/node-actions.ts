@@ -52,9 +52,9 @@ export class NodeActions {
    * Called before queueing one more node action (context mutation, proposal, approval, blob announcement):
    * traps NodeActionsOverflow when the call already queued max_node_actions (effect-limits.ts).
    */
-  reserveAction(fn: string): void {
+  reserveAction(): void {
     const max = this.message.limits.maxNodeActions;
-    if (nodeActionCount(this) >= max) this.fail('NodeActionsOverflow', `${fn}: more than max_node_actions ${max} node actions in one call`);
+    if (nodeActionCount(this) >= max) this.fail('NodeActionsOverflow', `more than max_node_actions ${max} node actions in one call`);
   }
 
   /** The next `n` bytes of the execution's random stream (call-ids.ts randomBlock). */

@@ -10,7 +10,7 @@
  */
 import { GuestError, HostlinkError, isHostlinkError } from '../errors.js';
 import type { CalldataValue } from '../protocol/calldata.js';
-import type { Effects } from '../protocol/effects.js';
+import { emptyEffects, type Effects } from '../protocol/effects.js';
 import type { ExecutionMessage } from '../protocol/message.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import { Execution } from './execution.js';
@@ -179,7 +179,12 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
       result = { ...result, fingerprint: fingerprintValue(captureFingerprint(err, memory ? [memory] : [], code.prepared)) };
     }
   }
-  const effects = ex.effects();
+  let effects = ex.effects();
+  if (result.code !== 'return' && effectLimitProblem(msg.limits, effects) !== undefined) {
+    // A failed call's changes are never applied: drop them rather than hand the host effects over the limits
+    // (which it must treat as a protocol violation). Logs and events stay, within their own limits.
+    effects = { ...emptyEffects(), logs: effects.logs, events: effects.events };
+  }
   effects.gasUsed = meter.gasUsed(failure);
   return { result, effects };
 }

@@ -21,7 +21,7 @@ export const contexts: FamilyImpl<'contexts'> = {
       error: 'KeyLengthOverflow',
       name: 'the protocol name limit',
     });
-    ex.node.reserveAction('context_create');
+    ex.node.reserveAction();
     const applicationId = readId32(ex, appIdPtr, 'application id');
     const initArgs = ex.readBuffer(argsPtr, 'init args', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     const given = aliasPtr === 0n ? '' : readAlias(ex, aliasPtr);
@@ -35,15 +35,15 @@ export const contexts: FamilyImpl<'contexts'> = {
     ex.node.contextMutations.push({ kind: 'create', contextId, protocol, applicationId, initArgs, alias });
   },
   context_delete(ex, contextIdPtr) {
-    ex.node.reserveAction('context_delete');
+    ex.node.reserveAction();
     ex.node.contextMutations.push({ kind: 'delete', contextId: readId32(ex, contextIdPtr, 'context id') });
   },
   context_add_member(ex, publicKeyPtr) {
-    ex.node.reserveAction('context_add_member');
+    ex.node.reserveAction();
     ex.node.contextMutations.push({ kind: 'add_member', publicKey: readId32(ex, publicKeyPtr, 'public key') });
   },
   context_remove_member(ex, publicKeyPtr) {
-    ex.node.reserveAction('context_remove_member');
+    ex.node.reserveAction();
     ex.node.contextMutations.push({ kind: 'remove_member', publicKey: readId32(ex, publicKeyPtr, 'public key') });
   },
   context_is_member(ex, publicKeyPtr) {

@@ -9,7 +9,7 @@ import type { FamilyImpl } from './types.js';
 
 export const governance: FamilyImpl<'governance'> = {
   send_proposal(ex, actionsPtr, idPtr) {
-    ex.node.reserveAction('send_proposal');
+    ex.node.reserveAction();
     const actions = ex.readBuffer(actionsPtr, 'proposal actions', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     try {
       decodeProposalActions(actions);
@@ -23,7 +23,7 @@ export const governance: FamilyImpl<'governance'> = {
     ex.memory.writeAt(dest, id);
   },
   approve_proposal(ex, approvalPtr) {
-    ex.node.reserveAction('approve_proposal');
+    ex.node.reserveAction();
     ex.node.approvals.push(readId32(ex, approvalPtr, 'proposal id'));
   },
 };
