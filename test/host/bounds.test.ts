@@ -18,7 +18,7 @@ import { prepareModule } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
-import { call, Probe } from '../node/probe.js';
+import { call, Probe, returnedU64 } from '../node/probe.js';
 import { manyTypesAndFunctions, namedExportAndMemory, oneHugeFunction } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
@@ -50,6 +50,15 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     p.method('delete_victim', call('context_delete', victim));
     p.method('add_bob', call('context_add_member', bob));
     p.method('take_alias', call('context_create', proto, app, args, pair));
+    const aliceKey = p.buf(alice);
+    // Reads its membership, runs for a while, reads it again: returns both answers as two i64 (1 = member).
+    p.method(
+      'member_twice',
+      `(local $i i32) (local $a i64)
+       (local.set $a (i64.extend_i32_u ${call('context_is_member', aliceKey)}))
+       (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 100000000))))
+       (call $ret_i64 (i64.add (i64.shl (local.get $a) (i64.const 8)) (i64.extend_i32_u ${call('context_is_member', aliceKey)})))`,
+    );
     p.method('take_duo', call('context_create', proto, app, args, duo));
     // Holds the alias for a while (a long loop), then fails: its reservation must not decide another call's outcome.
     p.method('take_alias_spin_trap', `(local $i i32) ${call('context_create', proto, app, args, pair)} (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 20000000)))) unreachable`);
@@ -136,6 +145,20 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     assert.equal(ok.result.code, 'return');
     assert.equal(host.node.contextMembers(victim).length, 2);
     assert.equal((await bystander()).result.code, 'return');
+  });
+
+  test("through a real VM: a membership change committed while a call runs does not show in that call", async () => {
+    const ctx = id32('snap-vm');
+    await host.node.addMembers(ctx, [alice]);
+    const running = host.call({ codeHash: probe, method: 'member_twice', contextId: ctx, executorId: alice });
+    // Once the call's first read took its snapshot, remove alice (the call is then in its long loop).
+    while (host.node.openSnapshots === 0) await new Promise((r) => setTimeout(r, 5));
+    await host.node.removeMembers(ctx, [alice]);
+    const o = await running;
+    assert.equal(returnedU64(o), 0x101n, 'member at both reads: the view did not change mid-call');
+    assert.equal(host.node.openSnapshots, 0, 'released when the call ended');
+    const after = await host.call({ codeHash: probe, method: 'member_twice', contextId: ctx, executorId: alice });
+    assert.equal(returnedU64(after), 0n, 'the next call sees the change');
   });
 
   test("a call's view of membership is a snapshot: a commit during the call does not show", async () => {

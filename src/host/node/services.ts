@@ -49,6 +49,7 @@ export class NodeServices implements NodeBackend {
   private readonly jobs = new WeakMap<Job, JobState>();
   /** Aliases checked as free by executions in progress, with how many hold each (for inspection). */
   private readonly reserved = new Map<string, number>();
+  private snapshotCount = 0;
 
   constructor(
     private readonly store: KvStore,
@@ -72,7 +73,11 @@ export class NodeServices implements NodeBackend {
    */
   private view(job: Job): KvReader {
     const s = this.state(job);
-    return (s.snapshot ??= this.store.snapshot());
+    if (s.snapshot === null) {
+      s.snapshot = this.store.snapshot();
+      this.snapshotCount++;
+    }
+    return s.snapshot;
   }
 
   // ------------------------------------------------------------------ NodeBackend (protocol methods)
@@ -190,8 +195,11 @@ export class NodeServices implements NodeBackend {
       else this.reserved.set(alias, n);
     }
     s.aliases.clear();
-    s.snapshot?.release();
-    s.snapshot = null;
+    if (s.snapshot !== null) {
+      s.snapshot.release();
+      s.snapshot = null;
+      this.snapshotCount--;
+    }
   }
 
   close(): void {
@@ -270,6 +278,11 @@ export class NodeServices implements NodeBackend {
   /** Aliases reserved by calls in progress (0 once every call has ended). */
   get reservedAliases(): number {
     return this.reserved.size;
+  }
+
+  /** Snapshots held by calls in progress (0 once every call has ended: each is released when its call is settled). */
+  get openSnapshots(): number {
+    return this.snapshotCount;
   }
 }
 
