@@ -51,3 +51,20 @@ export function namedExportAndMemory(name: string, memMin: number, memMax?: numb
   const exp = [2, ...leb(n.length), ...n, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
   return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(5, mem), section(7, exp), section(10, [1, 2, 0, 0x0b])]));
 }
+
+/**
+ * One exported function `run` of about `bytes` bytes: a local f64 through `f64.sqrt` over and over. Each sqrt is
+ * one byte that NaN canonicalisation follows with 17, so the function grows ~18x when instrumented.
+ */
+export function sqrtChain(bytes: number): Uint8Array {
+  const n = Math.max(1, bytes - 8);
+  const inner = Buffer.alloc(n + 7);
+  inner.set([1, 1, 0x7c, 0x20, 0x00], 0); // one local f64; local.get 0
+  inner.fill(0x9f, 5, 5 + n); // f64.sqrt
+  inner.set([0x1a, 0x0b], 5 + n); // drop; end
+  const body = Buffer.concat([Uint8Array.from(leb(inner.length)), inner]);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return Uint8Array.from(
+    Buffer.concat([Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(5, [1, 0, 1]), section(7, exp), section(10, Buffer.concat([Uint8Array.of(1), body]))]),
+  );
+}

@@ -19,7 +19,7 @@ import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
-import { manyTypesAndFunctions, namedExportAndMemory, oneHugeFunction } from './big-modules.js';
+import { manyTypesAndFunctions, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -90,6 +90,17 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       const o = await host.call({ codeHash, method: 'run', contextId: id32('huge') });
       assert.equal(o.result.code, 'vm_error');
       assert.match(message(o), /^module rejected: function_too_large: body of \d+ bytes, limit 2097152/);
+    }
+  });
+
+  test('a function that grows past V8 function-size limit when instrumented: named rejection, cached in the VM', async () => {
+    const grows = sqrtChain(1024 * 1024); // 1 MiB, within the budget; ~18 MiB once every sqrt is canonicalised
+    await assert.rejects(host.deploy(grows), /^HostlinkError: contract refused: function_too_large: \d+ bytes once instrumented, limit 7654321 \(function 0, offset 0x[0-9a-f]+\)$/);
+    const codeHash = await host.deploy(grows, { check: false });
+    for (let i = 0; i < 2; i++) {
+      const o = await host.call({ codeHash, method: 'run', contextId: id32('grows') });
+      assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
+      assert.match(message(o), /^module rejected: function_too_large: \d+ bytes once instrumented, limit 7654321/);
     }
   });
 
@@ -189,11 +200,10 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     const delHash = await host.deploy(await del.build());
     assert.equal((await host.call({ codeHash: delHash, method: 'del', contextId: id32('alias-b'), executorId: alice })).result.code, 'return');
     assert.equal(host.node.resolveContextAlias('pair'), undefined);
-    // Concurrently, the failing call started first and still running: the same outcome.
-    const [a, b] = await Promise.all([
-      host.call({ codeHash: probe, method: 'take_alias_spin_trap', contextId: id32('alias-a'), executorId: alice }),
-      new Promise((r) => setTimeout(r, 50)).then(() => host.call({ codeHash: probe, method: 'take_alias', contextId: id32('alias-b'), executorId: alice })),
-    ]);
+    // Concurrently, the failing call has taken the alias and is still running: the same outcome.
+    const first = host.call({ codeHash: probe, method: 'take_alias_spin_trap', contextId: id32('alias-a'), executorId: alice });
+    while (host.node.reservedAliases === 0) await new Promise((r) => setTimeout(r, 2));
+    const [a, b] = await Promise.all([first, host.call({ codeHash: probe, method: 'take_alias', contextId: id32('alias-b'), executorId: alice })]);
     assert.equal(a.result.code, 'vm_error');
     assert.equal(b.result.code, 'return', JSON.stringify(b.result));
     // Two concurrent takers: exactly one wins, the other gets AliasAlreadyExists (as one after the other).
