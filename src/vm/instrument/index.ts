@@ -24,7 +24,7 @@ export { OutOfGas, StackOverflow, createMeter, type Meter } from './meter.js';
 export { checkCatalogueImport } from './catalogue.js';
 
 /** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */
-export const INSTRUMENTATION_VERSION = 1;
+export const INSTRUMENTATION_VERSION = 2; // 2: type and function-size budgets, memory bounds above 65536 pages invalid
 
 export interface PreparedExport {
   name: string;
