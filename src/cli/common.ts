@@ -8,6 +8,7 @@ import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.j
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_LIMITS } from '../protocol/message.js';
 import { Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
+import { DataDirInUse } from '../host/state/data-dir.js';
 import type { Transport } from '../host/supervisor.js';
 
 export const DEFAULT_DATA_DIR = '.hostlink';
@@ -63,8 +64,27 @@ export function hostOptions(values: { 'data-dir'?: string; transport?: string; m
   return o;
 }
 
+/** How long a command waits for another hostlink process to release the data directory. */
+export const DATA_DIR_WAIT_MS = 30_000;
+
+/**
+ * Opens the Host, waiting (up to DATA_DIR_WAIT_MS) while another process holds the data directory, so that
+ * commands run from several shells take turns instead of failing; then the holder's pid is in the error.
+ */
+async function openWaiting(options: HostOptions): Promise<Host> {
+  const until = Date.now() + DATA_DIR_WAIT_MS;
+  for (;;) {
+    try {
+      return await Host.open(options);
+    } catch (e) {
+      if (!(e instanceof DataDirInUse) || Date.now() >= until) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>): Promise<T> {
-  const host = await Host.open(options);
+  const host = await openWaiting(options);
   try {
     return await fn(host);
   } finally {

@@ -3,7 +3,7 @@
  * limit; socket directories of killed hosts are removed by the next host.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,26 @@ describe('hostlink CLI bounds', () => {
     const deadline = hostlink('call', kv, 'get', '--deadline', String(2 ** 31));
     assert.equal(deadline.code, 2);
     assert.equal(deadline.stderr, 'hostlink: --deadline must be a whole number of milliseconds from 1 to 2147483647 (got "2147483648")\n');
+  });
+
+  test('two CLI loops on one data directory take turns: no write is lost', async () => {
+    const data = join(dir.path, 'shared');
+    const run = (args: string[]) =>
+      new Promise<number | null>((resolve) => {
+        const p = spawn(process.execPath, [HOSTLINK_BIN, ...args], { cwd: dir.path, stdio: 'ignore' });
+        p.on('exit', resolve);
+      });
+    const loop = async (name: string) => {
+      const codes: (number | null)[] = [];
+      for (let i = 0; i < 4; i++) codes.push(await run(['call', kv, 'set', '--input', `{"key":"${name}${i}","value":"v"}`, '--context', 'shared', '--mode', 'oneshot', '--data-dir', data]));
+      return codes;
+    };
+    const codes = await Promise.all([loop('a'), loop('b')]);
+    assert.deepEqual(codes.flat(), Array(8).fill(0));
+    const state = hostlink('state', 'shared', '--json', '--data-dir', data);
+    assert.equal(state.code, 0, state.stderr);
+    const keys = (JSON.parse(state.stdout) as { entries: { key: string }[] }).entries.map((e) => e.key);
+    assert.deepEqual(keys.filter((k) => k.startsWith('e:')).sort(), ['e:a0', 'e:a1', 'e:a2', 'e:a3', 'e:b0', 'e:b1', 'e:b2', 'e:b3']);
   });
 
   test('the socket directory of a killed host is removed by the next host', () => {

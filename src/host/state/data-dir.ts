@@ -68,6 +68,16 @@ function readOrUndefined(path: string): string | undefined {
   }
 }
 
+/** The data directory is locked by a running process (a HostlinkError 'usage' that callers may wait on). */
+export class DataDirInUse extends HostlinkError {
+  constructor(
+    message: string,
+    readonly holderPid: number,
+  ) {
+    super('usage', message);
+  }
+}
+
 export interface DataDirLock {
   readonly path: string;
   release(): void;
@@ -102,10 +112,10 @@ export function lockDataDir(dir: string): DataDirLock {
       if (held === undefined) continue; // released meanwhile
       const pid = holderPid(held);
       if (pid !== undefined && pidAlive(pid)) {
-        throw new HostlinkError(
-          'usage',
+        throw new DataDirInUse(
           `data directory ${dir} is in use by process ${pid}${pid === process.pid ? ' (this process: another Host is open on it)' : ''}: ` +
             `one process owns a data directory; share its Host, or remove ${path} if process ${pid} is not Hostlink`,
+          pid,
         );
       }
       // The holder is gone: move its lock aside. If another opener replaced it in between, we moved a live
