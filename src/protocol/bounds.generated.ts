@@ -9,8 +9,8 @@ export const MAX_FUNCTION_BODY_BYTES = 2097152;
 export const MAX_INSTRUMENTED_FUNCTION_BYTES = 7654321;
 /** Node actions one call may queue: context_create, context_delete, context_add_member, context_remove_member, proposals, approvals and blob announcements together. */
 export const MAX_NODE_ACTIONS = 1024;
-/** Distinct keys one call may change, in contract storage and private storage together. The host applies each changed key to the state tree on its event loop (tens of microseconds each, docs/state.md), so this bounds the stall one call can cause. */
-export const MAX_STORAGE_WRITES = 4096;
+/** Distinct keys one call may change, in contract storage and private storage together. The host applies each changed key to the state tree on its event loop (60 to 250 microseconds each on this machine, docs/state.md), so this bounds the stall one call can cause to about 60 to 250 ms. */
+export const MAX_STORAGE_WRITES = 1024;
 /** Bytes of keys, values, arguments and payloads one call's effects may carry in total (below the 64 MiB frame limit). */
 export const MAX_EFFECT_BYTES = 50331648;
 /** Bytes of a call's input (Host.call, hostlink call --input). */
@@ -21,4 +21,4 @@ export const MAX_DEADLINE_MS = 2147483647;
 export const MAX_CLI_FILE_BYTES = 67108864;
 
 /** Default per-call effect limits, by their message (snake_case) name. */
-export const EFFECT_LIMIT_DEFAULTS = { max_node_actions: 1024, max_storage_writes: 4096, max_effect_bytes: 50331648 } as const;
+export const EFFECT_LIMIT_DEFAULTS = { max_node_actions: 1024, max_storage_writes: 1024, max_effect_bytes: 50331648 } as const;
