@@ -2,7 +2,7 @@
 
 /** Fixed bounds on what one caller can make the host or the VM do. Module budgets are checked before a module is instrumented; effect limits are per-call defaults (message limits, overridable like the others) checked by the VM and again by the host; input and option bounds are checked before any work. */
 /** Function types a module may declare. V8's validation time grows faster than linearly with the number of distinct types, so the count is bounded before anything is compiled. */
-export const MAX_TYPES = 4096;
+export const MAX_TYPES = 1024;
 /** Bytes of one function body before instrumentation. */
 export const MAX_FUNCTION_BODY_BYTES = 2097152;
 /** Bytes of one function body after instrumentation: V8's own function-size limit. A body that grows past it is rejected as function_too_large, not left for the engine to refuse. */
