@@ -7,7 +7,10 @@
  *
  * Any context id can be used for calls (a context need not be registered to run or to have members); the
  * registry records the contexts that context_create made. Mutations are applied in call order, after success,
- * in the call's transaction.
+ * in the call's transaction, each only if the call is entitled to it (refusal: the isolation rule), judged in
+ * commit order. A call cannot read the other contexts' facts the rule uses, so this is the outcome of the calls
+ * run one after the other in commit order; the one exception is a call that reads its own membership while a
+ * call in the parent context deletes its context (then it is refused although it read itself a member).
  */
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../protocol/calldata.js';
 import type { ExecutionMessage } from '../../protocol/message.js';
@@ -157,18 +160,17 @@ export function applyContextMutations(txn: KvTxn, msg: ExecutionMessage, mutatio
       case 'create': {
         if (txn.get('contexts', m.contextId) !== undefined) break;
         if (m.alias !== null && txn.get('aliases', utf8.encode(m.alias)) !== undefined) throw new AliasConflict(m.alias);
-        const aliasFree = m.alias !== null;
         const record: ContextRecord = {
           id: m.contextId,
           protocol: m.protocol,
           applicationId: m.applicationId,
           initArgs: m.initArgs,
-          alias: aliasFree ? m.alias : null,
+          alias: m.alias,
           parent: msg.contextId,
           creator: msg.executorId,
         };
         txn.put('contexts', m.contextId, encodeRecord(record));
-        if (aliasFree) txn.put('aliases', utf8.encode(m.alias!), m.contextId);
+        if (m.alias !== null) txn.put('aliases', utf8.encode(m.alias), m.contextId);
         addMember(txn, m.contextId, msg.executorId);
         break;
       }

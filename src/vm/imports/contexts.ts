@@ -1,7 +1,10 @@
 /**
  * Contexts: mutations are queued (applied by the host after success, in call order); membership and alias
- * lookups ask the host, which answers from committed state. An alias given to context_create is reserved at
- * the host at once, so a taken alias traps AliasAlreadyExists at call time, also against a concurrent call.
+ * lookups ask the host, which answers from the call's snapshot of committed state. An alias given to
+ * context_create is checked at the host at once: taken in the snapshot (or twice in this call) traps
+ * AliasAlreadyExists. A concurrent call that commits the same alias first makes the host run this call again,
+ * so the outcome is the one of the two calls run one after the other. Every mutation counts against
+ * max_node_actions; whether the call may make it is judged by the host when applying (host/node/contexts.ts).
  */
 import { HostlinkError } from '../../errors.js';
 import { createdContextId } from '../../protocol/call-ids.js';
