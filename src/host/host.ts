@@ -63,6 +63,10 @@ export interface HostOptions {
   fetch?: FetchPolicy;
 }
 
+/**
+ * One call. `input` is at most max_input_bytes (16 MiB) and `deadlineMs` a whole number from 1 to 2^31-1;
+ * anything else is refused at once with HostlinkError('usage') naming the limit (options.ts, docs/bounds.md).
+ */
 export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | 'contextId'> {
   codeHash: Uint8Array;
   method: string;
