@@ -230,7 +230,8 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
   test('inputs and numeric options: named errors, large inputs accepted below the limit', async () => {
     const big = new Uint8Array(4 * 1024 * 1024).fill(0x61); // a RangeError from the base64 regex before
     const o = await host.call({ codeHash: kv, method: 'get', input: big, contextId: id32('inputs') });
-    assert.notEqual(o.result.code, 'return'); // not JSON: the contract refuses it, the host does not throw
+    // Not JSON: the contract itself refuses it (the host passed all 4 MiB through instead of throwing).
+    assert.deepEqual([o.result.code, message(o)], ['user_error', '{"kind":"InvalidInput","data":"expected a JSON object"}']);
     await assert.rejects(
       host.call({ codeHash: kv, method: 'get', input: new Uint8Array(MAX_INPUT_BYTES + 1), contextId: id32('inputs') }),
       /^HostlinkError: input of 16777217 bytes exceeds max_input_bytes \(16777216\)/,
