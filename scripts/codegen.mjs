@@ -160,6 +160,28 @@ function protocolTables(methods, errors, results) {
   return out;
 }
 
+// Bounds (protocol/bounds.json): module budgets, per-call effect limits, input and option bounds.
+function boundsTs(b) {
+  const lines = [`// ${HEADER}`, '', `/** ${b.doc} */`];
+  for (const group of ['module', 'effects', 'inputs']) {
+    for (const x of b[group]) lines.push(`/** ${x.doc} */`, `export const ${x.name.toUpperCase()} = ${x.value};`);
+  }
+  lines.push('', '/** Default per-call effect limits, by their message (snake_case) name. */');
+  lines.push('export const EFFECT_LIMIT_DEFAULTS = { ' + b.effects.map((x) => `${x.name}: ${x.value}`).join(', ') + ' } as const;');
+  return lines.join('\n') + '\n';
+}
+
+function boundsMd(b) {
+  const lines = [`<!-- ${HEADER} -->`, '', '# Bounds', '', b.doc, ''];
+  const titles = { module: 'Module budgets (checked before instrumentation)', effects: 'Effect limits (per call; message `limits`)', inputs: 'Inputs and options' };
+  for (const group of ['module', 'effects', 'inputs']) {
+    lines.push(`## ${titles[group]}`, '', '| name | value | what |', '|---|---|---|');
+    for (const x of b[group]) lines.push(`| \`${x.name}\` | ${x.value} | ${x.doc} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
 /** Replaces each `<!-- BEGIN GENERATED: name -->...<!-- END GENERATED: name -->` block in a document. */
 function fillBlocks(text, blocks, doc = 'docs/protocol.md') {
   for (const [name, body] of Object.entries(blocks)) {
@@ -208,7 +230,10 @@ export function generate() {
   const gc = readJson('protocol/gas-costs.json');
   checkGasCosts(hf, gc);
   const nd = readJson('protocol/nondet.json');
+  const bounds = readJson('protocol/bounds.json');
   const files = {
+    'src/protocol/bounds.generated.ts': boundsTs(bounds),
+    'docs/bounds.md': boundsMd(bounds),
     'src/protocol/generated.ts': protocolTs(proto, methods, errors, results),
     'src/vm/host-functions.generated.ts': hostFunctionsTs(hf, gc),
     'src/protocol/nondet.generated.ts': nondetTs(nd, hf),

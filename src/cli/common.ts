@@ -1,11 +1,14 @@
 /** Helpers shared by the CLI commands: the common options, ids, input and printing. */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HostlinkError } from '../errors.js';
+import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
+import { DEFAULT_LIMITS } from '../protocol/message.js';
 import { Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
+import { DataDirInUse } from '../host/state/data-dir.js';
 import type { Transport } from '../host/supervisor.js';
 
 export const DEFAULT_DATA_DIR = '.hostlink';
@@ -52,15 +55,36 @@ export function hostOptions(values: { 'data-dir'?: string; transport?: string; m
     o.mode = values.mode as ExecutionMode;
   }
   if (values.deadline !== undefined) {
-    const ms = Number(values.deadline);
-    if (!Number.isInteger(ms) || ms <= 0) throw new HostlinkError('usage', '--deadline must be a positive number of milliseconds');
+    const ms = /^[0-9]{1,16}$/.test(values.deadline) ? Number(values.deadline) : NaN;
+    if (!Number.isInteger(ms) || ms <= 0 || ms > MAX_DEADLINE_MS) {
+      throw new HostlinkError('usage', `--deadline must be a whole number of milliseconds from 1 to ${MAX_DEADLINE_MS} (got ${JSON.stringify(values.deadline)})`);
+    }
     o.deadlineMs = ms;
   }
   return o;
 }
 
+/** How long a command waits for another hostlink process to release the data directory. */
+export const DATA_DIR_WAIT_MS = 30_000;
+
+/**
+ * Opens the Host, waiting (up to DATA_DIR_WAIT_MS) while another process holds the data directory, so that
+ * commands run from several shells take turns instead of failing; then the holder's pid is in the error.
+ */
+async function openWaiting(options: HostOptions): Promise<Host> {
+  const until = Date.now() + DATA_DIR_WAIT_MS;
+  for (;;) {
+    try {
+      return await Host.open(options);
+    } catch (e) {
+      if (!(e instanceof DataDirInUse) || Date.now() >= until) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>): Promise<T> {
-  const host = await Host.open(options);
+  const host = await openWaiting(options);
   try {
     return await fn(host);
   } finally {
@@ -86,7 +110,7 @@ export function parseInput(text: string | undefined): Uint8Array {
   if (text.startsWith('@')) {
     const path = text.slice(1);
     if (!existsSync(path)) throw new HostlinkError('not_found', `input file ${path} does not exist`);
-    return Uint8Array.from(readFileSync(path));
+    return readBounded(path, MAX_INPUT_BYTES, 'input file', 'max_input_bytes');
   }
   try {
     JSON.parse(text);
@@ -96,7 +120,39 @@ export function parseInput(text: string | undefined): Uint8Array {
   return Uint8Array.from(Buffer.from(text, 'utf8'));
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** Largest contract file the CLI reads: the default module size limit. */
+export const MAX_CONTRACT_FILE_BYTES = DEFAULT_LIMITS.maxModuleSize;
+
+/**
+ * Reads at most `limit` bytes of a file, device or pipe (`/dev/zero` never ends): more is a usage error that
+ * names the limit, raised after reading limit + 1 bytes, never more.
+ */
+export function readBounded(path: string, limit: number, what: string, limitName: string): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new HostlinkError('not_found', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    if (statSync(path).isDirectory()) throw new HostlinkError('usage', `${what} ${path} is a directory`);
+    const buf = Buffer.alloc(Math.min(limit + 1, 1 << 20));
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, limit + 1 - total), null);
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+      total += n;
+      if (total > limit) throw new HostlinkError('usage', `${what} ${path} is larger than ${limit} bytes (${limitName})`);
+    }
+    return Uint8Array.from(Buffer.concat(chunks, total));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Bytes as text when they are printable UTF-8, otherwise as 0x-hex. */
 export function showBytes(b: Uint8Array): string {

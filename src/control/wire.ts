@@ -141,7 +141,7 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
 function parseJsonText(bytes: Uint8Array, what: string): { text: string; value: unknown } {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw new WireError(`unable to parse ${what}: not valid UTF-8`);
   }

@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { HostlinkError } from '../errors.js';
+import { HostlinkError, isHostlinkError } from '../errors.js';
 import { emptyEffects, type Effects, type NondetDisagreement } from '../protocol/effects.js';
 import { executionHash } from '../protocol/execution-hash.js';
 import { buildMessage, DEFAULT_LIMITS, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
@@ -22,16 +22,18 @@ import { Job, type JobEnd, type VmCrash } from './job.js';
 import { silentLogger, type HostLogger } from './logger.js';
 import type { SessionBackend } from './methods.js';
 import type { FetchPolicy } from './node/fetch.js';
+import { AliasConflict, MutationRefused } from './node/contexts.js';
 import { NodeServices } from './node/services.js';
+import { ModuleChecker } from './module-check.js';
+import { checkCallOptions, checkHostOptions } from './options.js';
 import { VmPool } from './pool.js';
 import { serveSession, Session, type WorkSource } from './session.js';
 import { getCode, putCode } from './state/code-store.js';
+import { lockDataDir, type DataDirLock } from './state/data-dir.js';
 import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
-import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
-import { policyFor } from '../vm/policy.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
@@ -77,6 +79,10 @@ export interface HostOptions {
   traceReads?: boolean;
 }
 
+/**
+ * One call. `input` is at most max_input_bytes (16 MiB) and `deadlineMs` a whole number from 1 to 2^31-1;
+ * anything else is refused at once with HostlinkError('usage') naming the limit (options.ts, docs/bounds.md).
+ */
 export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | 'contextId'> {
   codeHash: Uint8Array;
   method: string;
@@ -132,6 +138,9 @@ export interface Outcome {
   executionHash: Uint8Array;
 }
 
+/** Runs of one call that met an AliasConflict (each conflict means another call committed that alias first). */
+const MAX_CONFLICT_ATTEMPTS = 3;
+
 export const DEFAULT_HOST_OPTIONS = {
   transport: 'unix',
   mode: 'pool',
@@ -142,11 +151,15 @@ export const DEFAULT_HOST_OPTIONS = {
 
 export class Host {
   private pool: VmPool | null = null;
+  /** The data directory's lock, held from open to close (none for an in-memory or given store). */
+  private lock: DataDirLock | null = null;
   private readonly lanes = new Map<string, Promise<unknown>>();
   private closed = false;
   private readonly backend: SessionBackend;
   /** One-shot VMs running right now. */
   private readonly oneShotVms = new Set<VmProcess>();
+  /** Validates and instruments deployed modules in a worker thread (module-check.ts). */
+  private readonly checker = new ModuleChecker();
   /** Private storage, contexts, proposals and blobs: inspect and seed them here (src/host/node/services.ts). */
   readonly node: NodeServices;
   /** Typed events: calls queued, started, finished; VMs launched, exited, crashed (src/host/events.ts). */
@@ -172,10 +185,23 @@ export class Host {
     };
   }
 
+  /**
+   * Opens a host. With `dataDir`, the directory is locked for this Host until close(): a second Host on it, in
+   * this process or another, is refused with an error naming the holder's pid (state/data-dir.ts).
+   */
   static async open(options: HostOptions = {}): Promise<Host> {
+    checkHostOptions(options);
     if (options.store) return new Host(options.store, false, options);
-    const store = options.dataDir === undefined ? createMemoryStore() : await openLmdbStore(options.dataDir);
-    return new Host(store, true, options);
+    if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
+    const lock = lockDataDir(options.dataDir);
+    try {
+      const host = new Host(await openLmdbStore(options.dataDir), true, options);
+      host.lock = lock;
+      return host;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
   }
 
   private opt<K extends keyof typeof DEFAULT_HOST_OPTIONS>(k: K): NonNullable<HostOptions[K]> | (typeof DEFAULT_HOST_OPTIONS)[K] {
@@ -191,17 +217,13 @@ export class Host {
    */
   async deploy(code: Uint8Array, options: { check?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
-    if (!WebAssembly.validate(code)) {
-      throw new HostlinkError('usage', 'not a valid WebAssembly module: compile the contract to .wasm first (see examples/)');
+    const limits = { ...DEFAULT_LIMITS, ...this.options.limits };
+    // The size budget is checked here, before any copy or work; the rest runs in the check worker.
+    if (code.length > limits.maxModuleSize) {
+      throw new HostlinkError('usage', `contract refused: module_too_large: ${code.length} bytes, limit ${limits.maxModuleSize} (max_module_size)`);
     }
-    if (options.check !== false) {
-      try {
-        prepareModule(code, policyFor({ limits: { ...DEFAULT_LIMITS, ...this.options.limits }, floats: this.options.floats ?? 'canonicalize' }));
-      } catch (e) {
-        if (e instanceof ModuleRejected) throw new HostlinkError('usage', `contract refused: ${e.message.replace(/^module rejected: /, '')}`);
-        throw e;
-      }
-    }
+    await this.checker.check(code, limits, this.options.floats ?? 'canonicalize', options.check !== false);
+    this.assertOpen();
     return putCode(this.store, code);
   }
 
@@ -216,6 +238,7 @@ export class Host {
 
   private async callAt(request: CallRequest, depth: number, parentCallId: number | null): Promise<Outcome> {
     this.assertOpen();
+    checkCallOptions(request);
     const { mode, deadlineMs, ...init } = request;
     const messageJson = buildMessage({
       ...init,
@@ -223,18 +246,26 @@ export class Host {
       floats: init.floats ?? this.options.floats,
       limits: { ...this.options.limits, ...init.limits },
     } as MessageInit);
-    const job = new Job(messageJson); // validates the message before anything starts
-    if (this.options.traceReads) job.trace.reads = [];
     const callMode = mode ?? this.opt('mode');
     const info: CallInfo = { callId: this.nextCallId++, parentCallId, method: request.method, contextId: request.contextId, codeHash: request.codeHash, mode: callMode };
     const queuedAt = performance.now();
-    job.trace.onBegin = (t) => this.events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
+    const newJob = (): Job => {
+      const j = new Job(messageJson); // validates the message before anything starts
+      if (this.options.traceReads) j.trace.reads = [];
+      j.trace.onBegin = (t) => this.events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
+      return j;
+    };
+    let job = newJob();
     this.events.emit('call.queued', info);
     const lane = Buffer.from(request.contextId).toString('hex');
     const outcome = await this.serialize(lane, async () => {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
-      const end = callMode === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
-      return this.finish(job, end, info, queuedAt);
+      for (let attempt = 1; ; attempt++) {
+        const end = callMode === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
+        const done = await this.finish(job, end, info, queuedAt, attempt < MAX_CONFLICT_ATTEMPTS && !this.closed);
+        if (done !== 'conflict') return done;
+        job = newJob(); // another call committed an alias this one took first: run it again on the new state
+      }
     }).catch((e: unknown) => {
       // No outcome (the store failed, a VM could not be launched): say so, so no watcher waits for it forever.
       this.events.emit('call.failed', { ...info, error: (e as Error)?.message ?? String(e) });
@@ -305,8 +336,14 @@ export class Host {
     this.closed = true;
     await Promise.allSettled([...this.lanes.values()]);
     await this.pool?.close(this.opt('killGraceMs') * 4);
+    await this.checker.close();
     this.node.close();
-    if (this.ownsStore) await this.store.close();
+    try {
+      if (this.ownsStore) await this.store.close();
+    } finally {
+      this.lock?.release();
+      this.lock = null;
+    }
   }
 
   private assertOpen(): void {
@@ -397,7 +434,11 @@ export class Host {
     return end;
   }
 
-  private async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number): Promise<Outcome> {
+  /**
+   * Applies a job's outcome. 'conflict': another call committed first an alias this one took (only when
+   * `retry`); the caller runs the call again on the new state so the outcome never depends on timing.
+   */
+  private async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number, retry: boolean): Promise<Outcome | 'conflict'> {
     const endedAt = performance.now();
     const contextId = job.message.contextId;
     let result: ExecutionResult;
@@ -422,15 +463,22 @@ export class Host {
         result = { code: 'internal_error', message: `protocol_violation ${end.message}`, fingerprint: null };
         break;
     }
-    const applied = result.code === 'return';
-    let root: Uint8Array;
+    let applied = result.code === 'return';
+    let root: Uint8Array | undefined;
     try {
-      root = applied
-        ? await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)))
-        : stateRoot(this.store, contextId);
+      if (applied) root = await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)));
+    } catch (e) {
+      // Nothing of the call was written (the transaction rolled back); the outcome says why.
+      applied = false;
+      if (e instanceof AliasConflict && retry) return 'conflict';
+      if (e instanceof AliasConflict) result = { code: 'internal_error', message: `conflict ${e.message}, again after retries`, fingerprint: null };
+      else if (e instanceof MutationRefused) result = { code: 'vm_error', message: e.message, fingerprint: null };
+      else if (isHostlinkError(e, 'store')) result = { code: 'internal_error', message: `store ${e.message}`, fingerprint: null };
+      else throw e;
     } finally {
       this.node.settle(job); // staged blobs not committed are deleted, alias reservations end
     }
+    root ??= stateRoot(this.store, contextId);
     const resultBytes = encodeResult(result);
     const outcome: Outcome = {
       callId: info.callId,

@@ -4,6 +4,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
+import { effectLimitProblem } from '../protocol/effect-limits.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus, type RequestOf } from '../protocol/messages.js';
@@ -104,6 +105,8 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     // Decoding errors throw HostlinkError('protocol'): the session ends and the job fails as a protocol violation.
     const decoded = { result: decodeResult(result), effects: decodeEffects(effects) };
     checkNodeEffects(job.message, decoded.effects);
+    const over = effectLimitProblem(job.message.limits, decoded.effects); // a compromised VM may send anything
+    if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);
     job.end({ kind: 'result', ...decoded });
     session.job = null;
     if ('pool' in session.work) {

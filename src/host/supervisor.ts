@@ -10,9 +10,7 @@
  * The execution message never travels on the command line either: every VM asks for it with next_message.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +20,7 @@ import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
+import { createSocketDir } from './socket-dir.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 
 export type Transport = 'unix' | 'tcp';
@@ -53,11 +52,7 @@ let socketCounter = 0;
 
 /** A private directory for this host process's VM sockets, removed at exit. */
 function socketPath(): string {
-  if (socketDir === undefined) {
-    socketDir = mkdtempSync(join(tmpdir(), 'hostlink-'));
-    const dir = socketDir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  }
+  socketDir ??= createSocketDir(); // also removes those of killed hosts (socket-dir.ts)
   return join(socketDir, `vm-${++socketCounter}.sock`);
 }
 

@@ -9,6 +9,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
+import { EFFECT_LIMIT_DEFAULTS, MAX_INPUT_BYTES } from './bounds.generated.js';
 
 /** The seed's VMLimits plus the extra limits of the reference system. All sizes in bytes. */
 export interface VmLimits {
@@ -43,6 +44,12 @@ export interface VmLimits {
   maxExecutionMemory: number;
   /** Deepest nesting of blocks, loops and ifs in one function (V8's compilers need memory per level). */
   maxNestingDepth: number;
+  // --- Effect limits (protocol/bounds.json "effects"; src/protocol/effect-limits.ts): what one call may ask
+  // the host to apply. Kept as one block.
+  maxNodeActions: number;
+  maxStorageWrites: number;
+  maxEffectBytes: number;
+  // --- end of effect limits
 }
 
 export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
@@ -71,6 +78,11 @@ export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
   maxDataBytes: 4 * 1024 * 1024,
   maxExecutionMemory: 64 * 1024 * 1024,
   maxNestingDepth: 4096,
+  // --- Effect limits (protocol/bounds.json)
+  maxNodeActions: EFFECT_LIMIT_DEFAULTS.max_node_actions,
+  maxStorageWrites: EFFECT_LIMIT_DEFAULTS.max_storage_writes,
+  maxEffectBytes: EFFECT_LIMIT_DEFAULTS.max_effect_bytes,
+  // --- end of effect limits
 });
 
 /**
@@ -158,11 +170,24 @@ export function parseId32(text: unknown, field: string): Uint8Array {
   throw bad(field, `must be 32 bytes as 64 hex or 44 base64 characters (got ${JSON.stringify(text).slice(0, 80)})`);
 }
 
-function parseBase64(text: unknown, field: string, length?: number): Uint8Array {
-  if (typeof text !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) {
-    throw bad(field, 'must be a base64 string');
+/** Standard base64 with padding, checked in one pass (a regex over a multi-megabyte input overflowed the stack). */
+function isBase64(text: string): boolean {
+  const n = text.length;
+  if (n % 4 !== 0) return false;
+  const pad = n === 0 ? 0 : text.charCodeAt(n - 1) !== 61 ? 0 : text.charCodeAt(n - 2) === 61 ? 2 : 1;
+  for (let i = 0; i < n - pad; i++) {
+    const c = text.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+    if (!ok) return false;
   }
+  return true;
+}
+
+function parseBase64(text: unknown, field: string, length?: number, maxBytes?: number): Uint8Array {
+  if (typeof text !== 'string' || !isBase64(text)) throw bad(field, 'must be a base64 string');
+  if (maxBytes !== undefined && (text.length / 4) * 3 > maxBytes + 2) throw bad(field, `must be at most ${maxBytes} bytes (max_input_bytes)`);
   const bytes = Uint8Array.from(Buffer.from(text, 'base64'));
+  if (maxBytes !== undefined && bytes.length > maxBytes) throw bad(field, `must be at most ${maxBytes} bytes (max_input_bytes)`);
   if (length !== undefined && bytes.length !== length) throw bad(field, `must be ${length} bytes (got ${bytes.length})`);
   return bytes;
 }
@@ -243,7 +268,7 @@ export function parseMessage(json: string): ExecutionMessage {
   return {
     codeHash: parseId32(need('code_hash'), 'code_hash'),
     method,
-    input: o.input === undefined || o.input === null ? new Uint8Array(0) : parseBase64(o.input, 'input'),
+    input: o.input === undefined || o.input === null ? new Uint8Array(0) : parseBase64(o.input, 'input', undefined, MAX_INPUT_BYTES),
     contextId: parseId32(need('context_id'), 'context_id'),
     executorId: parseId32(need('executor_id'), 'executor_id'),
     gasLimit: o.gas_limit === undefined || o.gas_limit === null ? DEFAULT_GAS_LIMIT : parseUint(o.gas_limit, 'gas_limit', (1n << 63n) - 1n),

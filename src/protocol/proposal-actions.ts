@@ -24,7 +24,7 @@ export class ProposalDecodeError extends Error {
   override readonly name = 'ProposalDecodeError';
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 class Reader {
   private at = 0;

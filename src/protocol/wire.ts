@@ -18,7 +18,7 @@ export interface WireTypes {
 export type WireType = keyof WireTypes;
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Appends fields to a growing buffer. */
 export class WireWriter {

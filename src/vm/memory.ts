@@ -11,7 +11,7 @@ export interface Descriptor {
   len: number;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A size limit checked against a descriptor's length before any data is read. */
 export interface LimitCheck {

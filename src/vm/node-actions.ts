@@ -7,6 +7,7 @@ import type { GuestErrorName } from '../errors.js';
 import { callSeed, randomBlock } from '../protocol/call-ids.js';
 import type { ExecutionMessage } from '../protocol/message.js';
 import type { BlobAnnouncement, ContextMutation, NodeEffects, Proposal } from '../protocol/node-effects.js';
+import { nodeActionCount } from '../protocol/effect-limits.js';
 import { BlobHandles } from './blob-handles.js';
 import type { HostClient } from './host-client.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -21,6 +22,10 @@ export class NodeActions {
   readonly proposals: Proposal[] = [];
   readonly approvals: Uint8Array[] = [];
   readonly announcements: BlobAnnouncement[] = [];
+  /** nodeActionCount reads these names. */
+  get blobAnnouncements(): BlobAnnouncement[] {
+    return this.announcements;
+  }
   private seed: Uint8Array | null = null;
   private randomCounter = 0n;
   private randomLeft: Uint8Array = new Uint8Array(0);
@@ -43,9 +48,16 @@ export class NodeActions {
     return this.hostClient;
   }
 
-  /** Number of context_create calls so far (the index of the next created context). */
-  get createdContexts(): number {
-    return this.contextMutations.filter((m) => m.kind === 'create').length;
+  /** Number of context_create calls so far (the index of the next created context); counted, not filtered per call. */
+  createdContexts = 0;
+
+  /**
+   * Called before queueing one more node action (context mutation, proposal, approval, blob announcement):
+   * traps NodeActionsOverflow when the call already queued max_node_actions (effect-limits.ts).
+   */
+  reserveAction(): void {
+    const max = this.message.limits.maxNodeActions;
+    if (nodeActionCount(this) >= max) this.fail('NodeActionsOverflow', `more than max_node_actions ${max} node actions in one call`);
   }
 
   /** The next `n` bytes of the execution's random stream (call-ids.ts randomBlock). */

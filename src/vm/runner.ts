@@ -10,7 +10,7 @@
  */
 import { GuestError, HostlinkError, isHostlinkError } from '../errors.js';
 import type { CalldataValue } from '../protocol/calldata.js';
-import type { Effects } from '../protocol/effects.js';
+import { emptyEffects, type Effects } from '../protocol/effects.js';
 import type { ExecutionMessage } from '../protocol/message.js';
 import type { BlockResult } from '../protocol/nondet.js';
 import { NONDET_LIMITS } from '../protocol/nondet.generated.js';
@@ -20,6 +20,7 @@ import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
 import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
 import { buildImports } from './imports/index.js';
+import { effectLimitProblem } from '../protocol/effect-limits.js';
 import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
@@ -71,7 +72,7 @@ class Stop extends Error {
 const vmError = (message: string): Stop => new Stop({ code: 'vm_error', message, fingerprint: null });
 
 const METHOD_NAME = /^[A-Za-z0-9_]+$/;
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The storage source a HostClient provides: storage_read for one key, storage_read_many for several. */
 export function hostStorage(host: HostClient): StorageSource {
@@ -103,8 +104,11 @@ function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): Lo
       const module = new WebAssembly.Module(prepared.bytes);
       entry = { prepared, module, imports: WebAssembly.Module.imports(module) };
     } catch (e) {
-      if (!(e instanceof ModuleRejected)) throw e;
-      entry = e;
+      // The engine's own refusal of instrumented code (a V8 limit) depends only on the bytes: cache it as a
+      // rejection so every call gets the same named VMError at once.
+      if (e instanceof WebAssembly.CompileError) entry = new ModuleRejected('rejected_by_engine', e.message);
+      else if (!(e instanceof ModuleRejected)) throw e;
+      else entry = e;
     }
     cache.set(key, entry);
   }
@@ -167,6 +171,11 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
     memory = instance.exports.memory as WebAssembly.Memory;
     ex.attachMemory(memory);
     (instance.exports[method] as () => void)();
+    if (ex.parent === null) {
+      // The count limits were enforced as actions were queued; storage writes and bytes are known at the end.
+      const over = effectLimitProblem(ex.message.limits, ex.effects());
+      if (over !== undefined) throw new GuestError('EffectsOverflow', 'result', over);
+    }
     return { result: returnResult(ex), failure: undefined };
   } catch (err) {
     let result = classify(err);
@@ -253,7 +262,14 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
     if (!(err instanceof Stop)) throw err;
     run = { result: err.result, failure: err };
   }
-  const effects = ex.effects();
+  let effects = ex.effects();
+  const result = ex.nondet.finish(run.result);
+  if (result.code !== 'return' && effectLimitProblem(msg.limits, effects) !== undefined) {
+    // A failed call's changes are never applied: drop them rather than hand the host effects over the limits
+    // (which it must treat as a protocol violation). Logs, events and the blocks' results stay.
+    const { logs, events, nondetResults, nondetDisagreement } = effects;
+    effects = { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
+  }
   effects.gasUsed = meter.gasUsed(run.failure);
-  return { result: ex.nondet.finish(run.result), effects };
+  return { result, effects };
 }

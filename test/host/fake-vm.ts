@@ -9,12 +9,15 @@
  *              prints `wrote N` on stderr each time its writes stall, or `done N` after FLOOD_BYTES),
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
  *              key `big`; prints the response's status name on stderr and exits 0),
- *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution).
+ *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
+ *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions).
  */
 import { connect } from 'node:net';
+import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
+import { encodeResult } from '../../src/protocol/result.js';
 import { parseAddress } from '../../src/transport/address.js';
 import { readVmSecret } from '../../src/vm/secret.js';
 
@@ -51,6 +54,19 @@ socket.on('connect', () => {
   } else if (mode === 'oversize') {
     socket.write(hello);
     socket.once('data', () => socket.write(Buffer.from([0, 0, 0, 0x40, 5])));
+    socket.on('close', () => process.exit(0));
+  } else if (mode === 'effects-flood') {
+    // A compromised VM: ignores the limits the real VM enforces and hands over a flood of node actions.
+    const effects = emptyEffects();
+    for (let i = 0; i < 5000; i++) effects.contextMutations.push({ kind: 'delete', contextId: new Uint8Array(32).fill(i % 251) });
+    socket.write(hello);
+    socket.once('data', () => {
+      socket.write(encodeFrame(encodeRequest('next_message', {})));
+      socket.once('data', () => {
+        const request = encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(effects) });
+        socket.write(encodeFrame(request));
+      });
+    });
     socket.on('close', () => process.exit(0));
   } else if (mode === 'silent' || mode === 'hello-only') {
     // silent: connected, never speaks. hello-only: answered hello, never asks for work.

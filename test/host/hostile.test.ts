@@ -1,7 +1,9 @@
 /**
  * The hostile corpus (test/hostile/*.wat, expected outcomes in test/hostile/expected.json) run end to end:
  * deployed to a real Host on LMDB and called in real VM processes. Each module gets its exact documented
- * result, the context's state is unchanged, and the host keeps serving.
+ * result, the context's state is unchanged, the host keeps serving, and a bystander call on another context
+ * completes meanwhile. The workload cases (test/hostile/workload) ask the host for too much work or for
+ * context changes the call is not entitled to.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { contract, id32, ROOT, tempDir, text, utf8 } from '../helpers.js';
 import { loadCorpus, wat } from '../instrument/helpers.js';
 
 const corpus = loadCorpus();
+/** Workload cases (test/hostile/workload): too much work asked of the host, or changes not entitled to. */
+const workload = JSON.parse(readFileSync(join(ROOT, 'test', 'hostile', 'workload', 'expected.json'), 'utf8')) as { cases: typeof corpus.cases };
 const p = corpus.policy;
 const limits: Partial<VmLimits> = {
   maxModuleSize: p.maxModuleBytes,
@@ -44,13 +48,19 @@ describe('hostile corpus through the host and real VM processes', () => {
     await assert.rejects(host.deploy(simd), /^HostlinkError: contract refused: feature_simd: 0xfd \(function 0, offset 0x30\)$/);
   });
 
-  for (const c of corpus.cases) {
-    test(`${c.file} ${c.method}: ${c.expect.code} ${c.expect.message ?? c.expect.value ?? ''}`, async () => {
+  const cases = [...corpus.cases.map((c) => ({ ...c, dir: '' })), ...workload.cases.map((c) => ({ ...c, dir: 'workload' }))];
+  for (const c of cases) {
+    test(`${join(c.dir, c.file)} ${c.method}: ${c.expect.code} ${c.expect.message ?? c.expect.value ?? ''}`, async () => {
       const before = host.state(ctx);
-      const bytes = await wat(readFileSync(join(ROOT, 'test', 'hostile', c.file), 'utf8'));
+      const bytes = await wat(readFileSync(join(ROOT, 'test', 'hostile', c.dir, c.file), 'utf8'));
       // Stored unchecked: the point is what the VM does with it at call time.
       const codeHash = await host.deploy(bytes, { check: false });
-      const o = await host.call({ codeHash, method: c.method, contextId: ctx });
+      // A bystander on another context is served while the hostile call runs.
+      const [o, bystander] = await Promise.all([
+        host.call({ codeHash, method: c.method, contextId: ctx }),
+        host.call({ codeHash: kv, method: 'get', input: utf8('{"key":"a"}'), contextId: id32('hostile-bystander') }),
+      ]);
+      assert.equal(bystander.result.code, 'return', 'the bystander call completes');
       assert.equal(o.result.code, c.expect.code, JSON.stringify(o.result));
       if (c.expect.code === 'return') {
         const v = (o.result as { value: unknown }).value;

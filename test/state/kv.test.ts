@@ -165,3 +165,26 @@ storeTest('large values (10 MiB) round-trip', async (store) => {
   await store.write((txn) => txn.put('state', k(1), big));
   assert.ok(Buffer.from(store.get('state', k(1))!).equals(Buffer.from(big)));
 });
+
+storeTest('a snapshot keeps its view while later commits change, add and remove keys', async (store) => {
+  await store.write((txn) => {
+    txn.put('members', k(1, 1), enc('a'));
+    txn.put('members', k(1, 2), enc('b'));
+  });
+  const snap = store.snapshot();
+  await store.write((txn) => {
+    txn.put('members', k(1, 1), enc('A'));
+    txn.del('members', k(1, 2));
+    txn.put('members', k(1, 3), enc('c'));
+  });
+  const second = store.snapshot();
+  await store.write((txn) => txn.del('members', k(1, 1)));
+  assert.deepEqual(snap.get('members', k(1, 1)), enc('a'));
+  assert.equal(snap.get('members', k(1, 3)), undefined);
+  assert.deepEqual(entries(snap.range('members', k(1))), [[[1, 1], [...enc('a')]], [[1, 2], [...enc('b')]]]);
+  assert.deepEqual(entries(second.range('members', k(1))), [[[1, 1], [...enc('A')]], [[1, 3], [...enc('c')]]]);
+  assert.deepEqual(entries(store.range('members', k(1))), [[[1, 3], [...enc('c')]]]);
+  snap.release();
+  second.release();
+  snap.release(); // twice is harmless
+});

@@ -1,5 +1,5 @@
 /** `hostlink call (FILE.wasm|HASH) METHOD`: run a contract method through a VM process and apply the outcome. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
 import type { CallFinished } from '../../host/events.js';
@@ -7,7 +7,7 @@ import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
 import type { Host, Outcome } from '../../host/host.js';
 import { round3 } from '../../host/call-trace.js';
 import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, outcomeJson, parse, parseId, parseInput, printOutcome, withHost } from '../common.js';
+import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, MAX_CONTRACT_FILE_BYTES, outcomeJson, parse, parseId, parseInput, printOutcome, readBounded, withHost } from '../common.js';
 import { printOutcomeJson, RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
 export const usage = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
@@ -75,7 +75,7 @@ async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
     return hash;
   }
   if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-  return host.deploy(Uint8Array.from(readFileSync(target)));
+  return host.deploy(readBounded(target, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size'));
 }
 
 const resultLine = (o: Outcome): string => (o.result.code === 'return' ? 'Return' : `${o.result.code}: ${o.result.message}`);
@@ -182,7 +182,7 @@ async function callRemote(node: RemoteNode, target: string, body: Record<string,
   let code = target;
   if (!/^[0-9a-fA-F]{64}$/.test(target)) {
     if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-    code = (await node.post<{ code_hash: string }>('api/codes', Uint8Array.from(readFileSync(target)), 'application/wasm')).code_hash;
+    code = (await node.post<{ code_hash: string }>('api/codes', readBounded(target, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size'), 'application/wasm')).code_hash;
   }
   const record = await node.post<RemoteRecord>('api/calls', { ...body, code });
   const ok = record.outcome['result'] === 'return' ? 0 : 1;

@@ -7,7 +7,10 @@
  *
  * Any context id can be used for calls (a context need not be registered to run or to have members); the
  * registry records the contexts that context_create made. Mutations are applied in call order, after success,
- * in the call's transaction.
+ * in the call's transaction, each only if the call is entitled to it (refusal: the isolation rule), judged in
+ * commit order. A call cannot read the other contexts' facts the rule uses, so this is the outcome of the calls
+ * run one after the other in commit order; the one exception is a call that reads its own membership while a
+ * call in the parent context deletes its context (then it is refused although it read itself a member).
  */
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../protocol/calldata.js';
 import type { ExecutionMessage } from '../../protocol/message.js';
@@ -86,28 +89,88 @@ export function removeMember(txn: KvTxn, contextId: Uint8Array, publicKey: Uint8
 }
 
 /**
+ * The alias a call checked as free was registered by another call that committed first. The call's outcome
+ * would depend on timing, so the host runs it again: it then sees the alias taken, exactly as if the two had
+ * run one after the other.
+ */
+export class AliasConflict extends Error {
+  override readonly name = 'AliasConflict';
+  constructor(readonly alias: string) {
+    super(`alias ${JSON.stringify(alias)} was registered by a call that committed first`);
+  }
+}
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const sameId = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+/** A mutation the call is not entitled to: the whole call is refused and nothing it did is applied. */
+export class MutationRefused extends Error {
+  override readonly name = 'MutationRefused';
+  constructor(
+    readonly fn: string,
+    readonly detail: string,
+  ) {
+    super(`Unauthorized (${fn}): ${detail}`);
+  }
+}
+
+/**
+ * The isolation rule (docs/host-functions-semantics.md, "Who may change a context"), judged by the host, which
+ * cannot trust the VM: a call may delete the current context or a context created by a call in the current
+ * context, and only when its executor is a member of the context deleted; it may add and remove members of
+ * the current context only, and only when its executor is a member of it. Read through the call's transaction,
+ * so the call's own earlier mutations count (a context it created may be deleted by it).
+ */
+export function refusal(reader: KvReader, msg: ExecutionMessage, m: ContextMutation): MutationRefused | undefined {
+  switch (m.kind) {
+    case 'create':
+      return undefined;
+    case 'delete': {
+      if (!sameId(m.contextId, msg.contextId)) {
+        const record = contextRecord(reader, m.contextId);
+        if (record === undefined || !sameId(record.parent, msg.contextId)) {
+          return new MutationRefused('context_delete', `context ${hexOf(m.contextId)} is neither the current context nor one created in it`);
+        }
+      }
+      if (!isMember(reader, m.contextId, msg.executorId)) {
+        return new MutationRefused('context_delete', `the executor is not a member of context ${hexOf(m.contextId)}`);
+      }
+      return undefined;
+    }
+    case 'add_member':
+    case 'remove_member':
+      if (!isMember(reader, msg.contextId, msg.executorId)) {
+        return new MutationRefused(`context_${m.kind}`, 'the executor is not a member of the current context');
+      }
+      return undefined;
+  }
+}
+
+/**
  * Applies a call's queued mutations in order. create: registers the context (its executor becomes the first
- * member) and its alias unless either is already taken (an id repeats only when the same message runs
- * twice; the alias was reserved at call time). delete: removes the registration, alias and members (the
+ * member) and its alias (an id repeats only when the same message runs twice; an alias taken since the call
+ * read it is an AliasConflict, and the host runs the call again on the new state). delete: removes the registration, alias and members (the
  * context's state is left to the state layer). add/remove_member: change the calling context's members.
  */
 export function applyContextMutations(txn: KvTxn, msg: ExecutionMessage, mutations: readonly ContextMutation[]): void {
   for (const m of mutations) {
+    const refused = refusal(txn, msg, m);
+    if (refused !== undefined) throw refused;
     switch (m.kind) {
       case 'create': {
         if (txn.get('contexts', m.contextId) !== undefined) break;
-        const aliasFree = m.alias !== null && txn.get('aliases', utf8.encode(m.alias)) === undefined;
+        if (m.alias !== null && txn.get('aliases', utf8.encode(m.alias)) !== undefined) throw new AliasConflict(m.alias);
         const record: ContextRecord = {
           id: m.contextId,
           protocol: m.protocol,
           applicationId: m.applicationId,
           initArgs: m.initArgs,
-          alias: aliasFree ? m.alias : null,
+          alias: m.alias,
           parent: msg.contextId,
           creator: msg.executorId,
         };
         txn.put('contexts', m.contextId, encodeRecord(record));
-        if (aliasFree) txn.put('aliases', utf8.encode(m.alias!), m.contextId);
+        if (m.alias !== null) txn.put('aliases', utf8.encode(m.alias), m.contextId);
         addMember(txn, m.contextId, msg.executorId);
         break;
       }

@@ -124,7 +124,7 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
     const c = context(session, 'http_fetch');
     if (c instanceof Uint8Array) return c;
     if (headers.length % 2 !== 0) throw new HostlinkError('protocol', 'http_fetch headers must alternate names and values');
-    const text = new TextDecoder('utf-8', { fatal: true });
+    const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
     const pairs: [string, string][] = [];
     try {
       for (let i = 0; i < headers.length; i += 2) pairs.push([text.decode(headers[i]), text.decode(headers[i + 1])]);

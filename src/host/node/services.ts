@@ -10,7 +10,7 @@
 import { HostlinkError } from '../../errors.js';
 import type { Effects } from '../../protocol/effects.js';
 import type { Job } from '../job.js';
-import type { KvStore, KvTxn } from '../state/kv.js';
+import type { KvReader, KvSnapshot, KvStore, KvTxn } from '../state/kv.js';
 import { NodeLimitError, type FetchAnswer, type FetchRequest, type NodeBackend } from './backend.js';
 import { diskBlobContent, memoryBlobContent, type BlobContent, type BlobUpload, type StagedBlob } from './blob-content.js';
 import * as contexts from './contexts.js';
@@ -26,6 +26,8 @@ export interface NodeServicesOptions {
 
 /** What one execution holds at the host until it is settled. */
 interface JobState {
+  /** The committed state as the call first read it; membership and alias reads all answer from it. */
+  snapshot: KvSnapshot | null;
   uploads: Map<bigint, BlobUpload>;
   staged: Map<string, StagedBlob>;
   aliases: Set<string>;
@@ -45,8 +47,9 @@ export class NodeServices implements NodeBackend {
   private readonly content: BlobContent;
   private readonly gate: FetchGate;
   private readonly jobs = new WeakMap<Job, JobState>();
-  /** Aliases reserved by executions in progress, with the job holding each. */
-  private readonly reserved = new Map<string, Job>();
+  /** Aliases checked as free by executions in progress, with how many hold each (for inspection). */
+  private readonly reserved = new Map<string, number>();
+  private snapshotCount = 0;
 
   constructor(
     private readonly store: KvStore,
@@ -58,37 +61,52 @@ export class NodeServices implements NodeBackend {
 
   private state(job: Job): JobState {
     let s = this.jobs.get(job);
-    if (s === undefined) this.jobs.set(job, (s = { uploads: new Map(), staged: new Map(), aliases: new Set(), settled: false }));
+    if (s === undefined) this.jobs.set(job, (s = { snapshot: null, uploads: new Map(), staged: new Map(), aliases: new Set(), settled: false }));
     // A VM still talking after its call ended (deadline, crash) must not start new work.
     if (s.settled) throw new HostlinkError('protocol', 'the execution has already ended');
     return s;
   }
 
+  /**
+   * The call's view of node tables: a snapshot taken at its first node read and kept until it is settled, so
+   * commits of other calls (another lane deleting this context, registering an alias) never show mid-call.
+   */
+  private view(job: Job): KvReader {
+    const s = this.state(job);
+    if (s.snapshot === null) {
+      s.snapshot = this.store.snapshot();
+      this.snapshotCount++;
+    }
+    return s.snapshot;
+  }
+
   // ------------------------------------------------------------------ NodeBackend (protocol methods)
 
   readPrivate(job: Job, key: Uint8Array): Uint8Array | undefined {
-    return readPrivate(this.store, job.message.contextId, key);
+    return readPrivate(this.view(job), job.message.contextId, key);
   }
 
   isMember(job: Job, publicKey: Uint8Array): boolean {
-    return contexts.isMember(this.store, job.message.contextId, publicKey);
+    return contexts.isMember(this.view(job), job.message.contextId, publicKey);
   }
 
   members(job: Job): Uint8Array[] {
-    return contexts.members(this.store, job.message.contextId);
+    return contexts.members(this.view(job), job.message.contextId);
   }
 
-  resolveAlias(_job: Job, alias: string): Uint8Array | undefined {
-    return contexts.resolveAlias(this.store, alias);
+  resolveAlias(job: Job, alias: string): Uint8Array | undefined {
+    return contexts.resolveAlias(this.view(job), alias);
   }
 
+  /**
+   * True when the alias is free in the call's snapshot. Calls in progress do not hold aliases against each
+   * other (that made outcomes depend on timing): if two calls take the same alias, the one that commits
+   * second meets an AliasConflict and the host runs it again (contexts.ts).
+   */
   reserveAlias(job: Job, alias: string): boolean {
-    const s = this.state(job);
-    if (alias === '' || contexts.resolveAlias(this.store, alias) !== undefined) return false;
-    const holder = this.reserved.get(alias);
-    if (holder !== undefined && holder !== job) return false;
-    this.reserved.set(alias, job);
-    s.aliases.add(alias);
+    if (alias === '' || contexts.resolveAlias(this.view(job), alias) !== undefined) return false;
+    this.state(job).aliases.add(alias);
+    this.reserved.set(alias, (this.reserved.get(alias) ?? 0) + 1);
     return true;
   }
 
@@ -163,7 +181,7 @@ export class NodeServices implements NodeBackend {
   settle(job: Job): void {
     const s = this.jobs.get(job);
     if (s === undefined) {
-      this.jobs.set(job, { uploads: new Map(), staged: new Map(), aliases: new Set(), settled: true });
+      this.jobs.set(job, { snapshot: null, uploads: new Map(), staged: new Map(), aliases: new Set(), settled: true });
       return;
     }
     s.settled = true;
@@ -171,7 +189,17 @@ export class NodeServices implements NodeBackend {
     for (const b of s.staged.values()) b.discard();
     s.uploads.clear();
     s.staged.clear();
-    for (const alias of s.aliases) if (this.reserved.get(alias) === job) this.reserved.delete(alias);
+    for (const alias of s.aliases) {
+      const n = (this.reserved.get(alias) ?? 1) - 1;
+      if (n <= 0) this.reserved.delete(alias);
+      else this.reserved.set(alias, n);
+    }
+    s.aliases.clear();
+    if (s.snapshot !== null) {
+      s.snapshot.release();
+      s.snapshot = null;
+      this.snapshotCount--;
+    }
   }
 
   close(): void {
@@ -250,6 +278,11 @@ export class NodeServices implements NodeBackend {
   /** Aliases reserved by calls in progress (0 once every call has ended). */
   get reservedAliases(): number {
     return this.reserved.size;
+  }
+
+  /** Snapshots held by calls in progress (0 once every call has ended: each is released when its call is settled). */
+  get openSnapshots(): number {
+    return this.snapshotCount;
   }
 }
 

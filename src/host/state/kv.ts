@@ -49,7 +49,17 @@ export interface KvTxn extends KvReader {
   del(table: TableName, key: Uint8Array): void;
 }
 
+/** A consistent read view of the committed state as of its creation; release() it when done. */
+export interface KvSnapshot extends KvReader {
+  release(): void;
+}
+
 export interface KvStore extends KvReader {
+  /**
+   * A read view that later commits do not change (a call's view of other contexts stays as it began). Every
+   * snapshot must be released; while one is held the store keeps the old versions it may read.
+   */
+  snapshot(): KvSnapshot;
   /**
    * Runs `fn` in one atomic transaction and resolves with its result once the transaction is committed (and,
    * on a durable store, synced). `fn` must be synchronous. If it throws, nothing it wrote is kept and the

@@ -10,7 +10,7 @@
  * committed transaction, and every resolved write() is in it).
  */
 import { mkdirSync } from 'node:fs';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { HostlinkError } from '../../errors.js';
 import { plain } from './bytes.js';
 import {
@@ -39,12 +39,31 @@ export interface LmdbStoreOptions {
 type Db = Database<Buffer, Uint8Array>;
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-const storeError = (what: string, e: unknown): HostlinkError =>
-  e instanceof HostlinkError ? e : new HostlinkError('store', `LMDB ${what} failed: ${message(e)}`, { cause: e });
+const storeError = (what: string, e: unknown): HostlinkError => {
+  // lmdb rejects a failed commit's callers with an error whose `commitError` is a second promise, rejected
+  // with the cause (ENOSPC, EIO) and awaited by nobody: left alone it is an unhandled rejection that kills
+  // the process. Observe it here; the caller gets the named store error.
+  const detail = (e as { commitError?: unknown } | null)?.commitError;
+  if (detail !== null && typeof detail === 'object' && typeof (detail as Promise<unknown>).catch === 'function') (detail as Promise<unknown>).catch(() => undefined);
+  return e instanceof HostlinkError ? e : new HostlinkError('store', `LMDB ${what} failed: ${message(e)}`, { cause: e });
+};
 
-function rangeOf(db: Db, prefix: Uint8Array): Iterable<[Uint8Array, Uint8Array]> {
+/** The reason behind lmdb's generic "Commit failed" (its `commitError` promise), when it has one. */
+async function commitCause(e: unknown): Promise<string | undefined> {
+  const detail = (e as { commitError?: unknown } | null)?.commitError;
+  if (detail === null || typeof detail !== 'object' || typeof (detail as Promise<unknown>).then !== 'function') return undefined;
+  return (detail as Promise<unknown>).then(
+    () => undefined,
+    (c: unknown) => message(c),
+  );
+}
+
+function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterable<[Uint8Array, Uint8Array]> {
   const end = prefix.length === 0 ? undefined : prefixEnd(prefix);
-  const options = prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end };
+  const options = {
+    ...(prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end }),
+    ...(transaction !== undefined ? { transaction } : {}),
+  };
   return {
     *[Symbol.iterator]() {
       for (const { key, value } of db.getRange(options)) yield [plain(key as Uint8Array), plain(value)];
@@ -103,6 +122,34 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
       check();
       return rangeOf(db(t), prefix);
     },
+    snapshot() {
+      check();
+      // An LMDB read transaction: a consistent view until done() (it pins the pages it may read).
+      const transaction = root.useReadTransaction();
+      let released = false;
+      const live = (): Transaction => {
+        if (released) throw new HostlinkError('usage', 'snapshot used after release()');
+        return transaction;
+      };
+      return {
+        get(t, key) {
+          try {
+            const v = (db(t).getBinary as (k: Uint8Array, o: { transaction: Transaction }) => Buffer | undefined).call(db(t), key, { transaction: live() }); // lmdb accepts options; its typings omit them
+            return v === undefined ? undefined : plain(v);
+          } catch (e) {
+            throw storeError('read', e);
+          }
+        },
+        range(t, prefix) {
+          return [...rangeOf(db(t), prefix, live())];
+        },
+        release() {
+          if (released) return;
+          released = true;
+          transaction.done();
+        },
+      };
+    },
     write<T>(fn: (txn: KvTxn) => T): Promise<T> {
       if (closing) return Promise.reject(new HostlinkError('store', `the store in ${dir} is closed`));
       if (inWrite) throw new HostlinkError('usage', 'write() called inside a write() callback');
@@ -157,8 +204,14 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
       });
       const done = committed.then(
         (r) => r,
-        (e: unknown) => {
-          throw thrown !== undefined ? thrown.error : storeError('commit', e);
+        async (e: unknown) => {
+          if (thrown !== undefined) throw thrown.error;
+          // lmdb also rejects the batch's own commit promise, which it never awaits (an unhandled rejection
+          // that would end the process): `committed` observes the current one.
+          root.committed.then(undefined, () => undefined);
+          const error = storeError('commit', e);
+          const cause = await commitCause(e);
+          throw cause === undefined ? error : new HostlinkError('store', `LMDB commit failed: ${cause} (disk full or I/O error: nothing of this write was kept)`, { cause: e });
         },
       );
       pending = done.catch(() => undefined);

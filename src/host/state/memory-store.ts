@@ -55,6 +55,18 @@ export function createMemoryStore(): KvStore {
     if (closed) throw new HostlinkError('store', 'the store is closed');
   };
 
+  // Live snapshots keep, per table, the value each key had when they were taken (undefined: absent), recorded
+  // by the first commit that changes the key after them.
+  type Saved = Map<TableName, Map<string, Uint8Array | undefined>>;
+  const snapshots = new Set<Saved>();
+  const remember = (name: TableName, key: string): void => {
+    for (const saved of snapshots) {
+      let m = saved.get(name);
+      if (m === undefined) saved.set(name, (m = new Map()));
+      if (!m.has(key)) m.set(key, table(name).map.get(key));
+    }
+  };
+
   function runTxn<T>(fn: (txn: KvTxn) => T): T {
     check();
     // Writes go to an overlay (undefined = deleted) and reach the tables only if fn returns.
@@ -114,7 +126,10 @@ export function createMemoryStore(): KvStore {
     }
     for (const [name, o] of overlay) {
       const t = table(name);
-      for (const [key, v] of o) t.set(key, v);
+      for (const [key, v] of o) {
+        remember(name, key);
+        t.set(key, v);
+      }
     }
     return result;
   }
@@ -129,6 +144,35 @@ export function createMemoryStore(): KvStore {
       check();
       const t = table(name);
       return t.keysWithPrefix(str(prefix)).map((key): [Uint8Array, Uint8Array] => [bytes(key), copy(t.map.get(key)!)]);
+    },
+    snapshot() {
+      check();
+      const saved: Saved = new Map();
+      snapshots.add(saved);
+      const value = (name: TableName, key: string): Uint8Array | undefined => {
+        const m = saved.get(name);
+        return m !== undefined && m.has(key) ? m.get(key) : table(name).map.get(key);
+      };
+      return {
+        get(name, key) {
+          const v = value(name, str(key));
+          return v === undefined ? undefined : copy(v);
+        },
+        range(name, prefix) {
+          const p = str(prefix);
+          const keys = new Set(table(name).keysWithPrefix(p));
+          for (const key of saved.get(name)?.keys() ?? []) if (key.startsWith(p)) keys.add(key);
+          const out: [Uint8Array, Uint8Array][] = [];
+          for (const key of [...keys].sort()) {
+            const v = value(name, key);
+            if (v !== undefined) out.push([bytes(key), copy(v)]);
+          }
+          return out;
+        },
+        release() {
+          snapshots.delete(saved);
+        },
+      };
     },
     write<T>(fn: (txn: KvTxn) => T): Promise<T> {
       if (closing) return Promise.reject(new HostlinkError('store', 'the store is closed'));

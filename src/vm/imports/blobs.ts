@@ -89,6 +89,7 @@ export const blobs: FamilyImpl<'blobs'> = {
     const blobId = readId32(ex, blobIdPtr, 'blob id');
     const contextId = readId32(ex, contextIdPtr, 'context id');
     if (ex.node.host().fetch('blob_size', { blobId }) === undefined) return 0;
+    ex.node.reserveAction();
     ex.hold(blobId.length + contextId.length, 'blob announcement');
     ex.node.announcements.push({ blobId, contextId });
     return 1;

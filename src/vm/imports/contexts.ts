@@ -1,7 +1,10 @@
 /**
  * Contexts: mutations are queued (applied by the host after success, in call order); membership and alias
- * lookups ask the host, which answers from committed state. An alias given to context_create is reserved at
- * the host at once, so a taken alias traps AliasAlreadyExists at call time, also against a concurrent call.
+ * lookups ask the host, which answers from the call's snapshot of committed state. An alias given to
+ * context_create is checked at the host at once: taken in the snapshot (or twice in this call) traps
+ * AliasAlreadyExists. A concurrent call that commits the same alias first makes the host run this call again,
+ * so the outcome is the one of the two calls run one after the other. Every mutation counts against
+ * max_node_actions; whether the call may make it is judged by the host when applying (host/node/contexts.ts).
  */
 import { HostlinkError } from '../../errors.js';
 import { createdContextId } from '../../protocol/call-ids.js';
@@ -21,6 +24,7 @@ export const contexts: FamilyImpl<'contexts'> = {
       error: 'KeyLengthOverflow',
       name: 'the protocol name limit',
     });
+    ex.node.reserveAction();
     const applicationId = readId32(ex, appIdPtr, 'application id');
     const initArgs = ex.readBuffer(argsPtr, 'init args', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     const given = aliasPtr === 0n ? '' : readAlias(ex, aliasPtr);
@@ -30,21 +34,24 @@ export const contexts: FamilyImpl<'contexts'> = {
       if (taken) ex.fail('AliasAlreadyExists', `alias ${JSON.stringify(alias)} is already in use`);
       ex.node.aliases.add(alias);
     }
-    const contextId = createdContextId(ex.message, ex.node.createdContexts);
+    const contextId = createdContextId(ex.message, ex.node.createdContexts++);
     ex.hold(contextId.length + protocol.length + applicationId.length + initArgs.length + (alias?.length ?? 0), 'context_create');
     ex.node.contextMutations.push({ kind: 'create', contextId, protocol, applicationId, initArgs, alias });
   },
   context_delete(ex, contextIdPtr) {
+    ex.node.reserveAction();
     const contextId = readId32(ex, contextIdPtr, 'context id');
     ex.hold(contextId.length, 'context_delete');
     ex.node.contextMutations.push({ kind: 'delete', contextId });
   },
   context_add_member(ex, publicKeyPtr) {
+    ex.node.reserveAction();
     const publicKey = readId32(ex, publicKeyPtr, 'public key');
     ex.hold(publicKey.length, 'context_add_member');
     ex.node.contextMutations.push({ kind: 'add_member', publicKey });
   },
   context_remove_member(ex, publicKeyPtr) {
+    ex.node.reserveAction();
     const publicKey = readId32(ex, publicKeyPtr, 'public key');
     ex.hold(publicKey.length, 'context_remove_member');
     ex.node.contextMutations.push({ kind: 'remove_member', publicKey });

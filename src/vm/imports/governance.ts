@@ -9,6 +9,7 @@ import type { FamilyImpl } from './types.js';
 
 export const governance: FamilyImpl<'governance'> = {
   send_proposal(ex, actionsPtr, idPtr) {
+    ex.node.reserveAction();
     const actions = ex.readBuffer(actionsPtr, 'proposal actions', ex.limit('maxStorageValueSize', 'ValueLengthOverflow'));
     try {
       decodeProposalActions(actions);
@@ -23,6 +24,7 @@ export const governance: FamilyImpl<'governance'> = {
     ex.memory.writeAt(dest, id);
   },
   approve_proposal(ex, approvalPtr) {
+    ex.node.reserveAction();
     const approval = readId32(ex, approvalPtr, 'proposal id');
     ex.hold(approval.length, 'approval');
     ex.node.approvals.push(approval);

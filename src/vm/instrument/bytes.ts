@@ -93,7 +93,8 @@ export class ByteReader {
   }
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name may begin with U+FEFF, and the default decoder would silently drop it (renaming an export).
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const UTF8_ENCODER = new TextEncoder();
 
 /** Growable output buffer with LEB128 helpers. */

@@ -24,7 +24,7 @@ export { OutOfGas, StackOverflow, createMeter, type Meter } from './meter.js';
 export { checkCatalogueImport } from './catalogue.js';
 
 /** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */
-export const INSTRUMENTATION_VERSION = 2;
+export const INSTRUMENTATION_VERSION = 3; // 2: gas schedule and nesting depth; 3: type and function-size budgets, memory bounds above 65536 pages invalid
 
 export interface PreparedExport {
   name: string;
@@ -82,11 +82,20 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
     return out;
   });
 
-  // Types the instrumentation needs, appended so that existing type indices stay valid.
+  // Types the instrumentation needs, appended so that existing type indices stay valid. Looked up by a
+  // signature key (first index wins, as a scan would find it): a linear scan per lookup made instrumentation
+  // quadratic in the number of types and functions (a 3 MB module took minutes).
+  const typeIndexes = new Map<string, number>();
+  m.types.forEach((t, i) => {
+    const k = signatureKey(t.params, t.results);
+    if (!typeIndexes.has(k)) typeIndexes.set(k, i);
+  });
   const typeIndex = (params: number[], results: number[]): number => {
-    const i = m.types.findIndex((t) => same(t.params, params) && same(t.results, results));
-    if (i >= 0) return i;
+    const k = signatureKey(params, results);
+    const i = typeIndexes.get(k);
+    if (i !== undefined) return i;
     m.types.push({ params, results });
+    typeIndexes.set(k, m.types.length - 1);
     return m.types.length - 1;
   };
   const internalTypes = new Map<number, number>();
@@ -212,8 +221,9 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
   return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports };
 }
 
-function same(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+/** A function type as a string key: value-type bytes of the params, a separator, the results' bytes. */
+function signatureKey(params: readonly number[], results: readonly number[]): string {
+  return String.fromCharCode(...params) + '|' + String.fromCharCode(...results);
 }
 
 /** Element expression `ref.func f end` with f shifted; `ref.null func end` unchanged. */

@@ -164,6 +164,9 @@ function valTypes(s: ByteReader): number[] {
   return out;
 }
 
+/** Pages of 64 KiB a 32-bit memory can address (4 GiB). */
+const MAX_MEMORY32_PAGES = 65536;
+
 function limits(s: ByteReader, memory: boolean): Limits {
   const at = s.pos;
   const flags = s.u8();
@@ -172,6 +175,11 @@ function limits(s: ByteReader, memory: boolean): Limits {
   if (flags > 1) s.fail('bad limits flags', at);
   const min = s.u32();
   const max = flags === 1 ? s.u32() : undefined;
+  // A 32-bit memory has at most 65536 pages: larger bounds make the module invalid (V8 refuses it), never clamped.
+  if (memory && (min > MAX_MEMORY32_PAGES || (max !== undefined && max > MAX_MEMORY32_PAGES))) {
+    throw new ModuleRejected('invalid_module', `memory size must be at most ${MAX_MEMORY32_PAGES} pages`, undefined, at);
+  }
+  if (max !== undefined && max < min) throw new ModuleRejected('invalid_module', 'size minimum must not be greater than maximum', undefined, at);
   return { min, max };
 }
 

@@ -1,3 +1,4 @@
+import { MAX_INSTRUMENTED_FUNCTION_BYTES } from '../../protocol/bounds.generated.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { BT_EMPTY, Instr, decodeInstr, type DecodeContext } from './code.js';
 import { COST_BY_CLASS, GAS_PER_BYTE, GAS_PER_PAGE, writeCharge, writeDynamicCharge, writeLoad, writeStore } from './gas.js';
@@ -526,7 +527,12 @@ export class FunctionRewriter {
       if (segCost[i]! > 0) writeCharge(charges, segCost[i]!, gasLocal, segDepth[i]!);
     }
     chargeAt.push(charges.length);
-    out.u32(head.length + w.length + charges.length + tail.length);
+    const size = head.length + w.length + charges.length + tail.length;
+    // V8 refuses a larger function at compile time; refusing it here names the rule and is cached like any rejection.
+    if (size > MAX_INSTRUMENTED_FUNCTION_BYTES) {
+      throw new ModuleRejected('function_too_large', `${size} bytes once instrumented, limit ${MAX_INSTRUMENTED_FUNCTION_BYTES}`, functionIndex, body.codeOffset);
+    }
+    out.u32(size);
     out.copy(head.buf, 0, head.length);
     let prev = 0;
     for (let i = 0; i < segPos.length; i++) {

@@ -1,3 +1,4 @@
+import { MAX_FUNCTION_BODY_BYTES, MAX_TYPES } from '../../protocol/bounds.generated.js';
 import { valTypeName, type WasmModule, type Element } from './module.js';
 import type { ModulePolicy } from './policy.js';
 import { ModuleRejected } from './rejected.js';
@@ -11,6 +12,13 @@ export const RESERVED_IMPORT_MODULE = 'hostlink';
  * several rules is always rejected for the same one.
  */
 export function validateModule(m: WasmModule, policy: ModulePolicy): void {
+  // Budgets first: they bound the work of everything after (the rewriter and V8's own validation).
+  if (m.types.length > MAX_TYPES) throw new ModuleRejected('too_many_types', `${m.types.length} function types, limit ${MAX_TYPES}`);
+  m.codes.forEach((c) => {
+    if (c.code.length > MAX_FUNCTION_BODY_BYTES) {
+      throw new ModuleRejected('function_too_large', `body of ${c.code.length} bytes, limit ${MAX_FUNCTION_BODY_BYTES}`, undefined, c.codeOffset);
+    }
+  });
   let importedFunctions = 0;
   for (const imp of m.imports) {
     const where = `${imp.module}.${imp.name}`;

@@ -1,0 +1,72 @@
+/**
+ * Oversized and absurd inputs to the real `hostlink` binary end at once with a one-line error naming the
+ * limit; socket directories of killed hosts are removed by the next host.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
+import { contractPath, tempDir } from '../helpers.js';
+
+const dir = tempDir();
+const kv = contractPath('kv-store');
+
+function hostlink(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [HOSTLINK_BIN, ...args], { encoding: 'utf8', cwd: dir.path, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('hostlink CLI bounds', () => {
+  after(() => dir.remove());
+
+  test('call /dev/zero and --input @/dev/zero stop at the limit with its name', () => {
+    const code = hostlink('call', '/dev/zero', 'run');
+    assert.equal(code.code, 2);
+    assert.equal(code.stderr, 'hostlink: contract /dev/zero is larger than 10485760 bytes (max_module_size)\n');
+    const input = hostlink('call', kv, 'get', '--input', '@/dev/zero');
+    assert.equal(input.code, 2);
+    assert.equal(input.stderr, 'hostlink: input file /dev/zero is larger than 16777216 bytes (max_input_bytes)\n');
+  });
+
+  test('--data-dir under /proc and an out-of-range --deadline: one-line errors', () => {
+    const proc = hostlink('state', 'x', '--data-dir', '/proc/hostlink-nope');
+    assert.equal(proc.code, 2);
+    assert.equal(proc.stderr, 'hostlink: data directory /proc/hostlink-nope: cannot create /proc/hostlink-nope (ENOENT)\n');
+    const deadline = hostlink('call', kv, 'get', '--deadline', String(2 ** 31));
+    assert.equal(deadline.code, 2);
+    assert.equal(deadline.stderr, 'hostlink: --deadline must be a whole number of milliseconds from 1 to 2147483647 (got "2147483648")\n');
+  });
+
+  test('two CLI loops on one data directory take turns: no write is lost', async () => {
+    const data = join(dir.path, 'shared');
+    const run = (args: string[]) =>
+      new Promise<number | null>((resolve) => {
+        const p = spawn(process.execPath, [HOSTLINK_BIN, ...args], { cwd: dir.path, stdio: 'ignore' });
+        p.on('exit', resolve);
+      });
+    const loop = async (name: string) => {
+      const codes: (number | null)[] = [];
+      for (let i = 0; i < 2; i++) codes.push(await run(['call', kv, 'set', '--input', `{"key":"${name}${i}","value":"v"}`, '--context', 'shared', '--mode', 'oneshot', '--data-dir', data]));
+      return codes;
+    };
+    const codes = await Promise.all([loop('a'), loop('b')]);
+    assert.deepEqual(codes.flat(), Array(4).fill(0));
+    const state = hostlink('state', 'shared', '--json', '--data-dir', data);
+    assert.equal(state.code, 0, state.stderr);
+    const keys = (JSON.parse(state.stdout) as { entries: { key: string }[] }).entries.map((e) => e.key);
+    assert.deepEqual(keys.filter((k) => k.startsWith('e:')).sort(), ['e:a0', 'e:a1', 'e:b0', 'e:b1']);
+  });
+
+  test('the socket directory of a killed host is removed by the next host', () => {
+    // A pid that no longer runs: a finished child's.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const stale = join(tmpdir(), `hostlink-${dead}-abcdef`);
+    mkdirSync(stale, { recursive: true });
+    const r = hostlink('call', kv, 'get', '--input', '{"key":"x"}', '--context', 'sweep');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(existsSync(stale), false);
+  });
+});

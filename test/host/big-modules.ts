@@ -1,0 +1,70 @@
+/** Generators of large WebAssembly modules for the deploy-bound tests (binary built directly: wat is too slow). */
+const leb = (n: number): number[] => {
+  const o: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    o.push(b);
+  } while (n);
+  return o;
+};
+const section = (id: number, body: number[] | Uint8Array): Uint8Array => Buffer.concat([Uint8Array.from([id, ...leb(body.length)]), Uint8Array.from(body)]);
+const HEADER = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
+
+/** `types` distinct function types (no results) and `functions` functions cycling through them, each body `ops` x (i32.const 1; drop). */
+export function manyTypesAndFunctions(types: number, functions: number, ops: number): Uint8Array {
+  const t: number[] = [...leb(types)];
+  for (let i = 0; i < types; i++) {
+    const params: number[] = [];
+    for (let x = i + 1; x; x >>= 1) params.push(x & 1 ? 0x7e : 0x7f);
+    t.push(0x60, ...leb(params.length), ...params, 0);
+  }
+  const f: number[] = [...leb(functions)];
+  for (let i = 0; i < functions; i++) f.push(...leb(i % types));
+  const one: number[] = [];
+  for (let k = 0; k < ops; k++) one.push(0x41, 0x01, 0x1a);
+  one.push(0x0b);
+  const body = Uint8Array.from([...leb(one.length + 1), 0, ...one]);
+  const code = Buffer.concat([Uint8Array.from(leb(functions)), ...Array<Uint8Array>(functions).fill(body)]);
+  return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), section(1, t), section(3, f), section(10, code)]));
+}
+
+/** One exported function `run` (() -> ()) whose body is `bytes` bytes of (i32.const 1; drop), and a memory. */
+export function oneHugeFunction(bytes: number): Uint8Array {
+  const ops = Math.floor(bytes / 3);
+  const inner = Buffer.alloc(ops * 3 + 2);
+  inner[0] = 0; // no locals
+  for (let k = 0; k < ops; k++) inner.set([0x41, 0x01, 0x1a], 1 + k * 3);
+  inner[inner.length - 1] = 0x0b;
+  const body = Buffer.concat([Uint8Array.from(leb(inner.length)), inner]);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return Uint8Array.from(
+    Buffer.concat([Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(5, [1, 0, 1]), section(7, exp), section(10, Buffer.concat([Uint8Array.of(1), body]))]),
+  );
+}
+
+/** A module exporting a function under `name` (UTF-8) and a memory with the given limits (pages). */
+export function namedExportAndMemory(name: string, memMin: number, memMax?: number): Uint8Array {
+  const n = [...Buffer.from(name, 'utf8')];
+  const mem = memMax === undefined ? [1, 0, ...leb(memMin)] : [1, 1, ...leb(memMin), ...leb(memMax)];
+  const exp = [2, ...leb(n.length), ...n, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(5, mem), section(7, exp), section(10, [1, 2, 0, 0x0b])]));
+}
+
+/**
+ * One exported function `run` of about `bytes` bytes: a local f64 through `f64.sqrt` over and over. Each sqrt is
+ * one byte that NaN canonicalisation follows with 17, so the function grows ~18x when instrumented.
+ */
+export function sqrtChain(bytes: number): Uint8Array {
+  const n = Math.max(1, bytes - 8);
+  const inner = Buffer.alloc(n + 7);
+  inner.set([1, 1, 0x7c, 0x20, 0x00], 0); // one local f64; local.get 0
+  inner.fill(0x9f, 5, 5 + n); // f64.sqrt
+  inner.set([0x1a, 0x0b], 5 + n); // drop; end
+  const body = Buffer.concat([Uint8Array.from(leb(inner.length)), inner]);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return Uint8Array.from(
+    Buffer.concat([Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(5, [1, 0, 1]), section(7, exp), section(10, Buffer.concat([Uint8Array.of(1), body]))]),
+  );
+}

@@ -1,0 +1,280 @@
+/**
+ * Bounds on what one caller can make the host do (issue 9), through real VM processes and LMDB: deploys are
+ * checked off the event loop in linear time with budgets, effects are limited per call (VM and host), one
+ * process owns a data directory, contexts are isolated and node reads are a snapshot, alias outcomes do not
+ * depend on timing, module names keep a leading U+FEFF, and numeric options and inputs are checked.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Host } from '../../src/host/host.js';
+import { Job } from '../../src/host/job.js';
+import { LOCK_FILE } from '../../src/host/state/data-dir.js';
+import { MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { buildMessage } from '../../src/protocol/message.js';
+import { prepareModule } from '../../src/vm/instrument/index.js';
+import { policyFor } from '../../src/vm/policy.js';
+import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
+import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
+import { call, Probe, returnedU64 } from '../node/probe.js';
+import { manyTypesAndFunctions, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
+
+const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
+const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
+const alice = id32('alice');
+
+describe('bounds: deploy, effects, isolation, inputs', () => {
+  const dir = tempDir('hostlink-bounds-');
+  let host: Host;
+  let kv: Uint8Array;
+  let probe: Uint8Array;
+  const bystanderCtx = id32('bystander');
+  const bystander = () => host.call({ codeHash: kv, method: 'get', input: utf8('{"key":"a"}'), contextId: bystanderCtx });
+
+  before(async () => {
+    host = await Host.open({ dataDir: dir.path, poolSize: 2 });
+    kv = await host.deploy(contract('kv-store'));
+    await host.call({ codeHash: kv, method: 'set', input: utf8('{"key":"a","value":"1"}'), contextId: bystanderCtx });
+    const p = new Probe();
+    const victim = p.buf(id32('victim'));
+    const bob = p.buf(id32('bob'));
+    const proto = p.buf('near');
+    const app = p.buf(id32('app'));
+    const args = p.buf('{}');
+    const pair = p.buf('pair');
+    const duo = p.buf('duo');
+    const ctxArg = p.out(32);
+    p.method('delete_many', `(local $i i32) (loop $l ${call('context_delete', ctxArg.desc)} (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 5000))))`);
+    p.method('delete_victim', call('context_delete', victim));
+    p.method('add_bob', call('context_add_member', bob));
+    p.method('take_alias', call('context_create', proto, app, args, pair));
+    const aliceKey = p.buf(alice);
+    // Reads its membership, runs for a while, reads it again: returns both answers as two i64 (1 = member).
+    p.method(
+      'member_twice',
+      `(local $i i32) (local $a i64)
+       (local.set $a (i64.extend_i32_u ${call('context_is_member', aliceKey)}))
+       (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 50000000))))
+       (call $ret_i64 (i64.add (i64.shl (local.get $a) (i64.const 8)) (i64.extend_i32_u ${call('context_is_member', aliceKey)})))`,
+    );
+    p.method('take_duo', call('context_create', proto, app, args, duo));
+    // Holds the alias for a while (a long loop), then fails: its reservation must not decide another call's outcome.
+    p.method('take_alias_spin_trap', `(local $i i32) ${call('context_create', proto, app, args, pair)} (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 20000000)))) unreachable`);
+    probe = await host.deploy(await p.build());
+  });
+  after(async () => {
+    await host.close();
+    dir.remove();
+  });
+
+  test('bystander calls complete while a large deploy is being checked (the event loop is free)', async () => {
+    await bystander(); // warm VM
+    const big = manyTypesAndFunctions(MAX_TYPES, 10_000, 330); // ~10 MB, the most max_module_size allows
+    let deployed = false;
+    const deploying = host.deploy(big).then(() => (deployed = true));
+    // Calls one after the other until the deploy is done: with the check on the event loop none could finish
+    // before it (at most one, during the final store write).
+    let before = 0;
+    while (!deployed) {
+      const o = await bystander();
+      assert.equal(o.result.code, 'return');
+      if (!deployed) before++;
+    }
+    await deploying;
+    assert.ok(before >= 2, `${before} bystander calls completed during the deploy`);
+  });
+
+  test('module budgets: too many types and a too-large function are named rejections at deploy', async () => {
+    await assert.rejects(host.deploy(manyTypesAndFunctions(MAX_TYPES + 1, 1, 1)), /^HostlinkError: contract refused: too_many_types: 1025 function types, limit 1024$/);
+    const huge = oneHugeFunction(4 * 1024 * 1024);
+    await assert.rejects(host.deploy(huge), /^HostlinkError: contract refused: function_too_large: body of \d+ bytes, limit 2097152 \(offset 0x[0-9a-f]+\)$/);
+    // Already stored (unchecked): every call gets the same cached named VMError, not internal_error.
+    const codeHash = await host.deploy(huge, { check: false });
+    for (let i = 0; i < 2; i++) {
+      const o = await host.call({ codeHash, method: 'run', contextId: id32('huge') });
+      assert.equal(o.result.code, 'vm_error');
+      assert.match(message(o), /^module rejected: function_too_large: body of \d+ bytes, limit 2097152/);
+    }
+  });
+
+  test('a function that grows past V8 function-size limit when instrumented: named rejection, cached in the VM', async () => {
+    const grows = sqrtChain(512 * 1024); // 512 KiB, within the budget; ~9 MiB once every sqrt is canonicalised
+    await assert.rejects(host.deploy(grows), /^HostlinkError: contract refused: function_too_large: \d+ bytes once instrumented, limit 7654321 \(function 0, offset 0x[0-9a-f]+\)$/);
+    const codeHash = await host.deploy(grows, { check: false });
+    for (let i = 0; i < 2; i++) {
+      const o = await host.call({ codeHash, method: 'run', contextId: id32('grows') });
+      assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
+      assert.match(message(o), /^module rejected: function_too_large: \d+ bytes once instrumented, limit 7654321/);
+    }
+  });
+
+  test('instrumentation is linear: a module at the type budget with many functions is prepared', () => {
+    // Each type lookup scanned the type list: 8000 types and functions took 4 s, growing with the square.
+    const m = prepareModule(manyTypesAndFunctions(MAX_TYPES, 6000, 1), policyFor({ limits: DEFAULT_LIMITS, floats: 'canonicalize' }));
+    assert.equal(m.functionCount, 6000);
+  });
+
+  test('effects over max_node_actions: the VM stops the call with a named VMError, nothing applied', async () => {
+    const before = host.state(id32('flood'));
+    const o = await host.call({ codeHash: probe, method: 'delete_many', contextId: id32('flood'), executorId: alice });
+    assert.equal(o.result.code, 'vm_error');
+    assert.equal(message(o).split(':')[0], 'NodeActionsOverflow (context_delete)');
+    assert.match(message(o), /more than max_node_actions 1024 node actions in one call/);
+    assert.equal(o.applied, false);
+    assert.deepEqual(host.state(id32('flood')), before);
+    assert.equal((await bystander()).result.code, 'return');
+  });
+
+  test('a compromised VM sending effects over the limits is a protocol violation; nothing applied', async () => {
+    const d = tempDir('hostlink-flood-');
+    const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, 'effects-flood'] });
+    try {
+      await h.node.addMembers(id32('flood'), [alice]);
+      const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('flood'), executorId: alice });
+      assert.equal(o.result.code, 'internal_error');
+      assert.equal(message(o), "protocol_violation effects over the call's limits: 5000 node actions exceed max_node_actions 1024");
+      assert.equal(o.applied, false);
+      assert.deepEqual(h.node.contextMembers(id32('flood')).map((k) => Buffer.from(k).toString('hex')), [Buffer.from(alice).toString('hex')]);
+    } finally {
+      await h.close();
+      d.remove();
+    }
+  });
+
+  test('contexts are isolated: deleting or joining another context is refused at apply time', async () => {
+    const victim = id32('victim');
+    await host.node.addMembers(victim, [id32('owner')]);
+    const o = await host.call({ codeHash: probe, method: 'delete_victim', contextId: id32('attacker'), executorId: alice });
+    assert.equal(o.result.code, 'vm_error');
+    assert.match(message(o), /^Unauthorized \(context_delete\): context [0-9a-f]{64} is neither the current context nor one created in it$/);
+    assert.equal(o.applied, false);
+    assert.equal(host.node.contextMembers(victim).length, 1, 'the victim keeps its members');
+    // On the victim itself, a non-member may neither delete it nor add members.
+    const d = await host.call({ codeHash: probe, method: 'delete_victim', contextId: victim, executorId: alice });
+    assert.equal(message(d), `Unauthorized (context_delete): the executor is not a member of context ${Buffer.from(victim).toString('hex')}`);
+    const a = await host.call({ codeHash: probe, method: 'add_bob', contextId: victim, executorId: alice });
+    assert.equal(message(a), 'Unauthorized (context_add_member): the executor is not a member of the current context');
+    assert.equal(host.node.contextMembers(victim).length, 1);
+    // A member may.
+    const ok = await host.call({ codeHash: probe, method: 'add_bob', contextId: victim, executorId: id32('owner') });
+    assert.equal(ok.result.code, 'return');
+    assert.equal(host.node.contextMembers(victim).length, 2);
+    assert.equal((await bystander()).result.code, 'return');
+  });
+
+  test("through a real VM: a membership change committed while a call runs does not show in that call", async () => {
+    const ctx = id32('snap-vm');
+    await host.node.addMembers(ctx, [alice]);
+    const running = host.call({ codeHash: probe, method: 'member_twice', contextId: ctx, executorId: alice });
+    // Once the call's first read took its snapshot, remove alice (the call is then in its long loop).
+    while (host.node.openSnapshots === 0) await new Promise((r) => setTimeout(r, 5));
+    await host.node.removeMembers(ctx, [alice]);
+    const o = await running;
+    assert.equal(returnedU64(o), 0x101n, 'member at both reads: the view did not change mid-call');
+    assert.equal(host.node.openSnapshots, 0, 'released when the call ended');
+    const after = await host.call({ codeHash: probe, method: 'member_twice', contextId: ctx, executorId: alice });
+    assert.equal(returnedU64(after), 0n, 'the next call sees the change');
+  });
+
+  test("a call's view of membership is a snapshot: a commit during the call does not show", async () => {
+    const ctx = id32('snap');
+    await host.node.addMembers(ctx, [alice]);
+    const job = new Job(buildMessage({ codeHash: kv, method: 'get', contextId: ctx }));
+    assert.equal(host.node.isMember(job, alice), true);
+    await host.node.removeMembers(ctx, [alice]);
+    assert.equal(host.node.isMember(job, alice), true, 'still as the call first saw it');
+    assert.equal(host.node.members(job).length, 1);
+    host.node.settle(job);
+    const later = new Job(buildMessage({ codeHash: kv, method: 'get', contextId: ctx }));
+    assert.equal(host.node.isMember(later, alice), false);
+    host.node.settle(later);
+  });
+
+  test('alias reservation does not depend on timing: concurrent gives the sequential outcome', async () => {
+    // Sequentially: the failing call releases the alias, the other takes it.
+    const seqA = await host.call({ codeHash: probe, method: 'take_alias_spin_trap', contextId: id32('alias-a'), executorId: alice });
+    assert.equal(seqA.result.code, 'vm_error');
+    const seqB = await host.call({ codeHash: probe, method: 'take_alias', contextId: id32('alias-b'), executorId: alice });
+    assert.equal(seqB.result.code, 'return');
+    const taken = host.node.resolveContextAlias('pair');
+    assert.ok(taken);
+    // Reset: delete the context (its creator is a member, it was created in alias-b).
+    const del = new Probe();
+    del.method('del', call('context_delete', del.buf(taken)));
+    const delHash = await host.deploy(await del.build());
+    assert.equal((await host.call({ codeHash: delHash, method: 'del', contextId: id32('alias-b'), executorId: alice })).result.code, 'return');
+    assert.equal(host.node.resolveContextAlias('pair'), undefined);
+    // Concurrently, the failing call has taken the alias and is still running: the same outcome.
+    const first = host.call({ codeHash: probe, method: 'take_alias_spin_trap', contextId: id32('alias-a'), executorId: alice });
+    while (host.node.reservedAliases === 0) await new Promise((r) => setTimeout(r, 2));
+    const [a, b] = await Promise.all([first, host.call({ codeHash: probe, method: 'take_alias', contextId: id32('alias-b'), executorId: alice })]);
+    assert.equal(a.result.code, 'vm_error');
+    assert.equal(b.result.code, 'return', JSON.stringify(b.result));
+    // Two concurrent takers: exactly one wins, the other gets AliasAlreadyExists (as one after the other).
+    const c = await Promise.all([1, 2].map((i) => host.call({ codeHash: probe, method: 'take_duo', contextId: id32(`alias-c${i}`), executorId: alice })));
+    const codes = c.map((o) => o.result.code);
+    assert.equal(codes.filter((x) => x === 'vm_error').length, 1, JSON.stringify(codes));
+    assert.match(message(c.find((o) => o.result.code === 'vm_error')!), /^AliasAlreadyExists \(context_create\)/);
+  });
+
+  test('module names keep a leading U+FEFF; memory bounds above 65536 pages are invalid', () => {
+    const policy = policyFor({ limits: DEFAULT_LIMITS, floats: 'canonicalize' });
+    const m = prepareModule(namedExportAndMemory('\uFEFFrun', 1, 2), policy);
+    assert.deepEqual(m.exports.map((e) => e.name), ['\uFEFFrun', 'memory']);
+    assert.throws(() => prepareModule(namedExportAndMemory('run', 1, 65537), policy), /^ModuleRejected: module rejected: invalid_module: memory size must be at most 65536 pages/);
+    assert.throws(() => prepareModule(namedExportAndMemory('run', 65537), policy), /invalid_module: memory size must be at most 65536 pages/);
+  });
+
+  test('inputs and numeric options: named errors, large inputs accepted below the limit', async () => {
+    const big = new Uint8Array(4 * 1024 * 1024).fill(0x61); // a RangeError from the base64 regex before
+    const o = await host.call({ codeHash: kv, method: 'get', input: big, contextId: id32('inputs') });
+    // Not JSON: the contract itself refuses it (the host passed all 4 MiB through instead of throwing).
+    assert.deepEqual([o.result.code, message(o)], ['user_error', '{"kind":"InvalidInput","data":"expected a JSON object"}']);
+    await assert.rejects(
+      host.call({ codeHash: kv, method: 'get', input: new Uint8Array(MAX_INPUT_BYTES + 1), contextId: id32('inputs') }),
+      /^HostlinkError: input of 16777217 bytes exceeds max_input_bytes \(16777216\)/,
+    );
+    await assert.rejects(host.call({ codeHash: kv, method: 'get', contextId: id32('inputs'), deadlineMs: 2 ** 31 }), /^HostlinkError: deadlineMs must be an integer from 1 to 2147483647 \(got 2147483648\)$/);
+    await assert.rejects(host.call({ codeHash: kv, method: 'get', contextId: id32('inputs'), deadlineMs: 1.5 }), /deadlineMs must be an integer/);
+    await assert.rejects(Host.open({ poolSize: 0 }), /^HostlinkError: poolSize must be an integer from 1 to 1024 \(got 0\)$/);
+    await assert.rejects(Host.open({ killGraceMs: -1 }), /killGraceMs must be an integer/);
+    await assert.rejects(Host.open({ limits: { maxLogs: -1 } }), /limits.maxLogs \(max_logs\) must be an integer/);
+  });
+});
+
+describe('one process owns a data directory', () => {
+  test('a second Host in this process is refused with our pid; close releases the lock', async () => {
+    const d = tempDir('hostlink-lock-');
+    const a = await Host.open({ dataDir: d.path });
+    await assert.rejects(Host.open({ dataDir: d.path }), new RegExp(`^HostlinkError: data directory .* is in use by process ${process.pid} \\(this process: another Host is open on it\\)`));
+    await a.close();
+    const b = await Host.open({ dataDir: d.path });
+    await b.close();
+    d.remove();
+  });
+
+  test('another process holding it: refused naming its pid; once it is killed, its stale lock is taken over', async () => {
+    const d = tempDir('hostlink-lock-');
+    const script = `import { Host } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'host', 'host.js'))};
+      await Host.open({ dataDir: ${JSON.stringify(d.path)} }); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+        child.on('exit', (c) => reject(new Error(`child exited ${c}`)));
+      });
+      await assert.rejects(Host.open({ dataDir: d.path }), new RegExp(`is in use by process ${child.pid}: one process owns a data directory`));
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const h = await Host.open({ dataDir: d.path }); // the holder is dead: its lock is stale
+    await h.close();
+    // A lock file naming a pid that never ran (or garbage) is stale too.
+    writeFileSync(join(d.path, LOCK_FILE), '999999999 x\n');
+    await (await Host.open({ dataDir: d.path })).close();
+    d.remove();
+  });
+});
