@@ -16,7 +16,9 @@ import { loadCorpus, wat } from '../instrument/helpers.js';
 
 const corpus = loadCorpus();
 /** Workload cases (test/hostile/workload): too much work asked of the host, or changes not entitled to. */
-const workload = JSON.parse(readFileSync(join(ROOT, 'test', 'hostile', 'workload', 'expected.json'), 'utf8')) as { cases: typeof corpus.cases };
+const workload = JSON.parse(readFileSync(join(ROOT, 'test', 'hostile', 'workload', 'expected.json'), 'utf8')) as {
+  cases: (typeof corpus.cases[number] & { gasLimit?: string })[];
+};
 const p = corpus.policy;
 const limits: Partial<VmLimits> = {
   maxModuleSize: p.maxModuleBytes,
@@ -48,7 +50,10 @@ describe('hostile corpus through the host and real VM processes', () => {
     await assert.rejects(host.deploy(simd), /^HostlinkError: contract refused: feature_simd: 0xfd \(function 0, offset 0x30\)$/);
   });
 
-  const cases = [...corpus.cases.map((c) => ({ ...c, dir: '' })), ...workload.cases.map((c) => ({ ...c, dir: 'workload' }))];
+  const cases: (typeof workload.cases[number] & { dir: string })[] = [
+    ...corpus.cases.map((c) => ({ ...c, dir: '' })),
+    ...workload.cases.map((c) => ({ ...c, dir: 'workload' })),
+  ];
   for (const c of cases) {
     test(`${join(c.dir, c.file)} ${c.method}: ${c.expect.code} ${c.expect.message ?? c.expect.value ?? ''}`, async () => {
       const before = host.state(ctx);
@@ -57,7 +62,7 @@ describe('hostile corpus through the host and real VM processes', () => {
       const codeHash = await host.deploy(bytes, { check: false });
       // A bystander on another context is served while the hostile call runs.
       const [o, bystander] = await Promise.all([
-        host.call({ codeHash, method: c.method, contextId: ctx }),
+        host.call({ codeHash, method: c.method, contextId: ctx, ...(c.gasLimit !== undefined ? { gasLimit: BigInt(c.gasLimit) } : {}) }),
         host.call({ codeHash: kv, method: 'get', input: utf8('{"key":"a"}'), contextId: id32('hostile-bystander') }),
       ]);
       assert.equal(bystander.result.code, 'return', 'the bystander call completes');
