@@ -4,7 +4,7 @@
  * restart of the host, and that failures change nothing.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { HostlinkError } from '../../errors.js';
 import { Host, type HostOptions, type Outcome } from '../../host/host.js';
 import { HOSTLINK_BIN } from '../../host/supervisor.js';
@@ -62,6 +62,6 @@ export async function run(argv: string[]): Promise<number> {
   say(`\nstate of context "demo" (${hex(contextId).slice(0, 16)}…): root ${hex(root)}`);
   for (const [k, v] of entries) say(`  ${showBytes(k)} = ${showBytes(v)}`);
   await host.close();
-  say('\nTry it yourself: node bin/hostlink.js call examples/kv-store/build/kv-store.wasm set --input \'{"key":"a","value":"b"}\'');
+  say(`\nTry it yourself: hostlink call ${relative(process.cwd(), wasm)} set --input '{"key":"a","value":"b"}'`);
   return 0;
 }
