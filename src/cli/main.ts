@@ -18,13 +18,21 @@ interface CommandEntry {
 
 /** Registry: add a command by adding a line here and a module in commands/. */
 const COMMANDS: Record<string, CommandEntry> = {
+  new: { summary: 'create a contract project: hostlink new NAME', load: () => import('./commands/new.js') },
+  build: { summary: 'compile a contract project, embed its ABI, run the deploy checks: hostlink build [DIR] [--watch]', load: () => import('./commands/build.js') },
+  check: { summary: 'run the deploy-time checks on a module and say how to fix it: hostlink check FILE.wasm', load: () => import('./commands/check.js') },
+  inspect: { summary: "print a contract's methods, shapes and events: hostlink inspect (FILE.wasm|HASH)", load: () => import('./commands/inspect.js') },
   demo: { summary: 'deploy the kv-store example and call it through real VM processes', load: () => import('./commands/demo.js') },
   deploy: { summary: 'store a contract: hostlink deploy FILE.wasm', load: () => import('./commands/deploy.js') },
   call: { summary: 'run a contract method: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file]', load: () => import('./commands/call.js') },
+  view: { summary: 'run a contract method without applying anything: hostlink view (FILE.wasm|HASH) METHOD', load: () => import('./commands/view.js') },
   state: { summary: "show a context's keys, values and state root: hostlink state CONTEXT", load: () => import('./commands/state.js') },
+  contexts: { summary: 'list the contexts with state, their size and root: hostlink contexts', load: () => import('./commands/contexts.js') },
+  codes: { summary: 'list the deployed contracts: hostlink codes', load: () => import('./commands/codes.js') },
+  id: { summary: 'print the id a name stands for: hostlink id NAME', load: () => import('./commands/id.js') },
   doctor: { summary: 'check this installation (channel, Node, socat) and say what is missing', load: () => import('./commands/doctor.js') },
   vm: { summary: 'the VM process (started by the host): hostlink vm --host ADDR [--message JSON]', load: () => import('./commands/vm.js') },
-  guest: { summary: 'ask the host OS for a privileged operation (seed 002): hostlink guest COMMAND', load: () => import('./commands/guest.js') },
+  guest: { summary: 'ask the host OS for a privileged operation: hostlink guest COMMAND', load: () => import('./commands/guest.js') },
   agent: { summary: 'serve guest requests on the host: hostlink agent [--listen ADDR] [--config FILE]', load: () => import('./commands/agent.js') },
 };
 
@@ -41,7 +49,21 @@ function usage(): string {
   ].join('\n');
 }
 
+/**
+ * A reader that goes away (`hostlink state --json | head`) closes our stdout: stop quietly, as Unix tools do,
+ * instead of dying on an unhandled EPIPE with a stack trace.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe();
   const verbose = argv.includes('--verbose');
   const args = argv.filter((a) => a !== '--verbose');
   const name = args[0];

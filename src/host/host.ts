@@ -26,6 +26,7 @@ import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
+import { fixHint } from '../contract/check.js';
 import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
 import { policyFor } from '../vm/policy.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
@@ -168,11 +169,18 @@ export class Host {
       try {
         prepareModule(code, policyFor({ limits: { ...DEFAULT_LIMITS, ...this.options.limits }, floats: this.options.floats ?? 'canonicalize' }));
       } catch (e) {
-        if (e instanceof ModuleRejected) throw new HostlinkError('usage', `contract refused: ${e.message.replace(/^module rejected: /, '')}`);
+        if (e instanceof ModuleRejected) {
+          throw new HostlinkError('usage', `contract refused: ${e.message.replace(/^module rejected: /, '')}. Fix: ${fixHint(e.rule, e.detail)}`);
+        }
         throw e;
       }
     }
     return putCode(this.store, code);
+  }
+
+  /** The stored code with this hash, or undefined. */
+  code(codeHash: Uint8Array): Uint8Array | undefined {
+    return getCode(this.store, codeHash);
   }
 
   hasCode(codeHash: Uint8Array): boolean {
@@ -184,7 +192,16 @@ export class Host {
     return this.callAt(request, 0);
   }
 
-  private async callAt(request: CallRequest, depth: number): Promise<Outcome> {
+  /**
+   * Runs a method against the committed state and applies nothing: the outcome says what it returned and
+   * what it would have written (`applied` is false, no follow-ups run, blobs it staged are dropped). It queues
+   * on the context like a call, so it sees every call submitted before it.
+   */
+  async view(request: CallRequest): Promise<Outcome> {
+    return this.callAt(request, 0, true);
+  }
+
+  private async callAt(request: CallRequest, depth: number, view = false): Promise<Outcome> {
     this.assertOpen();
     const { mode, deadlineMs, ...init } = request;
     const messageJson = buildMessage({
@@ -198,7 +215,7 @@ export class Host {
     const outcome = await this.serialize(lane, async () => {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
       const end = (mode ?? this.opt('mode')) === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
-      return this.finish(job, end);
+      return this.finish(job, end, view);
     });
     // Outside the lane: a handler on the same context queues behind the call that emitted it.
     if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth);
@@ -326,7 +343,7 @@ export class Host {
     return end;
   }
 
-  private async finish(job: Job, end: JobEnd): Promise<Outcome> {
+  private async finish(job: Job, end: JobEnd, view: boolean): Promise<Outcome> {
     const contextId = job.message.contextId;
     let result: ExecutionResult;
     let effects = emptyEffects();
@@ -350,7 +367,7 @@ export class Host {
         result = { code: 'internal_error', message: `protocol_violation ${end.message}`, fingerprint: null };
         break;
     }
-    const applied = result.code === 'return';
+    const applied = result.code === 'return' && !view;
     let root: Uint8Array;
     try {
       root = applied
