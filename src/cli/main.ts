@@ -2,6 +2,7 @@
  * The `hostlink` command: a thin dispatcher. Each command lives in src/cli/commands/<name>.ts and is loaded
  * only when used, so `hostlink vm` (started once per execution) pays for nothing else.
  */
+import { refusalHint } from '../contract/hints.js';
 import { HostlinkError } from '../errors.js';
 
 export interface CommandModule {
@@ -97,7 +98,8 @@ export async function main(argv: string[]): Promise<number> {
 /** One clear line on stderr (a stack trace only with --verbose); exit 2 for usage errors, 1 otherwise. */
 export function reportError(err: unknown, verbose: boolean): number {
   if (err instanceof HostlinkError) {
-    process.stderr.write(`hostlink: ${err.message}\n`);
+    const hint = refusalHint(err.message);
+    process.stderr.write(`hostlink: ${err.message}${hint ? `\n  fix: ${hint}` : ''}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
     return err.code === 'usage' || err.code === 'invalid_message' ? 2 : 1;
   }

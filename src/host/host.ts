@@ -26,7 +26,6 @@ import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
-import { fixHint } from '../contract/check.js';
 import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
 import { policyFor } from '../vm/policy.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
@@ -169,9 +168,7 @@ export class Host {
       try {
         prepareModule(code, policyFor({ limits: { ...DEFAULT_LIMITS, ...this.options.limits }, floats: this.options.floats ?? 'canonicalize' }));
       } catch (e) {
-        if (e instanceof ModuleRejected) {
-          throw new HostlinkError('usage', `contract refused: ${e.message.replace(/^module rejected: /, '')}. Fix: ${fixHint(e.rule, e.detail)}`);
-        }
+        if (e instanceof ModuleRejected) throw new HostlinkError('usage', `contract refused: ${e.message.replace(/^module rejected: /, '')}`);
         throw e;
       }
     }

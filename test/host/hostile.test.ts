@@ -41,7 +41,7 @@ describe('hostile corpus through the host and real VM processes', () => {
 
   test('deploy refuses, by default, a module the VM would reject, naming the rule', async () => {
     const simd = await wat(readFileSync(join(ROOT, 'test', 'hostile', 'simd.wat'), 'utf8'));
-    await assert.rejects(host.deploy(simd), /^HostlinkError: contract refused: feature_simd: 0xfd \(function 0, offset 0x30\)\. Fix: .*remove --enable simd\)$/);
+    await assert.rejects(host.deploy(simd), /^HostlinkError: contract refused: feature_simd: 0xfd \(function 0, offset 0x30\)$/);
   });
 
   for (const c of corpus.cases) {
