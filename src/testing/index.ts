@@ -195,9 +195,20 @@ export class Contract {
     return new CallResult(method, await this.host.host.view(this.host.request(this.codeHash, method, input, options)));
   }
 
-  /** Hands another replica's artifact to this contract's merge method (one that calls applyStorageDelta(input())). */
-  async applyArtifact(artifact: Uint8Array, method: string, options: CallOptions = {}): Promise<CallResult> {
-    return this.call(method, artifact, options);
+  /**
+   * Replication between two TestHosts: hands the artifact of a call made on another replica (or the artifact
+   * bytes) to this contract's merge method, one that passes it to applyStorageDelta. The method gets the raw
+   * artifact as input, or whatever `encode` makes of it (e.g. `(a) => ({ delta: hex(a) })`).
+   */
+  async applyArtifact(
+    from: CallResult | Uint8Array,
+    method: string,
+    options: CallOptions & { encode?: (artifact: Uint8Array) => unknown } = {},
+  ): Promise<CallResult> {
+    const artifact = from instanceof Uint8Array ? from : from.artifact;
+    if (artifact === null) throw new AssertionError({ message: `the call ${(from as CallResult).method} has no artifact to deliver (it did not flush a delta, or was not applied)` });
+    const { encode, ...callOptions } = options;
+    return this.call(method, encode ? encode(artifact) : artifact, callOptions);
   }
 }
 
