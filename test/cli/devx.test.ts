@@ -116,11 +116,11 @@ describe('hostlink CLI for contract developers', () => {
   });
 
   test('a reader that closes the pipe early (state --json | head) ends the command quietly', async () => {
-    hostlink('call', kv, 'set', '--input', JSON.stringify({ key: 'huge', value: 'y'.repeat(300_000) }), '--context', 'pipe');
+    hostlink('call', kv, 'set', '--input', JSON.stringify({ key: 'huge', value: 'y'.repeat(100_000) }), '--context', 'pipe');
     const child = spawn(process.execPath, [HOSTLINK_BIN, 'state', 'pipe', '--json', '--full'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.once('data', () => child.stdout.destroy()); // like `head -c 1`
+    child.stdout.destroy(); // the reader is gone before the first write, like `| head -c 0` or `| true`
     const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
     assert.equal(stderr, '');
     assert.equal(code, 0);
