@@ -86,7 +86,7 @@ export interface FollowUp {
 
 export interface Outcome {
   result: ExecutionResult;
-  /** The result in seed-000 encoding (code byte + calldata), as the VM sent it. */
+  /** The result in its wire encoding (code byte + calldata), as the VM sent it. */
   resultBytes: Uint8Array;
   logs: string[];
   events: Effects['events'];
