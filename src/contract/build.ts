@@ -3,10 +3,10 @@
  * Hostlink contract needs, embed the ABI, and run the deploy-time checks, so a build that succeeds is a module
  * the host accepts. Works out of tree: the compiler and the SDK are resolved from the project's node_modules.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { HostlinkError } from '../errors.js';
 import { deriveAbi, embedAbi, type ContractAbi } from './abi.js';
@@ -86,19 +86,27 @@ function sourcesOf(dir: string): string[] {
   return out;
 }
 
-/** Compiles, embeds the ABI, checks. Compiler errors are a HostlinkError with the compiler's output. */
-export function buildContract(layout: ProjectLayout): BuildResult {
+/** The part of the AssemblyScript compiler's API (assemblyscript/asc) that a build uses. */
+interface AscApi {
+  main(argv: string[], options?: object): Promise<{ error: Error | null; stdout: { toString(): string }; stderr: { toString(): string } }>;
+}
+
+/**
+ * Compiles, embeds the ABI, checks. The compiler runs in this process (loaded once: a watch rebuild reuses
+ * its warm JIT). Compiler errors are a HostlinkError with the compiler's output.
+ */
+export async function buildContract(layout: ProjectLayout): Promise<BuildResult> {
   const ascPkg = resolvePackage(layout.dir, 'assemblyscript/package.json');
   if (ascPkg === undefined) {
     throw new HostlinkError('not_found', `the AssemblyScript compiler is not installed for ${layout.dir}: run npm install --save-dev assemblyscript@0.28.20 there`);
   }
-  const ascBin = join(dirname(ascPkg), 'bin', 'asc.js');
+  const asc = (await import(pathToFileURL(join(dirname(ascPkg), 'dist', 'asc.js')).href)) as AscApi;
   mkdirSync(dirname(layout.out), { recursive: true });
-  const args = [ascBin, relative(layout.dir, layout.entry), '-o', layout.out, ...ASC_FLAGS, '--use', abortAlias(layout.dir), '--noColors'];
-  const r = spawnSync(process.execPath, args, { cwd: layout.dir, encoding: 'utf8' });
-  if (r.status !== 0) {
-    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
-    throw new HostlinkError('usage', `the AssemblyScript compiler failed (exit ${r.status ?? r.signal}):\n${output}`);
+  const args = [relative(layout.dir, layout.entry), '-o', layout.out, '--baseDir', layout.dir, ...ASC_FLAGS, '--use', abortAlias(layout.dir), '--noColors'];
+  const r = await asc.main(args, {});
+  if (r.error) {
+    const output = `${r.stdout.toString()}${r.stderr.toString()}`.trim();
+    throw new HostlinkError('usage', `the AssemblyScript compiler failed (${r.error.message}):\n${output}`);
   }
   const compiled = Uint8Array.from(readFileSync(layout.out));
   const abi = deriveAbi(compiled, readFileSync(layout.entry, 'utf8'), sourcesOf(layout.dir), layout.name);

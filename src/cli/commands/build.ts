@@ -40,15 +40,18 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new HostlinkError('usage', `expected at most one DIR\n${usage}`);
   const layout = projectLayout(positionals[0] ?? '.', values.out);
   const json = values.json === true;
-  if (!values.watch) return report(layout, buildContract(layout), json);
+  if (!values.watch) return report(layout, await buildContract(layout), json);
 
   // Watch mode: a failed build is reported and the watch goes on; builds never overlap.
+  let building: Promise<void> = Promise.resolve();
   const once = (): void => {
-    try {
-      report(layout, buildContract(layout), json);
-    } catch (e) {
-      reportError(e, false);
-    }
+    building = building.then(async () => {
+      try {
+        report(layout, await buildContract(layout), json);
+      } catch (e) {
+        reportError(e, false);
+      }
+    });
   };
   once();
   process.stderr.write(`watching ${relative(process.cwd(), join(layout.dir, 'assembly')) || 'assembly'} (Ctrl-C to stop)\n`);
@@ -62,6 +65,8 @@ export async function run(argv: string[]): Promise<number> {
       watcher.close();
       clearTimeout(timer);
       done();
+      // The compiler (binaryen) may keep handles open; a stopped watch has nothing left to finish.
+      void building.then(() => process.exit(0));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
