@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
@@ -38,6 +38,17 @@ const ABORT_WASM = Uint8Array.from([
   0x07, 0x07, 0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x01, // export "run"
   0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // body
 ]);
+
+/** A folder whose node_modules has the SDK and the compiler, as after npm install: projects inside find them. */
+function workspace(): string {
+  const ws = join(dir.path, 'ws');
+  if (!existsSync(ws)) {
+    mkdirSync(join(ws, 'node_modules', '@hostlink'), { recursive: true });
+    symlinkSync(join(ROOT, 'sdk', 'assemblyscript'), join(ws, 'node_modules', '@hostlink', 'sdk'));
+    symlinkSync(join(ROOT, 'node_modules', 'assemblyscript'), join(ws, 'node_modules', 'assemblyscript'));
+  }
+  return ws;
+}
 
 describe('hostlink CLI for contract developers', () => {
   after(() => dir.remove());
@@ -159,11 +170,7 @@ describe('hostlink CLI for contract developers', () => {
   });
 
   test('new + build: a project that builds with the SDK imported by package name, an embedded ABI, a check', () => {
-    // The project finds the SDK and the compiler in a parent's node_modules, as after npm install.
-    const ws = join(dir.path, 'ws');
-    mkdirSync(join(ws, 'node_modules', '@hostlink'), { recursive: true });
-    symlinkSync(join(ROOT, 'sdk', 'assemblyscript'), join(ws, 'node_modules', '@hostlink', 'sdk'));
-    symlinkSync(join(ROOT, 'node_modules', 'assemblyscript'), join(ws, 'node_modules', 'assemblyscript'));
+    const ws = workspace();
     const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'counter'], { cwd: ws, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(readFileSync(join(ws, 'counter', 'assembly', 'index.ts'), 'utf8'), /from "@hostlink\/sdk"/);
@@ -198,5 +205,34 @@ describe('hostlink CLI for contract developers', () => {
     assert.match(failed.stderr, /TS2322/);
     const noProject = spawnSync(process.execPath, [HOSTLINK_BIN, 'build', ws], { cwd: ws, encoding: 'utf8' });
     assert.match(noProject.stderr, /assembly\/index\.ts does not exist: a contract project has its methods in assembly\/index\.ts/);
+  });
+
+  test('build --watch rebuilds after a change, reports a broken file and goes on, and stops on SIGINT', async () => {
+    const ws = workspace();
+    assert.equal(spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'watched'], { cwd: ws }).status, 0);
+    const index = join(ws, 'watched', 'assembly', 'index.ts');
+    const child = spawn(process.execPath, [HOSTLINK_BIN, 'build', 'watched', '--watch', '--json'], { cwd: ws, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => child.on('close', (c) => done(c)));
+    // Waits (without a time limit of its own: the runner's timeout bounds the test) until `cond` holds.
+    const until = async (cond: () => boolean): Promise<void> => {
+      while (!cond()) await new Promise((r) => setTimeout(r, 100));
+    };
+    const builds = (): { methods: string[] }[] => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { methods: string[] });
+    try {
+      await until(() => builds().length === 1);
+      writeFileSync(index, readFileSync(index, 'utf8') + '\n/** @view */\nexport function extra(): void {}\n');
+      await until(() => builds().length === 2);
+      assert.deepEqual(builds()[1]!.methods, ['increment', 'count', 'set_greeting', 'greet', 'extra']);
+      writeFileSync(index, readFileSync(index, 'utf8') + 'export function broken(): void { let x: i32 = "no"; }\n');
+      await until(() => /the AssemblyScript compiler failed/.test(stderr));
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
