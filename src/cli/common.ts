@@ -23,7 +23,8 @@ export const HOST_OPTIONS = {
 export const HOST_OPTIONS_HELP = `common options:
   --data-dir DIR        where code and state live (default ./${DEFAULT_DATA_DIR})
   --transport unix|tcp  how VM processes connect (default unix)
-  --mode pool|oneshot   warm VM pool, or one VM process per call (default pool)
+  --mode pool|oneshot   a pooled VM process (reused by follow-up calls), or one VM process per call
+                        (default pool; either way one call starts one VM process)
   --deadline MS         wall-clock limit of one execution (default 10000)
   --json                machine-readable output
   --verbose             stack traces on errors`;
@@ -60,7 +61,8 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
 }
 
 export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string }): HostOptions {
-  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR) };
+  // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
+  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1 };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
     o.transport = values.transport as Transport;

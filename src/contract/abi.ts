@@ -67,7 +67,7 @@ function parseShape(text: string): AbiShape {
   }
 }
 
-interface DocTags {
+export interface DocTags {
   doc: string;
   input?: AbiShape;
   output?: AbiShape;
@@ -76,7 +76,7 @@ interface DocTags {
 }
 
 /** The text of a `/** ... *\/` comment without its stars, split into prose and @tags. */
-function parseDoc(comment: string): DocTags {
+export function parseDoc(comment: string): DocTags {
   const lines = comment
     .replace(/^\/\*\*/, '')
     .replace(/\*\/$/, '')

@@ -41,6 +41,8 @@ export class VmPool implements WorkSource {
   launched = 0;
   /** VMs in a row that exited before connecting; at MAX_START_FAILURES the pool stops respawning. */
   private startFailures = 0;
+  /** Launches in progress (not yet in `workers`): counted so a job submitted meanwhile does not start one more. */
+  private launching = 0;
 
   constructor(
     private readonly backend: SessionBackend,
@@ -58,7 +60,7 @@ export class VmPool implements WorkSource {
       return;
     }
     // Refill after a crash loop stopped respawning: each new job gets another chance.
-    if (this.workers.size < this.options.size) {
+    if (this.workers.size + this.launching < this.options.size) {
       this.startFailures = 0;
       void this.spawnWorker();
     }
@@ -113,12 +115,15 @@ export class VmPool implements WorkSource {
   private async spawnWorker(): Promise<void> {
     if (this.closing) return;
     this.launched++;
+    this.launching++;
     let vm: VmProcess;
     try {
       vm = await launchVm(this.options.launch);
     } catch (e) {
       this.failQueued(`could not start a VM process: ${(e as Error).message}`);
       return;
+    } finally {
+      this.launching--;
     }
     const session = new Session(this.backend, { pool: this });
     const worker: Worker = { vm, session, job: null, deadline: null };

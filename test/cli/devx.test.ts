@@ -1,16 +1,15 @@
 /**
  * The contract developer's commands as a user runs them (separate processes, a data directory on disk, real
  * VM processes): strict ids and `hostlink id`, view, --datetime/--seed, contexts and codes, state decoding and
- * truncation, a closed stdout pipe, parser errors, check/inspect and the fix hints, new + build + inspect.
+ * truncation, a closed stdout pipe, parser errors, check/inspect and the fix hints, VM processes per call.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
-import { readAbi } from '../../src/contract/abi.js';
-import { contractPath, ROOT, sha256, tempDir, utf8 } from '../helpers.js';
+import { contractPath, sha256, tempDir, utf8 } from '../helpers.js';
 
 const dir = tempDir('hostlink-devx-');
 const kv = contractPath('kv-store');
@@ -39,15 +38,20 @@ const ABORT_WASM = Uint8Array.from([
   0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // body
 ]);
 
-/** A folder whose node_modules has the SDK and the compiler, as after npm install: projects inside find them. */
-function workspace(): string {
-  const ws = join(dir.path, 'ws');
-  if (!existsSync(ws)) {
-    mkdirSync(join(ws, 'node_modules', '@hostlink'), { recursive: true });
-    symlinkSync(join(ROOT, 'sdk', 'assemblyscript'), join(ws, 'node_modules', '@hostlink', 'sdk'));
-    symlinkSync(join(ROOT, 'node_modules', 'assemblyscript'), join(ws, 'node_modules', 'assemblyscript'));
+/** Pids of the `hostlink vm` processes whose parent is `pid` (from /proc). */
+function vmChildren(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').includes('vm')) out.push(Number(e));
+    } catch {
+      // the process ended while we looked
+    }
   }
-  return ws;
+  return out;
 }
 
 describe('hostlink CLI for contract developers', () => {
@@ -169,70 +173,22 @@ describe('hostlink CLI for contract developers', () => {
     assert.equal(missing.stdout, 'vm_error: method_not_found gett (methods: set, get, get_result, get_unchecked, remove, entries)\n');
   });
 
-  test('new + build: a project that builds with the SDK imported by package name, an embedded ABI, a check', () => {
-    const ws = workspace();
-    const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'counter'], { cwd: ws, encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(readFileSync(join(ws, 'counter', 'assembly', 'index.ts'), 'utf8'), /from "@hostlink\/sdk"/);
-    const again = spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'counter'], { cwd: ws, encoding: 'utf8' });
-    assert.equal(again.status, 2);
-    assert.match(again.stderr, /already exists and is not empty/);
-    assert.equal(spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'Bad Name'], { cwd: ws, encoding: 'utf8' }).status, 2);
-
-    const built = spawnSync(process.execPath, [HOSTLINK_BIN, 'build', 'counter', '--json'], { cwd: ws, encoding: 'utf8' });
-    assert.equal(built.status, 0, built.stderr + built.stdout);
-    const out = JSON.parse(built.stdout) as { out: string; ok: boolean; methods: string[] };
-    assert.deepEqual([out.ok, out.methods], [true, ['increment', 'count', 'set_greeting', 'greet']]);
-    const { abi, embedded } = readAbi(Uint8Array.from(readFileSync(out.out)));
-    assert.equal(embedded, true);
-    assert.deepEqual(abi.methods.find((m) => m.name === 'set_greeting'), {
-      name: 'set_greeting',
-      doc: 'Sets the greeting; an empty one is refused with {"kind":"InvalidInput"}.',
-      input: { greeting: 'string' },
-      output: null,
-    });
-    assert.equal(abi.methods.find((m) => m.name === 'count')?.view, true);
-    assert.deepEqual(abi.events, [{ kind: 'incremented', data: { count: 'number', by: 'hex account id' } }]);
-    const shown = spawnSync(process.execPath, [HOSTLINK_BIN, 'inspect', out.out], { cwd: ws, encoding: 'utf8' });
-    assert.match(shown.stdout, /\n {2}set_greeting {2}input \{"greeting":"string"\} {2}-> null\n/);
-    assert.equal(spawnSync(process.execPath, [HOSTLINK_BIN, 'check', out.out], { cwd: ws }).status, 0);
-
-    // A compile error is reported with the compiler's message, and the exit code says so.
-    writeFileSync(join(ws, 'counter', 'assembly', 'index.ts'), 'export function broken(): void { let x: i32 = "no"; }\n');
-    const failed = spawnSync(process.execPath, [HOSTLINK_BIN, 'build', 'counter'], { cwd: ws, encoding: 'utf8' });
-    assert.equal(failed.status, 2);
-    assert.match(failed.stderr, /^hostlink: the AssemblyScript compiler failed/);
-    assert.match(failed.stderr, /TS2322/);
-    const noProject = spawnSync(process.execPath, [HOSTLINK_BIN, 'build', ws], { cwd: ws, encoding: 'utf8' });
-    assert.match(noProject.stderr, /assembly\/index\.ts does not exist: a contract project has its methods in assembly\/index\.ts/);
-  });
-
-  test('build --watch rebuilds after a change, reports a broken file and goes on, and stops on SIGINT', async () => {
-    const ws = workspace();
-    assert.equal(spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'watched'], { cwd: ws }).status, 0);
-    const index = join(ws, 'watched', 'assembly', 'index.ts');
-    const child = spawn(process.execPath, [HOSTLINK_BIN, 'build', 'watched', '--watch', '--json'], { cwd: ws, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((done) => child.on('close', (c) => done(c)));
-    // Waits (without a time limit of its own: the runner's timeout bounds the test) until `cond` holds.
-    const until = async (cond: () => boolean): Promise<void> => {
-      while (!cond()) await new Promise((r) => setTimeout(r, 100));
-    };
-    const builds = (): { methods: string[] }[] => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { methods: string[] });
+  test('one call starts one VM process (the default pool holds one)', async () => {
+    const hold = contractPath('hold');
+    const child = spawn(process.execPath, [HOSTLINK_BIN, 'call', hold, 'write_then_loop', '--gas', String((1n << 63n) - 1n), '--deadline', '120000', '--context', 'procs'], { cwd: dir.path, stdio: 'ignore' });
     try {
-      await until(() => builds().length === 1);
-      writeFileSync(index, readFileSync(index, 'utf8') + '\n/** @view */\nexport function extra(): void {}\n');
-      await until(() => builds().length === 2);
-      assert.deepEqual(builds()[1]!.methods, ['increment', 'count', 'set_greeting', 'greet', 'extra']);
-      writeFileSync(index, readFileSync(index, 'utf8') + 'export function broken(): void { let x: i32 = "no"; }\n');
-      await until(() => /the AssemblyScript compiler failed/.test(stderr));
-      child.kill('SIGINT');
-      assert.equal(await exited, 0);
+      // The pool launches all its VMs at once, so once one child exists every one does.
+      let vms: number[] = [];
+      while (vms.length === 0) {
+        await new Promise((r) => setTimeout(r, 50));
+        vms = vmChildren(child.pid!);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(vmChildren(child.pid!).length, 1);
     } finally {
+      const vms = vmChildren(child.pid!);
       child.kill('SIGKILL');
+      for (const pid of vms) process.kill(pid, 'SIGKILL');
     }
   });
 });
