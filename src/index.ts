@@ -1,6 +1,7 @@
 /**
  * Hostlink's public API for node code that embeds the host (the CLI is a thin layer over the same calls).
- * docs/architecture.md maps the rest of the code.
+ * docs/embedding.md is the user's guide; docs/architecture.md maps the rest of the code. Contract tests use the
+ * `hostlink/testing` entry point (src/testing/index.ts).
  */
 export { Host, DEFAULT_HOST_OPTIONS } from './host/host.js';
 export type { CallRequest, ExecutionMode, FollowUp, HostOptions, Outcome } from './host/host.js';
@@ -40,3 +41,8 @@ export type { NondetDisagreement } from './protocol/effects.js';
 export { executionHash, EXECUTION_HASH_VERSION } from './protocol/execution-hash.js';
 export { runConsensus, copyStore, decide } from './host/consensus.js';
 export type { ConsensusOptions, ConsensusReport, Decision, ValidatorVote, Vote } from './host/consensus.js';
+// Contract tooling: the ABI a build embeds, and the deploy-time checks with their fix hints.
+export { readAbi, deriveAbi, embedAbi, methodNames, ABI_SECTION, ABI_FORMAT } from './contract/abi.js';
+export type { ContractAbi, AbiMethod, AbiEvent } from './contract/abi.js';
+export { checkContract, fixHint } from './contract/check.js';
+export type { CheckFailure } from './contract/check.js';

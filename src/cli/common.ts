@@ -26,7 +26,8 @@ export const HOST_OPTIONS = {
 export const HOST_OPTIONS_HELP = `common options:
   --data-dir DIR        where code and state live (default ./${DEFAULT_DATA_DIR})
   --transport unix|tcp  how VM processes connect (default unix)
-  --mode pool|oneshot   warm VM pool, or one VM process per call (default pool)
+  --mode pool|oneshot   a pooled VM process (reused by follow-up calls), or one VM process per call
+                        (default pool; either way one call starts one VM process)
   --deadline MS         wall-clock limit of one execution (default 10000)
   --json                machine-readable output
   --verbose             stack traces on errors`;
@@ -35,17 +36,36 @@ type Parsed<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<
   typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
 >;
 
-/** parseArgs with usage errors as HostlinkError('usage'). */
+/**
+ * Node's parseArgs errors as one line in our words: which option is wrong, and what to do. (Its own texts
+ * talk about `--` separators and "ambiguous" arguments, and a negative number is such an argument.)
+ */
+export function parseError(e: unknown, usage: string): HostlinkError {
+  const command = /^usage: (hostlink \S+)/.exec(usage)?.[1] ?? 'hostlink';
+  const err = e as Error & { code?: string };
+  const msg = err.message ?? String(e);
+  const option = /'(-{1,2}[^' ]+)/.exec(msg)?.[1];
+  const help = `run ${command} --help for its options`;
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new HostlinkError('usage', `unknown option ${option ?? ''} for ${command}: ${help}`);
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (/does not take an argument/.test(msg)) return new HostlinkError('usage', `${option} takes no value: ${help}`);
+    return new HostlinkError('usage', `${option} needs a value (a value that starts with '-' is written ${option}=VALUE, e.g. ${option}=-1): ${help}`);
+  }
+  return new HostlinkError('usage', `${msg.split('\n')[0]}: ${help}`);
+}
+
+/** parseArgs with usage errors as one-line HostlinkError('usage'). */
 export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, usage: string): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new HostlinkError('usage', `${(e as Error).message}\n${usage}`);
+    throw parseError(e, usage);
   }
 }
 
 export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string }): HostOptions {
-  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR) };
+  // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
+  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1 };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
     o.transport = values.transport as Transport;
@@ -92,13 +112,34 @@ export async function withHost<T>(options: HostOptions, fn: (host: Host) => Prom
   }
 }
 
+/** How ids are written on the command line (part of the help of every command that takes one). */
+export const ID_HELP = `IDs (contexts, executors) are 32 bytes, written as:
+  64 hex characters, with or without 0x      the id itself
+  name:TEXT                                   SHA-256 of TEXT's UTF-8 bytes (hostlink id TEXT prints it)
+  TEXT                                        the same as name:TEXT, when TEXT cannot be mistaken for hex
+                                              (it has a character outside 0-9a-f; else write name:TEXT)`;
+
 /**
- * A 32-byte id from the command line: 64 hex characters, or any other text, which names the id
- * SHA-256(text) (so `--context demo` is a stable context without typing 64 characters).
+ * A 32-byte id from the command line: exactly 64 hex characters (optionally 0x-prefixed), or a name hashed
+ * with SHA-256 (`name:TEXT`, or plain TEXT that is not hex-like). Hex of any other length is an error, never
+ * a name: a mistyped id must not silently become a different account or context.
  */
-export function parseId(text: string): Uint8Array {
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return Uint8Array.from(Buffer.from(text, 'hex'));
-  if (text.length === 0) throw new HostlinkError('usage', 'an id must not be empty');
+export function parseId(text: string, what = 'id'): Uint8Array {
+  if (text.startsWith('name:')) {
+    const name = text.slice(5);
+    if (name.length === 0) throw new HostlinkError('usage', `${what} 'name:' has an empty name: write name:TEXT`);
+    return Uint8Array.from(createHash('sha256').update(name, 'utf8').digest());
+  }
+  const hexMatch = /^(0x|0X)?([0-9a-fA-F]*)$/.exec(text);
+  if (hexMatch && (hexMatch[1] !== undefined || hexMatch[2]!.length > 0)) {
+    const digits = hexMatch[2]!;
+    if (digits.length === 64) return Uint8Array.from(Buffer.from(digits, 'hex'));
+    throw new HostlinkError(
+      'usage',
+      `${what} '${text.length > 80 ? text.slice(0, 80) + '…' : text}' looks like hex but has ${digits.length} digits: an id is exactly 64 hex digits (32 bytes); to use it as a name, write name:${text}`,
+    );
+  }
+  if (text.length === 0) throw new HostlinkError('usage', `${what} must not be empty: give 64 hex digits or name:TEXT`);
   return Uint8Array.from(createHash('sha256').update(text, 'utf8').digest());
 }
 
@@ -167,7 +208,7 @@ export function showBytes(b: Uint8Array): string {
 }
 
 /** The outcome as a JSON-friendly object (the `--json` output of `hostlink call`). */
-export function outcomeJson(o: Outcome, contextId: Uint8Array): Record<string, unknown> {
+export function outcomeJson(o: Outcome, contextId: Uint8Array, view = false): Record<string, unknown> {
   const r = o.result;
   return {
     result: r.code,
@@ -176,6 +217,7 @@ export function outcomeJson(o: Outcome, contextId: Uint8Array): Record<string, u
       : { message: r.message, fingerprint: calldataToJson(r.fingerprint) }),
     context: hex(contextId),
     applied: o.applied,
+    ...(view ? { view: true } : {}),
     state_root: hex(o.stateRoot),
     gas_used: o.gasUsed.toString(),
     logs: o.logs,
@@ -185,9 +227,9 @@ export function outcomeJson(o: Outcome, contextId: Uint8Array): Record<string, u
   };
 }
 
-export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean): void {
+export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean, view = false): void {
   if (json) {
-    process.stdout.write(JSON.stringify(outcomeJson(o, contextId)) + '\n');
+    process.stdout.write(JSON.stringify(outcomeJson(o, contextId, view)) + '\n');
     return;
   }
   const r = o.result;
@@ -200,6 +242,6 @@ export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean): 
   for (const line of o.logs) process.stderr.write(`  log: ${line}\n`);
   for (const e of o.events) process.stderr.write(`  event: ${e.kind} ${showBytes(e.data)}\n`);
   process.stderr.write(
-    `  ${o.applied ? `applied ${o.writes.length} change(s)` : 'state unchanged'}; gas ${o.gasUsed}; context ${hex(contextId).slice(0, 16)}…; root ${hex(o.stateRoot).slice(0, 16)}…\n`,
+    `  ${o.applied ? `applied ${o.writes.length} change(s)` : view ? `view: not applied (${o.writes.length} change(s) discarded)` : 'state unchanged'}; gas ${o.gasUsed}; context ${hex(contextId).slice(0, 16)}…; root ${hex(o.stateRoot).slice(0, 16)}…\n`,
   );
 }

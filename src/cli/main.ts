@@ -2,6 +2,7 @@
  * The `hostlink` command: a thin dispatcher. Each command lives in src/cli/commands/<name>.ts and is loaded
  * only when used, so `hostlink vm` (started once per execution) pays for nothing else.
  */
+import { refusalHint } from '../contract/hints.js';
 import { HostlinkError } from '../errors.js';
 
 export interface CommandModule {
@@ -18,14 +19,22 @@ interface CommandEntry {
 
 /** Registry: add a command by adding a line here and a module in commands/. */
 const COMMANDS: Record<string, CommandEntry> = {
+  new: { summary: 'create a contract project: hostlink new NAME', load: () => import('./commands/new.js') },
+  build: { summary: 'compile a contract project, embed its ABI, run the deploy checks: hostlink build [DIR] [--watch]', load: () => import('./commands/build.js') },
+  check: { summary: 'run the deploy-time checks on a module and say how to fix it: hostlink check FILE.wasm', load: () => import('./commands/check.js') },
+  inspect: { summary: "print a contract's methods, shapes and events: hostlink inspect (FILE.wasm|HASH)", load: () => import('./commands/inspect.js') },
   demo: { summary: 'deploy the kv-store example and call it through real VM processes', load: () => import('./commands/demo.js') },
   deploy: { summary: 'store a contract: hostlink deploy FILE.wasm', load: () => import('./commands/deploy.js') },
   call: { summary: 'run a contract method: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file]', load: () => import('./commands/call.js') },
+  view: { summary: 'run a contract method without applying anything: hostlink view (FILE.wasm|HASH) METHOD', load: () => import('./commands/view.js') },
   state: { summary: "show a context's keys, values and state root: hostlink state CONTEXT", load: () => import('./commands/state.js') },
   serve: { summary: 'run a node with an HTTP API, /metrics and the studio: hostlink serve [--listen HOST:PORT]', load: () => import('./commands/serve.js') },
+  contexts: { summary: 'list the contexts with state, their size and root: hostlink contexts', load: () => import('./commands/contexts.js') },
+  codes: { summary: 'list the deployed contracts: hostlink codes', load: () => import('./commands/codes.js') },
+  id: { summary: 'print the id a name stands for: hostlink id NAME', load: () => import('./commands/id.js') },
   doctor: { summary: 'check this installation (channel, Node, socat) and say what is missing', load: () => import('./commands/doctor.js') },
   vm: { summary: 'the VM process (started by the host): hostlink vm --host ADDR [--message JSON]', load: () => import('./commands/vm.js') },
-  guest: { summary: 'ask the host OS for a privileged operation (seed 002): hostlink guest COMMAND', load: () => import('./commands/guest.js') },
+  guest: { summary: 'ask the host OS for a privileged operation: hostlink guest COMMAND', load: () => import('./commands/guest.js') },
   agent: { summary: 'serve guest requests on the host: hostlink agent [--listen ADDR] [--config FILE]', load: () => import('./commands/agent.js') },
 };
 
@@ -42,7 +51,21 @@ function usage(): string {
   ].join('\n');
 }
 
+/**
+ * A reader that goes away (`hostlink state --json | head`) closes our stdout: stop quietly, as Unix tools do,
+ * instead of dying on an unhandled EPIPE with a stack trace.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe();
   const verbose = argv.includes('--verbose');
   const args = argv.filter((a) => a !== '--verbose');
   const name = args[0];
@@ -76,7 +99,8 @@ export async function main(argv: string[]): Promise<number> {
 /** One clear line on stderr (a stack trace only with --verbose); exit 2 for usage errors, 1 otherwise. */
 export function reportError(err: unknown, verbose: boolean): number {
   if (err instanceof HostlinkError) {
-    process.stderr.write(`hostlink: ${err.message}\n`);
+    const hint = refusalHint(err.message);
+    process.stderr.write(`hostlink: ${err.message}${hint ? `\n  fix: ${hint}` : ''}\n`);
     if (verbose && err.stack) process.stderr.write(err.stack + '\n');
     return err.code === 'usage' || err.code === 'invalid_message' ? 2 : 1;
   }

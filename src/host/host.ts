@@ -110,7 +110,7 @@ export interface Outcome {
   /** This call's id in the host's events (`host.events`): a counter per Host, starting at 1. */
   callId: number;
   result: ExecutionResult;
-  /** The result in seed-000 encoding (code byte + calldata), as the VM sent it. */
+  /** The result in its wire encoding (code byte + calldata), as the VM sent it. */
   resultBytes: Uint8Array;
   logs: string[];
   events: Effects['events'];
@@ -227,6 +227,11 @@ export class Host {
     return putCode(this.store, code);
   }
 
+  /** The stored code with this hash, or undefined. */
+  code(codeHash: Uint8Array): Uint8Array | undefined {
+    return getCode(this.store, codeHash);
+  }
+
   hasCode(codeHash: Uint8Array): boolean {
     return getCode(this.store, codeHash) !== undefined;
   }
@@ -236,7 +241,16 @@ export class Host {
     return this.callAt(request, 0, null);
   }
 
-  private async callAt(request: CallRequest, depth: number, parentCallId: number | null): Promise<Outcome> {
+  /**
+   * Runs a method against the committed state and applies nothing: the outcome says what it returned and
+   * what it would have written (`applied` is false, no follow-ups run, blobs it staged are dropped). It queues
+   * on the context like a call, so it sees every call submitted before it.
+   */
+  async view(request: CallRequest): Promise<Outcome> {
+    return this.callAt(request, 0, null, true);
+  }
+
+  private async callAt(request: CallRequest, depth: number, parentCallId: number | null, view = false): Promise<Outcome> {
     this.assertOpen();
     checkCallOptions(request);
     const { mode, deadlineMs, ...init } = request;
@@ -262,7 +276,7 @@ export class Host {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
       for (let attempt = 1; ; attempt++) {
         const end = callMode === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
-        const done = await this.finish(job, end, info, queuedAt, attempt < MAX_CONFLICT_ATTEMPTS && !this.closed);
+        const done = await this.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.closed);
         if (done !== 'conflict') return done;
         job = newJob(); // another call committed an alias this one took first: run it again on the new state
       }
@@ -438,7 +452,7 @@ export class Host {
    * Applies a job's outcome. 'conflict': another call committed first an alias this one took (only when
    * `retry`); the caller runs the call again on the new state so the outcome never depends on timing.
    */
-  private async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number, retry: boolean): Promise<Outcome | 'conflict'> {
+  private async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number, view: boolean, retry: boolean): Promise<Outcome | 'conflict'> {
     const endedAt = performance.now();
     const contextId = job.message.contextId;
     let result: ExecutionResult;
@@ -463,7 +477,7 @@ export class Host {
         result = { code: 'internal_error', message: `protocol_violation ${end.message}`, fingerprint: null };
         break;
     }
-    let applied = result.code === 'return';
+    let applied = result.code === 'return' && !view;
     let root: Uint8Array | undefined;
     try {
       if (applied) root = await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)));

@@ -45,10 +45,30 @@ export function classifyTrap(err: unknown): VmErrorClass | undefined {
   return undefined;
 }
 
-/** A method that the runner cannot call. Messages: "method_not_found <name>", "method_not_function <name>". */
+/** At most this many method names are listed in a method_not_found message (it travels in the result). */
+const LISTED_METHODS = 20;
+
+/**
+ * The callable methods of a module for a method_not_found message: exported functions of type () -> (),
+ * without the AssemblyScript runtime's `__` helpers, in export order (the module's bytes decide, so every node
+ * reports the same text).
+ */
+function methodList(prepared: PreparedModule): string {
+  const names = prepared.exports
+    .filter((x) => x.kind === 'function' && x.type && x.type.params.length === 0 && x.type.results.length === 0 && !x.name.startsWith('__'))
+    .map((x) => (x.name.length > 64 ? x.name.slice(0, 64) + '…' : x.name));
+  if (names.length === 0) return 'the contract exports no methods';
+  const shown = names.slice(0, LISTED_METHODS).join(', ');
+  return `methods: ${shown}${names.length > LISTED_METHODS ? `, … (${names.length} in all)` : ''}`;
+}
+
+/**
+ * A method that the runner cannot call. Messages: "method_not_found <name> (methods: a, b, …)",
+ * "method_not_function <name>".
+ */
 export function checkMethodExport(prepared: PreparedModule, method: string): VmErrorClass | undefined {
   const e = prepared.exports.find((x) => x.name === method);
-  if (!e) return { code: 'vm_error', message: `method_not_found ${method}` };
+  if (!e) return { code: 'vm_error', message: `method_not_found ${method} (${methodList(prepared)})` };
   if (e.kind !== 'function' || !e.type || e.type.params.length !== 0 || e.type.results.length !== 0) {
     return { code: 'vm_error', message: `method_not_function ${method}` };
   }

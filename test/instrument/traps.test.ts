@@ -93,7 +93,12 @@ test('method exports: missing, not a function, wrong signature', async () => {
   const p = prepareModule(await wat(`(module (memory (export "memory") 1) (global (export "g") i32 (i32.const 1))
     (func (export "ok")) (func (export "takes") (param i32)))`), OPEN_POLICY);
   assert.equal(checkMethodExport(p, 'ok'), undefined);
-  assert.deepEqual(checkMethodExport(p, 'nope'), { code: 'vm_error', message: 'method_not_found nope' });
+  // Only exports of type () -> () are listed: not the memory, the global or `takes`.
+  assert.deepEqual(checkMethodExport(p, 'nope'), { code: 'vm_error', message: 'method_not_found nope (methods: ok)' });
+  const none = prepareModule(await wat(`(module (func (export "__collect")) (func (export "f") (param i32)))`), OPEN_POLICY);
+  assert.deepEqual(checkMethodExport(none, 'x'), { code: 'vm_error', message: 'method_not_found x (the contract exports no methods)' });
+  const many = prepareModule(await wat(`(module ${Array.from({ length: 25 }, (_, i) => `(func (export "m${i}"))`).join(' ')})`), OPEN_POLICY);
+  assert.match((checkMethodExport(many, 'x') as { message: string }).message, /^method_not_found x \(methods: m0, m1, .*, m19, … \(25 in all\)\)$/);
   assert.deepEqual(checkMethodExport(p, 'g'), { code: 'vm_error', message: 'method_not_function g' });
   assert.deepEqual(checkMethodExport(p, 'memory'), { code: 'vm_error', message: 'method_not_function memory' });
   assert.deepEqual(checkMethodExport(p, 'takes'), { code: 'vm_error', message: 'method_not_function takes' });

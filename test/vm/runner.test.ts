@@ -59,7 +59,11 @@ describe('runner (in-process, real contracts)', () => {
     assert.equal(none.code, 'vm_error');
     assert.match((none as { message: string }).message, /^code_not_found [0-9a-f]{64}$/);
     const missing = call(kv, 'nope').result;
-    assert.deepEqual(missing, { code: 'vm_error', message: 'method_not_found nope', fingerprint: null });
+    assert.deepEqual(missing, {
+      code: 'vm_error',
+      message: 'method_not_found nope (methods: set, get, get_result, get_unchecked, remove, entries)',
+      fingerprint: null,
+    });
     const memory = call(kv, 'memory').result;
     assert.equal((memory as { message: string }).message, 'method_not_function memory');
     const badName = call(kv, 'has-dash').result;

@@ -1,4 +1,4 @@
-/** `hostlink agent`: serve guest requests (seed 002) until SIGINT or SIGTERM. */
+/** `hostlink agent`: serve guest requests until SIGINT or SIGTERM. */
 import { parseArgs } from 'node:util';
 import { DEFAULT_AGENT_ADDRESS, parseControlAddress } from '../../control/address.js';
 import { ControlAgent } from '../../control/agent.js';

@@ -7,16 +7,16 @@ import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
 import type { Host, Outcome } from '../../host/host.js';
 import { round3 } from '../../host/call-trace.js';
 import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, MAX_CONTRACT_FILE_BYTES, outcomeJson, parse, parseId, parseInput, printOutcome, readBounded, withHost } from '../common.js';
+import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, MAX_CONTRACT_FILE_BYTES, outcomeJson, parse, parseId, parseInput, printOutcome, readBounded, withHost } from '../common.js';
 import { printOutcomeJson, RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
+import { datetimeToNanos } from '../../protocol/message.js';
 
 export const usage = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
                      [--validators N] [--fetch-allow ORIGIN]
 
 Runs METHOD of a contract in a VM process and applies the result to the context's state
 (a Return commits its storage changes; any error changes nothing). A FILE.wasm is deployed first.
-IDs are 64 hex characters or a name (the id is then SHA-256 of the name). Exit code 0 when the
-method returned, 1 when it failed (the error is printed).
+Exit code 0 when the method returned, 1 when it failed (the error is printed).
 
   --input JSON|@file    the call input: JSON text, or @path for raw bytes (default: empty)
   --context ID          context to run in (default: the name "default")
@@ -32,6 +32,11 @@ ${SERVER_HELP}
                         print every vote and the decision, and apply the call only when a strict
                         majority agrees (a sync replay of the leader's results; docs/nondet.md)
   --fetch-allow ORIGIN  let the contract's fetch reach ORIGIN, e.g. http://127.0.0.1:8080 (repeatable)
+  --datetime TIME       block time the contract sees (RFC 3339, e.g. 2025-01-01T00:00:00Z)
+  --seed ID             seed of random_bytes (an ID as below; default: none)
+  --view                run without applying anything (the same as hostlink view)
+
+${ID_HELP}
 
 ${HOST_OPTIONS_HELP}`;
 
@@ -46,6 +51,9 @@ const OPTIONS = {
   ...SERVER_OPTION,
   validators: { type: 'string' },
   'fetch-allow': { type: 'string', multiple: true },
+  datetime: { type: 'string' },
+  seed: { type: 'string' },
+  view: { type: 'boolean' },
 } as const;
 
 /** `--limit max_logs=10` (repeatable) → { max_logs: '10' } (the message's names, as the node's API takes them). */
@@ -69,9 +77,10 @@ function parseLimits(items: string[] | undefined): Partial<VmLimits> {
   }
 }
 async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
-  if (/^[0-9a-fA-F]{64}$/.test(target)) {
-    const hash = Uint8Array.from(Buffer.from(target, 'hex'));
-    if (!host.hasCode(hash)) throw new HostlinkError('not_found', `no contract with hash ${target}: deploy it first`);
+  const hashMatch = /^(?:0x)?([0-9a-fA-F]{64})$/.exec(target);
+  if (hashMatch && !existsSync(target)) {
+    const hash = Uint8Array.from(Buffer.from(hashMatch[1]!, 'hex'));
+    if (!host.hasCode(hash)) throw new HostlinkError('not_found', `no contract with hash ${hashMatch[1]}: deploy it first (hostlink codes lists the deployed ones)`);
     return hash;
   }
   if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
@@ -102,8 +111,16 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 2) throw new HostlinkError('usage', `expected a contract and a METHOD\n${usage}`);
   const [target, method] = positionals as [string, string];
   const input = parseInput(values.input);
-  const contextId = parseId(values.context ?? 'default');
-  const executorId = values.executor === undefined ? new Uint8Array(32) : parseId(values.executor);
+  const contextId = parseId(values.context ?? 'default', '--context');
+  const executorId = values.executor === undefined ? new Uint8Array(32) : parseId(values.executor, '--executor');
+  const seed = values.seed === undefined ? undefined : parseId(values.seed, '--seed');
+  if (values.datetime !== undefined) {
+    try {
+      datetimeToNanos(values.datetime, '--datetime');
+    } catch (e) {
+      throw new HostlinkError('usage', `${(e as Error).message.replace(/^invalid message: field /, '')} (write e.g. 2025-01-01T00:00:00Z)`);
+    }
+  }
   let gasLimit: bigint | undefined;
   if (values.gas !== undefined) {
     if (!/^[0-9]+$/.test(values.gas)) throw new HostlinkError('usage', '--gas must be a whole number');
@@ -117,10 +134,11 @@ export async function run(argv: string[]): Promise<number> {
       throw new HostlinkError('usage', '--validators must be a whole number from 1 to 32');
     }
   }
+  if (validators !== undefined && values.view) throw new HostlinkError('usage', '--validators applies the call when a majority agrees; it cannot be combined with --view');
   const server = serverOf(values);
   if (server !== undefined) {
-    if (validators !== undefined || values['fetch-allow'] !== undefined) {
-      throw new HostlinkError('usage', '--validators and --fetch-allow run on this machine; drop --server (or HOSTLINK_SERVER) to use them');
+    if (validators !== undefined || values['fetch-allow'] !== undefined || values.datetime !== undefined || seed !== undefined || values.view) {
+      throw new HostlinkError('usage', '--validators, --fetch-allow, --datetime, --seed and --view run on this machine; drop --server (or HOSTLINK_SERVER) to use them');
     }
     const body = { method, input_hex: hex(input), context: hex(contextId), executor: hex(executorId), limits: rawLimits(values.limit), ...(gasLimit !== undefined ? { gas: gasLimit.toString() } : {}) };
     return callRemote(new RemoteNode(server), target, body, values.json === true, values.trace === true);
@@ -131,8 +149,13 @@ export async function run(argv: string[]): Promise<number> {
   const outcome = await withHost(options, async (host) => {
     const codeHash = await resolveCode(host, target);
     if (values.trace) host.events.on('call.finished', (e) => traced.push(e));
-    const request = { codeHash, method, input, contextId, executorId, limits, ...(gasLimit !== undefined ? { gasLimit } : {}) };
-    if (validators === undefined) return host.call(request);
+    const request = {
+      codeHash, method, input, contextId, executorId, limits,
+      ...(gasLimit !== undefined ? { gasLimit } : {}),
+      ...(values.datetime !== undefined ? { datetime: values.datetime } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+    };
+    if (validators === undefined) return values.view ? host.view(request) : host.call(request);
     const { dataDir: _dir, ...nodeOptions } = options;
     const report = await runConsensus(host.store, request, { validators, hostOptions: nodeOptions });
     printConsensus(report, values.json === true);
@@ -145,7 +168,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } }) + '\n');
     return outcome.result.code === 'return' ? 0 : 1;
   }
-  printOutcome(outcome, contextId, values.json === true);
+  printOutcome(outcome, contextId, values.json === true, values.view === true);
   if (!values.json && outcome.crash) process.stderr.write(`  VM stderr:\n${outcome.crash.stderr}\n`);
   return outcome.result.code === 'return' ? 0 : 1;
 }

@@ -5,7 +5,7 @@
  * (demo-oracle.ts).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { HostlinkError } from '../../errors.js';
 import { Host, type HostOptions, type Outcome } from '../../host/host.js';
 import { HOSTLINK_BIN } from '../../host/supervisor.js';
@@ -67,6 +67,6 @@ export async function run(argv: string[]): Promise<number> {
   say('\n3. non-deterministic blocks: a leader and 5 validators, each on its own copy of the state');
   await runOracleDemo(host, say);
   await host.close();
-  say('\nTry it yourself: node bin/hostlink.js call examples/kv-store/build/kv-store.wasm set --input \'{"key":"a","value":"b"}\'');
+  say(`\nTry it yourself: hostlink call ${relative(process.cwd(), wasm)} set --input '{"key":"a","value":"b"}'`);
   return 0;
 }

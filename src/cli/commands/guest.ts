@@ -1,5 +1,5 @@
 /**
- * `hostlink guest`: ask the host operating system to do one privileged thing (seed 002). Prints the payload on
+ * `hostlink guest`: ask the host operating system to do one privileged thing. Prints the payload on
  * stdout; the exit code tells "the host refused" (1) from "could not reach the host" (3).
  */
 import { parseArgs } from 'node:util';

@@ -1,36 +1,113 @@
-/** `hostlink state CONTEXT`: a context's keys, values and state root. */
+/** `hostlink state CONTEXT`: a context's keys and values (CRDT collections decoded, long values cut) and state root. */
 import { HostlinkError } from '../../errors.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, parseId, showBytes, withHost } from '../common.js';
+import { viewState, type CollectionView } from '../../host/crdt-view.js';
+import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, parse, parseId, showBytes, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
-export const usage = `usage: hostlink state CONTEXT [--data-dir DIR] [--json]
+export const usage = `usage: hostlink state CONTEXT [--raw] [--full] [--data-dir DIR] [--json]
 
-Prints every key and value of a context (sorted by key) and its state root.
-CONTEXT is 64 hex characters or a name (the id is SHA-256 of the name).
+Prints a context's state root and its entries sorted by key. CRDT collections are decoded into what the
+contract sees (map entries, set members, vector elements, register values, counter totals); the root
+document is shown as text. Values longer than 200 characters are cut (the full length is shown).
+
+  --raw    every stored key and value as is, without decoding collections
+  --full   print values in full
+
+${ID_HELP}
 
 ${SERVER_HELP}
 
 ${HOST_OPTIONS_HELP}`;
 
+const OPTIONS = { ...HOST_OPTIONS, ...SERVER_OPTION, raw: { type: 'boolean' }, full: { type: 'boolean' } } as const;
+
+/** Values are cut at this many characters unless --full. */
+export const SHOWN_CHARS = 200;
+
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...HOST_OPTIONS, ...SERVER_OPTION }, usage);
+  const { values, positionals } = parse(argv, OPTIONS, usage);
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one CONTEXT\n${usage}`);
-  const contextId = parseId(positionals[0]!);
+  const contextId = parseId(positionals[0]!, 'CONTEXT');
   const server = serverOf(values);
-  const out =
-    server === undefined
-      ? await withHost(hostOptions(values), async (host) => {
-          const { root, entries } = host.state(contextId);
-          return { context: hex(contextId), root: hex(root), entries: entries.map(([k, v]) => ({ key: showBytes(k), value: showBytes(v) })) };
-        })
-      : await new RemoteNode(server).get<{ context: string; root: string; entries: { key: string; value: string }[] }>(`api/contexts/${hex(contextId)}/state`);
+  if (server !== undefined) {
+    // A running node answers with its raw entries (decoding collections needs the local data directory).
+    const out = await new RemoteNode(server).get<{ context: string; root: string; entries: { key: string; value: string }[] }>(`api/contexts/${hex(contextId)}/state`);
+    if (values.json) {
+      process.stdout.write(JSON.stringify(out) + '\n');
+      return 0;
+    }
+    process.stdout.write(`context ${out.context}\nroot    ${out.root}\n`);
+    for (const { key, value } of out.entries) process.stdout.write(`  ${key} = ${value}\n`);
+    if (out.entries.length === 0) process.stdout.write('  (empty)\n');
+    return 0;
+  }
+  const full = values.full === true;
+  const { root, entries } = await withHost(hostOptions(values), async (host) => host.state(contextId));
+
+  // A shown value: text or 0x-hex, cut to SHOWN_CHARS unless --full (then the byte length is given).
+  const cut = (b: Uint8Array): { text: string; truncated: boolean } => {
+    const s = showBytes(full ? b : b.subarray(0, SHOWN_CHARS));
+    if (full || b.length <= SHOWN_CHARS) return { text: s, truncated: false };
+    return { text: s.slice(0, SHOWN_CHARS), truncated: true };
+  };
+  const show = (b: Uint8Array): string => {
+    const c = cut(b);
+    return c.truncated ? `${c.text}… (${b.length} bytes; --full shows all)` : c.text;
+  };
+  const jsonValue = (b: Uint8Array): Record<string, unknown> => {
+    const c = cut(b);
+    return c.truncated ? { value: c.text, bytes: b.length, truncated: true } : { value: c.text };
+  };
+
+  if (values.raw) {
+    if (values.json) {
+      const out = { context: hex(contextId), root: hex(root), entries: entries.map(([k, v]) => ({ key: showBytes(k), ...jsonValue(v) })) };
+      process.stdout.write(JSON.stringify(out) + '\n');
+      return 0;
+    }
+    process.stdout.write(`context ${hex(contextId)}\nroot    ${hex(root)}\n`);
+    for (const [k, v] of entries) process.stdout.write(`  ${showBytes(k)} = ${show(v)}\n`);
+    if (entries.length === 0) process.stdout.write('  (empty)\n');
+    return 0;
+  }
+
+  const view = viewState(entries);
+  const collectionJson = (c: CollectionView): Record<string, unknown> => ({
+    id: hex(c.id),
+    kind: c.kind,
+    ...(c.entries ? { entries: c.entries.map(([k, v]) => ({ key: showBytes(k), ...jsonValue(v) })) } : {}),
+    ...(c.values ? { values: c.values.map((v) => jsonValue(v).value) } : {}),
+    ...(c.value !== undefined ? { value: c.value === null ? null : jsonValue(c.value).value } : {}),
+    ...(c.total !== undefined ? { total: c.total.toString() } : {}),
+    ...(c.error ? { error: c.error } : {}),
+  });
   if (values.json) {
+    const out = {
+      context: hex(contextId),
+      root: hex(root),
+      entries: view.raw.map(([k, v]) => ({ key: showBytes(k), ...jsonValue(v) })),
+      ...(view.rootDoc ? { root_document: jsonValue(view.rootDoc.doc) } : {}),
+      collections: view.collections.map(collectionJson),
+    };
     process.stdout.write(JSON.stringify(out) + '\n');
     return 0;
   }
-  const { root, entries } = out;
-  process.stdout.write(`context ${out.context}\nroot    ${root}\n`);
-  for (const { key, value } of entries) process.stdout.write(`  ${key} = ${value}\n`);
-  if (entries.length === 0) process.stdout.write('  (empty)\n');
+  const lines = [`context ${hex(contextId)}`, `root    ${hex(root)}`];
+  for (const [k, v] of view.raw) lines.push(`  ${showBytes(k)} = ${show(v)}`);
+  if (view.rootDoc) lines.push(`  root document = ${show(view.rootDoc.doc)}`);
+  for (const c of view.collections) {
+    const head = `  ${c.kind} ${hex(c.id).slice(0, 16)}…`;
+    if (c.error) lines.push(`${head} (cannot decode: ${c.error})`);
+    else if (c.entries) {
+      lines.push(`${head} (${c.entries.length} entr${c.entries.length === 1 ? 'y' : 'ies'})`);
+      for (const [k, v] of c.entries) lines.push(`    ${showBytes(k)} = ${show(v)}`);
+    } else if (c.values) {
+      lines.push(`${head} (${c.values.length} value${c.values.length === 1 ? '' : 's'})`);
+      for (const v of c.values) lines.push(`    ${show(v)}`);
+    } else if (c.total !== undefined) lines.push(`${head} = ${c.total}`);
+    else lines.push(`${head} = ${c.value === null || c.value === undefined ? '(no value)' : show(c.value)}`);
+  }
+  if (entries.length === 0) lines.push('  (empty)');
+  process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -1,0 +1,33 @@
+/** `hostlink check FILE.wasm`: the deploy-time checks alone, with how to fix each failure. */
+import { existsSync, readFileSync } from 'node:fs';
+import { HostlinkError } from '../../errors.js';
+import { checkContract } from '../../contract/check.js';
+import { readAbi } from '../../contract/abi.js';
+import { parse } from '../common.js';
+
+export const usage = `usage: hostlink check FILE.wasm [--json]
+
+Runs the checks a host applies when a contract is deployed (valid WebAssembly, the feature whitelist, the
+module limits, imports only from the host-function catalogue) with the default limits, and says how to fix
+a failure. Exit 0 when the module would be accepted, 1 when not.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
+  if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
+  const file = positionals[0]!;
+  if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
+  const wasm = Uint8Array.from(readFileSync(file));
+  const failure = checkContract(wasm);
+  if (values.json) {
+    const methods = failure ? undefined : readAbi(wasm).abi.methods.map((m) => m.name);
+    process.stdout.write(JSON.stringify({ file, ok: !failure, ...(failure ? { failure } : { methods }) }) + '\n');
+    return failure ? 1 : 0;
+  }
+  if (failure) {
+    process.stderr.write(`hostlink: ${file} would be refused: ${failure.message}\n  fix: ${failure.hint}\n`);
+    return 1;
+  }
+  const methods = readAbi(wasm).abi.methods.map((m) => m.name);
+  process.stdout.write(`ok: ${file} passes the deploy-time checks (${wasm.length} bytes; methods: ${methods.join(', ') || '(none)'})\n`);
+  return 0;
+}

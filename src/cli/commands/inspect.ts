@@ -1,0 +1,51 @@
+/** `hostlink inspect (FILE.wasm|HASH)`: a contract's description (ABI): methods, their shapes, events. */
+import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { HostlinkError } from '../../errors.js';
+import { readAbi } from '../../contract/abi.js';
+import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, withHost } from '../common.js';
+
+export const usage = `usage: hostlink inspect (FILE.wasm|HASH) [--json] [--data-dir DIR]
+
+Prints a contract's methods with their input and output shapes and docs, and its events, from the ABI that
+hostlink build embeds (custom section hostlink.abi). A module without one is described by its exports.
+HASH is the 64-hex code hash of a contract deployed in --data-dir.
+
+${HOST_OPTIONS_HELP}`;
+
+const shape = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, HOST_OPTIONS, usage);
+  if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm or code HASH\n${usage}`);
+  const target = positionals[0]!;
+  let wasm: Uint8Array;
+  const hash = /^(0x)?([0-9a-fA-F]{64})$/.exec(target);
+  if (hash && !existsSync(target)) {
+    const code = await withHost(hostOptions(values), async (host) => host.code(Uint8Array.from(Buffer.from(hash[2]!, 'hex'))));
+    if (code === undefined) throw new HostlinkError('not_found', `no contract with hash ${hash[2]} in ${hostOptions(values).dataDir}: deploy it first (hostlink codes lists them)`);
+    wasm = code;
+  } else {
+    if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
+    wasm = Uint8Array.from(readFileSync(target));
+  }
+  if (!WebAssembly.validate(wasm)) throw new HostlinkError('usage', `${target} is not a valid WebAssembly module`);
+  const { abi, embedded } = readAbi(wasm);
+  const codeHash = createHash('sha256').update(wasm).digest('hex');
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ code_hash: codeHash, embedded, ...abi }) + '\n');
+    return 0;
+  }
+  const out: string[] = [`${abi.name ?? 'contract'} ${codeHash} (${wasm.length} bytes)${embedded ? '' : ' — no ABI section: methods from the exports only (build with hostlink build for shapes)'}`, 'methods:'];
+  for (const m of abi.methods) {
+    out.push(`  ${m.name}${m.view ? ' (view)' : ''}${m.input !== undefined ? `  input ${shape(m.input)}` : ''}${m.output !== undefined ? `  -> ${shape(m.output)}` : ''}`);
+    if (m.doc) out.push(`      ${m.doc}`);
+  }
+  if (abi.methods.length === 0) out.push('  (none)');
+  if (abi.events.length > 0) {
+    out.push('events:');
+    for (const e of abi.events) out.push(`  ${e.kind}${e.data !== undefined ? `  ${shape(e.data)}` : ''}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}

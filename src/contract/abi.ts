@@ -1,0 +1,162 @@
+/**
+ * A contract's description (ABI): its methods with their input and output shapes, and its events. `hostlink
+ * build` derives it from the compiled module's exports (the truth about what can be called) and the doc
+ * comments of the AssemblyScript entry file (what the author says about each method), and embeds it in the
+ * module as the custom section `hostlink.abi`. The VM ignores custom sections, so the ABI never changes what a
+ * call does; it only describes.
+ *
+ * Annotations, in the doc comment right above `export function NAME(): void`:
+ *   @input  SHAPE        the input JSON's shape, e.g. {"key": "string"}   (JSON if it parses, else kept as text)
+ *   @output SHAPE        the returned JSON's shape
+ *   @view                the method only reads state (advisory: `hostlink view` runs any method without applying)
+ *   @event KIND SHAPE    an event the method emits
+ * Events are also collected from `emit("KIND", ...)` calls with a literal kind.
+ */
+import { readModule } from '../vm/instrument/reader.js';
+import { customSection, readCustomSection } from './sections.js';
+
+export const ABI_SECTION = 'hostlink.abi';
+export const ABI_FORMAT = 'hostlink-abi/1';
+
+/** A shape is the JSON the author wrote after @input/@output/@event, or its text when it is not JSON. */
+export type AbiShape = unknown;
+
+export interface AbiMethod {
+  name: string;
+  doc?: string;
+  input?: AbiShape;
+  output?: AbiShape;
+  view?: boolean;
+}
+
+export interface AbiEvent {
+  kind: string;
+  data?: AbiShape;
+}
+
+export interface ContractAbi {
+  format: typeof ABI_FORMAT;
+  name?: string;
+  methods: AbiMethod[];
+  events: AbiEvent[];
+}
+
+/**
+ * Names of the callable methods of a module: exported functions taking and returning nothing, except the
+ * AssemblyScript runtime's own `__`-prefixed helpers. In export order (deterministic: the module's bytes).
+ */
+export function methodNames(wasm: Uint8Array): string[] {
+  const m = readModule(wasm);
+  const imported = m.imports.filter((i) => i.kind === 0).length;
+  const out: string[] = [];
+  for (const e of m.exports) {
+    if (e.kind !== 0 || e.name.startsWith('__')) continue;
+    const typeIndex = e.index < imported ? m.imports.filter((i) => i.kind === 0)[e.index]?.typeIndex : m.functions[e.index - imported];
+    const type = typeIndex === undefined ? undefined : m.types[typeIndex];
+    if (type && type.params.length === 0 && type.results.length === 0) out.push(e.name);
+  }
+  return out;
+}
+
+function parseShape(text: string): AbiShape {
+  const t = text.trim();
+  try {
+    return JSON.parse(t) as unknown;
+  } catch {
+    return t;
+  }
+}
+
+export interface DocTags {
+  doc: string;
+  input?: AbiShape;
+  output?: AbiShape;
+  view: boolean;
+  events: AbiEvent[];
+}
+
+/** The text of a `/** ... *\/` comment without its stars, split into prose and @tags. */
+export function parseDoc(comment: string): DocTags {
+  const lines = comment
+    .replace(/^\/\*\*/, '')
+    .replace(/\*\/$/, '')
+    .split('\n')
+    .map((l) => l.replace(/^\s*\*\s?/, ''));
+  const prose: string[] = [];
+  const tags: { tag: string; text: string }[] = [];
+  for (const line of lines) {
+    const m = /^\s*@(\w+)\s*(.*)$/.exec(line);
+    if (m) tags.push({ tag: m[1]!, text: m[2]! });
+    else if (tags.length > 0 && line.trim() !== '') tags[tags.length - 1]!.text += '\n' + line;
+    else prose.push(line);
+  }
+  const out: DocTags = { doc: prose.join(' ').replace(/\s+/g, ' ').trim(), view: false, events: [] };
+  for (const { tag, text } of tags) {
+    if (tag === 'input') out.input = parseShape(text);
+    else if (tag === 'output') out.output = parseShape(text);
+    else if (tag === 'view') out.view = true;
+    else if (tag === 'event') {
+      const m = /^(\S+)\s*([\s\S]*)$/.exec(text.trim());
+      if (m) out.events.push({ kind: m[1]!, ...(m[2]!.trim() ? { data: parseShape(m[2]!) } : {}) });
+    }
+  }
+  return out;
+}
+
+/** Doc comments of the `export function NAME` declarations of an AssemblyScript source. */
+export function docComments(source: string): Map<string, DocTags> {
+  const out = new Map<string, DocTags>();
+  const re = /(\/\*\*(?:[^*]|\*(?!\/))*\*\/)\s*export\s+function\s+([A-Za-z_$][\w$]*)/g;
+  for (let m = re.exec(source); m !== null; m = re.exec(source)) out.set(m[2]!, parseDoc(m[1]!));
+  return out;
+}
+
+/** Event kinds passed as a literal to emit()/emitWithHandler() in the sources. */
+export function emittedKinds(sources: readonly string[]): string[] {
+  const kinds = new Set<string>();
+  const re = /\bemit(?:WithHandler)?\s*(?:<[^>]*>)?\s*\(\s*(["'])((?:(?!\1)[^\\\n])*)\1/g;
+  for (const s of sources) for (let m = re.exec(s); m !== null; m = re.exec(s)) kinds.add(m[2]!);
+  return [...kinds];
+}
+
+/** The ABI of a compiled module, from its exports and (optionally) the sources it was built from. */
+export function deriveAbi(wasm: Uint8Array, entrySource: string, allSources: readonly string[], name?: string): ContractAbi {
+  const docs = docComments(entrySource);
+  const events = new Map<string, AbiEvent>();
+  const methods = methodNames(wasm).map((n): AbiMethod => {
+    const d = docs.get(n);
+    if (!d) return { name: n };
+    for (const e of d.events) events.set(e.kind, e);
+    return {
+      name: n,
+      ...(d.doc ? { doc: d.doc } : {}),
+      ...(d.input !== undefined ? { input: d.input } : {}),
+      ...(d.output !== undefined ? { output: d.output } : {}),
+      ...(d.view ? { view: true } : {}),
+    };
+  });
+  for (const kind of emittedKinds(allSources)) if (!events.has(kind)) events.set(kind, { kind });
+  return { format: ABI_FORMAT, ...(name ? { name } : {}), methods, events: [...events.values()] };
+}
+
+/** The module with its ABI section replaced (any earlier `hostlink.abi` section is dropped). */
+export function embedAbi(wasm: Uint8Array, abi: ContractAbi): Uint8Array {
+  return customSection(wasm, ABI_SECTION, new TextEncoder().encode(JSON.stringify(abi)));
+}
+
+/**
+ * The ABI embedded in a module, or a minimal one from its exports when it has none (`embedded: false`): every
+ * module can be described, an ABI section only adds shapes and docs.
+ */
+export function readAbi(wasm: Uint8Array): { abi: ContractAbi; embedded: boolean } {
+  const payload = readCustomSection(wasm, ABI_SECTION);
+  if (payload !== undefined) {
+    try {
+      const abi = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as ContractAbi;
+      if (abi && abi.format === ABI_FORMAT && Array.isArray(abi.methods)) return { abi, embedded: true };
+    } catch {
+      // a malformed section describes nothing: fall back to the exports
+    }
+  }
+  return { abi: { format: ABI_FORMAT, methods: methodNames(wasm).map((name) => ({ name })), events: [] }, embedded: false };
+}

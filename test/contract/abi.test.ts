@@ -1,0 +1,71 @@
+/**
+ * The contract ABI: doc-comment annotations, the custom section it travels in (replaced, never duplicated,
+ * invisible to execution), and the fallback to the exports for a module without one.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ABI_SECTION, deriveAbi, docComments, embedAbi, emittedKinds, methodNames, readAbi } from '../../src/contract/abi.js';
+import { customSection, readCustomSection } from '../../src/contract/sections.js';
+import { Host } from '../../src/host/host.js';
+import { contract, id32, text, utf8 } from '../helpers.js';
+
+const SOURCE = `
+/**
+ * Moves a piece.
+ * Second line of prose.
+ * @input {"from": "string",
+ *         "to": "string"}
+ * @output {"ok": "bool"}
+ * @event moved {"to": "string"}
+ */
+export function move(): void { emit<string>("moved", "{}"); emitWithHandler("other", x, "h"); }
+
+/** @view
+ * @output not json at all */
+export function peek(): void {}
+export function bare(): void {}
+`;
+
+test('doc comments give prose, JSON shapes (multi-line), views and events; other text is kept as text', () => {
+  const docs = docComments(SOURCE);
+  assert.deepEqual(docs.get('move'), {
+    doc: 'Moves a piece. Second line of prose.',
+    input: { from: 'string', to: 'string' },
+    output: { ok: 'bool' },
+    view: false,
+    events: [{ kind: 'moved', data: { to: 'string' } }],
+  });
+  assert.deepEqual(docs.get('peek'), { doc: '', output: 'not json at all', view: true, events: [] });
+  assert.equal(docs.has('bare'), false);
+  assert.deepEqual(emittedKinds([SOURCE]), ['moved', 'other']);
+});
+
+test('methods come from the exports (callable ones only); the section is replaced, not added twice', async () => {
+  const kv = contract('kv-store');
+  assert.deepEqual(methodNames(kv), ['set', 'get', 'get_result', 'get_unchecked', 'remove', 'entries']);
+  const abi = deriveAbi(kv, '/** Sets.\n * @input {"key":"string"} */\nexport function set(): void {}', [], 'kv');
+  assert.deepEqual(abi.methods[0], { name: 'set', doc: 'Sets.', input: { key: 'string' } });
+  assert.deepEqual(abi.methods[1], { name: 'get' });
+  const once = embedAbi(kv, abi);
+  const twice = embedAbi(once, { ...abi, name: 'kv2' });
+  assert.ok(WebAssembly.validate(twice));
+  assert.equal(twice.length, once.length + 1, 'one section, with a one-byte-longer name');
+  assert.deepEqual(readAbi(twice), { abi: { ...abi, name: 'kv2' }, embedded: true });
+  assert.deepEqual(readAbi(kv).embedded, false);
+  assert.deepEqual(readAbi(kv).abi.methods.map((m) => m.name), methodNames(kv));
+  // A malformed section describes nothing: the exports are used.
+  const garbage = customSection(kv, ABI_SECTION, utf8('{not json'));
+  assert.deepEqual(readAbi(garbage), { abi: { format: 'hostlink-abi/1', methods: methodNames(kv).map((name) => ({ name })), events: [] }, embedded: false });
+  assert.deepEqual(text(readCustomSection(garbage, ABI_SECTION)!), '{not json');
+
+  // The section changes nothing a call does: same result, same gas as the module without it.
+  const host = await Host.open({ poolSize: 1 });
+  try {
+    const [plain, described] = [await host.deploy(kv), await host.deploy(twice)];
+    const run = (codeHash: Uint8Array, ctx: string) => host.call({ codeHash, method: 'set', input: utf8('{"key":"a","value":"b"}'), contextId: id32(ctx) });
+    const [a, b] = [await run(plain, 'abi-a'), await run(described, 'abi-b')];
+    assert.deepEqual([b.result, b.gasUsed], [a.result, a.gasUsed]);
+  } finally {
+    await host.close();
+  }
+});
