@@ -18,6 +18,7 @@ import { bytesEqual, concatBytes } from './bytes.js';
 import { HASH_BYTES, sha256 } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
 import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
+import { sha256Record } from './sha256-record.js';
 
 export { computeRootFromScratch } from './merkle-reference.js';
 
@@ -87,14 +88,14 @@ type Side =
   | { changed: false; hash: Uint8Array }
   | { changed: true; node: TreeNode | undefined; existed: boolean; path: Uint8Array };
 
-const leafNode = (rec: Uint8Array): TreeNode => ({ rec, hash: sha256(rec) });
+const leafNode = (rec: Uint8Array): TreeNode => ({ rec, hash: sha256Record(rec) });
 
 function innerNode(left: Uint8Array, right: Uint8Array): TreeNode {
   const rec = new Uint8Array(RECORD_BYTES);
   rec[0] = INNER;
   rec.set(left, 1);
   rec.set(right, 1 + HASH_BYTES);
-  return { rec, hash: sha256(rec) };
+  return { rec, hash: sha256Record(rec) };
 }
 
 class TreeUpdate {
