@@ -2,27 +2,40 @@
  * `npm run bench`: every performance target of the product, measured side by side in one run (the machine is
  * shared and noisy, so ratios measured together are what counts, not absolute times).
  *
- *   1. host-call round trip of the VM's channel next to a C ping-pong over the same kind of socket
- *   2. kv-store `set` executions per second, pool mode vs one-shot mode
- *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
+ *   1. host-call round trip: the VM's native channel against Hostlink's own session, next to a C ping-pong
+ *   2. state root per changed key at 10k and 100k keys, next to @ethereumjs/mpt
+ *   3. kv-store `set` executions per second, pool mode vs one-shot mode, with CPU per execution on both sides
+ *   4. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
  *
- * `--quick` runs fewer iterations (for a smoke test).
+ * `--quick` runs fewer iterations (for a smoke test); `--mpt-100k` also fills mpt with 100k keys (minutes).
  */
+import { loadavg } from 'node:os';
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
 import { benchMetering, printMetering } from './metering.js';
+import { benchStateRoot, printStateRoot } from './state-root.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
-process.stdout.write(`Hostlink benchmarks (${quick ? 'quick' : 'full'} run), node ${process.version}\n`);
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+process.stdout.write(`Hostlink benchmarks (${quick ? 'quick' : 'full'} run), node ${process.version}, load average ${load()}\n`);
 
 process.stdout.write('\n== 1. host-call round trip (32-byte payload) ==\n');
 printChannelBench(await benchChannel({ iterations: quick ? 2000 : 20_000, rounds: quick ? 1 : 3 }));
 
-process.stdout.write('\n== 2. executions per second ==\n');
+process.stdout.write('\n== 2. state root ==\n');
+printStateRoot(
+  await benchStateRoot({
+    sizes: quick ? [10_000] : [10_000, 100_000],
+    deltas: quick ? 500 : 2000,
+    mptSizes: process.argv.includes('--mpt-100k') ? [10_000, 100_000] : [10_000],
+  }),
+);
+
+process.stdout.write('\n== 3. executions per second ==\n');
 printExecutions(await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCalls: quick ? 10 : 60 }));
 
-process.stdout.write('\n== 3. metering overhead ==\n');
+process.stdout.write('\n== 4. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
 
-process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);
