@@ -16,7 +16,7 @@
  *
  * The buffer is reused by the next read, so `onChunk` must copy what it keeps: it receives a fresh copy here.
  */
-import { Socket } from 'node:net';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 
 /** How a socket is being read: 'user-buffer' (the fast path) or 'stream' ('data' events). */
 export type ReadMode = 'user-buffer' | 'stream';
@@ -38,7 +38,8 @@ let fields: OnreadFields | null | undefined;
 /** The private fields net.Socket keeps the `onread` option in, or null when this Node does not have them. */
 function onreadFields(): OnreadFields | null {
   if (fields !== undefined) return fields;
-  const probe = new Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } });
+  // @types/node declares `onread` on net.connect's options only; net.Socket's constructor takes it too.
+  const probe = new Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } } as unknown as SocketConstructorOpts);
   const symbols = Object.getOwnPropertySymbols(probe);
   const buffer = symbols.find((s) => s.description === 'kBuffer');
   const callback = symbols.find((s) => s.description === 'kBufferCb');
