@@ -8,7 +8,7 @@
  *   4. the pieces of a pooled execution measured alone, the ceiling they add up to, and the ratio to section 3
  *   5. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
  *
- * `--quick` runs fewer iterations (for a smoke test); `--mpt-100k` also fills mpt with 100k keys (minutes).
+ * `--quick` runs fewer iterations and sizes (for a smoke test).
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { benchChannel, printChannelBench } from './channel.js';

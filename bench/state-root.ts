@@ -115,5 +115,5 @@ export function printStateRoot(r: { rows: StateRootRow[]; load: number }): void 
     const target = x.delta === 1 ? (x.hostlinkUs <= 20 ? 'met' : 'NOT met') : '';
     process.stdout.write(`${String(x.keys).padEnd(8)} ${String(x.delta).padStart(5)}  ${x.hostlinkUs.toFixed(1).padStart(15)}  ${m.padStart(24)}  ${ratio.padStart(14)}  ${target}\n`);
   }
-  if (r.rows.some((x) => x.mptUs === undefined)) process.stdout.write('note: mpt at 100k keys takes minutes to fill; run with --mpt-100k to include it\n');
+  if (r.rows.some((x) => x.mptUs === undefined)) process.stdout.write('note: mpt is not run at every size in a quick run\n');
 }
