@@ -30,7 +30,7 @@ process.stdout.write('\n== 2. state root ==\n');
 const roots = await benchStateRoot({
   sizes: quick ? [10_000] : [10_000, 100_000],
   deltas: quick ? 500 : 2000,
-  mptSizes: process.argv.includes('--mpt-100k') ? [10_000, 100_000] : [10_000],
+  mptSizes: quick ? [10_000] : [10_000, 100_000],
 });
 printStateRoot(roots);
 
