@@ -1,8 +1,10 @@
 /**
  * Round-trip latency of the VM's host channel against the physical floor (a C client and a C echo server),
  * over a unix socket and TCP loopback. Each client runs in its own process, as the real VM does; the Node
- * echo server runs in this process on FrameReader, the shape of the real host. The product target is a
- * median at most 1.3x the C floor for the VM's channel.
+ * echo server runs in this process on FrameReader, and Hostlink's own host session (the gate checking the
+ * hello proof, then serveSession answering storage_read from a backend) runs in this process too, once with
+ * the reads it uses now (a reused buffer) and once with the 'data' events it used before. The product target
+ * is a median at most 1.3x the C floor for the VM's native channel against Hostlink's session.
  * Standalone: `node dist/bench/channel.js [ITERATIONS [ROUNDS]]` prints a table.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,15 +13,25 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { HostlinkError } from '../src/errors.js';
+import { Job } from '../src/host/job.js';
+import type { SessionBackend } from '../src/host/methods.js';
+import { serveSession, Session, type WorkSource } from '../src/host/session.js';
+import { admitVm } from '../src/host/vm-gate.js';
 import { FrameReader, encodeFrame } from '../src/protocol/frame.js';
+import { MAX_FRAME_BYTES } from '../src/protocol/generated.js';
+import { newVmSecret } from '../src/protocol/hello-proof.js';
+import { buildMessage } from '../src/protocol/message.js';
 import { channelInfo } from '../src/transport/connect.js';
+import type { ReadMode } from '../src/transport/socket-reads.js';
 
 export type BenchTransport = 'unix' | 'tcp';
 
 export interface ChannelBenchRow {
   transport: BenchTransport;
   client: 'c' | 'native' | 'js';
-  server: 'c' | 'node';
+  /** c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream: same, 'data' reads. */
+  server: 'c' | 'node' | 'session' | 'session-stream';
   medianUs: number;
   p99Us: number;
   /** median / the C client<->C server median on the same transport; undefined without a C compiler. */
@@ -144,9 +156,9 @@ function compile(dir: string, name: string, source: string): string {
 }
 
 /** Runs a program to completion; resolves with its stdout (rejects on failure). */
-function run(cmd: string, args: string[]): Promise<string> {
+function run(cmd: string, args: string[], env?: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -191,14 +203,45 @@ async function startNodeServer(transport: BenchTransport, sockPath: string): Pro
   return { address, stop };
 }
 
+/**
+ * Hostlink's host session on a fresh listener behind the gate, for one VM connection: the hello must prove
+ * `secret`, next_message hands out one job, storage_read answers a PAYLOAD_BYTES value from the backend.
+ */
+async function startSessionServer(transport: BenchTransport, sockPath: string, secret: Uint8Array, readMode: ReadMode): Promise<{ address: string; stop: () => Promise<void> }> {
+  rmSync(sockPath, { force: true });
+  const server: Server = createServer({ noDelay: true });
+  await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
+  const a = server.address();
+  const address = transport === 'unix' ? `unix://${sockPath}` : `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  const value = new Uint8Array(PAYLOAD_BYTES).fill(0xa5);
+  const backend: SessionBackend = { getCode: () => undefined, readState: () => value };
+  const job = new Job(buildMessage({ codeHash: new Uint8Array(32), method: 'bench', contextId: new Uint8Array(32).fill(1) }));
+  let given = false;
+  const work: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+  const gate = admitVm(server, secret);
+  let socket: Socket | undefined;
+  const served = gate.connection.then((s) => {
+    socket = s;
+    return serveSession(new Session(backend, { pool: work }), s, MAX_FRAME_BYTES, { readMode });
+  });
+  served.catch(() => undefined);
+  const stop = async (): Promise<void> => {
+    gate.close(new HostlinkError('internal', 'bench finished'));
+    socket?.destroy();
+    await served.catch(() => undefined);
+  };
+  return { address, stop };
+}
+
 async function runCClient(exe: string, address: string, iterations: number, warmup: number): Promise<Sample> {
   const target = address.startsWith('unix://') ? ['unix', address.slice('unix://'.length)] : ['tcp', ...address.split(':')];
   const [median, p99] = (await run(exe, [...target, String(iterations), String(warmup), String(PAYLOAD_BYTES)])).trim().split(' ').map(Number);
   return { medianUs: median!, p99Us: p99! };
 }
 
-async function runNodeClient(impl: 'native' | 'js', address: string, iterations: number, warmup: number): Promise<Sample> {
-  const out = await run(process.execPath, [CLIENT_JS, impl, address, String(iterations), String(warmup), String(PAYLOAD_BYTES)]);
+async function runNodeClient(impl: 'native' | 'js', address: string, iterations: number, warmup: number, secret?: Uint8Array): Promise<Sample> {
+  const args = [CLIENT_JS, impl, address, String(iterations), String(warmup), String(PAYLOAD_BYTES), ...(secret ? ['session'] : [])];
+  const out = await run(process.execPath, args, secret ? { HOSTLINK_BENCH_SECRET: Buffer.from(secret).toString('hex') } : undefined);
   const r = JSON.parse(out) as { kind: string; medianUs: number; p99Us: number };
   if (r.kind !== impl) throw new Error(`asked for the ${impl} channel, got ${r.kind}`);
   return r;
@@ -237,6 +280,24 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
           for (const impl of impls) jobs.push({ client: impl, server: 'c', run: () => runNodeClient(impl, c.address, iterations, warmup) });
         }
         for (const impl of impls) jobs.push({ client: impl, server: 'node', run: () => runNodeClient(impl, node.address, iterations, warmup) });
+        // Hostlink's own session (what the product target is about), now and with the previous 'data' reads.
+        if (info.native.available) {
+          for (const readMode of ['user-buffer', 'stream'] as const) {
+            jobs.push({
+              client: 'native',
+              server: readMode === 'stream' ? 'session-stream' : 'session',
+              run: async () => {
+                const secret = newVmSecret();
+                const s = await startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, readMode);
+                try {
+                  return await runNodeClient('native', s.address, iterations, warmup, secret);
+                } finally {
+                  await s.stop();
+                }
+              },
+            });
+          }
+        }
         const samples: Sample[][] = jobs.map(() => []);
         for (let round = 0; round < rounds; round++) {
           for (const [i, job] of jobs.entries()) samples[i]!.push(await job.run());
@@ -264,12 +325,33 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+/** One line per transport: the product target's figure and the same-run before/after of the session reads. */
+function verdicts(r: ChannelBenchResult): string[] {
+  const out: string[] = [];
+  for (const t of ['unix', 'tcp'] as const) {
+    const now = r.rows.find((x) => x.transport === t && x.server === 'session');
+    const before = r.rows.find((x) => x.transport === t && x.server === 'session-stream');
+    if (!now) continue;
+    const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
+    const vs = before ? `; 'data' reads were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '';
+    out.push(`${t}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
+  }
+  return out;
+}
+
+const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
+  c: 'C echo',
+  node: 'Node FrameReader echo',
+  session: 'Hostlink session (reused-buffer reads)',
+  'session-stream': "Hostlink session ('data' reads, before)",
+};
+
 export function formatChannelBench(r: ChannelBenchResult): string {
   const head = ['transport', 'client', 'server', 'median us', 'p99 us', 'x C floor'];
   const body = r.rows.map((x) => [
     x.transport,
     x.client === 'c' ? 'C (floor)' : `${x.client} channel`,
-    x.server === 'c' ? 'C echo' : 'Node FrameReader',
+    SERVER_LABELS[x.server],
     x.medianUs.toFixed(1),
     x.p99Us.toFixed(1),
     x.ratioToFloor === undefined ? '-' : x.ratioToFloor.toFixed(2),
@@ -277,9 +359,10 @@ export function formatChannelBench(r: ChannelBenchResult): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
-    `host channel round trip: ${r.payloadBytes}-byte payload, ${r.iterations} sequential calls per run after ${r.warmup} warm-up (target: VM channel median <= 1.3x C floor)`,
+    `host channel round trip: ${r.payloadBytes}-byte payload, ${r.iterations} sequential calls per run after ${r.warmup} warm-up (target: native channel against Hostlink session, median <= 1.3x C floor; session rows time storage_read of a ${r.payloadBytes}-byte key answered with a ${r.payloadBytes}-byte value)`,
     line(head),
     ...body.map(line),
+    ...verdicts(r),
     ...r.notes.map((n) => `note: ${n}`),
   ].join('\n');
 }

@@ -4,12 +4,13 @@
  * the same run. Product target: >= 1,000/s in pool mode on a 2-core machine.
  */
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { Host, type ExecutionMode } from '../src/host/host.js';
 import type { Transport } from '../src/host/supervisor.js';
+import { cpuSnapshot, cpuSpent } from './cpu.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -23,6 +24,13 @@ export interface ExecutionsRow {
   seconds: number;
   perSecond: number;
   failures: number;
+  /** CPU per execution, user + sys from the OS: the host process, and the pool's VM processes together. */
+  hostCpuUs: number;
+  vmCpuUs: number;
+  /** VM processes whose CPU was counted (those alive at the end of the run). */
+  vms: number;
+  /** 1-minute load average when the run started. */
+  load: number;
 }
 
 const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
@@ -37,6 +45,8 @@ async function measure(mode: ExecutionMode, transport: Transport, calls: number,
     await Promise.all(Array.from({ length: concurrency * 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(i), contextId: id(`w${i % concurrency}`) })));
     let next = 0;
     let failures = 0;
+    const load = loadavg()[0]!;
+    const cpu0 = cpuSnapshot(host.vmPids());
     const t0 = process.hrtime.bigint();
     // `concurrency` lanes, each on its own context (calls on one context are serialized by design).
     await Promise.all(
@@ -49,7 +59,21 @@ async function measure(mode: ExecutionMode, transport: Transport, calls: number,
       }),
     );
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    return { mode, ...(recycleAfter !== undefined ? { recycleAfter } : {}), transport, calls, concurrency, seconds, perSecond: calls / seconds, failures };
+    const cpu = cpuSpent(cpu0, cpuSnapshot(host.vmPids()));
+    return {
+      mode,
+      ...(recycleAfter !== undefined ? { recycleAfter } : {}),
+      transport,
+      calls,
+      concurrency,
+      seconds,
+      perSecond: calls / seconds,
+      failures,
+      hostCpuUs: cpu.hostUs / calls,
+      vmCpuUs: cpu.vmUs / calls,
+      vms: cpu.vms,
+      load,
+    };
   } finally {
     await host.close();
     rmSync(dir, { recursive: true, force: true });
@@ -74,10 +98,12 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   const recycled = rows.find((r) => r.recycleAfter === 1);
   const oneshot = rows.find((r) => r.mode === 'oneshot');
   process.stdout.write('\nkv-store set, executions per second (Host on LMDB, real VM processes)\n');
-  process.stdout.write('mode      recycle  transport  lanes  calls   seconds  exec/s   failures\n');
+  process.stdout.write('CPU per execution is user + sys from the OS: host = this process (all threads), VMs = the pool\'s VM processes alive at the end (one-shot VMs exit: not counted)\n');
+  process.stdout.write('mode      recycle  transport  lanes  calls   seconds  exec/s  failures  host CPU us/exec  VM CPU us/exec  VMs  load\n');
   for (const r of rows) {
+    const vmCpu = r.mode === 'pool' && r.recycleAfter === undefined ? r.vmCpuUs.toFixed(0) : '-';
     process.stdout.write(
-      `${r.mode.padEnd(9)} ${String(r.recycleAfter ?? '-').padStart(7)}  ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}   ${r.failures}\n`,
+      `${r.mode.padEnd(9)} ${String(r.recycleAfter ?? '-').padStart(7)}  ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}  ${String(r.failures).padStart(8)}  ${r.hostCpuUs.toFixed(0).padStart(15)}  ${vmCpu.padStart(14)}  ${String(r.vms).padStart(3)}  ${r.load.toFixed(1)}\n`,
     );
   }
   if (pool && oneshot) {

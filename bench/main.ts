@@ -2,43 +2,66 @@
  * `npm run bench`: every performance target of the product, measured side by side in one run (the machine is
  * shared and noisy, so ratios measured together are what counts, not absolute times).
  *
- *   1. host-call round trip of the VM's channel next to a C ping-pong over the same kind of socket
- *   2. kv-store `set` executions per second, pool mode vs one-shot mode
- *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
- *   4. observability overhead: executions per second bare, with Prometheus metrics, and with recorded reads
- *   5. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
- *   6. non-deterministic blocks and sandboxes against a plain call of the same contract
+ *   1. host-call round trip: the VM's native channel against Hostlink's own session, next to a C ping-pong
+ *   2. state root per changed key at 10k and 100k keys, next to @ethereumjs/mpt
+ *   3. kv-store `set` executions per second, pool mode vs one-shot mode, with CPU per execution on both sides
+ *   4. the pieces of a pooled execution measured alone, the ceiling they add up to, and the ratio to section 3
+ *   5. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
+ *   6. observability overhead: executions per second bare, with Prometheus metrics, and with recorded reads
+ *   7. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
+ *   8. non-deterministic blocks and sandboxes against a plain call of the same contract
  *
- * `--quick` runs fewer iterations (for a smoke test).
+ * `--quick` runs fewer iterations and sizes (for a smoke test).
  */
+import { availableParallelism, loadavg } from 'node:os';
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
 import { benchGas, printGas } from './gas.js';
 import { benchMetering, printMetering } from './metering.js';
 import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
 import { benchNondet, printNondet } from './nondet.js';
+import { benchPieces, ceiling, printCeiling } from './pieces.js';
+import { benchStateRoot, printStateRoot } from './state-root.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
-process.stdout.write(`Hostlink benchmarks (${quick ? 'quick' : 'full'} run), node ${process.version}\n`);
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+process.stdout.write(`Hostlink benchmarks (${quick ? 'quick' : 'full'} run), node ${process.version}, load average ${load()}\n`);
 
 process.stdout.write('\n== 1. host-call round trip (32-byte payload) ==\n');
-printChannelBench(await benchChannel({ iterations: quick ? 2000 : 20_000, rounds: quick ? 1 : 3 }));
+const channel = await benchChannel({ iterations: quick ? 2000 : 20_000, rounds: quick ? 1 : 3 });
+printChannelBench(channel);
 
-process.stdout.write('\n== 2. executions per second ==\n');
-printExecutions(await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCalls: quick ? 10 : 60 }));
+process.stdout.write('\n== 2. state root ==\n');
+const roots = await benchStateRoot({
+  sizes: quick ? [10_000] : [10_000, 100_000],
+  deltas: quick ? 500 : 2000,
+  mptSizes: quick ? [10_000] : [10_000, 100_000],
+});
+printStateRoot(roots);
 
-process.stdout.write('\n== 3. metering overhead ==\n');
+process.stdout.write('\n== 3. executions per second ==\n');
+const executions = await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCalls: quick ? 10 : 60 });
+printExecutions(executions);
+
+process.stdout.write('\n== 4. the pieces alone and the ceiling ==\n');
+const pieces = await benchPieces({ calls: quick ? 200 : 1000, writes: quick ? 1000 : 4000 });
+const session = channel.rows.find((r) => r.transport === 'unix' && r.server === 'session');
+const root = roots.rows.find((r) => r.keys === 10_000 && r.delta === 1);
+const pooled = executions.find((r) => r.mode === 'pool' && r.transport === 'unix' && r.concurrency > 1 && r.recycleAfter === undefined);
+printCeiling(ceiling(pieces, session?.medianUs, root?.hostlinkUs), pooled, availableParallelism());
+
+process.stdout.write('\n== 5. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
 
-process.stdout.write('\n== 4. observability overhead ==\n');
+process.stdout.write('\n== 6. observability overhead ==\n');
 process.stdout.write(printObservability(await benchObservability({ calls: quick ? 300 : 2000, rounds: quick ? 1 : 3 })) + '\n');
 process.stdout.write(printObservabilityCpu(await benchObservabilityCpu(quick ? 20_000 : 200_000)) + '\n');
 
-process.stdout.write('\n== 5. gas is a price of time (ns per gas, real VM process) ==\n');
+process.stdout.write('\n== 7. gas is a price of time (ns per gas, real VM process) ==\n');
 process.stdout.write(printGas(await benchGas({ quick })) + '\n');
 
-process.stdout.write('\n== 6. non-deterministic blocks and sandboxes ==\n');
+process.stdout.write('\n== 8. non-deterministic blocks and sandboxes ==\n');
 process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 
-process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);

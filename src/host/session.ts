@@ -18,6 +18,7 @@ import { HostlinkError } from '../errors.js';
 import { encodeFrame, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { decodeRequest, encodeStatus } from '../protocol/messages.js';
+import { readChunks, type ReadMode } from '../transport/socket-reads.js';
 import type { Job } from './job.js';
 import { METHOD_HANDLERS, type SessionBackend } from './methods.js';
 
@@ -85,7 +86,12 @@ export class Session {
  * requests fills its own socket buffers, not the host's memory. What is held at most is one received chunk's
  * frames and one partial frame (bounded by the frame limit). The socket may arrive paused (from the gate).
  */
-export function serveSession(session: Session, socket: Socket, maxFrameBytes = MAX_FRAME_BYTES): Promise<{ error?: HostlinkError }> {
+export function serveSession(
+  session: Session,
+  socket: Socket,
+  maxFrameBytes = MAX_FRAME_BYTES,
+  options: { readMode?: ReadMode } = {},
+): Promise<{ error?: HostlinkError }> {
   return new Promise((resolve) => {
     const reader = new FrameReader(maxFrameBytes);
     const queue: Buffer[] = [];
@@ -145,7 +151,9 @@ export function serveSession(session: Session, socket: Socket, maxFrameBytes = M
         if (paused && !finished && !socket.destroyed) socket.resume();
       }
     };
-    socket.on('data', (chunk: Buffer) => {
+    // Reads land in one reused buffer (socket-reads.ts): the stream path cost more than the request itself.
+    readChunks(socket, (chunk: Buffer) => {
+      if (finished) return;
       try {
         queue.push(...reader.push(chunk));
       } catch (e) {
@@ -153,7 +161,7 @@ export function serveSession(session: Session, socket: Socket, maxFrameBytes = M
         return;
       }
       if (queue.length) void pump();
-    });
+    }, { mode: options.readMode ?? 'user-buffer' });
     socket.on('error', () => finish());
     socket.on('close', () => finish());
     socket.resume();

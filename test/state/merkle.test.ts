@@ -283,3 +283,38 @@ test('the LMDB store reopened from disk returns the same data and roots, and kee
     tmp.remove();
   }
 });
+
+storeTest('one-key deltas (their own code path): inserts, rewrites, deletes, shared prefixes; tree checked after each', async (store) => {
+  const rng = new Rng(0x1e7);
+  const ctx = ctxId(7);
+  const model: Model = new Map();
+  // Keys whose hashes share their first 12 bits: splits and collapses deep in the tree, under one-sided chains.
+  const prefix = (k: Uint8Array): number => (sha(k)[0]! << 4) | (sha(k)[1]! >> 4);
+  const target = prefix(enc('q0'));
+  const keys: Uint8Array[] = [enc('q0')];
+  for (let i = 1; keys.length < 5; i++) if (prefix(enc(`q${i}`)) === target) keys.push(enc(`q${i}`));
+  for (let i = 0; i < 40; i++) keys.push(enc(`one-${i}`));
+  keys.push(new Uint8Array(0));
+  for (let step = 0; step < 500; step++) {
+    const key = rng.pick(keys);
+    const present = model.get(hex(key));
+    const roll = rng.int(20);
+    let change: StateChange;
+    if (roll < 10) change = [key, rng.bytes(rng.int(3) === 0 ? 0 : 1 + rng.int(40))];
+    else if (roll < 13 && present) change = [key, Uint8Array.from(present[1])]; // the same value again
+    else change = [key, null]; // present or absent
+    const before = hex(stateRoot(store, ctx));
+    const root = await store.write((txn) => applyDelta(txn, ctx, [change]));
+    applyToModel(model, [change]);
+    assert.equal(hex(root), hex(computeRootFromScratch(model.values())), `step ${step}`);
+    if (roll >= 10 && roll < 13 && present) assert.equal(hex(root), before, 'a same-value rewrite keeps the root');
+    checkContext(store, ctx, model);
+  }
+  for (const [key] of rng.shuffle([...model.values()])) {
+    await store.write((txn) => applyDelta(txn, ctx, [[key, null]]));
+    model.delete(hex(key));
+    checkContext(store, ctx, model);
+  }
+  assert.equal(hex(stateRoot(store, ctx)), hex(emptyRoot()));
+  assert.equal([...store.range('merkle', ctx)].length, 0);
+});

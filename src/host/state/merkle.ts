@@ -18,6 +18,7 @@ import { bytesEqual, concatBytes } from './bytes.js';
 import { HASH_BYTES, sha256 } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
 import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
+import { sha256Record } from './sha256-record.js';
 
 export { computeRootFromScratch } from './merkle-reference.js';
 
@@ -87,14 +88,14 @@ type Side =
   | { changed: false; hash: Uint8Array }
   | { changed: true; node: TreeNode | undefined; existed: boolean; path: Uint8Array };
 
-const leafNode = (rec: Uint8Array): TreeNode => ({ rec, hash: sha256(rec) });
+const leafNode = (rec: Uint8Array): TreeNode => ({ rec, hash: sha256Record(rec) });
 
 function innerNode(left: Uint8Array, right: Uint8Array): TreeNode {
   const rec = new Uint8Array(RECORD_BYTES);
   rec[0] = INNER;
   rec.set(left, 1);
   rec.set(right, 1 + HASH_BYTES);
-  return { rec, hash: sha256(rec) };
+  return { rec, hash: sha256Record(rec) };
 }
 
 class TreeUpdate {
@@ -195,6 +196,93 @@ class TreeUpdate {
   }
 }
 
+/** Whether the 32 bytes of `rec` at `at` are all zero (an empty child). */
+function zeroAt(rec: Uint8Array, at: number): boolean {
+  for (let i = at; i < at + HASH_BYTES; i++) if (rec[i] !== 0) return false;
+  return true;
+}
+
+/** The first bit index >= `from` where two key hashes differ, or MAX_DEPTH when they are equal. */
+function firstDifferentBit(a: Uint8Array, b: Uint8Array, from: number): number {
+  for (let i = from; i < MAX_DEPTH; i++) if (bitAt(a, i) !== bitAt(b, i)) return i;
+  return MAX_DEPTH;
+}
+
+/** An inner node whose child on side `bit` is `child` and whose other child is `other`. */
+const innerWith = (bit: number, child: Uint8Array, other: Uint8Array): TreeNode => (bit === 0 ? innerNode(child, other) : innerNode(other, child));
+
+/**
+ * A one-key delta (what most executions commit): the same tree as TreeUpdate.update gives, computed by walking
+ * down the key's path once and back up, without the batch bookkeeping. Returns 'unchanged' when the tree stays
+ * as it is (a rewrite with the same value, or a delete of an absent key): nothing is written then.
+ */
+function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8Array, leaf: Uint8Array | null): TreeNode | undefined | 'unchanged' {
+  // Down: the inner records on the path, then what sits at the end of it (nothing, or a leaf).
+  const inner: Uint8Array[] = [];
+  let end: TreeNode | undefined = oldRoot === undefined ? undefined : tree.read(0, kh, oldRoot);
+  while (end !== undefined && end.rec[0] === INNER) {
+    const at = 1 + bitAt(kh, inner.length) * HASH_BYTES;
+    inner.push(end.rec);
+    end = zeroAt(end.rec, at) ? undefined : tree.read(inner.length, kh, end.rec.subarray(at, at + HASH_BYTES));
+  }
+  const p = inner.length; // the depth of the position the key's change lands on
+  const sameKey = end !== undefined && bytesEqual(end.rec.subarray(1, 1 + HASH_BYTES), kh);
+
+  // The new subtree at position p (records strictly below p are written here).
+  let node: TreeNode | undefined;
+  if (leaf === null) {
+    if (!sameKey) return 'unchanged';
+    node = undefined;
+  } else if (end === undefined || sameKey) {
+    if (sameKey && bytesEqual(end!.rec, leaf)) return 'unchanged';
+    node = leafNode(leaf);
+  } else {
+    // Another key's leaf sits here: both go down to where their hashes part, under one-sided inner nodes.
+    const otherKh = end.rec.subarray(1, 1 + HASH_BYTES);
+    const split = firstDifferentBit(kh, otherKh, p);
+    if (split >= MAX_DEPTH) throw new HostlinkError('internal', 'two state keys with the same sha-256');
+    const mine = leafNode(leaf);
+    tree.nodes.put(split + 1, kh, mine.rec);
+    tree.nodes.put(split + 1, otherKh, end.rec);
+    node = innerWith(bitAt(kh, split), mine.hash, end.hash);
+    for (let d = split - 1; d >= p; d--) {
+      tree.nodes.put(d + 1, kh, node.rec);
+      node = innerWith(bitAt(kh, d), node.hash, ZERO);
+    }
+  }
+
+  // Up: rehash each inner node on the path; a subtree left with a single leaf becomes that leaf (moves up).
+  for (let d = p - 1; d >= 0; d--) {
+    const parent = inner[d]!;
+    const bit = bitAt(kh, d);
+    const sibAt = 1 + (1 - bit) * HASH_BYTES;
+    const sibHash = parent.subarray(sibAt, sibAt + HASH_BYTES);
+    const sibEmpty = zeroAt(parent, sibAt);
+    // Position d + 1 on the path held a record before this change unless it was the empty end of the walk.
+    const existed = d + 1 < p || end !== undefined;
+    if (node === undefined) {
+      if (existed) tree.nodes.del(d + 1, kh);
+      if (sibEmpty) continue; // (not in a canonical tree: an inner node holds two entries or more)
+      const sibPath = withBit(kh, d, 1 - bit);
+      const sib = tree.read(d + 1, sibPath, sibHash);
+      if (sib.rec[0] === LEAF) {
+        tree.nodes.del(d + 1, sibPath);
+        node = sib;
+      } else {
+        node = innerWith(bit, ZERO, sibHash);
+      }
+      continue;
+    }
+    if (node.rec[0] === LEAF && sibEmpty) {
+      if (existed) tree.nodes.del(d + 1, kh);
+      continue;
+    }
+    tree.nodes.put(d + 1, kh, node.rec);
+    node = innerWith(bit, node.hash, sibHash);
+  }
+  return node;
+}
+
 /**
  * Applies one execution's storage delta to a context inside `txn`: the 'state' entries, the tree and the
  * stored root. Returns the new root. If a key appears more than once, its last change wins. Deleting an absent
@@ -218,8 +306,16 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
   const oldRoot = txn.get('merkle', contextId);
   if (ops.size === 0) return oldRoot ?? emptyRoot();
   const tree = new TreeUpdate(txn, contextId);
-  const before = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
-  const after = tree.update(0, ZERO, before, [...ops.values()]);
+  let after: TreeNode | undefined;
+  if (ops.size === 1) {
+    const [op] = ops.values();
+    const one = updateOne(tree, oldRoot, op!.kh, op!.leaf);
+    if (one === 'unchanged') return oldRoot ?? emptyRoot();
+    after = one;
+  } else {
+    const before = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
+    after = tree.update(0, ZERO, before, [...ops.values()]);
+  }
   if (after === undefined) {
     tree.nodes.del(0, ZERO);
     tree.nodes.flush();

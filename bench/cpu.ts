@@ -1,0 +1,53 @@
+/**
+ * CPU time per execution on both sides, from the OS: the host process from process.cpuUsage() (every thread,
+ * so lmdb's writer thread too), the VM processes from /proc/<pid>/stat (utime + stime, in clock ticks). Read
+ * before and after a measured interval; a VM that starts during it counts from zero, a VM that exits during it
+ * is not counted (the pool in these runs keeps its VMs).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+let ticksPerSecond: number | undefined;
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    const n = Number(r.stdout?.trim());
+    ticksPerSecond = Number.isFinite(n) && n > 0 ? n : 100;
+  }
+  return ticksPerSecond;
+}
+
+/** utime + stime of a process in microseconds, or undefined when it is gone or /proc is unavailable. */
+export function processCpuUs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after its closing ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return ((utime + stime) / clockTicks()) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CpuSnapshot {
+  host: NodeJS.CpuUsage;
+  vms: Map<number, number>;
+}
+
+export function cpuSnapshot(vmPids: readonly number[]): CpuSnapshot {
+  const vms = new Map<number, number>();
+  for (const pid of vmPids) {
+    const us = processCpuUs(pid);
+    if (us !== undefined) vms.set(pid, us);
+  }
+  return { host: process.cpuUsage(), vms };
+}
+
+/** Host and VM CPU (user + sys, microseconds) spent between two snapshots. */
+export function cpuSpent(before: CpuSnapshot, after: CpuSnapshot): { hostUs: number; vmUs: number; vms: number } {
+  let vmUs = 0;
+  for (const [pid, us] of after.vms) vmUs += us - (before.vms.get(pid) ?? 0);
+  return { hostUs: after.host.user + after.host.system - before.host.user - before.host.system, vmUs, vms: after.vms.size };
+}

@@ -1,0 +1,119 @@
+/**
+ * State root cost per changed key, Hostlink's incremental tree on LMDB next to @ethereumjs/mpt (Ethereum's
+ * Merkle Patricia trie, in memory, keys hashed) in the same run. Target: <= 20 us per changed key at 10k and
+ * 100k keys for a one-key delta (what one kv `set` execution commits).
+ *
+ * Hostlink's figure is the time inside applyDelta (the 'state' entry, the tree walk, the page reads and writes,
+ * the stored root), inside an LMDB write; the commit itself is measured with the other pieces. The store runs
+ * with durability 'nosync' to keep the set-up short: applyDelta does the same work either way (the fsync is the
+ * commit's). mpt's figure is put + root(), awaited. Both contexts are filled first with `key-<i>` -> 32 bytes,
+ * then existing keys are rewritten with new values.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { MerklePatriciaTrie } from '@ethereumjs/mpt';
+import { openLmdbStore } from '../src/host/state/lmdb-store.js';
+import { applyDelta, type StateChange } from '../src/host/state/merkle.js';
+
+export interface StateRootRow {
+  keys: number;
+  /** Changed keys per delta. */
+  delta: number;
+  hostlinkUs: number;
+  /** undefined when mpt was not run at this size. */
+  mptUs: number | undefined;
+}
+
+const CONTEXT = Uint8Array.from(createHash('sha256').update('bench-context').digest());
+const key = (i: number): Uint8Array => Uint8Array.from(Buffer.from(`key-${i}`));
+const value = (i: number, salt: number): Uint8Array => Uint8Array.from(createHash('sha256').update(`${i}/${salt}`).digest());
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** Microseconds per changed key of `deltas` deltas of `size` keys each: the median of 5 blocks. */
+async function hostlink(keys: number, sizes: number[], deltas: number): Promise<number[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-root-'));
+  const store = await openLmdbStore(dir, { durability: 'nosync' });
+  try {
+    for (let i = 0; i < keys; i += 20_000) {
+      const changes: StateChange[] = [];
+      for (let j = i; j < Math.min(keys, i + 20_000); j++) changes.push([key(j), value(j, 0)]);
+      await store.write((txn) => applyDelta(txn, CONTEXT, changes));
+    }
+    const out: number[] = [];
+    let salt = 1;
+    for (const size of sizes) {
+      const blocks: number[] = [];
+      for (let b = 0; b < 5; b++) {
+        let ns = 0;
+        for (let d = 0; d < Math.ceil(deltas / size / 5); d++) {
+          const changes: StateChange[] = [];
+          for (let k = 0; k < size; k++) changes.push([key((salt * 7919 + k * 104_729) % keys), value(k, salt)]);
+          salt++;
+          await store.write((txn) => {
+            const t0 = process.hrtime.bigint();
+            applyDelta(txn, CONTEXT, changes);
+            ns += Number(process.hrtime.bigint() - t0);
+          });
+        }
+        blocks.push(ns / 1000 / (Math.ceil(deltas / size / 5) * size));
+      }
+      out.push(median(blocks));
+    }
+    return out;
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function mpt(keys: number, sizes: number[], deltas: number): Promise<number[]> {
+  const trie = new MerklePatriciaTrie({ useKeyHashing: true });
+  for (let i = 0; i < keys; i += 5000) {
+    const ops = [];
+    for (let j = i; j < Math.min(keys, i + 5000); j++) ops.push({ type: 'put' as const, key: key(j), value: value(j, 0) });
+    await trie.batch(ops);
+  }
+  const out: number[] = [];
+  let salt = 1;
+  for (const size of sizes) {
+    const blocks: number[] = [];
+    for (let b = 0; b < 5; b++) {
+      const n = Math.ceil(deltas / size / 5);
+      const t0 = process.hrtime.bigint();
+      for (let d = 0; d < n; d++) {
+        for (let k = 0; k < size; k++) await trie.put(key((salt * 7919 + k * 104_729) % keys), value(k, salt));
+        trie.root();
+        salt++;
+      }
+      blocks.push(Number(process.hrtime.bigint() - t0) / 1000 / (n * size));
+    }
+    out.push(median(blocks));
+  }
+  return out;
+}
+
+export async function benchStateRoot(opts: { sizes: number[]; deltas: number; mptSizes: number[] }): Promise<{ rows: StateRootRow[]; load: number }> {
+  const load = loadavg()[0]!;
+  const rows: StateRootRow[] = [];
+  const deltaSizes = [1, 100];
+  for (const keys of opts.sizes) {
+    const h = await hostlink(keys, deltaSizes, opts.deltas);
+    const m = opts.mptSizes.includes(keys) ? await mpt(keys, deltaSizes, Math.max(200, opts.deltas / 4)) : undefined;
+    deltaSizes.forEach((delta, i) => rows.push({ keys, delta, hostlinkUs: h[i]!, mptUs: m?.[i] }));
+  }
+  return { rows, load };
+}
+
+export function printStateRoot(r: { rows: StateRootRow[]; load: number }): void {
+  process.stdout.write(`state root, us per changed key (load average ${r.load.toFixed(1)} at the start; target: 1-key delta <= 20 us at 10k and 100k keys)\n`);
+  process.stdout.write('keys     delta  Hostlink (LMDB)  @ethereumjs/mpt (memory)  Hostlink / mpt  target\n');
+  for (const x of r.rows) {
+    const m = x.mptUs === undefined ? 'not run' : x.mptUs.toFixed(1);
+    const ratio = x.mptUs === undefined ? '-' : (x.hostlinkUs / x.mptUs).toFixed(2);
+    const target = x.delta === 1 ? (x.hostlinkUs <= 20 ? 'met' : 'NOT met') : '';
+    process.stdout.write(`${String(x.keys).padEnd(8)} ${String(x.delta).padStart(5)}  ${x.hostlinkUs.toFixed(1).padStart(15)}  ${m.padStart(24)}  ${ratio.padStart(14)}  ${target}\n`);
+  }
+  if (r.rows.some((x) => x.mptUs === undefined)) process.stdout.write('note: mpt is not run at every size in a quick run\n');
+}

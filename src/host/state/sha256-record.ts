@@ -1,0 +1,97 @@
+/**
+ * SHA-256 of one 65-byte tree record (docs/state.md), in plain JavaScript.
+ *
+ * Why not node:crypto: every tree update hashes ~log2(n) records of exactly 65 bytes, and for inputs that short
+ * the cost of a crypto.hash call (argument checks, a native transition, a fresh Buffer) is larger than the
+ * compression itself. A 65-byte message is always two 64-byte blocks, and the second block holds only the last
+ * input byte, the 0x80 pad and the fixed length (520 bits), so its message schedule is one of 256 tables
+ * computed once here. The digest is the standard SHA-256 (FIPS 180-4): test/state/sha256-record.test.ts checks
+ * it against node:crypto for every value of the last byte and for random records.
+ */
+
+const K = Int32Array.from([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be,
+  0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa,
+  0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85,
+  0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3,
+  0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f,
+  0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+const IV = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+
+export const RECORD_HASH_INPUT_BYTES = 65;
+
+/** Expands w[0..15] into the full 64-word message schedule at w[base..base+63]. */
+function expand(w: Int32Array, base: number): void {
+  for (let t = base + 16; t < base + 64; t++) {
+    const x = w[t - 15]!;
+    const y = w[t - 2]!;
+    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+    w[t] = (w[t - 16]! + s0 + w[t - 7]! + s1) | 0;
+  }
+}
+
+// Second-block schedules, one per value of the record's last byte: [byte, 0x80, 0 ..., u64be(520)].
+const SECOND = new Int32Array(256 * 64);
+for (let b = 0; b < 256; b++) {
+  SECOND[b * 64] = (b << 24) | 0x800000;
+  SECOND[b * 64 + 15] = RECORD_HASH_INPUT_BYTES * 8;
+  expand(SECOND, b * 64);
+}
+
+// Working state, reused across calls (the function is synchronous and not re-entrant).
+const W = new Int32Array(64);
+const S = new Int32Array(8);
+
+function compress(w: Int32Array, off: number): void {
+  let a = S[0]!, b = S[1]!, c = S[2]!, d = S[3]!, e = S[4]!, f = S[5]!, g = S[6]!, h = S[7]!;
+  for (let t = 0; t < 64; t++) {
+    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + K[t]! + w[off + t]!) | 0;
+    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
+  }
+  S[0] = (S[0]! + a) | 0;
+  S[1] = (S[1]! + b) | 0;
+  S[2] = (S[2]! + c) | 0;
+  S[3] = (S[3]! + d) | 0;
+  S[4] = (S[4]! + e) | 0;
+  S[5] = (S[5]! + f) | 0;
+  S[6] = (S[6]! + g) | 0;
+  S[7] = (S[7]! + h) | 0;
+}
+
+/** SHA-256 of `rec[0..65)` written to `out[at..at+32)`. `rec` must be exactly 65 bytes. */
+export function sha256RecordInto(rec: Uint8Array, out: Uint8Array, at: number): void {
+  if (rec.length !== RECORD_HASH_INPUT_BYTES) throw new RangeError(`sha256RecordInto: record of ${rec.length} bytes (must be 65)`);
+  for (let i = 0; i < 16; i++) {
+    const p = 4 * i;
+    W[i] = (rec[p]! << 24) | (rec[p + 1]! << 16) | (rec[p + 2]! << 8) | rec[p + 3]!;
+  }
+  expand(W, 0);
+  S.set(IV);
+  compress(W, 0);
+  compress(SECOND, rec[64]! * 64);
+  for (let i = 0; i < 8; i++) {
+    const v = S[i]!;
+    const p = at + 4 * i;
+    out[p] = v >>> 24;
+    out[p + 1] = v >>> 16;
+    out[p + 2] = v >>> 8;
+    out[p + 3] = v;
+  }
+}
+
+/** SHA-256 of a 65-byte record, as a fresh 32-byte array. */
+export function sha256Record(rec: Uint8Array): Uint8Array {
+  const out = new Uint8Array(32);
+  sha256RecordInto(rec, out, 0);
+  return out;
+}
