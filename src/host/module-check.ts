@@ -53,6 +53,8 @@ export class ModuleChecker {
     if (this.worker !== null) return this.worker;
     const w = new Worker(new URL('./module-check-worker.js', import.meta.url), {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      // Not the embedder's flags: `node --input-type=module -e …` (or any flag a worker refuses) would stop it.
+      execArgv: [],
     });
     w.on('message', (a: CheckAnswer) => {
       const p = this.pending.get(a.id);

@@ -2,6 +2,7 @@
  * The operations `hostlink serve` offers, each a function of JSON-friendly parameters: the REST routes and the
  * JSON-RPC 2.0 endpoint (server.ts) both call these, so there is one implementation of each.
  */
+import { readAbi, type ContractAbi } from '../contract/abi.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hex, outcomeJson, parseId, showBytes } from '../cli/common.js';
@@ -61,17 +62,22 @@ export class Api {
   }
 
   /**
-   * One deployed contract: its size and the functions it exports (the methods a caller can name; the
-   * AssemblyScript runtime's own `__` exports are left out).
+   * One deployed contract: its size, the functions it exports (the methods a caller can name; the
+   * AssemblyScript runtime's own `__` exports are left out) and its ABI (embedded by `hostlink build`, else
+   * derived from the exports). Read by our own module reader: nothing is compiled on the event loop.
    */
-  code(hash: string): { code_hash: string; bytes: number; methods: string[] } {
+  code(hash: string): { code_hash: string; bytes: number; methods: string[]; abi: ContractAbi; abi_embedded: boolean } {
     if (!/^[0-9a-fA-F]{64}$/.test(hash)) throw new HttpError(400, 'a code hash is 64 hex characters');
     const code = this.host.store.get('code', Uint8Array.from(Buffer.from(hash, 'hex')));
     if (code === undefined) throw new HttpError(404, `no contract with hash ${hash}: deploy it first`);
-    const methods = WebAssembly.Module.exports(new WebAssembly.Module(code))
-      .filter((e) => e.kind === 'function' && !e.name.startsWith('__'))
-      .map((e) => e.name);
-    return { code_hash: hash.toLowerCase(), bytes: code.length, methods };
+    let described: { abi: ContractAbi; embedded: boolean };
+    try {
+      described = readAbi(code);
+    } catch (e) {
+      throw new HttpError(422, `contract ${hash} cannot be described: ${(e as Error).message}`);
+    }
+    const methods = described.abi.methods.map((m) => m.name).filter((name) => !name.startsWith('__'));
+    return { code_hash: hash.toLowerCase(), bytes: code.length, methods, abi: described.abi, abi_embedded: described.embedded };
   }
 
   contexts(): ReturnType<typeof listContexts> {
@@ -89,6 +95,15 @@ export class Api {
    * context and executor (64 hex or a name), gas, limits {name: value}, mode, deadline_ms.
    */
   async call(body: Record<string, unknown>): Promise<CallRecord & { follow_ups: unknown[] }> {
+    return this.run(body, false);
+  }
+
+  /** The same body as `call`; runs against the committed state and applies nothing (Host.view). */
+  async view(body: Record<string, unknown>): Promise<CallRecord & { follow_ups: unknown[] }> {
+    return this.run(body, true);
+  }
+
+  private async run(body: Record<string, unknown>, view: boolean): Promise<CallRecord & { follow_ups: unknown[] }> {
     const code = needString(body, 'code');
     if (!/^[0-9a-fA-F]{64}$/.test(code)) throw new HttpError(400, "field 'code' must be a code hash (64 hex characters): deploy first");
     const codeHash = Uint8Array.from(Buffer.from(code, 'hex'));
@@ -112,7 +127,7 @@ export class Api {
       if (mode !== 'pool' && mode !== 'oneshot') throw new HttpError(400, "field 'mode' must be pool or oneshot");
       request.mode = mode as ExecutionMode;
     }
-    const outcome = await this.host.call(request);
+    const outcome = view ? await this.host.view(request) : await this.host.call(request);
     const found = this.records.get(outcome.callId);
     if (found === undefined) throw new HttpError(500, `call ${outcome.callId} finished but its record is missing`);
     // The caller gets the whole outcome; the kept record may have summarised a large one.

@@ -1,7 +1,7 @@
 /**
  * JSON-RPC 2.0 over POST /rpc: the same operations as the REST routes (api.ts), for clients that prefer one
  * endpoint. Methods: info, deploy {wasm_base64}, deploy_example {name}, codes, contexts, state {context},
- * call {code, method, input, …}, recent_calls {limit}, get_call {call_id}. Batches are not supported.
+ * call {code, method, input, …}, view {as call}, recent_calls {limit}, get_call {call_id}. Batches are not supported.
  */
 import { HostlinkError } from '../errors.js';
 import type { Api } from './api.js';
@@ -27,6 +27,7 @@ const METHODS: Record<string, (api: Api, p: Params) => unknown> = {
   contexts: (api) => api.contexts(),
   state: (api, p) => api.state(needString(p, 'context')),
   call: (api, p) => api.call(p),
+  view: (api, p) => api.view(p),
   recent_calls: (api, p) => api.recentCalls(typeof p['limit'] === 'number' ? p['limit'] : 100),
   get_call: (api, p) => {
     if (typeof p['call_id'] !== 'number') throw new HttpError(400, "param 'call_id' must be a number");

@@ -124,7 +124,7 @@ export class NodeServer {
         return found.route.handler(req, res, found.params, url);
       })().then(
         (value) => {
-          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'rpc' ? 201 : 200, value);
+          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value);
         },
         (e: unknown) => {
           const { status, message, headers } = statusOf(e);
@@ -223,6 +223,7 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
     { method: 'GET', pattern: /^\/api\/contexts$/, name: 'contexts', auth: true, handler: async () => api.contexts() },
     { method: 'GET', pattern: /^\/api\/contexts\/([^/]+)\/state$/, name: 'state', auth: true, handler: async (_q, _s, [id]) => api.state(id!) },
     { method: 'POST', pattern: /^\/api\/calls$/, name: 'call', auth: true, heavy: true, handler: async (req) => api.call(await readJson(req, JSON_BODY_BYTES)) },
+    { method: 'POST', pattern: /^\/api\/views$/, name: 'view', auth: true, heavy: true, handler: async (req) => api.view(await readJson(req, JSON_BODY_BYTES)) },
     { method: 'GET', pattern: /^\/api\/calls$/, name: 'calls', auth: true, handler: async (_q, _s, _p, url) => api.recentCalls(limit(url)) },
     { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})$/, name: 'call_record', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)) },
     { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})\/trace$/, name: 'call_trace', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)).trace },

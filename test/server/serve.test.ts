@@ -104,6 +104,21 @@ describe('hostlink serve', () => {
     assert.deepEqual([failed.body.outcome.result, failed.body.outcome.applied], ['user_error', false]);
   });
 
+  test('a view runs against the committed state and applies nothing; a code lists its methods and ABI', async () => {
+    await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: '{"key":"v","value":"1"}', context: 'views' } });
+    const before = await api(`${node.url}api/contexts/views/state`);
+    const view = await api(`${node.url}api/views`, { json: { code: kv, method: 'set', input: '{"key":"v","value":"2"}', context: 'views' } });
+    assert.equal(view.status, 200, JSON.stringify(view.body));
+    assert.deepEqual([view.body.outcome.result, view.body.outcome.applied], ['return', false]);
+    assert.ok(view.body.outcome.writes.some((w: { key: string; value: string }) => w.key === 'e:v' && w.value === '2'), 'the view reports what it would write');
+    assert.deepEqual((await api(`${node.url}api/contexts/views/state`)).body, before.body, 'state untouched');
+    const read = await api(`${node.url}rpc`, { json: { jsonrpc: '2.0', id: 1, method: 'view', params: { code: kv, method: 'get', input: '{"key":"v"}', context: 'views' } } });
+    assert.equal(read.body.result.outcome.value, '"1"');
+    const code = await api(`${node.url}api/codes/${kv}`);
+    assert.ok(code.body.methods.includes('set') && code.body.methods.includes('get'), JSON.stringify(code.body.methods));
+    assert.deepEqual(code.body.abi.methods.map((m: { name: string }) => m.name), code.body.methods);
+  });
+
   test('a large outcome reaches its caller whole; the node keeps a summary of it, bounded', async () => {
     const value = 'x'.repeat(100_000);
     const set = await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: JSON.stringify({ key: 'big', value }), context: 'big' } });
