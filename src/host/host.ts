@@ -28,6 +28,7 @@ import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
 import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
 import { policyFor } from '../vm/policy.js';
+import type { SandboxSetting } from './sandbox/plan.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
@@ -59,6 +60,12 @@ export interface HostOptions {
   channel?: ChannelImpl;
   /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
   fetch?: FetchPolicy;
+  /**
+   * The VM processes' OS sandbox (docs/security.md): 'required' (default, or HOSTLINK_SANDBOX) refuses to run a
+   * VM without every essential layer; 'best-effort' runs with what this machine allows and warns; 'off' runs
+   * VMs as plain child processes. An object also sets the VM user, memory and limits.
+   */
+  sandbox?: SandboxSetting;
 }
 
 export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | 'contextId'> {
@@ -294,9 +301,10 @@ export class Host {
     return job.done;
   }
 
-  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl } {
+  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; sandbox?: SandboxSetting } {
     return {
       transport: this.opt('transport'),
+      ...(this.options.sandbox !== undefined ? { sandbox: this.options.sandbox } : {}),
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
       ...(this.options.channel ? { channel: this.options.channel } : {}),
     };

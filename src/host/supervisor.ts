@@ -5,7 +5,7 @@
  * connection always belongs to exactly one process and no handshake is needed to match them. Waiting for the
  * connection always races the child's exit: a VM that dies before it dials is a crash, never a hang in accept().
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { HostlinkError } from '../errors.js';
 import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { VmCrash } from './job.js';
+import { prepareSandbox, type SandboxSetting } from './sandbox/plan.js';
 
 export type Transport = 'unix' | 'tcp';
 
@@ -33,6 +34,8 @@ export interface LaunchOptions {
   channel?: ChannelImpl;
   /** Extra environment for the VM (the VM otherwise gets a minimal environment). */
   env?: Record<string, string>;
+  /** The VM's OS sandbox (src/host/sandbox/plan.ts); default HOSTLINK_SANDBOX or 'required'. */
+  sandbox?: SandboxSetting;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
@@ -150,12 +153,16 @@ export class VmProcess {
 
 /** Starts a VM process that will connect to a fresh private listener. */
 export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
+  // SANDBOX: refuse ('required') or warn ('best-effort') before anything exists; see src/host/sandbox/plan.ts.
+  const sandbox = prepareSandbox(options.sandbox, options.transport, HOSTLINK_BIN);
   const { server, address } = await listen(options.transport);
+  sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
   const args = [...command.slice(1), '--host', formatAddress(address)];
   if (options.message !== undefined) args.push('--message', options.message);
   if (options.channel !== undefined) args.push('--channel', options.channel);
-  const child = spawn(command[0]!, args, {
+  // SANDBOX: launcher, uid, cgroup, empty working directory around the same spawn.
+  const child = sandbox.spawn(command[0]!, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
