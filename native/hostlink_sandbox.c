@@ -90,7 +90,8 @@ static const struct rule rules[] = {
 #ifdef __NR_poll
   R(poll, ALLOW),
 #endif
-  R(ppoll, ALLOW), R(sendto, ALLOW), R(recvfrom, ALLOW),
+  R(ppoll, ALLOW), R(sendto, ALLOW), R(recvfrom, ALLOW), R(getsockopt, ALLOW), R(getsockname, ALLOW),
+  R(getpeername, ALLOW), R(shutdown, ALLOW),
   R(clock_gettime, ALLOW), R(clock_getres, ALLOW), R(clock_nanosleep, ALLOW), R(nanosleep, ALLOW),
   R(gettimeofday, ALLOW), R(getrandom, ALLOW),
   /* file system and new sockets: EACCES, which V8 and libuv handle */

@@ -7,6 +7,8 @@ import { HostlinkError } from '../errors.js';
 import { calldataToJson } from '../protocol/calldata.js';
 import { Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
 import type { Transport } from '../host/supervisor.js';
+import { isSandboxMode, SANDBOX_ENV, type SandboxMode } from '../vm/sandbox.js';
+import { launcherStatus, sandboxAddon } from '../vm/sandbox-native.js';
 
 export const DEFAULT_DATA_DIR = '.hostlink';
 
@@ -16,6 +18,7 @@ export const HOST_OPTIONS = {
   transport: { type: 'string' },
   mode: { type: 'string' },
   deadline: { type: 'string' },
+  sandbox: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -25,6 +28,8 @@ export const HOST_OPTIONS_HELP = `common options:
   --transport unix|tcp  how VM processes connect (default unix)
   --mode pool|oneshot   warm VM pool, or one VM process per call (default pool)
   --deadline MS         wall-clock limit of one execution (default 10000)
+  --sandbox MODE        required|best-effort|off: the VM processes' OS sandbox (default: required when the
+                        native parts are built, else best-effort with a warning; HOSTLINK_SANDBOX overrides)
   --json                machine-readable output
   --verbose             stack traces on errors`;
 
@@ -41,8 +46,22 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
   }
 }
 
-export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string }): HostOptions {
-  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR) };
+/**
+ * The CLI's sandbox: --sandbox, else HOSTLINK_SANDBOX, else 'required' when the launcher and the addon are built
+ * and 'best-effort' when they are not (a machine without a C compiler still runs the tools; the host prints
+ * which layers are missing). The library's own default (Host.open) is always 'required'.
+ */
+export function cliSandbox(flag: string | undefined): SandboxMode {
+  const v = flag ?? process.env[SANDBOX_ENV.mode];
+  if (v !== undefined && v !== '') {
+    if (!isSandboxMode(v)) throw new HostlinkError('usage', `--sandbox must be required, best-effort or off, got '${v}'`);
+    return v;
+  }
+  return sandboxAddon().addon && launcherStatus().reason === undefined ? 'required' : 'best-effort';
+}
+
+export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string }): HostOptions {
+  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), sandbox: cliSandbox(values.sandbox) };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
     o.transport = values.transport as Transport;

@@ -103,6 +103,9 @@ export function enterSandbox(env: NodeJS.ProcessEnv = process.env): VmSandboxRep
   if (mode === 'off') return (entered = report);
   const lifelineFd = env[SANDBOX_ENV.lifelineFd] !== undefined ? Number(env[SANDBOX_ENV.lifelineFd]) : -1;
   const { addon, reason } = sandboxAddon();
+  // Node opens stdout/stderr lazily, probing the descriptor's type with calls the filter refuses: open them now.
+  void process.stdout;
+  void process.stderr;
   if (addon) {
     try {
       addon.install(Number.isInteger(lifelineFd) ? lifelineFd : -1);
