@@ -5,12 +5,14 @@
  *   1. host-call round trip of the VM's channel next to a C ping-pong over the same kind of socket
  *   2. kv-store `set` executions per second, pool mode vs one-shot mode
  *   3. metering overhead: instrumented vs plain, and the time to instrument a 1 MiB module
+ *   4. the VM sandbox: VM start-up and pool executions/s, sandbox off vs on
  *
  * `--quick` runs fewer iterations (for a smoke test).
  */
 import { benchChannel, printChannelBench } from './channel.js';
 import { benchExecutions, printExecutions } from './executions.js';
 import { benchMetering, printMetering } from './metering.js';
+import { benchSandbox, printSandbox } from './sandbox.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -24,5 +26,8 @@ printExecutions(await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCa
 
 process.stdout.write('\n== 3. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
+
+process.stdout.write('\n== 4. VM sandbox cost ==\n');
+printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 40, poolCalls: quick ? 400 : 4000 }));
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);

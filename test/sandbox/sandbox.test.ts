@@ -130,6 +130,22 @@ describe('sandbox: a VM holds nothing of the host\'s and runs inside every layer
     assert.equal(vmUser, 'connected');
   });
 
+  test('memory: a VM process that allocates past its cgroup bound is stopped, the host is not', async (t) => {
+    const layer = assessSandbox('required', 'unix', HOSTLINK_BIN).layers.find((l) => l.name === 'memory');
+    if (layer?.state !== 'on') return t.skip(`no memory cgroup here: ${layer?.detail}`);
+    // A "VM" that touches 1 GiB outside the V8 heap (what a V8 escape or a compile-time blow-up does) then exits.
+    const hog = 'const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(16 << 20, 1)); process.exit(0)';
+    const h = await Host.open({ mode: 'oneshot', killGraceMs: 100, sandbox: { mode: 'required', memoryBytes: 128 * 1024 * 1024 }, vmCommand: [process.execPath, '-e', hog, '--'] });
+    try {
+      const code = await h.deploy(contract('hold'));
+      const o = await h.call({ codeHash: code, method: 'write', contextId: id32('hog'), deadlineMs: 60_000 });
+      assert.equal(o.result.code, 'internal_error');
+      assert.equal(o.crash?.signal, 'SIGKILL', `the VM ended by ${o.crash?.signal ?? `exit ${o.crash?.exitCode}`}, not by the memory bound`);
+    } finally {
+      await h.close();
+    }
+  });
+
   test('hostlink vm --sandbox-self-test: every forbidden action fails, and a sandboxed VM still runs wasm', () => {
     const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'vm', '--sandbox-self-test', '--sandbox', 'required'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
