@@ -24,6 +24,8 @@ export const SANDBOX_ENV = {
   hostPid: 'HOSTLINK_HOST_PID',
   /** A descriptor whose other end the host holds (stderr): its hang-up means the host is gone. */
   lifelineFd: 'HOSTLINK_LIFELINE_FD',
+  /** Set when a launcher armed PR_SET_PDEATHSIG: no watchdog thread is needed. */
+  deathSignal: 'HOSTLINK_DEATH_SIGNAL',
 } as const;
 
 export function isSandboxMode(s: string): s is SandboxMode {
@@ -121,8 +123,8 @@ export function enterSandbox(env: NodeJS.ProcessEnv = process.env): VmSandboxRep
     if (mode === 'required') {
       throw new HostlinkError('sandbox_unavailable', `sandbox required but ${report.missing.join('; ')}`);
     }
-    process.stderr.write(`hostlink vm: warning: sandbox best-effort, running without ${report.missing.join('; ')}\n`);
-    if (process.platform === 'linux') {
+    // No warning here: the host reported the missing layers once (a VM's stderr ends up in crash reports).
+    if (process.platform === 'linux' && env[SANDBOX_ENV.deathSignal] !== '1') {
       startWatchdog();
       report.lifeline = 'watchdog';
     }

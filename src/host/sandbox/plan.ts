@@ -14,7 +14,7 @@
  * Mode 'required' refuses that (seccomp, no_new_privs and rlimits are missing); 'best-effort' says so once.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { HostlinkError } from '../../errors.js';
@@ -88,8 +88,12 @@ export function normalizeSandbox(setting: SandboxSetting | undefined): SandboxCo
 interface Plan {
   assessment: SandboxAssessment;
   user?: VmUser;
-  /** Launcher argv before the per-VM --cgroup flags and `--`; undefined: no launcher. */
-  launcher?: string[];
+  /**
+   * What runs before Node: the native launcher (argv before the per-VM --cgroup flags and `--`) or a util-linux
+   * chain ending in `--`; undefined: Node is spawned directly (with spawn's uid/gid).
+   */
+  launcher?: { kind: 'native' | 'util-linux'; argv: string[] };
+  namespaces: boolean;
   useCgroup: boolean;
 }
 
@@ -129,7 +133,7 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
     layers.push({ name, state, detail, essential });
   };
   const off = config.mode === 'off';
-  const plan: Plan = { assessment: { mode: config.mode, layers, missing: [] }, useCgroup: false };
+  const plan: Plan = { assessment: { mode: config.mode, layers, missing: [] }, namespaces: false, useCgroup: false };
   const launcher = launcherStatus();
   const addon = sandboxAddon();
   const limits = {
@@ -162,32 +166,51 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
     }
   }
 
-  // launcher: probe namespaces, then without them
-  let nsDetail = 'needs the launcher';
-  if (!off && launcher.reason === undefined) {
+  // The native launcher: probe namespaces, then without them.
+  let nsDetail = launcher.reason ?? 'needs the launcher';
+  if (!off && uidProblem === undefined && launcher.reason === undefined) {
     const base = ['--parent', String(process.pid), '--nofile', String(limits.nofile), '--nproc', String(limits.nproc)];
     if (plan.user) base.push('--uid', String(plan.user.uid), '--gid', String(plan.user.gid));
     const wantNs = ['ipc', 'mnt', 'uts', 'pid', ...(transport === 'unix' ? ['net'] : []), ...(isRoot() ? [] : ['user'])];
     const withNs = [...base, '--unshare', wantNs.join(',')];
     const probe = probeLauncher(launcher.path, withNs);
     if (probe.ok) {
-      plan.launcher = [launcher.path, ...withNs];
-      nsDetail = `new ${wantNs.filter((n) => n !== 'user').join(', ')} namespaces${transport === 'tcp' ? ' (not net: the tcp transport needs the host\'s loopback; use unix)' : ''}`;
+      plan.launcher = { kind: 'native', argv: [launcher.path, ...withNs] };
+      nsDetail = `new ${wantNs.filter((n) => n !== 'user').join(', ')} namespaces${tcpNote(transport)}`;
+      plan.namespaces = true;
     } else {
       const plain = probeLauncher(launcher.path, base);
-      if (plain.ok) plan.launcher = [launcher.path, ...base];
-      nsDetail = `the kernel refused new namespaces (${probe.reason}); VMs share the host's`;
-      if (!plain.ok) nsDetail = `the launcher failed: ${plain.reason}`;
+      if (plain.ok) plan.launcher = { kind: 'native', argv: [launcher.path, ...base] };
+      nsDetail = plain.ok ? `the kernel refused new namespaces (${probe.reason}); VMs share the host's` : `the launcher failed: ${plain.reason}`;
     }
   }
+  // Without the compiler: the same steps from util-linux (unshare, prlimit, setpriv), each exec'ing the next in
+  // place (same pid), when they are installed and work here. No pid namespace (it would need a fork).
+  if (!off && uidProblem === undefined && !plan.launcher) {
+    const tools = utilLinux();
+    if (tools.setpriv && tools.prlimit) {
+      const setpriv = [tools.setpriv, ...(plan.user ? [`--reuid=${plan.user.uid}`, `--regid=${plan.user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'] : []), '--no-new-privs', '--pdeathsig=KILL', '--'];
+      const prlimit = [tools.prlimit, `--nofile=${limits.nofile}:${limits.nofile}`, `--nproc=${limits.nproc}:${limits.nproc}`, '--core=0:0', '--'];
+      const wantNs = ['--ipc', '--uts', '--mount', ...(transport === 'unix' ? ['--net'] : [])];
+      const withNs = tools.unshare && isRoot() ? [tools.unshare, ...wantNs, '--', ...prlimit, ...setpriv] : undefined;
+      if (withNs && probeChain(withNs)) {
+        plan.launcher = { kind: 'util-linux', argv: withNs };
+        plan.namespaces = true;
+        nsDetail = `new ${wantNs.map((n) => n.slice(2)).join(', ')} namespaces from util-linux unshare (no pid namespace without the launcher)${tcpNote(transport)}`;
+      } else if (probeChain([...prlimit, ...setpriv])) {
+        plan.launcher = { kind: 'util-linux', argv: [...prlimit, ...setpriv] };
+        nsDetail = `${launcher.reason ?? 'no launcher'}; util-linux unshare ${tools.unshare ? 'cannot create namespaces here' : 'is not installed'}`;
+      }
+    }
+  }
+  const native = plan.launcher?.kind === 'native';
   const launcherWhy = launcher.reason ?? 'the launcher failed its probe';
-  // A VM user that cannot be resolved must never fall back to root silently, even in best-effort.
-  if (uidProblem !== undefined) plan.launcher = undefined;
+  const noLauncher = `${launcherWhy}; util-linux setpriv/prlimit are not usable either`;
 
   add(
     'descriptors',
     'on',
-    plan.launcher ? 'launcher close_range()s everything above stderr; the VM closes any inherited descriptor again at start-up' : 'the VM closes every inherited (not close-on-exec) descriptor above stderr at start-up',
+    native ? 'launcher close_range()s everything above stderr; the VM closes any inherited descriptor again at start-up' : 'the VM closes every inherited (not close-on-exec) descriptor above stderr at start-up',
     true,
   );
   add('environment', 'on', off ? 'environment scrubbed (PATH and the sandbox variables only)' : 'environment scrubbed (PATH and the sandbox variables only), empty read-only working directory', true);
@@ -198,13 +221,13 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
   add(
     'no_new_privs',
     plan.launcher || addon.addon ? 'on' : 'off',
-    plan.launcher ? 'set by the launcher before exec' : addon.addon ? 'set by the VM before its seccomp filter' : `${launcherWhy}; ${addon.reason}`,
+    native ? 'set by the launcher before exec' : plan.launcher ? 'set by util-linux setpriv before exec' : addon.addon ? 'set by the VM before its seccomp filter' : `${noLauncher}; ${addon.reason}`,
     true,
   );
   let seccomp = addon.addon ? 'allow-list on every thread (TSYNC), installed after connect, before any untrusted byte' : addon.reason;
   if (addon.addon && !['x64', 'arm64'].includes(process.arch)) seccomp = `no filter for ${process.arch} (x64 and arm64 only)`;
   add('seccomp', addon.addon && ['x64', 'arm64'].includes(process.arch) ? 'on' : 'off', seccomp, true);
-  add('namespaces', plan.launcher && !nsDetail.startsWith('the') ? 'on' : 'off', plan.launcher || launcher.reason === undefined ? nsDetail : launcher.reason, false);
+  add('namespaces', plan.namespaces ? 'on' : 'off', nsDetail, false);
 
   const cg = cgroupSupport();
   plan.useCgroup = cg.memory !== undefined || cg.pids !== undefined;
@@ -219,13 +242,39 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
   const lim: string[] = [];
   if (plan.launcher) lim.push(`RLIMIT_NOFILE ${limits.nofile}`, `RLIMIT_NPROC ${limits.nproc} (per uid)`, 'RLIMIT_CORE 0');
   if (cg.pids) lim.push(`cgroup v${cg.pids.version} pids.max ${limits.tasks}`);
-  add('limits', plan.launcher ? 'on' : 'off', plan.launcher ? lim.join(', ') : `${launcherWhy}${lim.length ? `; only ${lim.join(', ')}` : ''}`, true);
+  add('limits', plan.launcher ? 'on' : 'off', plan.launcher ? lim.join(', ') + (native ? '' : ' (util-linux prlimit)') : `${noLauncher}${lim.length ? `; only ${lim.join(', ')}` : ''}`, true);
   const death: string[] = [];
-  if (plan.launcher) death.push('PR_SET_PDEATHSIG(SIGKILL) set after the uid change, parent re-checked');
+  if (native) death.push('PR_SET_PDEATHSIG(SIGKILL) set after the uid change, parent re-checked');
+  else if (plan.launcher) death.push('PR_SET_PDEATHSIG(SIGKILL) from util-linux setpriv (no re-check of the parent)');
   if (addon.addon) death.push('a lifeline thread ends the VM when the host end of its stderr closes');
-  else death.push('a worker thread ends the VM when its parent changes');
+  else if (!plan.launcher) death.push('a worker thread ends the VM when its parent changes');
   add('parent_death', 'on', death.join('; '), true);
   return plan;
+}
+
+const tcpNote = (transport: 'unix' | 'tcp'): string => (transport === 'tcp' ? " (not net: the tcp transport needs the host's loopback; use unix)" : '');
+
+/** util-linux tools, looked up in the system directories only (never the caller's PATH). */
+function utilLinux(): { unshare?: string; prlimit?: string; setpriv?: string } {
+  const out: { unshare?: string; prlimit?: string; setpriv?: string } = {};
+  for (const tool of ['unshare', 'prlimit', 'setpriv'] as const) {
+    for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+      try {
+        accessSync(join(dir, tool), constants.X_OK);
+        out[tool] = join(dir, tool);
+        break;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether a util-linux chain starts Node here (the same way it will start VMs). */
+function probeChain(chain: string[]): boolean {
+  const r = spawnSync(chain[0]!, [...chain.slice(1), process.execPath, '-e', '0'], { stdio: 'ignore', timeout: 10_000, cwd: emptyCwd() });
+  return r.status === 0;
 }
 
 function planFor(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: string): Plan {
@@ -295,14 +344,18 @@ export class PreparedSandbox {
     const cgroup: VmCgroup | undefined = this.plan.useCgroup ? createVmCgroup(limits) : undefined;
     let child: ChildProcess;
     try {
-      if (this.plan.launcher) {
-        const [launcher, ...pre] = this.plan.launcher;
+      const launcher = this.plan.launcher;
+      if (launcher) env[SANDBOX_ENV.deathSignal] = '1'; // the VM need not watch its parent itself
+      if (launcher?.kind === 'native') {
+        const [path, ...pre] = launcher.argv;
         const joins = cgroup ? cgroup.procsFiles.flatMap((f) => ['--cgroup', f]) : [];
-        child = spawn(launcher!, [...pre, ...joins, '--', file, ...args], { ...options, env, cwd: emptyCwd() });
+        child = spawn(path!, [...pre, ...joins, '--', file, ...args], { ...options, env, cwd: emptyCwd() });
       } else {
-        const ids = this.plan.user ? { uid: this.plan.user.uid, gid: this.plan.user.gid } : {};
-        child = spawn(file, args, { ...options, ...ids, env, cwd: emptyCwd() });
+        const ids = !launcher && this.plan.user ? { uid: this.plan.user.uid, gid: this.plan.user.gid } : {};
+        const [path, ...pre] = launcher ? [...launcher.argv, file] : [file];
+        child = spawn(path!, [...pre, ...args], { ...options, ...ids, env, cwd: emptyCwd() });
         // Synchronously, before this turn of the event loop ends: the VM cannot have received anything yet.
+        // (The util-linux tools exec in place, so this pid is the VM's.)
         if (cgroup && child.pid !== undefined) {
           try {
             cgroup.attach(child.pid);
