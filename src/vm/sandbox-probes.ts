@@ -29,8 +29,8 @@ const errCode = (e: unknown): string => String((e as { code?: unknown }).code ??
 const blockedBy = (e: unknown): ProbeResult => ({ outcome: 'blocked', detail: errCode(e) });
 
 function syscall(name: Parameters<SandboxAddon['attempt']>[0], pid?: number): ProbeResult {
-  const { addon, reason } = sandboxAddon();
-  if (!addon) return { outcome: 'untested', detail: `no JavaScript API and ${reason}` };
+  const { addon } = sandboxAddon();
+  if (!addon) return { outcome: 'untested', detail: 'JavaScript has no API for it and the sandbox addon is not built' };
   const errno = addon.attempt(name, pid);
   return errno === 0 ? { outcome: 'allowed', detail: 'the system call succeeded' } : { outcome: 'blocked', detail: `errno ${errno}` };
 }

@@ -8,10 +8,12 @@
  *                          no_new_privs (native/hostlink_launch.c)
  *   VM, after connecting:  close inherited fds again, lifeline thread, seccomp on every thread (src/vm/sandbox.ts)
  *
- * Without the C compiler there is no launcher and no addon: the uid comes from spawn's uid/gid, the cgroup is
+ * Without the C compiler there is no launcher and no addon: util-linux (unshare, prlimit, setpriv, each exec'ing
+ * the next in place) does the launcher's steps except the pid namespace and the parent re-check; the cgroup is
  * joined by the host right after spawn (before the event loop can accept the VM's connection, so before any
- * untrusted byte), inherited descriptors are closed by the VM itself, and the death check is a worker thread.
- * Mode 'required' refuses that (seccomp, no_new_privs and rlimits are missing); 'best-effort' says so once.
+ * untrusted byte); inherited descriptors are closed by the VM itself. Without util-linux either, the uid comes
+ * from spawn's uid/gid (which makes libuv fork the whole host instead of vfork) and a worker thread in the VM
+ * watches its parent. Mode 'required' refuses all of that (no seccomp); 'best-effort' says once what is missing.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, chmodSync, chownSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
