@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -203,6 +203,25 @@ async function goneWithin(pids: number[], ms: number): Promise<number[]> {
   return pids.filter(alive);
 }
 
+/** VM cgroup directories named after `hostPid` in any mounted cgroup hierarchy. */
+function staleCgroups(hostPid: number): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (n.startsWith(`hostlink-${hostPid}-vm-`)) out.push(join(dir, n));
+      else if (depth < 4 && !n.startsWith('hostlink-')) walk(join(dir, n), depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return out;
+}
+
 /** A copy of the installation without native/build: what `npm install` leaves on a machine without a C compiler. */
 function copyWithoutNative(): { root: string; remove: () => void } {
   const root = mkdtempSync(join(tmpdir(), 'hostlink-nonative-'));
@@ -234,6 +253,13 @@ describe('sandbox: a VM dies with its host', { skip: !linux && 'Linux only' }, (
           assert.ok(pids.every(alive), 'the VM runs before the host is killed');
           child.kill('SIGKILL');
           assert.deepEqual(await goneWithin(pids, 5000), [], 'VM processes still alive 5 s after the host was killed');
+          // The dead host's VM cgroups are swept by the next host that probes cgroups (here: hostlink doctor).
+          const cgroups = report.vms[0]!.cgroup.split('\n').filter((l) => l.includes(`/hostlink-${report.hostPid}-vm-`));
+          if (cgroups.length > 0) {
+            spawnSync(process.execPath, [join(v.root || copy!.root, 'bin', 'hostlink.js'), 'doctor'], { encoding: 'utf8' });
+            const left = readFileSync('/proc/self/mountinfo', 'utf8').includes('cgroup') ? staleCgroups(report.hostPid) : [];
+            assert.deepEqual(left, [], 'cgroups of the killed host were left behind');
+          }
         } finally {
           dir.remove();
         }

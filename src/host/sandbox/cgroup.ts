@@ -6,7 +6,7 @@
  * When the host may not create one, the layer is reported missing with the reason (docs/security.md has the
  * fallback).
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type Controller = 'memory' | 'pids';
@@ -65,7 +65,31 @@ function dirOf(mount: Mount, path: string): string {
   return join(mount.point, rel);
 }
 
+/**
+ * Removes VM cgroups left by hosts that no longer run (a host killed with SIGKILL cannot clean up after itself).
+ * Only empty ones can go; a cgroup that still holds a process stays.
+ */
+function sweepStale(base: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^hostlink-(\d+)-vm-\d+$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !running(Number(m[1]))) safeRmdir(join(base, name));
+  }
+}
+
+/** A process that exists and is not a zombie (a killed host its parent has not reaped yet is gone for us). */
+function running(pid: number): boolean {
+  const status = safeRead(`/proc/${pid}/status`);
+  return status !== undefined && !/^State:\s+Z/m.test(status);
+}
+
 function canCreateChild(base: string): string | undefined {
+  sweepStale(base);
   const probe = join(base, `hostlink-probe-${process.pid}`);
   try {
     mkdirSync(probe);
