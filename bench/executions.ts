@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { Host, type ExecutionMode } from '../src/host/host.js';
 import type { Transport } from '../src/host/supervisor.js';
 import { cpuSnapshot, cpuSpent } from './cpu.js';
+import { benchSandboxMode } from './sandbox.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -37,7 +38,7 @@ const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').updat
 
 async function measure(mode: ExecutionMode, transport: Transport, calls: number, concurrency: number, recycleAfter?: number): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
-  const host = await Host.open({ dataDir: dir, mode, transport, poolSize: 2, deadlineMs: 30_000, ...(recycleAfter !== undefined ? { recycleAfter } : {}) });
+  const host = await Host.open({ dataDir: dir, mode, transport, poolSize: 2, deadlineMs: 30_000, sandbox: benchSandboxMode(), ...(recycleAfter !== undefined ? { recycleAfter } : {}) });
   try {
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `value-${i}` })));

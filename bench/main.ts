@@ -10,6 +10,7 @@
  *   6. observability overhead: executions per second bare, with Prometheus metrics, and with recorded reads
  *   7. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
  *   8. non-deterministic blocks and sandboxes against a plain call of the same contract
+ *   9. the VM sandbox: VM start-up and pool executions/s, sandbox off vs on
  *
  * `--quick` runs fewer iterations and sizes (for a smoke test).
  */
@@ -22,6 +23,7 @@ import { benchObservability, benchObservabilityCpu, printObservability, printObs
 import { benchNondet, printNondet } from './nondet.js';
 import { benchPieces, ceiling, printCeiling } from './pieces.js';
 import { benchStateRoot, printStateRoot } from './state-root.js';
+import { benchSandbox, printSandbox } from './sandbox.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -63,5 +65,8 @@ process.stdout.write(printGas(await benchGas({ quick })) + '\n');
 
 process.stdout.write('\n== 8. non-deterministic blocks and sandboxes ==\n');
 process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
+
+process.stdout.write('\n== 9. VM sandbox cost ==\n');
+printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 40, poolCalls: quick ? 400 : 4000 }));
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);

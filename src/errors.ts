@@ -65,6 +65,7 @@ export const HOSTLINK_ERROR_CODES = [
   'timeout', // a deadline passed
   'vm_crash', // the VM process exited without sending a result
   'store', // the database failed
+  'sandbox_unavailable', // sandbox 'required' and a layer of the VM's OS sandbox cannot be installed here
   'internal', // a bug: an invariant did not hold
 ] as const;
 export type HostlinkErrorCode = (typeof HOSTLINK_ERROR_CODES)[number];

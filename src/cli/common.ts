@@ -10,6 +10,8 @@ import { DEFAULT_LIMITS } from '../protocol/message.js';
 import { Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
 import { DataDirInUse } from '../host/state/data-dir.js';
 import type { Transport } from '../host/supervisor.js';
+import { isSandboxMode, SANDBOX_ENV, type SandboxMode } from '../vm/sandbox.js';
+import { launcherStatus, sandboxAddon } from '../vm/sandbox-native.js';
 
 export const DEFAULT_DATA_DIR = '.hostlink';
 
@@ -19,6 +21,7 @@ export const HOST_OPTIONS = {
   transport: { type: 'string' },
   mode: { type: 'string' },
   deadline: { type: 'string' },
+  sandbox: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -29,6 +32,8 @@ export const HOST_OPTIONS_HELP = `common options:
   --mode pool|oneshot   a pooled VM process (reused by follow-up calls), or one VM process per call
                         (default pool; either way one call starts one VM process)
   --deadline MS         wall-clock limit of one execution (default 10000)
+  --sandbox MODE        required|best-effort|off: the VM processes' OS sandbox (default: required when the
+                        native parts are built, else best-effort with a warning; HOSTLINK_SANDBOX overrides)
   --json                machine-readable output
   --verbose             stack traces on errors`;
 
@@ -63,9 +68,23 @@ export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: s
   }
 }
 
-export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string }): HostOptions {
+/**
+ * The CLI's sandbox: --sandbox, else HOSTLINK_SANDBOX, else 'required' when the launcher and the addon are built
+ * and 'best-effort' when they are not (a machine without a C compiler still runs the tools; the host prints
+ * which layers are missing). The library's own default (Host.open) is always 'required'.
+ */
+export function cliSandbox(flag: string | undefined): SandboxMode {
+  const v = flag ?? process.env[SANDBOX_ENV.mode];
+  if (v !== undefined && v !== '') {
+    if (!isSandboxMode(v)) throw new HostlinkError('usage', `--sandbox must be required, best-effort or off, got '${v}'`);
+    return v;
+  }
+  return sandboxAddon().addon && launcherStatus().reason === undefined ? 'required' : 'best-effort';
+}
+
+export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string }): HostOptions {
   // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
-  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1 };
+  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1, sandbox: cliSandbox(values.sandbox) };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
     o.transport = values.transport as Transport;

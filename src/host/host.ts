@@ -34,6 +34,7 @@ import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
+import type { SandboxSetting } from './sandbox/plan.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
@@ -77,6 +78,12 @@ export interface HostOptions {
   logger?: HostLogger;
   /** Record each call's storage reads in its call.finished event, for replay (`hostlink call --trace`). */
   traceReads?: boolean;
+  /**
+   * The VM processes' OS sandbox (docs/security.md): 'required' (default, or HOSTLINK_SANDBOX) refuses to run a
+   * VM without every essential layer; 'best-effort' runs with what this machine allows and warns; 'off' runs
+   * VMs as plain child processes. An object also sets the VM user, memory and limits.
+   */
+  sandbox?: SandboxSetting;
 }
 
 /**
@@ -393,10 +400,11 @@ export class Host {
     return job.done;
   }
 
-  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; events: HostEvents } {
+  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; events: HostEvents; sandbox?: SandboxSetting } {
     return {
       transport: this.opt('transport'),
       events: this.events,
+      ...(this.options.sandbox !== undefined ? { sandbox: this.options.sandbox } : {}),
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
       ...(this.options.channel ? { channel: this.options.channel } : {}),
     };

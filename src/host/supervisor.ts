@@ -9,7 +9,7 @@
  *
  * The execution message never travels on the command line either: every VM asks for it with next_message.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
@@ -20,6 +20,7 @@ import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
+import { prepareSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { createSocketDir } from './socket-dir.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 
@@ -44,6 +45,8 @@ export interface LaunchOptions {
   events?: HostEvents;
   /** How the VM will be used, for events: a warm pool worker or one process per call. */
   role?: 'pool' | 'oneshot';
+  /** The VM's OS sandbox (src/host/sandbox/plan.ts); default HOSTLINK_SANDBOX or 'required'. */
+  sandbox?: SandboxSetting;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
@@ -170,14 +173,19 @@ export class VmProcess {
 
 /** Starts a VM process that will connect to a fresh private listener and prove a fresh secret. */
 export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
+  // SANDBOX: refuse ('required') or warn ('best-effort') before anything exists; see src/host/sandbox/plan.ts.
+  const sandbox = prepareSandbox(options.sandbox, options.transport, HOSTLINK_BIN);
   const { server, address } = await listen(options.transport);
+  sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
   const secret = newVmSecret();
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
   const args = [...command.slice(1), '--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);
+  // SANDBOX: launcher, uid, cgroup, empty working directory around the same spawn. Stdin stays a pipe on fd 0:
+  // the secret travels there, and the launcher closes every descriptor above stderr.
   let child: ChildProcess;
   try {
-    child = spawn(command[0]!, args, {
+    child = sandbox.spawn(command[0]!, args, {
       stdio: ['pipe', 'ignore', 'pipe'],
       // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },

@@ -7,7 +7,7 @@
  * asks; the host never pushes. With --message (manual use), it runs that one execution instead and exits 0.
  *
  * Exit codes: 0 done; 1 internal failure; 2 bad arguments or message (before any connection);
- * 3 no common protocol version; 4 host unreachable or connection lost.
+ * 3 no common protocol version; 4 host unreachable or connection lost; 5 sandbox required but not installable.
  */
 import { HostlinkError, isHostlinkError } from '../errors.js';
 import { emptyEffects, encodeEffects } from '../protocol/effects.js';
@@ -22,8 +22,9 @@ import { HOSTLINK_VERSION } from '../version.js';
 import { HostClient, statusError } from './host-client.js';
 import { CodeCache, runExecution, type ExecutionReport } from './runner.js';
 import { readVmSecret } from './secret.js';
+import { enterSandbox } from './sandbox.js';
 
-export const VM_EXIT = { ok: 0, internal: 1, usage: 2, incompatibleVersion: 3, hostLost: 4 } as const;
+export const VM_EXIT = { ok: 0, internal: 1, usage: 2, incompatibleVersion: 3, hostLost: 4, sandbox: 5 } as const;
 
 export interface VmProcessOptions {
   host: string;
@@ -104,6 +105,9 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
     return VM_EXIT.hostLost;
   }
   try {
+    // SANDBOX (src/vm/sandbox.ts): connected, nothing untrusted received yet: close what was inherited, then
+    // no_new_privs + lifeline + seccomp on every thread. 'required' and the layer missing: exit before any work.
+    enterSandbox();
     handshake(host, secret);
     const cache = new CodeCache();
     if (oneShot !== undefined) {
@@ -130,6 +134,7 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
     say((e as Error).message);
     if (isHostlinkError(e, 'incompatible_version')) return VM_EXIT.incompatibleVersion;
     if (isHostlinkError(e, 'channel_closed')) return VM_EXIT.hostLost;
+    if (isHostlinkError(e, 'sandbox_unavailable')) return VM_EXIT.sandbox;
     return VM_EXIT.internal;
   } finally {
     host.channel.close();

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
+import type { SandboxMode } from '../../host/sandbox/plan.js';
 import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
 import type { Host } from '../../host/host.js';
 import { HOSTLINK_BIN } from '../../host/supervisor.js';
@@ -38,7 +39,7 @@ function showReport(say: (s: string) => void, what: string, report: ConsensusRep
   say(`    decision: ${report.decision} (${t.agree} agree, ${t.disagree} disagree, ${t.timeout} timeout)`);
 }
 
-export async function runOracleDemo(host: Host, say: (s: string) => void): Promise<void> {
+export async function runOracleDemo(host: Host, say: (s: string) => void, sandbox: SandboxMode): Promise<void> {
   const wasm = join(HOSTLINK_BIN, '..', '..', 'examples', 'oracle', 'build', 'oracle.wasm');
   if (!existsSync(wasm)) throw new HostlinkError('not_found', `${wasm} is missing: run npm install (it builds the examples)`);
   // Request 1 is the leader's; the outlier lands on one of the five validators (requests 2..6).
@@ -48,7 +49,7 @@ export async function runOracleDemo(host: Host, say: (s: string) => void): Promi
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(wasm)));
     const contextId = parseId('demo-oracle');
     say(`  deployed oracle.wasm as ${hex(codeHash).slice(0, 16)}…; a local quote server at ${origin}`);
-    const nodes = { validators: 5, hostOptions: { fetch: { allow: [origin] } } };
+    const nodes = { validators: 5, hostOptions: { fetch: { allow: [origin] }, sandbox } };
     for (const [method, path] of [['update_price', '/price'], ['update_page', '/page']] as const) {
       const request = { codeHash, method, input: Uint8Array.from(Buffer.from(JSON.stringify({ url: origin + path }))), contextId };
       const report = await runConsensus(host.store, request, nodes);

@@ -9,12 +9,13 @@ import { join, relative, resolve } from 'node:path';
 import { HostlinkError } from '../../errors.js';
 import { Host, type HostOptions, type Outcome } from '../../host/host.js';
 import { HOSTLINK_BIN } from '../../host/supervisor.js';
-import { DEFAULT_DATA_DIR, hex, parse, parseId, showBytes } from '../common.js';
+import { cliSandbox, DEFAULT_DATA_DIR, hex, parse, parseId, showBytes } from '../common.js';
 import { runOracleDemo } from './demo-oracle.js';
 
-export const usage = `usage: hostlink demo [--data-dir DIR]
+export const usage = `usage: hostlink demo [--data-dir DIR] [--sandbox required|best-effort|off]
 
-Runs the kv-store example end to end in DIR/demo (default ./${DEFAULT_DATA_DIR}/demo, wiped first).`;
+Runs the kv-store example end to end in DIR/demo (default ./${DEFAULT_DATA_DIR}/demo, wiped first).
+--sandbox: the VM processes' OS sandbox (default: required when the native parts are built, else best-effort).`;
 
 const say = (s: string): void => {
   process.stdout.write(s + '\n');
@@ -27,7 +28,8 @@ function show(step: string, o: Outcome): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, usage);
+  const { values } = parse(argv, { 'data-dir': { type: 'string' }, sandbox: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, usage);
+  const sandbox = cliSandbox(values.sandbox);
   const dataDir = join(resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), 'demo');
   rmSync(dataDir, { recursive: true, force: true });
   const wasm = join(HOSTLINK_BIN, '..', '..', 'examples', 'kv-store', 'build', 'kv-store.wasm');
@@ -36,7 +38,8 @@ export async function run(argv: string[]): Promise<number> {
   const input = (o: object): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify(o)));
 
   say(`Hostlink demo: data in ${dataDir}`);
-  const open = (o: HostOptions): Promise<Host> => Host.open({ dataDir, ...o });
+  const open = (o: HostOptions): Promise<Host> => Host.open({ dataDir, sandbox, ...o });
+  say(`VM sandbox: ${sandbox} (hostlink doctor lists the layers)`);
 
   let host = await open({ transport: 'unix', mode: 'pool', poolSize: 2 });
   const codeHash = await host.deploy(Uint8Array.from(readFileSync(wasm)));
@@ -65,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const [k, v] of entries) say(`  ${showBytes(k)} = ${showBytes(v)}`);
 
   say('\n3. non-deterministic blocks: a leader and 5 validators, each on its own copy of the state');
-  await runOracleDemo(host, say);
+  await runOracleDemo(host, say, sandbox);
   await host.close();
   say(`\nTry it yourself: hostlink call ${relative(process.cwd(), wasm)} set --input '{"key":"a","value":"b"}'`);
   return 0;

@@ -7,12 +7,19 @@ import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../../protocol/gener
 import { channelInfo } from '../../transport/connect.js';
 import { INSTRUMENTATION_VERSION } from '../../vm/instrument/index.js';
 import { HOSTLINK_VERSION } from '../../version.js';
-import { parse } from '../common.js';
+import { cliSandbox, parse } from '../common.js';
+import { HostlinkError } from '../../errors.js';
+import { assessSandbox } from '../../host/sandbox/plan.js';
+import type { SandboxMode } from '../../vm/sandbox.js';
+import { sandboxAddon } from '../../vm/sandbox-native.js';
 
-export const usage = `usage: hostlink doctor [--json]
+export const usage = `usage: hostlink doctor [--json] [--sandbox required|best-effort|off] [--transport unix|tcp]
 
 Checks this installation: Node version, the VM's socket channel (native addon or pure-JS fallback), the
-example contracts, and socat for vsock addresses. Exit code 0 when the VM can run, 1 otherwise.`;
+example contracts, socat for vsock addresses, and each layer of the VM's OS sandbox as it would be installed
+here (uid, no_new_privs, seccomp, namespaces, memory, limits, parent death; docs/security.md). With sandbox
+'required' (the default when the native parts are built) a missing essential layer is a FAIL.
+Exit code 0 when the VM can run, 1 otherwise. \`hostlink vm --sandbox-self-test\` tries the forbidden actions.`;
 
 interface Check {
   name: string;
@@ -20,6 +27,16 @@ interface Check {
   detail: string;
   /** A missing optional part does not stop the VM from running. */
   optional?: boolean;
+}
+
+function sandboxChecks(mode: SandboxMode, transport: 'unix' | 'tcp'): Check[] {
+  const a = assessSandbox(mode, transport, HOSTLINK_BIN);
+  return a.layers.map((l) => ({
+    name: `sandbox ${l.name}`,
+    ok: l.state !== 'off',
+    optional: !l.essential || mode !== 'required',
+    detail: l.state === 'waived' ? `(waived) ${l.detail}` : l.detail,
+  }));
 }
 
 function checks(): Check[] {
@@ -50,12 +67,20 @@ function checks(): Check[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
-  const results = checks();
+  const { values } = parse(
+    argv,
+    { json: { type: 'boolean' }, sandbox: { type: 'string' }, transport: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    usage,
+  );
+  const mode = cliSandbox(values.sandbox);
+  const transport = values.transport ?? 'unix';
+  if (transport !== 'unix' && transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
+  const results = [...checks(), { name: 'sandbox mode', ok: true, detail: mode }, ...sandboxChecks(mode, transport)];
   const ready = results.every((c) => c.ok || c.optional);
   const versions = { hostlink: HOSTLINK_VERSION, protocol: `${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`, instrumentation: INSTRUMENTATION_VERSION };
   if (values.json) {
-    process.stdout.write(JSON.stringify({ ready, versions, checks: results }) + '\n');
+    const seccomp = sandboxAddon().addon?.rules();
+    process.stdout.write(JSON.stringify({ ready, versions, checks: results, ...(seccomp ? { seccomp } : {}) }) + '\n');
   } else {
     process.stdout.write(`hostlink ${versions.hostlink}, protocol ${versions.protocol}, instrumentation v${versions.instrumentation}\n`);
     const width = Math.max(...results.map((c) => c.name.length));

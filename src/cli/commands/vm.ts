@@ -1,8 +1,10 @@
 /** `hostlink vm`: the VM process. Normally started by the host, not by hand. */
 import { parseArgs } from 'node:util';
 import { runVmProcess, VM_EXIT } from '../../vm/process.js';
+import { isSandboxMode } from '../../vm/sandbox.js';
 
 const USAGE = `usage: hostlink vm --host ADDR [--message JSON] [--channel auto|native|js]
+       hostlink vm --sandbox-self-test [--sandbox required|best-effort|off]
 
 Runs contract executions for a host. ADDR is unix:///path/to.sock, tcp://HOST:PORT or HOST:PORT.
 The host that starts the VM writes its secret to stdin; the VM proves it when it connects (a VM
@@ -10,11 +12,15 @@ started by hand has none, and a Hostlink host closes its connection). The VM ask
 messages until there are none. With --message (manual use), it runs that one execution instead and
 exits. The message schema is in docs/message.md.
 
+--sandbox-self-test starts sandboxed VM processes that each try a forbidden action (open a file, connect a
+socket, fork, exec, ptrace, raise a limit, write to an inherited descriptor...) and prints what was blocked;
+exit 0 when everything was (docs/security.md).
+
 exit codes: 0 done, 1 internal failure, 2 bad arguments or message, 3 no common protocol version,
-            4 host unreachable or connection lost`;
+            4 host unreachable or connection lost, 5 sandbox required but not installable`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { host?: string; message?: string; channel?: string; help?: boolean };
+  let values: { host?: string; message?: string; channel?: string; help?: boolean; sandbox?: string; 'sandbox-self-test'?: boolean; 'sandbox-probe'?: string };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -22,6 +28,9 @@ export async function run(argv: string[]): Promise<number> {
         host: { type: 'string' },
         message: { type: 'string' },
         channel: { type: 'string' },
+        sandbox: { type: 'string' },
+        'sandbox-self-test': { type: 'boolean' },
+        'sandbox-probe': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -33,6 +42,20 @@ export async function run(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return VM_EXIT.ok;
+  }
+  if (values['sandbox-self-test']) {
+    const mode = values.sandbox ?? 'required';
+    if (!isSandboxMode(mode)) {
+      process.stderr.write(`hostlink vm: --sandbox must be required, best-effort or off\n`);
+      return VM_EXIT.usage;
+    }
+    // Loaded only here: a VM never carries the self-test's modules.
+    const { runSandboxSelfTest } = await import('../../host/sandbox/self-test.js');
+    return runSandboxSelfTest(mode, (line) => process.stdout.write(line + '\n'));
+  }
+  if (values['sandbox-probe'] !== undefined) {
+    const { runProbe } = await import('../../vm/sandbox-probes.js');
+    return runProbe(values['sandbox-probe']);
   }
   if (values.host === undefined) {
     process.stderr.write(`hostlink vm: --host is required\n${USAGE}\n`);
