@@ -44,7 +44,13 @@ describe('only the launched VM gets in', () => {
       test(`${mode} over ${transport}: an intruder that connects first gets nothing and forges nothing`, { timeout: 60_000 }, async () => {
         const data = tempDir();
         const reportDir = tempDir();
-        const host = await Host.open({ dataDir: data.path, transport, mode, poolSize: 1, recycleAfter: 1, vmCommand: [process.execPath, INTRUDER_FIRST_VM, reportDir.path] });
+        // The intruder is started by the VM command, so the VM's OS sandbox would confine it too (the VM's uid,
+        // namespaces, no writable report directory). This test is about the gate: the intruder runs as an
+        // ordinary local process beside the VM, which is the attacker the gate must stop.
+        const host = await Host.open({
+          dataDir: data.path, transport, mode, poolSize: 1, recycleAfter: 1, sandbox: 'off',
+          vmCommand: [process.execPath, INTRUDER_FIRST_VM, reportDir.path],
+        });
         try {
           const codeHash = await host.deploy(contract('kv-store'));
           const ctx = id32(`auth-${transport}-${mode}`);
