@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, tempDir } from '../helpers.js';
@@ -17,6 +17,9 @@ const npmCli = process.env.npm_execpath && existsSync(process.env.npm_execpath) 
 const hasNpm = spawnSync(npmCli[0]!, [...npmCli.slice(1), '--version'], { encoding: 'utf8' }).status === 0;
 
 const tmp = tempDir('hostlink-pack-');
+// The installed package runs its VMs as the sandbox's unprivileged user (when the test runs as root): like any
+// installation, it must be readable by that user, and mkdtemp makes the folder private.
+chmodSync(tmp.path, 0o755);
 const app = join(tmp.path, 'app');
 
 function run(cmd: string[], cwd: string, timeout = 180_000): SpawnSyncReturns<string> {

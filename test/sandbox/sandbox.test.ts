@@ -160,7 +160,11 @@ describe('sandbox: a VM holds nothing of the host\'s and runs inside every layer
     const h = await Host.open({ sandbox: { mode: 'best-effort', user: 'no-such-hostlink-user' }, mode: 'oneshot' });
     try {
       const code = await h.deploy(contract('hold'));
-      await assert.rejects(h.call({ codeHash: code, method: 'write', contextId: id32('root') }), /refusing to run contracts as root: the VM user 'no-such-hostlink-user' does not exist/);
+      // No VM starts: the call ends without running, with the refusal as its reason, and nothing is applied.
+      const o = await h.call({ codeHash: code, method: 'write', contextId: id32('root') });
+      assert.equal(o.result.code, 'internal_error');
+      assert.match((o.result as { message: string }).message, /could not start a VM process: .*refusing to run contracts as root: the VM user 'no-such-hostlink-user' does not exist/);
+      assert.equal(o.applied, false);
     } finally {
       await h.close();
     }
@@ -287,12 +291,12 @@ describe('sandbox: a VM dies with its host', { skip: !linux && 'Linux only' }, (
     const script = `import('${join(copy!.root, 'dist', 'src', 'host', 'host.js')}').then(async ({ Host }) => {
       const h = await Host.open({ sandbox: 'required', mode: 'oneshot' });
       const code = await h.deploy(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), { check: false });
-      try { await h.call({ codeHash: code, method: 'x', contextId: new Uint8Array(32) }); console.log('ran'); }
-      catch (e) { console.log(e.code + ': ' + e.message); }
+      try { const o = await h.call({ codeHash: code, method: 'x', contextId: new Uint8Array(32) }); console.log(o.result.message); }
+      catch (e) { console.log('threw ' + e.message); }
       await h.close();
     })`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
-    assert.match(r.stdout, /^sandbox_unavailable: sandbox 'required' but these layers cannot be installed here: .*seccomp \(the sandbox addon is not built .*build-native\.mjs/m, r.stdout + r.stderr);
+    assert.match(r.stdout, /^vm_crash .*could not start a VM process: sandbox 'required' but these layers cannot be installed here: .*seccomp \(the sandbox addon is not built .*build-native\.mjs/m, r.stdout + r.stderr);
     const doctor = spawnSync(process.execPath, [join(copy!.root, 'bin', 'hostlink.js'), 'doctor', '--sandbox', 'required'], { encoding: 'utf8' });
     assert.equal(doctor.status, 1);
     assert.match(doctor.stdout, /FAIL\s+sandbox seccomp/);
