@@ -4,26 +4,19 @@
  * VM processes per call. Listings, state and inspection: inspect.test.ts.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { contractPath, sha256, tempDir, utf8 } from '../helpers.js';
+import { cliIn } from './run-cli.js';
 
 const dir = tempDir('hostlink-devx-');
 const kv = contractPath('kv-store');
 const calls = contractPath('host-calls');
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-function hostlink(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [HOSTLINK_BIN, ...args], { encoding: 'utf8', cwd: dir.path });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-const json = <T>(args: string[]): T => {
-  const r = hostlink(...args, '--json');
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as T;
-};
+const { run: hostlink, json } = cliIn(dir.path);
 const oneLine = (s: string): void => assert.equal(s.trimEnd().split('\n').length, 1, `one line expected: ${s}`);
 
 /** Pids of the `hostlink vm` processes whose parent is `pid` (from /proc). */

@@ -4,27 +4,18 @@
  * the fix hints, method_not_found listing the methods.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { contractPath, sha256, tempDir, utf8 } from '../helpers.js';
+import { cliIn } from './run-cli.js';
 
 const dir = tempDir('hostlink-inspect-');
 const kv = contractPath('kv-store');
 const collab = contractPath('collab');
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-function hostlink(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [HOSTLINK_BIN, ...args], { encoding: 'utf8', cwd: dir.path });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-const json = <T>(args: string[]): T => {
-  const r = hostlink(...args, '--json');
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as T;
-};
+const { run: hostlink, json } = cliIn(dir.path);
 
 /** A module importing env.abort, as AssemblyScript emits without the SDK's abort flag. */
 const ABORT_WASM = Uint8Array.from([
