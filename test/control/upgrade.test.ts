@@ -245,7 +245,8 @@ test('one upgrade at a time; a request that runs out of time is answered and its
   );
   assert.equal(errorOf(await first), "the host did not finish 'upgrade' within 400 ms");
   await closed; // the agent hung up on the stalled download
-  await f.agent.agent.idle();
+  await f.agent.agent.idle(); // which includes the stopped handler's cleanup
+  assert.equal(await f.staged(), undefined, 'the partial download was removed');
   assert.equal(await f.events(), '');
 });
 
