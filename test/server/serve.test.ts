@@ -5,15 +5,13 @@
  * lets a call in flight finish, then a restart that finds everything committed.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { sum } from '../metrics/exposition.js';
 import { contractPath, tempDir } from '../helpers.js';
-import { api, startServe, type ServeProcess } from './serve-process.js';
+import { api, runCli, startServe, type ServeProcess } from './serve-process.js';
 
 const kvBytes = readFileSync(contractPath('kv-store'));
 const holdBytes = readFileSync(contractPath('hold'));
@@ -224,29 +222,32 @@ describe('hostlink serve', () => {
     }
   });
 
-  test('the CLI talks to the running node with --server (or HOSTLINK_SERVER): same output as local mode', () => {
-    const cli = (...args: string[]) => spawnSync(process.execPath, [HOSTLINK_BIN, ...args], { encoding: 'utf8', cwd: dir.path, env: { ...process.env, HOSTLINK_SERVER: node.url } });
-    const deployed = cli('deploy', contractPath('kv-store'));
+  test('the CLI talks to the running node with --server (or HOSTLINK_SERVER): same output as local mode', async () => {
+    // Not spawnSync: blocking this process for longer than the server's keep-alive timeout (5 s: easily, for
+    // eight CLI runs on a loaded machine) lets the server close the idle connection unseen, and the next test's
+    // first request goes out on it and fails with 'fetch failed'.
+    const cli = (...args: string[]) => runCli(args, { cwd: dir.path, env: { ...process.env, HOSTLINK_SERVER: node.url } });
+    const deployed = await cli('deploy', contractPath('kv-store'));
     assert.equal(deployed.stdout.trim(), kv, deployed.stderr);
-    const set = cli('call', contractPath('kv-store'), 'set', '--input', '{"key":"cli","value":"remote"}', '--context', 'cli-remote', '--server', node.url);
+    const set = await cli('call', contractPath('kv-store'), 'set', '--input', '{"key":"cli","value":"remote"}', '--context', 'cli-remote', '--server', node.url);
     assert.equal(set.status, 0, set.stderr);
     assert.equal(set.stdout, 'null\n');
     assert.match(set.stderr, /log: set cli/);
-    const get = cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--json');
+    const get = await cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--json');
     const out = JSON.parse(get.stdout);
     assert.deepEqual([out.result, out.value], ['return', '"remote"']);
-    const state = JSON.parse(cli('state', 'cli-remote', '--json').stdout);
+    const state = JSON.parse((await cli('state', 'cli-remote', '--json')).stdout);
     assert.equal(state.root, out.state_root);
     assert.ok(state.entries.some((e: { key: string; value: string }) => e.key === 'e:cli' && e.value === 'remote'));
-    const traced = JSON.parse(cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--trace').stdout);
+    const traced = JSON.parse((await cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--trace')).stdout);
     assert.equal(traced.trace.calls[0].trace.requests.at(-1).method, 'consume_result');
-    const failed = cli('call', kv, 'get_result', '--input', '{"key":"none"}', '--context', 'cli-remote');
+    const failed = await cli('call', kv, 'get_result', '--input', '{"key":"none"}', '--context', 'cli-remote');
     assert.equal(failed.status, 1);
     assert.match(failed.stdout, /^user_error: /);
-    const missing = cli('call', 'ab'.repeat(32), 'get');
+    const missing = await cli('call', 'ab'.repeat(32), 'get');
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^hostlink: node: no contract with hash/);
-    const down = spawnSync(process.execPath, [HOSTLINK_BIN, 'state', 'x', '--server', 'http://127.0.0.1:9'], { encoding: 'utf8' });
+    const down = await runCli(['state', 'x', '--server', 'http://127.0.0.1:9']);
     assert.equal(down.status, 1);
     assert.match(down.stderr, /cannot reach the node at http:\/\/127\.0\.0\.1:9\/ .*is `hostlink serve` running\?/);
   });
