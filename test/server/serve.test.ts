@@ -236,21 +236,26 @@ describe('hostlink serve', () => {
     assert.equal(set.status, 0, set.stderr);
     assert.equal(set.stdout, 'null\n');
     assert.match(set.stderr, /log: set cli/);
-    const get = await cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--json');
+    // The rest read only: run at once (each is a process start-up).
+    const [get, stateRun, tracedRun, failed, missing, down] = await Promise.all([
+      cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--json'),
+      cli('state', 'cli-remote', '--json'),
+      cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--trace'),
+      cli('call', kv, 'get_result', '--input', '{"key":"none"}', '--context', 'cli-remote'),
+      cli('call', 'ab'.repeat(32), 'get'),
+      runCli(['state', 'x', '--server', 'http://127.0.0.1:9']),
+    ]);
     const out = JSON.parse(get.stdout);
     assert.deepEqual([out.result, out.value], ['return', '"remote"']);
-    const state = JSON.parse((await cli('state', 'cli-remote', '--json')).stdout);
+    const state = JSON.parse(stateRun.stdout);
     assert.equal(state.root, out.state_root);
     assert.ok(state.entries.some((e: { key: string; value: string }) => e.key === 'e:cli' && e.value === 'remote'));
-    const traced = JSON.parse((await cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--trace')).stdout);
+    const traced = JSON.parse(tracedRun.stdout);
     assert.equal(traced.trace.calls[0].trace.requests.at(-1).method, 'consume_result');
-    const failed = await cli('call', kv, 'get_result', '--input', '{"key":"none"}', '--context', 'cli-remote');
     assert.equal(failed.status, 1);
     assert.match(failed.stdout, /^user_error: /);
-    const missing = await cli('call', 'ab'.repeat(32), 'get');
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^hostlink: node: no contract with hash/);
-    const down = await runCli(['state', 'x', '--server', 'http://127.0.0.1:9']);
     assert.equal(down.status, 1);
     assert.match(down.stderr, /cannot reach the node at http:\/\/127\.0\.0\.1:9\/ .*is `hostlink serve` running\?/);
   });
