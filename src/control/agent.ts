@@ -172,12 +172,12 @@ export class ControlAgent {
     return server;
   }
 
-  /** Resolves when background work (notify writes) has finished, without stopping anything. */
+  /** Resolves when background work (notify writes, handlers still stopping after a timeout) has finished, without stopping anything. */
   async idle(): Promise<void> {
     while (this.background.size > 0) await Promise.all(this.background);
   }
 
-  /** Stops listening, ends background work and waits (briefly) for requests in flight. */
+  /** Stops listening, ends background work and waits (briefly) for requests in flight and handlers still stopping. */
   async close(): Promise<void> {
     this.closing.abort();
     for (const { child } of this.bridges) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -418,7 +418,12 @@ export class ControlAgent {
       (e: unknown): Outcome => refuse(e instanceof Error ? e.message : String(e)),
     );
     try {
-      return await Promise.race([run, timedOut]);
+      return await Promise.race([run, timedOut.then((o) => {
+        // Answered at once, but the handler goes on until it has stopped its (aborted) work, e.g. a download
+        // removing its partial file: idle() and close() wait for that, so nothing it does outlives them.
+        ctx.track(run);
+        return o;
+      })]);
     } finally {
       clearTimeout(timer);
     }

@@ -163,8 +163,8 @@ export class Host {
   private readonly lanes = new Map<string, Promise<unknown>>();
   private closed = false;
   private readonly backend: SessionBackend;
-  /** One-shot VMs running right now. */
-  private readonly oneShotVms = new Set<VmProcess>();
+  /** One-shot VMs running right now, each with the job it was started for. */
+  private readonly oneShotVms = new Map<VmProcess, Job>();
   /** Validates and instruments deployed modules in a worker thread (module-check.ts). */
   private readonly checker = new ModuleChecker();
   /** Private storage, contexts, proposals and blobs: inspect and seed them here (src/host/node/services.ts). */
@@ -337,14 +337,19 @@ export class Host {
     return { root: stateRoot(this.store, contextId), entries };
   }
 
-  /** Process ids of the VM processes executing a call right now. */
+  /**
+   * Process ids of the VM processes executing a call right now. A VM whose call already ended (its deadline
+   * passed and it is being stopped, or it sent its result and is exiting) is not busy, though it may live on
+   * for a moment: callers that act on a busy VM (an operator's kill, a test) must not hit a finished one.
+   */
   busyVmPids(): number[] {
-    return [...(this.pool?.busyPids() ?? []), ...[...this.oneShotVms].map((vm) => vm.pid)];
+    const oneShot = [...this.oneShotVms].filter(([, job]) => job.ending === undefined).map(([vm]) => vm.pid);
+    return [...(this.pool?.busyPids() ?? []), ...oneShot];
   }
 
   /** Process ids of every VM process the host runs right now (pool and one-shot). */
   vmPids(): number[] {
-    return [...(this.pool?.pids() ?? []), ...[...this.oneShotVms].map((vm) => vm.pid)];
+    return [...(this.pool?.pids() ?? []), ...[...this.oneShotVms.keys()].map((vm) => vm.pid)];
   }
 
   /** Pool statistics, or null when no pool was started. */
@@ -429,7 +434,7 @@ export class Host {
     }
     const started = vm;
     job.trace.vmPid = started.pid; // the process we started, not what the VM says in hello
-    this.oneShotVms.add(started);
+    this.oneShotVms.set(started, job);
     void started.exited.then(() => this.oneShotVms.delete(started));
     if (job.ending !== undefined) void started.stop(grace); // the deadline passed while launching
     // Whichever comes first ends the job: the result, the process's exit (a crash), or the deadline.

@@ -53,7 +53,8 @@ export class ModuleChecker {
     if (this.worker !== null) return this.worker;
     const w = new Worker(new URL('./module-check-worker.js', import.meta.url), {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
-      // Not the embedder's flags: `node --input-type=module -e …` (or any flag a worker refuses) would stop it.
+      // Not the embedding process's flags: a worker refuses some of them (`node --input-type=module -e ...`
+      // would make every deploy fail), and what a deploy accepts must not depend on how the host was started.
       execArgv: [],
     });
     w.on('message', (a: CheckAnswer) => {

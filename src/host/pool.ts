@@ -244,9 +244,12 @@ export class VmPool implements WorkSource {
     for (const job of this.queue.splice(0)) job.end({ kind: 'crash', crash: { exitCode: null, signal: null, stderr: message } });
   }
 
-  /** Process ids of the workers that are running a job. */
+  /**
+   * Process ids of the workers that are running a job. A worker whose job already ended (its deadline passed
+   * and its VM is being stopped) still holds the job until the process exits, but it is no longer busy.
+   */
   busyPids(): number[] {
-    return [...this.workers].filter((w) => w.job !== null && w.vm !== null).map((w) => w.vm!.pid);
+    return [...this.workers].filter((w) => w.job !== null && w.job.ending === undefined && w.vm !== null).map((w) => w.vm!.pid);
   }
 
   /** Process ids of every VM the pool runs now. */

@@ -7,9 +7,26 @@ import { ControlAgent } from '../../src/control/agent.js';
 import { parseControlAddress } from '../../src/control/address.js';
 import { resolveAgentConfig } from '../../src/control/config.js';
 
-export async function tempDir(t: { after(fn: () => Promise<void> | void): void }): Promise<string> {
+type TestScope = { after(fn: () => Promise<void> | void): void };
+
+/**
+ * The agents each test started, as close-once functions. A test's after hooks run in the order they were
+ * added and a test makes its temp dir before the agent that lives in it, so the dir's removal closes them
+ * first: an agent still writing there (a staged download, a scheduled reboot command) would race the removal.
+ */
+const agentsOf = new WeakMap<TestScope, (() => Promise<void>)[]>();
+function agentClosers(t: TestScope): (() => Promise<void>)[] {
+  let list = agentsOf.get(t);
+  if (list === undefined) agentsOf.set(t, (list = []));
+  return list;
+}
+
+export async function tempDir(t: TestScope): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'hostlink-control-test-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(async () => {
+    await Promise.all(agentClosers(t).map((close) => close()));
+    await rm(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
@@ -21,14 +38,17 @@ export interface RunningAgent {
 
 /** Starts an agent with `config` (JSON, merged over the defaults) on `listen`; closed when the test ends. */
 export async function startAgent(
-  t: { after(fn: () => Promise<void> | void): void },
+  t: TestScope,
   listen: string,
   config: unknown = {},
 ): Promise<RunningAgent> {
   const logs: string[] = [];
   const agent = new ControlAgent(resolveAgentConfig(config), { log: (l) => logs.push(l) });
   const address = await agent.listen(parseControlAddress(listen));
-  t.after(() => agent.close());
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= agent.close());
+  agentClosers(t).push(close);
+  t.after(close);
   return { agent, address, logs };
 }
 

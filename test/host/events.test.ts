@@ -117,7 +117,10 @@ describe('host events', () => {
     }
     process.kill(pids[0]!, 'SIGKILL');
     const o = await call;
-    await new Promise((r) => setTimeout(r, 50)); // the exit event follows the process's exit
+    // The exit event follows the process's exit, which may come after the call's end on a loaded machine:
+    // wait for it (the test's timeout guards a hang) rather than for a fixed time.
+    const exitedEvent = (): boolean => seen.slice(from).some((s) => s.name === 'vm.exited' && (s.e as HostEventMap['vm.exited']).pid === pids[0]);
+    while (!exitedEvent()) await new Promise((r) => setTimeout(r, 10));
     const after = seen.slice(from);
     const crashed = after.find((s) => s.name === 'vm.crashed')?.e as HostEventMap['vm.crashed'] | undefined;
     assert.deepEqual(crashed && [crashed.pid, crashed.callId, crashed.signal], [pids[0], o.callId, 'SIGKILL']);

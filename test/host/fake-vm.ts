@@ -10,7 +10,9 @@
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
  *              key `big`; prints the response's status name on stderr and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
- *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions).
+ *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
+ *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
+ *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
  */
 import { connect } from 'node:net';
 import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
@@ -68,6 +70,16 @@ socket.on('connect', () => {
       });
     });
     socket.on('close', () => process.exit(0));
+  } else if (mode === 'stubborn') {
+    process.on('SIGTERM', () => undefined);
+    socket.removeAllListeners('error');
+    socket.on('error', () => undefined);
+    socket.write(hello);
+    socket.once('data', () => {
+      socket.write(encodeFrame(encodeRequest('next_message', {})));
+      socket.once('data', () => socket.write(encodeFrame(Uint8Array.of(250, 1, 2, 3))));
+    });
+    setInterval(() => undefined, 1000);
   } else if (mode === 'silent' || mode === 'hello-only') {
     // silent: connected, never speaks. hello-only: answered hello, never asks for work.
     if (mode === 'hello-only') socket.write(hello);

@@ -174,6 +174,25 @@ describe('Host: misbehaving VM processes', () => {
     assert.deepEqual(o.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
   });
 
+  for (const mode of ['pool', 'oneshot'] as const) {
+    test(`${mode}: a VM whose call is over is not busy while it is being stopped`, async () => {
+      // The stubborn VM ends its call with a malformed frame and ignores SIGTERM, so it outlives the call by
+      // the whole kill grace: busyVmPids (what /api/info reports, and what an operator or a test kills to
+      // interrupt a call) must list only VMs running a call that is not over.
+      const host = await open('stubborn', { mode, poolSize: 1, killGraceMs: 2000 });
+      try {
+        const codeHash = await host.deploy(contract('kv-store'));
+        const o = await host.call({ codeHash, method: 'get', input: json({ key: 'a' }), contextId: id32('fake'), deadlineMs: 60_000 });
+        assert.match(message(o), /^protocol_violation unknown method id 250/);
+        assert.equal(host.vmPids().length, 1, 'the VM is still alive (it ignores SIGTERM)');
+        assert.deepEqual(host.busyVmPids(), [], 'a VM whose call is over is not busy');
+        process.kill(host.vmPids()[0]!, 'SIGKILL'); // rather than wait out the kill grace in close()
+      } finally {
+        await host.close();
+      }
+    });
+  }
+
   test('the pool replaces crashed workers and fails jobs when VMs cannot start', async () => {
     const host = await open('exit-early', { mode: 'pool', poolSize: 1 });
     try {

@@ -1,8 +1,11 @@
 /** The package's entry point (src/index.ts) is enough to embed a host: here on the in-memory store. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { computeRootFromScratch, createMemoryStore, decodeResult, Host, HOSTLINK_ERROR_CODES, isHostlinkError } from '../../src/index.js';
-import { contract, id32, text, utf8 } from '../helpers.js';
+import { contract, contractPath, id32, ROOT, text, utf8 } from '../helpers.js';
 
 test('embed a host through the public API: deploy, call, inspect, and a root that matches a from-scratch recomputation', async () => {
   const host = await Host.open({ store: createMemoryStore(), poolSize: 1 });
@@ -19,4 +22,20 @@ test('embed a host through the public API: deploy, call, inspect, and a root tha
   } finally {
     await host.close();
   }
+});
+
+test('a host embedded by a script run with node flags a worker refuses (--input-type=module -e) still deploys', () => {
+  // The deploy check runs in a worker thread, which by default inherits the process's flags and refuses this one.
+  const entry = pathToFileURL(join(ROOT, 'dist', 'src', 'index.js')).href;
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { Host } from ${JSON.stringify(entry)};
+    const host = await Host.open({ poolSize: 1 });
+    const codeHash = await host.deploy(readFileSync(${JSON.stringify(contractPath('kv-store'))}));
+    const got = await host.call({ codeHash, method: 'get', input: new TextEncoder().encode('{"key":"a"}'), contextId: new Uint8Array(32) });
+    await host.close();
+    console.log(got.result.code, new TextDecoder().decode(got.result.value));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'return null\n');
 });

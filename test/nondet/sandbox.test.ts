@@ -19,6 +19,7 @@ describe('sandbox', () => {
     assert.equal(returned(await t.run('sb', 's_ret|payload')), '0:payload');
     assert.equal(returned(await t.run('sb', 's_user|RB')), '1:RB');
     assert.equal(returned(await t.run('sb', 's_trap|x')), '2:wasm_trap unreachable');
+    // The message goes on to list the contract's methods (as any method_not_found does).
     assert.match(returned(await t.run('sb', 'no_such_method|x')), /^2:method_not_found no_such_method \(methods: nd, /);
     assert.equal(returned(await t.run('sb', 'bad-name|x')), '2:invalid_method_name method names are 1-256 ASCII letters, digits or _');
   });

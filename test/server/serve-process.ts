@@ -1,5 +1,5 @@
 /** Starts a real `hostlink serve` process for tests and waits for the URL it prints. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 
 export interface ServeProcess {
@@ -54,4 +54,20 @@ export async function api(url: string, init: RequestInit & { json?: unknown } = 
     // not JSON (metrics, studio)
   }
   return { status: res.status, body, headers: res.headers };
+}
+
+/**
+ * Runs the hostlink CLI to its end without blocking this process (unlike spawnSync): a test that holds
+ * keep-alive connections to a server must keep its event loop turning, or it misses the server closing them.
+ */
+export function runCli(args: string[], options: SpawnOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [HOSTLINK_BIN, ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }

@@ -5,15 +5,13 @@
  * lets a call in flight finish, then a restart that finds everything committed.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { sum } from '../metrics/exposition.js';
 import { contractPath, tempDir } from '../helpers.js';
-import { api, startServe, type ServeProcess } from './serve-process.js';
+import { api, runCli, startServe, type ServeProcess } from './serve-process.js';
 
 const kvBytes = readFileSync(contractPath('kv-store'));
 const holdBytes = readFileSync(contractPath('hold'));
@@ -67,7 +65,7 @@ describe('hostlink serve', () => {
   let node: ServeProcess;
   let kv: string;
   before(async () => {
-    node = await startServe(['--data-dir', dataDir, '--max-body', '200000', '--max-calls', '32', '--deadline', '3000']);
+    node = await startServe(['--data-dir', dataDir, '--max-body', '200000', '--max-calls', '32', '--deadline', '10000']);
     kv = await deploy(node.url, kvBytes);
   });
   after(async () => {
@@ -222,10 +220,13 @@ describe('hostlink serve', () => {
   });
 
   test('calls beyond --max-calls in flight get 503 with Retry-After; the node recovers', async () => {
-    const limited = await startServe(['--data-dir', join(dir.path, 'limited'), '--max-calls', '1', '--deadline', '1500']);
+    const limited = await startServe(['--data-dir', join(dir.path, 'limited'), '--max-calls', '1', '--deadline', '10000']);
     try {
       const hold = await deploy(limited.url, holdBytes);
-      const slow = api(`${limited.url}api/calls`, { json: { code: hold, method: 'write_then_loop', context: 'slow', gas: UNLIMITED_GAS } });
+      // A warm VM first: the slow call's 3 s deadline counts from its submission, and on a loaded machine
+      // starting a VM could take most of it, leaving the call never seen busy.
+      assert.equal((await api(`${limited.url}api/calls`, { json: { code: hold, method: 'write', context: 'warm' } })).body.outcome.result, 'return');
+      const slow = api(`${limited.url}api/calls`, { json: { code: hold, method: 'write_then_loop', context: 'slow', gas: UNLIMITED_GAS, deadline_ms: 3000 } });
       await untilBusy(limited.url);
       const refused = await api(`${limited.url}api/calls`, { json: { code: hold, method: 'write', context: 'other' } });
       assert.equal(refused.status, 503);
@@ -233,35 +234,43 @@ describe('hostlink serve', () => {
       assert.match(refused.body.error, /busy: 1 calls in flight/);
       const done = await slow;
       assert.deepEqual([done.body.outcome.result, done.body.outcome.message], ['vm_error', 'timeout']);
-      assert.equal((await api(`${limited.url}api/calls`, { json: { code: hold, method: 'write', context: 'other' } })).status, 200);
+      assert.equal((await api(`${limited.url}api/calls`, { json: { code: hold, method: 'write', context: 'other' } })).body.outcome.result, 'return');
     } finally {
       await limited.stop();
     }
   });
 
-  test('the CLI talks to the running node with --server (or HOSTLINK_SERVER): same output as local mode', () => {
-    const cli = (...args: string[]) => spawnSync(process.execPath, [HOSTLINK_BIN, ...args], { encoding: 'utf8', cwd: dir.path, env: { ...process.env, HOSTLINK_SERVER: node.url } });
-    const deployed = cli('deploy', contractPath('kv-store'));
+  test('the CLI talks to the running node with --server (or HOSTLINK_SERVER): same output as local mode', async () => {
+    // Not spawnSync: blocking this process for longer than the server's keep-alive timeout (5 s: easily, for
+    // eight CLI runs on a loaded machine) lets the server close the idle connection unseen, and the next test's
+    // first request goes out on it and fails with 'fetch failed'.
+    const cli = (...args: string[]) => runCli(args, { cwd: dir.path, env: { ...process.env, HOSTLINK_SERVER: node.url } });
+    const deployed = await cli('deploy', contractPath('kv-store'));
     assert.equal(deployed.stdout.trim(), kv, deployed.stderr);
-    const set = cli('call', contractPath('kv-store'), 'set', '--input', '{"key":"cli","value":"remote"}', '--context', 'cli-remote', '--server', node.url);
+    const set = await cli('call', contractPath('kv-store'), 'set', '--input', '{"key":"cli","value":"remote"}', '--context', 'cli-remote', '--server', node.url);
     assert.equal(set.status, 0, set.stderr);
     assert.equal(set.stdout, 'null\n');
     assert.match(set.stderr, /log: set cli/);
-    const get = cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--json');
+    // The rest read only: run at once (each is a process start-up).
+    const [get, stateRun, tracedRun, failed, missing, down] = await Promise.all([
+      cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--json'),
+      cli('state', 'cli-remote', '--json'),
+      cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--trace'),
+      cli('call', kv, 'get_result', '--input', '{"key":"none"}', '--context', 'cli-remote'),
+      cli('call', 'ab'.repeat(32), 'get'),
+      runCli(['state', 'x', '--server', 'http://127.0.0.1:9']),
+    ]);
     const out = JSON.parse(get.stdout);
     assert.deepEqual([out.result, out.value], ['return', '"remote"']);
-    const state = JSON.parse(cli('state', 'cli-remote', '--json').stdout);
+    const state = JSON.parse(stateRun.stdout);
     assert.equal(state.root, out.state_root);
     assert.ok(state.entries.some((e: { key: string; value: string }) => e.key === 'e:cli' && e.value === 'remote'));
-    const traced = JSON.parse(cli('call', kv, 'get', '--input', '{"key":"cli"}', '--context', 'cli-remote', '--trace').stdout);
+    const traced = JSON.parse(tracedRun.stdout);
     assert.equal(traced.trace.calls[0].trace.requests.at(-1).method, 'consume_result');
-    const failed = cli('call', kv, 'get_result', '--input', '{"key":"none"}', '--context', 'cli-remote');
     assert.equal(failed.status, 1);
     assert.match(failed.stdout, /^user_error: /);
-    const missing = cli('call', 'ab'.repeat(32), 'get');
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^hostlink: node: no contract with hash/);
-    const down = spawnSync(process.execPath, [HOSTLINK_BIN, 'state', 'x', '--server', 'http://127.0.0.1:9'], { encoding: 'utf8' });
     assert.equal(down.status, 1);
     assert.match(down.stderr, /cannot reach the node at http:\/\/127\.0\.0\.1:9\/ .*is `hostlink serve` running\?/);
   });
