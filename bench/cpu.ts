@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { vmProcessTree } from '../src/host/sandbox/plan.js';
 
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -38,7 +39,8 @@ export interface CpuSnapshot {
 
 export function cpuSnapshot(vmPids: readonly number[]): CpuSnapshot {
   const vms = new Map<number, number>();
-  for (const pid of vmPids) {
+  // With the sandbox's pid namespace the launched process is a relay and the VM is its child: count the tree.
+  for (const pid of vmPids.flatMap((p) => vmProcessTree(p))) {
     const us = processCpuUs(pid);
     if (us !== undefined) vms.set(pid, us);
   }
