@@ -63,7 +63,10 @@ export class CodeCache {
   }
 }
 
-/** Raised inside the runner to end the execution with a given result. */
+/**
+ * Raised inside the runner to end the execution with a given result. Internal control flow (src/errors.ts,
+ * INTERNAL_ERROR_CLASSES): caught by the runner itself.
+ */
 class Stop extends Error {
   constructor(readonly result: ExecutionResult) {
     super(result.code === 'return' ? 'return' : result.message);

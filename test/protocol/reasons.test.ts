@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { RESULT_REASONS, reasonMessage, reasonOf } from '../../src/protocol/reasons.js';
 import { assertCatalogued } from './catalogue.js';
+import { INTERNAL_ERROR_CLASSES } from '../../src/errors.js';
 import { ROOT } from '../helpers.js';
 
 test('every error message the hostile corpus expects starts with a catalogued reason of its code', () => {
@@ -84,4 +85,15 @@ test('codegen refuses a reason listed twice or with an unknown result code', asy
   const r = { name: 'timeout', code: 'vm_error', meaning: 'm', documented: 'docs/results.md' };
   assert.throws(() => codegen.checkReasons({ reasons: [r, r] }, results), /reason timeout is listed twice/);
   assert.throws(() => codegen.checkReasons({ reasons: [{ ...r, code: 'return' }] }, results), /reason timeout has code return/);
+});
+
+test('every error class outside src/errors.ts extends the closed set or is listed as internal control flow', () => {
+  const internal = new Set<string>(INTERNAL_ERROR_CLASSES);
+  const found: string[] = [];
+  for (const file of sources(join(ROOT, 'src'))) {
+    if (file.endsWith(join('src', 'errors.ts')) || file.endsWith('.d.ts')) continue;
+    for (const m of readFileSync(file, 'utf8').matchAll(/class (\w+) extends Error\b/g)) found.push(m[1]!);
+  }
+  assert.deepEqual(found.filter((c) => !internal.has(c)), [], 'add the class to src/errors.ts, extend HostlinkError, or list it in INTERNAL_ERROR_CLASSES saying where it is caught');
+  assert.deepEqual([...internal].filter((c) => !found.includes(c)), [], 'INTERNAL_ERROR_CLASSES lists a class that no longer exists');
 });

@@ -4,7 +4,8 @@ import { reasonMessage } from '../../protocol/reasons.js';
 /**
  * Why a module was refused before compilation. The rule is a stable snake_case name (listed in
  * docs/determinism.md); the message is derived only from the module's bytes, so every node reports the
- * same VMError text for the same code.
+ * same VMError text for the same code. Internal control flow (src/errors.ts, INTERNAL_ERROR_CLASSES): it
+ * becomes the call's vm_error, or HostlinkError 'usage' when deploy refuses the module.
  */
 export class ModuleRejected extends Error {
   override readonly name = 'ModuleRejected';
