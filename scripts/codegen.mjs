@@ -220,6 +220,48 @@ function nondetTs(nd, hf) {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * The closed catalogue of result reasons (protocol/reasons.json): a name may appear once, its code must be a
+ * result code that carries a message, and its prefix must be what a message starts with.
+ */
+export function checkReasons(rs, results) {
+  const codes = new Set(results.filter((r) => r.name !== 'return').map((r) => r.name));
+  const seen = new Set();
+  for (const r of rs.reasons) {
+    if (!/^[A-Za-z_]+$/.test(r.name)) throw new Error(`protocol/reasons.json: reason name ${JSON.stringify(r.name)} must be letters and _`);
+    if (seen.has(r.name)) throw new Error(`protocol/reasons.json: reason ${r.name} is listed twice`);
+    seen.add(r.name);
+    if (!codes.has(r.code)) throw new Error(`protocol/reasons.json: reason ${r.name} has code ${r.code}, not one of ${[...codes].join(', ')}`);
+    for (const k of ['meaning', 'documented']) {
+      if (typeof r[k] !== 'string' || r[k] === '') throw new Error(`protocol/reasons.json: reason ${r.name} needs a ${k}`);
+    }
+  }
+}
+
+function reasonsTs(rs) {
+  const lines = [`// ${HEADER}`, ''];
+  lines.push('/**', ` * ${rs.doc}`, ' */');
+  lines.push('export const RESULT_REASONS = {');
+  for (const r of rs.reasons) {
+    lines.push(`  /** ${r.meaning} */`);
+    lines.push(`  ${r.name}: { code: ${JSON.stringify(r.code)}, prefix: ${JSON.stringify(r.prefix ?? r.name)} },`);
+  }
+  lines.push('} as const;');
+  lines.push('export type ResultReason = keyof typeof RESULT_REASONS;');
+  lines.push('export const RESULT_REASON_NAMES: readonly ResultReason[] = [' + rs.reasons.map((r) => JSON.stringify(r.name)).join(', ') + '];');
+  return lines.join('\n') + '\n';
+}
+
+/** The reasons table for docs/results.md. */
+function reasonsTable(rs) {
+  const t = ['| reason | message starts with | result | meaning | documented in |', '|---|---|---|---|---|'];
+  for (const r of rs.reasons) {
+    const doc = r.documented.replace(/^docs\//, '');
+    t.push(`| \`${r.name}\` | \`${r.prefix ?? r.name}\` | ${r.code} | ${r.meaning} | [${doc}](${doc}) |`);
+  }
+  return t.join('\n');
+}
+
 /** Returns { relativePath: expectedContent } for every generated file. */
 export function generate() {
   const proto = readJson('protocol/protocol.json');
@@ -231,12 +273,15 @@ export function generate() {
   checkGasCosts(hf, gc);
   const nd = readJson('protocol/nondet.json');
   const bounds = readJson('protocol/bounds.json');
+  const reasons = readJson('protocol/reasons.json');
+  checkReasons(reasons, results);
   const files = {
     'src/protocol/bounds.generated.ts': boundsTs(bounds),
     'docs/bounds.md': boundsMd(bounds),
     'src/protocol/generated.ts': protocolTs(proto, methods, errors, results),
     'src/vm/host-functions.generated.ts': hostFunctionsTs(hf, gc),
     'src/protocol/nondet.generated.ts': nondetTs(nd, hf),
+    'src/protocol/reasons.generated.ts': reasonsTs(reasons),
     'sdk/assemblyscript/assembly/env.ts': sdkEnvTs(hf),
     'docs/host-functions.md': hostFunctionsMd(hf, gc),
   };
@@ -247,6 +292,10 @@ export function generate() {
   const protocolDoc = join(ROOT, 'docs/protocol.md');
   if (existsSync(protocolDoc)) {
     files['docs/protocol.md'] = fillBlocks(readFileSync(protocolDoc, 'utf8'), protocolTables(methods, errors, results));
+  }
+  const resultsDoc = join(ROOT, 'docs/results.md');
+  if (existsSync(resultsDoc)) {
+    files['docs/results.md'] = fillBlocks(readFileSync(resultsDoc, 'utf8'), { reasons: reasonsTable(reasons) }, 'docs/results.md');
   }
   return files;
 }

@@ -81,6 +81,29 @@ export class HostlinkError extends Error {
   }
 }
 
+/**
+ * Error classes defined beside the code that throws them, outside the closed set above: each is control flow
+ * caught at a known boundary and turned into a result, a wire status or a HostlinkError, so no caller ever
+ * catches one. A class that can reach a caller belongs above instead (or extends HostlinkError, as
+ * ExchangeError and DataDirInUse do). A test keeps this list equal to the `extends Error` classes in src/.
+ */
+export const INTERNAL_ERROR_CLASSES = [
+  'HttpError', // src/server/http.ts: the server turns it into a JSON error reply
+  'ProposalDecodeError', // src/protocol/proposal-actions.ts: a guest's DeserializationError
+  'WireError', // src/control/wire.ts: the agent's refusal, the client's HostlinkError 'protocol'
+  'UrlRefused', // src/control/handlers/url-policy.ts: answered to the guest
+  'ModuleRejected', // src/vm/instrument/rejected.ts: result reason module_rejected, or HostlinkError 'usage' at deploy
+  'OutOfGas', // src/vm/instrument/meter.ts: result reason out_of_gas
+  'StackOverflow', // src/vm/instrument/meter.ts: result reason stack_overflow
+  'Stop', // src/vm/runner.ts: ends the runner with a result
+  'CrdtFormatError', // src/vm/crdt/bytes.ts: a guest's DeserializationError
+  'CrdtDomainError', // src/vm/crdt/bytes.ts: -1 and a message for the guest
+  'EndExecution', // src/vm/sub-instance.ts: ends the execution with a result
+  'AliasConflict', // src/host/node/contexts.ts: re-run, then result reason conflict
+  'MutationRefused', // src/host/node/contexts.ts: the call's vm_error Unauthorized (...)
+  'NodeLimitError', // src/host/node/backend.ts: the wire status limit_exceeded
+] as const;
+
 export function isHostlinkError(e: unknown, code?: HostlinkErrorCode): e is HostlinkError {
   return e instanceof HostlinkError && (code === undefined || e.code === code);
 }

@@ -66,7 +66,11 @@ export interface Request {
   command: Command;
 }
 
-/** Why bytes could not be read as a request or response; the agent sends `message` back as the Err text. */
+/**
+ * Why bytes could not be read as a request or response; the agent sends `message` back as the Err text.
+ * Internal control flow (src/errors.ts, INTERNAL_ERROR_CLASSES): the agent answers it as a refusal and the
+ * client turns it into HostlinkError 'protocol', so it never reaches a caller.
+ */
 export class WireError extends Error {
   override readonly name = 'WireError';
   /** The request's format when it was recognised: the agent answers in that format. */

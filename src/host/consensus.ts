@@ -15,6 +15,7 @@ import { HostlinkError } from '../errors.js';
 import { Host, type CallRequest, type HostOptions, type Outcome } from './host.js';
 import { TABLES, type KvReader, type KvStore } from './state/kv.js';
 import { createMemoryStore } from './state/memory-store.js';
+import { reasonMessage } from '../protocol/reasons.js';
 
 export type Vote = 'agree' | 'disagree' | 'timeout';
 export type Decision = 'accepted' | 'rejected' | 'timeout' | 'no_majority' | 'leader_timeout';
@@ -58,7 +59,7 @@ export async function copyStore(source: KvReader): Promise<KvStore> {
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
 function isTimeout(o: Outcome): boolean {
-  return (o.result.code === 'vm_error' && o.result.message === 'timeout') || o.result.code === 'internal_error';
+  return (o.result.code === 'vm_error' && o.result.message === reasonMessage('timeout')) || o.result.code === 'internal_error';
 }
 
 function voteOf(node: number, leader: Outcome, o: Outcome): ValidatorVote {

@@ -11,6 +11,7 @@
 import { GUEST_ERROR_NAMES } from '../errors.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import type { ResultCodeName } from '../protocol/generated.js';
+import type { ResultReason } from '../protocol/reasons.js';
 import type { MethodCount, TraceEntry, TraceRead } from './call-trace.js';
 import type { Outcome } from './host.js';
 import type { HostLogger } from './logger.js';
@@ -155,9 +156,11 @@ export class HostEvents {
   }
 }
 
-/** Stop reasons the VM and host report as the first word of an error message (src/vm/traps.ts, runner.ts, host.ts). */
-const STOP_REASONS: ReadonlySet<string> = new Set([
-  ...GUEST_ERROR_NAMES,
+/**
+ * Stop reasons used as metric labels: the host-function error names and these catalogued result reasons
+ * (protocol/reasons.json). The validator-only and store reasons are left out on purpose and count as 'other'.
+ */
+const LABELLED_REASONS: readonly ResultReason[] = [
   'timeout',
   'vm_crash',
   'protocol_violation',
@@ -174,7 +177,8 @@ const STOP_REASONS: ReadonlySet<string> = new Set([
   'invalid_message',
   'host_error',
   'vm_bug',
-]);
+];
+const STOP_REASONS: ReadonlySet<string> = new Set([...GUEST_ERROR_NAMES, ...LABELLED_REASONS]);
 
 /**
  * A bounded reason for a result, safe as a metric label: 'ok' for a return, 'panic' or 'user' for a user error

@@ -36,6 +36,7 @@ import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
 import type { SandboxSetting } from './sandbox/plan.js';
 import { launchVm, type Transport, type VmProcess } from './supervisor.js';
+import { reasonResult } from '../protocol/reasons.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
 
@@ -477,17 +478,17 @@ export class Host {
         effects = end.effects;
         break;
       case 'timeout':
-        result = { code: 'vm_error', message: 'timeout', fingerprint: null };
+        result = reasonResult('timeout');
         break;
       case 'crash': {
         crash = end.crash;
         const how = crash.signal ? `signal ${crash.signal}` : `exit code ${crash.exitCode}`;
         const last = crash.stderr.trim().split('\n').pop() ?? '';
-        result = { code: 'internal_error', message: `vm_crash the VM process ended (${how}) without a result${last ? `: ${last}` : ''}`, fingerprint: null };
+        result = reasonResult('vm_crash', `the VM process ended (${how}) without a result${last ? `: ${last}` : ''}`);
         break;
       }
       case 'protocol':
-        result = { code: 'internal_error', message: `protocol_violation ${end.message}`, fingerprint: null };
+        result = reasonResult('protocol_violation', end.message);
         break;
     }
     let applied = result.code === 'return' && !view;
@@ -498,9 +499,9 @@ export class Host {
       // Nothing of the call was written (the transaction rolled back); the outcome says why.
       applied = false;
       if (e instanceof AliasConflict && retry) return 'conflict';
-      if (e instanceof AliasConflict) result = { code: 'internal_error', message: `conflict ${e.message}, again after retries`, fingerprint: null };
+      if (e instanceof AliasConflict) result = reasonResult('conflict', `${e.message}, again after retries`);
       else if (e instanceof MutationRefused) result = { code: 'vm_error', message: e.message, fingerprint: null };
-      else if (isHostlinkError(e, 'store')) result = { code: 'internal_error', message: `store ${e.message}`, fingerprint: null };
+      else if (isHostlinkError(e, 'store')) result = reasonResult('store', e.message);
       else throw e;
     } finally {
       this.node.settle(job); // staged blobs not committed are deleted, alias reservations end

@@ -19,7 +19,10 @@ export type ProposalAction =
   | { kind: 'set_context_value'; key: Uint8Array; value: Uint8Array }
   | { kind: 'delete_proposal'; proposalId: Uint8Array };
 
-/** Thrown for bytes that are not a Borsh Vec<ProposalAction>; `message` says where. */
+/**
+ * Thrown for bytes that are not a Borsh Vec<ProposalAction>; `message` says where. Internal control flow
+ * (src/errors.ts, INTERNAL_ERROR_CLASSES): the governance host function turns it into DeserializationError.
+ */
 export class ProposalDecodeError extends Error {
   override readonly name = 'ProposalDecodeError';
 }

@@ -5,7 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HostlinkError, type HostlinkErrorCode } from '../errors.js';
 
-/** An error with its HTTP status; thrown by handlers, turned into a JSON reply by the server. */
+/**
+ * An error with its HTTP status; thrown by handlers, turned into a JSON reply by the server. Internal control
+ * flow (src/errors.ts, INTERNAL_ERROR_CLASSES): it never leaves the server, so it is not in the closed set.
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,

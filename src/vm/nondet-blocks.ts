@@ -15,11 +15,12 @@ import { NONDET_LIMITS, VALIDATOR_AGREE } from '../protocol/nondet.generated.js'
 import type { ExecutionResult } from '../protocol/result.js';
 import type { Execution } from './execution.js';
 import { endWith } from './sub-instance.js';
+import { reasonMessage, reasonResult } from '../protocol/reasons.js';
 
 export type NondetRole = 'leader' | 'validator' | 'sync';
 
 /** VMError messages a leader may not propose: they are the protocol's own verdicts. */
-const RESERVED = /^(absent$|validator_disagrees |leader_fault )/;
+const RESERVED = new RegExp(`^(${reasonMessage('absent')}$|${reasonMessage('validator_disagrees')} |${reasonMessage('leader_fault')} )`);
 
 /** Calldata `false`: the usual way to reject (any answer but `true` rejects). */
 const VALIDATOR_REJECT = Uint8Array.of(0x08);
@@ -33,7 +34,7 @@ function checkProposal(bytes: Uint8Array): { bytes: Uint8Array; result: BlockRes
   if (typeof decoded === 'string') fault = 'malformed';
   else if (decoded.code === 'vm_error' && RESERVED.test(decoded.message)) fault = 'uses_this_error';
   if (fault === undefined) return { bytes, result: decoded as BlockResult };
-  const result: BlockResult = { code: 'vm_error', message: `leader_fault nondet_output ${fault}` };
+  const result: BlockResult = { code: 'vm_error', message: reasonMessage('leader_fault', `nondet_output ${fault}`) };
   return { bytes: encodeBlockResult(result), result };
 }
 
@@ -60,7 +61,7 @@ export class NondetBlocks {
   run(ex: Execution, leader: string, validator: string, input: Uint8Array): BlockResult {
     const callNo = this.next;
     if (callNo >= NONDET_LIMITS.maxNondetBlocks) {
-      throw endWith(`OOM nondet_blocks: an execution may run at most ${NONDET_LIMITS.maxNondetBlocks} non-deterministic blocks`);
+      throw endWith(reasonMessage('OOM', `nondet_blocks: an execution may run at most ${NONDET_LIMITS.maxNondetBlocks} non-deterministic blocks`));
     }
     this.next++;
     const rules = { kind: 'nondet' as const, deterministic: false, writeOps: false, depth: ex.rules.depth + 1 };
@@ -70,7 +71,7 @@ export class NondetBlocks {
       this.results.push(encodeBlockResult(result));
     } else {
       const proposal = this.leaderResults[callNo];
-      if (proposal === undefined) throw endWith('absent');
+      if (proposal === undefined) throw endWith(reasonMessage('absent'));
       const checked = checkProposal(proposal);
       this.results.push(checked.bytes);
       if (!this.sync) {
@@ -79,7 +80,7 @@ export class NondetBlocks {
           const rejected = verdict.code === 'return' && sameBytes(verdict.data, VALIDATOR_REJECT);
           const reason = rejected ? 'the validator method rejected the proposal' : `the validator method answered ${describeBlockResult(verdict)}, not calldata true`;
           this.disagreement = { callNo, reason };
-          throw endWith(`validator_disagrees call ${callNo}`);
+          throw endWith(reasonMessage('validator_disagrees', `call ${callNo}`));
         }
       }
       result = checked.result;
@@ -91,6 +92,6 @@ export class NondetBlocks {
   /** The execution's result after the run: proposals left unused mean the leader proposed more than it ran. */
   finish(result: ExecutionResult): ExecutionResult {
     if (this.leaderResults === null || this.disagreement !== null || this.next >= this.leaderResults.length) return result;
-    return { code: 'vm_error', message: 'leader_fault nondet_output extra', fingerprint: null };
+    return reasonResult('leader_fault', 'nondet_output extra');
   }
 }

@@ -23,6 +23,7 @@ import { HostClient, statusError } from './host-client.js';
 import { CodeCache, runExecution, type ExecutionReport } from './runner.js';
 import { readVmSecret } from './secret.js';
 import { enterSandbox } from './sandbox.js';
+import { reasonMessage, reasonResult } from '../protocol/reasons.js';
 
 export const VM_EXIT = { ok: 0, internal: 1, usage: 2, incompatibleVersion: 3, hostLost: 4, sandbox: 5 } as const;
 
@@ -43,7 +44,7 @@ function consumeResult(host: HostClient, report: ExecutionReport): void {
   if (result.length + effects.length + 16 > MAX_FRAME_BYTES) {
     const tooLarge: ExecutionResult = {
       code: 'vm_error',
-      message: `result_too_large the result and effects take ${result.length + effects.length} bytes, over the ${MAX_FRAME_BYTES}-byte frame limit`,
+      message: reasonMessage('result_too_large', `the result and effects take ${result.length + effects.length} bytes, over the ${MAX_FRAME_BYTES}-byte frame limit`),
       fingerprint: null,
     };
     result = encodeResult(tooLarge);
@@ -123,7 +124,7 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
       } catch (e) {
         // The host sent a message we cannot run: report it as the host's fault and stay in the pool.
         consumeResult(host, {
-          result: { code: 'internal_error', message: `invalid_message ${(e as Error).message}`, fingerprint: null },
+          result: reasonResult('invalid_message', (e as Error).message),
           effects: emptyEffects(),
         });
         continue;

@@ -28,6 +28,7 @@ import { EndExecution, type SubInstanceRequest } from './sub-instance.js';
 import { policyFor, policyKey } from './policy.js';
 import type { StorageSource } from './storage-overlay.js';
 import { checkMethodExport, classifyTrap } from './traps.js';
+import { reasonMessage, reasonResult } from '../protocol/reasons.js';
 
 export interface ExecutionReport {
   result: ExecutionResult;
@@ -62,7 +63,10 @@ export class CodeCache {
   }
 }
 
-/** Raised inside the runner to end the execution with a given result. */
+/**
+ * Raised inside the runner to end the execution with a given result. Internal control flow (src/errors.ts,
+ * INTERNAL_ERROR_CLASSES): caught by the runner itself.
+ */
 class Stop extends Error {
   constructor(readonly result: ExecutionResult) {
     super(result.code === 'return' ? 'return' : result.message);
@@ -98,7 +102,7 @@ function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): Lo
   let entry = cache.get(key);
   if (entry === undefined) {
     const answer = host.fetch('get_code', { codeHash: msg.codeHash });
-    if (answer === undefined) throw vmError(`code_not_found ${hashHex}`);
+    if (answer === undefined) throw vmError(reasonMessage('code_not_found', hashHex));
     try {
       const prepared = prepareModule(answer.code, policy);
       const module = new WebAssembly.Module(prepared.bytes);
@@ -133,13 +137,13 @@ function classify(err: unknown): ExecutionResult {
     return { code: 'vm_error', message: `${err.kind} (${err.fn})${err.detail ? `: ${err.detail}` : ''}`, fingerprint: null };
   }
   if (isHostlinkError(err, 'protocol')) {
-    return { code: 'internal_error', message: `host_error ${err.message}`, fingerprint: null };
+    return reasonResult('host_error', err.message);
   }
   if (err instanceof HostlinkError) throw err;
   const trap = classifyTrap(err);
   if (trap) return { ...trap, fingerprint: null };
   // Not a known trap: never guess a deterministic-looking VMError for it.
-  return { code: 'internal_error', message: `vm_bug ${(err as Error)?.message ?? String(err)}`, fingerprint: null };
+  return reasonResult('vm_bug', (err as Error)?.message ?? String(err));
 }
 
 function returnResult(ex: Execution): ExecutionResult {
@@ -164,7 +168,7 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
     const notCallable = checkMethodExport(code.prepared, method);
     if (notCallable) throw new Stop({ ...notCallable, fingerprint: null });
     if (!code.prepared.exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
-      throw vmError('invalid_module the module does not export its memory as "memory"');
+      throw vmError(reasonMessage('invalid_module', 'the module does not export its memory as "memory"'));
     }
     // The start function runs inside the constructor: metered, and its traps are classified like the method's.
     const instance = new WebAssembly.Instance(code.module, { ...buildImports(ex, code.imports), ...meter.imports });
@@ -202,7 +206,7 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
   while (main.parent !== null) main = main.parent;
   const maxPages = main.message.limits.maxMemoryPages;
   const pagesLeft = maxPages - parent.pagesInUse();
-  if (pagesLeft < 1) return { code: 'vm_error', message: `OOM memory: the call's ${maxPages} pages are in use` };
+  if (pagesLeft < 1) return { code: 'vm_error', message: reasonMessage('OOM', `memory: the call's ${maxPages} pages are in use`) };
   const limits = parent.message.limits;
   const gasLeft = parent.message.gasLimit - parent.meter.gasUsed();
   const share = gasLeft / BigInt(NONDET_LIMITS.subInstanceGasShare);
@@ -226,7 +230,7 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
   let run: InstanceRun;
   try {
     if (!METHOD_NAME.test(request.method)) {
-      throw vmError(`invalid_method_name method names are 1-${limits.maxMethodNameLength} ASCII letters, digits or _`);
+      throw vmError(reasonMessage('invalid_method_name', `method names are 1-${limits.maxMethodNameLength} ASCII letters, digits or _`));
     }
     run = runInstance(ex, loadCode(message, host, cache), meter, false);
   } catch (err) {
@@ -255,7 +259,7 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   let run: InstanceRun;
   try {
     if (msg.method.length > msg.limits.maxMethodNameLength || !METHOD_NAME.test(msg.method)) {
-      throw vmError(`invalid_method_name method names are 1-${msg.limits.maxMethodNameLength} ASCII letters, digits or _`);
+      throw vmError(reasonMessage('invalid_method_name', `method names are 1-${msg.limits.maxMethodNameLength} ASCII letters, digits or _`));
     }
     run = runInstance(ex, loadCode(msg, host, cache), meter, true);
   } catch (err) {

@@ -70,6 +70,7 @@ export function forbiddenReason(fn: HostFunctionName, rules: InstanceRules): str
  * Thrown by a host function to end the whole execution with a given result (a leader's VMError, a validator's
  * disagreement, a missing proposal). It passes through the guest's frames like any trap; the runner turns it
  * into the result without a fingerprint (the error is the protocol's decision, not a trap in the code).
+ * Internal control flow (src/errors.ts, INTERNAL_ERROR_CLASSES): it carries a result, never reaches a caller.
  */
 export class EndExecution extends Error {
   constructor(readonly result: Exclude<ExecutionResult, { code: 'return' }>) {

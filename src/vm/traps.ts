@@ -6,30 +6,36 @@
  */
 import type { PreparedModule } from './instrument/index.js';
 import { ModuleRejected, OutOfGas, StackOverflow } from './instrument/index.js';
+import { reasonMessage } from '../protocol/reasons.js';
 
 export interface VmErrorClass {
   code: 'vm_error';
   message: string;
 }
 
-export const OUT_OF_GAS = 'out_of_gas';
-export const STACK_OVERFLOW = 'stack_overflow';
+export const OUT_OF_GAS = reasonMessage('out_of_gas');
+export const STACK_OVERFLOW = reasonMessage('stack_overflow');
 
-/** V8 trap message (without the "WebAssembly.Instance(): " prefix of instantiation errors) -> our message. */
-export const WASM_TRAPS: Readonly<Record<string, string>> = {
-  'unreachable': 'wasm_trap unreachable',
-  'memory access out of bounds': 'wasm_trap memory_out_of_bounds',
-  'divide by zero': 'wasm_trap integer_divide_by_zero',
-  'remainder by zero': 'wasm_trap integer_divide_by_zero',
-  'divide result unrepresentable': 'wasm_trap integer_overflow',
-  'float unrepresentable in integer range': 'wasm_trap invalid_conversion_to_integer',
-  'null function or function signature mismatch': 'wasm_trap indirect_call_type_mismatch',
-  'table index is out of bounds': 'wasm_trap table_out_of_bounds',
-  'data segment is out of bounds': 'wasm_trap data_segment_out_of_bounds',
-  'data segment out of bounds': 'wasm_trap data_segment_out_of_bounds',
-  'element segment is out of bounds': 'wasm_trap element_segment_out_of_bounds',
-  'element segment out of bounds': 'wasm_trap element_segment_out_of_bounds',
+/** V8 trap message (without the "WebAssembly.Instance(): " prefix of instantiation errors) -> our trap kind. */
+const TRAP_KINDS: Readonly<Record<string, string>> = {
+  'unreachable': 'unreachable',
+  'memory access out of bounds': 'memory_out_of_bounds',
+  'divide by zero': 'integer_divide_by_zero',
+  'remainder by zero': 'integer_divide_by_zero',
+  'divide result unrepresentable': 'integer_overflow',
+  'float unrepresentable in integer range': 'invalid_conversion_to_integer',
+  'null function or function signature mismatch': 'indirect_call_type_mismatch',
+  'table index is out of bounds': 'table_out_of_bounds',
+  'data segment is out of bounds': 'data_segment_out_of_bounds',
+  'data segment out of bounds': 'data_segment_out_of_bounds',
+  'element segment is out of bounds': 'element_segment_out_of_bounds',
+  'element segment out of bounds': 'element_segment_out_of_bounds',
 };
+
+/** V8 trap message -> our message ("wasm_trap <kind>"). */
+export const WASM_TRAPS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(TRAP_KINDS).map(([v8, kind]) => [v8, reasonMessage('wasm_trap', kind)]),
+);
 
 export function classifyTrap(err: unknown): VmErrorClass | undefined {
   if (err instanceof OutOfGas) return { code: 'vm_error', message: OUT_OF_GAS };
@@ -68,9 +74,9 @@ function methodList(prepared: PreparedModule): string {
  */
 export function checkMethodExport(prepared: PreparedModule, method: string): VmErrorClass | undefined {
   const e = prepared.exports.find((x) => x.name === method);
-  if (!e) return { code: 'vm_error', message: `method_not_found ${method} (${methodList(prepared)})` };
+  if (!e) return { code: 'vm_error', message: reasonMessage('method_not_found', `${method} (${methodList(prepared)})`) };
   if (e.kind !== 'function' || !e.type || e.type.params.length !== 0 || e.type.results.length !== 0) {
-    return { code: 'vm_error', message: `method_not_function ${method}` };
+    return { code: 'vm_error', message: reasonMessage('method_not_function', method) };
   }
   return undefined;
 }

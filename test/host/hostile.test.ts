@@ -13,6 +13,7 @@ import { Host } from '../../src/host/host.js';
 import type { VmLimits } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, text, utf8 } from '../helpers.js';
 import { loadCorpus, wat } from '../instrument/helpers.js';
+import { assertCatalogued } from '../protocol/catalogue.js';
 
 const corpus = loadCorpus();
 /** Workload cases (test/hostile/workload): too much work asked of the host, or changes not entitled to. */
@@ -73,6 +74,7 @@ describe('hostile corpus through the host and real VM processes', () => {
         assert.equal(Buffer.from(v).toString('hex'), c.expect.value);
       } else {
         assert.equal((o.result as { message: string }).message, c.expect.message);
+        assertCatalogued(o.result.code, (o.result as { message: string }).message, `${c.file} through the host`);
         assert.equal(o.applied, false);
       }
       assert.deepEqual(host.state(ctx), before, 'state unchanged');

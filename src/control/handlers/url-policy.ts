@@ -20,7 +20,10 @@ export interface UrlPolicy {
   networks: Network[];
 }
 
-/** A URL the rules refused; its message is safe to send to the guest. */
+/**
+ * A URL the rules refused; its message is safe to send to the guest. Internal control flow (src/errors.ts,
+ * INTERNAL_ERROR_CLASSES): the upgrade handler answers it to the guest; it never reaches a caller.
+ */
 export class UrlRefused extends Error {
   override readonly name = 'UrlRefused';
 }

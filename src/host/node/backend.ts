@@ -19,7 +19,8 @@ export type FetchAnswer = { succeeded: true; body: Uint8Array } | { succeeded: f
 
 /**
  * Thrown by a NodeBackend method when a request exceeds a host limit; the handler answers `limit_exceeded`.
- * Any other error ends the session as a protocol violation or internal failure.
+ * Any other error ends the session as a protocol violation or internal failure. Internal control flow
+ * (src/errors.ts, INTERNAL_ERROR_CLASSES): it becomes a status on the wire, never reaches a caller.
  */
 export class NodeLimitError extends Error {
   override readonly name = 'NodeLimitError';

@@ -91,7 +91,8 @@ export function removeMember(txn: KvTxn, contextId: Uint8Array, publicKey: Uint8
 /**
  * The alias a call checked as free was registered by another call that committed first. The call's outcome
  * would depend on timing, so the host runs it again: it then sees the alias taken, exactly as if the two had
- * run one after the other.
+ * run one after the other. Internal control flow (src/errors.ts, INTERNAL_ERROR_CLASSES): after the retries
+ * the host reports it as the result reason `conflict`.
  */
 export class AliasConflict extends Error {
   override readonly name = 'AliasConflict';
@@ -103,7 +104,11 @@ export class AliasConflict extends Error {
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const sameId = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
-/** A mutation the call is not entitled to: the whole call is refused and nothing it did is applied. */
+/**
+ * A mutation the call is not entitled to: the whole call is refused and nothing it did is applied. Internal
+ * control flow (src/errors.ts, INTERNAL_ERROR_CLASSES): the host reports its message (`Unauthorized (...)`) as
+ * the call's vm_error.
+ */
 export class MutationRefused extends Error {
   override readonly name = 'MutationRefused';
   constructor(

@@ -4,12 +4,18 @@
  * throws CrdtFormatError, which the host functions report as DeserializationError.
  */
 
-/** Bytes that do not follow docs/crdt.md (an artifact, or a collection record in storage). */
+/**
+ * Bytes that do not follow docs/crdt.md (an artifact, or a collection record in storage). Internal control
+ * flow (src/errors.ts, INTERNAL_ERROR_CLASSES): host functions report it as DeserializationError.
+ */
 export class CrdtFormatError extends Error {
   override readonly name = 'CrdtFormatError';
 }
 
-/** A domain error of a collection function: answered as -1 with the message in a register, not a trap. */
+/**
+ * A domain error of a collection function: answered as -1 with the message in a register, not a trap.
+ * Internal control flow (src/errors.ts, INTERNAL_ERROR_CLASSES).
+ */
 export class CrdtDomainError extends Error {
   override readonly name = 'CrdtDomainError';
 }

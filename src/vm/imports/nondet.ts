@@ -8,6 +8,7 @@ import { decodeBlockResult } from '../../protocol/nondet.js';
 import { NONDET_LIMITS } from '../../protocol/nondet.generated.js';
 import type { Execution } from '../execution.js';
 import type { FamilyImpl } from './types.js';
+import { reasonMessage } from '../../protocol/reasons.js';
 
 const utf8 = new TextEncoder();
 const CODE = { return: 0, user_error: 1, vm_error: 2 } as const;
@@ -42,7 +43,7 @@ export const nondet: FamilyImpl<'nondet'> = {
     const depth = ex.rules.depth + 1;
     if (depth > NONDET_LIMITS.maxSubInstanceDepth) {
       // A value, not a trap: a fork bomb ends here and the contract can handle it.
-      const message = `OOM sandbox_depth: sub-instances may nest at most ${NONDET_LIMITS.maxSubInstanceDepth} deep`;
+      const message = reasonMessage('OOM', `sandbox_depth: sub-instances may nest at most ${NONDET_LIMITS.maxSubInstanceDepth} deep`);
       return deliver(ex, registerId, { code: 'vm_error', message });
     }
     const rules = {

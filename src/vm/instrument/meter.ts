@@ -1,19 +1,26 @@
 import type { ModulePolicy } from './policy.js';
 import { FRAME_OVERHEAD } from './stack.js';
+import { reasonMessage } from '../../protocol/reasons.js';
 
-/** The instrumented code or a host function ran out of gas. gasUsed() is then the whole limit. */
+/**
+ * The instrumented code or a host function ran out of gas. gasUsed() is then the whole limit. Internal control
+ * flow (src/errors.ts, INTERNAL_ERROR_CLASSES): it unwinds the guest and becomes the result reason out_of_gas.
+ */
 export class OutOfGas extends Error {
   override readonly name = 'OutOfGas';
   constructor() {
-    super('out_of_gas');
+    super(reasonMessage('out_of_gas'));
   }
 }
 
-/** The deterministic stack-height counter passed policy.maxStackHeight. */
+/**
+ * The deterministic stack-height counter passed policy.maxStackHeight. Internal control flow (src/errors.ts,
+ * INTERNAL_ERROR_CLASSES): it unwinds the guest and becomes the result reason stack_overflow.
+ */
 export class StackOverflow extends Error {
   override readonly name = 'StackOverflow';
   constructor() {
-    super('stack_overflow');
+    super(reasonMessage('stack_overflow'));
   }
 }
 

@@ -1,7 +1,11 @@
+// The error a module refused before compilation raises, and the stable message it carries.
+import { reasonMessage } from '../../protocol/reasons.js';
+
 /**
  * Why a module was refused before compilation. The rule is a stable snake_case name (listed in
  * docs/determinism.md); the message is derived only from the module's bytes, so every node reports the
- * same VMError text for the same code.
+ * same VMError text for the same code. Internal control flow (src/errors.ts, INTERNAL_ERROR_CLASSES): it
+ * becomes the call's vm_error, or HostlinkError 'usage' when deploy refuses the module.
  */
 export class ModuleRejected extends Error {
   override readonly name = 'ModuleRejected';
@@ -16,7 +20,7 @@ export class ModuleRejected extends Error {
 }
 
 function formatRejection(rule: string, detail?: string, functionIndex?: number, offset?: number): string {
-  let msg = `module rejected: ${rule}`;
+  let msg = reasonMessage('module_rejected', rule);
   if (detail) msg += `: ${detail}`;
   const where: string[] = [];
   if (functionIndex !== undefined) where.push(`function ${functionIndex}`);
