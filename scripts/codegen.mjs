@@ -34,7 +34,7 @@ function protocolTs(proto, methods, errors, results) {
   for (const e of errors) lines.push(`  ${pascal(e.name)}: ${e.code},`);
   lines.push('} as const;');
   lines.push('export type StatusName = ' + errors.map((e) => JSON.stringify(e.name)).join(' | ') + ';', '');
-  lines.push('/** Result codes (u8), the first byte of an encoded execution result (seed 000). */');
+  lines.push('/** Result codes (u8), the first byte of an encoded execution result (docs/calldata.md). */');
   lines.push('export const ResultCode = {');
   for (const r of results) lines.push(`  ${pascal(r.name)}: ${r.code},`);
   lines.push('} as const;');

@@ -8,7 +8,7 @@
  * Messages say what happened and what to do; the name or code is what programs match on.
  */
 
-/** Errors a host function raises by trapping the guest (seed 004 table plus the reference's extra ones). */
+/** Errors a host function raises by trapping the guest (docs/host-functions-semantics.md). */
 export const GUEST_ERROR_NAMES = [
   'InvalidMemoryAccess',
   'KeyLengthOverflow',

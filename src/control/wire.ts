@@ -1,5 +1,5 @@
 /**
- * The guest-to-host command channel's messages, byte-compatible with the IC vsock agent (seed 002):
+ * The guest-to-host command channel's messages, byte-compatible with the IC vsock agent (docs/ops-channel.md):
  *
  * - v1 (current): request `{"sender_cid":3,"message":<command>}`, response `{"Ok":<payload>}` or `{"Err":"text"}`.
  *   Commands and payloads are serde "externally tagged" enums: a unit variant is a bare string

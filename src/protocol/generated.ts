@@ -44,7 +44,7 @@ export const Status = {
 } as const;
 export type StatusName = "ok" | "absent" | "forbidden" | "incompatible_version" | "bad_request" | "limit_exceeded" | "internal";
 
-/** Result codes (u8), the first byte of an encoded execution result (seed 000). */
+/** Result codes (u8), the first byte of an encoded execution result (docs/calldata.md). */
 export const ResultCode = {
   Return: 0,
   UserError: 1,

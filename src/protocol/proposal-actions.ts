@@ -1,6 +1,6 @@
 /**
  * Proposal actions: the Borsh `Vec<ProposalAction>` a guest passes to send_proposal (the reference SDK's enum,
- * calimero.md §5). The VM decodes it at call time so a malformed proposal traps DeserializationError there,
+ * docs/host-functions-semantics.md). The VM decodes it at call time so a malformed proposal traps DeserializationError there,
  * and the host decodes it again to present recorded proposals.
  *
  *   0 ExternalFunctionCall { receiver_id: String, method_name: String, args: String, deposit: u128 }

@@ -1,5 +1,5 @@
 /**
- * The execution result as the VM hands it to the host (seed 000, genvm.md §4.1): one result-code byte, then
+ * The execution result as the VM hands it to the host (docs/calldata.md, "Result encoding"): one result-code byte, then
  * calldata for Return, or the calldata map {fingerprint, message} for the error codes.
  */
 import { HostlinkError, isHostlinkError } from '../errors.js';
@@ -10,7 +10,7 @@ export type ErrorResultCode = Exclude<ResultCodeName, 'return'>;
 
 export type ExecutionResult =
   | { code: 'return'; value: CalldataValue }
-  /** `fingerprint` is null until the VM computes fingerprints (genvm.md §4.2). */
+  /** `fingerprint` is null until the VM computes fingerprints (docs/calldata.md). */
   | { code: ErrorResultCode; message: string; fingerprint: CalldataValue };
 
 const CODE_BYTE: Readonly<Record<ResultCodeName, number>> = {
@@ -52,7 +52,7 @@ export function encodeResult(r: ExecutionResult): Uint8Array {
  * Return calldata, or error data that is a calldata map of the wrong shape.
  *
  * Tolerance: GenVM sends an internal failure as code 2 followed by a raw UTF-8 debug string, not calldata
- * (genvm.md §4.1). So error data that is not a calldata map but is valid UTF-8 is taken as the message,
+ * (docs/calldata.md). So error data that is not a calldata map but is valid UTF-8 is taken as the message,
  * with a null fingerprint. Such a result re-encodes in the map shape, not byte-identically.
  */
 export function decodeResult(bytes: Uint8Array): ExecutionResult {

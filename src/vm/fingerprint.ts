@@ -1,5 +1,5 @@
 /**
- * Error fingerprint (seed 000): the WebAssembly backtrace at the point of failure, as ORIGINAL function
+ * Error fingerprint (docs/results.md): the WebAssembly backtrace at the point of failure, as ORIGINAL function
  * indices, innermost first, and a SHA-256 of each linear memory.
  *
  * Deterministic by construction:

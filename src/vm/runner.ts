@@ -120,7 +120,7 @@ function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): Lo
   return entry;
 }
 
-/** The fingerprint as the calldata map of seed 000: {frames: [int], memories: [bytes]}. */
+/** The fingerprint as the calldata map of docs/results.md: {frames: [int], memories: [bytes]}. */
 function fingerprintValue(f: Fingerprint): CalldataValue {
   return new Map<string, CalldataValue>([
     ['frames', f.frames.map((i) => BigInt(i))],
@@ -183,7 +183,7 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
     return { result: returnResult(ex), failure: undefined };
   } catch (err) {
     let result = classify(err);
-    // A trap inside the contract gets a fingerprint: its backtrace and memory hashes (seed 000).
+    // A trap inside the contract gets a fingerprint: its backtrace and memory hashes (docs/results.md).
     if (fingerprint && !(err instanceof Stop) && !(err instanceof EndExecution) && (result.code === 'vm_error' || result.code === 'user_error')) {
       result = { ...result, fingerprint: fingerprintValue(captureFingerprint(err, memory ? [memory] : [], code.prepared)) };
     }

@@ -19,7 +19,7 @@ const ascii = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
 const addr = (fill: number): Address => new Address(new Uint8Array(20).fill(fill));
 
 // ---------------------------------------------------------------------------------------------------------
-// Golden vectors (genvm.md §3, plus hand-derived ones checked against an independent Python encoder).
+// Golden vectors (the format's published examples, plus hand-derived ones checked against an independent Python encoder).
 
 const GOLDEN: Array<[string, CalldataValue, string]> = [
   ['null', null, '00'],
