@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'dist', 'test');
 const args = process.argv.slice(2);
@@ -35,6 +36,19 @@ const env = { ...process.env };
 if (!nativeBuilt && env.HOSTLINK_SANDBOX === undefined) {
   env.HOSTLINK_SANDBOX = 'best-effort';
   process.stderr.write('note: the native sandbox parts are not built (no C compiler?): tests run VMs with HOSTLINK_SANDBOX=best-effort\n');
+}
+// Run as root, VMs drop to the user nobody, which must be able to read the checkout. A checkout in a private
+// folder (mktemp -d, /root) is not readable: the suite then runs VMs as root with every other layer on, and the
+// tests of the uid layer skip with the reason (docs/security.md).
+if (env.HOSTLINK_SANDBOX_USER === undefined) {
+  const dist = join(root, '..', 'src');
+  const { defaultVmUserCannotRead } = await import(pathToFileURL(join(dist, 'host', 'sandbox', 'plan.js')).href);
+  const { HOSTLINK_BIN } = await import(pathToFileURL(join(dist, 'host', 'supervisor.js')).href);
+  const why = defaultVmUserCannotRead(HOSTLINK_BIN);
+  if (why !== undefined) {
+    env.HOSTLINK_SANDBOX_USER = 'root';
+    process.stderr.write(`note: ${why}: tests run VMs with HOSTLINK_SANDBOX_USER=root\n`);
+  }
 }
 // A hung test must fail, not stall CI: no single test may take 2 minutes. Node's runner applies the same
 // limit to each FILE as a whole, so a file that is slow by nature gets its own limit here, and runs in its

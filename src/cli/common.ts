@@ -9,7 +9,8 @@ import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_LIMITS } from '../protocol/message.js';
 import { Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
 import { DataDirInUse } from '../host/state/data-dir.js';
-import type { Transport } from '../host/supervisor.js';
+import { defaultVmUserCannotRead, SANDBOX_USER_ENV } from '../host/sandbox/plan.js';
+import { HOSTLINK_BIN, type Transport } from '../host/supervisor.js';
 import { isSandboxMode, SANDBOX_ENV, type SandboxMode } from '../vm/sandbox.js';
 import { launcherStatus, sandboxAddon } from '../vm/sandbox-native.js';
 
@@ -77,9 +78,30 @@ export function cliSandbox(flag: string | undefined): SandboxMode {
   const v = flag ?? process.env[SANDBOX_ENV.mode];
   if (v !== undefined && v !== '') {
     if (!isSandboxMode(v)) throw new HostlinkError('usage', `--sandbox must be required, best-effort or off, got '${v}'`);
+    if (v === 'best-effort') fallBackToRootVms(); // an explicit 'required' keeps refusing
     return v;
   }
-  return sandboxAddon().addon && launcherStatus().reason === undefined ? 'required' : 'best-effort';
+  const mode = sandboxAddon().addon && launcherStatus().reason === undefined ? 'required' : 'best-effort';
+  fallBackToRootVms();
+  return mode;
+}
+
+let warnedRootVms = false;
+
+/**
+ * A root host runs VMs as an unprivileged user, which must be able to read the installation. A checkout in a
+ * private folder (mktemp -d, /root) is not readable: rather than fail every call, the command line runs VMs as
+ * root with every other layer on, and says so. The library (Host.open) never does this: it refuses.
+ */
+function fallBackToRootVms(): void {
+  if (process.env[SANDBOX_USER_ENV] !== undefined) return;
+  const why = defaultVmUserCannotRead(HOSTLINK_BIN);
+  if (why === undefined) return;
+  process.env[SANDBOX_USER_ENV] = 'root';
+  if (!warnedRootVms) {
+    warnedRootVms = true;
+    process.stderr.write(`hostlink: warning: ${why}; VMs run as root with the other sandbox layers on (set ${SANDBOX_USER_ENV} or --sandbox to choose)\n`);
+  }
 }
 
 export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string }): HostOptions {

@@ -122,6 +122,38 @@ function readableBy(file: string, uid: number, gid: number): boolean {
   }
 }
 
+/** Overrides the VM user when the sandbox setting names none (a name, or `root`; docs/security.md). */
+export const SANDBOX_USER_ENV = 'HOSTLINK_SANDBOX_USER';
+
+/** The VM user when the setting names none: HOSTLINK_SANDBOX_USER, else nobody. */
+export function defaultVmUser(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env[SANDBOX_USER_ENV];
+  return v === undefined || v === '' ? SANDBOX_DEFAULTS.user : v;
+}
+
+function unreadableFor(user: VmUser, vmEntry: string): string | undefined {
+  for (const f of [vmEntry, process.execPath]) {
+    if (!readableBy(f, user.uid, user.gid)) {
+      return `the VM user ${user.label} cannot read ${f}: install Hostlink where that account can read it (e.g. under /opt), or configure another user`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why a root host's default VM user cannot run this installation (it cannot read `vmEntry` or Node), or
+ * undefined when it can, when the host is not root, or when the user cannot be resolved (assess() reports that).
+ */
+export function defaultVmUserCannotRead(vmEntry: string): string | undefined {
+  if (!isRoot()) return undefined;
+  try {
+    const user = resolveVmUser(defaultVmUser());
+    return user.uid === 0 ? undefined : unreadableFor(user, vmEntry);
+  } catch {
+    return undefined;
+  }
+}
+
 function probeLauncher(path: string, args: string[]): { ok: true } | { ok: false; reason: string } {
   const r = spawnSync(path, [...args, '--probe'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
   if (r.status === 0 && r.stdout.trim() === 'ok') return { ok: true };
@@ -146,7 +178,7 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
   };
 
   // uid
-  const wanted = config.user ?? SANDBOX_DEFAULTS.user;
+  const wanted = config.user ?? defaultVmUser();
   let uidProblem: string | undefined;
   if (off) add('uid', 'waived', 'sandbox off: VMs run as the host user', true);
   else if (!isRoot()) add('uid', 'waived', `the host is not root: VMs run as uid ${process.getuid?.() ?? '?'} without capabilities`, true);
@@ -155,11 +187,8 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
     try {
       const user = resolveVmUser(wanted);
       if (user.uid === 0) throw new Error(`the VM user ${user.label} is root: configure an unprivileged account, or user: 'root' to run VMs as root`);
-      for (const f of [vmEntry, process.execPath]) {
-        if (!readableBy(f, user.uid, user.gid)) {
-          throw new Error(`the VM user ${user.label} cannot read ${f}: install Hostlink where that account can read it (e.g. under /opt), or configure another user`);
-        }
-      }
+      const unreadable = unreadableFor(user, vmEntry);
+      if (unreadable !== undefined) throw new Error(unreadable);
       plan.user = user;
       add('uid', 'on', `VMs run as ${user.label}, no supplementary groups`, true);
     } catch (e) {
