@@ -12,6 +12,8 @@
  * has connected, so it is never the oldest for long. The first authenticated connection wins; the listener
  * then closes and every other pending connection is dropped.
  *
+ * Connections the host opens itself (to a VM that serves) pass the same check through `proveConnection`.
+ *
  * The authenticated socket is handed over paused with the hello frame pushed back (unshift), so the session
  * reads and answers that hello like any other request.
  */
@@ -78,32 +80,16 @@ export function admitVm(server: Server, secret: Uint8Array, options: GateOptions
     }
     if (pending.size >= maxPending) drop(pending.keys().next().value!); // the oldest: Map keeps insertion order
     pending.set(socket, setTimeout(() => drop(socket), helloTimeoutMs));
-    const reader = new FrameReader(MAX_HELLO_FRAME_BYTES);
-    const seen: Buffer[] = [];
-    const onData = (chunk: Buffer): void => {
-      seen.push(chunk);
-      let frames: Buffer[];
-      try {
-        frames = reader.push(chunk);
-      } catch {
-        drop(socket); // oversized first frame
-        return;
-      }
-      if (frames.length === 0) return;
-      socket.pause();
-      socket.off('data', onData);
-      if (settled || !checkHelloProof(secret, frames[0]!)) {
+    readHello(socket, (hello) => {
+      if (hello === null || settled || !checkHelloProof(secret, hello)) {
         drop(socket);
         return;
       }
       clearTimeout(pending.get(socket));
       pending.delete(socket);
       stop();
-      socket.setNoDelay(true);
-      socket.unshift(Buffer.concat(seen)); // the session reads the hello (and anything after it) itself
       admit(socket);
-    };
-    socket.on('data', onData);
+    });
   }
 
   server.on('connection', onConnection);
@@ -118,4 +104,63 @@ export function admitVm(server: Server, secret: Uint8Array, options: GateOptions
       fail(reason);
     },
   };
+}
+
+/**
+ * Reads a connection's first frame without answering it, then hands the socket back paused with every byte
+ * pushed back (the session reads the hello itself). `null` when the first frame is over the hello size limit.
+ */
+function readHello(socket: Socket, then: (hello: Buffer | null) => void): void {
+  const reader = new FrameReader(MAX_HELLO_FRAME_BYTES);
+  const seen: Buffer[] = [];
+  const onData = (chunk: Buffer): void => {
+    seen.push(chunk);
+    let frames: Buffer[];
+    try {
+      frames = reader.push(chunk);
+    } catch {
+      socket.off('data', onData);
+      then(null); // oversized first frame
+      return;
+    }
+    if (frames.length === 0) return;
+    socket.pause();
+    socket.off('data', onData);
+    socket.setNoDelay(true);
+    socket.unshift(Buffer.concat(seen));
+    then(frames[0]!);
+  };
+  socket.on('data', onData);
+}
+
+/**
+ * The same proof for a connection the host opened itself (a VM that serves, reached through the runtime
+ * handshake or a remote worker): resolves with the socket, paused with its hello unread, once the first frame
+ * proves `secret`; rejects and destroys the socket on anything else, on close, or after `helloTimeoutMs`.
+ */
+export function proveConnection(socket: Socket, secret: Uint8Array, options: Pick<GateOptions, 'helloTimeoutMs'> = {}): Promise<Socket> {
+  const helloTimeoutMs = options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const refuse = (why: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new HostlinkError('protocol', `the VM connection was refused: ${why}`));
+    };
+    const timer = setTimeout(() => refuse(`no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
+    const onClose = (): void => refuse('closed before its hello');
+    socket.on('error', () => undefined);
+    socket.once('close', onClose);
+    readHello(socket, (hello) => {
+      if (done) return;
+      if (hello === null) return refuse('its first frame is larger than a hello');
+      if (!checkHelloProof(secret, hello)) return refuse('its hello does not prove the VM secret');
+      done = true;
+      clearTimeout(timer);
+      socket.off('close', onClose);
+      resolve(socket);
+    });
+  });
 }
