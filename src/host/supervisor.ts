@@ -20,6 +20,7 @@ import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
+import type { VmExit, VmHandle } from './launcher.js';
 import { prepareSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { createSocketDir } from './socket-dir.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
@@ -76,13 +77,10 @@ function listen(transport: Transport): Promise<{ server: Server; address: HostAd
   });
 }
 
-export interface VmExit {
-  exitCode: number | null;
-  signal: string | null;
-}
-
 /** A running VM process and its (single, authenticated) connection. */
-export class VmProcess {
+export type { VmExit } from './launcher.js';
+
+export class VmProcess implements VmHandle {
   readonly exited: Promise<VmExit>;
   /**
    * Resolves with the VM's socket once a connection proved the VM's secret (paused, its hello not yet read:
