@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { HostlinkError } from '../../src/errors.js';
 import { Host, type Outcome } from '../../src/host/host.js';
-import { admitVm } from '../../src/host/vm-gate.js';
+import { admitVm, proveConnection } from '../../src/host/vm-gate.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { helloProof, newVmSecret } from '../../src/protocol/hello-proof.js';
 import { encodeRequest } from '../../src/protocol/messages.js';
@@ -163,6 +163,44 @@ describe('the gate in front of a VM listener', () => {
     assert.equal(await closed(third), 0); // dropped once the real VM got in
     real.destroy();
     assert.equal(gate.refused, 3);
+  });
+
+  test('a connection the host dials itself passes the same proof (proveConnection)', async () => {
+    const secret = newVmSecret();
+    // The "VM" serves; what it says first decides whether the host keeps the connection.
+    const serving = async (first: Buffer | null): Promise<{ port: number; peerClosed: Promise<number>; stop: () => void }> => {
+      let peerClosed!: Promise<number>;
+      const server = createServer((s) => {
+        peerClosed = closed(s);
+        if (first) s.write(first);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return { port: (server.address() as { port: number }).port, get peerClosed() { return peerClosed; }, stop: () => server.close() };
+    };
+    const cases: Array<[string, Buffer | null, RegExp]> = [
+      ['no proof', hello(null), /does not prove the VM secret/],
+      ['another VM\'s proof', hello(newVmSecret()), /does not prove the VM secret/],
+      ['an oversized first frame', Buffer.from([0, 0, 0, 0x40, 0]), /larger than a hello/],
+      ['silence', null, /no hello within 300 ms/],
+    ];
+    for (const [what, first, message] of cases) {
+      const vm = await serving(first);
+      const s = await dial(vm.port);
+      await assert.rejects(proveConnection(s, secret, { helloTimeoutMs: 300 }), message, what);
+      assert.equal(s.destroyed, true, `${what}: the host drops the connection`);
+      assert.equal(await vm.peerClosed, 0, `${what}: the host answered nothing`);
+      vm.stop();
+    }
+    const frame = hello(secret);
+    const vm = await serving(frame);
+    const admitted = await proveConnection(await dial(vm.port), secret, { helloTimeoutMs: 5000 });
+    const firstBytes = await new Promise<Buffer>((resolve) => {
+      admitted.once('data', resolve);
+      admitted.resume();
+    });
+    assert.deepEqual(firstBytes, frame, 'the hello is handed over unread');
+    admitted.destroy();
+    vm.stop();
   });
 
   test('closing the gate (the VM exited) rejects the connection and drops pending intruders', async () => {
