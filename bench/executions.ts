@@ -9,7 +9,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { Host, type ExecutionMode } from '../src/host/host.js';
-import type { Transport } from '../src/host/supervisor.js';
+import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervisor.js';
 import { cpuSnapshot, cpuSpent } from './cpu.js';
 import { benchSandboxMode } from './sandbox.js';
 
@@ -36,9 +36,24 @@ export interface ExecutionsRow {
 
 const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
 
-async function measure(mode: ExecutionMode, transport: Transport, calls: number, concurrency: number, recycleAfter?: number): Promise<ExecutionsRow> {
+/** Starts VMs the default way, with `flags` added to node's command line (undefined: exactly the default). */
+export function vmCommandWith(flags: readonly string[] | undefined): readonly string[] | undefined {
+  return flags === undefined ? undefined : [process.execPath, ...VM_NODE_FLAGS, ...flags, HOSTLINK_BIN, 'vm'];
+}
+
+export async function measure(mode: ExecutionMode, transport: Transport, calls: number, concurrency: number, recycleAfter?: number, vmFlags?: readonly string[]): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
-  const host = await Host.open({ dataDir: dir, mode, transport, poolSize: 2, deadlineMs: 30_000, sandbox: benchSandboxMode(), ...(recycleAfter !== undefined ? { recycleAfter } : {}) });
+  const vmCommand = vmCommandWith(vmFlags);
+  const host = await Host.open({
+    dataDir: dir,
+    mode,
+    transport,
+    poolSize: 2,
+    deadlineMs: 30_000,
+    sandbox: benchSandboxMode(),
+    ...(recycleAfter !== undefined ? { recycleAfter } : {}),
+    ...(vmCommand !== undefined ? { vmCommand } : {}),
+  });
   try {
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `value-${i}` })));
