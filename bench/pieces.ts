@@ -46,6 +46,8 @@ export interface Pieces {
   /** The same with fresh stub import functions per instance (how the runner built them before ModuleLink). */
   freshImportsUs: number;
   commitUs: number;
+  /** Wall time of one durable write with nothing else in flight: what bounds one context's calls. */
+  serialCommitUs: number;
 }
 
 /**
@@ -120,8 +122,11 @@ function parseAndInstantiate(calls: number): { parseUs: number; instantiateUs: n
   return { parseUs, instantiateUs, freshImportsUs };
 }
 
-/** Durable LMDB writes of one 64-byte key + ~60-byte value, `inFlight` at a time: microseconds per write. */
-async function durableCommit(writes: number, inFlight: number): Promise<number> {
+/**
+ * Durable LMDB writes of one 64-byte key + ~60-byte value, `inFlight` at a time: CPU microseconds per write
+ * (every thread), or with `wall` the wall time per write.
+ */
+async function durableCommit(writes: number, inFlight: number, wall = false): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-commit-'));
   const store = await openLmdbStore(dir);
   try {
@@ -134,13 +139,14 @@ async function durableCommit(writes: number, inFlight: number): Promise<number> 
     const go = async (n: number): Promise<number> => {
       let next = 0;
       const t0 = process.cpuUsage();
+      const w0 = process.hrtime.bigint();
       await Promise.all(Array.from({ length: inFlight }, async () => {
         while (next < n) {
           const i = next++;
           await store.write((txn) => txn.put('state', key(i), value));
         }
       }));
-      return cpuSince(t0) / n;
+      return (wall ? Number(process.hrtime.bigint() - w0) / 1000 : cpuSince(t0)) / n;
     };
     await go(Math.min(500, writes));
     return median([await go(writes), await go(writes), await go(writes)]);
@@ -151,7 +157,12 @@ async function durableCommit(writes: number, inFlight: number): Promise<number> 
 }
 
 export async function benchPieces(opts: { calls: number; writes: number }): Promise<Pieces> {
-  return { vmWorkUs: vmWork(opts.calls), ...parseAndInstantiate(opts.calls), commitUs: await durableCommit(opts.writes, 64) };
+  return {
+    vmWorkUs: vmWork(opts.calls),
+    ...parseAndInstantiate(opts.calls),
+    commitUs: await durableCommit(opts.writes, 64),
+    serialCommitUs: await durableCommit(Math.ceil(opts.writes / 8), 1, true),
+  };
 }
 
 export interface Ceiling {
@@ -174,7 +185,7 @@ export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs:
 }
 
 export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs: number; vmCpuUs: number } | undefined, cores: number): void {
-  process.stdout.write('pieces of one pooled kv-store set, each measured alone (us)\n');
+  process.stdout.write('pieces of one pooled kv-store set, each measured alone (CPU us; the round trips and the state root are section 1 and 2 figures)\n');
   for (const [name, us] of c.pieces) process.stdout.write(`  ${us.toFixed(1).padStart(8)}  ${name}\n`);
   const ceilingPerSecond = (cores * 1e6) / c.totalUs;
   if (c.freshImportsUs !== undefined) process.stdout.write(`  (instantiating with fresh import functions per instance instead, as the runner did before: ${c.freshImportsUs.toFixed(1)} us)\n`);
@@ -182,8 +193,20 @@ export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs:
   if (pooled) {
     const cpu = pooled.hostCpuUs + pooled.vmCpuUs;
     process.stdout.write(
-      `full pooled execution (8 lanes, unix): ${cpu.toFixed(0)} us of CPU (host ${pooled.hostCpuUs.toFixed(0)} + VMs ${pooled.vmCpuUs.toFixed(0)}), ${pooled.perSecond.toFixed(0)} executions/s\n` +
+      `full pooled execution (8 lanes, unix, steady state): ${cpu.toFixed(0)} us of CPU (host ${pooled.hostCpuUs.toFixed(0)} + VMs ${pooled.vmCpuUs.toFixed(0)}), ${pooled.perSecond.toFixed(0)} executions/s\n` +
         `ratio to the ceiling: CPU ${(cpu / c.totalUs).toFixed(2)}x, throughput ${(ceilingPerSecond / pooled.perSecond).toFixed(2)}x below (target: within 2x)\n`,
     );
   }
+}
+
+/**
+ * One context alone: its calls are serialized, so each waits for the previous one's durable commit. The
+ * commit-bound limit is one call per durable commit with nothing else in flight (wall time); the target is
+ * the 1-lane pooled row within 2x of it.
+ */
+export function printOneContext(p: Pieces, oneLane: { perSecond: number } | undefined): void {
+  const limit = 1e6 / p.serialCommitUs;
+  process.stdout.write(`one context alone: durable commit with nothing else in flight ${p.serialCommitUs.toFixed(0)} us wall -> commit-bound limit ${limit.toFixed(0)} executions/s`);
+  if (oneLane) process.stdout.write(`; measured (1 lane, pool, unix) ${oneLane.perSecond.toFixed(0)}/s, ${(limit / oneLane.perSecond).toFixed(2)}x below (target: within 2x)`);
+  process.stdout.write('\n');
 }
