@@ -7,8 +7,8 @@
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof-host dist/bench/profile-pool.js [calls] [dir-for-vm-profiles] [sandbox]
  *
- * The VMs write their profiles when they exit; a sandboxed VM may not be able to (its user, its seccomp
- * filter), so pass `off` as the sandbox to profile the VM side.
+ * The VMs write their profiles when they exit (vm-profile-exit.ts makes the pool's SIGTERM a normal exit); a
+ * sandboxed VM may not be able to write them (its user, its seccomp filter): pass `off` as the sandbox then.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +59,8 @@ async function main(): Promise<void> {
   const calls = Number(process.argv[2] ?? 3000);
   const profDir = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'hostlink-vm-prof-'));
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
-  const vmCommand = [process.execPath, ...VM_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profDir}`, HOSTLINK_BIN, 'vm'];
+  const exitOnTerm = fileURLToPath(new URL('./vm-profile-exit.js', import.meta.url));
+  const vmCommand = [process.execPath, ...VM_NODE_FLAGS, `--import=${exitOnTerm}`, '--cpu-prof', `--cpu-prof-dir=${profDir}`, HOSTLINK_BIN, 'vm'];
   const host = await Host.open({ dataDir: dir, mode: 'pool', transport: 'unix', poolSize: 2, deadlineMs: 30_000, sandbox: (process.argv[4] as SandboxMode | undefined) ?? benchSandboxMode(), vmCommand });
   try {
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
