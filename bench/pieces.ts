@@ -7,7 +7,8 @@
  *   message parse            parseMessage of the execution message
  *   instantiate              new WebAssembly.Instance of the cached instrumented module as the runner makes
  *                            it: the module's import functions built once (ModuleLink), a fresh meter and
- *                            Execution per instance; the same with fresh stub import functions is printed too
+ *                            Execution per instance; printed beside it, instantiate + run `set` with the
+ *                            functions built once and with fresh closures (the runner before), alternated
  *   the rest of the VM work  runInProcess (a real Session over the in-process channel: parse, instantiate,
  *                            the contract's wasm, its host functions, result and effects encoded) minus the
  *                            two above; the contract's wasm and the host functions are not split further yet
@@ -30,7 +31,7 @@ import { createMeter, prepareModule } from '../src/vm/instrument/index.js';
 import { policyFor } from '../src/vm/policy.js';
 import { CodeCache } from '../src/vm/runner.js';
 import { Execution } from '../src/vm/execution.js';
-import { ModuleLink } from '../src/vm/imports/index.js';
+import { IMPLEMENTATIONS, isCatalogued, ModuleLink } from '../src/vm/imports/index.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sha = (b: Uint8Array | string): Uint8Array => Uint8Array.from(createHash('sha256').update(b).digest());
@@ -43,8 +44,9 @@ export interface Pieces {
   parseUs: number;
   /** new WebAssembly.Instance of the cached (instrumented, compiled) kv-store module as the runner makes it: the module's import functions reused, a fresh meter and Execution. */
   instantiateUs: number;
-  /** The same with fresh stub import functions per instance (how the runner built them before ModuleLink). */
-  freshImportsUs: number;
+  /** Instantiate and run `set` with the import functions built once (ModuleLink) and with fresh closures, alternated. */
+  linkUs: number;
+  freshUs: number;
   commitUs: number;
   /** Wall time of one durable write with nothing else in flight: what bounds one context's calls. */
   serialCommitUs: number;
@@ -99,19 +101,13 @@ export function vmWork(calls: number): number {
  * import functions and a fresh meter, as every execution does (runner.ts builds them per execution), but the
  * functions are stubs: what they do is the host-function piece.
  */
-function parseAndInstantiate(calls: number): { parseUs: number; instantiateUs: number; freshImportsUs: number } {
+function parseAndInstantiate(calls: number): { parseUs: number; instantiateUs: number } {
   const code = readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'));
   const json = buildMessage({ codeHash: sha(code), method: 'set', input: Uint8Array.from(Buffer.from('{"key":"k1","value":"value-1"}')), contextId: sha('pieces') });
   const parseUs = perCall(calls, () => parseMessage(json));
   const msg = parseMessage(json);
   const policy = policyFor(msg);
   const module = new WebAssembly.Module(prepareModule(code, policy).bytes);
-  const wanted = WebAssembly.Module.imports(module).filter((d) => d.kind === 'function');
-  const freshImportsUs = perCall(calls, () => {
-    const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
-    for (const d of wanted) (imports[d.module] ??= {})[d.name] = () => 0n;
-    new WebAssembly.Instance(module, { ...imports, ...createMeter(msg.gasLimit, policy).imports });
-  });
   // What the runner does: the module's import functions built once (ModuleLink), a fresh meter and a fresh
   // Execution per instance.
   const link = new ModuleLink(WebAssembly.Module.imports(module));
@@ -119,7 +115,68 @@ function parseAndInstantiate(calls: number): { parseUs: number; instantiateUs: n
     const meter = createMeter(msg.gasLimit, policy);
     link.run(new Execution(msg, { readMany: () => [] }, meter), meter, (imports) => new WebAssembly.Instance(module, imports));
   });
-  return { parseUs, instantiateUs, freshImportsUs };
+  return { parseUs, instantiateUs };
+}
+
+/**
+ * The instantiate-and-call step of the runner both ways, alternated in blocks of the same process so that load
+ * and JIT state hit both alike: import functions built once per module (ModuleLink, what the runner does) and
+ * fresh closures per execution (what it did before). Each execution gets a fresh meter, Execution (storage
+ * served from memory, no host) and instance, and runs kv-store `set`. CPU microseconds per execution.
+ */
+export function linkVsFresh(calls: number): { linkUs: number; freshUs: number } {
+  const code = readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'));
+  const msg = parseMessage(
+    buildMessage({ codeHash: sha(code), method: 'set', input: Uint8Array.from(Buffer.from('{"key":"k1","value":"value-1"}')), contextId: sha('pieces') }),
+  );
+  const policy = policyFor(msg);
+  const module = new WebAssembly.Module(prepareModule(code, policy).bytes);
+  const wanted = WebAssembly.Module.imports(module);
+  const link = new ModuleLink(wanted);
+  const source = { readMany: (keys: Uint8Array[]) => keys.map(() => null) };
+  const call = (instance: WebAssembly.Instance, ex: Execution): void => {
+    ex.attachMemory(instance.exports.memory as WebAssembly.Memory);
+    (instance.exports.set as () => void)();
+    if (ex.returnValue === null || !ex.returnValue.ok) throw new Error('kv-store set did not return Ok in the bench');
+  };
+  const viaLink = (): void => {
+    const meter = createMeter(msg.gasLimit, policy);
+    const ex = new Execution(msg, source, meter);
+    link.run(ex, meter, (imports) => call(new WebAssembly.Instance(module, imports), ex));
+  };
+  type Impl = (ex: Execution, ...args: (bigint | number)[]) => bigint | number | void;
+  const fresh = (): void => {
+    const meter = createMeter(msg.gasLimit, policy);
+    const ex = new Execution(msg, source, meter);
+    const env: Record<string, (...args: (bigint | number)[]) => bigint | number | void> = {};
+    for (const { module: m, name } of wanted) {
+      if (m !== 'env' || !isCatalogued(name)) continue;
+      const impl = IMPLEMENTATIONS[name] as Impl | undefined;
+      if (impl === undefined) continue;
+      env[name] = (...args) => {
+        ex.enter(name);
+        return impl(ex, ...args);
+      };
+    }
+    call(new WebAssembly.Instance(module, { env, ...meter.imports }), ex);
+  };
+  const per = Math.max(20, Math.floor(calls / 5));
+  for (let i = 0; i < per; i++) {
+    viaLink();
+    fresh();
+  }
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let block = 0; block < 10; block++) {
+    const [first, second, into1, into2] = block % 2 === 0 ? [viaLink, fresh, a, b] : [fresh, viaLink, b, a];
+    let t = process.cpuUsage();
+    for (let i = 0; i < per; i++) first();
+    into1.push(cpuSince(t) / per);
+    t = process.cpuUsage();
+    for (let i = 0; i < per; i++) second();
+    into2.push(cpuSince(t) / per);
+  }
+  return { linkUs: median(a), freshUs: median(b) };
 }
 
 /**
@@ -160,6 +217,7 @@ export async function benchPieces(opts: { calls: number; writes: number }): Prom
   return {
     vmWorkUs: vmWork(opts.calls),
     ...parseAndInstantiate(opts.calls),
+    ...linkVsFresh(opts.calls),
     commitUs: await durableCommit(opts.writes, 64),
     serialCommitUs: await durableCommit(Math.ceil(opts.writes / 8), 1, true),
   };
@@ -168,7 +226,8 @@ export async function benchPieces(opts: { calls: number; writes: number }): Prom
 export interface Ceiling {
   pieces: [string, number][];
   totalUs: number;
-  freshImportsUs?: number;
+  linkUs?: number;
+  freshUs?: number;
 }
 
 export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs: number | undefined): Ceiling {
@@ -181,14 +240,16 @@ export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs:
     ['durable commit, 64 in flight (group commit)', p.commitUs],
     ['state root for one changed key at 10k keys', stateRootUs ?? 0],
   ];
-  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0), freshImportsUs: p.freshImportsUs };
+  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0), linkUs: p.linkUs, freshUs: p.freshUs };
 }
 
 export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs: number; vmCpuUs: number } | undefined, cores: number): void {
   process.stdout.write('pieces of one pooled kv-store set, each measured alone (CPU us; the round trips and the state root are section 1 and 2 figures)\n');
   for (const [name, us] of c.pieces) process.stdout.write(`  ${us.toFixed(1).padStart(8)}  ${name}\n`);
   const ceilingPerSecond = (cores * 1e6) / c.totalUs;
-  if (c.freshImportsUs !== undefined) process.stdout.write(`  (instantiating with fresh import functions per instance instead, as the runner did before: ${c.freshImportsUs.toFixed(1)} us)\n`);
+  if (c.linkUs !== undefined && c.freshUs !== undefined) {
+    process.stdout.write(`  (instantiate + run set, alternated: import functions built once ${c.linkUs.toFixed(1)} us, fresh closures per execution as before ${c.freshUs.toFixed(1)} us: ${(c.freshUs / c.linkUs).toFixed(2)}x)\n`);
+  }
   process.stdout.write(`  ${c.totalUs.toFixed(1).padStart(8)}  ceiling: CPU per execution if the pieces were all there is -> ${ceilingPerSecond.toFixed(0)} executions/s on ${cores} cores\n`);
   if (pooled) {
     const cpu = pooled.hostCpuUs + pooled.vmCpuUs;
