@@ -69,6 +69,6 @@ process.stdout.write('\n== 8. non-deterministic blocks and sandboxes ==\n');
 process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 
 process.stdout.write('\n== 9. VM sandbox cost ==\n');
-printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 20, poolCalls: quick ? 400 : 4000 }));
+printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 20, poolCalls: quick ? 400 : 2000 }));
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);
