@@ -24,14 +24,18 @@ import { newVmSecret } from '../src/protocol/hello-proof.js';
 import { buildMessage } from '../src/protocol/message.js';
 import { channelInfo } from '../src/transport/connect.js';
 import type { ReadMode } from '../src/transport/socket-reads.js';
+import { startWorkerSessionServer } from './session-worker.js';
 
 export type BenchTransport = 'unix' | 'tcp';
 
 export interface ChannelBenchRow {
   transport: BenchTransport;
   client: 'c' | 'native' | 'js';
-  /** c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream: same, 'data' reads. */
-  server: 'c' | 'node' | 'session' | 'session-stream';
+  /**
+   * c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream: same, 'data' reads;
+   * session-worker: the prototype of the session in a worker thread with blocking reads (session-worker.ts).
+   */
+  server: 'c' | 'node' | 'session' | 'session-stream' | 'session-worker';
   medianUs: number;
   p99Us: number;
   /** median / the C client<->C server median on the same transport; undefined without a C compiler. */
@@ -297,6 +301,19 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
               },
             });
           }
+          jobs.push({
+            client: 'native',
+            server: 'session-worker',
+            run: async () => {
+              const secret = newVmSecret();
+              const s = await startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES);
+              try {
+                return await runNodeClient('native', s.address, iterations, warmup, secret);
+              } finally {
+                await s.stop();
+              }
+            },
+          });
         }
         const samples: Sample[][] = jobs.map(() => []);
         for (let round = 0; round < rounds; round++) {
@@ -333,7 +350,10 @@ function verdicts(r: ChannelBenchResult): string[] {
     const before = r.rows.find((x) => x.transport === t && x.server === 'session-stream');
     if (!now) continue;
     const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
-    const vs = before ? `; 'data' reads were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '';
+    const worker = r.rows.find((x) => x.transport === t && x.server === 'session-worker');
+    const vs =
+      (before ? `; 'data' reads were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
+      (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '');
     out.push(`${t}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
   }
   return out;
@@ -344,6 +364,7 @@ const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
   node: 'Node FrameReader echo',
   session: 'Hostlink session (reused-buffer reads)',
   'session-stream': "Hostlink session ('data' reads, before)",
+  'session-worker': 'PROTOTYPE: session in a worker thread, blocking reads',
 };
 
 export function formatChannelBench(r: ChannelBenchResult): string {

@@ -20,13 +20,19 @@ function clockTicks(): number {
 
 /** utime + stime of a process in microseconds, or undefined when it is gone or /proc is unavailable. */
 export function processCpuUs(pid: number): number | undefined {
+  const t = processTimesUs(pid);
+  return t === undefined ? undefined : t.user + t.sys;
+}
+
+/** utime and stime of a process in microseconds, or undefined when it is gone or /proc is unavailable. */
+export function processTimesUs(pid: number): { user: number; sys: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count fields after its closing ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(rest[11]);
     const stime = Number(rest[12]);
-    return ((utime + stime) / clockTicks()) * 1e6;
+    return { user: (utime / clockTicks()) * 1e6, sys: (stime / clockTicks()) * 1e6 };
   } catch {
     return undefined;
   }
@@ -35,21 +41,35 @@ export function processCpuUs(pid: number): number | undefined {
 export interface CpuSnapshot {
   host: NodeJS.CpuUsage;
   vms: Map<number, number>;
+  /** The kernel's share (stime) of `vms`. */
+  vmSys: Map<number, number>;
 }
 
 export function cpuSnapshot(vmPids: readonly number[]): CpuSnapshot {
   const vms = new Map<number, number>();
+  const vmSys = new Map<number, number>();
   // With the sandbox's pid namespace the launched process is a relay and the VM is its child: count the tree.
   for (const pid of vmPids.flatMap((p) => vmProcessTree(p))) {
-    const us = processCpuUs(pid);
-    if (us !== undefined) vms.set(pid, us);
+    const t = processTimesUs(pid);
+    if (t !== undefined) {
+      vms.set(pid, t.user + t.sys);
+      vmSys.set(pid, t.sys);
+    }
   }
-  return { host: process.cpuUsage(), vms };
+  return { host: process.cpuUsage(), vms, vmSys };
 }
 
-/** Host and VM CPU (user + sys, microseconds) spent between two snapshots. */
-export function cpuSpent(before: CpuSnapshot, after: CpuSnapshot): { hostUs: number; vmUs: number; vms: number } {
+/** Host and VM CPU (user + sys, microseconds) spent between two snapshots, and the kernel's (sys) part of each. */
+export function cpuSpent(before: CpuSnapshot, after: CpuSnapshot): { hostUs: number; vmUs: number; hostSysUs: number; vmSysUs: number; vms: number } {
   let vmUs = 0;
+  let vmSysUs = 0;
   for (const [pid, us] of after.vms) vmUs += us - (before.vms.get(pid) ?? 0);
-  return { hostUs: after.host.user + after.host.system - before.host.user - before.host.system, vmUs, vms: after.vms.size };
+  for (const [pid, us] of after.vmSys) vmSysUs += us - (before.vmSys.get(pid) ?? 0);
+  return {
+    hostUs: after.host.user + after.host.system - before.host.user - before.host.system,
+    vmUs,
+    hostSysUs: after.host.system - before.host.system,
+    vmSysUs,
+    vms: after.vms.size,
+  };
 }

@@ -16,12 +16,12 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { benchChannel, printChannelBench } from './channel.js';
-import { benchExecutions, printExecutions } from './executions.js';
+import { benchExecutions, printExecutions, STEADY_WARMUP_CALLS, steadyRow } from './executions.js';
 import { benchGas, printGas } from './gas.js';
 import { benchMetering, printMetering } from './metering.js';
 import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
 import { benchNondet, printNondet } from './nondet.js';
-import { benchPieces, ceiling, printCeiling } from './pieces.js';
+import { benchPieces, ceiling, printCeiling, printOneContext } from './pieces.js';
 import { benchStateRoot, printStateRoot } from './state-root.js';
 import { benchSandbox, printSandbox } from './sandbox.js';
 
@@ -43,15 +43,17 @@ const roots = await benchStateRoot({
 printStateRoot(roots);
 
 process.stdout.write('\n== 3. executions per second ==\n');
-const executions = await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCalls: quick ? 10 : 60 });
+const executions = await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCalls: quick ? 10 : 30, steadyWarmup: quick ? 200 : STEADY_WARMUP_CALLS });
 printExecutions(executions);
 
 process.stdout.write('\n== 4. the pieces alone and the ceiling ==\n');
 const pieces = await benchPieces({ calls: quick ? 200 : 1000, writes: quick ? 1000 : 4000 });
 const session = channel.rows.find((r) => r.transport === 'unix' && r.server === 'session');
 const root = roots.rows.find((r) => r.keys === 10_000 && r.delta === 1);
-const pooled = executions.find((r) => r.mode === 'pool' && r.transport === 'unix' && r.concurrency > 1 && r.recycleAfter === undefined);
+const pooled = steadyRow(executions);
+const oneLane = executions.find((r) => r.mode === 'pool' && r.transport === 'unix' && r.concurrency === 1);
 printCeiling(ceiling(pieces, session?.medianUs, root?.hostlinkUs), pooled, availableParallelism());
+printOneContext(pieces, oneLane);
 
 process.stdout.write('\n== 5. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
@@ -67,6 +69,6 @@ process.stdout.write('\n== 8. non-deterministic blocks and sandboxes ==\n');
 process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 
 process.stdout.write('\n== 9. VM sandbox cost ==\n');
-printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 40, poolCalls: quick ? 400 : 4000 }));
+printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 20, poolCalls: quick ? 400 : 2000 }));
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);

@@ -1,18 +1,21 @@
 /**
  * The pieces a pooled kv-store `set` execution is made of, each measured alone in this process, and the
  * ceiling they add up to (the issue's table): what the full pooled execution would cost if the pieces were all
- * there is. Each figure is microseconds of wall time of a single-threaded loop with nothing else of ours
- * running, so it is CPU time on one core.
+ * there is. Each figure is CPU microseconds (user + sys of this process, from the OS) of a loop with nothing
+ * else of ours running: wall time on the shared machine would count whatever else runs on the core.
  *
  *   message parse            parseMessage of the execution message
- *   instantiate              new WebAssembly.Instance of the cached instrumented module, with fresh stub
- *                            import functions and a fresh meter per instance (as each execution builds them)
+ *   instantiate              new WebAssembly.Instance of the cached instrumented module as the runner makes
+ *                            it: the module's import functions built once (ModuleLink), a fresh meter and
+ *                            Execution per instance; printed beside it, instantiate + run `set` with the
+ *                            functions built once and with fresh closures (the runner before), alternated
  *   the rest of the VM work  runInProcess (a real Session over the in-process channel: parse, instantiate,
  *                            the contract's wasm, its host functions, result and effects encoded) minus the
  *                            two above; the contract's wasm and the host functions are not split further yet
  *   two round trips          next_message + consume_result: 2 x the native channel against Hostlink's session
  *                            (section 1's median; both sides' CPU while one of them spins is about this)
- *   durable commit           one store.write() of a set's entries, 64 in flight (group commit), LMDB synced
+ *   durable commit           one store.write() of a set's entries, 64 in flight (group commit), LMDB synced:
+ *                            CPU of every thread, lmdb's writer thread included
  *   state root               applyDelta of one key at 10k keys (section 2)
  */
 import { createHash } from 'node:crypto';
@@ -27,6 +30,8 @@ import { buildMessage, parseMessage } from '../src/protocol/message.js';
 import { createMeter, prepareModule } from '../src/vm/instrument/index.js';
 import { policyFor } from '../src/vm/policy.js';
 import { CodeCache } from '../src/vm/runner.js';
+import { Execution } from '../src/vm/execution.js';
+import { IMPLEMENTATIONS, isCatalogued, ModuleLink } from '../src/vm/imports/index.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sha = (b: Uint8Array | string): Uint8Array => Uint8Array.from(createHash('sha256').update(b).digest());
@@ -37,25 +42,40 @@ export interface Pieces {
   vmWorkUs: number;
   /** parseMessage of the execution message alone. */
   parseUs: number;
-  /** new WebAssembly.Instance of the cached (instrumented, compiled) kv-store module, fresh stub imports and meter. */
+  /** new WebAssembly.Instance of the cached (instrumented, compiled) kv-store module as the runner makes it: the module's import functions reused, a fresh meter and Execution. */
   instantiateUs: number;
+  /** Instantiate and run `set` with the import functions built once (ModuleLink) and with fresh closures, alternated. */
+  linkUs: number;
+  freshUs: number;
   commitUs: number;
+  /** Wall time of one durable write with nothing else in flight: what bounds one context's calls. */
+  serialCommitUs: number;
 }
 
-/** Median microseconds per call of `fn` over 5 blocks of `per` calls, after a warm-up block. */
+/**
+ * CPU microseconds (user + sys of this process, every thread) since `before`. CPU rather than wall time: on a
+ * shared machine a loaded core stretches wall time by whatever else runs, while the CPU a piece costs is what
+ * the ceiling adds up.
+ */
+const cpuSince = (before: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(before);
+  return d.user + d.system;
+};
+
+/** Median CPU microseconds per call of `fn` over 5 blocks of `per` calls, after a warm-up block. */
 function perCall(per: number, fn: (i: number) => void): number {
   for (let i = 0; i < per; i++) fn(i);
   const blocks: number[] = [];
   for (let b = 0; b < 5; b++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = process.cpuUsage();
     for (let i = 0; i < per; i++) fn(i);
-    blocks.push(Number(process.hrtime.bigint() - t0) / 1000 / per);
+    blocks.push(cpuSince(t0) / per);
   }
   return median(blocks);
 }
 
 /** runInProcess of kv-store `set` with a warm code cache: microseconds per execution (median of 5 blocks). */
-function vmWork(calls: number): number {
+export function vmWork(calls: number): number {
   const code = Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm')));
   const codeHash = sha(code);
   const state = new Map<string, Uint8Array>();
@@ -72,14 +92,7 @@ function vmWork(calls: number): number {
     if (end.kind !== 'result' || end.result.code !== 'return') throw new Error(`kv-store set failed in process: ${JSON.stringify(end.kind)}`);
   };
   for (let i = 0; i < 200; i++) run(i); // compile, then let the JIT settle
-  const blocks: number[] = [];
-  const per = Math.max(20, Math.floor(calls / 5));
-  for (let b = 0; b < 5; b++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < per; i++) run(b * per + i);
-    blocks.push(Number(process.hrtime.bigint() - t0) / 1000 / per);
-  }
-  return median(blocks);
+  return perCall(Math.max(20, Math.floor(calls / 5)), run);
 }
 
 /**
@@ -95,17 +108,82 @@ function parseAndInstantiate(calls: number): { parseUs: number; instantiateUs: n
   const msg = parseMessage(json);
   const policy = policyFor(msg);
   const module = new WebAssembly.Module(prepareModule(code, policy).bytes);
-  const wanted = WebAssembly.Module.imports(module).filter((d) => d.kind === 'function');
+  // What the runner does: the module's import functions built once (ModuleLink), a fresh meter and a fresh
+  // Execution per instance.
+  const link = new ModuleLink(WebAssembly.Module.imports(module));
   const instantiateUs = perCall(calls, () => {
-    const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
-    for (const d of wanted) (imports[d.module] ??= {})[d.name] = () => 0n;
-    new WebAssembly.Instance(module, { ...imports, ...createMeter(msg.gasLimit, policy).imports });
+    const meter = createMeter(msg.gasLimit, policy);
+    link.run(new Execution(msg, { readMany: () => [] }, meter), meter, (imports) => new WebAssembly.Instance(module, imports));
   });
   return { parseUs, instantiateUs };
 }
 
-/** Durable LMDB writes of one 64-byte key + ~60-byte value, `inFlight` at a time: microseconds per write. */
-async function durableCommit(writes: number, inFlight: number): Promise<number> {
+/**
+ * The instantiate-and-call step of the runner both ways, alternated in blocks of the same process so that load
+ * and JIT state hit both alike: import functions built once per module (ModuleLink, what the runner does) and
+ * fresh closures per execution (what it did before). Each execution gets a fresh meter, Execution (storage
+ * served from memory, no host) and instance, and runs kv-store `set`. CPU microseconds per execution.
+ */
+export function linkVsFresh(calls: number): { linkUs: number; freshUs: number } {
+  const code = readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'));
+  const msg = parseMessage(
+    buildMessage({ codeHash: sha(code), method: 'set', input: Uint8Array.from(Buffer.from('{"key":"k1","value":"value-1"}')), contextId: sha('pieces') }),
+  );
+  const policy = policyFor(msg);
+  const module = new WebAssembly.Module(prepareModule(code, policy).bytes);
+  const wanted = WebAssembly.Module.imports(module);
+  const link = new ModuleLink(wanted);
+  const source = { readMany: (keys: Uint8Array[]) => keys.map(() => null) };
+  const call = (instance: WebAssembly.Instance, ex: Execution): void => {
+    ex.attachMemory(instance.exports.memory as WebAssembly.Memory);
+    (instance.exports.set as () => void)();
+    if (ex.returnValue === null || !ex.returnValue.ok) throw new Error('kv-store set did not return Ok in the bench');
+  };
+  const viaLink = (): void => {
+    const meter = createMeter(msg.gasLimit, policy);
+    const ex = new Execution(msg, source, meter);
+    link.run(ex, meter, (imports) => call(new WebAssembly.Instance(module, imports), ex));
+  };
+  type Impl = (ex: Execution, ...args: (bigint | number)[]) => bigint | number | void;
+  const fresh = (): void => {
+    const meter = createMeter(msg.gasLimit, policy);
+    const ex = new Execution(msg, source, meter);
+    const env: Record<string, (...args: (bigint | number)[]) => bigint | number | void> = {};
+    for (const { module: m, name } of wanted) {
+      if (m !== 'env' || !isCatalogued(name)) continue;
+      const impl = IMPLEMENTATIONS[name] as Impl | undefined;
+      if (impl === undefined) continue;
+      env[name] = (...args) => {
+        ex.enter(name);
+        return impl(ex, ...args);
+      };
+    }
+    call(new WebAssembly.Instance(module, { env, ...meter.imports }), ex);
+  };
+  const per = Math.max(20, Math.floor(calls / 5));
+  for (let i = 0; i < per; i++) {
+    viaLink();
+    fresh();
+  }
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let block = 0; block < 10; block++) {
+    const [first, second, into1, into2] = block % 2 === 0 ? [viaLink, fresh, a, b] : [fresh, viaLink, b, a];
+    let t = process.cpuUsage();
+    for (let i = 0; i < per; i++) first();
+    into1.push(cpuSince(t) / per);
+    t = process.cpuUsage();
+    for (let i = 0; i < per; i++) second();
+    into2.push(cpuSince(t) / per);
+  }
+  return { linkUs: median(a), freshUs: median(b) };
+}
+
+/**
+ * Durable LMDB writes of one 64-byte key + ~60-byte value, `inFlight` at a time: CPU microseconds per write
+ * (every thread), or with `wall` the wall time per write.
+ */
+async function durableCommit(writes: number, inFlight: number, wall = false): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-commit-'));
   const store = await openLmdbStore(dir);
   try {
@@ -117,14 +195,15 @@ async function durableCommit(writes: number, inFlight: number): Promise<number> 
     const value = new Uint8Array(60).fill(7);
     const go = async (n: number): Promise<number> => {
       let next = 0;
-      const t0 = process.hrtime.bigint();
+      const t0 = process.cpuUsage();
+      const w0 = process.hrtime.bigint();
       await Promise.all(Array.from({ length: inFlight }, async () => {
         while (next < n) {
           const i = next++;
           await store.write((txn) => txn.put('state', key(i), value));
         }
       }));
-      return Number(process.hrtime.bigint() - t0) / 1000 / n;
+      return (wall ? Number(process.hrtime.bigint() - w0) / 1000 : cpuSince(t0)) / n;
     };
     await go(Math.min(500, writes));
     return median([await go(writes), await go(writes), await go(writes)]);
@@ -135,37 +214,60 @@ async function durableCommit(writes: number, inFlight: number): Promise<number> 
 }
 
 export async function benchPieces(opts: { calls: number; writes: number }): Promise<Pieces> {
-  return { vmWorkUs: vmWork(opts.calls), ...parseAndInstantiate(opts.calls), commitUs: await durableCommit(opts.writes, 64) };
+  return {
+    vmWorkUs: vmWork(opts.calls),
+    ...parseAndInstantiate(opts.calls),
+    ...linkVsFresh(opts.calls),
+    commitUs: await durableCommit(opts.writes, 64),
+    serialCommitUs: await durableCommit(Math.ceil(opts.writes / 8), 1, true),
+  };
 }
 
 export interface Ceiling {
   pieces: [string, number][];
   totalUs: number;
+  linkUs?: number;
+  freshUs?: number;
 }
 
 export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs: number | undefined): Ceiling {
   const rest = Math.max(0, p.vmWorkUs - p.parseUs - p.instantiateUs);
   const pieces: [string, number][] = [
     ['parse the execution message', p.parseUs],
-    ['instantiate the cached kv-store module with fresh imports (stub functions) and meter', p.instantiateUs],
+    ['instantiate the cached kv-store module: its import functions reused, fresh meter and Execution', p.instantiateUs],
     ['the rest of the in-process execution: contract wasm, host functions, runner, result encoding (not split further)', rest],
     ['two host round trips (native channel against the session)', 2 * (roundTripUs ?? 0)],
     ['durable commit, 64 in flight (group commit)', p.commitUs],
     ['state root for one changed key at 10k keys', stateRootUs ?? 0],
   ];
-  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0) };
+  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0), linkUs: p.linkUs, freshUs: p.freshUs };
 }
 
 export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs: number; vmCpuUs: number } | undefined, cores: number): void {
-  process.stdout.write('pieces of one pooled kv-store set, each measured alone (us)\n');
+  process.stdout.write('pieces of one pooled kv-store set, each measured alone (CPU us; the round trips and the state root are section 1 and 2 figures)\n');
   for (const [name, us] of c.pieces) process.stdout.write(`  ${us.toFixed(1).padStart(8)}  ${name}\n`);
   const ceilingPerSecond = (cores * 1e6) / c.totalUs;
+  if (c.linkUs !== undefined && c.freshUs !== undefined) {
+    process.stdout.write(`  (instantiate + run set, alternated: import functions built once ${c.linkUs.toFixed(1)} us, fresh closures per execution as before ${c.freshUs.toFixed(1)} us: ${(c.freshUs / c.linkUs).toFixed(2)}x)\n`);
+  }
   process.stdout.write(`  ${c.totalUs.toFixed(1).padStart(8)}  ceiling: CPU per execution if the pieces were all there is -> ${ceilingPerSecond.toFixed(0)} executions/s on ${cores} cores\n`);
   if (pooled) {
     const cpu = pooled.hostCpuUs + pooled.vmCpuUs;
     process.stdout.write(
-      `full pooled execution (8 lanes, unix): ${cpu.toFixed(0)} us of CPU (host ${pooled.hostCpuUs.toFixed(0)} + VMs ${pooled.vmCpuUs.toFixed(0)}), ${pooled.perSecond.toFixed(0)} executions/s\n` +
+      `full pooled execution (8 lanes, unix, steady state): ${cpu.toFixed(0)} us of CPU (host ${pooled.hostCpuUs.toFixed(0)} + VMs ${pooled.vmCpuUs.toFixed(0)}), ${pooled.perSecond.toFixed(0)} executions/s\n` +
         `ratio to the ceiling: CPU ${(cpu / c.totalUs).toFixed(2)}x, throughput ${(ceilingPerSecond / pooled.perSecond).toFixed(2)}x below (target: within 2x)\n`,
     );
   }
+}
+
+/**
+ * One context alone: its calls are serialized, so each waits for the previous one's durable commit. The
+ * commit-bound limit is one call per durable commit with nothing else in flight (wall time); the target is
+ * the 1-lane pooled row within 2x of it.
+ */
+export function printOneContext(p: Pieces, oneLane: { perSecond: number } | undefined): void {
+  const limit = 1e6 / p.serialCommitUs;
+  process.stdout.write(`one context alone: durable commit with nothing else in flight ${p.serialCommitUs.toFixed(0)} us wall -> commit-bound limit ${limit.toFixed(0)} executions/s`);
+  if (oneLane) process.stdout.write(`; measured (1 lane, pool, unix) ${oneLane.perSecond.toFixed(0)}/s, ${(limit / oneLane.perSecond).toFixed(2)}x below (target: within 2x)`);
+  process.stdout.write('\n');
 }

@@ -19,7 +19,7 @@ import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
 import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
-import { buildImports } from './imports/index.js';
+import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem } from '../protocol/effect-limits.js';
 import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
@@ -40,6 +40,8 @@ export interface LoadedCode {
   prepared: PreparedModule;
   module: WebAssembly.Module;
   imports: WebAssembly.ModuleImportDescriptor[];
+  /** The module's import functions, built once and linked into each fresh instance (imports/index.ts). */
+  link: ModuleLink;
 }
 
 /**
@@ -106,7 +108,8 @@ function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): Lo
     try {
       const prepared = prepareModule(answer.code, policy);
       const module = new WebAssembly.Module(prepared.bytes);
-      entry = { prepared, module, imports: WebAssembly.Module.imports(module) };
+      const imports = WebAssembly.Module.imports(module);
+      entry = { prepared, module, imports, link: new ModuleLink(imports) };
     } catch (e) {
       // The engine's own refusal of instrumented code (a V8 limit) depends only on the bytes: cache it as a
       // rejection so every call gets the same named VMError at once.
@@ -171,10 +174,13 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
       throw vmError(reasonMessage('invalid_module', 'the module does not export its memory as "memory"'));
     }
     // The start function runs inside the constructor: metered, and its traps are classified like the method's.
-    const instance = new WebAssembly.Instance(code.module, { ...buildImports(ex, code.imports), ...meter.imports });
-    memory = instance.exports.memory as WebAssembly.Memory;
-    ex.attachMemory(memory);
-    (instance.exports[method] as () => void)();
+    // The instance is fresh; only the import functions are reused, serving `ex` and `meter` for its whole life.
+    code.link.run(ex, meter, (imports) => {
+      const instance = new WebAssembly.Instance(code.module, imports);
+      memory = instance.exports.memory as WebAssembly.Memory;
+      ex.attachMemory(memory);
+      (instance.exports[method] as () => void)();
+    });
     if (ex.parent === null) {
       // The count limits were enforced as actions were queued; storage writes and bytes are known at the end.
       const over = effectLimitProblem(ex.message.limits, ex.effects());

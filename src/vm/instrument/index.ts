@@ -20,7 +20,7 @@ import { writeModule } from './writer.js';
 
 export { ModuleRejected } from './rejected.js';
 export type { ModulePolicy, NumType } from './policy.js';
-export { OutOfGas, StackOverflow, createMeter, type Meter } from './meter.js';
+export { OutOfGas, StackOverflow, createMeter, stackOverflow, GAS_GLOBAL_NAME, HOSTLINK_MODULE, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME, type Meter } from './meter.js';
 export { checkCatalogueImport } from './catalogue.js';
 
 /** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */

@@ -27,6 +27,10 @@ export class StackOverflow extends Error {
 export interface Meter {
   /** `{ hostlink: {...} }`: merge with the guest's "env" imports when instantiating. */
   readonly imports: WebAssembly.Imports;
+  /** The remaining-gas global the instrumented code decrements (fresh per meter). */
+  readonly gas: WebAssembly.Global;
+  /** What the instrumented code's out_of_gas import does: leaves no gas and throws OutOfGas. */
+  exhaust(): never;
   /** Charges a host function's cost; throws OutOfGas (leaving no gas) if the remaining gas is smaller. */
   charge(amount: bigint): void;
   /**
@@ -61,15 +65,11 @@ export function createMeter(gasLimit: bigint, policy: ModulePolicy): Meter {
     throw new OutOfGas();
   };
   return {
-    imports: {
-      [HOSTLINK_MODULE]: {
-        [GAS_GLOBAL_NAME]: gas,
-        [OUT_OF_GAS_NAME]: outOfGas,
-        [STACK_OVERFLOW_NAME]: (): never => {
-          throw new StackOverflow();
-        },
-      },
+    get imports(): WebAssembly.Imports {
+      return { [HOSTLINK_MODULE]: { [GAS_GLOBAL_NAME]: gas, [OUT_OF_GAS_NAME]: outOfGas, [STACK_OVERFLOW_NAME]: stackOverflow } };
     },
+    gas,
+    exhaust: outOfGas,
     charge(amount: bigint): void {
       const left = gas.value as bigint;
       if (amount < 0n) throw new RangeError(`negative gas charge: ${amount}`);
@@ -81,6 +81,11 @@ export function createMeter(gasLimit: bigint, policy: ModulePolicy): Meter {
       return gasLimit - (gas.value as bigint);
     },
   };
+}
+
+/** The stack_overflow import: it holds no state, so every instance can share it. */
+export function stackOverflow(): never {
+  throw new StackOverflow();
 }
 
 /**
