@@ -26,8 +26,8 @@ import { AliasConflict, MutationRefused } from './node/contexts.js';
 import { NodeServices } from './node/services.js';
 import { ModuleChecker } from './module-check.js';
 import { checkCallOptions, checkHostOptions } from './options.js';
-import { VmPool } from './pool.js';
-import { serveSession, Session, type WorkSource } from './session.js';
+import { Executor, type PoolStats } from './executor/executor.js';
+import type { Launcher } from './launcher.js';
 import { getCode, putCode } from './state/code-store.js';
 import { lockDataDir, type DataDirLock } from './state/data-dir.js';
 import type { KvStore } from './state/kv.js';
@@ -35,7 +35,7 @@ import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
 import type { SandboxSetting } from './sandbox/plan.js';
-import { launchVm, type Transport, type VmProcess } from './supervisor.js';
+import { processLauncher, type Transport } from './supervisor.js';
 import { reasonResult } from '../protocol/reasons.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
@@ -158,14 +158,15 @@ export const DEFAULT_HOST_OPTIONS = {
 } as const;
 
 export class Host {
-  private pool: VmPool | null = null;
+  /** The executors, started at their first call: warm VMs (pool) and one VM per call (one-shot). */
+  private readonly executors: { pool?: Executor; oneshot?: Executor } = {};
+  /** What starts this host's VMs (see launcher()); created with the first executor. */
+  private vmLauncher: Launcher | null = null;
   /** The data directory's lock, held from open to close (none for an in-memory or given store). */
   private lock: DataDirLock | null = null;
   private readonly lanes = new Map<string, Promise<unknown>>();
   private closed = false;
   private readonly backend: SessionBackend;
-  /** One-shot VMs running right now, each with the job it was started for. */
-  private readonly oneShotVms = new Map<VmProcess, Job>();
   /** Validates and instruments deployed modules in a worker thread (module-check.ts). */
   private readonly checker = new ModuleChecker();
   /** Private storage, contexts, proposals and blobs: inspect and seed them here (src/host/node/services.ts). */
@@ -283,7 +284,7 @@ export class Host {
     const outcome = await this.serialize(lane, async () => {
       const deadline = deadlineMs ?? this.opt('deadlineMs');
       for (let attempt = 1; ; attempt++) {
-        const end = callMode === 'pool' ? await this.runPooled(job, deadline) : await this.runOneShot(job, deadline);
+        const end = await this.executor(callMode).submit(job, deadline);
         const done = await this.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.closed);
         if (done !== 'conflict') return done;
         job = newJob(); // another call committed an alias this one took first: run it again on the new state
@@ -344,25 +345,26 @@ export class Host {
    * for a moment: callers that act on a busy VM (an operator's kill, a test) must not hit a finished one.
    */
   busyVmPids(): number[] {
-    const oneShot = [...this.oneShotVms].filter(([, job]) => job.ending === undefined).map(([vm]) => vm.pid);
-    return [...(this.pool?.busyPids() ?? []), ...oneShot];
+    return [...(this.executors.pool?.busyPids() ?? []), ...(this.executors.oneshot?.busyPids() ?? [])];
   }
 
   /** Process ids of every VM process the host runs right now (pool and one-shot). */
   vmPids(): number[] {
-    return [...(this.pool?.pids() ?? []), ...[...this.oneShotVms.keys()].map((vm) => vm.pid)];
+    return [...(this.executors.pool?.pids() ?? []), ...(this.executors.oneshot?.pids() ?? [])];
   }
 
   /** Pool statistics, or null when no pool was started. */
-  get poolStats(): VmPool['stats'] | null {
-    return this.pool?.stats ?? null;
+  get poolStats(): PoolStats | null {
+    return this.executors.pool?.stats ?? null;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.lanes.values()]);
-    await this.pool?.close(this.opt('killGraceMs') * 4);
+    const grace = this.opt('killGraceMs') * 4;
+    await Promise.all([this.executors.pool?.close(grace), this.executors.oneshot?.close(grace)]);
+    await this.vmLauncher?.close?.();
     await this.checker.close();
     this.node.close();
     try {
@@ -392,74 +394,39 @@ export class Host {
     return next;
   }
 
-  private runPooled(job: Job, deadlineMs: number): Promise<JobEnd> {
-    if (this.pool === null) {
-      this.pool = new VmPool(this.backend, {
-        size: this.opt('poolSize'),
-        killGraceMs: this.opt('killGraceMs'),
-        launch: this.launchOptions(),
-        ...(this.options.recycleAfter !== undefined ? { recycleAfter: this.options.recycleAfter } : {}),
-        ...(this.options.poolIdleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.poolIdleTimeoutMs } : {}),
-      });
+  /** The executor of a mode, started at its first call. Both run VMs from the same launcher. */
+  private executor(mode: ExecutionMode): Executor {
+    let executor = this.executors[mode];
+    if (executor === undefined) {
+      const launcher = (this.vmLauncher ??= this.launcher());
+      const killGraceMs = this.opt('killGraceMs');
+      executor =
+        mode === 'pool'
+          ? new Executor(this.backend, launcher, {
+              role: 'pool',
+              size: this.opt('poolSize'),
+              killGraceMs,
+              ...(this.options.recycleAfter !== undefined ? { recycleAfter: this.options.recycleAfter } : {}),
+              ...(this.options.poolIdleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.poolIdleTimeoutMs } : {}),
+            })
+          : new Executor(this.backend, launcher, { role: 'oneshot', size: Infinity, killGraceMs });
+      this.executors[mode] = executor;
     }
-    this.pool.submit(job, deadlineMs);
-    return job.done;
+    return executor;
   }
 
-  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; events: HostEvents; sandbox?: SandboxSetting } {
-    return {
+  /**
+   * Picks what starts this host's VMs. Today: local child processes (supervisor.ts). Another way to start
+   * VMs (runtime-registered, remote workers) is a Launcher returned here; the executors need nothing else.
+   */
+  private launcher(): Launcher {
+    return processLauncher({
       transport: this.opt('transport'),
       events: this.events,
       ...(this.options.sandbox !== undefined ? { sandbox: this.options.sandbox } : {}),
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
       ...(this.options.channel ? { channel: this.options.channel } : {}),
-    };
-  }
-
-  /**
-   * One process for one call: the VM asks next_message like a pool VM, gets this job, and is answered
-   * `absent` when it asks again, so the message travels over the authenticated channel, never on argv.
-   */
-  private async runOneShot(job: Job, deadlineMs: number): Promise<JobEnd> {
-    const grace = this.opt('killGraceMs');
-    let vm: VmProcess | undefined;
-    const timer = setTimeout(() => {
-      if (job.end({ kind: 'timeout' })) void vm?.stop(grace);
-    }, deadlineMs);
-    try {
-      vm = await launchVm({ ...this.launchOptions(), role: 'oneshot' });
-    } catch (e) {
-      clearTimeout(timer);
-      job.end({ kind: 'crash', crash: { exitCode: null, signal: null, stderr: `could not start a VM process: ${(e as Error).message}` } });
-      return job.done;
-    }
-    const started = vm;
-    job.trace.vmPid = started.pid; // the process we started, not what the VM says in hello
-    this.oneShotVms.set(started, job);
-    void started.exited.then(() => this.oneShotVms.delete(started));
-    if (job.ending !== undefined) void started.stop(grace); // the deadline passed while launching
-    // Whichever comes first ends the job: the result, the process's exit (a crash), or the deadline.
-    void started.exited.then(() => job.end({ kind: 'crash', crash: started.crash() }));
-    let given = false;
-    const once: WorkSource = {
-      nextJob: () => {
-        if (given || job.ending !== undefined) return Promise.resolve(null);
-        given = true;
-        return Promise.resolve(job);
-      },
-    };
-    void started.connection.then(
-      async (socket) => {
-        const { error } = await serveSession(new Session(this.backend, { pool: once }), socket);
-        if (error && job.end({ kind: 'protocol', message: error.message })) void started.stop(grace);
-        socket.destroy();
-      },
-      () => undefined, // exited before connecting: the exit handler reports the crash
-    );
-    const end = await job.done;
-    clearTimeout(timer);
-    void started.reap(grace);
-    return end;
+    });
   }
 
   /**

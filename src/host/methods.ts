@@ -9,6 +9,7 @@ import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus, type RequestOf } from '../protocol/messages.js';
 import { decodeResult } from '../protocol/result.js';
+import { fitResult } from '../protocol/result-size.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import type { NodeBackend } from './node/backend.js';
 import { NODE_HANDLERS } from './node/handlers.js';
@@ -107,7 +108,8 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     checkNodeEffects(job.message, decoded.effects);
     const over = effectLimitProblem(job.message.limits, decoded.effects); // a compromised VM may send anything
     if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);
-    job.end({ kind: 'result', ...decoded });
+    // The frame rule, here too: a path without frames (in-process) reports what a socket VM would.
+    job.end({ kind: 'result', ...fitResult(result.length, effects.length, decoded) });
     session.job = null;
     if ('pool' in session.work) {
       session.state = 'ready';
