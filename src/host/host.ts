@@ -20,7 +20,7 @@ import type { ChannelImpl } from '../transport/connect.js';
 import { callReason, HostEvents, type CallInfo } from './events.js';
 import { Job, type JobEnd, type VmCrash } from './job.js';
 import { silentLogger, type HostLogger } from './logger.js';
-import type { SessionBackend } from './methods.js';
+import type { SessionBackend } from './session-types.js';
 import type { FetchPolicy } from './node/fetch.js';
 import { AliasConflict, MutationRefused } from './node/contexts.js';
 import { NodeServices } from './node/services.js';

@@ -12,7 +12,7 @@ import { InProcessChannel } from '../transport/in-process.js';
 import { HostClient } from '../vm/host-client.js';
 import { CodeCache, runExecution } from '../vm/runner.js';
 import { Job, type JobEnd } from './job.js';
-import type { SessionBackend } from './methods.js';
+import type { SessionBackend } from './session-types.js';
 import { Session } from './session.js';
 
 export function runInProcess(backend: SessionBackend, messageJson: string, cache = new CodeCache()): JobEnd {

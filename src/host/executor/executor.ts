@@ -21,7 +21,7 @@
  */
 import type { Job, JobEnd } from '../job.js';
 import type { Launcher, VmHandle, VmRole } from '../launcher.js';
-import type { SessionBackend } from '../methods.js';
+import type { SessionBackend } from '../session-types.js';
 import { serveSession, Session } from '../session.js';
 import { Slot, type SlotOwner } from './slot.js';
 

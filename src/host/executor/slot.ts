@@ -5,7 +5,8 @@
  */
 import type { Job } from '../job.js';
 import type { VmHandle } from '../launcher.js';
-import type { Session, WorkSource } from '../session.js';
+import type { Session } from '../session.js';
+import type { WorkSource } from '../session-types.js';
 
 /**
  * starting: launched, has not asked for work yet. idle: parked in next_message. busy: running the job it took.
