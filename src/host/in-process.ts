@@ -6,12 +6,13 @@
  */
 import { HostlinkError } from '../errors.js';
 import { encodeEffects } from '../protocol/effects.js';
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
 import { encodeResult } from '../protocol/result.js';
 import { InProcessChannel } from '../transport/in-process.js';
 import { HostClient } from '../vm/host-client.js';
 import { CodeCache, runExecution } from '../vm/runner.js';
 import { Job, type JobEnd } from './job.js';
-import type { SessionBackend } from './methods.js';
+import type { SessionBackend } from './session-types.js';
 import { Session } from './session.js';
 
 export function runInProcess(backend: SessionBackend, messageJson: string, cache = new CodeCache()): JobEnd {
@@ -23,7 +24,7 @@ export function runInProcess(backend: SessionBackend, messageJson: string, cache
     return answer;
   });
   const host = new HostClient(channel);
-  const hello = host.call('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'in-process', pid: process.pid, proof: new Uint8Array(32) });
+  const hello = host.call('hello', { minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX, vmVersion: 'in-process', pid: process.pid, proof: new Uint8Array(32) });
   if (hello.status !== 'ok') throw new HostlinkError('internal', `in-process hello failed: ${hello.status}`);
   const report = runExecution(job.message, host, cache);
   const ack = host.call('consume_result', { result: encodeResult(report.result), effects: encodeEffects(report.effects) });

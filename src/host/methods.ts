@@ -1,60 +1,45 @@
 /**
  * The host's answer to each protocol method, by name (protocol/methods.json is the catalogue). Handlers are
- * small: reads come from the backend (the committed state), the result is handed to the session's job.
+ * small: reads come from the backend (the committed state), the result is handed to the session's job, and
+ * the session's state changes only through its transitions (session.ts).
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
 import { effectLimitProblem } from '../protocol/effect-limits.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
-import { encodeOk, encodeStatus, type RequestOf } from '../protocol/messages.js';
+import { encodeOk, encodeStatus } from '../protocol/messages.js';
 import { decodeResult } from '../protocol/result.js';
+import { fitResult } from '../protocol/result-size.js';
 import { HOSTLINK_VERSION } from '../version.js';
-import type { NodeBackend } from './node/backend.js';
 import { NODE_HANDLERS } from './node/handlers.js';
-import type { Session } from './session.js';
+import type { Handler } from './session-types.js';
 
-/** What the handlers need from the host: committed data only (deltas are applied after the result). */
-export interface SessionBackend {
-  getCode(codeHash: Uint8Array): Uint8Array | undefined;
-  readState(contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined;
-  /** Private storage, contexts, blobs and fetch (src/host/node/); without it those methods answer `forbidden`. */
-  node?: NodeBackend;
-}
+export type { Handler, SessionBackend } from './session-types.js';
 
 /** Most keys one storage_read_many may ask for. */
 export const MAX_BATCH_KEYS = 4096;
-
-export type Handler<M extends MethodName> = (session: Session, fields: RequestOf<M>) => Uint8Array | Promise<Uint8Array>;
 
 const absent = (): Uint8Array => encodeStatus('absent', {});
 
 export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   hello(session, { minVersion, maxVersion, vmVersion, pid }) {
-    if (session.state !== 'new') throw new HostlinkError('protocol', 'hello sent twice');
+    const event = session.work === null ? 'start' : 'hello'; // a session given its job starts it at once
+    session.check(event);
     const version = Math.min(maxVersion, PROTOCOL_VERSION_MAX);
     if (version < minVersion || version < PROTOCOL_VERSION_MIN) {
       return encodeStatus('incompatible_version', { hostMin: PROTOCOL_VERSION_MIN, hostMax: PROTOCOL_VERSION_MAX });
     }
-    Object.assign(session, { vmPid: pid, vmVersion, protocolVersion: version });
-    if ('oneShot' in session.work) {
-      session.job = session.work.oneShot;
-      session.state = 'busy';
-      session.job.trace.begin(pid);
-    } else {
-      session.state = 'ready';
-    }
+    session.transition(event, { vmPid: pid, vmVersion, protocolVersion: version });
     return encodeOk('hello', { version, hostVersion: HOSTLINK_VERSION });
   },
 
   async next_message(session) {
-    if (!('pool' in session.work)) throw new HostlinkError('protocol', 'next_message from a one-shot VM');
-    if (session.state !== 'ready') throw new HostlinkError('protocol', 'next_message while an execution is in progress');
-    const job = await session.work.pool.nextJob(session);
+    if (session.work === null) throw new HostlinkError('protocol', 'next_message from a one-shot VM');
+    session.check('take');
+    const job = await session.work.nextJob(session);
     if (job === null) return absent();
-    session.job = job;
-    session.state = 'busy';
-    job.trace.begin(session.vmPid);
+    session.transition('take', { job });
     return encodeOk('next_message', { message: job.messageJson });
   },
 
@@ -107,14 +92,9 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     checkNodeEffects(job.message, decoded.effects);
     const over = effectLimitProblem(job.message.limits, decoded.effects); // a compromised VM may send anything
     if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);
-    job.end({ kind: 'result', ...decoded });
-    session.job = null;
-    if ('pool' in session.work) {
-      session.state = 'ready';
-      session.work.pool.jobFinished?.(session, job);
-    } else {
-      session.state = 'finished';
-    }
+    // The frame rule, here too: a path without frames (in-process) reports what a socket VM would.
+    job.end({ kind: 'result', ...fitResult(result.length, effects.length, decoded) });
+    session.transition(session.work === null ? 'last_result' : 'result');
     return encodeOk('consume_result', {});
   },
 

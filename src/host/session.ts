@@ -1,8 +1,10 @@
 /**
- * One VM connection as the host sees it: a strict request/response state machine.
+ * One VM connection as the host sees it: a strict request/response state machine whose every transition is
+ * a row of TRANSITIONS below (the one place the session's state changes):
  *
- *   hello --> ready --(job assigned: given at start, or answered next_message)--> busy
- *   busy --consume_result--> ready (work source) / finished (job given at start)
+ *   new --hello--> ready --take (next_message answered a job)--> busy --result--> ready
+ *   new --start (hello of a session given its job)--> busy --last_result--> finished
+ *   any --close--> closed
  *
  * Socket-served VMs (pool and one-shot alike) always take their job through next_message from a WorkSource;
  * a job given at start is for the in-process runner, which has no listener and no secret. Sockets reach
@@ -20,30 +22,82 @@ import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { decodeRequest, encodeStatus } from '../protocol/messages.js';
 import { readChunks, type ReadMode } from '../transport/socket-reads.js';
 import type { Job } from './job.js';
-import { METHOD_HANDLERS, type SessionBackend } from './methods.js';
+import { METHOD_HANDLERS } from './methods.js';
+import type { SessionBackend, SessionContext, SessionEvent, SessionEventData, SessionState, WorkSource } from './session-types.js';
 
-export type SessionState = 'new' | 'ready' | 'busy' | 'finished' | 'closed';
+export type { SessionState, WorkSource } from './session-types.js';
 
-/** How a session obtains work: a pool, or a one-shot call that hands out its one job and then null. */
-export interface WorkSource {
-  /** Resolves with the next job, or null when there is no more work (the VM is told `absent` and exits). */
-  nextJob(session: Session): Promise<Job | null>;
-  /** Called when the current job got its result. */
-  jobFinished?(session: Session, job: Job): void;
-}
+const ALL_STATES: readonly SessionState[] = ['new', 'ready', 'busy', 'finished', 'closed'];
 
-export class Session {
-  state: SessionState = 'new';
-  job: Job | null = null;
-  vmPid = 0;
-  vmVersion = '';
-  protocolVersion = 0;
+/** Every transition of a session: the states it may leave from, where it goes, and the error when refused. */
+const TRANSITIONS: { readonly [E in SessionEvent]: { from: readonly SessionState[]; to: SessionState; refused: string } } = {
+  hello: { from: ['new'], to: 'ready', refused: 'hello sent twice' },
+  start: { from: ['new'], to: 'busy', refused: 'hello sent twice' },
+  take: { from: ['ready'], to: 'busy', refused: 'next_message while an execution is in progress' },
+  result: { from: ['busy'], to: 'ready', refused: 'consume_result while no execution is in progress' },
+  last_result: { from: ['busy'], to: 'finished', refused: 'consume_result while no execution is in progress' },
+  close: { from: ALL_STATES, to: 'closed', refused: 'the session is already closed' },
+};
+
+export class Session implements SessionContext {
+  #state: SessionState = 'new';
+  #job: Job | null = null;
+  #vmPid = 0;
+  #vmVersion = '';
+  #protocolVersion = 0;
+  readonly work: WorkSource | null;
+  /** The job given at start (in-process), taken by the `start` transition. */
+  private readonly given: Job | null;
 
   constructor(
     readonly backend: SessionBackend,
     /** A job given at start (the in-process runner), or where to ask for work (pool, one-shot over a socket). */
-    readonly work: { oneShot: Job } | { pool: WorkSource },
-  ) {}
+    work: { oneShot: Job } | { pool: WorkSource },
+  ) {
+    this.work = 'pool' in work ? work.pool : null;
+    this.given = 'oneShot' in work ? work.oneShot : null;
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get vmPid(): number {
+    return this.#vmPid;
+  }
+
+  get vmVersion(): string {
+    return this.#vmVersion;
+  }
+
+  get protocolVersion(): number {
+    return this.#protocolVersion;
+  }
+
+  check(event: SessionEvent): void {
+    if (!TRANSITIONS[event].from.includes(this.#state)) throw new HostlinkError('protocol', TRANSITIONS[event].refused);
+  }
+
+  /** The one place the state changes: a row of TRANSITIONS, with what entering or leaving `busy` means. */
+  transition<E extends SessionEvent>(event: E, ...data: SessionEventData[E] extends undefined ? [] : [SessionEventData[E]]): void {
+    this.check(event);
+    const detail = data[0] as Partial<SessionEventData['hello'] & SessionEventData['take']> | undefined;
+    if (detail?.vmPid !== undefined) {
+      this.#vmPid = detail.vmPid;
+      this.#vmVersion = detail.vmVersion!;
+      this.#protocolVersion = detail.protocolVersion!;
+    }
+    const to = TRANSITIONS[event].to;
+    if (to === 'busy') {
+      const job = event === 'start' ? this.given : (detail?.job ?? null);
+      if (job === null) throw new HostlinkError('internal', `session event ${event} without a job`);
+      this.#job = job;
+      job.trace.begin(this.#vmPid);
+    } else {
+      this.#job = null;
+    }
+    this.#state = to;
+  }
 
   /**
    * Answers one request body. Only next_message may answer later (a Promise); everything else answers at
@@ -52,12 +106,12 @@ export class Session {
    */
   handle(body: Uint8Array): Uint8Array | Promise<Uint8Array> {
     const request = decodeRequest(body);
-    if (this.state === 'new' && request.method !== 'hello') {
+    if (this.#state === 'new' && request.method !== 'hello') {
       throw new HostlinkError('protocol', `${request.method} before hello`);
     }
-    const handler = METHOD_HANDLERS[request.method] as (s: Session, fields: unknown) => Uint8Array | Promise<Uint8Array>;
+    const handler = METHOD_HANDLERS[request.method] as (s: SessionContext, fields: unknown) => Uint8Array | Promise<Uint8Array>;
     // Requests made while a job runs belong to its trace (the one that hands out the job does not).
-    const job = this.job;
+    const job = this.#job;
     if (job === null) return handler(this, request.fields);
     const arrivedAt = performance.now();
     const answer = handler(this, request.fields);
@@ -68,12 +122,11 @@ export class Session {
     return answer instanceof Promise ? answer.then(record) : record(answer);
   }
 
-  /** The job the current request belongs to; throws when there is none. */
   currentJob(method: string): Job {
-    if (this.state !== 'busy' || this.job === null) {
+    if (this.#state !== 'busy' || this.#job === null) {
       throw new HostlinkError('protocol', `${method} while no execution is in progress`);
     }
-    return this.job;
+    return this.#job;
   }
 }
 
@@ -100,7 +153,7 @@ export function serveSession(
     const finish = (error?: HostlinkError): void => {
       if (finished) return;
       finished = true;
-      session.state = 'closed';
+      session.transition('close');
       resolve(error ? { error } : {});
     };
     const fail = (e: unknown): void => {

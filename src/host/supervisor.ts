@@ -20,7 +20,7 @@ import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
-import type { VmExit, VmHandle } from './launcher.js';
+import type { Launcher, VmExit, VmHandle, VmRole } from './launcher.js';
 import { prepareSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { createSocketDir } from './socket-dir.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
@@ -45,7 +45,7 @@ export interface LaunchOptions {
   /** Where to report vm.launched and vm.exited. */
   events?: HostEvents;
   /** How the VM will be used, for events: a warm pool worker or one process per call. */
-  role?: 'pool' | 'oneshot';
+  role?: VmRole;
   /** The VM's OS sandbox (src/host/sandbox/plan.ts); default HOSTLINK_SANDBOX or 'required'. */
   sandbox?: SandboxSetting;
 }
@@ -206,4 +206,9 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
     void vm.exited.then((exit) => events.emit('vm.exited', { pid, mode, ...exit, lifetimeMs: performance.now() - born }));
   }
   return vm;
+}
+
+/** The local-process launcher: each VM is a child process of this host, started by launchVm. */
+export function processLauncher(options: Omit<LaunchOptions, 'role'>): Launcher {
+  return { kind: 'process', launch: (role: VmRole) => launchVm({ ...options, role }) };
 }

@@ -11,11 +11,12 @@
  */
 import { HostlinkError, isHostlinkError } from '../errors.js';
 import { emptyEffects, encodeEffects } from '../protocol/effects.js';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
+import { fitResult } from '../protocol/result-size.js';
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
 import { helloProof } from '../protocol/hello-proof.js';
 import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
 import { encodeRequest } from '../protocol/messages.js';
-import { encodeResult, type ExecutionResult } from '../protocol/result.js';
+import { encodeResult } from '../protocol/result.js';
 import { parseAddress } from '../transport/address.js';
 import { connectHost, type ChannelImpl } from '../transport/connect.js';
 import { HOSTLINK_VERSION } from '../version.js';
@@ -23,7 +24,7 @@ import { HostClient, statusError } from './host-client.js';
 import { CodeCache, runExecution, type ExecutionReport } from './runner.js';
 import { readVmSecret } from './secret.js';
 import { enterSandbox } from './sandbox.js';
-import { reasonMessage, reasonResult } from '../protocol/reasons.js';
+import { reasonResult } from '../protocol/reasons.js';
 
 export const VM_EXIT = { ok: 0, internal: 1, usage: 2, incompatibleVersion: 3, hostLost: 4, sandbox: 5 } as const;
 
@@ -41,14 +42,10 @@ const say = (line: string): void => {
 function consumeResult(host: HostClient, report: ExecutionReport): void {
   let result = encodeResult(report.result);
   let effects = encodeEffects(report.effects);
-  if (result.length + effects.length + 16 > MAX_FRAME_BYTES) {
-    const tooLarge: ExecutionResult = {
-      code: 'vm_error',
-      message: reasonMessage('result_too_large', `the result and effects take ${result.length + effects.length} bytes, over the ${MAX_FRAME_BYTES}-byte frame limit`),
-      fingerprint: null,
-    };
-    result = encodeResult(tooLarge);
-    effects = encodeEffects({ ...emptyEffects(), gasUsed: report.effects.gasUsed, logs: report.effects.logs });
+  const fitted = fitResult(result.length, effects.length, report);
+  if (fitted !== report) {
+    result = encodeResult(fitted.result);
+    effects = encodeEffects(fitted.effects);
   }
   const answer = host.call('consume_result', { result, effects });
   if (answer.status !== 'ok') throw statusError('consume_result', answer);

@@ -39,3 +39,27 @@ test('a host embedded by a script run with node flags a worker refuses (--input-
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'return null\n');
 });
+
+test('host.node is read-only for embedders: the methods bound to one execution and the commit side are not on it', async () => {
+  const host = await Host.open({ store: createMemoryStore(), poolSize: 1 });
+  try {
+    // @ts-expect-error apply is the committer's, not an embedder's
+    assert.equal(host.node.apply, undefined);
+    // @ts-expect-error settle is the committer's
+    assert.equal(host.node.settle, undefined);
+    // @ts-expect-error blobAppend(job, ...) is a protocol handler's
+    assert.equal(host.node.blobAppend, undefined);
+    // @ts-expect-error isMember(job, ...) answers for one execution
+    assert.equal(host.node.isMember, undefined);
+    for (const name of ['apply', 'settle', 'blobAppend', 'blobFinish', 'blobRead', 'blobSize', 'readPrivate', 'isMember', 'members', 'resolveAlias', 'reserveAlias', 'fetch', 'close']) {
+      assert.equal(name in host.node, false, `host.node.${name}`);
+    }
+    assert.ok(Object.isFrozen(host.node), 'and nothing can be added to it');
+    const ctx = id32('read-only');
+    await host.node.addMembers(ctx, [id32('alice')]);
+    assert.equal(host.node.contextMembers(ctx).length, 1, 'inspection and set-up still work');
+    assert.equal(host.node.openSnapshots, 0);
+  } finally {
+    await host.close();
+  }
+});

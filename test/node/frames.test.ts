@@ -11,7 +11,7 @@ import { createMemoryStore } from '../../src/host/state/memory-store.js';
 import { buildMessage } from '../../src/protocol/message.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { BLOB_FRAME_BYTES } from '../../src/protocol/node-limits.js';
-import type { MethodName } from '../../src/protocol/generated.js';
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../../src/protocol/generated.js';
 import type { RequestOf } from '../../src/protocol/messages.js';
 import { takeFullFrames, takeRest, type WriteHandle } from '../../src/vm/blob-handles.js';
 import { id32, MemoryBackend } from '../helpers.js';
@@ -20,8 +20,8 @@ function busySession(withNode: boolean): Session {
   const backend = new MemoryBackend();
   const job = new Job(buildMessage({ codeHash: id32('code'), method: 'm', contextId: id32('ctx'), limits: { maxBlobHandles: 2 } }));
   const session = new Session(withNode ? Object.assign(backend, { node: new NodeServices(createMemoryStore()) }) : backend, { oneShot: job });
-  session.state = 'busy';
-  session.job = job;
+  // A session given its job at start is busy with it from hello on (the state is the session's own).
+  session.handle(encodeRequest('hello', { minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX, vmVersion: 't', pid: 1, proof: new Uint8Array(32) }));
   return session;
 }
 

@@ -7,8 +7,7 @@ import { HostlinkError } from '../../errors.js';
 import { encodeOk, encodeStatus } from '../../protocol/messages.js';
 import { BLOB_FRAME_BYTES } from '../../protocol/node-limits.js';
 import type { Job } from '../job.js';
-import type { Handler } from '../methods.js';
-import type { Session } from '../session.js';
+import type { Handler, SessionContext } from '../session-types.js';
 import { NodeLimitError, type FetchAnswer, type NodeBackend } from './backend.js';
 
 export type NodeMethodName =
@@ -27,7 +26,7 @@ const absent = (): Uint8Array => encodeStatus('absent', {});
 const utf8 = new TextEncoder();
 
 /** The current job and the node backend, or a `forbidden` answer when this host keeps no node tables. */
-function context(session: Session, method: string): { job: Job; node: NodeBackend } | Uint8Array {
+function context(session: SessionContext, method: string): { job: Job; node: NodeBackend } | Uint8Array {
   const job = session.currentJob(method);
   const node = session.backend.node;
   if (node === undefined) return encodeStatus('forbidden', { reason: `${method}: this host keeps no node tables` });

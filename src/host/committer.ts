@@ -1,0 +1,135 @@
+/**
+ * The committer: turns how a job ended into the call's Outcome and applies it. A Return's delta, node effects
+ * and new state root are written in one transaction (nothing of a failed call is written); every call is then
+ * settled at the node (staged blobs not committed are deleted, alias reservations end) and reported
+ * (call.finished, vm.crashed). The scheduler runs a call again when the commit met an alias conflict.
+ */
+import { performance } from 'node:perf_hooks';
+import { isHostlinkError } from '../errors.js';
+import { emptyEffects, type Effects } from '../protocol/effects.js';
+import { executionHash } from '../protocol/execution-hash.js';
+import { reasonResult } from '../protocol/reasons.js';
+import { encodeResult, type ExecutionResult } from '../protocol/result.js';
+import type { Outcome } from './call-types.js';
+import { callReason, type CallInfo, type HostEvents } from './events.js';
+import type { Job, JobEnd, VmCrash } from './job.js';
+import type { HostLogger } from './logger.js';
+import { AliasConflict, MutationRefused } from './node/contexts.js';
+import type { KvStore, KvTxn } from './state/kv.js';
+import { applyDelta, stateRoot } from './state/merkle.js';
+
+/** The node's commit side: what only the committer may call. */
+export interface NodeCommit {
+  /** Applies a successful call's node effects inside its transaction. */
+  apply(txn: KvTxn, job: Job, effects: Effects): void;
+  /** Ends a call at the node, success or not. */
+  settle(job: Job): void;
+}
+
+/** The result a call reports for a job that ended without one of its own. */
+function endResult(end: Exclude<JobEnd, { kind: 'result' }>): ExecutionResult {
+  switch (end.kind) {
+    case 'timeout':
+      return reasonResult('timeout');
+    case 'crash': {
+      const how = end.crash.signal ? `signal ${end.crash.signal}` : `exit code ${end.crash.exitCode}`;
+      const last = end.crash.stderr.trim().split('\n').pop() ?? '';
+      return reasonResult('vm_crash', `the VM process ended (${how}) without a result${last ? `: ${last}` : ''}`);
+    }
+    case 'protocol':
+      return reasonResult('protocol_violation', end.message);
+  }
+}
+
+export class Committer {
+  constructor(
+    private readonly store: KvStore,
+    private readonly node: NodeCommit,
+    private readonly events: HostEvents,
+    private readonly logger: HostLogger,
+  ) {}
+
+  /**
+   * Applies a job's outcome. 'conflict': another call committed first an alias this one took (only when
+   * `retry`); the caller runs the call again on the new state so the outcome never depends on timing.
+   */
+  async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number, view: boolean, retry: boolean): Promise<Outcome | 'conflict'> {
+    const endedAt = performance.now();
+    const contextId = job.message.contextId;
+    const effects = end.kind === 'result' ? end.effects : emptyEffects();
+    let result = end.kind === 'result' ? end.result : endResult(end);
+    const crash: VmCrash | undefined = end.kind === 'crash' ? end.crash : undefined;
+    let applied = result.code === 'return' && !view;
+    let root: Uint8Array | undefined;
+    try {
+      if (applied) root = await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)));
+    } catch (e) {
+      // Nothing of the call was written (the transaction rolled back); the outcome says why.
+      applied = false;
+      if (e instanceof AliasConflict && retry) return 'conflict';
+      if (e instanceof AliasConflict) result = reasonResult('conflict', `${e.message}, again after retries`);
+      else if (e instanceof MutationRefused) result = { code: 'vm_error', message: e.message, fingerprint: null };
+      else if (isHostlinkError(e, 'store')) result = reasonResult('store', e.message);
+      else throw e;
+    } finally {
+      this.node.settle(job); // staged blobs not committed are deleted, alias reservations end
+    }
+    root ??= stateRoot(this.store, contextId);
+    const resultBytes = encodeResult(result);
+    const outcome: Outcome = {
+      callId: info.callId,
+      result,
+      resultBytes,
+      logs: effects.logs,
+      events: effects.events,
+      xcalls: effects.xcalls,
+      writes: effects.writes,
+      gasUsed: effects.gasUsed,
+      applied,
+      stateRoot: root,
+      artifact: applied ? effects.artifact : null,
+      rootHash: applied ? effects.rootHash : null,
+      ...(crash ? { crash } : {}),
+      followUps: [],
+      nondetResults: effects.nondetResults,
+      disagreement: effects.nondetDisagreement,
+      executionHash: executionHash(resultBytes, effects),
+    };
+    this.report(job, info, outcome, queuedAt, endedAt);
+    return outcome;
+  }
+
+  /** call.finished (and vm.crashed) for a call that has its outcome. */
+  private report(job: Job, info: CallInfo, outcome: Outcome, queuedAt: number, endedAt: number): void {
+    const t = job.trace;
+    const pid = t.startedAt === undefined ? null : t.vmPid;
+    if (outcome.crash) {
+      const lastLine = outcome.crash.stderr.trim().split('\n').pop() ?? '';
+      this.logger.warn('a VM process ended without a result', { callId: info.callId, pid, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine });
+      if (pid !== null) this.events.emit('vm.crashed', { pid, callId: info.callId, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine });
+    }
+    if (!this.events.has('call.finished')) return;
+    const now = performance.now();
+    const startedAt = t.startedAt ?? endedAt;
+    const r = outcome.result;
+    this.events.emit('call.finished', {
+      ...info,
+      result: r.code,
+      reason: callReason(r),
+      message: r.code === 'return' ? null : r.message,
+      applied: outcome.applied,
+      gasUsed: outcome.gasUsed,
+      stateRoot: outcome.stateRoot,
+      vmPid: pid,
+      durations: { queueMs: startedAt - queuedAt, vmMs: endedAt - startedAt, applyMs: now - endedAt, totalMs: now - queuedAt },
+      hostCalls: t.counts,
+      roundTrips: t.roundTrips,
+      trace: t.entries,
+      traceDropped: t.dropped,
+      messageJson: job.messageJson,
+      reads: t.reads,
+      readsComplete: t.readsComplete,
+      outcome,
+    });
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The scheduler: when each call runs. Calls on the same context queue on its lane and run one after another
+ * (each sees the previous one's committed state); calls on different contexts run in parallel, as far as the
+ * executor allows. A call that met an alias conflict at commit runs again on the new state (at most
+ * MAX_CONFLICT_ATTEMPTS runs), so its outcome never depends on timing. After a call applied, its event
+ * handlers and xcalls run as calls of their own, within the breadth and depth limits.
+ */
+import { performance } from 'node:perf_hooks';
+import { buildMessage, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
+import type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
+import type { Committer } from './committer.js';
+import type { CallInfo, HostEvents } from './events.js';
+import { Job, type JobEnd } from './job.js';
+import { checkCallOptions } from './options.js';
+
+/** Runs of one call that met an AliasConflict (each conflict means another call committed that alias first). */
+const MAX_CONFLICT_ATTEMPTS = 3;
+
+export interface SchedulerOptions {
+  mode: ExecutionMode;
+  deadlineMs: number;
+  limits?: Partial<VmLimits>;
+  gasLimit?: bigint;
+  floats?: FloatPolicy;
+  followUps?: { maxBreadth?: number; maxDepth?: number };
+  traceReads?: boolean;
+}
+
+/** What the scheduler needs from its Host. */
+export interface SchedulerDeps {
+  events: HostEvents;
+  committer: Committer;
+  /** Runs a job in the executor of `mode`; resolves with how it ended. */
+  execute(job: Job, mode: ExecutionMode, deadlineMs: number): Promise<JobEnd>;
+  /** The contract a follow-up runs in a context (see Host.codeFor). */
+  codeFor(contextId: Uint8Array, callerCode: Uint8Array): Uint8Array;
+  /** True once the host is closing: no retry, no follow-up starts. */
+  closed(): boolean;
+}
+
+export class Scheduler {
+  private readonly lanes = new Map<string, Promise<unknown>>();
+  private nextCallId = 1;
+
+  constructor(
+    private readonly options: SchedulerOptions,
+    private readonly deps: SchedulerDeps,
+  ) {}
+
+  /** Runs a call (or a view: nothing applied, no follow-ups) at `depth` below the embedder's call. */
+  async call(request: CallRequest, depth: number, parentCallId: number | null, view = false): Promise<Outcome> {
+    checkCallOptions(request);
+    const { mode, deadlineMs, ...init } = request;
+    const messageJson = buildMessage({
+      ...init,
+      gasLimit: init.gasLimit ?? this.options.gasLimit,
+      floats: init.floats ?? this.options.floats,
+      limits: { ...this.options.limits, ...init.limits },
+    } as MessageInit);
+    const callMode = mode ?? this.options.mode;
+    const info: CallInfo = { callId: this.nextCallId++, parentCallId, method: request.method, contextId: request.contextId, codeHash: request.codeHash, mode: callMode };
+    const queuedAt = performance.now();
+    const { events, committer } = this.deps;
+    const newJob = (): Job => {
+      const j = new Job(messageJson); // validates the message before anything starts
+      if (this.options.traceReads) j.trace.reads = [];
+      j.trace.onBegin = (t) => events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
+      return j;
+    };
+    let job = newJob();
+    events.emit('call.queued', info);
+    const lane = Buffer.from(request.contextId).toString('hex');
+    const outcome = await this.serialize(lane, async () => {
+      const deadline = deadlineMs ?? this.options.deadlineMs;
+      for (let attempt = 1; ; attempt++) {
+        const end = await this.deps.execute(job, callMode, deadline);
+        const done = await committer.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
+        if (done !== 'conflict') return done;
+        job = newJob(); // another call committed an alias this one took first: run it again on the new state
+      }
+    }).catch((e: unknown) => {
+      // No outcome (the store failed, a VM could not be launched): say so, so no watcher waits for it forever.
+      events.emit('call.failed', { ...info, error: (e as Error)?.message ?? String(e) });
+      throw e;
+    });
+    // Outside the lane: a handler on the same context queues behind the call that emitted it.
+    if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth);
+    return outcome;
+  }
+
+  /** Resolves once every call queued so far has finished. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.lanes.values()]);
+  }
+
+  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number): Promise<FollowUp[]> {
+    const maxBreadth = this.options.followUps?.maxBreadth ?? 8;
+    const maxDepth = this.options.followUps?.maxDepth ?? 3;
+    const planned = [
+      ...outcome.events
+        .filter((e) => e.handler !== null)
+        .map((e) => ({ kind: 'handler' as const, contextId: parent.contextId, method: e.handler!, input: e.data })),
+      ...outcome.xcalls.map((x) => ({ kind: 'xcall' as const, contextId: x.contextId, method: x.function, input: x.params })),
+    ];
+    const done: FollowUp[] = [];
+    for (const [i, f] of planned.entries()) {
+      const base = { kind: f.kind, contextId: f.contextId, method: f.method };
+      if (this.deps.closed()) done.push({ ...base, skipped: 'the host closed before this follow-up ran' });
+      else if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
+      else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
+      else {
+        // A follow-up is a call of its own: it runs its blocks as a leader (docs/nondet.md).
+        const { nondet: _role, ...inherited } = parent;
+        const request: CallRequest = { ...inherited, codeHash: this.deps.codeFor(f.contextId, parent.codeHash), method: f.method, input: f.input, contextId: f.contextId };
+        done.push({ ...base, outcome: await this.call(request, depth + 1, outcome.callId) });
+      }
+    }
+    return done;
+  }
+
+  /** Runs fn after every earlier call on the same lane (context) has finished. */
+  private serialize<T>(lane: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.lanes.get(lane) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.lanes.set(lane, tail);
+    void tail.then(() => {
+      if (this.lanes.get(lane) === tail) this.lanes.delete(lane);
+    });
+    return next;
+  }
+}
