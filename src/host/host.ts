@@ -73,6 +73,8 @@ export interface HostOptions {
   /** Command that starts a VM (default: this installation's `hostlink vm`). */
   vmCommand?: readonly string[];
   channel?: ChannelImpl;
+  /** How VMs start: 'process' (default) dials the host; 'runtime' announces itself through the gRPC Runtime handshake (docs/runtime.md). */
+  launcher?: 'process' | 'runtime';
   /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
   fetch?: FetchPolicy;
   /** Where the host reports VM crashes and listener failures (default: nowhere). Events: `host.events`. */
@@ -406,9 +408,10 @@ export class Host {
     return job.done;
   }
 
-  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; events: HostEvents; sandbox?: SandboxSetting } {
+  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; events: HostEvents; sandbox?: SandboxSetting; launcher?: 'process' | 'runtime' } {
     return {
       transport: this.opt('transport'),
+      ...(this.options.launcher !== undefined ? { launcher: this.options.launcher } : {}),
       events: this.events,
       ...(this.options.sandbox !== undefined ? { sandbox: this.options.sandbox } : {}),
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
