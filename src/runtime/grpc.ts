@@ -95,7 +95,8 @@ export async function serveRuntime(options: ServeRuntimeOptions): Promise<Runtim
       // but protobufjs would write an explicitly set 0).
       (answer) => callback(null, answer.error === undefined ? ({} as InitializeResponse) : { error: answer.error }),
       (e: unknown) => {
-        const code = e instanceof HostlinkError && e.code === 'usage' ? grpc.status.INVALID_ARGUMENT : grpc.status.FAILED_PRECONDITION;
+        // INVALID_ARGUMENT: the request is refused (its address, a call too many); never read as a version mismatch.
+        const code = e instanceof HostlinkError && e.code === 'incompatible_version' ? grpc.status.FAILED_PRECONDITION : grpc.status.INVALID_ARGUMENT;
         callback({ code, details: e instanceof Error ? e.message : String(e) });
       },
     );
@@ -170,12 +171,12 @@ export function initialize(engineAddr: string, request: InitializeRequest, optio
 }
 
 /**
- * A status the engine chose to answer (the production shape of a version mismatch is a plain error, which gRPC
- * carries as UNKNOWN; FAILED_PRECONDITION and INVALID_ARGUMENT are what a typed refusal would use). Transport
- * failures (UNAVAILABLE, DEADLINE_EXCEEDED, ...) are not refusals: nothing was decided.
+ * A version refusal in the production shape: a plain error from the engine's handler, which gRPC carries as
+ * UNKNOWN (FAILED_PRECONDITION: a typed one). Transport failures (UNAVAILABLE, DEADLINE_EXCEEDED, ...) decided
+ * nothing, and INVALID_ARGUMENT refuses the request itself (e.g. its address), not the version.
  */
 function isRefusal(err: grpc.ServiceError): boolean {
-  return err.code === grpc.status.UNKNOWN || err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.INVALID_ARGUMENT;
+  return err.code === grpc.status.UNKNOWN || err.code === grpc.status.FAILED_PRECONDITION;
 }
 
 /** The HostlinkError for a status that is not a refusal; undefined for a refusal (the caller resolves instead). */
@@ -183,6 +184,9 @@ function statusFailure(err: grpc.ServiceError, engineAddr: string, deadlineMs: n
   if (isRefusal(err)) return undefined;
   if (err.code === grpc.status.DEADLINE_EXCEEDED) {
     return new HostlinkError('timeout', `the engine at ${engineAddr} did not answer Initialize within ${deadlineMs} ms`);
+  }
+  if (err.code === grpc.status.INVALID_ARGUMENT || err.code === grpc.status.PERMISSION_DENIED) {
+    return new HostlinkError('protocol', `the engine at ${engineAddr} refused Initialize: ${err.details}`);
   }
   if (err.code === grpc.status.UNIMPLEMENTED) {
     return new HostlinkError('protocol', `the engine at ${engineAddr} does not serve ${RUNTIME_SERVICE}: ${err.details}`);
