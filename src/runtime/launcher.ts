@@ -69,6 +69,7 @@ export async function launchRuntimeVm(options: RuntimeLaunchOptions): Promise<Vm
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   };
   const handshake = new Handshake(secret, dir, options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, options.gate?.helloTimeoutMs);
+  // (armed once the VM exists: the deadline runs from its spawn)
   let runtime: RuntimeServer;
   try {
     runtime = await serveRuntime({ listen: [listen], onInitialize: (req) => handshake.onInitialize(req) });
@@ -93,12 +94,12 @@ export async function launchRuntimeVm(options: RuntimeLaunchOptions): Promise<Vm
     throw e;
   }
   const vm = new RuntimeVm(child, handshake, parseAddress(engineAddr));
-  handshake.onFailure = (e) => void (e.code === 'incompatible_version' ? vm.reap(REFUSED_EXIT_GRACE_MS) : vm.stop(REFUSED_EXIT_GRACE_MS));
-  handshake.onSettled = (ok) => {
+  handshake.arm(
+    (e) => void (e.code === 'incompatible_version' ? vm.reap(REFUSED_EXIT_GRACE_MS) : vm.stop(REFUSED_EXIT_GRACE_MS)),
     // After a success the VM has read its answer (it says hello only then); after a refusal it must still read
     // it, so the endpoint stays until the VM is gone.
-    if (ok) void runtime.close();
-  };
+    (ok) => void (ok ? runtime.close() : undefined),
+  );
   void vm.exited.then(() => {
     void runtime.close();
     removeDir();
@@ -129,14 +130,14 @@ class RuntimeVm extends VmProcess {
 class Handshake implements Gate {
   readonly connection: Promise<Socket>;
   failure: HostlinkError | undefined;
-  onFailure: (e: HostlinkError) => void = () => undefined;
-  onSettled: (ok: boolean) => void = () => undefined;
+  private onFailure: (e: HostlinkError) => void = () => undefined;
+  private onSettled: (ok: boolean) => void = () => undefined;
   private settled = false;
   private refusedCount = 0;
   private dials = 0;
   private readonly dialing = new Set<Socket>();
-  private readonly timer: NodeJS.Timeout;
-  private readonly deadline: number;
+  private timer: NodeJS.Timeout | undefined;
+  private deadline = Infinity;
   private admit!: (socket: Socket) => void;
   private reject!: (e: HostlinkError) => void;
 
@@ -144,7 +145,7 @@ class Handshake implements Gate {
     private readonly secret: Uint8Array,
     /** The VM's own directory (unix transport): the only place a unix server_addr may be. */
     private readonly vmDir: string | undefined,
-    timeoutMs: number,
+    private readonly timeoutMs: number,
     private readonly helloTimeoutMs: number | undefined,
   ) {
     this.connection = new Promise((resolve, reject) => {
@@ -152,8 +153,15 @@ class Handshake implements Gate {
       this.reject = reject;
     });
     this.connection.catch(() => undefined); // observed by whoever awaits it
-    this.deadline = Date.now() + timeoutMs;
-    this.timer = setTimeout(() => this.fail(new HostlinkError('timeout', HANDSHAKE_NOT_FOUND)), timeoutMs);
+  }
+
+  /** Starts the deadline, once the VM is spawned; `onFailure` stops it, `onSettled` follows either outcome. */
+  arm(onFailure: (e: HostlinkError) => void, onSettled: (ok: boolean) => void): void {
+    this.onFailure = onFailure;
+    this.onSettled = onSettled;
+    if (this.settled) return;
+    this.deadline = Date.now() + this.timeoutMs;
+    this.timer = setTimeout(() => this.fail(new HostlinkError('timeout', HANDSHAKE_NOT_FOUND)), this.timeoutMs);
   }
 
   get refused(): number {

@@ -19,7 +19,7 @@ import { checkHelloProof, helloProof, newVmSecret } from '../../src/protocol/hel
 import { encodeRequest } from '../../src/protocol/messages.js';
 import { initialize, INITIALIZE_METHOD_PATH, serveRuntime } from '../../src/runtime/grpc.js';
 import { hostProof } from '../../src/runtime/host-proof.js';
-import { HANDSHAKE_NOT_FOUND, launchRuntimeVm } from '../../src/runtime/launcher.js';
+import { HANDSHAKE_NOT_FOUND, launchRuntimeVm, runtimeLauncher } from '../../src/runtime/launcher.js';
 import { formatAddress } from '../../src/transport/address.js';
 import { contract, id32, MemoryBackend, message, tempDir, text, utf8 } from '../helpers.js';
 import { serveProductionShape } from './production-shape.js';
@@ -58,12 +58,15 @@ describe('a VM started with only the engine variable runs the kv-store', () => {
 
 describe('host side', () => {
   test('no Initialize within the handshake deadline: the VM is stopped and the launch fails with exactly the message', { timeout: 30_000 }, async () => {
-    const vm = await launchRuntimeVm({ transport: 'tcp', sandbox: 'off', command: fake('silent'), handshakeTimeoutMs: 300 });
+    const launcher = runtimeLauncher({ transport: 'tcp', sandbox: 'off', command: fake('silent'), handshakeTimeoutMs: 300 });
+    assert.equal(launcher.kind, 'runtime');
+    const vm = await launcher.launch('oneshot');
     await assert.rejects(vm.connection, (e: Error & { code?: string }) => e.message === HANDSHAKE_NOT_FOUND && e.code === 'timeout');
     assert.equal(HANDSHAKE_NOT_FOUND, 'handshake failed: vm process not found');
     const exit = await vm.exited;
     assert.equal(exit.signal, 'SIGTERM', 'the launcher stopped the silent VM');
     assert.match(vm.crash().stderr, /handshake failed: vm process not found$/);
+    assert.match(vm.stderrTail(), /handshake failed: vm process not found$/);
   });
 
   test('through Host, a VM that never calls Initialize fails the call with the message (default 5 s deadline)', { timeout: 60_000 }, async () => {
