@@ -53,6 +53,7 @@ export async function connectThroughRuntime(engineAddr: string, secret: Uint8Arr
   const { server, address } = await listen(engine);
   const announced = formatAddress(address);
   const acceptor = acceptHost(server, secret, announced);
+  let socket: Socket;
   try {
     let outcome;
     try {
@@ -71,13 +72,16 @@ export async function connectThroughRuntime(engineAddr: string, secret: Uint8Arr
       timer = setTimeout(() => reject(failed('timeout', `the engine accepted Initialize but did not connect to ${announced} within ${deadlineMs} ms`)), deadlineMs);
     });
     try {
-      return adoptJs(await Promise.race([acceptor.connection, late]));
+      socket = await Promise.race([acceptor.connection, late]);
     } finally {
       clearTimeout(timer);
     }
   } finally {
     acceptor.close();
   }
+  // One turn of the event loop lets libuv release the listener's descriptor before the VM seals itself in.
+  await new Promise((resolve) => setImmediate(resolve));
+  return adoptJs(socket);
 }
 
 function listen(engine: HostAddress): Promise<{ server: Server; address: HostAddress }> {

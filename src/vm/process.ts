@@ -109,7 +109,7 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
     );
   } catch (e) {
     say((e as Error).message);
-    if (isHostlinkError(e, 'usage')) return VM_EXIT.usage;
+    if (options.connect !== undefined && isHostlinkError(e, 'usage')) return VM_EXIT.usage;
     return isHostlinkError(e, 'incompatible_version') ? VM_EXIT.incompatibleVersion : VM_EXIT.hostLost;
   }
   try {
