@@ -35,7 +35,7 @@ import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { applyDelta, listState, readState, stateRoot } from './state/merkle.js';
 import type { SandboxSetting } from './sandbox/plan.js';
-import { launchVm, type Transport, type VmProcess } from './supervisor.js';
+import { launchVm, type LaunchOptions, type Transport, type VmProcess } from './supervisor.js';
 import { reasonResult } from '../protocol/reasons.js';
 
 export type ExecutionMode = 'pool' | 'oneshot';
@@ -75,6 +75,8 @@ export interface HostOptions {
   channel?: ChannelImpl;
   /** How VMs start: 'process' (default) dials the host; 'runtime' announces itself through the gRPC Runtime handshake (docs/runtime.md). */
   launcher?: 'process' | 'runtime';
+  /** With launcher 'runtime': how long a VM has to call Initialize and prove its connection (default 5000 ms). */
+  handshakeTimeoutMs?: number;
   /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
   fetch?: FetchPolicy;
   /** Where the host reports VM crashes and listener failures (default: nowhere). Events: `host.events`. */
@@ -408,10 +410,11 @@ export class Host {
     return job.done;
   }
 
-  private launchOptions(): { transport: Transport; command?: readonly string[]; channel?: ChannelImpl; events: HostEvents; sandbox?: SandboxSetting; launcher?: 'process' | 'runtime' } {
+  private launchOptions(): LaunchOptions {
     return {
       transport: this.opt('transport'),
       ...(this.options.launcher !== undefined ? { launcher: this.options.launcher } : {}),
+      ...(this.options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs } : {}),
       events: this.events,
       ...(this.options.sandbox !== undefined ? { sandbox: this.options.sandbox } : {}),
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),

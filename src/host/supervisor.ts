@@ -50,6 +50,8 @@ export interface LaunchOptions {
   sandbox?: SandboxSetting;
   /** 'runtime': the VM announces itself through the gRPC Runtime handshake (src/runtime/launcher.ts). Default 'process'. */
   launcher?: 'process' | 'runtime';
+  /** With launcher 'runtime': the handshake deadline (src/runtime/launcher.ts; default 5000 ms). */
+  handshakeTimeoutMs?: number;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;

@@ -40,10 +40,8 @@ const MAX_DIALS = 16;
 /** How long a refused VM may take to read its answer and exit by itself before it is stopped. */
 const REFUSED_EXIT_GRACE_MS = 2000;
 
-export interface RuntimeLaunchOptions extends Omit<LaunchOptions, 'channel' | 'launcher'> {
-  /** How long the VM has to call Initialize and prove its connection. Default 5000 ms. */
-  handshakeTimeoutMs?: number;
-}
+/** `handshakeTimeoutMs`: how long the VM has to call Initialize and prove its connection, from its spawn. Default 5000 ms. */
+export type RuntimeLaunchOptions = Omit<LaunchOptions, 'channel' | 'launcher'>;
 
 let launches = 0;
 

@@ -28,6 +28,8 @@ const HERE = import.meta.dirname ?? new URL('.', import.meta.url).pathname;
 const FAKE = join(HERE, 'fake-runtime-vm.js');
 const fake = (...args: string[]): string[] => [process.execPath, FAKE, ...args];
 const json = (o: unknown): Uint8Array => utf8(JSON.stringify(o));
+/** The handshake deadline of tests that are not about it: a loaded machine can take seconds to start a VM. */
+const SLOW_OK = 60_000;
 const value = (o: Outcome): string => {
   assert.equal(o.result.code, 'return', JSON.stringify(o.result));
   return text((o.result as { value: Uint8Array }).value);
@@ -36,9 +38,10 @@ const value = (o: Outcome): string => {
 describe('a VM started with only the engine variable runs the kv-store', () => {
   for (const transport of ['tcp', 'unix'] as const) {
     for (const mode of ['pool', 'oneshot'] as const) {
-      test(`${mode} over ${transport}`, { timeout: 60_000 }, async () => {
+      test(`${mode} over ${transport}`, { timeout: 120_000 }, async () => {
         const data = tempDir();
-        const host = await Host.open({ dataDir: data.path, transport, mode, poolSize: 1, launcher: 'runtime' });
+        // Generous deadlines: this test is about the path, not the clock (the suite shares a loaded machine).
+        const host = await Host.open({ dataDir: data.path, transport, mode, poolSize: 1, launcher: 'runtime', handshakeTimeoutMs: SLOW_OK, deadlineMs: SLOW_OK });
         try {
           const codeHash = await host.deploy(contract('kv-store'));
           const ctx = id32(`runtime-${transport}-${mode}`);
@@ -57,7 +60,7 @@ describe('a VM started with only the engine variable runs the kv-store', () => {
 });
 
 describe('host side', () => {
-  test('no Initialize within the handshake deadline: the VM is stopped and the launch fails with exactly the message', { timeout: 30_000 }, async () => {
+  test('no Initialize within the handshake deadline: the VM is stopped and the launch fails with exactly the message', { timeout: 120_000 }, async () => {
     const launcher = runtimeLauncher({ transport: 'tcp', sandbox: 'off', command: fake('silent'), handshakeTimeoutMs: 300 });
     assert.equal(launcher.kind, 'runtime');
     const vm = await launcher.launch('oneshot');
@@ -69,7 +72,7 @@ describe('host side', () => {
     assert.match(vm.stderrTail(), /handshake failed: vm process not found$/);
   });
 
-  test('through Host, a VM that never calls Initialize fails the call with the message (default 5 s deadline)', { timeout: 60_000 }, async () => {
+  test('through Host, a VM that never calls Initialize fails the call with the message (default 5 s deadline)', { timeout: 120_000 }, async () => {
     const data = tempDir();
     const host = await Host.open({ dataDir: data.path, transport: 'tcp', mode: 'oneshot', sandbox: 'off', launcher: 'runtime', vmCommand: fake('silent'), deadlineMs: 30_000 });
     try {
@@ -84,8 +87,8 @@ describe('host side', () => {
     }
   });
 
-  test('an incompatible protocol version is answered ERROR_INCOMPATIBLE_PROTOCOL_VERSION and fails the launch naming both versions', { timeout: 30_000 }, async () => {
-    const vm = await launchRuntimeVm({ transport: 'tcp', sandbox: 'off', command: fake('version', '99') });
+  test('an incompatible protocol version is answered ERROR_INCOMPATIBLE_PROTOCOL_VERSION and fails the launch naming both versions', { timeout: 120_000 }, async () => {
+    const vm = await launchRuntimeVm({ transport: 'tcp', sandbox: 'off', command: fake('version', '99'), handshakeTimeoutMs: SLOW_OK });
     await assert.rejects(vm.connection, (e: Error & { code?: string }) => {
       assert.equal(e.code, 'incompatible_version');
       assert.match(e.message, new RegExp(`^handshake failed: protocol version mismatch: this host \\(hostlink [^)]+\\) speaks protocol version ${PROTOCOL_VERSION_MAX}, the VM speaks 99; upgrade this host`));
@@ -96,11 +99,11 @@ describe('host side', () => {
     assert.match(vm.stderrTail(), /"ok":false,"reason":"incompatible_version"/);
   });
 
-  test('a forged Initialize pointing at an intruder loses: the host keeps waiting and admits the real VM', { timeout: 60_000 }, async () => {
+  test('a forged Initialize pointing at an intruder loses: the host keeps waiting and admits the real VM', { timeout: 120_000 }, async () => {
     const intruder = await intruderServer();
-    // The real VM starts a second late, so the forger's Initialize is certainly first.
-    const real = ['/bin/sh', '-c', `sleep 1; exec "${process.execPath}" ${VM_NODE_FLAGS.join(' ')} "${HOSTLINK_BIN}" vm`];
-    const vm = await launchRuntimeVm({ transport: 'tcp', command: real });
+    // The real VM starts two seconds late, so the forger's Initialize is certainly first.
+    const real = ['/bin/sh', '-c', `sleep 2; exec "${process.execPath}" ${VM_NODE_FLAGS.join(' ')} "${HOSTLINK_BIN}" vm`];
+    const vm = await launchRuntimeVm({ transport: 'tcp', command: real, handshakeTimeoutMs: SLOW_OK });
     try {
       const forged = await initialize(formatAddress(vm.address), { protocol_version: PROTOCOL_VERSION_MAX, server_addr: intruder.address }, { deadlineMs: 5000 });
       assert.deepEqual(forged, { ok: true }, 'the forger is answered like anyone: Initialize carries no credential');
@@ -128,10 +131,10 @@ describe('host side', () => {
     }
   });
 
-  test("the VM's environment is PATH, the engine address and the sandbox's variables, nothing of the host's", { timeout: 30_000 }, async () => {
+  test("the VM's environment is PATH, the engine address and the sandbox's variables, nothing of the host's", { timeout: 120_000 }, async () => {
     process.env.HOSTLINK_TEST_CANARY = 'secret';
     try {
-      const vm = await launchRuntimeVm({ transport: 'tcp', command: fake('env') });
+      const vm = await launchRuntimeVm({ transport: 'tcp', command: fake('env'), handshakeTimeoutMs: SLOW_OK });
       await vm.exited;
       const names = JSON.parse(vm.stderrTail().split('\n')[0]!) as string[];
       const allowed = ['PATH', RUNTIME_ENGINE_ADDR_ENV, 'HOSTLINK_SANDBOX', 'HOSTLINK_HOST_PID', 'HOSTLINK_LIFELINE_FD', 'HOSTLINK_DEATH_SIGNAL'];
@@ -144,13 +147,13 @@ describe('host side', () => {
 });
 
 describe('VM side (hostlink vm with the engine variable)', () => {
-  test('without --host and without the variable: required env var missing', { timeout: 30_000 }, async () => {
+  test('without --host and without the variable: required env var missing', { timeout: 120_000 }, async () => {
     const vm = startVm(undefined);
     assert.equal(await vm.exit, 2);
     assert.match(vm.stderr(), new RegExp(`required env var missing: ${RUNTIME_ENGINE_ADDR_ENV}`));
   });
 
-  test('refused in our shape (error = 1): exit 3, failed to initialize vm runtime', { timeout: 30_000 }, async () => {
+  test('refused in our shape (error = 1): exit 3, failed to initialize vm runtime', { timeout: 120_000 }, async () => {
     const engine = await serveRuntime({ listen: [{ tcp: { host: '127.0.0.1', port: 0 } }], onInitialize: async () => ({ error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' }) });
     try {
       const vm = startVm(engine.addresses[0]!);
@@ -161,7 +164,7 @@ describe('VM side (hostlink vm with the engine variable)', () => {
     }
   });
 
-  test('refused in the production shape (Empty + status error): exit 3 with the engine\'s text', { timeout: 30_000 }, async () => {
+  test('refused in the production shape (Empty + status error): exit 3 with the engine\'s text', { timeout: 120_000 }, async () => {
     const prod = await serveProductionShape(INITIALIZE_METHOD_PATH, 45);
     try {
       const vm = startVm(prod.address);
@@ -174,7 +177,7 @@ describe('VM side (hostlink vm with the engine variable)', () => {
     }
   });
 
-  test('no engine at the address: exit 4, failed to initialize vm runtime', { timeout: 30_000 }, async () => {
+  test('no engine at the address: exit 4, failed to initialize vm runtime', { timeout: 120_000 }, async () => {
     const gone = await serveRuntime({ listen: [{ tcp: { host: '127.0.0.1', port: 0 } }], onInitialize: async () => ({}) });
     const addr = gone.addresses[0]!;
     await gone.close();
@@ -183,7 +186,7 @@ describe('VM side (hostlink vm with the engine variable)', () => {
     assert.match(vm.stderr(), /failed to initialize vm runtime: /);
   });
 
-  test('the VM says hello only to a peer that proves its secret: an intruder on its listener gets nothing', { timeout: 30_000 }, async () => {
+  test('the VM says hello only to a peer that proves its secret: an intruder on its listener gets nothing', { timeout: 120_000 }, async () => {
     let announced!: (addr: string) => void;
     const addr = new Promise<string>((r) => (announced = r));
     const engine = await serveRuntime({ listen: [{ tcp: { host: '127.0.0.1', port: 0 } }], onInitialize: async (req) => (announced(req.server_addr), {}) });

@@ -42,9 +42,9 @@ async function python(args: string[]): Promise<string> {
 }
 
 describe('interop with Python grpcio', { skip }, () => {
-  test("Python as client of the host's Runtime: a good version gets zero bytes, a bad one error=1 and the launch fails", { timeout: 60_000 }, async () => {
+  test("Python as client of the host's Runtime: a good version gets zero bytes, a bad one error=1 and the launch fails", { timeout: 120_000 }, async () => {
     // A VM that never calls Initialize itself: the Python client is the only caller.
-    const waiting = await launchRuntimeVm({ transport: 'tcp', sandbox: 'off', command: [process.execPath, FAKE, 'silent'], handshakeTimeoutMs: 20_000 });
+    const waiting = await launchRuntimeVm({ transport: 'tcp', sandbox: 'off', command: [process.execPath, FAKE, 'silent'], handshakeTimeoutMs: 60_000 });
     try {
       // Nothing serves 127.0.0.1:1: the host's connection proves nothing and it keeps waiting.
       assert.equal(await python(['call', formatAddress(waiting.address), String(PROTOCOL_VERSION_MAX), '127.0.0.1:1']), 'ok bytes=');
@@ -52,7 +52,7 @@ describe('interop with Python grpcio', { skip }, () => {
     } finally {
       await waiting.stop(500);
     }
-    const refused = await launchRuntimeVm({ transport: 'tcp', sandbox: 'off', command: [process.execPath, FAKE, 'silent'], handshakeTimeoutMs: 20_000 });
+    const refused = await launchRuntimeVm({ transport: 'tcp', sandbox: 'off', command: [process.execPath, FAKE, 'silent'], handshakeTimeoutMs: 60_000 });
     try {
       assert.equal(await python(['call', formatAddress(refused.address), '99', '127.0.0.1:1']), 'ok bytes=0801');
       await assert.rejects(refused.connection, /protocol version mismatch: .* the VM speaks 99; upgrade this host/);
@@ -62,7 +62,7 @@ describe('interop with Python grpcio', { skip }, () => {
     }
   });
 
-  test('Python as the engine, answering success: our VM serves, and says hello to the peer that proves its secret', { timeout: 60_000 }, async () => {
+  test('Python as the engine, answering success: our VM serves, and says hello to the peer that proves its secret', { timeout: 120_000 }, async () => {
     const engine = await pythonEngine(PROTOCOL_VERSION_MAX, 'ours');
     const secret = newVmSecret();
     const vm = startVm(engine.address, secret);
@@ -85,7 +85,7 @@ describe('interop with Python grpcio', { skip }, () => {
   });
 
   for (const shape of ['ours', 'production'] as const) {
-    test(`Python as the engine, refusing in the ${shape} shape: our VM exits 3, failed to initialize vm runtime`, { timeout: 60_000 }, async () => {
+    test(`Python as the engine, refusing in the ${shape} shape: our VM exits 3, failed to initialize vm runtime`, { timeout: 120_000 }, async () => {
       const engine = await pythonEngine(PROTOCOL_VERSION_MAX + 1, shape);
       const vm = startVm(engine.address, newVmSecret());
       try {
