@@ -24,6 +24,10 @@ function protocolTs(proto, methods, errors, results) {
   lines.push(`export const VM_SECRET_BYTES = ${proto.vm_secret_bytes};`);
   lines.push(`/** Domain-separation prefix of the hello proof: HMAC-SHA256(secret, label || hello body with a zero proof). */`);
   lines.push(`export const HELLO_PROOF_LABEL = ${JSON.stringify(proto.hello_proof_label)};`, '');
+  lines.push(`/** The one environment variable a runtime-launched VM gets from its host: the engine's Runtime address (docs/runtime.md). */`);
+  lines.push(`export const RUNTIME_ENGINE_ADDR_ENV = ${JSON.stringify(proto.runtime.engine_addr_env)};`);
+  lines.push(`/** Domain-separation prefix of the host's proof to a runtime VM: HMAC-SHA256(secret, label || the VM's address). */`);
+  lines.push(`export const RUNTIME_HOST_PROOF_LABEL = ${JSON.stringify(proto.runtime.host_proof_label)};`, '');
   lines.push('/** Method ids (u8), the first byte of every request body. */');
   lines.push('export const Method = {');
   for (const m of methods.methods) lines.push(`  ${pascal(m.name)}: ${m.id},`);

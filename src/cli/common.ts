@@ -23,6 +23,7 @@ export const HOST_OPTIONS = {
   mode: { type: 'string' },
   deadline: { type: 'string' },
   sandbox: { type: 'string' },
+  launcher: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -32,6 +33,8 @@ export const HOST_OPTIONS_HELP = `common options:
   --transport unix|tcp  how VM processes connect (default unix)
   --mode pool|oneshot   a pooled VM process (reused by follow-up calls), or one VM process per call
                         (default pool; either way one call starts one VM process)
+  --launcher process|runtime  how VM processes start: dial the host (default), or announce themselves
+                        through the gRPC Runtime handshake (docs/runtime.md)
   --deadline MS         wall-clock limit of one execution (default 10000)
   --sandbox MODE        required|best-effort|off: the VM processes' OS sandbox (default: required when the
                         native parts are built, else best-effort with a warning; HOSTLINK_SANDBOX overrides)
@@ -104,12 +107,16 @@ function fallBackToRootVms(): void {
   }
 }
 
-export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string }): HostOptions {
+export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string; launcher?: string }): HostOptions {
   // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
   const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1, sandbox: cliSandbox(values.sandbox) };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
     o.transport = values.transport as Transport;
+  }
+  if (values.launcher !== undefined) {
+    if (values.launcher !== 'process' && values.launcher !== 'runtime') throw new HostlinkError('usage', '--launcher must be process or runtime');
+    o.launcher = values.launcher;
   }
   if (values.mode !== undefined) {
     if (values.mode !== 'pool' && values.mode !== 'oneshot') throw new HostlinkError('usage', '--mode must be pool or oneshot');

@@ -33,7 +33,7 @@ import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { listState, readState, stateRoot } from './state/merkle.js';
-import { processLauncher, type Transport } from './supervisor.js';
+import { processLauncher, type LaunchOptions, type Transport } from './supervisor.js';
 
 export type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 
@@ -70,6 +70,10 @@ export interface HostOptions {
   /** Command that starts a VM (default: this installation's `hostlink vm`). */
   vmCommand?: readonly string[];
   channel?: ChannelImpl;
+  /** How VMs start: 'process' (default) dials the host; 'runtime' announces itself through the gRPC Runtime handshake (docs/runtime.md). */
+  launcher?: 'process' | 'runtime';
+  /** With launcher 'runtime': how long a VM has to call Initialize and prove its connection (default 5000 ms). */
+  handshakeTimeoutMs?: number;
   /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
   fetch?: FetchPolicy;
   /** Where the host reports VM crashes and listener failures (default: nowhere). Events: `host.events`. */
@@ -286,16 +290,24 @@ export class Host {
   }
 
   /**
-   * Picks what starts this host's VMs. Today: local child processes (supervisor.ts). Another way to start
-   * VMs (runtime-registered, remote workers) is a Launcher returned here; the executors need nothing else.
+   * Picks what starts this host's VMs: local child processes that dial their listener (supervisor.ts), or
+   * processes that announce themselves through the gRPC Runtime handshake (src/runtime/launcher.ts). Another
+   * way to start VMs is a Launcher returned here; the executors need nothing else.
    */
   private launcher(): Launcher {
-    return processLauncher({
+    const options: Omit<LaunchOptions, 'role'> = {
       transport: this.opt('transport'),
+      ...(this.options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs } : {}),
       events: this.events,
       ...(this.options.sandbox !== undefined ? { sandbox: this.options.sandbox } : {}),
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
       ...(this.options.channel ? { channel: this.options.channel } : {}),
-    });
+    };
+    if (this.options.launcher === 'runtime') {
+      // Loaded only when chosen: the gRPC packages cost start-up time the process launcher does not pay.
+      const load = import('../runtime/launcher.js');
+      return { kind: 'runtime', launch: async (role) => (await load).launchRuntimeVm({ ...options, role }) };
+    }
+    return processLauncher(options);
   }
 }

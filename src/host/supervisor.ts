@@ -21,8 +21,8 @@ import type { ChannelImpl } from '../transport/connect.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
 import type { Launcher, VmExit, VmHandle, VmRole } from './launcher.js';
-import { prepareSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { createSocketDir } from './socket-dir.js';
+import { prepareSandbox, type PreparedSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 
 export type Transport = 'unix' | 'tcp';
@@ -48,16 +48,21 @@ export interface LaunchOptions {
   role?: VmRole;
   /** The VM's OS sandbox (src/host/sandbox/plan.ts); default HOSTLINK_SANDBOX or 'required'. */
   sandbox?: SandboxSetting;
+  /** With launcher 'runtime': the handshake deadline (src/runtime/launcher.ts; default 5000 ms). */
+  handshakeTimeoutMs?: number;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
 let socketDir: string | undefined;
 let socketCounter = 0;
 
-/** A private directory for this host process's VM sockets, removed at exit. */
+/** This host process's private directory for VM sockets, removed at exit (shared with src/runtime/launcher.ts). */
+export function vmSocketDir(): string {
+  return (socketDir ??= createSocketDir()); // also removes those of killed hosts (socket-dir.ts)
+}
+
 function socketPath(): string {
-  socketDir ??= createSocketDir(); // also removes those of killed hosts (socket-dir.ts)
-  return join(socketDir, `vm-${++socketCounter}.sock`);
+  return join(vmSocketDir(), `vm-${++socketCounter}.sock`);
 }
 
 function listen(transport: Transport): Promise<{ server: Server; address: HostAddress }> {
@@ -91,14 +96,16 @@ export class VmProcess implements VmHandle {
   private exitInfo: VmExit | null = null;
   private readonly gate: Gate;
 
+  /**
+   * `gate` yields the VM's authenticated connection: admitVm on a listener the VM dials (launchVm), or the runtime
+   * handshake (src/runtime/launcher.ts). It is closed when the VM exits first.
+   */
   constructor(
     readonly child: ChildProcess,
-    server: Server,
+    gate: Gate,
     readonly address: HostAddress,
-    secret: Uint8Array,
-    gateOptions: GateOptions = {},
   ) {
-    this.gate = admitVm(server, secret, gateOptions);
+    this.gate = gate;
     this.connection = this.gate.connection;
     this.exited = new Promise((resolve) => {
       const ended = (exitCode: number | null, signal: string | null): void => {
@@ -177,35 +184,52 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
   const secret = newVmSecret();
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
-  const args = [...command.slice(1), '--host', formatAddress(address)];
+  const args = ['--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);
+  let child: ChildProcess;
+  try {
+    child = spawnVm(sandbox, command, args, options.env ?? {}, secret);
+  } catch (e) {
+    server.close(); // a listener left open would keep the host process alive
+    throw e;
+  }
+  const vm = new VmProcess(child, admitVm(server, secret, options.gate), address);
+  reportLifecycle(vm, options.events, options.role);
+  return vm;
+}
+
+/**
+ * Spawns a VM process inside its sandbox: `command` then `args`, an environment of PATH plus `env` (plus the
+ * sandbox's own variables) and nothing else from the node's, the secret written to its stdin pipe. Every local
+ * launcher starts its VMs here. Throws HostlinkError('vm_crash') when the process cannot be spawned at all.
+ */
+export function spawnVm(sandbox: PreparedSandbox, command: readonly string[], args: readonly string[], env: Record<string, string>, secret: Uint8Array): ChildProcess {
   // SANDBOX: launcher, uid, cgroup, empty working directory around the same spawn. Stdin stays a pipe on fd 0:
   // the secret travels there, and the launcher closes every descriptor above stderr.
   let child: ChildProcess;
   try {
-    child = sandbox.spawn(command[0]!, args, {
+    child = sandbox.spawn(command[0]!, [...command.slice(1), ...args], {
       stdio: ['pipe', 'ignore', 'pipe'],
       // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     });
   } catch (e) {
-    server.close(); // a listener left open would keep the host process alive
     throw new HostlinkError('vm_crash', `could not start the VM process: ${(e as Error).message}`);
   }
   child.on('error', () => undefined); // spawn failures surface as an exit (code null) and are reported as crashes
   // The secret goes through the stdin pipe, which only this child holds; the VM reads it to EOF before dialling.
   child.stdin?.on('error', () => undefined); // EPIPE when the VM died first: reported as its crash
-  child.stdin?.end(`${secret.toString('hex')}\n`);
-  const vm = new VmProcess(child, server, address, secret, options.gate);
-  const events = options.events;
-  if (events !== undefined && child.pid !== undefined) {
-    const pid = child.pid;
-    const mode = options.role ?? 'pool';
-    const born = performance.now();
-    events.emit('vm.launched', { pid, mode });
-    void vm.exited.then((exit) => events.emit('vm.exited', { pid, mode, ...exit, lifetimeMs: performance.now() - born }));
-  }
-  return vm;
+  child.stdin?.end(`${Buffer.from(secret).toString('hex')}\n`);
+  return child;
+}
+
+/** Reports vm.launched now and vm.exited when the VM ends. */
+export function reportLifecycle(vm: VmProcess, events: HostEvents | undefined, role: 'pool' | 'oneshot' = 'pool'): void {
+  if (events === undefined || vm.child.pid === undefined) return;
+  const pid = vm.child.pid;
+  const born = performance.now();
+  events.emit('vm.launched', { pid, mode: role });
+  void vm.exited.then((exit) => events.emit('vm.exited', { pid, mode: role, ...exit, lifetimeMs: performance.now() - born }));
 }
 
 /** The local-process launcher: each VM is a child process of this host, started by launchVm. */

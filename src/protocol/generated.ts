@@ -11,6 +11,11 @@ export const VM_SECRET_BYTES = 32;
 /** Domain-separation prefix of the hello proof: HMAC-SHA256(secret, label || hello body with a zero proof). */
 export const HELLO_PROOF_LABEL = "hostlink hello proof v1";
 
+/** The one environment variable a runtime-launched VM gets from its host: the engine's Runtime address (docs/runtime.md). */
+export const RUNTIME_ENGINE_ADDR_ENV = "HOSTLINK_RUNTIME_ENGINE_ADDR";
+/** Domain-separation prefix of the host's proof to a runtime VM: HMAC-SHA256(secret, label || the VM's address). */
+export const RUNTIME_HOST_PROOF_LABEL = "hostlink runtime host proof v1";
+
 /** Method ids (u8), the first byte of every request body. */
 export const Method = {
   Hello: 0,

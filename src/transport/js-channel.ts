@@ -37,7 +37,15 @@ export interface JsChannelOptions {
 export async function connectJs(address: HostAddress, options: JsChannelOptions = {}): Promise<HostChannel> {
   const why = jsChannelUnavailableReason();
   if (why) throw new HostlinkError('usage', `the JS host channel is unavailable: ${why}`);
-  const sock = await openSocket(address);
+  return adoptJs(await openSocket(address), options);
+}
+
+/**
+ * The JS channel over a socket that is already connected, from either end: `connectJs` above, or a VM that
+ * accepted its host's connection (src/runtime/vm.ts). libuv must not be reading it: call this synchronously in
+ * 'connect', or on a socket that was paused with its reads stopped.
+ */
+export function adoptJs(sock: Socket, options: JsChannelOptions = {}): HostChannel {
   const handle = (sock as unknown as { _handle?: StreamHandle })._handle;
   const fd = handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {

@@ -18,6 +18,7 @@ import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
 import { encodeRequest } from '../protocol/messages.js';
 import { encodeResult } from '../protocol/result.js';
 import { parseAddress } from '../transport/address.js';
+import type { HostChannel } from '../transport/channel.js';
 import { connectHost, type ChannelImpl } from '../transport/connect.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { HostClient, statusError } from './host-client.js';
@@ -29,9 +30,12 @@ import { reasonResult } from '../protocol/reasons.js';
 export const VM_EXIT = { ok: 0, internal: 1, usage: 2, incompatibleVersion: 3, hostLost: 4, sandbox: 5 } as const;
 
 export interface VmProcessOptions {
+  /** The host's address; with `connect`, only what messages call the host. */
   host: string;
   message?: string;
   channel?: ChannelImpl;
+  /** Opens the channel to the host instead of dialling `host`: the runtime handshake (src/runtime/vm.ts). */
+  connect?: (secret: Uint8Array | undefined) => Promise<HostChannel>;
 }
 
 const say = (line: string): void => {
@@ -89,7 +93,7 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
   let secret: Uint8Array | undefined;
   try {
     if (options.message !== undefined) oneShot = parseMessage(options.message);
-    parseAddress(options.host);
+    if (options.connect === undefined) parseAddress(options.host);
     secret = readVmSecret();
   } catch (e) {
     say((e as Error).message);
@@ -97,10 +101,13 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
   }
   let host: HostClient;
   try {
-    host = new HostClient(await connectHost(parseAddress(options.host), options.channel ? { impl: options.channel } : {}));
+    host = new HostClient(
+      options.connect ? await options.connect(secret) : await connectHost(parseAddress(options.host), options.channel ? { impl: options.channel } : {}),
+    );
   } catch (e) {
     say((e as Error).message);
-    return VM_EXIT.hostLost;
+    if (options.connect !== undefined && isHostlinkError(e, 'usage')) return VM_EXIT.usage;
+    return isHostlinkError(e, 'incompatible_version') ? VM_EXIT.incompatibleVersion : VM_EXIT.hostLost;
   }
   try {
     // SANDBOX (src/vm/sandbox.ts): connected, nothing untrusted received yet: close what was inherited, then

@@ -2,8 +2,10 @@
 import { parseArgs } from 'node:util';
 import { runVmProcess, VM_EXIT } from '../../vm/process.js';
 import { isSandboxMode } from '../../vm/sandbox.js';
+import { RUNTIME_ENGINE_ADDR_ENV } from '../../protocol/generated.js';
 
 const USAGE = `usage: hostlink vm --host ADDR [--message JSON] [--channel auto|native|js]
+       ${RUNTIME_ENGINE_ADDR_ENV}=ADDR hostlink vm [--message JSON]
        hostlink vm --sandbox-self-test [--sandbox required|best-effort|off]
 
 Runs contract executions for a host. ADDR is unix:///path/to.sock, tcp://HOST:PORT or HOST:PORT.
@@ -11,6 +13,10 @@ The host that starts the VM writes its secret to stdin; the VM proves it when it
 started by hand has none, and a Hostlink host closes its connection). The VM asks the host for
 messages until there are none. With --message (manual use), it runs that one execution instead and
 exits. The message schema is in docs/message.md.
+
+Without --host, the VM takes the runtime handshake (docs/runtime.md): it listens, calls Initialize on the
+engine at $${RUNTIME_ENGINE_ADDR_ENV} with its protocol version and address, and serves the host that
+connects and proves the VM's secret.
 
 --sandbox-self-test starts sandboxed VM processes that each try a forbidden action (open a file, connect a
 socket, fork, exec, ptrace, raise a limit, write to an inherited descriptor...) and prints what was blocked;
@@ -58,8 +64,15 @@ export async function run(argv: string[]): Promise<number> {
     return runProbe(values['sandbox-probe']);
   }
   if (values.host === undefined) {
-    process.stderr.write(`hostlink vm: --host is required\n${USAGE}\n`);
-    return VM_EXIT.usage;
+    const engine = process.env[RUNTIME_ENGINE_ADDR_ENV];
+    if (!engine) {
+      process.stderr.write(`hostlink vm: required env var missing: ${RUNTIME_ENGINE_ADDR_ENV} (or pass --host ADDR)\n${USAGE}\n`);
+      return VM_EXIT.usage;
+    }
+    // Loaded only here: the gRPC packages cost start-up time that a VM dialling --host does not pay.
+    const { connectThroughRuntime } = await import('../../runtime/vm.js');
+    const connect = (secret: Uint8Array | undefined) => connectThroughRuntime(engine, secret);
+    return runVmProcess({ host: engine, connect, ...(values.message !== undefined ? { message: values.message } : {}) });
   }
   const channel = values.channel ?? 'auto';
   if (channel !== 'auto' && channel !== 'native' && channel !== 'js') {

@@ -364,6 +364,18 @@ export class PreparedSandbox {
     chmodSync(address.path, 0o600);
   }
 
+  /**
+   * Makes `dir` the VM's own: owned by its uid, mode 0700 (the host, root, still reaches it). A VM that serves
+   * (the runtime handshake, src/runtime/launcher.ts) creates its socket there.
+   */
+  grantDir(dir: string): void {
+    if (this.plan.user) {
+      chmodSync(dirname(dir), 0o711); // search only, as grantSocket: the names in it are not listed
+      chownSync(dir, this.plan.user.uid, this.plan.user.gid);
+    }
+    chmodSync(dir, 0o700);
+  }
+
   /** Spawns `file args` inside the sandbox. The caller's env is kept (it is already scrubbed) plus the sandbox's. */
   spawn(file: string, args: readonly string[], options: SpawnOptions & { env: Record<string, string> }): ChildProcess {
     const env: Record<string, string> = { ...options.env, [SANDBOX_ENV.mode]: this.config.mode, [SANDBOX_ENV.hostPid]: String(process.pid) };
