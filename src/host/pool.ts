@@ -12,14 +12,17 @@
  * being launched is stopped. Every decision (hand a job to an idle worker, start a VM) is made in `resume()`.
  */
 import type { Job } from './job.js';
+import type { Launcher, VmHandle } from './launcher.js';
 import type { SessionBackend } from './methods.js';
 import { serveSession, Session, type WorkSource } from './session.js';
-import { launchVm, type LaunchOptions, type VmProcess } from './supervisor.js';
+import { launchVm, type LaunchOptions } from './supervisor.js';
 
 export interface PoolOptions {
   /** Most VM processes alive at once. */
   size: number;
   launch: LaunchOptions;
+  /** Where VMs come from instead of local processes (remote workers: src/worker/remote-launcher.ts). */
+  launcher?: Launcher;
   /** Grace between SIGTERM and SIGKILL. */
   killGraceMs: number;
   /** Jobs a VM serves before it is retired; default unlimited. 1 gives every call a fresh process. */
@@ -37,7 +40,7 @@ const MAX_START_FAILURES = 3;
 type WorkerState = 'starting' | 'idle' | 'busy' | 'retiring';
 
 interface Worker {
-  vm: VmProcess | null;
+  vm: VmHandle | null;
   session: Session;
   state: WorkerState;
   job: Job | null;
@@ -174,7 +177,7 @@ export class VmPool implements WorkSource {
 
   /** Starts one VM; counted against the size from this moment. */
   private spawnWorker(): void {
-    const launch = launchVm(this.options.launch);
+    const launch: Promise<VmHandle> = this.options.launcher?.launch('pool') ?? launchVm(this.options.launch);
     const worker: Worker = {
       vm: null,
       session: new Session(this.backend, { pool: this }),
@@ -191,8 +194,8 @@ export class VmPool implements WorkSource {
     void this.runWorker(worker, launch);
   }
 
-  private async runWorker(worker: Worker, launch: Promise<VmProcess>): Promise<void> {
-    let vm: VmProcess;
+  private async runWorker(worker: Worker, launch: Promise<VmHandle>): Promise<void> {
+    let vm: VmHandle;
     try {
       vm = await launch;
     } catch (e) {

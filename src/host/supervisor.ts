@@ -48,6 +48,8 @@ export interface LaunchOptions {
   role?: 'pool' | 'oneshot';
   /** The VM's OS sandbox (src/host/sandbox/plan.ts); default HOSTLINK_SANDBOX or 'required'. */
   sandbox?: SandboxSetting;
+  /** The VM's secret; default a fresh one. A remote worker passes the one the node sent (src/worker/preamble.ts). */
+  secret?: Uint8Array;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
@@ -175,7 +177,7 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   const sandbox = prepareSandbox(options.sandbox, options.transport, HOSTLINK_BIN);
   const { server, address } = await listen(options.transport);
   sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
-  const secret = newVmSecret();
+  const secret = options.secret ?? newVmSecret();
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
   const args = [...command.slice(1), '--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);
@@ -195,7 +197,7 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   child.on('error', () => undefined); // spawn failures surface as an exit (code null) and are reported as crashes
   // The secret goes through the stdin pipe, which only this child holds; the VM reads it to EOF before dialling.
   child.stdin?.on('error', () => undefined); // EPIPE when the VM died first: reported as its crash
-  child.stdin?.end(`${secret.toString('hex')}\n`);
+  child.stdin?.end(`${Buffer.from(secret).toString('hex')}\n`);
   const vm = new VmProcess(child, server, address, secret, options.gate);
   const events = options.events;
   if (events !== undefined && child.pid !== undefined) {
