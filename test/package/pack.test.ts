@@ -3,7 +3,7 @@
  * root package and @hostlink/sdk, installs both tarballs OFFLINE into an empty project outside the clone, then:
  * `import { Host } from 'hostlink'` (and its types), `npx hostlink demo`, `hostlink new` + `npm test` of the
  * scaffold, deploy/call/view/inspect of the built contract. No network: `npm install --offline`, with the
- * tarballs' own dependencies (lmdb, assemblyscript) copied from this clone's node_modules, which satisfy the
+ * tarballs' own dependencies (lmdb, prom-client, the gRPC packages, assemblyscript) copied from this clone's node_modules, which satisfy the
  * versions pinned in package.json so npm has nothing to fetch.
  */
 import assert from 'node:assert/strict';
@@ -65,7 +65,7 @@ describe('npm packages (slow: packs and installs offline)', { skip: hasNpm ? fal
     sdk = (JSON.parse(npm(['pack', '--json', '--pack-destination', tmp.path], join(ROOT, 'sdk', 'assemblyscript'))) as PackEntry[])[0]!;
     mkdirSync(join(app, 'node_modules'), { recursive: true });
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module', devDependencies: { assemblyscript: '0.28.20', '@types/node': typesNodeVersion() } }));
-    for (const dep of dependencyClosure(['lmdb', 'assemblyscript', '@types/node'])) {
+    for (const dep of dependencyClosure(['lmdb', 'prom-client', '@grpc/grpc-js', '@grpc/proto-loader', 'assemblyscript', '@types/node'])) {
       cpSync(join(ROOT, 'node_modules', dep), join(app, 'node_modules', dep), { recursive: true });
     }
     npm(['install', '--offline', '--no-audit', '--no-fund', join(tmp.path, root.filename), join(tmp.path, sdk.filename)], app);
@@ -74,7 +74,7 @@ describe('npm packages (slow: packs and installs offline)', { skip: hasNpm ? fal
 
   test('the tarballs hold the built library, its types, the CLI, the examples and the license; not the tests', () => {
     const files = root.files.map((f) => f.path);
-    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c']) {
+    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c', 'proto/runtime.proto']) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
     for (const f of files) assert.doesNotMatch(f, /^(test|bench|\.ci|src|dist\/test|dist\/bench)\/|\.map$|tsbuildinfo/, `${f} should not be published`);
