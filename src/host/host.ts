@@ -27,6 +27,7 @@ import { NodeServices } from './node/services.js';
 import { ModuleChecker } from './module-check.js';
 import { checkCallOptions, checkHostOptions } from './options.js';
 import { VmPool } from './pool.js';
+import { attachRemoteWorkers, type RemoteWorkers, type RemoteWorkersOptions } from '../worker/attach.js';
 import { serveSession, Session, type WorkSource } from './session.js';
 import { getCode, putCode } from './state/code-store.js';
 import { lockDataDir, type DataDirLock } from './state/data-dir.js';
@@ -85,6 +86,8 @@ export interface HostOptions {
    * VMs as plain child processes. An object also sets the VM user, memory and limits.
    */
   sandbox?: SandboxSetting;
+  /** Pool VMs run on remote workers that register at this TLS endpoint (src/worker/, docs/deploy.md). */
+  workers?: RemoteWorkersOptions;
 }
 
 /**
@@ -173,6 +176,8 @@ export class Host {
   /** Typed events: calls queued, started, finished; VMs launched, exited, crashed (src/host/events.ts). */
   readonly events: HostEvents;
   private readonly logger: HostLogger;
+  /** Remote workers (HostOptions.workers): their Runtime endpoint and slot table; null when not configured. */
+  readonly remote: RemoteWorkers | null;
   private nextCallId = 1;
 
   private constructor(
@@ -182,6 +187,7 @@ export class Host {
   ) {
     this.logger = options.logger ?? silentLogger;
     this.events = new HostEvents(this.logger);
+    this.remote = options.workers !== undefined ? attachRemoteWorkers(options.workers, this.logger) : null;
     this.node = new NodeServices(store, {
       ...(options.dataDir !== undefined ? { blobDir: join(options.dataDir, 'blobs') } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -198,6 +204,15 @@ export class Host {
    * this process or another, is refused with an error naming the holder's pid (state/data-dir.ts).
    */
   static async open(options: HostOptions = {}): Promise<Host> {
+    const host = await Host.openStore(options);
+    await host.remote?.ready.catch(async (e: unknown) => {
+      await host.close();
+      throw e;
+    });
+    return host;
+  }
+
+  private static async openStore(options: HostOptions): Promise<Host> {
     checkHostOptions(options);
     if (options.store) return new Host(options.store, false, options);
     if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
@@ -363,6 +378,7 @@ export class Host {
     this.closed = true;
     await Promise.allSettled([...this.lanes.values()]);
     await this.pool?.close(this.opt('killGraceMs') * 4);
+    await this.remote?.close();
     await this.checker.close();
     this.node.close();
     try {
@@ -398,6 +414,7 @@ export class Host {
         size: this.opt('poolSize'),
         killGraceMs: this.opt('killGraceMs'),
         launch: this.launchOptions(),
+        ...(this.remote !== null ? { launcher: this.remote.launcher } : {}),
         ...(this.options.recycleAfter !== undefined ? { recycleAfter: this.options.recycleAfter } : {}),
         ...(this.options.poolIdleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.poolIdleTimeoutMs } : {}),
       });

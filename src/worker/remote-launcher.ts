@@ -12,7 +12,8 @@
  *
  * Table rules: a registration from an address already in the table with another worker instance id replaces
  * it (the worker restarted); the same instance only refreshes it; an entry not refreshed for `expireAfterMs`,
- * or whose connections fail, is dropped and logged.
+ * or whose connections fail, is dropped and logged. Dropping an entry closes its slots' connections: an idle
+ * pool VM's connection is paused (the session waits for work) and would not notice a dead worker by itself.
  */
 import { connect as tlsConnect, checkServerIdentity, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
@@ -44,7 +45,7 @@ export interface RemoteLauncherOptions {
   slotWaitMs?: number;
   /** How long a worker may take to start a VM and answer the preamble. Default 30 000 ms. */
   replyTimeoutMs?: number;
-  /** A registration not refreshed for this long is dropped. Default 15 000 ms. */
+  /** A registration not refreshed for this long is dropped, and its slots' connections closed. Default 10 000 ms (workers renew every 2 s). */
   expireAfterMs?: number;
   log?: (line: string) => void;
 }
@@ -76,11 +77,13 @@ interface Entry {
   /** The worker answered busy (its VMs are still stopping): skip it until then. */
   busyUntil: number;
   dropped: boolean;
+  /** Its slots' connections: closed when the entry is dropped or replaced, so their VMs end at once. */
+  sockets: Set<TLSSocket>;
 }
 
 const DEFAULT_SLOT_WAIT_MS = 30_000;
 const DEFAULT_REPLY_TIMEOUT_MS = 30_000;
-const DEFAULT_EXPIRE_AFTER_MS = 15_000;
+const DEFAULT_EXPIRE_AFTER_MS = 10_000;
 const BUSY_BACKOFF_MS = 100;
 
 /** A VM on a remote worker, as the executor sees it. */
@@ -102,6 +105,8 @@ class RemoteVm implements VmHandle {
       });
     });
     this.connection = proveConnection(socket, secret);
+    // readPreamble left the socket paused; proveConnection's reader is attached now, so nothing is lost.
+    socket.resume();
     this.connection.catch(() => undefined); // observed by whoever awaits it
   }
 
@@ -148,6 +153,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
   const log = options.log ?? (() => undefined);
   const expireAfterMs = options.expireAfterMs ?? DEFAULT_EXPIRE_AFTER_MS;
   let closed = false;
+  // Expiry is also checked on a timer: a worker that vanished must release its idle VMs even when nothing launches.
+  const sweep = setInterval(() => live(), Math.max(250, Math.floor(expireAfterMs / 4)));
+  sweep.unref();
 
   const wake = (): void => {
     for (const w of [...waiters]) w();
@@ -157,6 +165,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
     if (entry.dropped) return;
     entry.dropped = true;
     if (table.get(entry.addr) === entry) table.delete(entry.addr);
+    for (const s of entry.sockets) s.destroy();
     log(`dropped worker ${entry.addr} from the slot table: ${why}`);
   };
 
@@ -213,6 +222,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
           (reply: SlotReply) => {
             if (reply.status === SLOT_STATUS.ok) {
               settled = true;
+              if (entry.dropped) socket.destroy(); // the worker was dropped meanwhile: this VM ends at once
+              entry.sockets.add(socket);
+              socket.once('close', () => entry.sockets.delete(socket));
               resolve(new RemoteVm(socket, reply.pid, entry.addr, secret));
               return;
             }
@@ -247,7 +259,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         wake();
         return 'refreshed';
       }
-      if (existing !== undefined) existing.dropped = true; // its slots' connections end on their own
+      // A new instance at the same address: the old one is gone (restarted), and so are its VMs. A paused
+      // connection (an idle VM's) would not notice by itself until the node next wrote to it.
+      if (existing !== undefined) drop(existing, 'it registered again (restarted)');
       table.set(registration.addr, {
         addr: registration.addr,
         host,
@@ -258,6 +272,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         lastSeen: Date.now(),
         busyUntil: 0,
         dropped: false,
+        sockets: new Set(),
       });
       log(`worker ${registration.addr} registered with ${registration.slots} slots${existing ? ' (replacing its previous registration)' : ''}`);
       wake();
@@ -315,6 +330,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
 
     async close() {
       closed = true;
+      clearInterval(sweep);
       wake();
       for (const s of open) s.destroy();
       table.clear();
