@@ -377,8 +377,8 @@ export class Host {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.lanes.values()]);
-    await this.pool?.close(this.opt('killGraceMs') * 4);
-    await this.remote?.close();
+    // Together: a pool launch waiting for a remote slot ends when the remote launcher closes.
+    await Promise.all([this.pool?.close(this.opt('killGraceMs') * 4), this.remote?.close()]);
     await this.checker.close();
     this.node.close();
     try {
