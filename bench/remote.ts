@@ -26,6 +26,8 @@ export interface RemoteRow {
   seconds: number;
   perSecond: number;
   failures: number;
+  /** CPU of this process (the node) per execution, user + sys. With remote workers the VMs are elsewhere, so this is what one execution costs the node. */
+  nodeCpuUs: number;
 }
 
 async function measure(host: Host, where: RemoteRow['where'], vms: number, calls: number, lanes: number): Promise<RemoteRow> {
@@ -34,6 +36,7 @@ async function measure(host: Host, where: RemoteRow['where'], vms: number, calls
   await Promise.all(Array.from({ length: lanes * 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(i), contextId: id(`w${i % lanes}`) })));
   let next = 0;
   let failures = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: lanes }, async (_, lane) => {
@@ -45,7 +48,8 @@ async function measure(host: Host, where: RemoteRow['where'], vms: number, calls
     }),
   );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { where, vms, lanes, calls, seconds, perSecond: calls / seconds, failures };
+  const cpu = process.cpuUsage(cpu0);
+  return { where, vms, lanes, calls, seconds, perSecond: calls / seconds, failures, nodeCpuUs: (cpu.user + cpu.system) / calls };
 }
 
 async function withHost<T>(options: HostOptions, fn: (host: Host, dir: string) => Promise<T>): Promise<T> {
@@ -98,14 +102,19 @@ export function printRemote(rows: RemoteRow[] | string): void {
     return;
   }
   process.stdout.write('kv-store set through 2 loopback workers (TLS, relayed) vs the local pool, same VM count, same run\n');
-  process.stdout.write('where            VMs  lanes  calls  seconds  exec/s  failures\n');
+  process.stdout.write('node CPU = this process only (user + sys per execution); with remote workers the VMs run in other processes\n');
+  process.stdout.write('where            VMs  lanes  calls  seconds  exec/s  failures  node CPU us/exec\n');
   for (const r of rows) {
     process.stdout.write(
-      `${r.where.padEnd(15)}  ${String(r.vms).padStart(3)}  ${String(r.lanes).padStart(5)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}  ${r.perSecond.toFixed(0).padStart(6)}  ${String(r.failures).padStart(8)}\n`,
+      `${r.where.padEnd(15)}  ${String(r.vms).padStart(3)}  ${String(r.lanes).padStart(5)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}  ${r.perSecond.toFixed(0).padStart(6)}  ${String(r.failures).padStart(8)}  ${r.nodeCpuUs.toFixed(0).padStart(16)}\n`,
     );
   }
   const [local, remote] = rows;
-  if (local && remote) process.stdout.write(`remote / local throughput ratio: ${(remote.perSecond / local.perSecond).toFixed(2)}\n`);
+  if (local && remote) {
+    process.stdout.write(`remote / local throughput ratio: ${(remote.perSecond / local.perSecond).toFixed(2)}\n`);
+    // One node core spends nodeCpuUs per remote execution: that bounds what one node can drive, whatever the slots.
+    process.stdout.write(`one node core drives at most ~${(1e6 / remote.nodeCpuUs).toFixed(0)} remote executions/s (1e6 / node CPU us per execution)\n`);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
