@@ -54,13 +54,10 @@ export function workerServerCredentials(tls: TlsMaterial): grpc.ServerCredential
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
-class Refusal extends Error {
-  constructor(
-    readonly status: grpc.status,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A registration refused with a gRPC status (not an exception: it is answered, never thrown past the handler). */
+interface Refusal {
+  refused: grpc.status;
+  why: string;
 }
 
 /** The node's protocol versions as text: `1` or `1..2`. */
@@ -72,21 +69,21 @@ export function nodeProtocolVersions(): string {
 export const NODE_PROTOCOL_METADATA = 'hostlink-node-protocol';
 
 export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promise<WorkerEndpoint> {
-  /** Checks one registration; returns the answer (the seed's enum for a version mismatch) or throws a Refusal. */
-  const check = (call: grpc.ServerUnaryCall<InitializeRequest, InitializeResponse>): InitializeResponse => {
+  /** Checks one registration: the answer (the seed's enum for a version mismatch), or a refusal. */
+  const check = (call: grpc.ServerUnaryCall<InitializeRequest, InitializeResponse>): InitializeResponse | Refusal => {
     const request = { protocol_version: Number(call.request.protocol_version) >>> 0, server_addr: String(call.request.server_addr ?? '') };
     const metadata = call.metadata;
     const who = call.getPeer();
-    const refuse = (status: grpc.status, why: string): never => {
+    const refuse = (status: grpc.status, why: string): Refusal => {
       options.log(`refused worker registration from ${who} (${request.server_addr || 'no address'}): ${why}`);
-      throw new Refusal(status, why);
+      return { refused: status, why };
     };
     const bearer = String(metadata.get('authorization')[0] ?? '');
     const token = bearer.startsWith('Bearer ') ? bearer.slice('Bearer '.length) : undefined;
     // grpc-js sets the peer certificate only when the TLS layer verified it against the CA.
     const certOk = call.getAuthContext()?.sslPeerCertificate !== undefined;
     if (!certOk && !tokenMatches(options.token, token)) {
-      refuse(
+      return refuse(
         grpc.status.UNAUTHENTICATED,
         options.token === undefined
           ? "no client certificate signed by the node's CA: give the worker --cert/--key from that CA"
@@ -102,7 +99,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     }
     const slots = Number(String(metadata.get(SLOTS_METADATA)[0] ?? ''));
     if (!Number.isInteger(slots) || slots < 1 || slots > MAX_WORKER_SLOTS) {
-      refuse(grpc.status.INVALID_ARGUMENT, `metadata ${SLOTS_METADATA} must be an integer from 1 to ${MAX_WORKER_SLOTS}`);
+      return refuse(grpc.status.INVALID_ARGUMENT, `metadata ${SLOTS_METADATA} must be an integer from 1 to ${MAX_WORKER_SLOTS}`);
     }
     let address;
     try {
@@ -110,19 +107,21 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     } catch (e) {
       return refuse(grpc.status.INVALID_ARGUMENT, (e as Error).message);
     }
-    if (address.kind !== 'tcp') refuse(grpc.status.INVALID_ARGUMENT, `server_addr must be HOST:PORT reachable from the node (got ${request.server_addr})`);
+    if (address.kind !== 'tcp') return refuse(grpc.status.INVALID_ARGUMENT, `server_addr must be HOST:PORT reachable from the node (got ${request.server_addr})`);
     const instance = String(metadata.get(INSTANCE_METADATA)[0] ?? request.server_addr);
     options.launcher.register({ addr: request.server_addr, slots, instance });
     return { error: 'ERROR_UNSPECIFIED' };
   };
 
   const handler: grpc.handleUnaryCall<InitializeRequest, InitializeResponse> = (call, callback) => {
-    let answer: InitializeResponse;
+    let answer: InitializeResponse | Refusal;
     try {
       answer = check(call);
     } catch (e) {
-      const status = e instanceof Refusal ? e.status : grpc.status.INTERNAL;
-      callback({ code: status, details: (e as Error).message });
+      answer = { refused: grpc.status.INTERNAL, why: (e as Error).message };
+    }
+    if ('refused' in answer) {
+      callback({ code: answer.refused, details: answer.why });
       return;
     }
     const trailer = new grpc.Metadata();

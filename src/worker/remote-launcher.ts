@@ -137,13 +137,10 @@ class RemoteVm implements VmHandle {
   }
 }
 
-class SlotError extends Error {
-  constructor(
-    readonly status: 'busy' | 'refused' | 'startFailed' | 'unreachable',
-    message: string,
-  ) {
-    super(message);
-  }
+/** Why one attempt on one worker gave no VM (an outcome, not an exception: launch() decides what follows). */
+interface SlotFailure {
+  status: 'busy' | 'refused' | 'startFailed' | 'unreachable';
+  message: string;
 }
 
 export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
@@ -186,8 +183,8 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
   };
 
   /** One attempt on one worker: TLS, preamble, reply. */
-  const openSlot = (entry: Entry): Promise<RemoteVm> =>
-    new Promise((resolve, reject) => {
+  const openSlot = (entry: Entry): Promise<RemoteVm | SlotFailure> =>
+    new Promise((resolve) => {
       const secret = newVmSecret();
       const name = options.serverName;
       const socket = tlsConnect({
@@ -206,13 +203,13 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       open.add(socket);
       socket.once('close', () => open.delete(socket));
       let settled = false;
-      const fail = (e: SlotError): void => {
+      const fail = (e: SlotFailure): void => {
         if (settled) return;
         settled = true;
         socket.destroy();
-        reject(e);
+        resolve(e);
       };
-      socket.once('error', (e) => fail(new SlotError('unreachable', `cannot reach worker ${entry.addr}: ${e.message}`)));
+      socket.once('error', (e) => fail({ status: 'unreachable', message: `cannot reach worker ${entry.addr}: ${e.message}` }));
       socket.once('secureConnect', () => {
         socket.on('error', () => undefined);
         socket.setNoDelay(true);
@@ -229,9 +226,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
               return;
             }
             const kind = reply.status === SLOT_STATUS.busy ? 'busy' : reply.status === SLOT_STATUS.refused ? 'refused' : 'startFailed';
-            fail(new SlotError(kind, `worker ${entry.addr}: ${reply.message}`));
+            fail({ status: kind, message: `worker ${entry.addr}: ${reply.message}` });
           },
-          (e: Error) => fail(new SlotError('unreachable', `worker ${entry.addr} did not answer: ${e.message}`)),
+          (e: Error) => fail({ status: 'unreachable', message: `worker ${entry.addr} did not answer: ${e.message}` }),
         );
       });
     });
@@ -309,15 +306,12 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
           continue;
         }
         entry.inUse++;
-        let vm: RemoteVm;
-        try {
-          vm = await openSlot(entry);
-        } catch (e) {
+        const vm = await openSlot(entry);
+        if (!(vm instanceof RemoteVm)) {
           entry.inUse--;
-          const err = e as SlotError;
-          if (err.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
-          else if (err.status === 'startFailed') throw new HostlinkError('vm_crash', err.message);
-          else drop(entry, err.message); // unreachable, TLS failure, or it refused our credentials
+          if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
+          else if (vm.status === 'startFailed') throw new HostlinkError('vm_crash', vm.message);
+          else drop(entry, vm.message); // unreachable, TLS failure, or it refused our credentials
           continue;
         }
         void vm.exited.then(() => {
