@@ -4,7 +4,7 @@
  * then only on the address given, with TLS.
  */
 import type { HostLogger } from '../host/logger.js';
-import { serveWorkerEndpoint, type WorkerEndpoint } from './endpoint.js';
+import type { WorkerEndpoint } from './endpoint.js';
 import { remoteLauncher, type RemoteLauncher } from './remote-launcher.js';
 import { readTlsFiles, readTokenFile, type TlsFiles } from './tls.js';
 import { parseListen } from './listen.js';
@@ -35,7 +35,8 @@ export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostL
   const tls = readTlsFiles(options.tls);
   const token = options.tokenFile !== undefined ? readTokenFile(options.tokenFile) : undefined;
   const listen = parseListen(options.listen, 'workers.listen');
-  const log = (line: string): void => logger.warn(`workers: ${line}`);
+  // Refusals and dropped workers are for the operator's attention; registrations are routine.
+  const log = (line: string): void => (/^(refused|dropped)/.test(line) ? logger.warn(`workers: ${line}`) : logger.info(`workers: ${line}`));
   const launcher = remoteLauncher({
     tls,
     ...(token !== undefined ? { token } : {}),
@@ -44,7 +45,10 @@ export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostL
     log,
   });
   let endpoint: WorkerEndpoint | undefined;
-  const ready = serveWorkerEndpoint({ host: listen.host, port: listen.port, tls, ...(token !== undefined ? { token } : {}), launcher, log }).then((e) => {
+  // The gRPC packages are loaded only here: a Host without workers (every CLI command, every test) does not pay for them.
+  const ready = import('./endpoint.js')
+    .then(({ serveWorkerEndpoint }) => serveWorkerEndpoint({ host: listen.host, port: listen.port, tls, ...(token !== undefined ? { token } : {}), launcher, log }))
+    .then((e) => {
     endpoint = e;
     logger.info('workers: Runtime endpoint listening', { address: e.address });
   });
