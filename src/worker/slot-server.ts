@@ -18,6 +18,9 @@ import { launchVm } from '../host/supervisor.js';
 import { encodeReply, parseRequest, readPreamble, SLOT_STATUS, type SlotRequest, type SlotStatus } from './preamble.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
 
+/** Connections held at once before their preamble arrived. */
+const MAX_PENDING = 64;
+
 export interface SlotServerOptions {
   host: string;
   /** 0 picks a free port (tests). */
@@ -64,7 +67,14 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     minVersion: 'TLSv1.2',
   });
   server.on('tlsClientError', () => undefined); // a failed handshake is just a closed connection
+  let pending = 0;
   server.on('secureConnection', (socket: TLSSocket) => {
+    // Connections that have not sent a valid preamble yet are bounded: a peer parking silent connections
+    // costs the worker at most MAX_PENDING of them (each closed after the preamble timeout anyway).
+    if (pending >= MAX_PENDING) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -80,13 +90,16 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
       setTimeout(() => socket.destroy(), 1000).unref();
     };
     let request: SlotRequest;
+    pending++;
     try {
       request = await readPreamble(socket, parseRequest, options.preambleTimeoutMs ?? 5000);
     } catch (e) {
+      pending--;
       options.log(`refused a connection from ${peer}: ${(e as Error).message}`);
       answer(SLOT_STATUS.refused, (e as Error).message);
       return;
     }
+    pending--;
     if (!socket.authorized && !tokenMatches(options.token, request.token)) {
       const why = options.token === undefined ? 'no client certificate from the CA' : 'no client certificate from the CA and no valid token';
       options.log(`refused a connection from ${peer}: ${why}`);
