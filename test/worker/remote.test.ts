@@ -154,6 +154,26 @@ describe('remote workers on loopback', { skip }, () => {
     assert.deepEqual(host.remote!.launcher.workers().map((w) => w.addr), [`127.0.0.1:${port}`]);
   });
 
+  test('a node that restarts is registered with again (retries printed with their backoff) and served', { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const open = (n: number): Promise<Host> =>
+      Host.open({ dataDir: join(dir.path, `restart-node-${n}`), poolSize: 2, deadlineMs: 30_000, workers: { listen: `127.0.0.1:${port}`, tls: certs.node } });
+    const first = await open(1);
+    const w = startWorkerProcess({ runtime: `127.0.0.1:${port}`, slots: 2, listen: '127.0.0.1:0', tls: certs.worker });
+    workers.push(w);
+    await waitFor('the worker to register with the first node', () => first.remote!.launcher.workers().length === 1);
+    await first.close();
+    await waitFor('the worker to notice the node is gone', () => /could not register .* retrying in/.test(w.output()));
+    const second = await open(2);
+    hosts.push(second);
+    await waitFor('the worker to register with the restarted node', () => second.remote!.launcher.workers().length === 1);
+    assert.match(w.output(), /lost the node at 127\.0\.0\.1:\d+ .*registering again/);
+    const kv = await second.deploy(contract('kv-store'));
+    const ctx = id32('remote-node-restart');
+    const o = await second.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'again' }), contextId: ctx });
+    assert.equal(o.applied, true, JSON.stringify(o.result));
+  });
+
   test('a worker with another protocol version is refused, naming both versions', { timeout: 60_000 }, async () => {
     const log: string[] = [];
     const host = await openHost({}, log);
