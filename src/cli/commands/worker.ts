@@ -94,6 +94,13 @@ export async function run(argv: string[]): Promise<number> {
   const log = (line: string): void => {
     process.stderr.write(`hostlink worker: ${line}\n`);
   };
+  // gRPC sets the TLS server name to the node's address when --runtime is an IP, and Node warns (DEP0123) that
+  // SNI ignores IPs. Harmless here (the node's certificate is checked against its IP SAN): keep it off the log.
+  const emitWarning = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (rest.includes('DEP0123') || (typeof rest[0] === 'object' && (rest[0] as { code?: string } | null)?.code === 'DEP0123')) return;
+    (emitWarning as (w: string | Error, ...r: unknown[]) => void)(warning, ...rest);
+  }) as typeof process.emitWarning;
   const worker = await startWorker({
     runtime,
     slots,
