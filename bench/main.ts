@@ -71,4 +71,6 @@ process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 process.stdout.write('\n== 9. VM sandbox cost ==\n');
 printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 20, poolCalls: quick ? 400 : 2000 }));
 
+process.stdout.write('\n== 10. remote workers (TLS, 2 loopback workers) vs local pool ==\n'); { const { benchRemote, printRemote } = await import('./remote.js'); printRemote(await benchRemote({ calls: quick ? 400 : 2000 })); }
+
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);

@@ -16,6 +16,8 @@ export { NodeServer } from './server/server.js';
 export type { ServeOptions } from './server/server.js';
 export type { HostLogger, LogLevel } from './host/logger.js';
 export type { Transport } from './host/supervisor.js';
+export type { RemoteWorkers, RemoteWorkersOptions } from './worker/attach.js';
+export type { RemoteLauncher, WorkerSlots } from './worker/remote-launcher.js';
 export { openLmdbStore } from './host/state/lmdb-store.js';
 export { createMemoryStore } from './host/state/memory-store.js';
 export type { KvStore, KvTxn, KvReader, TableName } from './host/state/kv.js';

@@ -35,6 +35,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   doctor: { summary: 'check this installation (channel, Node, socat) and say what is missing', load: () => import('./commands/doctor.js') },
   vm: { summary: 'the VM process (started by the host): hostlink vm --host ADDR [--message JSON]', load: () => import('./commands/vm.js') },
   guest: { summary: 'ask the host OS for a privileged operation: hostlink guest COMMAND', load: () => import('./commands/guest.js') },
+  worker: { summary: 'run VM slots for a node on another machine: hostlink worker --runtime HOST:PORT --slots N', load: () => import('./commands/worker.js') },
   agent: { summary: 'serve guest requests on the host: hostlink agent [--listen ADDR] [--config FILE]', load: () => import('./commands/agent.js') },
 };
 

@@ -27,6 +27,7 @@ import { checkHostOptions } from './options.js';
 import type { SandboxSetting } from './sandbox/plan.js';
 import { Scheduler } from './scheduler.js';
 import type { SessionBackend } from './session-types.js';
+import { attachRemoteWorkers, type RemoteWorkers, type RemoteWorkersOptions } from '../worker/attach.js';
 import { getCode, putCode } from './state/code-store.js';
 import { lockDataDir, type DataDirLock } from './state/data-dir.js';
 import type { KvStore } from './state/kv.js';
@@ -86,6 +87,8 @@ export interface HostOptions {
    * VMs as plain child processes. An object also sets the VM user, memory and limits.
    */
   sandbox?: SandboxSetting;
+  /** VMs run on remote workers that register at this TLS endpoint (src/worker/, docs/deploy.md), pool and one-shot alike. */
+  workers?: RemoteWorkersOptions;
 }
 
 export const DEFAULT_HOST_OPTIONS = {
@@ -116,6 +119,8 @@ export class Host {
   /** Typed events: calls queued, started, finished; VMs launched, exited, crashed (src/host/events.ts). */
   readonly events: HostEvents;
   private readonly logger: HostLogger;
+  /** Remote workers (HostOptions.workers): their Runtime endpoint and slot table; null when not configured. */
+  readonly remote: RemoteWorkers | null;
 
   private constructor(
     readonly store: KvStore,
@@ -124,6 +129,7 @@ export class Host {
   ) {
     this.logger = options.logger ?? silentLogger;
     this.events = new HostEvents(this.logger);
+    this.remote = options.workers !== undefined ? attachRemoteWorkers(options.workers, this.logger) : null;
     this.services = new NodeServices(store, {
       ...(options.dataDir !== undefined ? { blobDir: join(options.dataDir, 'blobs') } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -152,6 +158,15 @@ export class Host {
    * this process or another, is refused with an error naming the holder's pid (state/data-dir.ts).
    */
   static async open(options: HostOptions = {}): Promise<Host> {
+    const host = await Host.openStore(options);
+    await host.remote?.ready.catch(async (e: unknown) => {
+      await host.close();
+      throw e;
+    });
+    return host;
+  }
+
+  private static async openStore(options: HostOptions): Promise<Host> {
     checkHostOptions(options);
     if (options.store) return new Host(options.store, false, options);
     if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
@@ -252,7 +267,8 @@ export class Host {
     this.closed = true;
     await this.scheduler.drain();
     const grace = this.opt('killGraceMs') * 4;
-    await Promise.all([this.executors.pool?.close(grace), this.executors.oneshot?.close(grace)]);
+    // Together: a launch waiting for a remote slot ends when the remote launcher closes.
+    await Promise.all([this.executors.pool?.close(grace), this.executors.oneshot?.close(grace), this.remote?.close()]);
     await this.vmLauncher?.close?.();
     await this.checker.close();
     this.services.close();
@@ -295,6 +311,7 @@ export class Host {
    * way to start VMs is a Launcher returned here; the executors need nothing else.
    */
   private launcher(): Launcher {
+    if (this.remote !== null) return this.remote.launcher; // slots registered by workers (src/worker/)
     const options: Omit<LaunchOptions, 'role'> = {
       transport: this.opt('transport'),
       ...(this.options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs } : {}),

@@ -50,6 +50,8 @@ export interface LaunchOptions {
   sandbox?: SandboxSetting;
   /** With launcher 'runtime': the handshake deadline (src/runtime/launcher.ts; default 5000 ms). */
   handshakeTimeoutMs?: number;
+  /** The VM's secret; default a fresh one. A remote worker passes the one the node sent (src/worker/preamble.ts). */
+  secret?: Uint8Array;
 }
 
 const STDERR_TAIL_BYTES = 8 * 1024;
@@ -182,7 +184,7 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   const sandbox = prepareSandbox(options.sandbox, options.transport, HOSTLINK_BIN);
   const { server, address } = await listen(options.transport);
   sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
-  const secret = newVmSecret();
+  const secret = options.secret ?? newVmSecret();
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
   const args = ['--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);

@@ -5,6 +5,7 @@ import { Host } from '../../host/host.js';
 import { isLogLevel, jsonLogger } from '../../host/logger.js';
 import { Access, parseListen } from '../../server/access.js';
 import { NodeServer, SERVE_DEFAULTS } from '../../server/server.js';
+import type { RemoteWorkersOptions } from '../../worker/attach.js';
 import { DEFAULT_DATA_DIR, HOST_OPTIONS, hostOptions, parse } from '../common.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7411';
@@ -27,7 +28,15 @@ closes the VMs and the store, and exits 0.
   --data-dir DIR        where code and state live (default ./${DEFAULT_DATA_DIR})
   --transport unix|tcp  how VM processes connect (default unix)
   --mode pool|oneshot   warm VM pool, or one VM process per call (default pool)
-  --deadline MS         wall-clock limit of one execution, and the most a request may ask for (default 10000)`;
+  --deadline MS         wall-clock limit of one execution, and the most a request may ask for (default 10000)
+
+remote workers (docs/deploy.md): pool VMs run on \`hostlink worker\` machines instead of here
+  --workers-listen HOST:PORT   the TLS Runtime endpoint where workers register (nothing listens without it)
+  --workers-cert/--workers-key FILE   this node's certificate and key (PEM), from the operator CA
+  --workers-ca FILE            the operator CA: workers must present a certificate it signed, or the token
+  --workers-token-file FILE    a token (first line) workers may present instead of a client certificate
+  --workers-name NAME          the name in the workers' certificates (default: each worker's address)
+  (set --pool-size to the total slots of the workers)`;
 
 const OPTIONS = {
   ...HOST_OPTIONS,
@@ -38,6 +47,12 @@ const OPTIONS = {
   'max-body': { type: 'string' },
   'method-labels': { type: 'string' },
   'log-level': { type: 'string' },
+  'workers-listen': { type: 'string' },
+  'workers-cert': { type: 'string' },
+  'workers-key': { type: 'string' },
+  'workers-ca': { type: 'string' },
+  'workers-token-file': { type: 'string' },
+  'workers-name': { type: 'string' },
 } as const;
 
 function count(value: string | undefined, name: string, min = 1): number | undefined {
@@ -59,6 +74,30 @@ function token(file: string | undefined): string | undefined {
   return env === undefined || env === '' ? undefined : env;
 }
 
+/** HostOptions.workers from the --workers-* flags; all three TLS files are required with --workers-listen. */
+function workersOption(values: Record<string, string | boolean | undefined>): RemoteWorkersOptions | undefined {
+  const get = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const listen = get('workers-listen');
+  if (listen === undefined) {
+    const stray = ['workers-cert', 'workers-key', 'workers-ca', 'workers-token-file', 'workers-name'].find((k) => get(k) !== undefined);
+    if (stray !== undefined) throw new HostlinkError('usage', `--${stray} needs --workers-listen HOST:PORT`);
+    return undefined;
+  }
+  const need = (k: string): string => {
+    const v = get(k);
+    if (v === undefined) throw new HostlinkError('usage', `--workers-listen needs --${k} FILE (TLS is required for remote workers; docs/deploy.md)`);
+    return v;
+  };
+  const token = get('workers-token-file');
+  const name = get('workers-name');
+  return {
+    listen,
+    tls: { cert: need('workers-cert'), key: need('workers-key'), ca: need('workers-ca') },
+    ...(token !== undefined ? { tokenFile: token } : {}),
+    ...(name !== undefined ? { serverName: name } : {}),
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS, usage);
   if (positionals.length !== 0) throw new HostlinkError('usage', `unexpected argument '${positionals[0]}'\n${usage}`);
@@ -73,7 +112,9 @@ export async function run(argv: string[]): Promise<number> {
   const maxBodyBytes = count(values['max-body'], 'max-body');
   const methodLabels = count(values['method-labels'], 'method-labels', 0);
   new Access(listen, t); // refuses a listen address beyond loopback without a token before anything is opened
-  const host = await Host.open({ ...options, logger, ...(poolSize !== undefined ? { poolSize } : {}) });
+  const workers = workersOption(values);
+  const host = await Host.open({ ...options, logger, ...(poolSize !== undefined ? { poolSize } : {}), ...(workers !== undefined ? { workers } : {}) });
+  if (host.remote?.address !== undefined) process.stdout.write(`hostlink serve: workers register at ${host.remote.address} (TLS)\n`);
   let node: NodeServer;
   try {
     node = await NodeServer.start(host, {

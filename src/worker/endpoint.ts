@@ -1,0 +1,153 @@
+/**
+ * The node's Runtime endpoint for remote workers: gRPC `Runtime.Initialize` (proto/runtime.proto) served over
+ * TCP + TLS, where `hostlink worker` registers the address of its slot listener (`server_addr`) and its slot
+ * count (metadata `hostlink-slots`).
+ *
+ * Credentials: a client certificate signed by the operator CA (mutual TLS), or, when the node has a token, the
+ * token as `authorization: Bearer TOKEN` over TLS. Anything else is refused with gRPC status UNAUTHENTICATED
+ * and a log line naming the peer. A worker announcing a protocol version this node does not speak gets the
+ * seed's answer, `InitializeResponse { error: ERROR_INCOMPATIBLE_PROTOCOL_VERSION }`, with the node's versions
+ * in trailing metadata (`hostlink-node-protocol`) so the worker's error names both. A registration that passes
+ * goes into the remote launcher's slot table. Served with our own grpc.Server (not serveRuntime) because the
+ * credential check needs the call's TLS peer certificate.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HostlinkError } from '../errors.js';
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
+import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
+import { parseAddress } from '../transport/address.js';
+import type { RemoteLauncher } from './remote-launcher.js';
+import { tokenMatches, type TlsMaterial } from './tls.js';
+
+/** Metadata keys a worker sends with Initialize. */
+export const SLOTS_METADATA = 'hostlink-slots';
+export const INSTANCE_METADATA = 'hostlink-worker-instance';
+/** Most slots one worker may announce (each is a VM process on that machine). */
+export const MAX_WORKER_SLOTS = 1024;
+
+export interface WorkerEndpointOptions {
+  host: string;
+  /** 0: an ephemeral port (tests). */
+  port: number;
+  tls: TlsMaterial;
+  /** Accept workers that send this token instead of a client certificate. */
+  token?: string;
+  launcher: RemoteLauncher;
+  log: (line: string) => void;
+}
+
+export interface WorkerEndpoint {
+  /** HOST:PORT the endpoint is bound to. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** TLS server credentials that ask for a client certificate without requiring one (the token is the other way in). */
+export function workerServerCredentials(tls: TlsMaterial): grpc.ServerCredentials {
+  // grpc-js registers its watcher after adding these listeners: an answer given synchronously would be lost.
+  const provider: grpc.experimental.CertificateProvider = {
+    addCaCertificateListener: (l) => setImmediate(() => l({ caCertificate: tls.ca })),
+    removeCaCertificateListener: () => undefined,
+    addIdentityCertificateListener: (l) => setImmediate(() => l({ certificate: tls.cert, privateKey: tls.key })),
+    removeIdentityCertificateListener: () => undefined,
+  };
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+}
+
+/** A registration refused with a gRPC status (not an exception: it is answered, never thrown past the handler). */
+interface Refusal {
+  refused: grpc.status;
+  why: string;
+}
+
+/** The node's protocol versions as text: `1` or `1..2`. */
+export function nodeProtocolVersions(): string {
+  return PROTOCOL_VERSION_MIN === PROTOCOL_VERSION_MAX ? `${PROTOCOL_VERSION_MAX}` : `${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`;
+}
+
+/** Trailing metadata of a refused version: the node's versions, so the worker can name both. */
+export const NODE_PROTOCOL_METADATA = 'hostlink-node-protocol';
+
+export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promise<WorkerEndpoint> {
+  /** Checks one registration: the answer (the seed's enum for a version mismatch), or a refusal. */
+  const check = (call: grpc.ServerUnaryCall<InitializeRequest, InitializeResponse>): InitializeResponse | Refusal => {
+    const request = { protocol_version: Number(call.request.protocol_version) >>> 0, server_addr: String(call.request.server_addr ?? '') };
+    const metadata = call.metadata;
+    const who = call.getPeer();
+    const refuse = (status: grpc.status, why: string): Refusal => {
+      options.log(`refused worker registration from ${who} (${request.server_addr || 'no address'}): ${why}`);
+      return { refused: status, why };
+    };
+    const bearer = String(metadata.get('authorization')[0] ?? '');
+    const token = bearer.startsWith('Bearer ') ? bearer.slice('Bearer '.length) : undefined;
+    // grpc-js sets the peer certificate only when the TLS layer verified it against the CA.
+    const certOk = call.getAuthContext()?.sslPeerCertificate !== undefined;
+    if (!certOk && !tokenMatches(options.token, token)) {
+      return refuse(
+        grpc.status.UNAUTHENTICATED,
+        options.token === undefined
+          ? "no client certificate signed by the node's CA: give the worker --cert/--key from that CA"
+          : "no client certificate signed by the node's CA and no valid token: give the worker --cert/--key from that CA or the node's token (--token-file)",
+      );
+    }
+    const v = request.protocol_version;
+    if (v < PROTOCOL_VERSION_MIN || v > PROTOCOL_VERSION_MAX) {
+      options.log(
+        `refused worker registration from ${who} (${request.server_addr}): protocol version mismatch: the node speaks ${nodeProtocolVersions()}, the worker ${v}: install the same Hostlink release on both`,
+      );
+      return { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' };
+    }
+    const slots = Number(String(metadata.get(SLOTS_METADATA)[0] ?? ''));
+    if (!Number.isInteger(slots) || slots < 1 || slots > MAX_WORKER_SLOTS) {
+      return refuse(grpc.status.INVALID_ARGUMENT, `metadata ${SLOTS_METADATA} must be an integer from 1 to ${MAX_WORKER_SLOTS}`);
+    }
+    let address;
+    try {
+      address = parseAddress(request.server_addr);
+    } catch (e) {
+      return refuse(grpc.status.INVALID_ARGUMENT, (e as Error).message);
+    }
+    if (address.kind !== 'tcp') return refuse(grpc.status.INVALID_ARGUMENT, `server_addr must be HOST:PORT reachable from the node (got ${request.server_addr})`);
+    const instance = String(metadata.get(INSTANCE_METADATA)[0] ?? request.server_addr);
+    options.launcher.register({ addr: request.server_addr, slots, instance });
+    return { error: 'ERROR_UNSPECIFIED' };
+  };
+
+  const handler: grpc.handleUnaryCall<InitializeRequest, InitializeResponse> = (call, callback) => {
+    let answer: InitializeResponse | Refusal;
+    try {
+      answer = check(call);
+    } catch (e) {
+      answer = { refused: grpc.status.INTERNAL, why: (e as Error).message };
+    }
+    if ('refused' in answer) {
+      callback({ code: answer.refused, details: answer.why });
+      return;
+    }
+    const trailer = new grpc.Metadata();
+    trailer.set(NODE_PROTOCOL_METADATA, nodeProtocolVersions());
+    callback(null, answer, trailer);
+  };
+
+  const server = new grpc.Server();
+  server.addService(runtimeService(), { Initialize: handler });
+  const target = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(target, workerServerCredentials(options.tls), (err, p) => {
+      if (err) reject(new HostlinkError('usage', `cannot serve the worker endpoint on ${target}: ${err.message}`));
+      else resolve(p);
+    });
+  });
+  const address = options.host.includes(':') ? `[${options.host}]:${port}` : `${options.host}:${port}`;
+  let closed: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closed ??= new Promise((resolve) => {
+        server.forceShutdown();
+        resolve();
+      });
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,339 @@
+/**
+ * The node's side of remote workers: a slot table filled by worker registrations (the Runtime endpoint,
+ * src/worker/endpoint.ts) and a `Launcher` (kind 'remote') whose VMs run on those workers.
+ *
+ * launch() picks the registered worker with the most free slots, opens TLS to it (verifying the worker's
+ * certificate against the operator CA, and presenting the node's own), sends the slot preamble with a fresh
+ * per-VM secret (src/worker/preamble.ts), and hands back a VmHandle whose connection has passed
+ * `proveConnection`: the VM on the far machine proved the secret to the node itself, not only to the worker.
+ * The executor then treats it like a local VM: same deadlines, same crash and protocol-error rules. A slot
+ * whose connection closes is a VM that ended ("the remote VM slot closed ..."); stop() closes the
+ * connection, which makes the worker SIGTERM, then SIGKILL, its VM.
+ *
+ * Table rules: a registration from an address already in the table with another worker instance id replaces
+ * it (the worker restarted); the same instance only refreshes it; an entry not refreshed for `expireAfterMs`,
+ * or whose connections fail, is dropped and logged. Dropping an entry closes its slots' connections: an idle
+ * pool VM's connection is paused (the session waits for work) and would not notice a dead worker by itself.
+ */
+import { connect as tlsConnect, checkServerIdentity, type TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import type { Socket } from 'node:net';
+import { HostlinkError } from '../errors.js';
+import { newVmSecret } from '../protocol/hello-proof.js';
+import type { VmCrash } from '../host/job.js';
+import type { Launcher, VmExit, VmHandle, VmRole } from '../host/launcher.js';
+import { proveConnection } from '../host/vm-gate.js';
+import { parseAddress } from '../transport/address.js';
+import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from './preamble.js';
+import type { TlsMaterial } from './tls.js';
+
+export interface WorkerRegistration {
+  /** Where the worker serves its slots (HOST:PORT), the `server_addr` of its Initialize. */
+  addr: string;
+  slots: number;
+  /** Random per worker process: a new one at the same address is a restarted worker. */
+  instance: string;
+}
+
+export interface RemoteLauncherOptions {
+  tls: TlsMaterial;
+  /** Sent in the preamble to workers that accept a token instead of a client certificate. */
+  token?: string;
+  /** The name the workers' certificates carry; default: the host part of the address each registered. */
+  serverName?: string;
+  /** How long launch() waits for a free slot (no worker registered yet, or all busy). Default 30 000 ms. */
+  slotWaitMs?: number;
+  /** How long a worker may take to start a VM and answer the preamble. Default 30 000 ms. */
+  replyTimeoutMs?: number;
+  /** A registration not refreshed for this long is dropped, and its slots' connections closed. Default 10 000 ms (workers renew every 2 s). */
+  expireAfterMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface WorkerSlots {
+  addr: string;
+  slots: number;
+  inUse: number;
+}
+
+export interface RemoteLauncher extends Launcher {
+  readonly kind: 'remote';
+  /** Adds, refreshes or replaces a worker's entry (called by the Runtime endpoint once credentials passed). */
+  register(registration: WorkerRegistration): 'added' | 'refreshed' | 'replaced';
+  /** The slot table now. */
+  workers(): WorkerSlots[];
+  capacity(): number;
+  close(): Promise<void>;
+}
+
+interface Entry {
+  addr: string;
+  host: string;
+  port: number;
+  slots: number;
+  instance: string;
+  inUse: number;
+  lastSeen: number;
+  /** The worker answered busy (its VMs are still stopping): skip it until then. */
+  busyUntil: number;
+  dropped: boolean;
+  /** Its slots' connections: closed when the entry is dropped or replaced, so their VMs end at once. */
+  sockets: Set<TLSSocket>;
+}
+
+const DEFAULT_SLOT_WAIT_MS = 30_000;
+const DEFAULT_REPLY_TIMEOUT_MS = 30_000;
+const DEFAULT_EXPIRE_AFTER_MS = 10_000;
+const BUSY_BACKOFF_MS = 100;
+
+/** A VM on a remote worker, as the executor sees it. */
+class RemoteVm implements VmHandle {
+  readonly connection: Promise<Socket>;
+  readonly exited: Promise<VmExit>;
+  private ended = false;
+
+  constructor(
+    private readonly socket: TLSSocket,
+    readonly pid: number,
+    private readonly addr: string,
+    secret: Uint8Array,
+  ) {
+    this.exited = new Promise((resolve) => {
+      socket.once('close', () => {
+        this.ended = true;
+        resolve({ exitCode: null, signal: null });
+      });
+    });
+    this.connection = proveConnection(socket, secret);
+    // readPreamble left the socket paused; proveConnection's reader is attached now, so nothing is lost.
+    socket.resume();
+    this.connection.catch(() => undefined); // observed by whoever awaits it
+  }
+
+  get hasExited(): boolean {
+    return this.ended;
+  }
+
+  crash(): VmCrash {
+    return { exitCode: null, signal: null, stderr: this.stderrTail() };
+  }
+
+  stderrTail(): string {
+    return `the remote VM slot closed (worker ${this.addr}, VM pid ${this.pid} there)`;
+  }
+
+  /** Closing the slot's connection is the remote SIGTERM: the worker stops its VM, SIGKILL after its grace. */
+  stop(_graceMs: number): Promise<VmExit> {
+    if (!this.ended) this.socket.destroy();
+    return this.exited;
+  }
+
+  async reap(graceMs: number): Promise<VmExit> {
+    if (this.ended) return this.exited;
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([this.exited, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)))]);
+    clearTimeout(timer);
+    return first === 'timeout' ? this.stop(graceMs) : first;
+  }
+}
+
+/** Why one attempt on one worker gave no VM (an outcome, not an exception: launch() decides what follows). */
+interface SlotFailure {
+  status: 'busy' | 'refused' | 'startFailed' | 'unreachable';
+  message: string;
+}
+
+export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
+  const table = new Map<string, Entry>();
+  const open = new Set<TLSSocket>();
+  const waiters = new Set<() => void>();
+  const log = options.log ?? (() => undefined);
+  const expireAfterMs = options.expireAfterMs ?? DEFAULT_EXPIRE_AFTER_MS;
+  let closed = false;
+  // Expiry is also checked on a timer: a worker that vanished must release its idle VMs even when nothing launches.
+  const sweep = setInterval(() => live(), Math.max(250, Math.floor(expireAfterMs / 4)));
+  sweep.unref();
+
+  const wake = (): void => {
+    for (const w of [...waiters]) w();
+  };
+
+  const drop = (entry: Entry, why: string): void => {
+    if (entry.dropped) return;
+    entry.dropped = true;
+    if (table.get(entry.addr) === entry) table.delete(entry.addr);
+    for (const s of entry.sockets) s.destroy();
+    log(`dropped worker ${entry.addr} from the slot table: ${why}`);
+  };
+
+  const live = (): Entry[] => {
+    const now = Date.now();
+    for (const e of [...table.values()]) if (now - e.lastSeen > expireAfterMs) drop(e, `no registration for ${expireAfterMs} ms`);
+    return [...table.values()];
+  };
+
+  const pick = (): Entry | undefined => {
+    const now = Date.now();
+    let best: Entry | undefined;
+    for (const e of live()) {
+      if (e.busyUntil > now || e.inUse >= e.slots) continue;
+      if (best === undefined || e.slots - e.inUse > best.slots - best.inUse) best = e;
+    }
+    return best;
+  };
+
+  /** One attempt on one worker: TLS, preamble, reply. */
+  const openSlot = (entry: Entry): Promise<RemoteVm | SlotFailure> =>
+    new Promise((resolve) => {
+      const secret = newVmSecret();
+      const name = options.serverName;
+      const socket = tlsConnect({
+        host: entry.host,
+        port: entry.port,
+        ca: options.tls.ca,
+        cert: options.tls.cert,
+        key: options.tls.key,
+        minVersion: 'TLSv1.2',
+        ...(name !== undefined
+          ? { servername: name, checkServerIdentity: (_host: string, cert) => checkServerIdentity(name, cert) }
+          : isIP(entry.host) === 0
+            ? { servername: entry.host }
+            : {}),
+      });
+      open.add(socket);
+      socket.once('close', () => open.delete(socket));
+      let settled = false;
+      const fail = (e: SlotFailure): void => {
+        if (settled) return;
+        settled = true;
+        socket.destroy();
+        resolve(e);
+      };
+      socket.once('error', (e) => fail({ status: 'unreachable', message: `cannot reach worker ${entry.addr}: ${e.message}` }));
+      socket.once('secureConnect', () => {
+        socket.on('error', () => undefined);
+        socket.setNoDelay(true);
+        socket.setKeepAlive(true, 10_000);
+        socket.write(encodeRequest(secret, options.token ?? ''));
+        readPreamble(socket, parseReply, options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS).then(
+          (reply: SlotReply) => {
+            if (reply.status === SLOT_STATUS.ok) {
+              settled = true;
+              if (entry.dropped) socket.destroy(); // the worker was dropped meanwhile: this VM ends at once
+              entry.sockets.add(socket);
+              socket.once('close', () => entry.sockets.delete(socket));
+              resolve(new RemoteVm(socket, reply.pid, entry.addr, secret));
+              return;
+            }
+            const kind = reply.status === SLOT_STATUS.busy ? 'busy' : reply.status === SLOT_STATUS.refused ? 'refused' : 'startFailed';
+            fail({ status: kind, message: `worker ${entry.addr}: ${reply.message}` });
+          },
+          (e: Error) => fail({ status: 'unreachable', message: `worker ${entry.addr} did not answer: ${e.message}` }),
+        );
+      });
+    });
+
+  const waitForChange = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+    });
+
+  return {
+    kind: 'remote',
+
+    register(registration) {
+      const { host, port } = addressParts(registration.addr);
+      const existing = table.get(registration.addr);
+      if (existing !== undefined && existing.instance === registration.instance) {
+        existing.lastSeen = Date.now();
+        existing.slots = registration.slots;
+        wake();
+        return 'refreshed';
+      }
+      // A new instance at the same address: the old one is gone (restarted), and so are its VMs. A paused
+      // connection (an idle VM's) would not notice by itself until the node next wrote to it.
+      if (existing !== undefined) drop(existing, 'it registered again (restarted)');
+      table.set(registration.addr, {
+        addr: registration.addr,
+        host,
+        port,
+        slots: registration.slots,
+        instance: registration.instance,
+        inUse: 0,
+        lastSeen: Date.now(),
+        busyUntil: 0,
+        dropped: false,
+        sockets: new Set(),
+      });
+      log(`worker ${registration.addr} registered with ${registration.slots} slots${existing ? ' (replacing its previous registration)' : ''}`);
+      wake();
+      return existing ? 'replaced' : 'added';
+    },
+
+    workers() {
+      return live().map((e) => ({ addr: e.addr, slots: e.slots, inUse: e.inUse }));
+    },
+
+    capacity() {
+      let free = 0;
+      for (const e of live()) free += Math.max(0, e.slots - e.inUse);
+      return free;
+    },
+
+    async launch(_role: VmRole): Promise<VmHandle> {
+      const giveUp = Date.now() + (options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS);
+      for (;;) {
+        if (closed) throw new HostlinkError('vm_crash', 'the remote launcher is closed');
+        const entry = pick();
+        if (entry === undefined) {
+          const left = giveUp - Date.now();
+          if (left <= 0) {
+            const n = table.size;
+            throw new HostlinkError(
+              'vm_crash',
+              n === 0
+                ? 'no remote worker is registered: start `hostlink worker --runtime ADDR` on a worker machine'
+                : `no remote VM slot is free on the ${n} registered worker(s): add workers or slots, or lower poolSize`,
+            );
+          }
+          await waitForChange(Math.min(left, BUSY_BACKOFF_MS));
+          continue;
+        }
+        entry.inUse++;
+        const vm = await openSlot(entry);
+        if (!(vm instanceof RemoteVm)) {
+          entry.inUse--;
+          if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
+          else if (vm.status === 'startFailed') throw new HostlinkError('vm_crash', vm.message);
+          else drop(entry, vm.message); // unreachable, TLS failure, or it refused our credentials
+          continue;
+        }
+        void vm.exited.then(() => {
+          entry.inUse--;
+          wake();
+        });
+        return vm;
+      }
+    },
+
+    async close() {
+      closed = true;
+      clearInterval(sweep);
+      wake();
+      for (const s of open) s.destroy();
+      table.clear();
+    },
+  };
+}
+
+function addressParts(addr: string): { host: string; port: number } {
+  const a = parseAddress(addr);
+  if (a.kind !== 'tcp') throw new HostlinkError('usage', `a worker address must be HOST:PORT (got ${addr})`);
+  return { host: a.host, port: a.port };
+}

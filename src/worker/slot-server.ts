@@ -1,0 +1,214 @@
+/**
+ * The worker's side of the data path: a TLS listener where the node opens one connection per VM slot.
+ *
+ * For each connection: check the node's credentials (a client certificate from the CA, or the token in the
+ * preamble), take a slot (at most `slots` at once; one more is answered "busy" and closed), start one VM
+ * locally through the supervisor (full sandbox) with the secret the node sent, wait until that VM proved the
+ * secret to the worker's own gate, answer ok, then relay bytes both ways: the VM's hello goes to the node,
+ * which checks its proof again (end to end). When the node's connection ends, the VM gets SIGTERM, then
+ * SIGKILL after the grace; when the VM ends, the node's connection is closed. A connection on which no byte
+ * moves for `idleTimeoutMs` (a node that vanished without closing) is treated as ended: the worker's own
+ * backstop, since no deadline from the node reaches it when the network is gone.
+ */
+import type { Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { HostlinkError } from '../errors.js';
+import type { LaunchOptions, VmProcess } from '../host/supervisor.js';
+import { launchVm } from '../host/supervisor.js';
+import { encodeReply, parseRequest, readPreamble, SLOT_STATUS, type SlotRequest, type SlotStatus } from './preamble.js';
+import { tokenMatches, type TlsMaterial } from './tls.js';
+
+/** Connections held at once before their preamble arrived. */
+const MAX_PENDING = 64;
+
+export interface SlotServerOptions {
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  tls: TlsMaterial;
+  slots: number;
+  /** When set, a node without a client certificate from the CA may use the slots by sending this token. */
+  token?: string;
+  /** How VMs start here (transport, sandbox, command); the secret and role are set per connection. */
+  launch: Omit<LaunchOptions, 'secret' | 'role'>;
+  /** SIGTERM to SIGKILL. */
+  killGraceMs: number;
+  /** No byte either way for this long: the node is gone, the VM is stopped. */
+  idleTimeoutMs: number;
+  /** How long a node may take to send its preamble. */
+  preambleTimeoutMs?: number;
+  log: (line: string) => void;
+}
+
+export interface SlotServer {
+  /** The address the listener is bound to (HOST:PORT). */
+  readonly address: string;
+  readonly port: number;
+  /** Slots in use now. */
+  readonly active: number;
+  /** Process ids of the VMs running now. */
+  pids(): number[];
+  close(): Promise<void>;
+}
+
+export async function startSlotServer(options: SlotServerOptions): Promise<SlotServer> {
+  const running = new Set<VmProcess>();
+  let active = 0;
+  let closing = false;
+  const sockets = new Set<Socket>();
+  const server: TlsServer = createTlsServer({
+    cert: options.tls.cert,
+    key: options.tls.key,
+    ca: options.tls.ca,
+    // Ask for a client certificate but do not insist at the TLS layer: a node may prove itself with the token
+    // instead. The check below refuses a connection that has neither.
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+  });
+  server.on('tlsClientError', () => undefined); // a failed handshake is just a closed connection
+  let pending = 0;
+  server.on('secureConnection', (socket: TLSSocket) => {
+    // Connections that have not sent a valid preamble yet are bounded: a peer parking silent connections
+    // costs the worker at most MAX_PENDING of them (each closed after the preamble timeout anyway).
+    if (pending >= MAX_PENDING) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 10_000);
+    void serveConnection(socket);
+  });
+
+  async function serveConnection(socket: TLSSocket): Promise<void> {
+    const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const answer = (status: SlotStatus, message: string): void => {
+      socket.end(encodeReply(status, 0, message));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    };
+    let request: SlotRequest;
+    pending++;
+    try {
+      request = await readPreamble(socket, parseRequest, options.preambleTimeoutMs ?? 5000);
+    } catch (e) {
+      pending--;
+      options.log(`refused a connection from ${peer}: ${(e as Error).message}`);
+      answer(SLOT_STATUS.refused, (e as Error).message);
+      return;
+    }
+    pending--;
+    if (!socket.authorized && !tokenMatches(options.token, request.token)) {
+      const why = options.token === undefined ? 'no client certificate from the CA' : 'no client certificate from the CA and no valid token';
+      options.log(`refused a connection from ${peer}: ${why}`);
+      answer(SLOT_STATUS.refused, `the worker refused the node: ${why}`);
+      return;
+    }
+    if (closing || active >= options.slots) {
+      answer(SLOT_STATUS.busy, `all ${options.slots} slots of this worker are in use`);
+      return;
+    }
+    active++;
+    let nodeGone = false;
+    socket.once('close', () => {
+      nodeGone = true;
+    });
+    let vm: VmProcess;
+    try {
+      vm = await launchVm({ ...options.launch, secret: request.secret, role: 'pool' });
+    } catch (e) {
+      active--;
+      options.log(`could not start a VM: ${(e as Error).message}`);
+      answer(SLOT_STATUS.startFailed, `the worker could not start a VM: ${(e as Error).message}`);
+      return;
+    }
+    running.add(vm);
+    void vm.exited.then(() => {
+      running.delete(vm);
+      active--;
+    });
+    let vmSocket: Socket;
+    try {
+      vmSocket = await Promise.race([
+        vm.connection,
+        new Promise<never>((_, reject) => socket.once('close', () => reject(new HostlinkError('channel_closed', 'the node closed the connection')))),
+      ]);
+    } catch (e) {
+      void vm.stop(options.killGraceMs);
+      const tail = vm.stderrTail().trim().split('\n').pop() ?? '';
+      if (!nodeGone) answer(SLOT_STATUS.startFailed, `the VM exited before connecting${tail ? `: ${tail}` : ''}`);
+      else options.log(`a slot ended before its VM connected: ${(e as Error).message}`);
+      return;
+    }
+    if (nodeGone) {
+      vmSocket.destroy();
+      void vm.stop(options.killGraceMs);
+      return;
+    }
+    socket.write(encodeReply(SLOT_STATUS.ok, vm.pid));
+    relay(socket, vmSocket, vm);
+  }
+
+  /** Bytes both ways until either side ends; the VM is stopped when the node goes, the node told when the VM goes. */
+  function relay(node: TLSSocket, vmSocket: Socket, vm: VmProcess): void {
+    vmSocket.on('error', () => undefined);
+    let idle: NodeJS.Timeout | undefined;
+    const touch = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        options.log(`no traffic for ${options.idleTimeoutMs} ms on the slot of VM ${vm.pid}: stopping it`);
+        node.destroy();
+      }, options.idleTimeoutMs);
+      idle.unref();
+    };
+    touch();
+    node.on('data', touch);
+    vmSocket.on('data', touch);
+    node.pipe(vmSocket);
+    vmSocket.pipe(node);
+    node.once('close', () => {
+      clearTimeout(idle);
+      vmSocket.destroy();
+      void vm.stop(options.killGraceMs);
+    });
+    vmSocket.once('close', () => {
+      // Whatever the VM wrote is flushed first (pipe), then the node sees the end of the slot.
+      node.end();
+      setTimeout(() => node.destroy(), options.killGraceMs).unref();
+    });
+    void vm.exited.then(() => {
+      clearTimeout(idle);
+      if (!vmSocket.destroyed) vmSocket.end();
+    });
+    vmSocket.resume();
+    node.resume();
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  if (bound === null || typeof bound === 'string') throw new HostlinkError('internal', 'the slot listener has no port');
+  const address = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+  return {
+    address,
+    port: bound.port,
+    get active() {
+      return active;
+    },
+    pids: () => [...running].map((vm) => vm.pid),
+    async close() {
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+      await Promise.all([...running].map((vm) => vm.stop(options.killGraceMs)));
+    },
+  };
+}

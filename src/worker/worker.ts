@@ -1,0 +1,175 @@
+/**
+ * `hostlink worker`: a machine that runs VMs for a node elsewhere.
+ *
+ * It listens for the node's slot connections (TLS, src/worker/slot-server.ts), then registers with the node's
+ * Runtime endpoint (gRPC `Runtime.Initialize` over TLS: its protocol version, the address it serves, and its
+ * slot count in metadata `hostlink-slots`, plus `authorization: Bearer TOKEN` when it has a token). It calls
+ * Initialize again every heartbeat: a node that restarted (empty slot table) learns about the worker again
+ * within one heartbeat, and the node drops a worker it has not heard from. When the node cannot be reached the
+ * worker retries with a growing backoff and says so. A version mismatch or a credential refusal is final: the
+ * worker prints why, naming both versions for a mismatch, and exits non-zero.
+ */
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { PROTOCOL_VERSION_MAX } from '../protocol/generated.js';
+import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
+import type { LaunchOptions } from '../host/supervisor.js';
+import { INSTANCE_METADATA, NODE_PROTOCOL_METADATA, SLOTS_METADATA } from './endpoint.js';
+import { startSlotServer, type SlotServer } from './slot-server.js';
+import type { TlsMaterial } from './tls.js';
+
+export const WORKER_EXIT = { ok: 0, failure: 1, usage: 2, incompatibleVersion: 3, refused: 4 } as const;
+
+export interface WorkerOptions {
+  /** The node's Runtime endpoint, HOST:PORT. */
+  runtime: string;
+  slots: number;
+  listen: { host: string; port: number };
+  /** The address the node should dial (server_addr); default the listen address (which must then not be a wildcard). */
+  advertise?: string;
+  tls: TlsMaterial;
+  token?: string;
+  /** The protocol version announced; default this build's. Only to check what a node answers another release. */
+  protocolVersion?: number;
+  /** How often registration is renewed. Default 2000 ms (the node drops a worker after 15 s of silence). */
+  heartbeatMs?: number;
+  killGraceMs?: number;
+  idleTimeoutMs?: number;
+  launch: Omit<LaunchOptions, 'secret' | 'role'>;
+  log: (line: string) => void;
+}
+
+export interface RunningWorker {
+  readonly slots: SlotServer;
+  /** The address announced to the node. */
+  readonly advertised: string;
+  /** Resolves with the exit code: a final refusal, or WORKER_EXIT.ok after stop(). */
+  readonly done: Promise<number>;
+  stop(): Promise<void>;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+const CALL_DEADLINE_MS = 5000;
+
+type Registration =
+  | { kind: 'ok' }
+  | { kind: 'mismatch'; node: string }
+  | { kind: 'refused'; message: string }
+  | { kind: 'unreachable'; message: string };
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const slots = await startSlotServer({
+    host: options.listen.host,
+    port: options.listen.port,
+    tls: options.tls,
+    slots: options.slots,
+    ...(options.token !== undefined ? { token: options.token } : {}),
+    launch: options.launch,
+    killGraceMs: options.killGraceMs ?? 500,
+    idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+    log: options.log,
+  });
+  const host = options.listen.host;
+  const advertised = options.advertise ?? (host.includes(':') ? `[${host}]:${slots.port}` : `${host}:${slots.port}`);
+  const version = options.protocolVersion ?? PROTOCOL_VERSION_MAX;
+  const instance = randomUUID();
+  const Client = grpc.makeGenericClientConstructor(runtimeService(), 'Runtime');
+  const client = new Client(options.runtime, grpc.credentials.createSsl(options.tls.ca, options.tls.key, options.tls.cert));
+
+  let current: grpc.ClientUnaryCall | undefined;
+  const register = (): Promise<Registration> =>
+    new Promise((resolve) => {
+      const metadata = new grpc.Metadata();
+      metadata.set(SLOTS_METADATA, String(options.slots));
+      metadata.set(INSTANCE_METADATA, instance);
+      if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);
+      let response: InitializeResponse | undefined;
+      const request: InitializeRequest = { protocol_version: version, server_addr: advertised };
+      const call = (
+        client['Initialize'] as unknown as (
+          req: InitializeRequest,
+          md: grpc.Metadata,
+          o: grpc.CallOptions,
+          cb: (err: grpc.ServiceError | null, res?: InitializeResponse) => void,
+        ) => grpc.ClientUnaryCall
+      ).call(client, request, metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, (_err, res) => {
+        response = res;
+      });
+      current = call;
+      call.on('status', (status: grpc.StatusObject) => {
+        current = undefined;
+        if (status.code === grpc.status.OK) {
+          if (response?.error === 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION') {
+            return resolve({ kind: 'mismatch', node: String(status.metadata.get(NODE_PROTOCOL_METADATA)[0] ?? 'another version') });
+          }
+          return resolve({ kind: 'ok' });
+        }
+        if (status.code === grpc.status.UNAUTHENTICATED || status.code === grpc.status.PERMISSION_DENIED || status.code === grpc.status.INVALID_ARGUMENT) {
+          return resolve({ kind: 'refused', message: status.details });
+        }
+        resolve({ kind: 'unreachable', message: status.details || grpc.status[status.code] || String(status.code) });
+      });
+    });
+
+  let stopped = false;
+  let wakeUp: (() => void) | undefined;
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      wakeUp = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+
+  const loop = async (): Promise<number> => {
+    let registered = false;
+    let backoff = 500;
+    while (!stopped) {
+      const r = await register();
+      if (stopped) break;
+      if (r.kind === 'mismatch') {
+        options.log(
+          `the node at ${options.runtime} refused this worker: protocol version mismatch: the node speaks ${r.node}, this worker ${version}: install the same Hostlink release on the node and the worker`,
+        );
+        return WORKER_EXIT.incompatibleVersion;
+      }
+      if (r.kind === 'refused') {
+        options.log(`the node at ${options.runtime} refused this worker: ${r.message}`);
+        return WORKER_EXIT.refused;
+      }
+      if (r.kind === 'ok') {
+        if (!registered) options.log(`registered with the node at ${options.runtime}: ${options.slots} slots at ${advertised}`);
+        registered = true;
+        backoff = 500;
+        await sleep(options.heartbeatMs ?? 2000);
+        continue;
+      }
+      if (registered) options.log(`lost the node at ${options.runtime} (${r.message}): registering again`);
+      registered = false;
+      options.log(`could not register with the node at ${options.runtime} (${r.message}): retrying in ${(backoff / 1000).toFixed(1)} s`);
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+    return WORKER_EXIT.ok;
+  };
+
+  const done = loop().then(async (code) => {
+    stopped = true;
+    client.close();
+    await slots.close();
+    return code;
+  });
+
+  return {
+    slots,
+    advertised,
+    done,
+    async stop() {
+      stopped = true;
+      wakeUp?.();
+      current?.cancel();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * Test TLS material, generated at test time with the `openssl` binary into a temporary directory: a CA, a
+ * certificate for the node, one for workers (SAN: the given IPs and the name `hostlink-worker`), and a second,
+ * unrelated CA with a client certificate, to show that a certificate from another CA is refused.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TlsFiles } from '../../src/worker/tls.js';
+
+export function opensslMissing(): string | undefined {
+  const r = spawnSync('openssl', ['version'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : 'the openssl binary is not installed (needed to make test certificates)';
+}
+
+export interface TestCerts {
+  node: TlsFiles;
+  worker: TlsFiles;
+  /** A client certificate and CA that the node's CA did not sign. */
+  stranger: TlsFiles;
+}
+
+function run(dir: string, args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function ca(dir: string, name: string): void {
+  run(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`]);
+}
+
+function leaf(dir: string, caName: string, name: string, san: string): void {
+  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  run(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+  run(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${caName}.pem`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`]);
+}
+
+export function makeCerts(dir: string, ips: readonly string[] = ['127.0.0.1']): TestCerts {
+  const san = ['DNS:hostlink-worker', 'DNS:localhost', ...ips.map((ip) => `IP:${ip}`)].join(',');
+  ca(dir, 'ca');
+  leaf(dir, 'ca', 'node', san);
+  leaf(dir, 'ca', 'worker', san);
+  ca(dir, 'other-ca');
+  leaf(dir, 'other-ca', 'stranger', san);
+  const files = (name: string, caName: string): TlsFiles => ({ cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`), ca: join(dir, `${caName}.pem`) });
+  return { node: files('node', 'ca'), worker: files('worker', 'ca'), stranger: files('stranger', 'other-ca') };
+}

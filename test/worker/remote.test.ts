@@ -1,0 +1,220 @@
+/**
+ * Remote workers on loopback, through the real parts: a Host with its TLS Runtime endpoint for workers, real
+ * `hostlink worker` processes that register over gRPC + TLS and run sandboxed VMs, kv-store calls relayed over
+ * TLS, LMDB state. Certificates are made at test time with openssl (skipped with the reason when absent).
+ *
+ * - two workers serve a burst; one is killed while it runs a call that never ends: that call is a crash
+ *   ("the remote VM slot closed"), its write is not applied (state root unchanged), and the other worker
+ *   keeps serving;
+ * - a worker that restarts on the same address registers again (replacing its old entry) and serves;
+ * - a worker announcing another protocol version is refused and exits naming both versions;
+ * - a worker whose certificate another CA signed, or whose token is wrong, is refused; the right token passes.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Host, type Outcome } from '../../src/host/host.js';
+import type { HostLogger } from '../../src/host/logger.js';
+import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
+import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
+import { makeCerts, opensslMissing, type TestCerts } from './certs.js';
+import { alive, ancestors, freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
+
+const json = (o: object): Uint8Array => utf8(JSON.stringify(o));
+
+function recordingLogger(lines: string[]): HostLogger {
+  const rec = (message: string, fields?: Record<string, unknown>): void => {
+    lines.push(`${message} ${fields ? JSON.stringify(fields) : ''}`);
+  };
+  return { debug: rec, info: rec, warn: rec, error: rec };
+}
+
+/** An outcome of kv-store set: applied with the value, or a crash that changed nothing. */
+function checkSet(host: Host, ctx: Uint8Array, o: Outcome, emptyRoot: Uint8Array, value: string): 'applied' | 'crash' {
+  if (o.applied) {
+    assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+    const entries = host.state(ctx).entries.map(([k, v]) => [text(k), text(v)]);
+    assert.ok(entries.some(([, v]) => v.includes(value)), `the state of the context holds ${value}: ${JSON.stringify(entries)}`);
+    return 'applied';
+  }
+  assert.ok(o.crash !== undefined, `a call that was not applied is a crash here: ${JSON.stringify(o.result)}`);
+  assert.deepEqual(host.state(ctx).root, emptyRoot, 'a crashed call changed nothing');
+  return 'crash';
+}
+
+const skip = opensslMissing();
+
+describe('remote workers on loopback', { skip }, () => {
+  let dir: { path: string; remove: () => void };
+  let certs: TestCerts;
+  const workers: WorkerProcess[] = [];
+  const hosts: Host[] = [];
+
+  before(() => {
+    dir = tempDir('hostlink-worker-test-');
+    certs = makeCerts(dir.path);
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+    await Promise.all(hosts.map((h) => h.close()));
+    dir.remove();
+  });
+
+  async function openHost(extra: { tokenFile?: string; poolSize?: number; deadlineMs?: number } = {}, log: string[] = []): Promise<Host> {
+    const data = join(dir.path, `data-${hosts.length}`);
+    const host = await Host.open({
+      dataDir: data,
+      poolSize: extra.poolSize ?? 4,
+      deadlineMs: extra.deadlineMs ?? 30_000,
+      logger: recordingLogger(log),
+      workers: { listen: '127.0.0.1:0', tls: certs.node, ...(extra.tokenFile !== undefined ? { tokenFile: extra.tokenFile } : {}) },
+    });
+    hosts.push(host);
+    return host;
+  }
+
+  function worker(host: Host, slots: number, listen = '127.0.0.1:0', extra: { tls?: TestCerts['worker']; token?: string; args?: string[] } = {}): WorkerProcess {
+    const w = startWorkerProcess({
+      runtime: host.remote!.address!,
+      slots,
+      listen,
+      tls: extra.tls ?? certs.worker,
+      ...(extra.token !== undefined ? { token: extra.token } : {}),
+      ...(extra.args !== undefined ? { extra: extra.args } : {}),
+    });
+    workers.push(w);
+    return w;
+  }
+
+  test('two workers serve a burst; one killed mid-call: that call is a crash, state unchanged, the other keeps serving', { timeout: 120_000 }, async () => {
+    const host = await openHost({ poolSize: 4 });
+    const kv = await host.deploy(contract('kv-store'));
+    const hold = await host.deploy(contract('hold'));
+    const a = worker(host, 2);
+    const b = worker(host, 2);
+    await waitFor('two registered workers', () => host.remote!.launcher.workers().length === 2);
+    assert.equal(host.remote!.launcher.capacity(), 4);
+
+    // A call that never ends, on one of the workers.
+    const holdCtx = id32('remote-hold');
+    const emptyRoot = host.state(holdCtx).root;
+    const held = host.call({ codeHash: hold, method: 'write_then_loop', contextId: holdCtx });
+    await waitFor('the held call to run', () => host.busyVmPids().length === 1);
+    const vmPid = host.busyVmPids()[0]!;
+    const chain = ancestors(vmPid);
+    const victim = [a, b].find((w) => chain.includes(w.child.pid!));
+    assert.ok(victim !== undefined, `the held VM (pid ${vmPid}) runs under one of the workers (${chain.join(' <- ')})`);
+    const survivor = victim === a ? b : a;
+
+    // The burst runs while the worker is killed.
+    const burst = Array.from({ length: 12 }, (_, i) => {
+      const ctx = id32(`remote-burst-${i}`);
+      return host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: `v${i}` }), contextId: ctx }).then((o) => ({ o, ctx, i }));
+    });
+    await victim.kill('SIGKILL');
+
+    const heldOutcome = await held;
+    assert.equal(heldOutcome.applied, false);
+    assert.ok(heldOutcome.crash !== undefined, `the held call is a crash: ${JSON.stringify(heldOutcome.result)}`);
+    assert.match(heldOutcome.crash.stderr, /the remote VM slot closed/);
+    assert.equal((heldOutcome.result as { code: string }).code, 'internal_error');
+    assert.deepEqual(host.state(holdCtx).root, emptyRoot, 'the killed call wrote nothing');
+    for (const { o, ctx, i } of await Promise.all(burst)) checkSet(host, ctx, o, emptyRoot, `v${i}`);
+
+    // The surviving worker serves everything that follows; the dead one left the slot table.
+    for (let i = 0; i < 8; i++) {
+      const ctx = id32(`remote-after-${i}`);
+      const o = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: `after${i}` }), contextId: ctx });
+      assert.equal(checkSet(host, ctx, o, emptyRoot, `after${i}`), 'applied');
+    }
+    await waitFor('the killed worker to leave the slot table', () => host.remote!.launcher.workers().length === 1);
+    assert.equal(survivor.child.exitCode, null, 'the other worker is still running');
+    await waitFor('the held VM to be gone', () => !alive(vmPid));
+  });
+
+  test('a worker that restarts registers again and serves', { timeout: 120_000 }, async () => {
+    const host = await openHost({ poolSize: 2 });
+    const kv = await host.deploy(contract('kv-store'));
+    const port = await freePort();
+    const first = worker(host, 2, `127.0.0.1:${port}`);
+    await waitFor('the worker to register', () => host.remote!.launcher.workers().length === 1);
+    const ctx = id32('remote-restart');
+    const one = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'one' }), contextId: ctx });
+    assert.equal(one.applied, true, JSON.stringify(one.result));
+    await first.kill('SIGKILL');
+    const second = worker(host, 2, `127.0.0.1:${port}`);
+    await waitFor('the restarted worker to register', () => second.output().includes('registered with the node'));
+    // The new registration replaced the old one and closed its slots: the idle pool VM of the killed worker is gone.
+    await waitFor("the pool to drop the killed worker's VM", () => host.poolStats?.workers === 0);
+    const two = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'two' }), contextId: ctx });
+    assert.equal(two.applied, true, JSON.stringify(two.result));
+    const get = await host.call({ codeHash: kv, method: 'get', input: json({ key: 'k' }), contextId: ctx });
+    assert.equal(text((get.result as { value: Uint8Array }).value), '"two"');
+    assert.deepEqual(host.remote!.launcher.workers().map((w) => w.addr), [`127.0.0.1:${port}`]);
+    // One-shot calls run on the workers too: the call takes a slot for itself and gives it back; no local VM starts.
+    let localLaunches = 0;
+    host.events.on('vm.launched', () => localLaunches++);
+    const inUse = host.remote!.launcher.workers()[0]!.inUse;
+    const three = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'three' }), contextId: ctx, mode: 'oneshot' });
+    assert.equal(three.applied, true, JSON.stringify(three.result));
+    await waitFor('the one-shot slot to be given back', () => host.remote!.launcher.workers()[0]!.inUse === inUse);
+    assert.equal(localLaunches, 0, 'no local VM process was started');
+  });
+
+  test('a node that restarts is registered with again (retries printed with their backoff) and served', { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const open = (n: number): Promise<Host> =>
+      Host.open({ dataDir: join(dir.path, `restart-node-${n}`), poolSize: 2, deadlineMs: 30_000, workers: { listen: `127.0.0.1:${port}`, tls: certs.node } });
+    const first = await open(1);
+    const w = startWorkerProcess({ runtime: `127.0.0.1:${port}`, slots: 2, listen: '127.0.0.1:0', tls: certs.worker });
+    workers.push(w);
+    await waitFor('the worker to register with the first node', () => first.remote!.launcher.workers().length === 1);
+    await first.close();
+    await waitFor('the worker to notice the node is gone', () => /could not register .* retrying in/.test(w.output()));
+    const second = await open(2);
+    hosts.push(second);
+    await waitFor('the worker to register with the restarted node', () => second.remote!.launcher.workers().length === 1);
+    assert.match(w.output(), /lost the node at 127\.0\.0\.1:\d+ .*registering again/);
+    const kv = await second.deploy(contract('kv-store'));
+    const ctx = id32('remote-node-restart');
+    const o = await second.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'again' }), contextId: ctx });
+    assert.equal(o.applied, true, JSON.stringify(o.result));
+  });
+
+  test('a worker with another protocol version is refused, naming both versions', { timeout: 60_000 }, async () => {
+    const log: string[] = [];
+    const host = await openHost({}, log);
+    const other = PROTOCOL_VERSION_MAX + 7;
+    const w = worker(host, 1, '127.0.0.1:0', { args: ['--protocol-version', String(other)] });
+    assert.equal(await w.exit, 3, w.output());
+    assert.match(w.output(), new RegExp(`protocol version mismatch: the node speaks ${PROTOCOL_VERSION_MAX}, this worker ${other}`));
+    assert.deepEqual(host.remote!.launcher.workers(), []);
+    assert.ok(log.some((l) => l.includes('refused worker registration') && l.includes('protocol version mismatch')), log.join('\n'));
+  });
+
+  test('a worker without valid credentials is refused: certificate from another CA, wrong token; the right token passes', { timeout: 60_000 }, async () => {
+    const log: string[] = [];
+    const tokenFile = join(dir.path, 'token');
+    const wrongFile = join(dir.path, 'wrong-token');
+    writeFileSync(tokenFile, 'correct-horse-battery-staple\n');
+    writeFileSync(wrongFile, 'not-the-token\n');
+    const host = await openHost({ tokenFile }, log);
+    // The stranger trusts the node's CA (so it reaches the endpoint) but its own certificate is from another CA.
+    const stranger = { cert: certs.stranger.cert, key: certs.stranger.key, ca: certs.node.ca };
+
+    const noToken = worker(host, 1, '127.0.0.1:0', { tls: stranger });
+    assert.equal(await noToken.exit, 4, noToken.output());
+    assert.match(noToken.output(), /refused this worker: no client certificate signed by the node's CA/);
+
+    const wrongToken = worker(host, 1, '127.0.0.1:0', { tls: stranger, token: wrongFile });
+    assert.equal(await wrongToken.exit, 4, wrongToken.output());
+    assert.match(wrongToken.output(), /no valid token/);
+    assert.deepEqual(host.remote!.launcher.workers(), []);
+    assert.equal(log.filter((l) => l.includes('refused worker registration')).length, 2, log.join('\n'));
+
+    const rightToken = worker(host, 1, '127.0.0.1:0', { tls: stranger, token: tokenFile });
+    await waitFor('the worker with the token to register', () => host.remote!.launcher.workers().length === 1);
+    await rightToken.kill('SIGTERM');
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * The worker's slot listener against nodes that should not get a VM, and the `hostlink worker` command line:
+ * a TLS client whose certificate another CA signed (and no token) is refused before any VM starts; a wrong
+ * token likewise; garbage instead of a preamble is refused; one connection more than the slots is answered
+ * "busy"; the node's own certificate gets a VM whose hello proves the secret the node sent (end to end).
+ * Real TLS, real sandboxed VM processes.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { connect, type TLSSocket } from 'node:tls';
+import { after, before, describe, test } from 'node:test';
+import { proveConnection } from '../../src/host/vm-gate.js';
+import { newVmSecret } from '../../src/protocol/hello-proof.js';
+import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from '../../src/worker/preamble.js';
+import { startSlotServer, type SlotServer } from '../../src/worker/slot-server.js';
+import { readTlsFiles, type TlsFiles } from '../../src/worker/tls.js';
+import { tempDir } from '../helpers.js';
+import { makeCerts, opensslMissing, type TestCerts } from './certs.js';
+import { HOSTLINK } from './helpers.js';
+
+const skip = opensslMissing();
+
+function open(port: number, files: TlsFiles): Promise<TLSSocket> {
+  const t = readTlsFiles(files);
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, ca: t.ca, cert: t.cert, key: t.key });
+    s.once('secureConnect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+async function ask(port: number, files: TlsFiles, bytes: Buffer): Promise<{ reply: SlotReply; socket: TLSSocket }> {
+  const socket = await open(port, files);
+  socket.write(bytes);
+  return { reply: await readPreamble(socket, parseReply, 30_000), socket };
+}
+
+describe('the worker slot listener', { skip }, () => {
+  let dir: { path: string; remove: () => void };
+  let certs: TestCerts;
+  let slots: SlotServer;
+  const logs: string[] = [];
+
+  before(async () => {
+    dir = tempDir('hostlink-slots-test-');
+    certs = makeCerts(dir.path);
+    slots = await startSlotServer({
+      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 1, token: 'the-token',
+      launch: { transport: 'unix' }, killGraceMs: 200, idleTimeoutMs: 60_000, log: (l) => logs.push(l),
+    });
+  });
+  after(async () => {
+    await slots.close();
+    dir.remove();
+  });
+
+  // The stranger trusts the worker's CA (so TLS completes) but its own certificate is from another CA.
+  const stranger = (): TlsFiles => ({ cert: certs.stranger.cert, key: certs.stranger.key, ca: certs.worker.ca });
+
+  test('refuses a client certificate from another CA without the token, a wrong token, and garbage; starts no VM', { timeout: 60_000 }, async () => {
+    for (const [files, bytes, why] of [
+      [stranger(), encodeRequest(newVmSecret()), /no client certificate from the CA and no valid token/],
+      [stranger(), encodeRequest(newVmSecret(), 'wrong'), /no valid token/],
+      [certs.node, Buffer.from('GET / HTTP/1.1\r\n\r\n'), /not a Hostlink worker preamble/],
+    ] as const) {
+      const { reply, socket } = await ask(slots.port, files, bytes);
+      assert.equal(reply.status, SLOT_STATUS.refused);
+      assert.match(reply.message, why);
+      socket.destroy();
+    }
+    assert.equal(slots.active, 0);
+    assert.deepEqual(slots.pids(), []);
+  });
+
+  test('the node gets a VM that proves its secret end to end; one connection over the slots is busy; the right token passes', { timeout: 60_000 }, async () => {
+    const secret = newVmSecret();
+    const { reply, socket } = await ask(slots.port, certs.node, encodeRequest(secret));
+    assert.equal(reply.status, SLOT_STATUS.ok, reply.message);
+    assert.ok(slots.pids().includes(reply.pid), 'the pid in the reply is the VM the worker runs');
+    const proven = proveConnection(socket, secret);
+    socket.resume();
+    await proven; // the VM's hello, relayed, proves the secret the node sent
+
+    const second = await ask(slots.port, stranger(), encodeRequest(newVmSecret(), 'the-token'));
+    assert.equal(second.reply.status, SLOT_STATUS.busy, 'one slot, in use');
+    second.socket.destroy();
+
+    const vmPid = reply.pid;
+    socket.destroy(); // the node goes: the worker stops the VM
+    for (let i = 0; i < 400 && slots.pids().includes(vmPid); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(!slots.pids().includes(vmPid), 'the VM was stopped when the node closed the slot');
+    const third = await ask(slots.port, stranger(), encodeRequest(newVmSecret(), 'the-token'));
+    assert.equal(third.reply.status, SLOT_STATUS.ok, `the token admits a node without a certificate from the CA: ${third.reply.message}`);
+    third.socket.destroy();
+  });
+});
+
+describe('hostlink worker on the command line', () => {
+  test('--help, and a missing required option is one line and exit 2', () => {
+    const help = spawnSync(process.execPath, [HOSTLINK, 'worker', '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--slots N/);
+    assert.match(help.stdout, /--token-file FILE/);
+    const bad = spawnSync(process.execPath, [HOSTLINK, 'worker', '--slots', '2'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /--runtime is required/);
+    const wildcard = spawnSync(process.execPath, [HOSTLINK, 'worker', '--runtime', '127.0.0.1:1', '--slots', '1', '--listen', '0.0.0.0:0'], { encoding: 'utf8' });
+    assert.equal(wildcard.status, 2, wildcard.stderr);
+    assert.match(wildcard.stderr, /--advertise/);
+  });
+});
