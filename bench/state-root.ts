@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { MerklePatriciaTrie } from '@ethereumjs/mpt';
 import { openLmdbStore } from '../src/host/state/lmdb-store.js';
@@ -116,4 +117,10 @@ export function printStateRoot(r: { rows: StateRootRow[]; load: number }): void 
     process.stdout.write(`${String(x.keys).padEnd(8)} ${String(x.delta).padStart(5)}  ${x.hostlinkUs.toFixed(1).padStart(15)}  ${m.padStart(24)}  ${ratio.padStart(14)}  ${target}\n`);
   }
   if (r.rows.some((x) => x.mptUs === undefined)) process.stdout.write('note: mpt is not run at every size in a quick run\n');
+}
+
+// `node dist/bench/state-root.js [--quick]`: this section alone (the same figures `npm run bench` prints in section 2).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const quick = process.argv.includes('--quick');
+  printStateRoot(await benchStateRoot({ sizes: quick ? [10_000] : [10_000, 100_000], deltas: quick ? 500 : 2000, mptSizes: quick ? [10_000] : [10_000, 100_000] }));
 }
