@@ -244,7 +244,13 @@ export class NodePages {
    * only after flush(); without this call (a throw, or `keep` false) the context's pages are not reused.
    */
   commit(root: Uint8Array | undefined, keep = true): void {
-    if (!keep || root === undefined || capBytes === 0) {
+    if (capBytes === 0) {
+      dropContext(this.ctx);
+      contexts.delete(this.ctx.id);
+      totalBytes -= CONTEXT_OVERHEAD_BYTES;
+      return;
+    }
+    if (!keep || root === undefined) {
       dropContext(this.ctx);
       enforceCap(this.ctx);
       return;
