@@ -18,7 +18,7 @@ import { bytesEqual, concatBytes } from './bytes.js';
 import { HASH_BYTES, sha256 } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
 import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
-import { sha256Record } from './sha256-record.js';
+import { sha256RecordInto } from './sha256-record.js';
 
 export { computeRootFromScratch } from './merkle-reference.js';
 
@@ -88,21 +88,54 @@ type Side =
   | { changed: false; hash: Uint8Array }
   | { changed: true; node: TreeNode | undefined; existed: boolean; path: Uint8Array };
 
-const leafNode = (rec: Uint8Array): TreeNode => ({ rec, hash: sha256Record(rec) });
+// Records made during an update are views into shared chunks: a typed array over 64 bytes is allocated
+// outside V8's heap (a malloc and external-memory accounting each, ~1.5 us here), which cost more than hashing
+// the record. They are short-lived: flush() copies records into the page values it writes and lets go of them, and
+// a root leaving applyDelta is copied. A chunk is never reused, only dropped once nothing refers to it.
+const CHUNK_BYTES = 64 * 1024;
+let chunk = new Uint8Array(CHUNK_BYTES);
+let chunkUsed = 0;
+function scratch(n: number): Uint8Array {
+  if (chunkUsed + n > CHUNK_BYTES) {
+    chunk = new Uint8Array(CHUNK_BYTES);
+    chunkUsed = 0;
+  }
+  const view = chunk.subarray(chunkUsed, chunkUsed + n);
+  chunkUsed += n;
+  return view;
+}
+
+// (A 32-byte hash is small enough for V8's heap: a fresh array is cheaper than a view.)
+function leafNode(rec: Uint8Array): TreeNode {
+  const hash = new Uint8Array(HASH_BYTES);
+  sha256RecordInto(rec, hash, 0);
+  return { rec, hash };
+}
 
 function innerNode(left: Uint8Array, right: Uint8Array): TreeNode {
-  const rec = new Uint8Array(RECORD_BYTES);
+  const rec = scratch(RECORD_BYTES);
   rec[0] = INNER;
   rec.set(left, 1);
   rec.set(right, 1 + HASH_BYTES);
-  return { rec, hash: sha256Record(rec) };
+  const hash = new Uint8Array(HASH_BYTES);
+  sha256RecordInto(rec, hash, 0);
+  return { rec, hash };
+}
+
+/** The leaf record 0x00 ‖ kh ‖ sha256(value), in scratch memory. */
+function leafRecord(kh: Uint8Array, value: Uint8Array): Uint8Array {
+  const rec = scratch(RECORD_BYTES);
+  rec[0] = LEAF;
+  rec.set(kh, 1);
+  rec.set(sha256(value), 1 + HASH_BYTES);
+  return rec;
 }
 
 class TreeUpdate {
   readonly nodes: NodePages;
 
-  constructor(txn: KvTxn, contextId: Uint8Array) {
-    this.nodes = new NodePages(txn, contextId);
+  constructor(txn: KvTxn, contextId: Uint8Array, storedRoot: Uint8Array) {
+    this.nodes = new NodePages(txn, contextId, storedRoot);
   }
 
   /** The stored node at (depth, path) whose hash its parent records as `hash`. */
@@ -299,18 +332,21 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
       txn.del('state', stateKey);
     } else {
       txn.put('state', stateKey, encodeEntry(key, value));
-      leaf = concatBytes(Uint8Array.of(LEAF), kh, sha256(value));
+      leaf = leafRecord(kh, value);
     }
     ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
   }
   const oldRoot = txn.get('merkle', contextId);
   if (ops.size === 0) return oldRoot ?? emptyRoot();
-  const tree = new TreeUpdate(txn, contextId);
+  const tree = new TreeUpdate(txn, contextId, oldRoot ?? ZERO);
   let after: TreeNode | undefined;
   if (ops.size === 1) {
     const [op] = ops.values();
     const one = updateOne(tree, oldRoot, op!.kh, op!.leaf);
-    if (one === 'unchanged') return oldRoot ?? emptyRoot();
+    if (one === 'unchanged') {
+      tree.nodes.commit(oldRoot ?? ZERO);
+      return oldRoot ?? emptyRoot();
+    }
     after = one;
   } else {
     const before = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
@@ -319,15 +355,22 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
   if (after === undefined) {
     tree.nodes.del(0, ZERO);
     tree.nodes.flush();
+    tree.nodes.commit(ZERO);
     if (oldRoot !== undefined) txn.del('merkle', contextId);
     return emptyRoot();
   }
-  // Same root, same entries: the stored tree is already right (e.g. values rewritten unchanged).
-  if (oldRoot !== undefined && bytesEqual(oldRoot, after.hash)) return oldRoot;
+  // Same root, same entries: the stored tree is already right (e.g. values rewritten unchanged). The pages the
+  // walk changed in memory are not written, so they are not kept in the cache either.
+  if (oldRoot !== undefined && bytesEqual(oldRoot, after.hash)) {
+    tree.nodes.commit(oldRoot, false);
+    return oldRoot;
+  }
+  const root = Uint8Array.from(after.hash); // out of scratch memory: the store may keep the array it is given
   tree.nodes.put(0, ZERO, after.rec);
   tree.nodes.flush();
-  txn.put('merkle', contextId, after.hash);
-  return new Uint8Array(after.hash);
+  txn.put('merkle', contextId, root);
+  tree.nodes.commit(root);
+  return Uint8Array.from(root);
 }
 
 /** The context's current state root (32 zero bytes for a context without entries). */

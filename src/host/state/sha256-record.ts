@@ -32,22 +32,45 @@ function expand(w: Int32Array, base: number): void {
   }
 }
 
-// Second-block schedules, one per value of the record's last byte: [byte, 0x80, 0 ..., u64be(520)].
-const SECOND = new Int32Array(256 * 64);
-for (let b = 0; b < 256; b++) {
-  SECOND[b * 64] = (b << 24) | 0x800000;
-  SECOND[b * 64 + 15] = RECORD_HASH_INPUT_BYTES * 8;
-  expand(SECOND, b * 64);
+// Second-block schedules, one per value of the record's last byte: [byte, 0x80, 0 ..., u64be(520)], with the
+// round constants already added (w[t] + K[t] is all the second block's rounds use).
+const SECOND_KW = new Int32Array(256 * 64);
+{
+  const w = new Int32Array(64);
+  for (let b = 0; b < 256; b++) {
+    w.fill(0);
+    w[0] = (b << 24) | 0x800000;
+    w[15] = RECORD_HASH_INPUT_BYTES * 8;
+    expand(w, 0);
+    for (let t = 0; t < 64; t++) SECOND_KW[b * 64 + t] = (w[t]! + K[t]!) | 0;
+  }
 }
 
-// Working state, reused across calls (the function is synchronous and not re-entrant).
-const W = new Int32Array(64);
-const S = new Int32Array(8);
+const IV0 = IV[0]!, IV1 = IV[1]!, IV2 = IV[2]!, IV3 = IV[3]!, IV4 = IV[4]!, IV5 = IV[5]!, IV6 = IV[6]!, IV7 = IV[7]!;
 
-function compress(w: Int32Array, off: number): void {
-  let a = S[0]!, b = S[1]!, c = S[2]!, d = S[3]!, e = S[4]!, f = S[5]!, g = S[6]!, h = S[7]!;
+// The first block's message schedule, reused across calls (the function is synchronous and not re-entrant).
+const W = new Int32Array(64);
+
+const put32 = (out: Uint8Array, p: number, v: number): void => {
+  out[p] = v >>> 24;
+  out[p + 1] = v >>> 16;
+  out[p + 2] = v >>> 8;
+  out[p + 3] = v;
+};
+
+/** SHA-256 of `rec[0..65)` written to `out[at..at+32)`. `rec` must be exactly 65 bytes. */
+export function sha256RecordInto(rec: Uint8Array, out: Uint8Array, at: number): void {
+  if (rec.length !== RECORD_HASH_INPUT_BYTES) throw new RangeError(`sha256RecordInto: record of ${rec.length} bytes (must be 65)`);
+  const w = W;
+  for (let i = 0; i < 16; i++) {
+    const p = 4 * i;
+    w[i] = (rec[p]! << 24) | (rec[p + 1]! << 16) | (rec[p + 2]! << 8) | rec[p + 3]!;
+  }
+  expand(w, 0);
+  // Both blocks keep the working state in locals (no array traffic between rounds or between the blocks).
+  let a = IV0, b = IV1, c = IV2, d = IV3, e = IV4, f = IV5, g = IV6, h = IV7;
   for (let t = 0; t < 64; t++) {
-    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + K[t]! + w[off + t]!) | 0;
+    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + K[t]! + w[t]!) | 0;
     const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
     h = g;
     g = f;
@@ -58,35 +81,37 @@ function compress(w: Int32Array, off: number): void {
     b = a;
     a = (t1 + t2) | 0;
   }
-  S[0] = (S[0]! + a) | 0;
-  S[1] = (S[1]! + b) | 0;
-  S[2] = (S[2]! + c) | 0;
-  S[3] = (S[3]! + d) | 0;
-  S[4] = (S[4]! + e) | 0;
-  S[5] = (S[5]! + f) | 0;
-  S[6] = (S[6]! + g) | 0;
-  S[7] = (S[7]! + h) | 0;
-}
-
-/** SHA-256 of `rec[0..65)` written to `out[at..at+32)`. `rec` must be exactly 65 bytes. */
-export function sha256RecordInto(rec: Uint8Array, out: Uint8Array, at: number): void {
-  if (rec.length !== RECORD_HASH_INPUT_BYTES) throw new RangeError(`sha256RecordInto: record of ${rec.length} bytes (must be 65)`);
-  for (let i = 0; i < 16; i++) {
-    const p = 4 * i;
-    W[i] = (rec[p]! << 24) | (rec[p + 1]! << 16) | (rec[p + 2]! << 8) | rec[p + 3]!;
+  const A = (a + IV0) | 0, B = (b + IV1) | 0, C = (c + IV2) | 0, D = (d + IV3) | 0;
+  const E = (e + IV4) | 0, F = (f + IV5) | 0, G = (g + IV6) | 0, H = (h + IV7) | 0;
+  a = A;
+  b = B;
+  c = C;
+  d = D;
+  e = E;
+  f = F;
+  g = G;
+  h = H;
+  const kw = rec[64]! * 64;
+  for (let t = 0; t < 64; t++) {
+    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + SECOND_KW[kw + t]!) | 0;
+    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
   }
-  expand(W, 0);
-  S.set(IV);
-  compress(W, 0);
-  compress(SECOND, rec[64]! * 64);
-  for (let i = 0; i < 8; i++) {
-    const v = S[i]!;
-    const p = at + 4 * i;
-    out[p] = v >>> 24;
-    out[p + 1] = v >>> 16;
-    out[p + 2] = v >>> 8;
-    out[p + 3] = v;
-  }
+  put32(out, at, (a + A) | 0);
+  put32(out, at + 4, (b + B) | 0);
+  put32(out, at + 8, (c + C) | 0);
+  put32(out, at + 12, (d + D) | 0);
+  put32(out, at + 16, (e + E) | 0);
+  put32(out, at + 20, (f + F) | 0);
+  put32(out, at + 24, (g + G) | 0);
+  put32(out, at + 28, (h + H) | 0);
 }
 
 /** SHA-256 of a 65-byte record, as a fresh 32-byte array. */

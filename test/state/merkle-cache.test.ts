@@ -1,0 +1,199 @@
+/**
+ * The tree's page cache (kept across transactions) against the store: rolled-back and failed writes, several
+ * writes sharing one LMDB commit, two stores holding the same context, and the byte cap. After every step the
+ * stored root must equal the from-scratch root and the pages must hold exactly the canonical tree.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import type { KvReader, KvStore } from '../../src/host/state/kv.js';
+import { openLmdbStore } from '../../src/host/state/lmdb-store.js';
+import { createMemoryStore } from '../../src/host/state/memory-store.js';
+import { applyDelta, computeRootFromScratch, stateRoot, type StateChange } from '../../src/host/state/merkle.js';
+import { setTreeCacheLimit, treeCacheUsage } from '../../src/host/state/merkle-pages.js';
+import { ctxId, enc, hex, Rng, storeTest, tempDir } from './stores.js';
+
+type Model = Map<string, [Uint8Array, Uint8Array]>;
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+function applyToModel(model: Model, changes: readonly StateChange[]): void {
+  for (const [key, value] of changes) {
+    if (value === null) model.delete(hex(key));
+    else model.set(hex(key), [key, value]);
+  }
+}
+
+function innerCount(khs: string[], depth: number): number {
+  if (khs.length < 2) return 0;
+  const bit = (h: string): number => (parseInt(h[depth >> 2]!, 16) >> (3 - (depth & 3))) & 1;
+  return 1 + innerCount(khs.filter((h) => bit(h) === 0), depth + 1) + innerCount(khs.filter((h) => bit(h) === 1), depth + 1);
+}
+
+const popcount = (x: number): number => (x === 0 ? 0 : (x & 1) + popcount(x >>> 1));
+
+/** The stored root is the definition's root, and the pages hold one record per canonical node, nothing stale. */
+function check(reader: KvReader, ctx: Uint8Array, model: Model, where: string): void {
+  assert.equal(hex(stateRoot(reader, ctx)), hex(computeRootFromScratch(model.values())), `root after ${where}`);
+  const n = model.size;
+  const nodes = n === 0 ? 0 : n + innerCount([...model.values()].map(([key]) => sha(key)), 0);
+  let stored = 0;
+  for (const [key, page] of reader.range('merkle', ctx)) if (key.length > 32) stored += popcount((page[0]! << 8) | page[1]!);
+  assert.equal(stored, nodes, `stored records after ${where}`);
+}
+
+function randomChanges(rng: Rng, keySpace: number, count: number): StateChange[] {
+  const changes: StateChange[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = rng.int(keySpace);
+    changes.push([enc(`key-${id}`), rng.int(4) === 0 ? null : rng.bytes(1 + rng.int(40))]);
+  }
+  return changes;
+}
+
+const failure = (): Error => new Error('execution failed after applyDelta');
+
+storeTest('page cache: writes that throw after applyDelta, alone or among others in one commit, leave it consistent', async (store) => {
+  const ctx = ctxId(21);
+  const model: Model = new Map();
+  const rng = new Rng(21);
+  const initial = randomChanges(rng, 400, 300);
+  await store.write((txn) => applyDelta(txn, ctx, initial));
+  applyToModel(model, initial);
+  check(store, ctx, model, 'the initial load');
+
+  for (let round = 0; round < 40; round++) {
+    // One-key deltas (their own code path) and batches, over keys that exist and keys that do not.
+    const size = rng.int(3) === 0 ? 1 + rng.int(20) : 1;
+    const kind = rng.int(3);
+    if (kind === 0) {
+      // Apply, then throw: the transaction is rolled back; the cache must not keep what it saw.
+      const changes = randomChanges(rng, 500, size);
+      await assert.rejects(
+        store.write((txn) => {
+          applyDelta(txn, ctx, changes);
+          throw failure();
+        }),
+        /execution failed/,
+      );
+      check(store, ctx, model, `round ${round}: a rolled-back delta`);
+    } else if (kind === 1) {
+      // Three writes issued together (one LMDB commit): the middle one throws after its delta.
+      const a = randomChanges(rng, 500, size);
+      const b = randomChanges(rng, 500, size);
+      const c = randomChanges(rng, 500, size);
+      const results = await Promise.allSettled([
+        store.write((txn) => applyDelta(txn, ctx, a)),
+        store.write((txn) => {
+          applyDelta(txn, ctx, b);
+          throw failure();
+        }),
+        store.write((txn) => applyDelta(txn, ctx, c)),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
+      applyToModel(model, a);
+      applyToModel(model, c);
+      check(store, ctx, model, `round ${round}: three writes, the middle one rolled back`);
+    } else {
+      const changes = randomChanges(rng, 500, size);
+      await store.write((txn) => applyDelta(txn, ctx, changes));
+      applyToModel(model, changes);
+      check(store, ctx, model, `round ${round}: a committed delta`);
+    }
+  }
+});
+
+storeTest('page cache: a delta applied twice in one transaction, then the transaction throws', async (store) => {
+  const ctx = ctxId(22);
+  const model: Model = new Map();
+  const first: StateChange[] = [[enc('a'), enc('1')], [enc('b'), enc('2')], [enc('c'), enc('3')]];
+  await store.write((txn) => applyDelta(txn, ctx, first));
+  applyToModel(model, first);
+  await assert.rejects(
+    store.write((txn) => {
+      applyDelta(txn, ctx, [[enc('d'), enc('4')]]);
+      applyDelta(txn, ctx, [[enc('a'), null]]);
+      throw failure();
+    }),
+    /execution failed/,
+  );
+  check(store, ctx, model, 'the rolled-back transaction');
+  // The next delta builds on the stored tree, not on what the rolled-back transaction left in memory.
+  const next: StateChange[] = [[enc('e'), enc('5')]];
+  await store.write((txn) => applyDelta(txn, ctx, next));
+  applyToModel(model, next);
+  check(store, ctx, model, 'the next delta');
+});
+
+test('page cache: two stores holding the same context id stay independent', async () => {
+  const dirs = [tempDir(), tempDir()];
+  const stores: KvStore[] = [await openLmdbStore(dirs[0]!.dir), createMemoryStore(), await openLmdbStore(dirs[1]!.dir)];
+  try {
+    const ctx = ctxId(23);
+    const models: Model[] = stores.map(() => new Map());
+    const rng = new Rng(23);
+    for (let round = 0; round < 60; round++) {
+      const i = rng.int(stores.length);
+      const changes = randomChanges(rng, 100, rng.int(4) === 0 ? 5 : 1);
+      await stores[i]!.write((txn) => applyDelta(txn, ctx, changes));
+      applyToModel(models[i]!, changes);
+      stores.forEach((s, j) => check(s, ctx, models[j]!, `round ${round} (store ${j})`));
+    }
+  } finally {
+    for (const s of stores) await s.close();
+    for (const d of dirs) d.remove();
+  }
+});
+
+test('page cache: stays within its byte cap with many contexts and with one context larger than the cap', async () => {
+  const { dir, remove } = tempDir();
+  const store = await openLmdbStore(dir, { durability: 'nosync' });
+  const previous = setTreeCacheLimit(150_000);
+  try {
+    const rng = new Rng(24);
+    const models = new Map<number, Model>();
+    for (let round = 0; round < 400; round++) {
+      const c = rng.int(60);
+      const ctx = ctxId(c);
+      const model = models.get(c) ?? new Map();
+      models.set(c, model);
+      const changes = randomChanges(rng, 80, rng.int(5) === 0 ? 10 : 1);
+      await store.write((txn) => applyDelta(txn, ctx, changes));
+      applyToModel(model, changes);
+      const usage = treeCacheUsage();
+      assert.ok(usage.bytes <= usage.cap, `round ${round}: ${usage.bytes} bytes cached, cap ${usage.cap}`);
+      if (round % 20 === 0) for (const [n, m] of models) check(store, ctxId(n), m, `round ${round} (context ${n})`);
+    }
+    assert.ok(treeCacheUsage().contexts < 60, 'contexts were evicted');
+
+    // One context whose pages alone exceed the cap: it still updates correctly, and the cache stays bounded.
+    setTreeCacheLimit(20_000);
+    const big = ctxId(200);
+    const model: Model = new Map();
+    const load = randomChanges(rng, 3000, 2000);
+    await store.write((txn) => applyDelta(txn, big, load));
+    applyToModel(model, load);
+    for (let i = 0; i < 50; i++) {
+      const changes = randomChanges(rng, 3000, 1);
+      await store.write((txn) => applyDelta(txn, big, changes));
+      applyToModel(model, changes);
+      assert.ok(treeCacheUsage().bytes <= 20_000);
+    }
+    check(store, big, model, 'updates of a context larger than the cap');
+
+    // A cap of 0 turns the cache off; results are the same.
+    setTreeCacheLimit(0);
+    const changes = randomChanges(rng, 3000, 30);
+    await store.write((txn) => applyDelta(txn, big, changes));
+    applyToModel(model, changes);
+    check(store, big, model, 'a delta with the cache off');
+    assert.throws(() => setTreeCacheLimit(-1), /tree cache limit/);
+  } finally {
+    setTreeCacheLimit(previous);
+    await store.close();
+    remove();
+  }
+});
