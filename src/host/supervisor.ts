@@ -24,6 +24,7 @@ import type { VmExit, VmHandle } from './launcher.js';
 import { prepareSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { createSocketDir } from './socket-dir.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
+import { vmEntryCommand } from './vm-entry.js';
 
 export type Transport = 'unix' | 'tcp';
 
@@ -176,7 +177,8 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   const { server, address } = await listen(options.transport);
   sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
   const secret = newVmSecret();
-  const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
+  // Default: Node from the VM's start-up snapshot when it is usable here, else the lean VM entry (vm-entry.ts).
+  const command = options.command ?? vmEntryCommand({ nodeFlags: VM_NODE_FLAGS }).command;
   const args = [...command.slice(1), '--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);
   // SANDBOX: launcher, uid, cgroup, empty working directory around the same spawn. Stdin stays a pipe on fd 0:
