@@ -12,7 +12,7 @@
 // Usage: node scripts/build-vm-snapshot.mjs [--quiet] [--blob-only] [--force]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -41,6 +41,19 @@ function moduleGraph(entry) {
 }
 
 function bundle() {
+  if (!existsSync(ENTRY)) return { skipped: `${relative(ROOT, ENTRY)} is not compiled (run npm run build)` };
+  const graph = moduleGraph(ENTRY);
+  const sources = {};
+  for (const [file, text] of graph) sources[relative(ROOT, file).split('\\').join('/')] = sha256(text);
+  const bundlePath = join(OUT, 'entry.cjs');
+  const manifestPath = join(OUT, 'sources.json');
+  if (!force && existsSync(bundlePath) && existsSync(manifestPath)) {
+    try {
+      if (JSON.stringify(JSON.parse(readFileSync(manifestPath, 'utf8')).sources) === JSON.stringify(sources)) return { unchanged: true };
+    } catch {
+      // rebuild
+    }
+  }
   const require = createRequire(import.meta.url);
   let ts;
   try {
@@ -48,12 +61,9 @@ function bundle() {
   } catch {
     return { skipped: 'typescript is not installed (a dev dependency): keeping the existing bundle' };
   }
-  const graph = moduleGraph(ENTRY);
-  const sources = {};
   const parts = [];
   for (const [file, text] of graph) {
     const rel = relative(ROOT, file).split('\\').join('/');
-    sources[rel] = sha256(text);
     // import.meta.url: the module's URL at the installation root the snapshot is built for (checked at run time).
     const code = text.replace(/\bimport\.meta\.url\b/g, '__hostlink_meta_url').replace(/^\/\/# sourceMappingURL=.*$/m, '');
     const out = ts.transpileModule(code, {
@@ -99,12 +109,8 @@ ${parts.join('\n')}
 })();
 `;
   mkdirSync(OUT, { recursive: true });
-  const bundlePath = join(OUT, 'entry.cjs');
-  const manifest = { entry: entryRel, sources };
-  const old = existsSync(bundlePath) ? readFileSync(bundlePath, 'utf8') : undefined;
-  if (old === script && !force) return { unchanged: true };
   writeFileSync(bundlePath, script);
-  writeFileSync(join(OUT, 'sources.json'), JSON.stringify(manifest, null, 1) + '\n');
+  writeFileSync(manifestPath, JSON.stringify({ entry: entryRel, sources }, null, 1) + '\n');
   return { unchanged: false };
 }
 
@@ -134,11 +140,15 @@ async function blob() {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (r.status !== 0) {
-    rmSync(tmp, { force: true });
+    // Leave nothing that describes another build: the host then uses the lean entry and says why.
+    for (const f of [tmp, metaPath, blobPath]) rmSync(f, { force: true });
     return { failed: `node --build-snapshot exited ${r.status ?? r.signal}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(0, 3).join(' | ')}` };
   }
   const blobSha = sha256(readFileSync(tmp));
   rmSync(metaPath, { force: true }); // never a new blob with an old description
+  // Readable by the VM's unprivileged user whatever the umask: it holds code and constants only, never a secret.
+  chmodSync(tmp, 0o644);
+  chmodSync(OUT, 0o755);
   renameSync(tmp, blobPath);
   writeFileSync(metaPath, JSON.stringify({ ...want, blob: blobSha, entry: manifest.entry, sources: manifest.sources }, null, 1) + '\n');
   return { unchanged: false };

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The installation root (the directory holding bin/ and dist/). */
@@ -28,7 +28,10 @@ export const SNAPSHOT_FORMAT = 1;
 /** argv[1] of a VM started from the snapshot (src/vm/snapshot-main.ts reads its options after it). */
 const SNAPSHOT_ARGV0 = 'hostlink-vm-snapshot';
 
-/** Set to `off` to start every VM from the lean entry (for comparisons and to rule the snapshot out). */
+/**
+ * `off`: every VM starts from the lean entry (for comparisons, and to rule the snapshot out); an absolute path: the
+ * snapshot directory to use instead of this installation's (a copy elsewhere, tests).
+ */
 export const SNAPSHOT_ENV = 'HOSTLINK_VM_SNAPSHOT';
 
 export interface VmEntry {
@@ -118,7 +121,7 @@ function checkSnapshot(dir: string, nodeFlags: readonly string[]): string | unde
  * Whether the snapshot in `dir` is usable here (checked once per blob version): undefined when it is, else why
  * not. The first refusal of each reason is said on stderr.
  */
-export function snapshotProblem(nodeFlags: readonly string[], dir: string = SNAPSHOT_DIR): string | undefined {
+export function snapshotProblem(nodeFlags: readonly string[], dir: string = snapshotDir()): string | undefined {
   const stamp = stampOf(dir);
   const key = `${dir}\0${JSON.stringify(nodeFlags)}`;
   let v = verdicts.get(key);
@@ -129,6 +132,12 @@ export function snapshotProblem(nodeFlags: readonly string[], dir: string = SNAP
   return v.reason;
 }
 
+/** The snapshot directory in use: HOSTLINK_VM_SNAPSHOT when it is a path, else this installation's. */
+export function snapshotDir(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env[SNAPSHOT_ENV];
+  return v !== undefined && isAbsolute(v) ? v : SNAPSHOT_DIR;
+}
+
 /** The command that starts a VM here: from the snapshot when it is usable, else from the lean entry. */
 export function vmEntryCommand(options: VmEntryOptions): VmEntry {
   const lean = (reason?: string): VmEntry => ({
@@ -137,15 +146,16 @@ export function vmEntryCommand(options: VmEntryOptions): VmEntry {
     file: LEAN_VM_ENTRY,
     ...(reason !== undefined ? { reason } : {}),
   });
-  const wanted = options.snapshot ?? process.env[SNAPSHOT_ENV] !== 'off';
+  const env = process.env[SNAPSHOT_ENV];
+  const wanted = options.snapshot ?? env !== 'off';
   if (!wanted) return lean(options.snapshot === false ? 'snapshot not wanted by the caller' : `${SNAPSHOT_ENV}=off`);
-  const dir = options.dir ?? SNAPSHOT_DIR;
+  const dir = options.dir ?? snapshotDir();
   const problem = snapshotProblem(options.nodeFlags, dir);
   if (problem !== undefined) {
     // A snapshot that was never built is the normal state of a checkout without a build: no warning for that.
     if (!problem.startsWith('no snapshot') && !warned.has(problem)) {
       warned.add(problem);
-      process.stderr.write(`hostlink: not using the VM start-up snapshot: ${problem}; VMs start from the normal entry (slower cold calls). Rebuild it with \`npm run build\`\n`);
+      process.stderr.write(`hostlink: not using the VM start-up snapshot: ${problem}; VMs start from the normal entry (slower cold calls). Rebuild it with \`node scripts/build-vm-snapshot.mjs\` in ${INSTALL_ROOT}\n`);
     }
     return lean(problem);
   }
