@@ -3,8 +3,8 @@
 //   1. bundle: the compiled VM entry and every module it imports, as one script (`node --build-snapshot` runs a
 //      single script whose `require` knows only Node's built-ins). Each ES module is turned into a CommonJS
 //      function by TypeScript's transpiler, so this step needs the dev dependency `typescript` (run by build.mjs).
-//      Node's built-ins are required lazily (on first use, after deserialization), so the snapshot holds our code
-//      only, never the state of a built-in.
+//      The built-ins Node supports in user snapshots are loaded at build time; the others lazily, on first use
+//      after deserialization, so the snapshot never holds their state.
 //   2. blob: `node <VM flags> --snapshot-blob vm.blob --build-snapshot entry.cjs`, then vm.json with what the
 //      host checks before using it (Node version, arch, flags, installation root, checksums of the blob and of
 //      every source module). Needs only Node (run again by `npm install` when the bundle exists).
@@ -20,10 +20,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'dist', 'vm-snapshot');
 const ENTRY = join(ROOT, 'dist', 'src', 'vm', 'snapshot-main.js');
+/** A real contract the snapshot's instrumenter is exercised on at build time (src/vm/snapshot-main.ts). */
+const WARM_UP = join(ROOT, 'examples', 'kv-store', 'build', 'kv-store.wasm');
 const quiet = process.argv.includes('--quiet');
 const force = process.argv.includes('--force');
 const say = (s) => process.stderr.write(`build-vm-snapshot: ${s}\n`);
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/** Built-ins the VM's modules may load while the snapshot is built (the ones Node verified for user snapshots). */
+const EAGER_BUILTINS = ['node:buffer', 'node:crypto', 'node:events', 'node:fs', 'node:net', 'node:os', 'node:path', 'node:url', 'node:util', 'node:v8'];
 
 /** The ES module graph under dist/ reachable from `entry` by static imports, in a stable order. */
 function moduleGraph(entry) {
@@ -83,8 +88,12 @@ function bundle() {
   if (!root) throw new Error('HOSTLINK_SNAPSHOT_ROOT is not set');
   const defs = Object.create(null);
   const cache = Object.create(null);
-  // A built-in is loaded on first use: the snapshot holds none of their state.
+  // Built-ins Node supports in a user snapshot are loaded now, so VMs do not compile them at start-up; the others
+  // (Node warns that they are not verified there: child_process, tty, worker_threads, module...) are loaded on
+  // first use, after deserialization, so the snapshot holds none of their state.
+  const EAGER = new Set(${JSON.stringify(EAGER_BUILTINS)});
   const lazy = (name) => {
+    if (EAGER.has(name)) return builtin(name);
     let real;
     const get = () => (real ??= builtin(name));
     return new Proxy(Object.create(null), {
@@ -123,7 +132,8 @@ async function blob() {
   const bundleSha = sha256(readFileSync(bundlePath));
   const metaPath = join(OUT, 'vm.json');
   const blobPath = join(OUT, 'vm.blob');
-  const want = { format: SNAPSHOT_FORMAT, node: process.version, arch: process.arch, platform: process.platform, flags: [...VM_NODE_FLAGS], root: ROOT, bundle: bundleSha };
+  const warmUp = existsSync(WARM_UP) ? sha256(readFileSync(WARM_UP)) : null;
+  const want = { format: SNAPSHOT_FORMAT, node: process.version, arch: process.arch, platform: process.platform, flags: [...VM_NODE_FLAGS], root: ROOT, bundle: bundleSha, warmUp };
   if (!force && existsSync(metaPath) && existsSync(blobPath)) {
     try {
       const meta = JSON.parse(readFileSync(metaPath, 'utf8'));
@@ -135,7 +145,7 @@ async function blob() {
   const tmp = `${blobPath}.${process.pid}.tmp`;
   const r = spawnSync(process.execPath, [...VM_NODE_FLAGS, '--snapshot-blob', tmp, '--build-snapshot', bundlePath], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOSTLINK_SNAPSHOT_ROOT: ROOT },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOSTLINK_SNAPSHOT_ROOT: ROOT, ...(existsSync(WARM_UP) ? { HOSTLINK_SNAPSHOT_WARM_UP: WARM_UP } : {}) },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
