@@ -11,6 +11,7 @@
  *   7. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
  *   8. non-deterministic blocks and sandboxes against a plain call of the same contract
  *   9. the VM sandbox: VM start-up and pool executions/s, sandbox off vs on
+ *  10. one-shot cold call, spawn to result (start-up snapshot, lean entry, CLI entry), next to `node -e 0`
  *
  * `--quick` runs fewer iterations and sizes (for a smoke test).
  */
@@ -24,6 +25,7 @@ import { benchNondet, printNondet } from './nondet.js';
 import { benchPieces, ceiling, printCeiling } from './pieces.js';
 import { benchStateRoot, printStateRoot } from './state-root.js';
 import { benchSandbox, printSandbox } from './sandbox.js';
+import { benchCold, printCold } from './cold.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -68,5 +70,8 @@ process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 
 process.stdout.write('\n== 9. VM sandbox cost ==\n');
 printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 40, poolCalls: quick ? 400 : 4000 }));
+
+process.stdout.write('\n== 10. one-shot cold call ==\n');
+printCold(await benchCold({ rounds: quick ? 3 : 20 }));
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);
