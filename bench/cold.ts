@@ -3,7 +3,7 @@
  * mode this machine supports, the VM's secret and hello proof). Printed next to `node -e 0` measured in the same
  * run, with the pieces the cold call is made of measured alone: bare Node start-up, the sandbox around the same
  * `node -e 0` (launcher, namespaces, cgroup, uid), loading the VM's modules, and the VM entry from its start-up
- * snapshot against the plain module graph. The variants run interleaved (one of each per round), so the noise of
+ * snapshot against `hostlink vm` loading its module graph (what every VM did before the snapshot). The variants run interleaved (one of each per round), so the noise of
  * a shared machine falls on all of them alike; medians, not means.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -92,10 +92,9 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
     return { host, codeHash };
   };
   const snapshotEntry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS });
-  const plainEntry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, snapshot: false });
+  const cliEntry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, snapshot: false });
   const withSnapshot = await open(snapshotEntry.command);
-  const plain = await open(plainEntry.command);
-  const legacy = await open([process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm']);
+  const legacy = await open(cliEntry.command);
   let n = 0;
   const call = (h: { host: Host; codeHash: Uint8Array }) => async (): Promise<number> => {
     const i = n++;
@@ -115,8 +114,7 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
     { name: 'node -e 0', run: () => timeProcess(() => spawn(process.execPath, ['-e', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env })) },
     { name: `node -e 0 in the sandbox (${mode})`, run: () => timeProcess(() => sandbox.spawn(process.execPath, ['-e', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env })) },
     { name: 'node importing the VM modules', run: () => timeProcess(() => spawn(process.execPath, ['--input-type=module', '-e', importVm], { stdio: ['ignore', 'ignore', 'pipe'], env })) },
-    { name: 'cold call, CLI entry (before)', run: call(legacy) },
-    { name: 'cold call, lean entry, no snapshot', run: call(plain) },
+    { name: 'cold call, hostlink vm (before)', run: call(legacy) },
     { name: `cold call, default entry (${snapshotEntry.kind})`, run: call(withSnapshot) },
   ];
   const samples = variants.map(() => [] as number[]);
@@ -137,13 +135,13 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
       }
     }
   } finally {
-    for (const h of [withSnapshot, plain, legacy]) await h.host.close();
+    for (const h of [withSnapshot, legacy]) await h.host.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   return {
     rows: variants.map((v, k) => ({ name: v.name, medianMs: quantile(samples[k]!, 0.5), p90Ms: quantile(samples[k]!, 0.9), childCpuMs: cpu[k]! / opts.rounds, samples: samples[k]!.length, failures: failures[k]! })),
     sandbox: mode,
-    entry: snapshotEntry.kind === 'snapshot' ? 'snapshot' : `lean entry without snapshot (${snapshotEntry.reason ?? ''})`,
+    entry: snapshotEntry.kind === 'snapshot' ? 'snapshot' : `hostlink vm without the snapshot (${snapshotEntry.reason ?? ''})`,
     load,
   };
 }
@@ -158,7 +156,7 @@ export function printCold(b: ColdBench): void {
     );
   }
   const node = b.rows[0]!;
-  const before = b.rows.find((r) => r.name.startsWith('cold call, CLI entry'));
+  const before = b.rows.find((r) => r.name.startsWith('cold call, hostlink vm'));
   const after = b.rows[b.rows.length - 1]!;
   if (before) {
     process.stdout.write(

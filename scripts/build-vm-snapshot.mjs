@@ -8,7 +8,7 @@
 //   2. blob: `node <VM flags> --snapshot-blob vm.blob --build-snapshot entry.cjs`, then vm.json with what the
 //      host checks before using it (Node version, arch, flags, installation root, checksums of the blob and of
 //      every source module). Needs only Node (run again by `npm install` when the bundle exists).
-// Either step is skipped when its output is up to date. A failure is not fatal: VMs start from the lean entry.
+// Either step is skipped when its output is up to date. A failure is not fatal: VMs start from `hostlink vm`.
 // Usage: node scripts/build-vm-snapshot.mjs [--quiet] [--blob-only] [--force]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -150,7 +150,7 @@ async function blob() {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (r.status !== 0) {
-    // Leave nothing that describes another build: the host then uses the lean entry and says why.
+    // Leave nothing that describes another build: the host then uses `hostlink vm` and says why.
     for (const f of [tmp, metaPath, blobPath]) rmSync(f, { force: true });
     return { failed: `node --build-snapshot exited ${r.status ?? r.signal}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(0, 3).join(' | ')}` };
   }
@@ -167,6 +167,6 @@ async function blob() {
 const b = process.argv.includes('--blob-only') ? { skipped: 'blob only' } : bundle();
 if (b.skipped && !quiet && !b.skipped.startsWith('blob only')) say(b.skipped);
 const s = await blob();
-if (s.failed) say(`${s.failed}; VMs will start from the lean entry (slower cold calls)`);
+if (s.failed) say(`${s.failed}; VMs will start from hostlink vm (slower cold calls)`);
 else if (s.skipped && !quiet) say(s.skipped);
 else if (!quiet) say(s.unchanged ? 'up to date' : `built ${relative(ROOT, join(OUT, 'vm.blob'))}`);

@@ -4,8 +4,8 @@
  * come already evaluated, so a one-shot call does not load ~100 files first. A snapshot is only usable by the
  * Node that built it, with the same flags, at the same installation root, over the same compiled modules; Node
  * itself crashes on a corrupt or foreign blob. So the host checks all of that (checksums included) once per
- * blob, and otherwise falls back to the lean entry (bin/hostlink-vm.js: the VM command without the CLI), saying
- * once on stderr why. `hostlink doctor` prints the same verdict. The sandbox, the secret on stdin and the hello
+ * blob, and otherwise falls back to the normal entry (`hostlink vm` through bin/hostlink.js), saying once on
+ * stderr why. `hostlink doctor` prints the same verdict. The sandbox, the secret on stdin and the hello
  * proof are the same for both entries: the snapshot holds code and constants, never anything of one run.
  */
 import { createHash } from 'node:crypto';
@@ -19,35 +19,42 @@ export const INSTALL_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', 
 /** Where the snapshot and its description live by default. */
 export const SNAPSHOT_DIR = join(INSTALL_ROOT, 'dist', 'vm-snapshot');
 
-/** The VM's lean entry: `hostlink vm` without the CLI's dispatcher. */
-export const LEAN_VM_ENTRY = join(INSTALL_ROOT, 'bin', 'hostlink-vm.js');
+/**
+ * The normal entry: `hostlink vm` through the CLI. (A separate entry without the CLI's dispatcher measured no
+ * faster: the dispatcher loads each command only when used, so `hostlink vm` loads two files more than the VM.)
+ */
+export const CLI_ENTRY = join(INSTALL_ROOT, 'bin', 'hostlink.js');
 
 /** Bumped when vm.json's meaning changes: an older description is stale. */
 export const SNAPSHOT_FORMAT = 1;
 
-/** argv[1] of a VM started from the snapshot (src/vm/snapshot-main.ts reads its options after it). */
-const SNAPSHOT_ARGV0 = 'hostlink-vm-snapshot';
+/**
+ * What follows `--snapshot-blob FILE` on a VM's command line: the same `bin/hostlink.js vm` as the normal entry
+ * (Node does not run it: src/vm/snapshot-main.ts reads the options after it), so ps, /proc and tools that look for
+ * `hostlink.js vm` see every VM alike.
+ */
+const SNAPSHOT_ARGV = [CLI_ENTRY, 'vm'];
 
 /**
- * `off`: every VM starts from the lean entry (for comparisons, and to rule the snapshot out); an absolute path: the
+ * `off`: every VM starts from the normal entry (for comparisons, and to rule the snapshot out); an absolute path: the
  * snapshot directory to use instead of this installation's (a copy elsewhere, tests).
  */
 export const SNAPSHOT_ENV = 'HOSTLINK_VM_SNAPSHOT';
 
 export interface VmEntry {
-  kind: 'snapshot' | 'lean';
+  kind: 'snapshot' | 'cli';
   /** The command before the VM's own options (`--host ADDR` ...). */
   command: string[];
-  /** The file the VM user must be able to read besides Node (the blob, or the lean entry). */
+  /** The file the VM user must be able to read besides Node (the blob, or bin/hostlink.js). */
   file: string;
-  /** Why the snapshot is not used (kind 'lean'). */
+  /** Why the snapshot is not used (kind 'cli'). */
   reason?: string;
 }
 
 export interface VmEntryOptions {
   /** Node flags of every VM (a snapshot is only valid for the flags it was built with). */
   nodeFlags: readonly string[];
-  /** false: the lean entry whatever the snapshot's state. Default: HOSTLINK_VM_SNAPSHOT unless 'off'. */
+  /** false: the normal entry whatever the snapshot's state. Default: HOSTLINK_VM_SNAPSHOT unless 'off'. */
   snapshot?: boolean;
   /** Another snapshot directory (tests). */
   dir?: string;
@@ -138,17 +145,17 @@ export function snapshotDir(env: NodeJS.ProcessEnv = process.env): string {
   return v !== undefined && isAbsolute(v) ? v : SNAPSHOT_DIR;
 }
 
-/** The command that starts a VM here: from the snapshot when it is usable, else from the lean entry. */
+/** The command that starts a VM here: from the snapshot when it is usable, else `hostlink vm`. */
 export function vmEntryCommand(options: VmEntryOptions): VmEntry {
-  const lean = (reason?: string): VmEntry => ({
-    kind: 'lean',
-    command: [process.execPath, ...options.nodeFlags, LEAN_VM_ENTRY],
-    file: LEAN_VM_ENTRY,
+  const cli = (reason?: string): VmEntry => ({
+    kind: 'cli',
+    command: [process.execPath, ...options.nodeFlags, CLI_ENTRY, 'vm'],
+    file: CLI_ENTRY,
     ...(reason !== undefined ? { reason } : {}),
   });
   const env = process.env[SNAPSHOT_ENV];
   const wanted = options.snapshot ?? env !== 'off';
-  if (!wanted) return lean(options.snapshot === false ? 'snapshot not wanted by the caller' : `${SNAPSHOT_ENV}=off`);
+  if (!wanted) return cli(options.snapshot === false ? 'snapshot not wanted by the caller' : `${SNAPSHOT_ENV}=off`);
   const dir = options.dir ?? snapshotDir();
   const problem = snapshotProblem(options.nodeFlags, dir);
   if (problem !== undefined) {
@@ -157,8 +164,8 @@ export function vmEntryCommand(options: VmEntryOptions): VmEntry {
       warned.add(problem);
       process.stderr.write(`hostlink: not using the VM start-up snapshot: ${problem}; VMs start from the normal entry (slower cold calls). Rebuild it with \`node scripts/build-vm-snapshot.mjs\` in ${INSTALL_ROOT}\n`);
     }
-    return lean(problem);
+    return cli(problem);
   }
   const blob = join(dir, 'vm.blob');
-  return { kind: 'snapshot', command: [process.execPath, ...options.nodeFlags, '--snapshot-blob', blob, SNAPSHOT_ARGV0], file: blob };
+  return { kind: 'snapshot', command: [process.execPath, ...options.nodeFlags, '--snapshot-blob', blob, ...SNAPSHOT_ARGV], file: blob };
 }

@@ -34,8 +34,13 @@ if (startupSnapshot.isBuildingSnapshot()) {
   const sample = process.env.HOSTLINK_SNAPSHOT_WARM_UP;
   if (sample !== undefined && sample !== '') warmUp(sample);
   startupSnapshot.setDeserializeMainFunction(() => {
-    // argv: [node, a marker where a script path would be (src/host/vm-entry.ts), ...the vm command's options]
-    run(process.argv.slice(2)).then(
+    // argv: [node, bin/hostlink.js (not run: src/host/vm-entry.ts), 'vm', ...the vm command's options]
+    if (process.argv[2] !== 'vm') {
+      process.stderr.write(`hostlink: this Node start-up snapshot runs only \`hostlink vm\`; start it as: node --snapshot-blob FILE hostlink.js vm [options]\n`);
+      process.exitCode = 2;
+      return;
+    }
+    run(process.argv.slice(3)).then(
       (code) => {
         process.exitCode = code;
       },

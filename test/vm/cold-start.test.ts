@@ -1,10 +1,10 @@
 /**
  * VM start-up for one-shot calls: the start-up snapshot the build makes (src/host/vm-entry.ts,
- * scripts/build-vm-snapshot.mjs) and the lean entry it falls back to, through the real parts: a Host on LMDB,
+ * scripts/build-vm-snapshot.mjs) and the normal entry (`hostlink vm`) it falls back to, through the real parts: a Host on LMDB,
  * VM processes in the sandbox this machine gives (required where the native parts are built), the secret and the
  * hello proof, a kv-store call and its read back. A snapshot that is corrupt or stale (another Node, other VM
  * flags, a changed module, a moved installation) must never reach Node, which crashes on it: the host falls back
- * to the lean entry and says why, once, on stderr.
+ * to the normal entry and says why, once, on stderr.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { Host, type ExecutionMode } from '../../src/host/host.js';
 import { vmProcessTree } from '../../src/host/sandbox/plan.js';
 import { VM_NODE_FLAGS } from '../../src/host/supervisor.js';
-import { LEAN_VM_ENTRY, SNAPSHOT_DIR, SNAPSHOT_ENV, snapshotProblem, vmEntryCommand } from '../../src/host/vm-entry.js';
+import { CLI_ENTRY, SNAPSHOT_DIR, SNAPSHOT_ENV, snapshotProblem, vmEntryCommand } from '../../src/host/vm-entry.js';
 import { cliIn } from '../cli/run-cli.js';
 import { contract, id32, text, tempDir, utf8 } from '../helpers.js';
 
@@ -83,7 +83,7 @@ async function kvRoundTrip(mode: ExecutionMode, tag: string): Promise<{ value: s
   }
 }
 
-describe('VM start-up: the snapshot and the lean entry', () => {
+describe('VM start-up: the snapshot and the normal entry', () => {
   before(() => {
     // The suite's build (npm test's pretest) makes the snapshot: without it the speed-up is silently gone.
     assert.equal(snapshotProblem(VM_NODE_FLAGS), undefined, 'the build made a usable VM start-up snapshot');
@@ -101,29 +101,29 @@ describe('VM start-up: the snapshot and the lean entry', () => {
     });
     assert.equal(r.oneshot.value, '"v-snap-oneshot"');
     assert.equal(r.pool.value, '"v-snap-pool"');
-    assert.ok(r.pool.cmdlines.some((c) => c.includes(`--snapshot-blob ${r.blob}`)), `a pool VM runs from the snapshot: ${r.pool.cmdlines.join(' | ')}`);
+    assert.ok(r.pool.cmdlines.some((c) => c.includes(`--snapshot-blob ${r.blob} ${CLI_ENTRY} vm --host`)), `a pool VM runs from the snapshot: ${r.pool.cmdlines.join(' | ')}`);
     assert.doesNotMatch(stderr, /start-up snapshot/);
   });
 
-  test(`${SNAPSHOT_ENV}=off: VMs start from the lean entry and run the same call`, async () => {
+  test(`${SNAPSHOT_ENV}=off: VMs start from hostlink vm and run the same call`, async () => {
     const { value: r } = await withSnapshotEnv('off', async () => {
       const entry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS });
-      assert.equal(entry.kind, 'lean');
-      return { oneshot: await kvRoundTrip('oneshot', 'lean-oneshot'), pool: await kvRoundTrip('pool', 'lean-pool') };
+      assert.equal(entry.kind, 'cli');
+      return { oneshot: await kvRoundTrip('oneshot', 'cli-oneshot'), pool: await kvRoundTrip('pool', 'cli-pool') };
     });
-    assert.equal(r.oneshot.value, '"v-lean-oneshot"');
-    assert.equal(r.pool.value, '"v-lean-pool"');
-    assert.ok(r.pool.cmdlines.some((c) => c.includes(LEAN_VM_ENTRY) && !c.includes('--snapshot-blob')), r.pool.cmdlines.join(' | '));
+    assert.equal(r.oneshot.value, '"v-cli-oneshot"');
+    assert.equal(r.pool.value, '"v-cli-pool"');
+    assert.ok(r.pool.cmdlines.some((c) => c.includes(`${CLI_ENTRY} vm --host`) && !c.includes('--snapshot-blob')), r.pool.cmdlines.join(' | '));
   });
 
-  test('a corrupt snapshot never reaches Node (which crashes on it): the call runs from the lean entry, with one clear stderr line', async () => {
+  test('a corrupt snapshot never reaches Node (which crashes on it): the call runs from hostlink vm, with one clear stderr line', async () => {
     const dir = snapshotCopy((d) => {
       const blob = readFileSync(join(d, 'vm.blob'));
       for (let i = 0; i < 64; i++) blob[Math.floor(blob.length / 2) + i] ^= 0xff;
       writeFileSync(join(d, 'vm.blob'), blob);
     });
     // What the check prevents: Node given this blob does not start a VM.
-    const direct = spawnSync(process.execPath, [...VM_NODE_FLAGS, '--snapshot-blob', join(dir, 'vm.blob'), 'hostlink-vm-snapshot', '--help'], { encoding: 'utf8', timeout: 30_000 });
+    const direct = spawnSync(process.execPath, [...VM_NODE_FLAGS, '--snapshot-blob', join(dir, 'vm.blob'), CLI_ENTRY, 'vm', '--help'], { encoding: 'utf8', timeout: 30_000 });
     assert.ok(direct.status !== 0 || !direct.stdout.includes('usage: hostlink vm'), `node ran the corrupt blob: ${direct.status} ${direct.stdout.slice(0, 80)}`);
 
     const { value: r, stderr } = await withSnapshotEnv(dir, async () => {
@@ -133,7 +133,7 @@ describe('VM start-up: the snapshot and the lean entry', () => {
     });
     assert.equal(r.first.value, '"v-corrupt"');
     assert.equal(r.second.value, '"v-corrupt-again"');
-    assert.equal(r.entry.kind, 'lean');
+    assert.equal(r.entry.kind, 'cli');
     const lines = stderr.split('\n').filter((l) => l.includes('start-up snapshot'));
     assert.equal(lines.length, 1, `said once: ${stderr}`);
     assert.match(lines[0]!, /^hostlink: not using the VM start-up snapshot: .*vm\.blob does not match its checksum \(corrupt or replaced\); VMs start from the normal entry .*build-vm-snapshot\.mjs/);
@@ -151,7 +151,7 @@ describe('VM start-up: the snapshot and the lean entry', () => {
     for (const [name, edit, reason] of cases) {
       const dir = snapshotCopy(edit);
       const entry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, dir });
-      assert.equal(entry.kind, 'lean', name);
+      assert.equal(entry.kind, 'cli', name);
       assert.match(entry.reason ?? '', reason, name);
     }
     // The untouched copy is usable: the checks do not refuse a good snapshot elsewhere.
