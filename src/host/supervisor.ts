@@ -177,7 +177,7 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   const { server, address } = await listen(options.transport);
   sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
   const secret = newVmSecret();
-  // Default: Node from the VM's start-up snapshot when it is usable here, else the lean VM entry (vm-entry.ts).
+  // Default: Node from the VM's start-up snapshot when it is usable here, else `hostlink vm` (vm-entry.ts).
   const command = options.command ?? vmEntryCommand({ nodeFlags: VM_NODE_FLAGS }).command;
   const args = [...command.slice(1), '--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);
