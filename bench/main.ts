@@ -11,6 +11,7 @@
  *   7. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
  *   8. non-deterministic blocks and sandboxes against a plain call of the same contract
  *   9. the VM sandbox: VM start-up and pool executions/s, sandbox off vs on
+ *  10. one-shot cold call, spawn to result (start-up snapshot, lean entry, CLI entry), next to `node -e 0`
  *
  * `--quick` runs fewer iterations and sizes (for a smoke test).
  */
@@ -24,6 +25,7 @@ import { benchNondet, printNondet } from './nondet.js';
 import { benchPieces, ceiling, printCeiling, printOneContext } from './pieces.js';
 import { benchStateRoot, printStateRoot } from './state-root.js';
 import { benchSandbox, printSandbox } from './sandbox.js';
+import { benchCold, printCold } from './cold.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -72,5 +74,8 @@ process.stdout.write('\n== 9. VM sandbox cost ==\n');
 printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 20, poolCalls: quick ? 400 : 2000 }));
 
 process.stdout.write('\n== 10. remote workers (TLS, 2 loopback workers) vs local pool ==\n'); { const { benchRemote, printRemote } = await import('./remote.js'); printRemote(await benchRemote({ calls: quick ? 400 : 2000 })); }
+
+process.stdout.write('\n== 10. one-shot cold call ==\n');
+printCold(await benchCold({ rounds: quick ? 3 : 20 }));
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);

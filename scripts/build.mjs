@@ -5,6 +5,7 @@
 //      <dir>/build/<name>.wasm, in this process: one warm compiler for all of them costs about a third of the
 //      CPU of one `asc` process per contract (the compiler's JIT warm-up dominates a small contract), and the two
 //      steps use two cores. This is most of `npm install`'s own time in a clone.
+//   3. the VM's start-up snapshot (scripts/build-vm-snapshot.mjs) from the compiled VM modules
 // The native channel addon is built by scripts/build-native.mjs at `npm install` time.
 // Generated sources are NOT rewritten here: `npm run codegen` does that, and a test fails when they are stale.
 import { spawn } from 'node:child_process';
@@ -79,4 +80,8 @@ for (const parent of ['examples', 'test/contracts', 'bench/contracts']) {
 const t = await tsc;
 if (t.status !== 0) fail('tsc', t.status ?? t.signal, t.output);
 if (ascFailed) process.exit(1);
+// The VM's start-up snapshot from the compiled VM modules (skipped when up to date; a failure only costs speed).
+log('VM start-up snapshot');
+const snap = await start(process.execPath, [join(ROOT, 'scripts', 'build-vm-snapshot.mjs'), ...(quiet ? ['--quiet'] : [])]);
+if (quiet && snap.output) process.stderr.write(snap.output);
 log('done');

@@ -24,6 +24,7 @@ import type { Launcher, VmExit, VmHandle, VmRole } from './launcher.js';
 import { createSocketDir } from './socket-dir.js';
 import { prepareSandbox, type PreparedSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
+import { vmEntryCommand } from './vm-entry.js';
 
 export type Transport = 'unix' | 'tcp';
 
@@ -185,7 +186,8 @@ export async function launchVm(options: LaunchOptions): Promise<VmProcess> {
   const { server, address } = await listen(options.transport);
   sandbox.grantSocket(address); // SANDBOX: only the VM's uid may connect
   const secret = options.secret ?? newVmSecret();
-  const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
+  // Default: Node from the VM's start-up snapshot when it is usable here, else `hostlink vm` (vm-entry.ts).
+  const command = options.command ?? vmEntryCommand({ nodeFlags: VM_NODE_FLAGS }).command;
   const args = ['--host', formatAddress(address)];
   if (options.channel !== undefined) args.push('--channel', options.channel);
   let child: ChildProcess;

@@ -102,11 +102,12 @@ function makeBlocking(fd: number): void {
   spawnSync(TRUE_BIN ?? process.execPath, TRUE_BIN ? [] : ['-e', ''], { stdio: [fd, 'ignore', 'ignore'] });
 }
 
+// Created on first use: a start-up snapshot cannot hold a SharedArrayBuffer (src/vm/snapshot-main.ts).
+let sleeper: Int32Array | undefined;
 /** Waits before retrying EAGAIN: spin a little (lowest latency), then sleep in growing steps up to 1 ms. */
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
 function backoff(attempt: number): void {
   if (attempt < 64) return;
-  Atomics.wait(sleeper, 0, 0, Math.min(1, 0.02 * (attempt - 63)));
+  Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, Math.min(1, 0.02 * (attempt - 63)));
 }
 
 function isEagain(err: unknown): boolean {

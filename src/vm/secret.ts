@@ -13,7 +13,8 @@ import { VM_SECRET_BYTES } from '../protocol/generated.js';
 
 /** More than a hex secret and a newline ever need; anything longer is refused rather than read on. */
 const MAX_STDIN_BYTES = 1024;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+// Created on first use: a start-up snapshot cannot hold a SharedArrayBuffer (src/vm/snapshot-main.ts).
+let sleeper: Int32Array | undefined;
 
 /** Reads stdin to its end; undefined when there is no secret. Throws HostlinkError('usage') for a malformed one. */
 export function readVmSecret(fd = 0): Uint8Array | undefined {
@@ -27,7 +28,7 @@ export function readVmSecret(fd = 0): Uint8Array | undefined {
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       if (code === 'EAGAIN' || code === 'EINTR') {
-        Atomics.wait(sleeper, 0, 0, 1); // a non-blocking stdin: wait for the launcher's write
+        Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1); // a non-blocking stdin: wait for the launcher's write
         continue;
       }
       if (code === 'EOF' || code === 'EBADF') break; // no stdin at all

@@ -74,7 +74,7 @@ describe('npm packages (slow: packs and installs offline)', { skip: hasNpm ? fal
 
   test('the tarballs hold the built library, its types, the CLI, the examples and the license; not the tests', () => {
     const files = root.files.map((f) => f.path);
-    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c', 'proto/runtime.proto']) {
+    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c', 'proto/runtime.proto', 'scripts/build-vm-snapshot.mjs', 'dist/vm-snapshot/entry.cjs', 'dist/vm-snapshot/sources.json']) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
     for (const f of files) assert.doesNotMatch(f, /^(test|bench|\.ci|src|dist\/test|dist\/bench)\/|\.map$|tsbuildinfo/, `${f} should not be published`);
@@ -102,6 +102,15 @@ describe('npm packages (slow: packs and installs offline)', { skip: hasNpm ? fal
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: ['node'], skipLibCheck: true, lib: ['ES2022'] }, files: ['check.ts'] }));
     const tsc = run([process.execPath, join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app);
     assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+  });
+
+  test('npm install built the VM start-up snapshot for this Node, and the installed package uses it', () => {
+    // The blob is not in the tarball (it is only valid for the Node that builds it): the install script makes it.
+    assert.ok(!root.files.some((f) => f.path.endsWith('vm.blob')), 'no blob in the tarball');
+    const doctor = JSON.parse(ok([process.execPath, join(app, 'node_modules', '.bin', 'hostlink'), 'doctor', '--json', '--sandbox', 'best-effort'], app)) as { checks: { name: string; ok: boolean; detail: string }[] };
+    const snap = doctor.checks.find((c) => c.name === 'VM start-up snapshot');
+    assert.ok(snap?.ok, JSON.stringify(snap));
+    assert.ok(snap!.detail.includes(join(app, 'node_modules', 'hostlink', 'dist', 'vm-snapshot')), snap!.detail);
   });
 
   test('npx hostlink demo works from the installed package', () => {

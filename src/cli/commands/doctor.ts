@@ -2,7 +2,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOSTLINK_BIN } from '../../host/supervisor.js';
+import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../../host/supervisor.js';
+import { SNAPSHOT_ENV, snapshotDir, snapshotProblem } from '../../host/vm-entry.js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../../protocol/generated.js';
 import { channelInfo } from '../../transport/connect.js';
 import { INSTRUMENTATION_VERSION } from '../../vm/instrument/index.js';
@@ -39,6 +40,20 @@ function sandboxChecks(mode: SandboxMode, transport: 'unix' | 'tcp'): Check[] {
   }));
 }
 
+/** Whether VMs start from the start-up snapshot (fast one-shot calls) or from the normal entry, and why. */
+function vmSnapshotCheck(): Check {
+  if (process.env[SNAPSHOT_ENV] === 'off') return { name: 'VM start-up snapshot', ok: false, optional: true, detail: `off (${SNAPSHOT_ENV}=off): VMs start from the normal entry` };
+  const problem = snapshotProblem(VM_NODE_FLAGS);
+  return {
+    name: 'VM start-up snapshot',
+    ok: problem === undefined,
+    optional: true,
+    detail: problem === undefined
+      ? `in use (${snapshotDir()}): one-shot VMs start with their modules loaded`
+      : `not used: ${problem}; VMs start from the normal entry (slower cold calls); rebuild it with node scripts/build-vm-snapshot.mjs`,
+  };
+}
+
 function checks(): Check[] {
   const root = join(HOSTLINK_BIN, '..', '..');
   const major = Number(process.versions.node.split('.')[0]);
@@ -56,6 +71,7 @@ function checks(): Check[] {
     },
     { name: 'js channel', ok: ch.js.available, optional: ch.native.available, detail: ch.js.available ? 'available' : ch.js.reason ?? 'unavailable' },
     { name: 'VM channel in use', ok: true, detail: ch.auto },
+    vmSnapshotCheck(),
     { name: 'example contracts', ok: existsSync(example), optional: true, detail: existsSync(example) ? 'built' : 'not built: run npm run build' },
     {
       name: 'socat (vsock)',
