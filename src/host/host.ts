@@ -171,12 +171,20 @@ export class Host {
     if (options.store) return new Host(options.store, false, options);
     if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
     const lock = lockDataDir(options.dataDir);
+    let store: KvStore | undefined;
     try {
-      const host = new Host(await openLmdbStore(options.dataDir), true, options);
+      store = await openLmdbStore(options.dataDir);
+      const host = new Host(store, true, options);
       host.lock = lock;
       return host;
     } catch (e) {
-      lock.release();
+      // Whatever failed after the store opened (unreadable worker TLS files, say) must not keep the LMDB
+      // environment or the directory's lock: the caller fixes the option and opens the directory again.
+      try {
+        await store?.close();
+      } finally {
+        lock.release();
+      }
       throw e;
     }
   }

@@ -6,7 +6,8 @@
 import type { HostLogger } from '../host/logger.js';
 import type { WorkerEndpoint } from './endpoint.js';
 import { remoteLauncher, type RemoteLauncher } from './remote-launcher.js';
-import { readTlsFiles, readTokenFile, type TlsFiles } from './tls.js';
+import { readTlsFiles, readTokenFile, type TlsFiles, type TlsMaterial } from './tls.js';
+import { HostlinkError } from '../errors.js';
 import { parseListen } from './listen.js';
 
 export interface RemoteWorkersOptions {
@@ -32,8 +33,15 @@ export interface RemoteWorkers {
 }
 
 export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostLogger): RemoteWorkers {
-  const tls = readTlsFiles(options.tls);
-  const token = options.tokenFile !== undefined ? readTokenFile(options.tokenFile) : undefined;
+  let tls: TlsMaterial;
+  let token: string | undefined;
+  try {
+    tls = readTlsFiles(options.tls);
+    token = options.tokenFile !== undefined ? readTokenFile(options.tokenFile) : undefined;
+  } catch (e) {
+    // Name the option: the embedder sees which part of HostOptions to fix.
+    throw new HostlinkError('usage', `HostOptions.workers: ${(e as Error).message}`);
+  }
   const listen = parseListen(options.listen, 'workers.listen');
   // Refusals and dropped workers are for the operator's attention; registrations are routine.
   const log = (line: string): void => (/^(refused|dropped)/.test(line) ? logger.warn(`workers: ${line}`) : logger.info(`workers: ${line}`));

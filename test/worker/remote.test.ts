@@ -18,7 +18,7 @@ import { Host, type Outcome } from '../../src/host/host.js';
 import type { HostLogger } from '../../src/host/logger.js';
 import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
-import { makeCerts, opensslMissing, type TestCerts } from './certs.js';
+import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { alive, ancestors, freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
 
 const json = (o: object): Uint8Array => utf8(JSON.stringify(o));

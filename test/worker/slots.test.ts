@@ -15,7 +15,7 @@ import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } 
 import { startSlotServer, type SlotServer } from '../../src/worker/slot-server.js';
 import { readTlsFiles, type TlsFiles } from '../../src/worker/tls.js';
 import { tempDir } from '../helpers.js';
-import { makeCerts, opensslMissing, type TestCerts } from './certs.js';
+import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { HOSTLINK } from './helpers.js';
 
 const skip = opensslMissing();
