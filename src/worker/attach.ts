@@ -3,6 +3,7 @@
  * remote launcher the pool starts its VMs through. Nothing listens unless the embedder configures this, and
  * then only on the address given, with TLS.
  */
+import type { HostEvents } from '../host/events.js';
 import type { HostLogger } from '../host/logger.js';
 import type { WorkerEndpoint } from './endpoint.js';
 import { remoteLauncher, type RemoteLauncher } from './remote-launcher.js';
@@ -32,7 +33,7 @@ export interface RemoteWorkers {
   close(): Promise<void>;
 }
 
-export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostLogger): RemoteWorkers {
+export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostLogger, events?: HostEvents): RemoteWorkers {
   let tls: TlsMaterial;
   let token: string | undefined;
   try {
@@ -51,6 +52,7 @@ export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostL
     ...(options.serverName !== undefined ? { serverName: options.serverName } : {}),
     ...(options.slotWaitMs !== undefined ? { slotWaitMs: options.slotWaitMs } : {}),
     log,
+    ...(events !== undefined ? { events } : {}),
   });
   let endpoint: WorkerEndpoint | undefined;
   // The gRPC packages are loaded only here: a Host without workers (every CLI command, every test) does not pay for them.
