@@ -31,14 +31,19 @@ export interface RelayExit extends VmExit {
   stderr: string;
 }
 
+/**
+ * DATA frames for one chunk the VM wrote, each head and payload in one buffer: one write, so one TLS record,
+ * per chunk (a separate 5-byte write would cost a record and often a packet of its own).
+ */
 export function encodeData(chunk: Buffer): Buffer[] {
   const out: Buffer[] = [];
   for (let at = 0; at < chunk.length; at += MAX_RELAY_PAYLOAD) {
     const part = chunk.subarray(at, at + MAX_RELAY_PAYLOAD);
-    const head = Buffer.alloc(FRAME_HEAD);
-    head.writeUInt8(RELAY_DATA, 0);
-    head.writeUInt32BE(part.length, 1);
-    out.push(head, part);
+    const frame = Buffer.allocUnsafe(FRAME_HEAD + part.length);
+    frame.writeUInt8(RELAY_DATA, 0);
+    frame.writeUInt32BE(part.length, 1);
+    part.copy(frame, FRAME_HEAD);
+    out.push(frame);
   }
   return out;
 }
