@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { connect as netConnect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { proveConnection } from '../../src/host/vm-gate.js';
 import { newVmSecret } from '../../src/protocol/hello-proof.js';
 import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from '../../src/worker/preamble.js';
-import { encodeExit, RelayStream } from '../../src/worker/relay.js';
+import { encodeData, encodeExit, RelayStream } from '../../src/worker/relay.js';
 import { startSlotServer, type SlotServer } from '../../src/worker/slot-server.js';
 import { readTlsFiles, type TlsFiles } from '../../src/worker/tls.js';
 import { tempDir } from '../helpers.js';
@@ -135,6 +136,42 @@ describe('the exit status of a remote VM', { skip }, () => {
     const got = Buffer.concat(data); // its hello (left unread by proveConnection), then what it wrote
     assert.deepEqual(got.subarray(got.length - forged.length), forged, "the VM's bytes arrived as its data");
     assert.equal(relay.broken, undefined);
+  });
+});
+
+describe('the node end of a relay', () => {
+  /** A RelayStream over a real loopback connection whose far end writes `bytes`, then closes. */
+  async function relayOf(bytes: Buffer): Promise<{ relay: RelayStream; data: Buffer[] }> {
+    const server = createServer((peer) => peer.end(bytes));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const socket = netConnect((server.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    server.close();
+    const relay = new RelayStream(socket);
+    const data: Buffer[] = [];
+    relay.on('data', (c: Buffer) => data.push(c));
+    return { relay, data };
+  }
+  const dataFrame = (text: string): Buffer => Buffer.concat(encodeData(Buffer.from(text)));
+  const exitFrame = encodeExit({ exitCode: null, signal: 'SIGKILL', stderr: 'line one\nlast line' });
+
+  test('hands on DATA payloads and reads the EXIT status (the last stderr line only)', async () => {
+    const { relay, data } = await relayOf(Buffer.concat([dataFrame('abc'), dataFrame('def'), exitFrame]));
+    assert.deepEqual(await relay.exit, { exitCode: null, signal: 'SIGKILL', stderr: 'last line' });
+    assert.equal(Buffer.concat(data).toString(), 'abcdef');
+    assert.equal(relay.broken, undefined);
+  });
+
+  test('a slot that ends without EXIT has no status; an unknown frame type, or bytes after EXIT, drop the slot', async () => {
+    const cut = await relayOf(dataFrame('abc'));
+    assert.equal(await cut.relay.exit, null);
+    assert.equal(cut.relay.broken, undefined);
+    const unknown = await relayOf(Buffer.concat([dataFrame('abc'), Buffer.from([7, 0, 0, 0, 0]), exitFrame]));
+    assert.equal(await unknown.relay.exit, null, 'no status after a broken frame');
+    assert.match(unknown.relay.broken ?? '', /unknown relay frame type 7/);
+    const after = await relayOf(Buffer.concat([exitFrame, dataFrame('late')]));
+    assert.equal(await after.relay.exit, null, 'a status followed by more bytes is not trusted');
+    assert.match(after.relay.broken ?? '', /bytes after the EXIT frame/);
   });
 });
 
