@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Host, type HostOptions } from '../src/host/host.js';
-import { makeCerts, opensslMissing } from '../test/worker/certs.js';
+import { makeCerts, opensslMissing } from './certs.js';
 import { benchSandboxMode } from './sandbox.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

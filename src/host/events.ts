@@ -84,13 +84,19 @@ export interface CallFailed extends CallInfo {
 }
 
 export interface VmLaunched {
+  /** The VM's process id; for a VM on a remote worker, its id on that machine (see `worker`). */
   pid: number;
   mode: CallMode;
+  /** Set for a VM on a remote worker: the worker's slot address (HOST:PORT); the pid is a process there. */
+  worker?: string;
 }
 
 export interface VmExited {
+  /** As in vm.launched. */
   pid: number;
   mode: CallMode;
+  /** As in vm.launched. */
+  worker?: string;
   exitCode: number | null;
   signal: string | null;
   /** Milliseconds the process lived. */

@@ -129,7 +129,7 @@ export class Host {
   ) {
     this.logger = options.logger ?? silentLogger;
     this.events = new HostEvents(this.logger);
-    this.remote = options.workers !== undefined ? attachRemoteWorkers(options.workers, this.logger) : null;
+    this.remote = options.workers !== undefined ? attachRemoteWorkers(options.workers, this.logger, this.events) : null;
     this.services = new NodeServices(store, {
       ...(options.dataDir !== undefined ? { blobDir: join(options.dataDir, 'blobs') } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -171,12 +171,20 @@ export class Host {
     if (options.store) return new Host(options.store, false, options);
     if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
     const lock = lockDataDir(options.dataDir);
+    let store: KvStore | undefined;
     try {
-      const host = new Host(await openLmdbStore(options.dataDir), true, options);
+      store = await openLmdbStore(options.dataDir);
+      const host = new Host(store, true, options);
       host.lock = lock;
       return host;
     } catch (e) {
-      lock.release();
+      // Whatever failed after the store opened (unreadable worker TLS files, say) must not keep the LMDB
+      // environment or the directory's lock: the caller fixes the option and opens the directory again.
+      try {
+        await store?.close();
+      } finally {
+        lock.release();
+      }
       throw e;
     }
   }
@@ -247,12 +255,15 @@ export class Host {
    * Process ids of the VM processes executing a call right now. A VM whose call already ended (its deadline
    * passed and it is being stopped, or it sent its result and is exiting) is not busy, though it may live on
    * for a moment: callers that act on a busy VM (an operator's kill, a test) must not hit a finished one.
+   * With remote workers (HostOptions.workers) these are process ids on the workers' machines, as each worker
+   * reported them: not processes of this machine (two workers may even report the same id); the vm.launched
+   * event of each VM names its worker.
    */
   busyVmPids(): number[] {
     return [...(this.executors.pool?.busyPids() ?? []), ...(this.executors.oneshot?.busyPids() ?? [])];
   }
 
-  /** Process ids of every VM process the host runs right now (pool and one-shot). */
+  /** Process ids of every VM process the host runs right now (pool and one-shot); remote VMs: as busyVmPids(). */
   vmPids(): number[] {
     return [...(this.executors.pool?.pids() ?? []), ...(this.executors.oneshot?.pids() ?? [])];
   }

@@ -96,8 +96,10 @@ export class CallRecords {
     this.offs = [
       events.on('call.finished', (e) => this.add(e)),
       // VM lifecycle, for the studio's node log (event: vm).
-      events.on('vm.launched', (e) => this.publish('vm', { event: 'launched', at: at(), pid: e.pid, mode: e.mode })),
-      events.on('vm.exited', (e) => this.publish('vm', { event: 'exited', at: at(), pid: e.pid, mode: e.mode, exit_code: e.exitCode, signal: e.signal })),
+      events.on('vm.launched', (e) => this.publish('vm', { event: 'launched', at: at(), pid: e.pid, mode: e.mode, ...(e.worker !== undefined ? { worker: e.worker } : {}) })),
+      events.on('vm.exited', (e) =>
+        this.publish('vm', { event: 'exited', at: at(), pid: e.pid, mode: e.mode, exit_code: e.exitCode, signal: e.signal, ...(e.worker !== undefined ? { worker: e.worker } : {}) }),
+      ),
       events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: e.lastLine })),
       events.on('call.failed', (e) => this.publish('vm', { event: 'call_failed', at: at(), call_id: e.callId, method: e.method, error: e.error })),
     ];

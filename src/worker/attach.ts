@@ -3,10 +3,12 @@
  * remote launcher the pool starts its VMs through. Nothing listens unless the embedder configures this, and
  * then only on the address given, with TLS.
  */
+import type { HostEvents } from '../host/events.js';
 import type { HostLogger } from '../host/logger.js';
 import type { WorkerEndpoint } from './endpoint.js';
 import { remoteLauncher, type RemoteLauncher } from './remote-launcher.js';
-import { readTlsFiles, readTokenFile, type TlsFiles } from './tls.js';
+import { readTlsFiles, readTokenFile, type TlsFiles, type TlsMaterial } from './tls.js';
+import { HostlinkError } from '../errors.js';
 import { parseListen } from './listen.js';
 
 export interface RemoteWorkersOptions {
@@ -31,9 +33,16 @@ export interface RemoteWorkers {
   close(): Promise<void>;
 }
 
-export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostLogger): RemoteWorkers {
-  const tls = readTlsFiles(options.tls);
-  const token = options.tokenFile !== undefined ? readTokenFile(options.tokenFile) : undefined;
+export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostLogger, events?: HostEvents): RemoteWorkers {
+  let tls: TlsMaterial;
+  let token: string | undefined;
+  try {
+    tls = readTlsFiles(options.tls);
+    token = options.tokenFile !== undefined ? readTokenFile(options.tokenFile) : undefined;
+  } catch (e) {
+    // Name the option: the embedder sees which part of HostOptions to fix.
+    throw new HostlinkError('usage', `HostOptions.workers: ${(e as Error).message}`);
+  }
   const listen = parseListen(options.listen, 'workers.listen');
   // Refusals and dropped workers are for the operator's attention; registrations are routine.
   const log = (line: string): void => (/^(refused|dropped)/.test(line) ? logger.warn(`workers: ${line}`) : logger.info(`workers: ${line}`));
@@ -43,6 +52,7 @@ export function attachRemoteWorkers(options: RemoteWorkersOptions, logger: HostL
     ...(options.serverName !== undefined ? { serverName: options.serverName } : {}),
     ...(options.slotWaitMs !== undefined ? { slotWaitMs: options.slotWaitMs } : {}),
     log,
+    ...(events !== undefined ? { events } : {}),
   });
   let endpoint: WorkerEndpoint | undefined;
   // The gRPC packages are loaded only here: a Host without workers (every CLI command, every test) does not pay for them.

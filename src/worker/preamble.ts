@@ -2,13 +2,14 @@
  * The slot preamble: the few bytes a node and a remote worker exchange on a fresh TLS connection before the
  * connection carries protocol v1 between the node and one VM.
  *
- *   node -> worker (request):  "HLWK" | version u8 (1) | kind u8 (1 = run a VM) | token length u16 BE |
+ *   node -> worker (request):  "HLWK" | version u8 (2) | kind u8 (1 = run a VM) | token length u16 BE |
  *                              secret (VM_SECRET_BYTES) | token (UTF-8, may be empty)
- *   worker -> node (reply):    "HLWK" | version u8 (1) | status u8 | VM pid u32 BE | message length u16 BE |
+ *   worker -> node (reply):    "HLWK" | version u8 (2) | status u8 | VM pid u32 BE | message length u16 BE |
  *                              message (UTF-8)
  *
- * Status 0 (ok): the worker started a VM with that secret; from the next byte on, the connection is a byte
- * relay between the node and that VM, starting with the VM's hello, whose proof the node checks itself
+ * Status 0 (ok): the worker started a VM with that secret; from the next byte on, the connection is a relay
+ * between the node and that VM (raw towards the VM, DATA frames then one EXIT frame towards the node:
+ * relay.ts), starting with the VM's hello, whose proof the node checks itself
  * (proveConnection), so the worker cannot answer for a VM that does not hold the secret. Any other status
  * (1 busy, 2 refused, 3 could not start a VM) carries a one-line reason and the worker closes the connection.
  * The secret crosses the network only inside TLS, to a worker whose certificate the node verified.
@@ -16,7 +17,8 @@
 import { VM_SECRET_BYTES } from '../protocol/generated.js';
 
 export const PREAMBLE_MAGIC = Buffer.from('HLWK', 'ascii');
-export const PREAMBLE_VERSION = 1;
+/** 2: the worker -> node direction after the reply is framed (relay.ts); version 1 relayed it raw. */
+export const PREAMBLE_VERSION = 2;
 const KIND_RUN_VM = 1;
 const REQUEST_HEAD = 4 + 1 + 1 + 2;
 const REPLY_HEAD = 4 + 1 + 1 + 4 + 2;

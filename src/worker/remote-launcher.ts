@@ -6,9 +6,11 @@
  * certificate against the operator CA, and presenting the node's own), sends the slot preamble with a fresh
  * per-VM secret (src/worker/preamble.ts), and hands back a VmHandle whose connection has passed
  * `proveConnection`: the VM on the far machine proved the secret to the node itself, not only to the worker.
- * The executor then treats it like a local VM: same deadlines, same crash and protocol-error rules. A slot
- * whose connection closes is a VM that ended ("the remote VM slot closed ..."); stop() closes the
- * connection, which makes the worker SIGTERM, then SIGKILL, its VM.
+ * The executor then treats it like a local VM: same deadlines, same crash and protocol-error rules. The VM's
+ * bytes come out of the worker's DATA frames, and a slot that ends carries the VM's exit status and last
+ * stderr line in the worker's EXIT frame (relay.ts), so a crash reads like a local one; a slot that closes
+ * without it is a worker that went away. stop() closes the connection, which makes the worker SIGTERM, then
+ * SIGKILL, its VM.
  *
  * Table rules: a registration from an address already in the table with another worker instance id replaces
  * it (the worker restarted); the same instance only refreshes it; an entry not refreshed for `expireAfterMs`,
@@ -20,11 +22,14 @@ import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { HostlinkError } from '../errors.js';
 import { newVmSecret } from '../protocol/hello-proof.js';
+import { performance } from 'node:perf_hooks';
+import type { HostEvents } from '../host/events.js';
 import type { VmCrash } from '../host/job.js';
 import type { Launcher, VmExit, VmHandle, VmRole } from '../host/launcher.js';
 import { proveConnection } from '../host/vm-gate.js';
 import { parseAddress } from '../transport/address.js';
 import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from './preamble.js';
+import { RelayStream, type RelayExit } from './relay.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface WorkerRegistration {
@@ -48,6 +53,8 @@ export interface RemoteLauncherOptions {
   /** A registration not refreshed for this long is dropped, and its slots' connections closed. Default 10 000 ms (workers renew every 2 s). */
   expireAfterMs?: number;
   log?: (line: string) => void;
+  /** Where to report vm.launched and vm.exited (with the worker's address), as local launchers do. */
+  events?: HostEvents;
 }
 
 export interface WorkerSlots {
@@ -91,21 +98,24 @@ class RemoteVm implements VmHandle {
   readonly connection: Promise<Socket>;
   readonly exited: Promise<VmExit>;
   private ended = false;
+  private readonly relay: RelayStream;
+  /** The worker's EXIT frame (relay.ts), once the slot closed; null when it never came (the worker went away). */
+  private trailer: RelayExit | null = null;
 
   constructor(
     private readonly socket: TLSSocket,
     readonly pid: number,
-    private readonly addr: string,
+    readonly addr: string,
     secret: Uint8Array,
   ) {
-    this.exited = new Promise((resolve) => {
-      socket.once('close', () => {
-        this.ended = true;
-        resolve({ exitCode: null, signal: null });
-      });
+    this.relay = new RelayStream(socket);
+    this.exited = this.relay.exit.then((trailer) => {
+      this.ended = true;
+      this.trailer = trailer;
+      return { exitCode: trailer?.exitCode ?? null, signal: trailer?.signal ?? null };
     });
-    this.connection = proveConnection(socket, secret);
-    // readPreamble left the socket paused; proveConnection's reader is attached now, so nothing is lost.
+    this.connection = proveConnection(this.relay.asSocket(), secret);
+    // readPreamble left the socket paused; the relay's reader is attached now, so nothing is lost.
     socket.resume();
     this.connection.catch(() => undefined); // observed by whoever awaits it
   }
@@ -115,11 +125,15 @@ class RemoteVm implements VmHandle {
   }
 
   crash(): VmCrash {
-    return { exitCode: null, signal: null, stderr: this.stderrTail() };
+    return { exitCode: this.trailer?.exitCode ?? null, signal: this.trailer?.signal ?? null, stderr: this.stderrTail() };
   }
 
+  /** The VM's last stderr line as its worker reported it, with where it ran; or why the node knows nothing more. */
   stderrTail(): string {
-    return `the remote VM slot closed (worker ${this.addr}, VM pid ${this.pid} there)`;
+    const where = `worker ${this.addr}, VM pid ${this.pid} there`;
+    if (this.trailer !== null) return this.trailer.stderr ? `${this.trailer.stderr} (${where})` : `(${where})`;
+    if (this.relay.broken !== undefined) return `${this.relay.broken} (${where})`;
+    return `the remote VM slot closed without an exit status: the worker went away (${where})`;
   }
 
   /** Closing the slot's connection is the remote SIGTERM: the worker stops its VM, SIGKILL after its grace. */
@@ -286,7 +300,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       return free;
     },
 
-    async launch(_role: VmRole): Promise<VmHandle> {
+    async launch(role: VmRole): Promise<VmHandle> {
       const giveUp = Date.now() + (options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS);
       for (;;) {
         if (closed) throw new HostlinkError('vm_crash', 'the remote launcher is closed');
@@ -314,9 +328,12 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
           else drop(entry, vm.message); // unreachable, TLS failure, or it refused our credentials
           continue;
         }
-        void vm.exited.then(() => {
+        const born = performance.now();
+        options.events?.emit('vm.launched', { pid: vm.pid, mode: role, worker: vm.addr });
+        void vm.exited.then((exit) => {
           entry.inUse--;
           wake();
+          options.events?.emit('vm.exited', { pid: vm.pid, mode: role, worker: vm.addr, ...exit, lifetimeMs: performance.now() - born });
         });
         return vm;
       }

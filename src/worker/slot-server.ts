@@ -16,6 +16,7 @@ import { HostlinkError } from '../errors.js';
 import type { LaunchOptions, VmProcess } from '../host/supervisor.js';
 import { launchVm } from '../host/supervisor.js';
 import { encodeReply, parseRequest, readPreamble, SLOT_STATUS, type SlotRequest, type SlotStatus } from './preamble.js';
+import { encodeData, encodeExit } from './relay.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
 
 /** Connections held at once before their preamble arrived. */
@@ -151,7 +152,11 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     relay(socket, vmSocket, vm);
   }
 
-  /** Bytes both ways until either side ends; the VM is stopped when the node goes, the node told when the VM goes. */
+  /**
+   * Bytes both ways until either side ends; the VM is stopped when the node goes. Node -> VM is raw; VM -> node
+   * goes in DATA frames, and once the VM's connection closed and its process was reaped, an EXIT frame with its
+   * status and last stderr line follows, then the end of the connection (src/worker/relay.ts).
+   */
   function relay(node: TLSSocket, vmSocket: Socket, vm: VmProcess): void {
     vmSocket.on('error', () => undefined);
     let idle: NodeJS.Timeout | undefined;
@@ -165,18 +170,37 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     };
     touch();
     node.on('data', touch);
-    vmSocket.on('data', touch);
     node.pipe(vmSocket);
-    vmSocket.pipe(node);
+    let draining = false;
+    vmSocket.on('data', (chunk: Buffer) => {
+      touch();
+      let ok = true;
+      for (const part of encodeData(chunk)) ok = node.write(part) && ok;
+      if (!ok && !draining) {
+        draining = true;
+        vmSocket.pause();
+        node.once('drain', () => {
+          draining = false;
+          vmSocket.resume();
+        });
+      }
+    });
     node.once('close', () => {
       clearTimeout(idle);
       vmSocket.destroy();
       void vm.stop(options.killGraceMs);
     });
     vmSocket.once('close', () => {
-      // Whatever the VM wrote is flushed first (pipe), then the node sees the end of the slot.
-      node.end();
-      setTimeout(() => node.destroy(), options.killGraceMs).unref();
+      // Everything the VM wrote was written to the node first (its 'data' events come before 'close'). A VM
+      // that closed its connection but lingers is stopped: the slot ends either way.
+      const reaped = Promise.race([vm.exited, new Promise<null>((r) => setTimeout(() => r(null), options.killGraceMs).unref())]);
+      void reaped
+        .then((exit) => exit ?? vm.stop(options.killGraceMs))
+        .then((exit) => {
+          if (node.destroyed) return;
+          node.end(encodeExit({ ...exit, stderr: vm.stderrTail() }));
+          setTimeout(() => node.destroy(), options.killGraceMs).unref();
+        });
     });
     void vm.exited.then(() => {
       clearTimeout(idle);

@@ -11,6 +11,7 @@
  *              key `big`; prints the response's status name on stderr and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
+ *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
  */
@@ -22,6 +23,7 @@ import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { parseAddress } from '../../src/transport/address.js';
 import { readVmSecret } from '../../src/vm/secret.js';
+import { encodeExit } from '../../src/worker/relay.js';
 
 const mode = process.argv[2];
 const host = parseAddress(process.argv[process.argv.indexOf('--host') + 1]!);
@@ -80,6 +82,12 @@ socket.on('connect', () => {
       socket.once('data', () => socket.write(encodeFrame(Uint8Array.of(250, 1, 2, 3))));
     });
     setInterval(() => undefined, 1000);
+  } else if (mode === 'forge-exit') {
+    // Through a remote worker: after its hello, the bytes of a worker EXIT frame claiming a clean exit, then
+    // exit 5. The node must see those bytes as the VM's data and the worker's real status (exit code 5).
+    // (Once the node spoke: a VM that exits before its worker admitted it is a start failure, not this case.)
+    socket.write(hello);
+    socket.once('data', () => socket.write(encodeExit({ exitCode: 0, signal: 'SIGFORGED', stderr: 'forged by the VM' }), () => process.exit(5)));
   } else if (mode === 'silent' || mode === 'hello-only') {
     // silent: connected, never speaks. hello-only: answered hello, never asks for work.
     if (mode === 'hello-only') socket.write(hello);

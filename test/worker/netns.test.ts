@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
-import { makeCerts, opensslMissing, type TestCerts } from './certs.js';
+import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { alive, ancestors, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
 
 const json = (o: object): Uint8Array => utf8(JSON.stringify(o));

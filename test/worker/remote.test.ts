@@ -18,7 +18,7 @@ import { Host, type Outcome } from '../../src/host/host.js';
 import type { HostLogger } from '../../src/host/logger.js';
 import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
-import { makeCerts, opensslMissing, type TestCerts } from './certs.js';
+import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { alive, ancestors, freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
 
 const json = (o: object): Uint8Array => utf8(JSON.stringify(o));
@@ -133,6 +133,37 @@ describe('remote workers on loopback', { skip }, () => {
     await waitFor('the held VM to be gone', () => !alive(vmPid));
   });
 
+  test('a remote VM killed mid-call is reported with its signal and last stderr line, like a local one; remote VMs emit vm.launched and vm.exited naming their worker', { timeout: 120_000 }, async () => {
+    const host = await openHost({ poolSize: 1 });
+    const launched: { pid: number; worker?: string }[] = [];
+    const exited: { pid: number; worker?: string; signal: string | null; exitCode: number | null }[] = [];
+    host.events.on('vm.launched', (e) => launched.push(e));
+    host.events.on('vm.exited', (e) => exited.push(e));
+    const hold = await host.deploy(contract('hold'));
+    const w = worker(host, 1);
+    await waitFor('the worker to register', () => host.remote!.launcher.workers().length === 1);
+    const addr = host.remote!.launcher.workers()[0]!.addr;
+
+    const ctx = id32('remote-signal');
+    const emptyRoot = host.state(ctx).root;
+    const held = host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx });
+    await waitFor('the held call to run', () => host.busyVmPids().length === 1);
+    const vmPid = host.busyVmPids()[0]!;
+    assert.ok(ancestors(vmPid).includes(w.child.pid!), 'on loopback, the pid the worker reported is its VM process');
+    assert.deepEqual(launched.map((e) => [e.pid, e.worker]), [[vmPid, addr]], 'vm.launched names the remote pid and its worker');
+    process.kill(vmPid, 'SIGKILL');
+
+    const o = await held;
+    assert.equal(o.applied, false);
+    assert.equal(o.crash?.signal, 'SIGKILL', JSON.stringify(o.crash));
+    assert.match((o.result as { message: string }).message, /^vm_crash the VM process ended \(signal SIGKILL\) without a result/);
+    assert.match(o.crash.stderr, new RegExp(`worker ${addr.replace(/\./g, '\\.')}, VM pid ${vmPid} there`));
+    assert.deepEqual(host.state(ctx).root, emptyRoot, 'the killed call wrote nothing');
+    await waitFor('vm.exited', () => exited.length === 1);
+    assert.deepEqual(exited.map((e) => [e.pid, e.worker, e.signal]), [[vmPid, addr, 'SIGKILL']]);
+    assert.equal(w.child.exitCode, null, 'the worker lives on');
+  });
+
   test('a worker that restarts registers again and serves', { timeout: 120_000 }, async () => {
     const host = await openHost({ poolSize: 2 });
     const kv = await host.deploy(contract('kv-store'));
@@ -154,12 +185,14 @@ describe('remote workers on loopback', { skip }, () => {
     assert.deepEqual(host.remote!.launcher.workers().map((w) => w.addr), [`127.0.0.1:${port}`]);
     // One-shot calls run on the workers too: the call takes a slot for itself and gives it back; no local VM starts.
     let localLaunches = 0;
-    host.events.on('vm.launched', () => localLaunches++);
+    let remoteLaunches = 0;
+    host.events.on('vm.launched', (e) => (e.worker === undefined ? localLaunches++ : remoteLaunches++));
     const inUse = host.remote!.launcher.workers()[0]!.inUse;
     const three = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'three' }), contextId: ctx, mode: 'oneshot' });
     assert.equal(three.applied, true, JSON.stringify(three.result));
     await waitFor('the one-shot slot to be given back', () => host.remote!.launcher.workers()[0]!.inUse === inUse);
     assert.equal(localLaunches, 0, 'no local VM process was started');
+    assert.equal(remoteLaunches, 1, 'the one-shot VM was launched on the worker');
   });
 
   test('a node that restarts is registered with again (retries printed with their backoff) and served', { timeout: 120_000 }, async () => {

@@ -7,18 +7,22 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { connect as netConnect, createServer } from 'node:net';
+import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { proveConnection } from '../../src/host/vm-gate.js';
 import { newVmSecret } from '../../src/protocol/hello-proof.js';
 import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from '../../src/worker/preamble.js';
+import { encodeData, encodeExit, RelayStream } from '../../src/worker/relay.js';
 import { startSlotServer, type SlotServer } from '../../src/worker/slot-server.js';
 import { readTlsFiles, type TlsFiles } from '../../src/worker/tls.js';
 import { tempDir } from '../helpers.js';
-import { makeCerts, opensslMissing, type TestCerts } from './certs.js';
+import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { HOSTLINK } from './helpers.js';
 
 const skip = opensslMissing();
+const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'host', 'fake-vm.js');
 
 function open(port: number, files: TlsFiles): Promise<TLSSocket> {
   const t = readTlsFiles(files);
@@ -77,9 +81,10 @@ describe('the worker slot listener', { skip }, () => {
     const { reply, socket } = await ask(slots.port, certs.node, encodeRequest(secret));
     assert.equal(reply.status, SLOT_STATUS.ok, reply.message);
     assert.ok(slots.pids().includes(reply.pid), 'the pid in the reply is the VM the worker runs');
-    const proven = proveConnection(socket, secret);
+    const relay = new RelayStream(socket);
+    const proven = proveConnection(relay.asSocket(), secret);
     socket.resume();
-    await proven; // the VM's hello, relayed, proves the secret the node sent
+    await proven; // the VM's hello, relayed in DATA frames, proves the secret the node sent
 
     const second = await ask(slots.port, stranger(), encodeRequest(newVmSecret(), 'the-token'));
     assert.equal(second.reply.status, SLOT_STATUS.busy, 'one slot, in use');
@@ -92,6 +97,81 @@ describe('the worker slot listener', { skip }, () => {
     const third = await ask(slots.port, stranger(), encodeRequest(newVmSecret(), 'the-token'));
     assert.equal(third.reply.status, SLOT_STATUS.ok, `the token admits a node without a certificate from the CA: ${third.reply.message}`);
     third.socket.destroy();
+  });
+});
+
+describe('the exit status of a remote VM', { skip }, () => {
+  let dir: { path: string; remove: () => void };
+  let certs: TestCerts;
+  let slots: SlotServer;
+
+  before(async () => {
+    dir = tempDir('hostlink-relay-test-');
+    certs = makeCerts(dir.path);
+    slots = await startSlotServer({
+      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 1,
+      launch: { transport: 'unix', command: [process.execPath, FAKE_VM, 'forge-exit'] }, killGraceMs: 500, idleTimeoutMs: 60_000, log: () => undefined,
+    });
+  });
+  after(async () => {
+    await slots.close();
+    dir.remove();
+  });
+
+  test('a VM that writes the bytes of an EXIT frame cannot forge its status: the node gets them as data, and the real exit code', { timeout: 60_000 }, async () => {
+    const secret = newVmSecret();
+    const { reply, socket } = await ask(slots.port, certs.node, encodeRequest(secret));
+    assert.equal(reply.status, SLOT_STATUS.ok, reply.message);
+    const relay = new RelayStream(socket);
+    const proven = proveConnection(relay.asSocket(), secret);
+    socket.resume();
+    const vm = await proven;
+    const data: Buffer[] = [];
+    vm.on('data', (c: Buffer) => data.push(c));
+    vm.resume();
+    vm.write('go'); // the fake VM answers with the forged frame, then exits 5
+    const exit = await relay.exit;
+    assert.deepEqual(exit, { exitCode: 5, signal: null, stderr: '' }, 'the status the worker saw, not the one the VM wrote');
+    const forged = encodeExit({ exitCode: 0, signal: 'SIGFORGED', stderr: 'forged by the VM' });
+    const got = Buffer.concat(data); // its hello (left unread by proveConnection), then what it wrote
+    assert.deepEqual(got.subarray(got.length - forged.length), forged, "the VM's bytes arrived as its data");
+    assert.equal(relay.broken, undefined);
+  });
+});
+
+describe('the node end of a relay', () => {
+  /** A RelayStream over a real loopback connection whose far end writes `bytes`, then closes. */
+  async function relayOf(bytes: Buffer): Promise<{ relay: RelayStream; data: Buffer[] }> {
+    const server = createServer((peer) => peer.end(bytes));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const socket = netConnect((server.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    server.close();
+    const relay = new RelayStream(socket);
+    const data: Buffer[] = [];
+    relay.on('data', (c: Buffer) => data.push(c));
+    return { relay, data };
+  }
+  const dataFrame = (text: string): Buffer => Buffer.concat(encodeData(Buffer.from(text)));
+  const exitFrame = encodeExit({ exitCode: null, signal: 'SIGKILL', stderr: 'line one\nlast line' });
+
+  test('hands on DATA payloads and reads the EXIT status (the last stderr line only)', async () => {
+    const { relay, data } = await relayOf(Buffer.concat([dataFrame('abc'), dataFrame('def'), exitFrame]));
+    assert.deepEqual(await relay.exit, { exitCode: null, signal: 'SIGKILL', stderr: 'last line' });
+    assert.equal(Buffer.concat(data).toString(), 'abcdef');
+    assert.equal(relay.broken, undefined);
+  });
+
+  test('a slot that ends without EXIT has no status; an unknown frame type, or bytes after EXIT, drop the slot', async () => {
+    const cut = await relayOf(dataFrame('abc'));
+    assert.equal(await cut.relay.exit, null);
+    assert.equal(cut.relay.broken, undefined);
+    const unknown = await relayOf(Buffer.concat([dataFrame('abc'), Buffer.from([7, 0, 0, 0, 0]), exitFrame]));
+    assert.equal(await unknown.relay.exit, null, 'no status after a broken frame');
+    assert.match(unknown.relay.broken ?? '', /unknown relay frame type 7/);
+    const after = await relayOf(Buffer.concat([exitFrame, dataFrame('late')]));
+    assert.equal(await after.relay.exit, null, 'a status followed by more bytes is not trusted');
+    assert.match(after.relay.broken ?? '', /bytes after the EXIT frame/);
   });
 });
 
