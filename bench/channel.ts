@@ -40,6 +40,11 @@ export interface ChannelBenchRow {
   p99Us: number;
   /** median / the C client<->C server median on the same transport; undefined without a C compiler. */
   ratioToFloor: number | undefined;
+  /**
+   * Session rows: CPU (user + sys, all threads, from the OS) the serving process spent per request while the
+   * client ran, warm-up included; undefined for servers in other processes.
+   */
+  serverCpuUs?: number;
 }
 
 export interface ChannelBenchResult {
@@ -220,6 +225,7 @@ async function startSessionServer(transport: BenchTransport, sockPath: string, s
   const value = new Uint8Array(PAYLOAD_BYTES).fill(0xa5);
   const backend: SessionBackend = { getCode: () => undefined, readState: () => value };
   const job = new Job(buildMessage({ codeHash: new Uint8Array(32), method: 'bench', contextId: new Uint8Array(32).fill(1) }));
+  job.trace.recording = false; // as in a Host nobody listens to (no call.finished listener: no trace entries)
   let given = false;
   const work: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
   const gate = admitVm(server, secret);
@@ -294,7 +300,7 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
                 const secret = newVmSecret();
                 const s = await startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, readMode);
                 try {
-                  return await runNodeClient('native', s.address, iterations, warmup, secret);
+                  return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, secret), iterations + warmup);
                 } finally {
                   await s.stop();
                 }
@@ -308,7 +314,7 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
               const secret = newVmSecret();
               const s = await startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES);
               try {
-                return await runNodeClient('native', s.address, iterations, warmup, secret);
+                return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, secret), iterations + warmup);
               } finally {
                 await s.stop();
               }
@@ -322,7 +328,16 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
         const floor = jobs[0]?.client === 'c' ? median(samples[0]!.map((x) => x.medianUs)) : undefined;
         for (const [i, job] of jobs.entries()) {
           const medianUs = median(samples[i]!.map((x) => x.medianUs));
-          rows.push({ transport, client: job.client, server: job.server, medianUs, p99Us: median(samples[i]!.map((x) => x.p99Us)), ratioToFloor: floor === undefined ? undefined : medianUs / floor });
+          const cpu = samples[i]!.map((x) => x.serverCpuUs).filter((x): x is number => x !== undefined);
+          rows.push({
+            transport,
+            client: job.client,
+            server: job.server,
+            medianUs,
+            p99Us: median(samples[i]!.map((x) => x.p99Us)),
+            ratioToFloor: floor === undefined ? undefined : medianUs / floor,
+            ...(cpu.length ? { serverCpuUs: median(cpu) } : {}),
+          });
         }
       } finally {
         c?.stop();
@@ -335,7 +350,18 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
   return { iterations, warmup, payloadBytes: PAYLOAD_BYTES, rows, notes };
 }
 
-type Sample = { medianUs: number; p99Us: number };
+type Sample = { medianUs: number; p99Us: number; serverCpuUs?: number };
+
+/**
+ * Runs a client against a server in this process and adds the CPU this process spent per request meanwhile
+ * (process.cpuUsage: every thread, so a worker-thread session counts too; the client is another process).
+ */
+async function withServerCpu(run: () => Promise<Sample>, requests: number): Promise<Sample> {
+  const before = process.cpuUsage();
+  const sample = await run();
+  const spent = process.cpuUsage(before);
+  return { ...sample, serverCpuUs: (spent.user + spent.system) / requests };
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -368,7 +394,7 @@ const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
 };
 
 export function formatChannelBench(r: ChannelBenchResult): string {
-  const head = ['transport', 'client', 'server', 'median us', 'p99 us', 'x C floor'];
+  const head = ['transport', 'client', 'server', 'median us', 'p99 us', 'x C floor', 'server CPU us/req'];
   const body = r.rows.map((x) => [
     x.transport,
     x.client === 'c' ? 'C (floor)' : `${x.client} channel`,
@@ -376,6 +402,7 @@ export function formatChannelBench(r: ChannelBenchResult): string {
     x.medianUs.toFixed(1),
     x.p99Us.toFixed(1),
     x.ratioToFloor === undefined ? '-' : x.ratioToFloor.toFixed(2),
+    x.serverCpuUs === undefined ? '-' : x.serverCpuUs.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');

@@ -50,6 +50,13 @@ export class CallTrace {
   readonly counts: Record<string, MethodCount> = {};
   roundTrips = 0;
   dropped = 0;
+  /**
+   * Whether the session keeps each request as an entry with its timings. The host turns it off for a job
+   * made while nobody listens to `call.finished` (the one reader of entries): two clock reads, a closure and an
+   * entry per request on the host's busiest path. Requests are still counted (counts, roundTrips) and, not
+   * kept, add to `dropped`, so a listener added during the call sees every request accounted for.
+   */
+  recording = true;
   /** Set by the host: told once when a VM takes the job. */
   onBegin: ((trace: CallTrace) => void) | undefined;
   /** The storage reads answered, in order, when the host records them (HostOptions.traceReads); else null. */
@@ -79,17 +86,27 @@ export class CallTrace {
 
   /** One answered request; `arrivedAt` and `answeredAt` are performance.now() values. */
   record(method: string, requestBytes: number, responseBytes: number, arrivedAt: number, answeredAt: number): void {
-    this.roundTrips++;
-    const c = (this.counts[method] ??= { count: 0, requestBytes: 0, responseBytes: 0 });
-    c.count++;
-    c.requestBytes += requestBytes;
-    c.responseBytes += responseBytes;
+    this.count(method, requestBytes, responseBytes);
     if (this.entries.length >= MAX_TRACE_ENTRIES) {
       this.dropped++;
       return;
     }
     const start = this.startedAt ?? arrivedAt;
     this.entries.push({ method, requestBytes, responseBytes, atMs: round3(arrivedAt - start), hostMs: round3(answeredAt - arrivedAt) });
+  }
+
+  /** One answered request counted without an entry (recording is off). */
+  skip(method: string, requestBytes: number, responseBytes: number): void {
+    this.count(method, requestBytes, responseBytes);
+    this.dropped++;
+  }
+
+  private count(method: string, requestBytes: number, responseBytes: number): void {
+    this.roundTrips++;
+    const c = (this.counts[method] ??= { count: 0, requestBytes: 0, responseBytes: 0 });
+    c.count++;
+    c.requestBytes += requestBytes;
+    c.responseBytes += responseBytes;
   }
 }
 

@@ -64,7 +64,11 @@ export class Scheduler {
     const newJob = (): Job => {
       const j = new Job(messageJson); // validates the message before anything starts
       if (this.options.traceReads) j.trace.reads = [];
-      j.trace.onBegin = (t) => events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
+      // The trace is read only by call.finished: a job made while nobody listens records no requests.
+      j.trace.recording = events.has('call.finished');
+      j.trace.onBegin = (t) => {
+        if (events.has('call.started')) events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
+      };
       return j;
     };
     let job = newJob();

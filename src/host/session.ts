@@ -113,6 +113,13 @@ export class Session implements SessionContext {
     // Requests made while a job runs belong to its trace (the one that hands out the job does not).
     const job = this.#job;
     if (job === null) return handler(this, request.fields);
+    const trace = job.trace;
+    if (!trace.recording) {
+      const answer = handler(this, request.fields);
+      if (answer instanceof Promise) return answer.then((response) => (trace.skip(request.method, body.length, response.length), response));
+      trace.skip(request.method, body.length, answer.length);
+      return answer;
+    }
     const arrivedAt = performance.now();
     const answer = handler(this, request.fields);
     const record = (response: Uint8Array): Uint8Array => {
@@ -173,35 +180,59 @@ export function serveSession(
         socket.on('drain', end);
         socket.on('close', end);
       });
-    const pump = async (): Promise<void> => {
+    // Whether this loop paused the socket (see pump).
+    let paused = false;
+    const pause = (): void => {
+      if (!paused) socket.pause();
+      paused = true;
+    };
+    /** Writes one answer; false when the loop must stop here (the socket is gone, or full: pump goes on at 'drain'). */
+    const send = (response: Uint8Array): boolean => {
+      if (socket.destroyed || finished) return false;
+      if (socket.write(encodeFrame(response))) return true;
+      pause();
+      void drained().then(goOn);
+      return false;
+    };
+    /** Continues the loop after an answer that waited, or after the VM read what was written. */
+    const goOn = (): void => {
+      busy = false;
+      pump();
+    };
+    /**
+     * Answers the queued requests one at a time. Answers given at once need no pause: no 'data' event can
+     * arrive while this loop runs synchronously. Only an answer that waits (next_message, http_fetch) or a VM
+     * that does not read its answers pauses the socket (pausing on every request would cost two epoll_ctl
+     * calls per request); `busy` stays set until that wait is over, so requests arriving meanwhile only queue.
+     * Synchronous on the common path: no Promise per request.
+     */
+    const pump = (): void => {
       if (busy) return;
       busy = true;
-      // Answers given at once need no pause: no 'data' event can arrive while this loop runs synchronously.
-      // Only an answer that waits (next_message, http_fetch) or a VM that does not read its answers pauses
-      // the socket; pausing on every request would cost two epoll_ctl calls per request.
-      let paused = false;
-      const pause = (): void => {
-        if (!paused) socket.pause();
-        paused = true;
-      };
       try {
         while (queue.length && !finished) {
-          let response = session.handle(queue.shift()!);
+          const response = session.handle(queue.shift()!);
           if (response instanceof Promise) {
             pause();
-            response = await response;
+            response.then((answer) => {
+              try {
+                if (send(answer)) goOn();
+              } catch (e) {
+                fail(e);
+              }
+            }, fail);
+            return;
           }
-          if (socket.destroyed || finished) return;
-          if (!socket.write(encodeFrame(response))) {
-            pause();
-            await drained();
-          }
+          if (!send(response)) return;
         }
       } catch (e) {
         fail(e);
-      } finally {
-        busy = false;
-        if (paused && !finished && !socket.destroyed) socket.resume();
+        return;
+      }
+      busy = false;
+      if (paused && !finished && !socket.destroyed) {
+        paused = false;
+        socket.resume();
       }
     };
     // Reads land in one reused buffer (socket-reads.ts): the stream path cost more than the request itself.
@@ -213,7 +244,7 @@ export function serveSession(
         fail(e);
         return;
       }
-      if (queue.length) void pump();
+      if (queue.length) pump();
     }, { mode: options.readMode ?? 'user-buffer' });
     socket.on('error', () => finish());
     socket.on('close', () => finish());

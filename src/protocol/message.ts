@@ -215,12 +215,15 @@ export function datetimeToNanos(text: string, field = 'datetime'): bigint {
   return nanos;
 }
 
+/** VmLimits field of each snake_case name: built once (every message the host builds is parsed again). */
+const LIMIT_BY_JSON_NAME: ReadonlyMap<string, keyof VmLimits> = new Map(Object.entries(LIMIT_JSON_NAMES).map(([k, j]) => [j, k as keyof VmLimits]));
+
 /**
  * Limit overrides by snake_case name (`{"max_logs": 10}`, numbers or decimal strings) to VmLimits fields.
  * Throws HostlinkError('invalid_message') naming the field; the message lists the known names.
  */
 export function parseLimitOverrides(raw: Record<string, unknown>): Partial<VmLimits> {
-  const byJson = new Map(Object.entries(LIMIT_JSON_NAMES).map(([k, j]) => [j, k as keyof VmLimits]));
+  const byJson = LIMIT_BY_JSON_NAME;
   const limits: Partial<VmLimits> = {};
   for (const [name, value] of Object.entries(raw)) {
     const key = byJson.get(name);

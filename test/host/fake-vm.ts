@@ -31,6 +31,9 @@ if (mode === 'exit-early') process.exit(3);
 const secret = readVmSecret();
 const FLOOD_BYTES = 256 * 1024 * 1024;
 const FLOOD_KEYS = 4096;
+/** no-read: requests sent without reading answers, each answered with a value of this size (set by the test). */
+const NO_READ_REQUESTS = 256;
+const NO_READ_VALUE_BYTES = 64 * 1024;
 
 function signedHello(): Buffer {
   const fields = { minVersion: 1, maxVersion: 1, vmVersion: 'fake', pid: mode === 'lie-pid' ? 1 : process.pid, proof: new Uint8Array(32) };
@@ -113,6 +116,34 @@ socket.on('connect', () => {
     pump();
     setInterval(() => undefined, 1000);
     socket.on('close', () => process.exit(0));
+  } else if (mode === 'no-read') {
+    // Takes a job, then sends NO_READ_REQUESTS storage_read requests of a large value without reading the
+    // answers for a while: the host must hold at most about one answer, not all of them, then answer every
+    // request in order once the VM reads again.
+    socket.write(hello);
+    socket.write(encodeFrame(encodeRequest('next_message', {})));
+    const reader = new FrameReader();
+    let answers = 0;
+    let ok = 0;
+    socket.on('data', (chunk: Buffer) => {
+      for (const body of reader.push(chunk)) {
+        answers++;
+        if (answers === 2) {
+          socket.pause();
+          const request = encodeFrame(encodeRequest('storage_read', { key: Buffer.from('big') }));
+          socket.write(Buffer.concat(Array.from({ length: NO_READ_REQUESTS }, () => request)));
+          process.stderr.write('not reading\n');
+          setTimeout(() => socket.resume(), 1500);
+        } else if (answers > 2) {
+          const r = decodeResponse('storage_read', body);
+          if (r.status === 'ok' && r.fields.value.length === NO_READ_VALUE_BYTES) ok++;
+          if (answers === NO_READ_REQUESTS + 2) {
+            process.stderr.write(`answered ${ok}\n`);
+            process.exit(0);
+          }
+        }
+      }
+    });
   } else if (mode === 'read-many') {
     socket.write(hello);
     socket.write(encodeFrame(encodeRequest('next_message', {})));

@@ -62,6 +62,32 @@ describe('session bounds', () => {
     await served;
   });
 
+  test('a VM that does not read its answers: the host holds about one answer, then answers every request in order', { timeout: 60_000 }, async () => {
+    const backend = new MemoryBackend();
+    const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
+    const job = new Job(message({ codeHash: code, method: 'm' }));
+    const VALUE_BYTES = 64 * 1024; // NO_READ_VALUE_BYTES in fake-vm.ts
+    backend.apply(job.message.contextId, [[utf8('big'), new Uint8Array(VALUE_BYTES).fill(9)]]);
+    let given = false;
+    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const { vm, socket, stderr } = await fakeVm('no-read');
+    const served = serveSession(new Session(backend, { pool: once }), socket);
+    // While the VM does not read (256 answers of 64 KiB, 16 MiB, far past the socket buffers), what the host
+    // holds unsent stays about one answer.
+    let held = 0;
+    while (!stderr().includes('not reading')) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 20; i++) {
+      held = Math.max(held, socket.writableLength);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(held <= 2 * (VALUE_BYTES + 16), `the host held ${held} bytes of answers for a VM that does not read`);
+    await vm.exited;
+    assert.match(stderr(), /answered 256\n/, stderr());
+    assert.equal(backend.reads, 256);
+    socket.destroy();
+    assert.deepEqual(await served, {});
+  });
+
   test('an ok response over the frame limit is answered limit_exceeded, computed before it is built', () => {
     const body = encodeOk('storage_read', { value: new Uint8Array(100) }, 64);
     const r = decodeResponse('storage_read', body);

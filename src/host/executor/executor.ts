@@ -111,11 +111,14 @@ export class Executor implements SlotOwner {
     return new Promise((resolve) => {
       slot.state = 'idle';
       slot.give = resolve;
+      this.resume();
+      // The idle timer only for a VM left waiting: under load the queue hands it a job at once (above), and a
+      // timer armed and cleared per execution was host CPU for nothing.
+      if (slot.state !== 'idle' || slot.give === null) return;
       slot.timer = setTimeout(() => {
         if (slot.state === 'idle' && slot.give) slot.park(this.retire(slot));
       }, this.options.idleTimeoutMs ?? DEFAULT_POOL_IDLE_TIMEOUT_MS);
       slot.timer.unref();
-      this.resume();
     });
   }
 
