@@ -11,7 +11,8 @@ import { Executor } from '../../src/host/executor/executor.js';
 import { Host, type Outcome } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
 import { launchThreadVm, threadLauncher } from '../../src/host/thread-launcher.js';
-import { contract, id32, MemoryBackend, message, tempDir, text, utf8 } from '../helpers.js';
+import { contract, contractPath, id32, MemoryBackend, message, tempDir, text, utf8 } from '../helpers.js';
+import { cliIn } from '../cli/run-cli.js';
 
 const UNLIMITED_GAS = 1n << 62n;
 /** Deadlines of tests that are not about them: starting a VM on a loaded machine can take seconds. */
@@ -159,6 +160,34 @@ describe('a VM thread that fails ends only itself', () => {
     assert.deepEqual(await vm.exited, { exitCode: 0, signal: null });
     assert.deepEqual(JSON.parse(vm.stderrTail()), { env: ['PATH'], stdinBytes: 0, pid: process.pid, argv: [] });
     await assert.rejects(vm.connection, /the VM thread ended before connecting/);
+  });
+});
+
+describe('the CLI and the guards', () => {
+  test('enterSandbox refuses to run in a VM thread (it would close the host\'s descriptors and filter its syscalls)', async () => {
+    const vm = await launchThreadVm({ transport: 'unix', entry: new URL('./thread-vm-sandbox.js', import.meta.url) }, 'oneshot');
+    assert.deepEqual(await vm.exited, { exitCode: 0, signal: null }, vm.stderrTail());
+    assert.match(vm.stderrTail(), /^enterSandbox called in a worker thread/);
+  });
+
+  test('hostlink call --launcher thread --sandbox off runs in a thread; without --sandbox off it is refused', () => {
+    const dir = tempDir();
+    try {
+      const { run } = cliIn(dir.path);
+      const kv = contractPath('kv-store');
+      const set = run('call', kv, 'set', '--input', '{"key":"k","value":"v"}', '--context', 'cli', '--launcher', 'thread', '--sandbox', 'off');
+      assert.equal(set.code, 0, set.stderr);
+      const get = run('call', kv, 'get', '--input', '{"key":"k"}', '--context', 'cli', '--launcher', 'thread', '--sandbox', 'off', '--mode', 'oneshot', '--json');
+      assert.equal(get.code, 0, get.stderr);
+      assert.match(get.stdout, /\\"v\\"|"v"/);
+      const refused = run('call', kv, 'get', '--input', '{"key":"k"}', '--context', 'cli', '--launcher', 'thread', '--sandbox', 'best-effort');
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /launcher 'thread' runs VMs inside the host process without an OS sandbox: it needs sandbox 'off' \(--launcher thread --sandbox off\)/);
+      const bad = run('call', kv, 'get', '--launcher', 'fiber');
+      assert.match(bad.stderr, /--launcher must be process, runtime or thread/);
+    } finally {
+      dir.remove();
+    }
   });
 });
 
