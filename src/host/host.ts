@@ -35,6 +35,7 @@ import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { listState, readState, stateRoot } from './state/merkle.js';
 import { processLauncher, type LaunchOptions, type Transport } from './supervisor.js';
+import { threadLauncher } from './thread-launcher.js';
 
 export type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 
@@ -325,11 +326,7 @@ export class Host {
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
       ...(this.options.channel ? { channel: this.options.channel } : {}),
     };
-    if (this.options.launcher === 'thread') {
-      const load = import('./thread-launcher.js');
-      const thread = { transport: options.transport, events: this.events };
-      return { kind: 'thread', launch: async (role) => (await load).launchThreadVm(thread, role) };
-    }
+    if (this.options.launcher === 'thread') return threadLauncher({ transport: options.transport, events: this.events });
     if (this.options.launcher === 'runtime') {
       // Loaded only when chosen: the gRPC packages cost start-up time the process launcher does not pay.
       const load = import('../runtime/launcher.js');

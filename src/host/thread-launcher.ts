@@ -17,11 +17,11 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { HostlinkError } from '../errors.js';
 import { newVmSecret } from '../protocol/hello-proof.js';
 import { formatAddress } from '../transport/address.js';
-import type { ThreadVmData } from '../vm/thread-main.js';
+import { THREAD_VM_SPARE, type ThreadVmData } from '../vm/thread-data.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
 import type { Launcher, VmExit, VmHandle, VmRole } from './launcher.js';
@@ -42,6 +42,8 @@ export interface ThreadLaunchOptions {
   entry?: URL;
   /** Default VM_THREAD_HEAP_MB. */
   heapMb?: number;
+  /** Keep a spare thread with the VM's modules loaded (default true; never with `entry`). */
+  spare?: boolean;
 }
 
 export class ThreadVm implements VmHandle {
@@ -114,23 +116,37 @@ export class ThreadVm implements VmHandle {
   }
 }
 
-/** Starts one VM thread behind a fresh listener and secret. */
-export async function launchThreadVm(options: ThreadLaunchOptions, role: VmRole): Promise<ThreadVm> {
+/** Worker options of every VM thread: nothing of the host's but PATH, a bounded heap, stdio captured. */
+function workerOptions(options: ThreadLaunchOptions, workerData: unknown): WorkerOptions {
+  return {
+    workerData,
+    argv: [],
+    execArgv: [],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    stdin: false,
+    stdout: true,
+    stderr: true,
+    resourceLimits: { maxOldGenerationSizeMb: options.heapMb ?? VM_THREAD_HEAP_MB },
+  };
+}
+
+/**
+ * Starts one VM thread behind a fresh listener and secret. With `spare` (a thread of the default entry that
+ * has loaded its modules and waits), the data goes to it in a message instead of starting a thread.
+ */
+export async function launchThreadVm(options: ThreadLaunchOptions, role: VmRole, spare?: Worker): Promise<ThreadVm> {
   const { server, address } = await listen(options.transport);
   const secret = newVmSecret();
   const data: ThreadVmData = { host: formatAddress(address), secret };
   let worker: Worker;
   try {
-    worker = new Worker(options.entry ?? THREAD_MAIN, {
-      workerData: data,
-      argv: [],
-      execArgv: [],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      stdin: false,
-      stdout: true,
-      stderr: true,
-      resourceLimits: { maxOldGenerationSizeMb: options.heapMb ?? VM_THREAD_HEAP_MB },
-    });
+    if (spare !== undefined) {
+      worker = spare;
+      worker.ref();
+      worker.postMessage(data);
+    } else {
+      worker = new Worker(options.entry ?? THREAD_MAIN, workerOptions(options, data));
+    }
   } catch (e) {
     server.close();
     throw new HostlinkError('vm_crash', `could not start the VM thread: ${(e as Error).message}`);
@@ -145,7 +161,49 @@ export async function launchThreadVm(options: ThreadLaunchOptions, role: VmRole)
   return vm;
 }
 
-/** The thread launcher: VMs as worker threads of this process. For embedding and tests; no OS sandbox. */
+/**
+ * The thread launcher: VMs as worker threads of this process. For embedding and tests; no OS sandbox. It keeps
+ * one spare thread of the default entry with the VM's modules loaded (a worker cannot start from the VM's
+ * start-up snapshot, and loading the modules is most of a cold call), so a launch hands the next VM its data
+ * and starts the next spare behind it. The spare is unreferenced (it never keeps the host alive) and ends at close.
+ */
 export function threadLauncher(options: ThreadLaunchOptions): Launcher {
-  return { kind: 'thread', launch: (role: VmRole) => launchThreadVm(options, role) };
+  let spare: { worker: Worker; gone: boolean } | null = null;
+  let closed = false;
+  const startSpare = (): void => {
+    if (closed || options.entry !== undefined || options.spare === false) return;
+    try {
+      const worker = new Worker(THREAD_MAIN, workerOptions(options, THREAD_VM_SPARE));
+      const entry = { worker, gone: false };
+      // Unreferenced, and its stdout left unread until it is taken (a flowing stdio stream would hold the host
+      // open): an idle spare never keeps the host alive.
+      worker.unref();
+      worker.on('error', () => undefined); // a spare that fails is replaced at the next launch
+      worker.once('exit', () => (entry.gone = true));
+      spare = entry;
+    } catch {
+      spare = null; // the next launch starts its thread itself, and reports why if that fails too
+    }
+  };
+  return {
+    kind: 'thread',
+    launch: async (role: VmRole) => {
+      if (closed) throw new HostlinkError('vm_crash', 'the thread launcher is closed');
+      const taken = spare !== null && !spare.gone ? spare.worker : undefined;
+      if (taken !== undefined) {
+        // The spare's error handler was for its wait; the VM's handle installs its own (and reads its stderr).
+        taken.removeAllListeners('error');
+      }
+      spare = null;
+      const vm = launchThreadVm(options, role, taken);
+      startSpare();
+      return vm;
+    },
+    close: async () => {
+      closed = true;
+      const last = spare;
+      spare = null;
+      if (last !== null && !last.gone) await last.worker.terminate();
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { encodeRequest } from '../../src/protocol/messages.js';
 import { parseAddress } from '../../src/transport/address.js';
 import { connectJs } from '../../src/transport/js-channel.js';
 import { HostClient } from '../../src/vm/host-client.js';
-import type { ThreadVmData } from '../../src/vm/thread-main.js';
+import type { ThreadVmData } from '../../src/vm/thread-data.js';
 
 /** Says hello with the secret's proof and takes the first job; returns once the job is this VM's. */
 export async function takeJob(): Promise<HostClient> {

@@ -6,6 +6,7 @@
  * and a full V8 heap in the thread end only that thread, as a crash with what it said, and the host goes on.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { Executor } from '../../src/host/executor/executor.js';
 import { Host, type Outcome } from '../../src/host/host.js';
@@ -168,6 +169,18 @@ describe('the CLI and the guards', () => {
     const vm = await launchThreadVm({ transport: 'unix', entry: new URL('./thread-vm-sandbox.js', import.meta.url) }, 'oneshot');
     assert.deepEqual(await vm.exited, { exitCode: 0, signal: null }, vm.stderrTail());
     assert.match(vm.stderrTail(), /^enterSandbox called in a worker thread/);
+  });
+
+  test('the spare VM thread never keeps the host process alive', () => {
+    const launcher = new URL('../../src/host/thread-launcher.js', import.meta.url).href;
+    // Launches one VM (a spare is started behind it), lets it end, and never closes the launcher.
+    const script = `const { threadLauncher } = await import(${JSON.stringify(launcher)});
+      const vm = await threadLauncher({ transport: 'unix' }).launch('oneshot');
+      (await vm.connection).destroy();
+      await vm.exited;`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: SLOW_OK });
+    assert.equal(r.signal, null, 'the process had to be killed: something kept it alive');
+    assert.equal(r.status, 0, r.stderr);
   });
 
   test('hostlink call --launcher thread --sandbox off runs in a thread; without --sandbox off it is refused', () => {
