@@ -3,7 +3,8 @@
  * mode this machine supports, the VM's secret and hello proof). Printed next to `node -e 0` measured in the same
  * run, with the pieces the cold call is made of measured alone: bare Node start-up, the sandbox around the same
  * `node -e 0` (launcher, namespaces, cgroup, uid), loading the VM's modules, and the VM entry from its start-up
- * snapshot against `hostlink vm` loading its module graph (what every VM did before the snapshot). The variants run interleaved (one of each per round), so the noise of
+ * snapshot against `hostlink vm` loading its module graph (what every VM did before the snapshot), and the same
+ * call in a VM thread of the host (launcher 'thread') against a VM process, both without a sandbox. The variants run interleaved (one of each per round), so the noise of
  * a shared machine falls on all of them alike; medians, not means.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Host } from '../src/host/host.js';
+import { Host, type HostOptions } from '../src/host/host.js';
 import { prepareSandbox } from '../src/host/sandbox/plan.js';
 import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../src/host/supervisor.js';
 import { vmEntryCommand } from '../src/host/vm-entry.js';
@@ -86,10 +87,10 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
   const sandbox = prepareSandbox(mode, 'unix', HOSTLINK_BIN);
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   const dirs: string[] = [];
-  const open = async (vmCommand?: readonly string[]): Promise<{ host: Host; codeHash: Uint8Array }> => {
+  const open = async (vmCommand?: readonly string[], extra: HostOptions = {}): Promise<{ host: Host; codeHash: Uint8Array }> => {
     const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-cold-'));
     dirs.push(dir);
-    const host = await Host.open({ dataDir: dir, mode: 'oneshot', transport: 'unix', deadlineMs: 30_000, sandbox: mode, ...(vmCommand ? { vmCommand } : {}) });
+    const host = await Host.open({ dataDir: dir, mode: 'oneshot', transport: 'unix', deadlineMs: 30_000, sandbox: mode, ...(vmCommand ? { vmCommand } : {}), ...extra });
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     return { host, codeHash };
   };
@@ -97,6 +98,9 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
   const cliEntry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, snapshot: false });
   const withSnapshot = await open(snapshotEntry.command);
   const legacy = await open(cliEntry.command);
+  // Thread against process with the same (absent) sandbox: what a VM thread saves is the process start.
+  const processNoSandbox = await open(snapshotEntry.command, { sandbox: 'off' });
+  const thread = await open(undefined, { sandbox: 'off', launcher: 'thread' });
   let n = 0;
   const call = (h: { host: Host; codeHash: Uint8Array }) => async (): Promise<number> => {
     const i = n++;
@@ -118,6 +122,8 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
     { name: 'node importing the VM modules', run: () => timeProcess(() => spawn(process.execPath, ['--input-type=module', '-e', importVm], { stdio: ['ignore', 'ignore', 'pipe'], env })) },
     { name: 'cold call, hostlink vm (before)', run: call(legacy) },
     { name: `cold call, default entry (${snapshotEntry.kind})`, run: call(withSnapshot) },
+    { name: 'cold call, process, sandbox off', run: call(processNoSandbox) },
+    { name: 'cold call, VM thread (launcher thread)', run: call(thread) },
   ];
   const samples = variants.map(() => [] as number[]);
   const failures = variants.map(() => 0);
@@ -141,7 +147,7 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
       }
     }
   } finally {
-    for (const h of [withSnapshot, legacy]) await h.host.close();
+    for (const h of [withSnapshot, legacy, processNoSandbox, thread]) await h.host.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   return {
@@ -163,11 +169,20 @@ export function printCold(b: ColdBench): void {
   }
   const node = b.rows[0]!;
   const before = b.rows.find((r) => r.name.startsWith('cold call, hostlink vm'));
-  const after = b.rows[b.rows.length - 1]!;
+  const after = b.rows.find((r) => r.name.startsWith('cold call, default entry'))!;
   if (before) {
     process.stdout.write(
       `cold call before / after: ${before.medianMs.toFixed(1)} ms / ${after.medianMs.toFixed(1)} ms median (${(before.medianMs / after.medianMs).toFixed(2)}x); ` +
         `VM CPU ${before.childCpuMs.toFixed(1)} ms / ${after.childCpuMs.toFixed(1)} ms (${(before.childCpuMs / after.childCpuMs).toFixed(2)}x)\n`,
+    );
+  }
+  const proc = b.rows.find((r) => r.name === 'cold call, process, sandbox off');
+  const thread = b.rows.find((r) => r.name.startsWith('cold call, VM thread'));
+  if (proc && thread) {
+    // A VM thread's CPU is the host's own (host CPU column); a VM process's is its child CPU plus the host's.
+    process.stdout.write(
+      `cold call, process / VM thread (both sandbox off): ${proc.medianMs.toFixed(1)} ms / ${thread.medianMs.toFixed(1)} ms median (${(proc.medianMs / thread.medianMs).toFixed(2)}x); ` +
+        `CPU ${(proc.childCpuMs + proc.selfCpuMs).toFixed(1)} ms / ${(thread.childCpuMs + thread.selfCpuMs).toFixed(1)} ms\n`,
     );
   }
   process.stdout.write(`VM CPU of a cold call / CPU of node -e 0: ${(after.childCpuMs / node.childCpuMs).toFixed(2)}x\n`);

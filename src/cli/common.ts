@@ -33,8 +33,9 @@ export const HOST_OPTIONS_HELP = `common options:
   --transport unix|tcp  how VM processes connect (default unix)
   --mode pool|oneshot   a pooled VM process (reused by follow-up calls), or one VM process per call
                         (default pool; either way one call starts one VM process)
-  --launcher process|runtime  how VM processes start: dial the host (default), or announce themselves
-                        through the gRPC Runtime handshake (docs/runtime.md)
+  --launcher process|runtime|thread  how VMs start: processes that dial the host (default), processes
+                        that announce themselves through the gRPC Runtime handshake (docs/runtime.md), or
+                        worker threads of the host process (no OS sandbox: needs --sandbox off)
   --deadline MS         wall-clock limit of one execution (default 10000)
   --sandbox MODE        required|best-effort|off: the VM processes' OS sandbox (default: required when the
                         native parts are built, else best-effort with a warning; HOSTLINK_SANDBOX overrides)
@@ -115,7 +116,7 @@ export function hostOptions(values: { 'data-dir'?: string; transport?: string; m
     o.transport = values.transport as Transport;
   }
   if (values.launcher !== undefined) {
-    if (values.launcher !== 'process' && values.launcher !== 'runtime') throw new HostlinkError('usage', '--launcher must be process or runtime');
+    if (values.launcher !== 'process' && values.launcher !== 'runtime' && values.launcher !== 'thread') throw new HostlinkError('usage', '--launcher must be process, runtime or thread');
     o.launcher = values.launcher;
   }
   if (values.mode !== undefined) {

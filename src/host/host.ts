@@ -24,7 +24,7 @@ import type { FetchPolicy } from './node/fetch.js';
 import { nodeInspection, type NodeInspection } from './node/inspection.js';
 import { NodeServices } from './node/services.js';
 import { checkHostOptions } from './options.js';
-import type { SandboxSetting } from './sandbox/plan.js';
+import { normalizeSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { Scheduler } from './scheduler.js';
 import type { SessionBackend } from './session-types.js';
 import { attachRemoteWorkers, type RemoteWorkers, type RemoteWorkersOptions } from '../worker/attach.js';
@@ -35,6 +35,7 @@ import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { listState, readState, stateRoot } from './state/merkle.js';
 import { processLauncher, type LaunchOptions, type Transport } from './supervisor.js';
+import { threadLauncher } from './thread-launcher.js';
 
 export type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 
@@ -71,8 +72,12 @@ export interface HostOptions {
   /** Command that starts a VM (default: this installation's `hostlink vm`). */
   vmCommand?: readonly string[];
   channel?: ChannelImpl;
-  /** How VMs start: 'process' (default) dials the host; 'runtime' announces itself through the gRPC Runtime handshake (docs/runtime.md). */
-  launcher?: 'process' | 'runtime';
+  /**
+   * How VMs start: 'process' (default) dials the host; 'runtime' announces itself through the gRPC Runtime
+   * handshake (docs/runtime.md); 'thread' runs each VM as a worker thread of this process, without any OS
+   * sandbox, so it needs `sandbox: 'off'` (for embedding and tests; docs/security.md).
+   */
+  launcher?: 'process' | 'runtime' | 'thread';
   /** With launcher 'runtime': how long a VM has to call Initialize and prove its connection (default 5000 ms). */
   handshakeTimeoutMs?: number;
   /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
@@ -168,6 +173,7 @@ export class Host {
 
   private static async openStore(options: HostOptions): Promise<Host> {
     checkHostOptions(options);
+    checkLauncher(options);
     if (options.store) return new Host(options.store, false, options);
     if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
     const lock = lockDataDir(options.dataDir);
@@ -331,11 +337,26 @@ export class Host {
       ...(this.options.vmCommand ? { command: this.options.vmCommand } : {}),
       ...(this.options.channel ? { channel: this.options.channel } : {}),
     };
+    if (this.options.launcher === 'thread') return threadLauncher({ transport: options.transport, events: this.events });
     if (this.options.launcher === 'runtime') {
       // Loaded only when chosen: the gRPC packages cost start-up time the process launcher does not pay.
       const load = import('../runtime/launcher.js');
       return { kind: 'runtime', launch: async (role) => (await load).launchRuntimeVm({ ...options, role }) };
     }
     return processLauncher(options);
+  }
+}
+
+/**
+ * A VM thread shares the node's process, so it cannot have the OS sandbox: refuse it unless the sandbox was
+ * explicitly switched off (option or HOSTLINK_SANDBOX), so nobody gets an unsandboxed VM by picking a launcher.
+ */
+function checkLauncher(options: HostOptions): void {
+  const launcher: unknown = options.launcher;
+  if (launcher !== undefined && launcher !== 'process' && launcher !== 'runtime' && launcher !== 'thread') {
+    throw new HostlinkError('usage', `launcher '${String(launcher)}' is not a launcher: use process, runtime or thread`);
+  }
+  if (launcher === 'thread' && normalizeSandbox(options.sandbox).mode !== 'off') {
+    throw new HostlinkError('usage', "launcher 'thread' runs VMs inside the host process without an OS sandbox: it needs sandbox 'off' (--launcher thread --sandbox off)");
   }
 }

@@ -38,7 +38,7 @@ export interface VmHandle {
 
 /** Starts VMs of one kind. `launch` rejects with a HostlinkError when no VM could be started. */
 export interface Launcher {
-  readonly kind: 'process' | 'runtime' | 'remote';
+  readonly kind: 'process' | 'runtime' | 'remote' | 'thread';
   launch(role: VmRole): Promise<VmHandle>;
   /** Most VMs this launcher can run at once right now (remote: registered slots); undefined when unbounded. */
   capacity?(): number;

@@ -68,7 +68,8 @@ function socketPath(): string {
   return join(vmSocketDir(), `vm-${++socketCounter}.sock`);
 }
 
-function listen(transport: Transport): Promise<{ server: Server; address: HostAddress }> {
+/** A fresh private listener for one VM: a new unix socket in this host's directory, or an ephemeral loopback port. */
+export function listen(transport: Transport): Promise<{ server: Server; address: HostAddress }> {
   return new Promise((resolve, reject) => {
     const server = createServer({ noDelay: true, pauseOnConnect: false });
     server.once('error', reject);

@@ -109,10 +109,19 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
     if (options.connect !== undefined && isHostlinkError(e, 'usage')) return VM_EXIT.usage;
     return isHostlinkError(e, 'incompatible_version') ? VM_EXIT.incompatibleVersion : VM_EXIT.hostLost;
   }
+  // SANDBOX (src/vm/sandbox.ts): connected, nothing untrusted received yet: close what was inherited, then
+  // no_new_privs + lifeline + seccomp on every thread. 'required' and the layer missing: exit before any work.
+  return serveHost(host, secret, oneShot, enterSandbox);
+}
+
+/**
+ * The VM loop once connected: hello with the secret's proof, then executions until the host answers `absent`
+ * (or the one `oneShot`). Returns the exit code and closes the channel. `beforeHello` runs first, inside the
+ * error mapping: the process VM enters its sandbox there; a VM thread (src/vm/thread-main.ts) passes nothing.
+ */
+export function serveHost(host: HostClient, secret: Uint8Array | undefined, oneShot?: ExecutionMessage, beforeHello?: () => unknown): number {
   try {
-    // SANDBOX (src/vm/sandbox.ts): connected, nothing untrusted received yet: close what was inherited, then
-    // no_new_privs + lifeline + seccomp on every thread. 'required' and the layer missing: exit before any work.
-    enterSandbox();
+    beforeHello?.();
     handshake(host, secret);
     const cache = new CodeCache();
     if (oneShot !== undefined) {

@@ -10,7 +10,7 @@
  *   3. without the addon ('best-effort' only): a worker thread that ends the VM when its parent changes.
  */
 import { closeSync, readdirSync, readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { isMainThread, Worker } from 'node:worker_threads';
 import { HostlinkError } from '../errors.js';
 import { sandboxAddon } from './sandbox-native.js';
 
@@ -99,6 +99,9 @@ let entered: VmSandboxReport | undefined;
  */
 export function enterSandbox(env: NodeJS.ProcessEnv = process.env): VmSandboxReport {
   if (entered) return entered;
+  // A VM thread (launcher 'thread') shares the host's process: closing descriptors or installing seccomp there
+  // would act on the node itself. Such a VM has no sandbox by design; it must never get here.
+  if (!isMainThread) throw new HostlinkError('internal', 'enterSandbox called in a worker thread: a VM thread runs without a sandbox (launcher thread needs sandbox off)');
   const raw = env[SANDBOX_ENV.mode] ?? 'best-effort';
   const mode: SandboxMode = isSandboxMode(raw) ? raw : 'required'; // an unknown word never weakens the sandbox
   const report: VmSandboxReport = { mode, closedDescriptors: closeInheritedDescriptors(), seccomp: false, lifeline: 'none', missing: [] };
