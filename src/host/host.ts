@@ -356,6 +356,10 @@ function checkLauncher(options: HostOptions): void {
   if (launcher !== undefined && launcher !== 'process' && launcher !== 'runtime' && launcher !== 'thread') {
     throw new HostlinkError('usage', `launcher '${String(launcher)}' is not a launcher: use process, runtime or thread`);
   }
+  if (options.workers !== undefined && launcher !== undefined && launcher !== 'process') {
+    // Workers start their VMs as sandboxed processes on their own machines; another launcher would be ignored.
+    throw new HostlinkError('usage', `launcher '${launcher}' cannot be combined with workers: with HostOptions.workers every VM runs on a worker`);
+  }
   if (launcher === 'thread' && normalizeSandbox(options.sandbox).mode !== 'off') {
     throw new HostlinkError('usage', "launcher 'thread' runs VMs inside the host process without an OS sandbox: it needs sandbox 'off' (--launcher thread --sandbox off)");
   }

@@ -106,6 +106,16 @@ describe('Host refuses launcher thread without sandbox off', () => {
     });
   }
 
+  test('a launcher other than process is refused beside workers, which run every VM themselves', async () => {
+    const workers = { listen: '127.0.0.1:0', tls: { cert: '/nonexistent/c', key: '/nonexistent/k', ca: '/nonexistent/ca' } };
+    for (const launcher of ['runtime', 'thread'] as const) {
+      await assert.rejects(
+        Host.open({ launcher, sandbox: 'off', workers }),
+        (e: Error & { code?: string }) => e.code === 'usage' && e.message.includes(`launcher '${launcher}' cannot be combined with workers`),
+      );
+    }
+  });
+
   test('HOSTLINK_SANDBOX=off counts as switched off', async () => {
     const saved = process.env.HOSTLINK_SANDBOX;
     process.env.HOSTLINK_SANDBOX = 'off';
