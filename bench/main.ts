@@ -11,7 +11,8 @@
  *   7. gas is a price of time: ns per gas of plain WebAssembly and of every host-function class
  *   8. non-deterministic blocks and sandboxes against a plain call of the same contract
  *   9. the VM sandbox: VM start-up and pool executions/s, sandbox off vs on
- *  10. one-shot cold call, spawn to result (start-up snapshot, lean entry, CLI entry), next to `node -e 0`
+ *  10. one-shot cold call, spawn to result (start-up snapshot, CLI entry, VM thread), next to `node -e 0`
+ *  11. remote workers: executions/s through 2 loopback workers (TLS) next to the local pool, node CPU per execution
  *
  * `--quick` runs fewer iterations and sizes (for a smoke test).
  */
@@ -73,9 +74,13 @@ process.stdout.write(printNondet(await benchNondet(quick ? 20 : 200)) + '\n');
 process.stdout.write('\n== 9. VM sandbox cost ==\n');
 printSandbox(await benchSandbox({ oneShotCalls: quick ? 6 : 20, poolCalls: quick ? 400 : 2000 }));
 
-process.stdout.write('\n== 10. remote workers (TLS, 2 loopback workers) vs local pool ==\n'); { const { benchRemote, printRemote } = await import('./remote.js'); printRemote(await benchRemote({ calls: quick ? 400 : 2000 })); }
-
 process.stdout.write('\n== 10. one-shot cold call ==\n');
 printCold(await benchCold({ rounds: quick ? 3 : 20 }));
+
+process.stdout.write('\n== 11. remote workers (TLS, 2 loopback workers) vs local pool ==\n');
+{
+  const { benchRemote, printRemote } = await import('./remote.js'); // loads TLS and gRPC only for this section
+  printRemote(await benchRemote({ calls: quick ? 400 : 2000 }));
+}
 
 process.stdout.write(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s, load average ${load()}\n`);
