@@ -106,7 +106,8 @@ export class Committer {
     if (outcome.crash) {
       const lastLine = outcome.crash.stderr.trim().split('\n').pop() ?? '';
       this.logger.warn('a VM process ended without a result', { callId: info.callId, pid, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine });
-      if (pid !== null) this.events.emit('vm.crashed', { pid, callId: info.callId, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine });
+      const worker = outcome.crash.worker !== undefined ? { worker: outcome.crash.worker } : {};
+      if (pid !== null) this.events.emit('vm.crashed', { pid, callId: info.callId, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine, ...worker });
     }
     if (!this.events.has('call.finished')) return;
     const now = performance.now();

@@ -111,6 +111,8 @@ export interface VmCrashed {
   signal: string | null;
   /** The last line the VM wrote to stderr. */
   lastLine: string;
+  /** Set for a VM on a remote worker: the worker's slot address (HOST:PORT); the pid is a process there. */
+  worker?: string;
 }
 
 export interface HostEventMap {

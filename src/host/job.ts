@@ -12,6 +12,8 @@ export interface VmCrash {
   signal: string | null;
   /** Last lines the VM wrote to stderr. */
   stderr: string;
+  /** Set for a VM on a remote worker: the worker's slot address (its pid and stderr are of that machine). */
+  worker?: string;
 }
 
 export type JobEnd =

@@ -100,7 +100,7 @@ export class CallRecords {
       events.on('vm.exited', (e) =>
         this.publish('vm', { event: 'exited', at: at(), pid: e.pid, mode: e.mode, exit_code: e.exitCode, signal: e.signal, ...(e.worker !== undefined ? { worker: e.worker } : {}) }),
       ),
-      events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: e.lastLine })),
+      events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: e.lastLine, ...(e.worker !== undefined ? { worker: e.worker } : {}) })),
       events.on('call.failed', (e) => this.publish('vm', { event: 'call_failed', at: at(), call_id: e.callId, method: e.method, error: e.error })),
     ];
   }

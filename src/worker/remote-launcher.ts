@@ -125,7 +125,7 @@ class RemoteVm implements VmHandle {
   }
 
   crash(): VmCrash {
-    return { exitCode: this.trailer?.exitCode ?? null, signal: this.trailer?.signal ?? null, stderr: this.stderrTail() };
+    return { exitCode: this.trailer?.exitCode ?? null, signal: this.trailer?.signal ?? null, stderr: this.stderrTail(), worker: this.addr };
   }
 
   /** The VM's last stderr line as its worker reported it, with where it ran; or why the node knows nothing more. */

@@ -139,6 +139,8 @@ describe('remote workers on loopback', { skip }, () => {
     const exited: { pid: number; worker?: string; signal: string | null; exitCode: number | null }[] = [];
     host.events.on('vm.launched', (e) => launched.push(e));
     host.events.on('vm.exited', (e) => exited.push(e));
+    const crashed: { pid: number; worker?: string; signal: string | null }[] = [];
+    host.events.on('vm.crashed', (e) => crashed.push(e));
     const hold = await host.deploy(contract('hold'));
     const w = worker(host, 1);
     await waitFor('the worker to register', () => host.remote!.launcher.workers().length === 1);
@@ -161,6 +163,7 @@ describe('remote workers on loopback', { skip }, () => {
     assert.deepEqual(host.state(ctx).root, emptyRoot, 'the killed call wrote nothing');
     await waitFor('vm.exited', () => exited.length === 1);
     assert.deepEqual(exited.map((e) => [e.pid, e.worker, e.signal]), [[vmPid, addr, 'SIGKILL']]);
+    assert.deepEqual(crashed.map((e) => [e.pid, e.worker, e.signal]), [[vmPid, addr, 'SIGKILL']], 'vm.crashed names the worker too');
     assert.equal(w.child.exitCode, null, 'the worker lives on');
   });
 
