@@ -3,11 +3,11 @@
  * processes over unix sockets, in pool mode (warm VMs) and one-shot mode (a process per call), measured in
  * the same run. Product target: >= 1,000/s in pool mode on a 2-core machine.
  */
+import { id, runLanes } from './lanes.js';
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHash } from 'node:crypto';
 import { Host, type ExecutionMode } from '../src/host/host.js';
 import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervisor.js';
 import { cpuSnapshot, cpuSpent } from './cpu.js';
@@ -39,7 +39,6 @@ export interface ExecutionsRow {
   load: number;
 }
 
-const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
 
 /** Starts VMs the default way, with `flags` added to node's command line (undefined: exactly the default). */
 export function vmCommandWith(flags: readonly string[] | undefined): readonly string[] | undefined {
@@ -74,22 +73,9 @@ export async function measure(
     for (let done = 0; done < warmupCalls; done += concurrency * 2) {
       await Promise.all(Array.from({ length: concurrency * 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(done + i), contextId: id(`w${i % concurrency}`) })));
     }
-    let next = 0;
-    let failures = 0;
     const load = loadavg()[0]!;
     const cpu0 = cpuSnapshot(host.vmPids());
-    const t0 = process.hrtime.bigint();
-    // `concurrency` lanes, each on its own context (calls on one context are serialized by design).
-    await Promise.all(
-      Array.from({ length: concurrency }, async (_, lane) => {
-        while (next < calls) {
-          const i = next++;
-          const o = await host.call({ codeHash, method: 'set', input: input(i), contextId: id(`lane${lane}`) });
-          if (o.result.code !== 'return') failures++;
-        }
-      }),
-    );
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
     const cpu = cpuSpent(cpu0, cpuSnapshot(host.vmPids()));
     return {
       mode,

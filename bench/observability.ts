@@ -4,7 +4,7 @@
  * (traceReads, what `hostlink call --trace` turns on). Rounds alternate the variants in one run, so the ratios
  * compare like with like on a shared machine.
  */
-import { createHash } from 'node:crypto';
+import { id, runLanes } from './lanes.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +15,6 @@ import { Host } from '../src/host/host.js';
 import { HostMetrics } from '../src/metrics/host-metrics.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
 
 type Variant = 'bare' | 'metrics' | 'metrics+reads';
 export interface ObservabilityRow {
@@ -32,16 +31,8 @@ async function measure(variant: Variant, calls: number): Promise<number> {
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `value-${i}` })));
     await Promise.all(Array.from({ length: 16 }, (_, i) => host.call({ codeHash, method: 'set', input: input(i), contextId: id(`w${i % 8}`) })));
-    let next = 0;
     const t0 = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: 8 }, async (_, lane) => {
-        while (next < calls) {
-          const i = next++;
-          await host.call({ codeHash, method: 'set', input: input(i), contextId: id(`lane${lane}`) });
-        }
-      }),
-    );
+    await runLanes(host, codeHash, calls, 8, input);
     if (metrics) await metrics.registry.metrics(); // one scrape, as a Prometheus server would
     return calls / (Number(process.hrtime.bigint() - t0) / 1e9);
   } finally {

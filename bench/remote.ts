@@ -5,8 +5,8 @@
  * on one machine the workers also compete with the node for the same cores, so it is a lower bound of what
  * separate machines give. Skipped (with the reason) when the openssl binary is missing.
  */
+import { id, runLanes } from './lanes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,7 +16,6 @@ import { makeCerts, opensslMissing } from './certs.js';
 import { benchSandboxMode } from './sandbox.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
 
 export interface RemoteRow {
   where: 'local pool' | 'remote workers';
@@ -34,20 +33,8 @@ async function measure(host: Host, where: RemoteRow['where'], vms: number, calls
   const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
   const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `value-${i}` })));
   await Promise.all(Array.from({ length: lanes * 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(i), contextId: id(`w${i % lanes}`) })));
-  let next = 0;
-  let failures = 0;
   const cpu0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: lanes }, async (_, lane) => {
-      while (next < calls) {
-        const i = next++;
-        const o = await host.call({ codeHash, method: 'set', input: input(i), contextId: id(`lane${lane}`) });
-        if (o.result.code !== 'return') failures++;
-      }
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const { seconds, failures } = await runLanes(host, codeHash, calls, lanes, input);
   const cpu = process.cpuUsage(cpu0);
   return { where, vms, lanes, calls, seconds, perSecond: calls / seconds, failures, nodeCpuUs: (cpu.user + cpu.system) / calls };
 }

@@ -4,7 +4,7 @@
  * second (warm VMs, 8 lanes), each with the sandbox off and on. The sandbox's work is per process (launcher,
  * cgroup, filter installation); per execution the filter adds one BPF run per system call.
  */
-import { createHash } from 'node:crypto';
+import { id, runLanes } from './lanes.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,7 +14,6 @@ import type { SandboxMode } from '../src/host/sandbox/plan.js';
 import { launcherStatus, sandboxAddon } from '../src/vm/sandbox-native.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
 
 /** The strongest mode this machine supports: what a node runs with. */
 export function benchSandboxMode(): SandboxMode {
@@ -36,19 +35,8 @@ async function run(sandbox: SandboxMode, mode: ExecutionMode, calls: number, lan
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `v${i}` })));
     await Promise.all(Array.from({ length: 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(i), contextId: id(`warm${i}`) })));
-    let next = 0;
-    let failures = 0;
-    const t0 = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: lanes }, async (_, lane) => {
-        while (next < calls) {
-          const i = next++;
-          const o = await host.call({ codeHash, method: 'set', input: input(i), contextId: id(`lane${lane}`) });
-          if (o.result.code !== 'return') failures++;
-        }
-      }),
-    );
-    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, failures };
+    const { seconds, failures } = await runLanes(host, codeHash, calls, lanes, input);
+    return { seconds, failures };
   } finally {
     await host.close();
     rmSync(dir, { recursive: true, force: true });

@@ -44,3 +44,14 @@ export interface Launcher {
   capacity?(): number;
   close?(): Promise<void>;
 }
+
+/** `VmHandle.reap` for any handle: waits up to `graceMs` for the VM to end by itself, then stops it. */
+export async function reapWithin(vm: Pick<VmHandle, 'exited' | 'stop'>, graceMs: number): Promise<VmExit> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), graceMs);
+  });
+  const first = await Promise.race([vm.exited, timedOut]);
+  clearTimeout(timer);
+  return first === 'timeout' ? vm.stop(graceMs) : first;
+}

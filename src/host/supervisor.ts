@@ -20,7 +20,7 @@ import { formatAddress, type HostAddress } from '../transport/address.js';
 import type { ChannelImpl } from '../transport/connect.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
-import type { Launcher, VmExit, VmHandle, VmRole } from './launcher.js';
+import { reapWithin, type Launcher, type VmExit, type VmHandle, type VmRole } from './launcher.js';
 import { createSocketDir } from './socket-dir.js';
 import { prepareSandbox, type PreparedSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
@@ -170,13 +170,7 @@ export class VmProcess implements VmHandle {
   /** Waits up to `graceMs` for a voluntary exit, then stops the process. */
   async reap(graceMs: number): Promise<VmExit> {
     if (this.exitInfo) return this.exitInfo;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), graceMs);
-    });
-    const first = await Promise.race([this.exited, timedOut]);
-    clearTimeout(timer);
-    return first === 'timeout' ? this.stop(graceMs) : first;
+    return reapWithin(this, graceMs);
   }
 }
 

@@ -24,7 +24,7 @@ import { formatAddress } from '../transport/address.js';
 import { THREAD_VM_SPARE, type ThreadVmData } from '../vm/thread-data.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
-import type { Launcher, VmExit, VmHandle, VmRole } from './launcher.js';
+import { reapWithin, type Launcher, type VmExit, type VmHandle, type VmRole } from './launcher.js';
 import { listen, type Transport } from './supervisor.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 
@@ -106,13 +106,7 @@ export class ThreadVm implements VmHandle {
 
   async reap(graceMs: number): Promise<VmExit> {
     if (this.exitInfo) return this.exitInfo;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), graceMs);
-    });
-    const first = await Promise.race([this.exited, timedOut]);
-    clearTimeout(timer);
-    return first === 'timeout' ? this.stop(graceMs) : first;
+    return reapWithin(this, graceMs);
   }
 }
 

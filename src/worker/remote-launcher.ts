@@ -25,7 +25,7 @@ import { newVmSecret } from '../protocol/hello-proof.js';
 import { performance } from 'node:perf_hooks';
 import type { HostEvents } from '../host/events.js';
 import type { VmCrash } from '../host/job.js';
-import type { Launcher, VmExit, VmHandle, VmRole } from '../host/launcher.js';
+import { reapWithin, type Launcher, type VmExit, type VmHandle, type VmRole } from '../host/launcher.js';
 import { proveConnection } from '../host/vm-gate.js';
 import { parseAddress } from '../transport/address.js';
 import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from './preamble.js';
@@ -144,10 +144,7 @@ class RemoteVm implements VmHandle {
 
   async reap(graceMs: number): Promise<VmExit> {
     if (this.ended) return this.exited;
-    let timer: NodeJS.Timeout | undefined;
-    const first = await Promise.race([this.exited, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)))]);
-    clearTimeout(timer);
-    return first === 'timeout' ? this.stop(graceMs) : first;
+    return reapWithin(this, graceMs);
   }
 }
 
