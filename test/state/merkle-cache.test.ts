@@ -11,24 +11,10 @@ import { openLmdbStore } from '../../src/host/state/lmdb-store.js';
 import { createMemoryStore } from '../../src/host/state/memory-store.js';
 import { applyDelta, computeRootFromScratch, stateRoot, type StateChange } from '../../src/host/state/merkle.js';
 import { setTreeCacheLimit, treeCacheUsage } from '../../src/host/state/merkle-pages.js';
-import { ctxId, enc, hex, Rng, storeTest, tempDir } from './stores.js';
-
-type Model = Map<string, [Uint8Array, Uint8Array]>;
+import { applyToModel, ctxId, enc, hex, innerCount, Rng, storeTest, tempDir, type Model } from './stores.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-function applyToModel(model: Model, changes: readonly StateChange[]): void {
-  for (const [key, value] of changes) {
-    if (value === null) model.delete(hex(key));
-    else model.set(hex(key), [key, value]);
-  }
-}
-
-function innerCount(khs: string[], depth: number): number {
-  if (khs.length < 2) return 0;
-  const bit = (h: string): number => (parseInt(h[depth >> 2]!, 16) >> (3 - (depth & 3))) & 1;
-  return 1 + innerCount(khs.filter((h) => bit(h) === 0), depth + 1) + innerCount(khs.filter((h) => bit(h) === 1), depth + 1);
-}
 
 const popcount = (x: number): number => (x === 0 ? 0 : (x & 1) + popcount(x >>> 1));
 

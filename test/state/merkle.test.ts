@@ -14,27 +14,10 @@ import {
   stateRoot,
   type StateChange,
 } from '../../src/host/state/merkle.js';
-import { ctxId, enc, hex, Rng, storeTest, tempDir } from './stores.js';
-
-type Model = Map<string, [Uint8Array, Uint8Array]>; // hex(key) -> [key, value]
+import { applyToModel, ctxId, enc, hex, innerCount, Rng, storeTest, tempDir, type Model } from './stores.js';
 
 const sha = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest();
 
-function applyToModel(model: Model, changes: readonly StateChange[]): void {
-  for (const [key, value] of changes) {
-    if (value === null) model.delete(hex(key));
-    else model.set(hex(key), [key, value]);
-  }
-}
-
-/** Inner nodes of the canonical tree, counted from its definition (for the stored-record count). */
-function innerCount(khs: string[], depth: number): number {
-  if (khs.length < 2) return 0;
-  const bit = (h: string): number => (parseInt(h[depth >> 2]!, 16) >> (3 - (depth & 3))) & 1;
-  const zeros = khs.filter((h) => bit(h) === 0);
-  const ones = khs.filter((h) => bit(h) === 1);
-  return 1 + innerCount(zeros, depth + 1) + innerCount(ones, depth + 1);
-}
 
 const popcount = (x: number): number => (x === 0 ? 0 : (x & 1) + popcount(x >>> 1));
 

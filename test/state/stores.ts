@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { KvStore } from '../../src/host/state/kv.js';
 import { openLmdbStore } from '../../src/host/state/lmdb-store.js';
 import { createMemoryStore } from '../../src/host/state/memory-store.js';
+import type { StateChange } from '../../src/host/state/merkle.js';
 
 export interface StoreKind {
   name: 'memory' | 'lmdb';
@@ -64,3 +65,20 @@ export { Rng } from '../helpers.js';
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 export const ctxId = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+
+/** What a context should hold: hex(key) -> [key, value]. */
+export type Model = Map<string, [Uint8Array, Uint8Array]>;
+
+export function applyToModel(model: Model, changes: readonly StateChange[]): void {
+  for (const [key, value] of changes) {
+    if (value === null) model.delete(hex(key));
+    else model.set(hex(key), [key, value]);
+  }
+}
+
+/** Inner nodes of the canonical tree over these key hashes (hex), counted from its definition. */
+export function innerCount(khs: string[], depth: number): number {
+  if (khs.length < 2) return 0;
+  const bit = (h: string): number => (parseInt(h[depth >> 2]!, 16) >> (3 - (depth & 3))) & 1;
+  return 1 + innerCount(khs.filter((h) => bit(h) === 0), depth + 1) + innerCount(khs.filter((h) => bit(h) === 1), depth + 1);
+}
