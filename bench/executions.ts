@@ -33,7 +33,7 @@ export interface ExecutionsRow {
   vmSysUs: number;
   /** Calls made before measuring (8 at a time): the VMs' JIT warms up over the first thousand or so. */
   warmupCalls: number;
-  /** VM processes whose CPU was counted (those alive at the end of the run). */
+  /** VMs alive at the end of the run, whose CPU was counted (with their sandbox relays: a VM is one or two processes). */
   vms: number;
   /** 1-minute load average when the run started. */
   load: number;
