@@ -43,12 +43,18 @@ export interface CpuSnapshot {
   vms: Map<number, number>;
   /** The kernel's share (stime) of `vms`. */
   vmSys: Map<number, number>;
+  /** VMs launched and alive (their relays and children are in `vms` too, so that map counts processes, not VMs). */
+  launched: number;
 }
 
 export function cpuSnapshot(vmPids: readonly number[]): CpuSnapshot {
   const vms = new Map<number, number>();
   const vmSys = new Map<number, number>();
+  let launched = 0;
   // With the sandbox's pid namespace the launched process is a relay and the VM is its child: count the tree.
+  for (const root of vmPids) {
+    if (processTimesUs(root) !== undefined) launched++;
+  }
   for (const pid of vmPids.flatMap((p) => vmProcessTree(p))) {
     const t = processTimesUs(pid);
     if (t !== undefined) {
@@ -56,7 +62,7 @@ export function cpuSnapshot(vmPids: readonly number[]): CpuSnapshot {
       vmSys.set(pid, t.sys);
     }
   }
-  return { host: process.cpuUsage(), vms, vmSys };
+  return { host: process.cpuUsage(), vms, vmSys, launched };
 }
 
 /** Host and VM CPU (user + sys, microseconds) spent between two snapshots, and the kernel's (sys) part of each. */
@@ -70,6 +76,8 @@ export function cpuSpent(before: CpuSnapshot, after: CpuSnapshot): { hostUs: num
     vmUs,
     hostSysUs: after.host.system - before.host.system,
     vmSysUs,
-    vms: after.vms.size,
+    // VMs, not processes: under the sandbox each VM is a relay and its child, and counting both read as a pool
+    // running twice the VMs it has.
+    vms: after.launched,
   };
 }

@@ -33,7 +33,7 @@ export interface ExecutionsRow {
   vmSysUs: number;
   /** Calls made before measuring (8 at a time): the VMs' JIT warms up over the first thousand or so. */
   warmupCalls: number;
-  /** VM processes whose CPU was counted (those alive at the end of the run). */
+  /** VMs alive at the end of the run, whose CPU was counted (with their sandbox relays: a VM is one or two processes). */
   vms: number;
   /** 1-minute load average when the run started. */
   load: number;
@@ -53,6 +53,8 @@ export async function measure(
   recycleAfter?: number,
   vmFlags?: readonly string[],
   warmupCalls = concurrency * 2,
+  /** Calls in flight during the warm-up (default: the lanes measured); more only makes a long warm-up quicker. */
+  warmupLanes = concurrency,
 ): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
   const vmCommand = vmCommandWith(vmFlags);
@@ -70,8 +72,8 @@ export async function measure(
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `value-${i}` })));
     // Warm-up: start the pool, compile the module in each VM.
-    for (let done = 0; done < warmupCalls; done += concurrency * 2) {
-      await Promise.all(Array.from({ length: concurrency * 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(done + i), contextId: id(`w${i % concurrency}`) })));
+    for (let done = 0; done < warmupCalls; done += warmupLanes * 2) {
+      await Promise.all(Array.from({ length: warmupLanes * 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(done + i), contextId: id(`w${i % warmupLanes}`) })));
     }
     const load = loadavg()[0]!;
     const cpu0 = cpuSnapshot(host.vmPids());
@@ -107,12 +109,15 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
   // 8 lanes: a node serves many contexts at once (calls on one context are serialized by design, so one lane
   // measures latency, several measure throughput). The first row starts measuring after 16 calls, as this
   // bench always did (the VMs' JIT warm-up is then part of the figure); the second after STEADY_WARMUP_CALLS,
-  // the steady state a long-running node sees, which is what the pieces (measured warm) add up to.
+  // the steady state a long-running node sees, which is what the pieces (measured warm) add up to. The one-lane
+  // row is measured in the steady state too (after 2 warm-up calls it measured the VMs' JIT warm-up: about 1.5x
+  // the VM CPU per execution of the same row warmed); its warm-up runs 8 lanes wide only to be quicker.
+  const steadyWarmup = opts.steadyWarmup ?? STEADY_WARMUP_CALLS;
   return [
     await measure('pool', 'unix', opts.poolCalls, 8),
-    await measure('pool', 'unix', opts.poolCalls, 8, undefined, undefined, opts.steadyWarmup ?? STEADY_WARMUP_CALLS),
+    await measure('pool', 'unix', opts.poolCalls, 8, undefined, undefined, steadyWarmup),
     await measure('pool', 'tcp', opts.poolCalls, 8),
-    await measure('pool', 'unix', Math.ceil(opts.poolCalls / 4), 1),
+    await measure('pool', 'unix', Math.ceil(opts.poolCalls / 4), 1, undefined, undefined, steadyWarmup, 8),
     await measure('oneshot', 'unix', opts.oneShotCalls, 2),
     // Pool tenancy: a fresh process per call (recycleAfter 1) costs what one-shot costs.
     await measure('pool', 'unix', opts.oneShotCalls, 2, 1),

@@ -55,8 +55,9 @@ const session = channel.rows.find((r) => r.transport === 'unix' && r.server === 
 const root = roots.rows.find((r) => r.keys === 10_000 && r.delta === 1);
 const pooled = steadyRow(executions);
 const oneLane = executions.find((r) => r.mode === 'pool' && r.transport === 'unix' && r.concurrency === 1);
-printCeiling(ceiling(pieces, session?.medianUs, root?.hostlinkUs), pooled, availableParallelism());
-printOneContext(pieces, oneLane);
+const limits = ceiling(pieces, session?.medianUs, root?.hostlinkUs);
+printCeiling(limits, pooled, availableParallelism());
+printOneContext(pieces, oneLane, limits);
 
 process.stdout.write('\n== 5. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');

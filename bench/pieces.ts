@@ -1,14 +1,23 @@
 /**
  * The pieces a pooled kv-store `set` execution is made of, each measured alone in this process, and the
  * ceiling they add up to (the issue's table): what the full pooled execution would cost if the pieces were all
- * there is. Each figure is CPU microseconds (user + sys of this process, from the OS) of a loop with nothing
- * else of ours running: wall time on the shared machine would count whatever else runs on the core.
+ * there is. Each figure is CPU microseconds (user + sys of the measuring process, from the OS) of a loop with
+ * nothing else of ours running: wall time on the shared machine would count whatever else runs on the core.
+ *
+ * The VM's pieces (parse, instantiate, the in-process execution) are measured in child processes started like a
+ * VM (`node` with the VMs' flags, this file as the entry), one piece per process, not in the bench's own
+ * process: a wasm instance's memory is freed only by a garbage collection, and in the bench process (its heap
+ * grown by the earlier sections) each collection cost several times what it costs in a VM, which made
+ * "instantiate" alone look dearer than instantiate + run, and whichever variant ran second in an alternated
+ * pair pay for the first one's garbage. The collections stay inside the timed blocks: freeing each execution's
+ * memory is part of what an execution costs a VM.
  *
  *   message parse            parseMessage of the execution message
  *   instantiate              new WebAssembly.Instance of the cached instrumented module as the runner makes
  *                            it: the module's import functions built once (ModuleLink), a fresh meter and
  *                            Execution per instance; printed beside it, instantiate + run `set` with the
- *                            functions built once and with fresh closures (the runner before), alternated
+ *                            functions built once and with fresh closures (the runner before), each in its
+ *                            own processes, alternated
  *   the rest of the VM work  runInProcess (a real Session over the in-process channel: parse, instantiate,
  *                            the contract's wasm, its host functions, result and effects encoded) minus the
  *                            two above; the contract's wasm and the host functions are not split further yet
@@ -18,6 +27,7 @@
  *                            CPU of every thread, lmdb's writer thread included
  *   state root               applyDelta of one key at 10k keys (section 2)
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +42,7 @@ import { policyFor } from '../src/vm/policy.js';
 import { CodeCache } from '../src/vm/runner.js';
 import { Execution } from '../src/vm/execution.js';
 import { IMPLEMENTATIONS, isCatalogued, ModuleLink } from '../src/vm/imports/index.js';
+import { VM_NODE_FLAGS } from '../src/host/supervisor.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sha = (b: Uint8Array | string): Uint8Array => Uint8Array.from(createHash('sha256').update(b).digest());
@@ -50,6 +61,8 @@ export interface Pieces {
   commitUs: number;
   /** Wall time of one durable write with nothing else in flight: what bounds one context's calls. */
   serialCommitUs: number;
+  /** CPU of that write (every thread): a commit nobody shares, paid by every call of a context alone. */
+  serialCommitCpuUs: number;
 }
 
 /**
@@ -62,9 +75,12 @@ const cpuSince = (before: NodeJS.CpuUsage): number => {
   return d.user + d.system;
 };
 
-/** Median CPU microseconds per call of `fn` over 5 blocks of `per` calls, after a warm-up block. */
+/**
+ * Median CPU microseconds per call of `fn` over 5 blocks of `per` calls, after two warm-up blocks (the JIT and
+ * the heap's collection rhythm settle: a block then holds several collections, so each pays its share).
+ */
 function perCall(per: number, fn: (i: number) => void): number {
-  for (let i = 0; i < per; i++) fn(i);
+  for (let i = 0; i < 2 * per; i++) fn(i);
   const blocks: number[] = [];
   for (let b = 0; b < 5; b++) {
     const t0 = process.cpuUsage();
@@ -91,46 +107,48 @@ export function vmWork(calls: number): number {
     const end = runInProcess(backend, message(i), cache);
     if (end.kind !== 'result' || end.result.code !== 'return') throw new Error(`kv-store set failed in process: ${JSON.stringify(end.kind)}`);
   };
-  for (let i = 0; i < 200; i++) run(i); // compile, then let the JIT settle
-  return perCall(Math.max(20, Math.floor(calls / 5)), run);
+  run(0); // compile; perCall warms the JIT up
+  return perCall(calls, run);
+}
+
+/** The kv-store `set` message and its module as the VM caches it (validated, instrumented, compiled once). */
+function kvSetSetup(): { json: string; msg: ReturnType<typeof parseMessage>; policy: ReturnType<typeof policyFor>; module: WebAssembly.Module } {
+  const code = readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'));
+  const json = buildMessage({ codeHash: sha(code), method: 'set', input: Uint8Array.from(Buffer.from('{"key":"k1","value":"value-1"}')), contextId: sha('pieces') });
+  const msg = parseMessage(json);
+  const policy = policyFor(msg);
+  return { json, msg, policy, module: new WebAssembly.Module(prepareModule(code, policy).bytes) };
+}
+
+/** parseMessage of the execution message alone: CPU microseconds per parse. */
+export function parseAlone(calls: number): number {
+  const { json } = kvSetSetup();
+  return perCall(calls, () => parseMessage(json));
 }
 
 /**
- * parseMessage and instantiation alone, on the same message and module as vmWork. The module is the one the VM
- * caches (validated and instrumented for the message's policy, compiled once); each instantiation gets fresh
- * import functions and a fresh meter, as every execution does (runner.ts builds them per execution), but the
- * functions are stubs: what they do is the host-function piece.
+ * Instantiation alone, on the same message and module as vmWork, as the runner makes it: the module's import
+ * functions built once (ModuleLink), a fresh meter and a fresh Execution per instance. The instances are not
+ * run; their memories are freed by the collections inside the timed blocks, as in a VM.
  */
-function parseAndInstantiate(calls: number): { parseUs: number; instantiateUs: number } {
-  const code = readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'));
-  const json = buildMessage({ codeHash: sha(code), method: 'set', input: Uint8Array.from(Buffer.from('{"key":"k1","value":"value-1"}')), contextId: sha('pieces') });
-  const parseUs = perCall(calls, () => parseMessage(json));
-  const msg = parseMessage(json);
-  const policy = policyFor(msg);
-  const module = new WebAssembly.Module(prepareModule(code, policy).bytes);
-  // What the runner does: the module's import functions built once (ModuleLink), a fresh meter and a fresh
-  // Execution per instance.
+export function instantiateAlone(calls: number): number {
+  const { msg, policy, module } = kvSetSetup();
   const link = new ModuleLink(WebAssembly.Module.imports(module));
-  const instantiateUs = perCall(calls, () => {
+  return perCall(calls, () => {
     const meter = createMeter(msg.gasLimit, policy);
     link.run(new Execution(msg, { readMany: () => [] }, meter), meter, (imports) => new WebAssembly.Instance(module, imports));
   });
-  return { parseUs, instantiateUs };
 }
 
 /**
- * The instantiate-and-call step of the runner both ways, alternated in blocks of the same process so that load
- * and JIT state hit both alike: import functions built once per module (ModuleLink, what the runner does) and
- * fresh closures per execution (what it did before). Each execution gets a fresh meter, Execution (storage
- * served from memory, no host) and instance, and runs kv-store `set`. CPU microseconds per execution.
+ * The instantiate-and-call step of the runner one way: import functions built once per module (`link`,
+ * ModuleLink, what the runner does) or fresh closures per execution (`fresh`, what it did before). Each
+ * execution gets a fresh meter, Execution (storage served from memory, no host) and instance, and runs kv-store
+ * `set`. CPU microseconds per execution. The two ways are measured in separate processes (benchPieces), so
+ * neither pays for the other's garbage.
  */
-export function linkVsFresh(calls: number): { linkUs: number; freshUs: number } {
-  const code = readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'));
-  const msg = parseMessage(
-    buildMessage({ codeHash: sha(code), method: 'set', input: Uint8Array.from(Buffer.from('{"key":"k1","value":"value-1"}')), contextId: sha('pieces') }),
-  );
-  const policy = policyFor(msg);
-  const module = new WebAssembly.Module(prepareModule(code, policy).bytes);
+export function instantiateAndRun(calls: number, how: 'link' | 'fresh'): number {
+  const { msg, policy, module } = kvSetSetup();
   const wanted = WebAssembly.Module.imports(module);
   const link = new ModuleLink(wanted);
   const source = { readMany: (keys: Uint8Array[]) => keys.map(() => null) };
@@ -160,30 +178,32 @@ export function linkVsFresh(calls: number): { linkUs: number; freshUs: number } 
     }
     call(new WebAssembly.Instance(module, { env, ...meter.imports }), ex);
   };
-  const per = Math.max(20, Math.floor(calls / 5));
-  for (let i = 0; i < per; i++) {
-    viaLink();
-    fresh();
-  }
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let block = 0; block < 10; block++) {
-    const [first, second, into1, into2] = block % 2 === 0 ? [viaLink, fresh, a, b] : [fresh, viaLink, b, a];
-    let t = process.cpuUsage();
-    for (let i = 0; i < per; i++) first();
-    into1.push(cpuSince(t) / per);
-    t = process.cpuUsage();
-    for (let i = 0; i < per; i++) second();
-    into2.push(cpuSince(t) / per);
-  }
-  return { linkUs: median(a), freshUs: median(b) };
+  return perCall(calls, how === 'link' ? viaLink : fresh);
+}
+
+/** The pieces a child process measures (`node pieces.js PIECE CALLS` prints the CPU microseconds per call). */
+const CHILD_PIECES = {
+  parse: parseAlone,
+  instantiate: instantiateAlone,
+  link: (calls: number) => instantiateAndRun(calls, 'link'),
+  fresh: (calls: number) => instantiateAndRun(calls, 'fresh'),
+  'vm-work': vmWork,
+} as const;
+type ChildPiece = keyof typeof CHILD_PIECES;
+
+/** Measures one VM piece in a fresh process started with the VMs' node flags (a VM's heap, not the bench's). */
+function inChild(piece: ChildPiece, calls: number): number {
+  const out = execFileSync(process.execPath, [...VM_NODE_FLAGS, fileURLToPath(import.meta.url), piece, String(calls)], { encoding: 'utf8' });
+  const us = Number(out.trim());
+  if (!Number.isFinite(us)) throw new Error(`bench piece ${piece} printed ${JSON.stringify(out)}`);
+  return us;
 }
 
 /**
  * Durable LMDB writes of one 64-byte key + ~60-byte value, `inFlight` at a time: CPU microseconds per write
- * (every thread), or with `wall` the wall time per write.
+ * (every thread) and wall microseconds per write, medians of three runs.
  */
-async function durableCommit(writes: number, inFlight: number, wall = false): Promise<number> {
+async function durableCommit(writes: number, inFlight: number): Promise<{ cpuUs: number; wallUs: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-commit-'));
   const store = await openLmdbStore(dir);
   try {
@@ -193,7 +213,7 @@ async function durableCommit(writes: number, inFlight: number, wall = false): Pr
       return k;
     };
     const value = new Uint8Array(60).fill(7);
-    const go = async (n: number): Promise<number> => {
+    const go = async (n: number): Promise<{ cpuUs: number; wallUs: number }> => {
       let next = 0;
       const t0 = process.cpuUsage();
       const w0 = process.hrtime.bigint();
@@ -203,10 +223,11 @@ async function durableCommit(writes: number, inFlight: number, wall = false): Pr
           await store.write((txn) => txn.put('state', key(i), value));
         }
       }));
-      return (wall ? Number(process.hrtime.bigint() - w0) / 1000 : cpuSince(t0)) / n;
+      return { cpuUs: cpuSince(t0) / n, wallUs: Number(process.hrtime.bigint() - w0) / 1000 / n };
     };
     await go(Math.min(500, writes));
-    return median([await go(writes), await go(writes), await go(writes)]);
+    const runs = [await go(writes), await go(writes), await go(writes)];
+    return { cpuUs: median(runs.map((r) => r.cpuUs)), wallUs: median(runs.map((r) => r.wallUs)) };
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -214,12 +235,24 @@ async function durableCommit(writes: number, inFlight: number, wall = false): Pr
 }
 
 export async function benchPieces(opts: { calls: number; writes: number }): Promise<Pieces> {
+  // The two ways of linking, each in its own processes, alternated over three rounds (median): the load hits
+  // both alike, and neither pays for the other's garbage.
+  const link: number[] = [];
+  const fresh: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    if (round % 2 === 0) link.push(inChild('link', opts.calls)), fresh.push(inChild('fresh', opts.calls));
+    else fresh.push(inChild('fresh', opts.calls)), link.push(inChild('link', opts.calls));
+  }
+  const serial = await durableCommit(Math.ceil(opts.writes / 8), 1);
   return {
-    vmWorkUs: vmWork(opts.calls),
-    ...parseAndInstantiate(opts.calls),
-    ...linkVsFresh(opts.calls),
-    commitUs: await durableCommit(opts.writes, 64),
-    serialCommitUs: await durableCommit(Math.ceil(opts.writes / 8), 1, true),
+    vmWorkUs: inChild('vm-work', opts.calls),
+    parseUs: inChild('parse', opts.calls),
+    instantiateUs: inChild('instantiate', opts.calls),
+    linkUs: median(link),
+    freshUs: median(fresh),
+    commitUs: (await durableCommit(opts.writes, 64)).cpuUs,
+    serialCommitUs: serial.wallUs,
+    serialCommitCpuUs: serial.cpuUs,
   };
 }
 
@@ -263,11 +296,33 @@ export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs:
 /**
  * One context alone: its calls are serialized, so each waits for the previous one's durable commit. The
  * commit-bound limit is one call per durable commit with nothing else in flight (wall time); the target is
- * the 1-lane pooled row within 2x of it.
+ * the 1-lane pooled row within 2x of it. That limit leaves out the execution itself, which one context cannot
+ * overlap with its own commit either: the serial limit adds the pieces of one execution (the ceiling without
+ * its group-commit share) to the lone commit's wall time, the honest bound for one lane on this machine.
  */
-export function printOneContext(p: Pieces, oneLane: { perSecond: number } | undefined): void {
+export function printOneContext(p: Pieces, oneLane: { perSecond: number; hostCpuUs: number; vmCpuUs: number; warmupCalls: number } | undefined, c?: Ceiling): void {
   const limit = 1e6 / p.serialCommitUs;
-  process.stdout.write(`one context alone: durable commit with nothing else in flight ${p.serialCommitUs.toFixed(0)} us wall -> commit-bound limit ${limit.toFixed(0)} executions/s`);
-  if (oneLane) process.stdout.write(`; measured (1 lane, pool, unix) ${oneLane.perSecond.toFixed(0)}/s, ${(limit / oneLane.perSecond).toFixed(2)}x below (target: within 2x)`);
+  process.stdout.write(
+    `one context alone: durable commit with nothing else in flight ${p.serialCommitUs.toFixed(0)} us wall (${p.serialCommitCpuUs.toFixed(0)} us CPU, every thread, shared with no other call) -> commit-bound limit ${limit.toFixed(0)} executions/s`,
+  );
+  if (oneLane) process.stdout.write(`; measured (1 lane, pool, unix, after ${oneLane.warmupCalls} warm-up calls) ${oneLane.perSecond.toFixed(0)}/s, ${(limit / oneLane.perSecond).toFixed(2)}x below (target: within 2x)`);
   process.stdout.write('\n');
+  if (c === undefined) return;
+  const groupCommit = c.pieces.find(([name]) => name.startsWith('durable commit'))?.[1] ?? 0;
+  const serialUs = c.totalUs - groupCommit + p.serialCommitUs;
+  process.stdout.write(`  serial limit: one execution's pieces (${(c.totalUs - groupCommit).toFixed(0)} us) then its lone commit (${p.serialCommitUs.toFixed(0)} us wall) -> ${(1e6 / serialUs).toFixed(0)} executions/s`);
+  if (oneLane) {
+    process.stdout.write(`; measured ${(1e6 / oneLane.perSecond).toFixed(0)} us per call, ${((1e6 / serialUs) / oneLane.perSecond).toFixed(2)}x below; its CPU per execution host ${oneLane.hostCpuUs.toFixed(0)} + VM ${oneLane.vmCpuUs.toFixed(0)} us`);
+  }
+  process.stdout.write('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // A child of benchPieces: measure one VM piece in this fresh process and print its CPU microseconds per call.
+  const [piece, calls] = process.argv.slice(2);
+  if (piece === undefined || !(piece in CHILD_PIECES)) {
+    process.stderr.write(`usage: node pieces.js (${Object.keys(CHILD_PIECES).join('|')}) CALLS\n`);
+    process.exit(2);
+  }
+  process.stdout.write(`${CHILD_PIECES[piece as ChildPiece](Number(calls ?? 1000))}\n`);
 }

@@ -5,7 +5,9 @@
  * itself runs under --cpu-prof, of the host's. Not part of `npm run bench` (profiling changes the figures);
  * run it by hand when looking for the next thing to fix:
  *
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof-host dist/bench/profile-pool.js [calls] [dir-for-vm-profiles] [sandbox]
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof-host dist/bench/profile-pool.js [calls] [dir-for-vm-profiles] [sandbox] [lanes]
+ *
+ * `lanes` (default 8) is how many contexts are called at once; 1 profiles one context alone.
  *
  * The VMs write their profiles when they exit (vm-profile-exit.ts makes the pool's SIGTERM a normal exit); a
  * sandboxed VM may not be able to write them (its user, its seccomp filter): pass `off` as the sandbox then.
@@ -57,6 +59,7 @@ export function topSelf(dir: string, n: number): string {
 
 async function main(): Promise<void> {
   const calls = Number(process.argv[2] ?? 3000);
+  const lanes = Number(process.argv[5] ?? 8);
   const profDir = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'hostlink-vm-prof-'));
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
   const exitOnTerm = fileURLToPath(new URL('./vm-profile-exit.js', import.meta.url));
@@ -68,7 +71,7 @@ async function main(): Promise<void> {
     let next = 0;
     const t0 = process.hrtime.bigint();
     await Promise.all(
-      Array.from({ length: 8 }, async (_, lane) => {
+      Array.from({ length: lanes }, async (_, lane) => {
         while (next < calls) {
           const i = next++;
           const o = await host.call({ codeHash, method: 'set', input: input(i), contextId: id(`lane${lane}`) });
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
       }),
     );
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    process.stdout.write(`${calls} calls in ${s.toFixed(2)} s (${(calls / s).toFixed(0)}/s, profiled)\n`);
+    process.stdout.write(`${calls} calls on ${lanes} contexts in ${s.toFixed(2)} s (${(calls / s).toFixed(0)}/s, profiled)\n`);
   } finally {
     await host.close();
     rmSync(dir, { recursive: true, force: true });
