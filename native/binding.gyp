@@ -14,6 +14,12 @@
       "defines": ["NAPI_VERSION=8"]
     },
     {
+      "target_name": "hostlink_state",
+      "sources": ["hostlink_state.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=c11"],
+      "defines": ["NAPI_VERSION=8"]
+    },
+    {
       "target_name": "hostlink-launch",
       "type": "executable",
       "sources": ["hostlink_launch.c"],
