@@ -167,11 +167,13 @@ class Chain {
     this.count = 1;
   }
 
-  /** Appends the parent of the last record: it is on side `bit`, `sibling` (a hash) on the other side. */
-  parent(bit: number, sibling: Uint8Array): void {
+  /** Appends the parent of the last record: it is on side `bit`, the hash at `from[fromAt..+32)` on the other side. */
+  parent(bit: number, from: Uint8Array, fromAt = 0): void {
     const at = this.count * RECORD_BYTES;
-    this.recs[at] = INNER;
-    this.recs.set(sibling, at + 1 + (1 - bit) * HASH_BYTES);
+    const recs = this.recs;
+    recs[at] = INNER;
+    const o = at + 1 + (1 - bit) * HASH_BYTES;
+    for (let k = 0; k < HASH_BYTES; k++) recs[o + k] = from[fromAt + k]!;
     CHAIN_SLOTS[this.count] = 1 + bit * HASH_BYTES;
     this.count++;
   }
@@ -198,11 +200,16 @@ class TreeUpdate {
 
   /** The stored node at (depth, path) whose hash its parent records as `hash`. */
   read(depth: number, path: Uint8Array, hash: Uint8Array): TreeNode {
+    return { rec: this.record(depth, path), hash };
+  }
+
+  /** The stored record at (depth, path), which its parent says is there. */
+  record(depth: number, path: Uint8Array): Uint8Array {
     const rec = this.nodes.get(depth, path);
     if (rec === undefined || (rec[0] !== LEAF && rec[0] !== INNER)) {
       throw new HostlinkError('store', 'corrupt state tree: a node is missing or malformed');
     }
-    return { rec, hash };
+    return rec;
   }
 
   /**
@@ -293,6 +300,15 @@ function zeroAt(rec: Uint8Array, at: number): boolean {
   return true;
 }
 
+/** The hash of child `bit` in an inner record (a view). */
+const childHash = (rec: Uint8Array, bit: number): Uint8Array => rec.subarray(1 + bit * HASH_BYTES, 1 + (bit + 1) * HASH_BYTES);
+
+/** Whether leaf record `rec` holds key hash `kh`. */
+function sameKeyHash(rec: Uint8Array, kh: Uint8Array): boolean {
+  for (let i = 0; i < HASH_BYTES; i++) if (rec[1 + i] !== kh[i]) return false;
+  return true;
+}
+
 /** The first bit index >= `from` where two key hashes differ, or MAX_DEPTH when they are equal. */
 function firstDifferentBit(a: Uint8Array, b: Uint8Array, from: number): number {
   for (let i = from; i < MAX_DEPTH; i++) if (bitAt(a, i) !== bitAt(b, i)) return i;
@@ -307,14 +323,17 @@ function firstDifferentBit(a: Uint8Array, b: Uint8Array, from: number): number {
 function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8Array, leaf: Uint8Array | null): TreeNode | undefined | 'unchanged' {
   // Down: the inner records on the path, then what sits at the end of it (nothing, or a leaf).
   const inner: Uint8Array[] = [];
-  let end: TreeNode | undefined = oldRoot === undefined ? undefined : tree.read(0, kh, oldRoot);
-  while (end !== undefined && end.rec[0] === INNER) {
+  let endRec: Uint8Array | undefined = oldRoot === undefined ? undefined : tree.record(0, kh);
+  while (endRec !== undefined && endRec[0] === INNER) {
     const at = 1 + bitAt(kh, inner.length) * HASH_BYTES;
-    inner.push(end.rec);
-    end = zeroAt(end.rec, at) ? undefined : tree.read(inner.length, kh, end.rec.subarray(at, at + HASH_BYTES));
+    inner.push(endRec);
+    endRec = zeroAt(endRec, at) ? undefined : tree.record(inner.length, kh);
   }
   const p = inner.length; // the depth of the position the key's change lands on
-  const sameKey = end !== undefined && bytesEqual(end.rec.subarray(1, 1 + HASH_BYTES), kh);
+  // What sits at p (its hash is where its parent, or the stored root, says).
+  const end: TreeNode | undefined =
+    endRec === undefined ? undefined : { rec: endRec, hash: p === 0 ? oldRoot! : childHash(inner[p - 1]!, bitAt(kh, p - 1)) };
+  const sameKey = end !== undefined && sameKeyHash(end.rec, kh);
 
   // The new subtree at position p (records strictly below p are written here): nothing, a node whose hash is
   // known, or the start of the chain of records hashed together once the walk reaches the root.
@@ -348,13 +367,13 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
     const parent = inner[d]!;
     const bit = bitAt(kh, d);
     const sibAt = 1 + (1 - bit) * HASH_BYTES;
-    const sibHash = parent.subarray(sibAt, sibAt + HASH_BYTES);
     if (chain !== undefined) {
       // Once the path holds an inner node it does up to the root: no leaf moves up past it.
       tree.nodes.put(d + 1, kh, chain.last());
-      chain.parent(bit, sibHash);
+      chain.parent(bit, parent, sibAt);
       continue;
     }
+    const sibHash = parent.subarray(sibAt, sibAt + HASH_BYTES);
     const sibEmpty = zeroAt(parent, sibAt);
     // Position d + 1 on the path held a record before this change unless it was the empty end of the walk.
     const existed = d + 1 < p || end !== undefined;
@@ -390,22 +409,25 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
  */
 export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly StateChange[]): Uint8Array {
   checkContextId(contextId);
-  const ops = new Map<string, Op>();
+  // A one-key delta (the common case) needs no map to find repeated keys.
+  const ops = changes.length === 1 ? undefined : new Map<string, Op>();
+  let single: Op | undefined;
   for (const [key, value] of changes) {
     const leaf = value === null ? null : leafRecord(key, value);
     const kh = leaf === null ? keyHash(key) : leaf.subarray(1, 1 + HASH_BYTES);
     const stateKey = concatBytes(contextId, kh);
     if (value === null) txn.del('state', stateKey);
     else txn.put('state', stateKey, encodeEntry(key, value));
-    ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
+    if (ops === undefined) single = { kh, leaf };
+    else ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
   }
+  if (ops !== undefined && ops.size === 1) [single] = ops.values();
   const oldRoot = txn.get('merkle', contextId);
-  if (ops.size === 0) return oldRoot ?? emptyRoot();
+  if (single === undefined && (ops === undefined || ops.size === 0)) return oldRoot ?? emptyRoot();
   const tree = new TreeUpdate(txn, contextId, oldRoot ?? ZERO);
   let after: TreeNode | undefined;
-  if (ops.size === 1) {
-    const [op] = ops.values();
-    const one = updateOne(tree, oldRoot, op!.kh, op!.leaf);
+  if (single !== undefined) {
+    const one = updateOne(tree, oldRoot, single.kh, single.leaf);
     if (one === 'unchanged') {
       tree.nodes.commit(oldRoot ?? ZERO);
       return oldRoot ?? emptyRoot();
@@ -413,7 +435,7 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     after = one;
   } else {
     const before = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
-    after = tree.update(0, ZERO, before, [...ops.values()]);
+    after = tree.update(0, ZERO, before, [...ops!.values()]);
   }
   if (after === undefined) {
     tree.nodes.del(0, ZERO);
@@ -428,12 +450,12 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     tree.nodes.commit(oldRoot, false);
     return oldRoot;
   }
-  const root = Uint8Array.from(after.hash); // out of scratch memory: the store may keep the array it is given
+  const root = after.hash.slice(); // out of scratch memory: the store may keep the array it is given
   tree.nodes.put(0, ZERO, after.rec);
   tree.nodes.flush();
   txn.put('merkle', contextId, root);
   tree.nodes.commit(root);
-  return Uint8Array.from(root);
+  return root.slice();
 }
 
 /** The context's current state root (32 zero bytes for a context without entries). */
