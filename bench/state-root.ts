@@ -9,7 +9,8 @@
  * commit's). mpt's figure is put + root(), awaited. Both contexts are filled first with `key-<i>` -> 32 bytes,
  * then existing keys are rewritten with new values. Each figure is printed as wall time and as the process's
  * CPU time over the same span: on this shared machine the wall figure moves with the load average, the CPU
- * figure much less.
+ * figure much less. It says which SHA-256 hashed the tree records: the native addon, or the JavaScript fallback
+ * (HOSTLINK_STATE_HASH=js measures that one).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { MerklePatriciaTrie } from '@ethereumjs/mpt';
 import { openLmdbStore } from '../src/host/state/lmdb-store.js';
 import { applyDelta, type StateChange } from '../src/host/state/merkle.js';
+import { stateHashImplementation } from '../src/host/state/sha256-record.js';
 
 export interface StateRootRow {
   keys: number;
@@ -119,8 +121,10 @@ async function mpt(keys: number, sizes: number[], deltas: number): Promise<Figur
   return out;
 }
 
-export async function benchStateRoot(opts: { sizes: number[]; deltas: number; mptSizes: number[] }): Promise<{ rows: StateRootRow[]; load: number }> {
+export async function benchStateRoot(opts: { sizes: number[]; deltas: number; mptSizes: number[] }): Promise<{ rows: StateRootRow[]; load: number; loadEnd: number[]; hash: string }> {
   const load = loadavg()[0]!;
+  const impl = stateHashImplementation();
+  const hash = impl.impl === 'native' ? 'native (the state hash addon)' : `JavaScript (${impl.reason ?? 'fallback'})`;
   const rows: StateRootRow[] = [];
   const deltaSizes = [1, 100];
   for (const keys of opts.sizes) {
@@ -128,11 +132,12 @@ export async function benchStateRoot(opts: { sizes: number[]; deltas: number; mp
     const m = opts.mptSizes.includes(keys) ? await mpt(keys, deltaSizes, Math.max(200, opts.deltas / 4)) : undefined;
     deltaSizes.forEach((delta, i) => rows.push({ keys, delta, hostlinkUs: h[i]!.us, hostlinkCpuUs: h[i]!.cpuUs, mptUs: m?.[i]?.us, mptCpuUs: m?.[i]?.cpuUs }));
   }
-  return { rows, load };
+  return { rows, load, loadEnd: loadavg(), hash };
 }
 
-export function printStateRoot(r: { rows: StateRootRow[]; load: number }): void {
+export function printStateRoot(r: { rows: StateRootRow[]; load: number; loadEnd?: number[]; hash?: string }): void {
   process.stdout.write(`state root, us per changed key (load average ${r.load.toFixed(1)} at the start; target: 1-key delta <= 20 us at 10k and 100k keys)\n`);
+  if (r.hash !== undefined) process.stdout.write(`tree records hashed by: ${r.hash}\n`);
   process.stdout.write('(wall: elapsed time; cpu: user+system time of the process over the same span, less inflated on a busy machine)\n');
   process.stdout.write('keys     delta  Hostlink wall  Hostlink cpu  mpt wall  mpt cpu  Hostlink/mpt wall  cpu  target (wall)\n');
   for (const x of r.rows) {
@@ -146,6 +151,7 @@ export function printStateRoot(r: { rows: StateRootRow[]; load: number }): void 
     );
   }
   if (r.rows.some((x) => x.mptUs === undefined)) process.stdout.write('note: mpt is not run at every size in a quick run\n');
+  if (r.loadEnd !== undefined) process.stdout.write(`load averages at the end (1, 5, 15 min): ${r.loadEnd.map((x) => x.toFixed(2)).join(' ')}\n`);
 }
 
 // `node dist/bench/state-root.js [--quick]`: this section alone (the same figures `npm run bench` prints in section 2).

@@ -18,6 +18,13 @@
       "type": "executable",
       "sources": ["hostlink_launch.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
+    },
+    {
+      "target_name": "hostlink_state",
+      "sources": ["hostlink_state.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=c11"],
+      "ldflags": ["-Wl,-z,now"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ]
 }

@@ -74,7 +74,7 @@ describe('npm packages (slow: packs and installs offline)', { skip: hasNpm ? fal
 
   test('the tarballs hold the built library, its types, the CLI, the examples and the license; not the tests', () => {
     const files = root.files.map((f) => f.path);
-    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c', 'proto/runtime.proto', 'scripts/build-vm-snapshot.mjs', 'dist/vm-snapshot/entry.cjs', 'dist/vm-snapshot/sources.json']) {
+    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/hostlink_state.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c', 'proto/runtime.proto', 'scripts/build-vm-snapshot.mjs', 'dist/vm-snapshot/entry.cjs', 'dist/vm-snapshot/sources.json']) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
     for (const f of files) assert.doesNotMatch(f, /^(test|bench|\.ci|src|dist\/test|dist\/bench)\/|\.map$|tsbuildinfo/, `${f} should not be published`);

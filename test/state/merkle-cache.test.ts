@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import type { KvReader, KvStore } from '../../src/host/state/kv.js';
+import { HostlinkError } from '../../src/errors.js';
+import type { KvReader, KvStore, KvTxn } from '../../src/host/state/kv.js';
 import { openLmdbStore } from '../../src/host/state/lmdb-store.js';
 import { createMemoryStore } from '../../src/host/state/memory-store.js';
 import { applyDelta, computeRootFromScratch, stateRoot, type StateChange } from '../../src/host/state/merkle.js';
@@ -182,4 +183,50 @@ test('page cache: stays within its byte cap with many contexts and with one cont
     await store.close();
     remove();
   }
+});
+
+storeTest('page cache: a store put failing partway through writing the pages leaves store and cache consistent', async (store) => {
+  // flush() updates the cached pages in place as it writes them; a put that throws halfway (a store error)
+  // must not leave those pages in use: the transaction rolls back and the next update re-reads the stored tree.
+  const ctx = ctxId(23);
+  const model: Model = new Map();
+  const rng = new Rng(23);
+  const initial = randomChanges(rng, 400, 300);
+  await store.write((txn) => applyDelta(txn, ctx, initial));
+  applyToModel(model, initial);
+  let failed = 0;
+  for (let round = 0; round < 30; round++) {
+    const size = rng.int(3) === 0 ? 1 + rng.int(20) : 1;
+    const failAt = 1 + rng.int(3); // the failing 'merkle' put: the first, second or third page written
+    const changes = randomChanges(rng, 500, size);
+    let merklePuts = 0;
+    const result = await store
+      .write((txn) => {
+        const failing: KvTxn = {
+          get: (t, k) => txn.get(t, k),
+          range: (t, p) => txn.range(t, p),
+          del: (t, k) => txn.del(t, k),
+          put(t, k, v) {
+            if (t === 'merkle' && ++merklePuts === failAt) throw new HostlinkError('store', 'LMDB put failed: injected');
+            txn.put(t, k, v);
+          },
+        };
+        return applyDelta(failing, ctx, changes);
+      })
+      .then(
+        () => 'committed',
+        (e: unknown) => {
+          assert.match(String(e), /injected/);
+          return 'failed';
+        },
+      );
+    if (result === 'committed') applyToModel(model, changes); // fewer page writes than failAt (or none)
+    else failed++;
+    check(store, ctx, model, `round ${round}: put ${failAt} ${result}`);
+    const next = randomChanges(rng, 500, 1);
+    await store.write((txn) => applyDelta(txn, ctx, next));
+    applyToModel(model, next);
+    check(store, ctx, model, `round ${round}: the delta after it`);
+  }
+  assert.ok(failed >= 10, `only ${failed} of 30 rounds failed a put`);
 });

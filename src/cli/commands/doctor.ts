@@ -13,6 +13,7 @@ import { HostlinkError } from '../../errors.js';
 import { assessSandbox } from '../../host/sandbox/plan.js';
 import type { SandboxMode } from '../../vm/sandbox.js';
 import { sandboxAddon } from '../../vm/sandbox-native.js';
+import { stateHashImplementation } from '../../host/state/sha256-record.js';
 
 export const usage = `usage: hostlink doctor [--json] [--sandbox required|best-effort|off] [--transport unix|tcp]
 
@@ -54,6 +55,17 @@ function vmSnapshotCheck(): Check {
   };
 }
 
+/** Which SHA-256 the host's state tree uses: the native addon, or the JavaScript fallback (same roots, slower). */
+function stateHashCheck(): Check {
+  const { impl, reason } = stateHashImplementation();
+  return {
+    name: 'state tree hash',
+    ok: impl === 'native',
+    optional: true,
+    detail: impl === 'native' ? 'native addon' : `JavaScript fallback (${reason ?? 'no addon'}): same state roots, slower updates`,
+  };
+}
+
 function checks(): Check[] {
   const root = join(HOSTLINK_BIN, '..', '..');
   const major = Number(process.versions.node.split('.')[0]);
@@ -72,6 +84,7 @@ function checks(): Check[] {
     { name: 'js channel', ok: ch.js.available, optional: ch.native.available, detail: ch.js.available ? 'available' : ch.js.reason ?? 'unavailable' },
     { name: 'VM channel in use', ok: true, detail: ch.auto },
     vmSnapshotCheck(),
+    stateHashCheck(),
     { name: 'example contracts', ok: existsSync(example), optional: true, detail: existsSync(example) ? 'built' : 'not built: run npm run build' },
     {
       name: 'socat (vsock)',

@@ -39,10 +39,13 @@ export function pageKey(contextId: Uint8Array, depth: number, path: Uint8Array):
 
 interface Page {
   key: Uint8Array;
-  /** The page as stored (undefined: no record), decoded lazily: slot i of `raw` is used until `slots[i]` says otherwise. */
-  raw: Uint8Array | undefined;
+  /**
+   * The page's records in a fixed layout, slot i at i * 65 (undefined until the page holds one): updated in
+   * place at flush(), so writing a page allocates nothing. Slot i is occupied when `bitmap` bit i is set.
+   */
+  recs: Uint8Array | undefined;
   bitmap: number;
-  /** undefined: as in raw; null: empty; else the record. */
+  /** Changes not yet flushed: undefined: as in recs; null: emptied; else the new record (not copied yet). */
   slots: (Uint8Array | null | undefined)[];
   dirty: boolean;
   /** The cached pages 4 levels below, by the 4 path bits after this page's depth. */
@@ -51,61 +54,94 @@ interface Page {
   cost: number;
 }
 
-// Charges besides the bytes themselves: the objects and arrays that hold a page (its key, value, slot and child
-// arrays), each decoded record's view, and a context's entry. Estimates: a 100,000-key tree, fully cached and
-// after 20,000 updates, was charged 91 MiB and held ~93 MiB of heap and external memory above the baseline.
+// Charges besides the bytes themselves: the objects and arrays that hold a page (its key, slot and child arrays)
+// and a context's entry. Estimates: a 100,000-key tree, fully cached and after 20,000 one-key updates, was charged
+// 105 MiB, with 143 MiB of heap and external memory in the whole process.
 const PAGE_OVERHEAD_BYTES = 700;
-const VIEW_BYTES = 130;
 const CONTEXT_OVERHEAD_BYTES = 300;
+const FULL_PAGE_BYTES = SLOTS * RECORD_BYTES;
 
-/** What a page is charged: its key and value bytes, its objects, and a view per record it may decode. */
-const pageCost = (key: Uint8Array, raw: Uint8Array | undefined): number =>
-  PAGE_OVERHEAD_BYTES + key.length + (raw === undefined ? 0 : raw.length + ((raw.length - 2) / RECORD_BYTES) * VIEW_BYTES);
+/** What a page is charged: its key, its records' fixed layout (once it has one), its objects. */
+const pageCost = (key: Uint8Array, recs: Uint8Array | undefined): number => PAGE_OVERHEAD_BYTES + key.length + (recs === undefined ? 0 : FULL_PAGE_BYTES);
 
+/** A page read from the store (`raw`: its stored form, undefined when absent), decoded into the fixed layout. */
 function loadPage(key: Uint8Array, raw: Uint8Array | undefined): Page {
   let bitmap = 0;
+  let recs: Uint8Array | undefined;
   if (raw !== undefined) {
     bitmap = raw.length >= 2 ? (raw[0]! << 8) | raw[1]! : 0;
-    let n = 0;
-    for (let i = 0; i < SLOTS; i++) if (bitmap & (1 << i)) n++;
-    if (bitmap === 0 || bitmap >> SLOTS || raw.length !== 2 + n * RECORD_BYTES) {
+    if (bitmap === 0 || bitmap >> SLOTS || raw.length !== 2 + popcount15(bitmap) * RECORD_BYTES) {
       throw new HostlinkError('store', 'corrupt state tree page');
     }
+    recs = new Uint8Array(FULL_PAGE_BYTES);
+    let o = 2;
+    for (let i = 0; i < SLOTS; i++) {
+      if (!(bitmap & (1 << i))) continue;
+      recs.set(raw.subarray(o, o + RECORD_BYTES), i * RECORD_BYTES);
+      o += RECORD_BYTES;
+    }
   }
-  const cost = pageCost(key, raw);
-  return { key, raw, bitmap, slots: new Array<undefined>(SLOTS).fill(undefined), dirty: false, children: undefined, cost };
+  const cost = pageCost(key, recs);
+  return { key, recs, bitmap, slots: new Array<undefined>(SLOTS).fill(undefined), dirty: false, children: undefined, cost };
 }
 
+/** Set bits in a 15-bit bitmap. */
+function popcount15(x: number): number {
+  x = x - ((x >>> 1) & 0x5555);
+  x = (x & 0x3333) + ((x >>> 2) & 0x3333);
+  x = (x + (x >>> 4)) & 0x0f0f;
+  return (x + (x >>> 8)) & 0x1f;
+}
+
+/** Slot i's record: the change not yet flushed, else a view into the page's records (undefined: empty). */
 function slotOf(page: Page, i: number): Uint8Array | undefined {
   const s = page.slots[i];
   if (s !== undefined) return s ?? undefined;
-  if (page.raw === undefined || !(page.bitmap & (1 << i))) return undefined;
-  let o = 2;
-  for (let j = 0; j < i; j++) if (page.bitmap & (1 << j)) o += RECORD_BYTES;
-  return (page.slots[i] = page.raw.subarray(o, o + RECORD_BYTES));
+  if (!(page.bitmap & (1 << i))) return undefined;
+  return page.recs!.subarray(i * RECORD_BYTES, (i + 1) * RECORD_BYTES);
 }
 
-/** The page's stored form (undefined when it holds no record); also makes it the page's new `raw`. */
-function encodePage(page: Page): Uint8Array | undefined {
-  let bitmap = 0;
-  let n = 0;
-  for (let i = 0; i < SLOTS; i++) {
-    if (slotOf(page, i) === undefined) continue;
-    bitmap |= 1 << i;
-    n++;
-  }
-  if (n === 0) return undefined;
-  const out = new Uint8Array(2 + n * RECORD_BYTES);
+// Where flush() copies the changed records first: a change may be a view into a page's records (a leaf moving
+// up to another slot), and applying the changes in place one by one could overwrite a record another change
+// still reads.
+let staging = new Uint8Array(64 * RECORD_BYTES);
+
+/** The page's stored form, built in `out` from its (flushed) fixed layout; returns the bytes used. */
+function encodeInto(page: Page, out: Uint8Array): number {
+  const bitmap = page.bitmap;
+  const recs = page.recs!;
   out[0] = bitmap >> 8;
   out[1] = bitmap & 0xff;
   let o = 2;
-  for (let i = 0; i < SLOTS; i++) {
-    const rec = page.slots[i];
-    if (rec === undefined || rec === null) continue;
-    out.set(rec, o);
-    o += RECORD_BYTES;
+  let i = 0;
+  while (i < SLOTS) {
+    if (!(bitmap & (1 << i))) {
+      i++;
+      continue;
+    }
+    let j = i + 1; // a run of occupied slots is one copy
+    while (j < SLOTS && bitmap & (1 << j)) j++;
+    out.set(recs.subarray(i * RECORD_BYTES, j * RECORD_BYTES), o);
+    o += (j - i) * RECORD_BYTES;
+    i = j;
   }
-  return out;
+  return o;
+}
+
+// Stored page forms are built in shared 64 KiB chunks (never reused: a chunk is dropped once full, and freed once
+// nothing refers to it), not in an array each: a typed array over 64 bytes is allocated outside V8's heap, and
+// lmdb looks up each new buffer's address, which cost more than encoding the page.
+const PAGE_CHUNK_BYTES = 64 * 1024;
+let pageChunk = new Uint8Array(PAGE_CHUNK_BYTES);
+let pageChunkUsed = 0;
+function pageScratch(n: number): Uint8Array {
+  if (pageChunkUsed + n > PAGE_CHUNK_BYTES) {
+    pageChunk = new Uint8Array(PAGE_CHUNK_BYTES);
+    pageChunkUsed = 0;
+  }
+  const view = pageChunk.subarray(pageChunkUsed, pageChunkUsed + n);
+  pageChunkUsed += n;
+  return view;
 }
 
 // ---- the page tree cache ----
@@ -228,19 +264,49 @@ export class NodePages {
 
   /** Writes back the pages changed since the last flush. */
   flush(): void {
+    // First every changed record into the staging area (they may be views into pages), then into the pages.
+    let n = 0;
+    for (const page of this.dirtyPages) for (const s of page.slots) if (s !== undefined && s !== null) n++;
+    if (staging.length < n * RECORD_BYTES) staging = new Uint8Array(n * RECORD_BYTES * 2);
+    let o = 0;
     for (const page of this.dirtyPages) {
-      const bytes = encodePage(page);
-      if (bytes === undefined) this.txn.del('merkle', page.key);
-      else this.txn.put('merkle', page.key, bytes);
-      // The stored form becomes the page's decoded form again (slots re-read lazily from it).
-      const cost = pageCost(page.key, bytes);
-      this.ctx.bytes += cost - page.cost;
-      totalBytes += cost - page.cost;
-      page.cost = cost;
-      page.raw = bytes;
-      page.bitmap = bytes === undefined ? 0 : (bytes[0]! << 8) | bytes[1]!;
-      page.slots.fill(undefined);
+      for (const s of page.slots) {
+        if (s === undefined || s === null) continue;
+        staging.set(s, o);
+        o += RECORD_BYTES;
+      }
+    }
+    o = 0;
+    for (const page of this.dirtyPages) {
+      const slots = page.slots;
+      for (let i = 0; i < SLOTS; i++) {
+        const s = slots[i];
+        if (s === undefined) continue;
+        slots[i] = undefined;
+        if (s === null) {
+          page.bitmap &= ~(1 << i);
+          continue;
+        }
+        if (page.recs === undefined) {
+          page.recs = new Uint8Array(FULL_PAGE_BYTES);
+          const cost = pageCost(page.key, page.recs);
+          this.ctx.bytes += cost - page.cost;
+          totalBytes += cost - page.cost;
+          page.cost = cost;
+        }
+        page.recs.set(staging.subarray(o, o + RECORD_BYTES), i * RECORD_BYTES);
+        o += RECORD_BYTES;
+        page.bitmap |= 1 << i;
+      }
       page.dirty = false;
+      if (page.bitmap === 0) {
+        this.txn.del('merkle', page.key);
+      } else {
+        // The stored form goes through scratch memory: the store copies it (LMDB within put), nothing keeps it.
+        const out = pageScratch(2 + popcount15(page.bitmap) * RECORD_BYTES);
+        encodeInto(page, out);
+        this.txn.put('merkle', page.key, out);
+      }
     }
     this.dirtyPages.length = 0;
   }

@@ -18,7 +18,7 @@ import { bytesEqual, concatBytes } from './bytes.js';
 import { HASH_BYTES, sha256 } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
 import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
-import { sha256RecordInto } from './sha256-record.js';
+import { hashChain, hashRecordInto, leafRecordInto, sha256Into } from './sha256-record.js';
 
 export { computeRootFromScratch } from './merkle-reference.js';
 
@@ -108,7 +108,7 @@ function scratch(n: number): Uint8Array {
 // (A 32-byte hash is small enough for V8's heap: a fresh array is cheaper than a view.)
 function leafNode(rec: Uint8Array): TreeNode {
   const hash = new Uint8Array(HASH_BYTES);
-  sha256RecordInto(rec, hash, 0);
+  hashRecordInto(rec, hash, 0);
   return { rec, hash };
 }
 
@@ -118,17 +118,77 @@ function innerNode(left: Uint8Array, right: Uint8Array): TreeNode {
   rec.set(left, 1);
   rec.set(right, 1 + HASH_BYTES);
   const hash = new Uint8Array(HASH_BYTES);
-  sha256RecordInto(rec, hash, 0);
+  hashRecordInto(rec, hash, 0);
   return { rec, hash };
 }
 
-/** The leaf record 0x00 ‖ kh ‖ sha256(value), in scratch memory. */
-function leafRecord(kh: Uint8Array, value: Uint8Array): Uint8Array {
+/** The leaf record 0x00 ‖ sha256(key) ‖ sha256(value), in scratch memory (its bytes 1..33 are the key hash). */
+function leafRecord(key: Uint8Array, value: Uint8Array): Uint8Array {
   const rec = scratch(RECORD_BYTES);
-  rec[0] = LEAF;
-  rec.set(kh, 1);
-  rec.set(sha256(value), 1 + HASH_BYTES);
+  leafRecordInto(key, value, rec);
   return rec;
+}
+
+/** sha256(key) in scratch memory. */
+function keyHash(key: Uint8Array): Uint8Array {
+  const kh = scratch(HASH_BYTES);
+  sha256Into(key, kh, 0);
+  return kh;
+}
+
+const CHAIN_SLOTS = new Uint8Array(MAX_DEPTH + 2);
+
+/**
+ * The records of a one-key update from the lowest changed node up to the root, back to back in scratch memory,
+ * hashed together at the end (one call into the native SHA-256 for the whole path). Each record after the
+ * first is an inner node whose child on the path is the record before it: its slot for that child is filled
+ * by the hashing. Records are handed to the pages before they are hashed; the pages copy them only at flush().
+ */
+class Chain {
+  private readonly recs: Uint8Array;
+  private count = 0;
+
+  /** A chain whose first record sits at `depth` (so it ends with at most depth + 1 records, at the root). */
+  constructor(depth: number) {
+    this.recs = scratch((depth + 1) * RECORD_BYTES);
+  }
+
+  /** The first record: a copy of `rec`. */
+  first(rec: Uint8Array): void {
+    this.recs.set(rec, 0);
+    this.count = 1;
+  }
+
+  /** The first record: the inner node with `child` on side `bit` and `other` on the other side. */
+  firstInner(bit: number, child: Uint8Array, other: Uint8Array): void {
+    this.recs[0] = INNER;
+    this.recs.set(child, 1 + bit * HASH_BYTES);
+    this.recs.set(other, 1 + (1 - bit) * HASH_BYTES);
+    this.count = 1;
+  }
+
+  /** Appends the parent of the last record: it is on side `bit`, the hash at `from[fromAt..+32)` on the other side. */
+  parent(bit: number, from: Uint8Array, fromAt = 0): void {
+    const at = this.count * RECORD_BYTES;
+    const recs = this.recs;
+    recs[at] = INNER;
+    const o = at + 1 + (1 - bit) * HASH_BYTES;
+    for (let k = 0; k < HASH_BYTES; k++) recs[o + k] = from[fromAt + k]!;
+    CHAIN_SLOTS[this.count] = 1 + bit * HASH_BYTES;
+    this.count++;
+  }
+
+  /** The last record so far (a view: its child slot is filled by finish()). */
+  last(): Uint8Array {
+    return this.recs.subarray((this.count - 1) * RECORD_BYTES, this.count * RECORD_BYTES);
+  }
+
+  /** Hashes the chain; the last record with its hash. */
+  finish(): TreeNode {
+    const hash = new Uint8Array(HASH_BYTES);
+    hashChain(this.recs, this.count, CHAIN_SLOTS, hash);
+    return { rec: this.last(), hash };
+  }
 }
 
 class TreeUpdate {
@@ -140,11 +200,16 @@ class TreeUpdate {
 
   /** The stored node at (depth, path) whose hash its parent records as `hash`. */
   read(depth: number, path: Uint8Array, hash: Uint8Array): TreeNode {
+    return { rec: this.record(depth, path), hash };
+  }
+
+  /** The stored record at (depth, path), which its parent says is there. */
+  record(depth: number, path: Uint8Array): Uint8Array {
     const rec = this.nodes.get(depth, path);
     if (rec === undefined || (rec[0] !== LEAF && rec[0] !== INNER)) {
       throw new HostlinkError('store', 'corrupt state tree: a node is missing or malformed');
     }
-    return { rec, hash };
+    return rec;
   }
 
   /**
@@ -235,14 +300,20 @@ function zeroAt(rec: Uint8Array, at: number): boolean {
   return true;
 }
 
+/** The hash of child `bit` in an inner record (a view). */
+const childHash = (rec: Uint8Array, bit: number): Uint8Array => rec.subarray(1 + bit * HASH_BYTES, 1 + (bit + 1) * HASH_BYTES);
+
+/** Whether leaf record `rec` holds key hash `kh`. */
+function sameKeyHash(rec: Uint8Array, kh: Uint8Array): boolean {
+  for (let i = 0; i < HASH_BYTES; i++) if (rec[1 + i] !== kh[i]) return false;
+  return true;
+}
+
 /** The first bit index >= `from` where two key hashes differ, or MAX_DEPTH when they are equal. */
 function firstDifferentBit(a: Uint8Array, b: Uint8Array, from: number): number {
   for (let i = from; i < MAX_DEPTH; i++) if (bitAt(a, i) !== bitAt(b, i)) return i;
   return MAX_DEPTH;
 }
-
-/** An inner node whose child on side `bit` is `child` and whose other child is `other`. */
-const innerWith = (bit: number, child: Uint8Array, other: Uint8Array): TreeNode => (bit === 0 ? innerNode(child, other) : innerNode(other, child));
 
 /**
  * A one-key delta (what most executions commit): the same tree as TreeUpdate.update gives, computed by walking
@@ -252,35 +323,42 @@ const innerWith = (bit: number, child: Uint8Array, other: Uint8Array): TreeNode 
 function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8Array, leaf: Uint8Array | null): TreeNode | undefined | 'unchanged' {
   // Down: the inner records on the path, then what sits at the end of it (nothing, or a leaf).
   const inner: Uint8Array[] = [];
-  let end: TreeNode | undefined = oldRoot === undefined ? undefined : tree.read(0, kh, oldRoot);
-  while (end !== undefined && end.rec[0] === INNER) {
+  let endRec: Uint8Array | undefined = oldRoot === undefined ? undefined : tree.record(0, kh);
+  while (endRec !== undefined && endRec[0] === INNER) {
     const at = 1 + bitAt(kh, inner.length) * HASH_BYTES;
-    inner.push(end.rec);
-    end = zeroAt(end.rec, at) ? undefined : tree.read(inner.length, kh, end.rec.subarray(at, at + HASH_BYTES));
+    inner.push(endRec);
+    endRec = zeroAt(endRec, at) ? undefined : tree.record(inner.length, kh);
   }
   const p = inner.length; // the depth of the position the key's change lands on
-  const sameKey = end !== undefined && bytesEqual(end.rec.subarray(1, 1 + HASH_BYTES), kh);
+  // What sits at p (its hash is where its parent, or the stored root, says).
+  const end: TreeNode | undefined =
+    endRec === undefined ? undefined : { rec: endRec, hash: p === 0 ? oldRoot! : childHash(inner[p - 1]!, bitAt(kh, p - 1)) };
+  const sameKey = end !== undefined && sameKeyHash(end.rec, kh);
 
-  // The new subtree at position p (records strictly below p are written here).
+  // The new subtree at position p (records strictly below p are written here): nothing, a node whose hash is
+  // known, or the start of the chain of records hashed together once the walk reaches the root.
   let node: TreeNode | undefined;
+  let chain: Chain | undefined;
   if (leaf === null) {
     if (!sameKey) return 'unchanged';
     node = undefined;
   } else if (end === undefined || sameKey) {
     if (sameKey && bytesEqual(end!.rec, leaf)) return 'unchanged';
-    node = leafNode(leaf);
+    chain = new Chain(p);
+    chain.first(leaf);
   } else {
     // Another key's leaf sits here: both go down to where their hashes part, under one-sided inner nodes.
     const otherKh = end.rec.subarray(1, 1 + HASH_BYTES);
     const split = firstDifferentBit(kh, otherKh, p);
     if (split >= MAX_DEPTH) throw new HostlinkError('internal', 'two state keys with the same sha-256');
-    const mine = leafNode(leaf);
-    tree.nodes.put(split + 1, kh, mine.rec);
+    chain = new Chain(split + 1);
+    chain.first(leaf);
+    tree.nodes.put(split + 1, kh, chain.last());
     tree.nodes.put(split + 1, otherKh, end.rec);
-    node = innerWith(bitAt(kh, split), mine.hash, end.hash);
+    chain.parent(bitAt(kh, split), end.hash);
     for (let d = split - 1; d >= p; d--) {
-      tree.nodes.put(d + 1, kh, node.rec);
-      node = innerWith(bitAt(kh, d), node.hash, ZERO);
+      tree.nodes.put(d + 1, kh, chain.last());
+      chain.parent(bitAt(kh, d), ZERO);
     }
   }
 
@@ -289,6 +367,12 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
     const parent = inner[d]!;
     const bit = bitAt(kh, d);
     const sibAt = 1 + (1 - bit) * HASH_BYTES;
+    if (chain !== undefined) {
+      // Once the path holds an inner node it does up to the root: no leaf moves up past it.
+      tree.nodes.put(d + 1, kh, chain.last());
+      chain.parent(bit, parent, sibAt);
+      continue;
+    }
     const sibHash = parent.subarray(sibAt, sibAt + HASH_BYTES);
     const sibEmpty = zeroAt(parent, sibAt);
     // Position d + 1 on the path held a record before this change unless it was the empty end of the walk.
@@ -302,7 +386,8 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
         tree.nodes.del(d + 1, sibPath);
         node = sib;
       } else {
-        node = innerWith(bit, ZERO, sibHash);
+        chain = new Chain(d);
+        chain.firstInner(bit, ZERO, sibHash);
       }
       continue;
     }
@@ -311,9 +396,10 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
       continue;
     }
     tree.nodes.put(d + 1, kh, node.rec);
-    node = innerWith(bit, node.hash, sibHash);
+    chain = new Chain(d);
+    chain.firstInner(bit, node.hash, sibHash);
   }
-  return node;
+  return chain !== undefined ? chain.finish() : node;
 }
 
 /**
@@ -323,26 +409,25 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
  */
 export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly StateChange[]): Uint8Array {
   checkContextId(contextId);
-  const ops = new Map<string, Op>();
+  // A one-key delta (the common case) needs no map to find repeated keys.
+  const ops = changes.length === 1 ? undefined : new Map<string, Op>();
+  let single: Op | undefined;
   for (const [key, value] of changes) {
-    const kh = sha256(key);
+    const leaf = value === null ? null : leafRecord(key, value);
+    const kh = leaf === null ? keyHash(key) : leaf.subarray(1, 1 + HASH_BYTES);
     const stateKey = concatBytes(contextId, kh);
-    let leaf: Uint8Array | null = null;
-    if (value === null) {
-      txn.del('state', stateKey);
-    } else {
-      txn.put('state', stateKey, encodeEntry(key, value));
-      leaf = leafRecord(kh, value);
-    }
-    ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
+    if (value === null) txn.del('state', stateKey);
+    else txn.put('state', stateKey, encodeEntry(key, value));
+    if (ops === undefined) single = { kh, leaf };
+    else ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
   }
+  if (ops !== undefined && ops.size === 1) [single] = ops.values();
   const oldRoot = txn.get('merkle', contextId);
-  if (ops.size === 0) return oldRoot ?? emptyRoot();
+  if (single === undefined && (ops === undefined || ops.size === 0)) return oldRoot ?? emptyRoot();
   const tree = new TreeUpdate(txn, contextId, oldRoot ?? ZERO);
   let after: TreeNode | undefined;
-  if (ops.size === 1) {
-    const [op] = ops.values();
-    const one = updateOne(tree, oldRoot, op!.kh, op!.leaf);
+  if (single !== undefined) {
+    const one = updateOne(tree, oldRoot, single.kh, single.leaf);
     if (one === 'unchanged') {
       tree.nodes.commit(oldRoot ?? ZERO);
       return oldRoot ?? emptyRoot();
@@ -350,7 +435,7 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     after = one;
   } else {
     const before = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
-    after = tree.update(0, ZERO, before, [...ops.values()]);
+    after = tree.update(0, ZERO, before, [...ops!.values()]);
   }
   if (after === undefined) {
     tree.nodes.del(0, ZERO);
@@ -365,12 +450,12 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     tree.nodes.commit(oldRoot, false);
     return oldRoot;
   }
-  const root = Uint8Array.from(after.hash); // out of scratch memory: the store may keep the array it is given
+  const root = after.hash.slice(); // out of scratch memory: the store may keep the array it is given
   tree.nodes.put(0, ZERO, after.rec);
   tree.nodes.flush();
   txn.put('merkle', contextId, root);
   tree.nodes.commit(root);
-  return Uint8Array.from(root);
+  return root.slice();
 }
 
 /** The context's current state root (32 zero bytes for a context without entries). */

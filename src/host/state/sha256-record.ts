@@ -1,5 +1,12 @@
 /**
- * SHA-256 of one 65-byte tree record (docs/state.md), in plain JavaScript.
+ * SHA-256 for the state tree (docs/state.md): natively through the optional addon native/hostlink_state.c
+ * when it is built, else in plain JavaScript; both give the same digests (test/state/sha256-record.test.ts
+ * runs whole trees through each and compares the roots). HOSTLINK_STATE_HASH=js forces the JavaScript path.
+ *
+ * The native path exists because the per-call cost dominates at 65 bytes: hashChain() hashes a whole
+ * leaf-to-root path in one call, and leafRecord() both hashes of a leaf (key and value) in another.
+ *
+ * The JavaScript SHA-256 of one 65-byte record:
  *
  * Why not node:crypto: every tree update hashes ~log2(n) records of exactly 65 bytes, and for inputs that short
  * the cost of a crypto.hash call (argument checks, a native transition, a fresh Buffer) is larger than the
@@ -8,6 +15,10 @@
  * computed once here. The digest is the standard SHA-256 (FIPS 180-4): test/state/sha256-record.test.ts checks
  * it against node:crypto for every value of the last byte and for random records.
  */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import * as crypto from 'node:crypto';
 
 const K = Int32Array.from([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be,
@@ -119,4 +130,106 @@ export function sha256Record(rec: Uint8Array): Uint8Array {
   const out = new Uint8Array(32);
   sha256RecordInto(rec, out, 0);
   return out;
+}
+
+// ---- the native addon, and the operations the tree uses (native or JavaScript) ----
+
+/** The addon's exports (native/hostlink_state.c). Arguments are checked there; bad ones throw. */
+interface StateHashAddon {
+  leafRecord(key: Uint8Array, value: Uint8Array, rec: Uint8Array): void;
+  hashChain(recs: Uint8Array, count: number, slots: Uint8Array, out: Uint8Array): void;
+  sha256Into(data: Uint8Array, out: Uint8Array, at: number): void;
+}
+
+/** From dist/src/host/state/ (compiled) to <repo>/native/build/Release/. */
+export const STATE_HASH_ADDON_PATH = fileURLToPath(new URL('../../../../native/build/Release/hostlink_state.node', import.meta.url));
+
+type AddonState = { addon: StateHashAddon; reason?: undefined } | { addon?: undefined; reason: string };
+let addonState: AddonState | undefined;
+
+function loadAddon(): AddonState {
+  if (addonState !== undefined) return addonState;
+  if (!existsSync(STATE_HASH_ADDON_PATH)) {
+    addonState = { reason: `the state hash addon is not built (${STATE_HASH_ADDON_PATH} is missing; \`node scripts/build-native.mjs\` builds it)` };
+  } else {
+    try {
+      addonState = { addon: createRequire(import.meta.url)(STATE_HASH_ADDON_PATH) as StateHashAddon };
+    } catch (e) {
+      addonState = { reason: `the state hash addon failed to load (${(e as Error).message})` };
+    }
+  }
+  return addonState;
+}
+
+// The addon in use, or undefined for the JavaScript path.
+let native: StateHashAddon | undefined = process.env['HOSTLINK_STATE_HASH'] === 'js' ? undefined : loadAddon().addon;
+
+/** Which SHA-256 the state tree uses now, and why not the native one when it is not. */
+export function stateHashImplementation(): { impl: 'native' | 'js'; reason?: string } {
+  if (native !== undefined) return { impl: 'native' };
+  if (process.env['HOSTLINK_STATE_HASH'] === 'js') return { impl: 'js', reason: 'HOSTLINK_STATE_HASH=js' };
+  return { impl: 'js', reason: loadAddon().reason ?? 'switched off' };
+}
+
+/**
+ * Switches the state tree's SHA-256 between the addon and JavaScript (for tests comparing the two; both give
+ * the same digests). Returns whether the requested one is now in use (false: 'native' asked, addon missing).
+ */
+export function useStateHash(impl: 'native' | 'js'): boolean {
+  native = impl === 'js' ? undefined : loadAddon().addon;
+  return impl === 'js' || native !== undefined;
+}
+
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : undefined;
+function sha256Js(data: Uint8Array, out: Uint8Array, at: number): void {
+  const digest = oneShot !== undefined ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
+  out.set(digest, at);
+}
+
+/** out[at..at+32) = sha256(data). */
+export function sha256Into(data: Uint8Array, out: Uint8Array, at: number): void {
+  if (native !== undefined) native.sha256Into(data, out, at);
+  else sha256Js(data, out, at);
+}
+
+/** rec[0..65) = the leaf record 0x00 ‖ sha256(key) ‖ sha256(value). `rec` is exactly 65 bytes. */
+export function leafRecordInto(key: Uint8Array, value: Uint8Array, rec: Uint8Array): void {
+  if (native !== undefined) {
+    native.leafRecord(key, value, rec);
+    return;
+  }
+  if (rec.length !== RECORD_HASH_INPUT_BYTES) throw new RangeError(`leafRecordInto: record of ${rec.length} bytes (must be 65)`);
+  const kh = new Uint8Array(32); // key or value may overlap rec
+  sha256Js(key, kh, 0);
+  sha256Js(value, rec, 33);
+  rec.set(kh, 1);
+  rec[0] = 0;
+}
+
+/**
+ * Hashes a leaf-to-root chain of records in one call: `recs` holds `count` 65-byte records back to back; for
+ * i = 1..count-1 the hash of record i-1 is written into record i at byte slots[i] (1: its left child, 33: its
+ * right child) before record i is hashed; the hash of the last record goes to out[0..32).
+ */
+export function hashChain(recs: Uint8Array, count: number, slots: Uint8Array, out: Uint8Array): void {
+  if (native !== undefined) {
+    native.hashChain(recs, count, slots, out);
+    return;
+  }
+  if (!(count >= 1 && count * RECORD_HASH_INPUT_BYTES <= recs.length && slots.length >= count && out.length >= 32)) {
+    throw new RangeError('hashChain: count, records, slots or output out of range');
+  }
+  for (let i = 1; i < count; i++) if (slots[i] !== 1 && slots[i] !== 33) throw new RangeError('hashChain: a slot is neither 1 nor 33');
+  for (let i = 0; i < count; i++) {
+    const rec = recs.subarray(i * RECORD_HASH_INPUT_BYTES, (i + 1) * RECORD_HASH_INPUT_BYTES);
+    if (i + 1 < count) sha256RecordInto(rec, recs, (i + 1) * RECORD_HASH_INPUT_BYTES + slots[i + 1]!);
+    else sha256RecordInto(rec, out, 0);
+  }
+}
+
+const ONE_SLOT = new Uint8Array(1);
+/** out[at..at+32) = the hash of one 65-byte record, by whichever SHA-256 is in use. */
+export function hashRecordInto(rec: Uint8Array, out: Uint8Array, at: number): void {
+  if (native !== undefined && at === 0) native.hashChain(rec, 1, ONE_SLOT, out);
+  else sha256RecordInto(rec, out, at);
 }
