@@ -30,6 +30,9 @@ const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 /** Built-ins the VM's modules may load while the snapshot is built (the ones Node verified for user snapshots). */
 const EAGER_BUILTINS = ['node:buffer', 'node:crypto', 'node:events', 'node:fs', 'node:net', 'node:os', 'node:path', 'node:url', 'node:util', 'node:v8'];
 
+/** Bumped when the bundle's wrapper changes: a bundle written by an older version of this script is rebuilt. */
+const BUNDLE_FORMAT = 2;
+
 /** The ES module graph under dist/ reachable from `entry` by static imports, in a stable order. */
 function moduleGraph(entry) {
   const seen = new Map();
@@ -54,7 +57,8 @@ function bundle() {
   const manifestPath = join(OUT, 'sources.json');
   if (!force && existsSync(bundlePath) && existsSync(manifestPath)) {
     try {
-      if (JSON.stringify(JSON.parse(readFileSync(manifestPath, 'utf8')).sources) === JSON.stringify(sources)) return { unchanged: true };
+      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+      if (manifest.format === BUNDLE_FORMAT && JSON.stringify(manifest.sources) === JSON.stringify(sources)) return { unchanged: true };
     } catch {
       // rebuild
     }
@@ -82,6 +86,12 @@ function bundle() {
 'use strict';
 (function () {
   const builtin = require;
+  // Compile every function of the VM's modules now, not at its first call: V8 keeps the bytecode of compiled
+  // functions in the snapshot, and most of what a VM runs (channel, runner, host functions, codecs) never runs
+  // at build time, so each VM compiled it again (~180 functions). Lazy compilation is back on before the snapshot
+  // is written: a blob records the V8 flags it was built with, and VMs start with the default.
+  const v8 = builtin('node:v8');
+  v8.setFlagsFromString('--no-lazy');
   const { join, dirname, posix } = builtin('node:path');
   const { pathToFileURL } = builtin('node:url');
   const root = process.env.HOSTLINK_SNAPSHOT_ROOT;
@@ -114,12 +124,16 @@ function bundle() {
     return module.exports;
   };
 ${parts.join('\n')}
-  load(${JSON.stringify(entryRel)});
+  try {
+    load(${JSON.stringify(entryRel)});
+  } finally {
+    v8.setFlagsFromString('--lazy');
+  }
 })();
 `;
   mkdirSync(OUT, { recursive: true });
   writeFileSync(bundlePath, script);
-  writeFileSync(manifestPath, JSON.stringify({ entry: entryRel, sources }, null, 1) + '\n');
+  writeFileSync(manifestPath, JSON.stringify({ format: BUNDLE_FORMAT, entry: entryRel, sources }, null, 1) + '\n');
   return { unchanged: false };
 }
 
@@ -153,6 +167,19 @@ async function blob() {
     // Leave nothing that describes another build: the host then uses `hostlink vm` and says why.
     for (const f of [tmp, metaPath, blobPath]) rmSync(f, { force: true });
     return { failed: `node --build-snapshot exited ${r.status ?? r.signal}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(0, 3).join(' | ')}` };
+  }
+  // Node exits (code 14) at start-up on a blob whose recorded V8 flags differ from its own: start the new blob
+  // once, as a VM would, before any host is told to use it.
+  const smoke = spawnSync(process.execPath, [...VM_NODE_FLAGS, '--snapshot-blob', tmp, join(ROOT, 'bin', 'hostlink.js'), 'vm', '--help'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 30_000,
+  });
+  if (smoke.status !== 0 || !smoke.stdout.startsWith('usage: hostlink vm')) {
+    for (const f of [tmp, metaPath, blobPath]) rmSync(f, { force: true });
+    return { failed: `the built snapshot does not start (exit ${smoke.status ?? smoke.signal}: ${(smoke.stderr || smoke.error?.message || '').trim().split('\n').slice(0, 3).join(' | ')})` };
   }
   const blobSha = sha256(readFileSync(tmp));
   rmSync(metaPath, { force: true }); // never a new blob with an old description

@@ -31,8 +31,16 @@ export type Transport = 'unix' | 'tcp';
 /** The `hostlink` launcher of this installation (bin/hostlink.js). */
 export const HOSTLINK_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'hostlink.js');
 
-/** Node flags for VM processes: a bounded heap, so a runaway VM fails fast instead of swapping the node. */
-export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048'];
+/**
+ * Node flags for VM processes (the start-up snapshot is built with the same ones: Node refuses a blob built with
+ * other V8 flags):
+ * - a bounded heap, so a runaway VM fails fast instead of swapping the node;
+ * - a 16x larger tier-up budget than V8's default (67584): a one-shot VM lives ~100 ms, and with the default budget
+ *   V8 spends ~20 ms of CPU on background threads optimizing the instrumenter's loops for a process that exits
+ *   right after (measured: VM CPU per cold call -15 %, the same as --no-opt). Functions that stay hot, in a pool VM
+ *   or a long execution, are still optimized, only later. The JIT tier never changes what a VM computes.
+ */
+export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048', '--interrupt-budget=1081344'];
 
 export interface LaunchOptions {
   transport: Transport;

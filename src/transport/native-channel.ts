@@ -2,13 +2,13 @@
  * The channel backed by native/hostlink_channel.c: blocking send/recv with poll() timeouts. Optional: built
  * at `npm install`; when it is missing the VM uses the pure-JS channel (js-channel.ts).
  */
-import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { type HostAddress, formatAddress } from './address.js';
 import { BlockingFrameChannel, connectError } from './blocking-channel.js';
 import type { HostChannel } from './channel.js';
+import { loadAddon } from '../native-addon.js';
 
 /** The addon's exports (see native/hostlink_channel.c). A timeout < 0 means none. Errors carry errno `code`s. */
 interface NativeAddon {
@@ -40,7 +40,7 @@ export function nativeAddonStatus(): AddonState {
     state = { reason: `not built (${NATIVE_ADDON_PATH} is missing; run \`node scripts/build-native.mjs\`)` };
   } else {
     try {
-      state = { addon: createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon };
+      state = { addon: loadAddon<NativeAddon>(NATIVE_ADDON_PATH) };
     } catch (err) {
       state = { reason: `failed to load ${NATIVE_ADDON_PATH}: ${err instanceof Error ? err.message : String(err)}` };
     }

@@ -5,8 +5,8 @@
  * what a missing part means (sandbox 'required' refuses, 'best-effort' warns).
  */
 import { accessSync, constants, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native-addon.js';
 
 /** The addon's exports. */
 export interface SandboxAddon {
@@ -41,7 +41,7 @@ export function sandboxAddon(): Loaded {
   else if (!existsSync(SANDBOX_ADDON_PATH)) loaded = { reason: `the sandbox addon is not built (${SANDBOX_ADDON_PATH} is missing); ${BUILD_HINT}` };
   else {
     try {
-      loaded = { addon: createRequire(import.meta.url)(SANDBOX_ADDON_PATH) as SandboxAddon };
+      loaded = { addon: loadAddon<SandboxAddon>(SANDBOX_ADDON_PATH) };
     } catch (e) {
       loaded = { reason: `the sandbox addon failed to load (${(e as Error).message}); rebuild it: ${BUILD_HINT}` };
     }

@@ -116,6 +116,33 @@ describe('VM start-up: the snapshot and the normal entry', () => {
     assert.ok(r.pool.cmdlines.some((c) => c.includes(`${CLI_ENTRY} vm --host`) && !c.includes('--snapshot-blob')), r.pool.cmdlines.join(' | '));
   });
 
+  test('the snapshot entry and hostlink vm compute the same outcome: result, gas, state root and execution hash of the same calls', async () => {
+    // The snapshot VM runs code compiled at build time under VM_NODE_FLAGS (a late tier-up); what it computes must
+    // not depend on any of that.
+    const run = async (env: string | undefined, tag: string): Promise<string[]> => {
+      const { value } = await withSnapshotEnv(env, async () => {
+        const host = await Host.open({ dataDir: join(tmp.path, `same-${tag}`), mode: 'oneshot', deadlineMs: 60_000 });
+        try {
+          const codeHash = await host.deploy(contract('kv-store'));
+          const contextId = id32('same-outcome');
+          const out: string[] = [];
+          for (const [method, input] of [['set', { key: 'a', value: 'x'.repeat(300) }], ['set', { key: 'b', value: 'y' }], ['get', { key: 'a' }]] as const) {
+            const o = await host.call({ codeHash, method, input: utf8(JSON.stringify(input)), contextId });
+            assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+            out.push(`${method} gas=${o.gasUsed} root=${Buffer.from(o.stateRoot).toString('hex')} hash=${Buffer.from(o.executionHash).toString('hex')} result=${Buffer.from(o.resultBytes).toString('hex')}`);
+          }
+          return out;
+        } finally {
+          await host.close();
+        }
+      });
+      return value;
+    };
+    const fromSnapshot = await run(undefined, 'snapshot');
+    const fromCli = await run('off', 'cli');
+    assert.deepEqual(fromSnapshot, fromCli);
+  });
+
   test('a corrupt snapshot never reaches Node (which crashes on it): the call runs from hostlink vm, with one clear stderr line', async () => {
     const dir = snapshotCopy((d) => {
       const blob = readFileSync(join(d, 'vm.blob'));

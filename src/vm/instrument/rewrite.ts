@@ -4,7 +4,7 @@ import { BT_EMPTY, Instr, decodeInstr, type DecodeContext } from './code.js';
 import { COST_BY_CLASS, GAS_PER_BYTE, GAS_PER_PAGE, writeCharge, writeDynamicCharge, writeLoad, writeStore } from './gas.js';
 import { F32, F64, I32, type FuncType, type FunctionBody } from './module.js';
 import { writeCanonicalizeF32, writeCanonicalizeF64 } from './nan.js';
-import { OP, FC, F_FLOAT, F_NAN32, F_NAN64, F_SPECIAL } from './opcodes.js';
+import { OP, FC, F_FLOAT, F_NAN32, F_NAN64, F_SPECIAL, IMM_BLOCKTYPE, IMM_FUNC, IMM_GLOBAL, IMM_I32, IMM_LABEL, IMM_LOCAL, IMM_MEMARG, IMM_NONE } from './opcodes.js';
 import { DEFAULT_MAX_NESTING_DEPTH, type ModulePolicy } from './policy.js';
 import { ModuleRejected } from './rejected.js';
 import { LEAF_FRAME_ALLOWANCE, frameCost, writeStackEnter } from './stack.js';
@@ -270,9 +270,53 @@ export class FunctionRewriter {
     const opFlags = OP.flags;
     const opPop = OP.pop;
     const opPush = OP.push;
+    const opDefined = OP.defined;
+    const opImm = OP.imm;
+    const code = r.buf;
+    const codeEnd = r.end;
     while (depth > 0) {
-      if (r.pos >= r.end) r.fail('function body ends before its last `end`');
-      decodeInstr(r, ins, ctx);
+      const at = r.pos;
+      if (at >= codeEnd) r.fail('function body ends before its last `end`');
+      // The commonest shapes decoded here, as decodeInstr would (a one-byte index or label, no immediate, an
+      // empty block type): a fresh VM runs this loop in V8's interpreter, where a call per instruction is
+      // most of its cost. Everything else, and every rejection, goes through decodeInstr.
+      const first = code[at]!;
+      const imm = opDefined[first] === 1 ? opImm[first]! : -1;
+      const next = at + 1 < codeEnd ? code[at + 1]! : 0x80;
+      if (imm === IMM_NONE) {
+        ins.start = at;
+        ins.op = first;
+        ins.sub = 0;
+        ins.end = r.pos = at + 1;
+      } else if (next < 0x80 && (imm === IMM_LOCAL || imm === IMM_GLOBAL || imm === IMM_LABEL || imm === IMM_FUNC)) {
+        ins.start = at;
+        ins.op = first;
+        ins.sub = 0;
+        ins.a = next;
+        ins.end = r.pos = at + 2;
+      } else if (next < 0x80 && imm === IMM_I32) {
+        ins.start = at;
+        ins.op = first;
+        ins.sub = 0;
+        ins.a = (next << 25) >> 25; // one-byte signed LEB128: sign-extend 7 bits
+        ins.end = r.pos = at + 2;
+      } else if (next < 0x40 && imm === IMM_MEMARG && at + 2 < codeEnd && code[at + 2]! < 0x80) {
+        // alignment below 0x40 (bit 6 would announce a memory index) and a one-byte offset
+        ins.start = at;
+        ins.op = first;
+        ins.sub = 0;
+        ins.a = next;
+        ins.b = code[at + 2]!;
+        ins.end = r.pos = at + 3;
+      } else if (next === 0x40 && imm === IMM_BLOCKTYPE) {
+        ins.start = at;
+        ins.op = first;
+        ins.sub = 0;
+        ins.a = BT_EMPTY;
+        ins.end = r.pos = at + 2;
+      } else {
+        decodeInstr(r, ins, ctx);
+      }
       const op = ins.op;
       let flags: number;
       let gasClass: number;
