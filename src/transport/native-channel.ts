@@ -2,13 +2,11 @@
  * The channel backed by native/hostlink_channel.c: blocking send/recv with poll() timeouts. Optional: built
  * at `npm install`; when it is missing the VM uses the pure-JS channel (js-channel.ts).
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { type HostAddress, formatAddress } from './address.js';
 import { BlockingFrameChannel, connectError } from './blocking-channel.js';
 import type { HostChannel } from './channel.js';
-import { loadAddon } from '../native-addon.js';
+import { addonStatus, nativeArtifact, type AddonStatus } from '../native-addon.js';
 
 /** The addon's exports (see native/hostlink_channel.c). A timeout < 0 means none. Errors carry errno `code`s. */
 interface NativeAddon {
@@ -27,25 +25,11 @@ export interface NativeChannelOptions {
   connectTimeoutMs?: number;
 }
 
-/** From dist/src/transport/ (compiled) to <repo>/native/build/Release/. */
-export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/hostlink_channel.node', import.meta.url));
-
-type AddonState = { addon: NativeAddon; reason?: undefined } | { addon?: undefined; reason: string };
-let state: AddonState | undefined;
+export const NATIVE_ADDON_PATH = nativeArtifact('hostlink_channel.node');
 
 /** Loads the addon once; the reason says why it is unavailable. */
-export function nativeAddonStatus(): AddonState {
-  if (state) return state;
-  if (!existsSync(NATIVE_ADDON_PATH)) {
-    state = { reason: `not built (${NATIVE_ADDON_PATH} is missing; run \`node scripts/build-native.mjs\`)` };
-  } else {
-    try {
-      state = { addon: loadAddon<NativeAddon>(NATIVE_ADDON_PATH) };
-    } catch (err) {
-      state = { reason: `failed to load ${NATIVE_ADDON_PATH}: ${err instanceof Error ? err.message : String(err)}` };
-    }
-  }
-  return state;
+export function nativeAddonStatus(): AddonStatus<NativeAddon> {
+  return addonStatus<NativeAddon>(NATIVE_ADDON_PATH, 'native channel');
 }
 
 /** Connects synchronously (a local connect does not wait for the host's event loop); undefined when not built. */

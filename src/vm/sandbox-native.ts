@@ -4,9 +4,8 @@
  * prepares the process before Node starts (native/hostlink_launch.c). Both are optional builds; callers decide
  * what a missing part means (sandbox 'required' refuses, 'best-effort' warns).
  */
-import { accessSync, constants, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { loadAddon } from '../native-addon.js';
+import { accessSync, constants } from 'node:fs';
+import { NATIVE_BUILD_HINT, addonStatus, nativeArtifact, type AddonStatus } from '../native-addon.js';
 
 /** The addon's exports. */
 export interface SandboxAddon {
@@ -27,26 +26,12 @@ export interface SeccompRules {
   otherwise: string;
 }
 
-const RELEASE = new URL('../../../native/build/Release/', import.meta.url);
-export const SANDBOX_ADDON_PATH = fileURLToPath(new URL('hostlink_sandbox.node', RELEASE));
-export const LAUNCHER_PATH = fileURLToPath(new URL('hostlink-launch', RELEASE));
-const BUILD_HINT = 'build it with `node scripts/build-native.mjs` (needs a C compiler: apt-get install build-essential)';
+export const SANDBOX_ADDON_PATH = nativeArtifact('hostlink_sandbox.node');
+export const LAUNCHER_PATH = nativeArtifact('hostlink-launch');
 
-type Loaded = { addon: SandboxAddon; reason?: undefined } | { addon?: undefined; reason: string };
-let loaded: Loaded | undefined;
-
-export function sandboxAddon(): Loaded {
-  if (loaded) return loaded;
-  if (process.platform !== 'linux') loaded = { reason: `seccomp exists on Linux only (this is ${process.platform})` };
-  else if (!existsSync(SANDBOX_ADDON_PATH)) loaded = { reason: `the sandbox addon is not built (${SANDBOX_ADDON_PATH} is missing); ${BUILD_HINT}` };
-  else {
-    try {
-      loaded = { addon: loadAddon<SandboxAddon>(SANDBOX_ADDON_PATH) };
-    } catch (e) {
-      loaded = { reason: `the sandbox addon failed to load (${(e as Error).message}); rebuild it: ${BUILD_HINT}` };
-    }
-  }
-  return loaded;
+export function sandboxAddon(): AddonStatus<SandboxAddon> {
+  if (process.platform !== 'linux') return { reason: `seccomp exists on Linux only (this is ${process.platform})` };
+  return addonStatus<SandboxAddon>(SANDBOX_ADDON_PATH, 'sandbox');
 }
 
 /** The launcher's path, or why it cannot be used. */
@@ -56,6 +41,6 @@ export function launcherStatus(): { path: string; reason?: string } {
     accessSync(LAUNCHER_PATH, constants.X_OK);
     return { path: LAUNCHER_PATH };
   } catch {
-    return { path: LAUNCHER_PATH, reason: `the sandbox launcher is not built (${LAUNCHER_PATH} is missing); ${BUILD_HINT}` };
+    return { path: LAUNCHER_PATH, reason: `the sandbox launcher is not built (${LAUNCHER_PATH} is missing); ${NATIVE_BUILD_HINT}` };
   }
 }

@@ -15,9 +15,7 @@
  * computed once here. The digest is the standard SHA-256 (FIPS 180-4): test/state/sha256-record.test.ts checks
  * it against node:crypto for every value of the last byte and for random records.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { addonStatus, nativeArtifact, type AddonStatus } from '../../native-addon.js';
 import * as crypto from 'node:crypto';
 
 const K = Int32Array.from([
@@ -141,24 +139,10 @@ interface StateHashAddon {
   sha256Into(data: Uint8Array, out: Uint8Array, at: number): void;
 }
 
-/** From dist/src/host/state/ (compiled) to <repo>/native/build/Release/. */
-export const STATE_HASH_ADDON_PATH = fileURLToPath(new URL('../../../../native/build/Release/hostlink_state.node', import.meta.url));
+export const STATE_HASH_ADDON_PATH = nativeArtifact('hostlink_state.node');
 
-type AddonState = { addon: StateHashAddon; reason?: undefined } | { addon?: undefined; reason: string };
-let addonState: AddonState | undefined;
-
-function loadAddon(): AddonState {
-  if (addonState !== undefined) return addonState;
-  if (!existsSync(STATE_HASH_ADDON_PATH)) {
-    addonState = { reason: `the state hash addon is not built (${STATE_HASH_ADDON_PATH} is missing; \`node scripts/build-native.mjs\` builds it)` };
-  } else {
-    try {
-      addonState = { addon: createRequire(import.meta.url)(STATE_HASH_ADDON_PATH) as StateHashAddon };
-    } catch (e) {
-      addonState = { reason: `the state hash addon failed to load (${(e as Error).message})` };
-    }
-  }
-  return addonState;
+function loadAddon(): AddonStatus<StateHashAddon> {
+  return addonStatus<StateHashAddon>(STATE_HASH_ADDON_PATH, 'state hash');
 }
 
 // The addon in use, or undefined for the JavaScript path.
