@@ -15,6 +15,7 @@
  * failed write leaves the stored root different from the cached one, and the context's pages are dropped.
  */
 import { HostlinkError } from '../../errors.js';
+import { ScratchChunks } from './bytes.js';
 import type { KvTxn } from './kv.js';
 
 export const RECORD_BYTES = 65;
@@ -128,21 +129,9 @@ function encodeInto(page: Page, out: Uint8Array): number {
   return o;
 }
 
-// Stored page forms are built in shared 64 KiB chunks (never reused: a chunk is dropped once full, and freed once
-// nothing refers to it), not in an array each: a typed array over 64 bytes is allocated outside V8's heap, and
-// lmdb looks up each new buffer's address, which cost more than encoding the page.
-const PAGE_CHUNK_BYTES = 64 * 1024;
-let pageChunk = new Uint8Array(PAGE_CHUNK_BYTES);
-let pageChunkUsed = 0;
-function pageScratch(n: number): Uint8Array {
-  if (pageChunkUsed + n > PAGE_CHUNK_BYTES) {
-    pageChunk = new Uint8Array(PAGE_CHUNK_BYTES);
-    pageChunkUsed = 0;
-  }
-  const view = pageChunk.subarray(pageChunkUsed, pageChunkUsed + n);
-  pageChunkUsed += n;
-  return view;
-}
+// Stored page forms are built in shared scratch chunks, not in an array each (see ScratchChunks): lmdb also looks
+// up each new buffer's address, which cost more than encoding the page.
+const pageChunks = new ScratchChunks();
 
 // ---- the page tree cache ----
 
@@ -303,7 +292,7 @@ export class NodePages {
         this.txn.del('merkle', page.key);
       } else {
         // The stored form goes through scratch memory: the store copies it (LMDB within put), nothing keeps it.
-        const out = pageScratch(2 + popcount15(page.bitmap) * RECORD_BYTES);
+        const out = pageChunks.take(2 + popcount15(page.bitmap) * RECORD_BYTES);
         encodeInto(page, out);
         this.txn.put('merkle', page.key, out);
       }

@@ -14,7 +14,7 @@
  * at contextId alone, so stateRoot() is one read.
  */
 import { HostlinkError } from '../../errors.js';
-import { bytesEqual, concatBytes } from './bytes.js';
+import { bytesEqual, concatBytes, ScratchChunks } from './bytes.js';
 import { HASH_BYTES, sha256 } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
 import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
@@ -88,22 +88,10 @@ type Side =
   | { changed: false; hash: Uint8Array }
   | { changed: true; node: TreeNode | undefined; existed: boolean; path: Uint8Array };
 
-// Records made during an update are views into shared chunks: a typed array over 64 bytes is allocated
-// outside V8's heap (a malloc and external-memory accounting each, ~1.5 us here), which cost more than hashing
-// the record. They are short-lived: flush() copies records into the page values it writes and lets go of them, and
-// a root leaving applyDelta is copied. A chunk is never reused, only dropped once nothing refers to it.
-const CHUNK_BYTES = 64 * 1024;
-let chunk = new Uint8Array(CHUNK_BYTES);
-let chunkUsed = 0;
-function scratch(n: number): Uint8Array {
-  if (chunkUsed + n > CHUNK_BYTES) {
-    chunk = new Uint8Array(CHUNK_BYTES);
-    chunkUsed = 0;
-  }
-  const view = chunk.subarray(chunkUsed, chunkUsed + n);
-  chunkUsed += n;
-  return view;
-}
+// Records made during an update are views into shared scratch chunks (see ScratchChunks). They are short-lived:
+// flush() copies records into the page values it writes and lets go of them, and a root leaving applyDelta is copied.
+const records = new ScratchChunks();
+const scratch = (n: number): Uint8Array => records.take(n);
 
 // (A 32-byte hash is small enough for V8's heap: a fresh array is cheaper than a view.)
 function leafNode(rec: Uint8Array): TreeNode {
