@@ -12,6 +12,7 @@ import { Host, type ExecutionMode } from '../src/host/host.js';
 import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervisor.js';
 import { cpuSnapshot, cpuSpent } from './cpu.js';
 import { benchSandboxMode } from './sandbox.js';
+import { watchHostGc } from './host-gc.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -37,6 +38,8 @@ export interface ExecutionsRow {
   vms: number;
   /** 1-minute load average when the run started. */
   load: number;
+  /** The host's garbage collections during the measured calls: scavenges and mark-compacts per 1,000 executions, main-thread pause us per execution. */
+  hostGc: { scavengesPer1000: number; markCompactsPer1000: number; pauseUs: number };
 }
 
 
@@ -77,7 +80,9 @@ export async function measure(
     }
     const load = loadavg()[0]!;
     const cpu0 = cpuSnapshot(host.vmPids());
+    const gcWatch = watchHostGc();
     const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
+    const gc = gcWatch.stop();
     const cpu = cpuSpent(cpu0, cpuSnapshot(host.vmPids()));
     return {
       mode,
@@ -95,6 +100,7 @@ export async function measure(
       vmSysUs: cpu.vmSysUs / calls,
       vms: cpu.vms,
       load,
+      hostGc: { scavengesPer1000: (1000 * gc.scavenges) / calls, markCompactsPer1000: (1000 * gc.markCompacts) / calls, pauseUs: (1000 * gc.pauseMs) / calls },
     };
   } finally {
     await host.close();
@@ -131,12 +137,13 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   const oneshot = rows.find((r) => r.mode === 'oneshot');
   process.stdout.write('\nkv-store set, executions per second (Host on LMDB, real VM processes)\n');
   process.stdout.write('CPU per execution is user + sys from the OS: host = this process (all threads), VMs = the pool\'s VM processes alive at the end (one-shot VMs exit: not counted)\n');
-  process.stdout.write('mode      recycle  transport  lanes  warm-up  calls   seconds  exec/s  failures  host CPU us/exec (sys)  VM CPU us/exec (sys)  VMs  load\n');
+  process.stdout.write('host GC = the host\'s scavenges and mark-compacts per 1,000 executions, and their main-thread pause in us per execution\n');
+  process.stdout.write('mode      recycle  transport  lanes  warm-up  calls   seconds  exec/s  failures  host CPU us/exec (sys)  VM CPU us/exec (sys)  VMs  load  host GC scav/mc/us\n');
   for (const r of rows) {
     const vmCpu = r.mode === 'pool' && r.recycleAfter === undefined ? `${r.vmCpuUs.toFixed(0)} (${r.vmSysUs.toFixed(0)})` : '-';
     const hostCpu = `${r.hostCpuUs.toFixed(0)} (${r.hostSysUs.toFixed(0)})`;
     process.stdout.write(
-      `${r.mode.padEnd(9)} ${String(r.recycleAfter ?? '-').padStart(7)}  ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.warmupCalls).padStart(7)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}  ${String(r.failures).padStart(8)}  ${hostCpu.padStart(21)}  ${vmCpu.padStart(20)}  ${String(r.vms).padStart(3)}  ${r.load.toFixed(1)}\n`,
+      `${r.mode.padEnd(9)} ${String(r.recycleAfter ?? '-').padStart(7)}  ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.warmupCalls).padStart(7)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}  ${String(r.failures).padStart(8)}  ${hostCpu.padStart(21)}  ${vmCpu.padStart(20)}  ${String(r.vms).padStart(3)}  ${r.load.toFixed(1).padStart(4)}  ${`${r.hostGc.scavengesPer1000.toFixed(1)}/${r.hostGc.markCompactsPer1000.toFixed(2)}/${r.hostGc.pauseUs.toFixed(0)}`.padStart(18)}\n`,
     );
   }
   if (pool && oneshot) {
