@@ -399,16 +399,14 @@ export class FunctionRewriter {
             if (a >= localCount) invalid(`local ${a} does not exist`);
             if (a >= paramCount) {
               flush(at);
-              w.u8(op);
-              w.u32(a + 2);
+              w.opU32(op, a + 2);
               pending = insEnd;
             }
             break;
           case 2: // ACT_GLOBAL: global.get/set
             if (a >= env.originalGlobalCount) invalid(`global ${a} does not exist`);
             flush(at);
-            w.u8(op);
-            w.u32(a + env.addedGlobals);
+            w.opU32(op, a + env.addedGlobals);
             pending = insEnd;
             break;
           case 3: // ACT_GROW: memory.grow: charge the requested pages
@@ -515,8 +513,7 @@ export class FunctionRewriter {
         case 0x0f: // return: a branch to the body block, so that the epilogue runs
           branches++;
           flush(at);
-          w.u8(0x0c);
-          w.u32(depth - 1);
+          w.opU32(0x0c, depth - 1);
           pending = insEnd;
           targeted[0] = true;
           markUnreachable();
@@ -529,15 +526,15 @@ export class FunctionRewriter {
           if (f < env.importedFunctions) {
             // A host function charges the gas global; it also learns the height, should it call back in.
             writeStore(w, gasLocal, env.gasGlobal);
-            w.u8(0x20); w.u32(heightLocal); // local.get $height
-            w.u8(0x24); w.u32(env.heightGlobal); // global.set $height
-            w.u8(0x10); w.u32(f);
+            w.opU32(0x20, heightLocal); // local.get $height
+            w.opU32(0x24, env.heightGlobal); // global.set $height
+            w.opU32(0x10, f);
             writeLoad(w, gasLocal, env.gasGlobal);
           } else {
-            w.u8(0x20); w.u32(gasLocal);
-            w.u8(0x20); w.u32(heightLocal);
-            w.u8(0x10); w.u32(f + env.addedImports);
-            w.u8(0x21); w.u32(gasLocal); // local.set $gas (the callee's extra result)
+            w.opU32(0x20, gasLocal);
+            w.opU32(0x20, heightLocal);
+            w.opU32(0x10, f + env.addedImports);
+            w.opU32(0x21, gasLocal); // local.set $gas (the callee's extra result)
           }
           pending = insEnd;
           break;
@@ -547,12 +544,12 @@ export class FunctionRewriter {
           callEffect(env.types[a]!, 1);
           if (tempIndex < 0) tempIndex = temp(I32);
           flush(at);
-          w.u8(0x21); w.u32(tempIndex);
-          w.u8(0x20); w.u32(gasLocal);
-          w.u8(0x20); w.u32(heightLocal);
-          w.u8(0x20); w.u32(tempIndex);
-          w.u8(0x11); w.u32(env.internalType(a)); w.u8(0x00);
-          w.u8(0x21); w.u32(gasLocal);
+          w.opU32(0x21, tempIndex);
+          w.opU32(0x20, gasLocal);
+          w.opU32(0x20, heightLocal);
+          w.opU32(0x20, tempIndex);
+          w.opU32(0x11, env.internalType(a)); w.u8(0x00);
+          w.opU32(0x21, gasLocal);
           pending = insEnd;
           break;
         }
@@ -605,15 +602,15 @@ export class FunctionRewriter {
     else head.sleb(bt);
     const tail = this.tail;
     tail.length = 0;
-    tail.u8(0x20); tail.u32(gasLocal);
+    tail.opU32(0x20, gasLocal);
     tail.u8(0x0f); // return
     tail.u8(0x0b); // end $out_of_gas
-    tail.u8(0x10); tail.u32(env.outOfGasFunc);
+    tail.opU32(0x10, env.outOfGasFunc);
     tail.u8(0x00); // unreachable: the import throws
     if (counted) {
       tail.u8(0x0b); // end $stack_overflow
       writeStore(tail, gasLocal, env.gasGlobal); // gas used stays exact
-      tail.u8(0x10); tail.u32(env.stackOverflowFunc);
+      tail.opU32(0x10, env.stackOverflowFunc);
       tail.u8(0x00);
     }
     tail.u8(0x0b);
@@ -637,8 +634,10 @@ export class FunctionRewriter {
     let prev = 0;
     for (let i = 0; i < segPos.length; i++) {
       const at = segPos[i]!;
-      out.copy(w.buf, prev, at);
-      out.copy(charges.buf, chargeAt[i]!, chargeAt[i + 1]!);
+      if (at > prev) out.copy(w.buf, prev, at);
+      const c0 = chargeAt[i]!;
+      const c1 = chargeAt[i + 1]!;
+      if (c1 > c0) out.copy(charges.buf, c0, c1);
       prev = at;
     }
     out.copy(w.buf, prev, w.length);
