@@ -143,6 +143,30 @@ export class ByteWriter {
     }
   }
 
+  /**
+   * An opcode byte and its unsigned LEB128 immediate, with one capacity check: the instrumenter's commonest
+   * output (a fresh VM runs it in V8's interpreter, where each call costs more than the bytes it writes).
+   */
+  opU32(op: number, v: number): void {
+    if (this.length + 6 > this.buf.length) this.grow(6);
+    const buf = this.buf;
+    let o = this.length;
+    buf[o++] = op;
+    v >>>= 0;
+    while (v >= 0x80) {
+      buf[o++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[o++] = v;
+    this.length = o;
+  }
+
+  /** Room for `n` more bytes; returns the buffer to write them into from `length` on (then set `length`). */
+  reserve(n: number): Uint8Array {
+    if (this.length + n > this.buf.length) this.grow(n);
+    return this.buf;
+  }
+
   bytes(b: Uint8Array): void {
     if (this.length + b.length > this.buf.length) this.grow(b.length);
     this.buf.set(b, this.length);

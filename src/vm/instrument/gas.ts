@@ -37,13 +37,42 @@ export const COST_BY_CLASS = Uint32Array.from(GAS_CLASS_NAMES.map((n) => GAS_COS
  * of the segment: an execution always stops at the same segment for the same gas.
  */
 export function writeCharge(w: ByteWriter, cost: number, gasLocal: number, outOfGasLabel: number): void {
-  w.u8(0x20); w.u32(gasLocal); // local.get $gas
-  w.u8(0x42); w.sleb(cost); // i64.const cost
-  w.u8(0x7d); // i64.sub
-  w.u8(0x22); w.u32(gasLocal); // local.tee $gas
-  w.u8(0x42); w.u8(0x00); // i64.const 0
-  w.u8(0x53); // i64.lt_s
-  w.u8(0x0d); w.u32(outOfGasLabel); // br_if $out_of_gas
+  // Written in place with one capacity check (33 bytes at most): one charge per metered segment, the
+  // instrumenter's commonest output, and a fresh VM runs this in V8's interpreter where each call costs.
+  const buf = w.reserve(33);
+  let o = w.length;
+  buf[o++] = 0x20; o = putU32(buf, o, gasLocal); // local.get $gas
+  buf[o++] = 0x42; o = putS64(buf, o, cost); // i64.const cost
+  buf[o++] = 0x7d; // i64.sub
+  buf[o++] = 0x22; o = putU32(buf, o, gasLocal); // local.tee $gas
+  buf[o++] = 0x42; buf[o++] = 0x00; // i64.const 0
+  buf[o++] = 0x53; // i64.lt_s
+  buf[o++] = 0x0d; o = putU32(buf, o, outOfGasLabel); // br_if $out_of_gas
+  w.length = o;
+}
+
+/** Unsigned LEB128 of v (< 2^32) at buf[o]; returns the offset after it. */
+function putU32(buf: Uint8Array, o: number, v: number): number {
+  v >>>= 0;
+  while (v >= 0x80) {
+    buf[o++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[o++] = v;
+  return o;
+}
+
+/** Signed LEB128 of a safe integer at buf[o] (as ByteWriter.sleb); returns the offset after it. */
+function putS64(buf: Uint8Array, o: number, v: number): number {
+  for (;;) {
+    const b = v & 0x7f;
+    v = Math.floor(v / 128);
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      buf[o++] = b;
+      return o;
+    }
+    buf[o++] = b | 0x80;
+  }
 }
 
 /**
@@ -63,7 +92,7 @@ export function writeChargeUnitsBody(w: ByteWriter, outOfGasFunc: number): void 
   w.u8(0x42); w.u8(0x00);
   w.u8(0x53); // i64.lt_s
   w.u8(0x04); w.u8(0x40); // if
-  w.u8(0x10); w.u32(outOfGasFunc); // call $out_of_gas (throws)
+  w.opU32(0x10, outOfGasFunc); // call $out_of_gas (throws)
   w.u8(0x0b);
   w.u8(0x20); w.u8(0); // local.get $n
   w.u8(0x20); w.u8(2); // local.get $gas
@@ -73,19 +102,19 @@ export function writeChargeUnitsBody(w: ByteWriter, outOfGasFunc: number): void 
 /** Inserted right before an instruction whose top operand is the dynamic amount (pages, bytes, elements). */
 export function writeDynamicCharge(w: ByteWriter, unitCost: number, gasLocal: number, chargeUnitsFunc: number): void {
   w.u8(0x42); w.sleb(unitCost); // i64.const unit
-  w.u8(0x20); w.u32(gasLocal); // local.get $gas
-  w.u8(0x10); w.u32(chargeUnitsFunc); // call $charge_units
-  w.u8(0x21); w.u32(gasLocal); // local.set $gas
+  w.opU32(0x20, gasLocal); // local.get $gas
+  w.opU32(0x10, chargeUnitsFunc); // call $charge_units
+  w.opU32(0x21, gasLocal); // local.set $gas
 }
 
 /** Hands the remaining gas to the global (before a host call, a throwing import, or on leaving a thunk). */
 export function writeStore(w: ByteWriter, gasLocal: number, gasGlobal: number): void {
-  w.u8(0x20); w.u32(gasLocal); // local.get $gas
-  w.u8(0x24); w.u32(gasGlobal); // global.set $gas
+  w.opU32(0x20, gasLocal); // local.get $gas
+  w.opU32(0x24, gasGlobal); // global.set $gas
 }
 
 /** Takes it back after a host call (the host function charged the global). */
 export function writeLoad(w: ByteWriter, gasLocal: number, gasGlobal: number): void {
-  w.u8(0x23); w.u32(gasGlobal); // global.get $gas
-  w.u8(0x21); w.u32(gasLocal); // local.set $gas
+  w.opU32(0x23, gasGlobal); // global.get $gas
+  w.opU32(0x21, gasLocal); // local.set $gas
 }

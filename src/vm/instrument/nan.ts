@@ -18,19 +18,19 @@ const F32_NAN_BYTES = [0x00, 0x00, 0xc0, 0x7f];
 const F64_NAN_BYTES = [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf8, 0x7f];
 
 export function writeCanonicalizeF32(w: ByteWriter, temp: number): void {
-  w.u8(0x22); w.u32(temp); // local.tee $t
+  w.opU32(0x22, temp); // local.tee $t
   w.u8(0x43); for (const b of F32_NAN_BYTES) w.u8(b); // f32.const nan
-  w.u8(0x20); w.u32(temp);
-  w.u8(0x20); w.u32(temp);
+  w.opU32(0x20, temp);
+  w.opU32(0x20, temp);
   w.u8(0x5b); // f32.eq
   w.u8(0x1b); // select
 }
 
 export function writeCanonicalizeF64(w: ByteWriter, temp: number): void {
-  w.u8(0x22); w.u32(temp);
+  w.opU32(0x22, temp);
   w.u8(0x44); for (const b of F64_NAN_BYTES) w.u8(b);
-  w.u8(0x20); w.u32(temp);
-  w.u8(0x20); w.u32(temp);
+  w.opU32(0x20, temp);
+  w.opU32(0x20, temp);
   w.u8(0x61); // f64.eq
   w.u8(0x1b);
 }

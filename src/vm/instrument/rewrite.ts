@@ -61,6 +61,29 @@ const ARM_MERGEABLE = 1; // can be charged with the parent segment
 const ARM_CLEAN = 2; // mergeable, and falls through to the `end` without branching: code after may continue the parent
 
 /**
+ * How the rewrite loop decodes each opcode byte inline (0: through decodeInstr, as are the undefined ones and
+ * the 0xFC prefix): 1 no immediate, 2 one index or label, 3 an i32 constant, 4 a memarg, 5 a block type. The
+ * loop switches on these literal values (a jump table in V8; named constants would be compared one by one).
+ */
+const OP_SHAPE = new Uint8Array(256);
+/** What the rewrite loop does with an instruction that is not F_SPECIAL (0: copy it unchanged); literal values as above. */
+const OP_ACTION = new Uint8Array(256);
+for (let op = 0; op < 256; op++) {
+  if (OP.defined[op] !== 1 || op === 0xfc) continue;
+  const imm = OP.imm[op]!;
+  OP_SHAPE[op] = imm === IMM_NONE ? 1
+    : imm === IMM_LOCAL || imm === IMM_GLOBAL || imm === IMM_LABEL || imm === IMM_FUNC ? 2
+    : imm === IMM_I32 ? 3
+    : imm === IMM_MEMARG ? 4
+    : imm === IMM_BLOCKTYPE ? 5
+    : 0;
+}
+OP_ACTION[0x20] = OP_ACTION[0x21] = OP_ACTION[0x22] = 1; // local.get, local.set, local.tee
+OP_ACTION[0x23] = OP_ACTION[0x24] = 2; // global.get, global.set
+OP_ACTION[0x40] = 3; // memory.grow
+OP_ACTION[0xfc] = 4; // the 0xFC prefix
+
+/**
  * Rewrites one function body into the internal calling convention and appends it (size-prefixed) to `out`.
  *
  * Locals: the original parameters, then `$gas` (i64) and `$height` (i32), then the declared locals (so their
@@ -150,7 +173,8 @@ export class FunctionRewriter {
     let branches = 0; // branch instructions seen so far
     let deadByTrap = false; // the current code is dead because of an `unreachable`
     let hasCalls = false;
-    let pending = r.pos; // start of input bytes not yet copied to w
+    let pos = r.pos; // the reader's position, kept here: r.pos is set only around decodeInstr
+    let pending = pos; // start of input bytes not yet copied to w
 
     const flush = (upTo: number): void => {
       if (upTo > pending) w.copy(bytes, pending, upTo);
@@ -161,7 +185,7 @@ export class FunctionRewriter {
       return nextTemp++;
     };
     const startSegment = (): void => {
-      flush(r.pos);
+      flush(pos);
       segPos.push(w.length);
       segCost.push(0);
       segDepth.push(depth);
@@ -210,8 +234,10 @@ export class FunctionRewriter {
       }
       startSegment();
     };
+    /** Start of the instruction being rewritten, for rejections. */
+    let insAt = 0;
     const invalid = (detail: string): never => {
-      throw new ModuleRejected('invalid_module', detail, functionIndex, ins.start);
+      throw new ModuleRejected('invalid_module', detail, functionIndex, insAt);
     };
     let arityParams = 0;
     let arityResults = 0;
@@ -233,7 +259,7 @@ export class FunctionRewriter {
       // V8's compilers keep state per open block (about 1.5 KB each in Liftoff): 300k nested blocks took a VM
       // past 1 GB while compiling. The function's own frame is level 0, so the guest may open maxNestingDepth.
       if (depth > maxNesting) {
-        throw new ModuleRejected('too_deeply_nested', `more than ${maxNesting} nested blocks, loops and ifs`, functionIndex, ins.start);
+        throw new ModuleRejected('too_deeply_nested', `more than ${maxNesting} nested blocks, loops and ifs`, functionIndex, insAt);
       }
       kind[depth] = k;
       base[depth] = h;
@@ -270,99 +296,126 @@ export class FunctionRewriter {
     const opFlags = OP.flags;
     const opPop = OP.pop;
     const opPush = OP.push;
-    const opDefined = OP.defined;
-    const opImm = OP.imm;
+    const opShape = OP_SHAPE;
+    const opAction = OP_ACTION;
+    // Imported constants as locals: in the VM's start-up snapshot every module is CommonJS (see
+    // scripts/build-vm-snapshot.mjs), where each use of an imported name is a property load from the exporting
+    // module's object.
+    const btEmpty = BT_EMPTY;
+    const fFloat = F_FLOAT;
+    const fSpecial = F_SPECIAL;
+    const fNan32 = F_NAN32;
+    const fNan = F_NAN32 | F_NAN64;
     const code = r.buf;
     const codeEnd = r.end;
+    // The current instruction, in locals rather than in `ins` (which only decodeInstr fills): a fresh VM runs
+    // this loop in V8's interpreter and baseline code, where every property access goes through an inline cache.
+    let op = 0;
+    let sub = 0;
+    let a = 0;
+    let insEnd = 0;
     while (depth > 0) {
-      const at = r.pos;
-      if (at >= codeEnd) r.fail('function body ends before its last `end`');
-      // The commonest shapes decoded here, as decodeInstr would (a one-byte index or label, no immediate, an
-      // empty block type): a fresh VM runs this loop in V8's interpreter, where a call per instruction is
-      // most of its cost. Everything else, and every rejection, goes through decodeInstr.
+      const at = pos;
+      if (at >= codeEnd) r.fail('function body ends before its last `end`', at);
+      insAt = at;
+      // The commonest shapes decoded here, as decodeInstr would (no immediate, a one-byte index, label or
+      // constant, a memarg of one-byte alignment and offset, an empty block type); a call per instruction was
+      // most of this loop's cost. Everything else, and every rejection, goes through decodeInstr.
       const first = code[at]!;
-      const imm = opDefined[first] === 1 ? opImm[first]! : -1;
-      const next = at + 1 < codeEnd ? code[at + 1]! : 0x80;
-      if (imm === IMM_NONE) {
-        ins.start = at;
-        ins.op = first;
-        ins.sub = 0;
-        ins.end = r.pos = at + 1;
-      } else if (next < 0x80 && (imm === IMM_LOCAL || imm === IMM_GLOBAL || imm === IMM_LABEL || imm === IMM_FUNC)) {
-        ins.start = at;
-        ins.op = first;
-        ins.sub = 0;
-        ins.a = next;
-        ins.end = r.pos = at + 2;
-      } else if (next < 0x80 && imm === IMM_I32) {
-        ins.start = at;
-        ins.op = first;
-        ins.sub = 0;
-        ins.a = (next << 25) >> 25; // one-byte signed LEB128: sign-extend 7 bits
-        ins.end = r.pos = at + 2;
-      } else if (next < 0x40 && imm === IMM_MEMARG && at + 2 < codeEnd && code[at + 2]! < 0x80) {
-        // alignment below 0x40 (bit 6 would announce a memory index) and a one-byte offset
-        ins.start = at;
-        ins.op = first;
-        ins.sub = 0;
-        ins.a = next;
-        ins.b = code[at + 2]!;
-        ins.end = r.pos = at + 3;
-      } else if (next === 0x40 && imm === IMM_BLOCKTYPE) {
-        ins.start = at;
-        ins.op = first;
-        ins.sub = 0;
-        ins.a = BT_EMPTY;
-        ins.end = r.pos = at + 2;
-      } else {
-        decodeInstr(r, ins, ctx);
+      let next = 0x80;
+      switch (opShape[first]) {
+        case 1: // SHAPE_NONE
+          op = first;
+          sub = 0;
+          insEnd = pos = at + 1;
+          break;
+        case 2: // SHAPE_INDEX
+          if (at + 1 < codeEnd) next = code[at + 1]!;
+          if (next < 0x80) {
+            op = first;
+            sub = 0;
+            a = next;
+            insEnd = pos = at + 2;
+          }
+          break;
+        case 3: // SHAPE_I32
+          if (at + 1 < codeEnd) next = code[at + 1]!;
+          if (next < 0x80) {
+            op = first;
+            sub = 0;
+            a = (next << 25) >> 25; // one-byte signed LEB128: sign-extend 7 bits
+            insEnd = pos = at + 2;
+          }
+          break;
+        case 4: // SHAPE_MEMARG: alignment below 0x40 (bit 6 would announce a memory index), a one-byte offset
+          if (at + 2 < codeEnd && code[at + 2]! < 0x80) next = code[at + 1]!;
+          if (next < 0x40) {
+            op = first;
+            sub = 0;
+            a = next;
+            insEnd = pos = at + 3;
+          }
+          break;
+        case 5: // SHAPE_BLOCK: the empty block type
+          if (at + 1 < codeEnd && code[at + 1] === 0x40) {
+            op = first;
+            sub = 0;
+            a = btEmpty;
+            insEnd = pos = at + 2;
+          }
+          break;
       }
-      const op = ins.op;
+      if (pos === at) {
+        r.pos = at;
+        decodeInstr(r, ins, ctx);
+        op = ins.op;
+        sub = ins.sub;
+        a = ins.a;
+        insEnd = pos = ins.end;
+      }
       let flags: number;
       let gasClass: number;
       let pop: number;
       let push: number;
       if (op === 0xfc) {
-        flags = FC.flags[ins.sub]!;
-        gasClass = FC.gas[ins.sub]!;
-        pop = FC.pop[ins.sub]!;
-        push = FC.push[ins.sub]!;
+        flags = FC.flags[sub]!;
+        gasClass = FC.gas[sub]!;
+        pop = FC.pop[sub]!;
+        push = FC.push[sub]!;
       } else {
         flags = opFlags[op]!;
         gasClass = opGas[op]!;
         pop = opPop[op]!;
         push = opPush[op]!;
       }
-      if (floatsRejected && (flags & F_FLOAT)) {
-        throw new ModuleRejected('float_instruction', undefined, functionIndex, ins.start);
+      if (floatsRejected && (flags & fFloat)) {
+        throw new ModuleRejected('float_instruction', undefined, functionIndex, at);
       }
       if (cur >= 0) segCost[cur] += costs[gasClass]!;
 
-      if ((flags & F_SPECIAL) === 0) {
-        switch (op) {
-          case 0x20: case 0x21: case 0x22: // locals: declared ones move past $gas and $height
-            if (ins.a >= localCount) invalid(`local ${ins.a} does not exist`);
-            if (ins.a >= paramCount) {
-              flush(ins.start);
-              w.u8(op);
-              w.u32(ins.a + 2);
-              pending = ins.end;
+      if ((flags & fSpecial) === 0) {
+        switch (opAction[op]) { // 0 for most instructions: copied as they are
+          case 1: // ACT_LOCAL: local.get/set/tee; declared locals move past $gas and $height
+            if (a >= localCount) invalid(`local ${a} does not exist`);
+            if (a >= paramCount) {
+              flush(at);
+              w.opU32(op, a + 2);
+              pending = insEnd;
             }
             break;
-          case 0x23: case 0x24:
-            if (ins.a >= env.originalGlobalCount) invalid(`global ${ins.a} does not exist`);
-            flush(ins.start);
-            w.u8(op);
-            w.u32(ins.a + env.addedGlobals);
-            pending = ins.end;
+          case 2: // ACT_GLOBAL: global.get/set
+            if (a >= env.originalGlobalCount) invalid(`global ${a} does not exist`);
+            flush(at);
+            w.opU32(op, a + env.addedGlobals);
+            pending = insEnd;
             break;
-          case 0x40: // memory.grow: charge the requested pages
-            flush(ins.start);
+          case 3: // ACT_GROW: memory.grow: charge the requested pages
+            flush(at);
             writeDynamicCharge(w, GAS_PER_PAGE, gasLocal, env.chargeUnitsFunc);
             break;
-          case 0xfc:
-            if (ins.sub === 8 || ins.sub === 10 || ins.sub === 11 || ins.sub === 12 || ins.sub === 14) {
-              flush(ins.start);
+          case 4: // ACT_FC: bulk memory operations are charged per byte
+            if (sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14) {
+              flush(at);
               writeDynamicCharge(w, GAS_PER_BYTE, gasLocal, env.chargeUnitsFunc);
             }
             break;
@@ -371,9 +424,9 @@ export class FunctionRewriter {
         if (h < curBase) h = curBase;
         h += push;
         if (h > maxH) maxH = h;
-        if (flags & (F_NAN32 | F_NAN64)) {
-          flush(ins.end);
-          if (flags & F_NAN32) {
+        if (flags & fNan) {
+          flush(insEnd);
+          if (flags & fNan32) {
             if (tempF32 < 0) tempF32 = temp(F32);
             writeCanonicalizeF32(w, tempF32);
           } else {
@@ -392,20 +445,20 @@ export class FunctionRewriter {
           markUnreachable();
           break;
         case 0x02: // block
-          blockArity(ins.a);
+          blockArity(a);
           h -= arityParams;
           if (h < curBase) h = curBase;
           pushControl(K_BLOCK, arityParams, arityResults);
           break;
         case 0x03: // loop: a back-edge target, so it starts a segment
-          blockArity(ins.a);
+          blockArity(a);
           h -= arityParams;
           if (h < curBase) h = curBase;
           pushControl(K_LOOP, arityParams, arityResults);
           startSegment();
           break;
         case 0x04: // if
-          blockArity(ins.a);
+          blockArity(a);
           h -= 1 + arityParams;
           if (h < curBase) h = curBase;
           parentSeg[depth] = cur;
@@ -443,12 +496,12 @@ export class FunctionRewriter {
         }
         case 0x0c: // br
           branches++;
-          target(ins.a);
+          target(a);
           markUnreachable();
           break;
         case 0x0d: // br_if
           branches++;
-          target(ins.a);
+          target(a);
           h -= 1;
           if (h < curBase) h = curBase;
           break;
@@ -459,52 +512,52 @@ export class FunctionRewriter {
           break;
         case 0x0f: // return: a branch to the body block, so that the epilogue runs
           branches++;
-          flush(ins.start);
-          w.u8(0x0c);
-          w.u32(depth - 1);
-          pending = ins.end;
+          flush(at);
+          w.opU32(0x0c, depth - 1);
+          pending = insEnd;
           targeted[0] = true;
           markUnreachable();
           break;
         case 0x10: { // call
-          const f = ins.a;
+          const f = a;
           if (f >= env.functionTypes.length) invalid(`function ${f} does not exist`);
           callEffect(env.types[env.functionTypes[f]!]!, 0);
-          flush(ins.start);
+          flush(at);
           if (f < env.importedFunctions) {
             // A host function charges the gas global; it also learns the height, should it call back in.
             writeStore(w, gasLocal, env.gasGlobal);
-            w.u8(0x20); w.u32(heightLocal); // local.get $height
-            w.u8(0x24); w.u32(env.heightGlobal); // global.set $height
-            w.u8(0x10); w.u32(f);
+            w.opU32(0x20, heightLocal); // local.get $height
+            w.opU32(0x24, env.heightGlobal); // global.set $height
+            w.opU32(0x10, f);
             writeLoad(w, gasLocal, env.gasGlobal);
           } else {
-            w.u8(0x20); w.u32(gasLocal);
-            w.u8(0x20); w.u32(heightLocal);
-            w.u8(0x10); w.u32(f + env.addedImports);
-            w.u8(0x21); w.u32(gasLocal); // local.set $gas (the callee's extra result)
+            w.opU32(0x20, gasLocal);
+            w.opU32(0x20, heightLocal);
+            w.opU32(0x10, f + env.addedImports);
+            w.opU32(0x21, gasLocal); // local.set $gas (the callee's extra result)
           }
-          pending = ins.end;
+          pending = insEnd;
           break;
         }
         case 0x11: { // call_indirect: the table index is on top; slip $gas and $height under it
-          if (ins.a >= env.originalTypeCount) invalid(`type ${ins.a} does not exist`);
-          callEffect(env.types[ins.a]!, 1);
+          if (a >= env.originalTypeCount) invalid(`type ${a} does not exist`);
+          callEffect(env.types[a]!, 1);
           if (tempIndex < 0) tempIndex = temp(I32);
-          flush(ins.start);
-          w.u8(0x21); w.u32(tempIndex);
-          w.u8(0x20); w.u32(gasLocal);
-          w.u8(0x20); w.u32(heightLocal);
-          w.u8(0x20); w.u32(tempIndex);
-          w.u8(0x11); w.u32(env.internalType(ins.a)); w.u8(0x00);
-          w.u8(0x21); w.u32(gasLocal);
-          pending = ins.end;
+          flush(at);
+          w.opU32(0x21, tempIndex);
+          w.opU32(0x20, gasLocal);
+          w.opU32(0x20, heightLocal);
+          w.opU32(0x20, tempIndex);
+          w.opU32(0x11, env.internalType(a)); w.u8(0x00);
+          w.opU32(0x21, gasLocal);
+          pending = insEnd;
           break;
         }
         default:
           invalid('unexpected opcode');
       }
     }
+    r.pos = pos;
     if (r.pos !== r.end) r.fail('code after the end of the function body');
     flush(r.pos);
 
@@ -549,15 +602,15 @@ export class FunctionRewriter {
     else head.sleb(bt);
     const tail = this.tail;
     tail.length = 0;
-    tail.u8(0x20); tail.u32(gasLocal);
+    tail.opU32(0x20, gasLocal);
     tail.u8(0x0f); // return
     tail.u8(0x0b); // end $out_of_gas
-    tail.u8(0x10); tail.u32(env.outOfGasFunc);
+    tail.opU32(0x10, env.outOfGasFunc);
     tail.u8(0x00); // unreachable: the import throws
     if (counted) {
       tail.u8(0x0b); // end $stack_overflow
       writeStore(tail, gasLocal, env.gasGlobal); // gas used stays exact
-      tail.u8(0x10); tail.u32(env.stackOverflowFunc);
+      tail.opU32(0x10, env.stackOverflowFunc);
       tail.u8(0x00);
     }
     tail.u8(0x0b);
@@ -581,8 +634,10 @@ export class FunctionRewriter {
     let prev = 0;
     for (let i = 0; i < segPos.length; i++) {
       const at = segPos[i]!;
-      out.copy(w.buf, prev, at);
-      out.copy(charges.buf, chargeAt[i]!, chargeAt[i + 1]!);
+      if (at > prev) out.copy(w.buf, prev, at);
+      const c0 = chargeAt[i]!;
+      const c1 = chargeAt[i + 1]!;
+      if (c1 > c0) out.copy(charges.buf, c0, c1);
       prev = at;
     }
     out.copy(w.buf, prev, w.length);

@@ -26,11 +26,11 @@ export function frameCost(params: number, locals: number, maxOperandHeight: numb
 
 /** Entry: height += cost; if height > max: br $stack_overflow. */
 export function writeStackEnter(w: ByteWriter, cost: number, max: number, heightLocal: number, overflowLabel: number): void {
-  w.u8(0x20); w.u32(heightLocal); // local.get $height
+  w.opU32(0x20, heightLocal); // local.get $height
   w.u8(0x41); w.sleb(cost); // i32.const cost
   w.u8(0x6a); // i32.add
-  w.u8(0x22); w.u32(heightLocal); // local.tee $height
+  w.opU32(0x22, heightLocal); // local.tee $height
   w.u8(0x41); w.sleb(max | 0); // i32.const max
   w.u8(0x4b); // i32.gt_u
-  w.u8(0x0d); w.u32(overflowLabel); // br_if $stack_overflow
+  w.opU32(0x0d, overflowLabel); // br_if $stack_overflow
 }

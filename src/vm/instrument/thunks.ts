@@ -12,11 +12,11 @@ import type { ByteWriter } from './bytes.js';
  */
 export function writeEntryThunk(w: ByteWriter, paramCount: number, internalFunc: number, gasGlobal: number, heightGlobal: number): void {
   w.u8(0); // no locals
-  for (let p = 0; p < paramCount; p++) { w.u8(0x20); w.u32(p); } // local.get p
-  w.u8(0x23); w.u32(gasGlobal); // global.get $gas
-  w.u8(0x23); w.u32(heightGlobal); // global.get $height
-  w.u8(0x10); w.u32(internalFunc); // call
-  w.u8(0x24); w.u32(gasGlobal); // global.set $gas (the extra result)
+  for (let p = 0; p < paramCount; p++) { w.opU32(0x20, p); } // local.get p
+  w.opU32(0x23, gasGlobal); // global.get $gas
+  w.opU32(0x23, heightGlobal); // global.get $height
+  w.opU32(0x10, internalFunc); // call
+  w.opU32(0x24, gasGlobal); // global.set $gas (the extra result)
   w.u8(0x0b);
 }
 
@@ -26,10 +26,10 @@ export function writeEntryThunk(w: ByteWriter, paramCount: number, internalFunc:
  */
 export function writeTableThunk(w: ByteWriter, paramCount: number, importFunc: number, gasGlobal: number, heightGlobal: number): void {
   w.u8(0);
-  w.u8(0x20); w.u32(paramCount); w.u8(0x24); w.u32(gasGlobal); // $gas -> global
-  w.u8(0x20); w.u32(paramCount + 1); w.u8(0x24); w.u32(heightGlobal); // $height -> global
-  for (let p = 0; p < paramCount; p++) { w.u8(0x20); w.u32(p); }
-  w.u8(0x10); w.u32(importFunc);
-  w.u8(0x23); w.u32(gasGlobal); // the gas left, as the extra result
+  w.opU32(0x20, paramCount); w.opU32(0x24, gasGlobal); // $gas -> global
+  w.opU32(0x20, paramCount + 1); w.opU32(0x24, heightGlobal); // $height -> global
+  for (let p = 0; p < paramCount; p++) { w.opU32(0x20, p); }
+  w.opU32(0x10, importFunc);
+  w.opU32(0x23, gasGlobal); // the gas left, as the extra result
   w.u8(0x0b);
 }
