@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +102,40 @@ describe('sandbox: the relay joins the cgroups, the VM waits for its word', { sk
     assert.equal(r.code, 121, `exit ${r.code}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`hostlink-launch: joining the VM's cgroup ${gone.replace(/[/.]/g, '\\$&')}: No such file or directory`));
     assert.equal(r.stdout, '', 'the VM went on after a failed join');
+  });
+
+  test('a program that ends before the relay joined it (it never reads the word) still reports its own status', async () => {
+    // A FIFO as the first --cgroup holds the relay until the program has ended: the relay then finds it gone
+    // (ESRCH, or nothing left to move) and its word unread (EPIPE): neither is a failed launch.
+    const cg = cgroup();
+    const fifo = join(dir, 'late-cgroup.procs');
+    const mk = spawn('mkfifo', [fifo]);
+    await new Promise((r) => mk.once('close', r));
+    const args = ['--parent', String(process.pid), '--unshare', 'pid', '--cgroup', fifo, ...cg.procsFiles.flatMap((f) => ['--cgroup', f]), '--', '/bin/sh', '-c', 'exit 7'];
+    const child = spawn(LAUNCHER_PATH, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    let ended = false;
+    const closed = new Promise<[number | null, string | null]>((r) => child.once('close', (c, s) => ((ended = true), r([c, s]))));
+    // The program: the relay's child. Wait until it has ended (a zombie the relay, held by the FIFO, has not
+    // reaped): a poll bound, not a timing claim.
+    const zombie = (pid: number): boolean => /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    let vmPid = 0;
+    for (let i = 0; i < 500 && !(vmPid > 0 && zombie(vmPid)); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      vmPid = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim()) || 0;
+    }
+    assert.ok(vmPid > 0 && zombie(vmPid), 'the program did not end');
+    // Now let the relay through the FIFO (it opens it once per write) until it ends.
+    let written = '';
+    while (!ended) {
+      const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+      cat.stdout.on('data', (c: Buffer) => (written += c.toString()));
+      await Promise.race([new Promise((r) => cat.once('close', r)), closed]);
+      cat.kill('SIGKILL');
+    }
+    assert.equal(written, `${vmPid}0`, 'the relay writes the program\'s pid, then its own ("0")');
+    assert.deepEqual(await closed, [7, null], stderr);
   });
 
   test('hostlink vm without its word (end-of-file) stops with sandbox_unavailable before it says hello', async () => {
