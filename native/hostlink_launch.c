@@ -7,11 +7,18 @@
  *
  * In order: close every descriptor above stderr (the host's LMDB file is not close-on-exec), die with the
  * parent (PR_SET_PDEATHSIG, then re-check getppid() against --parent to close the fork race), join the VM's
- * cgroups (before any fork, so that nothing escapes them; while still allowed to write there), limits, new
- * namespaces, drop to --uid/--gid with no supplementary groups, set the death signal again (a uid change clears
- * it), no_new_privs, exec. With a new pid namespace the launcher forks: the child (pid 1 of the namespace)
- * becomes the VM and this process stays as a tiny relay under a seccomp filter of its own that only waits,
- * forwards a stop as SIGKILL, and exits with the VM's status.
+ * cgroups (while still allowed to write there), limits, new namespaces, drop to --uid/--gid with no
+ * supplementary groups, set the death signal again (a uid change clears it), no_new_privs, exec.
+ *
+ * With a new pid namespace the launcher forks, still privileged: the child (pid 1 of the namespace) drops its
+ * privileges and becomes the VM at once, and this process stays as a tiny relay under a seccomp filter of its
+ * own that only waits, forwards a stop as SIGKILL, and exits with the VM's status. There the relay joins the
+ * cgroups for the VM (its pid, then its own) while the VM starts Node, because a cgroup v1 attach waits for an
+ * RCU grace period (4-10 ms) that need not be spent before exec. It then writes one byte "y" to descriptor 3 of
+ * the VM (named in HOSTLINK_CGROUP_READY_FD, the one descriptor the VM inherits on purpose); the VM reads it and
+ * closes it before it handles anything from the host (src/vm/sandbox.ts), so it is inside every bound before
+ * its first job. If a join fails the relay names the cgroup on stderr, kills the VM (which reads end-of-file if
+ * it gets that far) and exits 121. Node starts no process of its own before that read, so nothing escapes.
  *
  * --probe does everything except the exec and prints the layers it installed, one per line; the host runs it
  * once to learn what this kernel allows. Exit codes: 0 probe ok, 120 bad arguments, 121 a layer failed (the
@@ -83,12 +90,39 @@ static void set_limit(int resource, long value, const char *name) {
   if (setrlimit(resource, &r) != 0) fail(name, errno);
 }
 
-static void join_cgroup(const char *procs) {
+/* Moves `pid` (0: the writing process) with all its threads into the cgroup; -1 with errno when refused. */
+static int join_cgroup(const char *procs, pid_t pid) {
+  char text[16];
+  int len = snprintf(text, sizeof text, "%d", (int)pid);
   int fd = open(procs, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) fail(procs, errno);
-  if (write(fd, "0", 1) != 1) fail(procs, errno); /* "0": the writing process */
+  if (fd < 0) return -1;
+  if (write(fd, text, (size_t)len) != len) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
   close(fd);
+  return 0;
 }
+
+/* No supplementary groups, the VM's gid and uid, an empty capability bounding set (irreversible). */
+static void drop_privileges(long uid, long gid, int ns) {
+  if (uid < 0) return;
+  if (setgroups(0, NULL) != 0 && !(ns & CLONE_NEWUSER)) fail("setgroups", errno);
+  if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0) fail("setgid", errno);
+  /* Empty the bounding set while we may: nothing executed later can regain a capability. */
+  for (int cap = 0; cap <= 63; cap++) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break;
+  }
+  if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) fail("setuid", errno);
+  if (uid != 0 && setuid(0) == 0) fail("dropping root", EPERM); /* must be irreversible */
+}
+
+/* The descriptor and variable that carry the relay's word to the VM (src/vm/sandbox.ts reads them). */
+#define READY_FD 3
+#define READY_FD_TEXT "3"
+#define READY_ENV "HOSTLINK_CGROUP_READY_FD"
 
 static void arm_death_signal(pid_t parent) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("prctl(PR_SET_PDEATHSIG)", errno);
@@ -193,7 +227,15 @@ int main(int argc, char **argv) {
   if ((uid < 0) != (gid < 0)) usage("--uid and --gid go together");
 
   arm_death_signal(parent);
-  for (int c = 0; c < n_cgroups; c++) join_cgroup(cgroups[c]);
+  /* With a pid namespace the launcher forks anyway: then the cgroups are joined by the relay for the VM's pid
+   * while the VM already starts Node (a cgroup v1 attach waits for an RCU grace period, 4-10 ms). The VM waits
+   * for the relay's word on READY_FD before it handles anything from the host (src/vm/sandbox.ts). */
+  int deferred = (ns & CLONE_NEWPID) && !probe && n_cgroups > 0;
+  if (!deferred) {
+    for (int c = 0; c < n_cgroups; c++) {
+      if (join_cgroup(cgroups[c], 0) != 0) fail(cgroups[c], errno);
+    }
+  }
   set_limit(RLIMIT_CORE, 0, "setrlimit(RLIMIT_CORE)");
   set_limit(RLIMIT_NOFILE, nofile, "setrlimit(RLIMIT_NOFILE)");
   set_limit(RLIMIT_NPROC, nproc, "setrlimit(RLIMIT_NPROC)");
@@ -203,26 +245,44 @@ int main(int argc, char **argv) {
     /* Mounts made later inside must not propagate back to the host (and the host's must not reach in). */
     if ((ns & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("mount(MS_PRIVATE)", errno);
   }
-  if (uid >= 0) {
-    if (setgroups(0, NULL) != 0 && !(ns & CLONE_NEWUSER)) fail("setgroups", errno);
-    if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0) fail("setgid", errno);
-    /* Empty the bounding set while we may: nothing executed later can regain a capability. */
-    for (int cap = 0; cap <= 63; cap++) {
-      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break;
-    }
-    if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) fail("setuid", errno);
-    if (uid != 0 && setuid(0) == 0) fail("dropping root", EPERM); /* must be irreversible */
-  }
-  arm_death_signal(parent); /* a uid change clears the death signal */
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)", errno);
 
   if (ns & CLONE_NEWPID) {
+    /* ready: the relay's word that the VM is in its cgroups (first, so that its read end is READY_FD). */
+    int ready[2] = { -1, -1 };
+    if (deferred && pipe2(ready, O_CLOEXEC) != 0) fail("pipe2 (ready)", errno);
+    if (deferred && ready[0] != READY_FD) usage("stdin, stdout and stderr must be open (the VM's ready descriptor is 3)");
     int lifeline[2];
     if (pipe2(lifeline, O_CLOEXEC) != 0) fail("pipe2", errno);
+    /* Forked while still privileged: the relay must still be allowed to write to cgroup.procs. */
     pid_t child = fork();
     if (child < 0) fail("fork (pid namespace)", errno);
     if (child > 0) {
       close(lifeline[0]);
+      if (deferred) {
+        close(ready[0]);
+        /* The VM first (threads move with their process), then the relay: both inside, as without the fork. */
+        for (int c = 0; c < n_cgroups; c++) {
+          int moved = join_cgroup(cgroups[c], child);
+          /* ESRCH: the VM already ended (it failed before its first read); there is nothing left to bound and
+           * the relay reports its status. */
+          if (moved != 0 && errno == ESRCH) moved = 0;
+          if (moved != 0 || join_cgroup(cgroups[c], 0) != 0) {
+            int e = errno;
+            fprintf(stderr, "hostlink-launch: joining the VM's cgroup %s: %s\n", cgroups[c], strerror(e));
+            kill(child, SIGKILL);
+            close(ready[1]); /* the VM reads end-of-file: no word, no work */
+            while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
+            _exit(121);
+          }
+        }
+        /* EPIPE: the VM already ended without reading (it never handled anything); the relay reports its status. */
+        signal(SIGPIPE, SIG_IGN);
+        if (write(ready[1], "y", 1) != 1 && errno != EPIPE) { kill(child, SIGKILL); fail("write (ready)", errno); }
+        close(ready[1]);
+      }
+      drop_privileges(uid, gid, ns);
+      arm_death_signal(parent); /* a uid change clears the death signal */
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { kill(child, SIGKILL); fail("prctl(PR_SET_NO_NEW_PRIVS)", errno); }
       if (probe) {
         int st;
         while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
@@ -232,14 +292,26 @@ int main(int argc, char **argv) {
       }
     } else {
       close(lifeline[1]);
+      drop_privileges(uid, gid, ns);
       if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("prctl(PR_SET_PDEATHSIG)", errno);
       /* getppid() is 0 across the namespace boundary, so the race is closed with the pipe instead: it
        * reports a hang-up exactly when the relay is gone. */
       struct pollfd p = { lifeline[0], POLLIN, 0 };
       if (poll(&p, 1, 0) != 0) _exit(122);
       close(lifeline[0]);
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)", errno);
+      if (deferred) {
+        close(ready[1]);
+        /* The one descriptor the VM inherits on purpose: it reads one byte there and closes it. */
+        if (fcntl(READY_FD, F_SETFD, 0) != 0) fail("fcntl (ready)", errno);
+        if (setenv(READY_ENV, READY_FD_TEXT, 1) != 0) fail("setenv", errno);
+      }
       if (probe) _exit(0);
     }
+  } else {
+    drop_privileges(uid, gid, ns);
+    arm_death_signal(parent); /* a uid change clears the death signal */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)", errno);
   }
   if (probe) { /* with a pid namespace only the relay gets here, after its probe child exited 0 */
     printf("ok\n");

@@ -137,7 +137,7 @@ describe('host side', () => {
       const vm = await launchRuntimeVm({ transport: 'tcp', command: fake('env'), handshakeTimeoutMs: SLOW_OK });
       await vm.exited;
       const names = JSON.parse(vm.stderrTail().split('\n')[0]!) as string[];
-      const allowed = ['PATH', RUNTIME_ENGINE_ADDR_ENV, 'HOSTLINK_SANDBOX', 'HOSTLINK_HOST_PID', 'HOSTLINK_LIFELINE_FD', 'HOSTLINK_DEATH_SIGNAL'];
+      const allowed = ['PATH', RUNTIME_ENGINE_ADDR_ENV, 'HOSTLINK_SANDBOX', 'HOSTLINK_HOST_PID', 'HOSTLINK_LIFELINE_FD', 'HOSTLINK_DEATH_SIGNAL', 'HOSTLINK_CGROUP_READY_FD'];
       assert.ok(names.includes('PATH') && names.includes(RUNTIME_ENGINE_ADDR_ENV), names.join(','));
       for (const n of names) assert.ok(allowed.includes(n), `the VM saw ${n}`);
     } finally {

@@ -5,8 +5,10 @@
  *   host, before spawn:   per-VM cgroup (memory, tasks); the socket made reachable by the VM's uid only
  *   launcher, before exec: close inherited fds, death signal + parent re-check, join the cgroup, rlimits,
  *                          namespaces, drop to the VM uid (no groups, no capabilities), death signal again,
- *                          no_new_privs (native/hostlink_launch.c)
- *   VM, after connecting:  close inherited fds again, lifeline thread, seccomp on every thread (src/vm/sandbox.ts)
+ *                          no_new_privs (native/hostlink_launch.c); with a pid namespace the cgroup join is done
+ *                          by the launcher's relay for the VM's pid while Node starts, and the VM waits for it
+ *   VM, after connecting:  the relay's word on fd 3 (pid namespace), close inherited fds again, lifeline thread,
+ *                          seccomp on every thread (src/vm/sandbox.ts)
  *
  * Without the C compiler there is no launcher and no addon: util-linux (unshare, prlimit, setpriv, each exec'ing
  * the next in place) does the launcher's steps except the pid namespace and the parent re-check; the cgroup is
@@ -237,11 +239,15 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
   const native = plan.launcher?.kind === 'native';
   const launcherWhy = launcher.reason ?? 'the launcher failed its probe';
   const noLauncher = `${launcherWhy}; util-linux setpriv/prlimit are not usable either`;
+  // With a pid namespace the launcher's relay joins the VM's cgroups while Node starts (native/hostlink_launch.c).
+  const relayJoins = native && plan.namespaces && !off && (cgroupSupport().memory !== undefined || cgroupSupport().pids !== undefined);
 
   add(
     'descriptors',
     'on',
-    native ? 'launcher close_range()s everything above stderr; the VM closes any inherited descriptor again at start-up' : 'the VM closes every inherited (not close-on-exec) descriptor above stderr at start-up',
+    native
+      ? `launcher close_range()s everything above stderr${relayJoins ? ' (then gives the VM one pipe, fd 3, for its cgroup word; the VM closes it once read)' : ''}; the VM closes any inherited descriptor again at start-up`
+      : 'the VM closes every inherited (not close-on-exec) descriptor above stderr at start-up',
     true,
   );
   add('environment', 'on', off ? 'environment scrubbed (PATH and the sandbox variables only)' : 'environment scrubbed (PATH and the sandbox variables only), empty read-only working directory', true);
