@@ -177,7 +177,9 @@ describe('remote workers on loopback', { skip }, () => {
     const one = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'one' }), contextId: ctx });
     assert.equal(one.applied, true, JSON.stringify(one.result));
     await first.kill('SIGKILL');
-    const second = worker(host, 2, `127.0.0.1:${port}`);
+    // Three slots: the pool may hold two of them (a call queued while the first VM finishes its previous one starts
+    // a second), and the one-shot call below needs its own.
+    const second = worker(host, 3, `127.0.0.1:${port}`);
     await waitFor('the restarted worker to register', () => second.output().includes('registered with the node'));
     // The new registration replaced the old one and closed its slots: the idle pool VM of the killed worker is gone.
     await waitFor("the pool to drop the killed worker's VM", () => host.poolStats?.workers === 0);
