@@ -16,14 +16,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHash } from 'node:crypto';
 import { Host } from '../src/host/host.js';
 import type { SandboxMode } from '../src/host/sandbox/plan.js';
 import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../src/host/supervisor.js';
+import { runLanes } from './lanes.js';
 import { benchSandboxMode } from './sandbox.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const id = (s: string): Uint8Array => Uint8Array.from(createHash('sha256').update(s).digest());
 
 interface ProfileNode {
   id: number;
@@ -68,18 +67,8 @@ async function main(): Promise<void> {
   try {
     const codeHash = await host.deploy(Uint8Array.from(readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'))));
     const input = (i: number): Uint8Array => Uint8Array.from(Buffer.from(JSON.stringify({ key: `k${i}`, value: `value-${i}` })));
-    let next = 0;
-    const t0 = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: lanes }, async (_, lane) => {
-        while (next < calls) {
-          const i = next++;
-          const o = await host.call({ codeHash, method: 'set', input: input(i), contextId: id(`lane${lane}`) });
-          if (o.result.code !== 'return') throw new Error(`call ${i} failed: ${JSON.stringify(o.result)}`);
-        }
-      }),
-    );
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const { seconds: s, failures } = await runLanes(host, codeHash, calls, lanes, input);
+    if (failures > 0) throw new Error(`${failures} of ${calls} calls did not return`);
     process.stdout.write(`${calls} calls on ${lanes} contexts in ${s.toFixed(2)} s (${(calls / s).toFixed(0)}/s, profiled)\n`);
   } finally {
     await host.close();
