@@ -55,72 +55,57 @@ const SECOND_KW = new Int32Array(256 * 64);
   }
 }
 
-const IV0 = IV[0]!, IV1 = IV[1]!, IV2 = IV[2]!, IV3 = IV[3]!, IV4 = IV[4]!, IV5 = IV[5]!, IV6 = IV[6]!, IV7 = IV[7]!;
-
-// The first block's message schedule, reused across calls (the function is synchronous and not re-entrant).
+// Scratch, reused across calls (the function is synchronous and not re-entrant): the first block's message
+// schedule, then its words with the round constants added, and the working state.
 const W = new Int32Array(64);
+const KW = new Int32Array(64);
+const STATE = new Int32Array(8);
 
-const put32 = (out: Uint8Array, p: number, v: number): void => {
-  out[p] = v >>> 24;
-  out[p + 1] = v >>> 16;
-  out[p + 2] = v >>> 8;
-  out[p + 3] = v;
-};
+/** The 64 rounds of one block over `state`, in place; `kw[off + t]` is the block's w[t] + K[t]. */
+function compress(state: Int32Array, kw: Int32Array, off: number): void {
+  // The working state lives in locals during the rounds (no array traffic between rounds).
+  let a = state[0]!, b = state[1]!, c = state[2]!, d = state[3]!, e = state[4]!, f = state[5]!, g = state[6]!, h = state[7]!;
+  for (let t = 0; t < 64; t++) {
+    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + kw[off + t]!) | 0;
+    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
+  }
+  state[0] = (state[0]! + a) | 0;
+  state[1] = (state[1]! + b) | 0;
+  state[2] = (state[2]! + c) | 0;
+  state[3] = (state[3]! + d) | 0;
+  state[4] = (state[4]! + e) | 0;
+  state[5] = (state[5]! + f) | 0;
+  state[6] = (state[6]! + g) | 0;
+  state[7] = (state[7]! + h) | 0;
+}
 
 /** SHA-256 of `rec[0..65)` written to `out[at..at+32)`. `rec` must be exactly 65 bytes. */
 export function sha256RecordInto(rec: Uint8Array, out: Uint8Array, at: number): void {
   if (rec.length !== RECORD_HASH_INPUT_BYTES) throw new RangeError(`sha256RecordInto: record of ${rec.length} bytes (must be 65)`);
-  const w = W;
   for (let i = 0; i < 16; i++) {
     const p = 4 * i;
-    w[i] = (rec[p]! << 24) | (rec[p + 1]! << 16) | (rec[p + 2]! << 8) | rec[p + 3]!;
+    W[i] = (rec[p]! << 24) | (rec[p + 1]! << 16) | (rec[p + 2]! << 8) | rec[p + 3]!;
   }
-  expand(w, 0);
-  // Both blocks keep the working state in locals (no array traffic between rounds or between the blocks).
-  let a = IV0, b = IV1, c = IV2, d = IV3, e = IV4, f = IV5, g = IV6, h = IV7;
-  for (let t = 0; t < 64; t++) {
-    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + K[t]! + w[t]!) | 0;
-    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-    h = g;
-    g = f;
-    f = e;
-    e = (d + t1) | 0;
-    d = c;
-    c = b;
-    b = a;
-    a = (t1 + t2) | 0;
+  expand(W, 0);
+  for (let t = 0; t < 64; t++) KW[t] = (W[t]! + K[t]!) | 0;
+  STATE.set(IV);
+  compress(STATE, KW, 0);
+  compress(STATE, SECOND_KW, rec[64]! * 64);
+  for (let i = 0; i < 8; i++) {
+    const v = STATE[i]!;
+    out[at + 4 * i] = v >>> 24;
+    out[at + 4 * i + 1] = v >>> 16;
+    out[at + 4 * i + 2] = v >>> 8;
+    out[at + 4 * i + 3] = v;
   }
-  const A = (a + IV0) | 0, B = (b + IV1) | 0, C = (c + IV2) | 0, D = (d + IV3) | 0;
-  const E = (e + IV4) | 0, F = (f + IV5) | 0, G = (g + IV6) | 0, H = (h + IV7) | 0;
-  a = A;
-  b = B;
-  c = C;
-  d = D;
-  e = E;
-  f = F;
-  g = G;
-  h = H;
-  const kw = rec[64]! * 64;
-  for (let t = 0; t < 64; t++) {
-    const t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + ((e & f) ^ (~e & g)) + SECOND_KW[kw + t]!) | 0;
-    const t2 = ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-    h = g;
-    g = f;
-    f = e;
-    e = (d + t1) | 0;
-    d = c;
-    c = b;
-    b = a;
-    a = (t1 + t2) | 0;
-  }
-  put32(out, at, (a + A) | 0);
-  put32(out, at + 4, (b + B) | 0);
-  put32(out, at + 8, (c + C) | 0);
-  put32(out, at + 12, (d + D) | 0);
-  put32(out, at + 16, (e + E) | 0);
-  put32(out, at + 20, (f + F) | 0);
-  put32(out, at + 24, (g + G) | 0);
-  put32(out, at + 28, (h + H) | 0);
 }
 
 /** SHA-256 of a 65-byte record, as a fresh 32-byte array. */
