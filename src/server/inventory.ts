@@ -40,7 +40,7 @@ export function listContexts(host: Host, limit = MAX_LISTED): ContextEntry[] {
   let scanned = 0;
   for (const [key, value] of host.store.range('merkle', new Uint8Array(0))) {
     if (found.size >= limit || ++scanned > MAX_SCANNED) break;
-    if (key.length === 32) found.set(hex(key), { context: hex(key), root: hex(value) });
+    if (key.length === 32) found.set(hex(key), { context: hex(key), root: hex(value.subarray(0, 32)) }); // the root, then any log
   }
   for (const c of host.node.contexts()) {
     if (found.size >= limit) break;

@@ -31,7 +31,21 @@ export const MAX_TABLE_KEY_BYTES = 1978;
 
 /** meta-table key of the layout stamp: bumped when a table's key or value layout changes incompatibly. */
 export const LAYOUT_KEY = new TextEncoder().encode('layout');
-export const LAYOUT_VERSION = 1;
+/** 2: a context's root value in 'merkle' may carry a log of changed keys (merkle-log.ts); 1 had the bare root. */
+export const LAYOUT_VERSION = 2;
+
+/**
+ * What opening a store stamped `stamp` does: 'ok'; 'upgrade' (restamp it: the data is already valid in this
+ * layout); or a message saying why it is refused and what to do. A layout-1 store is a layout-2 store whose
+ * contexts all have an empty log; the new stamp keeps older Hostlinks, which would misread a logged root value,
+ * from opening it.
+ */
+export function layoutOnOpen(stamp: Uint8Array, dir: string): 'ok' | 'upgrade' | string {
+  if (stamp.length === 1 && stamp[0] === LAYOUT_VERSION) return 'ok';
+  if (stamp.length === 1 && stamp[0] === 1) return 'upgrade';
+  const newer = stamp.length === 1 && stamp[0]! > LAYOUT_VERSION;
+  return `the store in ${dir} has layout ${stamp.join(',')}, this Hostlink reads layout ${LAYOUT_VERSION}${newer ? ' (and 1): open it with the newer Hostlink that wrote it' : ': it was not written by Hostlink, or is damaged'}`;
+}
 
 export interface KvReader {
   /** The value, or undefined. The returned array is the caller's (mutating it does not change the store). */

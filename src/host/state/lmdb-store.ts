@@ -18,6 +18,7 @@ import {
   checkTableKey,
   LAYOUT_KEY,
   LAYOUT_VERSION,
+  layoutOnOpen,
   prefixEnd,
   TABLES,
   type KvStore,
@@ -234,9 +235,14 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
   const stamp = store.get('meta', LAYOUT_KEY);
   if (stamp === undefined) {
     await store.write((txn) => txn.put('meta', LAYOUT_KEY, Uint8Array.of(LAYOUT_VERSION)));
-  } else if (stamp.length !== 1 || stamp[0] !== LAYOUT_VERSION) {
-    await store.close();
-    throw new HostlinkError('store', `the store in ${dir} has layout ${stamp.join(',')}, this Hostlink reads layout ${LAYOUT_VERSION}`);
+  } else {
+    const action = layoutOnOpen(stamp, dir);
+    if (action === 'upgrade') {
+      await store.write((txn) => txn.put('meta', LAYOUT_KEY, Uint8Array.of(LAYOUT_VERSION)));
+    } else if (action !== 'ok') {
+      await store.close();
+      throw new HostlinkError('store', action);
+    }
   }
   return store;
 }

@@ -9,10 +9,14 @@
  *   value: u16be(bitmap of occupied slots, bit i = slot i) ‖ the 65-byte records of those slots, in slot order
  *
  * Decoded pages are kept across transactions in a bounded, process-wide cache (the page tree cache below), so
- * a one-key update reads no page from the store once its path is warm. A cached context is used only while
- * the root stored in the transaction equals the root the cache was left at: the pages of a canonical tree are
- * a function of its entries, which its root identifies, so equal roots mean equal pages. A rolled-back or
- * failed write leaves the stored root different from the cached one, and the context's pages are dropped.
+ * a one-key update reads no page from the store once its path is warm. Changed pages are written back to the
+ * store only at a checkpoint (merkle-log.ts: meanwhile the context's stored root value logs the changed keys);
+ * the cache keeps every page changed since, until the checkpoint writes it. A cached context is used only while
+ * the root value stored in the transaction equals the value the cache was left at: it names the current root
+ * and the checkpoint's (each identifies its entries, and the pages of a canonical tree are a function of its
+ * entries), so equal values mean equal current pages and equal stored pages. A rolled-back or failed write
+ * leaves the stored value different from the cached one, and the context's pages are dropped (then rebuilt
+ * from the stored pages and the log by merkle.ts).
  */
 import { HostlinkError } from '../../errors.js';
 import { ScratchChunks } from './bytes.js';
@@ -22,7 +26,6 @@ export const RECORD_BYTES = 65;
 const PAGE_LEVELS = 4;
 const SLOTS = 15;
 const CONTEXT_ID_BYTES = 32;
-const ROOT_BYTES = 32;
 
 export const bitAt = (path: Uint8Array, i: number): number => (path[i >> 3]! >> (7 - (i & 7))) & 1;
 
@@ -49,6 +52,8 @@ interface Page {
   /** Changes not yet flushed: undefined: as in recs; null: emptied; else the new record (not copied yet). */
   slots: (Uint8Array | null | undefined)[];
   dirty: boolean;
+  /** Changed since the last checkpoint (listed in the context's `unflushed`): the store holds an older form. */
+  unflushed: boolean;
   /** The cached pages 4 levels below, by the 4 path bits after this page's depth. */
   children: (Page | undefined)[] | undefined;
   /** What this page is charged against the cache's byte cap. */
@@ -83,7 +88,7 @@ function loadPage(key: Uint8Array, raw: Uint8Array | undefined): Page {
     }
   }
   const cost = pageCost(key, recs);
-  return { key, recs, bitmap, slots: new Array<undefined>(SLOTS).fill(undefined), dirty: false, children: undefined, cost };
+  return { key, recs, bitmap, slots: new Array<undefined>(SLOTS).fill(undefined), dirty: false, unflushed: false, children: undefined, cost };
 }
 
 /** Set bits in a 15-bit bitmap. */
@@ -135,14 +140,22 @@ const pageChunks = new ScratchChunks();
 
 // ---- the page tree cache ----
 
-/** One context's cached pages, valid while the stored root equals `root`. */
+/** One context's cached pages, valid while the stored root value equals `stored`. */
 interface CachedContext {
   id: string;
-  /** The root the cached pages belong to (32 zero bytes: no entries); undefined while an update is in flight or after a failed one. */
-  root: Uint8Array | undefined;
+  /**
+   * The stored root value (merkle-log.ts) the cached pages belong to (NO_ENTRIES: the context has none);
+   * undefined while an update is in flight or after a failed one.
+   */
+  stored: Uint8Array | undefined;
   top: Page | undefined;
+  /** Pages changed since the last checkpoint: the next checkpoint writes them. */
+  unflushed: Page[];
   bytes: number;
 }
+
+/** What `stored` is for a context without entries (nothing stored under its id). */
+const NO_ENTRIES = new Uint8Array(0);
 
 /** Default cap on the page tree cache, in bytes (records, keys and per-page overhead, estimated). */
 export const DEFAULT_TREE_CACHE_BYTES = 256 * 1024 * 1024;
@@ -155,7 +168,8 @@ function dropContext(ctx: CachedContext): void {
   totalBytes -= ctx.bytes;
   ctx.bytes = 0;
   ctx.top = undefined;
-  ctx.root = undefined;
+  ctx.unflushed = [];
+  ctx.stored = undefined;
 }
 
 /** Evicts least recently used contexts (then, if still over, `keep`'s own pages) until the cache fits its cap. */
@@ -169,10 +183,11 @@ function enforceCap(keep: CachedContext): void {
     totalBytes -= CONTEXT_OVERHEAD_BYTES;
   }
   if (totalBytes > capBytes) {
-    // One context larger than the cap: start it over (it refills along the paths it uses).
-    const root = keep.root;
+    // One context larger than the cap: start it over (it refills along the paths it uses). With pages not yet
+    // written back it is dropped entirely instead (the store's pages are older: the next update rebuilds).
+    const stored = keep.unflushed.length === 0 ? keep.stored : undefined;
     dropContext(keep);
-    keep.root = root;
+    keep.stored = stored;
   }
 }
 
@@ -197,8 +212,9 @@ export function treeCacheUsage(): { bytes: number; cap: number; contexts: number
 
 const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
-function sameRoot(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < ROOT_BYTES; i++) if (a[i] !== b[i]) return false;
+function sameValue(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -209,27 +225,45 @@ export class NodePages {
   private slot = 0;
 
   /**
-   * Opens the context's pages for an update of the tree whose root is `storedRoot` (as read in `txn`; 32 zero
-   * bytes for an empty context). Until commit() the cache holds nothing for this context, so an update that
-   * throws leaves no trace in it.
+   * Whether the cached pages were reused: they are the tree of the stored root. Otherwise the pages come from
+   * the store, which holds the tree of the checkpoint root: the caller rebuilds the logged keys' paths.
+   */
+  readonly reused: boolean;
+
+  /**
+   * Opens the context's pages for an update, given its stored root value as read in `txn` (merkle-log.ts;
+   * undefined for a context without entries). Until commit() the cache holds nothing valid for this context,
+   * so an update that throws leaves no trace in it.
    */
   constructor(
     private readonly txn: KvTxn,
     private readonly contextId: Uint8Array,
-    storedRoot: Uint8Array,
+    stored: Uint8Array | undefined,
+    /** Pages of this update only, read from the store, neither taken from nor left in the cache (checks). */
+    private readonly detached = false,
   ) {
     const id = latin1(contextId);
+    if (detached) {
+      this.reused = false;
+      this.ctx = { id, stored: undefined, top: undefined, unflushed: [], bytes: 0 };
+      return;
+    }
     let ctx = contexts.get(id);
     if (ctx === undefined) {
-      ctx = { id, root: undefined, top: undefined, bytes: 0 };
+      ctx = { id, stored: undefined, top: undefined, unflushed: [], bytes: 0 };
       contexts.set(id, ctx);
       totalBytes += CONTEXT_OVERHEAD_BYTES;
-    } else if (ctx.root === undefined || !sameRoot(ctx.root, storedRoot)) {
-      dropContext(ctx);
     }
+    this.reused = ctx.stored !== undefined && sameValue(ctx.stored, stored ?? NO_ENTRIES);
+    if (!this.reused) dropContext(ctx);
     // Not valid again before commit(): a throw in between leaves the pages unusable (dropped on next use).
-    ctx.root = undefined;
+    ctx.stored = undefined;
     this.ctx = ctx;
+  }
+
+  /** Whether this context's pages, with the update's changes, are over the cache's cap on their own. */
+  get overCap(): boolean {
+    return this.ctx.bytes + CONTEXT_OVERHEAD_BYTES > capBytes;
   }
 
   /** The record at depth `depth` on `path` (any 32 bytes whose first `depth` bits are the path). */
@@ -251,8 +285,11 @@ export class NodePages {
     this.touch(page);
   }
 
-  /** Writes back the pages changed since the last flush. */
-  flush(): void {
+  /**
+   * Applies the update's changes to the cached pages (in place) and marks those pages for the next
+   * checkpoint. Nothing is written to the store: writeBack() does that.
+   */
+  apply(): void {
     // First every changed record into the staging area (they may be views into pages), then into the pages.
     let n = 0;
     for (const page of this.dirtyPages) for (const s of page.slots) if (s !== undefined && s !== null) n++;
@@ -279,8 +316,7 @@ export class NodePages {
         if (page.recs === undefined) {
           page.recs = new Uint8Array(FULL_PAGE_BYTES);
           const cost = pageCost(page.key, page.recs);
-          this.ctx.bytes += cost - page.cost;
-          totalBytes += cost - page.cost;
+          this.charge(cost - page.cost);
           page.cost = cost;
         }
         page.recs.set(staging.subarray(o, o + RECORD_BYTES), i * RECORD_BYTES);
@@ -288,6 +324,18 @@ export class NodePages {
         page.bitmap |= 1 << i;
       }
       page.dirty = false;
+      if (!page.unflushed) {
+        page.unflushed = true;
+        this.ctx.unflushed.push(page);
+      }
+    }
+    this.dirtyPages.length = 0;
+  }
+
+  /** The checkpoint: writes every page changed since the last one (and applied) to the store. */
+  writeBack(): void {
+    for (const page of this.ctx.unflushed) {
+      page.unflushed = false;
       if (page.bitmap === 0) {
         this.txn.del('merkle', page.key);
       } else {
@@ -297,29 +345,35 @@ export class NodePages {
         this.txn.put('merkle', page.key, out);
       }
     }
-    this.dirtyPages.length = 0;
+    this.ctx.unflushed = [];
   }
 
   /**
-   * The update is done and its pages are flushed: the cache now describes the tree whose root is `root`. Call
-   * only after flush(); without this call (a throw, or `keep` false) the context's pages are not reused.
+   * The update is done and applied: the cache now describes the tree whose stored root value is `stored`
+   * (undefined: no entries). Without this call (a throw, or `keep` false) the context's pages are not reused.
    */
-  commit(root: Uint8Array | undefined, keep = true): void {
+  commit(stored: Uint8Array | undefined, keep = true): void {
+    if (this.detached) return;
     if (capBytes === 0) {
       dropContext(this.ctx);
       contexts.delete(this.ctx.id);
       totalBytes -= CONTEXT_OVERHEAD_BYTES;
       return;
     }
-    if (!keep || root === undefined) {
+    if (!keep) {
       dropContext(this.ctx);
       enforceCap(this.ctx);
       return;
     }
-    this.ctx.root = Uint8Array.from(root);
+    this.ctx.stored = stored ?? NO_ENTRIES;
     contexts.delete(this.ctx.id); // most recently used last
     contexts.set(this.ctx.id, this.ctx);
     enforceCap(this.ctx);
+  }
+
+  private charge(bytes: number): void {
+    this.ctx.bytes += bytes;
+    if (!this.detached) totalBytes += bytes;
   }
 
   private touch(page: Page): void {
@@ -331,8 +385,7 @@ export class NodePages {
   private load(depth: number, path: Uint8Array): Page {
     const key = pageKey(this.contextId, depth, path);
     const page = loadPage(key, this.txn.get('merkle', key));
-    this.ctx.bytes += page.cost;
-    totalBytes += page.cost;
+    this.charge(page.cost);
     return page;
   }
 

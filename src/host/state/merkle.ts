@@ -12,13 +12,24 @@
  * record carries both child hashes (no sibling reads on the way up), and a leaf record says which key it is.
  * Records are grouped four levels to a page in the 'merkle' table (merkle-pages.ts); the root hash also lives
  * at contextId alone, so stateRoot() is one read.
+ *
+ * Pages are written back only at a checkpoint (every few dozen changed keys): in between, each commit stores the
+ * root together with the checkpoint's root and the keys changed since (merkle-log.ts), and the cache holds the
+ * changed pages. Invariant, after every commit (so after any crash): the stored pages are the canonical tree of
+ * the checkpoint root, the logged keys include every key whose entry differs from that tree, and the stored
+ * root is the root of the 'state' entries. Without the cached pages (a new process, an evicted context, a
+ * rolled-back or failed write) an update first rebuilds them: the stored pages plus each logged key's current
+ * entry, checked against both roots (recover()).
  */
 import { HostlinkError } from '../../errors.js';
 import { bytesEqual, concatBytes, ScratchChunks } from './bytes.js';
 import { HASH_BYTES, sha256 } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
+import { checkpointRootOf, checkStoredRootValue, loggedKeyAt, loggedKeyCount, nextStoredValue, rootOf } from './merkle-log.js';
 import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
 import { hashChain, hashRecordInto, leafRecordInto, sha256Into } from './sha256-record.js';
+
+export { setStateLogLimit } from './merkle-log.js';
 
 export { computeRootFromScratch } from './merkle-reference.js';
 
@@ -182,8 +193,10 @@ class Chain {
 class TreeUpdate {
   readonly nodes: NodePages;
 
-  constructor(txn: KvTxn, contextId: Uint8Array, storedRoot: Uint8Array) {
-    this.nodes = new NodePages(txn, contextId, storedRoot);
+  /** The context's pages for an update, given its stored root value (undefined: no entries); see recover(). */
+  constructor(txn: KvTxn, contextId: Uint8Array, stored: Uint8Array | undefined, detached = false) {
+    this.nodes = new NodePages(txn, contextId, stored, detached);
+    if (!this.nodes.reused && stored !== undefined && loggedKeyCount(stored) > 0) recover(this, txn, contextId, stored);
   }
 
   /** The stored node at (depth, path) whose hash its parent records as `hash`. */
@@ -390,6 +403,74 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
   return chain !== undefined ? chain.finish() : node;
 }
 
+const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+/**
+ * Rebuilds the context's current tree in the (uncached) pages: the store holds the tree of the checkpoint root,
+ * and each logged key gets its current entry from the 'state' table. Both roots are checked: a mismatch means
+ * the stored pages, the log or the entries are not what the commits wrote, an internal error naming the context.
+ * The rebuilt pages stay marked for the next checkpoint.
+ */
+function recover(tree: TreeUpdate, txn: KvTxn, contextId: Uint8Array, stored: Uint8Array): void {
+  const checkpoint = checkpointRootOf(stored);
+  let before: TreeNode | undefined;
+  if (!isZero(checkpoint)) {
+    const rec = tree.nodes.get(0, ZERO);
+    const hash = new Uint8Array(HASH_BYTES);
+    if (rec !== undefined) hashRecordInto(rec, hash, 0);
+    if (rec === undefined || !bytesEqual(hash, checkpoint)) {
+      throw new HostlinkError('internal', `the stored state tree of context ${hexOf(contextId)} is not the tree of its checkpoint root ${hexOf(checkpoint)}`);
+    }
+    before = { rec, hash: checkpoint };
+  }
+  const ops: Op[] = [];
+  for (let i = 0, n = loggedKeyCount(stored); i < n; i++) {
+    const kh = loggedKeyAt(stored, i);
+    const entry = txn.get('state', concatBytes(contextId, kh));
+    if (entry === undefined) {
+      ops.push({ kh, leaf: null });
+      continue;
+    }
+    const [key, value] = decodeEntry(entry);
+    const leaf = leafRecord(key, value);
+    if (!sameKeyHash(leaf, kh)) throw new HostlinkError('internal', `state entry of context ${hexOf(contextId)} stored under another key's hash`);
+    ops.push({ kh, leaf });
+  }
+  const after = tree.update(0, ZERO, before, ops);
+  if (after === undefined) tree.nodes.del(0, ZERO);
+  else tree.nodes.put(0, ZERO, after.rec);
+  const root = after?.hash ?? ZERO;
+  if (!bytesEqual(root, rootOf(stored))) {
+    throw new HostlinkError(
+      'internal',
+      `the state tree of context ${hexOf(contextId)} rebuilt from its checkpoint and ${ops.length} logged key(s) has root ${hexOf(root)}, but its stored root is ${hexOf(rootOf(stored))}`,
+    );
+  }
+  tree.nodes.apply();
+}
+
+/** The stored root value under the context's id (undefined: no entries), checked for shape. */
+function storedValue(reader: KvReader, contextId: Uint8Array): Uint8Array | undefined {
+  const stored = reader.get('merkle', contextId);
+  if (stored !== undefined) checkStoredRootValue(stored, contextId);
+  return stored;
+}
+
+/**
+ * Stores the update's new root (the tree is applied to the pages): with the changed keys logged, or, when the
+ * log is full, the cache is off or this context alone outgrows it, as a checkpoint that writes back every page
+ * changed since the last one. Returns the stored value.
+ */
+function storeRoot(tree: TreeUpdate, txn: KvTxn, contextId: Uint8Array, stored: Uint8Array | undefined, root: Uint8Array, khs: readonly Uint8Array[]): Uint8Array {
+  let value = tree.nodes.overCap ? undefined : nextStoredValue(stored, root, khs);
+  if (value === undefined) {
+    tree.nodes.writeBack();
+    value = root.slice(); // out of scratch memory: the store may keep the array it is given
+  }
+  txn.put('merkle', contextId, value);
+  return value;
+}
+
 /**
  * Applies one execution's storage delta to a context inside `txn`: the 'state' entries, the tree and the
  * stored root. Returns the new root. If a key appears more than once, its last change wins. Deleting an absent
@@ -400,25 +481,32 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
   // A one-key delta (the common case) needs no map to find repeated keys.
   const ops = changes.length === 1 ? undefined : new Map<string, Op>();
   let single: Op | undefined;
+  const khs: Uint8Array[] = [];
   for (const [key, value] of changes) {
     const leaf = value === null ? null : leafRecord(key, value);
     const kh = leaf === null ? keyHash(key) : leaf.subarray(1, 1 + HASH_BYTES);
-    const stateKey = concatBytes(contextId, kh);
-    if (value === null) txn.del('state', stateKey);
-    else txn.put('state', stateKey, encodeEntry(key, value));
+    khs.push(kh);
     if (ops === undefined) single = { kh, leaf };
     else ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
   }
   if (ops !== undefined && ops.size === 1) [single] = ops.values();
-  const oldRoot = txn.get('merkle', contextId);
-  if (single === undefined && (ops === undefined || ops.size === 0)) return oldRoot ?? emptyRoot();
-  const tree = new TreeUpdate(txn, contextId, oldRoot ?? ZERO);
+  const stored = storedValue(txn, contextId);
+  const oldRoot = stored === undefined ? undefined : rootOf(stored);
+  if (single === undefined && (ops === undefined || ops.size === 0)) return oldRoot?.slice() ?? emptyRoot();
+  // Opened (and rebuilt if need be, from the entries as they were) before this delta's entries are written.
+  const tree = new TreeUpdate(txn, contextId, stored);
+  for (let i = 0; i < changes.length; i++) {
+    const [key, value] = changes[i]!;
+    const stateKey = concatBytes(contextId, khs[i]!);
+    if (value === null) txn.del('state', stateKey);
+    else txn.put('state', stateKey, encodeEntry(key, value));
+  }
   let after: TreeNode | undefined;
   if (single !== undefined) {
     const one = updateOne(tree, oldRoot, single.kh, single.leaf);
     if (one === 'unchanged') {
-      tree.nodes.commit(oldRoot ?? ZERO);
-      return oldRoot ?? emptyRoot();
+      tree.nodes.commit(stored);
+      return oldRoot?.slice() ?? emptyRoot();
     }
     after = one;
   } else {
@@ -426,30 +514,79 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     after = tree.update(0, ZERO, before, [...ops!.values()]);
   }
   if (after === undefined) {
+    // No entries left: every page goes (a checkpoint), and nothing is stored under the context's id.
     tree.nodes.del(0, ZERO);
-    tree.nodes.flush();
-    tree.nodes.commit(ZERO);
-    if (oldRoot !== undefined) txn.del('merkle', contextId);
+    tree.nodes.apply();
+    tree.nodes.writeBack();
+    tree.nodes.commit(undefined);
+    if (stored !== undefined) txn.del('merkle', contextId);
     return emptyRoot();
   }
   // Same root, same entries: the stored tree is already right (e.g. values rewritten unchanged). The pages the
-  // walk changed in memory are not written, so they are not kept in the cache either.
+  // walk changed in memory are not applied, so the cache does not keep the context either.
   if (oldRoot !== undefined && bytesEqual(oldRoot, after.hash)) {
-    tree.nodes.commit(oldRoot, false);
-    return oldRoot;
+    tree.nodes.commit(stored, false);
+    return oldRoot.slice();
   }
-  const root = after.hash.slice(); // out of scratch memory: the store may keep the array it is given
   tree.nodes.put(0, ZERO, after.rec);
-  tree.nodes.flush();
-  txn.put('merkle', contextId, root);
-  tree.nodes.commit(root);
-  return root.slice();
+  tree.nodes.apply();
+  const changed = single !== undefined ? [single.kh] : [...ops!.values()].map((op) => op.kh);
+  tree.nodes.commit(storeRoot(tree, txn, contextId, stored, after.hash, changed));
+  return after.hash.slice();
+}
+
+/**
+ * Writes back the context's tree pages now (a checkpoint), so the stored pages are the current tree and
+ * nothing is logged. applyDelta does this by itself when the log is full; this is for a node that wants a
+ * checkpoint at a moment of its choosing (before a backup, at shutdown) and for tests.
+ */
+export function checkpointState(txn: KvTxn, contextId: Uint8Array): void {
+  checkContextId(contextId);
+  const stored = storedValue(txn, contextId);
+  if (stored === undefined || loggedKeyCount(stored) === 0) return;
+  const tree = new TreeUpdate(txn, contextId, stored);
+  tree.nodes.writeBack();
+  const value = rootOf(stored).slice();
+  txn.put('merkle', contextId, value);
+  tree.nodes.commit(value);
+}
+
+/**
+ * Rebuilds the context's tree from what is stored, without the page cache (as after a restart): the stored
+ * pages, checked against the checkpoint root, plus the logged keys' entries, checked against the stored root.
+ * Throws HostlinkError('internal') naming the context if they disagree. Returns how many keys were logged. For
+ * tests and consistency checks; reads only.
+ */
+export function verifyStateTree(reader: KvReader, contextId: Uint8Array): { logged: number } {
+  checkContextId(contextId);
+  const stored = storedValue(reader, contextId);
+  if (stored === undefined) return { logged: 0 };
+  const readOnly: KvTxn = {
+    get: (t, k) => reader.get(t, k),
+    range: (t, p) => reader.range(t, p),
+    put: () => {
+      throw new HostlinkError('internal', 'verifyStateTree wrote to the store');
+    },
+    del: () => {
+      throw new HostlinkError('internal', 'verifyStateTree wrote to the store');
+    },
+  };
+  const tree = new TreeUpdate(readOnly, contextId, stored, true);
+  if (loggedKeyCount(stored) === 0) {
+    // No log: the top record itself must hash to the root (recover() checks this against the checkpoint root).
+    const hash = new Uint8Array(HASH_BYTES);
+    const rec = tree.record(0, ZERO);
+    hashRecordInto(rec, hash, 0);
+    if (!bytesEqual(hash, rootOf(stored))) throw new HostlinkError('internal', `the stored state tree of context ${hexOf(contextId)} is not the tree of its root`);
+  }
+  return { logged: loggedKeyCount(stored) };
 }
 
 /** The context's current state root (32 zero bytes for a context without entries). */
 export function stateRoot(reader: KvReader, contextId: Uint8Array): Uint8Array {
   checkContextId(contextId);
-  return reader.get('merkle', contextId) ?? emptyRoot();
+  const stored = storedValue(reader, contextId);
+  return stored === undefined ? emptyRoot() : rootOf(stored).slice();
 }
 
 export function readState(reader: KvReader, contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined {
