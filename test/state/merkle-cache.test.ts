@@ -9,7 +9,7 @@ import { HostlinkError } from '../../src/errors.js';
 import type { KvReader, KvStore, KvTxn } from '../../src/host/state/kv.js';
 import { openLmdbStore } from '../../src/host/state/lmdb-store.js';
 import { createMemoryStore } from '../../src/host/state/memory-store.js';
-import { applyDelta, type StateChange } from '../../src/host/state/merkle.js';
+import { applyDelta, setStateLogLimit, type StateChange } from '../../src/host/state/merkle.js';
 import { setTreeCacheLimit, treeCacheUsage } from '../../src/host/state/merkle-pages.js';
 import { applyToModel, checkStoredTree, ctxId, enc, Rng, storeTest, tempDir, type Model } from './stores.js';
 
@@ -42,7 +42,11 @@ storeTest('page cache: writes that throw after applyDelta, alone or among others
   applyToModel(model, initial);
   check(store, ctx, model, 'the initial load');
 
+  const limit = setStateLogLimit(3);
+  try {
   for (let round = 0; round < 40; round++) {
+    // Pages written back in every commit, every few keys, or every 48 (checkpoints land on various rounds).
+    setStateLogLimit(rng.pick([0, 3, 48]));
     // One-key deltas (their own code path) and batches, over keys that exist and keys that do not.
     const size = rng.int(3) === 0 ? 1 + rng.int(20) : 1;
     const kind = rng.int(3);
@@ -83,6 +87,9 @@ storeTest('page cache: writes that throw after applyDelta, alone or among others
       applyToModel(model, changes);
       check(store, ctx, model, `round ${round}: a committed delta`);
     }
+  }
+  } finally {
+    setStateLogLimit(limit);
   }
 });
 
@@ -179,8 +186,9 @@ test('page cache: stays within its byte cap with many contexts and with one cont
 });
 
 storeTest('page cache: a store put failing partway through writing the pages leaves store and cache consistent', async (store) => {
-  // flush() updates the cached pages in place as it writes them; a put that throws halfway (a store error)
-  // must not leave those pages in use: the transaction rolls back and the next update re-reads the stored tree.
+  // An update changes the cached pages in place before it stores the root (and, at a checkpoint, writes the
+  // pages back); a put that throws there (a store error) must not leave those pages in use: the transaction
+  // rolls back and the next update rebuilds from the stored pages and log.
   const ctx = ctxId(23);
   const model: Model = new Map();
   const rng = new Rng(23);
@@ -188,9 +196,14 @@ storeTest('page cache: a store put failing partway through writing the pages lea
   await store.write((txn) => applyDelta(txn, ctx, initial));
   applyToModel(model, initial);
   let failed = 0;
-  for (let round = 0; round < 30; round++) {
+  let failedCheckpoints = 0;
+  const limit = setStateLogLimit(2);
+  try {
+  for (let round = 0; round < 40; round++) {
+    // A small log: many updates are checkpoints, whose page writes can fail too.
+    setStateLogLimit(rng.pick([0, 2, 48]));
     const size = rng.int(3) === 0 ? 1 + rng.int(20) : 1;
-    const failAt = 1 + rng.int(3); // the failing 'merkle' put: the first, second or third page written
+    const failAt = 1 + rng.int(3); // the failing 'merkle' put: the root value, or the first or second page written
     const changes = randomChanges(rng, 500, size);
     let merklePuts = 0;
     const result = await store
@@ -215,11 +228,16 @@ storeTest('page cache: a store put failing partway through writing the pages lea
       );
     if (result === 'committed') applyToModel(model, changes); // fewer page writes than failAt (or none)
     else failed++;
+    if (result === 'failed' && failAt > 1) failedCheckpoints++; // a page write failed: that update was a checkpoint
     check(store, ctx, model, `round ${round}: put ${failAt} ${result}`);
     const next = randomChanges(rng, 500, 1);
     await store.write((txn) => applyDelta(txn, ctx, next));
     applyToModel(model, next);
     check(store, ctx, model, `round ${round}: the delta after it`);
   }
-  assert.ok(failed >= 10, `only ${failed} of 30 rounds failed a put`);
+  } finally {
+    setStateLogLimit(limit);
+  }
+  assert.ok(failed >= 10, `only ${failed} of 40 rounds failed a put`);
+  assert.ok(failedCheckpoints >= 3, `only ${failedCheckpoints} rounds failed while writing back pages`);
 });
