@@ -210,3 +210,42 @@ test('the stored root value keeps stateRoot one read: the root, then the log', a
     remove();
   }
 });
+
+test('write-back: a context evicted from the cache is checkpointed in the evicting transaction, unless its cached value is stale', async () => {
+  const { dir, remove } = tempDir();
+  const store = await openLmdbStore(dir, { durability: 'nosync' });
+  const previous = setTreeCacheLimit(60_000);
+  try {
+    const rng = new Rng(47);
+    const models = new Map<number, Model>();
+    let rolledBack = 0;
+    const staleAtEnd = new Set<number>(); // contexts whose last write was rolled back
+    for (let round = 0; round < 300; round++) {
+      const c = rng.int(30);
+      const model = models.get(c) ?? new Map();
+      models.set(c, model);
+      const changes = randomChanges(rng, 40, 1);
+      if (rng.int(10) === 0) {
+        // Rolled back after the update: the cache holds a value the store never had; evicting it writes nothing.
+        await assert.rejects(store.write((txn) => (applyDelta(txn, ctxId(c), changes), txn.put('state', new Uint8Array(0), new Uint8Array(0)))));
+        rolledBack++;
+        staleAtEnd.add(c);
+        continue;
+      }
+      await store.write((txn) => applyDelta(txn, ctxId(c), changes));
+      applyToModel(model, changes);
+      staleAtEnd.delete(c);
+    }
+    assert.ok(rolledBack > 10);
+    let withLog = 0;
+    for (const [c, model] of models) if (checkStoredTree(store, ctxId(c), model, `context ${c}`) > 0) withLog++;
+    // Only contexts still cached may have logged keys: the evicted ones were checkpointed (or were stale).
+    const cached = treeCacheUsage().contexts;
+    assert.ok(cached < 30, `${cached} contexts cached: none was evicted`);
+    assert.ok(withLog <= cached + staleAtEnd.size, `${withLog} contexts have logged keys, ${cached} are cached, ${staleAtEnd.size} stale`);
+  } finally {
+    setTreeCacheLimit(previous);
+    await store.close();
+    remove();
+  }
+});

@@ -26,6 +26,7 @@ export const RECORD_BYTES = 65;
 const PAGE_LEVELS = 4;
 const SLOTS = 15;
 const CONTEXT_ID_BYTES = 32;
+const ROOT_BYTES = 32;
 
 export const bitAt = (path: Uint8Array, i: number): number => (path[i >> 3]! >> (7 - (i & 7))) & 1;
 
@@ -172,15 +173,51 @@ function dropContext(ctx: CachedContext): void {
   ctx.stored = undefined;
 }
 
-/** Evicts least recently used contexts (then, if still over, `keep`'s own pages) until the cache fits its cap. */
-function enforceCap(keep: CachedContext): void {
+/** Writes `pages` to the store in their current form (an empty page is deleted) and clears their marks. */
+function writePages(txn: KvTxn, pages: readonly Page[]): void {
+  for (const page of pages) {
+    page.unflushed = false;
+    if (page.bitmap === 0) {
+      txn.del('merkle', page.key);
+    } else {
+      // The stored form goes through scratch memory: the store copies it (LMDB within put), nothing keeps it.
+      const out = pageChunks.take(2 + popcount15(page.bitmap) * RECORD_BYTES);
+      encodeInto(page, out);
+      txn.put('merkle', page.key, out);
+    }
+  }
+}
+
+/**
+ * A checkpoint of an evicted context, in the transaction of the update that evicts it, so that its next update
+ * (or a restart) does not have to rebuild its logged keys. Only while its stored value, as this transaction
+ * sees it, is the one the cache was left at (a rolled-back update leaves another one): else it is just dropped.
+ */
+function writeBackEvicted(ctx: CachedContext, txn: KvTxn): void {
+  if (ctx.unflushed.length === 0 || ctx.stored === undefined || ctx.stored.length <= ROOT_BYTES) return;
+  const id = new Uint8Array(Buffer.from(ctx.id, 'latin1'));
+  const stored = txn.get('merkle', id);
+  if (stored === undefined || !sameValue(stored, ctx.stored)) return;
+  writePages(txn, ctx.unflushed);
+  txn.put('merkle', id, stored.slice(0, ROOT_BYTES));
+}
+
+/**
+ * Evicts least recently used contexts (then, if still over, `keep`'s own pages) until the cache fits its cap;
+ * an evicted context's changed pages are written back in `txn` (the evicting update's transaction).
+ */
+function enforceCap(keep: CachedContext, txn?: KvTxn): void {
   if (totalBytes <= capBytes) return;
   for (const ctx of contexts.values()) {
     if (totalBytes <= capBytes) return;
     if (ctx === keep) continue;
-    dropContext(ctx);
-    contexts.delete(ctx.id);
-    totalBytes -= CONTEXT_OVERHEAD_BYTES;
+    try {
+      if (txn !== undefined) writeBackEvicted(ctx, txn);
+    } finally {
+      dropContext(ctx);
+      contexts.delete(ctx.id);
+      totalBytes -= CONTEXT_OVERHEAD_BYTES;
+    }
   }
   if (totalBytes > capBytes) {
     // One context larger than the cap: start it over (it refills along the paths it uses). With pages not yet
@@ -334,17 +371,7 @@ export class NodePages {
 
   /** The checkpoint: writes every page changed since the last one (and applied) to the store. */
   writeBack(): void {
-    for (const page of this.ctx.unflushed) {
-      page.unflushed = false;
-      if (page.bitmap === 0) {
-        this.txn.del('merkle', page.key);
-      } else {
-        // The stored form goes through scratch memory: the store copies it (LMDB within put), nothing keeps it.
-        const out = pageChunks.take(2 + popcount15(page.bitmap) * RECORD_BYTES);
-        encodeInto(page, out);
-        this.txn.put('merkle', page.key, out);
-      }
-    }
+    writePages(this.txn, this.ctx.unflushed);
     this.ctx.unflushed = [];
   }
 
@@ -362,13 +389,13 @@ export class NodePages {
     }
     if (!keep) {
       dropContext(this.ctx);
-      enforceCap(this.ctx);
+      enforceCap(this.ctx, this.txn);
       return;
     }
     this.ctx.stored = stored ?? NO_ENTRIES;
     contexts.delete(this.ctx.id); // most recently used last
     contexts.set(this.ctx.id, this.ctx);
-    enforceCap(this.ctx);
+    enforceCap(this.ctx, this.txn);
   }
 
   private charge(bytes: number): void {
