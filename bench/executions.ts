@@ -13,6 +13,8 @@ import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervi
 import { cpuSnapshot, cpuSpent } from './cpu.js';
 import { benchSandboxMode } from './sandbox.js';
 import { watchHostGc } from './host-gc.js';
+import { openLmdbStore } from '../src/host/state/lmdb-store.js';
+import type { KvStore } from '../src/host/state/kv.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -40,8 +42,117 @@ export interface ExecutionsRow {
   load: number;
   /** The host's garbage collections during the measured calls: scavenges and mark-compacts per 1,000 executions, main-thread pause us per execution. */
   hostGc: { scavengesPer1000: number; markCompactsPer1000: number; pauseUs: number };
+  /** One lane only: where the wall time of one call goes (medians over further calls after the measured ones). */
+  breakdown?: LaneBreakdown;
 }
 
+/**
+ * The wall time of one call of a lone lane, step by step, as medians in microseconds: each step of the chain
+ * the next call waits for, from the call's submission to the next call's. Measured on further calls after the
+ * row's measured ones, with the host's own timestamps (call.finished) and the store's (write() wrapped).
+ */
+export interface LaneBreakdown {
+  calls: number;
+  /** Call submitted until a VM took the job (its parked next_message answered). */
+  handOutUs: number;
+  /** VM took the job until its first request arrived (the VM wakes, parses, instantiates, runs). */
+  vmFirstRequestUs: number;
+  /** First request until consume_result arrived (the contract's run and the host's answers). */
+  vmRestUs: number;
+  /** consume_result arrived until the commit's write() was called. */
+  toCommitUs: number;
+  /** write() called until its transaction callback ran (lmdb's batch start, its writer thread, back). */
+  commitQueueUs: number;
+  /** The transaction callback: the Merkle update and the node's effects, on the main thread. */
+  commitBodyUs: number;
+  /** Callback returned until write() resolved: the writer thread's page writes, the two syncs, the hop back. */
+  commitSyncUs: number;
+  /** write() resolved until the caller submitted its next call (the outcome, the lane, the caller). */
+  afterCommitUs: number;
+  /** Median whole call, submission to next submission. */
+  totalUs: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
+};
+
+/** Stamps of the calls in flight: the store's write() of each, in order (one lane: one at a time). */
+interface WriteStamps {
+  on: boolean;
+  last: { called: number; bodyStart: number; bodyEnd: number; resolved: number } | null;
+}
+
+/** The store with write() timed while `stamps.on` (the wrapper costs nothing measurable when off). */
+function timedStore(store: KvStore, stamps: WriteStamps): KvStore {
+  return {
+    get: (t, k) => store.get(t, k),
+    range: (t, p) => store.range(t, p),
+    snapshot: () => store.snapshot(),
+    close: () => store.close(),
+    write(fn) {
+      if (!stamps.on) return store.write(fn);
+      const s = { called: performance.now(), bodyStart: 0, bodyEnd: 0, resolved: 0 };
+      stamps.last = s;
+      return store
+        .write((txn) => {
+          s.bodyStart = performance.now();
+          try {
+            return fn(txn);
+          } finally {
+            s.bodyEnd = performance.now();
+          }
+        })
+        .then((r) => ((s.resolved = performance.now()), r));
+    },
+  };
+}
+
+/** Runs `calls` calls one after another on one context and takes each step's time (see LaneBreakdown). */
+async function laneBreakdown(host: Host, stamps: WriteStamps, codeHash: Uint8Array, calls: number, input: (i: number) => Uint8Array): Promise<LaneBreakdown> {
+  // call.finished is emitted synchronously at the end of the commit's bookkeeping: its durations, counted back
+  // from that moment, give when the VM took the job and when consume_result arrived.
+  let seen: { at: number; took: number; consumed: number; first: number } | null = null;
+  const off = host.events.on('call.finished', (e) => {
+    const at = performance.now();
+    const took = at - e.durations.totalMs + e.durations.queueMs;
+    const first = e.trace[0]?.atMs;
+    const last = e.trace.at(-1)?.atMs;
+    if (e.result === 'return' && first !== undefined && last !== undefined) seen = { at, took, first: took + first, consumed: took + last };
+  });
+  const rows: { submitted: number; took: number; first: number; consumed: number; w: NonNullable<WriteStamps['last']>; next: number }[] = [];
+  stamps.on = true;
+  try {
+    let submitted = performance.now();
+    for (let i = 0; i < calls; i++) {
+      seen = null;
+      stamps.last = null;
+      await host.call({ codeHash, method: 'set', input: input(1_000_000 + i), contextId: id('lane0') });
+      const next = performance.now();
+      const f = seen as { took: number; first: number; consumed: number } | null;
+      const w = stamps.last as WriteStamps['last'];
+      if (f !== null && w !== null) rows.push({ submitted, ...f, w, next });
+      submitted = next;
+    }
+  } finally {
+    stamps.on = false;
+    off();
+  }
+  const step = (g: (r: (typeof rows)[number]) => number): number => median(rows.map((r) => 1000 * g(r)));
+  return {
+    calls: rows.length,
+    handOutUs: step((r) => r.took - r.submitted),
+    vmFirstRequestUs: step((r) => r.first - r.took),
+    vmRestUs: step((r) => r.consumed - r.first),
+    toCommitUs: step((r) => r.w.called - r.consumed),
+    commitQueueUs: step((r) => r.w.bodyStart - r.w.called),
+    commitBodyUs: step((r) => r.w.bodyEnd - r.w.bodyStart),
+    commitSyncUs: step((r) => r.w.resolved - r.w.bodyEnd),
+    afterCommitUs: step((r) => r.next - r.w.resolved),
+    totalUs: step((r) => r.next - r.submitted),
+  };
+}
 
 /** Starts VMs the default way, with `flags` added to node's command line (undefined: exactly the default). */
 export function vmCommandWith(flags: readonly string[] | undefined): readonly string[] | undefined {
@@ -58,11 +169,17 @@ export async function measure(
   warmupCalls = concurrency * 2,
   /** Calls in flight during the warm-up (default: the lanes measured); more only makes a long warm-up quicker. */
   warmupLanes = concurrency,
+  /** One lane only: this many further calls, after the measured ones, for the row's breakdown (0: none). */
+  breakdownCalls = 0,
 ): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
   const vmCommand = vmCommandWith(vmFlags);
+  // The breakdown times the store's write(): the host gets the same LMDB store, wrapped (timing off until then).
+  const stamps: WriteStamps = { on: false, last: null };
+  const store = breakdownCalls > 0 ? timedStore(await openLmdbStore(dir), stamps) : undefined;
   const host = await Host.open({
     dataDir: dir,
+    ...(store !== undefined ? { store } : {}),
     mode,
     transport,
     poolSize: 2,
@@ -84,6 +201,7 @@ export async function measure(
     const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
     const gc = gcWatch.stop();
     const cpu = cpuSpent(cpu0, cpuSnapshot(host.vmPids()));
+    const breakdown = breakdownCalls > 0 && concurrency === 1 ? await laneBreakdown(host, stamps, codeHash, breakdownCalls, input) : undefined;
     return {
       mode,
       ...(recycleAfter !== undefined ? { recycleAfter } : {}),
@@ -101,9 +219,11 @@ export async function measure(
       vms: cpu.vms,
       load,
       hostGc: { scavengesPer1000: (1000 * gc.scavenges) / calls, markCompactsPer1000: (1000 * gc.markCompacts) / calls, pauseUs: (1000 * gc.pauseMs) / calls },
+      ...(breakdown !== undefined ? { breakdown } : {}),
     };
   } finally {
     await host.close();
+    await store?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -123,7 +243,7 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
     await measure('pool', 'unix', opts.poolCalls, 8),
     await measure('pool', 'unix', opts.poolCalls, 8, undefined, undefined, steadyWarmup),
     await measure('pool', 'tcp', opts.poolCalls, 8),
-    await measure('pool', 'unix', Math.ceil(opts.poolCalls / 4), 1, undefined, undefined, steadyWarmup, 8),
+    await measure('pool', 'unix', Math.ceil(opts.poolCalls / 4), 1, undefined, undefined, steadyWarmup, 8, Math.ceil(opts.poolCalls / 8)),
     await measure('oneshot', 'unix', opts.oneShotCalls, 2),
     // Pool tenancy: a fresh process per call (recycleAfter 1) costs what one-shot costs.
     await measure('pool', 'unix', opts.oneShotCalls, 2, 1),
@@ -153,6 +273,24 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   if (pool && steady && steady !== pool) {
     process.stdout.write(`steady state (after ${steady.warmupCalls} warm-up calls) / after 16: ${(steady.perSecond / pool.perSecond).toFixed(2)}x executions/s, CPU per execution ${((steady.hostCpuUs + steady.vmCpuUs) / (pool.hostCpuUs + pool.vmCpuUs)).toFixed(2)}x\n`);
   }
+  for (const r of rows) if (r.breakdown) printLaneBreakdown(r.breakdown);
+}
+
+/** One lone call's wall time step by step (medians: the steps do not add up to the median whole exactly). */
+export function printLaneBreakdown(b: LaneBreakdown): void {
+  const steps: [string, number][] = [
+    ['host: call submitted -> a VM took the job', b.handOutUs],
+    ['VM: job taken -> its first request (wake, parse, instantiate, run)', b.vmFirstRequestUs],
+    ['VM: first request -> consume_result (the rest of the run, the host\'s answers)', b.vmRestUs],
+    ['host: consume_result -> the commit\'s write()', b.toCommitUs],
+    ['commit: write() -> its transaction runs (lmdb batch start, writer thread, back)', b.commitQueueUs],
+    ['commit: the transaction (Merkle update, node effects; main thread)', b.commitBodyUs],
+    ['commit: transaction done -> durable (page writes, data sync, meta-page sync, back)', b.commitSyncUs],
+    ['host: durable -> next call submitted (outcome, lane, caller)', b.afterCommitUs],
+  ];
+  const sum = steps.reduce((a, [, us]) => a + us, 0);
+  process.stdout.write(`one lane, one call step by step (medians of ${b.calls} further calls, us; the whole call's median ${b.totalUs.toFixed(0)} us, steps add up to ${sum.toFixed(0)}):\n`);
+  for (const [name, us] of steps) process.stdout.write(`  ${name.padEnd(84)} ${us.toFixed(0).padStart(6)}  ${((100 * us) / sum).toFixed(0).padStart(3)}%\n`);
 }
 
 /** The pooled 8-lane unix row measured after the long warm-up (the steady state). */
