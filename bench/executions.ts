@@ -42,14 +42,15 @@ export interface ExecutionsRow {
   load: number;
   /** The host's garbage collections during the measured calls: scavenges and mark-compacts per 1,000 executions, main-thread pause us per execution. */
   hostGc: { scavengesPer1000: number; markCompactsPer1000: number; pauseUs: number };
-  /** One lane only: where the wall time of one call goes (medians over further calls after the measured ones). */
+  /** One lane only: where the wall time of one call goes (means over further calls after the measured ones). */
   breakdown?: LaneBreakdown;
 }
 
 /**
- * The wall time of one call of a lone lane, step by step, as medians in microseconds: each step of the chain
- * the next call waits for, from the call's submission to the next call's. Measured on further calls after the
- * row's measured ones, with the host's own timestamps (call.finished) and the store's (write() wrapped).
+ * The wall time of one call of a lone lane, step by step, as means in microseconds: each step of the chain the
+ * next call waits for, from the call's submission to the next call's, so the steps add up to the whole call.
+ * Measured on further calls after the row's measured ones, with the host's own timestamps (call.finished) and
+ * the store's (write() wrapped).
  */
 export interface LaneBreakdown {
   calls: number;
@@ -69,14 +70,11 @@ export interface LaneBreakdown {
   commitSyncUs: number;
   /** write() resolved until the caller submitted its next call (the outcome, the lane, the caller). */
   afterCommitUs: number;
-  /** Median whole call, submission to next submission. */
+  /** The whole call, submission to next submission (the steps add up to it). */
   totalUs: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
-};
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Stamps of the calls in flight: the store's write() of each, in order (one lane: one at a time). */
 interface WriteStamps {
@@ -128,7 +126,7 @@ async function laneBreakdown(host: Host, stamps: WriteStamps, codeHash: Uint8Arr
     for (let i = 0; i < calls; i++) {
       seen = null;
       stamps.last = null;
-      await host.call({ codeHash, method: 'set', input: input(1_000_000 + i), contextId: id('lane0') });
+      await host.call({ codeHash, method: 'set', input: input(1_000_000 + i), contextId: id('breakdown') });
       const next = performance.now();
       const f = seen as { took: number; first: number; consumed: number } | null;
       const w = stamps.last as WriteStamps['last'];
@@ -139,7 +137,7 @@ async function laneBreakdown(host: Host, stamps: WriteStamps, codeHash: Uint8Arr
     stamps.on = false;
     off();
   }
-  const step = (g: (r: (typeof rows)[number]) => number): number => median(rows.map((r) => 1000 * g(r)));
+  const step = (g: (r: (typeof rows)[number]) => number): number => mean(rows.map((r) => 1000 * g(r)));
   return {
     calls: rows.length,
     handOutUs: step((r) => r.took - r.submitted),
@@ -169,7 +167,7 @@ export async function measure(
   warmupCalls = concurrency * 2,
   /** Calls in flight during the warm-up (default: the lanes measured); more only makes a long warm-up quicker. */
   warmupLanes = concurrency,
-  /** One lane only: this many further calls, after the measured ones, for the row's breakdown (0: none). */
+  /** One lane only: this many further calls on a fresh context, after the measured ones, for the row's breakdown (0: none). */
   breakdownCalls = 0,
 ): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
@@ -238,12 +236,17 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
   // the steady state a long-running node sees, which is what the pieces (measured warm) add up to. The one-lane
   // row is measured in the steady state too (after 2 warm-up calls it measured the VMs' JIT warm-up: about 1.5x
   // the VM CPU per execution of the same row warmed); its warm-up runs 8 lanes wide only to be quicker.
+  // Each kv-store `set` of a new key rewrites its context's key index, so a call costs more the more keys its
+  // context holds (a 1,500-key index about 1.5x the wall time of a small one, interleaved in one run). The
+  // one-lane row therefore makes as many calls on its one context as each context of the 8-lane rows gets
+  // (poolCalls / 8), so both compare the same calls; its breakdown's further calls run on a fresh context.
   const steadyWarmup = opts.steadyWarmup ?? STEADY_WARMUP_CALLS;
+  const perContext = Math.ceil(opts.poolCalls / 8);
   return [
     await measure('pool', 'unix', opts.poolCalls, 8),
     await measure('pool', 'unix', opts.poolCalls, 8, undefined, undefined, steadyWarmup),
     await measure('pool', 'tcp', opts.poolCalls, 8),
-    await measure('pool', 'unix', Math.ceil(opts.poolCalls / 4), 1, undefined, undefined, steadyWarmup, 8, Math.ceil(opts.poolCalls / 8)),
+    await measure('pool', 'unix', perContext, 1, undefined, undefined, steadyWarmup, 8, perContext),
     await measure('oneshot', 'unix', opts.oneShotCalls, 2),
     // Pool tenancy: a fresh process per call (recycleAfter 1) costs what one-shot costs.
     await measure('pool', 'unix', opts.oneShotCalls, 2, 1),
@@ -276,7 +279,7 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   for (const r of rows) if (r.breakdown) printLaneBreakdown(r.breakdown);
 }
 
-/** One lone call's wall time step by step (medians: the steps do not add up to the median whole exactly). */
+/** One lone call's wall time step by step. */
 export function printLaneBreakdown(b: LaneBreakdown): void {
   const steps: [string, number][] = [
     ['host: call submitted -> a VM took the job', b.handOutUs],
@@ -288,9 +291,8 @@ export function printLaneBreakdown(b: LaneBreakdown): void {
     ['commit: transaction done -> durable (page writes, data sync, meta-page sync, back)', b.commitSyncUs],
     ['host: durable -> next call submitted (outcome, lane, caller)', b.afterCommitUs],
   ];
-  const sum = steps.reduce((a, [, us]) => a + us, 0);
-  process.stdout.write(`one lane, one call step by step (medians of ${b.calls} further calls, us; the whole call's median ${b.totalUs.toFixed(0)} us, steps add up to ${sum.toFixed(0)}):\n`);
-  for (const [name, us] of steps) process.stdout.write(`  ${name.padEnd(84)} ${us.toFixed(0).padStart(6)}  ${((100 * us) / sum).toFixed(0).padStart(3)}%\n`);
+  process.stdout.write(`one lane, one call step by step (means over ${b.calls} further calls on a fresh context, us; the whole call ${b.totalUs.toFixed(0)} us):\n`);
+  for (const [name, us] of steps) process.stdout.write(`  ${name.padEnd(84)} ${us.toFixed(0).padStart(6)}  ${((100 * us) / b.totalUs).toFixed(0).padStart(3)}%\n`);
 }
 
 /** The pooled 8-lane unix row measured after the long warm-up (the steady state). */
