@@ -4,7 +4,7 @@
  * the same run. Product target: >= 1,000/s in pool mode on a 2-core machine.
  */
 import { id, runLanes } from './lanes.js';
-import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,8 @@ export interface LaneBreakdown {
   afterCommitUs: number;
   /** The whole call, submission to next submission (the steps add up to it). */
   totalUs: number;
+  /** This disk's flush in the same minute: one 4 KiB write + fdatasync in the store's directory, median. */
+  flushUs: number;
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -108,7 +110,7 @@ function timedStore(store: KvStore, stamps: WriteStamps): KvStore {
 }
 
 /** Runs `calls` calls one after another on one context and takes each step's time (see LaneBreakdown). */
-async function laneBreakdown(host: Host, stamps: WriteStamps, codeHash: Uint8Array, calls: number, input: (i: number) => Uint8Array): Promise<LaneBreakdown> {
+async function laneBreakdown(host: Host, stamps: WriteStamps, dir: string, codeHash: Uint8Array, calls: number, input: (i: number) => Uint8Array): Promise<LaneBreakdown> {
   // call.finished is emitted synchronously at the end of the commit's bookkeeping: its durations, counted back
   // from that moment, give when the VM took the job and when consume_result arrived.
   let seen: { at: number; took: number; consumed: number; first: number } | null = null;
@@ -149,7 +151,31 @@ async function laneBreakdown(host: Host, stamps: WriteStamps, codeHash: Uint8Arr
     commitSyncUs: step((r) => r.w.resolved - r.w.bodyEnd),
     afterCommitUs: step((r) => r.next - r.w.resolved),
     totalUs: step((r) => r.next - r.submitted),
+    flushUs: flushLatency(dir),
   };
+}
+
+/** One 4 KiB page written and fdatasync'd, 100 times in a scratch file: the median wall microseconds. */
+function flushLatency(dir: string): number {
+  const file = join(dir, 'flush-probe');
+  const fd = openSync(file, 'w');
+  try {
+    const page = Buffer.alloc(4096, 1);
+    writeSync(fd, page, 0, page.length, 0);
+    fdatasyncSync(fd);
+    const times: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const t0 = performance.now();
+      writeSync(fd, page, 0, page.length, 0);
+      fdatasyncSync(fd);
+      times.push(1000 * (performance.now() - t0));
+    }
+    times.sort((a, b) => a - b);
+    return times[50]!;
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
 }
 
 /** Starts VMs the default way, with `flags` added to node's command line (undefined: exactly the default). */
@@ -199,7 +225,7 @@ export async function measure(
     const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
     const gc = gcWatch.stop();
     const cpu = cpuSpent(cpu0, cpuSnapshot(host.vmPids()));
-    const breakdown = breakdownCalls > 0 && concurrency === 1 ? await laneBreakdown(host, stamps, codeHash, breakdownCalls, input) : undefined;
+    const breakdown = breakdownCalls > 0 && concurrency === 1 ? await laneBreakdown(host, stamps, dir, codeHash, breakdownCalls, input) : undefined;
     return {
       mode,
       ...(recycleAfter !== undefined ? { recycleAfter } : {}),
@@ -293,6 +319,7 @@ export function printLaneBreakdown(b: LaneBreakdown): void {
   ];
   process.stdout.write(`one lane, one call step by step (means over ${b.calls} further calls on a fresh context, us; the whole call ${b.totalUs.toFixed(0)} us):\n`);
   for (const [name, us] of steps) process.stdout.write(`  ${name.padEnd(84)} ${us.toFixed(0).padStart(6)}  ${((100 * us) / b.totalUs).toFixed(0).padStart(3)}%\n`);
+  process.stdout.write(`  (this disk's flush right after: one 4 KiB write + fdatasync, median ${b.flushUs.toFixed(0)} us; a lone durable LMDB commit waits for two, its data pages then its meta page)\n`);
 }
 
 /** The pooled 8-lane unix row measured after the long warm-up (the steady state). */
