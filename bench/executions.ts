@@ -320,6 +320,11 @@ export function printLaneBreakdown(b: LaneBreakdown): void {
   process.stdout.write(`one lane, one call step by step (means over ${b.calls} further calls on a fresh context, us; the whole call ${b.totalUs.toFixed(0)} us):\n`);
   for (const [name, us] of steps) process.stdout.write(`  ${name.padEnd(84)} ${us.toFixed(0).padStart(6)}  ${((100 * us) / b.totalUs).toFixed(0).padStart(3)}%\n`);
   process.stdout.write(`  (this disk's flush right after: one 4 KiB write + fdatasync, median ${b.flushUs.toFixed(0)} us; a lone durable LMDB commit waits for two, its data pages then its meta page)\n`);
+  // The commit-bound limit with this workload's own lone commit (what section 4's one-put commit stands for).
+  const commitUs = b.commitQueueUs + b.commitBodyUs + b.commitSyncUs;
+  process.stdout.write(
+    `  this call's own lone commit, write() to durable: ${commitUs.toFixed(0)} us -> commit-bound limit ${(1e6 / commitUs).toFixed(0)}/s; these calls ran at ${(1e6 / b.totalUs).toFixed(0)}/s, ${(b.totalUs / commitUs).toFixed(2)}x below it\n`,
+  );
 }
 
 /** The pooled 8-lane unix row measured after the long warm-up (the steady state). */
