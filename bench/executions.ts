@@ -312,7 +312,7 @@ export function printLaneBreakdown(b: LaneBreakdown): void {
     ['VM: job taken -> its first request (wake, parse, instantiate, run)', b.vmFirstRequestUs],
     ['VM: first request -> consume_result (the rest of the run, the host\'s answers)', b.vmRestUs],
     ['host: consume_result -> the commit\'s write()', b.toCommitUs],
-    ['commit: write() -> its transaction runs (lmdb\'s writer thread and back; none when committed alone)', b.commitQueueUs],
+    ['commit: write() -> its transaction runs (lmdb batch start, writer thread, back)', b.commitQueueUs],
     ['commit: the transaction (Merkle update, node effects; main thread)', b.commitBodyUs],
     ['commit: transaction done -> durable (page writes, data sync, meta-page sync, back)', b.commitSyncUs],
     ['host: durable -> next call submitted (outcome, lane, caller)', b.afterCommitUs],
