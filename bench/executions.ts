@@ -91,8 +91,8 @@ function timedStore(store: KvStore, stamps: WriteStamps): KvStore {
     range: (t, p) => store.range(t, p),
     snapshot: () => store.snapshot(),
     close: () => store.close(),
-    write(fn, options) {
-      if (!stamps.on) return store.write(fn, options);
+    write(fn) {
+      if (!stamps.on) return store.write(fn);
       const s = { called: performance.now(), bodyStart: 0, bodyEnd: 0, resolved: 0 };
       stamps.last = s;
       return store
@@ -103,7 +103,7 @@ function timedStore(store: KvStore, stamps: WriteStamps): KvStore {
           } finally {
             s.bodyEnd = performance.now();
           }
-        }, options)
+        })
         .then((r) => ((s.resolved = performance.now()), r));
     },
   };

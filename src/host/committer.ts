@@ -52,9 +52,8 @@ export class Committer {
   /**
    * Applies a job's outcome. 'conflict': another call committed first an alias this one took (only when
    * `retry`); the caller runs the call again on the new state so the outcome never depends on timing.
-   * `alone`: the caller has no other call running or queued (the store may commit without queueing).
    */
-  async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number, view: boolean, retry: boolean, alone = false): Promise<Outcome | 'conflict'> {
+  async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number, view: boolean, retry: boolean): Promise<Outcome | 'conflict'> {
     const endedAt = performance.now();
     const contextId = job.message.contextId;
     const effects = end.kind === 'result' ? end.effects : emptyEffects();
@@ -63,8 +62,7 @@ export class Committer {
     let applied = result.code === 'return' && !view;
     let root: Uint8Array | undefined;
     try {
-      // `alone`: no other call is running or queued, so nothing could share this commit (see WriteOptions).
-      if (applied) root = await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)), { alone });
+      if (applied) root = await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)));
     } catch (e) {
       // Nothing of the call was written (the transaction rolled back); the outcome says why.
       applied = false;

@@ -78,9 +78,7 @@ export class Scheduler {
       const deadline = deadlineMs ?? this.options.deadlineMs;
       for (let attempt = 1; ; attempt++) {
         const end = await this.deps.execute(job, callMode, deadline);
-        // This lane is the only one with calls (running or queued): nothing else is in flight in this host.
-        const alone = this.lanes.size === 1;
-        const done = await committer.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.deps.closed(), alone);
+        const done = await committer.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
         if (done !== 'conflict') return done;
         job = newJob(); // another call committed an alias this one took first: run it again on the new state
       }

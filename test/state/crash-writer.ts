@@ -1,7 +1,6 @@
 /**
  * Child process for crash.test.ts: applies random deltas to an LMDB store as fast as it can and prints the
- * number of each write() that resolved, until it is killed. Does nothing unless started with --crash-writer;
- * with --alone after the directory, one lone write at a time (synchronous commits).
+ * number of each write() that resolved, until it is killed. Does nothing unless started with --crash-writer.
  */
 import { openLmdbStore } from '../../src/host/state/lmdb-store.js';
 import { applyDelta, type StateChange } from '../../src/host/state/merkle.js';
@@ -9,23 +8,10 @@ import { ctxId, enc, Rng } from './stores.js';
 
 export const COUNTER_KEY = enc('crash-test-counter');
 
-async function run(dir: string, alone: boolean): Promise<void> {
+async function run(dir: string): Promise<void> {
   const store = await openLmdbStore(dir);
   const rng = new Rng(2024);
   for (let i = 1; ; i++) {
-    if (alone) {
-      // One lone write at a time, committed synchronously (WriteOptions.alone).
-      const changes: StateChange[] = [];
-      for (let j = 0; j < 20; j++) changes.push([enc(`k${rng.int(3000)}`), rng.int(4) === 0 ? null : rng.bytes(1 + rng.int(50))]);
-      const counter = new Uint8Array(4);
-      new DataView(counter.buffer).setUint32(0, i);
-      await store.write((txn) => {
-        applyDelta(txn, ctxId(1 + (i % 3)), changes);
-        txn.put('meta', COUNTER_KEY, counter);
-      }, { alone: true });
-      process.stdout.write(`${i}\n`);
-      continue;
-    }
     const changes: StateChange[] = [];
     for (let j = 0; j < 20; j++) changes.push([enc(`k${rng.int(3000)}`), rng.int(4) === 0 ? null : rng.bytes(1 + rng.int(50))]);
     const counter = new Uint8Array(4);
@@ -42,4 +28,4 @@ async function run(dir: string, alone: boolean): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--crash-writer') await run(process.argv[3]!, process.argv[4] === '--alone');
+if (process.argv[2] === '--crash-writer') await run(process.argv[3]!);

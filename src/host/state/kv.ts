@@ -54,16 +54,6 @@ export interface KvSnapshot extends KvReader {
   release(): void;
 }
 
-/** How a write may be committed; durability and atomicity are the same either way. */
-export interface WriteOptions {
-  /**
-   * The caller has nothing else in flight (no other call running or queued): a store may then commit this
-   * write on the caller's thread, synchronously, instead of queueing it for a shared commit on a writer thread.
-   * It blocks the caller's thread for the commit and its sync; stores that cannot do so ignore it.
-   */
-  alone?: boolean;
-}
-
 export interface KvStore extends KvReader {
   /**
    * A read view that later commits do not change (a call's view of other contexts stays as it began). Every
@@ -77,7 +67,7 @@ export interface KvStore extends KvReader {
    * Inside `fn`, read through `txn`: whether the store's own reads (or reads elsewhere before the promise
    * resolves) see the transaction's writes is unspecified.
    */
-  write<T>(fn: (txn: KvTxn) => T, options?: WriteOptions): Promise<T>;
+  write<T>(fn: (txn: KvTxn) => T): Promise<T>;
   /** Waits for pending writes, then closes. Any later call fails with HostlinkError('store'). */
   close(): Promise<void>;
 }

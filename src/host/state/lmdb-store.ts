@@ -8,11 +8,6 @@
  * thread, so the event loop is not blocked. overlappingSync is off: the write() promise then resolves only after
  * LMDB's synced commit, which is plain LMDB durability (after a crash, the store is exactly as of some
  * committed transaction, and every resolved write() is in it).
- *
- * A write marked `alone` while none of this store's writes is in flight commits synchronously instead (lmdb's
- * transactionSync, same durable commit): nothing could share its commit, and the round trips to the writer
- * thread and back were a lone commit's largest cost after the syncs themselves (docs/performance.md). It blocks
- * the event loop for the commit and its sync, which is why only a caller with nothing else in flight asks.
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
@@ -28,7 +23,6 @@ import {
   type KvStore,
   type KvTxn,
   type TableName,
-  type WriteOptions,
 } from './kv.js';
 
 export interface LmdbStoreOptions {
@@ -105,8 +99,6 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
   let closed = false;
   let inWrite = false;
   let pending: Promise<unknown> = Promise.resolve();
-  /** This store's writes not settled yet: a synchronous commit is taken only when there are none. */
-  let inFlight = 0;
   const check = (): void => {
     if (closed) throw new HostlinkError('store', `the store in ${dir} is closed`);
   };
@@ -118,19 +110,6 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
       return v === undefined ? undefined : plain(v);
     } catch (e) {
       throw storeError('read', e);
-    }
-  };
-
-  /** One synchronous durable transaction running `body`; settles like the batched path (same errors). */
-  const writeNow = <T>(body: () => T, thrown: () => { error: unknown } | undefined): Promise<T> => {
-    try {
-      return Promise.resolve(root.transactionSync(body));
-    } catch (e) {
-      // The transaction was aborted (the callback threw) or its commit failed: nothing of it was kept.
-      const failed = thrown();
-      if (failed !== undefined) return Promise.reject(failed.error);
-      storeError('commit', e); // observes a commitError promise, if lmdb attached one
-      return Promise.reject(new HostlinkError('store', `LMDB commit failed: ${message(e)} (disk full or I/O error: nothing of this write was kept)`, { cause: e }));
     }
   };
 
@@ -171,11 +150,11 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         },
       };
     },
-    write<T>(fn: (txn: KvTxn) => T, options?: WriteOptions): Promise<T> {
+    write<T>(fn: (txn: KvTxn) => T): Promise<T> {
       if (closing) return Promise.reject(new HostlinkError('store', `the store in ${dir} is closed`));
       if (inWrite) throw new HostlinkError('usage', 'write() called inside a write() callback');
       let thrown: { error: unknown } | undefined;
-      const body = (): T => {
+      const committed = root.childTransaction(() => {
         let open = true;
         const live = (): void => {
           if (!open) throw new HostlinkError('usage', 'transaction used after its write() callback returned');
@@ -222,12 +201,7 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
           open = false;
           inWrite = false;
         }
-      };
-      // Alone and nothing of ours in flight: lmdb's writer thread holds no batch of ours, so the synchronous
-      // transaction neither waits for it nor leaves anything to group.
-      if (options?.alone === true && inFlight === 0) return writeNow(body, () => thrown);
-      inFlight++;
-      const committed = root.childTransaction(body);
+      });
       const done = committed.then(
         (r) => r,
         async (e: unknown) => {
@@ -240,10 +214,6 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
           throw cause === undefined ? error : new HostlinkError('store', `LMDB commit failed: ${cause} (disk full or I/O error: nothing of this write was kept)`, { cause: e });
         },
       );
-      const settled = (): void => {
-        inFlight--;
-      };
-      void done.then(settled, settled);
       pending = done.catch(() => undefined);
       return done;
     },
