@@ -111,15 +111,13 @@ function timedStore(store: KvStore, stamps: WriteStamps): KvStore {
 
 /** Runs `calls` calls one after another on one context and takes each step's time (see LaneBreakdown). */
 async function laneBreakdown(host: Host, stamps: WriteStamps, dir: string, codeHash: Uint8Array, calls: number, input: (i: number) => Uint8Array): Promise<LaneBreakdown> {
-  // call.finished is emitted synchronously at the end of the commit's bookkeeping: its durations, counted back
-  // from that moment, give when the VM took the job and when consume_result arrived.
-  let seen: { at: number; took: number; consumed: number; first: number } | null = null;
+  // call.finished gives the VM's span (took the job -> the commit began) and its requests' times within it; the
+  // commit begins right before its write(), so the span is anchored on the write's own timestamp.
+  let seen: { vmMs: number; first: number; last: number } | null = null;
   const off = host.events.on('call.finished', (e) => {
-    const at = performance.now();
-    const took = at - e.durations.totalMs + e.durations.queueMs;
     const first = e.trace[0]?.atMs;
     const last = e.trace.at(-1)?.atMs;
-    if (e.result === 'return' && first !== undefined && last !== undefined) seen = { at, took, first: took + first, consumed: took + last };
+    if (e.result === 'return' && first !== undefined && last !== undefined) seen = { vmMs: e.durations.vmMs, first, last };
   });
   const rows: { submitted: number; took: number; first: number; consumed: number; w: NonNullable<WriteStamps['last']>; next: number }[] = [];
   stamps.on = true;
@@ -130,9 +128,12 @@ async function laneBreakdown(host: Host, stamps: WriteStamps, dir: string, codeH
       stamps.last = null;
       await host.call({ codeHash, method: 'set', input: input(1_000_000 + i), contextId: id('breakdown') });
       const next = performance.now();
-      const f = seen as { took: number; first: number; consumed: number } | null;
+      const f = seen as { vmMs: number; first: number; last: number } | null;
       const w = stamps.last as WriteStamps['last'];
-      if (f !== null && w !== null) rows.push({ submitted, ...f, w, next });
+      if (f !== null && w !== null) {
+        const took = w.called - f.vmMs;
+        rows.push({ submitted, took, first: took + f.first, consumed: took + f.last, w, next });
+      }
       submitted = next;
     }
   } finally {
