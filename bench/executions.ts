@@ -4,7 +4,7 @@
  * the same run. Product target: >= 1,000/s in pool mode on a 2-core machine.
  */
 import { id, runLanes } from './lanes.js';
-import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervi
 import { cpuSnapshot, cpuSpent } from './cpu.js';
 import { benchSandboxMode } from './sandbox.js';
 import { watchHostGc } from './host-gc.js';
+import { openLmdbStore } from '../src/host/state/lmdb-store.js';
+import type { KvStore } from '../src/host/state/kv.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -40,8 +42,142 @@ export interface ExecutionsRow {
   load: number;
   /** The host's garbage collections during the measured calls: scavenges and mark-compacts per 1,000 executions, main-thread pause us per execution. */
   hostGc: { scavengesPer1000: number; markCompactsPer1000: number; pauseUs: number };
+  /** One lane only: where the wall time of one call goes (means over further calls after the measured ones). */
+  breakdown?: LaneBreakdown;
 }
 
+/**
+ * The wall time of one call of a lone lane, step by step, as means in microseconds: each step of the chain the
+ * next call waits for, from the call's submission to the next call's, so the steps add up to the whole call.
+ * Measured on further calls after the row's measured ones, with the host's own timestamps (call.finished) and
+ * the store's (write() wrapped).
+ */
+export interface LaneBreakdown {
+  calls: number;
+  /** Call submitted until a VM took the job (its parked next_message answered). */
+  handOutUs: number;
+  /** VM took the job until its first request arrived (the VM wakes, parses, instantiates, runs). */
+  vmFirstRequestUs: number;
+  /** First request until consume_result arrived (the contract's run and the host's answers). */
+  vmRestUs: number;
+  /** consume_result arrived until the commit's write() was called. */
+  toCommitUs: number;
+  /** write() called until its transaction callback ran (lmdb's batch start, its writer thread, back). */
+  commitQueueUs: number;
+  /** The transaction callback: the Merkle update and the node's effects, on the main thread. */
+  commitBodyUs: number;
+  /** Callback returned until write() resolved: the writer thread's page writes, the two syncs, the hop back. */
+  commitSyncUs: number;
+  /** write() resolved until the caller submitted its next call (the outcome, the lane, the caller). */
+  afterCommitUs: number;
+  /** The whole call, submission to next submission (the steps add up to it). */
+  totalUs: number;
+  /** This disk's flush in the same minute: one 4 KiB write + fdatasync in the store's directory, median. */
+  flushUs: number;
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Stamps of the calls in flight: the store's write() of each, in order (one lane: one at a time). */
+interface WriteStamps {
+  on: boolean;
+  last: { called: number; bodyStart: number; bodyEnd: number; resolved: number } | null;
+}
+
+/** The store with write() timed while `stamps.on` (the wrapper costs nothing measurable when off). */
+function timedStore(store: KvStore, stamps: WriteStamps): KvStore {
+  return {
+    get: (t, k) => store.get(t, k),
+    range: (t, p) => store.range(t, p),
+    snapshot: () => store.snapshot(),
+    close: () => store.close(),
+    write(fn) {
+      if (!stamps.on) return store.write(fn);
+      const s = { called: performance.now(), bodyStart: 0, bodyEnd: 0, resolved: 0 };
+      stamps.last = s;
+      return store
+        .write((txn) => {
+          s.bodyStart = performance.now();
+          try {
+            return fn(txn);
+          } finally {
+            s.bodyEnd = performance.now();
+          }
+        })
+        .then((r) => ((s.resolved = performance.now()), r));
+    },
+  };
+}
+
+/** Runs `calls` calls one after another on one context and takes each step's time (see LaneBreakdown). */
+async function laneBreakdown(host: Host, stamps: WriteStamps, dir: string, codeHash: Uint8Array, calls: number, input: (i: number) => Uint8Array): Promise<LaneBreakdown> {
+  // call.finished gives the VM's span (took the job -> the commit began) and its requests' times within it; the
+  // commit begins right before its write(), so the span is anchored on the write's own timestamp.
+  let seen: { vmMs: number; first: number; last: number } | null = null;
+  const off = host.events.on('call.finished', (e) => {
+    const first = e.trace[0]?.atMs;
+    const last = e.trace.at(-1)?.atMs;
+    if (e.result === 'return' && first !== undefined && last !== undefined) seen = { vmMs: e.durations.vmMs, first, last };
+  });
+  const rows: { submitted: number; took: number; first: number; consumed: number; w: NonNullable<WriteStamps['last']>; next: number }[] = [];
+  stamps.on = true;
+  try {
+    let submitted = performance.now();
+    for (let i = 0; i < calls; i++) {
+      seen = null;
+      stamps.last = null;
+      await host.call({ codeHash, method: 'set', input: input(1_000_000 + i), contextId: id('breakdown') });
+      const next = performance.now();
+      const f = seen as { vmMs: number; first: number; last: number } | null;
+      const w = stamps.last as WriteStamps['last'];
+      if (f !== null && w !== null) {
+        const took = w.called - f.vmMs;
+        rows.push({ submitted, took, first: took + f.first, consumed: took + f.last, w, next });
+      }
+      submitted = next;
+    }
+  } finally {
+    stamps.on = false;
+    off();
+  }
+  const step = (g: (r: (typeof rows)[number]) => number): number => mean(rows.map((r) => 1000 * g(r)));
+  return {
+    calls: rows.length,
+    handOutUs: step((r) => r.took - r.submitted),
+    vmFirstRequestUs: step((r) => r.first - r.took),
+    vmRestUs: step((r) => r.consumed - r.first),
+    toCommitUs: step((r) => r.w.called - r.consumed),
+    commitQueueUs: step((r) => r.w.bodyStart - r.w.called),
+    commitBodyUs: step((r) => r.w.bodyEnd - r.w.bodyStart),
+    commitSyncUs: step((r) => r.w.resolved - r.w.bodyEnd),
+    afterCommitUs: step((r) => r.next - r.w.resolved),
+    totalUs: step((r) => r.next - r.submitted),
+    flushUs: flushLatency(dir),
+  };
+}
+
+/** One 4 KiB page written and fdatasync'd, 100 times in a scratch file: the median wall microseconds. */
+function flushLatency(dir: string): number {
+  const file = join(dir, 'flush-probe');
+  const fd = openSync(file, 'w');
+  try {
+    const page = Buffer.alloc(4096, 1);
+    writeSync(fd, page, 0, page.length, 0);
+    fdatasyncSync(fd);
+    const times: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const t0 = performance.now();
+      writeSync(fd, page, 0, page.length, 0);
+      fdatasyncSync(fd);
+      times.push(1000 * (performance.now() - t0));
+    }
+    times.sort((a, b) => a - b);
+    return times[50]!;
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+}
 
 /** Starts VMs the default way, with `flags` added to node's command line (undefined: exactly the default). */
 export function vmCommandWith(flags: readonly string[] | undefined): readonly string[] | undefined {
@@ -58,11 +194,17 @@ export async function measure(
   warmupCalls = concurrency * 2,
   /** Calls in flight during the warm-up (default: the lanes measured); more only makes a long warm-up quicker. */
   warmupLanes = concurrency,
+  /** One lane only: this many further calls on a fresh context, after the measured ones, for the row's breakdown (0: none). */
+  breakdownCalls = 0,
 ): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
   const vmCommand = vmCommandWith(vmFlags);
+  // The breakdown times the store's write(): the host gets the same LMDB store, wrapped (timing off until then).
+  const stamps: WriteStamps = { on: false, last: null };
+  const store = breakdownCalls > 0 ? timedStore(await openLmdbStore(dir), stamps) : undefined;
   const host = await Host.open({
     dataDir: dir,
+    ...(store !== undefined ? { store } : {}),
     mode,
     transport,
     poolSize: 2,
@@ -84,6 +226,7 @@ export async function measure(
     const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
     const gc = gcWatch.stop();
     const cpu = cpuSpent(cpu0, cpuSnapshot(host.vmPids()));
+    const breakdown = breakdownCalls > 0 && concurrency === 1 ? await laneBreakdown(host, stamps, dir, codeHash, breakdownCalls, input) : undefined;
     return {
       mode,
       ...(recycleAfter !== undefined ? { recycleAfter } : {}),
@@ -101,9 +244,11 @@ export async function measure(
       vms: cpu.vms,
       load,
       hostGc: { scavengesPer1000: (1000 * gc.scavenges) / calls, markCompactsPer1000: (1000 * gc.markCompacts) / calls, pauseUs: (1000 * gc.pauseMs) / calls },
+      ...(breakdown !== undefined ? { breakdown } : {}),
     };
   } finally {
     await host.close();
+    await store?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -118,12 +263,17 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
   // the steady state a long-running node sees, which is what the pieces (measured warm) add up to. The one-lane
   // row is measured in the steady state too (after 2 warm-up calls it measured the VMs' JIT warm-up: about 1.5x
   // the VM CPU per execution of the same row warmed); its warm-up runs 8 lanes wide only to be quicker.
+  // Each kv-store `set` of a new key rewrites its context's key index, so a call costs more the more keys its
+  // context holds (a 1,500-key index about 1.5x the wall time of a small one, interleaved in one run). The
+  // one-lane row therefore makes as many calls on its one context as each context of the 8-lane rows gets
+  // (poolCalls / 8), so both compare the same calls; its breakdown's further calls run on a fresh context.
   const steadyWarmup = opts.steadyWarmup ?? STEADY_WARMUP_CALLS;
+  const perContext = Math.ceil(opts.poolCalls / 8);
   return [
     await measure('pool', 'unix', opts.poolCalls, 8),
     await measure('pool', 'unix', opts.poolCalls, 8, undefined, undefined, steadyWarmup),
     await measure('pool', 'tcp', opts.poolCalls, 8),
-    await measure('pool', 'unix', Math.ceil(opts.poolCalls / 4), 1, undefined, undefined, steadyWarmup, 8),
+    await measure('pool', 'unix', perContext, 1, undefined, undefined, steadyWarmup, 8, perContext),
     await measure('oneshot', 'unix', opts.oneShotCalls, 2),
     // Pool tenancy: a fresh process per call (recycleAfter 1) costs what one-shot costs.
     await measure('pool', 'unix', opts.oneShotCalls, 2, 1),
@@ -153,6 +303,29 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   if (pool && steady && steady !== pool) {
     process.stdout.write(`steady state (after ${steady.warmupCalls} warm-up calls) / after 16: ${(steady.perSecond / pool.perSecond).toFixed(2)}x executions/s, CPU per execution ${((steady.hostCpuUs + steady.vmCpuUs) / (pool.hostCpuUs + pool.vmCpuUs)).toFixed(2)}x\n`);
   }
+  for (const r of rows) if (r.breakdown) printLaneBreakdown(r.breakdown);
+}
+
+/** One lone call's wall time step by step. */
+export function printLaneBreakdown(b: LaneBreakdown): void {
+  const steps: [string, number][] = [
+    ['host: call submitted -> a VM took the job', b.handOutUs],
+    ['VM: job taken -> its first request (wake, parse, instantiate, run)', b.vmFirstRequestUs],
+    ['VM: first request -> consume_result (the rest of the run, the host\'s answers)', b.vmRestUs],
+    ['host: consume_result -> the commit\'s write()', b.toCommitUs],
+    ['commit: write() -> its transaction runs (lmdb batch start, writer thread, back)', b.commitQueueUs],
+    ['commit: the transaction (Merkle update, node effects; main thread)', b.commitBodyUs],
+    ['commit: transaction done -> durable (page writes, data sync, meta-page sync, back)', b.commitSyncUs],
+    ['host: durable -> next call submitted (outcome, lane, caller)', b.afterCommitUs],
+  ];
+  process.stdout.write(`one lane, one call step by step (means over ${b.calls} further calls on a fresh context, us; the whole call ${b.totalUs.toFixed(0)} us):\n`);
+  for (const [name, us] of steps) process.stdout.write(`  ${name.padEnd(84)} ${us.toFixed(0).padStart(6)}  ${((100 * us) / b.totalUs).toFixed(0).padStart(3)}%\n`);
+  process.stdout.write(`  (this disk's flush right after: one 4 KiB write + fdatasync, median ${b.flushUs.toFixed(0)} us; a lone durable LMDB commit waits for two, its data pages then its meta page)\n`);
+  // The commit-bound limit with this workload's own lone commit (what section 4's one-put commit stands for).
+  const commitUs = b.commitQueueUs + b.commitBodyUs + b.commitSyncUs;
+  process.stdout.write(
+    `  this call's own lone commit, write() to durable: ${commitUs.toFixed(0)} us -> commit-bound limit ${(1e6 / commitUs).toFixed(0)}/s; these calls ran at ${(1e6 / b.totalUs).toFixed(0)}/s, ${(b.totalUs / commitUs).toFixed(2)}x below it\n`,
+  );
 }
 
 /** The pooled 8-lane unix row measured after the long warm-up (the steady state). */

@@ -58,6 +58,8 @@ export interface Pieces {
   /** Instantiate and run `set` with the import functions built once (ModuleLink) and with fresh closures, alternated. */
   linkUs: number;
   freshUs: number;
+  /** Instantiate and run `set` (import functions built once) in processes with V8's trap handler instead of the VMs' inline bounds checks, alternated with linkUs. */
+  trapHandlerUs: number;
   commitUs: number;
   /** Wall time of one durable write with nothing else in flight: what bounds one context's calls. */
   serialCommitUs: number;
@@ -191,9 +193,12 @@ const CHILD_PIECES = {
 } as const;
 type ChildPiece = keyof typeof CHILD_PIECES;
 
+/** The VMs' node flags without their inline wasm bounds checks: V8's trap handler and its guard regions. */
+const TRAP_HANDLER_FLAGS = VM_NODE_FLAGS.filter((f) => f !== '--disable-wasm-trap-handler');
+
 /** Measures one VM piece in a fresh process started with the VMs' node flags (a VM's heap, not the bench's). */
-function inChild(piece: ChildPiece, calls: number): number {
-  const out = execFileSync(process.execPath, [...VM_NODE_FLAGS, fileURLToPath(import.meta.url), piece, String(calls)], { encoding: 'utf8' });
+function inChild(piece: ChildPiece, calls: number, flags: readonly string[] = VM_NODE_FLAGS): number {
+  const out = execFileSync(process.execPath, [...flags, fileURLToPath(import.meta.url), piece, String(calls)], { encoding: 'utf8' });
   const us = Number(out.trim());
   if (!Number.isFinite(us)) throw new Error(`bench piece ${piece} printed ${JSON.stringify(out)}`);
   return us;
@@ -237,11 +242,14 @@ async function durableCommit(writes: number, inFlight: number): Promise<{ cpuUs:
 export async function benchPieces(opts: { calls: number; writes: number }): Promise<Pieces> {
   // The two ways of linking, each in its own processes, alternated over three rounds (median): the load hits
   // both alike, and neither pays for the other's garbage.
+  // The same for the VMs' inline bounds checks against the trap handler's guard regions (each fresh memory
+  // then reserves and unmaps 10 GiB of address space).
   const link: number[] = [];
   const fresh: number[] = [];
+  const trapHandler: number[] = [];
   for (let round = 0; round < 3; round++) {
-    if (round % 2 === 0) link.push(inChild('link', opts.calls)), fresh.push(inChild('fresh', opts.calls));
-    else fresh.push(inChild('fresh', opts.calls)), link.push(inChild('link', opts.calls));
+    const pair = [() => link.push(inChild('link', opts.calls)), () => fresh.push(inChild('fresh', opts.calls)), () => trapHandler.push(inChild('link', opts.calls, TRAP_HANDLER_FLAGS))];
+    for (let i = 0; i < pair.length; i++) pair[(i + round) % pair.length]!();
   }
   const serial = await durableCommit(Math.ceil(opts.writes / 8), 1);
   return {
@@ -250,6 +258,7 @@ export async function benchPieces(opts: { calls: number; writes: number }): Prom
     instantiateUs: inChild('instantiate', opts.calls),
     linkUs: median(link),
     freshUs: median(fresh),
+    trapHandlerUs: median(trapHandler),
     commitUs: (await durableCommit(opts.writes, 64)).cpuUs,
     serialCommitUs: serial.wallUs,
     serialCommitCpuUs: serial.cpuUs,
@@ -261,6 +270,7 @@ export interface Ceiling {
   totalUs: number;
   linkUs?: number;
   freshUs?: number;
+  trapHandlerUs?: number;
 }
 
 export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs: number | undefined): Ceiling {
@@ -273,7 +283,7 @@ export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs:
     ['durable commit, 64 in flight (group commit)', p.commitUs],
     ['state root for one changed key at 10k keys', stateRootUs ?? 0],
   ];
-  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0), linkUs: p.linkUs, freshUs: p.freshUs };
+  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0), linkUs: p.linkUs, freshUs: p.freshUs, trapHandlerUs: p.trapHandlerUs };
 }
 
 export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs: number; vmCpuUs: number } | undefined, cores: number): void {
@@ -282,6 +292,9 @@ export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs:
   const ceilingPerSecond = (cores * 1e6) / c.totalUs;
   if (c.linkUs !== undefined && c.freshUs !== undefined) {
     process.stdout.write(`  (instantiate + run set, alternated: import functions built once ${c.linkUs.toFixed(1)} us, fresh closures per execution as before ${c.freshUs.toFixed(1)} us: ${(c.freshUs / c.linkUs).toFixed(2)}x)\n`);
+  }
+  if (c.linkUs !== undefined && c.trapHandlerUs !== undefined) {
+    process.stdout.write(`  (same runs: wasm bounds checked inline as in VMs ${c.linkUs.toFixed(1)} us, by V8's trap handler with guard regions as before ${c.trapHandlerUs.toFixed(1)} us: ${(c.trapHandlerUs / c.linkUs).toFixed(2)}x)\n`);
   }
   process.stdout.write(`  ${c.totalUs.toFixed(1).padStart(8)}  ceiling: CPU per execution if the pieces were all there is -> ${ceilingPerSecond.toFixed(0)} executions/s on ${cores} cores\n`);
   if (pooled) {

@@ -38,9 +38,14 @@ export const HOSTLINK_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 
  * - a 16x larger tier-up budget than V8's default (67584): a one-shot VM lives ~100 ms, and with the default budget
  *   V8 spends ~20 ms of CPU on background threads optimizing the instrumenter's loops for a process that exits
  *   right after (measured: VM CPU per cold call -15 %, the same as --no-opt). Functions that stay hot, in a pool VM
- *   or a long execution, are still optimized, only later. The JIT tier never changes what a VM computes.
+ *   or a long execution, are still optimized, only later (a pool VM returns to the default budget at its second
+ *   message: tierUpForPool in src/vm/process.ts). The JIT tier never changes what a VM computes;
+ * - wasm bounds checks compiled inline instead of V8's trap handler: with the trap handler every wasm memory
+ *   reserves 10 GiB of address space (guard regions) that is mapped and unmapped again for each call's fresh
+ *   memory, page tables included; inline checks reserve only the memory's maximum. Out-of-bounds accesses trap
+ *   the same way with the same message (docs/performance.md, "The VM's CPU per pooled execution").
  */
-export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048', '--interrupt-budget=1081344'];
+export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048', '--interrupt-budget=1081344', '--disable-wasm-trap-handler'];
 
 export interface LaunchOptions {
   transport: Transport;

@@ -9,6 +9,7 @@
  * Exit codes: 0 done; 1 internal failure; 2 bad arguments or message (before any connection);
  * 3 no common protocol version; 4 host unreachable or connection lost; 5 sandbox required but not installable.
  */
+import { setFlagsFromString } from 'node:v8';
 import { HostlinkError, isHostlinkError } from '../errors.js';
 import { emptyEffects, encodeEffects } from '../protocol/effects.js';
 import { fitResult } from '../protocol/result-size.js';
@@ -41,6 +42,20 @@ export interface VmProcessOptions {
 const say = (line: string): void => {
   process.stderr.write(`hostlink vm: ${line}\n`);
 };
+
+/**
+ * V8's own tier-up budget (its default in Node 20). VM processes start with a 16x larger one (VM_NODE_FLAGS,
+ * src/host/supervisor.ts) so that a one-shot VM does not spend its short life optimizing code it never runs again;
+ * a VM asked for a second message is a pool VM and runs the same code for every call, so from then on V8 tiers
+ * up at its default pace (with the large budget most of the per-call JavaScript stayed in the baseline tier for
+ * thousands of calls). Flags are process-wide: only the VM process sets this, never a VM thread in the host.
+ */
+export const POOLED_INTERRUPT_BUDGET = 67584;
+
+/** What a VM process does once it knows it serves a pool (its second message). */
+export function tierUpForPool(): void {
+  setFlagsFromString(`--interrupt-budget=${POOLED_INTERRUPT_BUDGET}`);
+}
 
 /** Sends the result; a result too large for one frame becomes a vm_error so the host still learns the outcome. */
 function consumeResult(host: HostClient, report: ExecutionReport): void {
@@ -111,15 +126,22 @@ export async function runVmProcess(options: VmProcessOptions): Promise<number> {
   }
   // SANDBOX (src/vm/sandbox.ts): connected, nothing untrusted received yet: close what was inherited, then
   // no_new_privs + lifeline + seccomp on every thread. 'required' and the layer missing: exit before any work.
-  return serveHost(host, secret, oneShot, enterSandbox);
+  return serveHost(host, secret, oneShot, enterSandbox, tierUpForPool);
 }
 
 /**
  * The VM loop once connected: hello with the secret's proof, then executions until the host answers `absent`
  * (or the one `oneShot`). Returns the exit code and closes the channel. `beforeHello` runs first, inside the
  * error mapping: the process VM enters its sandbox there; a VM thread (src/vm/thread-main.ts) passes nothing.
+ * `whenPooled` runs once, when a second message arrives (a one-shot VM never gets one).
  */
-export function serveHost(host: HostClient, secret: Uint8Array | undefined, oneShot?: ExecutionMessage, beforeHello?: () => unknown): number {
+export function serveHost(
+  host: HostClient,
+  secret: Uint8Array | undefined,
+  oneShot?: ExecutionMessage,
+  beforeHello?: () => unknown,
+  whenPooled?: () => unknown,
+): number {
   try {
     beforeHello?.();
     handshake(host, secret);
@@ -128,9 +150,10 @@ export function serveHost(host: HostClient, secret: Uint8Array | undefined, oneS
       consumeResult(host, runExecution(oneShot, host, cache));
       return VM_EXIT.ok;
     }
-    for (;;) {
+    for (let served = 0; ; served++) {
       const next = host.fetch('next_message', {});
       if (next === undefined) return VM_EXIT.ok;
+      if (served === 1) whenPooled?.();
       let msg: ExecutionMessage;
       try {
         msg = parseMessage(next.message);

@@ -1,7 +1,8 @@
 /**
  * Determinism across V8 tiers, through real VM processes: the same executions run by VMs started with only the
  * baseline compiler (Liftoff), only the optimising compiler (TurboFan), and V8's defaults, must give
- * byte-identical result encodings (fingerprints included), gas used, storage deltas and logs.
+ * byte-identical result encodings (fingerprints included), gas used, storage deltas and logs. So must VMs that
+ * check wasm memory bounds with V8's trap handler (guard regions) instead of the VMs' inline checks.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -12,10 +13,11 @@ import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../../src/host/supervisor.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { wat } from '../instrument/helpers.js';
 
-const TIERS: Record<string, string[]> = {
-  liftoff: ['--liftoff', '--no-wasm-tier-up'],
-  turbofan: ['--no-liftoff'],
-  default: [],
+const TIERS: Record<string, readonly string[]> = {
+  liftoff: [...VM_NODE_FLAGS, '--liftoff', '--no-wasm-tier-up'],
+  turbofan: [...VM_NODE_FLAGS, '--no-liftoff'],
+  'trap-handler': VM_NODE_FLAGS.filter((f) => f !== '--disable-wasm-trap-handler'),
+  default: VM_NODE_FLAGS,
 };
 
 interface Step {
@@ -41,7 +43,7 @@ const STEPS: Step[] = [
 
 async function runAll(tier: string): Promise<Outcome[]> {
   const dir = tempDir();
-  const host = await Host.open({ dataDir: dir.path, poolSize: 1, vmCommand: [process.execPath, ...VM_NODE_FLAGS, ...TIERS[tier]!, HOSTLINK_BIN, 'vm'] });
+  const host = await Host.open({ dataDir: dir.path, poolSize: 1, vmCommand: [process.execPath, ...TIERS[tier]!, HOSTLINK_BIN, 'vm'] });
   try {
     const codes = {
       'kv-store': await host.deploy(contract('kv-store')),
@@ -60,7 +62,7 @@ async function runAll(tier: string): Promise<Outcome[]> {
 }
 
 describe('determinism across V8 tiers (separate VM processes)', () => {
-  test('liftoff-only, turbofan-only and default VMs agree byte for byte', async () => {
+  test('liftoff-only, turbofan-only, trap-handler and default VMs agree byte for byte', async () => {
     const results: Record<string, Outcome[]> = {};
     for (const tier of Object.keys(TIERS)) results[tier] = await runAll(tier);
     const base = results.default!;
@@ -68,7 +70,8 @@ describe('determinism across V8 tiers (separate VM processes)', () => {
     const codes = base.map((o) => o.result.code === 'return' ? 'return' : `${o.result.code}:${o.result.message.split(' ')[0]}`);
     assert.deepEqual(codes, ['return', 'return', 'return', 'user_error:Panic:', 'vm_error:wasm_trap', 'vm_error:wasm_trap', 'user_error:Panic:', 'vm_error:stack_overflow', 'vm_error:out_of_gas', 'vm_error:LogsOverflow', 'return']);
     assert.ok(base.some((o) => o.result.code !== 'return' && o.result.fingerprint instanceof Map), 'some results carry fingerprints');
-    for (const tier of ['liftoff', 'turbofan']) {
+    assert.notDeepEqual(TIERS['trap-handler'], TIERS.default, 'VMs check bounds inline by default');
+    for (const tier of ['liftoff', 'turbofan', 'trap-handler']) {
       STEPS.forEach((s, i) => {
         const a = base[i]!;
         const b = results[tier]![i]!;
