@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { MerklePatriciaTrie } from '@ethereumjs/mpt';
+import type { KvStore } from '../src/host/state/kv.js';
 import { openLmdbStore } from '../src/host/state/lmdb-store.js';
 import { applyDelta, type StateChange } from '../src/host/state/merkle.js';
 import { stateHashImplementation } from '../src/host/state/sha256-record.js';
@@ -32,6 +33,12 @@ export interface StateRootRow {
   /** undefined when mpt was not run at this size. */
   mptUs: number | undefined;
   mptCpuUs: number | undefined;
+  /**
+   * 1-key rows: the store calls alone that any update of an entry and its stored root needs (put the entry, get
+   * and put the root value of the same sizes), each in its own write like the update: the LMDB floor.
+   */
+  floorUs?: number;
+  floorCpuUs?: number;
 }
 
 /** Median wall and CPU microseconds per changed key. */
@@ -61,6 +68,9 @@ async function hostlink(keys: number, sizes: number[], deltas: number): Promise<
     }
     const out: Figure[] = [];
     let salt = 1;
+    // The floor's blocks alternate with the 1-key update's, so both see the same machine.
+    const floorBlocks: Figure[] = [];
+    await store.write((txn) => txn.put('merkle', FLOOR_CONTEXT, new Uint8Array(96)));
     for (const size of sizes) {
       const blocks: number[] = [];
       const cpuBlocks: number[] = [];
@@ -82,14 +92,54 @@ async function hostlink(keys: number, sizes: number[], deltas: number): Promise<
         const n = Math.ceil(deltas / size / 5) * size;
         blocks.push(ns / 1000 / n);
         cpuBlocks.push(cpu / n);
+        if (size === 1) floorBlocks.push(await floorBlock(store, n));
       }
       out.push({ us: median(blocks), cpuUs: median(cpuBlocks) });
     }
+    out.push({ us: median(floorBlocks.map((f) => f.us)), cpuUs: median(floorBlocks.map((f) => f.cpuUs)) });
     return out;
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const FLOOR_CONTEXT = Uint8Array.from(createHash('sha256').update('bench-floor-context').digest());
+
+/**
+ * The LMDB floor of a one-key update, in microseconds per update over `count` writes: in one write each, put a
+ * `state` entry (64-byte key, an entry the size of the updates') and get then put a root value under the bare
+ * context id whose size cycles like the stored root value with its log (96 to 1,600 bytes). Keys and entries are
+ * made before the timed span, so it is the store calls alone. Under a context of its own, so the measured tree
+ * is untouched; the tables are the same (as large) as the updates'.
+ */
+let floorN = 0;
+async function floorBlock(store: KvStore, count: number): Promise<Figure> {
+  let ns = 0;
+  let cpu = 0;
+  for (let d = 0; d < count; d++) {
+    const k = key(floorN * 7919);
+    const v = value(floorN, -1);
+    floorN++;
+    const stateKey = new Uint8Array(64);
+    stateKey.set(FLOOR_CONTEXT);
+    stateKey.set(createHash('sha256').update(k).digest(), 32);
+    const entry = new Uint8Array(4 + k.length + v.length);
+    entry.set(k, 4);
+    entry.set(v, 4 + k.length);
+    await store.write((txn) => {
+      const c0 = cpuNow();
+      const t0 = process.hrtime.bigint();
+      txn.put('state', stateKey, entry);
+      const before = txn.get('merkle', FLOOR_CONTEXT)!;
+      const after = new Uint8Array(before.length >= 1600 ? 96 : before.length + 32);
+      after.set(before.subarray(0, Math.min(before.length, after.length)));
+      txn.put('merkle', FLOOR_CONTEXT, after);
+      ns += Number(process.hrtime.bigint() - t0);
+      cpu += cpuNow() - c0;
+    });
+  }
+  return { us: ns / 1000 / count, cpuUs: cpu / count };
 }
 
 async function mpt(keys: number, sizes: number[], deltas: number): Promise<Figure[]> {
@@ -130,7 +180,18 @@ export async function benchStateRoot(opts: { sizes: number[]; deltas: number; mp
   for (const keys of opts.sizes) {
     const h = await hostlink(keys, deltaSizes, opts.deltas);
     const m = opts.mptSizes.includes(keys) ? await mpt(keys, deltaSizes, Math.max(200, opts.deltas / 4)) : undefined;
-    deltaSizes.forEach((delta, i) => rows.push({ keys, delta, hostlinkUs: h[i]!.us, hostlinkCpuUs: h[i]!.cpuUs, mptUs: m?.[i]?.us, mptCpuUs: m?.[i]?.cpuUs }));
+    const f = h[deltaSizes.length]!;
+    deltaSizes.forEach((delta, i) =>
+      rows.push({
+        keys,
+        delta,
+        hostlinkUs: h[i]!.us,
+        hostlinkCpuUs: h[i]!.cpuUs,
+        mptUs: m?.[i]?.us,
+        mptCpuUs: m?.[i]?.cpuUs,
+        ...(delta === 1 ? { floorUs: f.us, floorCpuUs: f.cpuUs } : {}),
+      }),
+    );
   }
   return { rows, load, loadEnd: loadavg(), hash };
 }
@@ -151,6 +212,12 @@ export function printStateRoot(r: { rows: StateRootRow[]; load: number; loadEnd?
     );
   }
   if (r.rows.some((x) => x.mptUs === undefined)) process.stdout.write('note: mpt is not run at every size in a quick run\n');
+  for (const x of r.rows) {
+    if (x.floorUs === undefined || x.floorCpuUs === undefined) continue;
+    process.stdout.write(
+      `${x.keys} keys, 1-key delta: the store calls alone (put the entry, get and put the root value, one write each) ${x.floorUs.toFixed(1)} us wall, ${x.floorCpuUs.toFixed(1)} cpu; Hostlink / those ${(x.hostlinkUs / x.floorUs).toFixed(2)} wall, ${(x.hostlinkCpuUs / x.floorCpuUs).toFixed(2)} cpu\n`,
+    );
+  }
   if (r.loadEnd !== undefined) process.stdout.write(`load averages at the end (1, 5, 15 min): ${r.loadEnd.map((x) => x.toFixed(2)).join(' ')}\n`);
 }
 
