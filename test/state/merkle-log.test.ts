@@ -249,3 +249,95 @@ test('write-back: a context evicted from the cache is checkpointed in the evicti
     remove();
   }
 });
+
+storeTest('write-back: an explicit checkpoint rolled back (alone, or among other writes of one commit) leaves the log in force', async (store) =>
+  withLogLimit(48, async () => {
+    const ctx = ctxId(48);
+    const model: Model = new Map();
+    const rng = new Rng(48);
+    const initial = randomChanges(rng, 200, 120);
+    await store.write((txn) => applyDelta(txn, ctx, initial));
+    applyToModel(model, initial);
+    for (let round = 0; round < 12; round++) {
+      const changes = randomChanges(rng, 200, 1 + rng.int(3));
+      await store.write((txn) => applyDelta(txn, ctx, changes));
+      applyToModel(model, changes);
+      const logged = checkStoredTree(store, ctx, model, `round ${round}: logged`);
+      // The checkpoint writes the pages and the bare root, and the cache takes that value; the rollback undoes
+      // both in the store, so the cache's value is stale and the next update rebuilds from the log.
+      const after = randomChanges(rng, 200, 1);
+      const results = await Promise.allSettled([
+        store.write((txn) => {
+          checkpointState(txn, ctx);
+          if (round % 2 === 0) applyDelta(txn, ctx, randomChanges(rng, 200, 1));
+          throw new Error('rolled back');
+        }),
+        store.write((txn) => applyDelta(txn, ctx, after)),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['rejected', 'fulfilled'],
+      );
+      applyToModel(model, after);
+      const now = checkStoredTree(store, ctx, model, `round ${round}: after the rolled-back checkpoint`);
+      assert.ok(now === 0 || now >= logged, `round ${round}: ${logged} keys were logged, ${now} are now`);
+    }
+  }),
+);
+
+test('write-back: an eviction in another store holding the same context id writes there only what holds there', async () => {
+  const dirs = [tempDir(), tempDir()];
+  const stores = [await openLmdbStore(dirs[0]!.dir, { durability: 'nosync' }), await openLmdbStore(dirs[1]!.dir, { durability: 'nosync' })];
+  const previous = setTreeCacheLimit(30_000);
+  try {
+    const rng = new Rng(49);
+    const models = stores.map(() => new Map<number, Model>());
+    // Both stores start with the same history, so their root values (and cached values) are equal at first;
+    // then they part. Contexts evict each other across the two stores' transactions.
+    for (let round = 0; round < 240; round++) {
+      const c = rng.int(8);
+      const changes = randomChanges(rng, 30, 1);
+      const targets = round < 60 ? [0, 1] : [rng.int(2)];
+      for (const s of targets) {
+        await stores[s]!.write((txn) => applyDelta(txn, ctxId(c), changes));
+        const model = models[s]!.get(c) ?? new Map();
+        models[s]!.set(c, model);
+        applyToModel(model, changes);
+      }
+      if (round % 20 === 19) {
+        for (let s = 0; s < 2; s++) for (const [c, model] of models[s]!) checkStoredTree(stores[s]!, ctxId(c), model, `round ${round}, store ${s}, context ${c}`);
+      }
+    }
+  } finally {
+    setTreeCacheLimit(previous);
+    for (const s of stores) await s.close();
+    for (const d of dirs) d.remove();
+  }
+});
+
+test('write-back: a store closed and opened again in the same process keeps its logged contexts right', async () => {
+  const { dir, remove } = tempDir();
+  try {
+    const rng = new Rng(50);
+    const model: Model = new Map();
+    const ctx = ctxId(50);
+    for (let open = 0; open < 4; open++) {
+      const store = await openLmdbStore(dir, { durability: 'nosync' });
+      try {
+        if (open > 0) checkStoredTree(store, ctx, model, `reopened ${open}`);
+        for (let i = 0; i < 30; i++) {
+          const changes = randomChanges(rng, 80, rng.int(5) === 0 ? 3 : 1);
+          await store.write((txn) => applyDelta(txn, ctx, changes));
+          applyToModel(model, changes);
+        }
+        assert.ok(checkStoredTree(store, ctx, model, `open ${open}`) >= 0);
+      } finally {
+        await store.close();
+      }
+      // The cache outlives the store: on the next open its value equals the stored one and it is used as is.
+      if (open === 2) dropCache();
+    }
+  } finally {
+    remove();
+  }
+});
