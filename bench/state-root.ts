@@ -10,7 +10,9 @@
  * then existing keys are rewritten with new values. Each figure is printed as wall time and as the process's
  * CPU time over the same span: on this shared machine the wall figure moves with the load average, the CPU
  * figure much less. It says which SHA-256 hashed the tree records: the native addon, or the JavaScript fallback
- * (HOSTLINK_STATE_HASH=js measures that one).
+ * (HOSTLINK_STATE_HASH=js measures that one). Next to the 1-key figure it prints the store calls such an update
+ * cannot avoid, timed alone in blocks alternating with the update's (the LMDB floor), and the ratio to them; the
+ * floor's CPU figure counts lmdb's writer thread too, so its wall ratio is the one to read.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
