@@ -13,7 +13,8 @@ import { decodeResult } from '../protocol/result.js';
 import { fitResult } from '../protocol/result-size.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { NODE_HANDLERS } from './node/handlers.js';
-import type { Handler } from './session-types.js';
+import type { Job } from './job.js';
+import type { Handler, SessionContext } from './session-types.js';
 
 export type { Handler, SessionBackend } from './session-types.js';
 
@@ -21,6 +22,13 @@ export type { Handler, SessionBackend } from './session-types.js';
 export const MAX_BATCH_KEYS = 4096;
 
 const absent = (): Uint8Array => encodeStatus('absent', {});
+
+/** next_message's answer: the job, now the session's, or `absent` (no more work). */
+function handOut(session: SessionContext, job: Job | null): Uint8Array {
+  if (job === null) return absent();
+  session.transition('take', { job });
+  return encodeOk('next_message', { message: job.messageJson });
+}
 
 export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   hello(session, { minVersion, maxVersion, vmVersion, pid }) {
@@ -34,13 +42,12 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     return encodeOk('hello', { version, hostVersion: HOSTLINK_VERSION });
   },
 
-  async next_message(session) {
+  next_message(session) {
     if (session.work === null) throw new HostlinkError('protocol', 'next_message from a one-shot VM');
     session.check('take');
-    const job = await session.work.nextJob(session);
-    if (job === null) return absent();
-    session.transition('take', { job });
-    return encodeOk('next_message', { message: job.messageJson });
+    // Answered at once when a job is queued (no Promise, so the session sends it with the answers before it).
+    const job = session.work.nextJob(session);
+    return job instanceof Promise ? job.then((j) => handOut(session, j)) : handOut(session, job);
   },
 
   get_code(session, { codeHash }) {

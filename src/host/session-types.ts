@@ -47,8 +47,11 @@ export interface SessionContext {
 
 /** How a session obtains work: an executor's slot, or anything that hands out jobs and then null. */
 export interface WorkSource {
-  /** Resolves with the next job, or null when there is no more work (the VM is told `absent` and exits). */
-  nextJob(session: SessionContext): Promise<Job | null>;
+  /**
+   * The next job, or null when there is no more work (the VM is told `absent` and exits); decided at once when
+   * it can be (a job is queued, the source is closing), else a Promise (the VM waits, parked).
+   */
+  nextJob(session: SessionContext): Job | null | Promise<Job | null>;
 }
 
 export type Handler<M extends MethodName> = (session: SessionContext, fields: RequestOf<M>) => Uint8Array | Promise<Uint8Array>;

@@ -200,7 +200,7 @@ export function serveSession(
       pump();
     };
     /**
-     * Answers the queued requests one at a time. Answers given at once need no pause: no 'data' event can
+     * Answers the queued requests one at a time, in order. Answers given at once need no pause: no 'data' event can
      * arrive while this loop runs synchronously. Only an answer that waits (next_message, http_fetch) or a VM
      * that does not read its answers pauses the socket (pausing on every request would cost two epoll_ctl
      * calls per request); `busy` stays set until that wait is over, so requests arriving meanwhile only queue.
@@ -209,6 +209,9 @@ export function serveSession(
     const pump = (): void => {
       if (busy) return;
       busy = true;
+      // The answers given here at once leave in one write (a pool VM sends its result and its next_message
+      // together, and both are answered in this loop when a job is queued): one syscall, one wake-up of the VM.
+      socket.cork();
       try {
         while (queue.length && !finished) {
           const response = session.handle(queue.shift()!);
@@ -228,6 +231,8 @@ export function serveSession(
       } catch (e) {
         fail(e);
         return;
+      } finally {
+        socket.uncork();
       }
       busy = false;
       if (paused && !finished && !socket.destroyed) {

@@ -26,6 +26,8 @@ export class BlockingFrameChannel implements HostChannel {
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   private closed = false;
   private failure: Error | undefined;
+  /** Bytes of the next response already read (a pair's second answer arriving with the first), at scratch[0..). */
+  private carried = 0;
 
   constructor(
     readonly kind: HostChannelKind,
@@ -36,10 +38,26 @@ export class BlockingFrameChannel implements HostChannel {
   ) {}
 
   request(body: Uint8Array): Uint8Array {
+    return this.exchange(() => {
+      this.send(body);
+      return this.receive(false);
+    });
+  }
+
+  requestPair(first: Uint8Array, second: Uint8Array, checkFirst?: (response: Uint8Array) => void): [Uint8Array, Uint8Array] {
+    return this.exchange(() => {
+      this.sendPair(first, second);
+      const answer = this.receive(true);
+      checkFirst?.(answer);
+      return [answer, this.receive(false)];
+    });
+  }
+
+  /** Runs one exchange; any failure closes the channel for good (the two sides may disagree on the stream). */
+  private exchange<T>(run: () => T): T {
     if (this.closed) throw channelUnusableError(this.failure);
     try {
-      this.send(body);
-      return this.receive();
+      return run();
     } catch (err) {
       const e = this.translate(err);
       this.failure = e;
@@ -69,16 +87,41 @@ export class BlockingFrameChannel implements HostChannel {
     }
   }
 
-  private receive(): Buffer {
+  /** Both frames in one write when they fit the scratch buffer: one segment, one wake-up of the host. */
+  private sendPair(first: Uint8Array, second: Uint8Array): void {
     const s = this.scratch;
-    let got = this.stream.read(s, 0, s.length, FRAME_HEADER_BYTES);
-    if (got === 0) throw hostClosedError();
-    if (got < FRAME_HEADER_BYTES) throw hostClosedError(`in the middle of a frame header: got ${got} of 4 bytes`);
+    const end = 2 * FRAME_HEADER_BYTES + first.length + second.length;
+    if (end > s.length) {
+      this.send(first);
+      this.send(second);
+      return;
+    }
+    s.writeUInt32LE(first.length, 0);
+    s.set(first, FRAME_HEADER_BYTES);
+    const at = FRAME_HEADER_BYTES + first.length;
+    s.writeUInt32LE(second.length, at);
+    s.set(second, at + FRAME_HEADER_BYTES);
+    this.stream.write(s, 0, end);
+  }
+
+  /**
+   * Reads one response frame. `another`: a second response follows (a pair), so bytes read beyond this frame
+   * are its start, kept at the front of the scratch buffer for the next call; otherwise they are an error.
+   */
+  private receive(another: boolean): Buffer {
+    const s = this.scratch;
+    let got = this.carried;
+    this.carried = 0;
+    if (got < FRAME_HEADER_BYTES) {
+      got += this.stream.read(s, got, s.length - got, FRAME_HEADER_BYTES - got);
+      if (got === 0) throw hostClosedError();
+      if (got < FRAME_HEADER_BYTES) throw hostClosedError(`in the middle of a frame header: got ${got} of 4 bytes`);
+    }
     const length = s.readUInt32LE(0);
     // Checked before allocating: a corrupt or hostile length must not make us allocate gigabytes.
     if (length > this.maxFrameBytes) throw frameTooLarge(length, this.maxFrameBytes);
     const total = FRAME_HEADER_BYTES + length;
-    if (got > total) {
+    if (got > total && !another) {
       // The host answers exactly one frame per request; more means the two sides disagree on the stream.
       throw new HostlinkError('protocol', `the host sent ${got - total} bytes beyond the ${length}-byte response frame`);
     }
@@ -86,7 +129,12 @@ export class BlockingFrameChannel implements HostChannel {
     if (total <= s.length) {
       if (got < total) got += this.readRest(s, got, total - got, length);
       s.copy(out, 0, FRAME_HEADER_BYTES, total);
+      if (got > total) {
+        s.copyWithin(0, total, got);
+        this.carried = got - total;
+      }
     } else {
+      // Larger than the scratch buffer: `got` <= its size < total, so nothing beyond this frame was read.
       s.copy(out, 0, FRAME_HEADER_BYTES, got);
       const have = got - FRAME_HEADER_BYTES;
       this.readRest(out, have, length - have, length);

@@ -6,7 +6,7 @@
 import { HostlinkError } from '../errors.js';
 import { frameTooLarge } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
-import { type HostChannel, channelUnusableError } from './channel.js';
+import { type HostChannel, channelUnusableError, requestInTurn } from './channel.js';
 
 export type SyncHostHandler = (body: Uint8Array) => Uint8Array;
 
@@ -38,6 +38,10 @@ export class InProcessChannel implements HostChannel {
       this.closed = true;
       throw e;
     }
+  }
+
+  requestPair(first: Uint8Array, second: Uint8Array, checkFirst?: (response: Uint8Array) => void): [Uint8Array, Uint8Array] {
+    return requestInTurn(this, first, second, checkFirst);
   }
 
   close(): void {

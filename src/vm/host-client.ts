@@ -17,11 +17,27 @@ export class HostClient {
 
   /** Like call, but `absent` becomes undefined and any other failure status throws. */
   fetch<M extends MethodName>(method: M, fields: RequestOf<M>): ResponseOf<M> | undefined {
-    const r = this.call(method, fields);
-    if (r.status === 'ok') return r.fields as ResponseOf<M>;
-    if (r.status === 'absent') return undefined;
-    throw statusError(method, r);
+    return fetched(method, this.call(method, fields));
   }
+
+  /**
+   * `call(first)` then `fetch(then)`, sent together: the host answers in order, so the second request need not
+   * wait for the first answer. A pool VM hands in its result and asks for its next message this way (one round
+   * trip per execution instead of two). A first answer other than ok throws before the second is looked at.
+   */
+  callThenFetch<A extends MethodName, B extends MethodName>(first: A, firstFields: RequestOf<A>, then: B, thenFields: RequestOf<B>): ResponseOf<B> | undefined {
+    const [, b] = this.channel.requestPair(encodeRequest(first, firstFields), encodeRequest(then, thenFields), (a) => {
+      const answer = decodeResponse(first, a);
+      if (answer.status !== 'ok') throw statusError(first, answer);
+    });
+    return fetched(then, decodeResponse(then, b));
+  }
+}
+
+function fetched<M extends MethodName>(method: M, r: Response<M>): ResponseOf<M> | undefined {
+  if (r.status === 'ok') return r.fields as ResponseOf<M>;
+  if (r.status === 'absent') return undefined;
+  throw statusError(method, r);
 }
 
 export function statusError(method: string, r: { status: string; fields: object }): HostlinkError {

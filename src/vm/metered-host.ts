@@ -10,6 +10,7 @@
 import type { GasMeter } from './execution.js';
 import { ROUND_TRIP_GAS } from './host-functions.generated.js';
 import { HostClient } from './host-client.js';
+import { requestInTurn, type HostChannel } from '../transport/channel.js';
 
 const BASE = BigInt(ROUND_TRIP_GAS.base);
 const PER_BYTE = BigInt(ROUND_TRIP_GAS.perByte);
@@ -17,7 +18,7 @@ const PER_BYTE = BigInt(ROUND_TRIP_GAS.perByte);
 /** A HostClient over the same channel that charges `meter` for every request and answer. */
 export function meteredHost(host: HostClient, meter: GasMeter): HostClient {
   const channel = host.channel;
-  return new HostClient({
+  const metered: HostChannel = {
     kind: channel.kind,
     request(body) {
       meter.charge(BASE + PER_BYTE * BigInt(body.length));
@@ -25,8 +26,13 @@ export function meteredHost(host: HostClient, meter: GasMeter): HostClient {
       meter.charge(PER_BYTE * BigInt(answer.length));
       return answer;
     },
+    // A guest's requests go one at a time (each priced as it is sent); pairs are the VM loop's, never a guest's.
+    requestPair(first, second, checkFirst) {
+      return requestInTurn(metered, first, second, checkFirst);
+    },
     close() {
       channel.close();
     },
-  });
+  };
+  return new HostClient(metered);
 }

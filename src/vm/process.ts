@@ -57,8 +57,8 @@ export function tierUpForPool(): void {
   setFlagsFromString(`--interrupt-budget=${POOLED_INTERRUPT_BUDGET}`);
 }
 
-/** Sends the result; a result too large for one frame becomes a vm_error so the host still learns the outcome. */
-function consumeResult(host: HostClient, report: ExecutionReport): void {
+/** The result's two fields as sent; a result too large for one frame becomes a vm_error so the host still learns the outcome. */
+function resultFields(report: ExecutionReport): { result: Uint8Array; effects: Uint8Array } {
   let result = encodeResult(report.result);
   let effects = encodeEffects(report.effects);
   const fitted = fitResult(result.length, effects.length, report);
@@ -66,8 +66,24 @@ function consumeResult(host: HostClient, report: ExecutionReport): void {
     result = encodeResult(fitted.result);
     effects = encodeEffects(fitted.effects);
   }
-  const answer = host.call('consume_result', { result, effects });
+  return { result, effects };
+}
+
+/** Sends the result (a one-shot VM's last request). */
+function consumeResult(host: HostClient, report: ExecutionReport): void {
+  const answer = host.call('consume_result', resultFields(report));
   if (answer.status !== 'ok') throw statusError('consume_result', answer);
+}
+
+/** Runs one message; one the VM cannot parse is reported as the host's fault (`invalid_message`). */
+function execute(message: string, host: HostClient, cache: CodeCache): ExecutionReport {
+  let msg: ExecutionMessage;
+  try {
+    msg = parseMessage(message);
+  } catch (e) {
+    return { result: reasonResult('invalid_message', (e as Error).message), effects: emptyEffects() };
+  }
+  return runExecution(msg, host, cache);
 }
 
 /** Without a secret the proof is all zeros: only a host that does not authenticate VMs will answer. */
@@ -150,23 +166,14 @@ export function serveHost(
       consumeResult(host, runExecution(oneShot, host, cache));
       return VM_EXIT.ok;
     }
-    for (let served = 0; ; served++) {
-      const next = host.fetch('next_message', {});
-      if (next === undefined) return VM_EXIT.ok;
+    // Each result goes with the request for the next message, in one write: the host answers both in order,
+    // so a pool VM makes one round trip per execution for its work instead of two.
+    let next = host.fetch('next_message', {});
+    for (let served = 0; next !== undefined; served++) {
       if (served === 1) whenPooled?.();
-      let msg: ExecutionMessage;
-      try {
-        msg = parseMessage(next.message);
-      } catch (e) {
-        // The host sent a message we cannot run: report it as the host's fault and stay in the pool.
-        consumeResult(host, {
-          result: reasonResult('invalid_message', (e as Error).message),
-          effects: emptyEffects(),
-        });
-        continue;
-      }
-      consumeResult(host, runExecution(msg, host, cache));
+      next = host.callThenFetch('consume_result', resultFields(execute(next.message, host, cache)), 'next_message', {});
     }
+    return VM_EXIT.ok;
   } catch (e) {
     say((e as Error).message);
     if (isHostlinkError(e, 'incompatible_version')) return VM_EXIT.incompatibleVersion;

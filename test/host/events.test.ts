@@ -106,7 +106,8 @@ describe('host events', () => {
 
   test('pool VMs are reported launched; a VM killed mid-call is reported crashed and exited, and the call says so', async () => {
     const launched = seen.filter((s) => s.name === 'vm.launched').map((s) => s.e as HostEventMap['vm.launched']);
-    assert.ok(launched.filter((l) => l.mode === 'pool').length >= 2, 'the pool started its VMs');
+    // Serial calls need one pool VM: it asks for its next message with its result, so it is parked by the next call.
+    assert.ok(launched.filter((l) => l.mode === 'pool').length >= 1, 'the pool started its VMs');
     assert.ok(launched.some((l) => l.mode === 'oneshot'), 'the one-shot call launched its own VM');
     const from = seen.length;
     const call = host.call({ codeHash: hold, method: 'write_then_loop', contextId: id32('events-crash'), deadlineMs: 20_000, gasLimit: UNLIMITED_GAS });

@@ -109,6 +109,41 @@ for (const impl of IMPLS) {
     });
   }
 
+  for (const transport of TRANSPORTS) {
+    test(`${impl} over ${transport}: two requests sent together get their two answers, in order`, { skip: impl === 'native' && nativeMissing, timeout: 90_000 }, async () => {
+      const host = await startEchoHost(where(transport));
+      const big = 70_000; // each above the 64 KiB scratch buffer: sent in turn, the answers read whole
+      try {
+        const a = host.address;
+        const report = await runVmClient({
+          impl,
+          sessions: [
+            { address: a, requests: [{ pair: ['first', 'second'] }, { text: 'then' }, { pair: ['', 'x'] }, { pair: { fill: 3, length: big } }, { pair: ['a', 'b'] }] },
+            { address: a, requests: [{ pair: ['no', 'never read'], refuse: 'no' }, { text: 'after' }] },
+            { address: a, requests: [{ pair: ['ok', 'ctl:extra'] }, { text: 'after' }] },
+            { address: a, requests: [{ pair: ['ok', 'ctl:close'] }] },
+          ],
+        });
+        const text = (t: string) => ({ length: t.length, sha256: sha256(Buffer.from(t)), text: t });
+        const [pair, then, empty, large, last] = results(report, 0);
+        assert.deepEqual(pair, { ok: true, pair: [text('first'), text('second')] });
+        assert.deepEqual(then, { ok: true, ...text('then') }, 'nothing of the pair is left over for the next request');
+        assert.deepEqual(empty, { ok: true, pair: [text(''), text('x')] });
+        assert.deepEqual(large, { ok: true, pair: [{ length: big, sha256: sha256(Buffer.alloc(big, 3)) }, { length: big, sha256: sha256(Buffer.alloc(big, 4)) }] });
+        assert.deepEqual(last, { ok: true, pair: [text('a'), text('b')] });
+        // The first answer's check throws: that error, at once, and the channel is closed.
+        assertError(results(report, 1)[0], 'protocol', /first answer refused: no/);
+        assertError(results(report, 1)[1], 'channel_closed', /unusable after an earlier error/);
+        // Bytes beyond the second answer: the two sides disagree on the stream.
+        assertError(results(report, 2)[0], 'protocol', /3 bytes beyond the 2-byte response frame/);
+        assertError(results(report, 2)[1], 'channel_closed', /unusable/);
+        assertError(results(report, 3)[0], 'channel_closed', /^the host closed the connection$/);
+      } finally {
+        await host.close();
+      }
+    });
+  }
+
   if (impl === 'native') {
     test('native: a host that does not answer within timeoutMs gives a timeout error, then the channel is closed', { skip: nativeMissing, timeout: 60_000 }, async () => {
       const host = await startEchoHost({ tcp: true });

@@ -99,15 +99,22 @@ export class Executor implements SlotOwner {
   }
 
   // SlotOwner: a slot's VM asks next_message (after hello, and after each result).
-  nextJob(slot: Slot): Promise<Job | null> {
-    if (this.closing || slot.state === 'retiring') return Promise.resolve(null);
+  nextJob(slot: Slot): Job | null | Promise<Job | null> {
+    if (this.closing || slot.state === 'retiring') return null;
     slot.clearTimer();
     this.startFailures = 0;
     if (slot.state === 'starting' && slot.job !== null) {
       slot.state = 'busy'; // a one-shot slot: the job it was launched for
-      return Promise.resolve(slot.job);
+      return slot.job;
     }
-    if (slot.jobs >= this.recycleAfter) return Promise.resolve(this.retire(slot));
+    if (slot.jobs >= this.recycleAfter) return this.retire(slot);
+    // Work is queued only while no VM is idle (resume() hands it out at once), so this VM takes the oldest job.
+    const queued = this.queue.shift();
+    if (queued !== undefined) {
+      slot.state = 'busy';
+      this.assign(slot, queued);
+      return queued;
+    }
     return new Promise((resolve) => {
       slot.state = 'idle';
       slot.give = resolve;

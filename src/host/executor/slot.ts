@@ -16,7 +16,7 @@ export type SlotState = 'starting' | 'idle' | 'busy' | 'retiring';
 
 /** What a slot asks of its executor; the executor decides, the slot only carries the VM's state. */
 export interface SlotOwner {
-  nextJob(slot: Slot): Promise<Job | null>;
+  nextJob(slot: Slot): Job | null | Promise<Job | null>;
 }
 
 export class Slot implements WorkSource {
@@ -41,7 +41,7 @@ export class Slot implements WorkSource {
   ) {}
 
   // WorkSource: this VM's next_message (after hello, and after each result).
-  nextJob(): Promise<Job | null> {
+  nextJob(): Job | null | Promise<Job | null> {
     return this.owner.nextJob(this);
   }
 
