@@ -5,7 +5,7 @@
  * is not counted (the pool in these runs keeps its VMs).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { vmProcessTree } from '../src/host/sandbox/plan.js';
 
 let ticksPerSecond: number | undefined;
@@ -38,8 +38,55 @@ export function processTimesUs(pid: number): { user: number; sys: number } | und
   }
 }
 
+/**
+ * A process's threads from /proc/<pid>/task: CPU of its main thread (tid = pid) and of the others (Node's
+ * libuv pool, where lmdb commits; V8's GC and compiler helpers), in microseconds, and its context switches
+ * (voluntary: it blocked, each a sleep and a wake-up; involuntary: preempted). Zeros when /proc is unavailable.
+ */
+export interface ThreadTimes {
+  mainUs: number;
+  otherUs: number;
+  voluntary: number;
+  involuntary: number;
+}
+
+export function threadTimes(pid: number): ThreadTimes {
+  const t: ThreadTimes = { mainUs: 0, otherUs: 0, voluntary: 0, involuntary: 0 };
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return t;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const us = ((Number(rest[11]) + Number(rest[12])) / clockTicks()) * 1e6;
+      if (Number(tid) === pid) t.mainUs += us;
+      else t.otherUs += us;
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      t.voluntary += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+      t.involuntary += Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return t;
+}
+
+const addTimes = (a: ThreadTimes, b: ThreadTimes, sign = 1): ThreadTimes => ({
+  mainUs: a.mainUs + sign * b.mainUs,
+  otherUs: a.otherUs + sign * b.otherUs,
+  voluntary: a.voluntary + sign * b.voluntary,
+  involuntary: a.involuntary + sign * b.involuntary,
+});
+
 export interface CpuSnapshot {
   host: NodeJS.CpuUsage;
+  /** This process's threads; `vmThreads` the same per VM process (relays included: they do nothing). */
+  hostThreads: ThreadTimes;
+  vmThreads: Map<number, ThreadTimes>;
   vms: Map<number, number>;
   /** The kernel's share (stime) of `vms`. */
   vmSys: Map<number, number>;
@@ -55,14 +102,26 @@ export function cpuSnapshot(vmPids: readonly number[]): CpuSnapshot {
   for (const root of vmPids) {
     if (processTimesUs(root) !== undefined) launched++;
   }
+  const vmThreads = new Map<number, ThreadTimes>();
   for (const pid of vmPids.flatMap((p) => vmProcessTree(p))) {
     const t = processTimesUs(pid);
     if (t !== undefined) {
       vms.set(pid, t.user + t.sys);
       vmSys.set(pid, t.sys);
+      vmThreads.set(pid, threadTimes(pid));
     }
   }
-  return { host: process.cpuUsage(), vms, vmSys, launched };
+  return { host: process.cpuUsage(), hostThreads: threadTimes(process.pid), vmThreads, vms, vmSys, launched };
+}
+
+/** Thread CPU and context switches between two snapshots: the host's, and the VMs' summed. */
+export function threadsSpent(before: CpuSnapshot, after: CpuSnapshot): { host: ThreadTimes; vms: ThreadTimes } {
+  let vms: ThreadTimes = { mainUs: 0, otherUs: 0, voluntary: 0, involuntary: 0 };
+  for (const [pid, t] of after.vmThreads) {
+    const b = before.vmThreads.get(pid);
+    vms = addTimes(vms, b === undefined ? t : addTimes(t, b, -1));
+  }
+  return { host: addTimes(after.hostThreads, before.hostThreads, -1), vms };
 }
 
 /** Host and VM CPU (user + sys, microseconds) spent between two snapshots, and the kernel's (sys) part of each. */

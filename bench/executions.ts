@@ -10,7 +10,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Host, type ExecutionMode } from '../src/host/host.js';
 import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervisor.js';
-import { cpuSnapshot, cpuSpent } from './cpu.js';
+import { cpuSnapshot, cpuSpent, threadsSpent, type ThreadTimes } from './cpu.js';
 import { benchSandboxMode } from './sandbox.js';
 import { watchHostGc } from './host-gc.js';
 import { openLmdbStore } from '../src/host/state/lmdb-store.js';
@@ -44,6 +44,8 @@ export interface ExecutionsRow {
   hostGc: { scavengesPer1000: number; markCompactsPer1000: number; pauseUs: number };
   /** One lane only: where the wall time of one call goes (means over further calls after the measured ones). */
   breakdown?: LaneBreakdown;
+  /** Both sides' CPU split by thread and their context switches, per execution (same interval as the CPU above). */
+  threads: { host: ThreadTimes; vms: ThreadTimes };
 }
 
 /**
@@ -225,7 +227,10 @@ export async function measure(
     const gcWatch = watchHostGc();
     const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
     const gc = gcWatch.stop();
-    const cpu = cpuSpent(cpu0, cpuSnapshot(host.vmPids()));
+    const cpu1 = cpuSnapshot(host.vmPids());
+    const cpu = cpuSpent(cpu0, cpu1);
+    const per = (t: ThreadTimes): ThreadTimes => ({ mainUs: t.mainUs / calls, otherUs: t.otherUs / calls, voluntary: t.voluntary / calls, involuntary: t.involuntary / calls });
+    const spent = threadsSpent(cpu0, cpu1);
     const breakdown = breakdownCalls > 0 && concurrency === 1 ? await laneBreakdown(host, stamps, dir, codeHash, breakdownCalls, input) : undefined;
     return {
       mode,
@@ -244,6 +249,7 @@ export async function measure(
       vms: cpu.vms,
       load,
       hostGc: { scavengesPer1000: (1000 * gc.scavenges) / calls, markCompactsPer1000: (1000 * gc.markCompacts) / calls, pauseUs: (1000 * gc.pauseMs) / calls },
+      threads: { host: per(spent.host), vms: per(spent.vms) },
       ...(breakdown !== undefined ? { breakdown } : {}),
     };
   } finally {
@@ -303,7 +309,21 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   if (pool && steady && steady !== pool) {
     process.stdout.write(`steady state (after ${steady.warmupCalls} warm-up calls) / after 16: ${(steady.perSecond / pool.perSecond).toFixed(2)}x executions/s, CPU per execution ${((steady.hostCpuUs + steady.vmCpuUs) / (pool.hostCpuUs + pool.vmCpuUs)).toFixed(2)}x\n`);
   }
+  if (steady) printThreads(steady);
   for (const r of rows) if (r.breakdown) printLaneBreakdown(r.breakdown);
+}
+
+/**
+ * Where the steady row's CPU goes by thread, and how often each side sleeps and wakes. On a virtual machine a
+ * context switch (and a page fault) costs far more than on bare metal, so the switch counts are part of the cost.
+ */
+export function printThreads(r: ExecutionsRow): void {
+  const { host, vms } = r.threads;
+  const line = (who: string, t: ThreadTimes, others: string): string =>
+    `  ${who}: main thread ${t.mainUs.toFixed(0)} us, ${others} ${t.otherUs.toFixed(0)} us; context switches ${t.voluntary.toFixed(1)} voluntary (blocked), ${t.involuntary.toFixed(1)} involuntary (preempted)\n`;
+  process.stdout.write(`steady row (${r.concurrency} lanes, ${r.transport}), per execution, by thread (from /proc):\n`);
+  process.stdout.write(line('host', host, 'other threads (libuv pool: lmdb commits; V8 GC and compiler helpers)'));
+  process.stdout.write(line('VMs ', vms, 'other threads (V8 GC and compiler helpers)'));
 }
 
 /** One lone call's wall time step by step. */
