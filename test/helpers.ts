@@ -1,6 +1,8 @@
-/** Shared test helpers: paths, example contracts, an in-memory session backend, temp dirs. */
+/** Shared test helpers: paths, example contracts, an in-memory session backend, temp dirs, a socket pair. */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +73,42 @@ export function message(init: Partial<MessageInit> & { codeHash: Uint8Array; met
 export function tempDir(prefix = 'hostlink-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A connected unix socket pair: `server` as the host accepts it (paused, as the gate hands it on), `client` the
+ * dialling side. `close` destroys both and removes the socket's folder.
+ */
+export async function unixSocketPair(): Promise<{ server: Socket; client: Socket; close: () => void }> {
+  const dir = tempDir('hostlink-sockets-');
+  const path = join(dir.path, 's.sock');
+  const listener: Server = createServer({ pauseOnConnect: true });
+  await new Promise<void>((r) => listener.listen(path, r));
+  const accepted = once(listener, 'connection') as Promise<[Socket]>;
+  const client = connect({ path });
+  await once(client, 'connect');
+  const [server] = await accepted;
+  return {
+    server,
+    client,
+    close: () => {
+      client.destroy();
+      server.destroy();
+      listener.close();
+      dir.remove();
+    },
+  };
+}
+
+/** Waits until a VM of `host` runs a call, then SIGKILLs it; returns its pid. */
+export async function killBusyVm(host: { busyVmPids(): number[] }): Promise<number> {
+  let pids: number[] = [];
+  while (pids.length === 0) {
+    await new Promise((r) => setTimeout(r, 20));
+    pids = host.busyVmPids();
+  }
+  process.kill(pids[0]!, 'SIGKILL');
+  return pids[0]!;
 }
 
 /** xorshift32: a small deterministic generator for property tests (never Math.random: failures reproduce). */

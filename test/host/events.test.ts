@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createMemoryStore, Host, type HostEventMap, type HostEventName, type HostLogger } from '../../src/index.js';
 import { HostMetrics } from '../../src/metrics/host-metrics.js';
 import { sum } from '../metrics/exposition.js';
-import { contract, id32, tempDir, utf8 } from '../helpers.js';
+import { contract, id32, killBusyVm, tempDir, utf8 } from '../helpers.js';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -111,12 +111,7 @@ describe('host events', () => {
     assert.ok(launched.some((l) => l.mode === 'oneshot'), 'the one-shot call launched its own VM');
     const from = seen.length;
     const call = host.call({ codeHash: hold, method: 'write_then_loop', contextId: id32('events-crash'), deadlineMs: 20_000, gasLimit: UNLIMITED_GAS });
-    let pids: number[] = [];
-    while (pids.length === 0) {
-      await new Promise((r) => setTimeout(r, 20));
-      pids = host.busyVmPids();
-    }
-    process.kill(pids[0]!, 'SIGKILL');
+    const pids = [await killBusyVm(host)];
     const o = await call;
     // The exit event follows the process's exit, which may come after the call's end on a loaded machine:
     // wait for it (the test's timeout guards a hang) rather than for a fixed time.

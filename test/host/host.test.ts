@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { Host, type HostOptions, type Outcome } from '../../src/host/host.js';
-import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
+import { contract, id32, killBusyVm, tempDir, text, utf8 } from '../helpers.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 /** More gas than any test runs for: only the deadline or a kill can end such a call. */
@@ -87,12 +87,7 @@ describe('Host: failures change nothing and the host keeps serving', () => {
     test(`${mode}: SIGKILL of the VM mid-call is reported as a crash and leaves the state exactly as before`, async () => {
       const before = snapshot();
       const call = host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, mode, deadlineMs: 20_000, gasLimit: UNLIMITED_GAS });
-      let pids: number[] = [];
-      while (pids.length === 0) {
-        await new Promise((r) => setTimeout(r, 20));
-        pids = host.busyVmPids();
-      }
-      process.kill(pids[0]!, 'SIGKILL');
+      await killBusyVm(host);
       const o = await call;
       assert.equal(o.result.code, 'internal_error');
       assert.match(message(o), /^vm_crash the VM process ended \(signal SIGKILL\) without a result/);

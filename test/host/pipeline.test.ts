@@ -5,9 +5,7 @@
  * the real session loop, and through real VM processes.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
@@ -16,29 +14,7 @@ import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { encodeResult } from '../../src/protocol/result.js';
-import { contract, id32, MemoryBackend, message, tempDir, text, utf8 } from '../helpers.js';
-
-/** A connected unix socket pair: `server` as the host accepts it, `client` as the VM dials. */
-async function socketPair(): Promise<{ server: Socket; client: Socket; close: () => void }> {
-  const dir = tempDir('hostlink-pipeline-');
-  const path = join(dir.path, 's.sock');
-  const listener: Server = createServer({ pauseOnConnect: true });
-  await new Promise<void>((r) => listener.listen(path, r));
-  const accepted = once(listener, 'connection') as Promise<[Socket]>;
-  const client = connect({ path });
-  await once(client, 'connect');
-  const [server] = await accepted;
-  return {
-    server,
-    client,
-    close: () => {
-      client.destroy();
-      server.destroy();
-      listener.close();
-      dir.remove();
-    },
-  };
-}
+import { contract, id32, killBusyVm, MemoryBackend, message, tempDir, text, unixSocketPair, utf8 } from '../helpers.js';
 
 /** Counts the writes the socket makes to the kernel (one per _write or _writev: Writable's own hooks). */
 function countWrites(socket: Socket): { writes: number } {
@@ -78,7 +54,7 @@ async function served(jobs: Job[], options: { wait?: boolean } = {}) {
       return new Promise((resolve) => waiting.push(() => resolve(jobs.shift() ?? null)));
     },
   };
-  const { server, client, close } = await socketPair();
+  const { server, client, close } = await unixSocketPair();
   const writes = countWrites(server);
   const done = serveSession(new Session(backend, { pool: work }), server);
   const reader = new FrameReader();
@@ -184,12 +160,7 @@ describe('pipelined results through real VM processes', () => {
       const looping = host.call({ codeHash: hold, method: 'write_then_loop', contextId: id32('pipe-loop'), deadlineMs: 20_000, gasLimit: 10n ** 15n });
       const after = set(101);
       assert.equal((await before).result.code, 'return');
-      let pids: number[] = [];
-      while (pids.length === 0) {
-        await new Promise((r) => setTimeout(r, 20));
-        pids = host.busyVmPids();
-      }
-      process.kill(pids[0]!, 'SIGKILL');
+      await killBusyVm(host);
       const lost = await looping;
       assert.deepEqual([lost.result.code, lost.applied], ['internal_error', false]);
       assert.equal((await after).result.code, 'return', 'the call queued behind it runs on a new VM');

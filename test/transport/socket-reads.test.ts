@@ -6,38 +6,13 @@
  * buffered, a session that ended reads nothing more.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Job } from '../../src/host/job.js';
 import { serveSession, Session, type WorkSource } from '../../src/host/session.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { readChunks, type ReadMode } from '../../src/transport/socket-reads.js';
-import { MemoryBackend, message, tempDir, utf8 } from '../helpers.js';
-
-/** A connected pair: `server` is the accepted socket (as the host gets it), `client` the dialling side. */
-async function pair(): Promise<{ server: Socket; client: Socket; close: () => void }> {
-  const dir = tempDir('hostlink-reads-');
-  const path = join(dir.path, 's.sock');
-  const listener: Server = createServer({ pauseOnConnect: true });
-  await new Promise<void>((r) => listener.listen(path, r));
-  const accepted = once(listener, 'connection') as Promise<[Socket]>;
-  const client = connect({ path });
-  await once(client, 'connect');
-  const [server] = await accepted;
-  return {
-    server,
-    client,
-    close: () => {
-      client.destroy();
-      server.destroy();
-      listener.close();
-      dir.remove();
-    },
-  };
-}
+import { MemoryBackend, message, unixSocketPair, utf8 } from '../helpers.js';
 
 const until = async (cond: () => boolean, what: string): Promise<void> => {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -46,7 +21,7 @@ const until = async (cond: () => boolean, what: string): Promise<void> => {
 
 describe('socket reads', () => {
   test('reads go to the reused buffer on this Node; chunks are copies, in order, held bytes first', async () => {
-    const { server, client, close } = await pair();
+    const { server, client, close } = await unixSocketPair();
     try {
       server.unshift(Buffer.from('held|')); // what the gate does with the hello it has checked
       const got: Buffer[] = [];
@@ -68,7 +43,7 @@ describe('socket reads', () => {
 
   test('a paused socket stops reading; resume delivers the rest', async () => {
     for (const mode of ['user-buffer', 'stream'] as ReadMode[]) {
-      const { server, client, close } = await pair();
+      const { server, client, close } = await unixSocketPair();
       try {
         let received = 0;
         assert.equal(readChunks(server, (c) => (received += c.length), { mode }), mode);
@@ -101,7 +76,7 @@ describe('session on the fast read path', () => {
     backend.apply(job.message.contextId, [[utf8('k'), utf8('v')]]);
     let given = false;
     const work: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
-    const { server, client, close } = await pair();
+    const { server, client, close } = await unixSocketPair();
     const served = serveSession(new Session(backend, { pool: work }), server, 1024, { readMode });
     const reader = new FrameReader();
     const answers: Buffer[] = [];
