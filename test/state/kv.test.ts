@@ -121,6 +121,35 @@ storeTest('concurrent writes: call order, results, and a throwing one does not u
   assert.deepEqual(store.get('state', k(3)), enc('one'));
 });
 
+storeTest('a write reads the writes of earlier calls not yet committed, in get and range', async (store) => {
+  const first = store.write((txn) => {
+    txn.put('state', k(7, 1), enc('a'));
+    txn.put('state', k(7, 3), enc('c'));
+  });
+  // A later turn: the first write's commit may be under way, not finished.
+  await new Promise((resolve) => setImmediate(resolve));
+  const second = store.write((txn) => {
+    const seen = { get: txn.get('state', k(7, 1)), range: entries(txn.range('state', k(7))) };
+    txn.del('state', k(7, 3));
+    txn.put('state', k(7, 2), enc('b'));
+    txn.put('state', k(7, 1), enc('A'));
+    return seen;
+  });
+  const third = store.write((txn) => entries(txn.range('state', k(7))));
+  const [, seen, after] = await Promise.all([first, second, third]);
+  assert.deepEqual(seen.get, enc('a'));
+  assert.deepEqual(seen.range, [
+    [[7, 1], [...enc('a')]],
+    [[7, 3], [...enc('c')]],
+  ]);
+  const expected = [
+    [[7, 1], [...enc('A')]],
+    [[7, 2], [...enc('b')]],
+  ];
+  assert.deepEqual(after, expected);
+  assert.deepEqual(entries(store.range('state', k(7))), expected);
+});
+
 storeTest('bad keys, async callbacks, stale transactions and nested writes are usage errors', async (store) => {
   const usage = (e: unknown): boolean => isHostlinkError(e, 'usage');
   await assert.rejects(store.write((txn) => txn.put('state', new Uint8Array(0), enc('v'))), usage);
