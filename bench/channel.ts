@@ -5,12 +5,19 @@
  * hello proof, then serveSession answering storage_read from a backend) runs in this process too, once with
  * the reads it uses now (a reused buffer) and once with the 'data' events it used before. The product target
  * is a median at most 1.3x the C floor for the VM's native channel against Hostlink's session.
+ *
+ * Where the two ends run decides the figure more than anything they do: a wake-up on the CPU the waker runs on is a
+ * context switch (a few us), one on another CPU that sleeps can take tens of us on a virtual machine (the host
+ * has to wake that virtual CPU). Unpinned, the scheduler picks either from run to run, so every row is measured
+ * twice with placement fixed (`taskset`): both ends on one CPU (the round trip is then the work of both sides,
+ * close to their CPU time), and client and server on different CPUs (each wake-up crosses CPUs). Without
+ * taskset or a second CPU the rows run unpinned, and say so.
  * Standalone: `node dist/bench/channel.js [ITERATIONS [ROUNDS]]` prints a table.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HostlinkError } from '../src/errors.js';
@@ -28,8 +35,15 @@ import { startWorkerSessionServer } from './session-worker.js';
 
 export type BenchTransport = 'unix' | 'tcp';
 
+/**
+ * Where client and server run: 'same-cpu' both on CPU 0 (this process's threads too); 'split' servers (and this
+ * process) on CPU 0, clients on CPU 1; 'unpinned' where the scheduler puts them.
+ */
+export type Placement = 'same-cpu' | 'split' | 'unpinned';
+
 export interface ChannelBenchRow {
   transport: BenchTransport;
+  placement: Placement;
   client: 'c' | 'native' | 'js';
   /**
    * c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream: same, 'data' reads;
@@ -38,7 +52,7 @@ export interface ChannelBenchRow {
   server: 'c' | 'node' | 'session' | 'session-stream' | 'session-worker';
   medianUs: number;
   p99Us: number;
-  /** median / the C client<->C server median on the same transport; undefined without a C compiler. */
+  /** median / the C client<->C server median on the same transport and placement; undefined without a C compiler. */
   ratioToFloor: number | undefined;
   /**
    * Session rows: CPU (user + sys, all threads, from the OS) the serving process spent per request while the
@@ -164,8 +178,39 @@ function compile(dir: string, name: string, source: string): string {
   return exe;
 }
 
+/** The CPUs each end runs on in a placement (undefined: not pinned). */
+interface Cpus {
+  server: number | undefined;
+  client: number | undefined;
+}
+
+const PLACEMENT_CPUS: Record<Placement, Cpus> = {
+  'same-cpu': { server: 0, client: 0 },
+  split: { server: 0, client: 1 },
+  unpinned: { server: undefined, client: undefined },
+};
+
+/** The command that runs `cmd args` on `cpu` (taskset execs the program: its pid is the program's). */
+function onCpu(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+}
+
+/** Pins every thread of this process to `cpus` (a taskset list); false if that failed. */
+function pinSelf(cpus: string): boolean {
+  return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/** The placements this machine can measure, with a note when only 'unpinned' is possible. */
+function placements(): { list: Placement[]; note?: string } {
+  const cpus = availableParallelism();
+  if (cpus < 2) return { list: ['unpinned'], note: 'one CPU: rows unpinned' };
+  if (spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }).status !== 0) return { list: ['unpinned'], note: 'taskset not available (util-linux): rows unpinned, their placement left to the scheduler' };
+  return { list: ['same-cpu', 'split'] };
+}
+
 /** Runs a program to completion; resolves with its stdout (rejects on failure). */
-function run(cmd: string, args: string[], env?: Record<string, string>): Promise<string> {
+function run(command: string, commandArgs: string[], env?: Record<string, string>, cpu?: number): Promise<string> {
+  const [cmd, args] = onCpu(cpu, command, commandArgs);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let out = '';
@@ -177,8 +222,9 @@ function run(cmd: string, args: string[], env?: Record<string, string>): Promise
 }
 
 /** Starts the C echo server; resolves with its address and a stop function. */
-function startCServer(exe: string, transport: BenchTransport, sockPath: string): Promise<{ address: string; stop: () => void }> {
-  const child = spawn(exe, transport === 'unix' ? ['unix', sockPath] : ['tcp'], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startCServer(exe: string, transport: BenchTransport, sockPath: string, cpu: number | undefined): Promise<{ address: string; stop: () => void }> {
+  const [cmd, args] = onCpu(cpu, exe, transport === 'unix' ? ['unix', sockPath] : ['tcp']);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -243,15 +289,15 @@ async function startSessionServer(transport: BenchTransport, sockPath: string, s
   return { address, stop };
 }
 
-async function runCClient(exe: string, address: string, iterations: number, warmup: number): Promise<Sample> {
+async function runCClient(exe: string, address: string, iterations: number, warmup: number, cpu: number | undefined): Promise<Sample> {
   const target = address.startsWith('unix://') ? ['unix', address.slice('unix://'.length)] : ['tcp', ...address.split(':')];
-  const [median, p99] = (await run(exe, [...target, String(iterations), String(warmup), String(PAYLOAD_BYTES)])).trim().split(' ').map(Number);
+  const [median, p99] = (await run(exe, [...target, String(iterations), String(warmup), String(PAYLOAD_BYTES)], undefined, cpu)).trim().split(' ').map(Number);
   return { medianUs: median!, p99Us: p99! };
 }
 
-async function runNodeClient(impl: 'native' | 'js', address: string, iterations: number, warmup: number, secret?: Uint8Array): Promise<Sample> {
+async function runNodeClient(impl: 'native' | 'js', address: string, iterations: number, warmup: number, cpu: number | undefined, secret?: Uint8Array): Promise<Sample> {
   const args = [CLIENT_JS, impl, address, String(iterations), String(warmup), String(PAYLOAD_BYTES), ...(secret ? ['session'] : [])];
-  const out = await run(process.execPath, args, secret ? { HOSTLINK_BENCH_SECRET: Buffer.from(secret).toString('hex') } : undefined);
+  const out = await run(process.execPath, args, secret ? { HOSTLINK_BENCH_SECRET: Buffer.from(secret).toString('hex') } : undefined, cpu);
   const r = JSON.parse(out) as { kind: string; medianUs: number; p99Us: number };
   if (r.kind !== impl) throw new Error(`asked for the ${impl} channel, got ${r.kind}`);
   return r;
@@ -260,7 +306,8 @@ async function runNodeClient(impl: 'native' | 'js', address: string, iterations:
 /**
  * Runs every client `rounds` times, interleaved (C floor, native, js, then again), and reports the median of
  * the per-round medians and p99s: on a shared 2-core machine a burst of someone else's load then skews one
- * round of every row instead of one row. Takes about 2 x rounds x (iterations x 10 us + 1 s).
+ * round of every row instead of one row. Every row once per placement (see the file comment). Takes about
+ * 2 x placements x rounds x (iterations x 10 us + 1 s).
  */
 export async function benchChannel(opts: { iterations: number; rounds?: number }): Promise<ChannelBenchResult> {
   const iterations = Math.max(100, Math.floor(opts.iterations));
@@ -272,82 +319,115 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
   if (!info.native.available) notes.push(`native channel skipped: ${info.native.reason}`);
   const cc = hasCompiler();
   if (!cc) notes.push('no C compiler (cc): the C floor and the C echo server are skipped; ratios are unavailable');
-  notes.push(`median of ${rounds} interleaved rounds; load average before the run ${loadavg()[0]!.toFixed(2)}; processes not pinned`);
+  const where = placements();
+  if (where.note !== undefined) notes.push(where.note);
+  notes.push(`median of ${rounds} interleaved rounds; load average before the run ${loadavg()[0]!.toFixed(2)}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-channel-'));
   const rows: ChannelBenchRow[] = [];
+  const all = `0-${availableParallelism() - 1}`;
   try {
     const cServer = cc ? compile(dir, 'echo_server', C_SERVER) : undefined;
     const cClient = cc ? compile(dir, 'echo_client', C_CLIENT) : undefined;
-    for (const transport of ['unix', 'tcp'] as const) {
-      const c = cServer ? await startCServer(cServer, transport, join(dir, `c-${transport}.sock`)) : undefined;
-      const node = await startNodeServer(transport, join(dir, `node-${transport}.sock`));
+    for (const placement of where.list) {
+      const cpus = PLACEMENT_CPUS[placement];
+      // This process serves the Node and session rows: its threads (and the worker it starts) go where servers go.
+      if (cpus.server !== undefined && !pinSelf(String(cpus.server))) throw new Error('taskset could not pin this process');
       try {
-        type Job = { client: ChannelBenchRow['client']; server: ChannelBenchRow['server']; run: () => Promise<Sample> };
-        const jobs: Job[] = [];
-        if (c && cClient) {
-          jobs.push({ client: 'c', server: 'c', run: () => runCClient(cClient, c.address, iterations, warmup) });
-          for (const impl of impls) jobs.push({ client: impl, server: 'c', run: () => runNodeClient(impl, c.address, iterations, warmup) });
-        }
-        for (const impl of impls) jobs.push({ client: impl, server: 'node', run: () => runNodeClient(impl, node.address, iterations, warmup) });
-        // Hostlink's own session (what the product target is about), now and with the previous 'data' reads.
-        if (info.native.available) {
-          for (const readMode of ['user-buffer', 'stream'] as const) {
-            jobs.push({
-              client: 'native',
-              server: readMode === 'stream' ? 'session-stream' : 'session',
-              run: async () => {
-                const secret = newVmSecret();
-                const s = await startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, readMode);
-                try {
-                  return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, secret), iterations + warmup);
-                } finally {
-                  await s.stop();
-                }
-              },
-            });
-          }
-          jobs.push({
-            client: 'native',
-            server: 'session-worker',
-            run: async () => {
-              const secret = newVmSecret();
-              const s = await startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES);
-              try {
-                return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, secret), iterations + warmup);
-              } finally {
-                await s.stop();
-              }
-            },
-          });
-        }
-        const samples: Sample[][] = jobs.map(() => []);
-        for (let round = 0; round < rounds; round++) {
-          for (const [i, job] of jobs.entries()) samples[i]!.push(await job.run());
-        }
-        const floor = jobs[0]?.client === 'c' ? median(samples[0]!.map((x) => x.medianUs)) : undefined;
-        for (const [i, job] of jobs.entries()) {
-          const medianUs = median(samples[i]!.map((x) => x.medianUs));
-          const cpu = samples[i]!.map((x) => x.serverCpuUs).filter((x): x is number => x !== undefined);
-          rows.push({
-            transport,
-            client: job.client,
-            server: job.server,
-            medianUs,
-            p99Us: median(samples[i]!.map((x) => x.p99Us)),
-            ratioToFloor: floor === undefined ? undefined : medianUs / floor,
-            ...(cpu.length ? { serverCpuUs: median(cpu) } : {}),
-          });
+        for (const transport of ['unix', 'tcp'] as const) {
+          rows.push(...(await measureTransport({ transport, placement, cpus, dir, cServer, cClient, impls, nativeSession: info.native.available, iterations, warmup, rounds })));
         }
       } finally {
-        c?.stop();
-        await node.stop();
+        if (cpus.server !== undefined) pinSelf(all);
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   return { iterations, warmup, payloadBytes: PAYLOAD_BYTES, rows, notes };
+}
+
+/** Every client against every server on one transport, in one placement. */
+async function measureTransport(o: {
+  transport: BenchTransport;
+  placement: Placement;
+  cpus: Cpus;
+  dir: string;
+  cServer: string | undefined;
+  cClient: string | undefined;
+  impls: ('native' | 'js')[];
+  nativeSession: boolean;
+  iterations: number;
+  warmup: number;
+  rounds: number;
+}): Promise<ChannelBenchRow[]> {
+  const { transport, placement, cpus, dir, cClient, impls, iterations, warmup } = o;
+  const c = o.cServer ? await startCServer(o.cServer, transport, join(dir, `c-${transport}.sock`), cpus.server) : undefined;
+  const node = await startNodeServer(transport, join(dir, `node-${transport}.sock`));
+  const rows: ChannelBenchRow[] = [];
+  try {
+    type Job = { client: ChannelBenchRow['client']; server: ChannelBenchRow['server']; run: () => Promise<Sample> };
+    const jobs: Job[] = [];
+    if (c && cClient) {
+      jobs.push({ client: 'c', server: 'c', run: () => runCClient(cClient, c.address, iterations, warmup, cpus.client) });
+      for (const impl of impls) jobs.push({ client: impl, server: 'c', run: () => runNodeClient(impl, c.address, iterations, warmup, cpus.client) });
+    }
+    for (const impl of impls) jobs.push({ client: impl, server: 'node', run: () => runNodeClient(impl, node.address, iterations, warmup, cpus.client) });
+    // Hostlink's own session (what the product target is about), now and with the previous 'data' reads.
+    if (o.nativeSession) {
+      for (const readMode of ['user-buffer', 'stream'] as const) {
+        jobs.push({
+          client: 'native',
+          server: readMode === 'stream' ? 'session-stream' : 'session',
+          run: async () => {
+            const secret = newVmSecret();
+            const s = await startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, readMode);
+            try {
+              return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, cpus.client, secret), iterations + warmup);
+            } finally {
+              await s.stop();
+            }
+          },
+        });
+      }
+      jobs.push({
+        client: 'native',
+        server: 'session-worker',
+        run: async () => {
+          const secret = newVmSecret();
+          const s = await startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES);
+          try {
+            return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, cpus.client, secret), iterations + warmup);
+          } finally {
+            await s.stop();
+          }
+        },
+      });
+    }
+    const samples: Sample[][] = jobs.map(() => []);
+    for (let round = 0; round < o.rounds; round++) {
+      for (const [i, job] of jobs.entries()) samples[i]!.push(await job.run());
+    }
+    const floor = jobs[0]?.client === 'c' ? median(samples[0]!.map((x) => x.medianUs)) : undefined;
+    for (const [i, job] of jobs.entries()) {
+      const medianUs = median(samples[i]!.map((x) => x.medianUs));
+      const cpu = samples[i]!.map((x) => x.serverCpuUs).filter((x): x is number => x !== undefined);
+      rows.push({
+        transport,
+        placement,
+        client: job.client,
+        server: job.server,
+        medianUs,
+        p99Us: median(samples[i]!.map((x) => x.p99Us)),
+        ratioToFloor: floor === undefined ? undefined : medianUs / floor,
+        ...(cpu.length ? { serverCpuUs: median(cpu) } : {}),
+      });
+    }
+  } finally {
+    c?.stop();
+    await node.stop();
+  }
+  return rows;
 }
 
 type Sample = { medianUs: number; p99Us: number; serverCpuUs?: number };
@@ -371,18 +451,33 @@ function median(xs: number[]): number {
 /** One line per transport: the product target's figure and the same-run before/after of the session reads. */
 function verdicts(r: ChannelBenchResult): string[] {
   const out: string[] = [];
-  for (const t of ['unix', 'tcp'] as const) {
-    const now = r.rows.find((x) => x.transport === t && x.server === 'session');
-    const before = r.rows.find((x) => x.transport === t && x.server === 'session-stream');
-    if (!now) continue;
-    const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
-    const worker = r.rows.find((x) => x.transport === t && x.server === 'session-worker');
-    const vs =
-      (before ? `; 'data' reads were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
-      (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '');
-    out.push(`${t}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
+  for (const placement of new Set(r.rows.map((x) => x.placement))) {
+    for (const t of ['unix', 'tcp'] as const) {
+      const row = (server: ChannelBenchRow['server']): ChannelBenchRow | undefined => r.rows.find((x) => x.transport === t && x.placement === placement && x.server === server);
+      const now = row('session');
+      const before = row('session-stream');
+      if (!now) continue;
+      const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
+      const worker = row('session-worker');
+      const vs =
+        (before ? `; 'data' reads were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
+        (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '');
+      out.push(`${t}, ${PLACEMENT_LABELS[placement]}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
+    }
   }
   return out;
+}
+
+const PLACEMENT_LABELS: Record<Placement, string> = {
+  'same-cpu': 'one CPU',
+  split: 'two CPUs',
+  unpinned: 'unpinned',
+};
+
+/** The session row a figure elsewhere is built from: unix, both ends on one CPU when that was measured. */
+export function sessionRoundTrip(r: ChannelBenchResult): ChannelBenchRow | undefined {
+  const unix = r.rows.filter((x) => x.transport === 'unix' && x.server === 'session');
+  return unix.find((x) => x.placement === 'same-cpu') ?? unix[0];
 }
 
 const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
@@ -394,9 +489,10 @@ const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
 };
 
 export function formatChannelBench(r: ChannelBenchResult): string {
-  const head = ['transport', 'client', 'server', 'median us', 'p99 us', 'x C floor', 'server CPU us/req'];
+  const head = ['transport', 'placement', 'client', 'server', 'median us', 'p99 us', 'x C floor', 'server CPU us/req'];
   const body = r.rows.map((x) => [
     x.transport,
+    PLACEMENT_LABELS[x.placement],
     x.client === 'c' ? 'C (floor)' : `${x.client} channel`,
     SERVER_LABELS[x.server],
     x.medianUs.toFixed(1),
@@ -405,9 +501,10 @@ export function formatChannelBench(r: ChannelBenchResult): string {
     x.serverCpuUs === undefined ? '-' : x.serverCpuUs.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
     `host channel round trip: ${r.payloadBytes}-byte payload, ${r.iterations} sequential calls per run after ${r.warmup} warm-up (target: native channel against Hostlink session, median <= 1.3x C floor; session rows time storage_read of a ${r.payloadBytes}-byte key answered with a ${r.payloadBytes}-byte value)`,
+    'placement: one CPU = client and server pinned to the same CPU (wake-ups are context switches: the round trip is the work of both ends); two CPUs = pinned to different CPUs (every wake-up crosses CPUs, which a virtual machine may make dear)',
     line(head),
     ...body.map(line),
     ...verdicts(r),

@@ -17,7 +17,7 @@
  * `--quick` runs fewer iterations and sizes (for a smoke test).
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { benchChannel, printChannelBench } from './channel.js';
+import { benchChannel, printChannelBench, sessionRoundTrip } from './channel.js';
 import { benchExecutions, printExecutions, STEADY_WARMUP_CALLS, steadyRow } from './executions.js';
 import { benchGas, printGas } from './gas.js';
 import { benchMetering, printMetering } from './metering.js';
@@ -51,7 +51,7 @@ printExecutions(executions);
 
 process.stdout.write('\n== 4. the pieces alone and the ceiling ==\n');
 const pieces = await benchPieces({ calls: quick ? 200 : 1000, writes: quick ? 1000 : 4000 });
-const session = channel.rows.find((r) => r.transport === 'unix' && r.server === 'session');
+const session = sessionRoundTrip(channel);
 const root = roots.rows.find((r) => r.keys === 10_000 && r.delta === 1);
 const pooled = steadyRow(executions);
 const oneLane = executions.find((r) => r.mode === 'pool' && r.transport === 'unix' && r.concurrency === 1);

@@ -22,7 +22,8 @@
  *                            the contract's wasm, its host functions, result and effects encoded) minus the
  *                            two above; the contract's wasm and the host functions are not split further yet
  *   two round trips          next_message + consume_result: 2 x the native channel against Hostlink's session
- *                            (section 1's median; both sides' CPU while one of them spins is about this)
+ *                            (section 1's median with both ends on one CPU, where a round trip's wall time is
+ *                            the work of both ends; across CPUs it also holds the wake-ups' latency)
  *   durable commit           one store.write() of a set's entries, 64 in flight (group commit), LMDB synced:
  *                            CPU of every thread, lmdb's writer thread included
  *   state root               applyDelta of one key at 10k keys (section 2)
@@ -279,7 +280,7 @@ export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs:
     ['parse the execution message', p.parseUs],
     ['instantiate the cached kv-store module: its import functions reused, fresh meter and Execution', p.instantiateUs],
     ['the rest of the in-process execution: contract wasm, host functions, runner, result encoding (not split further)', rest],
-    ['two host round trips (native channel against the session)', 2 * (roundTripUs ?? 0)],
+    ['two host round trips (native channel against the session, both ends on one CPU)', 2 * (roundTripUs ?? 0)],
     ['durable commit, 64 in flight (group commit)', p.commitUs],
     ['state root for one changed key at 10k keys', stateRootUs ?? 0],
   ];
