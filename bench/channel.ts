@@ -373,36 +373,25 @@ async function measureTransport(o: {
       for (const impl of impls) jobs.push({ client: impl, server: 'c', run: () => runNodeClient(impl, c.address, iterations, warmup, cpus.client) });
     }
     for (const impl of impls) jobs.push({ client: impl, server: 'node', run: () => runNodeClient(impl, node.address, iterations, warmup, cpus.client) });
-    // Hostlink's own session (what the product target is about), now and with the previous 'data' reads.
+    // Hostlink's own session (what the product target is about), now and with the previous 'data' reads, and
+    // the worker-thread prototype: each started for its run, with a fresh secret the client must prove.
+    const sessionJob = (server: ChannelBenchRow['server'], start: (secret: Uint8Array) => Promise<{ address: string; stop: () => Promise<void> }>): Job => ({
+      client: 'native',
+      server,
+      run: async () => {
+        const secret = newVmSecret();
+        const s = await start(secret);
+        try {
+          return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, cpus.client, secret), iterations + warmup);
+        } finally {
+          await s.stop();
+        }
+      },
+    });
     if (o.nativeSession) {
-      for (const readMode of ['user-buffer', 'stream'] as const) {
-        jobs.push({
-          client: 'native',
-          server: readMode === 'stream' ? 'session-stream' : 'session',
-          run: async () => {
-            const secret = newVmSecret();
-            const s = await startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, readMode);
-            try {
-              return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, cpus.client, secret), iterations + warmup);
-            } finally {
-              await s.stop();
-            }
-          },
-        });
-      }
-      jobs.push({
-        client: 'native',
-        server: 'session-worker',
-        run: async () => {
-          const secret = newVmSecret();
-          const s = await startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES);
-          try {
-            return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, cpus.client, secret), iterations + warmup);
-          } finally {
-            await s.stop();
-          }
-        },
-      });
+      jobs.push(sessionJob('session', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'user-buffer')));
+      jobs.push(sessionJob('session-stream', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'stream')));
+      jobs.push(sessionJob('session-worker', (secret) => startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES)));
     }
     const samples: Sample[][] = jobs.map(() => []);
     for (let round = 0; round < o.rounds; round++) {
