@@ -15,9 +15,9 @@
  * Standalone: `node dist/bench/channel.js [ITERATIONS [ROUNDS]]` prints a table.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HostlinkError } from '../src/errors.js';
@@ -36,8 +36,8 @@ import { startWorkerSessionServer } from './session-worker.js';
 export type BenchTransport = 'unix' | 'tcp';
 
 /**
- * Where client and server run: 'same-cpu' both on CPU 0 (this process's threads too); 'split' servers (and this
- * process) on CPU 0, clients on CPU 1; 'unpinned' where the scheduler puts them.
+ * Where client and server run: 'same-cpu' both on one CPU (this process's threads too); 'split' servers (and this
+ * process) on that CPU, clients on another; 'unpinned' where the scheduler puts them.
  */
 export type Placement = 'same-cpu' | 'split' | 'unpinned';
 
@@ -184,12 +184,6 @@ interface Cpus {
   client: number | undefined;
 }
 
-const PLACEMENT_CPUS: Record<Placement, Cpus> = {
-  'same-cpu': { server: 0, client: 0 },
-  split: { server: 0, client: 1 },
-  unpinned: { server: undefined, client: undefined },
-};
-
 /** The command that runs `cmd args` on `cpu` (taskset execs the program: its pid is the program's). */
 function onCpu(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
   return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
@@ -200,24 +194,68 @@ function pinSelf(cpus: string): boolean {
   return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' }).status === 0;
 }
 
-/** The placements this machine can measure, with a note when only 'unpinned' is possible. */
-function placements(): { list: Placement[]; note?: string } {
-  const cpus = availableParallelism();
-  if (cpus < 2) return { list: ['unpinned'], note: 'one CPU: rows unpinned' };
-  if (spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }).status !== 0) return { list: ['unpinned'], note: 'taskset not available (util-linux): rows unpinned, their placement left to the scheduler' };
-  return { list: ['same-cpu', 'split'] };
+/** The CPUs this process may run on (Linux: /proc/self/status), as a taskset list and its first two CPUs. */
+function allowedCpus(): { list: string; first: number[] } | undefined {
+  let status: string;
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1];
+  if (list === undefined) return undefined;
+  const first: number[] = [];
+  for (const part of list.split(',')) {
+    const [a, b = a] = part.split('-').map(Number);
+    for (let c = a!; c <= b! && first.length < 2; c++) first.push(c);
+  }
+  return { list, first };
 }
 
-/** Runs a program to completion; resolves with its stdout (rejects on failure). */
-function run(command: string, commandArgs: string[], env?: Record<string, string>, cpu?: number): Promise<string> {
+/**
+ * The placements this machine can measure, with the CPUs each uses (the first two this process may run on),
+ * the list to restore afterwards, and a note when only 'unpinned' is possible.
+ */
+function placements(): { list: [Placement, Cpus][]; restore?: string; note?: string } {
+  const unpinned: [Placement, Cpus][] = [['unpinned', { server: undefined, client: undefined }]];
+  const allowed = allowedCpus();
+  if (allowed === undefined) return { list: unpinned, note: 'the CPUs this process may use are unknown here: rows unpinned' };
+  const [a, b] = allowed.first;
+  if (a === undefined || b === undefined) return { list: unpinned, note: 'one CPU: rows unpinned' };
+  if (spawnSync('taskset', ['-c', String(a), 'true'], { stdio: 'ignore' }).status !== 0) {
+    return { list: unpinned, note: 'taskset not available (util-linux): rows unpinned, their placement left to the scheduler' };
+  }
+  return {
+    list: [
+      ['same-cpu', { server: a, client: a }],
+      ['split', { server: a, client: b }],
+    ],
+    restore: allowed.list,
+  };
+}
+
+/** How long one client run may take before it is killed: far above any round trip this bench has seen. */
+const clientTimeoutMs = (calls: number): number => 60_000 + calls * 2;
+
+/** Runs a program to completion; resolves with its stdout (rejects on failure, or when it outlives `timeoutMs`). */
+function run(command: string, commandArgs: string[], timeoutMs: number, env?: Record<string, string>, cpu?: number): Promise<string> {
   const [cmd, args] = onCpu(cpu, command, commandArgs);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let out = '';
     let err = '';
+    // A server that stops answering must fail its row, not hang the whole bench.
+    const timer = setTimeout(() => {
+      err += `(killed after ${timeoutMs} ms without finishing)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}: ${err}`))));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} exited with ${code}: ${err}`));
+    });
   });
 }
 
@@ -291,13 +329,13 @@ async function startSessionServer(transport: BenchTransport, sockPath: string, s
 
 async function runCClient(exe: string, address: string, iterations: number, warmup: number, cpu: number | undefined): Promise<Sample> {
   const target = address.startsWith('unix://') ? ['unix', address.slice('unix://'.length)] : ['tcp', ...address.split(':')];
-  const [median, p99] = (await run(exe, [...target, String(iterations), String(warmup), String(PAYLOAD_BYTES)], undefined, cpu)).trim().split(' ').map(Number);
+  const [median, p99] = (await run(exe, [...target, String(iterations), String(warmup), String(PAYLOAD_BYTES)], clientTimeoutMs(iterations + warmup), undefined, cpu)).trim().split(' ').map(Number);
   return { medianUs: median!, p99Us: p99! };
 }
 
 async function runNodeClient(impl: 'native' | 'js', address: string, iterations: number, warmup: number, cpu: number | undefined, secret?: Uint8Array): Promise<Sample> {
   const args = [CLIENT_JS, impl, address, String(iterations), String(warmup), String(PAYLOAD_BYTES), ...(secret ? ['session'] : [])];
-  const out = await run(process.execPath, args, secret ? { HOSTLINK_BENCH_SECRET: Buffer.from(secret).toString('hex') } : undefined, cpu);
+  const out = await run(process.execPath, args, clientTimeoutMs(iterations + warmup), secret ? { HOSTLINK_BENCH_SECRET: Buffer.from(secret).toString('hex') } : undefined, cpu);
   const r = JSON.parse(out) as { kind: string; medianUs: number; p99Us: number };
   if (r.kind !== impl) throw new Error(`asked for the ${impl} channel, got ${r.kind}`);
   return r;
@@ -321,24 +359,24 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
   if (!cc) notes.push('no C compiler (cc): the C floor and the C echo server are skipped; ratios are unavailable');
   const where = placements();
   if (where.note !== undefined) notes.push(where.note);
+  const split = where.list.find(([p]) => p === 'split')?.[1];
+  if (split !== undefined) notes.push(`pinned with taskset: one CPU = CPU ${split.server}; two CPUs = CPU ${split.server} (servers, this process) and CPU ${split.client} (clients)`);
   notes.push(`median of ${rounds} interleaved rounds; load average before the run ${loadavg()[0]!.toFixed(2)}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-channel-'));
   const rows: ChannelBenchRow[] = [];
-  const all = `0-${availableParallelism() - 1}`;
   try {
     const cServer = cc ? compile(dir, 'echo_server', C_SERVER) : undefined;
     const cClient = cc ? compile(dir, 'echo_client', C_CLIENT) : undefined;
-    for (const placement of where.list) {
-      const cpus = PLACEMENT_CPUS[placement];
+    for (const [placement, cpus] of where.list) {
       // This process serves the Node and session rows: its threads (and the worker it starts) go where servers go.
       if (cpus.server !== undefined && !pinSelf(String(cpus.server))) throw new Error('taskset could not pin this process');
       try {
         for (const transport of ['unix', 'tcp'] as const) {
-          rows.push(...(await measureTransport({ transport, placement, cpus, dir, cServer, cClient, impls, nativeSession: info.native.available, iterations, warmup, rounds })));
+          rows.push(...(await measureTransport({ transport, placement, cpus, dir, cServer, cClient, impls, nativeSession: info.native.available, iterations, warmup, rounds, notes })));
         }
       } finally {
-        if (cpus.server !== undefined) pinSelf(all);
+        if (cpus.server !== undefined && where.restore !== undefined) pinSelf(where.restore);
       }
     }
   } finally {
@@ -360,13 +398,15 @@ async function measureTransport(o: {
   iterations: number;
   warmup: number;
   rounds: number;
+  notes: string[];
 }): Promise<ChannelBenchRow[]> {
   const { transport, placement, cpus, dir, cClient, impls, iterations, warmup } = o;
   const c = o.cServer ? await startCServer(o.cServer, transport, join(dir, `c-${transport}.sock`), cpus.server) : undefined;
   const node = await startNodeServer(transport, join(dir, `node-${transport}.sock`));
   const rows: ChannelBenchRow[] = [];
   try {
-    type Job = { client: ChannelBenchRow['client']; server: ChannelBenchRow['server']; run: () => Promise<Sample> };
+    // A prototype's failure drops its row (with a note); any other failure fails the bench.
+    type Job = { client: ChannelBenchRow['client']; server: ChannelBenchRow['server']; run: () => Promise<Sample>; prototype?: boolean };
     const jobs: Job[] = [];
     if (c && cClient) {
       jobs.push({ client: 'c', server: 'c', run: () => runCClient(cClient, c.address, iterations, warmup, cpus.client) });
@@ -378,6 +418,7 @@ async function measureTransport(o: {
     const sessionJob = (server: ChannelBenchRow['server'], start: (secret: Uint8Array) => Promise<{ address: string; stop: () => Promise<void> }>): Job => ({
       client: 'native',
       server,
+      prototype: server === 'session-worker',
       run: async () => {
         const secret = newVmSecret();
         const s = await start(secret);
@@ -394,11 +435,25 @@ async function measureTransport(o: {
       jobs.push(sessionJob('session-worker', (secret) => startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES)));
     }
     const samples: Sample[][] = jobs.map(() => []);
+    const failed = new Set<Job>();
     for (let round = 0; round < o.rounds; round++) {
-      for (const [i, job] of jobs.entries()) samples[i]!.push(await job.run());
+      for (const [i, job] of jobs.entries()) {
+        if (failed.has(job)) continue;
+        try {
+          samples[i]!.push(await job.run());
+        } catch (e) {
+          if (!job.prototype) throw e;
+          failed.add(job);
+          const lines = (e as Error).message.split('\n').map((l) => l.trim());
+          // The client's uncaught error ("SomethingError: ...") or the timeout's kill, else the first line.
+          const why = lines.find((l) => /^\w*Error\b/.test(l) || l.includes('killed after')) ?? lines[0];
+          o.notes.push(`${SERVER_LABELS[job.server]} (${transport}, ${PLACEMENT_LABELS[placement]}) failed and is left out: ${why}`);
+        }
+      }
     }
     const floor = jobs[0]?.client === 'c' ? median(samples[0]!.map((x) => x.medianUs)) : undefined;
     for (const [i, job] of jobs.entries()) {
+      if (failed.has(job)) continue;
       const medianUs = median(samples[i]!.map((x) => x.medianUs));
       const cpu = samples[i]!.map((x) => x.serverCpuUs).filter((x): x is number => x !== undefined);
       rows.push({

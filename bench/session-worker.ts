@@ -138,9 +138,20 @@ export async function startWorkerSessionServer(
         // Blocking reads (see src/transport/js-channel.ts for why this works); EAGAIN is retried anyway.
         spawnSync(TRUE_BIN ?? process.execPath, TRUE_BIN ? [] : ['-e', ''], { stdio: [fd, 'ignore', 'ignore'] });
         worker = new Worker(fileURLToPath(import.meta.url), { workerData: { sessionWorker: true, input: { fd, held: Buffer.concat(held), payloadBytes } } });
-        worker.on('message', () => resolve());
-        worker.on('error', () => resolve());
-        worker.on('exit', () => resolve());
+        // However the worker ends, the connection ends with it: a client left waiting would hang the bench.
+        const ended = (): void => {
+          s.destroy();
+          resolve();
+        };
+        worker.on('message', (m: { error?: string }) => {
+          if (m.error !== undefined) process.stderr.write(`session worker prototype: ${m.error}\n`);
+          ended();
+        });
+        worker.on('error', (e) => {
+          process.stderr.write(`session worker prototype: ${e.message}\n`);
+          ended();
+        });
+        worker.on('exit', ended);
       }),
   );
   served.catch(() => undefined);
