@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +49,40 @@ function launch(cgroupArgs: string[], onStdout?: (child: ChildProcess) => void):
   return { child, done };
 }
 
+/**
+ * Everything written to `fifo` until `ended` settles. The relay opens a cgroup.procs once per write (the VM's
+ * pid, then its own "0") and each open blocks until a reader comes, so one reader per open is kept waiting; once
+ * the launcher has ended no writer comes again, and the last reader is let go (a write-side open without
+ * blocking, then close, until it has ended) instead of being left to hang the test.
+ */
+async function readFifoUntil(fifo: string, ended: Promise<unknown>): Promise<string> {
+  let over = false;
+  void ended.then(() => (over = true));
+  let written = '';
+  while (!over) {
+    // Opening for reading blocks the opener until the relay opens for writing: let a child do it.
+    const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+    cat.stdout.on('data', (c: Buffer) => (written += c.toString()));
+    const catClosed = new Promise((r) => cat.once('close', r));
+    await Promise.race([catClosed, ended]);
+    if (over) {
+      // The reader may not have reached its open yet: let it go once it has (what it read, if anything, is
+      // delivered before its close).
+      let gone = false;
+      void catClosed.then(() => (gone = true));
+      while (!gone) {
+        try {
+          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch {
+          // ENXIO: no reader has it open yet
+        }
+        await Promise.race([catClosed, new Promise((r) => setTimeout(r, 10))]);
+      }
+    }
+  }
+  return written;
+}
+
 describe('sandbox: the relay joins the cgroups, the VM waits for its word', { skip: SKIP }, () => {
   const made: VmCgroup[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-cgjoin-'));
@@ -69,25 +103,20 @@ describe('sandbox: the relay joins the cgroups, the VM waits for its word', { sk
     await new Promise((r) => mk.once('close', r));
     // The relay blocks opening the FIFO (the first --cgroup) until this test reads it. Read it once the VM has
     // printed (it did not wait: the test fails below) or after a while; a VM that waits prints only after.
-    let readPid: string;
     let release: () => void = () => {};
     const released = new Promise<void>((r) => (release = r));
     const { child, done } = launch(['--cgroup', fifo, ...cg.procsFiles.flatMap((f) => ['--cgroup', f])], () => release());
     const timer = setTimeout(release, 1500);
     await released;
     clearTimeout(timer);
-    readPid = await new Promise<string>((resolve) => {
-      // Opening for reading blocks this thread until the relay opens for writing: let a child do it.
-      const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      cat.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      cat.once('close', () => resolve(out));
-    });
+    // The VM: the launcher's (the relay's) child, as the host sees it; forked before the relay joins anything.
+    const vmPid = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim());
+    const written = await readFifoUntil(fifo, done);
     const r = await done;
     assert.equal(r.code, 0, r.stderr);
-    // The relay was given the VM's pid as the host sees it (the launcher's child), not its own.
-    assert.match(readPid, /^\d+$/);
-    assert.notEqual(Number(readPid), child.pid);
+    // The relay was given the VM's pid as the host sees it, then its own ("0": the writing process).
+    assert.ok(vmPid > 0 && vmPid !== child.pid, `the launcher's child: ${vmPid}`);
+    assert.equal(written, `${vmPid}0`);
     const memoryDir = cg.procsFiles.find((f) => f.includes('/memory/'))!.replace(/\/cgroup\.procs$/, '');
     const name = memoryDir.split('/').pop()!;
     assert.match(r.stdout, new RegExp(`memory:.*/${name}\\n`), `the VM ran outside its memory cgroup: ${r.stdout}`);
@@ -115,8 +144,7 @@ describe('sandbox: the relay joins the cgroups, the VM waits for its word', { sk
     const child = spawn(LAUNCHER_PATH, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    let ended = false;
-    const closed = new Promise<[number | null, string | null]>((r) => child.once('close', (c, s) => ((ended = true), r([c, s]))));
+    const closed = new Promise<[number | null, string | null]>((r) => child.once('close', (c, s) => r([c, s])));
     // The program: the relay's child. Wait until it has ended (a zombie the relay, held by the FIFO, has not
     // reaped): a poll bound, not a timing claim.
     const zombie = (pid: number): boolean => /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -127,13 +155,7 @@ describe('sandbox: the relay joins the cgroups, the VM waits for its word', { sk
     }
     assert.ok(vmPid > 0 && zombie(vmPid), 'the program did not end');
     // Now let the relay through the FIFO (it opens it once per write) until it ends.
-    let written = '';
-    while (!ended) {
-      const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
-      cat.stdout.on('data', (c: Buffer) => (written += c.toString()));
-      await Promise.race([new Promise((r) => cat.once('close', r)), closed]);
-      cat.kill('SIGKILL');
-    }
+    const written = await readFifoUntil(fifo, closed);
     assert.equal(written, `${vmPid}0`, 'the relay writes the program\'s pid, then its own ("0")');
     assert.deepEqual(await closed, [7, null], stderr);
   });
