@@ -75,12 +75,17 @@ export function threadTimes(pid: number): ThreadTimes {
   return t;
 }
 
-const addTimes = (a: ThreadTimes, b: ThreadTimes, sign = 1): ThreadTimes => ({
-  mainUs: a.mainUs + sign * b.mainUs,
-  otherUs: a.otherUs + sign * b.otherUs,
-  voluntary: a.voluntary + sign * b.voluntary,
-  involuntary: a.involuntary + sign * b.involuntary,
+/** Applies `f` field by field (the four fields are alike: sums, differences, per-execution shares). */
+const eachTime = (a: ThreadTimes, b: ThreadTimes, f: (x: number, y: number) => number): ThreadTimes => ({
+  mainUs: f(a.mainUs, b.mainUs),
+  otherUs: f(a.otherUs, b.otherUs),
+  voluntary: f(a.voluntary, b.voluntary),
+  involuntary: f(a.involuntary, b.involuntary),
 });
+const addTimes = (a: ThreadTimes, b: ThreadTimes, sign = 1): ThreadTimes => eachTime(a, b, (x, y) => x + sign * y);
+
+/** `t` divided by `n` executions. */
+export const timesPer = (t: ThreadTimes, n: number): ThreadTimes => eachTime(t, t, (x) => x / n);
 
 export interface CpuSnapshot {
   host: NodeJS.CpuUsage;

@@ -10,7 +10,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Host, type ExecutionMode } from '../src/host/host.js';
 import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervisor.js';
-import { cpuSnapshot, cpuSpent, threadsSpent, type ThreadTimes } from './cpu.js';
+import { cpuSnapshot, cpuSpent, threadsSpent, timesPer, type ThreadTimes } from './cpu.js';
 import { benchSandboxMode } from './sandbox.js';
 import { watchHostGc } from './host-gc.js';
 import { openLmdbStore } from '../src/host/state/lmdb-store.js';
@@ -229,7 +229,6 @@ export async function measure(
     const gc = gcWatch.stop();
     const cpu1 = cpuSnapshot(host.vmPids());
     const cpu = cpuSpent(cpu0, cpu1);
-    const per = (t: ThreadTimes): ThreadTimes => ({ mainUs: t.mainUs / calls, otherUs: t.otherUs / calls, voluntary: t.voluntary / calls, involuntary: t.involuntary / calls });
     const spent = threadsSpent(cpu0, cpu1);
     const breakdown = breakdownCalls > 0 && concurrency === 1 ? await laneBreakdown(host, stamps, dir, codeHash, breakdownCalls, input) : undefined;
     return {
@@ -249,7 +248,7 @@ export async function measure(
       vms: cpu.vms,
       load,
       hostGc: { scavengesPer1000: (1000 * gc.scavenges) / calls, markCompactsPer1000: (1000 * gc.markCompacts) / calls, pauseUs: (1000 * gc.pauseMs) / calls },
-      threads: { host: per(spent.host), vms: per(spent.vms) },
+      threads: { host: timesPer(spent.host, calls), vms: timesPer(spent.vms, calls) },
       ...(breakdown !== undefined ? { breakdown } : {}),
     };
   } finally {
