@@ -48,10 +48,27 @@ export interface ThreadTimes {
   otherUs: number;
   voluntary: number;
   involuntary: number;
+  /**
+   * The main thread's time runnable but not running (woken or preempted, waiting for a CPU), from
+   * /proc/<pid>/task/<pid>/schedstat; with mainUs and the wall time it splits the main thread's time into on a
+   * CPU, waiting for one, and blocked (asleep until a socket, timer or lock wakes it). 0 where schedstat is absent.
+   */
+  mainWaitUs: number;
+}
+
+/** The main thread's run-queue wait in microseconds (schedstat's second field, nanoseconds), or 0. */
+function runQueueWaitUs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ');
+    const ns = Number(f[1]);
+    return Number.isFinite(ns) ? ns / 1000 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export function threadTimes(pid: number): ThreadTimes {
-  const t: ThreadTimes = { mainUs: 0, otherUs: 0, voluntary: 0, involuntary: 0 };
+  const t: ThreadTimes = { mainUs: 0, otherUs: 0, voluntary: 0, involuntary: 0, mainWaitUs: runQueueWaitUs(pid) };
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -81,6 +98,7 @@ const eachTime = (a: ThreadTimes, b: ThreadTimes, f: (x: number, y: number) => n
   otherUs: f(a.otherUs, b.otherUs),
   voluntary: f(a.voluntary, b.voluntary),
   involuntary: f(a.involuntary, b.involuntary),
+  mainWaitUs: f(a.mainWaitUs, b.mainWaitUs),
 });
 const addTimes = (a: ThreadTimes, b: ThreadTimes, sign = 1): ThreadTimes => eachTime(a, b, (x, y) => x + sign * y);
 
@@ -121,7 +139,7 @@ export function cpuSnapshot(vmPids: readonly number[]): CpuSnapshot {
 
 /** Thread CPU and context switches between two snapshots: the host's, and the VMs' summed. */
 export function threadsSpent(before: CpuSnapshot, after: CpuSnapshot): { host: ThreadTimes; vms: ThreadTimes } {
-  let vms: ThreadTimes = { mainUs: 0, otherUs: 0, voluntary: 0, involuntary: 0 };
+  let vms: ThreadTimes = { mainUs: 0, otherUs: 0, voluntary: 0, involuntary: 0, mainWaitUs: 0 };
   for (const [pid, t] of after.vmThreads) {
     const b = before.vmThreads.get(pid);
     vms = addTimes(vms, b === undefined ? t : addTimes(t, b, -1));

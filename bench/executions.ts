@@ -323,6 +323,21 @@ export function printThreads(r: ExecutionsRow): void {
   process.stdout.write(`steady row (${r.concurrency} lanes, ${r.transport}), per execution, by thread (from /proc):\n`);
   process.stdout.write(line('host', host, 'other threads (libuv pool: lmdb commits; V8 GC and compiler helpers)'));
   process.stdout.write(line('VMs ', vms, 'other threads (V8 GC and compiler helpers)'));
+  // Each VM runs one execution at a time, so the rate is VMs / (a VM main thread's wall time per execution):
+  // what that wall time is made of says whether the VMs are bound by their own CPU, by the CPUs being busy,
+  // or by waiting for the host.
+  const split = (who: string, t: ThreadTimes, threads: number, blocked: string): string => {
+    const wall = (r.seconds * 1e6 * threads) / r.calls;
+    const parts: [string, number][] = [
+      ['on a CPU', t.mainUs],
+      ['waiting for a CPU', t.mainWaitUs],
+      [`blocked (${blocked})`, Math.max(0, wall - t.mainUs - t.mainWaitUs)],
+    ];
+    return `  ${who}: ${wall.toFixed(0)} us of wall = ${parts.map(([n, us]) => `${n} ${us.toFixed(0)} (${((100 * us) / wall).toFixed(0)}%)`).join(', ')}\n`;
+  };
+  process.stdout.write(`main threads' wall time per execution (schedstat; the pool's rate is VMs / a VM's wall time per execution):\n`);
+  process.stdout.write(split('host main thread', host, 1, 'idle until a socket, lmdb or a timer wakes it'));
+  process.stdout.write(split(`VM main threads (${r.vms})`, vms, r.vms, "waiting for the host's answers and for jobs"));
 }
 
 /** One lone call's wall time step by step. */
