@@ -16,9 +16,10 @@
  * `--count` after the arguments also prints what the measured commits did: puts, gets and deletes per table per
  * call with their sizes, and how many calls shared one LMDB commit (it wraps each transaction: costs some CPU).
  *
- * `node dist/bench/gc-probe.js store [full|nosync|put|empty]` measures the commit alone, without VMs: one-key
- * `applyDelta` writes (440-byte values, the kv-store index's size) on 8 contexts of 2,000 keys, 8 writes in
- * flight (one LMDB commit per 8), the process's CPU per write and the 4 KiB pages it wrote per commit.
+ * `node dist/bench/gc-probe.js store [full|nosync|put|empty] [writes per commit]` measures the commit alone,
+ * without VMs: one-key `applyDelta` writes (440-byte values, the kv-store index's size) on 8 contexts of 2,000
+ * keys, taken in turn, 8 (or the given number of) writes in flight so that each LMDB commit carries that many, the
+ * process's CPU per write and the 4 KiB pages it wrote per commit.
  * nosync: the same without fsync; put: one plain 440-byte put per write instead of the Merkle update; empty: a
  * transaction writing nothing.
  */
@@ -96,8 +97,9 @@ function storeFor(store: KvStore, variant: Variant, tally?: WriteTally): { store
 }
 
 /** The commit alone (see the file comment): CPU per write of the store variant `mode`. */
-async function storeOnly(mode: string): Promise<void> {
+async function storeOnly(mode: string, group = 8): Promise<void> {
   if (!['full', 'nosync', 'put', 'empty'].includes(mode)) throw new Error(`store variant '${mode}': use full, nosync, put or empty`);
+  if (!Number.isInteger(group) || group < 1 || group > 64) throw new Error(`writes per commit '${group}': use an integer from 1 to 64`);
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-commit-probe-'));
   const store = await openLmdbStore(dir, mode === 'nosync' ? { durability: 'nosync' } : {});
   try {
@@ -106,27 +108,30 @@ async function storeOnly(mode: string): Promise<void> {
     const key = (i: number): Uint8Array => new TextEncoder().encode(`e:k${i}`);
     for (let c = 0; c < 8; c++) await store.write((t) => applyDelta(t, ctx(c), Array.from({ length: 2000 }, (_, i): [Uint8Array, Uint8Array] => [key(i), value])));
     let n = 2000;
-    const write = (c: number): Promise<unknown> => {
+    let next = 0;
+    const write = (): Promise<unknown> => {
+      const c = next++ % 8;
       const i = n++;
       if (mode === 'empty') return store.write(() => 0);
       if (mode === 'put') return store.write((t) => t.put('state', concatBytes(ctx(c), key(i)), value));
       return store.write((t) => applyDelta(t, ctx(c), [[key(i), value]]));
     };
     const rounds = async (count: number): Promise<void> => {
-      for (let r = 0; r < count; r++) await Promise.all(Array.from({ length: 8 }, (_, c) => write(c)));
+      for (let r = 0; r < count; r++) await Promise.all(Array.from({ length: group }, () => write()));
     };
-    await rounds(300);
+    const measured = Math.ceil(4800 / group);
+    await rounds(Math.ceil(2400 / group));
     // Bytes the process handed to write calls (lmdb's pwrite of the dirty pages; Linux only).
     const written = (): number => Number(/wchar: (\d+)/.exec(existsSync('/proc/self/io') ? readFileSync('/proc/self/io', 'utf8') : '')?.[1] ?? NaN);
     const w0 = written();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await rounds(600);
+    await rounds(measured);
     const cpu = process.cpuUsage(cpu0);
-    const writes = 600 * 8;
+    const writes = measured * group;
     process.stdout.write(
       `store ${mode}: ${((cpu.user + cpu.system) / writes).toFixed(1)} us CPU per write (user ${(cpu.user / writes).toFixed(1)}, system ${(cpu.system / writes).toFixed(1)}), ` +
-        `wall ${(((performance.now() - t0) * 1000) / writes).toFixed(1)} us per write, ${((written() - w0) / 600 / 4096).toFixed(1)} pages written per commit of 8; ` +
+        `wall ${(((performance.now() - t0) * 1000) / writes).toFixed(1)} us per write, ${((written() - w0) / measured / 4096).toFixed(1)} pages written per commit of ${group}; ` +
         `load average ${loadavg()[0]!.toFixed(2)}\n`,
     );
   } finally {
@@ -136,7 +141,7 @@ async function storeOnly(mode: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === 'store') return storeOnly(process.argv[3] ?? 'full');
+  if (process.argv[2] === 'store') return storeOnly(process.argv[3] ?? 'full', Number(process.argv[4] ?? 8));
   const variant = (process.argv[2] ?? 'full') as Variant;
   if (!['full', 'empty', 'none'].includes(variant)) throw new Error(`variant '${variant}': use full, empty or none`);
   const calls = Number(process.argv[3] ?? 3000);

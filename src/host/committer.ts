@@ -11,6 +11,7 @@ import { executionHash } from '../protocol/execution-hash.js';
 import { reasonResult } from '../protocol/reasons.js';
 import { encodeResult, type ExecutionResult } from '../protocol/result.js';
 import type { Outcome } from './call-types.js';
+import { CommitGroup } from './commit-group.js';
 import { callReason, type CallInfo, type HostEvents } from './events.js';
 import type { Job, JobEnd, VmCrash } from './job.js';
 import type { HostLogger } from './logger.js';
@@ -42,12 +43,19 @@ function endResult(end: Exclude<JobEnd, { kind: 'result' }>): ExecutionResult {
 }
 
 export class Committer {
+  /** Told by the scheduler when jobs begin and end, so that the writes of calls ending together share a commit. */
+  readonly group: CommitGroup;
+
   constructor(
     private readonly store: KvStore,
     private readonly node: NodeCommit,
     private readonly events: HostEvents,
     private readonly logger: HostLogger,
-  ) {}
+    /** The longest a finished call's write waits for the calls running beside it (HostOptions.commitGroupMs). */
+    commitGroupMs: number,
+  ) {
+    this.group = new CommitGroup(commitGroupMs);
+  }
 
   /**
    * Applies a job's outcome. 'conflict': another call committed first an alias this one took (only when
@@ -62,7 +70,7 @@ export class Committer {
     let applied = result.code === 'return' && !view;
     let root: Uint8Array | undefined;
     try {
-      if (applied) root = await this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes)));
+      if (applied) root = await this.group.write(() => this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes))));
     } catch (e) {
       // Nothing of the call was written (the transaction rolled back); the outcome says why.
       applied = false;

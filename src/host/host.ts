@@ -59,6 +59,12 @@ export interface HostOptions {
   deadlineMs?: number;
   /** Time between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /**
+   * Group commit (default 4 ms; 0 turns it off): a finished call's write waits, at most this long, for the calls
+   * running in other VMs at that moment, so that their writes share one durable commit. A call with nothing else
+   * running is never held. It changes when an outcome is durable, never what it is (docs/state.md).
+   */
+  commitGroupMs?: number;
   /** Default limits and gas for every call (a call may override them). */
   limits?: Partial<VmLimits>;
   gasLimit?: bigint;
@@ -102,6 +108,7 @@ export const DEFAULT_HOST_OPTIONS = {
   poolSize: 2,
   deadlineMs: 10_000,
   killGraceMs: 500,
+  commitGroupMs: 4,
 } as const;
 
 export class Host {
@@ -150,7 +157,7 @@ export class Host {
       { mode: this.opt('mode'), deadlineMs: this.opt('deadlineMs'), limits, gasLimit, floats, followUps, traceReads },
       {
         events: this.events,
-        committer: new Committer(store, this.services, this.events, this.logger),
+        committer: new Committer(store, this.services, this.events, this.logger, this.opt('commitGroupMs')),
         execute: (job, mode, deadlineMs) => this.executor(mode).submit(job, deadlineMs),
         codeFor: (contextId, callerCode) => this.codeFor(contextId, callerCode),
         closed: () => this.closed,

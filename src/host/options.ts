@@ -9,6 +9,8 @@ import { LIMIT_JSON_NAMES, MAX_STACK_SIZE_LIMIT, type VmLimits } from '../protoc
 
 /** Most VM processes one pool may run (each is a process of its own). */
 export const MAX_POOL_SIZE = 1024;
+/** Group commit holds a write at most this long (a second: beyond it a hold is a stall, not a group). */
+export const MAX_COMMIT_GROUP_MS = 1000;
 /** Most follow-up calls per call and levels below it. */
 export const MAX_FOLLOW_UPS = 1024;
 const MAX_GAS = (1n << 63n) - 1n;
@@ -37,6 +39,7 @@ export interface NumericHostOptions {
   poolSize?: number;
   deadlineMs?: number;
   killGraceMs?: number;
+  commitGroupMs?: number;
   gasLimit?: bigint;
   limits?: Partial<VmLimits>;
   followUps?: { maxBreadth?: number; maxDepth?: number };
@@ -46,6 +49,7 @@ export function checkHostOptions(o: NumericHostOptions): void {
   if (o.poolSize !== undefined) checkInteger('poolSize', o.poolSize, 1, MAX_POOL_SIZE);
   if (o.deadlineMs !== undefined) checkInteger('deadlineMs', o.deadlineMs, 1, MAX_DEADLINE_MS);
   if (o.killGraceMs !== undefined) checkInteger('killGraceMs', o.killGraceMs, 0, MAX_DEADLINE_MS);
+  if (o.commitGroupMs !== undefined) checkInteger('commitGroupMs', o.commitGroupMs, 0, MAX_COMMIT_GROUP_MS);
   if (o.gasLimit !== undefined) checkGas('gasLimit', o.gasLimit);
   checkLimits('limits', o.limits);
   if (o.followUps?.maxBreadth !== undefined) checkInteger('followUps.maxBreadth', o.followUps.maxBreadth, 0, MAX_FOLLOW_UPS);

@@ -67,6 +67,7 @@ export class Scheduler {
       // The trace is read only by call.finished: a job made while nobody listens records no requests.
       j.trace.recording = events.has('call.finished');
       j.trace.onBegin = (t) => {
+        committer.group.begun();
         if (events.has('call.started')) events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
       };
       return j;
@@ -77,7 +78,12 @@ export class Scheduler {
     const outcome = await this.serialize(lane, async () => {
       const deadline = deadlineMs ?? this.options.deadlineMs;
       for (let attempt = 1; ; attempt++) {
-        const end = await this.deps.execute(job, callMode, deadline);
+        let end: JobEnd;
+        try {
+          end = await this.deps.execute(job, callMode, deadline);
+        } finally {
+          if (job.trace.startedAt !== undefined) committer.group.end();
+        }
         const done = await committer.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
         if (done !== 'conflict') return done;
         job = newJob(); // another call committed an alias this one took first: run it again on the new state

@@ -21,6 +21,8 @@ closes the VMs and the store, and exits 0.
   --token-file FILE     bearer token clients must send (or set HOSTLINK_TOKEN); required when HOST is
                         not a loopback address
   --pool-size N         warm VM processes (default 2)
+  --commit-group MS     the longest a finished call's write waits for the calls running beside it, so that
+                        their writes share one durable commit (default 4; 0: off)
   --max-calls N         calls and deploys in flight at once; more get 503 (default ${SERVE_DEFAULTS.maxInFlight})
   --max-body BYTES      largest request body (default ${SERVE_DEFAULTS.maxBodyBytes})
   --method-labels N     contract method names with their own metric label (default 32)
@@ -43,6 +45,7 @@ const OPTIONS = {
   listen: { type: 'string' },
   'token-file': { type: 'string' },
   'pool-size': { type: 'string' },
+  'commit-group': { type: 'string' },
   'max-calls': { type: 'string' },
   'max-body': { type: 'string' },
   'method-labels': { type: 'string' },
@@ -107,13 +110,14 @@ export async function run(argv: string[]): Promise<number> {
   const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
   const options = hostOptions(values);
   const poolSize = count(values['pool-size'], 'pool-size');
+  const commitGroupMs = count(values['commit-group'], 'commit-group', 0);
   const t = token(values['token-file']);
   const maxInFlight = count(values['max-calls'], 'max-calls');
   const maxBodyBytes = count(values['max-body'], 'max-body');
   const methodLabels = count(values['method-labels'], 'method-labels', 0);
   new Access(listen, t); // refuses a listen address beyond loopback without a token before anything is opened
   const workers = workersOption(values);
-  const host = await Host.open({ ...options, logger, ...(poolSize !== undefined ? { poolSize } : {}), ...(workers !== undefined ? { workers } : {}) });
+  const host = await Host.open({ ...options, logger, ...(poolSize !== undefined ? { poolSize } : {}), ...(commitGroupMs !== undefined ? { commitGroupMs } : {}), ...(workers !== undefined ? { workers } : {}) });
   if (host.remote?.address !== undefined) process.stdout.write(`hostlink serve: workers register at ${host.remote.address} (TLS)\n`);
   let node: NodeServer;
   try {
