@@ -6,43 +6,51 @@
  * ran; what it cannot know is that calls still running in VMs are about to write.
  *
  * So a finished call's write is held while a commit is in progress, and, once nothing is committing, until the
- * calls running in VMs at that moment have ended (each then writes, joining the group, or does not) or
+ * calls that were running at that moment have ended (each then writes, joining the group, or does not) or
  * `maxHoldMs` has passed, whichever comes first; then the held writes are issued together and LMDB commits them
- * as one. A call alone (nothing committing, nothing else running) is never held.
+ * as one. A call that has already run longer than `maxHoldMs` is not waited for (it is unlikely to end within the
+ * hold: a long call beside short ones would otherwise hold each of their commits), and a call alone (nothing
+ * committing, nothing else running) is never held.
  *
  * Holding a write changes when a call's outcome becomes durable, never what it is: calls on one context are
  * serialized by the scheduler, and the order of commits across contexts already depends on timing (a call whose
  * alias another call committed first runs again).
  */
+import { performance } from 'node:perf_hooks';
+
 export class CommitGroup {
-  /** Jobs a VM has taken and not yet ended. */
-  private running = 0;
-  /** Jobs ended so far: the held writes go once it reaches `target`. */
-  private ended = 0;
-  private target = 0;
+  /** Jobs a VM has taken and not yet ended, with when they began. */
+  private readonly running = new Map<object, number>();
+  /** The running jobs the held writes wait for (those that began less than maxHoldMs before the hold). */
+  private waitingFor = new Set<object>();
   /** Writes issued and not yet settled (a commit is in progress). */
   private inFlight = 0;
   private held: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  /** `maxHoldMs` 0: no grouping beyond LMDB's own (every write is issued at once). */
-  constructor(private readonly maxHoldMs: number) {}
+  /**
+   * `maxHoldMs` 0: no grouping beyond LMDB's own (every write is issued at once). `now` is the clock the ages of
+   * running jobs are read from (a parameter for tests).
+   */
+  constructor(
+    private readonly maxHoldMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
-  /** A VM took a job. */
-  begun(): void {
-    this.running++;
+  /** A VM took `job`. */
+  begun(job: object): void {
+    this.running.set(job, this.now());
   }
 
-  /** A job that had begun ended (with a result, a crash, a timeout or a protocol error), before its write if any. */
-  end(): void {
-    this.running--;
-    this.ended++;
-    this.releaseIfDue();
+  /** `job` ended (with a result, a crash, a timeout or a protocol error), before its write if any. */
+  end(job: object): void {
+    this.running.delete(job);
+    if (this.waitingFor.delete(job)) this.releaseIfDue();
   }
 
   /** Runs `write` now or when its group goes; settles as `write` does. */
   async write<T>(write: () => Promise<T>): Promise<T> {
-    if (this.maxHoldMs > 0 && (this.inFlight > 0 || this.held.length > 0 || this.running > 0)) {
+    if (this.maxHoldMs > 0 && (this.inFlight > 0 || this.held.length > 0 || this.running.size > 0)) {
       const wait = new Promise<void>((resolve) => this.held.push(resolve));
       if (this.inFlight === 0 && this.held.length === 1) this.arm();
       await wait;
@@ -56,22 +64,24 @@ export class CommitGroup {
     }
   }
 
-  /** Nothing is committing and writes are held: they go when the jobs running now have ended, or at the cap. */
+  /** Nothing is committing and writes are held: they go once the young running jobs have ended, or at the cap. */
   private arm(): void {
-    this.target = this.ended + this.running;
+    const now = this.now();
+    this.waitingFor = new Set([...this.running].filter(([, began]) => now - began < this.maxHoldMs).map(([job]) => job));
+    if (this.waitingFor.size === 0) return this.release();
     clearTimeout(this.timer);
     // Not unref'd: a held write is a call in progress, which must not let the process exit before it commits.
     this.timer = setTimeout(() => this.release(), this.maxHoldMs);
-    this.releaseIfDue();
   }
 
   private releaseIfDue(): void {
-    if (this.held.length > 0 && this.inFlight === 0 && this.ended >= this.target) this.release();
+    if (this.held.length > 0 && this.inFlight === 0 && this.waitingFor.size === 0) this.release();
   }
 
   private release(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.waitingFor.clear();
     const held = this.held;
     this.held = [];
     for (const go of held) go();

@@ -67,7 +67,7 @@ export class Scheduler {
       // The trace is read only by call.finished: a job made while nobody listens records no requests.
       j.trace.recording = events.has('call.finished');
       j.trace.onBegin = (t) => {
-        committer.group.begun();
+        committer.group.begun(j);
         if (events.has('call.started')) events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
       };
       return j;
@@ -82,7 +82,7 @@ export class Scheduler {
         try {
           end = await this.deps.execute(job, callMode, deadline);
         } finally {
-          if (job.trace.startedAt !== undefined) committer.group.end();
+          committer.group.end(job);
         }
         const done = await committer.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
         if (done !== 'conflict') return done;

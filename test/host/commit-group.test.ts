@@ -39,14 +39,16 @@ describe('CommitGroup, the rule', () => {
 
   test('a write waits for the jobs running when it finished, then goes', async () => {
     const group = new CommitGroup(10_000);
-    group.begun(); // this call's job
-    group.begun(); // another VM's job
-    group.end(); // this call ended: its write comes next
+    const mine = {};
+    const other = {};
+    group.begun(mine);
+    group.begun(other); // another VM's job
+    group.end(mine); // this call ended: its write comes next
     const w = manualWrite();
     const done = group.write(w.run);
     await tick();
     assert.equal(w.started, false, 'held while the other job runs');
-    group.end(); // the other job ended (without a write: a failed call or a view)
+    group.end(other); // the other job ended (without a write: a failed call or a view)
     await tick();
     assert.equal(w.started, true);
     w.settle();
@@ -55,11 +57,12 @@ describe('CommitGroup, the rule', () => {
 
   test('jobs that begin after the group formed do not hold it', async () => {
     const group = new CommitGroup(10_000);
-    group.begun();
+    const first = {};
+    group.begun(first);
     const w = manualWrite();
     void group.write(w.run);
-    group.begun(); // a later job: not waited for
-    group.end(); // the job running when the write was held
+    group.begun({}); // a later job: not waited for
+    group.end(first); // the job running when the write was held
     await tick();
     assert.equal(w.started, true);
     w.settle();
@@ -82,7 +85,7 @@ describe('CommitGroup, the rule', () => {
 
   test('a held write goes at the cap even if the job it waits for is still running', async () => {
     const group = new CommitGroup(20);
-    group.begun(); // runs for as long as the test likes
+    group.begun({}); // runs for as long as the test likes
     const w = manualWrite();
     const done = group.write(w.run);
     await tick();
@@ -93,9 +96,29 @@ describe('CommitGroup, the rule', () => {
     assert.equal(await done, 'committed');
   });
 
+  test('a job that has run longer than the cap is not waited for: a long call does not hold its neighbours', async () => {
+    let clock = 0;
+    const group = new CommitGroup(10_000, () => clock);
+    const long = {};
+    group.begun(long);
+    clock = 20_000; // it has run twice the cap by the time another call finishes
+    const young = {};
+    group.begun(young);
+    clock = 20_001;
+    const w = manualWrite();
+    void group.write(w.run);
+    await tick();
+    assert.equal(w.started, false, 'the young job is waited for');
+    group.end(young);
+    await tick();
+    assert.equal(w.started, true, 'the long one is not');
+    w.settle();
+    group.end(long);
+  });
+
   test('0 turns grouping off: writes go at once even while others run or commit', async () => {
     const group = new CommitGroup(0);
-    group.begun();
+    group.begun({});
     const a = manualWrite();
     const b = manualWrite();
     void group.write(a.run);
