@@ -290,3 +290,26 @@ storeTest('one-key deltas (their own code path): inserts, rewrites, deletes, sha
   assert.equal(hex(stateRoot(store, ctx)), hex(emptyRoot()));
   assert.equal([...store.range('merkle', ctx)].length, 0);
 });
+
+storeTest('small deltas (applied key by key): a tree that empties and refills within one delta, shared prefixes, repeats; checked after each', async (store) => {
+  const rng = new Rng(0x5a11);
+  const ctx = ctxId(8);
+  const model: Model = new Map();
+  // Few keys, some sharing their first 12 hash bits, so a delta often deletes every entry and inserts again.
+  const prefix = (k: Uint8Array): number => (sha(k)[0]! << 4) | (sha(k)[1]! >> 4);
+  const target = prefix(enc('s0'));
+  const keys: Uint8Array[] = [enc('s0')];
+  for (let i = 1; keys.length < 4; i++) if (prefix(enc(`s${i}`)) === target) keys.push(enc(`s${i}`));
+  for (let i = 0; i < 6; i++) keys.push(enc(`small-${i}`));
+  for (let step = 0; step < 400; step++) {
+    const size = 2 + rng.int(rng.int(4) === 0 ? 70 : 6); // mostly 2-7 keys, sometimes past the key-by-key bound
+    const changes: StateChange[] = [];
+    for (let i = 0; i < size; i++) {
+      const key = rng.pick(keys);
+      changes.push([key, rng.int(3) === 0 ? null : rng.bytes(rng.int(4) === 0 ? 0 : 1 + rng.int(30))]);
+    }
+    await store.write((txn) => applyDelta(txn, ctx, changes));
+    applyToModel(model, changes);
+    checkContext(store, ctx, model);
+  }
+});

@@ -403,6 +403,29 @@ function updateOne(tree: TreeUpdate, oldRoot: Uint8Array | undefined, kh: Uint8A
   return chain !== undefined ? chain.finish() : node;
 }
 
+/**
+ * Deltas of up to this many keys are applied one key at a time (updateOne per key, each walking the tree the
+ * previous one left): keys seldom share more than the top levels of their paths, so rehashing those once per key
+ * costs less than the batch walk's bookkeeping. Measured on 10k keys (median µs per delta, batch walk -> per
+ * key): 2 keys 95 -> 84, 4 keys 156 -> 128, 32 keys 937 -> 752, 100 keys 2240 -> 2067, 1,000 keys about even;
+ * larger deltas (a first load) share most of their paths and keep the batch walk.
+ */
+const SMALL_DELTA = 64;
+
+/** The tree after applying `ops` one after another with updateOne; the same tree as TreeUpdate.update gives. */
+function updateEach(tree: TreeUpdate, oldRoot: Uint8Array | undefined, ops: Iterable<Op>): TreeNode | undefined {
+  let root: TreeNode | undefined = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
+  for (const op of ops) {
+    const next = updateOne(tree, root?.hash, op.kh, op.leaf);
+    if (next === 'unchanged') continue;
+    root = next;
+    // The next key's walk starts from the root record this one left (an emptied tree's walk reads none; the
+    // caller removes the root record if the tree ends empty).
+    if (root !== undefined) tree.nodes.put(0, ZERO, root.rec);
+  }
+  return root;
+}
+
 const hexOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
@@ -509,6 +532,8 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
       return oldRoot?.slice() ?? emptyRoot();
     }
     after = one;
+  } else if (ops!.size <= SMALL_DELTA) {
+    after = updateEach(tree, oldRoot, ops!.values());
   } else {
     const before = oldRoot === undefined ? undefined : tree.read(0, ZERO, oldRoot);
     after = tree.update(0, ZERO, before, [...ops!.values()]);
