@@ -18,7 +18,19 @@
  */
 import { performance } from 'node:perf_hooks';
 
+/** What the grouping did since the host opened: a commit per group issued together, or per write issued alone. */
+export interface CommitStats {
+  /** Calls' writes issued to the store. */
+  writes: number;
+  /** Groups issued together plus writes issued alone: the store's commits for calls, when nothing else writes. */
+  commits: number;
+  /** Writes that waited for the calls beside them or for a commit in progress. */
+  held: number;
+}
+
 export class CommitGroup {
+  /** Counters for metrics (HostMetrics: hostlink_commit_writes_total, hostlink_commits_total). */
+  readonly stats: CommitStats = { writes: 0, commits: 0, held: 0 };
   /** Jobs a VM has taken and not yet ended, with when they began. */
   private readonly running = new Map<object, number>();
   /** The running jobs the held writes wait for (those that began less than maxHoldMs before the hold). */
@@ -52,9 +64,13 @@ export class CommitGroup {
   async write<T>(write: () => Promise<T>): Promise<T> {
     if (this.maxHoldMs > 0 && (this.inFlight > 0 || this.held.length > 0 || this.running.size > 0)) {
       const wait = new Promise<void>((resolve) => this.held.push(resolve));
+      this.stats.held++;
       if (this.inFlight === 0 && this.held.length === 1) this.arm();
       await wait;
+    } else {
+      this.stats.commits++;
     }
+    this.stats.writes++;
     this.inFlight++;
     try {
       return await write();
@@ -84,6 +100,7 @@ export class CommitGroup {
     this.waitingFor.clear();
     const held = this.held;
     this.held = [];
+    if (held.length > 0) this.stats.commits++;
     for (const go of held) go();
   }
 }

@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, type FloatPolicy, type VmLimits } from '../protocol/mes
 import type { ChannelImpl } from '../transport/connect.js';
 import type { CallRequest, ExecutionMode, Outcome } from './call-types.js';
 import { Committer } from './committer.js';
+import type { CommitStats } from './commit-group.js';
 import { HostEvents } from './events.js';
 import { Executor, type PoolStats } from './executor/executor.js';
 import type { Launcher } from './launcher.js';
@@ -128,6 +129,8 @@ export class Host {
   readonly node: NodeInspection;
   /** When each call runs: lanes per context, follow-ups, conflict retries (scheduler.ts). */
   private readonly scheduler: Scheduler;
+  /** Turns jobs' ends into outcomes and commits them (committer.ts), grouping writes (commit-group.ts). */
+  private readonly committer: Committer;
   /** Typed events: calls queued, started, finished; VMs launched, exited, crashed (src/host/events.ts). */
   readonly events: HostEvents;
   private readonly logger: HostLogger;
@@ -153,11 +156,12 @@ export class Host {
       node: this.services,
     };
     const { limits, gasLimit, floats, followUps, traceReads } = options;
+    this.committer = new Committer(store, this.services, this.events, this.logger, this.opt('commitGroupMs'));
     this.scheduler = new Scheduler(
       { mode: this.opt('mode'), deadlineMs: this.opt('deadlineMs'), limits, gasLimit, floats, followUps, traceReads },
       {
         events: this.events,
-        committer: new Committer(store, this.services, this.events, this.logger, this.opt('commitGroupMs')),
+        committer: this.committer,
         execute: (job, mode, deadlineMs) => this.executor(mode).submit(job, deadlineMs),
         codeFor: (contextId, callerCode) => this.codeFor(contextId, callerCode),
         closed: () => this.closed,
@@ -279,6 +283,11 @@ export class Host {
   /** Process ids of every VM process the host runs right now (pool and one-shot); remote VMs: as busyVmPids(). */
   vmPids(): number[] {
     return [...(this.executors.pool?.pids() ?? []), ...(this.executors.oneshot?.pids() ?? [])];
+  }
+
+  /** What group commit did since the host opened (HostOptions.commitGroupMs; docs/state.md, "Group commit"). */
+  get commitStats(): Readonly<CommitStats> {
+    return this.committer.group.stats;
   }
 
   /** Pool statistics, or null when no pool was started. */

@@ -87,6 +87,20 @@ export class HostMetrics {
     poolGauge('hostlink_pool_workers', 'Pool VM processes (idle or busy)', 'workers');
     poolGauge('hostlink_pool_idle', 'Pool VM processes waiting for a call', 'idle');
     poolGauge('hostlink_pool_queued', 'Calls waiting for a free pool VM', 'queued');
+    // Counters read from the host at scrape time: writes / commits is how many calls each commit carried.
+    const commitCounter = (name: string, help: string, key: 'writes' | 'commits' | 'held') =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(host.commitStats[key]);
+        },
+      });
+    commitCounter('hostlink_commit_writes_total', 'Calls\' writes committed or being committed', 'writes');
+    commitCounter('hostlink_commits_total', 'Commits of calls\' writes (a group issued together counts once)', 'commits');
+    commitCounter('hostlink_commit_held_writes_total', 'Writes that waited for the calls beside them or for a commit in progress (group commit)', 'held');
     // Initialise the closed label sets at 0, so a rate() works before the first event.
     for (const mode of ['pool', 'oneshot']) this.vmLaunches.inc({ mode }, 0);
 

@@ -81,6 +81,7 @@ describe('CommitGroup, the rule', () => {
     assert.deepEqual(later.map((w) => w.started), [true, true], 'issued together once it settled');
     for (const w of later) w.settle();
     assert.deepEqual(await Promise.all(done), ['committed', 'committed']);
+    assert.deepEqual(group.stats, { writes: 3, commits: 2, held: 2 }, 'three writes in two commits');
   });
 
   test('a held write goes at the cap even if the job it waits for is still running', async () => {

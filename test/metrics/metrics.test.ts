@@ -49,6 +49,12 @@ test('after a burst of calls the counters add up to the calls made; labels are b
     assert.equal(sum(text, 'hostlink_vm_launches_total', { mode: 'pool' }), 2);
     assert.equal(sum(text, 'hostlink_pool_workers'), 2);
     assert.equal(sum(text, 'hostlink_vm_processes', { mode: 'pool' }), 2);
+    // Every call that returned wrote its outcome once; commits carried them in groups of one or more.
+    assert.equal(sum(text, 'hostlink_commit_writes_total'), 11);
+    const commits = sum(text, 'hostlink_commits_total');
+    assert.ok(commits >= 1 && commits <= 11, `commits ${commits}`);
+    assert.ok(sum(text, 'hostlink_commit_held_writes_total') <= 11);
+    assert.deepEqual(host.commitStats, { writes: 11, commits, held: sum(text, 'hostlink_commit_held_writes_total') });
 
     // Bounded labels: two method names got their own value, the third is "_other"; no label carries an id.
     const methods = new Set(samples(text).filter((s) => s.name === 'hostlink_calls_total').map((s) => s.labels['method']));
