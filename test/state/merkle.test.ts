@@ -256,15 +256,21 @@ test('the LMDB store reopened from disk returns the same data and roots, and kee
   }
 });
 
+/** `count` keys `${name}0`, `${name}i`... whose SHA-256 hashes share their first 12 bits with the first one's. */
+function sharingPrefix(name: string, count: number): Uint8Array[] {
+  const prefix = (k: Uint8Array): number => (sha(k)[0]! << 4) | (sha(k)[1]! >> 4);
+  const target = prefix(enc(`${name}0`));
+  const keys: Uint8Array[] = [enc(`${name}0`)];
+  for (let i = 1; keys.length < count; i++) if (prefix(enc(`${name}${i}`)) === target) keys.push(enc(`${name}${i}`));
+  return keys;
+}
+
 storeTest('one-key deltas (their own code path): inserts, rewrites, deletes, shared prefixes; tree checked after each', async (store) => {
   const rng = new Rng(0x1e7);
   const ctx = ctxId(7);
   const model: Model = new Map();
   // Keys whose hashes share their first 12 bits: splits and collapses deep in the tree, under one-sided chains.
-  const prefix = (k: Uint8Array): number => (sha(k)[0]! << 4) | (sha(k)[1]! >> 4);
-  const target = prefix(enc('q0'));
-  const keys: Uint8Array[] = [enc('q0')];
-  for (let i = 1; keys.length < 5; i++) if (prefix(enc(`q${i}`)) === target) keys.push(enc(`q${i}`));
+  const keys = sharingPrefix('q', 5);
   for (let i = 0; i < 40; i++) keys.push(enc(`one-${i}`));
   keys.push(new Uint8Array(0));
   for (let step = 0; step < 500; step++) {
@@ -296,10 +302,7 @@ storeTest('small deltas (applied key by key): a tree that empties and refills wi
   const ctx = ctxId(8);
   const model: Model = new Map();
   // Few keys, some sharing their first 12 hash bits, so a delta often deletes every entry and inserts again.
-  const prefix = (k: Uint8Array): number => (sha(k)[0]! << 4) | (sha(k)[1]! >> 4);
-  const target = prefix(enc('s0'));
-  const keys: Uint8Array[] = [enc('s0')];
-  for (let i = 1; keys.length < 4; i++) if (prefix(enc(`s${i}`)) === target) keys.push(enc(`s${i}`));
+  const keys = sharingPrefix('s', 4);
   for (let i = 0; i < 6; i++) keys.push(enc(`small-${i}`));
   for (let step = 0; step < 400; step++) {
     const size = 2 + rng.int(rng.int(4) === 0 ? 70 : 6); // mostly 2-7 keys, sometimes past the key-by-key bound
