@@ -65,7 +65,7 @@ describe('hostlink serve', () => {
   let node: ServeProcess;
   let kv: string;
   before(async () => {
-    node = await startServe(['--data-dir', dataDir, '--max-body', '200000', '--max-calls', '32', '--deadline', '10000']);
+    node = await startServe(['--data-dir', dataDir, '--max-body', '200000', '--max-calls', '32', '--deadline', '10000', '--commit-group', '2']);
     kv = await deploy(node.url, kvBytes);
   });
   after(async () => {
@@ -175,6 +175,11 @@ describe('hostlink serve', () => {
     assert.equal(sum(text, 'hostlink_calls_in_flight'), 0);
     assert.ok(sum(text, 'hostlink_http_requests_total', { route: 'call', status: '200' }) >= 12);
     assert.ok(sum(text, 'process_resident_memory_bytes') > 0, 'default process metrics are exported');
+    // The 8 sets that returned wrote once each; commits carried them one or more at a time.
+    const writes = sum(text, 'hostlink_commit_writes_total') - sum(before.body, 'hostlink_commit_writes_total');
+    const commits = sum(text, 'hostlink_commits_total') - sum(before.body, 'hostlink_commits_total');
+    assert.equal(writes, 8);
+    assert.ok(commits >= 1 && commits <= writes, `${commits} commits for ${writes} writes`);
   });
 
   test('bad requests get one clear line and the right status', async () => {
@@ -321,6 +326,18 @@ describe('hostlink serve', () => {
     const state = await api(`${node.url}api/contexts/restart/state`);
     assert.equal(state.body.root, set.body.outcome.state_root);
     assert.ok(state.body.entries.some((e: { key: string; value: string }) => e.key === 'e:killed' && e.value === 'still here'));
+  });
+});
+
+describe('hostlink serve options', () => {
+  test('--commit-group takes a whole number of milliseconds, 0 (off) to 1000; anything else is refused before the store opens', async () => {
+    const dir = tempDir();
+    const data = join(dir.path, 'never-created');
+    await assert.rejects(startServe(['--commit-group=-1', '--data-dir', data]), /--commit-group must be a whole number >= 0 \(got '-1'\)/);
+    await assert.rejects(startServe(['--commit-group', 'soon', '--data-dir', data]), /--commit-group must be a whole number >= 0 \(got 'soon'\)/);
+    await assert.rejects(startServe(['--commit-group', '5000', '--data-dir', data]), /--commit-group must be at most 1000 \(got '5000'\)/);
+    assert.equal(existsSync(data), false, 'nothing is opened before the refusal');
+    dir.remove();
   });
 });
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { Host } from '../../host/host.js';
 import { isLogLevel, jsonLogger } from '../../host/logger.js';
+import { MAX_COMMIT_GROUP_MS } from '../../host/options.js';
 import { Access, parseListen } from '../../server/access.js';
 import { NodeServer, SERVE_DEFAULTS } from '../../server/server.js';
 import type { RemoteWorkersOptions } from '../../worker/attach.js';
@@ -58,10 +59,11 @@ const OPTIONS = {
   'workers-name': { type: 'string' },
 } as const;
 
-function count(value: string | undefined, name: string, min = 1): number | undefined {
+function count(value: string | undefined, name: string, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new HostlinkError('usage', `--${name} must be a whole number >= ${min} (got '${value}')`);
+  if (n > max) throw new HostlinkError('usage', `--${name} must be at most ${max} (got '${value}')`);
   return n;
 }
 
@@ -110,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   const listen = parseListen(values.listen ?? DEFAULT_LISTEN);
   const options = hostOptions(values);
   const poolSize = count(values['pool-size'], 'pool-size');
-  const commitGroupMs = count(values['commit-group'], 'commit-group', 0);
+  const commitGroupMs = count(values['commit-group'], 'commit-group', 0, MAX_COMMIT_GROUP_MS);
   const t = token(values['token-file']);
   const maxInFlight = count(values['max-calls'], 'max-calls');
   const maxBodyBytes = count(values['max-body'], 'max-body');
