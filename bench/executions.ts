@@ -46,6 +46,8 @@ export interface ExecutionsRow {
   breakdown?: LaneBreakdown;
   /** Both sides' CPU split by thread and their context switches, per execution (same interval as the CPU above). */
   threads: { host: ThreadTimes; vms: ThreadTimes };
+  /** Calls' writes per commit during the measured calls (Host.commitStats: group commit). */
+  writesPerCommit: number;
 }
 
 /**
@@ -223,11 +225,13 @@ export async function measure(
       await Promise.all(Array.from({ length: warmupLanes * 2 }, (_, i) => host.call({ codeHash, method: 'set', input: input(done + i), contextId: id(`w${i % warmupLanes}`) })));
     }
     const load = loadavg()[0]!;
+    const commits0 = { ...host.commitStats };
     const cpu0 = cpuSnapshot(host.vmPids());
     const gcWatch = watchHostGc();
     const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
     const gc = gcWatch.stop();
     const cpu1 = cpuSnapshot(host.vmPids());
+    const commits1 = host.commitStats;
     const cpu = cpuSpent(cpu0, cpu1);
     const spent = threadsSpent(cpu0, cpu1);
     const breakdown = breakdownCalls > 0 && concurrency === 1 ? await laneBreakdown(host, stamps, dir, codeHash, breakdownCalls, input) : undefined;
@@ -249,6 +253,7 @@ export async function measure(
       load,
       hostGc: { scavengesPer1000: (1000 * gc.scavenges) / calls, markCompactsPer1000: (1000 * gc.markCompacts) / calls, pauseUs: (1000 * gc.pauseMs) / calls },
       threads: { host: timesPer(spent.host, calls), vms: timesPer(spent.vms, calls) },
+      writesPerCommit: (commits1.writes - commits0.writes) / Math.max(1, commits1.commits - commits0.commits),
       ...(breakdown !== undefined ? { breakdown } : {}),
     };
   } finally {
@@ -320,6 +325,7 @@ export function printThreads(r: ExecutionsRow): void {
   const { host, vms } = r.threads;
   const line = (who: string, t: ThreadTimes, others: string): string =>
     `  ${who}: main thread ${t.mainUs.toFixed(0)} us, ${others} ${t.otherUs.toFixed(0)} us; context switches ${t.voluntary.toFixed(1)} voluntary (blocked), ${t.involuntary.toFixed(1)} involuntary (preempted)\n`;
+  process.stdout.write(`steady row (${r.concurrency} lanes, ${r.transport}): ${r.writesPerCommit.toFixed(2)} calls' writes per durable commit (group commit, HostOptions.commitGroupMs)\n`);
   process.stdout.write(`steady row (${r.concurrency} lanes, ${r.transport}), per execution, by thread (from /proc):\n`);
   process.stdout.write(line('host', host, 'other threads (libuv pool: lmdb commits; V8 GC and compiler helpers)'));
   process.stdout.write(line('VMs ', vms, 'other threads (V8 GC and compiler helpers)'));
