@@ -62,7 +62,7 @@ export class CommitGroup {
 
   /** Runs `write` now or when its group goes; settles as `write` does. */
   async write<T>(write: () => Promise<T>): Promise<T> {
-    if (this.maxHoldMs > 0 && (this.inFlight > 0 || this.held.length > 0 || this.running.size > 0)) {
+    if (this.maxHoldMs > 0 && (this.inFlight > 0 || this.held.length > 0 || this.young().size > 0)) {
       const wait = new Promise<void>((resolve) => this.held.push(resolve));
       this.stats.held++;
       if (this.inFlight === 0 && this.held.length === 1) this.arm();
@@ -82,12 +82,19 @@ export class CommitGroup {
 
   /** Nothing is committing and writes are held: they go once the young running jobs have ended, or at the cap. */
   private arm(): void {
-    const now = this.now();
-    this.waitingFor = new Set([...this.running].filter(([, began]) => now - began < this.maxHoldMs).map(([job]) => job));
+    this.waitingFor = this.young();
     if (this.waitingFor.size === 0) return this.release();
     clearTimeout(this.timer);
     // Not unref'd: a held write is a call in progress, which must not let the process exit before it commits.
     this.timer = setTimeout(() => this.release(), this.maxHoldMs);
+  }
+
+  /** The running jobs that began less than maxHoldMs ago: the ones worth waiting for. */
+  private young(): Set<object> {
+    const now = this.now();
+    const young = new Set<object>();
+    for (const [job, began] of this.running) if (now - began < this.maxHoldMs) young.add(job);
+    return young;
   }
 
   private releaseIfDue(): void {
