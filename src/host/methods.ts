@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
-import { effectLimitProblem } from '../protocol/effect-limits.js';
+import { effectDecodeLimits, resultEffectsProblem } from '../protocol/effect-limits.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus } from '../protocol/messages.js';
@@ -95,9 +95,11 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   consume_result(session, { result, effects }) {
     const job = session.currentJob('consume_result');
     // Decoding errors throw HostlinkError('protocol'): the session ends and the job fails as a protocol violation.
-    const decoded = { result: decodeResult(result), effects: decodeEffects(effects) };
+    // A compromised VM may send anything: the effects are bounded while they are decoded, then checked against
+    // everything an honest VM running this message would have enforced.
+    const decoded = { result: decodeResult(result), effects: decodeEffects(effects, effectDecodeLimits(job.message.limits)) };
     checkNodeEffects(job.message, decoded.effects);
-    const over = effectLimitProblem(job.message.limits, decoded.effects); // a compromised VM may send anything
+    const over = resultEffectsProblem(job.message, decoded.effects);
     if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);
     // The frame rule, here too: a path without frames (in-process) reports what a socket VM would.
     job.end({ kind: 'result', ...fitResult(result.length, effects.length, decoded) });

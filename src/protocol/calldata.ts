@@ -351,9 +351,31 @@ function compareUtf8(a: string, b: string): number {
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/**
+ * Bounds for decoding bytes from a peer that may be hostile (a VM's effects): how much the decoder may build,
+ * checked as it goes, so a frame of millions of tiny values or one enormous integer is refused before it costs
+ * seconds of the event loop. Every value counts one, and every map key one more.
+ */
+export interface DecodeLimits {
+  /** Values the input may hold in all (containers and their items, map keys included). */
+  maxValues: number;
+  /** Bytes of one integer's ULEB128 header (10 bytes hold any 64-bit integer). */
+  maxIntegerBytes: number;
+}
+
+const UNBOUNDED: DecodeLimits = { maxValues: Infinity, maxIntegerBytes: Infinity };
+
 class Reader {
   pos = 0;
-  constructor(readonly bytes: Uint8Array) {}
+  /** Values still allowed (DecodeLimits.maxValues). */
+  valuesLeft: number;
+  constructor(readonly bytes: Uint8Array, readonly limits: DecodeLimits) {
+    this.valuesLeft = limits.maxValues;
+  }
+  /** Counts one more value; refuses the input past the limit. */
+  count(at: number): void {
+    if (--this.valuesLeft < 0) throw reject(at, 'too many values', `more than ${this.limits.maxValues} values`);
+  }
 }
 
 /**
@@ -362,10 +384,10 @@ class Reader {
  * reserved type 7, invalid UTF-8, map keys not strictly ascending (unsorted or duplicate), nesting deeper than
  * MAX_CALLDATA_DEPTH, trailing bytes. Byte strings and addresses are copied out of `bytes`.
  */
-export function decodeCalldata(bytes: Uint8Array): CalldataValue {
+export function decodeCalldata(bytes: Uint8Array, limits: DecodeLimits = UNBOUNDED): CalldataValue {
   // TextDecoder refuses views of shared memory (a worker channel might hand us one): decode a private copy.
   if (bytes.buffer instanceof SharedArrayBuffer) bytes = Uint8Array.from(bytes);
-  const r = new Reader(bytes);
+  const r = new Reader(bytes, limits);
   const value = readValue(r, 0);
   if (r.pos !== bytes.length) {
     throw reject(r.pos, 'trailing bytes', `${bytes.length - r.pos} byte(s) after the value`);
@@ -379,6 +401,7 @@ function reject(offset: number, rule: string, detail: string): HostlinkError {
 
 function readValue(r: Reader, depth: number): CalldataValue {
   const start = r.pos;
+  r.count(start);
   const h = readUleb(r);
   if (typeof h === 'bigint') {
     // Only integers can have a header of 2^49 or more; everything else is rejected by its own rule.
@@ -448,7 +471,7 @@ function readTyped(r: Reader, start: number, type: number, payload: number, dept
       let prevLength = 0;
       for (let i = 0; i < payload; i++) {
         const keyAt = r.pos;
-        const len = readUleb(r);
+        const len = readUleb(r, false);
         if (typeof len === 'bigint' || len > MAX_LENGTH) {
           throw reject(keyAt, 'length over 32 bits', `map key length ${len} exceeds 2^32-1`);
         }
@@ -460,6 +483,7 @@ function readTyped(r: Reader, start: number, type: number, payload: number, dept
         }
         prevStart = r.pos;
         prevLength = len;
+        r.count(keyAt);
         const key = readUtf8(r, len);
         out.set(key, readValue(r, depth + 1));
       }
@@ -483,7 +507,7 @@ function need(r: Reader, n: number, start: number, what: string): void {
  * ULEB128 as a number when it has at most 7 bytes (< 2^49), else as a bigint. Rejects a final group of
  * zero after the first byte: that is a non-minimal ("padded") encoding of a shorter value.
  */
-function readUleb(r: Reader): number | bigint {
+function readUleb(r: Reader, valueHeader = true): number | bigint {
   const bytes = r.bytes;
   const start = r.pos;
   const end = bytes.length;
@@ -499,17 +523,28 @@ function readUleb(r: Reader): number | bigint {
     }
     scale *= 128;
   }
-  return readLongUleb(r);
+  return readLongUleb(r, valueHeader);
 }
 
 /** The rare long ULEB (big integers): find its end, then build the bigint from hex in linear time. */
-function readLongUleb(r: Reader): bigint {
+function readLongUleb(r: Reader, valueHeader: boolean): bigint {
   const bytes = r.bytes;
   const start = r.pos;
   let last = start;
   while (last < bytes.length && bytes[last]! >= 0x80) last++;
   if (last >= bytes.length) throw reject(start, 'truncated input', 'ULEB128 runs past the end');
   if (bytes[last] === 0) throw reject(start, 'non-minimal ULEB128', 'the most significant group is zero');
+  // Only an integer may need more than 7 bytes (any length this long is over 32 bits): refuse before building
+  // a bigint of the whole run. In a value's header the low 3 bits of the first byte are the type.
+  const type = valueHeader ? bytes[start]! & 7 : -1;
+  if (type === T_ATOM) throw reject(start, 'unknown atom', 'atom >= 2^46 (known: 0 null, 1 false, 2 true, 3 address)');
+  if (type === 7) throw reject(start, 'reserved type 7', 'type 7 is reserved');
+  if (type !== T_UINT && type !== T_NINT) {
+    throw reject(start, 'length over 32 bits', `a ${last + 1 - start}-byte header for a length exceeds 2^32-1`);
+  }
+  if (last + 1 - start > r.limits.maxIntegerBytes) {
+    throw reject(start, 'integer too large', `${last + 1 - start}-byte ULEB128; at most ${r.limits.maxIntegerBytes} here`);
+  }
   const digits: string[] = [];
   let acc = 0;
   let bits = 0;

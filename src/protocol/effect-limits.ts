@@ -5,8 +5,10 @@
  * receives again, because a compromised VM may send anything: over the limits is a protocol violation and
  * nothing is applied. Applying is then bounded by the gas-paid work of at most these many actions and bytes.
  */
+import type { DecodeLimits } from './calldata.js';
 import type { Effects } from './effects.js';
-import type { VmLimits } from './message.js';
+import type { ExecutionMessage, VmLimits } from './message.js';
+import { NONDET_LIMITS } from './nondet.generated.js';
 import type { NodeEffects } from './node-effects.js';
 
 export type EffectLimits = Pick<VmLimits, 'maxNodeActions' | 'maxStorageWrites' | 'maxEffectBytes'>;
@@ -45,4 +47,46 @@ export function effectLimitProblem(limits: EffectLimits, e: Effects): string | u
   const bytes = effectBytes(e);
   if (bytes > limits.maxEffectBytes) return `${bytes} bytes of effects exceed max_effect_bytes ${limits.maxEffectBytes}`;
   return undefined;
+}
+
+/**
+ * Why a result's effects cannot come from an honest VM running this message, or undefined. The host asks this of
+ * every result before it applies or reports anything: the gas used within the call's gas limit, the counts and
+ * sizes the VM checks one item at a time as the guest queues logs, events and cross-context calls
+ * (src/vm/imports/logging.ts), and the effect limits above. Per-write key and value sizes are not among them: they
+ * bound the guest's storage_write, while the VM's own collection records may legitimately exceed them; writes
+ * are bounded by max_storage_writes and max_effect_bytes. The message never echoes an offending value (a huge
+ * integer would cost seconds to print).
+ */
+export function resultEffectsProblem(msg: Pick<ExecutionMessage, 'gasLimit' | 'limits'>, e: Effects): string | undefined {
+  if (e.gasUsed > msg.gasLimit) return `gas_used exceeds the call's gas_limit ${msg.gasLimit}`;
+  const l = msg.limits;
+  if (e.logs.length > l.maxLogs) return `${e.logs.length} log lines exceed max_logs ${l.maxLogs}`;
+  if (e.logs.some((line) => utf8Length(line) > l.maxLogSize)) return `a log line exceeds max_log_size ${l.maxLogSize}`;
+  if (e.events.length > l.maxEvents) return `${e.events.length} events exceed max_events ${l.maxEvents}`;
+  for (const ev of e.events) {
+    if (utf8Length(ev.kind) > l.maxEventKindSize) return `an event kind exceeds max_event_kind_size ${l.maxEventKindSize}`;
+    if (ev.data.length > l.maxEventDataSize) return `an event's data exceeds max_event_data_size ${l.maxEventDataSize}`;
+    if (ev.handler !== null && utf8Length(ev.handler) > l.maxMethodNameLength) return `an event handler name exceeds max_method_name_length ${l.maxMethodNameLength}`;
+  }
+  if (e.xcalls.length > l.maxXcalls) return `${e.xcalls.length} xcalls exceed max_xcalls ${l.maxXcalls}`;
+  for (const x of e.xcalls) {
+    if (utf8Length(x.function) > l.maxXcallFunctionSize) return `an xcall function name exceeds max_xcall_function_size ${l.maxXcallFunctionSize}`;
+    if (x.params.length > l.maxXcallParamsSize) return `an xcall's params exceed max_xcall_params_size ${l.maxXcallParamsSize}`;
+  }
+  return effectLimitProblem(l, e);
+}
+
+/**
+ * What decoding a result's effects may build, from the call's limits: an honest VM's effects hold at most this
+ * many values (a log line is one; an event or an xcall a map of three fields, 7; a write a pair, 3; a node
+ * action at most a map of six fields, 13; a non-deterministic block's result one; rounded up, with room for the
+ * top-level map), and no integer wider than 64 bits. A frame of millions of empty events is refused while it is
+ * read, not after it has cost the event loop seconds and the heap gigabytes.
+ */
+export function effectDecodeLimits(l: VmLimits): DecodeLimits {
+  return {
+    maxValues: 64 + l.maxLogs + 8 * (l.maxEvents + l.maxXcalls) + 4 * l.maxStorageWrites + 16 * l.maxNodeActions + 2 * NONDET_LIMITS.maxNondetBlocks,
+    maxIntegerBytes: 10,
+  };
 }

@@ -5,7 +5,7 @@
  * The host validates the shape strictly: a VM that sends anything else has broken the protocol.
  */
 import { HostlinkError } from '../errors.js';
-import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from './calldata.js';
+import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue, type DecodeLimits } from './calldata.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
 import { decodeNodeEffects, emptyNodeEffects, encodeNodeEffects, type NodeEffects } from './node-effects.js';
 
@@ -97,8 +97,9 @@ function asString(v: CalldataValue, what: string): string {
   return v;
 }
 
-export function decodeEffects(bytes: Uint8Array): Effects {
-  const m = asMap(decodeCalldata(bytes), 'effects');
+/** `limits` bounds what decoding may build (effect-limits.ts effectDecodeLimits): the host passes the call's. */
+export function decodeEffects(bytes: Uint8Array, limits?: DecodeLimits): Effects {
+  const m = asMap(decodeCalldata(bytes, limits), 'effects');
   const gas = field(m, 'gas_used');
   if (typeof gas !== 'bigint' || gas < 0n) throw bad('gas_used must be a non-negative integer');
   const logs = asList(field(m, 'logs'), 'logs').map((l, i) => asString(l, `logs[${i}]`));

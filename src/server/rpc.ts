@@ -39,7 +39,8 @@ export async function rpc(api: Api, body: Params): Promise<Record<string, unknow
   const id = typeof body['id'] === 'string' || typeof body['id'] === 'number' ? body['id'] : null;
   const fail = (code: number, message: string, data?: unknown) => ({ jsonrpc: '2.0', id, error: { code, message, ...(data === undefined ? {} : { data }) } });
   if (body['jsonrpc'] !== '2.0' || typeof body['method'] !== 'string') return fail(INVALID_REQUEST, 'a JSON-RPC 2.0 request needs "jsonrpc": "2.0" and a string "method"');
-  const method = METHODS[body['method']];
+  // Own names only: `constructor`, `toString` and the rest of Object.prototype are not methods.
+  const method = Object.hasOwn(METHODS, body['method']) ? METHODS[body['method']] : undefined;
   if (method === undefined) return fail(METHOD_NOT_FOUND, `unknown method '${body['method']}'; methods: ${Object.keys(METHODS).join(', ')}`);
   const params = body['params'] ?? {};
   if (params === null || typeof params !== 'object' || Array.isArray(params)) return fail(INVALID_PARAMS, 'params must be an object (named parameters)');

@@ -144,6 +144,34 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
+  test('a compromised VM forging logs, events, xcalls or gas beyond the call: protocol violation, nothing applied, bounded work', async () => {
+    // Each verdict names the broken rule. The flood (300,000 events) is refused while it is decoded: the host
+    // used to build and apply every event, seconds of its event loop and hundreds of MB of its heap.
+    const cases: [string, RegExp][] = [
+      ['events-flood', /^protocol_violation calldata: too many values at byte \d+: more than \d+ values$/],
+      ['events-over', /^protocol_violation effects over the call's limits: 101 events exceed max_events 100$/],
+      ['log-long', /^protocol_violation effects over the call's limits: a log line exceeds max_log_size 16384$/],
+      ['xcall-params', /^protocol_violation effects over the call's limits: an xcall's params exceed max_xcall_params_size 16384$/],
+      ['gas-over', /^protocol_violation effects over the call's limits: gas_used exceeds the call's gas_limit 1000000000$/],
+      ['gas-huge', /^protocol_violation calldata: integer too large at byte \d+: 11430-byte ULEB128; at most 10 here$/],
+    ];
+    for (const [kind, expected] of cases) {
+      const d = tempDir('hostlink-forge-');
+      const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `forge-${kind}`] });
+      try {
+        const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('forged') });
+        assert.equal(o.result.code, 'internal_error', kind);
+        assert.match(message(o), expected, kind);
+        assert.equal(o.applied, false, kind);
+        assert.equal(o.events.length + o.logs.length, 0, kind);
+        assert.deepEqual(h.state(id32('forged')).entries, [], `${kind}: nothing written`);
+      } finally {
+        await h.close();
+        d.remove();
+      }
+    }
+  });
+
   test('contexts are isolated: deleting or joining another context is refused at apply time', async () => {
     const victim = id32('victim');
     await host.node.addMembers(victim, [id32('owner')]);

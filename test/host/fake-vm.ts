@@ -11,15 +11,19 @@
  *              key `big`; prints the response's status name on stderr and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
+ *       forge-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
+ *              events-flood, events-over, log-long, xcall-params, gas-over or gas-huge),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
  */
 import { connect } from 'node:net';
+import { encodeCalldata, type CalldataValue } from '../../src/protocol/calldata.js';
 import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
+import { DEFAULT_GAS_LIMIT } from '../../src/protocol/message.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { parseAddress } from '../../src/transport/address.js';
 import { readVmSecret } from '../../src/vm/secret.js';
@@ -61,6 +65,16 @@ socket.on('connect', () => {
   } else if (mode === 'oversize') {
     socket.write(hello);
     socket.once('data', () => socket.write(Buffer.from([0, 0, 0, 0x40, 5])));
+    socket.on('close', () => process.exit(0));
+  } else if (mode.startsWith('forge-')) {
+    socket.write(hello);
+    socket.once('data', () => {
+      socket.write(encodeFrame(encodeRequest('next_message', {})));
+      socket.once('data', () => {
+        const effects = forgedEffects(mode.slice('forge-'.length));
+        socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects })));
+      });
+    });
     socket.on('close', () => process.exit(0));
   } else if (mode === 'effects-flood') {
     // A compromised VM: ignores the limits the real VM enforces and hands over a flood of node actions.
@@ -163,3 +177,56 @@ socket.on('connect', () => {
     });
   }
 });
+
+/**
+ * Effects bytes a compromised VM might send (default limits): the events flood is assembled from one encoded
+ * event repeated, as a VM would stream it, so the fake VM itself stays fast.
+ */
+function forgedEffects(kind: string): Uint8Array {
+  const e = emptyEffects();
+  const event = { kind: 'k', data: new Uint8Array(0), handler: null };
+  switch (kind) {
+    case 'events-flood': {
+      // 300,000 empty events in one 5 MB frame: the old host decoded and applied them all.
+      const one = encodeCalldata(new Map<string, CalldataValue>([['data', new Uint8Array(0)], ['handler', null], ['kind', '']]));
+      const count = 300_000;
+      const uleb = (n: number): number[] => {
+        const out: number[] = [];
+        do {
+          const b = n % 128;
+          n = Math.floor(n / 128);
+          out.push(n > 0 ? b | 0x80 : b);
+        } while (n > 0);
+        return out;
+      };
+      const key = (k: string): Buffer => Buffer.concat([Buffer.from(uleb(k.length)), Buffer.from(k)]);
+      const empty = encodeCalldata([]);
+      return Buffer.concat([
+        Buffer.from(uleb(5 * 8 + 6)), // a map of five entries, keys in order
+        key('events'), Buffer.from(uleb(count * 8 + 5)), Buffer.alloc(count * one.length).fill(one),
+        key('gas_used'), encodeCalldata(0n),
+        key('logs'), empty, key('writes'), empty, key('xcalls'), empty,
+      ]);
+    }
+    case 'events-over':
+      for (let i = 0; i < 101; i++) e.events.push(event);
+      break;
+    case 'log-long':
+      e.logs.push('x'.repeat(16 * 1024 + 1));
+      break;
+    case 'xcall-params':
+      e.xcalls.push({ contextId: new Uint8Array(32), function: 'f', params: new Uint8Array(16 * 1024 + 1) });
+      break;
+    case 'gas-over':
+      e.gasUsed = DEFAULT_GAS_LIMIT + 1n;
+      break;
+    case 'gas-huge':
+      e.gasUsed = 1n << 80_000n; // a 10 KiB integer
+      break;
+    default:
+      throw new Error(`unknown forge kind ${kind}`);
+  }
+  // Some writes too: whatever the verdict, none of them may reach the state.
+  e.writes.push([Buffer.from('forged'), Buffer.from('yes')]);
+  return encodeEffects(e);
+}

@@ -189,6 +189,22 @@ test('decode rejects lengths over 32 bits', () => {
   rejects('fbffffff7f', 'truncated input', 0);
 });
 
+test('decode limits: values counted as they are read, integers bounded, long lengths refused without a bigint', () => {
+  const value = [1n, new Map<string, CalldataValue>([['a', null], ['b', [true]]])]; // 7 values: 2 arrays, map, 2 keys, ...
+  const bytes = encodeCalldata(value);
+  const limits = (maxValues: number, maxIntegerBytes = 10) => ({ maxValues, maxIntegerBytes });
+  assert.deepEqual(decodeCalldata(bytes, limits(8)), value);
+  assert.throws(() => decodeCalldata(bytes, limits(7)), /^HostlinkError: calldata: too many values at byte \d+: more than 7 values$/);
+  const big = encodeCalldata(1n << 70n); // 11 bytes of ULEB128
+  assert.equal(decodeCalldata(big, limits(1, 11)), 1n << 70n);
+  assert.throws(() => decodeCalldata(big, limits(1, 10)), /^HostlinkError: calldata: integer too large at byte 0: 11-byte ULEB128; at most 10 here$/);
+  // A header of 100,000 bytes for a string, or for a map key's length: refused by its first bytes' meaning.
+  const longHeader = (first: number): Uint8Array => Uint8Array.from([first, ...new Array<number>(99_998).fill(0x80), 0x01]);
+  assert.throws(() => decodeCalldata(longHeader(0x84)), /^HostlinkError: calldata: length over 32 bits at byte 0: a 100000-byte header for a length exceeds 2\^32-1$/);
+  const mapWithLongKey = Uint8Array.from([0x0e, ...longHeader(0x81)]); // a map of one entry whose key length is huge
+  assert.throws(() => decodeCalldata(mapWithLongKey), /^HostlinkError: calldata: length over 32 bits at byte 1: a 100000-byte header for a length exceeds 2\^32-1$/);
+});
+
 test('decode rejects unknown atoms and the reserved type', () => {
   rejects('20', 'unknown atom', 0); // atom 4
   rejects('f801', 'unknown atom', 0); // atom 31

@@ -3,11 +3,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
+import { decodeCalldata } from '../../src/protocol/calldata.js';
+import { effectDecodeLimits, resultEffectsProblem } from '../../src/protocol/effect-limits.js';
 import { emptyEffects, encodeEffects, decodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
 import { METHOD_NAMES, METHOD_SCHEMAS } from '../../src/protocol/generated.js';
 import { decodeRequest, decodeResponse, encodeOk, encodeRequest, encodeStatus } from '../../src/protocol/messages.js';
+import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../../src/protocol/message.js';
+import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { ROOT, utf8 } from '../helpers.js';
 
@@ -69,6 +73,16 @@ describe('framing', () => {
   });
 });
 
+/** How many values decoding `bytes` builds, map keys included (the unit of DecodeLimits.maxValues). */
+function countValues(bytes: Uint8Array): number {
+  const walk = (v: unknown): number => {
+    if (Array.isArray(v)) return 1 + v.reduce((n: number, x) => n + walk(x), 0);
+    if (v instanceof Map) return 1 + [...v.values()].reduce((n: number, x) => n + 1 + walk(x), 0);
+    return 1;
+  };
+  return walk(decodeCalldata(bytes));
+}
+
 describe('effects', () => {
   test('round trip, and the host rejects unsorted or malformed deltas', () => {
     const e = { ...emptyEffects(), gasUsed: 5n, logs: ['x'], writes: [[utf8('a'), utf8('1')], [utf8('b'), null]] as [Uint8Array, Uint8Array | null][] };
@@ -76,6 +90,50 @@ describe('effects', () => {
     const unsorted = { ...e, writes: [...e.writes].reverse() };
     protocolError(() => decodeEffects(encodeEffects(unsorted)), /not sorted by key/);
     protocolError(() => decodeEffects(encodeResult({ code: 'return', value: null })), /./);
+  });
+
+  test('the largest effects an honest VM may send fit the decode bounds and pass the host check; one more value does not', () => {
+    // Every list at its limit, each item in its largest shape (a node action as a context_create map, an
+    // event with a handler), so effectDecodeLimits cannot fall below what the VM allows.
+    const l = { ...DEFAULT_LIMITS, maxLogs: 7, maxEvents: 5, maxXcalls: 3, maxStorageWrites: 11, maxNodeActions: 4 };
+    const e = emptyEffects();
+    e.gasUsed = DEFAULT_GAS_LIMIT;
+    for (let i = 0; i < l.maxLogs; i++) e.logs.push('x'.repeat(l.maxLogSize));
+    for (let i = 0; i < l.maxEvents; i++) e.events.push({ kind: 'k'.repeat(l.maxEventKindSize), data: new Uint8Array(l.maxEventDataSize), handler: 'h'.repeat(l.maxMethodNameLength) });
+    for (let i = 0; i < l.maxXcalls; i++) e.xcalls.push({ contextId: new Uint8Array(32), function: 'f'.repeat(l.maxXcallFunctionSize), params: new Uint8Array(l.maxXcallParamsSize) });
+    for (let i = 0; i < l.maxStorageWrites; i++) e.writes.push([Uint8Array.of(i), i % 2 ? null : Uint8Array.of(1)]);
+    for (let i = 0; i < l.maxNodeActions; i++) {
+      e.contextMutations.push({ kind: 'create', contextId: new Uint8Array(32), protocol: 'p', applicationId: new Uint8Array(32), initArgs: new Uint8Array(1), alias: 'a' });
+    }
+    for (let i = 0; i < NONDET_LIMITS.maxNondetBlocks; i++) e.nondetResults.push(Uint8Array.of(0));
+    e.nondetDisagreement = { callNo: 1, reason: 'r' };
+    e.artifact = new Uint8Array(1);
+    e.rootHash = new Uint8Array(32);
+    const bounds = effectDecodeLimits(l);
+    const decoded = decodeEffects(encodeEffects(e), bounds);
+    assert.deepEqual(decoded, e);
+    assert.equal(resultEffectsProblem({ gasLimit: DEFAULT_GAS_LIMIT, limits: l }, decoded), undefined);
+    // The bound is what decoding may build, not a count of these effects' values: a few values fewer is refused.
+    const exact = countValues(encodeEffects(e));
+    assert.ok(exact <= bounds.maxValues, `${exact} values, bound ${bounds.maxValues}`);
+    protocolError(() => decodeEffects(encodeEffects(e), { ...bounds, maxValues: exact - 1 }), /^calldata: too many values at byte \d+: more than \d+ values$/);
+    // Each item over its own limit is named.
+    const over = (change: (x: typeof e) => void): string | undefined => {
+      const x = structuredClone(e);
+      change(x);
+      return resultEffectsProblem({ gasLimit: DEFAULT_GAS_LIMIT, limits: l }, x);
+    };
+    assert.equal(over((x) => (x.gasUsed += 1n)), `gas_used exceeds the call's gas_limit ${DEFAULT_GAS_LIMIT}`);
+    assert.equal(over((x) => x.logs.push('')), '8 log lines exceed max_logs 7');
+    assert.equal(over((x) => (x.logs[3] += 'é')), `a log line exceeds max_log_size ${l.maxLogSize}`);
+    assert.equal(over((x) => x.events.push(x.events[0]!)), '6 events exceed max_events 5');
+    assert.equal(over((x) => (x.events[1]!.kind += 'k')), `an event kind exceeds max_event_kind_size ${l.maxEventKindSize}`);
+    assert.equal(over((x) => (x.events[1]!.data = new Uint8Array(l.maxEventDataSize + 1))), `an event's data exceeds max_event_data_size ${l.maxEventDataSize}`);
+    assert.equal(over((x) => (x.events[1]!.handler += 'h')), `an event handler name exceeds max_method_name_length ${l.maxMethodNameLength}`);
+    assert.equal(over((x) => x.xcalls.push(x.xcalls[0]!)), '4 xcalls exceed max_xcalls 3');
+    assert.equal(over((x) => (x.xcalls[2]!.function += 'f')), `an xcall function name exceeds max_xcall_function_size ${l.maxXcallFunctionSize}`);
+    assert.equal(over((x) => (x.xcalls[2]!.params = new Uint8Array(l.maxXcallParamsSize + 1))), `an xcall's params exceed max_xcall_params_size ${l.maxXcallParamsSize}`);
+    assert.equal(over((x) => x.writes.push([Uint8Array.of(200), null])), '12 storage writes exceed max_storage_writes 11');
   });
 });
 

@@ -134,6 +134,14 @@ describe('hostlink serve', () => {
     assert.equal(call.body.result.outcome.value, '"b"');
     const bad = await api(`${node.url}rpc`, { json: { jsonrpc: '2.0', id: 8, method: 'nope' } });
     assert.equal(bad.body.error.code, -32601);
+    // Names inherited from Object.prototype are not methods: `constructor` used to answer with the node's internals.
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      const inherited = await api(`${node.url}rpc`, { json: { jsonrpc: '2.0', id: 10, method: name } });
+      assert.equal(inherited.status, 200, name);
+      assert.equal(inherited.body.result, undefined, name);
+      assert.equal(inherited.body.error.code, -32601, name);
+      assert.match(inherited.body.error.message, new RegExp(`^unknown method '${name}'; methods: info, `), name);
+    }
     const params = await api(`${node.url}rpc`, { json: { jsonrpc: '2.0', id: 9, method: 'call', params: { method: 'get' } } });
     assert.equal(params.body.error.code, -32602);
     assert.match(params.body.error.message, /field 'code' is required/);
