@@ -163,7 +163,7 @@ export class Host {
         events: this.events,
         committer: this.committer,
         execute: (job, mode, deadlineMs) => this.executor(mode).submit(job, deadlineMs),
-        codeFor: (contextId, callerCode) => this.codeFor(contextId, callerCode),
+        applicationOf: (contextId) => this.applicationOf(contextId),
         closed: () => this.closed,
       },
     );
@@ -253,13 +253,10 @@ export class Host {
     return this.scheduler.call(request, 0, null, true);
   }
 
-  /**
-   * The contract a follow-up runs in a context: the context's application when it was created with
-   * context_create and its application id is deployed code, otherwise the caller's contract.
-   */
-  private codeFor(contextId: Uint8Array, callerCode: Uint8Array): Uint8Array {
+  /** A context's application: its application id when it was created with context_create and that code is deployed. */
+  private applicationOf(contextId: Uint8Array): Uint8Array | undefined {
     const app = this.node.context(contextId)?.applicationId;
-    return app !== undefined && this.hasCode(app) ? app : callerCode;
+    return app !== undefined && this.hasCode(app) ? app : undefined;
   }
 
   /** A context's entries (sorted by key) and state root. */

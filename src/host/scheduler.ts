@@ -32,8 +32,8 @@ export interface SchedulerDeps {
   committer: Committer;
   /** Runs a job in the executor of `mode`; resolves with how it ended. */
   execute(job: Job, mode: ExecutionMode, deadlineMs: number): Promise<JobEnd>;
-  /** The contract a follow-up runs in a context (see Host.codeFor). */
-  codeFor(contextId: Uint8Array, callerCode: Uint8Array): Uint8Array;
+  /** The application of a context created with deployed code, or undefined (see Host.applicationOf). */
+  applicationOf(contextId: Uint8Array): Uint8Array | undefined;
   /** True once the host is closing: no retry, no follow-up starts. */
   closed(): boolean;
 }
@@ -47,8 +47,12 @@ export class Scheduler {
     private readonly deps: SchedulerDeps,
   ) {}
 
-  /** Runs a call (or a view: nothing applied, no follow-ups) at `depth` below the embedder's call. */
-  async call(request: CallRequest, depth: number, parentCallId: number | null, view = false): Promise<Outcome> {
+  /**
+   * Runs a call (or a view: nothing applied, no follow-ups) at `depth` below the embedder's call. `gas` is what
+   * is left of the embedder's call's gas limit for the calls it set off (its own included); a new tree starts
+   * with the call's limit.
+   */
+  async call(request: CallRequest, depth: number, parentCallId: number | null, view = false, gas?: GasLeft): Promise<Outcome> {
     checkCallOptions(request);
     const { mode, deadlineMs, ...init } = request;
     const messageJson = buildMessage({
@@ -93,8 +97,12 @@ export class Scheduler {
       events.emit('call.failed', { ...info, error: (e as Error)?.message ?? String(e) });
       throw e;
     });
+    // One gas limit for the whole tree: what a call used is gone for the follow-ups it sets off, so one call
+    // cannot make the node do (breadth x depth) times the work its gas limit pays for.
+    const tree = gas ?? { limit: job.message.gasLimit, left: job.message.gasLimit };
+    tree.left = tree.left > outcome.gasUsed ? tree.left - outcome.gasUsed : 0n;
     // Outside the lane: a handler on the same context queues behind the call that emitted it.
-    if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth);
+    if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth, tree);
     return outcome;
   }
 
@@ -103,7 +111,7 @@ export class Scheduler {
     await Promise.allSettled([...this.lanes.values()]);
   }
 
-  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number): Promise<FollowUp[]> {
+  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number, gas: GasLeft): Promise<FollowUp[]> {
     const maxBreadth = this.options.followUps?.maxBreadth ?? 8;
     const maxDepth = this.options.followUps?.maxDepth ?? 3;
     const planned = [
@@ -118,14 +126,34 @@ export class Scheduler {
       if (this.deps.closed()) done.push({ ...base, skipped: 'the host closed before this follow-up ran' });
       else if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
       else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
+      else if (gas.left === 0n) done.push({ ...base, skipped: `gas limit: the call and its follow-ups used all ${gas.limit} gas of the call's gas limit` });
       else {
+        const codeHash = this.followUpCode(f.kind, f.contextId, parent);
+        if (typeof codeHash === 'string') {
+          done.push({ ...base, skipped: codeHash });
+          continue;
+        }
         // A follow-up is a call of its own: it runs its blocks as a leader (docs/nondet.md).
         const { nondet: _role, ...inherited } = parent;
-        const request: CallRequest = { ...inherited, codeHash: this.deps.codeFor(f.contextId, parent.codeHash), method: f.method, input: f.input, contextId: f.contextId };
-        done.push({ ...base, outcome: await this.call(request, depth + 1, outcome.callId) });
+        const request: CallRequest = { ...inherited, codeHash, gasLimit: gas.left, method: f.method, input: f.input, contextId: f.contextId };
+        done.push({ ...base, outcome: await this.call(request, depth + 1, outcome.callId, false, gas) });
       }
     }
     return done;
+  }
+
+  /**
+   * The contract a follow-up runs, or why it does not run. A handler runs the caller's contract in the caller's
+   * context. An xcall runs the target context's own application (a context created by context_create with
+   * deployed code), or the caller's contract when it targets the caller's own context; into any other context it
+   * is refused: running the caller's code there would let one contract rewrite another's state.
+   */
+  private followUpCode(kind: FollowUp['kind'], contextId: Uint8Array, parent: CallRequest): Uint8Array | string {
+    if (kind === 'handler') return parent.codeHash;
+    const app = this.deps.applicationOf(contextId);
+    if (app !== undefined) return app;
+    if (Buffer.compare(contextId, parent.contextId) === 0) return parent.codeHash;
+    return `no application: context ${Buffer.from(contextId).toString('hex')} was not created with deployed code, and an xcall runs only a context's own application (or the caller's contract in its own context)`;
   }
 
   /** Runs fn after every earlier call on the same lane (context) has finished. */
@@ -142,4 +170,10 @@ export class Scheduler {
     });
     return next;
   }
+}
+
+/** Gas left for a call tree (the embedder's call and its follow-ups), out of the call's limit. */
+export interface GasLeft {
+  readonly limit: bigint;
+  left: bigint;
 }

@@ -35,14 +35,43 @@ describe('follow-up calls (event handlers and xcalls)', () => {
     assert.deepEqual(state('h1'), { seen: '1', 'handled:0': 'payload-1' });
   });
 
-  test('an xcall runs the method in the target context with the params as input', async () => {
-    const target = Buffer.from(id32('xc-target')).toString('hex');
-    const o = await call('xcall_to', 'xc-source', target);
+  test("an xcall into the caller's own context runs the caller's contract with the params as input", async () => {
+    const own = Buffer.from(id32('xc-self')).toString('hex');
+    const o = await call('xcall_to', 'xc-self', own);
     const f = o.followUps[0]!;
-    assert.deepEqual([f.kind, f.method, Buffer.from(f.contextId).toString('hex')], ['xcall', 'on_event', target]);
+    assert.deepEqual([f.kind, f.method, Buffer.from(f.contextId).toString('hex')], ['xcall', 'on_event', own]);
     assert.equal(f.outcome?.result.code, 'return');
-    assert.deepEqual(state('xc-target'), { seen: '1', 'handled:0': 'from-xcall' });
-    assert.deepEqual(state('xc-source'), {});
+    assert.deepEqual(state('xc-self'), { seen: '1', 'handled:0': 'from-xcall' });
+  });
+
+  test("an xcall into another context without an application is refused: the caller's code never runs there", async () => {
+    // The victim's state was made by another contract (kv-store); the xcall used to run the caller's contract in
+    // it, which could then write anything there.
+    const kv = await host.deploy(contract('kv-store'));
+    await host.call({ codeHash: kv, method: 'set', input: utf8('{"key":"a","value":"mine"}'), contextId: id32('xc-victim') });
+    const before = host.state(id32('xc-victim'));
+    const victim = Buffer.from(id32('xc-victim')).toString('hex');
+    const o = await call('xcall_to', 'xc-attacker', victim);
+    assert.equal(o.result.code, 'return');
+    const f = o.followUps[0]!;
+    assert.equal(f.outcome, undefined);
+    assert.equal(f.skipped, `no application: context ${victim} was not created with deployed code, and an xcall runs only a context's own application (or the caller's contract in its own context)`);
+    assert.deepEqual(host.state(id32('xc-victim')), before);
+  });
+
+  test("one gas limit for the call and its follow-ups: what the tree used is gone, the rest are skipped", async () => {
+    // Each follow-up used to get the whole gas limit again: 8 wide and 3 deep, one call could spend 585 times it.
+    const free = await call('fanout', 'gas-free');
+    const handler = free.followUps[0]!.outcome!.gasUsed;
+    const limit = free.gasUsed + 2n * handler + handler / 2n;
+    const o = await host.call({ codeHash: code, method: 'fanout', input: utf8(''), contextId: id32('gas-tree'), gasLimit: limit });
+    const codes = o.followUps.map((f) => f.outcome?.result.code ?? 'skipped');
+    assert.deepEqual(codes.slice(0, 3), ['return', 'return', 'vm_error'], JSON.stringify(o.followUps[2]?.outcome?.result));
+    assert.match(JSON.stringify(o.followUps[2]!.outcome!.result), /out of gas|OutOfGas|out_of_gas/i);
+    assert.ok(o.followUps.slice(3, 8).every((f) => f.skipped === `gas limit: the call and its follow-ups used all ${limit} gas of the call's gas limit`), JSON.stringify(o.followUps.slice(3)));
+    const used = o.gasUsed + o.followUps.reduce((n, f) => n + (f.outcome?.gasUsed ?? 0n), 0n);
+    assert.equal(used, limit, 'the tree used exactly its limit');
+    assert.equal(state('gas-tree').seen, '2');
   });
 
   test("an xcall into a context created with an application runs that application's code", async () => {
