@@ -5,15 +5,17 @@
  * a hand-written endless loop whose results are never used is partly removed by TurboFan and would flatter
  * the unit. Each loop only ends by `out_of_gas`, so the wall time of a call at a given gas limit is the price of that much gas for that
  * workload. Shared by the gas benchmark (bench/gas.ts), the calibration helper (bench/calibrate-gas.ts) and the
- * test that every class ends by gas, not by the deadline (test/vm/gas-time.test.ts).
+ * test that every class ends by gas, not by the deadline (test/vm/gas-time.test.ts). The engine loops do the same
+ * for the instructions whose cost is a call into the engine's runtime.
  */
 import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
 
 export interface GasWorkload {
   /** Short name printed by the bench and the test. */
   name: string;
-  /** What the loop prices: 'wasm' for plain WebAssembly, 'host' for host functions. */
-  kind: 'wasm' | 'host';
+  /** What the loop prices: 'wasm' for plain WebAssembly, 'host' for host functions, 'engine' for instructions
+   * that call into the engine's runtime (memory.grow, bulk memory and table operations, long br_tables). */
+  kind: 'wasm' | 'host' | 'engine';
   /** Host functions the loop calls (for the calibration helper). */
   functions: readonly string[];
   /** The module text (wabt syntax); the method is `run`. */
@@ -245,6 +247,43 @@ function hostModule(loop: HostLoop, iterations?: number): string {
 /** One endless loop per host-function class. */
 export function gasWorkloads(): GasWorkload[] {
   return HOST_LOOPS.map((l) => ({ name: l.name, kind: 'host' as const, functions: l.functions, wat: hostModule(l) }));
+}
+
+/**
+ * Instructions that call into the engine's runtime, each at its dearest: with nothing to grow, fill or copy (the
+ * base cost alone), a table copy of every element, a br_table of 60,000 targets. Their costs in
+ * src/vm/instrument/gas.ts were measured with these loops.
+ */
+const ENGINE_LOOPS: readonly { name: string; body: string }[] = [
+  { name: 'memory.grow 0', body: '(drop (memory.grow (i32.const 0)))' },
+  { name: 'memory.fill 0 bytes', body: '(memory.fill (i32.const 0) (i32.const 0) (i32.const 0))' },
+  { name: 'memory.copy 0 bytes', body: '(memory.copy (i32.const 0) (i32.const 0) (i32.const 0))' },
+  { name: 'memory.init 0 bytes', body: '(memory.init $d (i32.const 0) (i32.const 0) (i32.const 0))' },
+  { name: 'table.copy 0 elements', body: '(table.copy (i32.const 0) (i32.const 0) (i32.const 0))' },
+  { name: 'table.copy 65535 elements', body: '(table.copy (i32.const 0) (i32.const 1) (i32.const 65535))' },
+  { name: 'table.init 0 elements', body: '(table.init $e (i32.const 0) (i32.const 0) (i32.const 0))' },
+  { name: 'data.drop, elem.drop', body: '(data.drop $d) (elem.drop $e)' },
+  { name: 'br_table 60000 targets', body: `(block (br_table 0 ${'0 '.repeat(60_000)}(local.get $n)))` },
+];
+
+export function engineWorkloads(): GasWorkload[] {
+  return ENGINE_LOOPS.map((l) => ({
+    name: l.name,
+    kind: 'engine' as const,
+    functions: [],
+    wat: `(module
+  (memory (export "memory") 1)
+  (table 65536 funcref)
+  (elem (i32.const 0) $nop)
+  (elem $e func $nop $nop)
+  (data $d "abcd")
+  (func $nop)
+  (func (export "run") (local $n i32)
+    (loop $l
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      ${l.body}
+      (br $l))))`,
+  }));
 }
 
 /** The host loops again, each running exactly `iterations` rounds and returning (calibration: ns per call). */

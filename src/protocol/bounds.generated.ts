@@ -3,6 +3,10 @@
 /** Fixed bounds on what one caller can make the host or the VM do. Module budgets are checked before a module is instrumented; effect limits are per-call defaults (message limits, overridable like the others) checked by the VM and again by the host; input and option bounds are checked before any work. */
 /** Function types a module may declare. V8's validation time grows faster than linearly with the number of distinct types, so the count is bounded before anything is compiled. */
 export const MAX_TYPES = 1024;
+/** Globals a module may define. Every call's fresh instance creates each of them again (about 1 us each on this machine, unmetered), so the count bounds what instantiation costs: a module of a million globals made every call cost over a second for no gas. */
+export const MAX_GLOBALS = 1024;
+/** Function references all element segments hold together. Every call's fresh instance copies the active ones into its table (about 13 ns each on this machine, unmetered), so the count bounds what instantiation costs whatever the number of segments. */
+export const MAX_ELEMENT_ENTRIES = 65536;
 /** Bytes of one function body before instrumentation. */
 export const MAX_FUNCTION_BODY_BYTES = 2097152;
 /** Bytes of one function body after instrumentation: V8's own function-size limit. A body that grows past it is rejected as function_too_large, not left for the engine to refuse. */

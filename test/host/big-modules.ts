@@ -68,3 +68,22 @@ export function sqrtChain(bytes: number): Uint8Array {
     Buffer.concat([Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(5, [1, 0, 1]), section(7, exp), section(10, Buffer.concat([Uint8Array.of(1), body]))]),
   );
 }
+
+/**
+ * One exported function `run` and a memory, `globals` mutable i32 globals, and a 65,536-entry table that two
+ * active element segments fill with `entries` references to `run` between them.
+ */
+export function globalsAndElements(globals: number, entries: number): Uint8Array {
+  const g: number[] = [...leb(globals)];
+  for (let i = 0; i < globals; i++) g.push(0x7f, 1, 0x41, 0, 0x0b);
+  const halves = [Math.ceil(entries / 2), Math.floor(entries / 2)];
+  const segment = (n: number): number[] => [0, 0x41, 0, 0x0b, ...leb(n), ...new Array<number>(n).fill(0)];
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return Uint8Array.from(
+    Buffer.concat([
+      Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(4, [1, 0x70, 0, ...leb(65536)]),
+      section(5, [1, 0, 1]), section(6, g), section(7, exp), section(9, [2, ...segment(halves[0]!), ...segment(halves[1]!)]),
+      section(10, [1, 2, 0, 0x0b]),
+    ]),
+  );
+}

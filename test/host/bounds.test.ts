@@ -13,14 +13,14 @@ import { Host } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { MAX_ELEMENT_ENTRIES, MAX_GLOBALS, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
 import { buildMessage } from '../../src/protocol/message.js';
 import { prepareModule } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
-import { manyTypesAndFunctions, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
+import { globalsAndElements, manyTypesAndFunctions, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -85,6 +85,18 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
     await deploying;
     assert.ok(before >= 2, `${before} bystander calls completed during the deploy`);
+  });
+
+  test('module budgets: what every call would instantiate again (globals, element entries) is bounded at deploy', async () => {
+    // A million globals used to deploy, and then cost every call over a second before its first instruction.
+    await assert.rejects(host.deploy(globalsAndElements(MAX_GLOBALS + 1, 0)), /^HostlinkError: contract refused: too_many_globals: 1025 globals, limit 1024$/);
+    await assert.rejects(
+      host.deploy(globalsAndElements(0, MAX_ELEMENT_ENTRIES + 1)),
+      /^HostlinkError: contract refused: too_many_element_entries: 65537 function references in element segments, limit 65536$/,
+    );
+    const atBudget = await host.deploy(globalsAndElements(MAX_GLOBALS, MAX_ELEMENT_ENTRIES));
+    const o = await host.call({ codeHash: atBudget, method: 'run', contextId: id32('at-budget') });
+    assert.equal(o.result.code, 'return', JSON.stringify(o.result));
   });
 
   test('module budgets: too many types and a too-large function are named rejections at deploy', async () => {
@@ -157,7 +169,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     ];
     for (const [kind, expected] of cases) {
       const d = tempDir('hostlink-forge-');
-      const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `forge-${kind}`] });
+      const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `result-${kind}`] });
       try {
         const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('forged') });
         assert.equal(o.result.code, 'internal_error', kind);

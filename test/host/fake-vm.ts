@@ -11,7 +11,7 @@
  *              key `big`; prints the response's status name on stderr and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
- *       forge-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
+ *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
  *              events-flood, events-over, log-long, xcall-params, gas-over or gas-huge),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
@@ -66,12 +66,12 @@ socket.on('connect', () => {
     socket.write(hello);
     socket.once('data', () => socket.write(Buffer.from([0, 0, 0, 0x40, 5])));
     socket.on('close', () => process.exit(0));
-  } else if (mode.startsWith('forge-')) {
+  } else if (mode.startsWith('result-')) {
     socket.write(hello);
     socket.once('data', () => {
       socket.write(encodeFrame(encodeRequest('next_message', {})));
       socket.once('data', () => {
-        const effects = forgedEffects(mode.slice('forge-'.length));
+        const effects = forgedEffects(mode.slice('result-'.length));
         socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects })));
       });
     });
@@ -224,7 +224,7 @@ function forgedEffects(kind: string): Uint8Array {
       e.gasUsed = 1n << 80_000n; // a 10 KiB integer
       break;
     default:
-      throw new Error(`unknown forge kind ${kind}`);
+      throw new Error(`unknown forged result ${kind}`);
   }
   // Some writes too: whatever the verdict, none of them may reach the state.
   e.writes.push([Buffer.from('forged'), Buffer.from('yes')]);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GAS_COST, GAS_PER_BYTE, GAS_PER_PAGE } from '../../src/vm/instrument/gas.js';
+import { BR_TABLE_TARGETS_PER_GAS, GAS_COST, GAS_PER_BYTE, GAS_PER_PAGE, GAS_PER_TABLE_ELEMENT } from '../../src/vm/instrument/gas.js';
 import { OutOfGas, createMeter, prepareModule } from '../../src/vm/instrument/index.js';
 import { OPEN_POLICY, loadContract, wat } from './helpers.js';
 
@@ -122,4 +122,6 @@ test('docs/determinism.md shows the cost table the code charges', async () => {
   }
   assert.match(doc, new RegExp(`\\*\\*${GAS_PER_PAGE} per requested page\\*\\*`));
   assert.match(doc, new RegExp(`\\*\\*${GAS_PER_BYTE} per byte\\*\\*`));
+  assert.match(doc, new RegExp(`\\*\\*${GAS_PER_TABLE_ELEMENT} per element\\*\\*`));
+  assert.match(doc, new RegExp(`\\*\\*1 per ${BR_TABLE_TARGETS_PER_GAS} targets\\*\\*`));
 });

@@ -16,9 +16,9 @@ import { KITCHEN_SINK } from './fixtures.js';
 import { OPEN_POLICY, ROOT, TEST_POLICY, wat } from './helpers.js';
 import { corpusFiles } from './scenarios.js';
 
-const PINNED_VERSION = 3;
+const PINNED_VERSION = 4;
 /** sha256 over the per-module lines below (name, then the output's sha256 and shape, or the rejection). */
-const PINNED = '38d1f9b3d6cb9e659702157ed325db5f16bb5d83299b70f2622fcc4c28070536';
+const PINNED = 'e1536811f3a3d7e9a8ab6748c7b768fb35690dedce48ab2a29230fc397e53b21';
 
 function outcome(bytes: Uint8Array, policy: ModulePolicy): string {
   try {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { countedHostWorkloads, gasWorkloads, workloadBytes } from '../../bench/gas-workloads.js';
+import { countedHostWorkloads, engineWorkloads, gasWorkloads, workloadBytes } from '../../bench/gas-workloads.js';
 import { Host } from '../../src/host/host.js';
 import { DEFAULT_GAS_LIMIT } from '../../src/protocol/message.js';
 import { HOST_FUNCTIONS, ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
@@ -16,7 +16,7 @@ import { id32, ROOT, tempDir } from '../helpers.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-describe('every host-function class ends by gas, not by the deadline (defaults, real VM processes)', () => {
+describe('every host-function class and engine-runtime instruction ends by gas, not by the deadline (defaults, real VM processes)', () => {
   const dir = tempDir();
   let host: Host;
   const ctx = id32('gas-time');
@@ -29,7 +29,9 @@ describe('every host-function class ends by gas, not by the deadline (defaults, 
     dir.remove();
   });
 
-  for (const w of gasWorkloads()) {
+  // The engine loops too: memory.grow of nothing, memory.fill of nothing, a 65,535-element table.copy and a
+  // 60,000-target br_table used to run into the deadline (priced 8, 4, 4 + 1 per element and 2 gas).
+  for (const w of [...gasWorkloads(), ...engineWorkloads()]) {
     test(`${w.name}: out_of_gas with gas_used = the default limit`, async () => {
       const codeHash = await host.deploy(await workloadBytes(w));
       const before = host.state(ctx);

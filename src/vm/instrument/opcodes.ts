@@ -38,7 +38,11 @@ export const GAS_BR_TABLE = 6;
 export const GAS_CALL = 7;
 export const GAS_CALL_INDIRECT = 8;
 export const GAS_MEMORY_GROW = 9;
-export const GAS_BULK = 10;
+export const GAS_MEMORY_FILL = 10;
+export const GAS_MEMORY_COPY = 11;
+export const GAS_TABLE_COPY = 12;
+export const GAS_TABLE_INIT = 13;
+export const GAS_DROP = 14;
 export const GAS_CLASS_NAMES = [
   'free',
   'simple',
@@ -50,7 +54,11 @@ export const GAS_CLASS_NAMES = [
   'call',
   'call_indirect',
   'memory_grow',
-  'bulk',
+  'memory_fill',
+  'memory_copy',
+  'table_copy',
+  'table_init',
+  'drop',
 ] as const;
 
 // Flags.
@@ -185,13 +193,13 @@ numeric(0xc0, 'i32.extend8_s i32.extend16_s i64.extend8_s i64.extend16_s i64.ext
 // 0xFC: saturating truncation and bulk memory.
 'i32.trunc_sat_f32_s i32.trunc_sat_f32_u i32.trunc_sat_f64_s i32.trunc_sat_f64_u i64.trunc_sat_f32_s i64.trunc_sat_f32_u i64.trunc_sat_f64_s i64.trunc_sat_f64_u'
   .split(' ').forEach((n, i) => def(FC, i, n, IMM_NONE, 1, 1, GAS_FLOAT, F_FLOAT));
-def(FC, 8, 'memory.init', IMM_DATA_MEM, 3, 0, GAS_BULK);
-def(FC, 9, 'data.drop', IMM_DATA, 0, 0, GAS_SIMPLE);
-def(FC, 10, 'memory.copy', IMM_MEM_MEM, 3, 0, GAS_BULK);
-def(FC, 11, 'memory.fill', IMM_MEMIDX, 3, 0, GAS_BULK);
-def(FC, 12, 'table.init', IMM_ELEM_TABLE, 3, 0, GAS_BULK);
-def(FC, 13, 'elem.drop', IMM_ELEM, 0, 0, GAS_SIMPLE);
-def(FC, 14, 'table.copy', IMM_TABLE_TABLE, 3, 0, GAS_BULK);
+def(FC, 8, 'memory.init', IMM_DATA_MEM, 3, 0, GAS_MEMORY_COPY);
+def(FC, 9, 'data.drop', IMM_DATA, 0, 0, GAS_DROP);
+def(FC, 10, 'memory.copy', IMM_MEM_MEM, 3, 0, GAS_MEMORY_COPY);
+def(FC, 11, 'memory.fill', IMM_MEMIDX, 3, 0, GAS_MEMORY_FILL);
+def(FC, 12, 'table.init', IMM_ELEM_TABLE, 3, 0, GAS_TABLE_INIT);
+def(FC, 13, 'elem.drop', IMM_ELEM, 0, 0, GAS_DROP);
+def(FC, 14, 'table.copy', IMM_TABLE_TABLE, 3, 0, GAS_TABLE_COPY);
 
 // Features outside the whitelist.
 reject(OP, [0x06, 0x07, 0x08, 0x09, 0x0a, 0x18, 0x19, 0x1f], 'feature_exceptions');

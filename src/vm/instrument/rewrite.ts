@@ -1,7 +1,7 @@
 import { MAX_INSTRUMENTED_FUNCTION_BYTES } from '../../protocol/bounds.generated.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { BT_EMPTY, Instr, decodeInstr, type DecodeContext } from './code.js';
-import { COST_BY_CLASS, GAS_PER_BYTE, GAS_PER_PAGE, writeCharge, writeDynamicCharge, writeLoad, writeStore } from './gas.js';
+import { BR_TABLE_TARGETS_PER_GAS, COST_BY_CLASS, GAS_PER_BYTE, GAS_PER_PAGE, GAS_PER_TABLE_ELEMENT, writeCharge, writeDynamicCharge, writeLoad, writeStore } from './gas.js';
 import { F32, F64, I32, type FuncType, type FunctionBody } from './module.js';
 import { writeCanonicalizeF32, writeCanonicalizeF64 } from './nan.js';
 import { OP, FC, F_FLOAT, F_NAN32, F_NAN64, F_SPECIAL, IMM_BLOCKTYPE, IMM_FUNC, IMM_GLOBAL, IMM_I32, IMM_LABEL, IMM_LOCAL, IMM_MEMARG, IMM_NONE } from './opcodes.js';
@@ -413,10 +413,10 @@ export class FunctionRewriter {
             flush(at);
             writeDynamicCharge(w, GAS_PER_PAGE, gasLocal, env.chargeUnitsFunc);
             break;
-          case 4: // ACT_FC: bulk memory operations are charged per byte
+          case 4: // ACT_FC: bulk memory operations are charged per byte, table operations per element
             if (sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14) {
               flush(at);
-              writeDynamicCharge(w, GAS_PER_BYTE, gasLocal, env.chargeUnitsFunc);
+              writeDynamicCharge(w, sub >= 12 ? GAS_PER_TABLE_ELEMENT : GAS_PER_BYTE, gasLocal, env.chargeUnitsFunc);
             }
             break;
         }
@@ -507,6 +507,7 @@ export class FunctionRewriter {
           break;
         case 0x0e: // br_table
           branches++;
+          if (cur >= 0) segCost[cur] += Math.floor(ins.count / BR_TABLE_TARGETS_PER_GAS);
           for (let i = 0; i <= ins.count; i++) target(ins.targets[i]!);
           markUnreachable();
           break;

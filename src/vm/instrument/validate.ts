@@ -1,4 +1,4 @@
-import { MAX_FUNCTION_BODY_BYTES, MAX_TYPES } from '../../protocol/bounds.generated.js';
+import { MAX_ELEMENT_ENTRIES, MAX_FUNCTION_BODY_BYTES, MAX_GLOBALS, MAX_TYPES } from '../../protocol/bounds.generated.js';
 import { valTypeName, type WasmModule, type Element } from './module.js';
 import type { ModulePolicy } from './policy.js';
 import { ModuleRejected } from './rejected.js';
@@ -14,6 +14,10 @@ export const RESERVED_IMPORT_MODULE = 'hostlink';
 export function validateModule(m: WasmModule, policy: ModulePolicy): void {
   // Budgets first: they bound the work of everything after (the rewriter and V8's own validation).
   if (m.types.length > MAX_TYPES) throw new ModuleRejected('too_many_types', `${m.types.length} function types, limit ${MAX_TYPES}`);
+  // What every call's fresh instance creates again, before the method runs and outside gas.
+  if (m.globals.length > MAX_GLOBALS) throw new ModuleRejected('too_many_globals', `${m.globals.length} globals, limit ${MAX_GLOBALS}`);
+  const entries = m.elements.reduce((n, e) => n + (e.funcs?.length ?? e.exprs?.length ?? 0), 0);
+  if (entries > MAX_ELEMENT_ENTRIES) throw new ModuleRejected('too_many_element_entries', `${entries} function references in element segments, limit ${MAX_ELEMENT_ENTRIES}`);
   m.codes.forEach((c) => {
     if (c.code.length > MAX_FUNCTION_BODY_BYTES) {
       throw new ModuleRejected('function_too_large', `body of ${c.code.length} bytes, limit ${MAX_FUNCTION_BODY_BYTES}`, undefined, c.codeOffset);
