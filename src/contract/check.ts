@@ -4,7 +4,7 @@
  * A failure carries the rule it breaks and a hint that says how to fix the contract.
  */
 import { DEFAULT_LIMITS, type FloatPolicy, type VmLimits } from '../protocol/message.js';
-import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
+import { deployVerdict } from '../vm/instrument/deploy-verdict.js';
 import { policyFor } from '../vm/policy.js';
 import { fixHint } from './hints.js';
 
@@ -21,15 +21,11 @@ export interface CheckFailure {
 
 /** Runs the deploy-time checks; undefined when the module passes. */
 export function checkContract(wasm: Uint8Array, options: { limits?: Partial<VmLimits>; floats?: FloatPolicy } = {}): CheckFailure | undefined {
-  if (!WebAssembly.validate(wasm)) {
+  const verdict = deployVerdict(wasm, policyFor({ limits: { ...DEFAULT_LIMITS, ...options.limits }, floats: options.floats ?? 'canonicalize' }));
+  if (verdict === undefined) return undefined;
+  if (verdict === 'not_wasm') {
     return { rule: 'not_wasm', message: 'not a valid WebAssembly module', hint: 'compile the contract to .wasm first (hostlink build)' };
   }
-  try {
-    prepareModule(wasm, policyFor({ limits: { ...DEFAULT_LIMITS, ...options.limits }, floats: options.floats ?? 'canonicalize' }));
-    return undefined;
-  } catch (e) {
-    if (!(e instanceof ModuleRejected)) throw e;
-    return { rule: e.rule, message: e.message.replace(/^module rejected: /, ''), hint: fixHint(e.rule, e.detail) };
-  }
+  return { rule: verdict.rule, message: verdict.message.replace(/^module rejected: /, ''), hint: fixHint(verdict.rule, verdict.detail) };
 }
 

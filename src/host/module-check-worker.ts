@@ -4,7 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { FloatPolicy, VmLimits } from '../protocol/message.js';
-import { ModuleRejected, prepareModule } from '../vm/instrument/index.js';
+import { deployVerdict } from '../vm/instrument/deploy-verdict.js';
 import { policyFor } from '../vm/policy.js';
 
 export interface CheckRequest {
@@ -12,7 +12,7 @@ export interface CheckRequest {
   code: Uint8Array;
   limits: VmLimits;
   floats: FloatPolicy;
-  /** false: only WebAssembly validation (deploy with check: false). */
+  /** false: only WebAssembly validation (deploy with check: false), and the named rule when that fails. */
   instrument: boolean;
 }
 
@@ -23,13 +23,12 @@ export type CheckAnswer =
   | { id: number; kind: 'failed'; message: string };
 
 function check(req: CheckRequest): CheckAnswer {
-  if (!WebAssembly.validate(req.code)) return { id: req.id, kind: 'invalid' };
-  if (!req.instrument) return { id: req.id, kind: 'ok' };
   try {
-    prepareModule(req.code, policyFor({ limits: req.limits, floats: req.floats }));
-    return { id: req.id, kind: 'ok' };
+    const verdict = deployVerdict(req.code, policyFor({ limits: req.limits, floats: req.floats }), req.instrument);
+    if (verdict === undefined) return { id: req.id, kind: 'ok' };
+    if (verdict === 'not_wasm') return { id: req.id, kind: 'invalid' };
+    return { id: req.id, kind: 'rejected', message: verdict.message };
   } catch (e) {
-    if (e instanceof ModuleRejected) return { id: req.id, kind: 'rejected', message: e.message };
     return { id: req.id, kind: 'failed', message: e instanceof Error ? e.message : String(e) };
   }
 }

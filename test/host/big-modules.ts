@@ -12,7 +12,10 @@ const leb = (n: number): number[] => {
 const section = (id: number, body: number[] | Uint8Array): Uint8Array => Buffer.concat([Uint8Array.from([id, ...leb(body.length)]), Uint8Array.from(body)]);
 const HEADER = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
 
-/** `types` distinct function types (no results) and `functions` functions cycling through them, each body `ops` x (i32.const 1; drop). */
+/**
+ * `types` distinct function types (no results) and `functions` functions cycling through them, each body `ops` x
+ * (i32.const 1; drop), and a memory exported as "memory" (which every deployable module needs).
+ */
 export function manyTypesAndFunctions(types: number, functions: number, ops: number): Uint8Array {
   const t: number[] = [...leb(types)];
   for (let i = 0; i < types; i++) {
@@ -27,7 +30,8 @@ export function manyTypesAndFunctions(types: number, functions: number, ops: num
   one.push(0x0b);
   const body = Uint8Array.from([...leb(one.length + 1), 0, ...one]);
   const code = Buffer.concat([Uint8Array.from(leb(functions)), ...Array<Uint8Array>(functions).fill(body)]);
-  return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), section(1, t), section(3, f), section(10, code)]));
+  const exp = [1, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), section(1, t), section(3, f), section(5, [1, 0, 1]), section(7, exp), section(10, code)]));
 }
 
 /** One exported function `run` (() -> ()) whose body is `bytes` bytes of (i32.const 1; drop), and a memory. */
@@ -86,4 +90,9 @@ export function globalsAndElements(globals: number, entries: number): Uint8Array
       section(10, [1, 2, 0, 0x0b]),
     ]),
   );
+}
+
+/** A module of the given sections (id, body), in order: for modules the engine itself refuses. */
+export function moduleOf(sections: [number, number[]][]): Uint8Array {
+  return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), ...sections.map(([id, body]) => section(id, body))]));
 }

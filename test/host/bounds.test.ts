@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { checkContract } from '../../src/contract/check.js';
 import { Host } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
 import { NodeServices } from '../../src/host/node/services.js';
@@ -20,7 +21,7 @@ import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
-import { globalsAndElements, manyTypesAndFunctions, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
+import { globalsAndElements, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -97,6 +98,23 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     const atBudget = await host.deploy(globalsAndElements(MAX_GLOBALS, MAX_ELEMENT_ENTRIES));
     const o = await host.call({ codeHash: atBudget, method: 'run', contextId: id32('at-budget') });
     assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+  });
+
+  test('deploy names the rule a module breaks even where the engine refuses it too; a module without its memory is refused', async () => {
+    // memory64 and multi-memory used to be reported as "not a valid WebAssembly module: compile the contract to
+    // .wasm first"; a module without its memory exported deployed, and then every call failed.
+    const run: [number, number[]][] = [[1, [1, 0x60, 0, 0]], [3, [1, 0]]];
+    const exportRun: [number, number[]] = [7, [1, 3, 0x72, 0x75, 0x6e, 0, 0]];
+    const body: [number, number[]] = [10, [1, 2, 0, 0x0b]];
+    await assert.rejects(host.deploy(moduleOf([...run, [5, [1, 0x04, 1]], exportRun, body])), /^HostlinkError: contract refused: feature_memory64/);
+    await assert.rejects(host.deploy(moduleOf([...run, [5, [2, 0, 1, 0, 1]], exportRun, body])), /^HostlinkError: contract refused: feature_multi_memory/);
+    await assert.rejects(host.deploy(Uint8Array.of(1, 2, 3, 4)), /^HostlinkError: not a valid WebAssembly module/);
+    await assert.rejects(
+      host.deploy(moduleOf([...run, exportRun, body])),
+      /^HostlinkError: contract refused: no_memory_export: the module must export its memory as "memory"$/,
+    );
+    assert.equal(checkContract(moduleOf([...run, exportRun, body]))?.rule, 'no_memory_export');
+    assert.equal(checkContract(moduleOf([...run, [5, [1, 0x04, 1]], exportRun, body]))?.rule, 'feature_memory64');
   });
 
   test('module budgets: too many types and a too-large function are named rejections at deploy', async () => {
