@@ -9,7 +9,8 @@
  * LMDB's synced commit, which is plain LMDB durability (after a crash, the store is exactly as of some
  * committed transaction, and every resolved write() is in it).
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { HostlinkError } from '../../errors.js';
 import { plain } from './bytes.js';
@@ -72,11 +73,60 @@ function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterabl
   };
 }
 
+// The data file's meta pages, as the LMDB 1.x bundled with the lmdb package writes them: a 24-byte page header,
+// then the magic and format version, the page size (in the first database record), the last page used and the
+// transaction id. Pages 0 and 1 hold one meta each; the one with the higher transaction id is current.
+const LMDB_MAGIC = 0xbeefc0de;
+const LMDB_VERSION = 2;
+const META = { magic: 24, version: 28, pageSize: 48, lastPage: 144, txnId: 152, end: 160 } as const;
+
+/**
+ * Why the data file cannot be LMDB's own, or undefined (absent or empty files are LMDB's to create). lmdb's
+ * native open does not refuse such a file: it crashes the process (SIGSEGV on foreign bytes, SIGBUS on a file
+ * shorter than its meta says), taking every command and the node with it, so the meta pages are read first.
+ * Damage inside the tree is not detected here: LMDB pages carry no checksums.
+ */
+export function dataFileDamage(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return undefined;
+    const meta = (at: number): Buffer | undefined => {
+      const b = Buffer.alloc(META.end);
+      return readSync(fd, b, 0, META.end, at) === META.end && b.readUInt32LE(META.magic) === LMDB_MAGIC ? b : undefined;
+    };
+    const first = meta(0);
+    if (first === undefined) return 'is not an LMDB data file';
+    const version = first.readUInt32LE(META.version);
+    if (version !== LMDB_VERSION) return `has LMDB format version ${version}, not ${LMDB_VERSION}, the one this build reads`;
+    const pageSize = first.readUInt32LE(META.pageSize);
+    if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return `has a damaged meta page (page size ${pageSize})`;
+    const second = meta(pageSize);
+    if (second === undefined) return 'has a damaged second meta page';
+    const current = first.readBigUInt64LE(META.txnId) >= second.readBigUInt64LE(META.txnId) ? first : second;
+    const needed = (current.readBigUInt64LE(META.lastPage) + 1n) * BigInt(pageSize);
+    if (needed > BigInt(size)) return `is truncated: its last transaction uses ${needed} bytes and the file has ${size}`;
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {}): Promise<KvStore> {
   let root: RootDatabase<Buffer, Uint8Array>;
   const dbs = new Map<TableName, Db>();
   try {
     mkdirSync(dir, { recursive: true });
+    const damage = dataFileDamage(join(dir, 'data.mdb'));
+    if (damage !== undefined) {
+      throw new HostlinkError('store', `the store in ${dir} cannot be opened: its data.mdb ${damage}. Nothing was changed: restore the directory from a backup, or move it away to start an empty store`);
+    }
     root = open<Buffer, Uint8Array>(dir, {
       maxDbs: 64,
       keyEncoding: 'binary',
@@ -88,6 +138,7 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
     });
     for (const t of TABLES) dbs.set(t, root.openDB<Buffer, Uint8Array>(t, { keyEncoding: 'binary', encoding: 'binary' }));
   } catch (e) {
+    if (e instanceof HostlinkError) throw e;
     throw new HostlinkError('store', `cannot open the LMDB store in ${dir}: ${message(e)}`, { cause: e });
   }
 
