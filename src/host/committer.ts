@@ -39,6 +39,8 @@ function endResult(end: Exclude<JobEnd, { kind: 'result' }>): ExecutionResult {
     }
     case 'protocol':
       return reasonResult('protocol_violation', end.message);
+    case 'store':
+      return reasonResult('store', end.message);
   }
 }
 

@@ -20,7 +20,9 @@ export type JobEnd =
   | { kind: 'result'; result: ExecutionResult; effects: Effects }
   | { kind: 'timeout' }
   | { kind: 'crash'; crash: VmCrash }
-  | { kind: 'protocol'; message: string };
+  | { kind: 'protocol'; message: string }
+  /** The host's own store failed while serving the VM (a blob staged on a full disk): not the VM's doing. */
+  | { kind: 'store'; message: string };
 
 export class Job {
   readonly message: ExecutionMessage;

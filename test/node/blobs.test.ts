@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
@@ -117,6 +117,28 @@ describe('blobs', () => {
       { blob_id: up.blob_id, name: 'a.txt', size: 5 },
       { blob_id: empty.blob_id, name: 'empty', size: 0 },
     ]);
+  });
+
+  test('a disk that fills while a blob is staged: a store error (not the VM\'s fault), nothing kept, uploads work again', async () => {
+    // Each upload stages into the next `<n>.part` of this host's staging directory: point the next ones at
+    // /dev/full, where every write fails with ENOSPC as on a full disk. It used to be reported as the VM
+    // breaking the protocol.
+    const staging = join(t.dataDir, 'blobs', 'staging');
+    const mine = join(staging, readdirSync(staging).find((d) => d.startsWith(`${process.pid}-`))!);
+    const full = Array.from({ length: 64 }, (_, i) => join(mine, `${i}.part`)).filter((f) => !existsSync(f));
+    for (const f of full) symlinkSync('/dev/full', f);
+    const before = host.state(ctx);
+    try {
+      const o = await run('upload', { name: 'full.txt', data: 'x'.repeat(4096) });
+      assert.equal(o.result.code, 'internal_error', JSON.stringify(o.result));
+      assert.match((o.result as { message: string }).message, /^store staging a blob in .* failed: ENOSPC/);
+      assert.equal(o.applied, false);
+      assert.deepEqual(host.state(ctx), before, 'nothing applied');
+    } finally {
+      for (const f of full) rmSync(f, { force: true });
+    }
+    const again = jsonOf(await run('upload', { name: 'after.txt', data: 'space again' })) as { size: number };
+    assert.equal(again.size, 11);
   });
 
   test('a blob over several 1 MiB chunks and frames: streamed both ways, read back in the same call', async () => {

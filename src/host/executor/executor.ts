@@ -234,7 +234,7 @@ export class Executor implements SlotOwner {
       slot.park(null);
     }
     const job = slot.job;
-    if (error && job !== null) this.settle(job, { kind: 'protocol', message: error.message });
+    if (error && job !== null) this.settle(job, error.code === 'store' ? { kind: 'store', message: error.message } : { kind: 'protocol', message: error.message });
     // A session that ends while the VM lives must not leave a zombie slot: a broken protocol or a job still
     // waiting for its result stops the VM; a VM that is done gets the grace to exit by itself.
     if (vm.hasExited) return;

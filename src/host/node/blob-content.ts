@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { HostlinkError } from '../../errors.js';
 import { BlobHasher } from './blob-id.js';
 
 /** A blob that was fully written: readable, then either committed or discarded. */
@@ -134,7 +135,12 @@ export function diskBlobContent(root: string): BlobContent {
   return {
     upload() {
       const path = join(staging, `${uploads++}.part`);
-      const fd = openSync(path, 'w');
+      let fd: number;
+      try {
+        fd = openSync(path, 'w');
+      } catch (e) {
+        throw new HostlinkError('store', `staging a blob in ${staging} failed: ${(e as Error).message}`, { cause: e });
+      }
       let open = true;
       const hasher = new BlobHasher();
       const closeFd = (): void => {
@@ -145,7 +151,12 @@ export function diskBlobContent(root: string): BlobContent {
         append(bytes) {
           hasher.update(bytes);
           let at = 0;
-          while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+          try {
+            while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+          } catch (e) {
+            // The node's disk, not the VM: a store failure (the upload is discarded with the call).
+            throw new HostlinkError('store', `staging a blob in ${staging} failed: ${(e as Error).message}`, { cause: e });
+          }
         },
         finish() {
           closeFd();
