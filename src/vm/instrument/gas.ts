@@ -17,12 +17,13 @@ export const GAS_COST: Readonly<Record<(typeof GAS_CLASS_NAMES)[number], number>
   call: 4,
   call_indirect: 6,
   // The instructions below call into the engine's runtime: their base cost is that call, measured (a loop of
-  // each with zero pages, bytes or elements against a loop of plain integer instructions, in a pooled VM).
-  memory_grow: 2048, // plus GAS_PER_PAGE per requested page
-  memory_fill: 512, // plus GAS_PER_BYTE per byte
-  memory_copy: 32, // memory.copy and memory.init: plus GAS_PER_BYTE per byte
-  table_copy: 80, // plus GAS_PER_TABLE_ELEMENT per element
-  table_init: 128, // plus GAS_PER_TABLE_ELEMENT per element
+  // each with zero pages, bytes or elements, bench/gas-workloads.ts engineWorkloads) and priced at about one
+  // gas per 0.04 ns, the plain WebAssembly median that defines the unit (bench/gas.ts).
+  memory_grow: 16384, // plus GAS_PER_PAGE per requested page
+  memory_fill: 4096, // plus GAS_PER_BYTE per byte
+  memory_copy: 256, // memory.copy and memory.init: plus GAS_PER_BYTE per byte
+  table_copy: 512, // plus GAS_PER_TABLE_ELEMENT per element
+  table_init: 768, // plus GAS_PER_TABLE_ELEMENT per element
   drop: 8, // data.drop, elem.drop
 };
 
@@ -31,9 +32,9 @@ export const GAS_PER_PAGE = 8192;
 /** Charged by memory.copy, memory.fill and memory.init per byte. */
 export const GAS_PER_BYTE = 1;
 /** Charged by table.copy and table.init per element: each copied reference costs the engine ~13 ns. */
-export const GAS_PER_TABLE_ELEMENT = 80;
+export const GAS_PER_TABLE_ELEMENT = 384;
 /** A br_table costs one more gas per this many targets: a long jump table costs the engine more per branch. */
-export const BR_TABLE_TARGETS_PER_GAS = 256;
+export const BR_TABLE_TARGETS_PER_GAS = 64;
 
 /** Cost per gas class id, for the rewriter's hot loop. */
 export const COST_BY_CLASS = Uint32Array.from(GAS_CLASS_NAMES.map((n) => GAS_COST[n]));

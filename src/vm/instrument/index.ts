@@ -24,7 +24,7 @@ export { OutOfGas, StackOverflow, createMeter, stackOverflow, GAS_GLOBAL_NAME, H
 export { checkCatalogueImport } from './catalogue.js';
 
 /** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */
-export const INSTRUMENTATION_VERSION = 4; // 2: gas schedule and nesting depth; 3: type and function-size budgets, memory bounds above 65536 pages invalid; 4: engine-runtime instructions priced by their measured cost
+export const INSTRUMENTATION_VERSION = 5; // 2: gas schedule and nesting depth; 3: type and function-size budgets, memory bounds above 65536 pages invalid; 4: engine-runtime instructions priced by their measured cost; 5: the same against the plain WebAssembly median
 
 export interface PreparedExport {
   name: string;
