@@ -119,6 +119,45 @@ test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line us
   assert.equal(bad.stderr.trim().split('\n').length, 1);
 });
 
+test('hostlink agent: every timer option is bounded by what Node.js timers take; a longer one is a configuration error (exit 2)', async (t) => {
+  const dir = await tempDir(t);
+  const config = join(dir, 'agent.json');
+  const timers = [
+    ['timeouts', 'readMs'],
+    ['timeouts', 'idleMs'],
+    ['timeouts', 'writeMs'],
+    ['timeouts', 'requestMs'],
+    ['timeouts', 'upgradeMs'],
+    ['handlers', 'upgrade', 'chunkTimeoutMs'],
+    ['handlers', 'upgrade', 'rebootDelayMs'],
+    ['handlers', 'notify', 'intervalMs'],
+  ];
+  const nested = (path: string[], value: unknown): unknown => path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value);
+  for (const path of timers) {
+    // Were the value accepted, the agent would get as far as vsock and fail there (exit 1) for want of socat.
+    await writeFile(config, JSON.stringify({ socatPath: join(dir, 'no-socat-here'), ...(nested(path, 3_000_000_000) as object) }));
+    const r = await hostlink(['agent', '--config', config, '--listen', 'vsock://any:19999']);
+    const key = path.join('.');
+    assert.equal(r.code, 2, `${key}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^hostlink: .*'${key.replace(/\./g, '\\.')}' must be a whole number of milliseconds from [01] to 2147483647 `));
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  // A time limit of 0 would refuse every request at once.
+  await writeFile(config, JSON.stringify({ timeouts: { readMs: 0 } }));
+  const zero = await hostlink(['agent', '--config', config, '--listen', 'vsock://any:19999']);
+  assert.equal(zero.code, 2, zero.stderr);
+  assert.match(zero.stderr, /'timeouts\.readMs' must be a whole number of milliseconds from 1 to 2147483647/);
+
+  // The longest timer there is works.
+  const max = 2_147_483_647;
+  const sock = join(dir, 'agent.sock');
+  await startAgent(t, `unix://${sock}`, {
+    timeouts: { readMs: max, idleMs: max, writeMs: max, requestMs: max, upgradeMs: max },
+    handlers: { 'get-hostos-version': { version: '1.2.3' } },
+  });
+  assert.deepEqual(await hostlink(['guest', `--addr=unix://${sock}`, 'get-hostos-version']), { code: 0, stdout: '1.2.3\n', stderr: '' });
+});
+
 test('hostlink agent: listen failures are one line and the process exits', async (t) => {
   const dir = await tempDir(t);
   const config = join(dir, 'agent.json');

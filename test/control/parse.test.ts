@@ -49,7 +49,7 @@ test('configuration: defaults, merging, and errors that name the key', async (t)
     [{ allowedCids: ['3'] }, /'allowedCids\[0\]' must be a CID/],
     [{ handlers: { 'attach-hsm': { command: 'virsh attach-device' } } }, /'handlers\.attach-hsm\.command' must be a non-empty array of strings/],
     [{ handlers: { reboot: {} } }, /unknown key 'handlers\.reboot'/],
-    [{ timeouts: { readMs: -1 } }, /'timeouts\.readMs' must be a non-negative integer/],
+    [{ timeouts: { readMs: -1 } }, /'timeouts\.readMs' must be a whole number of milliseconds from 1 to 2147483647/],
     [[1], /must be a JSON object/],
   ];
   for (const [input, re] of bad) assert.throws(() => resolveAgentConfig(input), (e: unknown) => isHostlinkError(e, 'usage') && re.test(e.message), JSON.stringify(input));
