@@ -87,6 +87,23 @@ test('hostlink guest: payloads on stdout, exit 0; refusal exit 1; usage exit 2; 
   assert.match(help.stdout, /exit codes: 0 done, 1 the host refused/);
 });
 
+test('hostlink guest --timeout: whole seconds from 1 to 2000000, stated in the error and the help', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  await startAgent(t, `unix://${sock}`, { handlers: { 'get-hostos-version': { version: '1.2.3' } } });
+  const addr = `--addr=unix://${sock}`;
+  // The longest wait works (its milliseconds, with 10 s to connect and write, fit a Node.js timer).
+  assert.deepEqual(await hostlink(['guest', addr, '--timeout', '2000000', 'get-hostos-version']), { code: 0, stdout: '1.2.3\n', stderr: '' });
+  // Longer (3000000 s would overflow the timer and fire at once), 0 (would give up at once) and non-numbers are usage errors.
+  for (const bad of ['2000001', '3000000', '99999999999', '0', '-1', '1.5', 'ten']) {
+    const r = await hostlink(['guest', addr, `--timeout=${bad}`, 'get-hostos-version']);
+    assert.equal(r.code, 2, `--timeout ${bad}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `hostlink: --timeout must be a whole number of seconds from 1 to 2000000, not '${bad}' (see hostlink guest --help)\n`);
+  }
+  assert.match((await hostlink(['guest', '--help'])).stdout, /--timeout SECONDS how long to wait for the reply, 1 to 2000000 \(default 300/);
+});
+
 test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line usage error', async (t) => {
   const dir = await tempDir(t);
   const sock = join(dir, 'cli-agent.sock');
