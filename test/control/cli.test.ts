@@ -33,6 +33,7 @@ function hostlink(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
 test('hostlink guest: payloads on stdout, exit 0; refusal exit 1; usage exit 2; unreachable exit 3; garbage exit 4', async (t) => {
   const dir = await tempDir(t);
   const sock = join(dir, 'agent.sock');
+  await writeFile(join(dir, 'tty'), '');
   await startAgent(t, `unix://${sock}`, {
     allowedCids: [3, 6],
     handlers: {

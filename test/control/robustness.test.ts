@@ -18,6 +18,7 @@ const ATTACH = '{"sender_cid":3,"message":"attach-hsm"}';
 async function agentIn(t: Parameters<typeof tempDir>[0], extra: Record<string, unknown> = {}) {
   const dir = await tempDir(t);
   const sock = join(dir, 'agent.sock');
+  await writeFile(join(dir, 'tty'), '');
   const running = await startAgent(t, `unix://${sock}`, {
     ...extra,
     handlers: {
