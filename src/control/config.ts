@@ -222,7 +222,13 @@ export function loadAgentConfig(file: string): AgentConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new HostlinkError('not_found', `cannot read agent configuration ${file}: ${(e as Error).message}`);
+    // A configuration that cannot be read is a bad configuration (exit 2), in one line.
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    throw new HostlinkError(
+      'usage',
+      `cannot read the agent configuration ${file}: ${why}; give --config the path of a readable JSON file, or leave --config out to run with the defaults`,
+    );
   }
   let json: unknown;
   try {

@@ -135,6 +135,14 @@ test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line us
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown key 'handlers\.upgrade\.instalCommand'/);
   assert.equal(bad.stderr.trim().split('\n').length, 1);
+
+  // A file that is not there is a bad configuration too: exit 2, one line naming the file and what to do.
+  const missing = join(dir, 'nonexist.json');
+  assert.deepEqual(await hostlink(['agent', '--config', missing, '--listen', `unix://${sock}`]), {
+    code: 2,
+    stdout: '',
+    stderr: `hostlink: cannot read the agent configuration ${missing}: it does not exist; give --config the path of a readable JSON file, or leave --config out to run with the defaults\n`,
+  });
 });
 
 test('hostlink agent: every timer option is bounded by what Node.js timers take; a longer one is a configuration error (exit 2)', async (t) => {

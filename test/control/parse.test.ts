@@ -58,5 +58,5 @@ test('configuration: defaults, merging, and errors that name the key', async (t)
   const file = join(dir, 'agent.json');
   await writeFile(file, '{ "allowedCids": [3], }');
   assert.throws(() => loadAgentConfig(file), (e: unknown) => isHostlinkError(e, 'usage') && /not valid JSON/.test(e.message));
-  assert.throws(() => loadAgentConfig(join(dir, 'missing.json')), (e: unknown) => isHostlinkError(e, 'not_found'));
+  assert.throws(() => loadAgentConfig(join(dir, 'missing.json')), (e: unknown) => isHostlinkError(e, 'usage') && /does not exist/.test(e.message));
 });
