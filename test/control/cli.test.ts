@@ -105,6 +105,42 @@ test('hostlink guest --timeout: whole seconds from 1 to 2000000, stated in the e
   assert.match((await hostlink(['guest', '--help'])).stdout, /--timeout SECONDS how long to wait for the reply, 1 to 2000000 \(default 300/);
 });
 
+test('hostlink guest: text from the host is printed without control characters on every path', async (t) => {
+  const dir = await tempDir(t);
+  const ESC = '\u001b';
+  // A hostile host (or whatever answers in its place): each socket sends one fixed answer.
+  const host = async (name: string, answer: string, handshake = false): Promise<string> => {
+    const path = join(dir, name);
+    const server = createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => undefined);
+      if (handshake) s.once('data', () => s.end(answer));
+      else {
+        s.resume();
+        s.on('end', () => s.end(answer));
+      }
+    });
+    server.listen(path);
+    await once(server, 'listening');
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    return `--addr=unix://${path}${handshake ? '?port=19090' : ''}`;
+  };
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+  const cases: [string[], number, RegExp][] = [
+    // A reply that is not JSON (a raw ESC in a string): to the version question, and to a command sent as v1.
+    [[await host('raw.sock', `{"Ok":{"Weird":"${ESC}[31mred${ESC}]0;title\u0007"}}`), 'get-hostos-version'], 4, /does not understand: \{"Ok":\{"Weird":"\[31mred\]0;title"\}\}\n$/],
+    [[await host('raw-v1.sock', `{"Ok":"${ESC}[2J"}`), '--protocol=v1', 'attach-hsm'], 4, /\{"Ok":"\[2J"\}\n$/],
+    // A refusal (sanitised before) and a VMM's answer to the hybrid vsock CONNECT.
+    [[await host('err.sock', JSON.stringify({ Err: `bad ${ESC}[2J stuff` })), '--protocol=v1', 'attach-hsm'], 1, /refused attach-hsm: bad \[2J stuff\n$/],
+    [[await host('vmm.sock', `NO ${ESC}[2Jgo away\n`, true), 'attach-hsm'], 3, /answered 'NO \[2Jgo away' to CONNECT/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = await hostlink(['guest', ...args]);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr.slice(0, -1), CONTROL, JSON.stringify(r.stderr));
+    assert.match(r.stderr, re);
+  }
+});
+
 test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line usage error', async (t) => {
   const dir = await tempDir(t);
   const sock = join(dir, 'cli-agent.sock');

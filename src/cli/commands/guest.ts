@@ -139,7 +139,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const reply = await client.send(command);
     if (!reply.ok) {
-      // The host's text goes to a terminal: no control characters but newline (a host is trusted, a hijacked line not).
+      // The host's text goes to a terminal: no control characters but newline (a host is trusted, a hijacked
+      // line not). The same for every message below: they may quote the host's reply or a VMM's answer.
       process.stderr.write(`hostlink: the host refused ${name}: ${consoleText(reply.error)}\n`);
       return GUEST_EXIT.refused;
     }
@@ -148,11 +149,11 @@ export async function run(argv: string[]): Promise<number> {
     return GUEST_EXIT.ok;
   } catch (e) {
     if (e instanceof HostlinkError && (e.code === 'channel_closed' || e.code === 'timeout')) {
-      process.stderr.write(`hostlink: could not reach the host: ${e.message}\n`);
+      process.stderr.write(`hostlink: could not reach the host: ${consoleText(e.message)}\n`);
       return GUEST_EXIT.unreachable;
     }
     if (e instanceof HostlinkError && e.code === 'usage') throw e;
-    process.stderr.write(`hostlink: ${name} failed: ${(e as Error).message}\n`);
+    process.stderr.write(`hostlink: ${name} failed: ${consoleText((e as Error).message)}\n`);
     return GUEST_EXIT.failed;
   }
 }
