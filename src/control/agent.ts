@@ -74,7 +74,12 @@ export class ControlAgent {
     // Log lines carry guest text (commands, node ids, URLs): never let it drive the operator's terminal.
     this.log = (line) => sink(logText(line));
     this.connections = new ConnectionTable(config.maxConnections, Math.min(config.maxConnectionsPerPeer, config.maxConnections));
-    this.state = { upgradeRunning: false, notifiesPending: 0, commands: new CommandSlots(config.maxCommands) };
+    this.state = {
+      upgradeRunning: false,
+      notifiesPending: 0,
+      commands: new CommandSlots(config.maxCommands),
+      nodeIdTurn: new CommandSlots(1, 'the node id was not recorded: the request timed out while an earlier set-node-id was handled'),
+    };
   }
 
   /** Starts listening; returns the address actually bound (with the real port for TCP port 0). */

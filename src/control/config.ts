@@ -120,6 +120,18 @@ const cid: Check = (v, p) => (typeof v === 'number' && Number.isInteger(v) && v 
 const cids: Check = (v, p) => (Array.isArray(v) ? v.map((x, i) => cid(x, `${p}[${i}]`)) : fail(p, 'an array of CIDs'));
 const argv: Check = (v, p) =>
   Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? v : fail(p, 'a non-empty array of strings (argv, no shell)');
+/** The longest delay Node.js timers take (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+const ms =
+  (min: number): Check =>
+  (v, p) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_TIMER_MS
+      ? v
+      : fail(p, `a whole number of milliseconds from ${min} to ${MAX_TIMER_MS} (the longest timer Node.js can set, about 24.8 days)`);
+/** A time limit: 0 would refuse everything at once. */
+const timeout = ms(1);
+/** A delay: 0 is none. */
+const delay = ms(0);
 const positive: Check = (v, p) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : fail(p, 'a positive integer'));
 const absolute: Check = (v, p) => (typeof v === 'string' && isAbsolute(v) ? v : fail(p, 'an absolute path'));
 const origins: Check = (v, p) =>
@@ -173,7 +185,7 @@ const SCHEMA: Record<string, Check | Record<string, unknown>> = {
   maxConnections: positive,
   maxConnectionsPerPeer: positive,
   maxCommands: positive,
-  timeouts: { readMs: count, writeMs: count, requestMs: count, upgradeMs: count, idleMs: count },
+  timeouts: { readMs: timeout, writeMs: timeout, requestMs: timeout, upgradeMs: timeout, idleMs: timeout },
   handlers: {
     'get-vsock-protocol': { enabled: bool },
     'get-hostos-version': { enabled: bool, version: str, versionFile: str },
@@ -189,12 +201,12 @@ const SCHEMA: Record<string, Check | Record<string, unknown>> = {
       allowedNetworks: networks,
       maxRedirects: count,
       maxBytes: count,
-      chunkTimeoutMs: count,
+      chunkTimeoutMs: timeout,
       installCommand: argv,
       rebootCommand: argv,
-      rebootDelayMs: count,
+      rebootDelayMs: delay,
     },
-    notify: { enabled: bool, consoles: strs, intervalMs: count, maxCount: count, maxPending: positive },
+    notify: { enabled: bool, consoles: strs, intervalMs: delay, maxCount: count, maxPending: positive },
   } satisfies Record<CommandType, unknown>,
 };
 
@@ -210,7 +222,13 @@ export function loadAgentConfig(file: string): AgentConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new HostlinkError('not_found', `cannot read agent configuration ${file}: ${(e as Error).message}`);
+    // A configuration that cannot be read is a bad configuration (exit 2), in one line.
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    throw new HostlinkError(
+      'usage',
+      `cannot read the agent configuration ${file}: ${why}; give --config the path of a readable JSON file, or leave --config out to run with the defaults`,
+    );
   }
   let json: unknown;
   try {

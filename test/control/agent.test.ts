@@ -10,6 +10,8 @@ import { rawExchange, startAgent, tempDir } from './helpers.js';
 
 async function fullConfig(dir: string): Promise<unknown> {
   await writeFile(join(dir, 'version.txt'), '2024.05.1\n');
+  // The consoles: the agent writes to them but never creates one.
+  for (const tty of ['tty1', 'ttyS0']) await writeFile(join(dir, tty), '');
   return {
     handlers: {
       'get-hostos-version': { versionFile: join(dir, 'version.txt') },

@@ -33,6 +33,7 @@ function hostlink(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
 test('hostlink guest: payloads on stdout, exit 0; refusal exit 1; usage exit 2; unreachable exit 3; garbage exit 4', async (t) => {
   const dir = await tempDir(t);
   const sock = join(dir, 'agent.sock');
+  await writeFile(join(dir, 'tty'), '');
   await startAgent(t, `unix://${sock}`, {
     allowedCids: [3, 6],
     handlers: {
@@ -87,6 +88,59 @@ test('hostlink guest: payloads on stdout, exit 0; refusal exit 1; usage exit 2; 
   assert.match(help.stdout, /exit codes: 0 done, 1 the host refused/);
 });
 
+test('hostlink guest --timeout: whole seconds from 1 to 2000000, stated in the error and the help', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  await startAgent(t, `unix://${sock}`, { handlers: { 'get-hostos-version': { version: '1.2.3' } } });
+  const addr = `--addr=unix://${sock}`;
+  // The longest wait works (its milliseconds, with 10 s to connect and write, fit a Node.js timer).
+  assert.deepEqual(await hostlink(['guest', addr, '--timeout', '2000000', 'get-hostos-version']), { code: 0, stdout: '1.2.3\n', stderr: '' });
+  // Longer (3000000 s would overflow the timer and fire at once), 0 (would give up at once) and non-numbers are usage errors.
+  for (const bad of ['2000001', '3000000', '99999999999', '0', '-1', '1.5', 'ten']) {
+    const r = await hostlink(['guest', addr, `--timeout=${bad}`, 'get-hostos-version']);
+    assert.equal(r.code, 2, `--timeout ${bad}: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `hostlink: --timeout must be a whole number of seconds from 1 to 2000000, not '${bad}' (see hostlink guest --help)\n`);
+  }
+  assert.match((await hostlink(['guest', '--help'])).stdout, /--timeout SECONDS how long to wait for the reply, 1 to 2000000 \(default 300/);
+});
+
+test('hostlink guest: text from the host is printed without control characters on every path', async (t) => {
+  const dir = await tempDir(t);
+  const ESC = '\u001b';
+  // A hostile host (or whatever answers in its place): each socket sends one fixed answer.
+  const host = async (name: string, answer: string, handshake = false): Promise<string> => {
+    const path = join(dir, name);
+    const server = createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => undefined);
+      if (handshake) s.once('data', () => s.end(answer));
+      else {
+        s.resume();
+        s.on('end', () => s.end(answer));
+      }
+    });
+    server.listen(path);
+    await once(server, 'listening');
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    return `--addr=unix://${path}${handshake ? '?port=19090' : ''}`;
+  };
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+  const cases: [string[], number, RegExp][] = [
+    // A reply that is not JSON (a raw ESC in a string): to the version question, and to a command sent as v1.
+    [[await host('raw.sock', `{"Ok":{"Weird":"${ESC}[31mred${ESC}]0;title\u0007"}}`), 'get-hostos-version'], 4, /does not understand: \{"Ok":\{"Weird":"\[31mred\]0;title"\}\}\n$/],
+    [[await host('raw-v1.sock', `{"Ok":"${ESC}[2J"}`), '--protocol=v1', 'attach-hsm'], 4, /\{"Ok":"\[2J"\}\n$/],
+    // A refusal (sanitised before) and a VMM's answer to the hybrid vsock CONNECT.
+    [[await host('err.sock', JSON.stringify({ Err: `bad ${ESC}[2J stuff` })), '--protocol=v1', 'attach-hsm'], 1, /refused attach-hsm: bad \[2J stuff\n$/],
+    [[await host('vmm.sock', `NO ${ESC}[2Jgo away\n`, true), 'attach-hsm'], 3, /answered 'NO \[2Jgo away' to CONNECT/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = await hostlink(['guest', ...args]);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr.slice(0, -1), CONTROL, JSON.stringify(r.stderr));
+    assert.match(r.stderr, re);
+  }
+});
+
 test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line usage error', async (t) => {
   const dir = await tempDir(t);
   const sock = join(dir, 'cli-agent.sock');
@@ -117,6 +171,53 @@ test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line us
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown key 'handlers\.upgrade\.instalCommand'/);
   assert.equal(bad.stderr.trim().split('\n').length, 1);
+
+  // A file that is not there is a bad configuration too: exit 2, one line naming the file and what to do.
+  const missing = join(dir, 'nonexist.json');
+  assert.deepEqual(await hostlink(['agent', '--config', missing, '--listen', `unix://${sock}`]), {
+    code: 2,
+    stdout: '',
+    stderr: `hostlink: cannot read the agent configuration ${missing}: it does not exist; give --config the path of a readable JSON file, or leave --config out to run with the defaults\n`,
+  });
+});
+
+test('hostlink agent: every timer option is bounded by what Node.js timers take; a longer one is a configuration error (exit 2)', async (t) => {
+  const dir = await tempDir(t);
+  const config = join(dir, 'agent.json');
+  const timers = [
+    ['timeouts', 'readMs'],
+    ['timeouts', 'idleMs'],
+    ['timeouts', 'writeMs'],
+    ['timeouts', 'requestMs'],
+    ['timeouts', 'upgradeMs'],
+    ['handlers', 'upgrade', 'chunkTimeoutMs'],
+    ['handlers', 'upgrade', 'rebootDelayMs'],
+    ['handlers', 'notify', 'intervalMs'],
+  ];
+  const nested = (path: string[], value: unknown): unknown => path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value);
+  for (const path of timers) {
+    // Were the value accepted, the agent would get as far as vsock and fail there (exit 1) for want of socat.
+    await writeFile(config, JSON.stringify({ socatPath: join(dir, 'no-socat-here'), ...(nested(path, 3_000_000_000) as object) }));
+    const r = await hostlink(['agent', '--config', config, '--listen', 'vsock://any:19999']);
+    const key = path.join('.');
+    assert.equal(r.code, 2, `${key}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^hostlink: .*'${key.replace(/\./g, '\\.')}' must be a whole number of milliseconds from [01] to 2147483647 `));
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  // A time limit of 0 would refuse every request at once.
+  await writeFile(config, JSON.stringify({ timeouts: { readMs: 0 } }));
+  const zero = await hostlink(['agent', '--config', config, '--listen', 'vsock://any:19999']);
+  assert.equal(zero.code, 2, zero.stderr);
+  assert.match(zero.stderr, /'timeouts\.readMs' must be a whole number of milliseconds from 1 to 2147483647/);
+
+  // The longest timer there is works.
+  const max = 2_147_483_647;
+  const sock = join(dir, 'agent.sock');
+  await startAgent(t, `unix://${sock}`, {
+    timeouts: { readMs: max, idleMs: max, writeMs: max, requestMs: max, upgradeMs: max },
+    handlers: { 'get-hostos-version': { version: '1.2.3' } },
+  });
+  assert.deepEqual(await hostlink(['guest', `--addr=unix://${sock}`, 'get-hostos-version']), { code: 0, stdout: '1.2.3\n', stderr: '' });
 });
 
 test('hostlink agent: listen failures are one line and the process exits', async (t) => {

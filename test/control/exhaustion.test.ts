@@ -34,6 +34,7 @@ test('with 64 descriptors, floods of notifications, commands and connections get
   const dir = await tempDir(t);
   const sock = join(dir, 'agent.sock');
   const config = join(dir, 'agent.json');
+  for (const tty of ['tty1', 'tty2']) await writeFile(join(dir, tty), '');
   await writeFile(
     config,
     JSON.stringify({

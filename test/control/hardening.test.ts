@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { MAX_MESSAGE_BYTES } from '../../src/control/wire.js';
@@ -20,6 +20,7 @@ async function agentIn(t: Parameters<typeof tempDir>[0], extra: Record<string, u
   const dir = await tempDir(t);
   const sock = join(dir, 'agent.sock');
   const hsmLog = join(dir, 'hsm.log');
+  for (const tty of ['tty1', 'tty2']) await writeFile(join(dir, tty), '');
   const running = await startAgent(t, `unix://${sock}`, {
     ...extra,
     handlers: {
@@ -147,6 +148,20 @@ test('console output is stripped of control characters except newline; log lines
   assert.ok(logs.length > 0);
   for (const line of logs) assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f]/, line);
   assert.ok(logs.some((l) => l.includes('x\\u001b[31m\\u000d\\u000a')), logs.join('\n'));
+});
+
+test('a console that does not exist is an error naming its entry, and is never created', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  const [tty, gone] = [join(dir, 'tty1'), join(dir, 'ttyS9')];
+  await writeFile(tty, '');
+  const { agent, logs } = await startAgent(t, `unix://${sock}`, { handlers: { notify: { consoles: [tty, gone], intervalMs: 1 } } });
+  const reply = errOf(await rawExchange(sock, '{"sender_cid":3,"message":{"notify":{"count":2,"message":"hello"}}}'));
+  assert.equal(reply, "cannot open console handlers.notify.consoles[1]: it does not exist (the agent never creates one); nothing was written, the host's agent log has the details");
+  await agent.idle();
+  assert.equal(existsSync(gone), false, 'the missing console was not created');
+  assert.equal(await readFile(tty, 'utf8'), '', 'nothing was written to the console that exists either');
+  assert.ok(logs.some((l) => l.startsWith(`notify: cannot open console ${gone}: ENOENT`) && /does not create consoles/.test(l)), logs.join('\n'));
 });
 
 test('40 idle connections cannot lock the real guest out', async (t) => {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { LEGACY_ACCEPTED, MAX_MESSAGE_BYTES } from '../../src/control/wire.js';
@@ -18,6 +18,7 @@ const ATTACH = '{"sender_cid":3,"message":"attach-hsm"}';
 async function agentIn(t: Parameters<typeof tempDir>[0], extra: Record<string, unknown> = {}) {
   const dir = await tempDir(t);
   const sock = join(dir, 'agent.sock');
+  await writeFile(join(dir, 'tty'), '');
   const running = await startAgent(t, `unix://${sock}`, {
     ...extra,
     handlers: {
@@ -135,6 +136,42 @@ test('many concurrent requests are all answered', async (t) => {
   const { sock } = await agentIn(t, { maxConnectionsPerPeer: 32 });
   const replies = await Promise.all(Array.from({ length: 20 }, () => rawExchange(sock, ATTACH)));
   assert.deepEqual(replies.map((r) => r.toString()), Array(20).fill(OK));
+});
+
+test('concurrent set-node-id requests are handled one at a time: each is accepted, and the file holds the id last run', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  const file = join(dir, 'node-id');
+  const ran = join(dir, 'ran.log');
+  // The command logs its own id next to what the node-id file held while it ran.
+  await startAgent(t, `unix://${sock}`, {
+    maxConnections: 64,
+    maxConnectionsPerPeer: 64,
+    handlers: { 'set-node-id': { nodeIdFile: file, command: ['sh', '-c', 'echo "$1 $(cat "$2")" >> "$3"', 'sh', '{node_id}', file, ran] } },
+  });
+  const setNodeId = (id: string): string => JSON.stringify({ sender_cid: 3, message: { 'set-node-id': { 'node-id': id } } });
+  for (let round = 0; round < 5; round++) {
+    const ids = Array.from({ length: 8 }, (_, i) => `node-r${round}-${i}`);
+    const replies = await Promise.all(ids.map((id) => rawExchange(sock, setNodeId(id))));
+    assert.deepEqual(replies.map((r) => r.toString()), Array(8).fill(OK), `round ${round}`);
+  }
+  const lines = (await readFile(ran, 'utf8')).trim().split('\n');
+  assert.equal(lines.length, 40);
+  for (const line of lines) {
+    const [id, seen] = line.split(' ');
+    assert.equal(seen, id, 'the command ran while the file held its own id');
+  }
+  assert.equal(await readFile(file, 'utf8'), `${lines.at(-1)!.split(' ')[0]}\n`, 'the file holds the id the command ran with last');
+  assert.deepEqual((await readdir(dir)).filter((n) => n.includes('.tmp-')), [], 'no temporary file is left');
+});
+
+test('a node id that cannot be written is refused without the host\'s path; the log has the details', async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  const { logs } = await startAgent(t, `unix://${sock}`, { handlers: { 'set-node-id': { nodeIdFile: join(dir, 'missing', 'node-id') } } });
+  const reply = errOf(await rawExchange(sock, '{"sender_cid":3,"message":{"set-node-id":{"node-id":"n1"}}}'));
+  assert.equal(reply, "the host could not record the node id in handlers.set-node-id.nodeIdFile; the host's agent log has the details");
+  assert.ok(logs.some((l) => l.includes(join(dir, 'missing', 'node-id')) && /ENOENT/.test(l)), logs.join('\n'));
 });
 
 test('a second agent cannot take over a live socket; a stale socket file is replaced', async (t) => {

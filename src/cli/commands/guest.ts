@@ -11,6 +11,12 @@ import { HostlinkError } from '../../errors.js';
 
 export const GUEST_EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3, failed: 4 } as const;
 
+/**
+ * The longest --timeout in seconds. Over vsock the whole wait (5 s to connect, 5 s to write, the reply) is one
+ * Node.js timer, which takes at most 2^31 - 1 ms (about 24.8 days) and fires at once beyond that.
+ */
+export const MAX_GUEST_TIMEOUT_S = 2_000_000;
+
 const USAGE = `usage: hostlink guest [--addr ADDR] [--cid N] [--timeout SECONDS] [--protocol auto|v1|legacy] COMMAND [ARGS]
 
 commands:
@@ -27,7 +33,8 @@ options:
   --addr ADDR       vsock://CID:PORT (default ${DEFAULT_GUEST_ADDRESS}; vsock needs socat), unix:///path,
                     unix:///path?port=PORT (Firecracker hybrid vsock) or HOST:PORT
   --cid N           the CID this guest claims (default $HOSTLINK_GUEST_CID or ${DEFAULT_GUEST_CID})
-  --timeout SECONDS how long to wait for the reply (default 300: an upgrade answers after installing)
+  --timeout SECONDS how long to wait for the reply, 1 to ${MAX_GUEST_TIMEOUT_S} (default 300: an upgrade answers
+                    after installing)
   --protocol P      auto (ask the host first, the default), v1, or legacy (the v0 string format)
 
 exit codes: 0 done, 1 the host refused (reason on stderr), 2 usage error, 3 could not reach the host,
@@ -37,10 +44,17 @@ function usage(msg: string): HostlinkError {
   return new HostlinkError('usage', `${msg} (see hostlink guest --help)`);
 }
 
-function uint(text: string | undefined, what: string, fallback: number): number {
+/** A whole number from `min` to `max` given as decimal digits; `unit` (e.g. 'of seconds ') goes in the error. */
+function whole(text: string | undefined, what: string, fallback: number, min: number, max: number, unit = ''): number {
   if (text === undefined) return fallback;
-  if (!/^\d{1,10}$/.test(text) || Number(text) > 0xffff_ffff) throw usage(`${what} must be a non-negative integer, not '${text}'`);
+  if (!/^\d{1,16}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw usage(`${what} must be a whole number ${unit}from ${min} to ${max}, not '${text}'`);
+  }
   return Number(text);
+}
+
+function uint(text: string | undefined, what: string, fallback: number): number {
+  return whole(text, what, fallback, 0, 0xffff_ffff);
 }
 
 function parseCommand(words: string[], count: number | undefined): Command {
@@ -117,7 +131,7 @@ export async function run(argv: string[]): Promise<number> {
   const client = new GuestClient({
     address: parseControlAddress(values.addr ?? DEFAULT_GUEST_ADDRESS),
     senderCid: uint(values.cid ?? process.env['HOSTLINK_GUEST_CID'], '--cid', DEFAULT_GUEST_CID),
-    replyTimeoutMs: uint(values.timeout, '--timeout', 300) * 1000,
+    replyTimeoutMs: whole(values.timeout, '--timeout', 300, 1, MAX_GUEST_TIMEOUT_S, 'of seconds ') * 1000,
     protocol,
   });
 
@@ -125,7 +139,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const reply = await client.send(command);
     if (!reply.ok) {
-      // The host's text goes to a terminal: no control characters but newline (a host is trusted, a hijacked line not).
+      // The host's text goes to a terminal: no control characters but newline (a host is trusted, a hijacked
+      // line not). The same for every message below: they may quote the host's reply or a VMM's answer.
       process.stderr.write(`hostlink: the host refused ${name}: ${consoleText(reply.error)}\n`);
       return GUEST_EXIT.refused;
     }
@@ -134,11 +149,11 @@ export async function run(argv: string[]): Promise<number> {
     return GUEST_EXIT.ok;
   } catch (e) {
     if (e instanceof HostlinkError && (e.code === 'channel_closed' || e.code === 'timeout')) {
-      process.stderr.write(`hostlink: could not reach the host: ${e.message}\n`);
+      process.stderr.write(`hostlink: could not reach the host: ${consoleText(e.message)}\n`);
       return GUEST_EXIT.unreachable;
     }
     if (e instanceof HostlinkError && e.code === 'usage') throw e;
-    process.stderr.write(`hostlink: ${name} failed: ${(e as Error).message}\n`);
+    process.stderr.write(`hostlink: ${name} failed: ${consoleText((e as Error).message)}\n`);
     return GUEST_EXIT.failed;
   }
 }

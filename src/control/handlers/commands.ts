@@ -3,6 +3,7 @@
  * `virsh attach-device guestos --file hsm.xml`), start-upgrade-guest-vm, and set-node-id (write the node id to a
  * file, then run a command such as one that updates the hostname, with `{node_id}` in its arguments).
  */
+import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import type { CommandType, Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
@@ -29,20 +30,32 @@ export async function setNodeId(c: { nodeId: string }, ctx: HandlerContext): Pro
   if (!NODE_ID.test(c.nodeId)) {
     throw new Error(`invalid node id '${c.nodeId.slice(0, 64)}': expected letters, digits and dashes (at most 255)`);
   }
-  if (h.nodeIdFile !== undefined) {
-    // Write then rename, so a reader never sees half an id.
-    const tmp = `${h.nodeIdFile}.tmp-${process.pid}`;
-    try {
-      // 'wx' (O_CREAT|O_EXCL): never write through a file or link someone else left at the temporary name.
-      await rm(tmp, { force: true });
-      await writeFile(tmp, c.nodeId + '\n', { flag: 'wx', mode: 0o644 });
-      await rename(tmp, h.nodeIdFile);
-    } catch (e) {
-      throw new Error(`cannot write the node id to ${h.nodeIdFile}: ${(e as Error).message}`);
-    }
+  // One request at a time, in arrival order: the file and the command must end up with the same id, the one
+  // whose request was answered last.
+  const release = await ctx.state.nodeIdTurn.acquire(ctx.signal);
+  try {
+    if (h.nodeIdFile !== undefined) await writeNodeId(h.nodeIdFile, c.nodeId, ctx);
+    if (h.command !== undefined) await ctx.run(fillPlaceholders(h.command, { node_id: c.nodeId }));
+  } finally {
+    release();
   }
-  if (h.command !== undefined) await ctx.run(fillPlaceholders(h.command, { node_id: c.nodeId }));
   return NO_PAYLOAD;
+}
+
+/** Writes a fresh temporary file, then renames it over `file`, so a reader never sees half an id. */
+async function writeNodeId(file: string, nodeId: string, ctx: HandlerContext): Promise<void> {
+  if (ctx.signal.aborted) throw new Error('the node id was not recorded: the request timed out');
+  // A name no one else uses, created with 'wx' (O_CREAT|O_EXCL): never write through a file or link left there.
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`;
+  try {
+    await writeFile(tmp, nodeId + '\n', { flag: 'wx', mode: 0o644 });
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    // Paths and errno texts are the host's business: the log has them, the guest learns what to do.
+    ctx.log(`set-node-id: cannot write the node id to ${file}: ${(e as Error).message}`);
+    throw new Error("the host could not record the node id in handlers.set-node-id.nodeIdFile; the host's agent log has the details");
+  }
 }
 
 function notConfigured(type: CommandType, what: string): Error {

@@ -37,6 +37,8 @@ export interface AgentState {
   notifiesPending: number;
   /** Slots for configured commands (maxCommands). */
   commands: CommandSlots;
+  /** One set-node-id at a time (a single slot, taken in arrival order). */
+  nodeIdTurn: CommandSlots;
 }
 
 export type Handler<T extends CommandType = CommandType> = (command: Extract<Command, { type: T }>, ctx: HandlerContext) => Promise<Payload>;

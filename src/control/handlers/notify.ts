@@ -14,11 +14,12 @@ import type { Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
 
 // O_NOCTTY: a tty opened by the agent must not become its controlling terminal. O_NONBLOCK: a console that
-// stopped reading (a serial line paused with XOFF) fails the write instead of blocking a thread forever.
-const CONSOLE_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOCTTY | constants.O_NONBLOCK;
+// stopped reading (a serial line paused with XOFF) fails the write instead of blocking a thread forever. No
+// O_CREAT: a console that is missing is an error, never a regular file created in its place (under /dev).
+const CONSOLE_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_NOCTTY | constants.O_NONBLOCK;
 
 async function writeConsole(path: string, text: string): Promise<void> {
-  const f = await open(path, CONSOLE_FLAGS, 0o600);
+  const f = await open(path, CONSOLE_FLAGS);
   try {
     await f.write(text);
   } finally {
@@ -36,9 +37,13 @@ export async function notify(c: { count: number; message: string }, ctx: Handler
   ctx.state.notifiesPending++;
   let handedOff = false;
   try {
-    for (const path of h.consoles) {
-      const f = await open(path, CONSOLE_FLAGS, 0o600).catch((e: Error) => {
-        throw new Error(`cannot open console: ${e.message}`);
+    for (const [i, path] of h.consoles.entries()) {
+      const f = await open(path, CONSOLE_FLAGS).catch((e: NodeJS.ErrnoException) => {
+        // The path and the system's text go to the operator's log; the guest learns which entry and why.
+        const missing = e.code === 'ENOENT';
+        ctx.log(`notify: cannot open console ${path}: ${e.message}${missing ? '; the agent does not create consoles: fix handlers.notify.consoles' : ''}`);
+        const why = missing ? 'it does not exist (the agent never creates one)' : `the system refused (${e.code ?? 'error'})`;
+        throw new Error(`cannot open console handlers.notify.consoles[${i}]: ${why}; nothing was written, the host's agent log has the details`);
       });
       await f.close();
     }

@@ -24,7 +24,11 @@ export class CommandSlots {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(readonly max: number) {}
+  constructor(
+    readonly max: number,
+    /** What a waiter that times out was refused for. */
+    private readonly timedOut = `the command was not started: the request timed out while ${max} commands (maxCommands) were running`,
+  ) {}
 
   async acquire(signal: AbortSignal): Promise<() => void> {
     if (this.running >= this.max) {
@@ -36,7 +40,7 @@ export class CommandSlots {
         const onAbort = (): void => {
           const i = this.waiting.indexOf(go);
           if (i >= 0) this.waiting.splice(i, 1);
-          reject(new Error(`the command was not started: the request timed out while ${this.max} commands (maxCommands) were running`));
+          reject(new Error(this.timedOut));
         };
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
