@@ -2,9 +2,9 @@
  * `hostlink agent` configuration: a JSON file (see docs/ops-channel.md), merged over the defaults below.
  * Unknown keys are errors so that a typo cannot silently leave a handler enabled or a command unset.
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { HostlinkError } from '../errors.js';
+import { readSettingsFile } from '../read-bounded.js';
 import { parseNetwork } from './handlers/addresses.js';
 import { parseAllowedOrigin } from './handlers/url-policy.js';
 import type { CommandType } from './wire.js';
@@ -206,12 +206,7 @@ export function resolveAgentConfig(input: unknown): AgentConfig {
 }
 
 export function loadAgentConfig(file: string): AgentConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new HostlinkError('not_found', `cannot read agent configuration ${file}: ${(e as Error).message}`);
-  }
+  const text = readSettingsFile(file, 'agent configuration');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -31,6 +31,22 @@ describe('hostlink CLI bounds', () => {
     assert.equal(input.stderr, 'hostlink: input file /dev/zero is larger than 16777216 bytes (max_input_bytes)\n');
   });
 
+  test('check, inspect and every file option read /dev/zero only up to their limit', () => {
+    const contract = 'hostlink: contract /dev/zero is larger than 10485760 bytes (max_module_size)\n';
+    for (const command of ['check', 'inspect']) {
+      const r = hostlink(command, '/dev/zero');
+      assert.deepEqual([r.code, r.stderr], [2, contract], command);
+    }
+    const settings = 'is larger than 1048576 bytes (the most a token, certificate or configuration file may hold)\n';
+    const token = hostlink('serve', '--token-file', '/dev/zero', '--data-dir', join(dir.path, 'serve-token'));
+    assert.deepEqual([token.code, token.stderr], [2, `hostlink: --token-file: token file /dev/zero ${settings}`]);
+    assert.equal(existsSync(join(dir.path, 'serve-token')), false, 'nothing opened');
+    const worker = hostlink('worker', '--runtime', '127.0.0.1:1', '--slots', '1', '--cert', '/dev/zero', '--key', '/dev/zero', '--ca', '/dev/zero');
+    assert.deepEqual([worker.code, worker.stderr], [2, `hostlink: the TLS cert file /dev/zero ${settings}`]);
+    const agent = hostlink('agent', '--config', '/dev/zero');
+    assert.deepEqual([agent.code, agent.stderr], [2, `hostlink: agent configuration /dev/zero ${settings}`]);
+  });
+
   test('--data-dir under /proc and an out-of-range --deadline: one-line errors', () => {
     const proc = hostlink('state', 'x', '--data-dir', '/proc/hostlink-nope');
     assert.equal(proc.code, 2);
