@@ -111,6 +111,8 @@ function fallBackToRootVms(): void {
 
 export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string; launcher?: string }): HostOptions {
   // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
+  // resolve('') is the current directory: an empty value (an unset shell variable) would put the store there.
+  if (values['data-dir'] === '') throw new HostlinkError('usage', `--data-dir must not be empty: give a directory, or leave the option out for ./${DEFAULT_DATA_DIR}`);
   const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1, sandbox: cliSandbox(values.sandbox) };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
@@ -153,7 +155,14 @@ async function openWaiting(options: HostOptions): Promise<Host> {
   }
 }
 
-export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>): Promise<T> {
+/**
+ * Opens the Host for `fn` and closes it. A command that only reads (`access` 'read') refuses a data directory
+ * that does not exist instead of creating an empty store there: a mistyped --data-dir would show empty state.
+ */
+export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>, access: 'read' | 'write' = 'write'): Promise<T> {
+  if (access === 'read' && options.dataDir !== undefined && !existsSync(options.dataDir)) {
+    throw new HostlinkError('not_found', `data directory ${options.dataDir} does not exist: check --data-dir (deploy, call and serve create it; the default is ./${DEFAULT_DATA_DIR} in the current directory)`);
+  }
   const host = await openWaiting(options);
   try {
     return await fn(host);

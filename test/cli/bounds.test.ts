@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -48,12 +48,36 @@ describe('hostlink CLI bounds', () => {
   });
 
   test('--data-dir under /proc and an out-of-range --deadline: one-line errors', () => {
-    const proc = hostlink('state', 'x', '--data-dir', '/proc/hostlink-nope');
+    const proc = hostlink('deploy', kv, '--data-dir', '/proc/hostlink-nope');
     assert.equal(proc.code, 2);
     assert.equal(proc.stderr, 'hostlink: data directory /proc/hostlink-nope: cannot create /proc/hostlink-nope (ENOENT)\n');
     const deadline = hostlink('call', kv, 'get', '--deadline', String(2 ** 31));
     assert.equal(deadline.code, 2);
     assert.equal(deadline.stderr, 'hostlink: --deadline must be a whole number of milliseconds from 1 to 2147483647 (got "2147483648")\n');
+  });
+
+  test('--data-dir "" is a usage error, not the current directory', () => {
+    const empty = join(dir.path, 'empty-data-dir');
+    mkdirSync(empty);
+    const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'deploy', kv, '--data-dir', ''], { encoding: 'utf8', cwd: empty });
+    assert.deepEqual([r.status, r.stderr], [2, 'hostlink: --data-dir must not be empty: give a directory, or leave the option out for ./.hostlink\n']);
+    assert.deepEqual(readdirSync(empty), [], 'nothing written in the current directory');
+  });
+
+  test('commands that only read refuse a data directory that does not exist; commands that write create it', () => {
+    const typo = join(dir.path, 'typo');
+    const missing = `data directory ${typo} does not exist: check --data-dir (deploy, call and serve create it; the default is ./.hostlink in the current directory)`;
+    const hash = 'ab'.repeat(32);
+    for (const args of [['state', 'default'], ['contexts'], ['codes'], ['inspect', hash], ['view', hash, 'get'], ['call', hash, 'get', '--view']]) {
+      const r = hostlink(...args, '--data-dir', typo);
+      assert.deepEqual([r.code, r.stderr], [1, `hostlink: ${missing}\n`], args.join(' '));
+      assert.equal(existsSync(typo), false, `${args.join(' ')} created nothing`);
+    }
+    const deployed = hostlink('deploy', kv, '--data-dir', typo);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const codes = hostlink('codes', '--data-dir', typo);
+    assert.equal(codes.code, 0, codes.stderr);
+    assert.match(codes.stdout, new RegExp(`^${deployed.stdout.trim()} `));
   });
 
   test('two CLI loops on one data directory take turns: no write is lost', async () => {

@@ -162,7 +162,8 @@ export async function run(argv: string[]): Promise<number> {
     if (report.decision !== 'accepted') return null;
     // Accepted: this node applies the leader's results without running the blocks again.
     return host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true } });
-  });
+    // A view of a deployed HASH only reads; a FILE is deployed first, which writes.
+  }, values.view && !existsSync(target) ? 'read' : 'write');
   if (outcome === null) return 1;
   if (values.trace) {
     process.stdout.write(JSON.stringify({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } }) + '\n');

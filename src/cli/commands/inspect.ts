@@ -22,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   let wasm: Uint8Array;
   const hash = /^(0x)?([0-9a-fA-F]{64})$/.exec(target);
   if (hash && !existsSync(target)) {
-    const code = await withHost(hostOptions(values), async (host) => host.code(Uint8Array.from(Buffer.from(hash[2]!, 'hex'))));
+    const code = await withHost(hostOptions(values), async (host) => host.code(Uint8Array.from(Buffer.from(hash[2]!, 'hex'))), 'read');
     if (code === undefined) throw new HostlinkError('not_found', `no contract with hash ${hash[2]} in ${hostOptions(values).dataDir}: deploy it first (hostlink codes lists them)`);
     wasm = code;
   } else {
