@@ -206,9 +206,15 @@ async function callRemote(node: RemoteNode, target: string, body: Record<string,
   let code = target;
   if (!/^[0-9a-fA-F]{64}$/.test(target)) {
     if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-    code = (await node.post<{ code_hash: string }>('api/codes', readContractFile(target), 'application/wasm')).code_hash;
+    code = (await node.post<{ code_hash: string }>('api/codes', readContractFile(target), 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)')).code_hash;
   }
-  const record = await node.post<RemoteRecord>('api/calls', { ...body, code });
+  const context = String(body['context']);
+  const record = await node.post<RemoteRecord>(
+    'api/calls',
+    { ...body, code },
+    'application/json',
+    `whether the call was applied is unknown: before calling again, check context ${context} once the node answers (hostlink state ${context} --server ${node.url}, or the node's recent calls: GET ${node.url}api/calls)`,
+  );
   const ok = record.outcome['result'] === 'return' ? 0 : 1;
   if (!trace) {
     printOutcomeJson(record.outcome, json);

@@ -22,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   const hash =
     server === undefined
       ? await withHost(hostOptions(values), (host) => host.deploy(bytes))
-      : Uint8Array.from(Buffer.from((await new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm')).code_hash, 'hex'));
+      : Uint8Array.from(Buffer.from((await new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)')).code_hash, 'hex'));
   process.stdout.write(values.json ? JSON.stringify({ code_hash: hex(hash), bytes: bytes.length }) + '\n' : hex(hash) + '\n');
   return 0;
 }
