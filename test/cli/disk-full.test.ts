@@ -35,8 +35,8 @@ describe('hostlink on a full or read-only filesystem', { skip }, () => {
     writeFileSync(filler, Buffer.alloc(s.bavail * s.bsize));
     for (const args of [['state', 'default'], ['contexts']]) {
       const r = run(...args, '--data-dir', data);
-      assert.deepEqual([r.code, r.stderr], [2, `hostlink: cannot lock data directory ${data}: no space left on its filesystem (ENOSPC): free some space there\n`], args[0]);
       assert.deepEqual(staging(), [], `${args[0]} left no lock file behind`);
+      assert.deepEqual([r.code, r.stderr], [2, `hostlink: cannot lock data directory ${data}: no space left on its filesystem (ENOSPC): free some space there\n`], args[0]);
     }
     rmSync(filler);
 
