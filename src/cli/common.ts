@@ -1,9 +1,10 @@
 /** Helpers shared by the CLI commands: the common options, ids, input and printing. */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HostlinkError } from '../errors.js';
+import { readBounded } from '../read-bounded.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_LIMITS } from '../protocol/message.js';
@@ -110,6 +111,8 @@ function fallBackToRootVms(): void {
 
 export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string; launcher?: string }): HostOptions {
   // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
+  // resolve('') is the current directory: an empty value (an unset shell variable) would put the store there.
+  if (values['data-dir'] === '') throw new HostlinkError('usage', `--data-dir must not be empty: give a directory, or leave the option out for ./${DEFAULT_DATA_DIR}`);
   const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1, sandbox: cliSandbox(values.sandbox) };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
@@ -152,7 +155,14 @@ async function openWaiting(options: HostOptions): Promise<Host> {
   }
 }
 
-export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>): Promise<T> {
+/**
+ * Opens the Host for `fn` and closes it. A command that only reads (`access` 'read') refuses a data directory
+ * that does not exist instead of creating an empty store there: a mistyped --data-dir would show empty state.
+ */
+export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>, access: 'read' | 'write' = 'write'): Promise<T> {
+  if (access === 'read' && options.dataDir !== undefined && !existsSync(options.dataDir)) {
+    throw new HostlinkError('not_found', `data directory ${options.dataDir} does not exist: check --data-dir (deploy, call and serve create it; the default is ./${DEFAULT_DATA_DIR} in the current directory)`);
+  }
   const host = await openWaiting(options);
   try {
     return await fn(host);
@@ -213,33 +223,11 @@ export function parseInput(text: string | undefined): Uint8Array {
 /** Largest contract file the CLI reads: the default module size limit. */
 export const MAX_CONTRACT_FILE_BYTES = DEFAULT_LIMITS.maxModuleSize;
 
-/**
- * Reads at most `limit` bytes of a file, device or pipe (`/dev/zero` never ends): more is a usage error that
- * names the limit, raised after reading limit + 1 bytes, never more.
- */
-export function readBounded(path: string, limit: number, what: string, limitName: string): Uint8Array {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new HostlinkError('not_found', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  try {
-    if (statSync(path).isDirectory()) throw new HostlinkError('usage', `${what} ${path} is a directory`);
-    const buf = Buffer.alloc(Math.min(limit + 1, 1 << 20));
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, limit + 1 - total), null);
-      if (n === 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-      total += n;
-      if (total > limit) throw new HostlinkError('usage', `${what} ${path} is larger than ${limit} bytes (${limitName})`);
-    }
-    return Uint8Array.from(Buffer.concat(chunks, total));
-  } finally {
-    closeSync(fd);
-  }
+export { readBounded };
+
+/** A contract file (FILE.wasm on the command line), read up to max_module_size. */
+export function readContractFile(path: string): Uint8Array {
+  return readBounded(path, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size');
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

@@ -18,28 +18,46 @@ export function serverOf(values: { server?: string }): string | undefined {
   return url.endsWith('/') ? url : `${url}/`;
 }
 
+/** Failures to open the connection: nothing of the request reached the node. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+
 export class RemoteNode {
   constructor(readonly url: string) {}
 
   get<T>(path: string): Promise<T> {
-    return this.request<T>(path, {});
+    return this.request<T>(path, {}, 'retry once the node answers');
   }
 
-  post<T>(path: string, body: unknown, type = 'application/json'): Promise<T> {
-    return this.request<T>(path, { method: 'POST', headers: { 'content-type': type }, body: body instanceof Uint8Array ? body : JSON.stringify(body) });
+  /**
+   * `ifLost`: what to do when the connection drops after the request went out (the node may have acted on it),
+   * e.g. how to check whether a call was applied before sending it again.
+   */
+  post<T>(path: string, body: unknown, type = 'application/json', ifLost = 'whether the node acted on it is unknown: check before sending it again'): Promise<T> {
+    return this.request<T>(path, { method: 'POST', headers: { 'content-type': type }, body: body instanceof Uint8Array ? body : JSON.stringify(body) }, ifLost);
   }
 
-  private async request<T>(path: string, init: RequestInit): Promise<T> {
+  private async request<T>(path: string, init: RequestInit, ifLost: string): Promise<T> {
     const token = process.env['HOSTLINK_TOKEN'];
     const headers = { ...(init.headers as Record<string, string>), ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    const lost = (e: unknown): HostlinkError => {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      return new HostlinkError('channel_closed', `the connection to the node at ${this.url} was lost after the request was sent (${cause?.code ?? cause?.message ?? (e as Error).message}): ${ifLost}`);
+    };
     let res: Response;
     try {
       res = await fetch(this.url + path, { ...init, headers });
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-      throw new HostlinkError('channel_closed', `cannot reach the node at ${this.url} (${cause}): is \`hostlink serve\` running?`);
+      // No code (fetch refused the URL, e.g. a blocked port) or a failure to connect: nothing was sent.
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      if (cause?.code !== undefined && !NOT_CONNECTED.has(cause.code)) throw lost(e);
+      throw new HostlinkError('channel_closed', `cannot reach the node at ${this.url} (${cause?.code ?? cause?.message ?? (e as Error).message}): is \`hostlink serve\` running?`);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throw lost(e); // the answer was cut off: the node had the request
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);

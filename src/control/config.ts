@@ -2,9 +2,9 @@
  * `hostlink agent` configuration: a JSON file (see docs/ops-channel.md), merged over the defaults below.
  * Unknown keys are errors so that a typo cannot silently leave a handler enabled or a command unset.
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { HostlinkError } from '../errors.js';
+import { readSettingsFile } from '../read-bounded.js';
 import { parseNetwork } from './handlers/addresses.js';
 import { parseAllowedOrigin } from './handlers/url-policy.js';
 import type { CommandType } from './wire.js';
@@ -220,11 +220,13 @@ export function resolveAgentConfig(input: unknown): AgentConfig {
 export function loadAgentConfig(file: string): AgentConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readSettingsFile(file, 'agent configuration');
   } catch (e) {
-    // A configuration that cannot be read is a bad configuration (exit 2), in one line.
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    // A configuration that cannot be opened is a bad configuration (exit 2), in one line. A directory or a file
+    // over the size bound: the bounded reader's own usage error says so.
+    const code = (e as { cause?: NodeJS.ErrnoException }).cause?.code;
+    if (code === undefined) throw e;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'permission denied' : code;
     throw new HostlinkError(
       'usage',
       `cannot read the agent configuration ${file}: ${why}; give --config the path of a readable JSON file, or leave --config out to run with the defaults`,

@@ -5,8 +5,8 @@
  * certificate. Tokens are compared in constant time.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { HostlinkError } from '../errors.js';
+import { MAX_SETTINGS_FILE_BYTES, readBounded, readSettingsFile, SETTINGS_FILE_LIMIT } from '../read-bounded.js';
 
 /** Paths of PEM files, as given on the command line or in HostOptions. */
 export interface TlsFiles {
@@ -25,9 +25,9 @@ export interface TlsMaterial {
 export function readTlsFiles(files: TlsFiles): TlsMaterial {
   const read = (what: keyof TlsFiles): Buffer => {
     try {
-      return readFileSync(files[what]);
+      return Buffer.from(readBounded(files[what], MAX_SETTINGS_FILE_BYTES, `the TLS ${what} file`, SETTINGS_FILE_LIMIT));
     } catch (e) {
-      throw new HostlinkError('usage', `cannot read the TLS ${what} file ${files[what]}: ${(e as Error).message}`);
+      throw new HostlinkError('usage', (e as Error).message);
     }
   };
   return { cert: read('cert'), key: read('key'), ca: read('ca') };
@@ -37,9 +37,9 @@ export function readTlsFiles(files: TlsFiles): TlsMaterial {
 export function readTokenFile(path: string): string {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSettingsFile(path, 'the token file');
   } catch (e) {
-    throw new HostlinkError('usage', `cannot read the token file ${path}: ${(e as Error).message}`);
+    throw new HostlinkError('usage', (e as Error).message);
   }
   const token = (text.split('\n')[0] ?? '').trim();
   if (token === '') throw new HostlinkError('usage', `the token file ${path} is empty: put a long random token on its first line`);

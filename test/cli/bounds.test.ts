@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -31,13 +31,53 @@ describe('hostlink CLI bounds', () => {
     assert.equal(input.stderr, 'hostlink: input file /dev/zero is larger than 16777216 bytes (max_input_bytes)\n');
   });
 
+  test('check, inspect and every file option read /dev/zero only up to their limit', () => {
+    const contract = 'hostlink: contract /dev/zero is larger than 10485760 bytes (max_module_size)\n';
+    for (const command of ['check', 'inspect']) {
+      const r = hostlink(command, '/dev/zero');
+      assert.deepEqual([r.code, r.stderr], [2, contract], command);
+    }
+    const settings = 'is larger than 1048576 bytes (the most a token, certificate or configuration file may hold)\n';
+    const token = hostlink('serve', '--token-file', '/dev/zero', '--data-dir', join(dir.path, 'serve-token'));
+    assert.deepEqual([token.code, token.stderr], [2, `hostlink: --token-file: token file /dev/zero ${settings}`]);
+    assert.equal(existsSync(join(dir.path, 'serve-token')), false, 'nothing opened');
+    const worker = hostlink('worker', '--runtime', '127.0.0.1:1', '--slots', '1', '--cert', '/dev/zero', '--key', '/dev/zero', '--ca', '/dev/zero');
+    assert.deepEqual([worker.code, worker.stderr], [2, `hostlink: the TLS cert file /dev/zero ${settings}`]);
+    const agent = hostlink('agent', '--config', '/dev/zero');
+    assert.deepEqual([agent.code, agent.stderr], [2, `hostlink: agent configuration /dev/zero ${settings}`]);
+  });
+
   test('--data-dir under /proc and an out-of-range --deadline: one-line errors', () => {
-    const proc = hostlink('state', 'x', '--data-dir', '/proc/hostlink-nope');
+    const proc = hostlink('deploy', kv, '--data-dir', '/proc/hostlink-nope');
     assert.equal(proc.code, 2);
     assert.equal(proc.stderr, 'hostlink: data directory /proc/hostlink-nope: cannot create /proc/hostlink-nope (ENOENT)\n');
     const deadline = hostlink('call', kv, 'get', '--deadline', String(2 ** 31));
     assert.equal(deadline.code, 2);
     assert.equal(deadline.stderr, 'hostlink: --deadline must be a whole number of milliseconds from 1 to 2147483647 (got "2147483648")\n');
+  });
+
+  test('--data-dir "" is a usage error, not the current directory', () => {
+    const empty = join(dir.path, 'empty-data-dir');
+    mkdirSync(empty);
+    const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'deploy', kv, '--data-dir', ''], { encoding: 'utf8', cwd: empty });
+    assert.deepEqual([r.status, r.stderr], [2, 'hostlink: --data-dir must not be empty: give a directory, or leave the option out for ./.hostlink\n']);
+    assert.deepEqual(readdirSync(empty), [], 'nothing written in the current directory');
+  });
+
+  test('commands that only read refuse a data directory that does not exist; commands that write create it', () => {
+    const typo = join(dir.path, 'typo');
+    const missing = `data directory ${typo} does not exist: check --data-dir (deploy, call and serve create it; the default is ./.hostlink in the current directory)`;
+    const hash = 'ab'.repeat(32);
+    for (const args of [['state', 'default'], ['contexts'], ['codes'], ['inspect', hash], ['view', hash, 'get'], ['call', hash, 'get', '--view']]) {
+      const r = hostlink(...args, '--data-dir', typo);
+      assert.deepEqual([r.code, r.stderr], [1, `hostlink: ${missing}\n`], args.join(' '));
+      assert.equal(existsSync(typo), false, `${args.join(' ')} created nothing`);
+    }
+    const deployed = hostlink('deploy', kv, '--data-dir', typo);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const codes = hostlink('codes', '--data-dir', typo);
+    assert.equal(codes.code, 0, codes.stderr);
+    assert.match(codes.stdout, new RegExp(`^${deployed.stdout.trim()} `));
   });
 
   test('two CLI loops on one data directory take turns: no write is lost', async () => {

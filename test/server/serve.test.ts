@@ -5,6 +5,7 @@
  * lets a call in flight finish, then a restart that finds everything committed.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -334,6 +335,34 @@ describe('hostlink serve', () => {
     const state = await api(`${node.url}api/contexts/restart/state`);
     assert.equal(state.body.root, set.body.outcome.state_root);
     assert.ok(state.body.entries.some((e: { key: string; value: string }) => e.key === 'e:killed' && e.value === 'still here'));
+  });
+});
+
+describe('hostlink call --server when the node dies mid-call', () => {
+  test('says the call was sent and its outcome is unknown, and how to check, not "cannot reach"', async () => {
+    const dir = tempDir();
+    const node = await startServe(['--data-dir', join(dir.path, 'data')]);
+    try {
+      const hold = await deploy(node.url, holdBytes);
+      const call = runCli(['call', hold, 'write_then_loop', '--gas', UNLIMITED_GAS, '--context', 'lost', '--server', node.url]);
+      await untilBusy(node.url);
+      node.child.kill('SIGKILL');
+      await node.exited;
+      const r = await call;
+      assert.equal(r.status, 1);
+      const context = createHash('sha256').update('lost').digest('hex');
+      const url = node.url.replace(/[.]/g, '[.]');
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^hostlink: the connection to the node at ${url} was lost after the request was sent \\([A-Z_]+\\): whether the call was applied is unknown: ` +
+            `before calling again, check context ${context} once the node answers \\(hostlink state ${context} --server ${url}, or the node's recent calls: GET ${url}api/calls\\)\n$`,
+        ),
+      );
+    } finally {
+      node.child.kill('SIGKILL');
+      dir.remove();
+    }
   });
 });
 

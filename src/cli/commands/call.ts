@@ -7,7 +7,7 @@ import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
 import type { Host, Outcome } from '../../host/host.js';
 import { round3 } from '../../host/call-trace.js';
 import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, MAX_CONTRACT_FILE_BYTES, outcomeJson, parse, parseId, parseInput, printOutcome, readBounded, withHost } from '../common.js';
+import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, outcomeJson, parse, parseId, parseInput, printOutcome, readContractFile, withHost } from '../common.js';
 import { printOutcomeJson, RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 import { datetimeToNanos } from '../../protocol/message.js';
 
@@ -84,7 +84,7 @@ async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
     return hash;
   }
   if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-  return host.deploy(readBounded(target, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size'));
+  return host.deploy(readContractFile(target));
 }
 
 const resultLine = (o: Outcome): string => (o.result.code === 'return' ? 'Return' : `${o.result.code}: ${o.result.message}`);
@@ -162,7 +162,8 @@ export async function run(argv: string[]): Promise<number> {
     if (report.decision !== 'accepted') return null;
     // Accepted: this node applies the leader's results without running the blocks again.
     return host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true } });
-  });
+    // A view of a deployed HASH only reads; a FILE is deployed first, which writes.
+  }, values.view && !existsSync(target) ? 'read' : 'write');
   if (outcome === null) return 1;
   if (values.trace) {
     process.stdout.write(JSON.stringify({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } }) + '\n');
@@ -205,9 +206,15 @@ async function callRemote(node: RemoteNode, target: string, body: Record<string,
   let code = target;
   if (!/^[0-9a-fA-F]{64}$/.test(target)) {
     if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-    code = (await node.post<{ code_hash: string }>('api/codes', readBounded(target, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size'), 'application/wasm')).code_hash;
+    code = (await node.post<{ code_hash: string }>('api/codes', readContractFile(target), 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)')).code_hash;
   }
-  const record = await node.post<RemoteRecord>('api/calls', { ...body, code });
+  const context = String(body['context']);
+  const record = await node.post<RemoteRecord>(
+    'api/calls',
+    { ...body, code },
+    'application/json',
+    `whether the call was applied is unknown: before calling again, check context ${context} once the node answers (hostlink state ${context} --server ${node.url}, or the node's recent calls: GET ${node.url}api/calls)`,
+  );
   const ok = record.outcome['result'] === 'return' ? 0 : 1;
   if (!trace) {
     printOutcomeJson(record.outcome, json);

@@ -1,9 +1,9 @@
 /** `hostlink check FILE.wasm`: the deploy-time checks alone, with how to fix each failure. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { checkContract } from '../../contract/check.js';
 import { readAbi } from '../../contract/abi.js';
-import { parse } from '../common.js';
+import { parse, readContractFile } from '../common.js';
 
 export const usage = `usage: hostlink check FILE.wasm [--json]
 
@@ -16,7 +16,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
   const file = positionals[0]!;
   if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
-  const wasm = Uint8Array.from(readFileSync(file));
+  const wasm = readContractFile(file);
   const failure = checkContract(wasm);
   if (values.json) {
     const methods = failure ? undefined : readAbi(wasm).abi.methods.map((m) => m.name);

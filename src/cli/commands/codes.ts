@@ -12,7 +12,7 @@ ${HOST_OPTIONS_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, HOST_OPTIONS, usage);
   if (positionals.length !== 0) throw new HostlinkError('usage', `hostlink codes takes no arguments\n${usage}`);
-  const codes = await withHost(hostOptions(values), async (host) => listCodes(host.store));
+  const codes = await withHost(hostOptions(values), async (host) => listCodes(host.store), 'read');
   if (values.json) {
     process.stdout.write(JSON.stringify(codes.map((c) => ({ code_hash: hex(c.codeHash), bytes: c.bytes, name: c.name ?? null, methods: c.methods }))) + '\n');
     return 0;

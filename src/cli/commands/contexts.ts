@@ -13,7 +13,7 @@ ${HOST_OPTIONS_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, HOST_OPTIONS, usage);
   if (positionals.length !== 0) throw new HostlinkError('usage', `hostlink contexts takes no arguments\n${usage}`);
-  const list = await withHost(hostOptions(values), async (host) => listContextInfo(host.store));
+  const list = await withHost(hostOptions(values), async (host) => listContextInfo(host.store), 'read');
   if (values.json) {
     const out = list.map((c) => ({
       context: hex(c.contextId),

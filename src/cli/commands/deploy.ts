@@ -1,7 +1,7 @@
 /** `hostlink deploy FILE.wasm`: store a contract and print its code hash. */
 import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, MAX_CONTRACT_FILE_BYTES, parse, readBounded, withHost } from '../common.js';
+import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, readContractFile, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
 export const usage = `usage: hostlink deploy FILE.wasm [--data-dir DIR] [--json]
@@ -17,12 +17,12 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
   const file = positionals[0]!;
   if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
-  const bytes = readBounded(file, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size');
+  const bytes = readContractFile(file);
   const server = serverOf(values);
   const hash =
     server === undefined
       ? await withHost(hostOptions(values), (host) => host.deploy(bytes))
-      : Uint8Array.from(Buffer.from((await new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm')).code_hash, 'hex'));
+      : Uint8Array.from(Buffer.from((await new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)')).code_hash, 'hex'));
   process.stdout.write(values.json ? JSON.stringify({ code_hash: hex(hash), bytes: bytes.length }) + '\n' : hex(hash) + '\n');
   return 0;
 }

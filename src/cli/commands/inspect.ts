@@ -1,9 +1,9 @@
 /** `hostlink inspect (FILE.wasm|HASH)`: a contract's description (ABI): methods, their shapes, events. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { HostlinkError } from '../../errors.js';
 import { readAbi } from '../../contract/abi.js';
-import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, withHost } from '../common.js';
+import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, readContractFile, withHost } from '../common.js';
 
 export const usage = `usage: hostlink inspect (FILE.wasm|HASH) [--json] [--data-dir DIR]
 
@@ -22,12 +22,12 @@ export async function run(argv: string[]): Promise<number> {
   let wasm: Uint8Array;
   const hash = /^(0x)?([0-9a-fA-F]{64})$/.exec(target);
   if (hash && !existsSync(target)) {
-    const code = await withHost(hostOptions(values), async (host) => host.code(Uint8Array.from(Buffer.from(hash[2]!, 'hex'))));
+    const code = await withHost(hostOptions(values), async (host) => host.code(Uint8Array.from(Buffer.from(hash[2]!, 'hex'))), 'read');
     if (code === undefined) throw new HostlinkError('not_found', `no contract with hash ${hash[2]} in ${hostOptions(values).dataDir}: deploy it first (hostlink codes lists them)`);
     wasm = code;
   } else {
     if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-    wasm = Uint8Array.from(readFileSync(target));
+    wasm = readContractFile(target);
   }
   if (!WebAssembly.validate(wasm)) throw new HostlinkError('usage', `${target} is not a valid WebAssembly module`);
   const { abi, embedded } = readAbi(wasm);

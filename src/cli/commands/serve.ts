@@ -1,6 +1,6 @@
 /** `hostlink serve`: a long-running node over one data directory, with an HTTP API, /metrics and the studio. */
-import { readFileSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
+import { readSettingsFile } from '../../read-bounded.js';
 import { Host } from '../../host/host.js';
 import { isLogLevel, jsonLogger } from '../../host/logger.js';
 import { MAX_COMMIT_GROUP_MS } from '../../host/options.js';
@@ -70,9 +70,9 @@ function count(value: string | undefined, name: string, min = 1, max = Number.MA
 function token(file: string | undefined): string | undefined {
   if (file !== undefined) {
     try {
-      return readFileSync(file, 'utf8').trim();
+      return readSettingsFile(file, 'token file').trim();
     } catch (e) {
-      throw new HostlinkError('usage', `--token-file ${file}: ${(e as Error).message}`);
+      throw new HostlinkError('usage', `--token-file: ${(e as Error).message}`);
     }
   }
   const env = process.env['HOSTLINK_TOKEN'];

@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const full = values.full === true;
-  const { root, entries } = await withHost(hostOptions(values), async (host) => host.state(contextId));
+  const { root, entries } = await withHost(hostOptions(values), async (host) => host.state(contextId), 'read');
 
   // A shown value: text or 0x-hex, cut to SHOWN_CHARS unless --full (then the byte length is given).
   const cut = (b: Uint8Array): { text: string; truncated: boolean } => {

@@ -83,6 +83,19 @@ export interface DataDirLock {
   release(): void;
 }
 
+/** Why the lock file cannot be written in `dir`, and what to do about it. */
+function notWritable(dir: string, e: unknown): string {
+  switch (code(e)) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return `cannot lock data directory ${dir}: no space left on its filesystem (${code(e)}): free some space there`;
+    case 'EROFS':
+      return `cannot lock data directory ${dir}: its filesystem is read-only (EROFS): remount it read-write, or copy the directory to a writable place and use that --data-dir`;
+    default:
+      return `data directory ${dir} is not writable (${code(e) ?? String(e)}): check its permissions, or choose another --data-dir`;
+  }
+}
+
 /** Takes the data directory's lock or throws HostlinkError('usage') naming the process that holds it. */
 export function lockDataDir(dir: string): DataDirLock {
   ensureDirectory(dir);
@@ -92,7 +105,13 @@ export function lockDataDir(dir: string): DataDirLock {
   try {
     writeFileSync(staging, token, { flag: 'wx', mode: 0o644 });
   } catch (e) {
-    throw new HostlinkError('usage', `data directory ${dir} is not writable (${code(e) ?? String(e)}): choose another --data-dir`);
+    // 'wx' may have created the file before the write failed (a full disk): leave nothing behind.
+    try {
+      unlinkSync(staging);
+    } catch {
+      // never created
+    }
+    throw new HostlinkError('usage', notWritable(dir, e));
   }
   try {
     // Three rounds suffice: each failed round removed one dead holder's lock.
