@@ -46,7 +46,8 @@ function protocolTs(proto, methods, errors, results) {
   lines.push('/** Wire schema of each method: the fields after the method byte, and after an ok status. */');
   lines.push('export const METHOD_SCHEMAS = {');
   for (const m of methods.methods) {
-    const fields = (fs) => '[' + fs.map((f) => `{ name: ${JSON.stringify(camel(f.name))}, type: ${JSON.stringify(f.type)} }`).join(', ') + ']';
+    const fields = (fs) =>
+      '[' + fs.map((f) => `{ name: ${JSON.stringify(camel(f.name))}, type: ${JSON.stringify(f.type)}${f.max_items === undefined ? '' : `, maxItems: ${f.max_items}`} }`).join(', ') + ']';
     lines.push(`  ${m.name}: { id: ${m.id}, request: ${fields(m.request)}, response: ${fields(m.response)} },`);
   }
   lines.push('} as const;', '');
@@ -148,7 +149,7 @@ function hostFunctionsMd(hf, gc) {
 
 function protocolTables(methods, errors, results) {
   const out = {};
-  const fieldList = (fs) => (fs.length ? fs.map((f) => `\`${f.name}: ${f.type}\``).join(', ') : '(none)');
+  const fieldList = (fs) => (fs.length ? fs.map((f) => `\`${f.name}: ${f.type}\`${f.max_items === undefined ? '' : ` (at most ${f.max_items} items)`}`).join(', ') : '(none)');
   let t = ['| id | method | request fields | ok response fields | description |', '|---|---|---|---|---|'];
   for (const m of methods.methods) t.push(`| ${m.id} | \`${m.name}\` | ${fieldList(m.request)} | ${fieldList(m.response)} | ${m.doc} |`);
   out.methods = t.join('\n');

@@ -39,7 +39,7 @@ function endResult(end: Exclude<JobEnd, { kind: 'result' }>): ExecutionResult {
     }
     case 'protocol':
       return reasonResult('protocol_violation', end.message);
-    case 'store':
+    case 'store_failed':
       return reasonResult('store', end.message);
   }
 }

@@ -22,7 +22,7 @@ export type JobEnd =
   | { kind: 'crash'; crash: VmCrash }
   | { kind: 'protocol'; message: string }
   /** The host's own store failed while serving the VM (a blob staged on a full disk): not the VM's doing. */
-  | { kind: 'store'; message: string };
+  | { kind: 'store_failed'; message: string };
 
 export class Job {
   readonly message: ExecutionMessage;

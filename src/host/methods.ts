@@ -18,9 +18,6 @@ import type { Handler, SessionContext } from './session-types.js';
 
 export type { Handler, SessionBackend } from './session-types.js';
 
-/** Most keys one storage_read_many may ask for. */
-export const MAX_BATCH_KEYS = 4096;
-
 const absent = (): Uint8Array => encodeStatus('absent', {});
 
 /** next_message's answer: the job, now the session's, or `absent` (no more work). */
@@ -65,9 +62,6 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
 
   storage_read_many(session, { keys }) {
     const job = session.currentJob('storage_read_many');
-    if (keys.length > MAX_BATCH_KEYS) {
-      return encodeStatus('limit_exceeded', { reason: `storage_read_many of ${keys.length} keys; at most ${MAX_BATCH_KEYS}` });
-    }
     // Each distinct key is read once, and the response's size is added up while reading: a request that
     // repeats a key with a large value must not make the host read or build more than one frame.
     const read = new Map<string, Uint8Array | null>();

@@ -64,7 +64,7 @@ export const METHOD_SCHEMAS = {
   next_message: { id: 1, request: [], response: [{ name: "message", type: "string" }] },
   get_code: { id: 2, request: [{ name: "codeHash", type: "bytes32" }], response: [{ name: "code", type: "bytes" }] },
   storage_read: { id: 3, request: [{ name: "key", type: "bytes" }], response: [{ name: "value", type: "bytes" }] },
-  storage_read_many: { id: 4, request: [{ name: "keys", type: "bytes_list" }], response: [{ name: "values", type: "maybe_bytes_list" }] },
+  storage_read_many: { id: 4, request: [{ name: "keys", type: "bytes_list", maxItems: 4096 }], response: [{ name: "values", type: "maybe_bytes_list" }] },
   consume_result: { id: 5, request: [{ name: "result", type: "bytes" }, { name: "effects", type: "bytes" }], response: [] },
   private_storage_read: { id: 6, request: [{ name: "key", type: "bytes" }], response: [{ name: "value", type: "bytes" }] },
   context_is_member: { id: 7, request: [{ name: "publicKey", type: "bytes32" }], response: [{ name: "isMember", type: "u8" }] },
@@ -75,7 +75,7 @@ export const METHOD_SCHEMAS = {
   blob_finish: { id: 12, request: [{ name: "handle", type: "u64" }, { name: "data", type: "bytes" }], response: [{ name: "blobId", type: "bytes32" }, { name: "size", type: "u64" }] },
   blob_read: { id: 13, request: [{ name: "blobId", type: "bytes32" }, { name: "offset", type: "u64" }, { name: "length", type: "u32" }], response: [{ name: "data", type: "bytes" }] },
   blob_size: { id: 14, request: [{ name: "blobId", type: "bytes32" }], response: [{ name: "size", type: "u64" }] },
-  http_fetch: { id: 15, request: [{ name: "url", type: "string" }, { name: "method", type: "string" }, { name: "headers", type: "bytes_list" }, { name: "body", type: "bytes" }], response: [{ name: "succeeded", type: "u8" }, { name: "body", type: "bytes" }] },
+  http_fetch: { id: 15, request: [{ name: "url", type: "string" }, { name: "method", type: "string" }, { name: "headers", type: "bytes_list", maxItems: 16384 }, { name: "body", type: "bytes" }], response: [{ name: "succeeded", type: "u8" }, { name: "body", type: "bytes" }] },
 } as const;
 
 /** Payload fields that follow a non-ok status. */

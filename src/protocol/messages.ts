@@ -21,6 +21,8 @@ import { WireReader, WireWriter, type WireType, type WireTypes } from './wire.js
 interface FieldSpec {
   readonly name: string;
   readonly type: WireType;
+  /** A list field's bound (protocol/methods.json max_items), checked before its items are read. */
+  readonly maxItems?: number;
 }
 type Fields<S extends readonly FieldSpec[]> = { [F in S[number] as F['name']]: WireTypes[F['type']] };
 
@@ -42,6 +44,9 @@ for (const name of STATUS_NAMES) STATUS_BY_CODE[STATUS_CODES[name]] = name;
 const METHOD_BY_ID: (MethodName | undefined)[] = [];
 for (const name of METHOD_NAMES) METHOD_BY_ID[METHOD_SCHEMAS[name].id] = name;
 
+/** Most keys one storage_read_many may ask for (protocol/methods.json): the VM reads more in several requests. */
+export const MAX_BATCH_KEYS: number = METHOD_SCHEMAS.storage_read_many.request[0].maxItems;
+
 function writeFields(w: WireWriter, specs: readonly FieldSpec[], values: Record<string, unknown>): void {
   for (const f of specs) {
     const v = values[f.name];
@@ -52,7 +57,7 @@ function writeFields(w: WireWriter, specs: readonly FieldSpec[], values: Record<
 
 function readFields(r: WireReader, specs: readonly FieldSpec[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const f of specs) out[f.name] = r.field(f.type, f.name);
+  for (const f of specs) out[f.name] = r.field(f.type, f.name, f.maxItems);
   r.done();
   return out;
 }

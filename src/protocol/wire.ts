@@ -160,11 +160,19 @@ export class WireReader {
     return out;
   }
 
+  /** A list's count, refused above its bound. */
+  private items(field: string, maxItems: number): number {
+    const n = this.u32(field);
+    if (n > maxItems) throw new HostlinkError('protocol', `${this.what}: ${field} has ${n} items; at most ${maxItems}`);
+    return n;
+  }
+
   bytesField(field = 'bytes'): Uint8Array {
     return this.raw(this.u32(field), field);
   }
 
-  field<T extends WireType>(type: T, field: string): WireTypes[T] {
+  /** `maxItems` bounds a list field: a larger count is refused before any item is read or allocated. */
+  field<T extends WireType>(type: T, field: string, maxItems = Infinity): WireTypes[T] {
     switch (type) {
       case 'u8':
         return this.u8(field) as WireTypes[T];
@@ -186,7 +194,7 @@ export class WireReader {
         }
       }
       case 'bytes_list': {
-        const n = this.u32(field);
+        const n = this.items(field, maxItems);
         // Each element needs at least its 4-byte length: bound n before allocating.
         if (n > this.remaining / 4) throw new HostlinkError('protocol', `${this.what}: ${field} claims ${n} elements, more than the body holds`);
         const out: Uint8Array[] = [];
@@ -194,7 +202,7 @@ export class WireReader {
         return out as WireTypes[T];
       }
       case 'maybe_bytes_list': {
-        const n = this.u32(field);
+        const n = this.items(field, maxItems);
         if (n > this.remaining) throw new HostlinkError('protocol', `${this.what}: ${field} claims ${n} elements, more than the body holds`);
         const out: (Uint8Array | null)[] = [];
         for (let i = 0; i < n; i++) {

@@ -12,6 +12,7 @@ import { GuestError, HostlinkError, isHostlinkError } from '../errors.js';
 import type { CalldataValue } from '../protocol/calldata.js';
 import { emptyEffects, type Effects } from '../protocol/effects.js';
 import type { ExecutionMessage } from '../protocol/message.js';
+import { MAX_BATCH_KEYS } from '../protocol/messages.js';
 import type { BlockResult } from '../protocol/nondet.js';
 import { NONDET_LIMITS } from '../protocol/nondet.generated.js';
 import type { ExecutionResult } from '../protocol/result.js';
@@ -88,11 +89,17 @@ export function hostStorage(host: HostClient): StorageSource {
         const r = host.fetch('storage_read', { key: keys[0]! });
         return [r === undefined ? null : r.value];
       }
-      const r = host.fetch('storage_read_many', { keys });
-      if (r === undefined || r.values.length !== keys.length) {
-        throw new HostlinkError('protocol', `storage_read_many answered ${r?.values.length ?? 'absent'} values for ${keys.length} keys`);
+      // At most MAX_BATCH_KEYS per request (a larger one is a protocol violation): more keys, more requests.
+      const values: (Uint8Array | null)[] = [];
+      for (let at = 0; at < keys.length; at += MAX_BATCH_KEYS) {
+        const batch = keys.slice(at, at + MAX_BATCH_KEYS);
+        const r = host.fetch('storage_read_many', { keys: batch });
+        if (r === undefined || r.values.length !== batch.length) {
+          throw new HostlinkError('protocol', `storage_read_many answered ${r?.values.length ?? 'absent'} values for ${batch.length} keys`);
+        }
+        values.push(...r.values);
       }
-      return r.values;
+      return values;
     },
   };
 }

@@ -50,7 +50,9 @@ describe('requests and responses', () => {
     protocolError(() => decodeRequest(Uint8Array.of(...good, 0)), /1 trailing bytes/);
     protocolError(() => decodeResponse('storage_read', Uint8Array.of(99)), /unknown status 99/);
     const bigList = Uint8Array.of(4, 0xff, 0xff, 0xff, 0x7f);
-    protocolError(() => decodeRequest(bigList), /claims 2147483647 elements/);
+    protocolError(() => decodeRequest(bigList), /^storage_read_many request: keys has 2147483647 items; at most 4096$/);
+    const shortList = Uint8Array.of(4, 100, 0, 0, 0);
+    protocolError(() => decodeRequest(shortList), /claims 100 elements, more than the body holds/);
     const badUtf8 = Uint8Array.of(0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0xff, 0, 0, 0, 0);
     protocolError(() => decodeRequest(badUtf8), /vmVersion at byte 8 is not valid UTF-8/);
   });

@@ -19,6 +19,7 @@
  * VMs are started only for queued work. Every decision (hand a job to an idle slot, start a VM) is made in
  * `resume()`.
  */
+import type { HostlinkError } from '../../errors.js';
 import type { Job, JobEnd } from '../job.js';
 import type { Launcher, VmHandle, VmRole } from '../launcher.js';
 import type { SessionBackend } from '../session-types.js';
@@ -55,6 +56,12 @@ export interface PoolStats {
   peak: number;
   /** VMs retired by recycleAfter or the idle timeout. */
   retired: number;
+}
+
+/** How a job ends when its session failed: the node's own store (a full disk), or the VM broke the protocol. */
+function sessionFailure(error: HostlinkError): JobEnd {
+  const storeFailed = error.code === 'store';
+  return { kind: storeFailed ? 'store_failed' : 'protocol', message: error.message };
 }
 
 const startCrash = (message: string): JobEnd => ({ kind: 'crash', crash: { exitCode: null, signal: null, stderr: message } });
@@ -234,7 +241,7 @@ export class Executor implements SlotOwner {
       slot.park(null);
     }
     const job = slot.job;
-    if (error && job !== null) this.settle(job, error.code === 'store' ? { kind: 'store', message: error.message } : { kind: 'protocol', message: error.message });
+    if (error && job !== null) this.settle(job, sessionFailure(error));
     // A session that ends while the VM lives must not leave a zombie slot: a broken protocol or a job still
     // waiting for its result stops the VM; a VM that is done gets the grace to exit by itself.
     if (vm.hasExited) return;
