@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
-import { effectDecodeLimits, resultEffectsProblem } from '../protocol/effect-limits.js';
+import { effectDecodeLimits, resultDecodeLimits, resultEffectsProblem } from '../protocol/effect-limits.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus } from '../protocol/messages.js';
@@ -91,7 +91,8 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     // Decoding errors throw HostlinkError('protocol'): the session ends and the job fails as a protocol violation.
     // A compromised VM may send anything: the effects are bounded while they are decoded, then checked against
     // everything an honest VM running this message would have enforced.
-    const decoded = { result: decodeResult(result), effects: decodeEffects(effects, effectDecodeLimits(job.message.limits)) };
+    const { limits } = job.message;
+    const decoded = { result: decodeResult(result, resultDecodeLimits(limits)), effects: decodeEffects(effects, effectDecodeLimits(limits)) };
     checkNodeEffects(job.message, decoded.effects);
     const over = resultEffectsProblem(job.message, decoded.effects);
     if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);

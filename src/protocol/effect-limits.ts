@@ -90,3 +90,11 @@ export function effectDecodeLimits(l: VmLimits): DecodeLimits {
     maxIntegerBytes: 10,
   };
 }
+
+/**
+ * What decoding a result's data may build: an honest VM returns one value (bytes, or null) or an error map of a
+ * message and a fingerprint, whose backtrace holds at most one frame per byte of max_stack_size.
+ */
+export function resultDecodeLimits(l: Pick<VmLimits, 'maxStackSize'>): DecodeLimits {
+  return { maxValues: 16 + l.maxStackSize, maxIntegerBytes: 10 };
+}

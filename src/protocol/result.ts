@@ -3,7 +3,7 @@
  * calldata for Return, or the calldata map {fingerprint, message} for the error codes.
  */
 import { HostlinkError, isHostlinkError } from '../errors.js';
-import { decodeCalldata, encodeCalldata, type CalldataValue } from './calldata.js';
+import { decodeCalldata, encodeCalldata, type CalldataValue, type DecodeLimits } from './calldata.js';
 import { ResultCode, type ResultCodeName } from './generated.js';
 
 export type ErrorResultCode = Exclude<ResultCodeName, 'return'>;
@@ -55,7 +55,7 @@ export function encodeResult(r: ExecutionResult): Uint8Array {
  * (docs/calldata.md). So error data that is not a calldata map but is valid UTF-8 is taken as the message,
  * with a null fingerprint. Such a result re-encodes in the map shape, not byte-identically.
  */
-export function decodeResult(bytes: Uint8Array): ExecutionResult {
+export function decodeResult(bytes: Uint8Array, limits?: DecodeLimits): ExecutionResult {
   if (bytes.length === 0) throw new HostlinkError('protocol', 'result: empty, expected a result-code byte');
   const code = BYTE_CODE.get(bytes[0]!);
   if (code === undefined) {
@@ -64,7 +64,7 @@ export function decodeResult(bytes: Uint8Array): ExecutionResult {
   const data = bytes.subarray(1);
   if (code === 'return') {
     try {
-      return { code, value: decodeCalldata(data) };
+      return { code, value: decodeCalldata(data, limits) };
     } catch (e) {
       throw wrap(e);
     }
@@ -72,7 +72,7 @@ export function decodeResult(bytes: Uint8Array): ExecutionResult {
   let value: CalldataValue | undefined;
   let failure: unknown;
   try {
-    value = decodeCalldata(data);
+    value = decodeCalldata(data, limits);
   } catch (e) {
     if (!isHostlinkError(e, 'protocol')) throw e;
     failure = e;

@@ -12,7 +12,7 @@
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
- *              events-flood, events-over, log-long, xcall-params, gas-over or gas-huge),
+ *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, or value-flood: its return value),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
@@ -71,8 +71,10 @@ socket.on('connect', () => {
     socket.once('data', () => {
       socket.write(encodeFrame(encodeRequest('next_message', {})));
       socket.once('data', () => {
-        const effects = forgedEffects(mode.slice('result-'.length));
-        socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects })));
+        const kind = mode.slice('result-'.length);
+        // A return value of a million nulls: an honest VM returns one value (bytes or null).
+        const result = kind === 'value-flood' ? Buffer.concat([encodeResult({ code: 'return', value: null }).subarray(0, 1), encodeCalldata(new Array<null>(1_000_000).fill(null))]) : encodeResult({ code: 'return', value: null });
+        socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: forgedEffects(kind) })));
       });
     });
     socket.on('close', () => process.exit(0));
@@ -208,6 +210,8 @@ function forgedEffects(kind: string): Uint8Array {
         key('logs'), empty, key('writes'), empty, key('xcalls'), empty,
       ]);
     }
+    case 'value-flood':
+      break;
     case 'events-over':
       for (let i = 0; i < 101; i++) e.events.push(event);
       break;
