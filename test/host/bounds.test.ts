@@ -91,11 +91,12 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
   test('module budgets: what every call would instantiate again (globals, element entries) is bounded at deploy', async () => {
     // A million globals used to deploy, and then cost every call over a second before its first instruction.
     await assert.rejects(host.deploy(globalsAndElements(MAX_GLOBALS + 1, 0)), /^HostlinkError: contract refused: too_many_globals: 1025 globals, limit 1024$/);
+    // The two segments count one each: a module of two million empty segments cost every call 140 ms.
     await assert.rejects(
-      host.deploy(globalsAndElements(0, MAX_ELEMENT_ENTRIES + 1)),
-      /^HostlinkError: contract refused: too_many_element_entries: 65537 function references in element segments, limit 65536$/,
+      host.deploy(globalsAndElements(0, MAX_ELEMENT_ENTRIES - 1)),
+      /^HostlinkError: contract refused: too_many_element_entries: 65537 element entries \(function references, plus one per segment\), limit 65536$/,
     );
-    const atBudget = await host.deploy(globalsAndElements(MAX_GLOBALS, MAX_ELEMENT_ENTRIES));
+    const atBudget = await host.deploy(globalsAndElements(MAX_GLOBALS, MAX_ELEMENT_ENTRIES - 2));
     const o = await host.call({ codeHash: atBudget, method: 'run', contextId: id32('at-budget') });
     assert.equal(o.result.code, 'return', JSON.stringify(o.result));
   });
@@ -174,7 +175,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
-  test('a compromised VM forging logs, events, xcalls or gas beyond the call: protocol violation, nothing applied, bounded work', async () => {
+  test('a compromised VM forging logs, events, xcalls, gas or a return value beyond the call: protocol violation, nothing applied, bounded work', async () => {
     // Each verdict names the broken rule. The flood (300,000 events) is refused while it is decoded: the host
     // used to build and apply every event, seconds of its event loop and hundreds of MB of its heap.
     const cases: [string, RegExp][] = [
@@ -184,6 +185,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       ['xcall-params', /^protocol_violation effects over the call's limits: an xcall's params exceed max_xcall_params_size 16384$/],
       ['gas-over', /^protocol_violation effects over the call's limits: gas_used exceeds the call's gas_limit 1000000000$/],
       ['gas-huge', /^protocol_violation calldata: integer too large at byte \d+: 11430-byte ULEB128; at most 10 here$/],
+      ['value-flood', /^protocol_violation result data \(offsets from byte 1\): calldata: too many values at byte \d+: more than 204816 values$/],
     ];
     for (const [kind, expected] of cases) {
       const d = tempDir('hostlink-forge-');

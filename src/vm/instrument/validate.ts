@@ -16,8 +16,11 @@ export function validateModule(m: WasmModule, policy: ModulePolicy): void {
   if (m.types.length > MAX_TYPES) throw new ModuleRejected('too_many_types', `${m.types.length} function types, limit ${MAX_TYPES}`);
   // What every call's fresh instance creates again, before the method runs and outside gas.
   if (m.globals.length > MAX_GLOBALS) throw new ModuleRejected('too_many_globals', `${m.globals.length} globals, limit ${MAX_GLOBALS}`);
-  const entries = m.elements.reduce((n, e) => n + (e.funcs?.length ?? e.exprs?.length ?? 0), 0);
-  if (entries > MAX_ELEMENT_ENTRIES) throw new ModuleRejected('too_many_element_entries', `${entries} function references in element segments, limit ${MAX_ELEMENT_ENTRIES}`);
+  // A segment counts one more than its references: instantiation walks every segment, even an empty one.
+  const entries = m.elements.reduce((n, e) => n + 1 + (e.funcs?.length ?? e.exprs?.length ?? 0), 0);
+  if (entries > MAX_ELEMENT_ENTRIES) {
+    throw new ModuleRejected('too_many_element_entries', `${entries} element entries (function references, plus one per segment), limit ${MAX_ELEMENT_ENTRIES}`);
+  }
   m.codes.forEach((c) => {
     if (c.code.length > MAX_FUNCTION_BODY_BYTES) {
       throw new ModuleRejected('function_too_large', `body of ${c.code.length} bytes, limit ${MAX_FUNCTION_BODY_BYTES}`, undefined, c.codeOffset);
