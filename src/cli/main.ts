@@ -79,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HOSTLINK_VERSION + '\n');
     return 0;
   }
-  const entry = COMMANDS[name];
+  // Own names only: `constructor`, `toString` and the rest of Object.prototype are not commands.
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) {
     process.stderr.write(`hostlink: unknown command '${name}'\n\n${usage()}\n`);
     return 2;

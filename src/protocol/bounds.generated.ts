@@ -7,6 +7,8 @@ export const MAX_TYPES = 1024;
 export const MAX_GLOBALS = 1024;
 /** Function references all element segments hold together, plus one per segment. Every call's fresh instance walks every segment and copies the active references into its table (about 13 ns a reference and 70 ns an empty segment on this machine, unmetered), so the count bounds what instantiation costs. */
 export const MAX_ELEMENT_ENTRIES = 65536;
+/** Data segments a module may define: V8's own limit, named here so that a module over it is refused for what it is, not as invalid WebAssembly. */
+export const MAX_DATA_SEGMENTS = 100000;
 /** Bytes of one function body before instrumentation. */
 export const MAX_FUNCTION_BODY_BYTES = 2097152;
 /** Bytes of one function body after instrumentation: V8's own function-size limit. A body that grows past it is rejected as function_too_large, not left for the engine to refuse. */

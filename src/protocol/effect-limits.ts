@@ -74,7 +74,15 @@ export function resultEffectsProblem(msg: Pick<ExecutionMessage, 'gasLimit' | 'l
     if (utf8Length(x.function) > l.maxXcallFunctionSize) return `an xcall function name exceeds max_xcall_function_size ${l.maxXcallFunctionSize}`;
     if (x.params.length > l.maxXcallParamsSize) return `an xcall's params exceed max_xcall_params_size ${l.maxXcallParamsSize}`;
   }
-  return effectLimitProblem(l, e);
+  const over = effectLimitProblem(l, e);
+  if (over !== undefined) return over;
+  // Non-deterministic blocks' results and a validator's reason are not effects the VM bounds as it goes (the
+  // execution hash covers them), but an honest VM's fit the same byte budget; checked here only, on the host.
+  const nondet = e.nondetResults.reduce((n, r) => n + r.length, 0) + (e.nondetDisagreement === null ? 0 : utf8Length(e.nondetDisagreement.reason));
+  if (nondet > 0 && effectBytes(e) + nondet > l.maxEffectBytes) {
+    return `${effectBytes(e) + nondet} bytes of effects and non-deterministic block results exceed max_effect_bytes ${l.maxEffectBytes}`;
+  }
+  return undefined;
 }
 
 /**

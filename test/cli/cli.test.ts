@@ -18,6 +18,14 @@ function hostlink(...args: string[]): { code: number | null; stdout: string; std
 describe('hostlink CLI', () => {
   after(() => dir.remove());
 
+  test('names inherited from Object.prototype are unknown commands, not a crash', () => {
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const r = hostlink(name);
+      assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^hostlink: unknown command '${name}'\n`));
+    }
+  });
+
   for (const transport of ['unix', 'tcp']) {
     test(`call over ${transport}: a value set by one process is read by the next`, () => {
       const set = hostlink('call', kv, 'set', '--input', `{"key":"k-${transport}","value":"v"}`, '--transport', transport, '--context', 'cli');

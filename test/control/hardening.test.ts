@@ -164,6 +164,17 @@ test('a console that does not exist is an error naming its entry, and is never c
   assert.ok(logs.some((l) => l.startsWith(`notify: cannot open console ${gone}: ENOENT`) && /does not create consoles/.test(l)), logs.join('\n'));
 });
 
+test('a version file that never ends (/dev/zero) is refused after 4 KiB; the agent keeps serving', async (t) => {
+  // The file used to be read whole: /dev/zero until the string limit, ~620 MB of the agent's memory per request.
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  await startAgent(t, `unix://${sock}`, { handlers: { 'get-hostos-version': { versionFile: '/dev/zero' } } });
+  const request = '{"sender_cid":3,"message":"GetHostOSVersion"}';
+  for (let i = 0; i < 2; i++) {
+    assert.equal(errOf(await rawExchange(sock, request)), 'the HostOS version file /dev/zero holds more than 4096 bytes: it should hold one version line');
+  }
+});
+
 test('40 idle connections cannot lock the real guest out', async (t) => {
   const { sock } = await agentIn(t);
   const idle: Socket[] = [];

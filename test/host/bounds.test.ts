@@ -109,6 +109,11 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     const body: [number, number[]] = [10, [1, 2, 0, 0x0b]];
     await assert.rejects(host.deploy(moduleOf([...run, [5, [1, 0x04, 1]], exportRun, body])), /^HostlinkError: contract refused: feature_memory64/);
     await assert.rejects(host.deploy(moduleOf([...run, [5, [2, 0, 1, 0, 1]], exportRun, body])), /^HostlinkError: contract refused: feature_multi_memory/);
+    // A 64-bit table (memory64 too), and more data segments than V8 takes, are named as well.
+    await assert.rejects(host.deploy(moduleOf([...run, [4, [1, 0x70, 0x04, 1]], [5, [1, 0, 1]], exportRun, body])), /^HostlinkError: contract refused: feature_memory64: 64-bit table/);
+    const segments = 100_001;
+    const data = [0xa1, 0x8d, 0x06, ...new Array<number[]>(segments).fill([0, 0x41, 0, 0x0b, 0]).flat()]; // ULEB128 of 100,001
+    await assert.rejects(host.deploy(moduleOf([...run, [5, [1, 0, 1]], exportRun, body, [11, data]])), /^HostlinkError: contract refused: too_many_data_segments: 100001 data segments, limit 100000$/);
     await assert.rejects(host.deploy(Uint8Array.of(1, 2, 3, 4)), /^HostlinkError: not a valid WebAssembly module/);
     await assert.rejects(
       host.deploy(moduleOf([...run, exportRun, body])),
@@ -186,12 +191,14 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       ['gas-over', /^protocol_violation effects over the call's limits: gas_used exceeds the call's gas_limit 1000000000$/],
       ['gas-huge', /^protocol_violation calldata: integer too large at byte \d+: 11430-byte ULEB128; at most 10 here$/],
       ['value-flood', /^protocol_violation result data \(offsets from byte 1\): calldata: too many values at byte \d+: more than 204816 values$/],
+      ['nondet-big', /^protocol_violation effects over the call's limits: 2057 bytes of effects and non-deterministic block results exceed max_effect_bytes 1024$/],
     ];
     for (const [kind, expected] of cases) {
       const d = tempDir('hostlink-forge-');
       const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `result-${kind}`] });
       try {
-        const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('forged') });
+        const limits = kind === 'nondet-big' ? { maxEffectBytes: 1024 } : {};
+        const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('forged'), limits });
         assert.equal(o.result.code, 'internal_error', kind);
         assert.match(message(o), expected, kind);
         assert.equal(o.applied, false, kind);

@@ -12,7 +12,7 @@
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
- *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, or value-flood: its return value),
+ *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, or value-flood: its return value),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
@@ -211,6 +211,10 @@ function forgedEffects(kind: string): Uint8Array {
       ]);
     }
     case 'value-flood':
+      break;
+    case 'nondet-big':
+      // A block result of 2 KiB, run under max_effect_bytes 1024 (the test's limit).
+      e.nondetResults.push(new Uint8Array(2048));
       break;
     case 'events-over':
       for (let i = 0; i < 101; i++) e.events.push(event);

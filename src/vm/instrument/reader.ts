@@ -170,7 +170,8 @@ const MAX_MEMORY32_PAGES = 65536;
 function limits(s: ByteReader, memory: boolean): Limits {
   const at = s.pos;
   const flags = s.u8();
-  if (memory && (flags & 0x04)) throw new ModuleRejected('feature_memory64', undefined, undefined, at);
+  // The 64-bit index flag: memory64, which also brings 64-bit tables.
+  if (flags & 0x04) throw new ModuleRejected('feature_memory64', memory ? undefined : '64-bit table', undefined, at);
   if (memory && (flags & 0x02)) throw new ModuleRejected('feature_threads', 'shared memory', undefined, at);
   if (flags > 1) s.fail('bad limits flags', at);
   const min = s.u32();
