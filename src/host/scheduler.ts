@@ -153,7 +153,7 @@ export class Scheduler {
     const app = this.deps.applicationOf(contextId);
     if (app !== undefined) return app;
     if (Buffer.compare(contextId, parent.contextId) === 0) return parent.codeHash;
-    return `no application: context ${Buffer.from(contextId).toString('hex')} was not created with deployed code, and an xcall runs only a context's own application (or the caller's contract in its own context)`;
+    return `no application: context ${Buffer.from(contextId).toString('hex')} has no deployed application (one given to context_create), and an xcall runs only a context's own application (or the caller's contract in its own context)`;
   }
 
   /** Runs fn after every earlier call on the same lane (context) has finished. */

@@ -55,7 +55,7 @@ describe('follow-up calls (event handlers and xcalls)', () => {
     assert.equal(o.result.code, 'return');
     const f = o.followUps[0]!;
     assert.equal(f.outcome, undefined);
-    assert.equal(f.skipped, `no application: context ${victim} was not created with deployed code, and an xcall runs only a context's own application (or the caller's contract in its own context)`);
+    assert.equal(f.skipped, `no application: context ${victim} has no deployed application (one given to context_create), and an xcall runs only a context's own application (or the caller's contract in its own context)`);
     assert.deepEqual(host.state(id32('xc-victim')), before);
   });
 
