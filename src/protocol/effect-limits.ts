@@ -49,6 +49,9 @@ export function effectLimitProblem(limits: EffectLimits, e: Effects): string | u
   return undefined;
 }
 
+/** A result's integers (gas used, frame indices, block numbers) are 64-bit: ULEB128 of at most 10 bytes. */
+const MAX_RESULT_INTEGER_BYTES = 10;
+
 /**
  * Why a result's effects cannot come from an honest VM running this message, or undefined. The host asks this of
  * every result before it applies or reports anything: the gas used within the call's gas limit, the counts and
@@ -79,10 +82,9 @@ export function resultEffectsProblem(msg: Pick<ExecutionMessage, 'gasLimit' | 'l
   // Non-deterministic blocks' results and a validator's reason are not effects the VM bounds as it goes (the
   // execution hash covers them), but an honest VM's fit the same byte budget; checked here only, on the host.
   const nondet = e.nondetResults.reduce((n, r) => n + r.length, 0) + (e.nondetDisagreement === null ? 0 : utf8Length(e.nondetDisagreement.reason));
-  if (nondet > 0 && effectBytes(e) + nondet > l.maxEffectBytes) {
-    return `${effectBytes(e) + nondet} bytes of effects and non-deterministic block results exceed max_effect_bytes ${l.maxEffectBytes}`;
-  }
-  return undefined;
+  if (nondet === 0) return undefined;
+  const total = effectBytes(e) + nondet;
+  return total > l.maxEffectBytes ? `${total} bytes of effects and non-deterministic block results exceed max_effect_bytes ${l.maxEffectBytes}` : undefined;
 }
 
 /**
@@ -95,7 +97,7 @@ export function resultEffectsProblem(msg: Pick<ExecutionMessage, 'gasLimit' | 'l
 export function effectDecodeLimits(l: VmLimits): DecodeLimits {
   return {
     maxValues: 64 + l.maxLogs + 8 * (l.maxEvents + l.maxXcalls) + 4 * l.maxStorageWrites + 16 * l.maxNodeActions + 2 * NONDET_LIMITS.maxNondetBlocks,
-    maxIntegerBytes: 10,
+    maxIntegerBytes: MAX_RESULT_INTEGER_BYTES,
   };
 }
 
@@ -104,5 +106,5 @@ export function effectDecodeLimits(l: VmLimits): DecodeLimits {
  * message and a fingerprint, whose backtrace holds at most one frame per byte of max_stack_size.
  */
 export function resultDecodeLimits(l: Pick<VmLimits, 'maxStackSize'>): DecodeLimits {
-  return { maxValues: 16 + l.maxStackSize, maxIntegerBytes: 10 };
+  return { maxValues: 16 + l.maxStackSize, maxIntegerBytes: MAX_RESULT_INTEGER_BYTES };
 }

@@ -22,7 +22,7 @@ import { HostClient } from './host-client.js';
 import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
 import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem } from '../protocol/effect-limits.js';
-import { createMeter, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
+import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
 import { EndExecution, type SubInstanceRequest } from './sub-instance.js';
@@ -177,7 +177,7 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
   try {
     const notCallable = checkMethodExport(code.prepared, method);
     if (notCallable) throw new Stop({ ...notCallable, fingerprint: null });
-    if (!code.prepared.exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
+    if (!exportsMemory(code.prepared)) {
       throw vmError(reasonMessage('invalid_module', 'the module does not export its memory as "memory"'));
     }
     // The start function runs inside the constructor: metered, and its traps are classified like the method's.

@@ -130,6 +130,9 @@ export function diskBlobContent(root: string): BlobContent {
   const staging = join(stagingRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(staging);
   let uploads = 0;
+  // The node's disk, not the VM: a store failure (the upload is discarded with the call).
+  const stagingFailed = (e: unknown): HostlinkError =>
+    new HostlinkError('store', `staging a blob in ${staging} failed: ${(e as Error).message}`, { cause: e });
   const finalPath = (id: Uint8Array): string => join(root, hex(id).slice(0, 2), hex(id));
 
   return {
@@ -139,7 +142,7 @@ export function diskBlobContent(root: string): BlobContent {
       try {
         fd = openSync(path, 'w');
       } catch (e) {
-        throw new HostlinkError('store', `staging a blob in ${staging} failed: ${(e as Error).message}`, { cause: e });
+        throw stagingFailed(e);
       }
       let open = true;
       const hasher = new BlobHasher();
@@ -154,8 +157,7 @@ export function diskBlobContent(root: string): BlobContent {
           try {
             while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
           } catch (e) {
-            // The node's disk, not the VM: a store failure (the upload is discarded with the call).
-            throw new HostlinkError('store', `staging a blob in ${staging} failed: ${(e as Error).message}`, { cause: e });
+            throw stagingFailed(e);
           }
         },
         finish() {

@@ -6,7 +6,7 @@
  * as "memory", which every execution needs) is refused here rather than failing every call.
  */
 import { ModuleRejected } from './rejected.js';
-import { prepareModule } from './index.js';
+import { exportsMemory, prepareModule } from './index.js';
 import type { ModulePolicy } from './policy.js';
 
 /** Undefined when the module passes; 'not_wasm' when it is not WebAssembly at all. */
@@ -15,7 +15,7 @@ export function deployVerdict(bytes: Uint8Array, policy: ModulePolicy, instrumen
   if (!valid || instrument) {
     try {
       const prepared = prepareModule(bytes, policy);
-      if (!prepared.exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
+      if (!exportsMemory(prepared)) {
         return new ModuleRejected('no_memory_export', 'the module must export its memory as "memory"');
       }
     } catch (e) {

@@ -46,6 +46,11 @@ export interface PreparedModule {
   exports: PreparedExport[];
 }
 
+/** Every execution reads the guest's memory through this export: a module without it can never run. */
+export function exportsMemory(m: Pick<PreparedModule, 'exports'>): boolean {
+  return m.exports.some((e) => e.name === 'memory' && e.kind === 'memory');
+}
+
 /** Function imports the instrumentation adds, in this order, right after the module's own. */
 const ADDED_FUNCTION_IMPORTS = [OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME] as const;
 
