@@ -109,11 +109,16 @@ function fallBackToRootVms(): void {
   }
 }
 
-export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string; launcher?: string }): HostOptions {
-  // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
+/** --data-dir as an absolute path (default ./.hostlink). */
+export function dataDirOf(values: { 'data-dir'?: string }): string {
   // resolve('') is the current directory: an empty value (an unset shell variable) would put the store there.
   if (values['data-dir'] === '') throw new HostlinkError('usage', `--data-dir must not be empty: give a directory, or leave the option out for ./${DEFAULT_DATA_DIR}`);
-  const o: HostOptions = { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), poolSize: 1, sandbox: cliSandbox(values.sandbox) };
+  return resolve(values['data-dir'] ?? DEFAULT_DATA_DIR);
+}
+
+export function hostOptions(values: { 'data-dir'?: string; transport?: string; mode?: string; deadline?: string; sandbox?: string; launcher?: string }): HostOptions {
+  // A command runs one call at a time: a pool of one VM process is the fewest processes for it.
+  const o: HostOptions = { dataDir: dataDirOf(values), poolSize: 1, sandbox: cliSandbox(values.sandbox) };
   if (values.transport !== undefined) {
     if (values.transport !== 'unix' && values.transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
     o.transport = values.transport as Transport;

@@ -30,6 +30,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   state: { summary: "show a context's keys, values and state root: hostlink state CONTEXT", load: () => import('./commands/state.js') },
   serve: { summary: 'run a node with an HTTP API, /metrics and the studio: hostlink serve [--listen HOST:PORT]', load: () => import('./commands/serve.js') },
   contexts: { summary: 'list the contexts with state, their size and root: hostlink contexts', load: () => import('./commands/contexts.js') },
+  verify: { summary: 'read the whole store and check every code and state root against its hashes: hostlink verify', load: () => import('./commands/verify.js') },
   codes: { summary: 'list the deployed contracts: hostlink codes', load: () => import('./commands/codes.js') },
   id: { summary: 'print the id a name stands for: hostlink id NAME', load: () => import('./commands/id.js') },
   doctor: { summary: 'check this installation (channel, Node, socat) and say what is missing', load: () => import('./commands/doctor.js') },

@@ -63,7 +63,8 @@ function encodeEntry(key: Uint8Array, value: Uint8Array): Uint8Array {
   return out;
 }
 
-function decodeEntry(bytes: Uint8Array): [Uint8Array, Uint8Array] {
+/** A 'state' table value as [key, value]; HostlinkError('store') when its key length does not fit. */
+export function decodeEntry(bytes: Uint8Array): [Uint8Array, Uint8Array] {
   const n = bytes.length < 4 ? -1 : new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
   if (n < 0 || 4 + n > bytes.length) throw new HostlinkError('store', 'corrupt state entry (bad key length)');
   return [bytes.subarray(4, 4 + n), bytes.subarray(4 + n)];

@@ -1,0 +1,114 @@
+/** `hostlink verify`: read the whole store and check it against its own hashes, in a child process. */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { HOSTLINK_ERROR_CODES, HostlinkError, type HostlinkErrorCode } from '../../errors.js';
+import type { StoreReport, VerifyStep } from '../../host/state/verify-store.js';
+import { dataDirOf, DEFAULT_DATA_DIR, HOST_OPTIONS, parse } from '../common.js';
+
+export const usage = `usage: hostlink verify [--data-dir DIR] [--json]
+
+Reads every table of the store in DIR end to end and checks it against its own hashes: each contract's code
+against its hash, and each context's state tree and root against its entries (the root computed again from
+scratch). Nothing is written. Run it with the node stopped (it waits for the directory like the other commands).
+
+The store's pages carry no checksums of their own: a damaged page is found only by reading it, and reading one
+can crash the reader. The reading runs in a child process, so a crash is reported with the table or context it
+was reading.
+
+Exit status: 0 when everything matches, 1 when something does not (each problem is listed) or the store cannot
+be read, 2 for wrong arguments.
+
+  --data-dir DIR   the data directory (default ./${DEFAULT_DATA_DIR})
+  --json           the report as JSON`;
+
+const OPTIONS = { 'data-dir': HOST_OPTIONS['data-dir'], json: HOST_OPTIONS.json, help: HOST_OPTIONS.help } as const;
+
+/** A progress line on stderr at most this often (a large store takes minutes). */
+const PROGRESS_EVERY_MS = 1000;
+
+const CHILD = fileURLToPath(new URL('../verify-child.js', import.meta.url));
+
+type ChildLine = VerifyStep | { report: StoreReport } | { error: string; code: string };
+
+const where = (s: VerifyStep | undefined): string => {
+  if (s === undefined) return 'opening the store';
+  if (s.step === 'table') return `reading table ${s.table} (after ${s.entries.toLocaleString('en-US')} entries)`;
+  if (s.step === 'codes') return 'checking the contracts\' code';
+  return `checking context ${s.context} (${s.index + 1} of ${s.of})`;
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, OPTIONS, usage);
+  if (positionals.length !== 0) throw new HostlinkError('usage', `hostlink verify takes no arguments\n${usage}`);
+  const dir = dataDirOf(values);
+
+  const child = spawn(process.execPath, [CHILD, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let last: VerifyStep | undefined;
+  let report: StoreReport | undefined;
+  let failure: { error: string; code: string } | undefined;
+  let stderr = '';
+  let shown = Date.now();
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    // Only the tail is kept: it is shown when the child dies without saying why.
+    stderr = (stderr + d).slice(-2000);
+  });
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (text) => {
+    let msg: ChildLine;
+    try {
+      msg = JSON.parse(text) as ChildLine;
+    } catch {
+      stderr = (stderr + text + '\n').slice(-2000);
+      return;
+    }
+    if ('report' in msg) report = msg.report;
+    else if ('error' in msg) failure = msg;
+    else {
+      last = msg;
+      if (!values.json && Date.now() - shown >= PROGRESS_EVERY_MS) {
+        shown = Date.now();
+        process.stderr.write(`hostlink verify: ${where(msg)}\n`);
+      }
+    }
+  });
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done, fail) => {
+    child.on('error', fail);
+    child.on('close', (c, s) => done([c, s]));
+  });
+
+  if (failure !== undefined) {
+    const kind = (HOSTLINK_ERROR_CODES as readonly string[]).includes(failure.code) ? (failure.code as HostlinkErrorCode) : 'internal';
+    // A missing directory or one in use is said as the other commands say it; a failed read is damage, or a disk error.
+    if (kind !== 'store') throw new HostlinkError(kind, failure.error);
+    throw new HostlinkError('store', `the store in ${dir} cannot be read: ${where(last)} failed: ${failure.error.replace(/\.$/, '')}. Nothing was changed: if the disk is sound, the store is damaged; restore the directory from a backup.`);
+  }
+  if (report === undefined) {
+    const how = signal !== null ? `crashed the reader (${signal})` : `ended the reader with exit status ${code}`;
+    const detail = stderr.trim().split('\n').filter(Boolean).slice(-1)[0];
+    throw new HostlinkError(
+      'store',
+      `the store in ${dir} is damaged: ${where(last)} ${how}${detail ? ` (${detail})` : ''}. Nothing was changed: restore the directory from a backup.`,
+    );
+  }
+
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ data_dir: dir, ok: report.problems.length === 0, ...report }) + '\n');
+    return report.problems.length === 0 ? 0 : 1;
+  }
+  const entries = report.tables.reduce((n, t) => n + t.entries, 0);
+  const bytes = report.tables.reduce((n, t) => n + t.bytes, 0);
+  process.stdout.write(
+    `read ${dir}: ${report.tables.length} tables, ${entries.toLocaleString('en-US')} entries (${bytes.toLocaleString('en-US')} bytes of keys and values); ` +
+      `${report.codes} contract${report.codes === 1 ? '' : 's'}, ${report.contexts} context${report.contexts === 1 ? '' : 's'} checked\n`,
+  );
+  if (report.problems.length === 0) {
+    process.stdout.write('every code matches its hash and every context its state root\n');
+    return 0;
+  }
+  for (const p of report.problems) process.stdout.write(`${p.kind} ${p.id}: ${p.problem}\n`);
+  process.stderr.write(
+    `hostlink: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} in the store in ${dir} (listed above). Nothing was changed: restore the directory from a backup.\n`,
+  );
+  return 1;
+}
