@@ -16,7 +16,19 @@ const line = (value: unknown): void => {
 try {
   const dataDir = process.argv[2];
   if (dataDir === undefined) throw new HostlinkError('usage', 'verify-child needs the data directory');
-  const report = await withHost(hostOptions({ 'data-dir': dataDir }), async (host) => verifyStore(host.store, line), 'read');
+  const report = await withHost(
+    hostOptions({ 'data-dir': dataDir }),
+    async (host) => {
+      // One read transaction for the whole walk: every root is compared with the entries of the same commit.
+      const view = host.store.snapshot();
+      try {
+        return verifyStore(view, line);
+      } finally {
+        view.release();
+      }
+    },
+    'read',
+  );
   line({ report });
 } catch (e) {
   const err = e instanceof HostlinkError ? e : new HostlinkError('internal', e instanceof Error ? e.message : String(e));
