@@ -87,12 +87,28 @@ const BIG_NUMBER_PAYLOAD_LIMIT = 2n ** 50n;
 // ---------------------------------------------------------------------------------------------------------
 // Encoding: one pass into a growing buffer. The buffer is reused between calls (encode runs per execution).
 
+/**
+ * Byte strings at least this long skip a streaming writer's buffer: they go to its sink as they are (a result
+ * of 60 MiB was copied three times to be hashed). Small ones are batched, so the sink sees few calls.
+ */
+const STREAMED_BYTES = 64 * 1024;
+
 class Writer {
   buf: Buffer;
   pos = 0;
 
-  constructor(size: number) {
+  /** With a sink, the encoding is handed out in order (flush) instead of collected; see streamCalldata. */
+  constructor(
+    size: number,
+    private readonly sink?: (chunk: Uint8Array) => void,
+  ) {
     this.buf = Buffer.allocUnsafe(size);
+  }
+
+  /** Hands what is buffered to the sink. */
+  flush(): void {
+    if (this.pos > 0) this.sink?.(this.buf.subarray(0, this.pos));
+    this.pos = 0;
   }
 
   ensure(n: number): void {
@@ -164,6 +180,11 @@ class Writer {
   }
 
   raw(bytes: Uint8Array): void {
+    if (this.sink !== undefined && bytes.length >= STREAMED_BYTES) {
+      this.flush();
+      this.sink(bytes);
+      return;
+    }
     this.ensure(bytes.length);
     this.buf.set(bytes, this.pos);
     this.pos += bytes.length;
@@ -181,11 +202,20 @@ let scratch: Writer | null = null;
  * `undefined`, a string with a lone surrogate, a class instance other than Uint8Array/Address/Map, a cycle.
  */
 export function encodeCalldata(value: CalldataInput): Uint8Array {
+  return encodeCalldataAfter(null, value);
+}
+
+/**
+ * `prefix` (one byte, e.g. a result code) followed by the encoding of `value`, built in one buffer: the same as
+ * concatenating the two, one copy of a large value fewer.
+ */
+export function encodeCalldataAfter(prefix: number | null, value: CalldataInput): Uint8Array {
   // Take the scratch writer; a re-entrant call (an object getter that encodes) finds none and makes its own.
   const w = scratch ?? new Writer(SCRATCH_BYTES);
   scratch = null;
   w.pos = 0;
   try {
+    if (prefix !== null) w.byte(prefix);
     writeValue(w, value, 0);
     const out = new Uint8Array(w.pos);
     out.set(w.buf.subarray(0, w.pos));
@@ -193,6 +223,17 @@ export function encodeCalldata(value: CalldataInput): Uint8Array {
   } finally {
     if (w.buf.length <= MAX_RETAINED_BYTES) scratch = w;
   }
+}
+
+/**
+ * The canonical encoding of `value`, handed to `sink` piece by piece in order instead of built whole (what
+ * encodeCalldata returns, concatenated): for hashing a large value without copying it. Each piece is valid only
+ * during the sink call (the writer's buffer is reused), so the sink must consume it at once, as Hash.update does.
+ */
+export function streamCalldata(value: CalldataInput, sink: (chunk: Uint8Array) => void): void {
+  const w = new Writer(SCRATCH_BYTES, sink);
+  writeValue(w, value, 0);
+  w.flush();
 }
 
 function writeValue(w: Writer, v: unknown, depth: number): void {

@@ -9,7 +9,7 @@
  * node_effects because private storage is node-local by definition.
  */
 import { createHash } from 'node:crypto';
-import { encodeCalldata, type CalldataMap, type CalldataValue } from './calldata.js';
+import { streamCalldata, type CalldataMap, type CalldataValue } from './calldata.js';
 import type { Effects } from './effects.js';
 import { encodeNodeEffects } from './node-effects.js';
 
@@ -29,5 +29,8 @@ export function executionHash(resultBytes: Uint8Array, effects: Effects): Uint8A
     ['root_hash', effects.rootHash],
     ['nondet_results', effects.nondetResults],
   ]);
-  return Uint8Array.from(createHash('sha256').update(encodeCalldata(map)).digest());
+  // Hashed as it is encoded: a large result or write is read once, not copied into one buffer first.
+  const hash = createHash('sha256');
+  streamCalldata(map, (chunk) => hash.update(chunk));
+  return Uint8Array.from(hash.digest());
 }

@@ -3,7 +3,7 @@
  * calldata for Return, or the calldata map {fingerprint, message} for the error codes.
  */
 import { HostlinkError, isHostlinkError } from '../errors.js';
-import { decodeCalldata, encodeCalldata, type CalldataValue, type DecodeLimits } from './calldata.js';
+import { decodeCalldata, encodeCalldataAfter, type CalldataValue, type DecodeLimits } from './calldata.js';
 import { ResultCode, type ResultCodeName } from './generated.js';
 
 export type ErrorResultCode = Exclude<ResultCodeName, 'return'>;
@@ -28,23 +28,16 @@ const BYTE_CODE = new Map<number, ResultCodeName>(
 export function encodeResult(r: ExecutionResult): Uint8Array {
   const code = CODE_BYTE[r.code] as number | undefined;
   if (code === undefined) throw new HostlinkError('usage', `unknown result code '${String(r.code)}'`);
-  let data: Uint8Array;
-  if (r.code === 'return') {
-    data = encodeCalldata(r.value);
-  } else {
-    if (typeof r.message !== 'string') throw new HostlinkError('usage', 'an error result needs a string message');
-    // The encoder sorts keys, so fingerprint comes before message on the wire.
-    data = encodeCalldata(
-      new Map<string, CalldataValue>([
-        ['fingerprint', r.fingerprint],
-        ['message', r.message],
-      ]),
-    );
-  }
-  const out = new Uint8Array(1 + data.length);
-  out[0] = code;
-  out.set(data, 1);
-  return out;
+  if (r.code === 'return') return encodeCalldataAfter(code, r.value);
+  if (typeof r.message !== 'string') throw new HostlinkError('usage', 'an error result needs a string message');
+  // The encoder sorts keys, so fingerprint comes before message on the wire.
+  return encodeCalldataAfter(
+    code,
+    new Map<string, CalldataValue>([
+      ['fingerprint', r.fingerprint],
+      ['message', r.message],
+    ]),
+  );
 }
 
 /**

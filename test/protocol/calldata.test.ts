@@ -8,6 +8,8 @@ import {
   calldataToJson,
   decodeCalldata,
   encodeCalldata,
+  encodeCalldataAfter,
+  streamCalldata,
   type CalldataInput,
   type CalldataValue,
 } from '../../src/protocol/calldata.js';
@@ -257,6 +259,33 @@ test('decode copies bytes out of its input and returns plain Uint8Arrays', () =>
   const shared = new Uint8Array(new SharedArrayBuffer(3));
   shared.set([0x14, 0xc3, 0xa9]);
   assert.equal(decodeCalldata(shared), 'é');
+});
+
+test('streamed and prefixed encodings are the encoding itself, large byte strings included', () => {
+  const rng = new Rng(7);
+  const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => rng.u32() & 0xff);
+  const big = bytes(200_000);
+  const values: CalldataInput[] = [
+    null,
+    'text',
+    bytes(65_535),
+    bytes(65_536),
+    big,
+    [big, 'between', bytes(10), big, new Map<string, CalldataInput>([['z', big], ['a', 1n], ['m', [bytes(70_000), -5]]])],
+    new Map<string, CalldataInput>([['result', big], ['writes', [[bytes(32), bytes(100_000)]]], ['version', 1n]]),
+  ];
+  for (const v of values) {
+    const whole = encodeCalldata(v);
+    const pieces: Uint8Array[] = [];
+    // Each piece is copied as it arrives: a piece is valid only during the call.
+    streamCalldata(v, (chunk) => pieces.push(Uint8Array.from(chunk)));
+    assert.deepEqual(Buffer.concat(pieces), Buffer.from(whole));
+    assert.deepEqual(encodeCalldataAfter(9, v), Uint8Array.from([9, ...whole]));
+  }
+  // A large byte string reaches the sink as itself, not copied through the buffer.
+  const seen: Uint8Array[] = [];
+  streamCalldata([big], (chunk) => seen.push(chunk));
+  assert.ok(seen.includes(big));
 });
 
 test('calldataToJson renders for humans', () => {
