@@ -82,6 +82,7 @@ export function checkGasCosts(hf, gc) {
       if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new Error(`protocol/gas-costs.json: ${n}.${k} must be a non-negative integer`);
     }
   }
+  if (!Number.isSafeInteger(gc.handed_to_host?.per_byte) || gc.handed_to_host.per_byte < 0) throw new Error('protocol/gas-costs.json: handed_to_host.per_byte must be a non-negative integer');
   if (!Number.isSafeInteger(gc.schedule_version) || gc.schedule_version < 1) throw new Error('protocol/gas-costs.json: schedule_version must be a positive integer');
 }
 
@@ -92,6 +93,8 @@ function hostFunctionsTs(hf, gc) {
   lines.push(`export const GAS_SCHEDULE_VERSION = ${gc.schedule_version};`, '');
   lines.push('/** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */');
   lines.push(`export const ROUND_TRIP_GAS = { base: ${gc.round_trip.base}, perByte: ${gc.round_trip.per_byte} } as const;`, '');
+  lines.push('/** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */');
+  lines.push(`export const HANDED_TO_HOST_GAS = { perByte: ${gc.handed_to_host.per_byte} } as const;`, '');
   lines.push('/** Every host function a guest may import from module "env", declared once, with its gas costs. */');
   lines.push('export const HOST_FUNCTIONS = {');
   for (const f of hf.functions) {
@@ -110,6 +113,7 @@ function gasCostTable(hf, gc) {
   const t = [`Gas schedule version ${gc.schedule_version}.`, '', '| host function | family | base | per byte |', '|---|---|---:|---:|'];
   for (const f of hf.functions) t.push(`| \`${f.name}\` | ${f.family} | ${gc.functions[f.name].base} | ${gc.functions[f.name].per_byte} |`);
   t.push(`| *each request to the host* (round trip) | | ${gc.round_trip.base} | ${gc.round_trip.per_byte} |`);
+  t.push(`| *each byte handed to the host when the call ends* (result and effects) | | | ${gc.handed_to_host.per_byte} |`);
   return t.join('\n');
 }
 
@@ -134,7 +138,8 @@ function hostFunctionsMd(hf, gc) {
   lines.push('are in [host-functions-semantics.md](host-functions-semantics.md); limits in [limits.md](limits.md).', '');
   lines.push('## Gas', '', 'Each call costs the function\'s base gas plus its per-byte gas for every byte copied across the boundary');
   lines.push('(read from the guest, written to the guest or a register); each request the VM sends to the host on the');
-  lines.push(`guest's behalf costs ${gc.round_trip.base} plus ${gc.round_trip.per_byte} per byte of request and answer. The gas column is`);
+  lines.push(`guest's behalf costs ${gc.round_trip.base} plus ${gc.round_trip.per_byte} per byte of request and answer; when the call ends, every`);
+  lines.push(`byte of its result and effects costs ${gc.handed_to_host.per_byte} more (the host decodes, hashes and applies it). The gas column is`);
   lines.push('base / per byte. [determinism.md](determinism.md#host-functions-gas-is-a-price-of-time) explains the model and its calibration.');
   const families = [...new Set(hf.functions.map((f) => f.family))];
   for (const fam of families) {

@@ -10,6 +10,7 @@ import type { Effects } from './effects.js';
 import type { ExecutionMessage, VmLimits } from './message.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
 import type { NodeEffects } from './node-effects.js';
+import type { ExecutionResult } from './result.js';
 
 export type EffectLimits = Pick<VmLimits, 'maxNodeActions' | 'maxStorageWrites' | 'maxEffectBytes'>;
 
@@ -36,6 +37,26 @@ export function effectBytes(e: Effects): number {
   n += 32 * e.approvals.length + 64 * e.blobAnnouncements.length;
   n += (e.artifact?.length ?? 0) + (e.rootHash?.length ?? 0);
   return n;
+}
+
+/** Bytes of non-deterministic blocks' results and a validator's reason: not effects the VM bounds as it goes. */
+export function nondetBytes(e: Pick<Effects, 'nondetResults' | 'nondetDisagreement'>): number {
+  return e.nondetResults.reduce((n, r) => n + r.length, 0) + (e.nondetDisagreement === null ? 0 : utf8Length(e.nondetDisagreement.reason));
+}
+
+/** Bytes of a result's data: the returned byte string, or the error's message. */
+export function resultDataBytes(r: ExecutionResult): number {
+  if (r.code !== 'return') return utf8Length(r.message);
+  return r.value instanceof Uint8Array ? r.value.length : 0;
+}
+
+/**
+ * Every byte a call hands the host when it ends: its result's data, its effects and its blocks' results. The
+ * VM charges handed_to_host gas for each (protocol/gas-costs.json), because the host decodes, hashes and applies
+ * them on its event loop.
+ */
+export function handedBytes(r: ExecutionResult, e: Effects): number {
+  return resultDataBytes(r) + effectBytes(e) + nondetBytes(e);
 }
 
 /** Why these effects break the call's limits, or undefined when they do not. */
@@ -81,7 +102,7 @@ export function resultEffectsProblem(msg: Pick<ExecutionMessage, 'gasLimit' | 'l
   if (over !== undefined) return over;
   // Non-deterministic blocks' results and a validator's reason are not effects the VM bounds as it goes (the
   // execution hash covers them), but an honest VM's fit the same byte budget; checked here only, on the host.
-  const nondet = e.nondetResults.reduce((n, r) => n + r.length, 0) + (e.nondetDisagreement === null ? 0 : utf8Length(e.nondetDisagreement.reason));
+  const nondet = nondetBytes(e);
   if (nondet === 0) return undefined;
   const total = effectBytes(e) + nondet;
   return total > l.maxEffectBytes ? `${total} bytes of effects and non-deterministic block results exceed max_effect_bytes ${l.maxEffectBytes}` : undefined;

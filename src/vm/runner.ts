@@ -19,9 +19,9 @@ import type { ExecutionResult } from '../protocol/result.js';
 import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
-import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
+import { GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS } from './host-functions.generated.js';
 import { ModuleLink } from './imports/index.js';
-import { effectLimitProblem } from '../protocol/effect-limits.js';
+import { effectLimitProblem, handedBytes } from '../protocol/effect-limits.js';
 import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
@@ -280,13 +280,33 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
     run = { result: err.result, failure: err };
   }
   let effects = ex.effects();
-  const result = ex.nondet.finish(run.result);
-  if (result.code !== 'return' && effectLimitProblem(msg.limits, effects) !== undefined) {
-    // A failed call's changes are never applied: drop them rather than hand the host effects over the limits
-    // (which it must treat as a protocol violation). Logs, events and the blocks' results stay.
-    const { logs, events, nondetResults, nondetDisagreement } = effects;
-    effects = { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
+  let result = ex.nondet.finish(run.result);
+  // A failed call's changes are never applied: they are not handed over either (the host would decode and hash
+  // them for nothing, and changes over the limits it must treat as a protocol violation).
+  if (result.code !== 'return') effects = keptOnFailure(effects);
+  let gasUsed = meter.gasUsed(run.failure);
+  // What the call hands the host is paid for now (handed_to_host, protocol/gas-costs.json): the host decodes,
+  // hashes and applies every byte on its event loop, at several times the cost of the copy into the VM that the
+  // host functions' per_byte paid for. A call that cannot pay hands over only its logs, events and blocks'
+  // results, and a result that is the contract's own data (a return value, an Err) becomes out_of_gas.
+  if (result.code !== 'internal_error') {
+    const gas = BigInt(handedBytes(result, effects)) * HANDED_PER_BYTE;
+    if (gas <= msg.gasLimit - gasUsed) {
+      gasUsed += gas;
+    } else {
+      effects = keptOnFailure(effects);
+      if (result.code === 'return' || result.code === 'user_error') result = reasonResult('out_of_gas');
+      gasUsed = msg.gasLimit;
+    }
   }
-  effects.gasUsed = meter.gasUsed(run.failure);
+  effects.gasUsed = gasUsed;
   return { result, effects };
+}
+
+const HANDED_PER_BYTE = BigInt(HANDED_TO_HOST_GAS.perByte);
+
+/** What a failed call still hands the host: its logs, events and blocks' results (the host applies nothing). */
+function keptOnFailure(e: Effects): Effects {
+  const { logs, events, nondetResults, nondetDisagreement } = e;
+  return { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
 }

@@ -13,6 +13,7 @@ import { Probe } from '../node/probe.js';
 
 const BIG = MAX_FRAME_BYTES + 1024 * 1024; // one MiB over the frame limit
 // The probe's memory must hold the value: raise the page and execution-memory limits for this call only.
+const HUGE_GAS = 10n ** 12n;
 const limits = { maxMemoryPages: Math.ceil((BIG + 128 * 1024) / 65536) + 16, maxExecutionMemory: 4 * BIG };
 
 describe('in-process execution: the same result rules as a VM process', () => {
@@ -26,7 +27,8 @@ describe('in-process execution: the same result rules as a VM process', () => {
   test('a result over the frame limit is result_too_large in process, as from a VM process', async () => {
     const backend = new MemoryBackend();
     const codeHash = backend.deploy(probe);
-    const end = runInProcess(backend, message({ codeHash, method: 'huge', limits }));
+    // Gas for handing a value over the frame limit to the host (handed_to_host per byte), so the size rule decides.
+    const end = runInProcess(backend, message({ codeHash, method: 'huge', limits, gasLimit: HUGE_GAS }));
     assert.equal(end.kind, 'result');
     const inProcess = end as Extract<typeof end, { kind: 'result' }>;
     assert.equal(inProcess.result.code, 'vm_error', 'the oversized value is not handed over');
@@ -36,7 +38,7 @@ describe('in-process execution: the same result rules as a VM process', () => {
     const host = await Host.open({ poolSize: 1, limits });
     try {
       const hash = await host.deploy(probe);
-      const o = await host.call({ codeHash: hash, method: 'huge', contextId: id32('test-context'), limits });
+      const o = await host.call({ codeHash: hash, method: 'huge', contextId: id32('test-context'), limits, gasLimit: HUGE_GAS });
       assert.deepEqual(o.result, inProcess.result, 'a VM process reports the same result');
     } finally {
       await host.close();
