@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
-import { effectDecodeLimits, resultDecodeLimits, resultEffectsProblem } from '../protocol/effect-limits.js';
+import { effectDecodeLimits, resultDecodeLimits, resultEffectsProblem, unpaidProblem } from '../protocol/effect-limits.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus } from '../protocol/messages.js';
@@ -94,7 +94,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     const { limits } = job.message;
     const decoded = { result: decodeResult(result, resultDecodeLimits(limits)), effects: decodeEffects(effects, effectDecodeLimits(limits)) };
     checkNodeEffects(job.message, decoded.effects);
-    const over = resultEffectsProblem(job.message, decoded.effects);
+    const over = resultEffectsProblem(job.message, decoded.effects) ?? unpaidProblem(job.message, decoded.result, decoded.effects);
     if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);
     // The frame rule, here too: a path without frames (in-process) reports what a socket VM would.
     job.end({ kind: 'result', ...fitResult(result.length, effects.length, decoded) });

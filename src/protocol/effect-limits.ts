@@ -11,6 +11,7 @@ import type { ExecutionMessage, VmLimits } from './message.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
 import type { NodeEffects } from './node-effects.js';
 import type { ExecutionResult } from './result.js';
+import { HANDED_TO_HOST_GAS } from '../vm/host-functions.generated.js';
 
 export type EffectLimits = Pick<VmLimits, 'maxNodeActions' | 'maxStorageWrites' | 'maxEffectBytes'>;
 
@@ -57,6 +58,18 @@ export function resultDataBytes(r: ExecutionResult): number {
  */
 export function handedBytes(r: ExecutionResult, e: Effects): number {
   return resultDataBytes(r) + effectBytes(e) + nondetBytes(e);
+}
+
+/**
+ * Why the gas used does not pay for what was handed over, or undefined: an honest VM charges handed_to_host for
+ * every byte of the result's data and the effects (src/vm/runner.ts), or, when the call cannot pay, uses its
+ * whole gas limit. A compromised VM that reports less bills the caller less than the host's work costs.
+ */
+export function unpaidProblem(msg: Pick<ExecutionMessage, 'gasLimit'>, r: ExecutionResult, e: Effects): string | undefined {
+  const bytes = handedBytes(r, e);
+  const owed = BigInt(bytes) * BigInt(HANDED_TO_HOST_GAS.perByte);
+  const need = owed < msg.gasLimit ? owed : msg.gasLimit;
+  return e.gasUsed < need ? `gas_used ${e.gasUsed} does not pay for the ${bytes} bytes handed over (handed_to_host: at least ${need})` : undefined;
 }
 
 /** Why these effects break the call's limits, or undefined when they do not. */

@@ -289,15 +289,13 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   // hashes and applies every byte on its event loop, at several times the cost of the copy into the VM that the
   // host functions' per_byte paid for. A call that cannot pay hands over only its logs, events and blocks'
   // results, and a result that is the contract's own data (a return value, an Err) becomes out_of_gas.
-  if (result.code !== 'internal_error') {
-    const gas = BigInt(handedBytes(result, effects)) * HANDED_PER_BYTE;
-    if (gas <= msg.gasLimit - gasUsed) {
-      gasUsed += gas;
-    } else {
-      effects = keptOnFailure(effects);
-      if (result.code === 'return' || result.code === 'user_error') result = reasonResult('out_of_gas');
-      gasUsed = msg.gasLimit;
-    }
+  const gas = BigInt(handedBytes(result, effects)) * HANDED_PER_BYTE;
+  if (gas <= msg.gasLimit - gasUsed) {
+    gasUsed += gas;
+  } else {
+    effects = keptOnFailure(effects);
+    if (result.code === 'return' || result.code === 'user_error') result = reasonResult('out_of_gas');
+    gasUsed = msg.gasLimit;
   }
   effects.gasUsed = gasUsed;
   return { result, effects };

@@ -12,7 +12,7 @@
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
- *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, or value-flood: its return value),
+ *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, or value-flood and underpaid: its return value),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
@@ -73,7 +73,11 @@ socket.on('connect', () => {
       socket.once('data', () => {
         const kind = mode.slice('result-'.length);
         // A return value of a million nulls: an honest VM returns one value (bytes or null).
-        const result = kind === 'value-flood' ? Buffer.concat([encodeResult({ code: 'return', value: null }).subarray(0, 1), encodeCalldata(new Array<null>(1_000_000).fill(null))]) : encodeResult({ code: 'return', value: null });
+        const result =
+          kind === 'value-flood'
+            ? Buffer.concat([encodeResult({ code: 'return', value: null }).subarray(0, 1), encodeCalldata(new Array<null>(1_000_000).fill(null))])
+            : // A 1 MiB value with gas_used 0: an honest VM charges handed_to_host for every byte of it.
+              encodeResult({ code: 'return', value: kind === 'underpaid' ? new Uint8Array(1 << 20) : null });
         socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: forgedEffects(kind) })));
       });
     });
@@ -211,6 +215,7 @@ function forgedEffects(kind: string): Uint8Array {
       ]);
     }
     case 'value-flood':
+    case 'underpaid':
       break;
     case 'nondet-big':
       // A block result of 2 KiB, run under max_effect_bytes 1024 (the test's limit).
