@@ -6,7 +6,7 @@ export const HOST_MODULE = "env";
 export const GAS_SCHEDULE_VERSION = 4;
 
 /** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */
-export const ROUND_TRIP_GAS = { base: 900000, perByte: 10 } as const;
+export const ROUND_TRIP_GAS = { base: 900000, perByte: 40 } as const;
 
 /** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */
 export const HANDED_TO_HOST_GAS = { perByte: 100 } as const;
