@@ -4,15 +4,17 @@
  * or blobs, nor hand the node a data directory it controls. Each test failed before its fix: data.mdb was
  * created 0644 in a 0755 directory (private storage readable by every user), and a directory another account
  * created first (or reached through its link) was used as is, so a root node wrote its store where that account
- * pointed it.
+ * pointed it; the self-test's file probe wrote to /tmp/hostlink-probe-PID, so a root self-test wrote through
+ * another user's link there, and a directory there made the probe report a block that never happened.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
 import { Host } from '../../src/host/host.js';
+import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -123,6 +125,57 @@ describe('local user: the data directory is the node user\'s alone', () => {
       await assert.rejects(Host.open({ dataDir: join(open, 'data'), poolSize: 1 }), (e) => refused(e, /which others may write to \(mode 0777.*without the sticky bit/));
     } finally {
       base.remove();
+    }
+  });
+});
+
+/** Runs one self-test probe unsandboxed (mode off) as pid 1 of a new pid namespace: its pid is known in advance. */
+function probeAsPid1(name: string): { outcome?: string; detail?: string; raw: string } {
+  const r = spawnSync('unshare', ['--pid', '--fork', '--kill-child', process.execPath, HOSTLINK_BIN, 'vm', '--sandbox-probe', name], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOSTLINK_SANDBOX: 'off', HOSTLINK_PROBE: '{}' },
+    timeout: 60_000,
+  });
+  const raw = `${r.stdout}${r.stderr}`;
+  try {
+    return { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as { outcome: string; detail: string }), raw };
+  } catch {
+    return { raw };
+  }
+}
+
+const NO_UNSHARE = !isRoot ? 'needs root (a pid namespace and another user\'s files)' : spawnSync('unshare', ['--pid', '--fork', 'true']).status !== 0 ? 'unshare --pid is not available here' : false;
+
+describe('local user: the sandbox self-test\'s file probe', { skip: NO_UNSHARE }, () => {
+  const planted = '/tmp/hostlink-probe-1'; // where the probe of pid 1 used to write
+
+  test('does not write through another user\'s link, and reports an unsandboxed create as allowed', () => {
+    const base = tempDir();
+    const victim = join(base.path, 'victim');
+    try {
+      writeFileSync(victim, 'root only', { mode: 0o600 });
+      rmSync(planted, { recursive: true, force: true });
+      symlinkSync(victim, planted);
+      lchownSync(planted, STRANGER, STRANGER);
+      const r = probeAsPid1('create_file');
+      assert.equal(readFileSync(victim, 'utf8'), 'root only', 'the probe wrote through the planted link');
+      assert.equal(r.outcome, 'allowed', r.raw);
+    } finally {
+      rmSync(planted, { recursive: true, force: true });
+      base.remove();
+    }
+  });
+
+  test('a directory another user put in its way does not turn into a block', () => {
+    try {
+      rmSync(planted, { recursive: true, force: true });
+      mkdirSync(planted);
+      chownSync(planted, STRANGER, STRANGER);
+      const r = probeAsPid1('create_file');
+      assert.equal(r.outcome, 'allowed', r.raw);
+      assert.deepEqual(readdirSync('/tmp').filter((n) => n.startsWith('hostlink-probe-1-')), [], 'the probe left its file behind');
+    } finally {
+      rmSync(planted, { recursive: true, force: true });
     }
   });
 });
