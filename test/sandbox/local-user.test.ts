@@ -5,15 +5,18 @@
  * created 0644 in a 0755 directory (private storage readable by every user), and a directory another account
  * created first (or reached through its link) was used as is, so a root node wrote its store where that account
  * pointed it; the self-test's file probe wrote to /tmp/hostlink-probe-PID, so a root self-test wrote through
- * another user's link there, and a directory there made the probe report a block that never happened.
+ * another user's link there, and a directory there made the probe report a block that never happened; a
+ * dead node's lock counted as held while any process had its pid, so another account that forked until it got
+ * that pid (1m44s here) kept the node from starting again.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
 import { Host } from '../../src/host/host.js';
+import { LOCK_FILE } from '../../src/host/state/data-dir.js';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 
@@ -40,6 +43,26 @@ function modes(dir: string): [string, number][] {
 const refused = (e: unknown, pattern: RegExp): boolean => isHostlinkError(e, 'usage') && pattern.test((e as Error).message);
 
 describe('local user: the data directory is the node user\'s alone', () => {
+  test('a dead node\'s lock is taken over even when another account\'s process now has its pid', { skip: NOT_ROOT }, async () => {
+    const base = tempDir();
+    const dataDir = join(base.path, 'data');
+    // The end state of the attack: the pid written in the lock belongs to a process of uid 4242.
+    const squatter = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { uid: STRANGER, gid: STRANGER, stdio: 'ignore' });
+    try {
+      const h = await Host.open({ dataDir, poolSize: 1 });
+      await h.close();
+      writeFileSync(join(dataDir, LOCK_FILE), `${squatter.pid} 0123456789abcdef\n`, { mode: 0o600 }); // as the dead node left it
+      const again = await Host.open({ dataDir, poolSize: 1 });
+      await again.close();
+      // A live process of the lock owner's uid still holds it.
+      writeFileSync(join(dataDir, LOCK_FILE), `${process.pid} 0123456789abcdef\n`, { mode: 0o600 });
+      await assert.rejects(Host.open({ dataDir, poolSize: 1 }), (e) => isHostlinkError(e, 'usage') && /is in use by process/.test((e as Error).message));
+    } finally {
+      squatter.kill('SIGKILL');
+      base.remove();
+    }
+  });
+
   test('state, private storage and blobs are created readable by the node\'s user only, whatever the umask', async () => {
     const base = tempDir();
     const dataDir = join(base.path, 'data'); // created by the Host

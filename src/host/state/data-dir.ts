@@ -4,8 +4,8 @@
  * takes an exclusive lock first: the file `<dataDir>/hostlink.lock`, holding "pid nonce", created atomically
  * (written under a private name, then hard-linked into place, which fails if the lock exists). A second opener,
  * in this process or another, gets an error naming the holder's pid. A lock left by a process that no longer
- * runs is taken over: it is renamed away (only one taker wins the rename), checked to be the dead holder's,
- * and then replaced the same atomic way. Several processes share one node by talking to the one process that
+ * runs (or whose pid now belongs to a process of another uid than the lock's owner) is taken over: it is renamed
+ * away (only one taker wins the rename), checked to be the dead holder's, and then replaced the same atomic way. Several processes share one node by talking to the one process that
  * holds its Host (docs/state.md, "One process per data directory").
  *
  * The directory holds the node's state, private storage and blobs, so before anything is written there it must
@@ -15,7 +15,7 @@
  * files, or swap the files under a running node.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join, parse, resolve } from 'node:path';
 import { HostlinkError } from '../../errors.js';
 
@@ -63,6 +63,36 @@ export function pidAlive(pid: number): boolean {
   } catch (e) {
     return code(e) === 'EPERM';
   }
+}
+
+/** The effective uid of a running process from /proc; undefined when this system has no /proc to ask. */
+function processUid(pid: number): number | 'gone' | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch (e) {
+    if (code(e) !== 'ENOENT') return undefined;
+    return existsSync('/proc/self/status') ? 'gone' : undefined;
+  }
+  const m = /^Uid:\s+\d+\s+(\d+)/m.exec(status);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Whether the lock's holder still runs: a process with its pid exists and runs as the lock file's owner (the
+ * holder created the file). A process of another uid cannot be the holder, so another local account that gets
+ * a dead node's pid (forking until the pid comes round) does not keep the node's directory locked.
+ */
+function holderRuns(pid: number, lockPath: string): boolean {
+  if (!pidAlive(pid)) return false;
+  let owner: number;
+  try {
+    owner = statSync(lockPath).uid;
+  } catch {
+    return true; // replaced meanwhile: the caller's next round reads the new one
+  }
+  const uid = processUid(pid);
+  return uid === undefined || (uid !== 'gone' && uid === owner);
 }
 
 function holderPid(text: string): number | undefined {
@@ -206,7 +236,7 @@ export function lockDataDir(dir: string): DataDirLock {
       const held = readOrUndefined(path);
       if (held === undefined) continue; // released meanwhile
       const pid = holderPid(held);
-      if (pid !== undefined && pidAlive(pid)) {
+      if (pid !== undefined && holderRuns(pid, path)) {
         throw new DataDirInUse(
           `data directory ${dir} is in use by process ${pid}${pid === process.pid ? ' (this process: another Host is open on it)' : ''}: ` +
             `one process owns a data directory; share its Host, or remove ${path} if process ${pid} is not Hostlink`,
