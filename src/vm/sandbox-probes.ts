@@ -5,7 +5,8 @@
  * SIGSYS, which the driver (src/host/sandbox/self-test.ts) counts as blocked.
  */
 import { spawnSync } from 'node:child_process';
-import { fstatSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { enterSandbox, SANDBOX_ENV } from './sandbox.js';
 import { sandboxAddon, type SandboxAddon } from './sandbox-native.js';
@@ -65,12 +66,19 @@ export const PROBES: Record<string, Probe> = {
     }
   } },
   create_file: { title: 'create a file (/tmp)', expect: 'blocked', run: () => {
+    // A name nobody can guess, created new and never through a link: with a guessable one (the pid) another
+    // local user could plant a link there (an unsandboxed probe, as root, wrote through it) or a directory
+    // (the write failed, and the self-test called that failure the sandbox's).
+    const path = `/tmp/hostlink-probe-${process.pid}-${randomBytes(8).toString('hex')}`;
+    let fd: number;
     try {
-      writeFileSync(`/tmp/hostlink-probe-${process.pid}`, 'x');
-      return { outcome: 'allowed', detail: 'created' };
+      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (e) {
       return blockedBy(e);
     }
+    closeSync(fd);
+    unlinkSync(path);
+    return { outcome: 'allowed', detail: 'created' };
   } },
   inherited_fd: { title: "write to an inherited descriptor (the host's LMDB file)", expect: 'blocked', run: () => {
     for (let fd = 3; fd < 256; fd++) {

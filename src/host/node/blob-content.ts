@@ -9,9 +9,10 @@
  * removed when a Host opens.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostlinkError } from '../../errors.js';
+import { DATA_DIR_MODE, DATA_FILE_MODE } from '../state/data-dir.js';
 import { BlobHasher } from './blob-id.js';
 
 /** A blob that was fully written: readable, then either committed or discarded. */
@@ -125,10 +126,13 @@ function sweepStaging(stagingRoot: string): void {
 
 export function diskBlobContent(root: string): BlobContent {
   const stagingRoot = join(root, 'staging');
-  mkdirSync(stagingRoot, { recursive: true });
+  mkdirSync(stagingRoot, { recursive: true, mode: DATA_DIR_MODE });
+  // Blobs are the node's data like its state: a root an earlier version created open to others is closed here.
+  const st = lstatSync(root);
+  if (st.isDirectory() && (st.mode & 0o077) !== 0 && st.uid === process.geteuid?.()) chmodSync(root, DATA_DIR_MODE);
   sweepStaging(stagingRoot);
   const staging = join(stagingRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(staging);
+  mkdirSync(staging, { mode: DATA_DIR_MODE });
   let uploads = 0;
   // The node's disk, not the VM: a store failure (the upload is discarded with the call).
   const stagingFailed = (e: unknown): HostlinkError =>
@@ -140,7 +144,7 @@ export function diskBlobContent(root: string): BlobContent {
       const path = join(staging, `${uploads++}.part`);
       let fd: number;
       try {
-        fd = openSync(path, 'w');
+        fd = openSync(path, 'w', DATA_FILE_MODE);
       } catch (e) {
         throw stagingFailed(e);
       }
@@ -174,7 +178,7 @@ export function diskBlobContent(root: string): BlobContent {
               if (existsSync(target)) {
                 unlinkSync(path); // same id, same content: keep the stored copy
               } else {
-                mkdirSync(join(root, hex(id).slice(0, 2)), { recursive: true });
+                mkdirSync(join(root, hex(id).slice(0, 2)), { recursive: true, mode: DATA_DIR_MODE });
                 renameSync(path, target);
               }
               present = false;

@@ -9,11 +9,12 @@
  * LMDB's synced commit, which is plain LMDB durability (after a crash, the store is exactly as of some
  * committed transaction, and every resolved write() is in it).
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { HostlinkError } from '../../errors.js';
 import { plain } from './bytes.js';
+import { DATA_DIR_MODE, DATA_FILE_MODE } from './data-dir.js';
 import {
   checkSynchronous,
   checkTableKey,
@@ -118,11 +119,32 @@ export function dataFileDamage(file: string): string | undefined {
   }
 }
 
+/**
+ * LMDB's files hold all state and private storage: only this user may read them. lmdb creates them with 0664
+ * less the umask unless told; files an earlier version created that way are tightened here (never through a link).
+ */
+function makePrivate(dir: string): void {
+  for (const name of ['data.mdb', 'lock.mdb']) {
+    const file = join(dir, name);
+    let st;
+    try {
+      st = lstatSync(file);
+    } catch {
+      continue; // LMDB creates it, with DATA_FILE_MODE
+    }
+    if (st.isFile() && (st.mode & 0o077) !== 0 && st.uid === process.geteuid?.()) chmodSync(file, DATA_FILE_MODE);
+  }
+}
+
+/** lmdb's native open reads `permissionsMode` (the mode of the files it creates); its typings do not list it. */
+const LMDB_FILE_MODE = { permissionsMode: DATA_FILE_MODE };
+
 export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {}): Promise<KvStore> {
   let root: RootDatabase<Buffer, Uint8Array>;
   const dbs = new Map<TableName, Db>();
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: DATA_DIR_MODE });
+    makePrivate(dir);
     const damage = dataFileDamage(join(dir, 'data.mdb'));
     if (damage !== undefined) {
       throw new HostlinkError('store', `the store in ${dir} cannot be opened: its data.mdb ${damage}. Nothing was changed: restore the directory from a backup, or move it away to start an empty store`);
@@ -134,6 +156,7 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
       overlappingSync: false,
       noSync: options.durability === 'nosync',
       noSubdir: false, // lmdb would treat a directory name containing '.' as a file name
+      ...LMDB_FILE_MODE,
       ...(options.mapSize !== undefined ? { mapSize: options.mapSize } : {}),
     });
     for (const t of TABLES) dbs.set(t, root.openDB<Buffer, Uint8Array>(t, { keyEncoding: 'binary', encoding: 'binary' }));
