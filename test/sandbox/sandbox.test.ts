@@ -159,6 +159,15 @@ describe('sandbox: a VM holds nothing of the host\'s and runs inside every layer
     assert.match(r.stdout, /every forbidden action was blocked/);
   });
 
+  test('the self-test with the sandbox off reports what is allowed and ends: its ptrace probe leaves the host running', { skip: !isRoot && 'only a root VM may ptrace the host with the sandbox off' }, () => {
+    // As root with the sandbox off, the probe's attach succeeds: PTRACE_ATTACH stopped the self-test's own host
+    // process and the command hung for good.
+    const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'vm', '--sandbox-self-test', '--sandbox', 'off'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, `the self-test did not end (${r.signal}): ${r.stdout}`);
+    assert.match(r.stdout, /\n  FAIL  ptrace the host +allowed: the system call succeeded/);
+    assert.match(r.stdout, /check\(s\) failed: .*ptrace/);
+  });
+
   test('a VM may not run as root unless the operator says so', { skip: !isRoot && 'only a root host switches users' }, async () => {
     const h = await Host.open({ sandbox: { mode: 'best-effort', user: 'no-such-hostlink-user' }, mode: 'oneshot' });
     try {
