@@ -1,12 +1,12 @@
 /**
  * The private directory of this process's VM sockets: `<tmpdir>/hostlink-<pid>-XXXXXX`, removed at exit. A host
  * killed by a signal cannot remove its own, so each new one first removes the directories of earlier hosts that
- * are gone: only names of this exact shape, owned by this user, whose pid no longer runs.
+ * are gone: only names of this exact shape, owned by this user, whose pid no longer runs as this user.
  */
 import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pidAlive } from './state/data-dir.js';
+import { runsAs } from './state/data-dir.js';
 
 const NAME = /^hostlink-([1-9][0-9]{0,9})-[A-Za-z0-9]{6}$/;
 
@@ -22,11 +22,11 @@ export function sweepStaleSocketDirs(base = tmpdir()): number {
   const uid = process.getuid?.();
   for (const name of names) {
     const m = NAME.exec(name);
-    if (m === null || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    if (m === null || Number(m[1]) === process.pid) continue;
     const path = join(base, name);
     try {
       const st = lstatSync(path);
-      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || runsAs(Number(m[1]), st.uid)) continue;
       rmSync(path, { recursive: true, force: true });
       removed++;
     } catch {

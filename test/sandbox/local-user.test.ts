@@ -11,11 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
 import { Host } from '../../src/host/host.js';
+import { sweepStaleSocketDirs } from '../../src/host/socket-dir.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
@@ -57,6 +58,33 @@ describe('local user: the data directory is the node user\'s alone', () => {
       // A live process of the lock owner's uid still holds it.
       writeFileSync(join(dataDir, LOCK_FILE), `${process.pid} 0123456789abcdef\n`, { mode: 0o600 });
       await assert.rejects(Host.open({ dataDir, poolSize: 1 }), (e) => isHostlinkError(e, 'usage') && /is in use by process/.test((e as Error).message));
+    } finally {
+      squatter.kill('SIGKILL');
+      base.remove();
+    }
+  });
+
+  test('leftovers of a dead host are swept even when another account\'s process now has its pid', { skip: NOT_ROOT }, async () => {
+    // Socket directories and blob staging directories are named after their host's pid, like the lock.
+    const base = tempDir();
+    const squatter = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { uid: STRANGER, gid: STRANGER, stdio: 'ignore' });
+    try {
+      const sockets = join(base.path, `hostlink-${squatter.pid}-AbC123`);
+      mkdirSync(sockets, { mode: 0o711 });
+      const mine = join(base.path, `hostlink-${process.pid}-XyZ789`);
+      mkdirSync(mine, { mode: 0o711 });
+      assert.equal(sweepStaleSocketDirs(base.path), 1);
+      assert.equal(existsSync(sockets), false, 'the dead host\'s socket directory is gone');
+      assert.equal(existsSync(mine), true, 'this process\'s own stays');
+
+      const dataDir = join(base.path, 'data');
+      const staging = join(dataDir, 'blobs', 'staging', `${squatter.pid}-0badf00d`);
+      const h = await Host.open({ dataDir, poolSize: 1 });
+      await h.close();
+      mkdirSync(staging, { mode: 0o700 });
+      const again = await Host.open({ dataDir, poolSize: 1 });
+      await again.close();
+      assert.equal(existsSync(staging), false, 'the dead host\'s blob staging directory is gone');
     } finally {
       squatter.kill('SIGKILL');
       base.remove();

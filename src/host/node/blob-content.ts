@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostlinkError } from '../../errors.js';
-import { DATA_DIR_MODE, DATA_FILE_MODE } from '../state/data-dir.js';
+import { DATA_DIR_MODE, DATA_FILE_MODE, runsAs } from '../state/data-dir.js';
 import { BlobHasher } from './blob-id.js';
 
 /** A blob that was fully written: readable, then either committed or discarded. */
@@ -105,22 +105,24 @@ function readFileRange(path: string, offset: bigint, length: number): Uint8Array
   }
 }
 
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes the staging directories of processes that are gone (their uploads can never finish). */
 function sweepStaging(stagingRoot: string): void {
   for (const name of readdirSync(stagingRoot)) {
     const pid = Number(name.split('-')[0]);
-    // Directories of this process (another Host on the same data directory) or of a live one stay.
-    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && processRuns(pid))) continue;
-    rmSync(join(stagingRoot, name), { recursive: true, force: true });
+    const path = join(stagingRoot, name);
+    // Directories of this process (another Host on the same data directory) or of a live one stay: live means
+    // running as the directory's owner (a process of another account that took a dead node's pid does not count).
+    if (pid === process.pid || (Number.isInteger(pid) && pid > 0 && runsAs(pid, ownerOf(path)))) continue;
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** The owner's uid, or -1 when the file is gone (no process runs as -1). */
+function ownerOf(path: string): number {
+  try {
+    return lstatSync(path).uid;
+  } catch {
+    return -1;
   }
 }
 

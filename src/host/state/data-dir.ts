@@ -84,15 +84,25 @@ function processUid(pid: number): number | 'gone' | undefined {
  * a dead node's pid (forking until the pid comes round) does not keep the node's directory locked.
  */
 function holderRuns(pid: number, lockPath: string): boolean {
-  if (!pidAlive(pid)) return false;
   let owner: number;
   try {
     owner = statSync(lockPath).uid;
   } catch {
-    return true; // replaced meanwhile: the caller's next round reads the new one
+    return pidAlive(pid); // replaced meanwhile: the caller's next round reads the new one
   }
-  const uid = processUid(pid);
-  return uid === undefined || (uid !== 'gone' && uid === owner);
+  return runsAs(pid, owner);
+}
+
+/**
+ * Whether a process with this pid runs as `uid`: what a file named after its creator's pid (a lock, a socket or
+ * staging directory) needs to still have its creator. A live process of another uid is not the creator: another
+ * local account that forks until it gets a dead node's pid must not keep its files in place. Without /proc, any
+ * live process counts.
+ */
+export function runsAs(pid: number, uid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  const actual = processUid(pid);
+  return actual === undefined || (actual !== 'gone' && actual === uid);
 }
 
 function holderPid(text: string): number | undefined {
