@@ -98,10 +98,9 @@ class Writer {
   pos = 0;
 
   /** With a sink, the encoding is handed out in order (flush) instead of collected; see streamCalldata. */
-  constructor(
-    size: number,
-    private readonly sink?: (chunk: Uint8Array) => void,
-  ) {
+  sink: ((chunk: Uint8Array) => void) | undefined = undefined;
+
+  constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
   }
 
@@ -231,9 +230,18 @@ export function encodeCalldataAfter(prefix: number | null, value: CalldataInput)
  * during the sink call (the writer's buffer is reused), so the sink must consume it at once, as Hash.update does.
  */
 export function streamCalldata(value: CalldataInput, sink: (chunk: Uint8Array) => void): void {
-  const w = new Writer(SCRATCH_BYTES, sink);
-  writeValue(w, value, 0);
-  w.flush();
+  // The scratch writer as in encodeCalldataAfter: an execution hash per call must not allocate a buffer each time.
+  const w = scratch ?? new Writer(SCRATCH_BYTES);
+  scratch = null;
+  w.pos = 0;
+  w.sink = sink;
+  try {
+    writeValue(w, value, 0);
+    w.flush();
+  } finally {
+    w.sink = undefined;
+    if (w.buf.length <= MAX_RETAINED_BYTES) scratch = w;
+  }
 }
 
 function writeValue(w: Writer, v: unknown, depth: number): void {
