@@ -14,7 +14,7 @@ import { decodeBlockResult, describeBlockResult, encodeBlockResult, type BlockRe
 import { NONDET_LIMITS, VALIDATOR_AGREE } from '../protocol/nondet.generated.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import type { Execution } from './execution.js';
-import { endWith } from './sub-instance.js';
+import { endWith, type SubInstanceRequest } from './sub-instance.js';
 import { reasonMessage, reasonResult } from '../protocol/reasons.js';
 
 export type NondetRole = 'leader' | 'validator' | 'sync';
@@ -36,6 +36,26 @@ function checkProposal(bytes: Uint8Array): { bytes: Uint8Array; result: BlockRes
   if (fault === undefined) return { bytes, result: decoded as BlockResult };
   const result: BlockResult = { code: 'vm_error', message: reasonMessage('leader_fault', `nondet_output ${fault}`) };
   return { bytes: encodeBlockResult(result), result };
+}
+
+/**
+ * Runs a block's sub-instance (the leader's or the validator's method) and drops what it left in the call: its
+ * log lines, and the bytes its registers, return value and logs held in max_execution_memory. Only the leader
+ * and the validator run these methods (different ones) and a sync replay runs neither, so anything a block left
+ * behind would give the deterministic code after it different room in each role: a leader's block that logged
+ * or held a fetched page in a register made the leader fail with LogsOverflow or MemoryLimitExceeded where the
+ * validators and the sync replay returned. The block's result is all that reaches the call. (Gas is the one
+ * exception: a block's gas stays charged, docs/nondet.md "Known limits".)
+ */
+function spawnLeavingNothing(ex: Execution, request: SubInstanceRequest): BlockResult {
+  const logs = ex.logs.length;
+  const held = ex.budget.used;
+  try {
+    return ex.spawn(request);
+  } finally {
+    ex.logs.length = logs;
+    ex.budget.rewind(held);
+  }
 }
 
 export class NondetBlocks {
@@ -67,7 +87,7 @@ export class NondetBlocks {
     const rules = { kind: 'nondet' as const, deterministic: false, writeOps: false, depth: ex.rules.depth + 1 };
     let result: BlockResult;
     if (this.leaderResults === null) {
-      result = ex.spawn({ method: leader, input, rules: { ...rules, leaderResult: null } });
+      result = spawnLeavingNothing(ex, { method: leader, input, rules: { ...rules, leaderResult: null } });
       this.results.push(encodeBlockResult(result));
     } else {
       const proposal = this.leaderResults[callNo];
@@ -75,7 +95,7 @@ export class NondetBlocks {
       const checked = checkProposal(proposal);
       this.results.push(checked.bytes);
       if (!this.sync) {
-        const verdict = ex.spawn({ method: validator, input, rules: { ...rules, leaderResult: checked.bytes } });
+        const verdict = spawnLeavingNothing(ex, { method: validator, input, rules: { ...rules, leaderResult: checked.bytes } });
         if (verdict.code !== 'return' || verdict.returnedNothing || !sameBytes(verdict.data, VALIDATOR_AGREE)) {
           const rejected = verdict.code === 'return' && sameBytes(verdict.data, VALIDATOR_REJECT);
           const reason = rejected ? 'the validator method rejected the proposal' : `the validator method answered ${describeBlockResult(verdict)}, not calldata true`;

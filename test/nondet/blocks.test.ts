@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeBlockResult } from '../../src/protocol/nondet.js';
 import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
+import { id32 } from '../helpers.js';
 import { hexes, openNondetHost, ret, returned, userErr, userError, vmErr, vmError, type NondetHost } from './helpers.js';
 
 describe('non-deterministic blocks', () => {
@@ -118,6 +119,31 @@ describe('non-deterministic blocks', () => {
     // A different agreed value changes the hash.
     const other = await t.run('nd_store', 'l_ret|v_agree|42', { leaderResults: [ret('43')] }, 'hash-other');
     assert.notDeepEqual(other.executionHash, lead.executionHash);
+  });
+
+  test('a block leaves nothing behind: the code after it has the same room in every role', async () => {
+    // l_leave and v_leave log as many lines as their payload's count and keep their input in a register; the
+    // call then logs and writes up to its own limits. A block's leftovers used to count against those limits
+    // in the leader and the validator only, so the same agreed proposal gave LogsOverflow or
+    // MemoryLimitExceeded there and Return in the sync replay.
+    const pad = 'x'.repeat(400_000);
+    const cases = [
+      { what: 'log lines', input: 'l_leave|v_leave|6|0|5', limits: { maxLogs: 10 } },
+      { what: 'held bytes', input: `l_leave|v_leave|0|1600000|0${pad}`, limits: { maxExecutionMemory: 2_000_000 } },
+    ];
+    for (const c of cases) {
+      const call = (context: string, nondet?: Parameters<NondetHost['run']>[2]) =>
+        t.host.call({ codeHash: t.code, method: 'nd_then', input: Buffer.from(c.input), contextId: id32(`${c.what}-${context}`), limits: c.limits, ...(nondet ? { nondet } : {}) });
+      const lead = await call('leader');
+      const val = await call('validator', { leaderResults: lead.nondetResults });
+      const sync = await call('sync', { leaderResults: lead.nondetResults, sync: true });
+      for (const o of [lead, val, sync]) assert.equal(returned(o), 'left', c.what);
+      assert.deepEqual(val.executionHash, lead.executionHash, c.what);
+      assert.deepEqual(sync.executionHash, lead.executionHash, c.what);
+      // Only the deterministic code's lines remain, in every role.
+      assert.deepEqual(lead.logs, sync.logs, c.what);
+      assert.deepEqual(val.logs, sync.logs, c.what);
+    }
   });
 
   test('leftover proposals: leader_fault nondet_output extra', async () => {
