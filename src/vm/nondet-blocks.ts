@@ -15,12 +15,28 @@ import { NONDET_LIMITS, VALIDATOR_AGREE } from '../protocol/nondet.generated.js'
 import type { ExecutionResult } from '../protocol/result.js';
 import type { Execution } from './execution.js';
 import { endWith, type SubInstanceRequest } from './sub-instance.js';
-import { reasonMessage, reasonResult } from '../protocol/reasons.js';
+import { reasonMessage, reasonOf, reasonResult, RESULT_REASON_NAMES, RESULT_REASONS, type ResultReason } from '../protocol/reasons.js';
 
 export type NondetRole = 'leader' | 'validator' | 'sync';
 
-/** VMError messages a leader may not propose: they are the protocol's own verdicts. */
-const RESERVED = new RegExp(`^(${reasonMessage('absent')}$|${reasonMessage('validator_disagrees')} |${reasonMessage('leader_fault')} )`);
+/**
+ * Reasons a leader may not propose as a block's VMError: the roles' own verdicts, and what only the host records
+ * for a whole call (its deadline, its result frame, an internal failure). No sub-instance produces them, and an
+ * accepted `timeout` made a validator's call look timed out to its node (runConsensus counted its vote as
+ * timeout) although its deadline never passed.
+ */
+const RESERVED: ReadonlySet<string> = new Set<ResultReason>([
+  'absent',
+  'validator_disagrees',
+  'leader_fault',
+  'timeout',
+  'result_too_large',
+  ...RESULT_REASON_NAMES.filter((r) => RESULT_REASONS[r].code === 'internal_error'),
+]);
+const reserved = (message: string): boolean => {
+  const reason = reasonOf(message);
+  return reason !== undefined && RESERVED.has(reason);
+};
 
 /** Calldata `false`: the usual way to reject (any answer but `true` rejects). */
 const VALIDATOR_REJECT = Uint8Array.of(0x08);
@@ -32,7 +48,7 @@ function checkProposal(bytes: Uint8Array): { bytes: Uint8Array; result: BlockRes
   const decoded = decodeBlockResult(bytes);
   let fault: string | undefined;
   if (typeof decoded === 'string') fault = 'malformed';
-  else if (decoded.code === 'vm_error' && RESERVED.test(decoded.message)) fault = 'uses_this_error';
+  else if (decoded.code === 'vm_error' && reserved(decoded.message)) fault = 'uses_this_error';
   if (fault === undefined) return { bytes, result: decoded as BlockResult };
   const result: BlockResult = { code: 'vm_error', message: reasonMessage('leader_fault', `nondet_output ${fault}`) };
   return { bytes: encodeBlockResult(result), result };

@@ -178,9 +178,18 @@ describe('non-deterministic blocks', () => {
   });
 
   test('a proposal using the protocol\'s own verdicts is replaced (uses_this_error)', async () => {
-    for (const m of ['absent', 'validator_disagrees call 0', 'leader_fault nondet_output extra']) {
-      const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr(m)] });
-      assert.equal(vmError(o), 'leader_fault nondet_output uses_this_error', m);
+    // ... and verdicts only the host records for a whole call: an accepted "timeout" made the validator's call
+    // look as if its deadline had passed.
+    const hostVerdicts = ['timeout', 'result_too_large the result and effects take 1 bytes', 'vm_crash the VM process ended (signal SIGKILL)', 'host_error x'];
+    for (const m of ['absent', 'validator_disagrees call 0', 'leader_fault nondet_output extra', ...hostVerdicts]) {
+      for (const sync of [false, true]) {
+        const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr(m)], sync });
+        assert.equal(vmError(o), 'leader_fault nondet_output uses_this_error', m);
+      }
+    }
+    // A sub-instance's own errors are still proposals like any other.
+    for (const m of ['out_of_gas', 'wasm_trap unreachable', 'timeouts are not a reason', 'exit_code 1']) {
+      assert.equal(vmError(await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr(m)] })), m);
     }
   });
 
