@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { isHostlinkError } from '../../src/errors.js';
 import { decodeBlockResult } from '../../src/protocol/nondet.js';
 import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
 import { id32 } from '../helpers.js';
@@ -144,6 +145,19 @@ describe('non-deterministic blocks', () => {
       assert.deepEqual(lead.logs, sync.logs, c.what);
       assert.deepEqual(val.logs, sync.logs, c.what);
     }
+  });
+
+  test('leader results too large for the frame a VM receives its message in are refused before a VM runs', async () => {
+    // Many proposals, or one large one: either way the message cannot reach a VM (it used to kill the VM that
+    // asked for it, internal_error vm_crash, which a node may retry forever).
+    const many = Array<Uint8Array>(NONDET_LIMITS.maxNondetBlocks).fill(ret('a'.repeat(20_000)));
+    const one = [ret('a'.repeat(50 * 1024 * 1024))];
+    for (const leaderResults of [many, one]) {
+      for (const sync of [false, true]) {
+        await assert.rejects(t.run('nd', 'l_ret|v_agree|x', { leaderResults, sync }), (e: unknown) => isHostlinkError(e, 'usage') && /frame/.test((e as Error).message));
+      }
+    }
+    assert.equal(returned(await t.run('nd', 'l_ret|v_same|after')), 'after');
   });
 
   test('leftover proposals: leader_fault nondet_output extra', async () => {
