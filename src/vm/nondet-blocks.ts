@@ -80,6 +80,8 @@ export class NondetBlocks {
   /** One entry per block run so far, in call_no order (block encoding). */
   readonly results: Uint8Array[] = [];
   disagreement: NondetDisagreement | null = null;
+  /** An accepted proposal's VMError ended the run (the leader's run ended at the same block). */
+  private endedByProposal = false;
 
   constructor(
     private readonly leaderResults: readonly Uint8Array[] | null,
@@ -120,14 +122,23 @@ export class NondetBlocks {
         }
       }
       result = checked.result;
+      if (result.code === 'vm_error') this.endedByProposal = true;
     }
     if (result.code === 'vm_error') throw endWith(result.message);
     return result;
   }
 
-  /** The execution's result after the run: proposals left unused mean the leader proposed more than it ran. */
+  /**
+   * The execution's result after the run: proposals left unused mean the leader proposed more than it ran, when
+   * this run ended where the leader's must have. Not when it ended for a reason of its own: an internal failure,
+   * or running out of gas outside a proposal (a validator's blocks use other gas than the leader's, so an honest
+   * leader's run may go further; docs/nondet.md, "Known limits"). Blaming the leader then turned the validator's
+   * own out_of_gas or internal_error into leader_fault.
+   */
   finish(result: ExecutionResult): ExecutionResult {
     if (this.leaderResults === null || this.disagreement !== null || this.next >= this.leaderResults.length) return result;
+    if (result.code === 'internal_error') return result;
+    if (result.code === 'vm_error' && result.message === reasonMessage('out_of_gas') && !this.endedByProposal) return result;
     return reasonResult('leader_fault', 'nondet_output extra');
   }
 }

@@ -147,6 +147,29 @@ describe('non-deterministic blocks', () => {
     }
   });
 
+  test('a validator that runs out of its own gas before its last block says out_of_gas, not leader_fault', async () => {
+    // v_burn agrees after more work than l_ret, so the validator's call has less gas left after block 0 than
+    // the leader's had. Near the limit, the leader runs both blocks and the validator stops before the second:
+    // that is the validator's gas, not proposals the leader made up.
+    const seen = new Set<string>();
+    for (let gasLimit = 15_000_000n; gasLimit <= 22_500_000n; gasLimit += 2_500_000n) {
+      const call = (nondet?: Parameters<NondetHost['run']>[2]) =>
+        t.host.call({ codeHash: t.code, method: 'nd_twice', input: Buffer.from('l_ret|v_burn|200000'), contextId: id32('burn'), gasLimit, ...(nondet ? { nondet } : {}) });
+      const lead = await call();
+      assert.equal(lead.nondetResults.length, 2, String(gasLimit));
+      const val = await call({ leaderResults: lead.nondetResults });
+      const message = val.result.code === 'return' ? 'return' : (val.result as { message: string }).message;
+      assert.doesNotMatch(message, /^leader_fault/, String(gasLimit));
+      seen.add(message.split(' ')[0]!);
+    }
+    assert.ok(seen.has('out_of_gas'), [...seen].join(', '));
+    // Unused proposals after a run that ended on its own are still the leader's fault.
+    const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [ret('x'), ret('y')] });
+    assert.equal(vmError(o), 'leader_fault nondet_output extra');
+    const afterError = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr('out_of_gas'), ret('y')] });
+    assert.equal(vmError(afterError), 'leader_fault nondet_output extra');
+  });
+
   test('leader results too large for the frame a VM receives its message in are refused before a VM runs', async () => {
     // Many proposals, or one large one: either way the message cannot reach a VM (it used to kill the VM that
     // asked for it, internal_error vm_crash, which a node may retry forever).

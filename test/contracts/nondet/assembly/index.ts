@@ -292,6 +292,15 @@ export function l_leave(): void {
   returnOk("left");
 }
 
+/** Validator method: spins the payload's count of loop rounds (a validator that works harder than its leader), then agrees. */
+export function v_burn(): void {
+  const n = I32.parseInt(payload());
+  let x: i32 = 0;
+  for (let i = 0; i < n; i++) x = x * 31 + i;
+  if (x == 12345) log("!");
+  agree();
+}
+
 /** Validator method: logs as many lines as l_leave, holds its input in a register too, then agrees. */
 export function v_leave(): void {
   const n = I32.parseInt(payload());
