@@ -168,7 +168,7 @@ function protocolTables(methods, errors, results) {
 // Bounds (protocol/bounds.json): module budgets, per-call effect limits, input and option bounds.
 function boundsTs(b) {
   const lines = [`// ${HEADER}`, '', `/** ${b.doc} */`];
-  for (const group of ['module', 'effects', 'inputs']) {
+  for (const group of ['module', 'effects', 'vm', 'inputs']) {
     for (const x of b[group]) lines.push(`/** ${x.doc} */`, `export const ${x.name.toUpperCase()} = ${x.value};`);
   }
   lines.push('', '/** Default per-call effect limits, by their message (snake_case) name. */');
@@ -178,8 +178,8 @@ function boundsTs(b) {
 
 function boundsMd(b) {
   const lines = [`<!-- ${HEADER} -->`, '', '# Bounds', '', b.doc, ''];
-  const titles = { module: 'Module budgets (checked before instrumentation)', effects: 'Effect limits (per call; message `limits`)', inputs: 'Inputs and options' };
-  for (const group of ['module', 'effects', 'inputs']) {
+  const titles = { module: 'Module budgets (checked before instrumentation)', effects: 'Effect limits (per call; message `limits`)', vm: 'What a VM process keeps between calls', inputs: 'Inputs and options' };
+  for (const group of ['module', 'effects', 'vm', 'inputs']) {
     lines.push(`## ${titles[group]}`, '', '| name | value | what |', '|---|---|---|');
     for (const x of b[group]) lines.push(`| \`${x.name}\` | ${x.value} | ${x.doc} |`);
     lines.push('');

@@ -22,6 +22,7 @@ import { HostClient } from './host-client.js';
 import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
 import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem } from '../protocol/effect-limits.js';
+import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
 import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
@@ -45,26 +46,59 @@ export interface LoadedCode {
   link: ModuleLink;
 }
 
+/** What a rejection counts against the cache's bytes. */
+const REJECTION_BYTES = 1024;
+
 /**
- * Prepared modules by (code hash, instrumentation version, gas schedule, policy), kept for the life of the VM process:
- * repeated calls pay neither the instrumentation nor the compilation. Rejections are cached too.
+ * Prepared modules by (code hash, instrumentation version, gas schedule, policy), kept by the VM process between
+ * calls: repeated calls pay neither the instrumentation nor the compilation. Rejections are cached too. The
+ * entries' instrumented bytes are bounded by `maxBytes` (max_code_cache_bytes): `trim`, called when an execution
+ * ends, drops the entries used longest ago. Never during an execution, so that one call's modules (the main
+ * instance and a variant per sub-instance depth) stay compiled while it runs.
  */
 export class CodeCache {
+  /** In order of last use, oldest first. */
   private readonly entries = new Map<string, LoadedCode | ModuleRejected>();
+  private held = 0;
   hits = 0;
   misses = 0;
 
+  constructor(private readonly maxBytes: number = MAX_CODE_CACHE_BYTES) {}
+
   get(key: string): LoadedCode | ModuleRejected | undefined {
     const c = this.entries.get(key);
-    if (c) this.hits++;
-    else this.misses++;
+    if (c) {
+      this.hits++;
+      this.entries.delete(key);
+      this.entries.set(key, c);
+    } else this.misses++;
     return c;
   }
 
   set(key: string, code: LoadedCode | ModuleRejected): void {
+    const old = this.entries.get(key);
+    if (old !== undefined) this.held -= sizeOf(old);
+    this.entries.delete(key);
     this.entries.set(key, code);
+    this.held += sizeOf(code);
+  }
+
+  /** Instrumented bytes held (rejections count REJECTION_BYTES). */
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Drops the entries used longest ago until the cache is within its bytes. */
+  trim(): void {
+    for (const [key, code] of this.entries) {
+      if (this.held <= this.maxBytes) break;
+      this.entries.delete(key);
+      this.held -= sizeOf(code);
+    }
   }
 }
+
+const sizeOf = (c: LoadedCode | ModuleRejected): number => (c instanceof ModuleRejected ? REJECTION_BYTES : c.prepared.bytes.length);
 
 /**
  * Raised inside the runner to end the execution with a given result. Internal control flow (src/errors.ts,
@@ -293,5 +327,6 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
     effects = { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
   }
   effects.gasUsed = meter.gasUsed(run.failure);
+  cache.trim();
   return { result, effects };
 }
