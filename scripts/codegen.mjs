@@ -82,8 +82,15 @@ export function checkGasCosts(hf, gc) {
       if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new Error(`protocol/gas-costs.json: ${n}.${k} must be a non-negative integer`);
     }
   }
+  for (const k of INSTANTIATION_COSTS) {
+    const v = gc.instantiation?.[k];
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`protocol/gas-costs.json: instantiation.${k} must be a non-negative integer`);
+  }
   if (!Number.isSafeInteger(gc.schedule_version) || gc.schedule_version < 1) throw new Error('protocol/gas-costs.json: schedule_version must be a positive integer');
 }
+
+/** What creating a sub-instance's fresh instance costs, per unit of the module's static structure. */
+const INSTANTIATION_COSTS = ['per_data_byte', 'per_table_slot', 'per_element', 'per_initial_page'];
 
 function hostFunctionsTs(hf, gc) {
   const lines = [`// ${HEADER}`, ''];
@@ -92,6 +99,8 @@ function hostFunctionsTs(hf, gc) {
   lines.push(`export const GAS_SCHEDULE_VERSION = ${gc.schedule_version};`, '');
   lines.push('/** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */');
   lines.push(`export const ROUND_TRIP_GAS = { base: ${gc.round_trip.base}, perByte: ${gc.round_trip.per_byte} } as const;`, '');
+  lines.push('/** Creating a sub-instance: per active data byte, initial table slot, active element entry and initial memory page. */');
+  lines.push(`export const INSTANTIATION_GAS = { ${INSTANTIATION_COSTS.map((k) => `${camel(k)}: ${gc.instantiation[k]}`).join(', ')} } as const;`, '');
   lines.push('/** Every host function a guest may import from module "env", declared once, with its gas costs. */');
   lines.push('export const HOST_FUNCTIONS = {');
   for (const f of hf.functions) {
@@ -110,6 +119,7 @@ function gasCostTable(hf, gc) {
   const t = [`Gas schedule version ${gc.schedule_version}.`, '', '| host function | family | base | per byte |', '|---|---|---:|---:|'];
   for (const f of hf.functions) t.push(`| \`${f.name}\` | ${f.family} | ${gc.functions[f.name].base} | ${gc.functions[f.name].per_byte} |`);
   t.push(`| *each request to the host* (round trip) | | ${gc.round_trip.base} | ${gc.round_trip.per_byte} |`);
+  t.push('', `Creating a sub-instance (\`sandbox\`, \`run_nondet\`), from its own gas before it is created: ${INSTANTIATION_COSTS.map((k) => `${gc.instantiation[k]} ${k.replace(/_/g, ' ')}`).join(', ')} (active segments, initial sizes).`);
   return t.join('\n');
 }
 

@@ -19,11 +19,11 @@ import type { ExecutionResult } from '../protocol/result.js';
 import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
-import { GAS_SCHEDULE_VERSION } from './host-functions.generated.js';
+import { GAS_SCHEDULE_VERSION, INSTANTIATION_GAS } from './host-functions.generated.js';
 import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem } from '../protocol/effect-limits.js';
 import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
-import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
+import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, OutOfGas, prepareModule, type InstantiationWork, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
 import { EndExecution, type SubInstanceRequest } from './sub-instance.js';
@@ -238,6 +238,12 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
   }
 }
 
+/** Gas of creating one instance of a module (protocol/gas-costs.json `instantiation`). */
+function instantiationGas(w: InstantiationWork): bigint {
+  const g = INSTANTIATION_GAS;
+  return BigInt(w.dataBytes) * BigInt(g.perDataByte) + BigInt(w.tableSlots) * BigInt(g.perTableSlot) + BigInt(w.elements) * BigInt(g.perElement) + BigInt(w.initialPages) * BigInt(g.perInitialPage);
+}
+
 /**
  * Runs a sub-instance (a block's leader or validator method, or a sandbox) of the parent's module, inside this
  * process. Its budget comes out of the parent's: at most 1/sub_instance_gas_share of the gas left (charged to
@@ -279,10 +285,15 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
     if (!METHOD_NAME.test(request.method)) {
       throw vmError(reasonMessage('invalid_method_name', `method names are 1-${limits.maxMethodNameLength} ASCII letters, digits or _`));
     }
-    run = runInstance(ex, loadCode(message, host, cache), meter, false);
+    const code = loadCode(message, host, cache);
+    // The fresh instance copies data, fills its table and allocates its memory again at every sub-instance:
+    // paid from the sub-instance's own gas before it is created (an instance that cannot pay is its out_of_gas).
+    meter.charge(instantiationGas(code.prepared.instantiation));
+    run = runInstance(ex, code, meter, false);
   } catch (err) {
-    if (!(err instanceof Stop)) throw err;
-    run = { result: err.result, failure: err };
+    if (err instanceof OutOfGas) run = { result: { code: 'vm_error', message: reasonMessage('out_of_gas'), fingerprint: null }, failure: err };
+    else if (err instanceof Stop) run = { result: err.result, failure: err };
+    else throw err;
   }
   parent.meter.charge(meter.gasUsed(run.failure));
   const r = run.result;

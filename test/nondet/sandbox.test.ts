@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
+import { INSTANTIATION_GAS } from '../../src/vm/host-functions.generated.js';
 import type { CallFinished } from '../../src/host/events.js';
 import { id32, text } from '../helpers.js';
 import { wat } from '../instrument/helpers.js';
@@ -173,6 +174,61 @@ describe('sandbox memory', () => {
       // A fresh VM: the main instance and one variant per depth, nothing more.
       assert.equal(finished.length, 1);
       assert.equal(finished[0]!.hostCalls['get_code']?.count, 1 + NONDET_LIMITS.maxSubInstanceDepth, JSON.stringify(finished[0]!.hostCalls));
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('sandbox instantiation', () => {
+  // The same contract twice, but for what creating an instance copies and allocates: `run` starts K sandboxes
+  // of `noop` (stopping at the first that fails) and returns their codes. Each fresh instance copies the data,
+  // fills the table and allocates the memory again; that used to cost nothing beyond the sandbox's base gas
+  // (about 8 ms a sandbox of a module at the module budgets, 25 times below WebAssembly's time per gas), so gas
+  // did not bound the call's time.
+  const K = 5;
+  const module = (pages: number, slots: number, dataBytes: number): Promise<Uint8Array> =>
+    wat(`(module
+      (import "env" "sandbox" (func $sandbox (param i64 i64 i32 i64) (result i32)))
+      (import "env" "value_return" (func $value_return (param i64)))
+      (memory (export "memory") ${pages})
+      (table ${slots} funcref)
+      (elem (i32.const 0) ${Array<string>(slots).fill('$noop').join(' ')})
+      (data (i32.const 0) "\\28\\00\\00\\00\\00\\00\\00\\00\\04\\00\\00\\00\\00\\00\\00\\00")
+      (data (i32.const 40) "noop")
+      (data (i32.const 1024) "${'\\01'.repeat(dataBytes)}")
+      (func $noop (export "noop"))
+      (func (export "run") (local $i i32) (local $c i32)
+        (block $done (loop $next
+          (local.set $c (call $sandbox (i64.const 0) (i64.const 16) (i32.const 0) (i64.const 0)))
+          (i32.store8 offset=512 (local.get $i) (local.get $c))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $done (local.get $c))
+          (br_if $next (i32.lt_u (local.get $i) (i32.const ${K})))))
+        (i64.store (i32.const 96) (i64.const 0))
+        (i64.store (i32.const 104) (i64.const 512))
+        (i64.store (i32.const 112) (i64.extend_i32_u (local.get $i)))
+        (call $value_return (i64.const 96))))`);
+
+  test('creating a sub-instance is charged by the data, table, elements and pages it creates again', async () => {
+    const t = await openHost({ poolSize: 1 });
+    try {
+      const light = await t.host.deploy(await module(1, 1, 0));
+      const heavy = await t.host.deploy(await module(32, 10_000, 1 << 20));
+      const run = async (code: Uint8Array, gasLimit?: bigint) => {
+        const o = await t.host.call({ codeHash: code, method: 'run', contextId: id32('instantiation'), ...(gasLimit ? { gasLimit } : {}) });
+        assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+        return { codes: [...(o.result as { value: Uint8Array }).value], gas: o.gasUsed };
+      };
+      const a = await run(light);
+      const b = await run(heavy);
+      assert.deepEqual([a.codes, b.codes], [Array<number>(K).fill(0), Array<number>(K).fill(0)]);
+      const g = INSTANTIATION_GAS;
+      const more = BigInt(1 << 20) * BigInt(g.perDataByte) + 9_999n * BigInt(g.perTableSlot + g.perElement) + 31n * BigInt(g.perInitialPage);
+      assert.equal(b.gas - a.gas, BigInt(K) * more);
+      // A sandbox whose share cannot pay for its instance: its out_of_gas, a value the caller handles.
+      const poor = await run(heavy, 40_000_000n);
+      assert.deepEqual(poor.codes, [2]);
     } finally {
       await t.close();
     }
