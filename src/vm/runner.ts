@@ -328,9 +328,13 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   const result = ex.nondet.finish(run.result);
   if (result.code !== 'return' && effectLimitProblem(msg.limits, effects) !== undefined) {
     // A failed call's changes are never applied: drop them rather than hand the host effects over the limits
-    // (which it must treat as a protocol violation). Logs, events and the blocks' results stay.
+    // (which it must treat as a protocol violation). Logs, events and the blocks' results stay while they fit:
+    // they are bounded one by one, not by max_effect_bytes, and the host refused an honest VM whose kept logs,
+    // or blocks' results, passed it (internal_error protocol_violation). The diagnostics go first.
     const { logs, events, nondetResults, nondetDisagreement } = effects;
     effects = { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
+    if (effectLimitProblem(msg.limits, effects) !== undefined) effects = { ...emptyEffects(), nondetResults, nondetDisagreement };
+    if (effectLimitProblem(msg.limits, effects) !== undefined) effects = emptyEffects();
   }
   effects.gasUsed = meter.gasUsed(run.failure);
   cache.trim();

@@ -170,6 +170,22 @@ describe('non-deterministic blocks', () => {
     assert.equal(vmError(afterError), 'leader_fault nondet_output extra');
   });
 
+  test('block results and logs past max_effect_bytes end an honest call with EffectsOverflow, never a protocol violation', async () => {
+    // The host counts the blocks' results and the kept logs against max_effect_bytes; the VM used to hand them
+    // over regardless, and the host then judged the honest VM compromised (internal_error protocol_violation).
+    const big = 'x'.repeat(2048);
+    const limits = { maxEffectBytes: 1024 };
+    const roles: (Parameters<NondetHost['run']>[2] | undefined)[] = [undefined, { leaderResults: [ret(big)] }, { leaderResults: [ret(big)], sync: true }];
+    for (const nondet of roles) {
+      const o = await t.host.call({ codeHash: t.code, method: 'nd', input: Buffer.from(`l_ret|v_agree|${big}`), contextId: id32('effect-bytes'), limits, ...(nondet ? { nondet } : {}) });
+      assert.match(vmError(o), /^EffectsOverflow \(result\): \d+ bytes of effects and non-deterministic block results exceed max_effect_bytes 1024$/, JSON.stringify(nondet));
+      assert.equal(o.applied, false);
+    }
+    const logged = await t.host.call({ codeHash: t.code, method: 'nd_then', input: Buffer.from('l_ret|v_agree|20|0|x'), contextId: id32('effect-bytes'), limits: { maxEffectBytes: 100 } });
+    assert.match(vmError(logged), /^EffectsOverflow \(result\): /);
+    assert.deepEqual(logged.logs, []);
+  });
+
   test('leader results too large for the frame a VM receives its message in are refused before a VM runs', async () => {
     // Many proposals, or one large one: either way the message cannot reach a VM (it used to kill the VM that
     // asked for it, internal_error vm_crash, which a node may retry forever).
