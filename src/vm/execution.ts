@@ -38,6 +38,11 @@ export class Execution {
   /** What this instance may do (sub-instance.ts); the main instance may do everything. */
   readonly rules: InstanceRules;
   readonly parent: Execution | null;
+  /**
+   * Gas the non-deterministic blocks' methods used so far (0 in a sync replay, where none runs): left out of the
+   * gas left that sub-instances' shares are computed from, so that the deterministic code sees the same in every role.
+   */
+  blockGas = 0n;
   /** The main instance's non-deterministic blocks (nondet-blocks.ts); null in sub-instances. */
   nondet: NondetBlocks | null = null;
   /** Runs a sub-instance of the same module (set by the runner). */

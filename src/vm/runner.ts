@@ -261,8 +261,14 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
   if (share < 1) {
     return { code: 'vm_error', message: reasonMessage('OOM', `memory: a sub-instance here would get no page of its caller's ${limits.maxMemoryPages}`) };
   }
+  // The share comes from the gas left as the deterministic code sees it: without what the non-deterministic blocks'
+  // methods used, which differs by role (the leader's method, the validator's, none in a sync replay). From the
+  // real gas left, a sandbox after a block got a different share in each role, so the same agreed proposals gave
+  // the leader a VMError out_of_gas where the sync replay's sandbox returned. Never more than is really left.
   const gasLeft = parent.message.gasLimit - parent.meter.gasUsed();
-  const gasShare = gasLeft / BigInt(NONDET_LIMITS.subInstanceGasShare);
+  const seenLeft = gasLeft + parent.blockGas;
+  const fair = seenLeft / BigInt(NONDET_LIMITS.subInstanceGasShare);
+  const gasShare = fair < gasLeft ? fair : gasLeft;
   const message: ExecutionMessage = {
     ...parent.message,
     method: request.method,
@@ -295,7 +301,9 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
     else if (err instanceof Stop) run = { result: err.result, failure: err };
     else throw err;
   }
-  parent.meter.charge(meter.gasUsed(run.failure));
+  const spent = meter.gasUsed(run.failure);
+  parent.meter.charge(spent);
+  if (request.rules.kind === 'nondet') parent.blockGas += spent;
   const r = run.result;
   if (r.code === 'internal_error') throw new EndExecution(r);
   if (r.code === 'return') {

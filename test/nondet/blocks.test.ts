@@ -8,6 +8,7 @@ import { isHostlinkError } from '../../src/errors.js';
 import { decodeBlockResult } from '../../src/protocol/nondet.js';
 import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
 import { id32 } from '../helpers.js';
+import { wat } from '../instrument/helpers.js';
 import { hexes, openNondetHost, ret, returned, userErr, userError, vmErr, vmError, type NondetHost } from './helpers.js';
 
 describe('non-deterministic blocks', () => {
@@ -184,6 +185,53 @@ describe('non-deterministic blocks', () => {
     const logged = await t.host.call({ codeHash: t.code, method: 'nd_then', input: Buffer.from('l_ret|v_agree|20|0|x'), contextId: id32('effect-bytes'), limits: { maxEffectBytes: 100 } });
     assert.match(vmError(logged), /^EffectsOverflow \(result\): /);
     assert.deepEqual(logged.logs, []);
+  });
+
+  test('a sandbox after a block gets the same gas in every role: the same proposals give the same result', async () => {
+    // `run` runs one block (leader method `lead`, validator `val`), then a sandbox of `work` (W loop rounds), and
+    // returns the sandbox's code. The block's methods burn different gas in the leader and the validator, and none
+    // runs in a sync replay; the sandbox's share used to come from the real gas left, so near its own need the
+    // sandbox returned in one role and ran out of gas in another, with the call far from its gas limit.
+    const burn = (n: number): string => `(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const ${n}))))`;
+    const module = (lead: number, val: number, work: number): Promise<Uint8Array> =>
+      wat(`(module
+        (import "env" "run_nondet" (func $run_nondet (param i64 i64 i64 i64) (result i32)))
+        (import "env" "sandbox" (func $sandbox (param i64 i64 i32 i64) (result i32)))
+        (import "env" "value_return" (func $value_return (param i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\\c8\\00\\00\\00\\00\\00\\00\\00\\04\\00\\00\\00\\00\\00\\00\\00\\d2\\00\\00\\00\\00\\00\\00\\00\\03\\00\\00\\00\\00\\00\\00\\00\\dc\\00\\00\\00\\00\\00\\00\\00\\04\\00\\00\\00\\00\\00\\00\\00")
+        (data (i32.const 200) "lead") (data (i32.const 210) "val") (data (i32.const 220) "work") (data (i32.const 240) "\\10")
+        (func $ret (param $ptr i64) (param $len i64)
+          (i64.store (i32.const 96) (i64.const 0)) (i64.store (i32.const 104) (local.get $ptr)) (i64.store (i32.const 112) (local.get $len))
+          (call $value_return (i64.const 96)))
+        (func (export "lead") ${burn(lead)} (call $ret (i64.const 240) (i64.const 1)))
+        (func (export "val") ${burn(val)} (call $ret (i64.const 240) (i64.const 1)))
+        (func (export "work") ${burn(work)})
+        (func (export "run")
+          (drop (call $run_nondet (i64.const 0) (i64.const 16) (i64.const 48) (i64.const 0)))
+          (i32.store8 (i32.const 300) (call $sandbox (i64.const 32) (i64.const 48) (i32.const 0) (i64.const 1)))
+          (call $ret (i64.const 300) (i64.const 1))))`);
+    const codes = new Set<number>();
+    for (const [lead, val] of [[3_000_000, 10], [10, 3_000_000]] as const) {
+      for (let work = 1_000_000; work <= 8_000_000; work += 1_000_000) {
+        const code = await t.host.deploy(await module(lead, val, work));
+        const call = (role: string, nondet?: Parameters<NondetHost['run']>[2]) =>
+          t.host.call({ codeHash: code, method: 'run', contextId: id32(`sandbox-gas-${role}`), gasLimit: 100_000_000n, ...(nondet ? { nondet } : {}) });
+        const lo = await call('leader');
+        const va = await call('validator', { leaderResults: lo.nondetResults });
+        const sy = await call('sync', { leaderResults: lo.nondetResults, sync: true });
+        const what = `lead ${lead}, val ${val}, work ${work}`;
+        const code0 = (lo.result as { value: Uint8Array }).value[0]!;
+        codes.add(code0);
+        for (const o of [va, sy]) {
+          assert.equal(o.result.code, 'return', what);
+          assert.equal((o.result as { value: Uint8Array }).value[0], code0, what);
+          assert.deepEqual(o.executionHash, lo.executionHash, what);
+        }
+      }
+    }
+    // The sandbox both returned and ran out of its share across the cases: the boundary was crossed.
+    assert.deepEqual([...codes].sort(), [0, 2]);
   });
 
   test('leader results too large for the frame a VM receives its message in are refused before a VM runs', async () => {
