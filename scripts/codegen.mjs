@@ -83,8 +83,15 @@ export function checkGasCosts(hf, gc) {
     }
   }
   if (!Number.isSafeInteger(gc.handed_to_host?.per_byte) || gc.handed_to_host.per_byte < 0) throw new Error('protocol/gas-costs.json: handed_to_host.per_byte must be a non-negative integer');
+  for (const k of INSTANTIATION_COSTS) {
+    const v = gc.instantiation?.[k];
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`protocol/gas-costs.json: instantiation.${k} must be a non-negative integer`);
+  }
   if (!Number.isSafeInteger(gc.schedule_version) || gc.schedule_version < 1) throw new Error('protocol/gas-costs.json: schedule_version must be a positive integer');
 }
+
+/** What creating a sub-instance's fresh instance costs, per unit of the module's static structure. */
+const INSTANTIATION_COSTS = ['per_data_byte', 'per_table_slot', 'per_element', 'per_initial_page'];
 
 function hostFunctionsTs(hf, gc) {
   const lines = [`// ${HEADER}`, ''];
@@ -95,6 +102,8 @@ function hostFunctionsTs(hf, gc) {
   lines.push(`export const ROUND_TRIP_GAS = { base: ${gc.round_trip.base}, perByte: ${gc.round_trip.per_byte} } as const;`, '');
   lines.push('/** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */');
   lines.push(`export const HANDED_TO_HOST_GAS = { perByte: ${gc.handed_to_host.per_byte} } as const;`, '');
+  lines.push('/** Creating a sub-instance: per active data byte, initial table slot, active element entry and initial memory page. */');
+  lines.push(`export const INSTANTIATION_GAS = { ${INSTANTIATION_COSTS.map((k) => `${camel(k)}: ${gc.instantiation[k]}`).join(', ')} } as const;`, '');
   lines.push('/** Every host function a guest may import from module "env", declared once, with its gas costs. */');
   lines.push('export const HOST_FUNCTIONS = {');
   for (const f of hf.functions) {
@@ -114,6 +123,7 @@ function gasCostTable(hf, gc) {
   for (const f of hf.functions) t.push(`| \`${f.name}\` | ${f.family} | ${gc.functions[f.name].base} | ${gc.functions[f.name].per_byte} |`);
   t.push(`| *each request to the host* (round trip) | | ${gc.round_trip.base} | ${gc.round_trip.per_byte} |`);
   t.push(`| *each byte handed to the host when the call ends* (result and effects) | | | ${gc.handed_to_host.per_byte} |`);
+  t.push('', `Creating a sub-instance (\`sandbox\`, \`run_nondet\`), from its own gas before it is created: ${INSTANTIATION_COSTS.map((k) => `${gc.instantiation[k]} ${k.replace(/_/g, ' ')}`).join(', ')} (active segments, initial sizes).`);
   return t.join('\n');
 }
 
@@ -173,7 +183,7 @@ function protocolTables(methods, errors, results) {
 // Bounds (protocol/bounds.json): module budgets, per-call effect limits, input and option bounds.
 function boundsTs(b) {
   const lines = [`// ${HEADER}`, '', `/** ${b.doc} */`];
-  for (const group of ['module', 'effects', 'inputs']) {
+  for (const group of ['module', 'effects', 'vm', 'inputs']) {
     for (const x of b[group]) lines.push(`/** ${x.doc} */`, `export const ${x.name.toUpperCase()} = ${x.value};`);
   }
   lines.push('', '/** Default per-call effect limits, by their message (snake_case) name. */');
@@ -183,8 +193,8 @@ function boundsTs(b) {
 
 function boundsMd(b) {
   const lines = [`<!-- ${HEADER} -->`, '', '# Bounds', '', b.doc, ''];
-  const titles = { module: 'Module budgets (checked before instrumentation)', effects: 'Effect limits (per call; message `limits`)', inputs: 'Inputs and options' };
-  for (const group of ['module', 'effects', 'inputs']) {
+  const titles = { module: 'Module budgets (checked before instrumentation)', effects: 'Effect limits (per call; message `limits`)', vm: 'What a VM process keeps between calls', inputs: 'Inputs and options' };
+  for (const group of ['module', 'effects', 'vm', 'inputs']) {
     lines.push(`## ${titles[group]}`, '', '| name | value | what |', '|---|---|---|');
     for (const x of b[group]) lines.push(`| \`${x.name}\` | ${x.value} | ${x.doc} |`);
     lines.push('');

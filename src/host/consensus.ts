@@ -41,7 +41,7 @@ export interface ConsensusOptions {
   /** Number of validators (at least 1). */
   validators: number;
   /** Options of every node's Host (fetch policy, limits, deadline...); each node gets its own store. */
-  hostOptions?: Omit<HostOptions, 'store' | 'dataDir'>;
+  hostOptions?: Omit<HostOptions, 'store' | 'dataDir' | 'sharedBlobs'>;
   /** Per-node changes to hostOptions (node 0 is the leader). */
   nodeOptions?: (node: number) => Partial<HostOptions>;
 }
@@ -83,18 +83,21 @@ export function decide(votes: readonly ValidatorVote[]): { tally: Record<Vote, n
 }
 
 /**
- * Runs `request` as leader on a copy of `state`, then as validator on N more copies (in parallel) with the
- * leader's non-deterministic results, and tallies the votes. Nothing is written to `state`: apply an accepted
- * call with a sync replay (`nondet: { leaderResults: report.leader.nondetResults, sync: true }`).
+ * Runs `request` as leader on a copy of `source`'s state, then as validator on N more copies (in parallel) with
+ * the leader's non-deterministic results, and tallies the votes. A copy is every table of its store, and its
+ * stored blobs' contents, read from `source` (they are not in the tables: with the tables alone, a call that read
+ * a blob saw it empty on every node and the sync replay then applied a different result). Nothing is written to
+ * `source`: apply an accepted call with a sync replay (`nondet: { leaderResults: report.leader.nondetResults,
+ * sync: true }`).
  */
-export async function runConsensus(state: KvReader, request: CallRequest, options: ConsensusOptions): Promise<ConsensusReport> {
+export async function runConsensus(source: Host, request: CallRequest, options: ConsensusOptions): Promise<ConsensusReport> {
   if (!Number.isInteger(options.validators) || options.validators < 1) {
     throw new HostlinkError('usage', `validators must be a whole number of at least 1 (got ${options.validators})`);
   }
   const { nondet: _role, ...call } = request;
   const node = async <T>(index: number, fn: (host: Host) => Promise<T>): Promise<T> => {
-    const store = await copyStore(state);
-    const host = await Host.open({ poolSize: 1, ...options.hostOptions, ...options.nodeOptions?.(index), store });
+    const store = await copyStore(source.store);
+    const host = await Host.open({ poolSize: 1, ...options.hostOptions, ...options.nodeOptions?.(index), store, sharedBlobs: source.node });
     try {
       return await fn(host);
     } finally {

@@ -23,7 +23,7 @@ import { silentLogger, type HostLogger } from './logger.js';
 import { ModuleChecker } from './module-check.js';
 import type { FetchPolicy } from './node/fetch.js';
 import { nodeInspection, type NodeInspection } from './node/inspection.js';
-import { NodeServices } from './node/services.js';
+import { NodeServices, type SharedBlobs } from './node/services.js';
 import { checkHostOptions } from './options.js';
 import { normalizeSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { Scheduler } from './scheduler.js';
@@ -89,6 +89,11 @@ export interface HostOptions {
   handshakeTimeoutMs?: number;
   /** Origins the guest's fetch may reach, with time and size limits; without it every fetch is blocked. */
   fetch?: FetchPolicy;
+  /**
+   * Where to read the contents of stored blobs this host does not hold itself: another host's `node`. For a host
+   * over a copy of another's tables (the nodes of runConsensus), whose `blobs` records name contents it lacks.
+   */
+  sharedBlobs?: SharedBlobs;
   /** Where the host reports VM crashes and listener failures (default: nowhere). Events: `host.events`. */
   logger?: HostLogger;
   /** Record each call's storage reads in its call.finished event, for replay (`hostlink call --trace`). */
@@ -148,6 +153,7 @@ export class Host {
     this.services = new NodeServices(store, {
       ...(options.dataDir !== undefined ? { blobDir: join(options.dataDir, 'blobs') } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.sharedBlobs ? { sharedBlobs: options.sharedBlobs } : {}),
     });
     this.node = nodeInspection(this.services);
     this.backend = {

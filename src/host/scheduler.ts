@@ -6,6 +6,9 @@
  * handlers and xcalls run as calls of their own, within the breadth and depth limits.
  */
 import { performance } from 'node:perf_hooks';
+import { HostlinkError } from '../errors.js';
+import { MAX_FRAME_BYTES } from '../protocol/generated.js';
+import { okResponseSize } from '../protocol/messages.js';
 import { buildMessage, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
 import type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 import type { Committer } from './committer.js';
@@ -61,6 +64,13 @@ export class Scheduler {
       floats: init.floats ?? this.options.floats,
       limits: { ...this.options.limits, ...init.limits },
     } as MessageInit);
+    // A VM receives the message in one frame. Without this check an oversized one (leader_results have no size
+    // bound of their own) reached the VM as limit_exceeded, which killed it: internal_error vm_crash, a result
+    // a node retries although the same message can never run.
+    const frame = okResponseSize('next_message', { message: messageJson });
+    if (frame > MAX_FRAME_BYTES) {
+      throw new HostlinkError('usage', `the call's message takes ${frame} bytes (input and leader results included), over the ${MAX_FRAME_BYTES}-byte frame a VM receives it in`);
+    }
     const callMode = mode ?? this.options.mode;
     const info: CallInfo = { callId: this.nextCallId++, parentCallId, method: request.method, contextId: request.contextId, codeHash: request.codeHash, mode: callMode };
     const queuedAt = performance.now();

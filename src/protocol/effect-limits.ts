@@ -40,7 +40,7 @@ export function effectBytes(e: Effects): number {
   return n;
 }
 
-/** Bytes of non-deterministic blocks' results and a validator's reason: not effects the VM bounds as it goes. */
+/** Bytes of the non-deterministic blocks' results and of a validator's reason. */
 export function nondetBytes(e: Pick<Effects, 'nondetResults' | 'nondetDisagreement'>): number {
   return e.nondetResults.reduce((n, r) => n + r.length, 0) + (e.nondetDisagreement === null ? 0 : utf8Length(e.nondetDisagreement.reason));
 }
@@ -72,14 +72,22 @@ export function unpaidProblem(msg: Pick<ExecutionMessage, 'gasLimit'>, r: Execut
   return e.gasUsed < need ? `gas_used ${e.gasUsed} does not pay for the ${bytes} bytes handed over (handed_to_host: at least ${need})` : undefined;
 }
 
-/** Why these effects break the call's limits, or undefined when they do not. */
+/**
+ * Why these effects break the call's limits, or undefined when they do not. The blocks' results and a validator's
+ * reason count against max_effect_bytes with the rest: the VM checks this before it hands a result over, and the
+ * host again on what it receives, with this one function.
+ */
 export function effectLimitProblem(limits: EffectLimits, e: Effects): string | undefined {
   const actions = nodeActionCount(e);
   if (actions > limits.maxNodeActions) return `${actions} node actions exceed max_node_actions ${limits.maxNodeActions}`;
   const writes = e.writes.length + e.privateWrites.length;
   if (writes > limits.maxStorageWrites) return `${writes} storage writes exceed max_storage_writes ${limits.maxStorageWrites}`;
-  const bytes = effectBytes(e);
-  if (bytes > limits.maxEffectBytes) return `${bytes} bytes of effects exceed max_effect_bytes ${limits.maxEffectBytes}`;
+  const nondet = nondetBytes(e);
+  const bytes = effectBytes(e) + nondet;
+  if (bytes > limits.maxEffectBytes) {
+    const what = nondet === 0 ? 'effects' : 'effects and non-deterministic block results';
+    return `${bytes} bytes of ${what} exceed max_effect_bytes ${limits.maxEffectBytes}`;
+  }
   return undefined;
 }
 
@@ -111,14 +119,7 @@ export function resultEffectsProblem(msg: Pick<ExecutionMessage, 'gasLimit' | 'l
     if (utf8Length(x.function) > l.maxXcallFunctionSize) return `an xcall function name exceeds max_xcall_function_size ${l.maxXcallFunctionSize}`;
     if (x.params.length > l.maxXcallParamsSize) return `an xcall's params exceed max_xcall_params_size ${l.maxXcallParamsSize}`;
   }
-  const over = effectLimitProblem(l, e);
-  if (over !== undefined) return over;
-  // Non-deterministic blocks' results and a validator's reason are not effects the VM bounds as it goes (the
-  // execution hash covers them), but an honest VM's fit the same byte budget; checked here only, on the host.
-  const nondet = nondetBytes(e);
-  if (nondet === 0) return undefined;
-  const total = effectBytes(e) + nondet;
-  return total > l.maxEffectBytes ? `${total} bytes of effects and non-deterministic block results exceed max_effect_bytes ${l.maxEffectBytes}` : undefined;
+  return effectLimitProblem(l, e);
 }
 
 /**

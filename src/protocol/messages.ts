@@ -110,10 +110,15 @@ function fieldSize(type: WireType, value: unknown): number {
  * naming the size instead. The size is computed before anything is allocated: no response larger than a
  * frame is ever built.
  */
-export function encodeOk<M extends MethodName>(method: M, fields: ResponseOf<M>, maxBytes: number = MAX_FRAME_BYTES): Uint8Array {
+/** Bytes of the ok response of `method` carrying `fields`: what encodeOk builds, sized before it is built. */
+export function okResponseSize<M extends MethodName>(method: M, fields: ResponseOf<M>): number {
   const specs: readonly FieldSpec[] = METHOD_SCHEMAS[method].response;
   const values = fields as Record<string, unknown>;
-  const size = specs.reduce((n, f) => n + (values[f.name] === undefined ? 0 : fieldSize(f.type, values[f.name])), 1);
+  return specs.reduce((n, f) => n + (values[f.name] === undefined ? 0 : fieldSize(f.type, values[f.name])), 1);
+}
+
+export function encodeOk<M extends MethodName>(method: M, fields: ResponseOf<M>, maxBytes: number = MAX_FRAME_BYTES): Uint8Array {
+  const size = okResponseSize(method, fields);
   if (size > maxBytes) {
     return encodeStatus('limit_exceeded', { reason: `${method} response of ${size} bytes exceeds the ${maxBytes}-byte frame limit` });
   }

@@ -10,6 +10,8 @@ export const NONDET_LIMITS = {
   maxSubInstanceDepth: 4,
   /** a sub-instance may use at most 1/N of the gas left when it starts; a trap in it consumes that whole share */
   subInstanceGasShare: 2,
+  /** a sub-instance gets 1/N of its caller's max_memory_pages, whatever the instances above it hold: one compiled variant per depth, and all nested instances together stay under twice the limit */
+  subInstanceMemoryShare: 2,
   /** a sub-instance gets 1/N of its caller's max_stack_size: all nested instances together stay under twice the limit, which fits one native stack (docs/nondet.md) */
   subInstanceStackShare: 2,
 } as const;

@@ -38,12 +38,15 @@ export class Execution {
   /** What this instance may do (sub-instance.ts); the main instance may do everything. */
   readonly rules: InstanceRules;
   readonly parent: Execution | null;
+  /**
+   * Gas the non-deterministic blocks' methods used so far (0 in a sync replay, where none runs): left out of the
+   * gas left that sub-instances' shares are computed from, so that the deterministic code sees the same in every role.
+   */
+  blockGas = 0n;
   /** The main instance's non-deterministic blocks (nondet-blocks.ts); null in sub-instances. */
   nondet: NondetBlocks | null = null;
   /** Runs a sub-instance of the same module (set by the runner). */
   spawner: ((parent: Execution, request: SubInstanceRequest) => BlockResult) | null = null;
-  /** The instance's memory, for the sub-instances' memory budget. */
-  wasmMemory: WebAssembly.Memory | null = null;
   returnValue: ReturnValue | null = null;
   /** The call's artifact (flush_delta or commit) and the guest's root hash (commit only); see crdt/. */
   artifact: Uint8Array | null = null;
@@ -99,12 +102,6 @@ export class Execution {
     return this.spawner(this, request);
   }
 
-  /** Memory pages held by this instance and every instance above it (the sub-instances' memory budget). */
-  pagesInUse(): number {
-    const own = this.wasmMemory ? this.wasmMemory.buffer.byteLength / 65536 : 0;
-    return own + (this.parent?.pagesInUse() ?? 0);
-  }
-
   /** Charges the current function's per-byte cost for bytes moved across the boundary. */
   chargeBytes(n: number): void {
     if (this.perByte !== 0n && n > 0) this.meter.charge(this.perByte * BigInt(n));
@@ -115,7 +112,6 @@ export class Execution {
   }
 
   attachMemory(memory: WebAssembly.Memory): void {
-    this.wasmMemory = memory;
     this.mem = new GuestMemory(memory, () => this.fn);
   }
 

@@ -48,6 +48,14 @@ export class MemoryBudget {
     this.held = next;
   }
 
+  /**
+   * Back to a total read from `used` earlier: everything held since then was dropped (what a non-deterministic
+   * block held, nondet-blocks.ts). Never raises the total.
+   */
+  rewind(to: number): void {
+    this.held = Math.min(this.held, to);
+  }
+
   /** Holds a new item of `bytes` bytes (plus the per-item overhead). */
   hold(bytes: number, what: string): void {
     this.adjust(bytes + ENTRY_OVERHEAD, what);

@@ -14,13 +14,29 @@ import { decodeBlockResult, describeBlockResult, encodeBlockResult, type BlockRe
 import { NONDET_LIMITS, VALIDATOR_AGREE } from '../protocol/nondet.generated.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import type { Execution } from './execution.js';
-import { endWith } from './sub-instance.js';
-import { reasonMessage, reasonResult } from '../protocol/reasons.js';
+import { endWith, type SubInstanceRequest } from './sub-instance.js';
+import { reasonMessage, reasonOf, reasonResult, RESULT_REASON_NAMES, RESULT_REASONS, type ResultReason } from '../protocol/reasons.js';
 
 export type NondetRole = 'leader' | 'validator' | 'sync';
 
-/** VMError messages a leader may not propose: they are the protocol's own verdicts. */
-const RESERVED = new RegExp(`^(${reasonMessage('absent')}$|${reasonMessage('validator_disagrees')} |${reasonMessage('leader_fault')} )`);
+/**
+ * Reasons a leader may not propose as a block's VMError: the roles' own verdicts, and what only the host records
+ * for a whole call (its deadline, its result frame, an internal failure). No sub-instance produces them, and an
+ * accepted `timeout` made a validator's call look timed out to its node (runConsensus counted its vote as
+ * timeout) although its deadline never passed.
+ */
+const RESERVED: ReadonlySet<string> = new Set<ResultReason>([
+  'absent',
+  'validator_disagrees',
+  'leader_fault',
+  'timeout',
+  'result_too_large',
+  ...RESULT_REASON_NAMES.filter((r) => RESULT_REASONS[r].code === 'internal_error'),
+]);
+const reserved = (message: string): boolean => {
+  const reason = reasonOf(message);
+  return reason !== undefined && RESERVED.has(reason);
+};
 
 /** Calldata `false`: the usual way to reject (any answer but `true` rejects). */
 const VALIDATOR_REJECT = Uint8Array.of(0x08);
@@ -32,10 +48,30 @@ function checkProposal(bytes: Uint8Array): { bytes: Uint8Array; result: BlockRes
   const decoded = decodeBlockResult(bytes);
   let fault: string | undefined;
   if (typeof decoded === 'string') fault = 'malformed';
-  else if (decoded.code === 'vm_error' && RESERVED.test(decoded.message)) fault = 'uses_this_error';
+  else if (decoded.code === 'vm_error' && reserved(decoded.message)) fault = 'uses_this_error';
   if (fault === undefined) return { bytes, result: decoded as BlockResult };
   const result: BlockResult = { code: 'vm_error', message: reasonMessage('leader_fault', `nondet_output ${fault}`) };
   return { bytes: encodeBlockResult(result), result };
+}
+
+/**
+ * Runs a block's sub-instance (the leader's or the validator's method) and drops what it left in the call: its
+ * log lines, and the bytes its registers, return value and logs held in max_execution_memory. Only the leader
+ * and the validator run these methods (different ones) and a sync replay runs neither, so anything a block left
+ * behind would give the deterministic code after it different room in each role: a leader's block that logged
+ * or held a fetched page in a register made the leader fail with LogsOverflow or MemoryLimitExceeded where the
+ * validators and the sync replay returned. The block's result is all that reaches the call. (Gas is the one
+ * exception: a block's gas stays charged, docs/nondet.md "Known limits".)
+ */
+function spawnLeavingNothing(ex: Execution, request: SubInstanceRequest): BlockResult {
+  const logs = ex.logs.length;
+  const held = ex.budget.used;
+  try {
+    return ex.spawn(request);
+  } finally {
+    ex.logs.length = logs;
+    ex.budget.rewind(held);
+  }
 }
 
 export class NondetBlocks {
@@ -44,6 +80,8 @@ export class NondetBlocks {
   /** One entry per block run so far, in call_no order (block encoding). */
   readonly results: Uint8Array[] = [];
   disagreement: NondetDisagreement | null = null;
+  /** An accepted proposal's VMError ended the run (the leader's run ended at the same block). */
+  private endedByProposal = false;
 
   constructor(
     private readonly leaderResults: readonly Uint8Array[] | null,
@@ -67,7 +105,7 @@ export class NondetBlocks {
     const rules = { kind: 'nondet' as const, deterministic: false, writeOps: false, depth: ex.rules.depth + 1 };
     let result: BlockResult;
     if (this.leaderResults === null) {
-      result = ex.spawn({ method: leader, input, rules: { ...rules, leaderResult: null } });
+      result = spawnLeavingNothing(ex, { method: leader, input, rules: { ...rules, leaderResult: null } });
       this.results.push(encodeBlockResult(result));
     } else {
       const proposal = this.leaderResults[callNo];
@@ -75,7 +113,7 @@ export class NondetBlocks {
       const checked = checkProposal(proposal);
       this.results.push(checked.bytes);
       if (!this.sync) {
-        const verdict = ex.spawn({ method: validator, input, rules: { ...rules, leaderResult: checked.bytes } });
+        const verdict = spawnLeavingNothing(ex, { method: validator, input, rules: { ...rules, leaderResult: checked.bytes } });
         if (verdict.code !== 'return' || verdict.returnedNothing || !sameBytes(verdict.data, VALIDATOR_AGREE)) {
           const rejected = verdict.code === 'return' && sameBytes(verdict.data, VALIDATOR_REJECT);
           const reason = rejected ? 'the validator method rejected the proposal' : `the validator method answered ${describeBlockResult(verdict)}, not calldata true`;
@@ -84,14 +122,23 @@ export class NondetBlocks {
         }
       }
       result = checked.result;
+      if (result.code === 'vm_error') this.endedByProposal = true;
     }
     if (result.code === 'vm_error') throw endWith(result.message);
     return result;
   }
 
-  /** The execution's result after the run: proposals left unused mean the leader proposed more than it ran. */
+  /**
+   * The execution's result after the run: proposals left unused mean the leader proposed more than it ran, when
+   * this run ended where the leader's must have. Not when it ended for a reason of its own: an internal failure,
+   * or running out of gas outside a proposal (a validator's blocks use other gas than the leader's, so an honest
+   * leader's run may go further; docs/nondet.md, "Known limits"). Blaming the leader then turned the validator's
+   * own out_of_gas or internal_error into leader_fault.
+   */
   finish(result: ExecutionResult): ExecutionResult {
     if (this.leaderResults === null || this.disagreement !== null || this.next >= this.leaderResults.length) return result;
+    if (result.code === 'internal_error') return result;
+    if (result.code === 'vm_error' && result.message === reasonMessage('out_of_gas') && !this.endedByProposal) return result;
     return reasonResult('leader_fault', 'nondet_output extra');
   }
 }

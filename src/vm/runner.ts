@@ -19,10 +19,11 @@ import type { ExecutionResult } from '../protocol/result.js';
 import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
-import { GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS } from './host-functions.generated.js';
+import { GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS, INSTANTIATION_GAS } from './host-functions.generated.js';
 import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem, handedBytes } from '../protocol/effect-limits.js';
-import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type Meter, type PreparedModule } from './instrument/index.js';
+import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
+import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, OutOfGas, prepareModule, type InstantiationWork, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
 import { EndExecution, type SubInstanceRequest } from './sub-instance.js';
@@ -45,26 +46,59 @@ export interface LoadedCode {
   link: ModuleLink;
 }
 
+/** What a rejection counts against the cache's bytes. */
+const REJECTION_BYTES = 1024;
+
 /**
- * Prepared modules by (code hash, instrumentation version, gas schedule, policy), kept for the life of the VM process:
- * repeated calls pay neither the instrumentation nor the compilation. Rejections are cached too.
+ * Prepared modules by (code hash, instrumentation version, gas schedule, policy), kept by the VM process between
+ * calls: repeated calls pay neither the instrumentation nor the compilation. Rejections are cached too. The
+ * entries' instrumented bytes are bounded by `maxBytes` (max_code_cache_bytes): `trim`, called when an execution
+ * ends, drops the entries used longest ago. Never during an execution, so that one call's modules (the main
+ * instance and a variant per sub-instance depth) stay compiled while it runs.
  */
 export class CodeCache {
+  /** In order of last use, oldest first. */
   private readonly entries = new Map<string, LoadedCode | ModuleRejected>();
+  private held = 0;
   hits = 0;
   misses = 0;
 
+  constructor(private readonly maxBytes: number = MAX_CODE_CACHE_BYTES) {}
+
   get(key: string): LoadedCode | ModuleRejected | undefined {
     const c = this.entries.get(key);
-    if (c) this.hits++;
-    else this.misses++;
+    if (c) {
+      this.hits++;
+      this.entries.delete(key);
+      this.entries.set(key, c);
+    } else this.misses++;
     return c;
   }
 
   set(key: string, code: LoadedCode | ModuleRejected): void {
+    const old = this.entries.get(key);
+    if (old !== undefined) this.held -= sizeOf(old);
+    this.entries.delete(key);
     this.entries.set(key, code);
+    this.held += sizeOf(code);
+  }
+
+  /** Instrumented bytes held (rejections count REJECTION_BYTES). */
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Drops the entries used longest ago until the cache is within its bytes. */
+  trim(): void {
+    for (const [key, code] of this.entries) {
+      if (this.held <= this.maxBytes) break;
+      this.entries.delete(key);
+      this.held -= sizeOf(code);
+    }
   }
 }
+
+const sizeOf = (c: LoadedCode | ModuleRejected): number => (c instanceof ModuleRejected ? REJECTION_BYTES : c.prepared.bytes.length);
 
 /**
  * Raised inside the runner to end the execution with a given result. Internal control flow (src/errors.ts,
@@ -204,40 +238,52 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
   }
 }
 
-/** Largest power of two not above n (n >= 1): few distinct memory limits, so few compiled variants. */
-const floorPow2 = (n: number): number => 2 ** Math.floor(Math.log2(n));
+/** Gas of creating one instance of a module (protocol/gas-costs.json `instantiation`). */
+function instantiationGas(w: InstantiationWork): bigint {
+  const g = INSTANTIATION_GAS;
+  return BigInt(w.dataBytes) * BigInt(g.perDataByte) + BigInt(w.tableSlots) * BigInt(g.perTableSlot) + BigInt(w.elements) * BigInt(g.perElement) + BigInt(w.initialPages) * BigInt(g.perInitialPage);
+}
 
 /**
  * Runs a sub-instance (a block's leader or validator method, or a sandbox) of the parent's module, inside this
  * process. Its budget comes out of the parent's: at most 1/sub_instance_gas_share of the gas left (charged to
- * the parent as used; a trap uses the whole share), the memory pages the instances above it do not hold
- * (rounded down to a power of two), the register capacity the parent does not use, and 1/sub_instance_stack_share of the parent's stack-height limit, so that
- * every nested instance fits on one native stack. Internal failures (the host lost) end the whole execution.
+ * the parent as used; a trap uses the whole share), 1/sub_instance_memory_share of the parent's memory pages, the
+ * register capacity the parent does not use, and 1/sub_instance_stack_share of the parent's stack-height limit, so
+ * that every nested instance fits on one native stack. Internal failures (the host lost) end the whole execution.
  */
 function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: HostClient, cache: CodeCache): BlockResult {
-  let main = parent;
-  while (main.parent !== null) main = main.parent;
-  const maxPages = main.message.limits.maxMemoryPages;
-  const pagesLeft = maxPages - parent.pagesInUse();
-  if (pagesLeft < 1) return { code: 'vm_error', message: reasonMessage('OOM', `memory: the call's ${maxPages} pages are in use`) };
   const limits = parent.message.limits;
+  // A fixed share of the caller's limit, never what the instances above happen to hold: the limit is compiled
+  // into the module, so a limit that followed the guest's memory.grow gave a new compiled variant of the whole
+  // module for each size, uncharged (measured: 37 variants in one call; with a 9 MB module, 20 s and 2.3 GB in
+  // the VM for a call of 330M gas). Like the stack, all nested instances together stay under twice the limit.
+  const share = Math.floor(limits.maxMemoryPages / NONDET_LIMITS.subInstanceMemoryShare);
+  if (share < 1) {
+    return { code: 'vm_error', message: reasonMessage('OOM', `memory: a sub-instance here would get no page of its caller's ${limits.maxMemoryPages}`) };
+  }
+  // The share comes from the gas left as the deterministic code sees it: without what the non-deterministic blocks'
+  // methods used, which differs by role (the leader's method, the validator's, none in a sync replay). From the
+  // real gas left, a sandbox after a block got a different share in each role, so the same agreed proposals gave
+  // the leader a VMError out_of_gas where the sync replay's sandbox returned. Never more than is really left.
   const gasLeft = parent.message.gasLimit - parent.meter.gasUsed();
-  const share = gasLeft / BigInt(NONDET_LIMITS.subInstanceGasShare);
+  const seenLeft = gasLeft + parent.blockGas;
+  const fair = seenLeft / BigInt(NONDET_LIMITS.subInstanceGasShare);
+  const gasShare = fair < gasLeft ? fair : gasLeft;
   const message: ExecutionMessage = {
     ...parent.message,
     method: request.method,
     input: request.input,
-    gasLimit: share,
+    gasLimit: gasShare,
     limits: {
       ...limits,
-      maxMemoryPages: floorPow2(pagesLeft),
+      maxMemoryPages: share,
       maxRegistersCapacity: limits.maxRegistersCapacity - parent.registers.used,
       maxStackSize: Math.floor(limits.maxStackSize / NONDET_LIMITS.subInstanceStackShare),
     },
     leaderResults: null,
     sync: false,
   };
-  const meter = createMeter(share, policyFor(message));
+  const meter = createMeter(gasShare, policyFor(message));
   const ex = new Execution(message, { readMany: () => [] }, meter, meteredHost(host, meter), { parent, rules: request.rules });
   ex.spawner = (p, r) => spawnSubInstance(p, r, host, cache);
   let run: InstanceRun;
@@ -245,12 +291,19 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
     if (!METHOD_NAME.test(request.method)) {
       throw vmError(reasonMessage('invalid_method_name', `method names are 1-${limits.maxMethodNameLength} ASCII letters, digits or _`));
     }
-    run = runInstance(ex, loadCode(message, host, cache), meter, false);
+    const code = loadCode(message, host, cache);
+    // The fresh instance copies data, fills its table and allocates its memory again at every sub-instance:
+    // paid from the sub-instance's own gas before it is created (an instance that cannot pay is its out_of_gas).
+    meter.charge(instantiationGas(code.prepared.instantiation));
+    run = runInstance(ex, code, meter, false);
   } catch (err) {
-    if (!(err instanceof Stop)) throw err;
-    run = { result: err.result, failure: err };
+    if (err instanceof OutOfGas) run = { result: { code: 'vm_error', message: reasonMessage('out_of_gas'), fingerprint: null }, failure: err };
+    else if (err instanceof Stop) run = { result: err.result, failure: err };
+    else throw err;
   }
-  parent.meter.charge(meter.gasUsed(run.failure));
+  const spent = meter.gasUsed(run.failure);
+  parent.meter.charge(spent);
+  if (request.rules.kind === 'nondet') parent.blockGas += spent;
   const r = run.result;
   if (r.code === 'internal_error') throw new EndExecution(r);
   if (r.code === 'return') {
@@ -283,7 +336,7 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   let result = ex.nondet.finish(run.result);
   // A failed call's changes are never applied: they are not handed over either (the host would decode and hash
   // them for nothing, and changes over the limits it must treat as a protocol violation).
-  if (result.code !== 'return') effects = keptOnFailure(effects);
+  if (result.code !== 'return') effects = keptOnFailure(effects, msg.limits);
   let gasUsed = meter.gasUsed(run.failure);
   // What the call hands the host is paid for now (handed_to_host, protocol/gas-costs.json): the host decodes,
   // hashes and applies every byte on its event loop, at several times the cost of the copy into the VM that the
@@ -293,18 +346,26 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   if (gas <= msg.gasLimit - gasUsed) {
     gasUsed += gas;
   } else {
-    effects = keptOnFailure(effects);
+    effects = keptOnFailure(effects, msg.limits);
     if (result.code === 'return' || result.code === 'user_error') result = reasonResult('out_of_gas');
     gasUsed = msg.gasLimit;
   }
   effects.gasUsed = gasUsed;
+  cache.trim();
   return { result, effects };
 }
 
 const HANDED_PER_BYTE = BigInt(HANDED_TO_HOST_GAS.perByte);
 
-/** What a failed call still hands the host: its logs, events and blocks' results (the host applies nothing). */
-function keptOnFailure(e: Effects): Effects {
+/**
+ * What a failed call still hands the host (which applies nothing of it): its logs, events and blocks' results
+ * while they fit max_effect_bytes. They are bounded one by one, not by it, and the host refuses effects over it
+ * from any VM (an honest one was judged compromised): the diagnostics go first.
+ */
+function keptOnFailure(e: Effects, limits: ExecutionMessage['limits']): Effects {
   const { logs, events, nondetResults, nondetDisagreement } = e;
-  return { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
+  let kept: Effects = { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
+  if (effectLimitProblem(limits, kept) !== undefined) kept = { ...emptyEffects(), nondetResults, nondetDisagreement };
+  if (effectLimitProblem(limits, kept) !== undefined) kept = emptyEffects();
+  return kept;
 }

@@ -74,6 +74,33 @@ export function sqrtChain(bytes: number): Uint8Array {
 }
 
 /**
+ * An exported function `run` that does nothing, `functions` more of `bytes` bytes each of `f64.sqrt` over a local
+ * (~18x once instrumented: large compiled code from a small module), a memory, and a data segment holding `tag`,
+ * so that modules with different tags are different code.
+ */
+export function sqrtChains(functions: number, bytes: number, tag: number): Uint8Array {
+  const inner = Buffer.alloc(bytes + 7);
+  inner.set([1, 1, 0x7c, 0x20, 0x00], 0); // one local f64; local.get 0
+  inner.fill(0x9f, 5, 5 + bytes); // f64.sqrt
+  inner.set([0x1a, 0x0b], 5 + bytes); // drop; end
+  const body = Buffer.concat([Uint8Array.from(leb(inner.length)), inner]);
+  const code = Buffer.concat([Uint8Array.from(leb(functions + 1)), Uint8Array.of(2, 0, 0x0b), ...Array<Buffer>(functions).fill(body)]);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  const data = [1, 0, 0x41, 0, 0x0b, 4, ...Buffer.from(Uint32Array.of(tag).buffer)];
+  return Uint8Array.from(
+    Buffer.concat([
+      Uint8Array.from(HEADER),
+      section(1, [1, 0x60, 0, 0]),
+      section(3, [...leb(functions + 1), ...Array<number>(functions + 1).fill(0)]),
+      section(5, [1, 0, 1]),
+      section(7, exp),
+      section(10, code),
+      section(11, data),
+    ]),
+  );
+}
+
+/**
  * One exported function `run` and a memory, `globals` mutable i32 globals, and a 65,536-entry table that two
  * active element segments fill with `entries` references to `run` between them.
  */

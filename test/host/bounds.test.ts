@@ -212,6 +212,23 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
+  test('a compromised VM recording a proposal whose actions do not decode: protocol violation, nothing recorded', async () => {
+    // The id is the one the message derives, so only the actions are wrong. Recorded, they made
+    // host.node.proposals() throw for the context from then on.
+    const d = tempDir('hostlink-forge-');
+    const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, 'bad-proposal'] });
+    try {
+      const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('governed') });
+      assert.equal(o.result.code, 'internal_error');
+      assert.match(message(o), /^protocol_violation invalid effects: proposals\[0\]\.actions are not a Borsh Vec<ProposalAction>/);
+      assert.equal(o.applied, false);
+      assert.deepEqual(h.node.proposals(id32('governed')), []);
+    } finally {
+      await h.close();
+      d.remove();
+    }
+  });
+
   test('contexts are isolated: deleting or joining another context is refused at apply time', async () => {
     const victim = id32('victim');
     await host.node.addMembers(victim, [id32('owner')]);

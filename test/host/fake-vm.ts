@@ -13,6 +13,7 @@
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
  *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, or value-flood and underpaid: its return value),
+ *       bad-proposal (takes a job, then a Return whose one proposal has the derived id and actions that do not decode),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
@@ -23,7 +24,8 @@ import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
-import { DEFAULT_GAS_LIMIT } from '../../src/protocol/message.js';
+import { DEFAULT_GAS_LIMIT, parseMessage } from '../../src/protocol/message.js';
+import { proposalId } from '../../src/protocol/call-ids.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { parseAddress } from '../../src/transport/address.js';
 import { readVmSecret } from '../../src/vm/secret.js';
@@ -164,6 +166,24 @@ socket.on('connect', () => {
         }
       }
     });
+  } else if (mode === 'bad-proposal') {
+    // Takes a job, then a Return with one proposal under the id the message derives but actions that are not a
+    // Borsh Vec<ProposalAction> (the real VM refuses them with DeserializationError).
+    socket.write(hello);
+    socket.write(encodeFrame(encodeRequest('next_message', {})));
+    const reader = new FrameReader();
+    let answers = 0;
+    socket.on('data', (chunk: Buffer) => {
+      for (const body of reader.push(chunk)) {
+        if (++answers !== 2) continue;
+        const answer = decodeResponse('next_message', body);
+        if (answer.status !== 'ok') process.exit(8);
+        const e = emptyEffects();
+        e.proposals.push({ id: proposalId(parseMessage(answer.fields.message), 0), actions: Uint8Array.of(1, 0, 0, 0, 9) });
+        socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
+      }
+    });
+    socket.on('close', () => process.exit(0));
   } else if (mode === 'read-many') {
     socket.write(hello);
     socket.write(encodeFrame(encodeRequest('next_message', {})));

@@ -4,8 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { isHostlinkError } from '../../src/errors.js';
 import { decodeBlockResult } from '../../src/protocol/nondet.js';
 import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
+import { id32 } from '../helpers.js';
+import { wat } from '../instrument/helpers.js';
 import { hexes, openNondetHost, ret, returned, userErr, userError, vmErr, vmError, type NondetHost } from './helpers.js';
 
 describe('non-deterministic blocks', () => {
@@ -120,6 +123,130 @@ describe('non-deterministic blocks', () => {
     assert.notDeepEqual(other.executionHash, lead.executionHash);
   });
 
+  test('a block leaves nothing behind: the code after it has the same room in every role', async () => {
+    // l_leave and v_leave log as many lines as their payload's count and keep their input in a register; the
+    // call then logs and writes up to its own limits. A block's leftovers used to count against those limits
+    // in the leader and the validator only, so the same agreed proposal gave LogsOverflow or
+    // MemoryLimitExceeded there and Return in the sync replay.
+    const pad = 'x'.repeat(400_000);
+    const cases = [
+      { what: 'log lines', input: 'l_leave|v_leave|6|0|5', limits: { maxLogs: 10 } },
+      { what: 'held bytes', input: `l_leave|v_leave|0|1600000|0${pad}`, limits: { maxExecutionMemory: 2_000_000 } },
+    ];
+    for (const c of cases) {
+      const call = (context: string, nondet?: Parameters<NondetHost['run']>[2]) =>
+        t.host.call({ codeHash: t.code, method: 'nd_then', input: Buffer.from(c.input), contextId: id32(`${c.what}-${context}`), limits: c.limits, ...(nondet ? { nondet } : {}) });
+      const lead = await call('leader');
+      const val = await call('validator', { leaderResults: lead.nondetResults });
+      const sync = await call('sync', { leaderResults: lead.nondetResults, sync: true });
+      for (const o of [lead, val, sync]) assert.equal(returned(o), 'left', c.what);
+      assert.deepEqual(val.executionHash, lead.executionHash, c.what);
+      assert.deepEqual(sync.executionHash, lead.executionHash, c.what);
+      // Only the deterministic code's lines remain, in every role.
+      assert.deepEqual(lead.logs, sync.logs, c.what);
+      assert.deepEqual(val.logs, sync.logs, c.what);
+    }
+  });
+
+  test('a validator that runs out of its own gas before its last block says out_of_gas, not leader_fault', async () => {
+    // v_burn agrees after more work than l_ret, so the validator's call has less gas left after block 0 than
+    // the leader's had. Near the limit, the leader runs both blocks and the validator stops before the second:
+    // that is the validator's gas, not proposals the leader made up.
+    const seen = new Set<string>();
+    for (let gasLimit = 15_000_000n; gasLimit <= 22_500_000n; gasLimit += 2_500_000n) {
+      const call = (nondet?: Parameters<NondetHost['run']>[2]) =>
+        t.host.call({ codeHash: t.code, method: 'nd_twice', input: Buffer.from('l_ret|v_burn|200000'), contextId: id32('burn'), gasLimit, ...(nondet ? { nondet } : {}) });
+      const lead = await call();
+      assert.equal(lead.nondetResults.length, 2, String(gasLimit));
+      const val = await call({ leaderResults: lead.nondetResults });
+      const message = val.result.code === 'return' ? 'return' : (val.result as { message: string }).message;
+      assert.doesNotMatch(message, /^leader_fault/, String(gasLimit));
+      seen.add(message.split(' ')[0]!);
+    }
+    assert.ok(seen.has('out_of_gas'), [...seen].join(', '));
+    // Unused proposals after a run that ended on its own are still the leader's fault.
+    const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [ret('x'), ret('y')] });
+    assert.equal(vmError(o), 'leader_fault nondet_output extra');
+    const afterError = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr('out_of_gas'), ret('y')] });
+    assert.equal(vmError(afterError), 'leader_fault nondet_output extra');
+  });
+
+  test('block results and logs past max_effect_bytes end an honest call with EffectsOverflow, never a protocol violation', async () => {
+    // The host counts the blocks' results and the kept logs against max_effect_bytes; the VM used to hand them
+    // over regardless, and the host then judged the honest VM compromised (internal_error protocol_violation).
+    const big = 'x'.repeat(2048);
+    const limits = { maxEffectBytes: 1024 };
+    const roles: (Parameters<NondetHost['run']>[2] | undefined)[] = [undefined, { leaderResults: [ret(big)] }, { leaderResults: [ret(big)], sync: true }];
+    for (const nondet of roles) {
+      const o = await t.host.call({ codeHash: t.code, method: 'nd', input: Buffer.from(`l_ret|v_agree|${big}`), contextId: id32('effect-bytes'), limits, ...(nondet ? { nondet } : {}) });
+      assert.match(vmError(o), /^EffectsOverflow \(result\): \d+ bytes of effects and non-deterministic block results exceed max_effect_bytes 1024$/, JSON.stringify(nondet));
+      assert.equal(o.applied, false);
+    }
+    const logged = await t.host.call({ codeHash: t.code, method: 'nd_then', input: Buffer.from('l_ret|v_agree|20|0|x'), contextId: id32('effect-bytes'), limits: { maxEffectBytes: 100 } });
+    assert.match(vmError(logged), /^EffectsOverflow \(result\): /);
+    assert.deepEqual(logged.logs, []);
+  });
+
+  test('a sandbox after a block gets the same gas in every role: the same proposals give the same result', async () => {
+    // `run` runs one block (leader method `lead`, validator `val`), then a sandbox of `work` (W loop rounds), and
+    // returns the sandbox's code. The block's methods burn different gas in the leader and the validator, and none
+    // runs in a sync replay; the sandbox's share used to come from the real gas left, so near its own need the
+    // sandbox returned in one role and ran out of gas in another, with the call far from its gas limit.
+    const burn = (n: number): string => `(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const ${n}))))`;
+    const module = (lead: number, val: number, work: number): Promise<Uint8Array> =>
+      wat(`(module
+        (import "env" "run_nondet" (func $run_nondet (param i64 i64 i64 i64) (result i32)))
+        (import "env" "sandbox" (func $sandbox (param i64 i64 i32 i64) (result i32)))
+        (import "env" "value_return" (func $value_return (param i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\\c8\\00\\00\\00\\00\\00\\00\\00\\04\\00\\00\\00\\00\\00\\00\\00\\d2\\00\\00\\00\\00\\00\\00\\00\\03\\00\\00\\00\\00\\00\\00\\00\\dc\\00\\00\\00\\00\\00\\00\\00\\04\\00\\00\\00\\00\\00\\00\\00")
+        (data (i32.const 200) "lead") (data (i32.const 210) "val") (data (i32.const 220) "work") (data (i32.const 240) "\\10")
+        (func $ret (param $ptr i64) (param $len i64)
+          (i64.store (i32.const 96) (i64.const 0)) (i64.store (i32.const 104) (local.get $ptr)) (i64.store (i32.const 112) (local.get $len))
+          (call $value_return (i64.const 96)))
+        (func (export "lead") ${burn(lead)} (call $ret (i64.const 240) (i64.const 1)))
+        (func (export "val") ${burn(val)} (call $ret (i64.const 240) (i64.const 1)))
+        (func (export "work") ${burn(work)})
+        (func (export "run")
+          (drop (call $run_nondet (i64.const 0) (i64.const 16) (i64.const 48) (i64.const 0)))
+          (i32.store8 (i32.const 300) (call $sandbox (i64.const 32) (i64.const 48) (i32.const 0) (i64.const 1)))
+          (call $ret (i64.const 300) (i64.const 1))))`);
+    const codes = new Set<number>();
+    for (const [lead, val] of [[3_000_000, 10], [10, 3_000_000]] as const) {
+      for (let work = 1_000_000; work <= 8_000_000; work += 1_000_000) {
+        const code = await t.host.deploy(await module(lead, val, work));
+        const call = (role: string, nondet?: Parameters<NondetHost['run']>[2]) =>
+          t.host.call({ codeHash: code, method: 'run', contextId: id32(`sandbox-gas-${role}`), gasLimit: 100_000_000n, ...(nondet ? { nondet } : {}) });
+        const lo = await call('leader');
+        const va = await call('validator', { leaderResults: lo.nondetResults });
+        const sy = await call('sync', { leaderResults: lo.nondetResults, sync: true });
+        const what = `lead ${lead}, val ${val}, work ${work}`;
+        const code0 = (lo.result as { value: Uint8Array }).value[0]!;
+        codes.add(code0);
+        for (const o of [va, sy]) {
+          assert.equal(o.result.code, 'return', what);
+          assert.equal((o.result as { value: Uint8Array }).value[0], code0, what);
+          assert.deepEqual(o.executionHash, lo.executionHash, what);
+        }
+      }
+    }
+    // The sandbox both returned and ran out of its share across the cases: the boundary was crossed.
+    assert.deepEqual([...codes].sort(), [0, 2]);
+  });
+
+  test('leader results too large for the frame a VM receives its message in are refused before a VM runs', async () => {
+    // Many proposals, or one large one: either way the message cannot reach a VM (it used to kill the VM that
+    // asked for it, internal_error vm_crash, which a node may retry forever).
+    const many = Array<Uint8Array>(NONDET_LIMITS.maxNondetBlocks).fill(ret('a'.repeat(20_000)));
+    const one = [ret('a'.repeat(50 * 1024 * 1024))];
+    for (const leaderResults of [many, one]) {
+      for (const sync of [false, true]) {
+        await assert.rejects(t.run('nd', 'l_ret|v_agree|x', { leaderResults, sync }), (e: unknown) => isHostlinkError(e, 'usage') && /frame/.test((e as Error).message));
+      }
+    }
+    assert.equal(returned(await t.run('nd', 'l_ret|v_same|after')), 'after');
+  });
+
   test('leftover proposals: leader_fault nondet_output extra', async () => {
     const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [ret('x'), ret('y')] });
     assert.equal(vmError(o), 'leader_fault nondet_output extra');
@@ -152,9 +279,18 @@ describe('non-deterministic blocks', () => {
   });
 
   test('a proposal using the protocol\'s own verdicts is replaced (uses_this_error)', async () => {
-    for (const m of ['absent', 'validator_disagrees call 0', 'leader_fault nondet_output extra']) {
-      const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr(m)] });
-      assert.equal(vmError(o), 'leader_fault nondet_output uses_this_error', m);
+    // ... and verdicts only the host records for a whole call: an accepted "timeout" made the validator's call
+    // look as if its deadline had passed.
+    const hostVerdicts = ['timeout', 'result_too_large the result and effects take 1 bytes', 'vm_crash the VM process ended (signal SIGKILL)', 'host_error x'];
+    for (const m of ['absent', 'validator_disagrees call 0', 'leader_fault nondet_output extra', ...hostVerdicts]) {
+      for (const sync of [false, true]) {
+        const o = await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr(m)], sync });
+        assert.equal(vmError(o), 'leader_fault nondet_output uses_this_error', m);
+      }
+    }
+    // A sub-instance's own errors are still proposals like any other.
+    for (const m of ['out_of_gas', 'wasm_trap unreachable', 'timeouts are not a reason', 'exit_code 1']) {
+      assert.equal(vmError(await t.run('nd', 'l_ret|v_agree|x', { leaderResults: [vmErr(m)] })), m);
     }
   });
 

@@ -55,7 +55,7 @@ describe('consensus helper', () => {
     const server = await startServer((n) => (n === 4 ? '250.00' : (100 + n * 0.1).toFixed(2)));
     try {
       const origin = originOf(server);
-      const report = await runConsensus(t.host.store, request(origin), { validators: 5, hostOptions: { ...slow, fetch: { allow: [origin] } } });
+      const report = await runConsensus(t.host, request(origin), { validators: 5, hostOptions: { ...slow, fetch: { allow: [origin] } } });
       assert.equal(report.leader.result.code, 'return');
       assert.equal(text((report.leader.result as { value: Uint8Array }).value), '100.1');
       assert.equal(report.votes.length, 5);
@@ -80,7 +80,7 @@ describe('consensus helper', () => {
     const server = await startServer((n) => (n === 1 ? '100' : n <= 3 ? '130' : '100.5'));
     try {
       const origin = originOf(server);
-      const report = await runConsensus(t.host.store, request(origin), { validators: 3, hostOptions: { ...slow, fetch: { allow: [origin] } } });
+      const report = await runConsensus(t.host, request(origin), { validators: 3, hostOptions: { ...slow, fetch: { allow: [origin] } } });
       assert.deepEqual(report.tally, { agree: 1, disagree: 2, timeout: 0 });
       assert.equal(report.decision, 'rejected');
     } finally {
@@ -92,7 +92,7 @@ describe('consensus helper', () => {
     const server = await startServer((n) => (n === 3 ? 'page B' : 'page A'));
     try {
       const origin = originOf(server);
-      const report = await runConsensus(t.host.store, request(origin, 'update_page'), { validators: 3, hostOptions: { ...slow, fetch: { allow: [origin] } } });
+      const report = await runConsensus(t.host, request(origin, 'update_page'), { validators: 3, hostOptions: { ...slow, fetch: { allow: [origin] } } });
       assert.deepEqual(report.tally, { agree: 2, disagree: 1, timeout: 0 });
       assert.equal(report.decision, 'accepted');
     } finally {
@@ -106,7 +106,7 @@ describe('consensus helper', () => {
     const server = await startServer(() => '100', (n) => n > 1);
     try {
       const origin = originOf(server);
-      const report = await runConsensus(t.host.store, request(origin), {
+      const report = await runConsensus(t.host, request(origin), {
         validators: 3,
         hostOptions: { ...slow, fetch: { allow: [origin], timeoutMs: 600_000 } },
         nodeOptions: (node) => (node === 1 || node === 2 ? { deadlineMs: 1500 } : node === 3 ? { fetch: { allow: [origin], timeoutMs: 200 } } : {}),
@@ -120,6 +120,21 @@ describe('consensus helper', () => {
     }
   });
 
+  test('every node reads the stored blobs: what the nodes agree on is what the sync replay applies', async () => {
+    // The nodes' stores are copies of the source's tables; blob contents are not in the tables. Without them
+    // every node read the blob as empty and agreed, and the sync replay on the source then returned its content.
+    const blobs = await t.host.deploy(contract('blob-store'));
+    const contextId = id32('consensus-blobs');
+    const up = await t.host.call({ codeHash: blobs, method: 'upload', input: utf8(JSON.stringify({ name: 'a', data: 'hello blob' })), contextId });
+    const id = (JSON.parse(text((up.result as { value: Uint8Array }).value)) as { blob_id: string }).blob_id;
+    const req = { codeHash: blobs, method: 'download', input: utf8(JSON.stringify({ blob_id: id, chunk_size: 3 })), contextId };
+    const report = await runConsensus(t.host, req, { validators: 3, hostOptions: slow });
+    assert.equal(report.decision, 'accepted');
+    assert.equal((JSON.parse(text((report.leader.result as { value: Uint8Array }).value)) as { data: string }).data, 'hello blob');
+    const applied = await t.host.call({ ...req, nondet: { leaderResults: report.leader.nondetResults, sync: true } });
+    assert.deepEqual(applied.executionHash, report.leader.executionHash);
+  });
+
   test('tally: strict majority, ties are no_majority', () => {
     const votes = (...v: ValidatorVote['vote'][]): ValidatorVote[] => v.map((vote, i) => ({ node: i + 1, vote, reason: '' }));
     assert.equal(decide(votes('agree', 'agree', 'disagree')).decision, 'accepted');
@@ -131,6 +146,6 @@ describe('consensus helper', () => {
   });
 
   test('at least one validator', async () => {
-    await assert.rejects(runConsensus(t.host.store, request('http://127.0.0.1:1'), { validators: 0 }), /at least 1/);
+    await assert.rejects(runConsensus(t.host, request('http://127.0.0.1:1'), { validators: 0 }), /at least 1/);
   });
 });

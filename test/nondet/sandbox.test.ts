@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
-import { text } from '../helpers.js';
+import { INSTANTIATION_GAS } from '../../src/vm/host-functions.generated.js';
+import type { CallFinished } from '../../src/host/events.js';
+import { id32, text } from '../helpers.js';
+import { wat } from '../instrument/helpers.js';
+import { openHost } from '../node/helpers.js';
 import { openNondetHost, returned, type NondetHost } from './helpers.js';
 
 describe('sandbox', () => {
@@ -129,5 +133,104 @@ describe('sandbox stack', () => {
     assert.ok(found[0]! > 1000, String(found));
     assert.equal(await deep(found), '0:0:0:0:bottom');
     assert.match(await deep([...found.slice(0, -1), found.at(-1)! + 1]), /stack_overflow/);
+  });
+});
+
+describe('sandbox memory', () => {
+  // `run` grows its memory through 1, 513, 769, ... 1023 of the call's 1024 pages and, at each size, starts a
+  // chain of sandboxes nested as deep as allowed; it returns each chain's code. A sub-instance's memory limit is
+  // compiled into the module: when it followed the pages the caller held, every size was a new compiled
+  // variant of the whole module (get_code again, then instrumentation and compilation, none of it charged).
+  const module = wat(`(module
+    (import "env" "sandbox" (func $sandbox (param i64 i64 i32 i64) (result i32)))
+    (import "env" "value_return" (func $value_return (param i64)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) "\\48\\00\\00\\00\\00\\00\\00\\00\\05\\00\\00\\00\\00\\00\\00\\00")
+    (data (i32.const 72) "chain")
+    (func (export "chain") (drop (call $sandbox (i64.const 0) (i64.const 16) (i32.const 0) (i64.const 0))))
+    (func (export "run") (local $i i32) (local $t i32)
+      (local.set $t (i32.const 512))
+      (loop $next
+        (drop (memory.grow (i32.sub (i32.sub (i32.const 1025) (i32.shl (local.get $t) (i32.const 1))) (memory.size))))
+        (i32.store8 offset=128 (local.get $i) (call $sandbox (i64.const 0) (i64.const 16) (i32.const 0) (i64.const 0)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (local.set $t (i32.shr_u (local.get $t) (i32.const 1)))
+        (br_if $next (local.get $t)))
+      (i64.store (i32.const 96) (i64.const 0))
+      (i64.store (i32.const 104) (i64.const 128))
+      (i64.store (i32.const 112) (i64.extend_i32_u (local.get $i)))
+      (call $value_return (i64.const 96))))`);
+
+  test('a sub-instance gets half of its caller\'s pages whatever the caller holds: one compiled variant per depth', async () => {
+    const t = await openHost({ poolSize: 1 });
+    try {
+      const code = await t.host.deploy(await module);
+      const finished: CallFinished[] = [];
+      t.host.events.on('call.finished', (e) => finished.push(e));
+      const o = await t.host.call({ codeHash: code, method: 'run', contextId: id32('sandbox-memory'), limits: { maxMemoryPages: 1024 } });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      // Every chain runs (shares 512, 256, 128, 64 pages), whatever the caller holds.
+      assert.deepEqual([...((o.result as { value: Uint8Array }).value)], Array<number>(10).fill(0));
+      // A fresh VM: the main instance and one variant per depth, nothing more.
+      assert.equal(finished.length, 1);
+      assert.equal(finished[0]!.hostCalls['get_code']?.count, 1 + NONDET_LIMITS.maxSubInstanceDepth, JSON.stringify(finished[0]!.hostCalls));
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('sandbox instantiation', () => {
+  // The same contract twice, but for what creating an instance copies and allocates: `run` starts K sandboxes
+  // of `noop` (stopping at the first that fails) and returns their codes. Each fresh instance copies the data,
+  // fills the table and allocates the memory again; that used to cost nothing beyond the sandbox's base gas
+  // (about 8 ms a sandbox of a module at the module budgets, 25 times below WebAssembly's time per gas), so gas
+  // did not bound the call's time.
+  const K = 5;
+  const module = (pages: number, slots: number, dataBytes: number): Promise<Uint8Array> =>
+    wat(`(module
+      (import "env" "sandbox" (func $sandbox (param i64 i64 i32 i64) (result i32)))
+      (import "env" "value_return" (func $value_return (param i64)))
+      (memory (export "memory") ${pages})
+      (table ${slots} funcref)
+      (elem (i32.const 0) ${Array<string>(slots).fill('$noop').join(' ')})
+      (data (i32.const 0) "\\28\\00\\00\\00\\00\\00\\00\\00\\04\\00\\00\\00\\00\\00\\00\\00")
+      (data (i32.const 40) "noop")
+      (data (i32.const 1024) "${'\\01'.repeat(dataBytes)}")
+      (func $noop (export "noop"))
+      (func (export "run") (local $i i32) (local $c i32)
+        (block $done (loop $next
+          (local.set $c (call $sandbox (i64.const 0) (i64.const 16) (i32.const 0) (i64.const 0)))
+          (i32.store8 offset=512 (local.get $i) (local.get $c))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $done (local.get $c))
+          (br_if $next (i32.lt_u (local.get $i) (i32.const ${K})))))
+        (i64.store (i32.const 96) (i64.const 0))
+        (i64.store (i32.const 104) (i64.const 512))
+        (i64.store (i32.const 112) (i64.extend_i32_u (local.get $i)))
+        (call $value_return (i64.const 96))))`);
+
+  test('creating a sub-instance is charged by the data, table, elements and pages it creates again', async () => {
+    const t = await openHost({ poolSize: 1 });
+    try {
+      const light = await t.host.deploy(await module(1, 1, 0));
+      const heavy = await t.host.deploy(await module(32, 10_000, 1 << 20));
+      const run = async (code: Uint8Array, gasLimit?: bigint) => {
+        const o = await t.host.call({ codeHash: code, method: 'run', contextId: id32('instantiation'), ...(gasLimit ? { gasLimit } : {}) });
+        assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+        return { codes: [...(o.result as { value: Uint8Array }).value], gas: o.gasUsed };
+      };
+      const a = await run(light);
+      const b = await run(heavy);
+      assert.deepEqual([a.codes, b.codes], [Array<number>(K).fill(0), Array<number>(K).fill(0)]);
+      const g = INSTANTIATION_GAS;
+      const more = BigInt(1 << 20) * BigInt(g.perDataByte) + 9_999n * BigInt(g.perTableSlot + g.perElement) + 31n * BigInt(g.perInitialPage);
+      assert.equal(b.gas - a.gas, BigInt(K) * more);
+      // A sandbox whose share cannot pay for its instance: its out_of_gas, a value the caller handles.
+      const poor = await run(heavy, 40_000_000n);
+      assert.deepEqual(poor.codes, [2]);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -157,7 +157,7 @@ export async function run(argv: string[]): Promise<number> {
     };
     if (validators === undefined) return values.view ? host.view(request) : host.call(request);
     const { dataDir: _dir, ...nodeOptions } = options;
-    const report = await runConsensus(host.store, request, { validators, hostOptions: nodeOptions });
+    const report = await runConsensus(host, request, { validators, hostOptions: nodeOptions });
     printConsensus(report, values.json === true);
     if (report.decision !== 'accepted') return null;
     // Accepted: this node applies the leader's results without running the blocks again.

@@ -52,7 +52,7 @@ export async function runOracleDemo(host: Host, say: (s: string) => void, sandbo
     const nodes = { validators: 5, hostOptions: { fetch: { allow: [origin] }, sandbox } };
     for (const [method, path] of [['update_price', '/price'], ['update_page', '/page']] as const) {
       const request = { codeHash, method, input: Uint8Array.from(Buffer.from(JSON.stringify({ url: origin + path }))), contextId };
-      const report = await runConsensus(host.store, request, nodes);
+      const report = await runConsensus(host, request, nodes);
       showReport(say, method, report);
       if (report.decision !== 'accepted') continue;
       const applied = await host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true } });

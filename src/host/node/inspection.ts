@@ -20,6 +20,7 @@ export const NODE_INSPECTION_METHODS = [
   'approvals',
   'blobSizeOf',
   'blob',
+  'readBlob',
   'announcedBlobs',
 ] as const;
 

@@ -22,6 +22,13 @@ export interface NodeServicesOptions {
   /** Blob files go to `<blobDir>`; without it blobs are kept in memory. */
   blobDir?: string;
   fetch?: FetchPolicy;
+  /** Contents of stored blobs this node does not hold itself (HostOptions.sharedBlobs). */
+  sharedBlobs?: SharedBlobs;
+}
+
+/** Read access to another node's stored blob contents (`host.node` has it). */
+export interface SharedBlobs {
+  readBlob(blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined;
 }
 
 /** What one execution holds at the host until it is settled. */
@@ -46,6 +53,7 @@ const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.co
 export class NodeServices implements NodeBackend {
   private readonly content: BlobContent;
   private readonly gate: FetchGate;
+  private readonly shared: SharedBlobs | undefined;
   private readonly jobs = new WeakMap<Job, JobState>();
   /** Aliases checked as free by executions in progress, with how many hold each (for inspection). */
   private readonly reserved = new Map<string, number>();
@@ -57,6 +65,7 @@ export class NodeServices implements NodeBackend {
   ) {
     this.gate = new FetchGate(options.fetch);
     this.content = options.blobDir === undefined ? memoryBlobContent() : diskBlobContent(options.blobDir);
+    this.shared = options.sharedBlobs;
   }
 
   private state(job: Job): JobState {
@@ -139,8 +148,7 @@ export class NodeServices implements NodeBackend {
   blobRead(job: Job, blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined {
     const staged = this.state(job).staged.get(hex(blobId));
     if (staged !== undefined) return staged.read(offset, length);
-    if (this.store.get('blobs', blobId) === undefined) return undefined;
-    return this.content.read(blobId, offset, length);
+    return this.readBlob(blobId, offset, length);
   }
 
   blobSize(job: Job, blobId: Uint8Array): bigint | undefined {
@@ -267,7 +275,16 @@ export class NodeServices implements NodeBackend {
     const size = this.blobSizeOf(blobId);
     if (size === undefined) return undefined;
     if (size > BigInt(256 * 1024 * 1024)) throw new HostlinkError('usage', `blob of ${size} bytes is too large to return whole`);
-    return this.content.read(blobId, 0n, Number(size));
+    return this.readBlob(blobId, 0n, Number(size));
+  }
+
+  /**
+   * Bytes of a stored blob from `offset` (fewer at its end), or undefined when the blob is not stored. Content
+   * this node does not hold comes from the shared blobs (a consensus node reads its source's).
+   */
+  readBlob(blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined {
+    if (this.store.get('blobs', blobId) === undefined) return undefined;
+    return this.content.read(blobId, offset, length) ?? this.shared?.readBlob(blobId, offset, length);
   }
 
   /** Blob ids announced to a context, sorted. */

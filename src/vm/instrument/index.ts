@@ -44,6 +44,20 @@ export interface PreparedModule {
   /** Functions (imported + defined) of the original module; instrumented indices past them are helpers. */
   functionCount: number;
   exports: PreparedExport[];
+  /** What creating an instance does again every time (gas of a sub-instance: INSTANTIATION_GAS). */
+  instantiation: InstantiationWork;
+}
+
+/** The work of creating one instance, from the module's static structure (after the memory and table clamps). */
+export interface InstantiationWork {
+  /** Bytes of the active data segments, copied into the new memory. */
+  dataBytes: number;
+  /** Initial slots of the table. */
+  tableSlots: number;
+  /** Entries of the active element segments, written into the table. */
+  elements: number;
+  /** Initial pages of the memory. */
+  initialPages: number;
 }
 
 /** Every execution reads the guest's memory through this export: a module without it can never run. */
@@ -67,6 +81,12 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
   const m = readModule(bytes);
   validateModule(m, policy);
   clampMemoryAndTable(m, policy);
+  const instantiation: InstantiationWork = {
+    dataBytes: m.datas.reduce((n, d) => n + (d.flags === 1 ? 0 : d.bytes.length), 0),
+    tableSlots: m.tables.reduce((n, t) => n + t.limits.min, 0),
+    elements: m.elements.reduce((n, e) => n + ((e.flags & 1) === 1 ? 0 : (e.funcs?.length ?? e.exprs?.length ?? 0)), 0),
+    initialPages: m.memories.reduce((n, l) => n + l.min, 0),
+  };
 
   const importedFunctions = m.imports.filter((i) => i.kind === KIND_FUNC).length;
   const functionTypes = [...m.imports.filter((i) => i.kind === KIND_FUNC).map((i) => i.typeIndex), ...m.functions];
@@ -223,7 +243,7 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
     if (!WebAssembly.validate(bytes)) throw new ModuleRejected('invalid_module', 'rejected by the WebAssembly validator');
     throw new Error('internal: instrumentation produced an invalid module from a valid one');
   }
-  return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports };
+  return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports, instantiation };
 }
 
 /** A function type as a string key: value-type bytes of the params, a separator, the results' bytes. */

@@ -282,3 +282,43 @@ function deepRec(n: i32, rest: string): string {
   const r = deepRec(n - 1, rest);
   return r;
 }
+
+// ---------------------------------------------------------------- what a block leaves behind
+
+/** Leader method: logs `n` lines (the payload's count; its input stays in a register), returns "left". */
+export function l_leave(): void {
+  const n = I32.parseInt(payload());
+  for (let i = 0; i < n; i++) log("leader line " + i.toString());
+  returnOk("left");
+}
+
+/** Validator method: spins the payload's count of loop rounds (a validator that works harder than its leader), then agrees. */
+export function v_burn(): void {
+  const n = I32.parseInt(payload());
+  let x: i32 = 0;
+  for (let i = 0; i < n; i++) x = x * 31 + i;
+  if (x == 12345) log("!");
+  agree();
+}
+
+/** Validator method: logs as many lines as l_leave, holds its input in a register too, then agrees. */
+export function v_leave(): void {
+  const n = I32.parseInt(payload());
+  for (let i = 0; i < n; i++) log("validator line " + i.toString());
+  agree();
+}
+
+/**
+ * "leader|validator|logs|bytes|payload": runs one block, then logs `logs` lines and writes a value of `bytes`
+ * bytes, so the call's own limits (max_logs, max_execution_memory) decide what happens after the block.
+ */
+export function nd_then(): void {
+  const s = inputString();
+  const parts = s.split("|", 5);
+  const r = runNondet(parts[0], parts[1], parts[0] + "\n" + s.substring(parts[0].length + parts[1].length + parts[2].length + parts[3].length + 4));
+  const logs = I32.parseInt(parts[2]);
+  for (let i = 0; i < logs; i++) log("main line " + i.toString());
+  const bytes = I32.parseInt(parts[3]);
+  if (bytes > 0) storageWrite<string, string>("big", "x".repeat(bytes));
+  returnOk(r.text);
+}
