@@ -23,6 +23,10 @@ export const MAX_EFFECT_BYTES = 50331648;
 export const MAX_INPUT_BYTES = 16777216;
 /** Largest deadline and grace period in milliseconds: the longest delay a Node.js timer honours. */
 export const MAX_DEADLINE_MS = 2147483647;
+/** Brackets open at once in the JSON body of a request to hostlink serve (REST and JSON-RPC). A request names a few fields; contract input travels as one string, which this does not count. */
+export const MAX_REQUEST_JSON_DEPTH = 64;
+/** Values and object keys in the JSON body of a request to hostlink serve. JSON.parse's cost follows what it builds, not the body's size (12 MiB of small objects held the event loop for 1.5 s), so a body is checked against this, in linear time and without building anything, before it is parsed. */
+export const MAX_REQUEST_JSON_ITEMS = 10000;
 /** Bytes the CLI reads from one file or stream (contract code, --input @file). */
 export const MAX_CLI_FILE_BYTES = 67108864;
 

@@ -4,6 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HostlinkError, type HostlinkErrorCode } from '../errors.js';
+import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../protocol/bounds.generated.js';
+import { scanJsonInSlices, type JsonScanFailure } from './json-scan.js';
 
 /**
  * An error with its HTTP status; thrown by handlers, turned into a JSON reply by the server. Internal control
@@ -56,15 +58,22 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 /** A JSON object body; requires Content-Type application/json (a cross-site form cannot send it without a CORS preflight). */
 export async function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   requireType(req, 'application/json');
-  const body = await readBody(req, limit);
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (e) {
-    throw new HttpError(400, `request body is not valid JSON (${(e as Error).message})`);
-  }
+  const text = (await readBody(req, limit)).toString('utf8');
+  // Checked before JSON.parse, whose cost follows what it builds rather than the body's size.
+  const failure = await scanJsonInSlices(text, { maxDepth: MAX_REQUEST_JSON_DEPTH, maxItems: MAX_REQUEST_JSON_ITEMS });
+  if (failure !== undefined) throw new HttpError(400, `request body ${jsonFailure(failure)}`);
+  const value: unknown = JSON.parse(text);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(400, 'request body must be a JSON object');
   return value as Record<string, unknown>;
+}
+
+/** What a JSON scan found, as the end of a sentence about the text. */
+export function jsonFailure(failure: JsonScanFailure): string {
+  if ('syntax' in failure) return `is not valid JSON (unexpected character at position ${failure.syntax})`;
+  if ('tooDeep' in failure) {
+    return `nests more than ${failure.tooDeep} brackets deep (max_request_json_depth): a request names a few fields; send contract input as the 'input' string`;
+  }
+  return `has more than ${failure.tooMany} values and keys (max_request_json_items): a request names a few fields; send contract input as the 'input' string`;
 }
 
 export function requireType(req: IncomingMessage, ...types: string[]): void {

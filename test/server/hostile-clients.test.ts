@@ -1,0 +1,76 @@
+/**
+ * `hostlink serve` against clients that try to stall or starve it rather than use it: JSON bodies whose parse
+ * would cost far more than their size, and call inputs of the same kind. A real server process, real sockets,
+ * real VM processes; every case ends with the node still answering others.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protocol/bounds.generated.js';
+import { contractPath, tempDir } from '../helpers.js';
+import { api, startServe, type ServeProcess } from './serve-process.js';
+
+const kvBytes = readFileSync(contractPath('kv-store'));
+
+describe('hostlink serve against hostile clients', () => {
+  const dir = tempDir();
+  let node: ServeProcess;
+  let kv: string;
+  before(async () => {
+    node = await startServe(['--data-dir', join(dir.path, 'data')]);
+    const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: kvBytes });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    kv = r.body.code_hash as string;
+  });
+  after(async () => {
+    if (node.child.exitCode === null) await node.stop();
+    dir.remove();
+  });
+
+  const post = (path: string, body: string) => api(`${node.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+  test('a JSON body of many small values or deep nesting is refused before it is parsed, on REST and JSON-RPC', async () => {
+    const many = `{"jsonrpc":"2.0","method":"info","id":1,"pad":[${'{},'.repeat(MAX_REQUEST_JSON_ITEMS)}{}]}`;
+    const deep = `{"jsonrpc":"2.0","method":"info","id":1,"pad":${'['.repeat(MAX_REQUEST_JSON_DEPTH + 1)}${']'.repeat(MAX_REQUEST_JSON_DEPTH + 1)}}`;
+    const keys = `{"jsonrpc":"2.0","method":"info","id":1,"pad":{${Array.from({ length: MAX_REQUEST_JSON_ITEMS }, (_, i) => `"k${i}":0`).join(',')}}}`;
+    for (const path of ['rpc', 'api/calls', 'api/views']) {
+      for (const [body, why] of [
+        [many, /more than 10000 values and keys \(max_request_json_items\)/],
+        [keys, /more than 10000 values and keys \(max_request_json_items\)/],
+        [deep, /more than 64 brackets deep \(max_request_json_depth\)/],
+        ['{"jsonrpc":"2.0","method":"info",}', /not valid JSON \(unexpected character at position 33\)/],
+      ] as const) {
+        const r = await post(path, body);
+        assert.equal(r.status, 400, `${path}: ${JSON.stringify(r.body).slice(0, 200)}`);
+        assert.match(r.body.error, why);
+      }
+    }
+    // Under the bounds, the same shapes pass.
+    const fine = await post('rpc', `{"jsonrpc":"2.0","method":"info","id":1,"pad":[${'{},'.repeat(100)}{}],"deep":${'['.repeat(MAX_REQUEST_JSON_DEPTH - 1)}${']'.repeat(MAX_REQUEST_JSON_DEPTH - 1)}}`);
+    assert.equal(fine.status, 200, JSON.stringify(fine.body));
+    assert.equal(fine.body.result.version.length > 0, true);
+  });
+
+  test("a call's input is validated without being built: large nested input reaches the contract, malformed input is refused", async () => {
+    const nested = '['.repeat(200_000) + ']'.repeat(200_000);
+    const viaRpc = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'call', params: { code: kv, method: 'get', input: nested } }));
+    assert.equal(viaRpc.status, 200);
+    assert.equal(viaRpc.body.error, undefined, JSON.stringify(viaRpc.body.error));
+    assert.equal(typeof viaRpc.body.result.call_id, 'number', 'the call ran');
+    for (const [input, at] of [['[1,2', 4], ['{"key":"a"} x', 12], ['"\\q"', 2], [`${'['.repeat(300_000)}]`, 300_001]] as const) {
+      const r = await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input } });
+      assert.equal(r.status, 400, input.slice(0, 40));
+      assert.equal(r.body.error, `field 'input' is not valid JSON (unexpected character at position ${at}); use input_hex for raw bytes`);
+    }
+    // Raw input of 5 MB (10 million hex digits, under max_input_bytes) is checked, not a stack overflow (500).
+    const hex = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'call', params: { code: kv, method: 'get', input_hex: 'ab'.repeat(5_000_000) } }));
+    assert.equal(hex.body.error, undefined, JSON.stringify(hex.body.error));
+    assert.equal(typeof hex.body.result.call_id, 'number', 'the call ran');
+    const odd = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'call', params: { code: kv, method: 'get', input_hex: 'abc' } }));
+    assert.deepEqual(odd.body.error, { code: -32602, message: "field 'input_hex' must be an even number of hex digits" });
+    // The node still serves.
+    assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: '{"key":"a","value":"b"}' } })).body.outcome.result, 'return');
+    assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input: '{"key":"a"}' } })).body.outcome.value, '"b"');
+  });
+});
