@@ -5,7 +5,7 @@
  * flight finish (each is bounded by its deadline), end the streams, close the VMs and the store.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,8 @@ export interface ServeOptions {
 
 export const SERVE_DEFAULTS = { maxBodyBytes: 12 * 1024 * 1024, maxInFlight: 64, deadlineMs: 10_000 } as const;
 const JSON_BODY_BYTES = 1024 * 1024;
+/** Open connections at once (docs/serve.md, "Who may call"). */
+export const MAX_CONNECTIONS = 512;
 
 /** Fixed route names (the `route` metric label); anything else is "other". */
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<unknown>;
@@ -83,7 +85,7 @@ export class NodeServer {
     const routes = apiRoutes(api, metrics, maxBody, studio);
 
     const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, keepAliveTimeout: 5_000 });
-    server.maxConnections = 512;
+    boundConnections(server, MAX_CONNECTIONS);
     const node = new NodeServer(await listen(server, options.listen), host, records, metrics, options.logger);
     access.bound((server.address() as AddressInfo).port);
 
@@ -160,6 +162,48 @@ export class NodeServer {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * Holds the open connections to `max`. A newcomer beyond it closes the oldest idle connection (no request in
+ * progress: silent since it connected, still sending its headers, or kept alive between requests); only when
+ * every connection has a request in progress is the newcomer refused. Refusing newcomers outright (Node's
+ * maxConnections) let one unauthenticated client that opened 512 silent connections lock everyone out until
+ * the server's header timeout, and again as soon as it reconnected.
+ */
+function boundConnections(server: Server, max: number): void {
+  const idle = new Set<Socket>(); // oldest idle first: a Set keeps insertion order
+  const busy = new Map<Socket, number>(); // requests in progress on each connection
+  server.on('connection', (socket: Socket) => {
+    if (idle.size + busy.size >= max) {
+      const oldest = idle.values().next().value as Socket | undefined;
+      if (oldest === undefined) {
+        socket.destroy();
+        return;
+      }
+      idle.delete(oldest);
+      oldest.destroy();
+    }
+    idle.add(socket);
+    socket.once('close', () => {
+      idle.delete(socket);
+      busy.delete(socket);
+    });
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    if (socket.destroyed) return;
+    idle.delete(socket);
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (busy.get(socket) ?? 1) - 1;
+      if (left > 0) busy.set(socket, left);
+      else {
+        busy.delete(socket);
+        if (!socket.destroyed) idle.add(socket); // the newest idle
+      }
+    });
+  });
 }
 
 function listen(server: Server, at: ListenAddress): Promise<Server> {

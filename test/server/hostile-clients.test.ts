@@ -5,11 +5,32 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protocol/bounds.generated.js';
 import { contractPath, tempDir } from '../helpers.js';
+import { MAX_CONNECTIONS } from '../../src/server/server.js';
 import { api, startServe, type ServeProcess } from './serve-process.js';
+
+/** One request on a connection of its own (fetch would reuse a pooled connection the node may have closed). */
+function fresh(url: string, path: string, json?: unknown): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  const body = json === undefined ? undefined : JSON.stringify(json);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: u.hostname, port: u.port, path, method: body === undefined ? 'GET' : 'POST', agent: false, headers: body === undefined ? {} : { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 const kvBytes = readFileSync(contractPath('kv-store'));
 
@@ -23,7 +44,9 @@ describe('hostlink serve against hostile clients', () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     kv = r.body.code_hash as string;
   });
+  const flood: Socket[] = [];
   after(async () => {
+    for (const s of flood) s.destroy();
     if (node.child.exitCode === null) await node.stop();
     dir.remove();
   });
@@ -72,5 +95,32 @@ describe('hostlink serve against hostile clients', () => {
     // The node still serves.
     assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: '{"key":"a","value":"b"}' } })).body.outcome.result, 'return');
     assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input: '{"key":"a"}' } })).body.outcome.value, '"b"');
+  });
+
+  // Last: the flood closes the keep-alive connections fetch pools (they are the oldest idle ones).
+  test('connections that send nothing, or headers that never end, cannot lock others out: the oldest idle make room', { timeout: 60_000 }, async () => {
+    const extra = 64;
+    let closedByNode = 0;
+    await Promise.all(
+      Array.from({ length: MAX_CONNECTIONS + extra }, (_, i) =>
+        new Promise<void>((resolve) => {
+          const s = connect(Number(new URL(node.url).port), '127.0.0.1');
+          flood.push(s);
+          s.on('error', () => undefined);
+          s.once('close', () => closedByNode++);
+          s.once('connect', () => {
+            if (i % 2 === 1) s.write('POST /api/calls HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // and never the rest
+            resolve();
+          });
+        }),
+      ),
+    );
+    const health = await fresh(node.url, '/healthz');
+    assert.equal(health.status, 200, health.body);
+    const call = await fresh(node.url, '/api/calls', { code: kv, method: 'get', input: '{"key":"a"}' });
+    assert.equal(call.status, 200, call.body);
+    assert.equal(JSON.parse(call.body).outcome.value, '"b"');
+    for (let i = 0; i < 400 && closedByNode < extra; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(closedByNode >= extra, `${closedByNode} flooding connections closed to keep the node at ${MAX_CONNECTIONS}`);
   });
 });
