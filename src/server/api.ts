@@ -5,13 +5,13 @@
 import { readAbi, type ContractAbi } from '../contract/abi.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hex, outcomeJson, parseId, showBytes } from '../cli/common.js';
+import { hex, outcomeJson, parseId } from '../cli/common.js';
 import type { CallRequest, ExecutionMode, FollowUp, Host } from '../host/host.js';
 import { parseLimitOverrides, type VmLimits } from '../protocol/message.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { HttpError, jsonFailure, optString, needString } from './http.js';
 import { scanJsonInSlices } from './json-scan.js';
-import { listCodes, listContexts } from './inventory.js';
+import { listCodes, listContexts, listStateBounded, type StateEntry } from './inventory.js';
 import type { CallRecord, CallRecords, TraceJson } from './records.js';
 
 export interface ApiOptions {
@@ -85,10 +85,11 @@ export class Api {
     return listContexts(this.host);
   }
 
-  state(context: string): { context: string; root: string; entries: { key: string; value: string }[] } {
+  /** A context's entries, bounded (inventory.ts, listStateBounded): `complete` says whether they are all. */
+  state(context: string): { context: string; root: string; entries: StateEntry[]; complete: boolean } {
     const contextId = parseId(context);
-    const { root, entries } = this.host.state(contextId);
-    return { context: hex(contextId), root: hex(root), entries: entries.map(([k, v]) => ({ key: showBytes(k), value: showBytes(v) })) };
+    const { root, entries, complete } = listStateBounded(this.host, contextId);
+    return { context: hex(contextId), root: hex(root), entries, complete };
   }
 
   /**

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protocol/bounds.generated.js';
 import { contractPath, tempDir } from '../helpers.js';
+import { MAX_SHOWN_VALUE_BYTES } from '../../src/server/inventory.js';
 import { MAX_CONNECTIONS } from '../../src/server/server.js';
 import { api, startServe, type ServeProcess } from './serve-process.js';
 
@@ -95,6 +96,29 @@ describe('hostlink serve against hostile clients', () => {
     // The node still serves.
     assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: '{"key":"a","value":"b"}' } })).body.outcome.result, 'return');
     assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input: '{"key":"a"}' } })).body.outcome.value, '"b"');
+  });
+
+  test("a context's state is listed within bounds: long values cut, a large context in part, and the node still serves", { timeout: 120_000 }, async () => {
+    const big = 'v'.repeat(6 * 1024 * 1024);
+    for (const [key, value] of [['small', 'x'], ['b1', big], ['b2', big], ['b3', big], ['b4', big]] as const) {
+      const r = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: key, method: 'call', params: { code: kv, method: 'set', context: 'big', gas: '1000000000000000', input: JSON.stringify({ key, value }) } }));
+      assert.equal(r.body.result?.outcome?.result, 'return', JSON.stringify(r.body).slice(0, 300));
+    }
+    const state = await api(`${node.url}api/contexts/big/state`);
+    assert.equal(state.status, 200);
+    assert.equal(state.body.complete, false, 'four 6 MiB values are more than one answer reads');
+    assert.ok(state.body.entries.length < 6, `${state.body.entries.length} entries`); // of six: the five keys and kv-store's index
+    assert.ok(state.body.entries.some((e: { truncated?: boolean }) => e.truncated), 'a long value is listed, cut');
+    for (const e of state.body.entries) {
+      if (e.key === 'e:small') assert.deepEqual(e, { key: 'e:small', value: 'x' });
+      else if (/^e:b\d$/.test(e.key)) assert.deepEqual([e.value.length, e.bytes, e.truncated], [MAX_SHOWN_VALUE_BYTES, big.length, true], e.key);
+    }
+    const small = await api(`${node.url}api/contexts/default/state`);
+    assert.equal(small.body.complete, true);
+    assert.deepEqual(small.body.entries.find((e: { key: string }) => e.key === 'e:a'), { key: 'e:a', value: 'b' });
+    const viaRpc = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'state', params: { context: 'big' } }));
+    assert.equal(viaRpc.body.result.complete, false);
+    assert.equal((await api(`${node.url}healthz`)).status, 200);
   });
 
   // Last: the flood closes the keep-alive connections fetch pools (they are the oldest idle ones).
