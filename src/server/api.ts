@@ -10,7 +10,7 @@ import type { CallRequest, ExecutionMode, FollowUp, Host } from '../host/host.js
 import { parseLimitOverrides, type VmLimits } from '../protocol/message.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { HttpError, jsonFailure, optString, needString } from './http.js';
-import { scanJsonInSlices } from './json-scan.js';
+import { scanJsonInSlices } from '../json-check.js';
 import { listCodes, listContexts, listStateBounded, type StateEntry } from './inventory.js';
 import type { CallRecord, CallRecords, TraceJson } from './records.js';
 

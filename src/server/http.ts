@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HostlinkError, type HostlinkErrorCode } from '../errors.js';
 import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../protocol/bounds.generated.js';
-import { scanJsonInSlices, type JsonScanFailure } from './json-scan.js';
+import { scanJsonInSlices, type JsonScanFailure } from '../json-check.js';
 
 /**
  * An error with its HTTP status; thrown by handlers, turned into a JSON reply by the server. Internal control

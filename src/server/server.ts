@@ -124,17 +124,22 @@ export class NodeServer {
           }
         }
         return found.route.handler(req, res, found.params, url);
-      })().then(
-        (value) => {
+      })()
+        .then((value) => {
+          // Inside the chain: a value that cannot be written (too deep or too large for JSON.stringify) is this
+          // request's 500 below, never an unhandled rejection that ends the node.
           if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value);
-        },
-        (e: unknown) => {
+        })
+        .catch((e: unknown) => {
           const { status, message, headers } = statusOf(e);
           if (status >= 500 && status !== 503) options.logger.error('request failed', { route, status, error: message });
-          if (!res.headersSent) sendJson(res, status, { error: message }, headers);
-          else res.end();
-        },
-      );
+          try {
+            if (!res.headersSent) sendJson(res, status, { error: message }, headers);
+            else res.end();
+          } catch {
+            res.destroy();
+          }
+        });
     });
     host.events.on('call.finished', (e) =>
       options.logger.debug('call finished', { callId: e.callId, method: e.method, result: e.result, reason: e.reason, gas: e.gasUsed, ms: Math.round(e.durations.totalMs) }),

@@ -121,6 +121,38 @@ describe('hostlink serve against hostile clients', () => {
     assert.equal((await api(`${node.url}healthz`)).status, 200);
   });
 
+  test('a module whose embedded ABI is deeply nested or huge is described from its exports; describing it never ends the node', { timeout: 60_000 }, async () => {
+    const leb = (n: number): Buffer => {
+      const out: number[] = [];
+      do {
+        let b = n & 0x7f;
+        n >>>= 7;
+        if (n) b |= 0x80;
+        out.push(b);
+      } while (n);
+      return Buffer.from(out);
+    };
+    const withAbi = (json: string): Buffer => {
+      const name = Buffer.from('hostlink.abi');
+      const payload = Buffer.concat([leb(name.length), name, Buffer.from(json)]);
+      return Buffer.concat([kvBytes, Buffer.from([0]), leb(payload.length), payload]); // a custom section at the end
+    };
+    const deep = 200_000;
+    for (const json of [
+      `{"format":"hostlink-abi/1","events":[],"methods":[{"name":"get","input":${'['.repeat(deep)}${']'.repeat(deep)}}]}`,
+      `{"format":"hostlink-abi/1","events":[],"methods":[${'{"name":"m"},'.repeat(60_000)}{"name":"m"}]}`,
+      '{"format":"hostlink-abi/1","events":[],"methods":[{}]}',
+    ]) {
+      const deployed = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: withAbi(json) });
+      assert.equal(deployed.status, 201, JSON.stringify(deployed.body));
+      const described = await api(`${node.url}api/codes/${deployed.body.code_hash}`);
+      assert.equal(described.status, 200, JSON.stringify(described.body).slice(0, 300));
+      assert.equal(described.body.abi_embedded, false, 'the section is ignored');
+      assert.ok(described.body.methods.includes('set') && described.body.methods.includes('get'), 'the methods come from the exports');
+    }
+    assert.equal((await api(`${node.url}healthz`)).status, 200, 'the node is up');
+  });
+
   // Last: the flood closes the keep-alive connections fetch pools (they are the oldest idle ones).
   test('connections that send nothing, or headers that never end, cannot lock others out: the oldest idle make room', { timeout: 60_000 }, async () => {
     const extra = 64;
