@@ -153,6 +153,31 @@ describe('hostlink serve against hostile clients', () => {
     assert.equal((await api(`${node.url}healthz`)).status, 200, 'the node is up');
   });
 
+  test('clients that send their bodies slowly hold none of the calls in flight: others are served', { timeout: 60_000 }, async () => {
+    const limited = await startServe(['--data-dir', join(dir.path, 'limited'), '--max-calls', '2']);
+    const slow: Socket[] = [];
+    try {
+      const deployed = await api(`${limited.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: kvBytes });
+      const u = new URL(limited.url);
+      for (const path of ['/api/calls', '/api/views', '/rpc', '/api/calls']) {
+        const s = connect(Number(u.port), '127.0.0.1');
+        slow.push(s);
+        s.on('error', () => undefined);
+        s.resume();
+        // The headers and the first byte of a body that never comes whole.
+        s.write(`POST ${path} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+      }
+      // The node has read those headers by the time it answers a request sent after them.
+      assert.equal((await fresh(limited.url, '/healthz')).status, 200);
+      const call = await fresh(limited.url, '/api/calls', { code: deployed.body.code_hash, method: 'set', input: '{"key":"k","value":"v"}' });
+      assert.equal(call.status, 200, call.body);
+      assert.equal(JSON.parse(call.body).outcome.result, 'return');
+    } finally {
+      for (const s of slow) s.destroy();
+      await limited.stop();
+    }
+  });
+
   // Last: the flood closes the keep-alive connections fetch pools (they are the oldest idle ones).
   test('connections that send nothing, or headers that never end, cannot lock others out: the oldest idle make room', { timeout: 60_000 }, async () => {
     const extra = 64;
