@@ -12,6 +12,8 @@
  *   @event KIND SHAPE    an event the method emits
  * Events are also collected from `emit("KIND", ...)` calls with a literal kind.
  */
+import { scanJson } from '../json-check.js';
+import { MAX_ABI_JSON_DEPTH, MAX_ABI_JSON_ITEMS } from '../protocol/bounds.generated.js';
 import { readModule } from '../vm/instrument/reader.js';
 import { customSection, readCustomSection } from './sections.js';
 
@@ -148,12 +150,30 @@ export function embedAbi(wasm: Uint8Array, abi: ContractAbi): Uint8Array {
  * The ABI embedded in a module, or a minimal one from its exports when it has none (`embedded: false`): every
  * module can be described, an ABI section only adds shapes and docs.
  */
+/** The ABI's own structure (shapes inside it are free-form): what readers of methods and events rely on. */
+function isAbi(abi: unknown): abi is ContractAbi {
+  if (abi === null || typeof abi !== 'object') return false;
+  const a = abi as Record<string, unknown>;
+  const objects = (list: unknown): list is Record<string, unknown>[] => Array.isArray(list) && list.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x));
+  return (
+    a['format'] === ABI_FORMAT &&
+    objects(a['methods']) &&
+    a['methods'].every((m) => typeof m['name'] === 'string') &&
+    (a['events'] === undefined || (objects(a['events']) && a['events'].every((e) => typeof e['kind'] === 'string')))
+  );
+}
+
 export function readAbi(wasm: Uint8Array): { abi: ContractAbi; embedded: boolean } {
   const payload = readCustomSection(wasm, ABI_SECTION);
   if (payload !== undefined) {
     try {
-      const abi = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as ContractAbi;
-      if (abi && abi.format === ABI_FORMAT && Array.isArray(abi.methods)) return { abi, embedded: true };
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+      // Bounded before it is built: a module's author chose these bytes, and whoever describes the module (a
+      // node serving the studio) must not pay seconds or a stack overflow for them.
+      if (scanJson(text, { maxDepth: MAX_ABI_JSON_DEPTH, maxItems: MAX_ABI_JSON_ITEMS }) === undefined) {
+        const abi = JSON.parse(text) as ContractAbi;
+        if (isAbi(abi)) return { abi, embedded: true };
+      }
     } catch {
       // a malformed section describes nothing: fall back to the exports
     }

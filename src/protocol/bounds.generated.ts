@@ -25,6 +25,14 @@ export const MAX_CODE_CACHE_BYTES = 268435456;
 export const MAX_INPUT_BYTES = 16777216;
 /** Largest deadline and grace period in milliseconds: the longest delay a Node.js timer honours. */
 export const MAX_DEADLINE_MS = 2147483647;
+/** Brackets open at once in the JSON body of a request to hostlink serve (REST and JSON-RPC). A request names a few fields; contract input travels as one string, which this does not count. */
+export const MAX_REQUEST_JSON_DEPTH = 64;
+/** Values and object keys in the JSON body of a request to hostlink serve. JSON.parse's cost follows what it builds, not the body's size (12 MiB of small objects held the event loop for 1.5 s), so a body is checked against this, in linear time and without building anything, before it is parsed. */
+export const MAX_REQUEST_JSON_ITEMS = 10000;
+/** Brackets open at once in a module's embedded ABI (the hostlink.abi section). A deeper one is ignored and the ABI is derived from the exports: 6 MB of nested brackets in a deployed module made describing it (GET /api/codes/HASH, which the studio does on its own) overflow the stack and end hostlink serve. */
+export const MAX_ABI_JSON_DEPTH = 32;
+/** Values and object keys in a module's embedded ABI. A larger one is ignored (derived from the exports instead), so describing a module costs milliseconds, not the seconds JSON.parse spent on millions of small objects. */
+export const MAX_ABI_JSON_ITEMS = 100000;
 /** Bytes the CLI reads from one file or stream (contract code, --input @file). */
 export const MAX_CLI_FILE_BYTES = 67108864;
 

@@ -5,12 +5,13 @@
 import { readAbi, type ContractAbi } from '../contract/abi.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hex, outcomeJson, parseId, showBytes } from '../cli/common.js';
+import { hex, outcomeJson, parseId } from '../cli/common.js';
 import type { CallRequest, ExecutionMode, FollowUp, Host } from '../host/host.js';
 import { parseLimitOverrides, type VmLimits } from '../protocol/message.js';
 import { HOSTLINK_VERSION } from '../version.js';
-import { HttpError, optString, needString } from './http.js';
-import { listCodes, listContexts } from './inventory.js';
+import { HttpError, jsonFailure, optString, needString } from './http.js';
+import { scanJsonInSlices } from '../json-check.js';
+import { listCodes, listContexts, listStateBounded, type StateEntry } from './inventory.js';
 import type { CallRecord, CallRecords, TraceJson } from './records.js';
 
 export interface ApiOptions {
@@ -84,10 +85,11 @@ export class Api {
     return listContexts(this.host);
   }
 
-  state(context: string): { context: string; root: string; entries: { key: string; value: string }[] } {
+  /** A context's entries, bounded (inventory.ts, listStateBounded): `complete` says whether they are all. */
+  state(context: string): { context: string; root: string; entries: StateEntry[]; complete: boolean } {
     const contextId = parseId(context);
-    const { root, entries } = this.host.state(contextId);
-    return { context: hex(contextId), root: hex(root), entries: entries.map(([k, v]) => ({ key: showBytes(k), value: showBytes(v) })) };
+    const { root, entries, complete } = listStateBounded(this.host, contextId);
+    return { context: hex(contextId), root: hex(root), entries, complete };
   }
 
   /**
@@ -111,7 +113,7 @@ export class Api {
     const request: CallRequest = {
       codeHash,
       method: needString(body, 'method'),
-      input: callInput(body),
+      input: await callInput(body),
       contextId: parseId(optString(body, 'context') ?? 'default'),
       executorId: body['executor'] === undefined ? new Uint8Array(32) : parseId(needString(body, 'executor')),
       deadlineMs: this.deadline(body['deadline_ms']),
@@ -152,20 +154,19 @@ export class Api {
 }
 
 /** The call input: `input` JSON text (checked), or `input_hex` raw bytes; empty when neither. */
-function callInput(body: Record<string, unknown>): Uint8Array {
+async function callInput(body: Record<string, unknown>): Promise<Uint8Array> {
   const text = optString(body, 'input');
   const rawHex = optString(body, 'input_hex');
   if (text !== undefined && rawHex !== undefined) throw new HttpError(400, "give 'input' (JSON text) or 'input_hex', not both");
   if (rawHex !== undefined) {
-    if (!/^([0-9a-fA-F]{2})*$/.test(rawHex)) throw new HttpError(400, "field 'input_hex' must be an even number of hex digits");
+    // Not /^([0-9a-fA-F]{2})*$/: its backtracking overflowed the stack on 10 million digits (a 500).
+    if (rawHex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(rawHex)) throw new HttpError(400, "field 'input_hex' must be an even number of hex digits");
     return Uint8Array.from(Buffer.from(rawHex, 'hex'));
   }
   if (text === undefined || text === '') return new Uint8Array(0);
-  try {
-    JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, `field 'input' is not valid JSON text (${(e as Error).message}); use input_hex for raw bytes`);
-  }
+  // Only validated, never built: JSON.parse of a large input held the event loop for seconds.
+  const failure = await scanJsonInSlices(text);
+  if (failure !== undefined) throw new HttpError(400, `field 'input' ${jsonFailure(failure)}; use input_hex for raw bytes`);
   return Uint8Array.from(Buffer.from(text, 'utf8'));
 }
 

@@ -4,6 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HostlinkError, type HostlinkErrorCode } from '../errors.js';
+import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../protocol/bounds.generated.js';
+import { scanJsonInSlices, type JsonScanFailure } from '../json-check.js';
 
 /**
  * An error with its HTTP status; thrown by handlers, turned into a JSON reply by the server. Internal control
@@ -27,8 +29,46 @@ export function statusOf(e: unknown): { status: number; message: string; headers
   return { status: 500, message: `internal error: ${(e as Error)?.message ?? String(e)}`, headers: {} };
 }
 
+/**
+ * The bytes of request bodies still arriving, all requests together. Bodies are read before a request takes
+ * one of the calls in flight (so a client that sends its body slowly holds no call), and this bounds what they
+ * buffer meanwhile: a body that needs room beyond `limit` closes the oldest body still arriving (a stalled one,
+ * most likely), or, when it is the only one, is refused itself.
+ */
+export class BodyBudget {
+  private used = 0;
+  /** Bodies still arriving, oldest first, with their bytes and how to drop them. */
+  private readonly arriving = new Map<IncomingMessage, { bytes: number; drop: () => void }>();
+
+  constructor(readonly limit: number) {}
+
+  /** Counts `bytes` more for `req`; false when they cannot fit even after dropping every older body. */
+  take(req: IncomingMessage, bytes: number, drop: () => void): boolean {
+    const own = this.arriving.get(req) ?? { bytes: 0, drop };
+    this.arriving.set(req, own);
+    while (this.used + bytes > this.limit) {
+      const oldest = [...this.arriving.keys()].find((r) => r !== req);
+      if (oldest === undefined) return false;
+      const entry = this.arriving.get(oldest)!;
+      this.release(oldest);
+      entry.drop();
+    }
+    own.bytes += bytes;
+    this.used += bytes;
+    return true;
+  }
+
+  /** The body is complete or gone: its bytes leave the budget (the handler holds them under the calls-in-flight limit). */
+  release(req: IncomingMessage): void {
+    const entry = this.arriving.get(req);
+    if (entry === undefined) return;
+    this.used -= entry.bytes;
+    this.arriving.delete(req);
+  }
+}
+
 /** Reads the whole body, refusing more than `limit` bytes (413) without buffering the excess. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudget): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -38,33 +78,57 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (): void => {
+      budget?.release(req);
+      req.removeAllListeners('data');
+    };
+    const dropped = (): void => {
+      reject(new HttpError(503, "request bodies arriving at once are over the node's budget and this one was the oldest: send it again", { 'retry-after': '1' }));
+      stop();
+      req.socket.destroy();
+    };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
         reject(new HttpError(413, `request body is over the limit of ${limit} bytes`));
-        req.removeAllListeners('data');
+        stop();
         req.resume();
         return;
       }
+      if (budget !== undefined && !budget.take(req, chunk.length, dropped)) return dropped();
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', (e) => reject(new HttpError(400, `the request body ended early (${e.message})`)));
+    req.on('end', () => {
+      budget?.release(req);
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      budget?.release(req);
+      reject(new HttpError(400, `the request body ended early (${e.message})`));
+    });
+    req.once('close', () => budget?.release(req));
   });
 }
 
 /** A JSON object body; requires Content-Type application/json (a cross-site form cannot send it without a CORS preflight). */
-export async function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+export async function readJson(req: IncomingMessage, limit: number, budget?: BodyBudget): Promise<Record<string, unknown>> {
   requireType(req, 'application/json');
-  const body = await readBody(req, limit);
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (e) {
-    throw new HttpError(400, `request body is not valid JSON (${(e as Error).message})`);
-  }
+  const text = (await readBody(req, limit, budget)).toString('utf8');
+  // Checked before JSON.parse, whose cost follows what it builds rather than the body's size.
+  const failure = await scanJsonInSlices(text, { maxDepth: MAX_REQUEST_JSON_DEPTH, maxItems: MAX_REQUEST_JSON_ITEMS });
+  if (failure !== undefined) throw new HttpError(400, `request body ${jsonFailure(failure)}`);
+  const value: unknown = JSON.parse(text);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(400, 'request body must be a JSON object');
   return value as Record<string, unknown>;
+}
+
+/** What a JSON scan found, as the end of a sentence about the text. */
+export function jsonFailure(failure: JsonScanFailure): string {
+  if ('syntax' in failure) return `is not valid JSON (unexpected character at position ${failure.syntax})`;
+  if ('tooDeep' in failure) {
+    return `nests more than ${failure.tooDeep} brackets deep (max_request_json_depth): a request names a few fields; send contract input as the 'input' string`;
+  }
+  return `has more than ${failure.tooMany} values and keys (max_request_json_items): a request names a few fields; send contract input as the 'input' string`;
 }
 
 export function requireType(req: IncomingMessage, ...types: string[]): void {

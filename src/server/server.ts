@@ -5,7 +5,7 @@
  * flight finish (each is bounded by its deadline), end the streams, close the VMs and the store.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import type { HostLogger } from '../host/logger.js';
 import { HostMetrics } from '../metrics/host-metrics.js';
 import { Access, type ListenAddress } from './access.js';
 import { Api } from './api.js';
-import { HttpError, readBody, readJson, requireType, sendJson, statusOf } from './http.js';
+import { BodyBudget, HttpError, readBody, readJson, requireType, sendJson, statusOf } from './http.js';
 import { CallRecords } from './records.js';
 import { rpc } from './rpc.js';
 import { Studio } from './studio.js';
@@ -39,9 +39,13 @@ export interface ServeOptions {
 
 export const SERVE_DEFAULTS = { maxBodyBytes: 12 * 1024 * 1024, maxInFlight: 64, deadlineMs: 10_000 } as const;
 const JSON_BODY_BYTES = 1024 * 1024;
+/** Bytes of request bodies still arriving, all together, at least (4 bodies at --max-body if that is more). */
+export const BODY_BUDGET_BYTES = 64 * 1024 * 1024;
+/** Open connections at once (docs/serve.md, "Who may call"). */
+export const MAX_CONNECTIONS = 512;
 
 /** Fixed route names (the `route` metric label); anything else is "other". */
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<unknown>;
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL, body: unknown) => Promise<unknown>;
 interface Route {
   method: 'GET' | 'POST';
   pattern: RegExp;
@@ -50,6 +54,8 @@ interface Route {
   auth: boolean;
   /** Counts against the in-flight limit. */
   heavy?: boolean;
+  /** Reads the request body before the request counts against the in-flight limit; the handler gets it. */
+  body?: (req: IncomingMessage) => Promise<unknown>;
   handler: Handler;
 }
 
@@ -83,7 +89,7 @@ export class NodeServer {
     const routes = apiRoutes(api, metrics, maxBody, studio);
 
     const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, keepAliveTimeout: 5_000 });
-    server.maxConnections = 512;
+    boundConnections(server, MAX_CONNECTIONS);
     const node = new NodeServer(await listen(server, options.listen), host, records, metrics, options.logger);
     access.bound((server.address() as AddressInfo).port);
 
@@ -111,28 +117,37 @@ export class NodeServer {
           throw new HttpError(404, `no route ${url.pathname}: the API is listed in docs/serve.md`);
         }
         access.check(req, found.route.auth);
+        // The body first: a client that sends it slowly must not hold one of the calls in flight meanwhile
+        // (64 such clients refused everyone's calls for as long as they kept sending).
+        const body = found.route.body === undefined ? undefined : await found.route.body(req);
         if (found.route.heavy) {
+          if (node.stopping) throw new HttpError(503, 'the node is shutting down', { connection: 'close' });
           if (node.inFlight >= maxInFlight) throw new HttpError(503, `busy: ${node.inFlight} calls in flight (the limit); retry later`, { 'retry-after': '1' });
           node.inFlight++;
           try {
-            return await found.route.handler(req, res, found.params, url);
+            return await found.route.handler(req, res, found.params, url, body);
           } finally {
             node.inFlight--;
             if (node.inFlight === 0) for (const wake of node.idle.splice(0)) wake();
           }
         }
-        return found.route.handler(req, res, found.params, url);
-      })().then(
-        (value) => {
+        return found.route.handler(req, res, found.params, url, body);
+      })()
+        .then((value) => {
+          // Inside the chain: a value that cannot be written (too deep or too large for JSON.stringify) is this
+          // request's 500 below, never an unhandled rejection that ends the node.
           if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value);
-        },
-        (e: unknown) => {
+        })
+        .catch((e: unknown) => {
           const { status, message, headers } = statusOf(e);
           if (status >= 500 && status !== 503) options.logger.error('request failed', { route, status, error: message });
-          if (!res.headersSent) sendJson(res, status, { error: message }, headers);
-          else res.end();
-        },
-      );
+          try {
+            if (!res.headersSent) sendJson(res, status, { error: message }, headers);
+            else res.end();
+          } catch {
+            res.destroy();
+          }
+        });
     });
     host.events.on('call.finished', (e) =>
       options.logger.debug('call finished', { callId: e.callId, method: e.method, result: e.result, reason: e.reason, gas: e.gasUsed, ms: Math.round(e.durations.totalMs) }),
@@ -160,6 +175,48 @@ export class NodeServer {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * Holds the open connections to `max`. A newcomer beyond it closes the oldest idle connection (no request in
+ * progress: silent since it connected, still sending its headers, or kept alive between requests); only when
+ * every connection has a request in progress is the newcomer refused. Refusing newcomers outright (Node's
+ * maxConnections) let one unauthenticated client that opened 512 silent connections lock everyone out until
+ * the server's header timeout, and again as soon as it reconnected.
+ */
+function boundConnections(server: Server, max: number): void {
+  const idle = new Set<Socket>(); // oldest idle first: a Set keeps insertion order
+  const busy = new Map<Socket, number>(); // requests in progress on each connection
+  server.on('connection', (socket: Socket) => {
+    if (idle.size + busy.size >= max) {
+      const oldest = idle.values().next().value as Socket | undefined;
+      if (oldest === undefined) {
+        socket.destroy();
+        return;
+      }
+      idle.delete(oldest);
+      oldest.destroy();
+    }
+    idle.add(socket);
+    socket.once('close', () => {
+      idle.delete(socket);
+      busy.delete(socket);
+    });
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    if (socket.destroyed) return;
+    idle.delete(socket);
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (busy.get(socket) ?? 1) - 1;
+      if (left > 0) busy.set(socket, left);
+      else {
+        busy.delete(socket);
+        if (!socket.destroyed) idle.add(socket); // the newest idle
+      }
+    });
+  });
 }
 
 function listen(server: Server, at: ListenAddress): Promise<Server> {
@@ -190,6 +247,7 @@ function decodePart(part: string): string {
 }
 
 function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Studio): Route[] {
+  const bodies = new BodyBudget(Math.max(BODY_BUDGET_BYTES, 4 * maxBody));
   const limit = (url: URL): number => Number(url.searchParams.get('limit') ?? 100) || 100;
   return [
     { method: 'GET', pattern: /^\/healthz$/, name: 'healthz', auth: false, handler: async () => ({ status: 'ok' }) },
@@ -212,18 +270,19 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
       name: 'deploy',
       auth: true,
       heavy: true,
-      handler: async (req) => {
+      body: async (req) => {
         requireType(req, 'application/wasm', 'application/octet-stream');
-        return api.deploy(Uint8Array.from(await readBody(req, maxBody)));
+        return readBody(req, maxBody, bodies);
       },
+      handler: async (_q, _s, _p, _u, body) => api.deploy(Uint8Array.from(body as Buffer)),
     },
     { method: 'GET', pattern: /^\/api\/codes\/([0-9a-fA-F]{64})$/, name: 'code', auth: true, handler: async (_q, _s, [hash]) => api.code(hash!) },
     { method: 'GET', pattern: /^\/api\/examples$/, name: 'examples', auth: true, handler: async () => api.examples() },
     { method: 'POST', pattern: /^\/api\/examples\/([^/]+)\/deploy$/, name: 'deploy_example', auth: true, heavy: true, handler: async (_q, _s, [name]) => api.deployExample(name!) },
     { method: 'GET', pattern: /^\/api\/contexts$/, name: 'contexts', auth: true, handler: async () => api.contexts() },
     { method: 'GET', pattern: /^\/api\/contexts\/([^/]+)\/state$/, name: 'state', auth: true, handler: async (_q, _s, [id]) => api.state(id!) },
-    { method: 'POST', pattern: /^\/api\/calls$/, name: 'call', auth: true, heavy: true, handler: async (req) => api.call(await readJson(req, JSON_BODY_BYTES)) },
-    { method: 'POST', pattern: /^\/api\/views$/, name: 'view', auth: true, heavy: true, handler: async (req) => api.view(await readJson(req, JSON_BODY_BYTES)) },
+    { method: 'POST', pattern: /^\/api\/calls$/, name: 'call', auth: true, heavy: true, body: (req) => readJson(req, JSON_BODY_BYTES, bodies), handler: async (_q, _s, _p, _u, body) => api.call(body as Record<string, unknown>) },
+    { method: 'POST', pattern: /^\/api\/views$/, name: 'view', auth: true, heavy: true, body: (req) => readJson(req, JSON_BODY_BYTES, bodies), handler: async (_q, _s, _p, _u, body) => api.view(body as Record<string, unknown>) },
     { method: 'GET', pattern: /^\/api\/calls$/, name: 'calls', auth: true, handler: async (_q, _s, _p, url) => api.recentCalls(limit(url)) },
     { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})$/, name: 'call_record', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)) },
     { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})\/trace$/, name: 'call_trace', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)).trace },
@@ -236,7 +295,7 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
         if (!api.records.subscribe(res)) throw new HttpError(503, 'too many event streams open; retry later', { 'retry-after': '5' });
       },
     },
-    { method: 'POST', pattern: /^\/rpc$/, name: 'rpc', auth: true, heavy: true, handler: async (req) => rpc(api, await readJson(req, maxBody)) },
+    { method: 'POST', pattern: /^\/rpc$/, name: 'rpc', auth: true, heavy: true, body: (req) => readJson(req, maxBody, bodies), handler: async (_q, _s, _p, _u, body) => rpc(api, body as Record<string, unknown>) },
     { method: 'GET', pattern: /^\/(|index\.html|studio\.js|studio\.css)$/, name: 'studio', auth: false, handler: async (_q, res, [file]) => studio.serve(res, file || 'index.html') },
   ];
 }

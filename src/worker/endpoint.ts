@@ -12,6 +12,7 @@
  * credential check needs the call's TLS peer certificate.
  */
 import * as grpc from '@grpc/grpc-js';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { HostlinkError } from '../errors.js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
 import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
@@ -24,6 +25,15 @@ export const SLOTS_METADATA = 'hostlink-slots';
 export const INSTANCE_METADATA = 'hostlink-worker-instance';
 /** Most slots one worker may announce (each is a VM process on that machine). */
 export const MAX_WORKER_SLOTS = 1024;
+/**
+ * Connections held at once that have not registered a worker yet (TLS handshake, HTTP/2 set-up, a refused or
+ * pending Initialize). Anyone who reaches the port can open them, and grpc-js alone kept every one for as long
+ * as the peer liked: 20000 silent connections used up the node's descriptors and its HTTP API stopped
+ * answering. When the set is full, its oldest member is closed to make room.
+ */
+export const MAX_UNREGISTERED_CONNECTIONS = 256;
+/** How long a connection may take to register a worker before it is closed. */
+export const REGISTER_WITHIN_MS = 10_000;
 
 export interface WorkerEndpointOptions {
   host: string;
@@ -110,6 +120,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     if (address.kind !== 'tcp') return refuse(grpc.status.INVALID_ARGUMENT, `server_addr must be HOST:PORT reachable from the node (got ${request.server_addr})`);
     const instance = String(metadata.get(INSTANCE_METADATA)[0] ?? request.server_addr);
     options.launcher.register({ addr: request.server_addr, slots, instance });
+    registered(who);
     return { error: 'ERROR_UNSPECIFIED' };
   };
 
@@ -131,19 +142,66 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
 
   const server = new grpc.Server();
   server.addService(runtimeService(), { Initialize: handler });
+  // Our own listener admits each connection and hands it to grpc-js (which does TLS and HTTP/2), so that the
+  // connections of peers that never register are bounded.
+  const injector = server.createConnectionInjector(workerServerCredentials(options.tls));
+  const unregistered = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>(); // oldest first
+  const all = new Set<Socket>();
+  const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`; // as grpc-js's getPeer()
+  const forget = (peer: string): void => {
+    const entry = unregistered.get(peer);
+    if (entry === undefined) return;
+    clearTimeout(entry.timer);
+    unregistered.delete(peer);
+  };
+  function registered(peer: string): void {
+    forget(peer);
+  }
+  const front = createServer((socket) => {
+    socket.on('error', () => undefined);
+    if (unregistered.size >= MAX_UNREGISTERED_CONNECTIONS) {
+      const [oldest, entry] = unregistered.entries().next().value as [string, { socket: Socket }];
+      forget(oldest);
+      entry.socket.destroy();
+    }
+    const peer = peerOf(socket);
+    const timer = setTimeout(() => {
+      if (unregistered.get(peer)?.socket === socket) socket.destroy();
+    }, REGISTER_WITHIN_MS);
+    timer.unref();
+    unregistered.set(peer, { socket, timer });
+    all.add(socket);
+    socket.once('close', () => {
+      all.delete(socket);
+      if (unregistered.get(peer)?.socket === socket) forget(peer);
+    });
+    injector.injectConnection(socket);
+  });
   const target = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(target, workerServerCredentials(options.tls), (err, p) => {
-      if (err) reject(new HostlinkError('usage', `cannot serve the worker endpoint on ${target}: ${err.message}`));
-      else resolve(p);
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: Error): void => {
+      injector.destroy();
+      reject(new HostlinkError('usage', `cannot serve the worker endpoint on ${target}: ${err.message}`));
+    };
+    front.once('error', failed);
+    front.listen(options.port, options.host, () => {
+      front.off('error', failed);
+      resolve();
     });
   });
+  front.on('error', (err) => options.log(`the worker endpoint's listener failed: ${err.message}`));
+  const port = (front.address() as AddressInfo).port;
   const address = options.host.includes(':') ? `[${options.host}]:${port}` : `${options.host}:${port}`;
   let closed: Promise<void> | undefined;
   return {
     address,
     close() {
       closed ??= new Promise((resolve) => {
+        front.close();
+        for (const socket of all) socket.destroy();
+        for (const { timer } of unregistered.values()) clearTimeout(timer);
+        unregistered.clear();
+        injector.destroy();
         server.forceShutdown();
         resolve();
       });

@@ -92,6 +92,12 @@ const DEFAULT_SLOT_WAIT_MS = 30_000;
 const DEFAULT_REPLY_TIMEOUT_MS = 30_000;
 const DEFAULT_EXPIRE_AFTER_MS = 10_000;
 const BUSY_BACKOFF_MS = 100;
+/**
+ * How long a worker may take to accept TLS on a slot connection. Without it, a worker that accepted TCP and
+ * then said nothing (a frozen or partitioned machine, or a hostile one) held the launch for good: with it
+ * registered, every call of the pool timed out, even with a healthy worker beside it.
+ */
+export const SLOT_CONNECT_TIMEOUT_MS = 5_000;
 
 /** A VM on a remote worker, as the executor sees it. */
 class RemoteVm implements VmHandle {
@@ -212,16 +218,28 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
             : {}),
       });
       open.add(socket);
-      socket.once('close', () => open.delete(socket));
+      // Counted with the worker's slots from the start: dropping the worker closes this attempt too.
+      entry.sockets.add(socket);
+      socket.once('close', () => {
+        open.delete(socket);
+        entry.sockets.delete(socket);
+      });
       let settled = false;
       const fail = (e: SlotFailure): void => {
+        clearTimeout(connectTimer);
         if (settled) return;
         settled = true;
         socket.destroy();
         resolve(e);
       };
+      const connectTimer = setTimeout(
+        () => fail({ status: 'unreachable', message: `worker ${entry.addr} did not complete TLS within ${SLOT_CONNECT_TIMEOUT_MS} ms` }),
+        SLOT_CONNECT_TIMEOUT_MS,
+      );
       socket.once('error', (e) => fail({ status: 'unreachable', message: `cannot reach worker ${entry.addr}: ${e.message}` }));
+      socket.once('close', () => fail({ status: 'unreachable', message: `worker ${entry.addr} closed the connection` }));
       socket.once('secureConnect', () => {
+        clearTimeout(connectTimer);
         socket.on('error', () => undefined);
         socket.setNoDelay(true);
         socket.setKeepAlive(true, 10_000);
@@ -231,8 +249,6 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
             if (reply.status === SLOT_STATUS.ok) {
               settled = true;
               if (entry.dropped) socket.destroy(); // the worker was dropped meanwhile: this VM ends at once
-              entry.sockets.add(socket);
-              socket.once('close', () => entry.sockets.delete(socket));
               resolve(new RemoteVm(socket, reply.pid, entry.addr, secret));
               return;
             }

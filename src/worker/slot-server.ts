@@ -19,8 +19,14 @@ import { encodeReply, parseRequest, readPreamble, SLOT_STATUS, type SlotRequest,
 import { encodeData, encodeExit } from './relay.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
 
-/** Connections held at once before their preamble arrived. */
-const MAX_PENDING = 64;
+/**
+ * Connections held at once that have not proved themselves yet: still in the TLS handshake, and past it (without
+ * a client certificate from the CA) but before a valid preamble. When either set is full, its oldest member is
+ * closed to make room: a stranger parking connections then delays nobody, where refusing newcomers let 64 silent
+ * ones lock the node out (its connection closed mid-preamble, the node dropped the worker: calls timed out).
+ */
+export const MAX_HANDSHAKING = 256;
+export const MAX_PENDING = 64;
 
 export interface SlotServerOptions {
   host: string;
@@ -57,7 +63,10 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
   let active = 0;
   let closing = false;
   const sockets = new Set<Socket>();
+  const preambleTimeoutMs = options.preambleTimeoutMs ?? 5000;
   const server: TlsServer = createTlsServer({
+    // Node's default is 120 s: a silent TCP connection would hold a descriptor that long.
+    handshakeTimeout: preambleTimeoutMs,
     cert: options.tls.cert,
     key: options.tls.key,
     ca: options.tls.ca,
@@ -68,13 +77,41 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     minVersion: 'TLSv1.2',
   });
   server.on('tlsClientError', () => undefined); // a failed handshake is just a closed connection
-  let pending = 0;
+  // Unproven connections, oldest first (a Set keeps insertion order), keyed by the TCP socket under the TLS one.
+  const handshaking = new Set<Socket>();
+  const pending = new Map<Socket, TLSSocket>();
+  const peerKey = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+  const rawByPeer = new Map<string, Socket>();
+  server.on('connection', (raw: Socket) => {
+    if (handshaking.size >= MAX_HANDSHAKING) {
+      const oldest = handshaking.values().next().value as Socket;
+      handshaking.delete(oldest);
+      oldest.destroy();
+    }
+    const key = peerKey(raw);
+    handshaking.add(raw);
+    rawByPeer.set(key, raw);
+    raw.once('close', () => {
+      handshaking.delete(raw);
+      pending.delete(raw);
+      if (rawByPeer.get(key) === raw) rawByPeer.delete(key);
+    });
+  });
+  const proven = (socket: TLSSocket): void => {
+    const raw = rawByPeer.get(peerKey(socket));
+    if (raw !== undefined) pending.delete(raw);
+  };
   server.on('secureConnection', (socket: TLSSocket) => {
-    // Connections that have not sent a valid preamble yet are bounded: a peer parking silent connections
-    // costs the worker at most MAX_PENDING of them (each closed after the preamble timeout anyway).
-    if (pending >= MAX_PENDING) {
-      socket.destroy();
-      return;
+    const raw = rawByPeer.get(peerKey(socket));
+    if (raw !== undefined) handshaking.delete(raw);
+    // A client certificate from the CA proves the node already; anyone else must send a valid preamble first.
+    if (!socket.authorized && raw !== undefined) {
+      if (pending.size >= MAX_PENDING) {
+        const [oldRaw, oldTls] = pending.entries().next().value as [Socket, TLSSocket];
+        pending.delete(oldRaw);
+        oldTls.destroy();
+      }
+      pending.set(raw, socket);
     }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -91,22 +128,20 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
       setTimeout(() => socket.destroy(), 1000).unref();
     };
     let request: SlotRequest;
-    pending++;
     try {
-      request = await readPreamble(socket, parseRequest, options.preambleTimeoutMs ?? 5000);
+      request = await readPreamble(socket, parseRequest, preambleTimeoutMs);
     } catch (e) {
-      pending--;
       options.log(`refused a connection from ${peer}: ${(e as Error).message}`);
       answer(SLOT_STATUS.refused, (e as Error).message);
       return;
     }
-    pending--;
     if (!socket.authorized && !tokenMatches(options.token, request.token)) {
       const why = options.token === undefined ? 'no client certificate from the CA' : 'no client certificate from the CA and no valid token';
       options.log(`refused a connection from ${peer}: ${why}`);
       answer(SLOT_STATUS.refused, `the worker refused the node: ${why}`);
       return;
     }
+    proven(socket);
     if (closing || active >= options.slots) {
       answer(SLOT_STATUS.busy, `all ${options.slots} slots of this worker are in use`);
       return;

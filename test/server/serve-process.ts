@@ -12,8 +12,10 @@ export interface ServeProcess {
   stop: () => Promise<number | string>;
 }
 
-export function startServe(args: string[], env: Record<string, string> = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [HOSTLINK_BIN, 'serve', '--listen', '127.0.0.1:0', ...args], {
+/** `prefix`: run under a wrapper, e.g. a shell that lowers a limit first (`sh -c '…; exec "$0" "$@"'`). */
+export function startServe(args: string[], env: Record<string, string> = {}, prefix: string[] = []): Promise<ServeProcess> {
+  const argv = [...prefix, process.execPath, HOSTLINK_BIN, 'serve', '--listen', '127.0.0.1:0', ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

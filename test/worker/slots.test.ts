@@ -15,7 +15,7 @@ import { proveConnection } from '../../src/host/vm-gate.js';
 import { newVmSecret } from '../../src/protocol/hello-proof.js';
 import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from '../../src/worker/preamble.js';
 import { encodeData, encodeExit, RelayStream } from '../../src/worker/relay.js';
-import { startSlotServer, type SlotServer } from '../../src/worker/slot-server.js';
+import { MAX_HANDSHAKING, MAX_PENDING, startSlotServer, type SlotServer } from '../../src/worker/slot-server.js';
 import { readTlsFiles, type TlsFiles } from '../../src/worker/tls.js';
 import { tempDir } from '../helpers.js';
 import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
@@ -187,5 +187,71 @@ describe('hostlink worker on the command line', () => {
     const wildcard = spawnSync(process.execPath, [HOSTLINK, 'worker', '--runtime', '127.0.0.1:1', '--slots', '1', '--listen', '0.0.0.0:0'], { encoding: 'utf8' });
     assert.equal(wildcard.status, 2, wildcard.stderr);
     assert.match(wildcard.stderr, /--advertise/);
+  });
+});
+
+describe('the worker slot listener under a flood of strangers', { skip }, () => {
+  let dir: { path: string; remove: () => void };
+  let certs: TestCerts;
+  let slots: SlotServer;
+  const held: { destroy(): void }[] = [];
+
+  before(async () => {
+    dir = tempDir('hostlink-slots-flood-');
+    certs = makeCerts(dir.path);
+    slots = await startSlotServer({
+      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 2, token: 'the-token',
+      launch: { transport: 'unix' }, killGraceMs: 200, idleTimeoutMs: 60_000, preambleTimeoutMs: 60_000, log: () => undefined,
+    });
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await slots.close();
+    dir.remove();
+  });
+
+  test('silent connections, in the TLS handshake or past it, never lock out the node: the oldest make room', { timeout: 120_000 }, async () => {
+    const extra = 16;
+    const closedByWorker = { tls: 0, raw: 0 };
+    // Strangers that complete TLS (no client certificate) and then send nothing.
+    await Promise.all(
+      Array.from({ length: MAX_PENDING + extra }, () =>
+        new Promise<void>((resolve) => {
+          const s = connect({ host: '127.0.0.1', port: slots.port, rejectUnauthorized: false });
+          held.push(s);
+          s.on('error', () => undefined);
+          s.once('close', () => closedByWorker.tls++);
+          s.once('secureConnect', () => resolve());
+          s.once('close', () => resolve());
+        }),
+      ),
+    );
+    // Strangers that open TCP and never start TLS.
+    await Promise.all(
+      Array.from({ length: MAX_HANDSHAKING + extra }, () =>
+        new Promise<void>((resolve) => {
+          const s = netConnect(slots.port, '127.0.0.1');
+          held.push(s);
+          s.on('error', () => undefined);
+          s.once('close', () => closedByWorker.raw++);
+          s.once('connect', () => resolve());
+        }),
+      ),
+    );
+    // The node, with its certificate, and a node with the token get their VMs all the same.
+    for (const [files, token] of [[certs.node, ''], [{ cert: certs.stranger.cert, key: certs.stranger.key, ca: certs.worker.ca }, 'the-token']] as const) {
+      const secret = newVmSecret();
+      const { reply, socket } = await ask(slots.port, files, encodeRequest(secret, token));
+      held.push(socket);
+      assert.equal(reply.status, SLOT_STATUS.ok, reply.message);
+      const relay = new RelayStream(socket);
+      const proven = proveConnection(relay.asSocket(), secret);
+      socket.resume();
+      await proven;
+    }
+    // The strangers beyond the bounds were closed to make room (the rest wait for their timeouts).
+    for (let i = 0; i < 400 && (closedByWorker.tls < extra || closedByWorker.raw < extra); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(closedByWorker.tls >= extra, `${closedByWorker.tls} silent TLS connections closed`);
+    assert.ok(closedByWorker.raw >= extra, `${closedByWorker.raw} silent TCP connections closed`);
   });
 });

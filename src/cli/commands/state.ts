@@ -31,14 +31,17 @@ export async function run(argv: string[]): Promise<number> {
   const server = serverOf(values);
   if (server !== undefined) {
     // A running node answers with its raw entries (decoding collections needs the local data directory).
-    const out = await new RemoteNode(server).get<{ context: string; root: string; entries: { key: string; value: string }[] }>(`api/contexts/${hex(contextId)}/state`);
+    // The node bounds its answer: long values come cut, and a large context only in part (complete: false).
+    type Entry = { key: string; value: string; bytes?: number; truncated?: boolean };
+    const out = await new RemoteNode(server).get<{ context: string; root: string; entries: Entry[]; complete?: boolean }>(`api/contexts/${hex(contextId)}/state`);
     if (values.json) {
       process.stdout.write(JSON.stringify(out) + '\n');
       return 0;
     }
     process.stdout.write(`context ${out.context}\nroot    ${out.root}\n`);
-    for (const { key, value } of out.entries) process.stdout.write(`  ${key} = ${value}\n`);
+    for (const { key, value, bytes, truncated } of out.entries) process.stdout.write(`  ${key} = ${value}${truncated ? `… (${bytes} bytes, cut by the node)` : ''}\n`);
     if (out.entries.length === 0) process.stdout.write('  (empty)\n');
+    if (out.complete === false) process.stdout.write(`  … more entries: the node lists ${out.entries.length} per answer; stop it and run hostlink state without --server for all\n`);
     return 0;
   }
   const full = values.full === true;

@@ -1,0 +1,207 @@
+/**
+ * `hostlink serve` against clients that try to stall or starve it rather than use it: JSON bodies whose parse
+ * would cost far more than their size, and call inputs of the same kind. A real server process, real sockets,
+ * real VM processes; every case ends with the node still answering others.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protocol/bounds.generated.js';
+import { contractPath, tempDir } from '../helpers.js';
+import { MAX_SHOWN_VALUE_BYTES } from '../../src/server/inventory.js';
+import { MAX_CONNECTIONS } from '../../src/server/server.js';
+import { api, startServe, type ServeProcess } from './serve-process.js';
+
+/** One request on a connection of its own (fetch would reuse a pooled connection the node may have closed). */
+function fresh(url: string, path: string, json?: unknown): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  const body = json === undefined ? undefined : JSON.stringify(json);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: u.hostname, port: u.port, path, method: body === undefined ? 'GET' : 'POST', agent: false, headers: body === undefined ? {} : { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const kvBytes = readFileSync(contractPath('kv-store'));
+
+describe('hostlink serve against hostile clients', () => {
+  const dir = tempDir();
+  let node: ServeProcess;
+  let kv: string;
+  before(async () => {
+    node = await startServe(['--data-dir', join(dir.path, 'data')]);
+    const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: kvBytes });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    kv = r.body.code_hash as string;
+  });
+  const flood: Socket[] = [];
+  after(async () => {
+    for (const s of flood) s.destroy();
+    if (node.child.exitCode === null) await node.stop();
+    dir.remove();
+  });
+
+  const post = (path: string, body: string) => api(`${node.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+  test('a JSON body of many small values or deep nesting is refused before it is parsed, on REST and JSON-RPC', async () => {
+    const many = `{"jsonrpc":"2.0","method":"info","id":1,"pad":[${'{},'.repeat(MAX_REQUEST_JSON_ITEMS)}{}]}`;
+    const deep = `{"jsonrpc":"2.0","method":"info","id":1,"pad":${'['.repeat(MAX_REQUEST_JSON_DEPTH + 1)}${']'.repeat(MAX_REQUEST_JSON_DEPTH + 1)}}`;
+    const keys = `{"jsonrpc":"2.0","method":"info","id":1,"pad":{${Array.from({ length: MAX_REQUEST_JSON_ITEMS }, (_, i) => `"k${i}":0`).join(',')}}}`;
+    for (const path of ['rpc', 'api/calls', 'api/views']) {
+      for (const [body, why] of [
+        [many, /more than 10000 values and keys \(max_request_json_items\)/],
+        [keys, /more than 10000 values and keys \(max_request_json_items\)/],
+        [deep, /more than 64 brackets deep \(max_request_json_depth\)/],
+        ['{"jsonrpc":"2.0","method":"info",}', /not valid JSON \(unexpected character at position 33\)/],
+      ] as const) {
+        const r = await post(path, body);
+        assert.equal(r.status, 400, `${path}: ${JSON.stringify(r.body).slice(0, 200)}`);
+        assert.match(r.body.error, why);
+      }
+    }
+    // Under the bounds, the same shapes pass.
+    const fine = await post('rpc', `{"jsonrpc":"2.0","method":"info","id":1,"pad":[${'{},'.repeat(100)}{}],"deep":${'['.repeat(MAX_REQUEST_JSON_DEPTH - 1)}${']'.repeat(MAX_REQUEST_JSON_DEPTH - 1)}}`);
+    assert.equal(fine.status, 200, JSON.stringify(fine.body));
+    assert.equal(fine.body.result.version.length > 0, true);
+  });
+
+  test("a call's input is validated without being built: large nested input reaches the contract, malformed input is refused", async () => {
+    const nested = '['.repeat(200_000) + ']'.repeat(200_000);
+    const viaRpc = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'call', params: { code: kv, method: 'get', input: nested } }));
+    assert.equal(viaRpc.status, 200);
+    assert.equal(viaRpc.body.error, undefined, JSON.stringify(viaRpc.body.error));
+    assert.equal(typeof viaRpc.body.result.call_id, 'number', 'the call ran');
+    for (const [input, at] of [['[1,2', 4], ['{"key":"a"} x', 12], ['"\\q"', 2], [`${'['.repeat(300_000)}]`, 300_001]] as const) {
+      const r = await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input } });
+      assert.equal(r.status, 400, input.slice(0, 40));
+      assert.equal(r.body.error, `field 'input' is not valid JSON (unexpected character at position ${at}); use input_hex for raw bytes`);
+    }
+    // Raw input of 5 MB (10 million hex digits, under max_input_bytes) is checked, not a stack overflow (500).
+    const hex = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'call', params: { code: kv, method: 'get', input_hex: 'ab'.repeat(5_000_000) } }));
+    assert.equal(hex.body.error, undefined, JSON.stringify(hex.body.error));
+    assert.equal(typeof hex.body.result.call_id, 'number', 'the call ran');
+    const odd = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'call', params: { code: kv, method: 'get', input_hex: 'abc' } }));
+    assert.deepEqual(odd.body.error, { code: -32602, message: "field 'input_hex' must be an even number of hex digits" });
+    // The node still serves.
+    assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'set', input: '{"key":"a","value":"b"}' } })).body.outcome.result, 'return');
+    assert.equal((await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', input: '{"key":"a"}' } })).body.outcome.value, '"b"');
+  });
+
+  test("a context's state is listed within bounds: long values cut, a large context in part, and the node still serves", { timeout: 120_000 }, async () => {
+    const big = 'v'.repeat(6 * 1024 * 1024);
+    for (const [key, value] of [['small', 'x'], ['b1', big], ['b2', big], ['b3', big], ['b4', big]] as const) {
+      const r = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: key, method: 'call', params: { code: kv, method: 'set', context: 'big', gas: '1000000000000000', input: JSON.stringify({ key, value }) } }));
+      assert.equal(r.body.result?.outcome?.result, 'return', JSON.stringify(r.body).slice(0, 300));
+    }
+    const state = await api(`${node.url}api/contexts/big/state`);
+    assert.equal(state.status, 200);
+    assert.equal(state.body.complete, false, 'four 6 MiB values are more than one answer reads');
+    assert.ok(state.body.entries.length < 6, `${state.body.entries.length} entries`); // of six: the five keys and kv-store's index
+    assert.ok(state.body.entries.some((e: { truncated?: boolean }) => e.truncated), 'a long value is listed, cut');
+    for (const e of state.body.entries) {
+      if (e.key === 'e:small') assert.deepEqual(e, { key: 'e:small', value: 'x' });
+      else if (/^e:b\d$/.test(e.key)) assert.deepEqual([e.value.length, e.bytes, e.truncated], [MAX_SHOWN_VALUE_BYTES, big.length, true], e.key);
+    }
+    const small = await api(`${node.url}api/contexts/default/state`);
+    assert.equal(small.body.complete, true);
+    assert.deepEqual(small.body.entries.find((e: { key: string }) => e.key === 'e:a'), { key: 'e:a', value: 'b' });
+    const viaRpc = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'state', params: { context: 'big' } }));
+    assert.equal(viaRpc.body.result.complete, false);
+    assert.equal((await api(`${node.url}healthz`)).status, 200);
+  });
+
+  test('a module whose embedded ABI is deeply nested or huge is described from its exports; describing it never ends the node', { timeout: 60_000 }, async () => {
+    const leb = (n: number): Buffer => {
+      const out: number[] = [];
+      do {
+        let b = n & 0x7f;
+        n >>>= 7;
+        if (n) b |= 0x80;
+        out.push(b);
+      } while (n);
+      return Buffer.from(out);
+    };
+    const withAbi = (json: string): Buffer => {
+      const name = Buffer.from('hostlink.abi');
+      const payload = Buffer.concat([leb(name.length), name, Buffer.from(json)]);
+      return Buffer.concat([kvBytes, Buffer.from([0]), leb(payload.length), payload]); // a custom section at the end
+    };
+    const deep = 200_000;
+    for (const json of [
+      `{"format":"hostlink-abi/1","events":[],"methods":[{"name":"get","input":${'['.repeat(deep)}${']'.repeat(deep)}}]}`,
+      `{"format":"hostlink-abi/1","events":[],"methods":[${'{"name":"m"},'.repeat(60_000)}{"name":"m"}]}`,
+      '{"format":"hostlink-abi/1","events":[],"methods":[{}]}',
+    ]) {
+      const deployed = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: withAbi(json) });
+      assert.equal(deployed.status, 201, JSON.stringify(deployed.body));
+      const described = await api(`${node.url}api/codes/${deployed.body.code_hash}`);
+      assert.equal(described.status, 200, JSON.stringify(described.body).slice(0, 300));
+      assert.equal(described.body.abi_embedded, false, 'the section is ignored');
+      assert.ok(described.body.methods.includes('set') && described.body.methods.includes('get'), 'the methods come from the exports');
+    }
+    assert.equal((await api(`${node.url}healthz`)).status, 200, 'the node is up');
+  });
+
+  test('clients that send their bodies slowly hold none of the calls in flight: others are served', { timeout: 60_000 }, async () => {
+    const limited = await startServe(['--data-dir', join(dir.path, 'limited'), '--max-calls', '2']);
+    const slow: Socket[] = [];
+    try {
+      const deployed = await api(`${limited.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: kvBytes });
+      const u = new URL(limited.url);
+      for (const path of ['/api/calls', '/api/views', '/rpc', '/api/calls']) {
+        const s = connect(Number(u.port), '127.0.0.1');
+        slow.push(s);
+        s.on('error', () => undefined);
+        s.resume();
+        // The headers and the first byte of a body that never comes whole.
+        s.write(`POST ${path} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+      }
+      // The node has read those headers by the time it answers a request sent after them.
+      assert.equal((await fresh(limited.url, '/healthz')).status, 200);
+      const call = await fresh(limited.url, '/api/calls', { code: deployed.body.code_hash, method: 'set', input: '{"key":"k","value":"v"}' });
+      assert.equal(call.status, 200, call.body);
+      assert.equal(JSON.parse(call.body).outcome.result, 'return');
+    } finally {
+      for (const s of slow) s.destroy();
+      await limited.stop();
+    }
+  });
+
+  // Last: the flood closes the keep-alive connections fetch pools (they are the oldest idle ones).
+  test('connections that send nothing, or headers that never end, cannot lock others out: the oldest idle make room', { timeout: 60_000 }, async () => {
+    const extra = 64;
+    let closedByNode = 0;
+    await Promise.all(
+      Array.from({ length: MAX_CONNECTIONS + extra }, (_, i) =>
+        new Promise<void>((resolve) => {
+          const s = connect(Number(new URL(node.url).port), '127.0.0.1');
+          flood.push(s);
+          s.on('error', () => undefined);
+          s.once('close', () => closedByNode++);
+          s.once('connect', () => {
+            if (i % 2 === 1) s.write('POST /api/calls HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // and never the rest
+            resolve();
+          });
+        }),
+      ),
+    );
+    const health = await fresh(node.url, '/healthz');
+    assert.equal(health.status, 200, health.body);
+    const call = await fresh(node.url, '/api/calls', { code: kv, method: 'get', input: '{"key":"a"}' });
+    assert.equal(call.status, 200, call.body);
+    assert.equal(JSON.parse(call.body).outcome.value, '"b"');
+    for (let i = 0; i < 400 && closedByNode < extra; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(closedByNode >= extra, `${closedByNode} flooding connections closed to keep the node at ${MAX_CONNECTIONS}`);
+  });
+});
