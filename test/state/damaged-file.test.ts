@@ -36,7 +36,7 @@ describe('a damaged or foreign data.mdb is refused, not a crash', () => {
   const cases: [string, () => Buffer, RegExp][] = [
     ['a text file', () => Buffer.from('hello\n'), /its data\.mdb is not an LMDB data file\./],
     ['8 KiB of random bytes', () => randomBytes(8192), /its data\.mdb is not an LMDB data file\./],
-    ['a real store cut to 20,000 bytes', () => good.subarray(0, 20_000), /its data\.mdb is truncated: its last transaction uses \d+ bytes and the file has 20000\./],
+    ['a real store cut to 20,000 bytes', () => good.subarray(0, 20_000), /its data\.mdb is truncated: its root pages reach byte \d+ and the file has 20000\./],
     ['a real store cut to its first page', () => good.subarray(0, 4096), /its data\.mdb has a damaged second meta page\./],
     ['another LMDB format version', versioned, /its data\.mdb has LMDB format version 1, not 2, the one this build reads\./],
   ];
@@ -57,6 +57,25 @@ describe('a damaged or foreign data.mdb is refused, not a crash', () => {
       assert.match(dataFileDamage(join(d, 'data.mdb')) ?? '', /./);
     });
   }
+
+  test('a sound store whose file ends before its last allocated page is opened, read and written', async () => {
+    // LMDB counts pages it allocated and freed again in a transaction without writing them: the meta's last page
+    // may lie past the end of a sound file (seen after one ordinary put). Such a store was refused as truncated.
+    const d = join(dir.path, 'short-tail');
+    mkdirSync(d, { recursive: true });
+    const b = Buffer.from(good);
+    for (const at of [0, b.readUInt32LE(48)]) b.writeBigUInt64LE(b.readBigUInt64LE(at + 144) + 3n, at + 144);
+    writeFileSync(join(d, 'data.mdb'), b);
+    assert.equal(dataFileDamage(join(d, 'data.mdb')), undefined);
+    const store = await openLmdbStore(d);
+    try {
+      assert.equal(Buffer.from(store.get('state', Buffer.from('key-7'))!).toString('hex'), Buffer.alloc(100, 7).toString('hex'));
+      await store.write((t) => t.put('state', Buffer.from('after'), Buffer.from('yes')));
+      assert.equal(Buffer.from(store.get('state', Buffer.from('after'))!).toString(), 'yes');
+    } finally {
+      await store.close();
+    }
+  });
 
   test('a sound store, an empty file and a missing file are opened', async () => {
     assert.equal(dataFileDamage(join(dir.path, 'good', 'data.mdb')), undefined);

@@ -79,7 +79,9 @@ function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterabl
 // transaction id. Pages 0 and 1 hold one meta each; the one with the higher transaction id is current.
 const LMDB_MAGIC = 0xbeefc0de;
 const LMDB_VERSION = 2;
-const META = { magic: 24, version: 28, pageSize: 48, lastPage: 144, txnId: 152, end: 160 } as const;
+const META = { magic: 24, version: 28, pageSize: 48, freeRoot: 88, mainRoot: 136, txnId: 152, end: 160 } as const;
+/** A root page number meaning "no pages" (an empty tree). */
+const NO_PAGE = 0xffff_ffff_ffff_ffffn;
 
 /**
  * Why the data file cannot be LMDB's own, or undefined (absent or empty files are LMDB's to create). lmdb's
@@ -111,8 +113,13 @@ export function dataFileDamage(file: string): string | undefined {
     const second = meta(pageSize);
     if (second === undefined) return 'has a damaged second meta page';
     const current = first.readBigUInt64LE(META.txnId) >= second.readBigUInt64LE(META.txnId) ? first : second;
-    const needed = (current.readBigUInt64LE(META.lastPage) + 1n) * BigInt(pageSize);
-    if (needed > BigInt(size)) return `is truncated: its last transaction uses ${needed} bytes and the file has ${size}`;
+    // The two trees' root pages must be in the file: opening reads them. Not the meta's last page: LMDB counts
+    // pages it allocated and freed again within a transaction without writing them, so a sound file may end
+    // before it (a store was refused after one ordinary put). Pages deeper in the trees are checked only by
+    // reading them (hostlink verify).
+    const roots = [current.readBigUInt64LE(META.freeRoot), current.readBigUInt64LE(META.mainRoot)].filter((p) => p !== NO_PAGE);
+    const needed = roots.reduce((n, p) => ((p + 1n) * BigInt(pageSize) > n ? (p + 1n) * BigInt(pageSize) : n), 0n);
+    if (needed > BigInt(size)) return `is truncated: its root pages reach byte ${needed} and the file has ${size}`;
     return undefined;
   } finally {
     closeSync(fd);
