@@ -22,7 +22,7 @@ try {
       // One read transaction for the whole walk: every root is compared with the entries of the same commit.
       const view = host.store.snapshot();
       try {
-        return verifyStore(view, line);
+        return verifyStore(view, line, (t) => host.store.entryCount?.(t));
       } finally {
         view.release();
       }

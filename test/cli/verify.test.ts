@@ -137,6 +137,33 @@ describe('hostlink verify', () => {
     });
   }
 
+  test('a table whose pages hold fewer entries than its header counts is reported, not passed', () => {
+    // A damaged branch page can make LMDB skip a whole subtree without an error: the walk then read a third
+    // fewer tree pages and every root still matched its entries (a 65 MB store passed). Each table's entries
+    // are now counted against the count LMDB keeps in the table's record, apart from its pages: here that record
+    // is changed instead, which is the same disagreement, made exactly.
+    const dir = join(tmp.path, 'miscounted');
+    cpSync(sound, dir, { recursive: true });
+    const file = join(dir, 'data.mdb');
+    const bytes = readFileSync(file);
+    const pageSize = bytes.readUInt32LE(48);
+    const meta = bytes.readBigUInt64LE(152) >= bytes.readBigUInt64LE(pageSize + 152) ? 0 : pageSize;
+    const mainRoot = Number(bytes.readBigUInt64LE(meta + 136));
+    const page = bytes.subarray(mainRoot * pageSize, (mainRoot + 1) * pageSize);
+    // The main tree's record of the table: its name (padded to an even length), then LMDB's table record, whose
+    // entry count is at byte 32.
+    const name = page.indexOf('state');
+    assert.ok(name > 0, 'the state table\'s record is in the main tree\'s root page');
+    const at = name + 6 + 32;
+    const count = page.readBigUInt64LE(at);
+    assert.equal(count, BigInt(300 - 43 + 5), 'the record\'s entry count is where LMDB keeps it');
+    page.writeBigUInt64LE(count + 7n, at);
+    writeFileSync(file, bytes);
+    const r = verify(dir);
+    assert.equal(r.status, 1, `a miscounted store passed: ${r.stdout}`);
+    assert.match(r.stdout, new RegExp(`^table state: its header counts ${count + 7n} entries and reading it found ${count}: pages of the table are damaged$`, 'm'));
+  });
+
   test('wrong arguments: exit 2 with the usage', () => {
     const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'verify', 'extra'], { encoding: 'utf8' });
     assert.equal(r.status, 2);

@@ -33,7 +33,7 @@ type ChildLine = VerifyStep | { report: StoreReport } | { error: string; code: s
 
 const where = (s: VerifyStep | undefined): string => {
   if (s === undefined) return 'opening the store';
-  if (s.step === 'table') return `reading table ${s.table} (after ${s.entries.toLocaleString('en-US')} entries)`;
+  if (s.step === 'table') return `reading table ${s.table}${s.entries > 0 ? ` (past ${s.entries.toLocaleString('en-US')} entries)` : ''}`;
   if (s.step === 'codes') return 'checking the contracts\' code';
   return `checking context ${s.context} (${s.index + 1} of ${s.of})`;
 };
@@ -79,17 +79,24 @@ export async function run(argv: string[]): Promise<number> {
 
   if (failure !== undefined) {
     const kind = (HOSTLINK_ERROR_CODES as readonly string[]).includes(failure.code) ? (failure.code as HostlinkErrorCode) : 'internal';
-    // A missing directory or one in use is said as the other commands say it; a failed read is damage, or a disk error.
-    if (kind !== 'store') throw new HostlinkError(kind, failure.error);
-    throw new HostlinkError('store', `the store in ${dir} cannot be read: ${where(last)} failed: ${failure.error.replace(/\.$/, '')}. Nothing was changed: if the disk is sound, the store is damaged; restore the directory from a backup.`);
+    // A missing directory or one in use is said as the other commands say it; anything else that stopped the
+    // walk (a store error, lmdb's own MDB_BAD_TXN on a damaged page) is damage, or a disk error.
+    const err =
+      kind === 'usage' || kind === 'not_found'
+        ? new HostlinkError(kind, failure.error)
+        : new HostlinkError('store', `the store in ${dir} cannot be read: ${where(last)} failed: ${failure.error.replace(/\.$/, '')}. Nothing was changed: if the disk is sound, the store is damaged; restore the directory from a backup.`);
+    if (values.json) process.stdout.write(JSON.stringify({ data_dir: dir, ok: false, error: err.message }) + '\n');
+    throw err;
   }
   if (report === undefined) {
     const how = signal !== null ? `crashed the reader (${signal})` : `ended the reader with exit status ${code}`;
     const detail = stderr.trim().split('\n').filter(Boolean).slice(-1)[0];
-    throw new HostlinkError(
+    const err = new HostlinkError(
       'store',
       `the store in ${dir} is damaged: ${where(last)} ${how}${detail ? ` (${detail})` : ''}. Nothing was changed: restore the directory from a backup.`,
     );
+    if (values.json) process.stdout.write(JSON.stringify({ data_dir: dir, ok: false, error: err.message }) + '\n');
+    throw err;
   }
 
   if (values.json) {

@@ -75,6 +75,11 @@ export interface KvStore extends KvReader {
    */
   snapshot(): KvSnapshot;
   /**
+   * How many entries the table holds by its own header (LMDB's count, kept apart from its pages), where the store
+   * keeps one: a walk that finds fewer or more read damaged pages (hostlink verify).
+   */
+  entryCount?(table: TableName): number;
+  /**
    * Runs `fn` in one atomic transaction and resolves with its result once the transaction is committed (and,
    * on a durable store, synced). `fn` must be synchronous. If it throws, nothing it wrote is kept and the
    * promise rejects with that error. Calls are applied in call order; concurrent calls may share one commit.

@@ -232,6 +232,14 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         },
       };
     },
+    entryCount(t) {
+      check();
+      try {
+        return (db(t).getStats() as { entryCount: number }).entryCount;
+      } catch (e) {
+        throw storeError('read', e);
+      }
+    },
     write<T>(fn: (txn: KvTxn) => T): Promise<T> {
       if (closing) return Promise.reject(new HostlinkError('store', `the store in ${dir} is closed`));
       if (inWrite) throw new HostlinkError('usage', 'write() called inside a write() callback');

@@ -23,9 +23,12 @@ export interface TableCount {
 }
 
 export interface StoreProblem {
-  /** 'code' (an entry that is not its hash's code), 'context' (a state tree or root that is not its entries'). */
-  kind: 'code' | 'context';
-  /** The code hash or context id, hex. */
+  /**
+   * 'table' (reading found another number of entries than the table's header counts: damaged pages), 'code' (an
+   * entry that is not its hash's code), 'context' (a state tree or root that is not its entries').
+   */
+  kind: 'table' | 'code' | 'context';
+  /** The table's name, the code hash or the context id (hex). */
   id: string;
   problem: string;
 }
@@ -44,9 +47,14 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const equal = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 const problemOf = (e: unknown): string => (isHostlinkError(e) || e instanceof Error ? e.message : String(e));
 
-/** Reads the whole store; what does not match is returned, not thrown. Reads only. */
-export function verifyStore(reader: KvReader, progress: (s: VerifyStep) => void = () => undefined): StoreReport {
+/**
+ * Reads the whole store; what does not match is returned, not thrown. Reads only. `counted` gives a table's entry
+ * count from its own header when the store keeps one: a damaged branch page can make the walk skip a whole
+ * subtree without an error (the re-probe's store read a third fewer tree pages and passed every root check).
+ */
+export function verifyStore(reader: KvReader, progress: (s: VerifyStep) => void = () => undefined, counted?: (t: TableName) => number | undefined): StoreReport {
   const tables: TableCount[] = [];
+  const problems: StoreProblem[] = [];
   for (const table of TABLES) {
     progress({ step: 'table', table, entries: 0 });
     let entries = 0;
@@ -57,9 +65,12 @@ export function verifyStore(reader: KvReader, progress: (s: VerifyStep) => void 
       if (entries % ENTRIES_PER_STEP === 0) progress({ step: 'table', table, entries });
     }
     tables.push({ table, entries, bytes });
+    const header = counted?.(table);
+    if (header !== undefined && header !== entries) {
+      problems.push({ kind: 'table', id: table, problem: `its header counts ${header} entries and reading it found ${entries}: pages of the table are damaged` });
+    }
   }
 
-  const problems: StoreProblem[] = [];
   progress({ step: 'codes' });
   let codes = 0;
   for (const [hash, bytes] of reader.range('code', new Uint8Array(0))) {
