@@ -64,6 +64,43 @@ describe('local user: the data directory is the node user\'s alone', () => {
     }
   });
 
+  test('a blobs or staging folder inside the data directory that another account owns or links is refused', { skip: NOT_ROOT }, async () => {
+    // Left from when the directory was open to others: the data directory's own checks do not see inside it.
+    const base = tempDir();
+    try {
+      const theirs = join(base.path, 'theirs');
+      mkdirSync(theirs, { mode: 0o777 });
+      chownSync(theirs, STRANGER, STRANGER);
+      chmodSync(theirs, 0o777);
+      const cases: [string, (dataDir: string) => void, RegExp][] = [
+        ['blobs as their link', (d) => {
+          symlinkSync(theirs, join(d, 'blobs'));
+          lchownSync(join(d, 'blobs'), STRANGER, STRANGER);
+        }, /blobs is a symbolic link of uid 4242/],
+        ['blobs as their folder', (d) => {
+          mkdirSync(join(d, 'blobs'), { mode: 0o777 });
+          chownSync(join(d, 'blobs'), STRANGER, STRANGER);
+        }, /blobs belongs to uid 4242/],
+        ['blobs/staging as their link', (d) => {
+          mkdirSync(join(d, 'blobs'), { mode: 0o700 });
+          symlinkSync(theirs, join(d, 'blobs', 'staging'));
+          lchownSync(join(d, 'blobs', 'staging'), STRANGER, STRANGER);
+        }, /staging is a symbolic link of uid 4242/],
+      ];
+      for (const [name, plant, expected] of cases) {
+        const dataDir = join(base.path, name.replace(/\W+/g, '-'));
+        const first = await Host.open({ dataDir, poolSize: 1 });
+        await first.close();
+        rmSync(join(dataDir, 'blobs'), { recursive: true, force: true });
+        plant(dataDir);
+        await assert.rejects(Host.open({ dataDir, poolSize: 1 }), (e) => refused(e, expected), name);
+        assert.deepEqual(readdirSync(theirs), [], `${name}: nothing was created in the other account's folder`);
+      }
+    } finally {
+      base.remove();
+    }
+  });
+
   test('leftovers of a dead host are swept even when another account\'s process now has its pid', { skip: NOT_ROOT }, async () => {
     // Socket directories and blob staging directories are named after their host's pid, like the lock.
     const base = tempDir();

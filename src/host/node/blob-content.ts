@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostlinkError } from '../../errors.js';
-import { DATA_DIR_MODE, DATA_FILE_MODE, runsAs } from '../state/data-dir.js';
+import { checkOwnSubdirectory, DATA_DIR_MODE, DATA_FILE_MODE, runsAs } from '../state/data-dir.js';
 import { BlobHasher } from './blob-id.js';
 
 /** A blob that was fully written: readable, then either committed or discarded. */
@@ -128,6 +128,8 @@ function ownerOf(path: string): number {
 
 export function diskBlobContent(root: string): BlobContent {
   const stagingRoot = join(root, 'staging');
+  checkOwnSubdirectory(root);
+  checkOwnSubdirectory(stagingRoot);
   mkdirSync(stagingRoot, { recursive: true, mode: DATA_DIR_MODE });
   // Blobs are the node's data like its state: a root an earlier version created open to others is closed here.
   const st = lstatSync(root);

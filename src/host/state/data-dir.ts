@@ -210,6 +210,36 @@ export function checkDataDirOwner(dir: string): void {
   }
 }
 
+/**
+ * Refuses a folder inside the data directory (blobs, their staging) that is a link, belongs to another account
+ * or is writable by others: the data directory's own checks do not reach what is already inside it (a folder left
+ * from when it was open to others), and its owner could replace the node's files there. Absent: nothing to check.
+ */
+export function checkOwnSubdirectory(path: string): void {
+  const euid = process.geteuid?.();
+  const egid = process.getegid?.();
+  if (euid === undefined || egid === undefined) return;
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if (code(e) === 'ENOENT') return;
+    throw e;
+  }
+  const what = st.isSymbolicLink()
+    ? `is a symbolic link of uid ${st.uid}`
+    : !st.isDirectory()
+      ? 'is not a directory'
+      : st.uid !== euid
+        ? `belongs to uid ${st.uid}, not to this process's uid ${euid}`
+        : othersMayWrite(st, egid)
+          ? `is writable by others (mode ${octal(st.mode)}, group ${st.gid})`
+          : undefined;
+  if (what !== undefined) {
+    throw new HostlinkError('usage', `${path} ${what}: another local account could replace the node's files there; remove it (the node creates it again) or choose another --data-dir`);
+  }
+}
+
 /** Takes the data directory's lock or throws HostlinkError('usage') naming the process that holds it. */
 export function lockDataDir(dir: string): DataDirLock {
   checkDataDirLinks(dir);
