@@ -179,17 +179,23 @@ export class NodeServer {
 
 /**
  * Holds the open connections to `max`. A newcomer beyond it closes the oldest idle connection (no request in
- * progress: silent since it connected, still sending its headers, or kept alive between requests); only when
- * every connection has a request in progress is the newcomer refused. Refusing newcomers outright (Node's
- * maxConnections) let one unauthenticated client that opened 512 silent connections lock everyone out until
- * the server's header timeout, and again as soon as it reconnected.
+ * progress: silent since it connected, still sending its headers, or kept alive between requests), else the
+ * oldest whose request's body is still arriving (it holds no call yet); only when every connection has a whole
+ * request in progress is the newcomer refused. Refusing newcomers outright (Node's maxConnections) let one
+ * client that opened 512 silent connections lock everyone out until the server's header timeout, and again as
+ * soon as it reconnected; 512 requests whose bodies trickle in did the same for as long as they trickled.
  */
 function boundConnections(server: Server, max: number): void {
   const idle = new Set<Socket>(); // oldest idle first: a Set keeps insertion order
   const busy = new Map<Socket, number>(); // requests in progress on each connection
+  const latest = new Map<Socket, IncomingMessage>(); // each busy connection's newest request
+  const oldestArriving = (): Socket | undefined => {
+    for (const socket of busy.keys()) if (latest.get(socket)?.complete === false) return socket;
+    return undefined;
+  };
   server.on('connection', (socket: Socket) => {
     if (idle.size + busy.size >= max) {
-      const oldest = idle.values().next().value as Socket | undefined;
+      const oldest = (idle.values().next().value as Socket | undefined) ?? oldestArriving();
       if (oldest === undefined) {
         socket.destroy();
         return;
@@ -201,6 +207,7 @@ function boundConnections(server: Server, max: number): void {
     socket.once('close', () => {
       idle.delete(socket);
       busy.delete(socket);
+      latest.delete(socket);
     });
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -208,11 +215,13 @@ function boundConnections(server: Server, max: number): void {
     if (socket.destroyed) return;
     idle.delete(socket);
     busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    latest.set(socket, req);
     res.once('close', () => {
       const left = (busy.get(socket) ?? 1) - 1;
       if (left > 0) busy.set(socket, left);
       else {
         busy.delete(socket);
+        latest.delete(socket);
         if (!socket.destroyed) idle.add(socket); // the newest idle
       }
     });

@@ -178,6 +178,39 @@ describe('hostlink serve against hostile clients', () => {
     }
   });
 
+  test('as many connections as the node holds, each trickling a request body, cannot lock others out', { timeout: 60_000 }, async () => {
+    // Every connection busy with a request whose body never comes whole: nothing idle to close, and newcomers
+    // (healthz included) were refused for as long as the bodies trickled.
+    const own = await startServe(['--data-dir', join(dir.path, 'trickle')]);
+    const held: Socket[] = [];
+    let closedByNode = 0;
+    try {
+      const u = new URL(own.url);
+      await Promise.all(
+        Array.from({ length: MAX_CONNECTIONS }, () =>
+          new Promise<void>((resolve) => {
+            const s = connect(Number(u.port), '127.0.0.1');
+            held.push(s);
+            s.on('error', () => undefined);
+            s.once('close', () => closedByNode++);
+            s.once('connect', () => {
+              s.write(`POST /api/calls HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+              resolve();
+            });
+          }),
+        ),
+      );
+      // Let the node read every request's headers (its answers to them never come: their bodies are not whole).
+      await new Promise((r) => setTimeout(r, 500));
+      const health = await fresh(own.url, '/healthz');
+      assert.equal(health.status, 200, health.body);
+      assert.ok(closedByNode >= 1, 'the oldest trickling connection made room');
+    } finally {
+      for (const s of held) s.destroy();
+      await own.stop();
+    }
+  });
+
   // Last: the flood closes the keep-alive connections fetch pools (they are the oldest idle ones).
   test('connections that send nothing, or headers that never end, cannot lock others out: the oldest idle make room', { timeout: 60_000 }, async () => {
     const extra = 64;
