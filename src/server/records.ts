@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { outcomeJson, hex } from '../cli/common.js';
+import type { Outcome } from '../host/call-types.js';
 import type { CallFinished, HostEvents } from '../host/events.js';
 import { round3 } from '../host/call-trace.js';
 import { toJson } from './http.js';
@@ -49,27 +50,39 @@ export function callRecord(e: CallFinished): CallRecord {
     durations_ms: { queue: round3(d.queueMs), vm: round3(d.vmMs), apply: round3(d.applyMs), total: round3(d.totalMs) },
     round_trips: e.roundTrips,
     host_calls: e.hostCalls,
-    outcome: keptOutcome(outcomeJson(e.outcome, e.contextId)),
+    outcome: keptOutcome(...renderedWithoutBulk(e.outcome, e.contextId)),
   };
+}
+
+/**
+ * The outcome rendered for keeping, with a returned value too large to keep left out before it is rendered:
+ * rendering 32 MiB of bytes as hex and then as JSON (only to find it too large) cost the node over a second per
+ * call, several times the gas the call paid to hand the value over. The value is noted by its bytes.
+ */
+function renderedWithoutBulk(o: Outcome, contextId: Uint8Array): [Record<string, unknown>, Record<string, number>] {
+  const r = o.result;
+  if (r.code !== 'return' || !(r.value instanceof Uint8Array) || r.value.length <= MAX_KEPT_OUTCOME_BYTES) return [outcomeJson(o, contextId), {}];
+  return [outcomeJson({ ...o, result: { code: 'return', value: null } }, contextId), { value: r.value.length }];
 }
 
 /**
  * The outcome as the node keeps it: whole when small; otherwise writes, then events, logs and the value are
  * replaced by a note of what was left out, largest first, until it fits (the caller got the whole outcome).
  */
-export function keptOutcome(o: Record<string, unknown>): Record<string, unknown> {
-  if (toJson(o).length <= MAX_KEPT_OUTCOME_BYTES) return o;
-  const kept = { ...o };
-  const omitted: Record<string, number> = {};
+export function keptOutcome(o: Record<string, unknown>, alreadyOmitted: Record<string, number> = {}): Record<string, unknown> {
+  const omitted: Record<string, number> = { ...alreadyOmitted };
+  const kept = Object.keys(omitted).length === 0 ? o : { ...o, omitted_bytes: omitted };
+  if (toJson(kept).length <= MAX_KEPT_OUTCOME_BYTES) return kept;
+  const trimmed: Record<string, unknown> = { ...kept };
   for (const field of ['writes', 'events', 'logs', 'value', 'message']) {
-    const v = kept[field];
-    if (v === undefined) continue;
+    const v = trimmed[field];
+    if (v === undefined || field in omitted) continue;
     omitted[field] = toJson(v).length;
-    kept[field] = Array.isArray(v) ? [] : null;
-    kept['omitted_bytes'] = omitted;
-    if (toJson(kept).length <= MAX_KEPT_OUTCOME_BYTES) break;
+    trimmed[field] = Array.isArray(v) ? [] : null;
+    trimmed['omitted_bytes'] = omitted;
+    if (toJson(trimmed).length <= MAX_KEPT_OUTCOME_BYTES) break;
   }
-  return kept;
+  return trimmed;
 }
 
 export interface TraceJson {
