@@ -6,10 +6,10 @@ export const HOST_MODULE = "env";
 export const GAS_SCHEDULE_VERSION = 4;
 
 /** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */
-export const ROUND_TRIP_GAS = { base: 900000, perByte: 40 } as const;
+export const ROUND_TRIP_GAS = { base: 900000, perByte: 100 } as const;
 
 /** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */
-export const HANDED_TO_HOST_GAS = { perByte: 100 } as const;
+export const HANDED_TO_HOST_GAS = { perByte: 200 } as const;
 
 /** Creating a sub-instance: per active data byte, initial table slot, active element entry and initial memory page. */
 export const INSTANTIATION_GAS = { perDataByte: 12, perTableSlot: 600, perElement: 1200, perInitialPage: 60000 } as const;

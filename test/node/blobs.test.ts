@@ -29,8 +29,11 @@ describe('blobs', () => {
   const ctx = id32('blobs-ctx');
   const big = pattern(3 * MiB + 12345);
   const run = (method: string, input: unknown) => callJson(host, store, method, input, { contextId: ctx });
+  // Megabytes streamed both ways and returned: more than the default gas limit pays for (round trips and what
+  // is handed to the host are priced per byte).
+  const BLOB_GAS = 10n ** 10n;
   const runProbe = (method: string, limits?: Record<string, number>) =>
-    host.call({ codeHash: probe, method, contextId: ctx, ...(limits ? { limits } : {}) });
+    host.call({ codeHash: probe, method, contextId: ctx, gasLimit: BLOB_GAS, ...(limits ? { limits } : {}) });
   const stagedFiles = (): string[] => {
     const root = join(t.dataDir, 'blobs', 'staging');
     return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
