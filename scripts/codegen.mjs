@@ -83,6 +83,7 @@ export function checkGasCosts(hf, gc) {
     }
   }
   if (!Number.isSafeInteger(gc.handed_to_host?.per_byte) || gc.handed_to_host.per_byte < 0) throw new Error('protocol/gas-costs.json: handed_to_host.per_byte must be a non-negative integer');
+  if (!Number.isSafeInteger(gc.fingerprint?.per_byte) || gc.fingerprint.per_byte < 0) throw new Error('protocol/gas-costs.json: fingerprint.per_byte must be a non-negative integer');
   for (const k of INSTANTIATION_COSTS) {
     const v = gc.instantiation?.[k];
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`protocol/gas-costs.json: instantiation.${k} must be a non-negative integer`);
@@ -102,6 +103,8 @@ function hostFunctionsTs(hf, gc) {
   lines.push(`export const ROUND_TRIP_GAS = { base: ${gc.round_trip.base}, perByte: ${gc.round_trip.per_byte} } as const;`, '');
   lines.push('/** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */');
   lines.push(`export const HANDED_TO_HOST_GAS = { perByte: ${gc.handed_to_host.per_byte} } as const;`, '');
+  lines.push("/** Every byte of guest memory hashed for a failed call's fingerprint, charged from what is left. */");
+  lines.push(`export const FINGERPRINT_GAS = { perByte: ${gc.fingerprint.per_byte} } as const;`, '');
   lines.push('/** Creating a sub-instance: per active data byte, initial table slot, active element entry and initial memory page. */');
   lines.push(`export const INSTANTIATION_GAS = { ${INSTANTIATION_COSTS.map((k) => `${camel(k)}: ${gc.instantiation[k]}`).join(', ')} } as const;`, '');
   lines.push('/** Every host function a guest may import from module "env", declared once, with its gas costs. */');
@@ -123,6 +126,7 @@ function gasCostTable(hf, gc) {
   for (const f of hf.functions) t.push(`| \`${f.name}\` | ${f.family} | ${gc.functions[f.name].base} | ${gc.functions[f.name].per_byte} |`);
   t.push(`| *each request to the host* (round trip) | | ${gc.round_trip.base} | ${gc.round_trip.per_byte} |`);
   t.push(`| *each byte handed to the host when the call ends* (result and effects) | | | ${gc.handed_to_host.per_byte} |`);
+  t.push(`| *each byte of memory hashed for a failed call's fingerprint* | | | ${gc.fingerprint.per_byte} |`);
   t.push('', `Creating a sub-instance (\`sandbox\`, \`run_nondet\`), from its own gas before it is created: ${INSTANTIATION_COSTS.map((k) => `${gc.instantiation[k]} ${k.replace(/_/g, ' ')}`).join(', ')} (active segments, initial sizes).`);
   return t.join('\n');
 }

@@ -11,6 +11,9 @@ export const ROUND_TRIP_GAS = { base: 900000, perByte: 100 } as const;
 /** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */
 export const HANDED_TO_HOST_GAS = { perByte: 200 } as const;
 
+/** Every byte of guest memory hashed for a failed call's fingerprint, charged from what is left. */
+export const FINGERPRINT_GAS = { perByte: 16 } as const;
+
 /** Creating a sub-instance: per active data byte, initial table slot, active element entry and initial memory page. */
 export const INSTANTIATION_GAS = { perDataByte: 12, perTableSlot: 600, perElement: 1200, perInitialPage: 60000 } as const;
 

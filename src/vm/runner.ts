@@ -19,7 +19,7 @@ import type { ExecutionResult } from '../protocol/result.js';
 import { Execution } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
-import { GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS, INSTANTIATION_GAS } from './host-functions.generated.js';
+import { FINGERPRINT_GAS, GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS, INSTANTIATION_GAS } from './host-functions.generated.js';
 import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem, handedBytes } from '../protocol/effect-limits.js';
 import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
@@ -233,6 +233,8 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
     // A trap inside the contract gets a fingerprint: its backtrace and memory hashes (docs/results.md).
     if (fingerprint && !(err instanceof Stop) && !(err instanceof EndExecution) && (result.code === 'vm_error' || result.code === 'user_error')) {
       result = { ...result, fingerprint: fingerprintValue(captureFingerprint(err, memory ? [memory] : [], code.prepared)) };
+      // Hashing the memories is work the guest caused: charged from what is left (a trap has already used all).
+      chargeUpToLeft(meter, BigInt(memory?.buffer.byteLength ?? 0) * FINGERPRINT_PER_BYTE);
     }
     return { result, failure: err };
   }
@@ -356,6 +358,16 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
 }
 
 const HANDED_PER_BYTE = BigInt(HANDED_TO_HOST_GAS.perByte);
+const FINGERPRINT_PER_BYTE = BigInt(FINGERPRINT_GAS.perByte);
+
+/** Charges `amount`, or all that is left when it is less (the meter then reports its whole limit used). */
+function chargeUpToLeft(meter: Meter, amount: bigint): void {
+  try {
+    meter.charge(amount);
+  } catch (e) {
+    if (!(e instanceof OutOfGas)) throw e;
+  }
+}
 
 /**
  * What a failed call still hands the host (which applies nothing of it): its logs, events and blocks' results
