@@ -55,14 +55,32 @@ export function callRecord(e: CallFinished): CallRecord {
 }
 
 /**
- * The outcome rendered for keeping, with a returned value too large to keep left out before it is rendered:
- * rendering 32 MiB of bytes as hex and then as JSON (only to find it too large) cost the node over a second per
- * call, several times the gas the call paid to hand the value over. The value is noted by its bytes.
+ * The outcome rendered for keeping, with each part too large to keep (the value or message, the writes, events or
+ * logs) left out before it is rendered: rendering 32 MiB of bytes as hex and then as JSON, only to find it too
+ * large, cost the node over a second per call, several times the gas the call paid to hand the bytes over. The
+ * parts left out are noted by their bytes.
  */
 function renderedWithoutBulk(o: Outcome, contextId: Uint8Array): [Record<string, unknown>, Record<string, number>] {
   const r = o.result;
-  if (r.code !== 'return' || !(r.value instanceof Uint8Array) || r.value.length <= MAX_KEPT_OUTCOME_BYTES) return [outcomeJson(o, contextId), {}];
-  return [outcomeJson({ ...o, result: { code: 'return', value: null } }, contextId), { value: r.value.length }];
+  const sizes: Record<string, number> = {
+    value: r.code === 'return' && r.value instanceof Uint8Array ? r.value.length : 0,
+    message: r.code === 'return' ? 0 : Buffer.byteLength(r.message),
+    writes: o.writes.reduce((n, [k, v]) => n + k.length + (v?.length ?? 0), 0),
+    events: o.events.reduce((n, e) => n + Buffer.byteLength(e.kind) + e.data.length, 0),
+    logs: o.logs.reduce((n, l) => n + Buffer.byteLength(l), 0),
+  };
+  const omitted = Object.fromEntries(Object.entries(sizes).filter(([, n]) => n > MAX_KEPT_OUTCOME_BYTES));
+  if (Object.keys(omitted).length === 0) return [outcomeJson(o, contextId), {}];
+  const light: Outcome = {
+    ...o,
+    result: 'value' in omitted ? { code: 'return', value: null } : 'message' in omitted && r.code !== 'return' ? { ...r, message: '' } : r,
+    writes: 'writes' in omitted ? [] : o.writes,
+    events: 'events' in omitted ? [] : o.events,
+    logs: 'logs' in omitted ? [] : o.logs,
+  };
+  const json = outcomeJson(light, contextId);
+  if ('message' in omitted) json['message'] = null;
+  return [json, omitted];
 }
 
 /**

@@ -125,6 +125,10 @@ describe('hostlink serve', () => {
     const kept = await api(`${node.url}api/calls/${set.body.call_id}`);
     assert.deepEqual(kept.body.outcome.writes, []);
     assert.ok(kept.body.outcome.omitted_bytes.writes > 100_000);
+    // Left out before it was rendered: noted by the bytes written (text shown as is, other bytes as 0x hex).
+    const raw = (shown: string): number => (/^0x(?:[0-9a-f]{2})*$/.test(shown) ? (shown.length - 2) / 2 : Buffer.byteLength(shown));
+    const written = set.body.outcome.writes.reduce((n: number, w: { key: string; value: string | null }) => n + raw(w.key) + (w.value === null ? 0 : raw(w.value)), 0);
+    assert.equal(kept.body.outcome.omitted_bytes.writes, written);
     assert.equal(kept.body.outcome.state_root, set.body.outcome.state_root);
     assert.ok(JSON.stringify(kept.body.outcome).length < 64 * 1024);
 
