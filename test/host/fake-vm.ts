@@ -18,7 +18,7 @@
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { encodeCalldata, type CalldataValue } from '../../src/protocol/calldata.js';
 import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
@@ -142,67 +142,61 @@ socket.on('connect', () => {
     // Takes a job, then sends NO_READ_REQUESTS storage_read requests of a large value without reading the
     // answers for a while: the host must hold at most about one answer, not all of them, then answer every
     // request in order once the VM reads again.
-    socket.write(hello);
-    socket.write(encodeFrame(encodeRequest('next_message', {})));
-    const reader = new FrameReader();
-    let answers = 0;
     let ok = 0;
-    socket.on('data', (chunk: Buffer) => {
-      for (const body of reader.push(chunk)) {
-        answers++;
-        if (answers === 2) {
-          socket.pause();
-          const request = encodeFrame(encodeRequest('storage_read', { key: Buffer.from('big') }));
-          socket.write(Buffer.concat(Array.from({ length: NO_READ_REQUESTS }, () => request)));
-          process.stderr.write('not reading\n');
-          setTimeout(() => socket.resume(), 1500);
-        } else if (answers > 2) {
-          const r = decodeResponse('storage_read', body);
-          if (r.status === 'ok' && r.fields.value.length === NO_READ_VALUE_BYTES) ok++;
-          if (answers === NO_READ_REQUESTS + 2) {
-            process.stderr.write(`answered ${ok}\n`);
-            process.exit(0);
-          }
+    takeJob(socket, hello, (body, answers) => {
+      if (answers === 2) {
+        socket.pause();
+        const request = encodeFrame(encodeRequest('storage_read', { key: Buffer.from('big') }));
+        socket.write(Buffer.concat(Array.from({ length: NO_READ_REQUESTS }, () => request)));
+        process.stderr.write('not reading\n');
+        setTimeout(() => socket.resume(), 1500);
+      } else if (answers > 2) {
+        const r = decodeResponse('storage_read', body);
+        if (r.status === 'ok' && r.fields.value.length === NO_READ_VALUE_BYTES) ok++;
+        if (answers === NO_READ_REQUESTS + 2) {
+          process.stderr.write(`answered ${ok}\n`);
+          process.exit(0);
         }
       }
     });
   } else if (mode === 'bad-proposal') {
     // Takes a job, then a Return with one proposal under the id the message derives but actions that are not a
     // Borsh Vec<ProposalAction> (the real VM refuses them with DeserializationError).
-    socket.write(hello);
-    socket.write(encodeFrame(encodeRequest('next_message', {})));
-    const reader = new FrameReader();
-    let answers = 0;
-    socket.on('data', (chunk: Buffer) => {
-      for (const body of reader.push(chunk)) {
-        if (++answers !== 2) continue;
-        const answer = decodeResponse('next_message', body);
-        if (answer.status !== 'ok') process.exit(8);
-        const e = emptyEffects();
-        e.proposals.push({ id: proposalId(parseMessage(answer.fields.message), 0), actions: Uint8Array.of(1, 0, 0, 0, 9) });
-        socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
-      }
+    takeJob(socket, hello, (body, answers) => {
+      if (answers !== 2) return;
+      const answer = decodeResponse('next_message', body);
+      if (answer.status !== 'ok') process.exit(8);
+      const e = emptyEffects();
+      e.proposals.push({ id: proposalId(parseMessage(answer.fields.message), 0), actions: Uint8Array.of(1, 0, 0, 0, 9) });
+      socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
     });
     socket.on('close', () => process.exit(0));
   } else if (mode === 'read-many') {
-    socket.write(hello);
-    socket.write(encodeFrame(encodeRequest('next_message', {})));
-    const reader = new FrameReader();
-    let answers = 0;
-    socket.on('data', (chunk: Buffer) => {
-      for (const body of reader.push(chunk)) {
-        answers++;
-        if (answers === 2) {
-          const key = Buffer.from('big');
-          socket.write(encodeFrame(encodeRequest('storage_read_many', { keys: Array.from({ length: FLOOD_KEYS }, () => key) })));
-        } else if (answers === 3) {
-          process.stderr.write(`${decodeResponse('storage_read_many', body).status}\n`);
-          process.exit(0);
-        }
+    takeJob(socket, hello, (body, answers) => {
+      if (answers === 2) {
+        const key = Buffer.from('big');
+        socket.write(encodeFrame(encodeRequest('storage_read_many', { keys: Array.from({ length: FLOOD_KEYS }, () => key) })));
+      } else if (answers === 3) {
+        process.stderr.write(`${decodeResponse('storage_read_many', body).status}\n`);
+        process.exit(0);
       }
     });
   }
 });
+
+/**
+ * Says hello, asks for a job, and hands every answer to `answer` with its number (1: hello's, 2: the job, then the
+ * answers to what `answer` sends).
+ */
+function takeJob(socket: Socket, hello: Uint8Array, answer: (body: Buffer, answers: number) => void): void {
+  socket.write(hello);
+  socket.write(encodeFrame(encodeRequest('next_message', {})));
+  const reader = new FrameReader();
+  let answers = 0;
+  socket.on('data', (chunk: Buffer) => {
+    for (const body of reader.push(chunk)) answer(body, ++answers);
+  });
+}
 
 /**
  * Effects bytes a compromised VM might send (default limits): the events flood is assembled from one encoded
