@@ -50,7 +50,7 @@ const problemOf = (e: unknown): string => (isHostlinkError(e) || e instanceof Er
 /**
  * Reads the whole store; what does not match is returned, not thrown. Reads only. `counted` gives a table's entry
  * count from its own header when the store keeps one: a damaged branch page can make the walk skip a whole
- * subtree without an error (the re-probe's store read a third fewer tree pages and passed every root check).
+ * subtree without an error (a store with one damaged page read a third fewer tree pages and passed every root check).
  */
 export function verifyStore(reader: KvReader, progress: (s: VerifyStep) => void = () => undefined, counted?: (t: TableName) => number | undefined): StoreReport {
   const tables: TableCount[] = [];
