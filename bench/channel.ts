@@ -31,6 +31,7 @@ import { newVmSecret } from '../src/protocol/hello-proof.js';
 import { buildMessage } from '../src/protocol/message.js';
 import { channelInfo } from '../src/transport/connect.js';
 import type { ReadMode } from '../src/transport/socket-reads.js';
+import type { WriteMode } from '../src/transport/socket-writes.js';
 import { startWorkerSessionServer } from './session-worker.js';
 
 export type BenchTransport = 'unix' | 'tcp';
@@ -46,10 +47,11 @@ export interface ChannelBenchRow {
   placement: Placement;
   client: 'c' | 'native' | 'js';
   /**
-   * c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream: same, 'data' reads;
+   * c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream-writes: same, writing
+   * through socket.write (before); session-stream: same, 'data' reads and socket.write (the first session);
    * session-worker: the prototype of the session in a worker thread with blocking reads (session-worker.ts).
    */
-  server: 'c' | 'node' | 'session' | 'session-stream' | 'session-worker';
+  server: 'c' | 'node' | 'session' | 'session-stream-writes' | 'session-stream' | 'session-worker';
   medianUs: number;
   p99Us: number;
   /** median / the C client<->C server median on the same transport and placement; undefined without a C compiler. */
@@ -300,7 +302,7 @@ async function startNodeServer(transport: BenchTransport, sockPath: string): Pro
  * Hostlink's host session on a fresh listener behind the gate, for one VM connection: the hello must prove
  * `secret`, next_message hands out one job, storage_read answers a PAYLOAD_BYTES value from the backend.
  */
-async function startSessionServer(transport: BenchTransport, sockPath: string, secret: Uint8Array, readMode: ReadMode): Promise<{ address: string; stop: () => Promise<void> }> {
+async function startSessionServer(transport: BenchTransport, sockPath: string, secret: Uint8Array, readMode: ReadMode, writeMode: WriteMode): Promise<{ address: string; stop: () => Promise<void> }> {
   rmSync(sockPath, { force: true });
   const server: Server = createServer({ noDelay: true });
   await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
@@ -316,7 +318,7 @@ async function startSessionServer(transport: BenchTransport, sockPath: string, s
   let socket: Socket | undefined;
   const served = gate.connection.then((s) => {
     socket = s;
-    return serveSession(new Session(backend, { pool: work }), s, MAX_FRAME_BYTES, { readMode });
+    return serveSession(new Session(backend, { pool: work }), s, MAX_FRAME_BYTES, { readMode, writeMode });
   });
   served.catch(() => undefined);
   const stop = async (): Promise<void> => {
@@ -413,7 +415,8 @@ async function measureTransport(o: {
       for (const impl of impls) jobs.push({ client: impl, server: 'c', run: () => runNodeClient(impl, c.address, iterations, warmup, cpus.client) });
     }
     for (const impl of impls) jobs.push({ client: impl, server: 'node', run: () => runNodeClient(impl, node.address, iterations, warmup, cpus.client) });
-    // Hostlink's own session (what the product target is about), now and with the previous 'data' reads, and
+    // Hostlink's own session (what the product target is about), now, with the previous socket.write writes and
+    // with the first 'data' reads too, and
     // the worker-thread prototype: each started for its run, with a fresh secret the client must prove.
     const sessionJob = (server: ChannelBenchRow['server'], start: (secret: Uint8Array) => Promise<{ address: string; stop: () => Promise<void> }>): Job => ({
       client: 'native',
@@ -430,8 +433,9 @@ async function measureTransport(o: {
       },
     });
     if (o.nativeSession) {
-      jobs.push(sessionJob('session', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'user-buffer')));
-      jobs.push(sessionJob('session-stream', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'stream')));
+      jobs.push(sessionJob('session', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'user-buffer', 'handle')));
+      jobs.push(sessionJob('session-stream-writes', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'user-buffer', 'stream')));
+      jobs.push(sessionJob('session-stream', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'stream', 'stream')));
       jobs.push(sessionJob('session-worker', (secret) => startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES)));
     }
     const samples: Sample[][] = jobs.map(() => []);
@@ -499,12 +503,14 @@ function verdicts(r: ChannelBenchResult): string[] {
     for (const t of ['unix', 'tcp'] as const) {
       const row = (server: ChannelBenchRow['server']): ChannelBenchRow | undefined => r.rows.find((x) => x.transport === t && x.placement === placement && x.server === server);
       const now = row('session');
-      const before = row('session-stream');
+      const before = row('session-stream-writes');
+      const first = row('session-stream');
       if (!now) continue;
       const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
       const worker = row('session-worker');
       const vs =
-        (before ? `; 'data' reads were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
+        (before ? `; socket.write writes were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
+        (first ? `; 'data' reads and socket.write ${first.medianUs.toFixed(1)} us${first.ratioToFloor === undefined ? '' : ` (${first.ratioToFloor.toFixed(2)}x)`}` : '') +
         (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '');
       out.push(`${t}, ${PLACEMENT_LABELS[placement]}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
     }
@@ -527,8 +533,9 @@ export function sessionRoundTrip(r: ChannelBenchResult): ChannelBenchRow | undef
 const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
   c: 'C echo',
   node: 'Node FrameReader echo',
-  session: 'Hostlink session (reused-buffer reads)',
-  'session-stream': "Hostlink session ('data' reads, before)",
+  session: 'Hostlink session (reused-buffer reads, handle writes)',
+  'session-stream-writes': 'Hostlink session (reused-buffer reads, socket.write: before)',
+  'session-stream': "Hostlink session ('data' reads, socket.write: first)",
   'session-worker': 'PROTOTYPE: session in a worker thread, blocking reads',
 };
 

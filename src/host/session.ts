@@ -17,15 +17,19 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
-import { encodeFrame, FrameReader } from '../protocol/frame.js';
+import { encodeFrame, encodeFrames, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { decodeRequest, encodeStatus } from '../protocol/messages.js';
 import { readChunks, type ReadMode } from '../transport/socket-reads.js';
+import { socketWriter, type WriteMode } from '../transport/socket-writes.js';
 import type { Job } from './job.js';
 import { METHOD_HANDLERS } from './methods.js';
 import type { SessionBackend, SessionContext, SessionEvent, SessionEventData, SessionState, WorkSource } from './session-types.js';
 
 export type { SessionState, WorkSource } from './session-types.js';
+
+/** Answers are written once this many bytes of them wait: what the host holds for a VM that does not read. */
+const FLUSH_BYTES = 16 * 1024;
 
 const ALL_STATES: readonly SessionState[] = ['new', 'ready', 'busy', 'finished', 'closed'];
 
@@ -150,13 +154,18 @@ export function serveSession(
   session: Session,
   socket: Socket,
   maxFrameBytes = MAX_FRAME_BYTES,
-  options: { readMode?: ReadMode } = {},
+  options: { readMode?: ReadMode; writeMode?: WriteMode } = {},
 ): Promise<{ error?: HostlinkError }> {
   return new Promise((resolve) => {
     const reader = new FrameReader(maxFrameBytes);
     const queue: Buffer[] = [];
     let busy = false;
     let finished = false;
+    const writer = socketWriter(socket, { mode: options.writeMode ?? 'handle' });
+    // Answers given at once wait here and leave together (a pool VM sends its result and its next_message
+    // together, and both are answered in one pass when a job is queued): one syscall, one wake-up of the VM.
+    const batch: Uint8Array[] = [];
+    let batchBytes = 0;
     const finish = (error?: HostlinkError): void => {
       if (finished) return;
       finished = true;
@@ -165,34 +174,38 @@ export function serveSession(
     };
     const fail = (e: unknown): void => {
       const err = e instanceof HostlinkError ? e : new HostlinkError('internal', `host failed serving the VM: ${(e as Error).message}`);
-      // Tell the VM why before closing: it exits with a clear message instead of a bare EOF.
+      // Tell the VM why before closing, after the answers it is owed: it exits with a clear message, not a bare EOF.
+      flush(() => undefined);
       if (!socket.destroyed) socket.end(encodeFrame(encodeStatus('bad_request', { reason: err.message })));
       finish(err);
     };
-    /** Resolves once the VM has taken what was written (or the socket is gone). */
-    const drained = (): Promise<void> =>
-      new Promise((done) => {
-        const end = (): void => {
-          socket.off('drain', end);
-          socket.off('close', end);
-          done();
-        };
-        socket.on('drain', end);
-        socket.on('close', end);
-      });
     // Whether this loop paused the socket (see pump).
     let paused = false;
     const pause = (): void => {
       if (!paused) socket.pause();
       paused = true;
     };
-    /** Writes one answer; false when the loop must stop here (the socket is gone, or full: pump goes on at 'drain'). */
+    /**
+     * Writes the batch. True when the kernel took it; false when the loop must stop here (the socket is gone,
+     * or the VM is not reading: `then` runs once it has taken the bytes).
+     */
+    function flush(then: () => void): boolean {
+      if (batch.length === 0) return true;
+      const frames = encodeFrames(batch);
+      batch.length = 0;
+      batchBytes = 0;
+      if (socket.destroyed || finished) return false;
+      if (writer.write(frames, then)) return true;
+      pause();
+      return false;
+    }
+    /** Adds one answer to the batch; false when the loop must stop (see flush). */
     const send = (response: Uint8Array): boolean => {
       if (socket.destroyed || finished) return false;
-      if (socket.write(encodeFrame(response))) return true;
-      pause();
-      void drained().then(goOn);
-      return false;
+      batch.push(response);
+      batchBytes += response.length;
+      // A VM that pipelines requests without reading its answers gets about this much held for it, at most.
+      return batchBytes < FLUSH_BYTES || flush(goOn);
     };
     /** Continues the loop after an answer that waited, or after the VM read what was written. */
     const goOn = (): void => {
@@ -200,7 +213,7 @@ export function serveSession(
       pump();
     };
     /**
-     * Answers the queued requests one at a time, in order. Answers given at once need no pause: no 'data' event can
+     * Answers the queued requests one at a time, in order. Answers given at once need no pause: no read can
      * arrive while this loop runs synchronously. Only an answer that waits (next_message, http_fetch) or a VM
      * that does not read its answers pauses the socket (pausing on every request would cost two epoll_ctl
      * calls per request); `busy` stays set until that wait is over, so requests arriving meanwhile only queue.
@@ -209,17 +222,16 @@ export function serveSession(
     const pump = (): void => {
       if (busy) return;
       busy = true;
-      // The answers given here at once leave in one write (a pool VM sends its result and its next_message
-      // together, and both are answered in this loop when a job is queued): one syscall, one wake-up of the VM.
-      socket.cork();
       try {
         while (queue.length && !finished) {
           const response = session.handle(queue.shift()!);
           if (response instanceof Promise) {
+            // What was answered so far leaves now; the loop goes on when this answer is given and taken.
+            flush(() => undefined);
             pause();
             response.then((answer) => {
               try {
-                if (send(answer)) goOn();
+                if (send(answer) && flush(goOn)) goOn();
               } catch (e) {
                 fail(e);
               }
@@ -228,11 +240,10 @@ export function serveSession(
           }
           if (!send(response)) return;
         }
+        if (!flush(goOn)) return;
       } catch (e) {
         fail(e);
         return;
-      } finally {
-        socket.uncork();
       }
       busy = false;
       if (paused && !finished && !socket.destroyed) {

@@ -15,6 +15,21 @@ export function encodeFrame(body: Uint8Array): Buffer {
   return out;
 }
 
+/** Several frames in one buffer, in order: what one write hands the kernel. */
+export function encodeFrames(bodies: readonly Uint8Array[]): Buffer {
+  if (bodies.length === 1) return encodeFrame(bodies[0]!);
+  let total = 0;
+  for (const b of bodies) total += FRAME_HEADER_BYTES + b.length;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const b of bodies) {
+    out.writeUInt32LE(b.length, at);
+    out.set(b, at + FRAME_HEADER_BYTES);
+    at += FRAME_HEADER_BYTES + b.length;
+  }
+  return out;
+}
+
 export function frameTooLarge(length: number, max: number): HostlinkError {
   return new HostlinkError('protocol', `frame of ${length} bytes exceeds the maximum of ${max} bytes`);
 }

@@ -16,14 +16,14 @@ import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { contract, id32, killBusyVm, MemoryBackend, message, tempDir, text, unixSocketPair, utf8 } from '../helpers.js';
 
-/** Counts the writes the socket makes to the kernel (one per _write or _writev: Writable's own hooks). */
+/** Counts the writes the socket's handle makes to the kernel (every write path ends in one of these calls). */
 function countWrites(socket: Socket): { writes: number } {
   const counter = { writes: 0 };
-  const s = socket as unknown as { _write: (...a: unknown[]) => unknown; _writev: (...a: unknown[]) => unknown };
-  const write = s._write.bind(socket);
-  const writev = s._writev.bind(socket);
-  s._write = (...a) => (counter.writes++, write(...a));
-  s._writev = (...a) => (counter.writes++, writev(...a));
+  const handle = (socket as unknown as { _handle: Record<string, unknown> })._handle;
+  for (const name of ['writeBuffer', 'writev', 'writeUtf8String', 'writeLatin1String']) {
+    const original = handle[name] as (...a: unknown[]) => unknown;
+    handle[name] = (...a: unknown[]) => (counter.writes++, original.apply(handle, a));
+  }
   return counter;
 }
 
