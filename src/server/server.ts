@@ -54,6 +54,8 @@ interface Route {
   auth: boolean;
   /** Counts against the in-flight limit. */
   heavy?: boolean;
+  /** A page a link on another site may open (the studio); every other route serves this node's pages only. */
+  page?: boolean;
   /** Reads the request body before the request counts against the in-flight limit; the handler gets it. */
   body?: (req: IncomingMessage) => Promise<unknown>;
   handler: Handler;
@@ -116,7 +118,7 @@ export class NodeServer {
           if (allowed.length) throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
           throw new HttpError(404, `no route ${url.pathname}: the API is listed in docs/serve.md`);
         }
-        access.check(req, found.route.auth);
+        access.check(req, found.route.auth, found.route.page === true);
         // The body first: a client that sends it slowly must not hold one of the calls in flight meanwhile
         // (64 such clients refused everyone's calls for as long as they kept sending).
         const body = found.route.body === undefined ? undefined : await found.route.body(req);
@@ -305,6 +307,6 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
       },
     },
     { method: 'POST', pattern: /^\/rpc$/, name: 'rpc', auth: true, heavy: true, body: (req) => readJson(req, maxBody, bodies), handler: async (_q, _s, _p, _u, body) => rpc(api, body as Record<string, unknown>) },
-    { method: 'GET', pattern: /^\/(|index\.html|studio\.js|studio\.css)$/, name: 'studio', auth: false, handler: async (_q, res, [file]) => studio.serve(res, file || 'index.html') },
+    { method: 'GET', pattern: /^\/(|index\.html|studio\.js|studio\.css)$/, name: 'studio', auth: false, page: true, handler: async (_q, res, [file]) => studio.serve(res, file || 'index.html') },
   ];
 }
