@@ -41,6 +41,8 @@ export const SERVE_DEFAULTS = { maxBodyBytes: 12 * 1024 * 1024, maxInFlight: 64,
 const JSON_BODY_BYTES = 1024 * 1024;
 /** Bytes of request bodies still arriving, all together, at least (4 bodies at --max-body if that is more). */
 export const BODY_BUDGET_BYTES = 64 * 1024 * 1024;
+/** The API's answers are data, never a page: nothing may load, run or frame them. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
 /** Open connections at once (docs/serve.md, "Who may call"). */
 export const MAX_CONNECTIONS = 512;
 
@@ -98,6 +100,11 @@ export class NodeServer {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       let route = 'other';
       const started = performance.now();
+      // Every answer carries contract-controlled text (values, logs, messages, ABI names): a browser must take
+      // it as the type it is sent with, never sniff it into a script or page, and frame none of it. The
+      // studio's files set their own policy (studio.ts).
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('content-security-policy', API_CSP);
       res.on('finish', () => {
         httpRequests.inc({ route, status: String(res.statusCode) });
         options.logger.debug('request', { method: req.method, route, status: res.statusCode, ms: Math.round(performance.now() - started) });

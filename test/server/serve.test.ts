@@ -267,6 +267,29 @@ describe('hostlink serve', () => {
     assert.equal((await rawGet(`${node.url}studio.js`, fromPage('cross-site', 'no-cors', 'script'))).status, 403);
   });
 
+  test('every answer tells browsers not to sniff its type and not to frame it', async () => {
+    const url = new URL(node.url);
+    for (const path of ['api/codes', `api/codes/${'ab'.repeat(32)}`, 'metrics', 'healthz', 'no/such/route']) {
+      const headers = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+        request({ host: url.hostname, port: url.port, path: `/${path}` }, (res) => {
+          res.resume();
+          resolve(res.headers);
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.equal(headers['x-content-type-options'], 'nosniff', path);
+      assert.match(String(headers['content-security-policy']), /default-src 'none'; frame-ancestors 'none'/, path);
+    }
+    const stream = await fetch(`${node.url}api/events`);
+    assert.equal(stream.headers.get('x-content-type-options'), 'nosniff');
+    await stream.body!.cancel();
+    // The studio keeps its own policy, which lets it load its script and stylesheet.
+    const page = await fetch(node.url);
+    assert.match(page.headers.get('content-security-policy')!, /^default-src 'self'/);
+    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+  });
+
   test('calls beyond --max-calls in flight get 503 with Retry-After; the node recovers', async () => {
     const limited = await startServe(['--data-dir', join(dir.path, 'limited'), '--max-calls', '1', '--deadline', '10000']);
     try {
