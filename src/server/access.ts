@@ -2,7 +2,8 @@
  * Who may talk to `hostlink serve`. Beyond loopback a bearer token is required (the server refuses to start
  * without one). On loopback without a token, the Host header must name the loopback listener and a browser's
  * Origin must match it: a web page the user visits cannot drive the node (no DNS rebinding, no cross-site
- * requests; JSON and wasm bodies also need a CORS preflight that the server never grants).
+ * requests; JSON and wasm bodies also need a CORS preflight that the server never grants). Requests a browser
+ * marks as made by another site (Sec-Fetch-Site) are refused too, token or not, except opening the studio.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -57,8 +58,11 @@ export class Access {
     return this.tokenDigest !== null;
   }
 
-  /** Throws HttpError (401/403) when the request may not use the API. */
-  check(req: IncomingMessage, needsToken: boolean): void {
+  /**
+   * Throws HttpError (401/403) when the request may not use the API. `needsToken`: the route needs the token
+   * when one is set; `isPage`: it is a page a person may open from a link on another site (the studio).
+   */
+  check(req: IncomingMessage, needsToken: boolean, isPage = false): void {
     if (this.tokenDigest === null) {
       const host = (req.headers.host ?? '').toLowerCase();
       if (!this.hosts.has(host)) throw new HttpError(403, `Host '${host}' is not this node's loopback address: use http://127.0.0.1:PORT/`);
@@ -67,6 +71,16 @@ export class Access {
     // Same origin: this Host, over http or (behind a TLS-terminating proxy) https.
     if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}` && origin !== `https://${req.headers.host ?? ''}`) {
       throw new HttpError(403, `cross-origin request from ${origin} refused: use the studio served by this node`);
+    }
+    // Browsers send no Origin on a GET a page makes without CORS (an <object>, <link rel=prefetch>, <iframe>),
+    // but they do say which site made it. Such GETs from another site passed the checks above: a page learned
+    // from their load and error events whether a contract hash was deployed or a call id existed, and its
+    // iframes held event streams open. Only this node's own pages, or the person typing the address
+    // ('none'), may use the API; a link from another site may still open the studio as a page.
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+      const topLevelPage = isPage && req.headers['sec-fetch-mode'] === 'navigate' && req.headers['sec-fetch-dest'] === 'document';
+      if (!topLevelPage) throw new HttpError(403, `request made by a ${site} page refused: open the studio served by this node, or call the API from outside a browser`);
     }
     if (!needsToken || this.tokenDigest === null) return;
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');

@@ -41,6 +41,8 @@ export const SERVE_DEFAULTS = { maxBodyBytes: 12 * 1024 * 1024, maxInFlight: 64,
 const JSON_BODY_BYTES = 1024 * 1024;
 /** Bytes of request bodies still arriving, all together, at least (4 bodies at --max-body if that is more). */
 export const BODY_BUDGET_BYTES = 64 * 1024 * 1024;
+/** The API's answers are data, never a page: nothing may load, run or frame them. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
 /** Open connections at once (docs/serve.md, "Who may call"). */
 export const MAX_CONNECTIONS = 512;
 
@@ -54,6 +56,8 @@ interface Route {
   auth: boolean;
   /** Counts against the in-flight limit. */
   heavy?: boolean;
+  /** A page a link on another site may open (the studio); every other route serves this node's pages only. */
+  page?: boolean;
   /** Reads the request body before the request counts against the in-flight limit; the handler gets it. */
   body?: (req: IncomingMessage) => Promise<unknown>;
   handler: Handler;
@@ -96,6 +100,11 @@ export class NodeServer {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       let route = 'other';
       const started = performance.now();
+      // Every answer carries contract-controlled text (values, logs, messages, ABI names): a browser must take
+      // it as the type it is sent with, never sniff it into a script or page, and frame none of it. The
+      // studio's files set their own policy (studio.ts).
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.setHeader('content-security-policy', API_CSP);
       res.on('finish', () => {
         httpRequests.inc({ route, status: String(res.statusCode) });
         options.logger.debug('request', { method: req.method, route, status: res.statusCode, ms: Math.round(performance.now() - started) });
@@ -116,7 +125,7 @@ export class NodeServer {
           if (allowed.length) throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
           throw new HttpError(404, `no route ${url.pathname}: the API is listed in docs/serve.md`);
         }
-        access.check(req, found.route.auth);
+        access.check(req, found.route.auth, found.route.page === true);
         // The body first: a client that sends it slowly must not hold one of the calls in flight meanwhile
         // (64 such clients refused everyone's calls for as long as they kept sending).
         const body = found.route.body === undefined ? undefined : await found.route.body(req);
@@ -305,6 +314,6 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
       },
     },
     { method: 'POST', pattern: /^\/rpc$/, name: 'rpc', auth: true, heavy: true, body: (req) => readJson(req, maxBody, bodies), handler: async (_q, _s, _p, _u, body) => rpc(api, body as Record<string, unknown>) },
-    { method: 'GET', pattern: /^\/(|index\.html|studio\.js|studio\.css)$/, name: 'studio', auth: false, handler: async (_q, res, [file]) => studio.serve(res, file || 'index.html') },
+    { method: 'GET', pattern: /^\/(|index\.html|studio\.js|studio\.css)$/, name: 'studio', auth: false, page: true, handler: async (_q, res, [file]) => studio.serve(res, file || 'index.html') },
   ];
 }

@@ -246,6 +246,50 @@ describe('hostlink serve', () => {
     assert.equal(same.status, 200);
   });
 
+  test('a request a browser marks as made by another site is refused, though it carries no Origin; the studio still opens from a link', async () => {
+    // What Chromium sends for an <object>, <link rel=prefetch> or <iframe> on another site's page: no Origin.
+    const fromPage = (site: string, mode = 'no-cors', dest = 'empty') => ({ 'sec-fetch-site': site, 'sec-fetch-mode': mode, 'sec-fetch-dest': dest });
+    for (const path of [`api/codes/${kv}`, `api/codes/${'ab'.repeat(32)}`, 'api/calls/1', 'api/events', 'metrics', 'healthz']) {
+      for (const site of ['cross-site', 'same-site']) {
+        const r = await rawGet(`${node.url}${path}`, fromPage(site));
+        assert.equal(r.status, 403, `${path} from a ${site} page: ${r.body}`);
+        assert.match(JSON.parse(r.body).error, new RegExp(`request made by a ${site} page refused`));
+      }
+      // An event stream in another site's iframe is a navigation, and refused as well.
+      assert.equal((await rawGet(`${node.url}${path}`, fromPage('cross-site', 'navigate', 'iframe'))).status, 403, path);
+    }
+    // The studio's own requests and an address typed by the user pass.
+    assert.equal((await rawGet(`${node.url}api/codes/${kv}`, fromPage('same-origin', 'cors'))).status, 200);
+    assert.equal((await rawGet(`${node.url}api/codes`, fromPage('none', 'navigate', 'document'))).status, 200);
+    // A link on another site opens the studio as a page, but not inside that site's frame.
+    assert.equal((await rawGet(node.url, fromPage('cross-site', 'navigate', 'document'))).status, 200);
+    assert.equal((await rawGet(node.url, fromPage('cross-site', 'navigate', 'iframe'))).status, 403);
+    assert.equal((await rawGet(`${node.url}studio.js`, fromPage('cross-site', 'no-cors', 'script'))).status, 403);
+  });
+
+  test('every answer tells browsers not to sniff its type and not to frame it', async () => {
+    const url = new URL(node.url);
+    for (const path of ['api/codes', `api/codes/${'ab'.repeat(32)}`, 'metrics', 'healthz', 'no/such/route']) {
+      const headers = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+        request({ host: url.hostname, port: url.port, path: `/${path}` }, (res) => {
+          res.resume();
+          resolve(res.headers);
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.equal(headers['x-content-type-options'], 'nosniff', path);
+      assert.match(String(headers['content-security-policy']), /default-src 'none'; frame-ancestors 'none'/, path);
+    }
+    const stream = await fetch(`${node.url}api/events`);
+    assert.equal(stream.headers.get('x-content-type-options'), 'nosniff');
+    await stream.body!.cancel();
+    // The studio keeps its own policy, which lets it load its script and stylesheet.
+    const page = await fetch(node.url);
+    assert.match(page.headers.get('content-security-policy')!, /^default-src 'self'/);
+    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+  });
+
   test('calls beyond --max-calls in flight get 503 with Retry-After; the node recovers', async () => {
     const limited = await startServe(['--data-dir', join(dir.path, 'limited'), '--max-calls', '1', '--deadline', '10000']);
     try {

@@ -5,7 +5,9 @@
  * live list of calls, then take a screenshot and check it is not blank. Skipped when no chromium is installed.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { contractPath, tempDir } from '../helpers.js';
@@ -102,6 +104,49 @@ test('studio: deploy, call, see the result and the live calls; the screenshot is
     assert.ok(colours > 50, `screenshot has ${colours} distinct colours: blank`);
   } finally {
     await browser.close();
+    await node.stop();
+    dir.remove();
+  }
+});
+
+test('a page on another site learns nothing from the node by loading its API, and a link there still opens the studio', { skip: chromium ? false : 'chromium is not installed (apt-get install chromium)' }, async () => {
+  const dir = tempDir();
+  const node = await startServe(['--data-dir', join(dir.path, 'data')]);
+  const deployed = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: readFileSync(contractPath('kv-store')) });
+  const hash: string = deployed.body.code_hash;
+  // The other site: "localhost" is another site than the node's 127.0.0.1. Its page loads one deployed and one
+  // unknown contract through elements that need no CORS and send no Origin, and watches load and error.
+  const probes = `<!doctype html><body><a id="link" href="${node.url}">studio</a><script>
+    const load = (make, path) => new Promise((resolve) => { const e = make('${node.url}' + path); e.onload = () => resolve('load'); e.onerror = () => resolve('error'); document.body.append(e); });
+    const object = (url) => Object.assign(document.createElement('object'), { data: url });
+    const prefetch = (url) => Object.assign(document.createElement('link'), { rel: 'prefetch', href: url });
+    window.seen = Promise.all([object, prefetch].flatMap((make) => ['api/codes/${hash}', 'api/codes/${'ab'.repeat(32)}'].map((path) => load(make, path))));
+  </script></body>`;
+  const site = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(probes));
+  await new Promise<void>((resolve) => site.listen(0, 'localhost', resolve));
+  const browser = Browser.launch(chromium!, join(dir.path, 'profile'));
+  try {
+    const session = await browser.page();
+    const send = (method: string, params: Record<string, unknown> = {}) => browser.send(method, params, session);
+    const evaluate = async (expression: string): Promise<any> => (await send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true })).result.value;
+    await send('Page.enable');
+    const loaded = browser.nextEvent('Page.loadEventFired');
+    await send('Page.navigate', { url: `http://localhost:${(site.address() as AddressInfo).port}/` });
+    await loaded;
+    const [objectKnown, objectUnknown, prefetchKnown, prefetchUnknown] = await evaluate('window.seen');
+    // Before, the deployed contract loaded and the unknown one failed: the page learned what the node holds.
+    assert.equal(objectKnown, objectUnknown, 'an <object> tells a deployed contract from an unknown one');
+    assert.equal(prefetchKnown, prefetchUnknown, 'a prefetch tells a deployed contract from an unknown one');
+
+    // The operator follows a link from that site to the studio: it opens and talks to its node.
+    const studio = browser.nextEvent('Page.loadEventFired');
+    await evaluate(`document.querySelector('#link').click()`);
+    await studio;
+    for (let i = 0; i < 200 && !(await evaluate(`document.querySelectorAll('#codes li').length > 0`)); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await evaluate(`document.querySelector('#codes li').title`), hash);
+  } finally {
+    await browser.close();
+    site.close();
     await node.stop();
     dir.remove();
   }
