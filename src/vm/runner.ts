@@ -23,6 +23,7 @@ import { FINGERPRINT_GAS, GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS, INSTANTIATIO
 import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem, handedBytes } from '../protocol/effect-limits.js';
 import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
+import { MemoryPool } from './memory-pool.js';
 import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, OutOfGas, prepareModule, type InstantiationWork, type Meter, type PreparedModule } from './instrument/index.js';
 import { meteredHost } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
@@ -63,7 +64,11 @@ export class CodeCache {
   hits = 0;
   misses = 0;
 
-  constructor(private readonly maxBytes: number = MAX_CODE_CACHE_BYTES) {}
+  constructor(
+    private readonly maxBytes: number = MAX_CODE_CACHE_BYTES,
+    /** The memories lent to this VM's instances (memory-pool.ts). */
+    readonly memories: MemoryPool = new MemoryPool(),
+  ) {}
 
   get(key: string): LoadedCode | ModuleRejected | undefined {
     const c = this.entries.get(key);
@@ -147,7 +152,7 @@ function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): Lo
     const answer = host.fetch('get_code', { codeHash: msg.codeHash });
     if (answer === undefined) throw vmError(reasonMessage('code_not_found', hashHex));
     try {
-      const prepared = prepareModule(answer.code, policy);
+      const prepared = prepareModule(answer.code, policy, { importMemory: true });
       const module = new WebAssembly.Module(prepared.bytes);
       const imports = WebAssembly.Module.imports(module);
       entry = { prepared, module, imports, link: new ModuleLink(imports) };
@@ -205,8 +210,21 @@ interface InstanceRun {
 }
 
 /** Checks the method, instantiates a fresh instance of the code and calls the method. Never throws guest errors. */
-function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boolean): InstanceRun {
+function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boolean, memories: MemoryPool): InstanceRun {
+  const limits = code.prepared.importedMemory;
+  const lent = limits === undefined ? undefined : memories.take(limits);
+  try {
+    return runLent(ex, code, meter, fingerprint, lent);
+  } finally {
+    // Nothing refers to the instance any more: its results, effects and fingerprint are copies.
+    if (lent !== undefined) memories.give(lent, limits!);
+  }
+}
+
+function runLent(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boolean, lent: WebAssembly.Memory | undefined): InstanceRun {
   const method = ex.message.method;
+  // Set once the instance exists, as when the module defined its memory: a trap while it is being created
+  // (a data segment out of bounds, the start function) has no memory in its fingerprint.
   let memory: WebAssembly.Memory | undefined;
   try {
     const notCallable = checkMethodExport(code.prepared, method);
@@ -221,7 +239,7 @@ function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint:
       memory = instance.exports.memory as WebAssembly.Memory;
       ex.attachMemory(memory);
       (instance.exports[method] as () => void)();
-    });
+    }, lent);
     if (ex.parent === null) {
       // The count limits were enforced as actions were queued; storage writes and bytes are known at the end.
       const over = effectLimitProblem(ex.message.limits, ex.effects());
@@ -297,7 +315,7 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
     // The fresh instance copies data, fills its table and allocates its memory again at every sub-instance:
     // paid from the sub-instance's own gas before it is created (an instance that cannot pay is its out_of_gas).
     meter.charge(instantiationGas(code.prepared.instantiation));
-    run = runInstance(ex, code, meter, false);
+    run = runInstance(ex, code, meter, false, cache.memories);
   } catch (err) {
     if (err instanceof OutOfGas) run = { result: { code: 'vm_error', message: reasonMessage('out_of_gas'), fingerprint: null }, failure: err };
     else if (err instanceof Stop) run = { result: err.result, failure: err };
@@ -329,7 +347,7 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
     if (msg.method.length > msg.limits.maxMethodNameLength || !METHOD_NAME.test(msg.method)) {
       throw vmError(reasonMessage('invalid_method_name', `method names are 1-${msg.limits.maxMethodNameLength} ASCII letters, digits or _`));
     }
-    run = runInstance(ex, loadCode(msg, host, cache), meter, true);
+    run = runInstance(ex, loadCode(msg, host, cache), meter, true, cache.memories);
   } catch (err) {
     if (!(err instanceof Stop)) throw err;
     run = { result: err.result, failure: err };

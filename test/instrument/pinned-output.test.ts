@@ -10,21 +10,22 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
-import { INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type ModulePolicy } from '../../src/vm/instrument/index.js';
+import { INSTRUMENTATION_VERSION, ModuleRejected, prepareModule, type ModulePolicy, type PrepareOptions } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
 import { KITCHEN_SINK } from './fixtures.js';
 import { OPEN_POLICY, ROOT, TEST_POLICY, wat } from './helpers.js';
 import { corpusFiles } from './scenarios.js';
 
-const PINNED_VERSION = 5;
+const PINNED_VERSION = 6;
 /** sha256 over the per-module lines below (name, then the output's sha256 and shape, or the rejection). */
-const PINNED = '15d60ee8e1f88030707ab891cae7316b504a47981f1403daf8adf88dfe19e2f9';
+const PINNED = 'f7269b8891cfe7e43f59d84e5e27d34ef3ae82c2242974dae37dcaf8b65f585e';
 
-function outcome(bytes: Uint8Array, policy: ModulePolicy): string {
+function outcome(bytes: Uint8Array, policy: ModulePolicy, options: PrepareOptions): string {
   try {
-    const p = prepareModule(bytes, policy);
+    const p = prepareModule(bytes, policy, options);
     const digest = createHash('sha256').update(p.bytes).digest('hex');
-    return `${digest} ${p.bytes.length} ${p.importedFunctionCount}/${p.addedImports}/${p.functionCount} ${JSON.stringify(p.exports)}`;
+    const memory = p.importedMemory === undefined ? '' : ` memory ${p.importedMemory.min}..${p.importedMemory.max}`;
+    return `${digest} ${p.bytes.length} ${p.importedFunctionCount}/${p.addedImports}/${p.functionCount} ${JSON.stringify(p.exports)}${memory}`;
   } catch (e) {
     if (e instanceof ModuleRejected) return `rejected ${e.message}`;
     throw e;
@@ -50,17 +51,20 @@ async function inputs(): Promise<Array<[string, Uint8Array]>> {
 }
 
 test('the instrumented bytes of every example, bench contract, fixture and hostile module are unchanged', async () => {
-  const policies: Array<[string, ModulePolicy]> = [
-    ['vm canonicalize', policyFor({ limits: DEFAULT_LIMITS, floats: 'canonicalize' })],
-    ['vm reject', policyFor({ limits: DEFAULT_LIMITS, floats: 'reject' })],
-    ['test', TEST_POLICY],
-    ['open', OPEN_POLICY],
+  // The VM's policies as the VM prepares modules (memory imported), and as defined in the module.
+  const vm = { importMemory: true };
+  const policies: Array<[string, ModulePolicy, PrepareOptions]> = [
+    ['vm canonicalize', policyFor({ limits: DEFAULT_LIMITS, floats: 'canonicalize' }), vm],
+    ['vm reject', policyFor({ limits: DEFAULT_LIMITS, floats: 'reject' }), vm],
+    ['vm canonicalize, memory defined', policyFor({ limits: DEFAULT_LIMITS, floats: 'canonicalize' }), {}],
+    ['test', TEST_POLICY, {}],
+    ['open', OPEN_POLICY, {}],
   ];
   const lines: string[] = [];
   const all = await inputs();
   assert.ok(all.length >= 20, `found only ${all.length} modules to pin`);
   for (const [name, bytes] of all) {
-    for (const [pname, policy] of policies) lines.push(`${name} [${pname}] ${outcome(bytes, policy)}`);
+    for (const [pname, policy, options] of policies) lines.push(`${name} [${pname}] ${outcome(bytes, policy, options)}`);
   }
   const text = lines.join('\n');
   // Modules really were instrumented, not all rejected.

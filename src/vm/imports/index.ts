@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../../errors.js';
 import type { Execution } from '../execution.js';
-import { GAS_GLOBAL_NAME, HOSTLINK_MODULE, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME, stackOverflow, type Meter } from '../instrument/index.js';
+import { GAS_GLOBAL_NAME, HOSTLINK_MODULE, MEMORY_IMPORT_NAME, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME, stackOverflow, type Meter } from '../instrument/index.js';
 import { HOST_FUNCTIONS, HOST_MODULE, type HostFunctionName } from '../host-functions.generated.js';
 import { blobs } from './blobs.js';
 import { context } from './context.js';
@@ -81,7 +81,8 @@ export function importProblem(module: string, name: string, kind: string): strin
  * parent sees its own execution and the parent sees its own again when it resumes. Everything synchronous:
  * an instance's code can only run while its execution is the active one. Nothing else is shared: every
  * execution still gets a fresh instance, a fresh Execution (registers, overlay, budget) and a fresh meter,
- * whose gas global is the one per-call value in the import object.
+ * whose gas global is, with the memory the runner lends the instance (zeroed: memory-pool.ts), the per-call
+ * part of the import object.
  */
 export class ModuleLink {
   private active: { ex: Execution; meter: Meter } | null = null;
@@ -108,15 +109,17 @@ export class ModuleLink {
     return this.active;
   }
 
-  /** Runs `fn` (instantiate and call) with `ex` and `meter` as the ones the imports serve; `fn` gets the import object. */
-  run<T>(ex: Execution, meter: Meter, fn: (imports: WebAssembly.Imports) => T): T {
+  /**
+   * Runs `fn` (instantiate and call) with `ex` and `meter` as the ones the imports serve; `fn` gets the import
+   * object, with `memory` as the instance's memory when the module imports it (the runner lends one per instance).
+   */
+  run<T>(ex: Execution, meter: Meter, fn: (imports: WebAssembly.Imports) => T, memory?: WebAssembly.Memory): T {
     const outer = this.active;
     this.active = { ex, meter };
     try {
-      return fn({
-        [HOST_MODULE]: this.env,
-        [HOSTLINK_MODULE]: { [GAS_GLOBAL_NAME]: meter.gas, [OUT_OF_GAS_NAME]: this.outOfGas, [STACK_OVERFLOW_NAME]: stackOverflow },
-      });
+      const hostlink: WebAssembly.ModuleImports = { [GAS_GLOBAL_NAME]: meter.gas, [OUT_OF_GAS_NAME]: this.outOfGas, [STACK_OVERFLOW_NAME]: stackOverflow };
+      if (memory !== undefined) hostlink[MEMORY_IMPORT_NAME] = memory;
+      return fn({ [HOST_MODULE]: this.env, [HOSTLINK_MODULE]: hostlink });
     } finally {
       this.active = outer;
     }

@@ -9,8 +9,8 @@ import { BT_EMPTY } from './code.js';
 import { writeChargeUnitsBody } from './gas.js';
 import { writeEntryThunk, writeTableThunk } from './thunks.js';
 import { clampMemoryAndTable } from './memory.js';
-import { GAS_GLOBAL_NAME, HOSTLINK_MODULE, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME } from './meter.js';
-import { I32, I64, KIND_FUNC, KIND_GLOBAL, valTypeName } from './module.js';
+import { GAS_GLOBAL_NAME, HOSTLINK_MODULE, MEMORY_IMPORT_NAME, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME } from './meter.js';
+import { I32, I64, KIND_FUNC, KIND_GLOBAL, KIND_MEMORY, valTypeName, type WasmModule } from './module.js';
 import type { ModulePolicy } from './policy.js';
 import { readModule } from './reader.js';
 import { ModuleRejected } from './rejected.js';
@@ -20,11 +20,11 @@ import { writeModule } from './writer.js';
 
 export { ModuleRejected } from './rejected.js';
 export type { ModulePolicy, NumType } from './policy.js';
-export { OutOfGas, StackOverflow, createMeter, stackOverflow, GAS_GLOBAL_NAME, HOSTLINK_MODULE, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME, type Meter } from './meter.js';
+export { OutOfGas, StackOverflow, createMeter, stackOverflow, GAS_GLOBAL_NAME, HOSTLINK_MODULE, MEMORY_IMPORT_NAME, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME, type Meter } from './meter.js';
 export { checkCatalogueImport } from './catalogue.js';
 
 /** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */
-export const INSTRUMENTATION_VERSION = 5; // 2: gas schedule and nesting depth; 3: type and function-size budgets, memory bounds above 65536 pages invalid; 4: engine-runtime instructions priced by their measured cost; 5: the same against the plain WebAssembly median
+export const INSTRUMENTATION_VERSION = 6; // 2: gas schedule and nesting depth; 3: type and function-size budgets, memory bounds above 65536 pages invalid; 4: engine-runtime instructions priced by their measured cost; 5: the same against the plain WebAssembly median; 6: VMs import the memory (hostlink.memory) instead of the module defining it
 
 export interface PreparedExport {
   name: string;
@@ -46,6 +46,20 @@ export interface PreparedModule {
   exports: PreparedExport[];
   /** What creating an instance does again every time (gas of a sub-instance: INSTANTIATION_GAS). */
   instantiation: InstantiationWork;
+  /**
+   * With `importMemory`: the limits of the memory the instance imports as `hostlink.memory` (the module's own
+   * memory, clamped), which whoever instantiates it must supply; undefined when the module defines it itself.
+   */
+  importedMemory: { min: number; max: number } | undefined;
+}
+
+/** How prepareModule shapes its output beyond metering. */
+export interface PrepareOptions {
+  /**
+   * Turn the module's memory into an import (`hostlink.memory`, same limits) so that the VM can hand each
+   * instance a memory it recycles (src/vm/memory-pool.ts). The code, its gas and its behaviour are unchanged.
+   */
+  importMemory?: boolean;
 }
 
 /** The work of creating one instance, from the module's static structure (after the memory and table clamps). */
@@ -74,7 +88,7 @@ export const MAX_RESULTS = 999;
 
 const KIND_NAMES = ['function', 'table', 'memory', 'global'] as const;
 
-export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): PreparedModule {
+export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: PrepareOptions = {}): PreparedModule {
   if (bytes.length > policy.maxModuleBytes) {
     throw new ModuleRejected('module_too_large', `${bytes.length} bytes, limit ${policy.maxModuleBytes}`);
   }
@@ -238,12 +252,30 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy): Prepared
   m.customs = [];
   m.present.add(10);
 
+  const importedMemory = options.importMemory ? memoryToImport(m) : undefined;
   const out = writeModule(m, code.length + bytes.length);
   if (!WebAssembly.validate(out)) {
     if (!WebAssembly.validate(bytes)) throw new ModuleRejected('invalid_module', 'rejected by the WebAssembly validator');
     throw new Error('internal: instrumentation produced an invalid module from a valid one');
   }
-  return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports, instantiation };
+  return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports, instantiation, importedMemory };
+}
+
+/**
+ * Replaces the module's one memory by an import of the same limits, `hostlink.memory`. Memory index 0 is the
+ * imported one, so every instruction, export and data segment refers to it unchanged; contracts may not import
+ * memories themselves (validateModule), so it is the only one. Returns its limits, or undefined without a memory.
+ */
+function memoryToImport(m: WasmModule): { min: number; max: number } | undefined {
+  const memory = m.memories[0];
+  if (memory === undefined) return undefined;
+  // clampMemoryAndTable gave every memory a maximum.
+  const limits = { min: memory.min, max: memory.max! };
+  m.memories = [];
+  m.present.delete(5);
+  m.imports.push({ module: HOSTLINK_MODULE, name: MEMORY_IMPORT_NAME, kind: KIND_MEMORY, typeIndex: 0, memory: { ...limits }, offset: 0 });
+  m.present.add(2);
+  return limits;
 }
 
 /** A function type as a string key: value-type bytes of the params, a separator, the results' bytes. */

@@ -45,6 +45,8 @@ export interface Meter {
 /** Names of the imports the instrumented module expects from module "hostlink". */
 export const HOSTLINK_MODULE = 'hostlink';
 export const GAS_GLOBAL_NAME = 'gas';
+/** The memory a VM supplies to a module prepared with `importMemory`. */
+export const MEMORY_IMPORT_NAME = 'memory';
 export const OUT_OF_GAS_NAME = 'out_of_gas';
 export const STACK_OVERFLOW_NAME = 'stack_overflow';
 
