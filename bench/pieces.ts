@@ -14,10 +14,11 @@
  *
  *   message parse            parseMessage of the execution message
  *   instantiate              new WebAssembly.Instance of the cached instrumented module as the runner makes
- *                            it: the module's import functions built once (ModuleLink), a fresh meter and
- *                            Execution per instance; printed beside it, instantiate + run `set` with the
- *                            functions built once and with fresh closures (the runner before), each in its
- *                            own processes, alternated
+ *                            it: the module's import functions built once (ModuleLink), a recycled memory
+ *                            (memory-pool.ts), a fresh meter and Execution per instance; printed beside it,
+ *                            instantiate + run `set` as the runner does, with fresh closures, with a fresh
+ *                            memory per instance, and with fresh memories under V8's trap handler (the
+ *                            runner before each change), each in its own processes, alternated
  *   the rest of the VM work  runInProcess (a real Session over the in-process channel: parse, instantiate,
  *                            the contract's wasm, its host functions, result and effects encoded) minus the
  *                            two above, printed in two parts: the contract's run with its host functions
@@ -40,7 +41,8 @@ import { runInProcess } from '../src/host/in-process.js';
 import type { SessionBackend } from '../src/host/methods.js';
 import { openLmdbStore } from '../src/host/state/lmdb-store.js';
 import { buildMessage, parseMessage } from '../src/protocol/message.js';
-import { createMeter, prepareModule } from '../src/vm/instrument/index.js';
+import { createMeter, HOSTLINK_MODULE, MEMORY_IMPORT_NAME, prepareModule } from '../src/vm/instrument/index.js';
+import { MemoryPool, type MemoryLimits } from '../src/vm/memory-pool.js';
 import { policyFor } from '../src/vm/policy.js';
 import { CodeCache } from '../src/vm/runner.js';
 import { Execution } from '../src/vm/execution.js';
@@ -61,8 +63,10 @@ export interface Pieces {
   /** Instantiate and run `set` with the import functions built once (ModuleLink) and with fresh closures, alternated. */
   linkUs: number;
   freshUs: number;
-  /** Instantiate and run `set` (import functions built once) in processes with V8's trap handler instead of the VMs' inline bounds checks, alternated with linkUs. */
+  /** Instantiate and run `set` (import functions built once, a fresh memory each) in processes with V8's trap handler instead of the VMs' inline bounds checks, alternated with linkUs. */
   trapHandlerUs: number;
+  /** Instantiate and run `set` with a fresh memory per instance instead of a recycled one (the runner before), alternated with linkUs. */
+  freshMemoryUs: number;
   commitUs: number;
   /** Wall time of one durable write with nothing else in flight: what bounds one context's calls. */
   serialCommitUs: number;
@@ -117,12 +121,23 @@ export function vmWork(calls: number): number {
 }
 
 /** The kv-store `set` message and its module as the VM caches it (validated, instrumented, compiled once). */
-function kvSetSetup(): { json: string; msg: ReturnType<typeof parseMessage>; policy: ReturnType<typeof policyFor>; module: WebAssembly.Module } {
+function kvSetSetup(): { json: string; msg: ReturnType<typeof parseMessage>; policy: ReturnType<typeof policyFor>; module: WebAssembly.Module; memory: MemoryLimits } {
   const code = readFileSync(join(ROOT, 'examples/kv-store/build/kv-store.wasm'));
   const json = buildMessage({ codeHash: sha(code), method: 'set', input: Uint8Array.from(Buffer.from('{"key":"k1","value":"value-1"}')), contextId: sha('pieces') });
   const msg = parseMessage(json);
   const policy = policyFor(msg);
-  return { json, msg, policy, module: new WebAssembly.Module(prepareModule(code, policy).bytes) };
+  const prepared = prepareModule(code, policy, { importMemory: true });
+  return { json, msg, policy, module: new WebAssembly.Module(prepared.bytes), memory: prepared.importedMemory! };
+}
+
+/** Instantiates with a memory lent by `pool`, as the runner does, and gives it back after `use`. */
+function withLentMemory(pool: MemoryPool, limits: MemoryLimits, instantiate: (memory: WebAssembly.Memory) => void): void {
+  const memory = pool.take(limits);
+  try {
+    instantiate(memory);
+  } finally {
+    pool.give(memory, limits);
+  }
 }
 
 /** parseMessage of the execution message alone: CPU microseconds per parse. */
@@ -137,11 +152,12 @@ export function parseAlone(calls: number): number {
  * run; their memories are freed by the collections inside the timed blocks, as in a VM.
  */
 export function instantiateAlone(calls: number): number {
-  const { msg, policy, module } = kvSetSetup();
+  const { msg, policy, module, memory: limits } = kvSetSetup();
   const link = new ModuleLink(WebAssembly.Module.imports(module));
+  const pool = new MemoryPool();
   return perCall(calls, () => {
     const meter = createMeter(msg.gasLimit, policy);
-    link.run(new Execution(msg, { readMany: () => [] }, meter), meter, (imports) => new WebAssembly.Instance(module, imports));
+    withLentMemory(pool, limits, (memory) => link.run(new Execution(msg, { readMany: () => [] }, meter), meter, (imports) => new WebAssembly.Instance(module, imports), memory));
   });
 }
 
@@ -152,8 +168,10 @@ export function instantiateAlone(calls: number): number {
  * `set`. CPU microseconds per execution. The two ways are measured in separate processes (benchPieces), so
  * neither pays for the other's garbage.
  */
-export function instantiateAndRun(calls: number, how: 'link' | 'fresh'): number {
-  const { msg, policy, module } = kvSetSetup();
+export function instantiateAndRun(calls: number, how: 'link' | 'fresh' | 'fresh-memory'): number {
+  const { msg, policy, module, memory: limits } = kvSetSetup();
+  // 'fresh-memory': a new memory for every instance, as VMs did before they recycled them.
+  const pool = new MemoryPool(how !== 'fresh-memory');
   const wanted = WebAssembly.Module.imports(module);
   const link = new ModuleLink(wanted);
   const source = { readMany: (keys: Uint8Array[]) => keys.map(() => null) };
@@ -165,7 +183,7 @@ export function instantiateAndRun(calls: number, how: 'link' | 'fresh'): number 
   const viaLink = (): void => {
     const meter = createMeter(msg.gasLimit, policy);
     const ex = new Execution(msg, source, meter);
-    link.run(ex, meter, (imports) => call(new WebAssembly.Instance(module, imports), ex));
+    withLentMemory(pool, limits, (memory) => link.run(ex, meter, (imports) => call(new WebAssembly.Instance(module, imports), ex), memory));
   };
   type Impl = (ex: Execution, ...args: (bigint | number)[]) => bigint | number | void;
   const fresh = (): void => {
@@ -181,9 +199,9 @@ export function instantiateAndRun(calls: number, how: 'link' | 'fresh'): number 
         return impl(ex, ...args);
       };
     }
-    call(new WebAssembly.Instance(module, { env, ...meter.imports }), ex);
+    withLentMemory(pool, limits, (memory) => call(new WebAssembly.Instance(module, { env, [HOSTLINK_MODULE]: { ...meter.imports[HOSTLINK_MODULE], [MEMORY_IMPORT_NAME]: memory } }), ex));
   };
-  return perCall(calls, how === 'link' ? viaLink : fresh);
+  return perCall(calls, how === 'fresh' ? fresh : viaLink);
 }
 
 /** The pieces a child process measures (`node pieces.js PIECE CALLS` prints the CPU microseconds per call). */
@@ -192,6 +210,7 @@ const CHILD_PIECES = {
   instantiate: instantiateAlone,
   link: (calls: number) => instantiateAndRun(calls, 'link'),
   fresh: (calls: number) => instantiateAndRun(calls, 'fresh'),
+  'fresh-memory': (calls: number) => instantiateAndRun(calls, 'fresh-memory'),
   'vm-work': vmWork,
 } as const;
 type ChildPiece = keyof typeof CHILD_PIECES;
@@ -250,8 +269,14 @@ export async function benchPieces(opts: { calls: number; writes: number }): Prom
   const link: number[] = [];
   const fresh: number[] = [];
   const trapHandler: number[] = [];
+  const freshMemory: number[] = [];
   for (let round = 0; round < 3; round++) {
-    const pair = [() => link.push(inChild('link', opts.calls)), () => fresh.push(inChild('fresh', opts.calls)), () => trapHandler.push(inChild('link', opts.calls, TRAP_HANDLER_FLAGS))];
+    const pair = [
+      () => link.push(inChild('link', opts.calls)),
+      () => fresh.push(inChild('fresh', opts.calls)),
+      () => trapHandler.push(inChild('fresh-memory', opts.calls, TRAP_HANDLER_FLAGS)),
+      () => freshMemory.push(inChild('fresh-memory', opts.calls)),
+    ];
     for (let i = 0; i < pair.length; i++) pair[(i + round) % pair.length]!();
   }
   const serial = await durableCommit(Math.ceil(opts.writes / 8), 1);
@@ -262,6 +287,7 @@ export async function benchPieces(opts: { calls: number; writes: number }): Prom
     linkUs: median(link),
     freshUs: median(fresh),
     trapHandlerUs: median(trapHandler),
+    freshMemoryUs: median(freshMemory),
     commitUs: (await durableCommit(opts.writes, 64)).cpuUs,
     serialCommitUs: serial.wallUs,
     serialCommitCpuUs: serial.cpuUs,
@@ -274,6 +300,7 @@ export interface Ceiling {
   linkUs?: number;
   freshUs?: number;
   trapHandlerUs?: number;
+  freshMemoryUs?: number;
 }
 
 export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs: number | undefined): Ceiling {
@@ -291,7 +318,7 @@ export function ceiling(p: Pieces, roundTripUs: number | undefined, stateRootUs:
     ['durable commit, 64 in flight (group commit)', p.commitUs],
     ['state root for one changed key at 10k keys', stateRootUs ?? 0],
   ];
-  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0), linkUs: p.linkUs, freshUs: p.freshUs, trapHandlerUs: p.trapHandlerUs };
+  return { pieces, totalUs: pieces.reduce((s, [, us]) => s + us, 0), linkUs: p.linkUs, freshUs: p.freshUs, trapHandlerUs: p.trapHandlerUs, freshMemoryUs: p.freshMemoryUs };
 }
 
 export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs: number; vmCpuUs: number } | undefined, cores: number): void {
@@ -301,8 +328,11 @@ export function printCeiling(c: Ceiling, pooled: { perSecond: number; hostCpuUs:
   if (c.linkUs !== undefined && c.freshUs !== undefined) {
     process.stdout.write(`  (instantiate + run set, alternated: import functions built once ${c.linkUs.toFixed(1)} us, fresh closures per execution as before ${c.freshUs.toFixed(1)} us: ${(c.freshUs / c.linkUs).toFixed(2)}x)\n`);
   }
-  if (c.linkUs !== undefined && c.trapHandlerUs !== undefined) {
-    process.stdout.write(`  (same runs: wasm bounds checked inline as in VMs ${c.linkUs.toFixed(1)} us, by V8's trap handler with guard regions as before ${c.trapHandlerUs.toFixed(1)} us: ${(c.trapHandlerUs / c.linkUs).toFixed(2)}x)\n`);
+  if (c.linkUs !== undefined && c.freshMemoryUs !== undefined) {
+    process.stdout.write(`  (same runs: each instance's memory recycled, zero-filled, as in VMs ${c.linkUs.toFixed(1)} us, a fresh memory per instance as before ${c.freshMemoryUs.toFixed(1)} us: ${(c.freshMemoryUs / c.linkUs).toFixed(2)}x)\n`);
+  }
+  if (c.freshMemoryUs !== undefined && c.trapHandlerUs !== undefined) {
+    process.stdout.write(`  (same runs, fresh memories: wasm bounds checked inline as in VMs ${c.freshMemoryUs.toFixed(1)} us, by V8's trap handler with guard regions as before ${c.trapHandlerUs.toFixed(1)} us: ${(c.trapHandlerUs / c.freshMemoryUs).toFixed(2)}x)\n`);
   }
   process.stdout.write(`  ${c.totalUs.toFixed(1).padStart(8)}  ceiling: CPU per execution if the pieces were all there is -> ${ceilingPerSecond.toFixed(0)} executions/s on ${cores} cores\n`);
   if (pooled) {
