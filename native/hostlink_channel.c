@@ -64,6 +64,18 @@ static int wait_fd(int fd, short events, double deadline) {
   }
 }
 
+/* Waits until fd is readable (or hung up, or in error) or the deadline passes (deadline < 0: no deadline).
+ * Returns 0 when ready, ETIMEDOUT, or an errno. */
+static int wait_readable(int fd, double deadline) {
+  if (deadline >= 0) return wait_fd(fd, POLLIN, deadline);
+  for (;;) {
+    struct pollfd p = { fd, POLLIN, 0 };
+    int r = poll(&p, 1, -1);
+    if (r > 0) return 0;
+    if (r < 0 && errno != EINTR) return errno;
+  }
+}
+
 static double deadline_from(double timeout_ms) { return timeout_ms < 0 ? -1 : now_ms() + timeout_ms; }
 
 /* Connects a fresh blocking, close-on-exec socket; non-blocking only while the connect is pending. */
@@ -182,12 +194,17 @@ static napi_value read_min(napi_env env, napi_callback_info info) {
   double deadline = deadline_from(arg_num(env, argv[5]));
   size_t got = 0;
   while (got < min || (got == 0 && len > 0)) {
-    int e = wait_fd(fd, POLLIN, deadline);
-    if (e) return throw_errno(env, "read", e);
-    ssize_t n = recv(fd, p + off + got, len - got, 0);
+    /* Never sleep inside recv: a task asleep in a unix socket's recv is woken by every wake-up of that socket,
+     * including the "space to write again" one the host's kernel sends each time the host reads this VM's
+     * request, so the VM woke once per request for nothing (a context switch here, a cross-CPU wake-up on the
+     * host's side). poll() sleeps only until the socket is readable. */
+    ssize_t n = recv(fd, p + off + got, len - got, MSG_DONTWAIT);
     if (n > 0) got += (size_t)n;
     else if (n == 0) break; /* end of stream */
-    else if (errno != EINTR && errno != EAGAIN) return throw_errno(env, "read", errno);
+    else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      int e = wait_readable(fd, deadline);
+      if (e) return throw_errno(env, "read", e);
+    } else if (errno != EINTR) return throw_errno(env, "read", errno);
   }
   return num(env, (double)got);
 }
