@@ -77,8 +77,10 @@ const CLIENT_JS = fileURLToPath(new URL('./channel-client.js', import.meta.url))
 
 // Echo server: u32 LE length + body in, the same frame out. Serves one connection at a time.
 const C_SERVER = String.raw`
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +88,17 @@ const C_SERVER = String.raw`
 #include <sys/un.h>
 #include <unistd.h>
 static char buf[1 << 20];
-static int rd(int fd, char *p, size_t n) { while (n) { ssize_t r = read(fd, p, n); if (r <= 0) return -1; p += r; n -= (size_t)r; } return 0; }
+/* Sleeps in poll(), as the VM's native channel does: a task asleep in a unix socket's read is also woken each
+ * time the peer reads what it wrote, which is work a floor should not count. */
+static int rd(int fd, char *p, size_t n) {
+  while (n) {
+    ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
+    if (r < 0 && errno == EAGAIN) { struct pollfd q = { fd, POLLIN, 0 }; if (poll(&q, 1, -1) < 0 && errno != EINTR) return -1; continue; }
+    if (r <= 0) { if (r < 0 && errno == EINTR) continue; return -1; }
+    p += r; n -= (size_t)r;
+  }
+  return 0;
+}
 static int wr(int fd, const char *p, size_t n) { while (n) { ssize_t r = write(fd, p, n); if (r <= 0) return -1; p += r; n -= (size_t)r; } return 0; }
 int main(int argc, char **argv) {
   int ls, one = 1;
@@ -122,8 +134,10 @@ int main(int argc, char **argv) {
 // Client: same measurement as channel-client.ts, in C. Prints "median_us p99_us".
 const C_CLIENT = String.raw`
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,7 +145,17 @@ const C_CLIENT = String.raw`
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-static int rd(int fd, char *p, size_t n) { while (n) { ssize_t r = read(fd, p, n); if (r <= 0) return -1; p += r; n -= (size_t)r; } return 0; }
+/* Sleeps in poll(), as the VM's native channel does: a task asleep in a unix socket's read is also woken each
+ * time the peer reads what it wrote, which is work a floor should not count. */
+static int rd(int fd, char *p, size_t n) {
+  while (n) {
+    ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
+    if (r < 0 && errno == EAGAIN) { struct pollfd q = { fd, POLLIN, 0 }; if (poll(&q, 1, -1) < 0 && errno != EINTR) return -1; continue; }
+    if (r <= 0) { if (r < 0 && errno == EINTR) continue; return -1; }
+    p += r; n -= (size_t)r;
+  }
+  return 0;
+}
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 static double now_us(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
 int main(int argc, char **argv) {
