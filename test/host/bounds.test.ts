@@ -212,6 +212,22 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
+  test('blob_read at an offset far past the blob (2^63 and beyond) answers no bytes; the call goes on', async () => {
+    // A u64 offset was handed to the file read as it came: from 2^63 readSync threw a RangeError and just below it
+    // EINVAL, so the call ended as the host's failure instead of reading nothing, as the protocol says.
+    const d = tempDir('hostlink-blob-far-');
+    const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, 'blob-far'] });
+    try {
+      const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('far') });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      assert.equal(Buffer.from(o.result.value as Uint8Array).toString(), 'ok:0 ok:0 ok:0 ok:2');
+      assert.equal(o.applied, true);
+    } finally {
+      await h.close();
+      d.remove();
+    }
+  });
+
   test('a compromised VM recording a proposal whose actions do not decode: protocol violation, nothing recorded', async () => {
     // The id is the one the message derives, so only the actions are wrong. Recorded, they made
     // host.node.proposals() throw for the context from then on.

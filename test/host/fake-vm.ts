@@ -16,7 +16,10 @@
  *       bad-proposal (takes a job, then a Return whose one proposal has the derived id and actions that do not decode),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
- *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
+ *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later),
+ *       blob-far (takes a job, writes the 3-byte blob `abc`, reads it at offsets an honest VM never sends (2^63,
+ *              2^64 - 1, 2^63 - 2 with 1 MiB) and at 1, then returns what each read answered as the text
+ *              `status:length` per read, space-separated).
  */
 import { connect, type Socket } from 'node:net';
 import { encodeCalldata, type CalldataValue } from '../../src/protocol/calldata.js';
@@ -169,6 +172,35 @@ socket.on('connect', () => {
       const e = emptyEffects();
       e.proposals.push({ id: proposalId(parseMessage(answer.fields.message), 0), actions: Uint8Array.of(1, 0, 0, 0, 9) });
       socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
+  } else if (mode === 'blob-far') {
+    const reads: [bigint, number][] = [[1n << 63n, 16], [(1n << 64n) - 1n, 16], [(1n << 63n) - 2n, 1 << 20], [1n, 16]];
+    const seen: string[] = [];
+    let blobId: Uint8Array | null = null;
+    takeJob(socket, hello, (body, answers) => {
+      if (answers < 2 || answers > 3 + reads.length) return; // hello's answer; the acknowledgement of the result
+      if (answers === 2) {
+        socket.write(encodeFrame(encodeRequest('blob_finish', { handle: 1n, data: Buffer.from('abc') })));
+        return;
+      }
+      if (answers === 3) {
+        const finished = decodeResponse('blob_finish', body);
+        if (finished.status !== 'ok') process.exit(8);
+        blobId = finished.fields.blobId;
+      } else {
+        const r = decodeResponse('blob_read', body);
+        seen.push(`${r.status}:${r.status === 'ok' ? r.fields.data.length : '-'}`);
+      }
+      const next = reads[answers - 3];
+      if (next !== undefined) {
+        socket.write(encodeFrame(encodeRequest('blob_read', { blobId: blobId!, offset: next[0], length: next[1] })));
+        return;
+      }
+      const e = emptyEffects();
+      e.gasUsed = 1_000_000n; // pays handed_to_host for the few bytes returned
+      const result = encodeResult({ code: 'return', value: Buffer.from(seen.join(' ')) });
+      socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
     });
     socket.on('close', () => process.exit(0));
   } else if (mode === 'read-many') {
