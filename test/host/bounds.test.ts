@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { checkContract } from '../../src/contract/check.js';
+import type { Outcome } from '../../src/host/call-types.js';
 import { Host } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
 import { NodeServices } from '../../src/host/node/services.js';
@@ -224,6 +225,35 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       assert.equal(o.applied, true);
     } finally {
       await h.close();
+      d.remove();
+    }
+  });
+
+  test('alias reservations: one per alias and execution, at most max_node_actions, aliases no longer than 255 bytes', async () => {
+    const d = tempDir('hostlink-aliases-');
+    const run = async (kind: string, limits = {}): Promise<Outcome> => {
+      const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `alias-${kind}`] });
+      try {
+        const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('aliases'), limits });
+        // Every reservation ends with its call. A second reservation of the same alias was counted twice and
+        // taken back once: the alias stayed reserved for the life of the host.
+        assert.equal(h.node.reservedAliases, 0, kind);
+        return o;
+      } finally {
+        await h.close();
+      }
+    };
+    try {
+      const twice = await run('twice');
+      assert.equal(twice.result.code, 'return', JSON.stringify(twice.result));
+      assert.equal(Buffer.from(twice.result.value as Uint8Array).toString(), '1 1');
+      // An honest VM reserves only after counting a node action, so never more than max_node_actions aliases.
+      const flood = await run('flood', { maxNodeActions: 4 });
+      assert.equal(message(flood), 'protocol_violation context_reserve_alias: more than max_node_actions (4) aliases reserved by one execution');
+      // The VM refuses a longer alias itself; the host used to look it up as a table key and fail as a store error.
+      const long = await run('long');
+      assert.equal(message(long), 'protocol_violation context_resolve_alias: alias of 70000 bytes; at most 255');
+    } finally {
       d.remove();
     }
   });

@@ -19,7 +19,10 @@
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later),
  *       blob-far (takes a job, writes the 3-byte blob `abc`, reads it at offsets an honest VM never sends (2^63,
  *              2^64 - 1, 2^63 - 2 with 1 MiB) and at 1, then returns what each read answered as the text
- *              `status:length` per read, space-separated).
+ *              `status:length` per read, space-separated),
+ *       alias-KIND (takes a job, asks what no honest VM asks, then returns the `reserved` answers as text, e.g. `1 1`:
+ *              KIND twice reserves one alias twice, long resolves an alias of 70,000 bytes, flood reserves 5 distinct
+ *              aliases, one more than the test's max_node_actions).
  */
 import { connect, type Socket } from 'node:net';
 import { encodeCalldata, type CalldataValue } from '../../src/protocol/calldata.js';
@@ -201,6 +204,29 @@ socket.on('connect', () => {
       e.gasUsed = 1_000_000n; // pays handed_to_host for the few bytes returned
       const result = encodeResult({ code: 'return', value: Buffer.from(seen.join(' ')) });
       socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
+  } else if (mode.startsWith('alias-')) {
+    const kind = mode.slice('alias-'.length);
+    const reserve = (alias: string): Uint8Array => encodeRequest('context_reserve_alias', { alias });
+    const requests =
+      kind === 'twice'
+        ? [reserve('twice'), reserve('twice')]
+        : kind === 'long'
+          ? [encodeRequest('context_resolve_alias', { alias: 'a'.repeat(70_000) })]
+          : Array.from({ length: 5 }, (_, i) => reserve(`alias-${i}`));
+    const reserved: number[] = [];
+    takeJob(socket, hello, (body, answers) => {
+      if (answers > 2 && answers <= requests.length + 2 && body[0] === 0 && body.length === 2) reserved.push(body[1]!);
+      const next = requests[answers - 2];
+      if (next !== undefined) {
+        socket.write(encodeFrame(next));
+      } else if (answers === requests.length + 2) {
+        const e = emptyEffects();
+        e.gasUsed = 1_000_000n; // pays handed_to_host for the few bytes returned
+        const result = encodeResult({ code: 'return', value: Buffer.from(reserved.join(' ')) });
+        socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
+      }
     });
     socket.on('close', () => process.exit(0));
   } else if (mode === 'read-many') {
