@@ -10,7 +10,7 @@ import type { CalldataMap, CalldataValue } from './calldata.js';
 import { createdContextId, proposalId } from './call-ids.js';
 import type { ExecutionMessage } from './message.js';
 import { MAX_ALIAS_BYTES, MAX_PROTOCOL_NAME_BYTES } from './node-limits.js';
-import { decodeProposalActions, ProposalDecodeError } from './proposal-actions.js';
+import { checkProposalActions, ProposalDecodeError } from './proposal-actions.js';
 
 export type ContextMutation =
   | {
@@ -193,9 +193,9 @@ export function checkNodeEffects(msg: ExecutionMessage, e: NodeEffects): void {
     if (!sameBytes(p.id, proposalId(msg, i))) throw bad(`proposals[${i}].id is not the derived id`);
     if (p.actions.length > maxStorageValueSize) throw bad(`proposals[${i}].actions exceeds max_storage_value_size`);
     // Stored as sent and decoded whenever the context's proposals are listed: actions that do not decode made
-    // host.node.proposals() throw for that context from then on.
+    // host.node.proposals() throw for that context from then on. Checked without building them (on the event loop).
     try {
-      decodeProposalActions(p.actions);
+      checkProposalActions(p.actions);
     } catch (err) {
       if (!(err instanceof ProposalDecodeError)) throw err;
       throw bad(`proposals[${i}].actions are not a Borsh Vec<ProposalAction> (${err.message})`);

@@ -275,6 +275,29 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
+  test('a proposal of 10 MiB of small actions is checked without building them; recorded as sent', async () => {
+    // The host decoded every proposal into objects to check that it decodes: these 1.1 million actions cost over
+    // 2 s of CPU, all of it on the event loop in the one consume_result (an honest VM may send them too, paying for
+    // them). Checked in place the whole call costs the host well under a second; CPU time, not the event loop's
+    // delay, because a loaded machine delays the loop whatever the host does.
+    const d = tempDir('hostlink-big-proposal-');
+    const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, 'big-proposal'] });
+    try {
+      const before = process.cpuUsage();
+      const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('governed'), gasLimit: 10_000_000_000n });
+      const used = process.cpuUsage(before);
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      assert.equal(o.applied, true);
+      const cpuMs = (used.user + used.system) / 1000;
+      assert.ok(cpuMs < 1000, `the host spent ${cpuMs.toFixed(0)} ms of CPU on the call`);
+      const [recorded] = h.node.proposals(id32('governed'));
+      assert.equal(recorded?.actions.length, 4 + 9 * Math.floor((10 * 1024 * 1024 - 4) / 9));
+    } finally {
+      await h.close();
+      d.remove();
+    }
+  });
+
   test('contexts are isolated: deleting or joining another context is refused at apply time', async () => {
     const victim = id32('victim');
     await host.node.addMembers(victim, [id32('owner')]);

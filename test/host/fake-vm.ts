@@ -14,6 +14,8 @@
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
  *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, or value-flood and underpaid: its return value),
  *       bad-proposal (takes a job, then a Return whose one proposal has the derived id and actions that do not decode),
+ *       big-proposal (takes a job, then a Return whose one proposal is 10 MiB of SetContextValue actions with an empty
+ *              key and value, 9 bytes each, paying handed_to_host for them: the test's gas limit allows it),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
  *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later),
@@ -34,6 +36,7 @@ import { DEFAULT_GAS_LIMIT, parseMessage } from '../../src/protocol/message.js';
 import { proposalId } from '../../src/protocol/call-ids.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { parseAddress } from '../../src/transport/address.js';
+import { HANDED_TO_HOST_GAS } from '../../src/vm/host-functions.generated.js';
 import { readVmSecret } from '../../src/vm/secret.js';
 import { encodeExit } from '../../src/worker/relay.js';
 
@@ -165,6 +168,21 @@ socket.on('connect', () => {
         }
       }
     });
+  } else if (mode === 'big-proposal') {
+    takeJob(socket, hello, (body, answers) => {
+      if (answers !== 2) return;
+      const answer = decodeResponse('next_message', body);
+      if (answer.status !== 'ok') process.exit(8);
+      const count = Math.floor((10 * 1024 * 1024 - 4) / 9);
+      const actions = Buffer.alloc(4 + 9 * count);
+      actions.writeUInt32LE(count, 0);
+      for (let at = 4; at < actions.length; at += 9) actions[at] = 4; // SetContextValue, then two empty vecs
+      const e = emptyEffects();
+      e.proposals.push({ id: proposalId(parseMessage(answer.fields.message), 0), actions });
+      e.gasUsed = BigInt(HANDED_TO_HOST_GAS.perByte) * BigInt(32 + actions.length); // pays for the id and the actions
+      socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
   } else if (mode === 'bad-proposal') {
     // Takes a job, then a Return with one proposal under the id the message derives but actions that are not a
     // Borsh Vec<ProposalAction> (the real VM refuses them with DeserializationError).
