@@ -194,6 +194,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       ['value-flood', /^protocol_violation result data \(offsets from byte 1\): calldata: too many values at byte \d+: more than 204816 values$/],
       ['nondet-big', /^protocol_violation effects over the call's limits: 2057 bytes of effects and non-deterministic block results exceed max_effect_bytes 1024$/],
       ['underpaid', /^protocol_violation effects over the call's limits: gas_used 0 does not pay for the 1048585 bytes handed over \(handed_to_host: at least 209717000\)$/],
+      ['extra-key', /^protocol_violation invalid effects: effects has the unknown key "zzz"$/],
     ];
     for (const [kind, expected] of cases) {
       const d = tempDir('hostlink-forge-');

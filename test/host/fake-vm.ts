@@ -12,7 +12,7 @@
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
- *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, or value-flood and underpaid: its return value),
+ *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, extra-key, or value-flood and underpaid: its return value),
  *       bad-proposal (takes a job, then a Return whose one proposal has the derived id and actions that do not decode),
  *       big-proposal (takes a job, then a Return whose one proposal is 10 MiB of SetContextValue actions with an empty
  *              key and value, 9 bytes each, paying handed_to_host for them: the test's gas limit allows it),
@@ -27,7 +27,7 @@
  *              aliases, one more than the test's max_node_actions).
  */
 import { connect, type Socket } from 'node:net';
-import { encodeCalldata, type CalldataValue } from '../../src/protocol/calldata.js';
+import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../src/protocol/calldata.js';
 import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
@@ -307,6 +307,13 @@ function forgedEffects(kind: string): Uint8Array {
     case 'value-flood':
     case 'underpaid':
       break;
+    case 'extra-key': {
+      // 1 MiB under a key no field reads, beside writes: it was accepted, outside max_effect_bytes and handed_to_host.
+      e.writes.push([Buffer.from('forged'), Buffer.from('yes')]);
+      const map = decodeCalldata(encodeEffects(e)) as CalldataMap;
+      map.set('zzz', new Uint8Array(1 << 20));
+      return encodeCalldata(map);
+    }
     case 'nondet-big':
       // A block result of 2 KiB, run under max_effect_bytes 1024 (the test's limit).
       e.nondetResults.push(new Uint8Array(2048));
