@@ -13,6 +13,7 @@ import { checkContract } from '../../src/contract/check.js';
 import type { Outcome } from '../../src/host/call-types.js';
 import { Host } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
+import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
 import { MAX_ELEMENT_ENTRIES, MAX_GLOBALS, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
@@ -226,6 +227,33 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       assert.equal(o.applied, true);
     } finally {
       await h.close();
+      d.remove();
+    }
+  });
+
+  test('gas_used must pay round_trip for the requests the host answered: blobs of an unpaid call are not stored', async () => {
+    // A VM that staged 50 MiB of blobs and reported gas_used 0 had them all stored: the host checked the gas against
+    // what the call handed over at its end, not against the requests it had answered during it.
+    const d = tempDir('hostlink-unpaid-');
+    try {
+      for (const gas of ['unpaid', 'paid']) {
+        const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `blobs-${gas}`] });
+        try {
+          const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('blobs') });
+          const stored = [1, 2, 3].filter((i) => h.node.blobSizeOf(blobIdOf(Buffer.alloc(1024, i + 1))) !== undefined).length;
+          if (gas === 'paid') {
+            assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+            assert.equal(stored, 3);
+          } else {
+            assert.equal(o.result.code, 'internal_error', `${JSON.stringify(o.result)}, ${stored} blobs stored`);
+            assert.match(message(o), /^protocol_violation effects over the call's limits: gas_used 0 does not pay for the 0 bytes handed over and the 3 requests answered \(handed_to_host and round_trip: at least \d+\)$/);
+            assert.equal(stored, 0);
+          }
+        } finally {
+          await h.close();
+        }
+      }
+    } finally {
       d.remove();
     }
   });

@@ -22,6 +22,8 @@
  *       blob-far (takes a job, writes the 3-byte blob `abc`, reads it at offsets an honest VM never sends (2^63,
  *              2^64 - 1, 2^63 - 2 with 1 MiB) and at 1, then returns what each read answered as the text
  *              `status:length` per read, space-separated),
+ *       blobs-GAS (takes a job, writes three 1 KiB blobs, then returns with gas_used GAS: paid is exactly the round_trip
+ *              gas an honest VM charges for the three requests and their answers, unpaid is 0),
  *       alias-KIND (takes a job, asks what no honest VM asks, then returns the `reserved` answers as text, e.g. `1 1`:
  *              KIND twice reserves one alias twice, long resolves an alias of 70,000 bytes, flood reserves 5 distinct
  *              aliases, one more than the test's max_node_actions).
@@ -36,7 +38,7 @@ import { DEFAULT_GAS_LIMIT, parseMessage } from '../../src/protocol/message.js';
 import { proposalId } from '../../src/protocol/call-ids.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { parseAddress } from '../../src/transport/address.js';
-import { HANDED_TO_HOST_GAS } from '../../src/vm/host-functions.generated.js';
+import { HANDED_TO_HOST_GAS, ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { readVmSecret } from '../../src/vm/secret.js';
 import { encodeExit } from '../../src/worker/relay.js';
 
@@ -219,9 +221,27 @@ socket.on('connect', () => {
         return;
       }
       const e = emptyEffects();
-      e.gasUsed = 1_000_000n; // pays handed_to_host for the few bytes returned
+      e.gasUsed = 100_000_000n; // pays round_trip for the requests above and handed_to_host for the few bytes returned
       const result = encodeResult({ code: 'return', value: Buffer.from(seen.join(' ')) });
       socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
+  } else if (mode.startsWith('blobs-')) {
+    const BLOBS = 3;
+    let bytes = 0;
+    takeJob(socket, hello, (body, answers) => {
+      if (answers < 2 || answers > BLOBS + 2) return; // hello's answer; the acknowledgement of the result
+      if (answers > 2) bytes += body.length;
+      if (answers < BLOBS + 2) {
+        const request = encodeRequest('blob_finish', { handle: BigInt(answers), data: Buffer.alloc(1024, answers) });
+        bytes += request.length;
+        socket.write(encodeFrame(request));
+        return;
+      }
+      const e = emptyEffects();
+      // What src/vm/metered-host.ts charges: the base per request, and per byte of each request and answer.
+      if (mode === 'blobs-paid') e.gasUsed = BigInt(BLOBS) * BigInt(ROUND_TRIP_GAS.base) + BigInt(bytes) * BigInt(ROUND_TRIP_GAS.perByte);
+      socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
     });
     socket.on('close', () => process.exit(0));
   } else if (mode.startsWith('alias-')) {
@@ -241,7 +261,7 @@ socket.on('connect', () => {
         socket.write(encodeFrame(next));
       } else if (answers === requests.length + 2) {
         const e = emptyEffects();
-        e.gasUsed = 1_000_000n; // pays handed_to_host for the few bytes returned
+        e.gasUsed = 100_000_000n; // pays round_trip for the requests above and handed_to_host for the few bytes returned
         const result = encodeResult({ code: 'return', value: Buffer.from(reserved.join(' ')) });
         socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
       }
