@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
-import { effectDecodeLimits, resultDecodeLimits, resultEffectsProblem, unpaidProblem } from '../protocol/effect-limits.js';
+import { effectDecodeLimits, resultDecodeLimits, resultEffectsProblem, unpaidProblem, type GuestRequests } from '../protocol/effect-limits.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
 import { encodeOk, encodeStatus } from '../protocol/messages.js';
@@ -19,6 +19,21 @@ import type { Handler, SessionContext } from './session-types.js';
 export type { Handler, SessionBackend } from './session-types.js';
 
 const absent = (): Uint8Array => encodeStatus('absent', {});
+
+/** What the VM's own loop asks for (not charged to the guest); everything else it sends on the guest's behalf. */
+const LOOP_METHODS: ReadonlySet<string> = new Set(['hello', 'next_message', 'get_code', 'consume_result']);
+
+/** The job's requests sent on the guest's behalf, from its trace (which counts every answered request). */
+function guestRequests(job: Job): GuestRequests {
+  let count = 0;
+  let bytes = 0;
+  for (const [method, c] of Object.entries(job.trace.counts)) {
+    if (LOOP_METHODS.has(method)) continue;
+    count += c.count;
+    bytes += c.requestBytes + c.responseBytes;
+  }
+  return { count, bytes };
+}
 
 /** next_message's answer: the job, now the session's, or `absent` (no more work). */
 function handOut(session: SessionContext, job: Job | null): Uint8Array {
@@ -94,7 +109,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     const { limits } = job.message;
     const decoded = { result: decodeResult(result, resultDecodeLimits(limits)), effects: decodeEffects(effects, effectDecodeLimits(limits)) };
     checkNodeEffects(job.message, decoded.effects);
-    const over = resultEffectsProblem(job.message, decoded.effects) ?? unpaidProblem(job.message, decoded.result, decoded.effects);
+    const over = resultEffectsProblem(job.message, decoded.effects) ?? unpaidProblem(job.message, decoded.result, decoded.effects, guestRequests(job));
     if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);
     // The frame rule, here too: a path without frames (in-process) reports what a socket VM would.
     job.end({ kind: 'result', ...fitResult(result.length, effects.length, decoded) });

@@ -11,7 +11,7 @@ import type { ExecutionMessage, VmLimits } from './message.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
 import type { NodeEffects } from './node-effects.js';
 import type { ExecutionResult } from './result.js';
-import { HANDED_TO_HOST_GAS } from '../vm/host-functions.generated.js';
+import { HANDED_TO_HOST_GAS, ROUND_TRIP_GAS } from '../vm/host-functions.generated.js';
 
 export type EffectLimits = Pick<VmLimits, 'maxNodeActions' | 'maxStorageWrites' | 'maxEffectBytes'>;
 
@@ -61,15 +61,34 @@ export function handedBytes(r: ExecutionResult, e: Effects): number {
 }
 
 /**
- * Why the gas used does not pay for what was handed over, or undefined: an honest VM charges handed_to_host for
- * every byte of the result's data and the effects (src/vm/runner.ts), or, when the call cannot pay, uses its
- * whole gas limit. A compromised VM that reports less bills the caller less than the host's work costs.
+ * Why the gas used does not pay for what was handed over and for the requests the host answered, or undefined: an
+ * honest VM charges handed_to_host for every byte of the result's data and the effects (src/vm/runner.ts) on top of
+ * the round_trip gas of its requests (`requests`), or, when the call cannot pay, uses its whole gas limit. A
+ * compromised VM that reports less bills the caller less than the host's work costs; one that staged 50 MiB of
+ * blobs and reported no gas at all had them stored.
  */
-export function unpaidProblem(msg: Pick<ExecutionMessage, 'gasLimit'>, r: ExecutionResult, e: Effects): string | undefined {
+export function unpaidProblem(
+  msg: Pick<ExecutionMessage, 'gasLimit'>,
+  r: ExecutionResult,
+  e: Effects,
+  requests: GuestRequests = { count: 0, bytes: 0 },
+): string | undefined {
   const bytes = handedBytes(r, e);
-  const owed = BigInt(bytes) * BigInt(HANDED_TO_HOST_GAS.perByte);
+  const owed = BigInt(bytes) * BigInt(HANDED_TO_HOST_GAS.perByte) + BigInt(requests.count) * BigInt(ROUND_TRIP_GAS.base) + BigInt(requests.bytes) * BigInt(ROUND_TRIP_GAS.perByte);
   const need = owed < msg.gasLimit ? owed : msg.gasLimit;
-  return e.gasUsed < need ? `gas_used ${e.gasUsed} does not pay for the ${bytes} bytes handed over (handed_to_host: at least ${need})` : undefined;
+  if (e.gasUsed >= need) return undefined;
+  if (requests.count === 0) return `gas_used ${e.gasUsed} does not pay for the ${bytes} bytes handed over (handed_to_host: at least ${need})`;
+  return `gas_used ${e.gasUsed} does not pay for the ${bytes} bytes handed over and the ${requests.count} requests answered (handed_to_host and round_trip: at least ${need})`;
+}
+
+/**
+ * The requests a VM sent on the guest's behalf during one execution, and their bytes both ways. An honest VM charges
+ * round_trip gas for each (src/vm/metered-host.ts): the base and the request's bytes before sending it (a request it
+ * cannot pay is never sent), the answer's bytes when it arrives (or its whole gas limit when it cannot pay them).
+ */
+export interface GuestRequests {
+  count: number;
+  bytes: number;
 }
 
 /**

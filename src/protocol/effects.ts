@@ -7,7 +7,7 @@
 import { HostlinkError } from '../errors.js';
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue, type DecodeLimits } from './calldata.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
-import { decodeNodeEffects, emptyNodeEffects, encodeNodeEffects, type NodeEffects } from './node-effects.js';
+import { decodeNodeEffects, emptyNodeEffects, encodeNodeEffects, NODE_EFFECT_KEYS, onlyKeys, type NodeEffects } from './node-effects.js';
 
 export interface EmittedEvent {
   kind: string;
@@ -97,14 +97,19 @@ function asString(v: CalldataValue, what: string): string {
   return v;
 }
 
+/** Every key of an effects map (docs/protocol.md, "Effects"); any other is refused. */
+const EFFECT_KEYS = ['gas_used', 'logs', 'events', 'xcalls', 'writes', 'artifact', 'root_hash', 'nondet_results', 'nondet_disagreement', ...NODE_EFFECT_KEYS];
+
 /** `limits` bounds what decoding may build (effect-limits.ts effectDecodeLimits): the host passes the call's. */
 export function decodeEffects(bytes: Uint8Array, limits?: DecodeLimits): Effects {
   const m = asMap(decodeCalldata(bytes, limits), 'effects');
+  onlyKeys(m, EFFECT_KEYS, 'effects');
   const gas = field(m, 'gas_used');
   if (typeof gas !== 'bigint' || gas < 0n) throw bad('gas_used must be a non-negative integer');
   const logs = asList(field(m, 'logs'), 'logs').map((l, i) => asString(l, `logs[${i}]`));
   const events = asList(field(m, 'events'), 'events').map((raw, i) => {
     const ev = asMap(raw, `events[${i}]`);
+    onlyKeys(ev, ['kind', 'data', 'handler'], `events[${i}]`);
     const handler = field(ev, 'handler');
     return {
       kind: asString(field(ev, 'kind'), `events[${i}].kind`),
@@ -114,6 +119,7 @@ export function decodeEffects(bytes: Uint8Array, limits?: DecodeLimits): Effects
   });
   const xcalls = asList(field(m, 'xcalls'), 'xcalls').map((raw, i) => {
     const x = asMap(raw, `xcalls[${i}]`);
+    onlyKeys(x, ['context_id', 'function', 'params'], `xcalls[${i}]`);
     const contextId = asBytes(field(x, 'context_id'), `xcalls[${i}].context_id`);
     if (contextId.length !== 32) throw bad(`xcalls[${i}].context_id must be 32 bytes`);
     return { contextId, function: asString(field(x, 'function'), `xcalls[${i}].function`), params: asBytes(field(x, 'params'), `xcalls[${i}].params`) };
@@ -140,6 +146,7 @@ export function decodeEffects(bytes: Uint8Array, limits?: DecodeLimits): Effects
   let nondetDisagreement: NondetDisagreement | null = null;
   if (m.has('nondet_disagreement')) {
     const d = asMap(m.get('nondet_disagreement')!, 'nondet_disagreement');
+    onlyKeys(d, ['call_no', 'reason'], 'nondet_disagreement');
     const callNo = field(d, 'call_no');
     if (typeof callNo !== 'bigint' || callNo < 0n || callNo >= BigInt(NONDET_LIMITS.maxNondetBlocks)) throw bad('nondet_disagreement.call_no out of range');
     nondetDisagreement = { callNo: Number(callNo), reason: asString(field(d, 'reason'), 'nondet_disagreement.reason') };

@@ -10,7 +10,7 @@ import type { CalldataMap, CalldataValue } from './calldata.js';
 import { createdContextId, proposalId } from './call-ids.js';
 import type { ExecutionMessage } from './message.js';
 import { MAX_ALIAS_BYTES, MAX_PROTOCOL_NAME_BYTES } from './node-limits.js';
-import { decodeProposalActions, ProposalDecodeError } from './proposal-actions.js';
+import { checkProposalActions, ProposalDecodeError } from './proposal-actions.js';
 
 export type ContextMutation =
   | {
@@ -72,6 +72,9 @@ function mutationValue(m: ContextMutation): CalldataMap {
   }
 }
 
+/** The keys of the node effects in an effects map (each present only when non-empty). */
+export const NODE_EFFECT_KEYS: readonly string[] = ['private_writes', 'context_mutations', 'blob_announcements', 'proposals', 'approvals'];
+
 /** Adds the non-empty node effects to an effects map. */
 export function encodeNodeEffects(e: NodeEffects, out: CalldataMap): void {
   if (e.privateWrites.length) out.set('private_writes', e.privateWrites.map(([k, v]) => [k, v]));
@@ -84,6 +87,17 @@ export function encodeNodeEffects(e: NodeEffects, out: CalldataMap): void {
 }
 
 const bad = (what: string): HostlinkError => new HostlinkError('protocol', `invalid effects: ${what}`);
+
+/**
+ * Refuses a map holding a key other than `keys` (docs/protocol.md: exactly these keys). A key nobody reads used to
+ * be accepted as it came: bytes under it escaped max_effect_bytes and handed_to_host. The message shows at most
+ * the key's first 40 characters: a key may be megabytes long.
+ */
+export function onlyKeys(m: CalldataMap, keys: readonly string[], what: string): void {
+  for (const k of m.keys()) {
+    if (!keys.includes(k)) throw bad(`${what} has the unknown key ${JSON.stringify(k.slice(0, 40))}${k.length > 40 ? '...' : ''}`);
+  }
+}
 
 function get(m: CalldataMap, name: string, what: string): CalldataValue {
   if (!m.has(name)) throw bad(`${what} has no '${name}'`);
@@ -118,6 +132,7 @@ function decodeMutation(raw: CalldataValue, i: number): ContextMutation {
   const kind = text(get(m, 'kind', what), `${what}.kind`);
   switch (kind) {
     case 'create': {
+      onlyKeys(m, ['kind', 'context_id', 'protocol', 'application_id', 'init_args', 'alias'], what);
       const alias = get(m, 'alias', what);
       return {
         kind,
@@ -129,9 +144,11 @@ function decodeMutation(raw: CalldataValue, i: number): ContextMutation {
       };
     }
     case 'delete':
+      onlyKeys(m, ['kind', 'context_id'], what);
       return { kind, contextId: bytes(get(m, 'context_id', what), `${what}.context_id`, 32) };
     case 'add_member':
     case 'remove_member':
+      onlyKeys(m, ['kind', 'public_key'], what);
       return { kind, publicKey: bytes(get(m, 'public_key', what), `${what}.public_key`, 32) };
     default:
       throw bad(`${what}.kind '${kind}' is not create, delete, add_member or remove_member`);
@@ -152,6 +169,7 @@ export function decodeNodeEffects(m: CalldataMap): NodeEffects {
   const contextMutations = optionalList(m, 'context_mutations').map(decodeMutation);
   const blobAnnouncements = optionalList(m, 'blob_announcements').map((raw, i) => {
     const a = asMap(raw, `blob_announcements[${i}]`);
+    onlyKeys(a, ['blob_id', 'context_id'], `blob_announcements[${i}]`);
     return {
       blobId: bytes(get(a, 'blob_id', `blob_announcements[${i}]`), `blob_announcements[${i}].blob_id`, 32),
       contextId: bytes(get(a, 'context_id', `blob_announcements[${i}]`), `blob_announcements[${i}].context_id`, 32),
@@ -159,6 +177,7 @@ export function decodeNodeEffects(m: CalldataMap): NodeEffects {
   });
   const proposals = optionalList(m, 'proposals').map((raw, i) => {
     const p = asMap(raw, `proposals[${i}]`);
+    onlyKeys(p, ['id', 'actions'], `proposals[${i}]`);
     return {
       id: bytes(get(p, 'id', `proposals[${i}]`), `proposals[${i}].id`, 32),
       actions: bytes(get(p, 'actions', `proposals[${i}]`), `proposals[${i}].actions`),
@@ -193,9 +212,9 @@ export function checkNodeEffects(msg: ExecutionMessage, e: NodeEffects): void {
     if (!sameBytes(p.id, proposalId(msg, i))) throw bad(`proposals[${i}].id is not the derived id`);
     if (p.actions.length > maxStorageValueSize) throw bad(`proposals[${i}].actions exceeds max_storage_value_size`);
     // Stored as sent and decoded whenever the context's proposals are listed: actions that do not decode made
-    // host.node.proposals() throw for that context from then on.
+    // host.node.proposals() throw for that context from then on. Checked without building them (on the event loop).
     try {
-      decodeProposalActions(p.actions);
+      checkProposalActions(p.actions);
     } catch (err) {
       if (!(err instanceof ProposalDecodeError)) throw err;
       throw bad(`proposals[${i}].actions are not a Borsh Vec<ProposalAction> (${err.message})`);

@@ -10,8 +10,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { checkContract } from '../../src/contract/check.js';
+import type { Outcome } from '../../src/host/call-types.js';
 import { Host } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
+import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
 import { MAX_ELEMENT_ENTRIES, MAX_GLOBALS, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
@@ -193,6 +195,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       ['value-flood', /^protocol_violation result data \(offsets from byte 1\): calldata: too many values at byte \d+: more than 204816 values$/],
       ['nondet-big', /^protocol_violation effects over the call's limits: 2057 bytes of effects and non-deterministic block results exceed max_effect_bytes 1024$/],
       ['underpaid', /^protocol_violation effects over the call's limits: gas_used 0 does not pay for the 1048585 bytes handed over \(handed_to_host: at least 209717000\)$/],
+      ['extra-key', /^protocol_violation invalid effects: effects has the unknown key "zzz"$/],
     ];
     for (const [kind, expected] of cases) {
       const d = tempDir('hostlink-forge-');
@@ -212,6 +215,78 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
+  test('blob_read at an offset far past the blob (2^63 and beyond) answers no bytes; the call goes on', async () => {
+    // A u64 offset was handed to the file read as it came: from 2^63 readSync threw a RangeError and just below it
+    // EINVAL, so the call ended as the host's failure instead of reading nothing, as the protocol says.
+    const d = tempDir('hostlink-blob-far-');
+    const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, 'blob-far'] });
+    try {
+      const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('far') });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      assert.equal(Buffer.from(o.result.value as Uint8Array).toString(), 'ok:0 ok:0 ok:0 ok:2');
+      assert.equal(o.applied, true);
+    } finally {
+      await h.close();
+      d.remove();
+    }
+  });
+
+  test('gas_used must pay round_trip for the requests the host answered: blobs of an unpaid call are not stored', async () => {
+    // A VM that staged 50 MiB of blobs and reported gas_used 0 had them all stored: the host checked the gas against
+    // what the call handed over at its end, not against the requests it had answered during it.
+    const d = tempDir('hostlink-unpaid-');
+    try {
+      for (const gas of ['unpaid', 'paid']) {
+        const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `blobs-${gas}`] });
+        try {
+          const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('blobs') });
+          const stored = [1, 2, 3].filter((i) => h.node.blobSizeOf(blobIdOf(Buffer.alloc(1024, i + 1))) !== undefined).length;
+          if (gas === 'paid') {
+            assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+            assert.equal(stored, 3);
+          } else {
+            assert.equal(o.result.code, 'internal_error', `${JSON.stringify(o.result)}, ${stored} blobs stored`);
+            assert.match(message(o), /^protocol_violation effects over the call's limits: gas_used 0 does not pay for the 0 bytes handed over and the 3 requests answered \(handed_to_host and round_trip: at least \d+\)$/);
+            assert.equal(stored, 0);
+          }
+        } finally {
+          await h.close();
+        }
+      }
+    } finally {
+      d.remove();
+    }
+  });
+
+  test('alias reservations: one per alias and execution, at most max_node_actions, aliases no longer than 255 bytes', async () => {
+    const d = tempDir('hostlink-aliases-');
+    const run = async (kind: string, limits = {}): Promise<Outcome> => {
+      const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `alias-${kind}`] });
+      try {
+        const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('aliases'), limits });
+        // Every reservation ends with its call. A second reservation of the same alias was counted twice and
+        // taken back once: the alias stayed reserved for the life of the host.
+        assert.equal(h.node.reservedAliases, 0, kind);
+        return o;
+      } finally {
+        await h.close();
+      }
+    };
+    try {
+      const twice = await run('twice');
+      assert.equal(twice.result.code, 'return', JSON.stringify(twice.result));
+      assert.equal(Buffer.from(twice.result.value as Uint8Array).toString(), '1 1');
+      // An honest VM reserves only after counting a node action, so never more than max_node_actions aliases.
+      const flood = await run('flood', { maxNodeActions: 4 });
+      assert.equal(message(flood), 'protocol_violation context_reserve_alias: more than max_node_actions (4) aliases reserved by one execution');
+      // The VM refuses a longer alias itself; the host used to look it up as a table key and fail as a store error.
+      const long = await run('long');
+      assert.equal(message(long), 'protocol_violation context_resolve_alias: alias of 70000 bytes; at most 255');
+    } finally {
+      d.remove();
+    }
+  });
+
   test('a compromised VM recording a proposal whose actions do not decode: protocol violation, nothing recorded', async () => {
     // The id is the one the message derives, so only the actions are wrong. Recorded, they made
     // host.node.proposals() throw for the context from then on.
@@ -223,6 +298,29 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       assert.match(message(o), /^protocol_violation invalid effects: proposals\[0\]\.actions are not a Borsh Vec<ProposalAction>/);
       assert.equal(o.applied, false);
       assert.deepEqual(h.node.proposals(id32('governed')), []);
+    } finally {
+      await h.close();
+      d.remove();
+    }
+  });
+
+  test('a proposal of 10 MiB of small actions is checked without building them; recorded as sent', async () => {
+    // The host decoded every proposal into objects to check that it decodes: these 1.1 million actions cost over
+    // 2 s of CPU, all of it on the event loop in the one consume_result (an honest VM may send them too, paying for
+    // them). Checked in place the whole call costs the host well under a second; CPU time, not the event loop's
+    // delay, because a loaded machine delays the loop whatever the host does.
+    const d = tempDir('hostlink-big-proposal-');
+    const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, 'big-proposal'] });
+    try {
+      const before = process.cpuUsage();
+      const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('governed'), gasLimit: 10_000_000_000n });
+      const used = process.cpuUsage(before);
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      assert.equal(o.applied, true);
+      const cpuMs = (used.user + used.system) / 1000;
+      assert.ok(cpuMs < 1000, `the host spent ${cpuMs.toFixed(0)} ms of CPU on the call`);
+      const [recorded] = h.node.proposals(id32('governed'));
+      assert.equal(recorded?.actions.length, 4 + 9 * Math.floor((10 * 1024 * 1024 - 4) / 9));
     } finally {
       await h.close();
       d.remove();

@@ -12,14 +12,24 @@
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
- *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, or value-flood and underpaid: its return value),
+ *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, extra-key, or value-flood and underpaid: its return value),
  *       bad-proposal (takes a job, then a Return whose one proposal has the derived id and actions that do not decode),
+ *       big-proposal (takes a job, then a Return whose one proposal is 10 MiB of SetContextValue actions with an empty
+ *              key and value, 9 bytes each, paying handed_to_host for them: the test's gas limit allows it),
  *       forge-exit (says hello; when the host writes, writes the bytes of a remote worker's EXIT frame and exits 5),
  *       stubborn (takes a job, answers it with a malformed frame and ignores SIGTERM: the call ends at once as a
- *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later).
+ *              protocol violation while the VM lives on until the host's SIGKILL, a whole kill grace later),
+ *       blob-far (takes a job, writes the 3-byte blob `abc`, reads it at offsets an honest VM never sends (2^63,
+ *              2^64 - 1, 2^63 - 2 with 1 MiB) and at 1, then returns what each read answered as the text
+ *              `status:length` per read, space-separated),
+ *       blobs-GAS (takes a job, writes three 1 KiB blobs, then returns with gas_used GAS: paid is exactly the round_trip
+ *              gas an honest VM charges for the three requests and their answers, unpaid is 0),
+ *       alias-KIND (takes a job, asks what no honest VM asks, then returns the `reserved` answers as text, e.g. `1 1`:
+ *              KIND twice reserves one alias twice, long resolves an alias of 70,000 bytes, flood reserves 5 distinct
+ *              aliases, one more than the test's max_node_actions).
  */
 import { connect, type Socket } from 'node:net';
-import { encodeCalldata, type CalldataValue } from '../../src/protocol/calldata.js';
+import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../src/protocol/calldata.js';
 import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
@@ -28,6 +38,7 @@ import { DEFAULT_GAS_LIMIT, parseMessage } from '../../src/protocol/message.js';
 import { proposalId } from '../../src/protocol/call-ids.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { parseAddress } from '../../src/transport/address.js';
+import { HANDED_TO_HOST_GAS, ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { readVmSecret } from '../../src/vm/secret.js';
 import { encodeExit } from '../../src/worker/relay.js';
 
@@ -159,6 +170,21 @@ socket.on('connect', () => {
         }
       }
     });
+  } else if (mode === 'big-proposal') {
+    takeJob(socket, hello, (body, answers) => {
+      if (answers !== 2) return;
+      const answer = decodeResponse('next_message', body);
+      if (answer.status !== 'ok') process.exit(8);
+      const count = Math.floor((10 * 1024 * 1024 - 4) / 9);
+      const actions = Buffer.alloc(4 + 9 * count);
+      actions.writeUInt32LE(count, 0);
+      for (let at = 4; at < actions.length; at += 9) actions[at] = 4; // SetContextValue, then two empty vecs
+      const e = emptyEffects();
+      e.proposals.push({ id: proposalId(parseMessage(answer.fields.message), 0), actions });
+      e.gasUsed = BigInt(HANDED_TO_HOST_GAS.perByte) * BigInt(32 + actions.length); // pays for the id and the actions
+      socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
   } else if (mode === 'bad-proposal') {
     // Takes a job, then a Return with one proposal under the id the message derives but actions that are not a
     // Borsh Vec<ProposalAction> (the real VM refuses them with DeserializationError).
@@ -169,6 +195,76 @@ socket.on('connect', () => {
       const e = emptyEffects();
       e.proposals.push({ id: proposalId(parseMessage(answer.fields.message), 0), actions: Uint8Array.of(1, 0, 0, 0, 9) });
       socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
+  } else if (mode === 'blob-far') {
+    const reads: [bigint, number][] = [[1n << 63n, 16], [(1n << 64n) - 1n, 16], [(1n << 63n) - 2n, 1 << 20], [1n, 16]];
+    const seen: string[] = [];
+    let blobId: Uint8Array | null = null;
+    takeJob(socket, hello, (body, answers) => {
+      if (answers < 2 || answers > 3 + reads.length) return; // hello's answer; the acknowledgement of the result
+      if (answers === 2) {
+        socket.write(encodeFrame(encodeRequest('blob_finish', { handle: 1n, data: Buffer.from('abc') })));
+        return;
+      }
+      if (answers === 3) {
+        const finished = decodeResponse('blob_finish', body);
+        if (finished.status !== 'ok') process.exit(8);
+        blobId = finished.fields.blobId;
+      } else {
+        const r = decodeResponse('blob_read', body);
+        seen.push(`${r.status}:${r.status === 'ok' ? r.fields.data.length : '-'}`);
+      }
+      const next = reads[answers - 3];
+      if (next !== undefined) {
+        socket.write(encodeFrame(encodeRequest('blob_read', { blobId: blobId!, offset: next[0], length: next[1] })));
+        return;
+      }
+      const e = emptyEffects();
+      e.gasUsed = 100_000_000n; // pays round_trip for the requests above and handed_to_host for the few bytes returned
+      const result = encodeResult({ code: 'return', value: Buffer.from(seen.join(' ')) });
+      socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
+  } else if (mode.startsWith('blobs-')) {
+    const BLOBS = 3;
+    let bytes = 0;
+    takeJob(socket, hello, (body, answers) => {
+      if (answers < 2 || answers > BLOBS + 2) return; // hello's answer; the acknowledgement of the result
+      if (answers > 2) bytes += body.length;
+      if (answers < BLOBS + 2) {
+        const request = encodeRequest('blob_finish', { handle: BigInt(answers), data: Buffer.alloc(1024, answers) });
+        bytes += request.length;
+        socket.write(encodeFrame(request));
+        return;
+      }
+      const e = emptyEffects();
+      // What src/vm/metered-host.ts charges: the base per request, and per byte of each request and answer.
+      if (mode === 'blobs-paid') e.gasUsed = BigInt(BLOBS) * BigInt(ROUND_TRIP_GAS.base) + BigInt(bytes) * BigInt(ROUND_TRIP_GAS.perByte);
+      socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
+  } else if (mode.startsWith('alias-')) {
+    const kind = mode.slice('alias-'.length);
+    const reserve = (alias: string): Uint8Array => encodeRequest('context_reserve_alias', { alias });
+    const requests =
+      kind === 'twice'
+        ? [reserve('twice'), reserve('twice')]
+        : kind === 'long'
+          ? [encodeRequest('context_resolve_alias', { alias: 'a'.repeat(70_000) })]
+          : Array.from({ length: 5 }, (_, i) => reserve(`alias-${i}`));
+    const reserved: number[] = [];
+    takeJob(socket, hello, (body, answers) => {
+      if (answers > 2 && answers <= requests.length + 2 && body[0] === 0 && body.length === 2) reserved.push(body[1]!);
+      const next = requests[answers - 2];
+      if (next !== undefined) {
+        socket.write(encodeFrame(next));
+      } else if (answers === requests.length + 2) {
+        const e = emptyEffects();
+        e.gasUsed = 100_000_000n; // pays round_trip for the requests above and handed_to_host for the few bytes returned
+        const result = encodeResult({ code: 'return', value: Buffer.from(reserved.join(' ')) });
+        socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
+      }
     });
     socket.on('close', () => process.exit(0));
   } else if (mode === 'read-many') {
@@ -231,6 +327,13 @@ function forgedEffects(kind: string): Uint8Array {
     case 'value-flood':
     case 'underpaid':
       break;
+    case 'extra-key': {
+      // 1 MiB under a key no field reads, beside writes: it was accepted, outside max_effect_bytes and handed_to_host.
+      e.writes.push([Buffer.from('forged'), Buffer.from('yes')]);
+      const map = decodeCalldata(encodeEffects(e)) as CalldataMap;
+      map.set('zzz', new Uint8Array(1 << 20));
+      return encodeCalldata(map);
+    }
     case 'nondet-big':
       // A block result of 2 KiB, run under max_effect_bytes 1024 (the test's limit).
       e.nondetResults.push(new Uint8Array(2048));

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
-import { decodeCalldata } from '../../src/protocol/calldata.js';
+import { decodeCalldata, encodeCalldata, type CalldataMap } from '../../src/protocol/calldata.js';
 import { effectDecodeLimits, resultEffectsProblem } from '../../src/protocol/effect-limits.js';
 import { emptyEffects, encodeEffects, decodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
@@ -92,6 +92,20 @@ describe('effects', () => {
     const unsorted = { ...e, writes: [...e.writes].reverse() };
     protocolError(() => decodeEffects(encodeEffects(unsorted)), /not sorted by key/);
     protocolError(() => decodeEffects(encodeResult({ code: 'return', value: null })), /./);
+  });
+
+  test('a key the effects map or one of its maps does not have is refused, named by its first 40 characters', () => {
+    const withKey = (e: ReturnType<typeof emptyEffects>, path: (m: CalldataMap) => CalldataMap, key: string): Uint8Array => {
+      const m = decodeCalldata(encodeEffects(e)) as CalldataMap;
+      path(m).set(key, null);
+      return encodeCalldata(m);
+    };
+    const e = { ...emptyEffects(), events: [{ kind: 'k', data: new Uint8Array(0), handler: null }], proposals: [{ id: new Uint8Array(32), actions: new Uint8Array(4) }] };
+    protocolError(() => decodeEffects(withKey(e, (m) => m, 'zzz')), /^invalid effects: effects has the unknown key "zzz"$/);
+    protocolError(() => decodeEffects(withKey(e, (m) => m, 'k'.repeat(50))), /^invalid effects: effects has the unknown key "k{40}"\.\.\.$/);
+    protocolError(() => decodeEffects(withKey(e, (m) => (m.get('events') as CalldataMap[])[0]!, 'extra')), /^invalid effects: events\[0\] has the unknown key "extra"$/);
+    protocolError(() => decodeEffects(withKey(e, (m) => (m.get('proposals') as CalldataMap[])[0]!, 'proposer')), /^invalid effects: proposals\[0\] has the unknown key "proposer"$/);
+    assert.deepEqual(decodeEffects(encodeEffects(e)), e);
   });
 
   test('the largest effects an honest VM may send fit the decode bounds and pass the host check; one more value does not', () => {

@@ -9,7 +9,7 @@
  * removed when a Host opens.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostlinkError } from '../../errors.js';
 import { checkOwnSubdirectory, DATA_DIR_MODE, DATA_FILE_MODE, runsAs } from '../state/data-dir.js';
@@ -92,10 +92,16 @@ function readFileRange(path: string, offset: bigint, length: number): Uint8Array
     throw e;
   }
   try {
-    const buf = Buffer.alloc(length);
+    // The offset comes from the VM as any u64: one at or past the end reads nothing (none past it, as for a blob
+    // in memory). Passed on as it is, an offset of 2^63 or more made readSync throw a RangeError and one near it
+    // EINVAL, ending the call as the host's failure instead of answering empty data.
+    const size = BigInt(fstatSync(fd).size);
+    if (offset >= size) return new Uint8Array(0);
+    const want = BigInt(length) > size - offset ? Number(size - offset) : length;
+    const buf = Buffer.alloc(want);
     let got = 0;
-    while (got < length) {
-      const n = readSync(fd, buf, got, length - got, offset + BigInt(got));
+    while (got < want) {
+      const n = readSync(fd, buf, got, want - got, offset + BigInt(got));
       if (n === 0) break;
       got += n;
     }

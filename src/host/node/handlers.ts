@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../../errors.js';
 import { encodeOk, encodeStatus } from '../../protocol/messages.js';
-import { BLOB_FRAME_BYTES } from '../../protocol/node-limits.js';
+import { BLOB_FRAME_BYTES, MAX_ALIAS_BYTES } from '../../protocol/node-limits.js';
 import type { Job } from '../job.js';
 import type { Handler, SessionContext } from '../session-types.js';
 import { NodeLimitError, type FetchAnswer, type NodeBackend } from './backend.js';
@@ -43,6 +43,15 @@ function limited(fn: () => Uint8Array): Uint8Array {
   }
 }
 
+/**
+ * The VM refuses a longer alias itself (KeyLengthOverflow) before it asks, so a longer one is a protocol violation.
+ * Aliases are table keys as they are: one over LMDB's key size made the read fail as if the node's store had failed.
+ */
+function checkAlias(method: string, alias: string): void {
+  const bytes = Buffer.byteLength(alias, 'utf8');
+  if (bytes > MAX_ALIAS_BYTES) throw new HostlinkError('protocol', `${method}: alias of ${bytes} bytes; at most ${MAX_ALIAS_BYTES}`);
+}
+
 function checkFrame(method: string, length: number): void {
   if (length > BLOB_FRAME_BYTES) throw new NodeLimitError(`${method} of ${length} bytes; at most ${BLOB_FRAME_BYTES} per frame`);
 }
@@ -73,6 +82,7 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
   context_resolve_alias(session, { alias }) {
     const c = context(session, 'context_resolve_alias');
     if (c instanceof Uint8Array) return c;
+    checkAlias('context_resolve_alias', alias);
     const id = c.node.resolveAlias(c.job, alias);
     return id === undefined ? absent() : encodeOk('context_resolve_alias', { contextId: id });
   },
@@ -80,6 +90,7 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
   context_reserve_alias(session, { alias }) {
     const c = context(session, 'context_reserve_alias');
     if (c instanceof Uint8Array) return c;
+    checkAlias('context_reserve_alias', alias);
     return encodeOk('context_reserve_alias', { reserved: c.node.reserveAlias(c.job, alias) ? 1 : 0 });
   },
 

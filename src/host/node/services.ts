@@ -114,7 +114,17 @@ export class NodeServices implements NodeBackend {
    */
   reserveAlias(job: Job, alias: string): boolean {
     if (alias === '' || contexts.resolveAlias(this.view(job), alias) !== undefined) return false;
-    this.state(job).aliases.add(alias);
+    const s = this.state(job);
+    // Counted once per execution: a second reservation of the same alias used to add to the count that settle
+    // takes back once, so the alias stayed counted as reserved, and held in memory, after the call had ended.
+    if (s.aliases.has(alias)) return true;
+    // The VM counts a node action before each reservation (context_create), so an honest execution reserves at
+    // most max_node_actions aliases. Unbounded, a VM could make the host hold any number until the call ended.
+    const max = job.message.limits.maxNodeActions;
+    if (s.aliases.size >= max) {
+      throw new HostlinkError('protocol', `context_reserve_alias: more than max_node_actions (${max}) aliases reserved by one execution`);
+    }
+    s.aliases.add(alias);
     this.reserved.set(alias, (this.reserved.get(alias) ?? 0) + 1);
     return true;
   }
