@@ -82,6 +82,7 @@ export function checkGasCosts(hf, gc) {
       if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new Error(`protocol/gas-costs.json: ${n}.${k} must be a non-negative integer`);
     }
   }
+  if (!Number.isSafeInteger(gc.round_trip.per_key) || gc.round_trip.per_key < 0) throw new Error('protocol/gas-costs.json: round_trip.per_key must be a non-negative integer');
   if (!Number.isSafeInteger(gc.handed_to_host?.per_byte) || gc.handed_to_host.per_byte < 0) throw new Error('protocol/gas-costs.json: handed_to_host.per_byte must be a non-negative integer');
   if (!Number.isSafeInteger(gc.fingerprint?.per_byte) || gc.fingerprint.per_byte < 0) throw new Error('protocol/gas-costs.json: fingerprint.per_byte must be a non-negative integer');
   for (const k of INSTANTIATION_COSTS) {
@@ -100,7 +101,7 @@ function hostFunctionsTs(hf, gc) {
   lines.push('/** Version of the gas schedule below: part of the VM\'s code-cache key, so every node charges the same. */');
   lines.push(`export const GAS_SCHEDULE_VERSION = ${gc.schedule_version};`, '');
   lines.push('/** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */');
-  lines.push(`export const ROUND_TRIP_GAS = { base: ${gc.round_trip.base}, perByte: ${gc.round_trip.per_byte} } as const;`, '');
+  lines.push(`export const ROUND_TRIP_GAS = { base: ${gc.round_trip.base}, perByte: ${gc.round_trip.per_byte}, perKey: ${gc.round_trip.per_key} } as const;`, '');
   lines.push('/** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */');
   lines.push(`export const HANDED_TO_HOST_GAS = { perByte: ${gc.handed_to_host.per_byte} } as const;`, '');
   lines.push("/** Every byte of guest memory hashed for a failed call's fingerprint, charged from what is left. */");
@@ -125,6 +126,7 @@ function gasCostTable(hf, gc) {
   const t = [`Gas schedule version ${gc.schedule_version}.`, '', '| host function | family | base | per byte |', '|---|---|---:|---:|'];
   for (const f of hf.functions) t.push(`| \`${f.name}\` | ${f.family} | ${gc.functions[f.name].base} | ${gc.functions[f.name].per_byte} |`);
   t.push(`| *each request to the host* (round trip) | | ${gc.round_trip.base} | ${gc.round_trip.per_byte} |`);
+  t.push(`| *each storage key a request asks the host to look up* (\`storage_read\`: one; \`storage_read_many\`: each) | | ${gc.round_trip.per_key} | |`);
   t.push(`| *each byte handed to the host when the call ends* (result and effects) | | | ${gc.handed_to_host.per_byte} |`);
   t.push(`| *each byte of memory hashed for a failed call's fingerprint* | | | ${gc.fingerprint.per_byte} |`);
   t.push('', `Creating a sub-instance (\`sandbox\`, \`run_nondet\`), from its own gas before it is created: ${INSTANTIATION_COSTS.map((k) => `${gc.instantiation[k]} ${k.replace(/_/g, ' ')}`).join(', ')} (active segments, initial sizes).`);
@@ -152,7 +154,8 @@ function hostFunctionsMd(hf, gc) {
   lines.push('are in [host-functions-semantics.md](host-functions-semantics.md); limits in [limits.md](limits.md).', '');
   lines.push('## Gas', '', 'Each call costs the function\'s base gas plus its per-byte gas for every byte copied across the boundary');
   lines.push('(read from the guest, written to the guest or a register); each request the VM sends to the host on the');
-  lines.push(`guest's behalf costs ${gc.round_trip.base} plus ${gc.round_trip.per_byte} per byte of request and answer; when the call ends, every`);
+  lines.push(`guest's behalf costs ${gc.round_trip.base} plus ${gc.round_trip.per_byte} per byte of request and answer, and ${gc.round_trip.per_key} more per storage key it asks`);
+  lines.push('the host to look up; when the call ends, every');
   lines.push(`byte of its result and effects costs ${gc.handed_to_host.per_byte} more (the host decodes, hashes and applies it). The gas column is`);
   lines.push('base / per byte. [determinism.md](determinism.md#host-functions-gas-is-a-price-of-time) explains the model and its calibration.');
   const families = [...new Set(hf.functions.map((f) => f.family))];

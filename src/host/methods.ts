@@ -32,7 +32,7 @@ function guestRequests(job: Job): GuestRequests {
     count += c.count;
     bytes += c.requestBytes + c.responseBytes;
   }
-  return { count, bytes };
+  return { count, bytes, keys: job.trace.keysLookedUp };
 }
 
 /** next_message's answer: the job, now the session's, or `absent` (no more work). */
@@ -70,6 +70,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
 
   storage_read(session, { key }) {
     const job = session.currentJob('storage_read');
+    job.trace.keysLookedUp++;
     const value = session.backend.readState(job.message.contextId, key);
     job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
@@ -77,6 +78,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
 
   storage_read_many(session, { keys }) {
     const job = session.currentJob('storage_read_many');
+    job.trace.keysLookedUp += keys.length;
     // Each distinct key is read once, and the response's size is added up while reading: a request that
     // repeats a key with a large value must not make the host read or build more than one frame.
     const read = new Map<string, Uint8Array | null>();

@@ -71,10 +71,14 @@ export function unpaidProblem(
   msg: Pick<ExecutionMessage, 'gasLimit'>,
   r: ExecutionResult,
   e: Effects,
-  requests: GuestRequests = { count: 0, bytes: 0 },
+  requests: GuestRequests = { count: 0, bytes: 0, keys: 0 },
 ): string | undefined {
   const bytes = handedBytes(r, e);
-  const owed = BigInt(bytes) * BigInt(HANDED_TO_HOST_GAS.perByte) + BigInt(requests.count) * BigInt(ROUND_TRIP_GAS.base) + BigInt(requests.bytes) * BigInt(ROUND_TRIP_GAS.perByte);
+  const owed =
+    BigInt(bytes) * BigInt(HANDED_TO_HOST_GAS.perByte) +
+    BigInt(requests.count) * BigInt(ROUND_TRIP_GAS.base) +
+    BigInt(requests.bytes) * BigInt(ROUND_TRIP_GAS.perByte) +
+    BigInt(requests.keys) * BigInt(ROUND_TRIP_GAS.perKey);
   const need = owed < msg.gasLimit ? owed : msg.gasLimit;
   if (e.gasUsed >= need) return undefined;
   if (requests.count === 0) return `gas_used ${e.gasUsed} does not pay for the ${bytes} bytes handed over (handed_to_host: at least ${need})`;
@@ -84,11 +88,14 @@ export function unpaidProblem(
 /**
  * The requests a VM sent on the guest's behalf during one execution, and their bytes both ways. An honest VM charges
  * round_trip gas for each (src/vm/metered-host.ts): the base and the request's bytes before sending it (a request it
- * cannot pay is never sent), the answer's bytes when it arrives (or its whole gas limit when it cannot pay them).
+ * cannot pay is never sent), the answer's bytes when it arrives (or its whole gas limit when it cannot pay them),
+ * and per_key for every storage key it asks the host to look up (src/vm/runner.ts, hostStorage).
  */
 export interface GuestRequests {
   count: number;
   bytes: number;
+  /** Storage keys the requests asked the host to look up (round_trip.per_key each). */
+  keys: number;
 }
 
 /**

@@ -16,10 +16,10 @@ import { MAX_BATCH_KEYS } from '../protocol/messages.js';
 import type { BlockResult } from '../protocol/nondet.js';
 import { NONDET_LIMITS } from '../protocol/nondet.generated.js';
 import type { ExecutionResult } from '../protocol/result.js';
-import { Execution } from './execution.js';
+import { Execution, type GasMeter } from './execution.js';
 import { captureFingerprint, type Fingerprint } from './fingerprint.js';
 import { HostClient } from './host-client.js';
-import { FINGERPRINT_GAS, GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS, INSTANTIATION_GAS } from './host-functions.generated.js';
+import { FINGERPRINT_GAS, GAS_SCHEDULE_VERSION, HANDED_TO_HOST_GAS, INSTANTIATION_GAS, ROUND_TRIP_GAS } from './host-functions.generated.js';
 import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem, handedBytes } from '../protocol/effect-limits.js';
 import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
@@ -120,11 +120,16 @@ const vmError = (message: string): Stop => new Stop({ code: 'vm_error', message,
 const METHOD_NAME = /^[A-Za-z0-9_]+$/;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** The storage source a HostClient provides: storage_read for one key, storage_read_many for several. */
-export function hostStorage(host: HostClient): StorageSource {
+/**
+ * The storage source a HostClient provides: storage_read for one key, storage_read_many for several. Each key
+ * the host is asked to look up costs round_trip.per_key, charged before the request is sent (the host checks
+ * the gas used pays for them: src/protocol/effect-limits.ts).
+ */
+export function hostStorage(host: HostClient, meter: GasMeter): StorageSource {
   return {
     readMany(keys) {
       if (keys.length === 1) {
+        meter.charge(PER_KEY_GAS);
         const r = host.fetch('storage_read', { key: keys[0]! });
         return [r === undefined ? null : r.value];
       }
@@ -132,6 +137,7 @@ export function hostStorage(host: HostClient): StorageSource {
       const values: (Uint8Array | null)[] = [];
       for (let at = 0; at < keys.length; at += MAX_BATCH_KEYS) {
         const batch = keys.slice(at, at + MAX_BATCH_KEYS);
+        meter.charge(PER_KEY_GAS * BigInt(batch.length));
         const r = host.fetch('storage_read_many', { keys: batch });
         if (r === undefined || r.values.length !== batch.length) {
           throw new HostlinkError('protocol', `storage_read_many answered ${r?.values.length ?? 'absent'} values for ${batch.length} keys`);
@@ -339,7 +345,7 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   const meter = createMeter(msg.gasLimit, policy);
   // Requests made on the guest's behalf are charged; fetching the code (loadCode, with `host`) is not.
   const guestHost = meteredHost(host, meter);
-  const ex = new Execution(msg, hostStorage(guestHost), meter, guestHost);
+  const ex = new Execution(msg, hostStorage(guestHost, meter), meter, guestHost);
   ex.nondet = new NondetBlocks(msg.leaderResults, msg.sync);
   ex.spawner = (parent, request) => spawnSubInstance(parent, request, host, cache);
   let run: InstanceRun;
@@ -376,6 +382,7 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
 }
 
 const HANDED_PER_BYTE = BigInt(HANDED_TO_HOST_GAS.perByte);
+const PER_KEY_GAS = BigInt(ROUND_TRIP_GAS.perKey);
 const FINGERPRINT_PER_BYTE = BigInt(FINGERPRINT_GAS.perByte);
 
 /** Charges `amount`, or all that is left when it is less (the meter then reports its whole limit used). */

@@ -258,6 +258,31 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
+  test('gas_used must pay round_trip.per_key for every key the host looked up', async () => {
+    // One storage_read_many of 4,096 tiny keys cost the host 55-97 ms of CPU (about 2 us a key on a quiet machine)
+    // and the call about 3 million gas: the request's base and bytes, nothing per key.
+    const d = tempDir('hostlink-keys-');
+    try {
+      for (const gas of ['unpaid', 'paid']) {
+        const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `keys-${gas}`] });
+        try {
+          const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('keys') });
+          if (gas === 'paid') {
+            assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+            assert.equal(o.applied, true);
+          } else {
+            assert.equal(o.result.code, 'internal_error', JSON.stringify(o.result));
+            assert.match(message(o), /^protocol_violation effects over the call's limits: gas_used \d+ does not pay for the 0 bytes handed over and the 1 requests answered \(handed_to_host and round_trip: at least \d+\)$/);
+          }
+        } finally {
+          await h.close();
+        }
+      }
+    } finally {
+      d.remove();
+    }
+  });
+
   test('alias reservations: one per alias and execution, at most max_node_actions, aliases no longer than 255 bytes', async () => {
     const d = tempDir('hostlink-aliases-');
     const run = async (kind: string, limits = {}): Promise<Outcome> => {

@@ -33,7 +33,7 @@ import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } 
 import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
-import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
+import { decodeResponse, encodeRequest, MAX_BATCH_KEYS } from '../../src/protocol/messages.js';
 import { DEFAULT_GAS_LIMIT, parseMessage } from '../../src/protocol/message.js';
 import { proposalId } from '../../src/protocol/call-ids.js';
 import { encodeResult } from '../../src/protocol/result.js';
@@ -242,6 +242,26 @@ socket.on('connect', () => {
       // What src/vm/metered-host.ts charges: the base per request, and per byte of each request and answer.
       if (mode === 'blobs-paid') e.gasUsed = BigInt(BLOBS) * BigInt(ROUND_TRIP_GAS.base) + BigInt(bytes) * BigInt(ROUND_TRIP_GAS.perByte);
       socket.write(encodeFrame(encodeRequest('consume_result', { result: encodeResult({ code: 'return', value: null }), effects: encodeEffects(e) })));
+    });
+    socket.on('close', () => process.exit(0));
+  } else if (mode.startsWith('keys-')) {
+    // One storage_read_many of as many tiny keys as a request may hold: about 2 us of the host's CPU per key.
+    const keys = Array.from({ length: MAX_BATCH_KEYS }, (_, i) => Uint8Array.of(i & 0xff, i >> 8));
+    let bytes = 0;
+    takeJob(socket, hello, (body, answers) => {
+      if (answers === 2) {
+        const request = encodeRequest('storage_read_many', { keys });
+        bytes += request.length;
+        socket.write(encodeFrame(request));
+      } else if (answers === 3) {
+        bytes += body.length;
+        const e = emptyEffects();
+        // What src/vm/metered-host.ts charges for the request, and (paid) hostStorage's per_key for its keys.
+        e.gasUsed = BigInt(ROUND_TRIP_GAS.base) + BigInt(bytes) * BigInt(ROUND_TRIP_GAS.perByte);
+        if (mode === 'keys-paid') e.gasUsed += BigInt(keys.length) * BigInt(ROUND_TRIP_GAS.perKey);
+        const result = encodeResult({ code: 'return', value: null });
+        socket.write(encodeFrame(encodeRequest('consume_result', { result, effects: encodeEffects(e) })));
+      }
     });
     socket.on('close', () => process.exit(0));
   } else if (mode.startsWith('alias-')) {

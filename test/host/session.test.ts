@@ -14,6 +14,8 @@ import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { InProcessChannel } from '../../src/transport/in-process.js';
 import { HostClient } from '../../src/vm/host-client.js';
+import type { GasMeter } from '../../src/vm/execution.js';
+import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { hostStorage } from '../../src/vm/runner.js';
 import { MemoryBackend, message, utf8 } from '../helpers.js';
 
@@ -92,8 +94,10 @@ describe('session state machine', () => {
       return send(session, body);
     }));
     send(session, hello);
-    const values = hostStorage(host).readMany(keys);
+    let charged = 0n;
+    const values = hostStorage(host, { charge: (gas: bigint) => void (charged += gas), gasUsed: () => charged } satisfies GasMeter).readMany(keys);
     assert.deepEqual(requests, [MAX_BATCH_KEYS, MAX_BATCH_KEYS, 5]);
+    assert.equal(charged, BigInt(keys.length) * BigInt(ROUND_TRIP_GAS.perKey), 'every key looked up is charged round_trip.per_key');
     assert.deepEqual(values.map((v) => (v === null ? null : Buffer.from(v).toString())), keys.map((k, i) => (i % 3 === 0 ? `v-${Buffer.from(k).toString()}` : null)));
   });
 
