@@ -79,7 +79,7 @@ describe('the gas schedule covers the catalogue', () => {
     };
     const fn = (name: string): object => ({ name, family: 'f', params: [], result: null });
     const instantiation = { per_data_byte: 1, per_table_slot: 1, per_element: 1, per_initial_page: 1 };
-    const costs = { schedule_version: 2, round_trip: { base: 1, per_byte: 1 }, handed_to_host: { per_byte: 1 }, fingerprint: { per_byte: 1 }, instantiation, functions: { a: { base: 1, per_byte: 0 } } };
+    const costs = { schedule_version: 2, round_trip: { base: 1, per_byte: 1, per_key: 1 }, handed_to_host: { per_byte: 1 }, fingerprint: { per_byte: 1 }, instantiation, functions: { a: { base: 1, per_byte: 0 } } };
     assert.doesNotThrow(() => codegen.checkGasCosts({ functions: [fn('a')] }, costs));
     assert.throws(() => codegen.checkGasCosts({ functions: [fn('a'), fn('new_fn')] }, costs), /no costs for host function\(s\) new_fn/);
     assert.throws(() => codegen.checkGasCosts({ functions: [] }, costs), /prices unknown host function\(s\) a/);
@@ -90,6 +90,8 @@ describe('the gas schedule covers the catalogue', () => {
     // What a call hands the host when it ends is priced too: a schedule without that price stops generation.
     const { handed_to_host: _, ...unpriced } = costs;
     assert.throws(() => codegen.checkGasCosts({ functions: [fn('a')] }, unpriced), /handed_to_host\.per_byte must be a non-negative integer/);
+    // So is every storage key a request asks the host to look up.
+    assert.throws(() => codegen.checkGasCosts({ functions: [fn('a')] }, { ...costs, round_trip: { base: 1, per_byte: 1 } }), /round_trip\.per_key must be a non-negative integer/);
     // Creating a sub-instance is priced too.
     assert.throws(() => codegen.checkGasCosts({ functions: [fn('a')] }, { ...costs, instantiation: { ...instantiation, per_element: undefined } }), /instantiation\.per_element must be/);
   });
