@@ -151,7 +151,8 @@ function hostFunctionsMd(hf, gc) {
   lines.push('Every function a contract may import from module `"env"`. Pointers, lengths, register ids and descriptors are');
   lines.push('i64 (the contract is wasm32; values above 2^32 are out of bounds). A `*_ptr` points to a 16-byte buffer descriptor');
   lines.push('`{ptr u64, len u64}` unless the description says otherwise. Semantics and what differs from the reference system');
-  lines.push('are in [host-functions-semantics.md](host-functions-semantics.md); limits in [limits.md](limits.md).', '');
+  lines.push('are in [host-functions-semantics.md](host-functions-semantics.md); the per-call limits in [message.md](message.md#limits),');
+  lines.push('the fixed bounds in [bounds.md](bounds.md).', '');
   lines.push('## Gas', '', 'Each call costs the function\'s base gas plus its per-byte gas for every byte copied across the boundary');
   lines.push('(read from the guest, written to the guest or a register); each request the VM sends to the host on the');
   lines.push(`guest's behalf costs ${gc.round_trip.base} plus ${gc.round_trip.per_byte} per byte of request and answer, and ${gc.round_trip.per_key} more per storage key it asks`);

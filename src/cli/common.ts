@@ -7,41 +7,56 @@ import { HostlinkError } from '../errors.js';
 import { readBounded } from '../read-bounded.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
-import { DEFAULT_LIMITS } from '../protocol/message.js';
-import { Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
+import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../protocol/message.js';
+import { DEFAULT_HOST_OPTIONS, Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
 import { DataDirInUse } from '../host/state/data-dir.js';
-import { defaultVmUserCannotRead, SANDBOX_USER_ENV } from '../host/sandbox/plan.js';
+import { failureHint, isTimeout, type HintContext } from '../host/outcome-hint.js';
+import { MAX_GAS } from '../host/options.js';
+import { commandOf, readServeNote } from './serve-note.js';
+import { fallBackToRootVms as fallBackToRoot, SANDBOX_USER_ENV } from '../host/sandbox/plan.js';
 import { HOSTLINK_BIN, type Transport } from '../host/supervisor.js';
 import { isSandboxMode, SANDBOX_ENV, type SandboxMode } from '../vm/sandbox.js';
 import { launcherStatus, sandboxAddon } from '../vm/sandbox-native.js';
 
 export const DEFAULT_DATA_DIR = '.hostlink';
 
-/** Options every command that opens a host accepts. */
-export const HOST_OPTIONS = {
+/** Options of the commands that read or write the store without running a VM (deploy, state, codes, ...). */
+export const STORE_OPTIONS = {
   'data-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Options every command that runs VMs accepts: the store's, and how VMs start. */
+export const HOST_OPTIONS = {
+  ...STORE_OPTIONS,
   transport: { type: 'string' },
   mode: { type: 'string' },
   deadline: { type: 'string' },
   sandbox: { type: 'string' },
   launcher: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
+const DATA_DIR_HELP = `  --data-dir DIR        where code and state live (default ./${DEFAULT_DATA_DIR})`;
+const OUTPUT_HELP = `  --json                machine-readable output
+  --verbose             stack traces on errors`;
+
+export const STORE_OPTIONS_HELP = `common options:
+${DATA_DIR_HELP}
+${OUTPUT_HELP}`;
+
 export const HOST_OPTIONS_HELP = `common options:
-  --data-dir DIR        where code and state live (default ./${DEFAULT_DATA_DIR})
+${DATA_DIR_HELP}
   --transport unix|tcp  how VM processes connect (default unix)
   --mode pool|oneshot   a pooled VM process (reused by follow-up calls), or one VM process per call
                         (default pool; either way one call starts one VM process)
   --launcher process|runtime|thread  how VMs start: processes that dial the host (default), processes
                         that announce themselves through the gRPC Runtime handshake (docs/runtime.md), or
                         worker threads of the host process (no OS sandbox: needs --sandbox off)
-  --deadline MS         wall-clock limit of one execution (default 10000)
+  --deadline MS         wall-clock limit of one execution (default ${DEFAULT_HOST_OPTIONS.deadlineMs})
   --sandbox MODE        required|best-effort|off: the VM processes' OS sandbox (default: required when the
                         native parts are built, else best-effort with a warning; HOSTLINK_SANDBOX overrides)
-  --json                machine-readable output
-  --verbose             stack traces on errors`;
+${OUTPUT_HELP}`;
 
 type Parsed<O extends NonNullable<ParseArgsConfig['options']>> = ReturnType<
   typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
@@ -91,21 +106,15 @@ export function cliSandbox(flag: string | undefined): SandboxMode {
   return mode;
 }
 
-let warnedRootVms = false;
-
 /**
  * A root host runs VMs as an unprivileged user, which must be able to read the installation. A checkout in a
  * private folder (mktemp -d, /root) is not readable: rather than fail every call, the command line runs VMs as
  * root with every other layer on, and says so. The library (Host.open) never does this: it refuses.
  */
 function fallBackToRootVms(): void {
-  if (process.env[SANDBOX_USER_ENV] !== undefined) return;
-  const why = defaultVmUserCannotRead(HOSTLINK_BIN);
-  if (why === undefined) return;
-  process.env[SANDBOX_USER_ENV] = 'root';
-  if (!warnedRootVms) {
-    warnedRootVms = true;
-    process.stderr.write(`hostlink: warning: ${why}; VMs run as root with the other sandbox layers on (set ${SANDBOX_USER_ENV} or --sandbox to choose)\n`);
+  const why = fallBackToRoot(HOSTLINK_BIN);
+  if (why !== undefined) {
+    process.stderr.write(`hostlink: warning: ${why}; VMs run as root with the other sandbox layers on (install Hostlink where that account can read it, e.g. under /opt, or set ${SANDBOX_USER_ENV} or --sandbox to choose)\n`);
   }
 }
 
@@ -131,30 +140,61 @@ export function hostOptions(values: { 'data-dir'?: string; transport?: string; m
     if (values.mode !== 'pool' && values.mode !== 'oneshot') throw new HostlinkError('usage', '--mode must be pool or oneshot');
     o.mode = values.mode as ExecutionMode;
   }
-  if (values.deadline !== undefined) {
-    const ms = /^[0-9]{1,16}$/.test(values.deadline) ? Number(values.deadline) : NaN;
-    if (!Number.isInteger(ms) || ms <= 0 || ms > MAX_DEADLINE_MS) {
-      throw new HostlinkError('usage', `--deadline must be a whole number of milliseconds from 1 to ${MAX_DEADLINE_MS} (got ${JSON.stringify(values.deadline)})`);
-    }
-    o.deadlineMs = ms;
-  }
+  if (values.deadline !== undefined) o.deadlineMs = parseDeadline(values.deadline);
   return o;
+}
+
+/** `--deadline MS`: a whole number of milliseconds the host accepts. */
+export function parseDeadline(text: string): number {
+  const ms = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(ms) || ms <= 0 || ms > MAX_DEADLINE_MS) {
+    throw new HostlinkError('usage', `--deadline must be a whole number of milliseconds from 1 to ${MAX_DEADLINE_MS} (got ${JSON.stringify(text)})`);
+  }
+  return ms;
 }
 
 /** How long a command waits for another hostlink process to release the data directory. */
 export const DATA_DIR_WAIT_MS = 30_000;
 
+/** The Host options of a command that only reads or writes the store: no VM runs, so no VM options. */
+export function storeOptions(values: { 'data-dir'?: string }): HostOptions {
+  return { dataDir: dataDirOf(values), poolSize: 1 };
+}
+
 /**
- * Opens the Host, waiting (up to DATA_DIR_WAIT_MS) while another process holds the data directory, so that
- * commands run from several shells take turns instead of failing; then the holder's pid is in the error.
+ * The lock's refusal in the command line's words: a `hostlink serve` holder is named with its URL (go through
+ * it with --server), another hostlink command by its command line; what holds the lock decides what to do.
  */
-async function openWaiting(options: HostOptions): Promise<Host> {
+function inUse(e: DataDirInUse, dir: string, serverFlag: boolean, waited: boolean): DataDirInUse {
+  const pid = e.holderPid;
+  const url = readServeNote(dir, pid);
+  if (url !== undefined) {
+    const how = serverFlag ? `send this command through it with --server ${url} (or HOSTLINK_SERVER=${url}), or stop it first` : 'stop it first (this command has no --server)';
+    return new DataDirInUse(`data directory ${dir} is owned by hostlink serve (process ${pid}, ${url}): ${how}`, pid);
+  }
+  const command = commandOf(pid);
+  if (command !== undefined && /hostlink/.test(command)) {
+    return new DataDirInUse(
+      `data directory ${dir} is in use by another Hostlink process (${pid}: ${command})${waited ? `; waited ${DATA_DIR_WAIT_MS / 1000} s` : ''}: ` +
+        `one process at a time owns a data directory; run this again when it has finished, or stop it`,
+      pid,
+    );
+  }
+  return e;
+}
+
+/**
+ * Opens the Host, waiting (up to DATA_DIR_WAIT_MS) while another command holds the data directory, so that
+ * commands run from several shells take turns instead of failing. A serving node does not finish: no wait then.
+ */
+async function openWaiting(options: HostOptions, serverFlag: boolean): Promise<Host> {
   const until = Date.now() + DATA_DIR_WAIT_MS;
   for (;;) {
     try {
       return await Host.open(options);
     } catch (e) {
-      if (!(e instanceof DataDirInUse) || Date.now() >= until) throw e;
+      if (!(e instanceof DataDirInUse) || options.dataDir === undefined) throw e;
+      if (readServeNote(options.dataDir, e.holderPid) !== undefined || Date.now() >= until) throw inUse(e, options.dataDir, serverFlag, Date.now() >= until);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -163,12 +203,13 @@ async function openWaiting(options: HostOptions): Promise<Host> {
 /**
  * Opens the Host for `fn` and closes it. A command that only reads (`access` 'read') refuses a data directory
  * that does not exist instead of creating an empty store there: a mistyped --data-dir would show empty state.
+ * `serverFlag`: the command takes --server (its refusal by a serving node then says to use it).
  */
-export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>, access: 'read' | 'write' = 'write'): Promise<T> {
+export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>, access: 'read' | 'write' = 'write', serverFlag = true): Promise<T> {
   if (access === 'read' && options.dataDir !== undefined && !existsSync(options.dataDir)) {
     throw new HostlinkError('not_found', `data directory ${options.dataDir} does not exist: check --data-dir (deploy, call and serve create it; the default is ./${DEFAULT_DATA_DIR} in the current directory)`);
   }
-  const host = await openWaiting(options);
+  const host = await openWaiting(options, serverFlag);
   try {
     return await fn(host);
   } finally {
@@ -235,6 +276,51 @@ export function readContractFile(path: string): Uint8Array {
   return readBounded(path, MAX_CONTRACT_FILE_BYTES, 'contract', 'max_module_size');
 }
 
+const BUILD_HINT = 'hostlink build, run in the contract project, writes build/NAME.wasm';
+
+/**
+ * A contract argument that is neither a file nor a code hash. One that looks like a path (a .wasm name, a
+ * slash) is a missing file, not a malformed hash.
+ */
+export function missingContract(target: string): HostlinkError {
+  if (target.endsWith('.wasm') || target.includes('/')) {
+    return new HostlinkError('not_found', `no such file: ${target}: check the path, or build the contract first (${BUILD_HINT})`);
+  }
+  return new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash: give the contract's .wasm file, or the hash of a deployed one (hostlink codes lists them)`);
+}
+
+/** The WebAssembly binary header: `\0asm`. */
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+/**
+ * A contract file named on the command line: its bytes, refused with the file's name when it is missing or is
+ * not WebAssembly at all (a source file, package.json). Whether it is a valid contract is the deploy's check.
+ */
+export function readContractArg(target: string): Uint8Array {
+  if (!existsSync(target)) throw missingContract(target);
+  const bytes = readContractFile(target);
+  if (!WASM_MAGIC.every((b, i) => bytes[i] === b)) {
+    throw new HostlinkError('usage', `${target} is not a WebAssembly module: give the compiled contract (${BUILD_HINT})`);
+  }
+  return bytes;
+}
+
+/** A deploy's refusal of a module that is not valid WebAssembly, with the file's name (the host does not know it). */
+export function namingFile<T>(target: string, p: Promise<T>): Promise<T> {
+  return p.catch((e: unknown) => {
+    if (e instanceof HostlinkError && e.message.startsWith('not a valid WebAssembly module')) throw new HostlinkError(e.code, `${target} is ${e.message}`);
+    throw e;
+  });
+}
+
+/** `--gas N`: a whole number within the message's gas range. */
+export function parseGas(text: string | undefined): bigint | undefined {
+  if (text === undefined) return undefined;
+  const gas = /^[0-9]{1,20}$/.test(text) ? BigInt(text) : -1n;
+  if (gas < 0n || gas > MAX_GAS) throw new HostlinkError('usage', `--gas must be an integer from 0 to ${MAX_GAS} (got ${JSON.stringify(text.length > 40 ? text.slice(0, 40) + '…' : text)})`);
+  return gas;
+}
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Bytes as text when they are printable UTF-8, otherwise as 0x-hex. */
@@ -269,7 +355,19 @@ export function outcomeJson(o: Outcome, contextId: Uint8Array, view = false): Re
   };
 }
 
-export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean, view = false): void {
+/** The gas figure of a text summary: a VM stopped at its deadline or crashed reported none. */
+export function gasText(gasUsed: bigint | string, r: { code: string; message?: string }, crashed: boolean): string {
+  if (r.message !== undefined && isTimeout({ code: r.code, message: r.message })) return 'gas not reported (the VM was stopped at the deadline)';
+  if (crashed) return 'gas not reported (the VM crashed)';
+  return `gas ${gasUsed}`;
+}
+
+/** How `hostlink call` raises its limits, for failureHint. */
+export function cliHintContext(gasLimit: bigint | undefined, deadlineMs: number | undefined): HintContext {
+  return { gasLimit: gasLimit ?? DEFAULT_GAS_LIMIT, gasOption: `--gas N (at most ${MAX_GAS})`, deadlineMs: deadlineMs ?? DEFAULT_HOST_OPTIONS.deadlineMs, deadlineOption: `--deadline MS (at most ${MAX_DEADLINE_MS})` };
+}
+
+export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean, view = false, hints?: HintContext): void {
   if (json) {
     process.stdout.write(JSON.stringify(outcomeJson(o, contextId, view)) + '\n');
     return;
@@ -284,6 +382,8 @@ export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean, v
   for (const line of o.logs) process.stderr.write(`  log: ${line}\n`);
   for (const e of o.events) process.stderr.write(`  event: ${e.kind} ${showBytes(e.data)}\n`);
   process.stderr.write(
-    `  ${o.applied ? `applied ${o.writes.length} change(s)` : view ? `view: not applied (${o.writes.length} change(s) discarded)` : 'state unchanged'}; gas ${o.gasUsed}; context ${hex(contextId).slice(0, 16)}…; root ${hex(o.stateRoot).slice(0, 16)}…\n`,
+    `  ${o.applied ? `applied ${o.writes.length} change(s)` : view ? `view: not applied (${o.writes.length} change(s) discarded)` : 'state unchanged'}; ${gasText(o.gasUsed, r, o.crash !== undefined)}; context ${hex(contextId).slice(0, 16)}…; root ${hex(o.stateRoot).slice(0, 16)}…\n`,
   );
+  const hint = r.code === 'return' || hints === undefined ? undefined : failureHint({ code: r.code, message: r.message, fingerprintNull: r.fingerprint === null }, hints);
+  if (hint !== undefined) process.stderr.write(`  hint: ${hint}\n`);
 }

@@ -4,6 +4,8 @@
  * local mode: the node answers with the same outcome JSON that `--json` prints.
  */
 import { HostlinkError } from '../errors.js';
+import { failureHint, type HintContext } from '../host/outcome-hint.js';
+import { gasText } from './common.js';
 
 export const SERVER_OPTION = { server: { type: 'string' } } as const;
 
@@ -73,17 +75,21 @@ export class RemoteNode {
 }
 
 /** An outcome JSON (`call --json` shape) printed as `hostlink call` prints a local outcome. */
-export function printOutcomeJson(o: Record<string, unknown>, json: boolean): void {
+export function printOutcomeJson(o: Record<string, unknown>, json: boolean, view = false, hints?: HintContext): void {
   if (json) {
     process.stdout.write(JSON.stringify(o) + '\n');
     return;
   }
-  if (o['result'] === 'return') process.stdout.write(`${o['value'] === null ? '(no value)' : String(o['value'])}\n`);
-  else process.stdout.write(`${String(o['result'])}: ${String(o['message'])}\n`);
+  const code = String(o['result']);
+  const message = String(o['message']);
+  if (code === 'return') process.stdout.write(`${o['value'] === null ? '(no value)' : String(o['value'])}\n`);
+  else process.stdout.write(`${code}: ${message}\n`);
   for (const line of o['logs'] as string[]) process.stderr.write(`  log: ${line}\n`);
   for (const e of o['events'] as { kind: string; data: string }[]) process.stderr.write(`  event: ${e.kind} ${e.data}\n`);
   const writes = (o['writes'] as unknown[]).length;
   process.stderr.write(
-    `  ${o['applied'] ? `applied ${writes} change(s)` : 'state unchanged'}; gas ${String(o['gas_used'])}; context ${String(o['context']).slice(0, 16)}…; root ${String(o['state_root']).slice(0, 16)}…\n`,
+    `  ${o['applied'] ? `applied ${writes} change(s)` : view ? `view: not applied (${writes} change(s) discarded)` : 'state unchanged'}; ${gasText(String(o['gas_used']), { code, message }, o['crash'] !== undefined)}; context ${String(o['context']).slice(0, 16)}…; root ${String(o['state_root']).slice(0, 16)}…\n`,
   );
+  const hint = code === 'return' || hints === undefined ? undefined : failureHint({ code, message, fingerprintNull: o['fingerprint'] === null }, hints);
+  if (hint !== undefined) process.stderr.write(`  hint: ${hint}\n`);
 }

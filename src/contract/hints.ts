@@ -14,6 +14,7 @@ export function fixHint(rule: string, detail = ''): string {
     }
     if (detail.startsWith('env.seed:')) return 'Math.random imports env.seed: use randomBytes() from @hostlink/sdk';
     if (detail.startsWith('env.trace:')) return 'trace() imports env.trace: use log() from @hostlink/sdk';
+    if (detail.startsWith('env.console.')) return `console.${detail.slice(12).split(':')[0]} imports ${detail.split(':')[0]}: use log() from @hostlink/sdk`;
     if (detail.includes('wrong signature')) return 'the import has the wrong signature: import host functions through @hostlink/sdk, not by hand';
     return 'contracts may import only the host functions of module "env" (docs/host-functions.md): remove the import or use the SDK';
   }

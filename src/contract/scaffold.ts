@@ -20,7 +20,9 @@ export function scaffoldFiles(name: string): Record<string, string> {
         type: 'module',
         scripts: {
           build: 'hostlink build',
-          test: 'hostlink build && node --test test/contract.test.js',
+          // Bare `node --test` runs every test file in the project (test/**, *.test.js; node_modules excluded) on
+          // Node 20 and later alike; `node --test test/` works on 20 only (21+ take globs and would not expand it).
+          test: 'hostlink build && node --test',
           deploy: `hostlink deploy build/${name}.wasm`,
         },
         dependencies: { '@hostlink/sdk': `^${HOSTLINK_VERSION}` },
@@ -41,7 +43,7 @@ export function scaffoldFiles(name: string): Record<string, string> {
     'assembly/tsconfig.json': JSON.stringify({ extends: 'assemblyscript/std/assembly.json', include: ['./**/*.ts'] }, null, 2) + '\n',
     'assembly/index.ts': CONTRACT,
     'test/contract.test.js': TEST.replaceAll('NAME', name),
-    'README.md': README.replaceAll('NAME', name),
+    'README.md': readme(name),
     '.gitignore': 'node_modules/\nbuild/\n.hostlink/\n',
   };
 }
@@ -162,25 +164,39 @@ test('greetings: state patched by the test, errors asserted', async () => {
 });
 `;
 
+/** The README's commands, each with its comment; the comments line up whatever the project's name. */
+function commands(name: string): string {
+  const rows: [string, string][] = [
+    ['npm install', 'hostlink, @hostlink/sdk and the AssemblyScript compiler'],
+    ['npm test', 'hostlink build, then every test file in test/ (real VM processes, in-memory state)'],
+    ['npx hostlink build --watch', 'rebuild on every change'],
+    [`npx hostlink inspect build/${name}.wasm`, 'the methods, their shapes and events (the ABI)'],
+    [`npx hostlink deploy build/${name}.wasm`, 'store it in ./.hostlink'],
+    [`npx hostlink call build/${name}.wasm increment --input '{}'`, ''],
+    [`npx hostlink view build/${name}.wasm count`, 'runs without applying'],
+    ['npx hostlink state name:default', "the context's keys and values"],
+  ];
+  const width = Math.max(...rows.filter(([, c]) => c !== '').map(([cmd]) => cmd.length)) + 2;
+  return rows.map(([cmd, comment]) => (comment === '' ? cmd : `${cmd.padEnd(width)}# ${comment}`)).join('\n');
+}
+
+function readme(name: string): string {
+  return README.replace('COMMANDS', commands(name)).replaceAll('NAME', name);
+}
+
 const README = `# NAME
 
 A Hostlink contract in AssemblyScript.
 
 \`\`\`sh
-npm install            # hostlink, @hostlink/sdk and the AssemblyScript compiler
-npm test               # hostlink build, then the tests in test/ (real VM processes, in-memory state)
-npx hostlink build --watch                     # rebuild on every change
-npx hostlink inspect build/NAME.wasm           # the methods, their shapes and events (the ABI)
-npx hostlink deploy build/NAME.wasm            # store it in ./.hostlink
-npx hostlink call build/NAME.wasm increment --input '{}'
-npx hostlink view build/NAME.wasm count        # runs without applying
-npx hostlink state name:default                # the context's keys and values
+COMMANDS
 \`\`\`
 
 - \`assembly/index.ts\`: the contract. Every exported \`function m(): void\` is a method; it reads its input
   with \`input()\` and answers with \`returnOk(json)\` or \`returnErr(json)\`. The doc comments' \`@input\`,
   \`@output\`, \`@view\` and \`@event\` tags become the ABI that \`hostlink build\` embeds.
 - \`test/contract.test.js\`: tests with \`hostlink/testing\` (accounts, block time, state patching, views).
+  \`npm test\` runs every test file: add more as \`test/*.test.js\`.
 - \`hostlink build\` compiles with the flags every contract needs (\`--runtime stub\`, the SDK's abort handler)
   and runs the checks a host applies at deploy time, so a build that succeeds deploys.
 

@@ -30,7 +30,7 @@ export class ModuleChecker {
       case 'ok':
         return;
       case 'invalid':
-        throw new HostlinkError('usage', 'not a valid WebAssembly module: compile the contract to .wasm first (see examples/)');
+        throw new HostlinkError('usage', 'not a valid WebAssembly module: deploy the compiled contract (.wasm), not its source');
       case 'rejected':
         throw new HostlinkError('usage', `contract refused: ${answer.message.replace(/^module rejected: /, '')}`);
       case 'failed':

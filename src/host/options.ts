@@ -13,7 +13,8 @@ export const MAX_POOL_SIZE = 1024;
 export const MAX_COMMIT_GROUP_MS = 1000;
 /** Most follow-up calls per call and levels below it. */
 export const MAX_FOLLOW_UPS = 1024;
-const MAX_GAS = (1n << 63n) - 1n;
+/** The largest gas limit (the message's gas_limit is a signed 64-bit integer's range). */
+export const MAX_GAS = (1n << 63n) - 1n;
 
 export function checkInteger(name: string, value: unknown, min: number, max: number): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {

@@ -13,7 +13,14 @@
 import { AssertionError } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Host, type CallRequest, type HostOptions, type Outcome } from '../host/host.js';
+import { HostlinkError } from '../errors.js';
+import { DEFAULT_HOST_OPTIONS, Host, type CallRequest, type HostOptions, type Outcome } from '../host/host.js';
+import { checkGas, MAX_GAS } from '../host/options.js';
+import { failureHint } from '../host/outcome-hint.js';
+import { fallBackToRootVms, SANDBOX_USER_ENV } from '../host/sandbox/plan.js';
+import { HOSTLINK_BIN } from '../host/supervisor.js';
+import { DEFAULT_GAS_LIMIT } from '../protocol/message.js';
+import { SANDBOX_ENV } from '../vm/sandbox.js';
 import { applyDelta, readState } from '../host/state/merkle.js';
 import { readAbi, type ContractAbi } from '../contract/abi.js';
 import type { ExecutionResult } from '../protocol/result.js';
@@ -73,7 +80,11 @@ export interface CallOptions {
   as?: IdLike;
   /** The context (default: the TestHost's default context, "test"). */
   context?: IdLike;
-  gas?: bigint;
+  /**
+   * Gas limit of this call: a whole number (up to Number.MAX_SAFE_INTEGER) or a bigint (up to 2^63-1).
+   * Default: the Host's (1000000000 unless TestHostOptions.host.gasLimit says otherwise).
+   */
+  gas?: number | bigint;
   /** Block time for this call (RFC 3339); default: the TestHost's time. */
   datetime?: string | Date;
   /** random_bytes seed for this call (32 bytes, or a name hashed to 32 bytes); default: the TestHost's seed. */
@@ -85,6 +96,8 @@ export class CallResult {
   constructor(
     readonly method: string,
     readonly outcome: Outcome,
+    /** The limits the call ran with, for the failure text's hint (how to raise the one that stopped it). */
+    private readonly limits: { gasLimit: bigint; deadlineMs: number } = { gasLimit: DEFAULT_GAS_LIMIT, deadlineMs: DEFAULT_HOST_OPTIONS.deadlineMs },
   ) {}
 
   get result(): ExecutionResult {
@@ -130,9 +143,20 @@ export class CallResult {
 
   private describe(): string {
     const r = this.outcome.result;
-    const what = r.code === 'return' ? `returned ${JSON.stringify(r.value instanceof Uint8Array ? text(r.value) : r.value)}` : `failed with ${r.code}: ${r.message}`;
+    const what = r.code === 'return' ? `returned ${JSON.stringify(r.value instanceof Uint8Array ? text(r.value) : r.value)}` : `failed with ${r.code}: ${r.message}${this.hint()}`;
     const logs = this.outcome.logs.length ? `\nlogs:\n  ${this.outcome.logs.join('\n  ')}` : '';
     return `${this.method} ${what}${logs}`;
+  }
+
+  /** " (hint: …)" naming the limit that stopped a failed call and the option that raises it, or "". */
+  private hint(): string {
+    const r = this.outcome.result;
+    if (r.code === 'return') return '';
+    const hint = failureHint(
+      { code: r.code, message: r.message, fingerprintNull: r.fingerprint === null },
+      { gasLimit: this.limits.gasLimit, gasOption: '{ gas: N } in call or view (a number or a bigint)', deadlineMs: this.limits.deadlineMs, deadlineOption: 'TestHost.open({ host: { deadlineMs } })' },
+    );
+    return hint === undefined ? '' : ` (hint: ${hint})`;
   }
 
   private expectReturn(): Extract<ExecutionResult, { code: 'return' }> {
@@ -152,10 +176,14 @@ export class CallResult {
    * a limit, a trap, a missing method...); `message` must occur in (string) or match (RegExp) the message.
    * Returns the message.
    */
-  expectError(code?: 'user_error' | 'vm_error' | 'internal_error', message?: string | RegExp): string {
+  expectError(code?: ErrorCode, message?: string | RegExp): string {
+    // Checked before the outcome: a misspelt code ('panic') would otherwise fail later as a wrong outcome.
+    if (code !== undefined && !(ERROR_CODES as readonly string[]).includes(code)) {
+      throw new TypeError(`expectError: '${String(code)}' is not a result code: use one of ${ERROR_CODES.join(', ')} (a panic or returnErr is a user_error; match its text with the message argument)`);
+    }
     const r = this.outcome.result;
     if (r.code === 'return') throw new AssertionError({ message: `expected ${this.method} to fail, but it ${this.describe().slice(this.method.length + 1)}` });
-    if (code !== undefined && r.code !== code) throw new AssertionError({ message: `expected ${code} from ${this.method}, got ${r.code}: ${r.message}`, actual: r.code, expected: code });
+    if (code !== undefined && r.code !== code) throw new AssertionError({ message: `expected ${code} from ${this.method}, got ${r.code}: ${r.message}${this.hint()}`, actual: r.code, expected: code });
     if (message !== undefined && !(typeof message === 'string' ? r.message.includes(message) : message.test(r.message))) {
       throw new AssertionError({ message: `${this.method} failed with ${JSON.stringify(r.message)}, which does not match ${String(message)}`, actual: r.message, expected: message });
     }
@@ -173,6 +201,10 @@ export class CallResult {
   }
 }
 
+/** The codes of a failed call (ExecutionResult): what expectError accepts. */
+export const ERROR_CODES = ['user_error', 'vm_error', 'internal_error'] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 /** A deployed contract: call and view its methods. */
 export class Contract {
   constructor(
@@ -187,12 +219,14 @@ export class Contract {
 
   /** Runs a method and applies its outcome (a Return commits its writes). `input`: string, bytes or a JSON value. */
   async call(method: string, input?: unknown, options: CallOptions = {}): Promise<CallResult> {
-    return new CallResult(method, await this.host.host.call(this.host.request(this.codeHash, method, input, options)));
+    const request = this.host.request(this.codeHash, method, input, options);
+    return new CallResult(method, await this.host.host.call(request), this.host.limitsOf(request));
   }
 
   /** Runs a method without applying anything (reads, dry runs). */
   async view(method: string, input?: unknown, options: CallOptions = {}): Promise<CallResult> {
-    return new CallResult(method, await this.host.host.view(this.host.request(this.codeHash, method, input, options)));
+    const request = this.host.request(this.codeHash, method, input, options);
+    return new CallResult(method, await this.host.host.view(request), this.host.limitsOf(request));
   }
 
   /**
@@ -223,6 +257,18 @@ export interface TestHostOptions {
   host?: HostOptions;
 }
 
+/** The gas option as the Host takes it: a bigint; a number must be a safe whole number (larger ones lose digits). */
+function gasOf(gas: number | bigint): bigint {
+  if (typeof gas === 'bigint') {
+    checkGas('gas', gas);
+    return gas;
+  }
+  if (typeof gas !== 'number' || !Number.isSafeInteger(gas) || gas < 0) {
+    throw new HostlinkError('usage', `gas must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, or a bigint from 0n to ${MAX_GAS}n (got ${String(gas)})`);
+  }
+  return BigInt(gas);
+}
+
 const iso = (d: string | Date): string => (d instanceof Date ? d.toISOString() : d);
 const seedBytes = (s: Uint8Array | string): Uint8Array => (typeof s === 'string' ? idOf(s).id : s);
 
@@ -235,14 +281,40 @@ export class TestHost {
   private constructor(
     readonly host: Host,
     options: TestHostOptions,
+    private readonly hostOptions: HostOptions,
   ) {
     this.datetime = iso(options.datetime ?? '2024-01-01T00:00:00Z');
     this.seed = seedBytes(options.seed ?? 'seed');
     this.defaultContext = toId(options.context ?? 'test');
   }
 
+  /**
+   * Opens an in-memory Host. Run as root where the VM user (nobody) cannot read the installation (a project
+   * in a private folder), its VMs run as root with the other sandbox layers on, with a warning, as the
+   * hostlink command does; naming a sandbox user (TestHostOptions.host.sandbox, HOSTLINK_SANDBOX_USER) or a
+   * sandbox mode of 'required' (which then refuses) or 'off' leaves the choice to you.
+   */
   static async open(options: TestHostOptions = {}): Promise<TestHost> {
-    return new TestHost(await Host.open({ poolSize: 1, ...options.host }), options);
+    const hostOptions: HostOptions = { poolSize: 1, ...options.host };
+    const sandbox = hostOptions.sandbox;
+    const namesUser = typeof sandbox === 'object' && sandbox.user !== undefined;
+    // 'off' runs VMs as the host user anyway; an explicit 'required' keeps refusing, as on the command line.
+    const mode = typeof sandbox === 'object' ? sandbox.mode : sandbox ?? process.env[SANDBOX_ENV.mode];
+    if (!namesUser && mode !== 'off' && mode !== 'required') {
+      const why = fallBackToRootVms(HOSTLINK_BIN);
+      if (why !== undefined) {
+        process.emitWarning(`${why}; the tests run VMs as root with the other sandbox layers on (install Hostlink where that account can read it, e.g. under /opt, or set ${SANDBOX_USER_ENV} to choose)`, { code: 'HOSTLINK_ROOT_VMS' });
+      }
+    }
+    return new TestHost(await Host.open(hostOptions), options, hostOptions);
+  }
+
+  /** @internal The limits a request runs with (for the failure text's hint). */
+  limitsOf(request: CallRequest): { gasLimit: bigint; deadlineMs: number } {
+    return {
+      gasLimit: request.gasLimit ?? this.hostOptions.gasLimit ?? DEFAULT_GAS_LIMIT,
+      deadlineMs: request.deadlineMs ?? this.hostOptions.deadlineMs ?? DEFAULT_HOST_OPTIONS.deadlineMs,
+    };
   }
 
   /** A named account; its id is SHA-256 of the name (the same on every TestHost). */
@@ -282,7 +354,7 @@ export class TestHost {
       executorId: toId(o.as ?? 'alice'),
       datetime: iso(o.datetime ?? this.datetime),
       seed: o.seed !== undefined ? seedBytes(o.seed) : this.seed,
-      ...(o.gas !== undefined ? { gasLimit: o.gas } : {}),
+      ...(o.gas !== undefined ? { gasLimit: gasOf(o.gas) } : {}),
     };
   }
 

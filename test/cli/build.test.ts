@@ -65,6 +65,34 @@ describe('hostlink new and build', () => {
     assert.match(noProject.stderr, /assembly\/index\.ts does not exist: a contract project has its methods in assembly\/index\.ts/);
   });
 
+  test('a build reports every import that is not a host function, each with its fix', () => {
+    const ws = workspace();
+    assert.equal(spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'imports'], { cwd: ws, encoding: 'utf8' }).status, 0);
+    writeFileSync(
+      join(ws, 'imports', 'assembly', 'index.ts'),
+      'import { log } from "@hostlink/sdk";\nexport function m(): void {\n  log("l");\n  trace("t");\n  console.log("c");\n  if (Math.random() > 2.0) unreachable();\n}\n',
+    );
+    const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'build', 'imports'], { cwd: ws, encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /would be refused at deploy: import_not_allowed: 3 imports are not host functions: /);
+    for (const name of ['env.trace', 'env.console.log', 'env.seed']) assert.ok(r.stderr.includes(`${name}: `), `${name} reported: ${r.stderr}`);
+    assert.match(r.stderr, /fix: .*trace\(\) imports env\.trace: use log\(\) from @hostlink\/sdk/);
+    assert.match(r.stderr, /console\.log imports env\.console\.log: use log\(\) from @hostlink\/sdk/);
+    assert.match(r.stderr, /Math\.random imports env\.seed: use randomBytes\(\) from @hostlink\/sdk/);
+  });
+
+  test('a new project runs every test file in test/, and its README\'s comments line up whatever the name', () => {
+    const ws = workspace();
+    for (const name of ['ab', 'a-much-longer-contract-name']) {
+      assert.equal(spawnSync(process.execPath, [HOSTLINK_BIN, 'new', name], { cwd: ws, encoding: 'utf8' }).status, 0);
+      const pkg = JSON.parse(readFileSync(join(ws, name, 'package.json'), 'utf8')) as { scripts: { test: string } };
+      assert.equal(pkg.scripts.test, 'hostlink build && node --test');
+      const block = /```sh\n([\s\S]*?)```/.exec(readFileSync(join(ws, name, 'README.md'), 'utf8'))![1]!;
+      const columns = new Set(block.split('\n').filter((l) => l.includes('# ')).map((l) => l.indexOf('# ')));
+      assert.equal(columns.size, 1, `one comment column for ${name}:\n${block}`);
+    }
+  });
+
   test('build --watch rebuilds after a change, reports a broken file and goes on, and stops on SIGINT', async () => {
     const ws = workspace();
     assert.equal(spawnSync(process.execPath, [HOSTLINK_BIN, 'new', 'watched'], { cwd: ws }).status, 0);

@@ -72,7 +72,7 @@ describe('hostlink CLI', () => {
   test('errors are one clear line, no stack trace unless --verbose', () => {
     const missing = hostlink('call', 'nope.wasm', 'get');
     assert.equal(missing.code, 1);
-    assert.equal(missing.stderr, 'hostlink: nope.wasm is neither a file nor a 64-character code hash\n');
+    assert.equal(missing.stderr, 'hostlink: no such file: nope.wasm: check the path, or build the contract first (hostlink build, run in the contract project, writes build/NAME.wasm)\n');
     const badJson = hostlink('call', kv, 'get', '--input', '{nope');
     assert.equal(badJson.code, 2);
     assert.match(badJson.stderr, /^hostlink: --input is not valid JSON/);
@@ -83,7 +83,7 @@ describe('hostlink CLI', () => {
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command 'frobnicate'/);
     const notWasm = hostlink('deploy', HOSTLINK_BIN);
-    assert.match(notWasm.stderr, /not a valid WebAssembly module/);
+    assert.equal(notWasm.stderr, `hostlink: ${HOSTLINK_BIN} is not a WebAssembly module: give the compiled contract (hostlink build, run in the contract project, writes build/NAME.wasm)\n`);
   });
 
   test('doctor reports the channel in use and whether the VM can run', () => {

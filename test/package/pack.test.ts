@@ -74,7 +74,7 @@ describe('npm packages (slow: packs and installs offline)', { skip: hasNpm ? fal
 
   test('the tarballs hold the built library, its types, the CLI, the examples and the license; not the tests', () => {
     const files = root.files.map((f) => f.path);
-    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/hostlink_state.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c', 'proto/runtime.proto', 'scripts/build-vm-snapshot.mjs', 'dist/vm-snapshot/entry.cjs', 'dist/vm-snapshot/sources.json']) {
+    for (const f of ['bin/hostlink.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/src/cli/main.js', 'examples/kv-store/build/kv-store.wasm', 'native/hostlink_channel.c', 'native/hostlink_state.c', 'native/binding.gyp', 'scripts/build-native.mjs', 'LICENSE', 'README.md', 'docs/testing.md', 'docs/embedding.md', 'studio/index.html', 'studio/studio.js', 'native/hostlink_launch.c', 'native/hostlink_sandbox.c', 'proto/runtime.proto', 'scripts/build-vm-snapshot.mjs', 'dist/vm-snapshot/entry.cjs', 'dist/vm-snapshot/sources.json', 'examples/kv-store/assembly/index.ts', 'examples/collab/assembly/index.ts']) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
     for (const f of files) assert.doesNotMatch(f, /^(test|bench|\.ci|src|dist\/test|dist\/bench)\/|\.map$|tsbuildinfo/, `${f} should not be published`);
@@ -122,9 +122,11 @@ describe('npm packages (slow: packs and installs offline)', { skip: hasNpm ? fal
   test('a scaffolded contract builds, passes its own tests, deploys, runs, views and is inspected', () => {
     npmExec(['hostlink', 'new', 'counter']);
     const project = join(app, 'counter');
+    // A second test file of the author's own: npm test runs it too.
+    writeFileSync(join(project, 'test', 'more.test.js'), "import { test } from 'node:test';\ntest('another file', () => {});\n");
     const tested = npm(['test'], project);
     assert.match(tested, /built build\/counter\.wasm/);
-    assert.match(tested, /# pass 3\n# fail 0/);
+    assert.match(tested, /# pass 4\n# fail 0/);
     // The installed command itself (what npx runs) for the rest: npm's own start-up adds nothing to check.
     const hostlink = (...args: string[]): string => ok([process.execPath, join(app, 'node_modules', '.bin', 'hostlink'), ...args], project);
     const hash = hostlink('deploy', 'build/counter.wasm').trim();

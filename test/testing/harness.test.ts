@@ -78,6 +78,38 @@ describe('hostlink/testing', () => {
     assert.throws(() => ev.expectError(), /expected event to fail/);
   });
 
+  test('gas is a whole number or a bigint; anything else is refused with the range', async () => {
+    assert.equal((await calls.view('now', {}, { gas: 10_000_000 })).ok, true);
+    assert.equal((await calls.view('now', {}, { gas: 10_000_000n })).ok, true);
+    for (const bad of [1.5, -1, 2 ** 60, Number.NaN]) {
+      await assert.rejects(calls.view('now', {}, { gas: bad }), /^HostlinkError: gas must be a whole number from 0 to 9007199254740991, or a bigint from 0n to 9223372036854775807n/, String(bad));
+    }
+  });
+
+  test('expectError refuses a code that is not a result code at once, listing the codes', async () => {
+    const panic = await kv.call('get_unchecked', { key: 'nope' }, { context: 'kv' });
+    assert.throws(
+      () => panic.expectError('panic' as 'user_error'),
+      (e: unknown) => e instanceof TypeError && /^expectError: 'panic' is not a result code: use one of user_error, vm_error, internal_error/.test(e.message),
+    );
+  });
+
+  test('a call stopped by gas says which limit stopped it and how to raise it', async () => {
+    const misbehave = await t.deploy(contractPath('misbehave'));
+    const loop = await misbehave.call('loop_forever', {}, { gas: 1_000_000 });
+    assert.throws(
+      () => loop.expectOk(),
+      (e: unknown) => e instanceof AssertionError && /failed with vm_error: out_of_gas \(hint: the call used up its gas limit of 1000000 .*raise it with \{ gas: N \}/.test(e.message),
+    );
+    // 1 MiB returned costs 200 gas per byte to hand over: more than this limit, though the method itself finished.
+    const big = await misbehave.call('big_return', {}, { gas: 100_000_000 });
+    assert.throws(
+      () => big.expectError('user_error'),
+      (e: unknown) => e instanceof AssertionError && /got vm_error: out_of_gas \(hint: the method finished, but handing its result and changes to the host costs 200 gas per byte .*limit of 100000000 gas/.test(e.message),
+    );
+    assert.equal((await misbehave.call('big_return')).ok, true, 'the default limit pays for it');
+  });
+
   test('two replicas converge by exchanging artifacts', async () => {
     const b = await TestHost.open();
     try {

@@ -36,6 +36,8 @@ describe('core host functions through real VM processes', () => {
     const loc = p.out(24);
     const badFile = p.buf(BAD_UTF8);
     const badLoc = p.out(24);
+    const noFile = p.buf('');
+    const bareLoc = p.out(24); // a location whose file is empty: no source position to show
     const out5 = p.out(5);
     const out9 = p.out(9);
     const okTag = p.out(24);
@@ -58,6 +60,8 @@ describe('core host functions through real VM processes', () => {
     p.method('panic_bad_utf8', `${setLoc(loc.at, file)} ${call('panic_utf8', bad, loc.at)}`);
     p.method('panic_bad_file', `${setLoc(badLoc.at, badFile)} ${call('panic', badLoc.at)}`);
     p.method('panic_oob', call('panic', OOB));
+    p.method('panic_bare', `${copy(bareLoc.at, noFile)} ${call('panic', bareLoc.at)}`);
+    p.method('panic_msg_bare', `${copy(bareLoc.at, noFile)} ${call('panic_utf8', hello, bareLoc.at)}`);
     // registers
     p.method('register_len_absent', `(call $ret_i64 ${call('register_len', 42)})`);
     p.method('read_register_absent', `(drop ${call('read_register', 42, out5.desc)})`);
@@ -124,9 +128,12 @@ describe('core host functions through real VM processes', () => {
     return (o.result as { message: string }).message;
   };
 
-  test('system: panics are user errors with message and location; bad UTF-8 and bad pointers are VM errors', async () => {
+  test('system: panics are user errors with message and location (none when its file is empty); bad UTF-8 and bad pointers are VM errors', async () => {
     assert.equal(userError(await run('panic_plain')), 'Panic: explicit panic at f.ts:7:9');
     assert.equal(userError(await run('panic_msg')), 'Panic: hello at f.ts:7:9');
+    // No file (the SDK's panic(message) without a location): no " at :0:0" after the message.
+    assert.equal(userError(await run('panic_bare')), 'Panic: explicit panic');
+    assert.equal(userError(await run('panic_msg_bare')), 'Panic: hello');
     assertVmError(await run('panic_bad_utf8'), 'BadUTF8', 'panic_utf8');
     assertVmError(await run('panic_bad_file'), 'BadUTF8', 'panic');
     assertVmError(await run('panic_oob'), 'InvalidMemoryAccess', 'panic');

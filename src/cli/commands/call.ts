@@ -7,9 +7,25 @@ import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
 import type { Host, Outcome } from '../../host/host.js';
 import { round3 } from '../../host/call-trace.js';
 import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, outcomeJson, parse, parseId, parseInput, printOutcome, readContractFile, withHost } from '../common.js';
+import { cliHintContext, hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, namingFile, outcomeJson, parse, parseDeadline, parseGas, parseId, parseInput, printOutcome, readContractArg, withHost } from '../common.js';
 import { printOutcomeJson, RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
-import { datetimeToNanos } from '../../protocol/message.js';
+import { datetimeToNanos, DEFAULT_GAS_LIMIT } from '../../protocol/message.js';
+
+/** The options call and view share (view has no --validators and no --view). */
+export const RUN_OPTIONS_HELP = `  --input JSON|@file    the call input: JSON text, or @path for raw bytes (default: empty)
+  --context ID          context to run in (default: the name "default")
+  --executor ID         executor public key (default: 32 zero bytes)
+  --gas N               gas limit (default ${DEFAULT_GAS_LIMIT})
+  --limit NAME=VALUE    override a VM limit for this call, e.g. --limit max_logs=10 (repeatable;
+                        names in docs/message.md)
+${SERVER_HELP}
+  --trace               print the outcome as JSON with a "trace": every call run (this one and its
+                        follow-ups) with its protocol requests in order, sizes and timings, its message
+                        and its storage reads (enough to replay it; docs/metrics.md)`;
+
+export const LOCAL_RUN_OPTIONS_HELP = `  --fetch-allow ORIGIN  let the contract's fetch reach ORIGIN, e.g. http://127.0.0.1:8080 (repeatable)
+  --datetime TIME       block time the contract sees (RFC 3339, e.g. 2025-01-01T00:00:00Z)
+  --seed ID             seed of random_bytes (an ID as below; default: none)`;
 
 export const usage = `usage: hostlink call (FILE.wasm|HASH) METHOD [--input JSON|@file] [--context ID] [--executor ID] [--gas N]
                      [--validators N] [--fetch-allow ORIGIN]
@@ -18,29 +34,19 @@ Runs METHOD of a contract in a VM process and applies the result to the context'
 (a Return commits its storage changes; any error changes nothing). A FILE.wasm is deployed first.
 Exit code 0 when the method returned, 1 when it failed (the error is printed).
 
-  --input JSON|@file    the call input: JSON text, or @path for raw bytes (default: empty)
-  --context ID          context to run in (default: the name "default")
-  --executor ID         executor public key (default: 32 zero bytes)
-  --gas N               gas limit (default 1000000000)
-  --limit NAME=VALUE    override a VM limit for this call, e.g. --limit max_logs=10 (repeatable;
-                        names in docs/message.md)
-${SERVER_HELP}
-  --trace               print the outcome as JSON with a "trace": every call run (this one and its
-                        follow-ups) with its protocol requests in order, sizes and timings, its message
-                        and its storage reads (enough to replay it; docs/metrics.md)
+${RUN_OPTIONS_HELP}
   --validators N        run the call as a leader and N validators, each on its own copy of the state,
                         print every vote and the decision, and apply the call only when a strict
                         majority agrees (a sync replay of the leader's results; docs/nondet.md)
-  --fetch-allow ORIGIN  let the contract's fetch reach ORIGIN, e.g. http://127.0.0.1:8080 (repeatable)
-  --datetime TIME       block time the contract sees (RFC 3339, e.g. 2025-01-01T00:00:00Z)
-  --seed ID             seed of random_bytes (an ID as below; default: none)
+${LOCAL_RUN_OPTIONS_HELP}
   --view                run without applying anything (the same as hostlink view)
+  (--validators, --fetch-allow, --datetime and --seed run on this machine: not with --server)
 
 ${ID_HELP}
 
 ${HOST_OPTIONS_HELP}`;
 
-const OPTIONS = {
+export const OPTIONS = {
   ...HOST_OPTIONS,
   input: { type: 'string' },
   context: { type: 'string' },
@@ -83,8 +89,7 @@ async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
     if (!host.hasCode(hash)) throw new HostlinkError('not_found', `no contract with hash ${hashMatch[1]}: deploy it first (hostlink codes lists the deployed ones)`);
     return hash;
   }
-  if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-  return host.deploy(readContractFile(target));
+  return namingFile(target, host.deploy(readContractArg(target)));
 }
 
 const resultLine = (o: Outcome): string => (o.result.code === 'return' ? 'Return' : `${o.result.code}: ${o.result.message}`);
@@ -121,11 +126,7 @@ export async function run(argv: string[]): Promise<number> {
       throw new HostlinkError('usage', `${(e as Error).message.replace(/^invalid message: field /, '')} (write e.g. 2025-01-01T00:00:00Z)`);
     }
   }
-  let gasLimit: bigint | undefined;
-  if (values.gas !== undefined) {
-    if (!/^[0-9]+$/.test(values.gas)) throw new HostlinkError('usage', '--gas must be a whole number');
-    gasLimit = BigInt(values.gas);
-  }
+  const gasLimit = parseGas(values.gas);
   const limits = parseLimits(values.limit);
   let validators: number | undefined;
   if (values.validators !== undefined) {
@@ -137,11 +138,18 @@ export async function run(argv: string[]): Promise<number> {
   if (validators !== undefined && values.view) throw new HostlinkError('usage', '--validators applies the call when a majority agrees; it cannot be combined with --view');
   const server = serverOf(values);
   if (server !== undefined) {
-    if (validators !== undefined || values['fetch-allow'] !== undefined || values.datetime !== undefined || seed !== undefined || values.view) {
-      throw new HostlinkError('usage', '--validators, --fetch-allow, --datetime, --seed and --view run on this machine; drop --server (or HOSTLINK_SERVER) to use them');
+    const local = [validators !== undefined && '--validators', values['fetch-allow'] !== undefined && '--fetch-allow', values.datetime !== undefined && '--datetime', seed !== undefined && '--seed'].filter((o): o is string => o !== false);
+    if (local.length > 0) {
+      throw new HostlinkError('usage', `${local.join(', ')} ${local.length === 1 ? 'runs' : 'run'} only on this machine, not through a node: drop --server (or HOSTLINK_SERVER) to use ${local.length === 1 ? 'it' : 'them'}`);
     }
-    const body = { method, input_hex: hex(input), context: hex(contextId), executor: hex(executorId), limits: rawLimits(values.limit), ...(gasLimit !== undefined ? { gas: gasLimit.toString() } : {}) };
-    return callRemote(new RemoteNode(server), target, body, values.json === true, values.trace === true);
+    const deadline = values.deadline === undefined ? undefined : parseDeadline(values.deadline);
+    const body = {
+      method, input_hex: hex(input), context: hex(contextId), executor: hex(executorId), limits: rawLimits(values.limit),
+      ...(gasLimit !== undefined ? { gas: gasLimit.toString() } : {}),
+      ...(deadline !== undefined ? { deadline_ms: deadline } : {}),
+      ...(values.mode !== undefined ? { mode: values.mode } : {}),
+    };
+    return callRemote(new RemoteNode(server), target, body, { json: values.json === true, trace: values.trace === true, view: values.view === true, gasLimit, deadlineMs: deadline });
   }
   const options = { ...hostOptions(values), ...(values.trace ? { traceReads: true } : {}) };
   if (values['fetch-allow'] !== undefined) options.fetch = { allow: values['fetch-allow'] };
@@ -169,7 +177,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } }) + '\n');
     return outcome.result.code === 'return' ? 0 : 1;
   }
-  printOutcome(outcome, contextId, values.json === true, values.view === true);
+  printOutcome(outcome, contextId, values.json === true, values.view === true, cliHintContext(gasLimit, options.deadlineMs));
   if (!values.json && outcome.crash) process.stderr.write(`  VM stderr:\n${outcome.crash.stderr}\n`);
   return outcome.result.code === 'return' ? 0 : 1;
 }
@@ -201,23 +209,34 @@ interface RemoteRecord {
   follow_ups: { call_id?: number; follow_ups?: RemoteRecord['follow_ups'] }[];
 }
 
-/** The same call through a running node's API: deploy the file if one is given, call, print as locally. */
-async function callRemote(node: RemoteNode, target: string, body: Record<string, unknown>, json: boolean, trace: boolean): Promise<number> {
+/** The same call through a running node's API: deploy the file if one is given, call (or view), print as locally. */
+async function callRemote(
+  node: RemoteNode,
+  target: string,
+  body: Record<string, unknown>,
+  o: { json: boolean; trace: boolean; view: boolean; gasLimit: bigint | undefined; deadlineMs: number | undefined },
+): Promise<number> {
   let code = target;
   if (!/^[0-9a-fA-F]{64}$/.test(target)) {
-    if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
-    code = (await node.post<{ code_hash: string }>('api/codes', readContractFile(target), 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)')).code_hash;
+    const wasm = readContractArg(target);
+    code = (await namingFile(target, node.post<{ code_hash: string }>('api/codes', wasm, 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)'))).code_hash;
   }
   const context = String(body['context']);
-  const record = await node.post<RemoteRecord>(
-    'api/calls',
-    { ...body, code },
-    'application/json',
-    `whether the call was applied is unknown: before calling again, check context ${context} once the node answers (hostlink state ${context} --server ${node.url}, or the node's recent calls: GET ${node.url}api/calls)`,
-  );
+  // A view applies nothing: losing its answer loses nothing, so it is simply run again.
+  const record = o.view
+    ? await node.post<RemoteRecord>('api/views', { ...body, code }, 'application/json', 'a view applies nothing: run it again once the node answers')
+    : await node.post<RemoteRecord>(
+        'api/calls',
+        { ...body, code },
+        'application/json',
+        `whether the call was applied is unknown: before calling again, check context ${context} once the node answers (hostlink state ${context} --server ${node.url}, or the node's recent calls: GET ${node.url}api/calls)`,
+      );
   const ok = record.outcome['result'] === 'return' ? 0 : 1;
-  if (!trace) {
-    printOutcomeJson(record.outcome, json);
+  if (!o.trace) {
+    // Without --deadline the node's own deadline applies, which this side does not know.
+    const local = cliHintContext(o.gasLimit, o.deadlineMs);
+    const hints = o.deadlineMs !== undefined ? local : { gasLimit: local.gasLimit, gasOption: local.gasOption, deadlineOption: "--deadline MS (up to the node's own hostlink serve --deadline)" };
+    printOutcomeJson(record.outcome, o.json, o.view, hints);
     return ok;
   }
   // The node keeps each call's trace (not its reads: it does not record them); follow-ups are calls of their own.

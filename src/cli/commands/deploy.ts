@@ -1,7 +1,6 @@
 /** `hostlink deploy FILE.wasm`: store a contract and print its code hash. */
-import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, readContractFile, withHost } from '../common.js';
+import { hex, namingFile, parse, readContractArg, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
 export const usage = `usage: hostlink deploy FILE.wasm [--data-dir DIR] [--json]
@@ -10,19 +9,18 @@ Stores the contract by its SHA-256 hash and prints the hash (use it with hostlin
 
 ${SERVER_HELP}
 
-${HOST_OPTIONS_HELP}`;
+${STORE_OPTIONS_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...HOST_OPTIONS, ...SERVER_OPTION }, usage);
+  const { values, positionals } = parse(argv, { ...STORE_OPTIONS, ...SERVER_OPTION }, usage);
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
   const file = positionals[0]!;
-  if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
-  const bytes = readContractFile(file);
+  const bytes = readContractArg(file);
   const server = serverOf(values);
   const hash =
     server === undefined
-      ? await withHost(hostOptions(values), (host) => host.deploy(bytes))
-      : Uint8Array.from(Buffer.from((await new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)')).code_hash, 'hex'));
+      ? await withHost(storeOptions(values), (host) => namingFile(file, host.deploy(bytes)))
+      : Uint8Array.from(Buffer.from((await namingFile(file, new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)'))).code_hash, 'hex'));
   process.stdout.write(values.json ? JSON.stringify({ code_hash: hex(hash), bytes: bytes.length }) + '\n' : hex(hash) + '\n');
   return 0;
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { HostlinkError } from '../../errors.js';
 import { readAbi } from '../../contract/abi.js';
-import { HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, parse, readContractFile, withHost } from '../common.js';
+import { missingContract, parse, readContractFile, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 
 export const usage = `usage: hostlink inspect (FILE.wasm|HASH) [--json] [--data-dir DIR]
 
@@ -11,25 +11,25 @@ Prints a contract's methods with their input and output shapes and docs, and its
 hostlink build embeds (custom section hostlink.abi). A module without one is described by its exports.
 HASH is the 64-hex code hash of a contract deployed in --data-dir.
 
-${HOST_OPTIONS_HELP}`;
+${STORE_OPTIONS_HELP}`;
 
 const shape = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, HOST_OPTIONS, usage);
+  const { values, positionals } = parse(argv, STORE_OPTIONS, usage);
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm or code HASH\n${usage}`);
   const target = positionals[0]!;
   let wasm: Uint8Array;
   const hash = /^(0x)?([0-9a-fA-F]{64})$/.exec(target);
   if (hash && !existsSync(target)) {
-    const code = await withHost(hostOptions(values), async (host) => host.code(Uint8Array.from(Buffer.from(hash[2]!, 'hex'))), 'read');
-    if (code === undefined) throw new HostlinkError('not_found', `no contract with hash ${hash[2]} in ${hostOptions(values).dataDir}: deploy it first (hostlink codes lists them)`);
+    const code = await withHost(storeOptions(values), async (host) => host.code(Uint8Array.from(Buffer.from(hash[2]!, 'hex'))), 'read', false);
+    if (code === undefined) throw new HostlinkError('not_found', `no contract with hash ${hash[2]} in ${storeOptions(values).dataDir}: deploy it first (hostlink codes lists them)`);
     wasm = code;
   } else {
-    if (!existsSync(target)) throw new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash`);
+    if (!existsSync(target)) throw missingContract(target);
     wasm = readContractFile(target);
   }
-  if (!WebAssembly.validate(wasm)) throw new HostlinkError('usage', `${target} is not a valid WebAssembly module`);
+  if (!WebAssembly.validate(wasm)) throw new HostlinkError('usage', `${target} is not a valid WebAssembly module: give the compiled contract (hostlink build, run in the contract project, writes build/NAME.wasm)`);
   const { abi, embedded } = readAbi(wasm);
   const codeHash = createHash('sha256').update(wasm).digest('hex');
   if (values.json) {

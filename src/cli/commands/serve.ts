@@ -8,6 +8,7 @@ import { Access, parseListen } from '../../server/access.js';
 import { NodeServer, SERVE_DEFAULTS } from '../../server/server.js';
 import type { RemoteWorkersOptions } from '../../worker/attach.js';
 import { DEFAULT_DATA_DIR, HOST_OPTIONS, hostOptions, parse } from '../common.js';
+import { writeServeNote } from '../serve-note.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7411';
 
@@ -137,6 +138,8 @@ export async function run(argv: string[]): Promise<number> {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new HostlinkError('usage', `${listen.host}:${listen.port} is in use: pick another --listen port`);
     throw e;
   }
+  // Other commands on this data directory are refused while it runs: the note lets them name this URL.
+  const removeNote = writeServeNote(options.dataDir!, node.url);
   process.stdout.write(`hostlink serve: listening on ${node.url} (data dir ${options.dataDir}); open ${node.url} for the studio\n`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
@@ -144,5 +147,6 @@ export async function run(argv: string[]): Promise<number> {
   });
   logger.info('signal received', { signal });
   await node.stop();
+  removeNote();
   return 0;
 }

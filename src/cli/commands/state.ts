@@ -1,7 +1,7 @@
 /** `hostlink state CONTEXT`: a context's keys and values (CRDT collections decoded, long values cut) and state root. */
 import { HostlinkError } from '../../errors.js';
 import { viewState, type CollectionView } from '../../host/crdt-view.js';
-import { hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, parse, parseId, showBytes, withHost } from '../common.js';
+import { hex, ID_HELP, parse, parseId, showBytes, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
 export const usage = `usage: hostlink state CONTEXT [--raw] [--full] [--data-dir DIR] [--json]
@@ -9,6 +9,8 @@ export const usage = `usage: hostlink state CONTEXT [--raw] [--full] [--data-dir
 Prints a context's state root and its entries sorted by key. CRDT collections are decoded into what the
 contract sees (map entries, set members, vector elements, register values, counter totals); the root
 document is shown as text. Values longer than 200 characters are cut (the full length is shown).
+A context without state prints "(empty)" with the empty tree's root and exits 0 (every context starts so),
+with a note on stderr: hostlink contexts lists the contexts that have state.
 
   --raw    every stored key and value as is, without decoding collections
   --full   print values in full
@@ -17,9 +19,15 @@ ${ID_HELP}
 
 ${SERVER_HELP}
 
-${HOST_OPTIONS_HELP}`;
+${STORE_OPTIONS_HELP}`;
 
-const OPTIONS = { ...HOST_OPTIONS, ...SERVER_OPTION, raw: { type: 'boolean' }, full: { type: 'boolean' } } as const;
+const OPTIONS = { ...STORE_OPTIONS, ...SERVER_OPTION, raw: { type: 'boolean' }, full: { type: 'boolean' } } as const;
+
+/**
+ * A context without entries is a legitimate answer (every context starts empty; the root is the empty tree's),
+ * so exit 0; but a mistyped name shows the same: say so, and where the contexts with state are listed.
+ */
+const NO_STATE_NOTE = 'note: this context has no state (a mistyped name shows the same): hostlink contexts lists the contexts with state\n';
 
 /** Values are cut at this many characters unless --full. */
 export const SHOWN_CHARS = 200;
@@ -40,12 +48,15 @@ export async function run(argv: string[]): Promise<number> {
     }
     process.stdout.write(`context ${out.context}\nroot    ${out.root}\n`);
     for (const { key, value, bytes, truncated } of out.entries) process.stdout.write(`  ${key} = ${value}${truncated ? `… (${bytes} bytes, cut by the node)` : ''}\n`);
-    if (out.entries.length === 0) process.stdout.write('  (empty)\n');
+    if (out.entries.length === 0) {
+      process.stdout.write('  (empty)\n');
+      process.stderr.write(NO_STATE_NOTE);
+    }
     if (out.complete === false) process.stdout.write(`  … more entries: the node lists ${out.entries.length} per answer; stop it and run hostlink state without --server for all\n`);
     return 0;
   }
   const full = values.full === true;
-  const { root, entries } = await withHost(hostOptions(values), async (host) => host.state(contextId), 'read');
+  const { root, entries } = await withHost(storeOptions(values), async (host) => host.state(contextId), 'read');
 
   // A shown value: text or 0x-hex, cut to SHOWN_CHARS unless --full (then the byte length is given).
   const cut = (b: Uint8Array): { text: string; truncated: boolean } => {
@@ -70,7 +81,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     process.stdout.write(`context ${hex(contextId)}\nroot    ${hex(root)}\n`);
     for (const [k, v] of entries) process.stdout.write(`  ${showBytes(k)} = ${show(v)}\n`);
-    if (entries.length === 0) process.stdout.write('  (empty)\n');
+    if (entries.length === 0) {
+      process.stdout.write('  (empty)\n');
+      process.stderr.write(NO_STATE_NOTE);
+    }
     return 0;
   }
 
@@ -112,5 +126,6 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (entries.length === 0) lines.push('  (empty)');
   process.stdout.write(lines.join('\n') + '\n');
+  if (entries.length === 0) process.stderr.write(NO_STATE_NOTE);
   return 0;
 }

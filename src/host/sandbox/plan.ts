@@ -136,7 +136,7 @@ export function defaultVmUser(env: NodeJS.ProcessEnv = process.env): string {
 function unreadableFor(user: VmUser, vmEntry: string): string | undefined {
   for (const f of [vmEntry, process.execPath]) {
     if (!readableBy(f, user.uid, user.gid)) {
-      return `the VM user ${user.label} cannot read ${f}: install Hostlink where that account can read it (e.g. under /opt), or configure another user`;
+      return `the VM user ${user.label} cannot read ${f}: install Hostlink where that account can read it (e.g. under /opt), or configure another user (sandbox.user, or ${SANDBOX_USER_ENV}; root runs VMs as root with the other layers on)`;
     }
   }
   return undefined;
@@ -154,6 +154,33 @@ export function defaultVmUserCannotRead(vmEntry: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Set by fallBackToRootVms: why VMs run as root although nobody configured it (the uid layer's detail says so). */
+let rootFallbackReason: string | undefined;
+
+/**
+ * For the tools, never the library: when the host is root and the default VM user cannot read the installation
+ * (a checkout in a private folder), run VMs as root with the other layers on instead of failing every call, by
+ * setting HOSTLINK_SANDBOX_USER=root. Returns why ("the VM user nobody cannot read FILE") the first time it does
+ * so (the caller warns); undefined when nothing changed (the variable is set, or the default user can read it).
+ */
+export function fallBackToRootVms(vmEntry: string): string | undefined {
+  if (process.env[SANDBOX_USER_ENV] !== undefined) return undefined;
+  const why = defaultVmUserCannotRead(vmEntry);
+  if (why === undefined) return undefined;
+  process.env[SANDBOX_USER_ENV] = 'root';
+  rootFallbackReason = why.replace(/: install Hostlink.*$/, '');
+  return rootFallbackReason;
+}
+
+/** Why the uid layer is waived for user root: the setting, the variable, or the tools' fallback. */
+function rootUserDetail(config: SandboxConfig): string {
+  if (config.user === 'root') return 'VMs run as root because the operator configured user: root';
+  if (rootFallbackReason !== undefined && process.env[SANDBOX_USER_ENV] === 'root') {
+    return `VMs run as root with the other layers on, because ${rootFallbackReason} (install Hostlink where that account can read it, e.g. under /opt, to run them unprivileged)`;
+  }
+  return `VMs run as root because ${SANDBOX_USER_ENV}=root is set`;
 }
 
 function probeLauncher(path: string, args: string[]): { ok: true } | { ok: false; reason: string } {
@@ -184,7 +211,7 @@ function assess(config: SandboxConfig, transport: 'unix' | 'tcp', vmEntry: strin
   let uidProblem: string | undefined;
   if (off) add('uid', 'waived', 'sandbox off: VMs run as the host user', true);
   else if (!isRoot()) add('uid', 'waived', `the host is not root: VMs run as uid ${process.getuid?.() ?? '?'} without capabilities`, true);
-  else if (wanted === 'root') add('uid', 'waived', 'VMs run as root because the operator configured user: root', true);
+  else if (wanted === 'root') add('uid', 'waived', rootUserDetail(config), true);
   else {
     try {
       const user = resolveVmUser(wanted);
