@@ -75,6 +75,21 @@ export interface ChannelBenchResult {
 const PAYLOAD_BYTES = 32;
 const CLIENT_JS = fileURLToPath(new URL('./channel-client.js', import.meta.url));
 
+// The read both C programs use.
+const C_READ = String.raw`
+/* Sleeps in poll(), as the VM's native channel does: a task asleep in a unix socket's read is also woken each
+ * time the peer reads what it wrote, which is work a floor should not count. */
+static int rd(int fd, char *p, size_t n) {
+  while (n) {
+    ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
+    if (r < 0 && errno == EAGAIN) { struct pollfd q = { fd, POLLIN, 0 }; if (poll(&q, 1, -1) < 0 && errno != EINTR) return -1; continue; }
+    if (r <= 0) { if (r < 0 && errno == EINTR) continue; return -1; }
+    p += r; n -= (size_t)r;
+  }
+  return 0;
+}
+`;
+
 // Echo server: u32 LE length + body in, the same frame out. Serves one connection at a time.
 const C_SERVER = String.raw`
 #include <errno.h>
@@ -88,17 +103,7 @@ const C_SERVER = String.raw`
 #include <sys/un.h>
 #include <unistd.h>
 static char buf[1 << 20];
-/* Sleeps in poll(), as the VM's native channel does: a task asleep in a unix socket's read is also woken each
- * time the peer reads what it wrote, which is work a floor should not count. */
-static int rd(int fd, char *p, size_t n) {
-  while (n) {
-    ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
-    if (r < 0 && errno == EAGAIN) { struct pollfd q = { fd, POLLIN, 0 }; if (poll(&q, 1, -1) < 0 && errno != EINTR) return -1; continue; }
-    if (r <= 0) { if (r < 0 && errno == EINTR) continue; return -1; }
-    p += r; n -= (size_t)r;
-  }
-  return 0;
-}
+${C_READ}
 static int wr(int fd, const char *p, size_t n) { while (n) { ssize_t r = write(fd, p, n); if (r <= 0) return -1; p += r; n -= (size_t)r; } return 0; }
 int main(int argc, char **argv) {
   int ls, one = 1;
@@ -145,17 +150,7 @@ const C_CLIENT = String.raw`
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-/* Sleeps in poll(), as the VM's native channel does: a task asleep in a unix socket's read is also woken each
- * time the peer reads what it wrote, which is work a floor should not count. */
-static int rd(int fd, char *p, size_t n) {
-  while (n) {
-    ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
-    if (r < 0 && errno == EAGAIN) { struct pollfd q = { fd, POLLIN, 0 }; if (poll(&q, 1, -1) < 0 && errno != EINTR) return -1; continue; }
-    if (r <= 0) { if (r < 0 && errno == EINTR) continue; return -1; }
-    p += r; n -= (size_t)r;
-  }
-  return 0;
-}
+${C_READ}
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 static double now_us(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
 int main(int argc, char **argv) {

@@ -231,24 +231,14 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
-  test('gas_used must pay round_trip for the requests the host answered: blobs of an unpaid call are not stored', async () => {
-    // A VM that staged 50 MiB of blobs and reported gas_used 0 had them all stored: the host checked the gas against
-    // what the call handed over at its end, not against the requests it had answered during it.
-    const d = tempDir('hostlink-unpaid-');
+  /** One call of `run` on a one-shot Host whose VM is the fake VM in `${prefix}-unpaid`, then `${prefix}-paid` mode. */
+  const unpaidThenPaid = async (prefix: string, check: (gas: 'unpaid' | 'paid', o: Outcome, h: Host) => void): Promise<void> => {
+    const d = tempDir(`hostlink-${prefix}-`);
     try {
-      for (const gas of ['unpaid', 'paid']) {
-        const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `blobs-${gas}`] });
+      for (const gas of ['unpaid', 'paid'] as const) {
+        const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `${prefix}-${gas}`] });
         try {
-          const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('blobs') });
-          const stored = [1, 2, 3].filter((i) => h.node.blobSizeOf(blobIdOf(Buffer.alloc(1024, i + 1))) !== undefined).length;
-          if (gas === 'paid') {
-            assert.equal(o.result.code, 'return', JSON.stringify(o.result));
-            assert.equal(stored, 3);
-          } else {
-            assert.equal(o.result.code, 'internal_error', `${JSON.stringify(o.result)}, ${stored} blobs stored`);
-            assert.match(message(o), /^protocol_violation effects over the call's limits: gas_used 0 does not pay for the 0 bytes handed over and the 3 requests answered \(handed_to_host and round_trip: at least \d+\)$/);
-            assert.equal(stored, 0);
-          }
+          check(gas, await h.call({ codeHash: id32('any'), method: 'run', contextId: id32(prefix) }), h);
         } finally {
           await h.close();
         }
@@ -256,31 +246,36 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     } finally {
       d.remove();
     }
+  };
+
+  test('gas_used must pay round_trip for the requests the host answered: blobs of an unpaid call are not stored', async () => {
+    // A VM that staged 50 MiB of blobs and reported gas_used 0 had them all stored: the host checked the gas against
+    // what the call handed over at its end, not against the requests it had answered during it.
+    await unpaidThenPaid('blobs', (gas, o, h) => {
+      const stored = [1, 2, 3].filter((i) => h.node.blobSizeOf(blobIdOf(Buffer.alloc(1024, i + 1))) !== undefined).length;
+      if (gas === 'paid') {
+        assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+        assert.equal(stored, 3);
+      } else {
+        assert.equal(o.result.code, 'internal_error', `${JSON.stringify(o.result)}, ${stored} blobs stored`);
+        assert.match(message(o), /^protocol_violation effects over the call's limits: gas_used 0 does not pay for the 0 bytes handed over and the 3 requests answered \(handed_to_host and round_trip: at least \d+\)$/);
+        assert.equal(stored, 0);
+      }
+    });
   });
 
   test('gas_used must pay round_trip.per_key for every key the host looked up', async () => {
     // One storage_read_many of 4,096 tiny keys cost the host 55-97 ms of CPU (about 2 us a key on a quiet machine)
     // and the call about 3 million gas: the request's base and bytes, nothing per key.
-    const d = tempDir('hostlink-keys-');
-    try {
-      for (const gas of ['unpaid', 'paid']) {
-        const h = await Host.open({ dataDir: d.path, mode: 'oneshot', vmCommand: [process.execPath, FAKE_VM, `keys-${gas}`] });
-        try {
-          const o = await h.call({ codeHash: id32('any'), method: 'run', contextId: id32('keys') });
-          if (gas === 'paid') {
-            assert.equal(o.result.code, 'return', JSON.stringify(o.result));
-            assert.equal(o.applied, true);
-          } else {
-            assert.equal(o.result.code, 'internal_error', JSON.stringify(o.result));
-            assert.match(message(o), /^protocol_violation effects over the call's limits: gas_used \d+ does not pay for the 0 bytes handed over and the 1 requests answered \(handed_to_host and round_trip: at least \d+\)$/);
-          }
-        } finally {
-          await h.close();
-        }
+    await unpaidThenPaid('keys', (gas, o) => {
+      if (gas === 'paid') {
+        assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+        assert.equal(o.applied, true);
+      } else {
+        assert.equal(o.result.code, 'internal_error', JSON.stringify(o.result));
+        assert.match(message(o), /^protocol_violation effects over the call's limits: gas_used \d+ does not pay for the 0 bytes handed over and the 1 requests answered \(handed_to_host and round_trip: at least \d+\)$/);
       }
-    } finally {
-      d.remove();
-    }
+    });
   });
 
   test('alias reservations: one per alias and execution, at most max_node_actions, aliases no longer than 255 bytes', async () => {
