@@ -130,16 +130,6 @@ function kvSetSetup(): { json: string; msg: ReturnType<typeof parseMessage>; pol
   return { json, msg, policy, module: new WebAssembly.Module(prepared.bytes), memory: prepared.importedMemory! };
 }
 
-/** Instantiates with a memory lent by `pool`, as the runner does, and gives it back after `use`. */
-function withLentMemory(pool: MemoryPool, limits: MemoryLimits, instantiate: (memory: WebAssembly.Memory) => void): void {
-  const memory = pool.take(limits);
-  try {
-    instantiate(memory);
-  } finally {
-    pool.give(memory, limits);
-  }
-}
-
 /** parseMessage of the execution message alone: CPU microseconds per parse. */
 export function parseAlone(calls: number): number {
   const { json } = kvSetSetup();
@@ -157,7 +147,7 @@ export function instantiateAlone(calls: number): number {
   const pool = new MemoryPool();
   return perCall(calls, () => {
     const meter = createMeter(msg.gasLimit, policy);
-    withLentMemory(pool, limits, (memory) => link.run(new Execution(msg, { readMany: () => [] }, meter), meter, (imports) => new WebAssembly.Instance(module, imports), memory));
+    pool.lend(limits, (memory) => link.run(new Execution(msg, { readMany: () => [] }, meter), meter, (imports) => new WebAssembly.Instance(module, imports), memory));
   });
 }
 
@@ -183,7 +173,7 @@ export function instantiateAndRun(calls: number, how: 'link' | 'fresh' | 'fresh-
   const viaLink = (): void => {
     const meter = createMeter(msg.gasLimit, policy);
     const ex = new Execution(msg, source, meter);
-    withLentMemory(pool, limits, (memory) => link.run(ex, meter, (imports) => call(new WebAssembly.Instance(module, imports), ex), memory));
+    pool.lend(limits, (memory) => link.run(ex, meter, (imports) => call(new WebAssembly.Instance(module, imports), ex), memory));
   };
   type Impl = (ex: Execution, ...args: (bigint | number)[]) => bigint | number | void;
   const fresh = (): void => {
@@ -199,7 +189,7 @@ export function instantiateAndRun(calls: number, how: 'link' | 'fresh' | 'fresh-
         return impl(ex, ...args);
       };
     }
-    withLentMemory(pool, limits, (memory) => call(new WebAssembly.Instance(module, { env, [HOSTLINK_MODULE]: { ...meter.imports[HOSTLINK_MODULE], [MEMORY_IMPORT_NAME]: memory } }), ex));
+    pool.lend(limits, (memory) => call(new WebAssembly.Instance(module, { env, [HOSTLINK_MODULE]: { ...meter.imports[HOSTLINK_MODULE], [MEMORY_IMPORT_NAME]: memory } }), ex));
   };
   return perCall(calls, how === 'fresh' ? fresh : viaLink);
 }

@@ -191,10 +191,11 @@ export function serveSession(
      */
     function flush(then: () => void): boolean {
       if (batch.length === 0) return true;
-      const frames = encodeFrames(batch);
+      const gone = socket.destroyed || finished;
+      const frames = gone ? null : encodeFrames(batch);
       batch.length = 0;
       batchBytes = 0;
-      if (socket.destroyed || finished) return false;
+      if (frames === null) return false;
       if (writer.write(frames, then)) return true;
       pause();
       return false;

@@ -43,6 +43,16 @@ export class MemoryPool {
     return new WebAssembly.Memory({ initial: limits.min, maximum: limits.max });
   }
 
+  /** Runs `use` with a memory of these limits, and takes it back once `use` has returned or thrown. */
+  lend<T>(limits: MemoryLimits, use: (memory: WebAssembly.Memory) => T): T {
+    const memory = this.take(limits);
+    try {
+      return use(memory);
+    } finally {
+      this.give(memory, limits);
+    }
+  }
+
   /** Takes back a memory lent with `limits` once no instance can use it any more: zero-filled and kept, or dropped. */
   give(memory: WebAssembly.Memory, limits: MemoryLimits): void {
     const bytes = limits.min * PAGE_BYTES;

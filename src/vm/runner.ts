@@ -218,13 +218,9 @@ interface InstanceRun {
 /** Checks the method, instantiates a fresh instance of the code and calls the method. Never throws guest errors. */
 function runInstance(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boolean, memories: MemoryPool): InstanceRun {
   const limits = code.prepared.importedMemory;
-  const lent = limits === undefined ? undefined : memories.take(limits);
-  try {
-    return runLent(ex, code, meter, fingerprint, lent);
-  } finally {
-    // Nothing refers to the instance any more: its results, effects and fingerprint are copies.
-    if (lent !== undefined) memories.give(lent, limits!);
-  }
+  if (limits === undefined) return runLent(ex, code, meter, fingerprint, undefined);
+  // Taken back when the run is over: nothing refers to the instance then (results, effects, fingerprint are copies).
+  return memories.lend(limits, (memory) => runLent(ex, code, meter, fingerprint, memory));
 }
 
 function runLent(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boolean, lent: WebAssembly.Memory | undefined): InstanceRun {
