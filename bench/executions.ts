@@ -13,6 +13,7 @@ import { HOSTLINK_BIN, VM_NODE_FLAGS, type Transport } from '../src/host/supervi
 import { cpuSnapshot, cpuSpent, threadsSpent, timesPer, type ThreadTimes } from './cpu.js';
 import { benchSandboxMode } from './sandbox.js';
 import { watchHostGc } from './host-gc.js';
+import { inChild } from './child.js';
 import { openLmdbStore } from '../src/host/state/lmdb-store.js';
 import type { KvStore } from '../src/host/state/kv.js';
 
@@ -277,16 +278,18 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
   // context holds (a 1,500-key index about 1.5x the wall time of a small one, interleaved in one run). The
   // one-lane row therefore makes as many calls on its one context as each context of the 8-lane rows gets
   // (poolCalls / 8), so both compare the same calls; its breakdown's further calls run on a fresh context.
+  // Each row runs in a fresh process (bench/child.ts): not after the earlier sections' garbage, nor the other rows'.
   const steadyWarmup = opts.steadyWarmup ?? STEADY_WARMUP_CALLS;
   const perContext = Math.ceil(opts.poolCalls / 8);
+  const row = (...args: Parameters<typeof measure>): Promise<ExecutionsRow> => inChild<ExecutionsRow>(fileURLToPath(import.meta.url), 'measure', args);
   return [
-    await measure('pool', 'unix', opts.poolCalls, 8),
-    await measure('pool', 'unix', opts.poolCalls, 8, undefined, undefined, steadyWarmup),
-    await measure('pool', 'tcp', opts.poolCalls, 8),
-    await measure('pool', 'unix', perContext, 1, undefined, undefined, steadyWarmup, 8, perContext),
-    await measure('oneshot', 'unix', opts.oneShotCalls, 2),
+    await row('pool', 'unix', opts.poolCalls, 8),
+    await row('pool', 'unix', opts.poolCalls, 8, undefined, undefined, steadyWarmup),
+    await row('pool', 'tcp', opts.poolCalls, 8),
+    await row('pool', 'unix', perContext, 1, undefined, undefined, steadyWarmup, 8, perContext),
+    await row('oneshot', 'unix', opts.oneShotCalls, 2),
     // Pool tenancy: a fresh process per call (recycleAfter 1) costs what one-shot costs.
-    await measure('pool', 'unix', opts.oneShotCalls, 2, 1),
+    await row('pool', 'unix', opts.oneShotCalls, 2, 1),
   ];
 }
 
@@ -296,7 +299,7 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   const recycled = rows.find((r) => r.recycleAfter === 1);
   const oneshot = rows.find((r) => r.mode === 'oneshot');
   process.stdout.write('\nkv-store set, executions per second (Host on LMDB, real VM processes)\n');
-  process.stdout.write('CPU per execution is user + sys from the OS: host = this process (all threads), VMs = the pool\'s VM processes alive at the end (one-shot VMs exit: not counted)\n');
+  process.stdout.write('CPU per execution is user + sys from the OS: host = the row\'s process (each row runs in a fresh one; all its threads), VMs = the pool\'s VM processes alive at the end (one-shot VMs exit: not counted)\n');
   process.stdout.write('host GC = the host\'s scavenges and mark-compacts per 1,000 executions, and their main-thread pause in us per execution\n');
   process.stdout.write('mode      recycle  transport  lanes  warm-up  calls   seconds  exec/s  failures  host CPU us/exec (sys)  VM CPU us/exec (sys)  VMs  load  host GC scav/mc/us\n');
   for (const r of rows) {
