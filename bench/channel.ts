@@ -33,6 +33,7 @@ import { channelInfo } from '../src/transport/connect.js';
 import type { ReadMode } from '../src/transport/socket-reads.js';
 import type { WriteMode } from '../src/transport/socket-writes.js';
 import { startWorkerSessionServer } from './session-worker.js';
+import { buildPollAddon, startPolledEchoServer } from './polled-echo.js';
 
 export type BenchTransport = 'unix' | 'tcp';
 
@@ -49,9 +50,11 @@ export interface ChannelBenchRow {
   /**
    * c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream-writes: same, writing
    * through socket.write (before); session-stream: same, 'data' reads and socket.write (the first session);
-   * session-worker: the prototype of the session in a worker thread with blocking reads (session-worker.ts).
+   * session-worker: the prototype of the session in a worker thread with blocking reads (session-worker.ts);
+   * node-polled: the prototype of a Node echo on the event loop whose socket an addon polls, reads and writes
+   * (polled-echo.ts).
    */
-  server: 'c' | 'node' | 'session' | 'session-stream-writes' | 'session-stream' | 'session-worker';
+  server: 'c' | 'node' | 'node-polled' | 'session' | 'session-stream-writes' | 'session-stream' | 'session-worker';
   medianUs: number;
   p99Us: number;
   /** median / the C client<->C server median on the same transport and placement; undefined without a C compiler. */
@@ -389,12 +392,15 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
   try {
     const cServer = cc ? compile(dir, 'echo_server', C_SERVER) : undefined;
     const cClient = cc ? compile(dir, 'echo_client', C_CLIENT) : undefined;
+    const built = cc && info.native.available ? buildPollAddon(dir) : 'no C compiler or no native channel';
+    const pollAddon = typeof built === 'string' ? undefined : built;
+    if (typeof built === 'string') notes.push(`${SERVER_LABELS['node-polled']} skipped: ${built}`);
     for (const [placement, cpus] of where.list) {
       // This process serves the Node and session rows: its threads (and the worker it starts) go where servers go.
       if (cpus.server !== undefined && !pinSelf(String(cpus.server))) throw new Error('taskset could not pin this process');
       try {
         for (const transport of ['unix', 'tcp'] as const) {
-          rows.push(...(await measureTransport({ transport, placement, cpus, dir, cServer, cClient, impls, nativeSession: info.native.available, iterations, warmup, rounds, notes })));
+          rows.push(...(await measureTransport({ transport, placement, cpus, dir, cServer, cClient, pollAddon, impls, nativeSession: info.native.available, iterations, warmup, rounds, notes })));
         }
       } finally {
         if (cpus.server !== undefined && where.restore !== undefined) pinSelf(where.restore);
@@ -414,6 +420,7 @@ async function measureTransport(o: {
   dir: string;
   cServer: string | undefined;
   cClient: string | undefined;
+  pollAddon: Parameters<typeof startPolledEchoServer>[0] | undefined;
   impls: ('native' | 'js')[];
   nativeSession: boolean;
   iterations: number;
@@ -440,7 +447,7 @@ async function measureTransport(o: {
     const sessionJob = (server: ChannelBenchRow['server'], start: (secret: Uint8Array) => Promise<{ address: string; stop: () => Promise<void> }>): Job => ({
       client: 'native',
       server,
-      prototype: server === 'session-worker',
+      prototype: server === 'session-worker' || server === 'node-polled',
       run: async () => {
         const secret = newVmSecret();
         const s = await start(secret);
@@ -456,6 +463,22 @@ async function measureTransport(o: {
       jobs.push(sessionJob('session-stream-writes', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'user-buffer', 'stream')));
       jobs.push(sessionJob('session-stream', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'stream', 'stream')));
       jobs.push(sessionJob('session-worker', (secret) => startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES)));
+    }
+    const addon = o.pollAddon;
+    if (addon !== undefined) {
+      jobs.push({
+        client: 'native',
+        server: 'node-polled',
+        prototype: true,
+        run: async () => {
+          const s = await startPolledEchoServer(addon, transport, join(dir, `polled-${transport}.sock`));
+          try {
+            return await withServerCpu(() => runNodeClient('native', s.address, iterations, warmup, cpus.client), iterations + warmup);
+          } finally {
+            await s.stop();
+          }
+        },
+      });
     }
     const samples: Sample[][] = jobs.map(() => []);
     const failed = new Set<Job>();
@@ -527,10 +550,13 @@ function verdicts(r: ChannelBenchResult): string[] {
       if (!now) continue;
       const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
       const worker = row('session-worker');
+      const polled = row('node-polled');
+      const echo = r.rows.find((x) => x.transport === t && x.placement === placement && x.server === 'node' && x.client === 'native');
       const vs =
         (before ? `; socket.write writes were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
         (first ? `; 'data' reads and socket.write ${first.medianUs.toFixed(1)} us${first.ratioToFloor === undefined ? '' : ` (${first.ratioToFloor.toFixed(2)}x)`}` : '') +
-        (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '');
+        (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '') +
+        (polled ? `; prototype echo with an addon-polled socket ${polled.medianUs.toFixed(1)} us${polled.ratioToFloor === undefined ? '' : ` (${polled.ratioToFloor.toFixed(2)}x)`} against Node's echo ${echo?.medianUs.toFixed(1) ?? '-'} us` : '');
       out.push(`${t}, ${PLACEMENT_LABELS[placement]}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
     }
   }
@@ -552,6 +578,7 @@ export function sessionRoundTrip(r: ChannelBenchResult): ChannelBenchRow | undef
 const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
   c: 'C echo',
   node: 'Node FrameReader echo',
+  'node-polled': 'PROTOTYPE: Node FrameReader echo, socket polled by an addon',
   session: 'Hostlink session (reused-buffer reads, handle writes)',
   'session-stream-writes': 'Hostlink session (reused-buffer reads, socket.write: before)',
   'session-stream': "Hostlink session ('data' reads, socket.write: first)",
