@@ -33,7 +33,7 @@ import { channelInfo } from '../src/transport/connect.js';
 import type { ReadMode } from '../src/transport/socket-reads.js';
 import type { WriteMode } from '../src/transport/socket-writes.js';
 import { startWorkerSessionServer } from './session-worker.js';
-import { buildPollAddon, startPolledEchoServer } from './polled-echo.js';
+import { buildPollAddon, startPolledEchoServer, startPolledSessionServer } from './polled-echo.js';
 
 export type BenchTransport = 'unix' | 'tcp';
 
@@ -52,9 +52,9 @@ export interface ChannelBenchRow {
    * through socket.write (before); session-stream: same, 'data' reads and socket.write (the first session);
    * session-worker: the prototype of the session in a worker thread with blocking reads (session-worker.ts);
    * node-polled: the prototype of a Node echo on the event loop whose socket an addon polls, reads and writes
-   * (polled-echo.ts).
+   * (polled-echo.ts); session-polled: the prototype of Hostlink's session over such a socket (polled-echo.ts).
    */
-  server: 'c' | 'node' | 'node-polled' | 'session' | 'session-stream-writes' | 'session-stream' | 'session-worker';
+  server: 'c' | 'node' | 'node-polled' | 'session-polled' | 'session' | 'session-stream-writes' | 'session-stream' | 'session-worker';
   medianUs: number;
   p99Us: number;
   /** median / the C client<->C server median on the same transport and placement; undefined without a C compiler. */
@@ -447,7 +447,7 @@ async function measureTransport(o: {
     const sessionJob = (server: ChannelBenchRow['server'], start: (secret: Uint8Array) => Promise<{ address: string; stop: () => Promise<void> }>): Job => ({
       client: 'native',
       server,
-      prototype: server === 'session-worker' || server === 'node-polled',
+      prototype: server === 'session-worker' || server === 'session-polled',
       run: async () => {
         const secret = newVmSecret();
         const s = await start(secret);
@@ -466,6 +466,7 @@ async function measureTransport(o: {
     }
     const addon = o.pollAddon;
     if (addon !== undefined) {
+      jobs.push(sessionJob('session-polled', (secret) => startPolledSessionServer(addon, transport, join(dir, `spolled-${transport}.sock`), secret, PAYLOAD_BYTES)));
       jobs.push({
         client: 'native',
         server: 'node-polled',
@@ -551,11 +552,13 @@ function verdicts(r: ChannelBenchResult): string[] {
       const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
       const worker = row('session-worker');
       const polled = row('node-polled');
+      const sessionPolled = row('session-polled');
       const echo = r.rows.find((x) => x.transport === t && x.placement === placement && x.server === 'node' && x.client === 'native');
       const vs =
         (before ? `; socket.write writes were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
         (first ? `; 'data' reads and socket.write ${first.medianUs.toFixed(1)} us${first.ratioToFloor === undefined ? '' : ` (${first.ratioToFloor.toFixed(2)}x)`}` : '') +
         (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '') +
+        (sessionPolled ? `; prototype session on an addon-polled socket ${sessionPolled.medianUs.toFixed(1)} us${sessionPolled.ratioToFloor === undefined ? '' : ` (${sessionPolled.ratioToFloor.toFixed(2)}x)`}, p99 ${sessionPolled.p99Us.toFixed(1)} us` : '') +
         (polled ? `; prototype echo with an addon-polled socket ${polled.medianUs.toFixed(1)} us${polled.ratioToFloor === undefined ? '' : ` (${polled.ratioToFloor.toFixed(2)}x)`} against Node's echo ${echo?.medianUs.toFixed(1) ?? '-'} us` : '');
       out.push(`${t}, ${PLACEMENT_LABELS[placement]}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
     }
@@ -579,6 +582,7 @@ const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
   c: 'C echo',
   node: 'Node FrameReader echo',
   'node-polled': 'PROTOTYPE: Node FrameReader echo, socket polled by an addon',
+  'session-polled': 'PROTOTYPE: Hostlink session, socket polled by an addon',
   session: 'Hostlink session (reused-buffer reads, handle writes)',
   'session-stream-writes': 'Hostlink session (reused-buffer reads, socket.write: before)',
   'session-stream': "Hostlink session ('data' reads, socket.write: first)",
