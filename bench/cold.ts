@@ -9,13 +9,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Host, type HostOptions } from '../src/host/host.js';
 import { prepareSandbox } from '../src/host/sandbox/plan.js';
-import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../src/host/supervisor.js';
+import { HOSTLINK_BIN, VM_ENVIRONMENT, VM_NODE_FLAGS } from '../src/host/supervisor.js';
 import { vmEntryCommand } from '../src/host/vm-entry.js';
 import { benchSandboxMode } from './sandbox.js';
 
@@ -97,6 +97,8 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
   const snapshotEntry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS });
   const cliEntry = vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, snapshot: false });
   const withSnapshot = await open(snapshotEntry.command);
+  // The same entry with VM_ENVIRONMENT's malloc tunable taken out again (env execs the VM's command without it).
+  const noTunable = existsSync('/usr/bin/env') ? await open(['/usr/bin/env', ...Object.keys(VM_ENVIRONMENT).flatMap((k) => ['-u', k]), ...snapshotEntry.command]) : undefined;
   const legacy = await open(cliEntry.command);
   // Thread against process with the same (absent) sandbox: what a VM thread saves is the process start.
   const processNoSandbox = await open(snapshotEntry.command, { sandbox: 'off' });
@@ -118,10 +120,12 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
   const importVm = `await import(${JSON.stringify(join(ROOT, 'dist/src/cli/commands/vm.js'))})`;
   const variants: Array<{ name: string; run: () => Promise<number> }> = [
     { name: 'node -e 0', run: () => timeProcess(() => spawn(process.execPath, ['-e', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env })) },
+    { name: "node -e 0, the VMs' environment", run: () => timeProcess(() => spawn(process.execPath, ['-e', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, ...VM_ENVIRONMENT } })) },
     { name: `node -e 0 in the sandbox (${mode})`, run: () => timeProcess(() => sandbox.spawn(process.execPath, ['-e', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env })) },
     { name: 'node importing the VM modules', run: () => timeProcess(() => spawn(process.execPath, ['--input-type=module', '-e', importVm], { stdio: ['ignore', 'ignore', 'pipe'], env })) },
     { name: 'cold call, hostlink vm (before)', run: call(legacy) },
     { name: `cold call, default entry (${snapshotEntry.kind})`, run: call(withSnapshot) },
+    ...(noTunable ? [{ name: 'cold call, default entry, no malloc tunable', run: call(noTunable) }] : []),
     { name: 'cold call, process, sandbox off', run: call(processNoSandbox) },
     { name: 'cold call, VM thread (launcher thread)', run: call(thread) },
   ];
@@ -147,7 +151,7 @@ export async function benchCold(opts: { rounds: number }): Promise<ColdBench> {
       }
     }
   } finally {
-    for (const h of [withSnapshot, legacy, processNoSandbox, thread]) await h.host.close();
+    for (const h of [withSnapshot, legacy, processNoSandbox, thread, ...(noTunable ? [noTunable] : [])]) await h.host.close();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
   return {
@@ -174,6 +178,13 @@ export function printCold(b: ColdBench): void {
     process.stdout.write(
       `cold call before / after: ${before.medianMs.toFixed(1)} ms / ${after.medianMs.toFixed(1)} ms median (${(before.medianMs / after.medianMs).toFixed(2)}x); ` +
         `VM CPU ${before.childCpuMs.toFixed(1)} ms / ${after.childCpuMs.toFixed(1)} ms (${(before.childCpuMs / after.childCpuMs).toFixed(2)}x)\n`,
+    );
+  }
+  const untuned = b.rows.find((r) => r.name.endsWith('no malloc tunable'));
+  if (untuned) {
+    process.stdout.write(
+      `cold call without / with the VMs' malloc tunable (${Object.entries(VM_ENVIRONMENT).map(([k, v]) => `${k}=${v}`).join(' ')}): ${untuned.medianMs.toFixed(1)} ms / ${after.medianMs.toFixed(1)} ms median; ` +
+        `VM CPU ${untuned.childCpuMs.toFixed(1)} ms / ${after.childCpuMs.toFixed(1)} ms (${(untuned.childCpuMs / after.childCpuMs).toFixed(2)}x)\n`,
     );
   }
   const proc = b.rows.find((r) => r.name === 'cold call, process, sandbox off');

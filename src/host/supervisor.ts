@@ -47,6 +47,18 @@ export const HOSTLINK_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 
  */
 export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048', '--interrupt-budget=1081344', '--disable-wasm-trap-handler'];
 
+/**
+ * What every VM process finds in its environment besides PATH and the sandbox's own variables; nothing else of
+ * the node's environment reaches it.
+ *
+ * GLIBC_TUNABLES=glibc.malloc.hugetlb=1: glibc's malloc marks the memory it maps for transparent huge pages
+ * (madvise). A VM starts by reading its ~6 MB start-up snapshot into one malloc'd buffer and deserializing it,
+ * and on a virtual machine each 4 KiB page fault is dear: with the tunable, starting a VM from its snapshot
+ * faults ~1,400 fewer pages and takes about a quarter less CPU (docs/performance.md, "VM start-up"). It changes
+ * where memory comes from, never what a VM computes. glibc older than 2.35, or another C library, ignores it.
+ */
+export const VM_ENVIRONMENT: Readonly<Record<string, string>> = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
+
 export interface LaunchOptions {
   transport: Transport;
   /** Command that starts a VM; `--host ADDR` is appended, the secret goes to its stdin. Default: this installation's `hostlink vm`. */
@@ -223,7 +235,7 @@ export function spawnVm(sandbox: PreparedSandbox, command: readonly string[], ar
     child = sandbox.spawn(command[0]!, [...command.slice(1), ...args], {
       stdio: ['pipe', 'ignore', 'pipe'],
       // The VM needs nothing from the node's environment; keep secrets out of the sandbox.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...VM_ENVIRONMENT, ...env },
     });
   } catch (e) {
     throw new HostlinkError('vm_crash', `could not start the VM process: ${(e as Error).message}`);

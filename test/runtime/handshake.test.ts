@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { Host, type Outcome } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
 import { serveSession, Session, type WorkSource } from '../../src/host/session.js';
-import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../../src/host/supervisor.js';
+import { HOSTLINK_BIN, VM_ENVIRONMENT, VM_NODE_FLAGS } from '../../src/host/supervisor.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { PROTOCOL_VERSION_MAX, RUNTIME_ENGINE_ADDR_ENV } from '../../src/protocol/generated.js';
 import { checkHelloProof, helloProof, newVmSecret } from '../../src/protocol/hello-proof.js';
@@ -131,13 +131,13 @@ describe('host side', () => {
     }
   });
 
-  test("the VM's environment is PATH, the engine address and the sandbox's variables, nothing of the host's", { timeout: 120_000 }, async () => {
+  test("the VM's environment is PATH, the malloc tunable, the engine address and the sandbox's variables, nothing of the host's", { timeout: 120_000 }, async () => {
     process.env.HOSTLINK_TEST_CANARY = 'secret';
     try {
       const vm = await launchRuntimeVm({ transport: 'tcp', command: fake('env'), handshakeTimeoutMs: SLOW_OK });
       await vm.exited;
       const names = JSON.parse(vm.stderrTail().split('\n')[0]!) as string[];
-      const allowed = ['PATH', RUNTIME_ENGINE_ADDR_ENV, 'HOSTLINK_SANDBOX', 'HOSTLINK_HOST_PID', 'HOSTLINK_LIFELINE_FD', 'HOSTLINK_DEATH_SIGNAL', 'HOSTLINK_CGROUP_READY_FD'];
+      const allowed = ['PATH', ...Object.keys(VM_ENVIRONMENT), RUNTIME_ENGINE_ADDR_ENV, 'HOSTLINK_SANDBOX', 'HOSTLINK_HOST_PID', 'HOSTLINK_LIFELINE_FD', 'HOSTLINK_DEATH_SIGNAL', 'HOSTLINK_CGROUP_READY_FD'];
       assert.ok(names.includes('PATH') && names.includes(RUNTIME_ENGINE_ADDR_ENV), names.join(','));
       for (const n of names) assert.ok(allowed.includes(n), `the VM saw ${n}`);
     } finally {
