@@ -21,18 +21,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HostlinkError } from '../src/errors.js';
-import { Job } from '../src/host/job.js';
-import type { SessionBackend } from '../src/host/methods.js';
-import { serveSession, Session, type WorkSource } from '../src/host/session.js';
+import { serveSession, Session } from '../src/host/session.js';
 import { admitVm } from '../src/host/vm-gate.js';
 import { FrameReader, encodeFrame } from '../src/protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../src/protocol/generated.js';
 import { newVmSecret } from '../src/protocol/hello-proof.js';
-import { buildMessage } from '../src/protocol/message.js';
 import { channelInfo } from '../src/transport/connect.js';
 import type { ReadMode } from '../src/transport/socket-reads.js';
 import type { WriteMode } from '../src/transport/socket-writes.js';
 import { startWorkerSessionServer } from './session-worker.js';
+import { benchSessionWork, listenFresh } from './bench-server.js';
 import { buildPollAddon, startPolledEchoServer, startPolledSessionServer } from './polled-echo.js';
 
 export type BenchTransport = 'unix' | 'tcp';
@@ -310,9 +308,7 @@ async function startNodeServer(transport: BenchTransport, sockPath: string): Pro
       for (const body of reader.push(chunk)) sock.write(encodeFrame(body));
     });
   });
-  await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
-  const a = server.address();
-  const address = transport === 'unix' ? `unix://${sockPath}` : `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  const address = await listenFresh(server, transport, sockPath);
   const stop = () => {
     for (const s of sockets) s.destroy();
     return new Promise<void>((resolve) => server.close(() => resolve()));
@@ -325,17 +321,9 @@ async function startNodeServer(transport: BenchTransport, sockPath: string): Pro
  * `secret`, next_message hands out one job, storage_read answers a PAYLOAD_BYTES value from the backend.
  */
 async function startSessionServer(transport: BenchTransport, sockPath: string, secret: Uint8Array, readMode: ReadMode, writeMode: WriteMode): Promise<{ address: string; stop: () => Promise<void> }> {
-  rmSync(sockPath, { force: true });
   const server: Server = createServer({ noDelay: true });
-  await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
-  const a = server.address();
-  const address = transport === 'unix' ? `unix://${sockPath}` : `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  const value = new Uint8Array(PAYLOAD_BYTES).fill(0xa5);
-  const backend: SessionBackend = { getCode: () => undefined, readState: () => value };
-  const job = new Job(buildMessage({ codeHash: new Uint8Array(32), method: 'bench', contextId: new Uint8Array(32).fill(1) }));
-  job.trace.recording = false; // as in a Host nobody listens to (no call.finished listener: no trace entries)
-  let given = false;
-  const work: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+  const address = await listenFresh(server, transport, sockPath);
+  const { backend, work } = benchSessionWork(PAYLOAD_BYTES);
   const gate = admitVm(server, secret);
   let socket: Socket | undefined;
   const served = gate.connection.then((s) => {

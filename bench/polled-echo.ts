@@ -15,17 +15,15 @@
  * a real transport would have to own and test (descriptor lifetime, partial writes, back-pressure, bounds).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { FrameReader, encodeFrame } from '../src/protocol/frame.js';
 import { HostlinkError } from '../src/errors.js';
-import { Job } from '../src/host/job.js';
-import type { SessionBackend } from '../src/host/methods.js';
-import { Session, type WorkSource } from '../src/host/session.js';
+import { Session } from '../src/host/session.js';
 import { admitVm } from '../src/host/vm-gate.js';
 import { MAX_FRAME_BYTES } from '../src/protocol/generated.js';
-import { buildMessage } from '../src/protocol/message.js';
+import { benchSessionWork, listenFresh } from './bench-server.js';
 
 const ADDON_C = String.raw`
 #include <node_api.h>
@@ -139,7 +137,6 @@ export function buildPollAddon(dir: string): PollAddon | string {
 
 /** The echo server: each frame read is answered with the same frame. */
 export async function startPolledEchoServer(addon: PollAddon, transport: 'unix' | 'tcp', sockPath: string): Promise<{ address: string; stop: () => Promise<void> }> {
-  rmSync(sockPath, { force: true });
   const conns = new Map<Socket, object>();
   const server: Server = createServer({ pauseOnConnect: true, noDelay: true }, (sock) => {
     const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
@@ -171,9 +168,7 @@ export async function startPolledEchoServer(addon: PollAddon, transport: 'unix' 
     });
     conns.set(sock, handle);
   });
-  await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
-  const a = server.address();
-  const address = transport === 'unix' ? `unix://${sockPath}` : `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  const address = await listenFresh(server, transport, sockPath);
   const stop = (): Promise<void> => {
     for (const [sock, h] of conns) {
       addon.stop(h);
@@ -192,17 +187,9 @@ export async function startPolledEchoServer(addon: PollAddon, transport: 'unix' 
  * sends nothing meanwhile. The socket's own bytes the gate pushed back (the hello) are handled first.
  */
 export async function startPolledSessionServer(addon: PollAddon, transport: 'unix' | 'tcp', sockPath: string, secret: Uint8Array, payloadBytes: number): Promise<{ address: string; stop: () => Promise<void> }> {
-  rmSync(sockPath, { force: true });
   const server: Server = createServer({ noDelay: true });
-  await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
-  const a = server.address();
-  const address = transport === 'unix' ? `unix://${sockPath}` : `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  const value = new Uint8Array(payloadBytes).fill(0xa5);
-  const backend: SessionBackend = { getCode: () => undefined, readState: () => value };
-  const job = new Job(buildMessage({ codeHash: new Uint8Array(32), method: 'bench', contextId: new Uint8Array(32).fill(1) }));
-  job.trace.recording = false;
-  let given = false;
-  const work: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+  const address = await listenFresh(server, transport, sockPath);
+  const { backend, work } = benchSessionWork(payloadBytes);
   const gate = admitVm(server, secret);
   let socket: Socket | undefined;
   let handle: object | undefined;

@@ -22,13 +22,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { HostlinkError } from '../src/errors.js';
-import { Job } from '../src/host/job.js';
-import type { SessionBackend } from '../src/host/methods.js';
-import { Session, type WorkSource } from '../src/host/session.js';
+import { Session } from '../src/host/session.js';
 import { admitVm } from '../src/host/vm-gate.js';
+import { benchSessionWork, listenFresh } from './bench-server.js';
 import { FRAME_HEADER_BYTES, frameTooLarge } from '../src/protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../src/protocol/generated.js';
-import { buildMessage } from '../src/protocol/message.js';
 
 interface WorkerInput {
   fd: number;
@@ -46,11 +44,7 @@ function isEagain(err: unknown): boolean {
 
 /** The worker: serves the session on `fd` until the VM closes it or breaks the protocol. */
 async function serveInWorker(input: WorkerInput): Promise<void> {
-  const value = new Uint8Array(input.payloadBytes).fill(0xa5);
-  const backend: SessionBackend = { getCode: () => undefined, readState: () => value };
-  const job = new Job(buildMessage({ codeHash: new Uint8Array(32), method: 'bench', contextId: new Uint8Array(32).fill(1) }));
-  let given = false;
-  const work: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+  const { backend, work } = benchSessionWork(input.payloadBytes);
   const session = new Session(backend, { pool: work });
   const buf = Buffer.allocUnsafe(64 * 1024);
   let have = 0;
@@ -117,9 +111,7 @@ export async function startWorkerSessionServer(
   payloadBytes: number,
 ): Promise<{ address: string; stop: () => Promise<void> }> {
   const server: Server = createServer({ noDelay: true });
-  await new Promise<void>((resolve) => (transport === 'unix' ? server.listen(sockPath, resolve) : server.listen(0, '127.0.0.1', resolve)));
-  const a = server.address();
-  const address = transport === 'unix' ? `unix://${sockPath}` : `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  const address = await listenFresh(server, transport, sockPath);
   const gate = admitVm(server, secret);
   let socket: Socket | undefined;
   let worker: Worker | undefined;
