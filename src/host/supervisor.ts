@@ -12,6 +12,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostlinkError } from '../errors.js';
@@ -58,6 +59,39 @@ export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048', '-
  * where memory comes from, never what a VM computes. glibc older than 2.35, or another C library, ignores it.
  */
 export const VM_ENVIRONMENT: Readonly<Record<string, string>> = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
+
+/** The version of the glibc this Node runs on, or null on another C library. */
+function glibcRuntime(): string | null {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report?.header?.glibcVersionRuntime ?? null;
+}
+
+/** Where Linux says whether transparent huge pages are used: `always [madvise] never`, the bracketed one in force. */
+export const THP_MODE_FILE = '/sys/kernel/mm/transparent_hugepage/enabled';
+
+/**
+ * Whether VM_ENVIRONMENT's malloc tunable takes effect here, and why not: it needs glibc 2.35 or newer (the C
+ * library Node runs on; null for another one) and transparent huge pages in `always` or `madvise` mode.
+ */
+export function vmMallocHugePages(
+  thpModeFile = THP_MODE_FILE,
+  glibc: string | null = glibcRuntime(),
+): { used: boolean; detail: string } {
+  let mode: string | undefined;
+  try {
+    mode = /\[(\w+)\]/.exec(readFileSync(thpModeFile, 'utf8'))?.[1];
+  } catch {
+    mode = undefined;
+  }
+  const [major, minor] = (glibc ?? '').split('.').map(Number);
+  const glibcOk = major !== undefined && minor !== undefined && (major > 2 || (major === 2 && minor >= 35));
+  if (glibc === null) return { used: false, detail: 'not glibc: the C library ignores GLIBC_TUNABLES; VMs start with more page faults' };
+  if (!glibcOk) return { used: false, detail: `glibc ${glibc} (needs 2.35 or newer for glibc.malloc.hugetlb); VMs start with more page faults` };
+  if (mode !== 'always' && mode !== 'madvise') {
+    return { used: false, detail: `transparent huge pages ${mode === undefined ? `unknown (${thpModeFile} unreadable)` : mode}; VMs start with more page faults (echo madvise > ${thpModeFile} to use them)` };
+  }
+  return { used: true, detail: `glibc ${glibc}, transparent huge pages ${mode}: VMs' malloc maps huge pages (fewer page faults at start-up)` };
+}
 
 export interface LaunchOptions {
   transport: Transport;

@@ -3,10 +3,12 @@
  * the VM's start-up page faults) and the sandbox's own variables; nothing of the node's environment.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { Host } from '../../src/host/host.js';
-import { VM_ENVIRONMENT } from '../../src/host/supervisor.js';
+import { HOSTLINK_BIN, THP_MODE_FILE, VM_ENVIRONMENT, vmMallocHugePages } from '../../src/host/supervisor.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 
 const SANDBOX_VARIABLES = ['HOSTLINK_SANDBOX', 'HOSTLINK_HOST_PID', 'HOSTLINK_LIFELINE_FD', 'HOSTLINK_DEATH_SIGNAL', 'HOSTLINK_CGROUP_READY_FD'];
@@ -51,4 +53,37 @@ test("a pool VM's environment: PATH, the malloc tunable and the sandbox's variab
     await host.close();
     data.remove();
   }
+});
+
+test('whether the tunable takes effect: glibc 2.35 or newer and transparent huge pages always or madvise', () => {
+  const dir = tempDir();
+  try {
+    const thp = (mode: string): string => {
+      const f = join(dir.path, `thp-${mode}`);
+      writeFileSync(f, ['always', 'madvise', 'never'].map((m) => (m === mode ? `[${m}]` : m)).join(' ') + '\n');
+      return f;
+    };
+    assert.equal(vmMallocHugePages(thp('madvise'), '2.36').used, true);
+    assert.equal(vmMallocHugePages(thp('always'), '2.35').used, true);
+    assert.equal(vmMallocHugePages(thp('always'), '3.0').used, true);
+    const never = vmMallocHugePages(thp('never'), '2.36');
+    assert.equal(never.used, false);
+    assert.match(never.detail, /transparent huge pages never; .*echo madvise >/);
+    const old = vmMallocHugePages(thp('madvise'), '2.34');
+    assert.equal(old.used, false);
+    assert.match(old.detail, /glibc 2\.34 \(needs 2\.35 or newer/);
+    assert.match(vmMallocHugePages(thp('madvise'), null).detail, /^not glibc/);
+    assert.match(vmMallocHugePages(join(dir.path, 'missing'), '2.36').detail, /unknown \(.*missing unreadable\)/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('hostlink doctor says whether the VMs get huge pages here, as the assessment does', () => {
+  const r = spawnSync(process.execPath, [HOSTLINK_BIN, 'doctor', '--json', '--sandbox', 'best-effort'], { encoding: 'utf8' });
+  const out = JSON.parse(r.stdout) as { checks: { name: string; ok: boolean; optional?: boolean; detail: string }[] };
+  const check = out.checks.find((c) => c.name === 'VM malloc huge pages');
+  const here = vmMallocHugePages();
+  assert.deepEqual(check, { name: 'VM malloc huge pages', ok: here.used, optional: true, detail: here.detail });
+  assert.ok(THP_MODE_FILE.startsWith('/sys/'));
 });

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../../host/supervisor.js';
+import { HOSTLINK_BIN, VM_NODE_FLAGS, vmMallocHugePages } from '../../host/supervisor.js';
 import { SNAPSHOT_ENV, snapshotDir, snapshotProblem } from '../../host/vm-entry.js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../../protocol/generated.js';
 import { channelInfo } from '../../transport/connect.js';
@@ -17,8 +17,8 @@ import { stateHashImplementation } from '../../host/state/sha256-record.js';
 
 export const usage = `usage: hostlink doctor [--json] [--sandbox required|best-effort|off] [--transport unix|tcp]
 
-Checks this installation: Node version, the VM's socket channel (native addon or pure-JS fallback), the
-example contracts, socat for vsock addresses, and each layer of the VM's OS sandbox as it would be installed
+Checks this installation: Node version, the VM's socket channel (native addon or pure-JS fallback), the VM
+start-up snapshot, huge pages for the VMs' malloc, the example contracts, socat for vsock addresses, and each layer of the VM's OS sandbox as it would be installed
 here (uid, no_new_privs, seccomp, namespaces, memory, limits, parent death; docs/security.md). With sandbox
 'required' (the default when the native parts are built) a missing essential layer is a FAIL.
 Exit code 0 when the VM can run, 1 otherwise. \`hostlink vm --sandbox-self-test\` tries the forbidden actions.`;
@@ -55,6 +55,12 @@ function vmSnapshotCheck(): Check {
   };
 }
 
+/** Whether the VMs' malloc gets huge pages here (VM_ENVIRONMENT): cheaper VM start-up, same results either way. */
+function vmHugePagesCheck(): Check {
+  const { used, detail } = vmMallocHugePages();
+  return { name: 'VM malloc huge pages', ok: used, optional: true, detail };
+}
+
 /** Which SHA-256 the host's state tree uses: the native addon, or the JavaScript fallback (same roots, slower). */
 function stateHashCheck(): Check {
   const { impl, reason } = stateHashImplementation();
@@ -84,6 +90,7 @@ function checks(): Check[] {
     { name: 'js channel', ok: ch.js.available, optional: ch.native.available, detail: ch.js.available ? 'available' : ch.js.reason ?? 'unavailable' },
     { name: 'VM channel in use', ok: true, detail: ch.auto },
     vmSnapshotCheck(),
+    vmHugePagesCheck(),
     stateHashCheck(),
     { name: 'example contracts', ok: existsSync(example), optional: true, detail: existsSync(example) ? 'built' : 'not built: run npm run build' },
     {
