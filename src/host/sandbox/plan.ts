@@ -39,7 +39,11 @@ export interface SandboxConfig {
   user?: string | { uid: number; gid: number };
   /** Whole-process memory bound of one VM (cgroup), bytes. Default 3 GiB (V8 heap 2 GiB + wasm + code). */
   memoryBytes?: number;
-  /** RLIMIT_NOFILE of a VM. Default 64: a VM needs about 20. */
+  /**
+   * RLIMIT_NOFILE of a VM. Default 256. A running VM holds about 20 descriptors, but one started from the normal
+   * entry (no start-up snapshot) loads ~115 module files, and Node's module loader opens them concurrently: with
+   * 64, about one such start in 30 died of EMFILE. Once its seccomp filter is on a VM cannot open anything.
+   */
   maxOpenFiles?: number;
   /** Threads + processes of one VM (cgroup pids.max). Default 64: Node starts about 11 threads. */
   maxTasks?: number;
@@ -49,7 +53,7 @@ export interface SandboxConfig {
 
 export type SandboxSetting = SandboxMode | SandboxConfig;
 
-export const SANDBOX_DEFAULTS = { user: 'nobody', memoryBytes: 3 * 1024 ** 3, maxOpenFiles: 64, maxTasks: 64, maxUserProcesses: 16384 } as const;
+export const SANDBOX_DEFAULTS = { user: 'nobody', memoryBytes: 3 * 1024 ** 3, maxOpenFiles: 256, maxTasks: 64, maxUserProcesses: 16384 } as const;
 
 export type LayerName = 'descriptors' | 'environment' | 'uid' | 'no_new_privs' | 'seccomp' | 'namespaces' | 'memory' | 'limits' | 'parent_death';
 
