@@ -317,7 +317,9 @@ export function printExecutions(rows: ExecutionsRow[]): void {
     process.stdout.write(`steady state (after ${steady.warmupCalls} warm-up calls) / after 16: ${(steady.perSecond / pool.perSecond).toFixed(2)}x executions/s, CPU per execution ${((steady.hostCpuUs + steady.vmCpuUs) / (pool.hostCpuUs + pool.vmCpuUs)).toFixed(2)}x\n`);
   }
   if (steady) printThreads(steady);
-  for (const r of rows) if (r.breakdown) printLaneBreakdown(r.breakdown);
+  for (const r of rows) if (r.breakdown && r.breakdown.calls > 0) printLaneBreakdown(r.breakdown);
+  const failed = rows.filter((r) => r.failures > 0);
+  if (failed.length) process.stdout.write(`WARNING: ${failed.length} row(s) had failed calls: their figures do not measure executions (run one call with hostlink call to see why)\n`);
 }
 
 /**

@@ -27,13 +27,15 @@ import { benchNondet, printNondet } from './nondet.js';
 import { benchPieces, ceiling, printCeiling, printOneContext } from './pieces.js';
 import { type benchStateRoot, printStateRoot } from './state-root.js';
 import { inChild } from './child.js';
-import { benchSandbox, printSandbox } from './sandbox.js';
+import { benchSandbox, benchVmUser, printSandbox } from './sandbox.js';
 import { benchCold, printCold } from './cold.js';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 process.stdout.write(`Hostlink benchmarks (${quick ? 'quick' : 'full'} run), node ${process.version}, load average ${load()}\n`);
+const vmUser = benchVmUser();
+if (vmUser !== undefined) process.stdout.write(`note: ${vmUser}\n`);
 
 process.stdout.write('\n== 1. host-call round trip (32-byte payload) ==\n');
 const channel = await benchChannel({ iterations: quick ? 2000 : 20_000, rounds: quick ? 1 : 3 });

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Host, type ExecutionMode } from '../src/host/host.js';
-import type { SandboxMode } from '../src/host/sandbox/plan.js';
+import { defaultVmUserCannotRead, type SandboxMode } from '../src/host/sandbox/plan.js';
+import { HOSTLINK_BIN } from '../src/host/supervisor.js';
 import { launcherStatus, sandboxAddon } from '../src/vm/sandbox-native.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,6 +19,20 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The strongest mode this machine supports: what a node runs with. */
 export function benchSandboxMode(): SandboxMode {
   return sandboxAddon().addon && launcherStatus().reason === undefined ? 'required' : 'best-effort';
+}
+
+/**
+ * Run as root, VMs drop to the user nobody, which must be able to read the checkout; a clone in a private folder
+ * (mktemp -d, /root) is not readable, and every VM would be refused. As the test runner does, the bench then runs
+ * VMs as root with every other sandbox layer on (HOSTLINK_SANDBOX_USER, inherited by the bench's child processes)
+ * and returns the note saying so; undefined when nothing had to change.
+ */
+export function benchVmUser(): string | undefined {
+  if (process.env.HOSTLINK_SANDBOX_USER !== undefined) return undefined;
+  const why = defaultVmUserCannotRead(HOSTLINK_BIN);
+  if (why === undefined) return undefined;
+  process.env.HOSTLINK_SANDBOX_USER = 'root';
+  return `${why}: VMs run as root (HOSTLINK_SANDBOX_USER=root), every other sandbox layer on`;
 }
 
 export interface SandboxRow {
