@@ -83,10 +83,9 @@ export function vmMallocHugePages(
   } catch {
     mode = undefined;
   }
-  const [major, minor] = (glibc ?? '').split('.').map(Number);
-  const glibcOk = major !== undefined && minor !== undefined && (major > 2 || (major === 2 && minor >= 35));
   if (glibc === null) return { used: false, detail: 'not glibc: the C library ignores GLIBC_TUNABLES; VMs start with more page faults' };
-  if (!glibcOk) return { used: false, detail: `glibc ${glibc} (needs 2.35 or newer for glibc.malloc.hugetlb); VMs start with more page faults` };
+  const [major = 0, minor = 0] = glibc.split('.').map(Number);
+  if (!(major > 2 || (major === 2 && minor >= 35))) return { used: false, detail: `glibc ${glibc} (needs 2.35 or newer for glibc.malloc.hugetlb); VMs start with more page faults` };
   if (mode !== 'always' && mode !== 'madvise') {
     return { used: false, detail: `transparent huge pages ${mode === undefined ? `unknown (${thpModeFile} unreadable)` : mode}; VMs start with more page faults (echo madvise > ${thpModeFile} to use them)` };
   }

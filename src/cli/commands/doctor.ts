@@ -18,9 +18,10 @@ import { stateHashImplementation } from '../../host/state/sha256-record.js';
 export const usage = `usage: hostlink doctor [--json] [--sandbox required|best-effort|off] [--transport unix|tcp]
 
 Checks this installation: Node version, the VM's socket channel (native addon or pure-JS fallback), the VM
-start-up snapshot, huge pages for the VMs' malloc, the example contracts, socat for vsock addresses, and each layer of the VM's OS sandbox as it would be installed
-here (uid, no_new_privs, seccomp, namespaces, memory, limits, parent death; docs/security.md). With sandbox
-'required' (the default when the native parts are built) a missing essential layer is a FAIL.
+start-up snapshot, huge pages for the VMs' malloc, the example contracts, socat for vsock addresses, and each
+layer of the VM's OS sandbox as it would be installed here (uid, no_new_privs, seccomp, namespaces, memory,
+limits, parent death; docs/security.md). With sandbox 'required' (the default when the native parts are built)
+a missing essential layer is a FAIL.
 Exit code 0 when the VM can run, 1 otherwise. \`hostlink vm --sandbox-self-test\` tries the forbidden actions.`;
 
 interface Check {
