@@ -29,6 +29,7 @@ import {
   type RequestFormat,
   type Response,
 } from './wire.js';
+import { extend } from '../extend.js';
 
 export interface AgentOptions {
   /** Where the agent reports each request and problem (default: stderr). */
@@ -92,7 +93,7 @@ export class ControlAgent {
         });
         const a = server.address();
         const port = typeof a === 'object' && a !== null ? a.port : address.port;
-        return formatControlAddress({ ...address, port });
+        return formatControlAddress(extend(address, { port }));
       }
       case 'unix': {
         if (address.vsockPort !== undefined) {
@@ -302,7 +303,7 @@ export class ControlAgent {
           this.log('vsock bridge sent no peer CID header; connection dropped');
           return void sock.destroy();
         }
-        peer = { ...peer, cid, key: `cid:${cid}` };
+        peer = extend(peer, { cid, key: `cid:${cid}` });
         stage = 'read';
         // Now that the peer is known, its own limit applies.
         const again = this.connections.rekey(slot, peer.key);

@@ -18,6 +18,7 @@ import type { HostLogger } from './logger.js';
 import { AliasConflict, MutationRefused } from './node/contexts.js';
 import type { KvStore, KvTxn } from './state/kv.js';
 import { applyDelta, stateRoot } from './state/merkle.js';
+import { extend } from '../extend.js';
 
 /** The node's commit side: what only the committer may call. */
 export interface NodeCommit {
@@ -123,8 +124,7 @@ export class Committer {
     const now = performance.now();
     const startedAt = t.startedAt ?? endedAt;
     const r = outcome.result;
-    this.events.emit('call.finished', {
-      ...info,
+    this.events.emit('call.finished', extend(info, {
       result: r.code,
       reason: callReason(r),
       message: r.code === 'return' ? null : r.message,
@@ -141,6 +141,6 @@ export class Committer {
       reads: t.reads,
       readsComplete: t.readsComplete,
       outcome,
-    });
+    }));
   }
 }

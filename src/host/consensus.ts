@@ -16,6 +16,7 @@ import { Host, type CallRequest, type HostOptions, type Outcome } from './host.j
 import { TABLES, type KvReader, type KvStore } from './state/kv.js';
 import { createMemoryStore } from './state/memory-store.js';
 import { reasonMessage } from '../protocol/reasons.js';
+import { extend } from '../extend.js';
 
 export type Vote = 'agree' | 'disagree' | 'timeout';
 export type Decision = 'accepted' | 'rejected' | 'timeout' | 'no_majority' | 'leader_timeout';
@@ -113,7 +114,7 @@ export async function runConsensus(source: Host, request: CallRequest, options: 
   const votes = await Promise.all(
     validators.map(async (n): Promise<ValidatorVote> => {
       try {
-        const o = await node(n, (host) => host.call({ ...call, nondet: { leaderResults: leader.nondetResults } }));
+        const o = await node(n, (host) => host.call(extend(call, { nondet: { leaderResults: leader.nondetResults } })));
         return voteOf(n, leader, o);
       } catch (e) {
         return { node: n, vote: 'timeout', reason: `the validator could not run the call: ${(e as Error).message}` };

@@ -37,6 +37,7 @@ import { createMemoryStore } from './state/memory-store.js';
 import { listState, readState, stateRoot } from './state/merkle.js';
 import { processLauncher, type LaunchOptions, type Transport } from './supervisor.js';
 import { threadLauncher } from './thread-launcher.js';
+import { extend } from '../extend.js';
 
 export type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 
@@ -360,7 +361,7 @@ export class Host {
     if (this.options.launcher === 'runtime') {
       // Loaded only when chosen: the gRPC packages cost start-up time the process launcher does not pay.
       const load = import('../runtime/launcher.js');
-      return { kind: 'runtime', launch: async (role) => (await load).launchRuntimeVm({ ...options, role }) };
+      return { kind: 'runtime', launch: async (role) => (await load).launchRuntimeVm(extend(options, { role })) };
     }
     return processLauncher(options);
   }

@@ -9,12 +9,13 @@ import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { okResponseSize } from '../protocol/messages.js';
-import { buildMessage, type FloatPolicy, type MessageInit, type VmLimits } from '../protocol/message.js';
+import { buildMessage, type FloatPolicy, type VmLimits } from '../protocol/message.js';
 import type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 import type { Committer } from './committer.js';
 import type { CallInfo, HostEvents } from './events.js';
 import { Job, type JobEnd } from './job.js';
 import { checkCallOptions } from './options.js';
+import { extend } from '../extend.js';
 
 /** Runs of one call that met an AliasConflict (each conflict means another call committed that alias first). */
 const MAX_CONFLICT_ATTEMPTS = 3;
@@ -57,13 +58,8 @@ export class Scheduler {
    */
   async call(request: CallRequest, depth: number, parentCallId: number | null, view = false, gas?: GasLeft): Promise<Outcome> {
     checkCallOptions(request);
-    const { mode, deadlineMs, ...init } = request;
-    const messageJson = buildMessage({
-      ...init,
-      gasLimit: init.gasLimit ?? this.options.gasLimit,
-      floats: init.floats ?? this.options.floats,
-      limits: { ...this.options.limits, ...init.limits },
-    } as MessageInit);
+    const { mode, deadlineMs } = request;
+    const messageJson = buildMessage(request, this.options);
     // A VM receives the message in one frame. Without this check an oversized one (leader_results have no size
     // bound of their own) reached the VM as limit_exceeded, which killed it: internal_error vm_crash, a result
     // a node retries although the same message can never run.
@@ -82,7 +78,7 @@ export class Scheduler {
       j.trace.recording = events.has('call.finished');
       j.trace.onBegin = (t) => {
         committer.group.begun(j);
-        if (events.has('call.started')) events.emit('call.started', { ...info, vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt });
+        if (events.has('call.started')) events.emit('call.started', extend(info, { vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt }));
       };
       return j;
     };
@@ -104,7 +100,7 @@ export class Scheduler {
       }
     }).catch((e: unknown) => {
       // No outcome (the store failed, a VM could not be launched): say so, so no watcher waits for it forever.
-      events.emit('call.failed', { ...info, error: (e as Error)?.message ?? String(e) });
+      events.emit('call.failed', extend(info, { error: (e as Error)?.message ?? String(e) }));
       throw e;
     });
     // One gas limit for the whole tree: what a call used is gone for the follow-ups it sets off, so one call
@@ -133,20 +129,20 @@ export class Scheduler {
     const done: FollowUp[] = [];
     for (const [i, f] of planned.entries()) {
       const base = { kind: f.kind, contextId: f.contextId, method: f.method };
-      if (this.deps.closed()) done.push({ ...base, skipped: 'the host closed before this follow-up ran' });
-      else if (depth + 1 > maxDepth) done.push({ ...base, skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` });
-      else if (i >= maxBreadth) done.push({ ...base, skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` });
-      else if (gas.left === 0n) done.push({ ...base, skipped: `gas limit: the call and its follow-ups used all ${gas.limit} gas of the call's gas limit` });
+      if (this.deps.closed()) done.push(extend(base, { skipped: 'the host closed before this follow-up ran' }));
+      else if (depth + 1 > maxDepth) done.push(extend(base, { skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` }));
+      else if (i >= maxBreadth) done.push(extend(base, { skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` }));
+      else if (gas.left === 0n) done.push(extend(base, { skipped: `gas limit: the call and its follow-ups used all ${gas.limit} gas of the call's gas limit` }));
       else {
         const codeHash = this.followUpCode(f.kind, f.contextId, parent);
         if (typeof codeHash === 'string') {
-          done.push({ ...base, skipped: codeHash });
+          done.push(extend(base, { skipped: codeHash }));
           continue;
         }
         // A follow-up is a call of its own: it runs its blocks as a leader (docs/nondet.md).
         const { nondet: _role, ...inherited } = parent;
-        const request: CallRequest = { ...inherited, codeHash, gasLimit: gas.left, method: f.method, input: f.input, contextId: f.contextId };
-        done.push({ ...base, outcome: await this.call(request, depth + 1, outcome.callId, false, gas) });
+        const request: CallRequest = extend(inherited, { codeHash, gasLimit: gas.left, method: f.method, input: f.input, contextId: f.contextId });
+        done.push(extend(base, { outcome: await this.call(request, depth + 1, outcome.callId, false, gas) }));
       }
     }
     return done;

@@ -26,6 +26,7 @@ import { createSocketDir } from './socket-dir.js';
 import { prepareSandbox, type PreparedSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 import { vmEntryCommand } from './vm-entry.js';
+import { extend } from '../extend.js';
 
 export type Transport = 'unix' | 'tcp';
 
@@ -291,5 +292,5 @@ export function reportLifecycle(vm: VmProcess, events: HostEvents | undefined, r
 
 /** The local-process launcher: each VM is a child process of this host, started by launchVm. */
 export function processLauncher(options: Omit<LaunchOptions, 'role'>): Launcher {
-  return { kind: 'process', launch: (role: VmRole) => launchVm({ ...options, role }) };
+  return { kind: 'process', launch: (role: VmRole) => launchVm(extend(options, { role })) };
 }

@@ -12,12 +12,13 @@ import { createHash } from 'node:crypto';
 import { streamCalldata, type CalldataMap, type CalldataValue } from './calldata.js';
 import type { Effects } from './effects.js';
 import { encodeNodeEffects } from './node-effects.js';
+import { extend } from '../extend.js';
 
 export const EXECUTION_HASH_VERSION = 1n;
 
 export function executionHash(resultBytes: Uint8Array, effects: Effects): Uint8Array {
   const nodeEffects: CalldataMap = new Map();
-  encodeNodeEffects({ ...effects, privateWrites: [] }, nodeEffects);
+  encodeNodeEffects(extend(effects, { privateWrites: [] }), nodeEffects);
   const map = new Map<string, CalldataValue>([
     ['version', EXECUTION_HASH_VERSION],
     ['result', resultBytes],

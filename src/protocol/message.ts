@@ -309,8 +309,34 @@ function parseNondetRole(raw: unknown, syncRaw: unknown): { leaderResults: Uint8
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 
-/** Builds the JSON text of a message; parseMessage(buildMessage(x)) round-trips. */
-export function buildMessage(init: MessageInit): string {
+/** The message's limits object: `over` wins name by name over `base`; null when neither sets any. */
+function limitsJson(base: Partial<VmLimits> | undefined, over: Partial<VmLimits> | undefined): Record<string, number> | null {
+  let out: Record<string, number> | null = null;
+  for (const source of [base, over]) {
+    if (source === undefined) continue;
+    for (const [k, v] of Object.entries(source)) {
+      if (v === undefined) continue;
+      (out ??= {})[LIMIT_JSON_NAMES[k as keyof VmLimits]] = v;
+    }
+  }
+  return out;
+}
+
+/** What a message takes from the node when its call does not say: the Host's configured defaults. */
+export interface MessageDefaults {
+  gasLimit?: bigint;
+  floats?: FloatPolicy;
+  /** Merged under the call's own limits, name by name. */
+  limits?: Partial<VmLimits>;
+}
+
+/**
+ * Builds the JSON text of a message; parseMessage(buildMessage(x)) round-trips. `defaults` fill what `init`
+ * leaves out. They are a separate argument, not spread into `init` by the caller: in Node 20's optimized code an
+ * object literal that starts with a spread and then adds properties gets a new hidden class on every call
+ * (docs/performance.md, "Hidden classes made per call").
+ */
+export function buildMessage(init: MessageInit, defaults: MessageDefaults = {}): string {
   const o: Record<string, unknown> = {
     code_hash: hex(init.codeHash),
     method: init.method,
@@ -318,11 +344,12 @@ export function buildMessage(init: MessageInit): string {
     context_id: hex(init.contextId),
     executor_id: hex(init.executorId ?? new Uint8Array(32)),
   };
-  if (init.gasLimit !== undefined) o.gas_limit = init.gasLimit.toString();
-  if (init.limits && Object.keys(init.limits).length) {
-    o.limits = Object.fromEntries(Object.entries(init.limits).map(([k, v]) => [LIMIT_JSON_NAMES[k as keyof VmLimits], v]));
-  }
-  if (init.floats !== undefined) o.floats = init.floats;
+  const gasLimit = init.gasLimit ?? defaults.gasLimit;
+  if (gasLimit !== undefined) o.gas_limit = gasLimit.toString();
+  const limits = limitsJson(defaults.limits, init.limits);
+  if (limits !== null) o.limits = limits;
+  const floats = init.floats ?? defaults.floats;
+  if (floats !== undefined) o.floats = floats;
   if (init.datetime !== undefined) o.datetime = init.datetime;
   if (init.seed) o.seed = hex(init.seed);
   if (init.contractAddress) o.contract_address = b64(init.contractAddress);

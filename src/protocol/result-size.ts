@@ -8,6 +8,7 @@ import { emptyEffects, type Effects } from './effects.js';
 import { MAX_FRAME_BYTES } from './generated.js';
 import { reasonResult } from './reasons.js';
 import type { ExecutionResult } from './result.js';
+import { extend } from '../extend.js';
 
 /** Bytes a consume_result request adds around its result and effects (method id, two length prefixes, slack). */
 const CONSUME_RESULT_OVERHEAD = 16;
@@ -24,6 +25,6 @@ export function fitResult<R extends { result: ExecutionResult; effects: Effects 
   if (resultBytes + effectsBytes + CONSUME_RESULT_OVERHEAD <= MAX_FRAME_BYTES) return report;
   return {
     result: reasonResult('result_too_large', `the result and effects take ${resultBytes + effectsBytes} bytes, over the ${MAX_FRAME_BYTES}-byte frame limit`),
-    effects: { ...emptyEffects(), gasUsed: report.effects.gasUsed, logs: report.effects.logs },
+    effects: extend(emptyEffects(), { gasUsed: report.effects.gasUsed, logs: report.effects.logs }),
   };
 }

@@ -31,6 +31,7 @@ import { parseAddress, type HostAddress } from '../transport/address.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { serveRuntime, type InitializeAnswer, type InitializeRequest, type RuntimeListen, type RuntimeServer } from './grpc.js';
 import { hostProof } from './host-proof.js';
+import { extend } from '../extend.js';
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
 /** The exact failure when no VM proved itself in time (the production system's words). */
@@ -47,7 +48,7 @@ let launches = 0;
 
 /** A Launcher of kind 'runtime' (src/host/launcher.ts) over launchRuntimeVm. */
 export function runtimeLauncher(options: RuntimeLaunchOptions): Launcher {
-  return { kind: 'runtime', launch: (role: VmRole) => launchRuntimeVm({ ...options, role }) };
+  return { kind: 'runtime', launch: (role: VmRole) => launchRuntimeVm(extend(options, { role })) };
 }
 
 /** Starts one VM through the handshake. Rejects only when nothing could be started; handshake failures reject `connection`. */
@@ -84,7 +85,7 @@ export async function launchRuntimeVm(options: RuntimeLaunchOptions): Promise<Vm
   const command = options.command ?? [process.execPath, ...VM_NODE_FLAGS, HOSTLINK_BIN, 'vm'];
   let child: ChildProcess;
   try {
-    child = spawnVm(sandbox, command, [], { ...options.env, [RUNTIME_ENGINE_ADDR_ENV]: engineAddr }, secret);
+    child = spawnVm(sandbox, command, [], extend(options.env ?? {}, { [RUNTIME_ENGINE_ADDR_ENV]: engineAddr }), secret);
   } catch (e) {
     handshake.close(new HostlinkError('internal', 'the launch did not start'));
     await runtime.close();

@@ -13,6 +13,7 @@ import { HttpError, jsonFailure, optString, needString } from './http.js';
 import { scanJsonInSlices } from '../json-check.js';
 import { listCodes, listContexts, listStateBounded, type StateEntry } from './inventory.js';
 import type { CallRecord, CallRecords, TraceJson } from './records.js';
+import { extend } from '../extend.js';
 
 export interface ApiOptions {
   /** Longest deadline a request may ask for (and the default), in milliseconds. */
@@ -51,7 +52,7 @@ export class Api {
     if (!/^[a-z0-9-]{1,64}$/.test(name) || !existsSync(this.examplePath(name))) {
       throw new HttpError(404, `no built example '${name}': GET /api/examples lists them`);
     }
-    return { ...(await this.deploy(Uint8Array.from(readFileSync(this.examplePath(name))))), name };
+    return extend((await this.deploy(Uint8Array.from(readFileSync(this.examplePath(name))))), { name });
   }
 
   private examplePath(name: string): string {
@@ -133,7 +134,7 @@ export class Api {
     const found = this.records.get(outcome.callId);
     if (found === undefined) throw new HttpError(500, `call ${outcome.callId} finished but its record is missing`);
     // The caller gets the whole outcome; the kept record may have summarised a large one.
-    return { ...found.record, outcome: outcomeJson(outcome, request.contextId), follow_ups: followUps(outcome.followUps) };
+    return extend(found.record, { outcome: outcomeJson(outcome, request.contextId), follow_ups: followUps(outcome.followUps) });
   }
 
   private deadline(value: unknown): number {
@@ -149,7 +150,7 @@ export class Api {
   callRecord(id: number): CallRecord & { trace: TraceJson } {
     const found = this.records.get(id);
     if (found === undefined) throw new HttpError(404, `no recent call ${id} (the node keeps the most recent calls only)`);
-    return { ...found.record, trace: found.trace };
+    return extend(found.record, { trace: found.trace });
   }
 }
 

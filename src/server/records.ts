@@ -9,6 +9,7 @@ import type { Outcome } from '../host/call-types.js';
 import type { CallFinished, HostEvents } from '../host/events.js';
 import { round3 } from '../host/call-trace.js';
 import { toJson } from './http.js';
+import { extend } from '../extend.js';
 
 export const DEFAULT_RECENT_CALLS = 500;
 /** Largest outcome a kept record holds (the node keeps hundreds); bigger parts are summarised, not stored. */
@@ -71,13 +72,12 @@ function renderedWithoutBulk(o: Outcome, contextId: Uint8Array): [Record<string,
   };
   const omitted = Object.fromEntries(Object.entries(sizes).filter(([, n]) => n > MAX_KEPT_OUTCOME_BYTES));
   if (Object.keys(omitted).length === 0) return [outcomeJson(o, contextId), {}];
-  const light: Outcome = {
-    ...o,
-    result: 'value' in omitted ? { code: 'return', value: null } : 'message' in omitted && r.code !== 'return' ? { ...r, message: '' } : r,
+  const light: Outcome = extend(o, {
+    result: 'value' in omitted ? { code: 'return', value: null } : 'message' in omitted && r.code !== 'return' ? extend(r, { message: '' }) : r,
     writes: 'writes' in omitted ? [] : o.writes,
     events: 'events' in omitted ? [] : o.events,
     logs: 'logs' in omitted ? [] : o.logs,
-  };
+  });
   const json = outcomeJson(light, contextId);
   if ('message' in omitted) json['message'] = null;
   return [json, omitted];
@@ -89,7 +89,7 @@ function renderedWithoutBulk(o: Outcome, contextId: Uint8Array): [Record<string,
  */
 export function keptOutcome(o: Record<string, unknown>, alreadyOmitted: Record<string, number> = {}): Record<string, unknown> {
   const omitted: Record<string, number> = { ...alreadyOmitted };
-  const kept = Object.keys(omitted).length === 0 ? o : { ...o, omitted_bytes: omitted };
+  const kept = Object.keys(omitted).length === 0 ? o : extend(o, { omitted_bytes: omitted });
   if (toJson(kept).length <= MAX_KEPT_OUTCOME_BYTES) return kept;
   const trimmed: Record<string, unknown> = { ...kept };
   for (const field of ['writes', 'events', 'logs', 'value', 'message']) {

@@ -16,6 +16,7 @@ import type { ExecutionResult } from '../protocol/result.js';
 import type { Execution } from './execution.js';
 import { endWith, type SubInstanceRequest } from './sub-instance.js';
 import { reasonMessage, reasonOf, reasonResult, RESULT_REASON_NAMES, RESULT_REASONS, type ResultReason } from '../protocol/reasons.js';
+import { extend } from '../extend.js';
 
 export type NondetRole = 'leader' | 'validator' | 'sync';
 
@@ -105,7 +106,7 @@ export class NondetBlocks {
     const rules = { kind: 'nondet' as const, deterministic: false, writeOps: false, depth: ex.rules.depth + 1 };
     let result: BlockResult;
     if (this.leaderResults === null) {
-      result = spawnLeavingNothing(ex, { method: leader, input, rules: { ...rules, leaderResult: null } });
+      result = spawnLeavingNothing(ex, { method: leader, input, rules: extend(rules, { leaderResult: null }) });
       this.results.push(encodeBlockResult(result));
     } else {
       const proposal = this.leaderResults[callNo];
@@ -113,7 +114,7 @@ export class NondetBlocks {
       const checked = checkProposal(proposal);
       this.results.push(checked.bytes);
       if (!this.sync) {
-        const verdict = spawnLeavingNothing(ex, { method: validator, input, rules: { ...rules, leaderResult: checked.bytes } });
+        const verdict = spawnLeavingNothing(ex, { method: validator, input, rules: extend(rules, { leaderResult: checked.bytes }) });
         if (verdict.code !== 'return' || verdict.returnedNothing || !sameBytes(verdict.data, VALIDATOR_AGREE)) {
           const rejected = verdict.code === 'return' && sameBytes(verdict.data, VALIDATOR_REJECT);
           const reason = rejected ? 'the validator method rejected the proposal' : `the validator method answered ${describeBlockResult(verdict)}, not calldata true`;

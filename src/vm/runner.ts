@@ -32,6 +32,7 @@ import { policyFor, policyKey } from './policy.js';
 import type { StorageSource } from './storage-overlay.js';
 import { checkMethodExport, classifyTrap } from './traps.js';
 import { reasonMessage, reasonResult } from '../protocol/reasons.js';
+import { extend } from '../extend.js';
 
 export interface ExecutionReport {
   result: ExecutionResult;
@@ -196,7 +197,7 @@ function classify(err: unknown): ExecutionResult {
   }
   if (err instanceof HostlinkError) throw err;
   const trap = classifyTrap(err);
-  if (trap) return { ...trap, fingerprint: null };
+  if (trap) return extend(trap, { fingerprint: null });
   // Not a known trap: never guess a deterministic-looking VMError for it.
   return reasonResult('vm_bug', (err as Error)?.message ?? String(err));
 }
@@ -230,7 +231,7 @@ function runLent(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boo
   let memory: WebAssembly.Memory | undefined;
   try {
     const notCallable = checkMethodExport(code.prepared, method);
-    if (notCallable) throw new Stop({ ...notCallable, fingerprint: null });
+    if (notCallable) throw new Stop(extend(notCallable, { fingerprint: null }));
     if (!exportsMemory(code.prepared)) {
       throw vmError(reasonMessage('invalid_module', 'the module does not export its memory as "memory"'));
     }
@@ -252,7 +253,7 @@ function runLent(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boo
     let result = classify(err);
     // A trap inside the contract gets a fingerprint: its backtrace and memory hashes (docs/results.md).
     if (fingerprint && !(err instanceof Stop) && !(err instanceof EndExecution) && (result.code === 'vm_error' || result.code === 'user_error')) {
-      result = { ...result, fingerprint: fingerprintValue(captureFingerprint(err, memory ? [memory] : [], code.prepared)) };
+      result = extend(result, { fingerprint: fingerprintValue(captureFingerprint(err, memory ? [memory] : [], code.prepared)) });
       // Hashing the memories is work the guest caused: charged from what is left (a trap has already used all).
       chargeUpToLeft(meter, BigInt(memory?.buffer.byteLength ?? 0) * FINGERPRINT_PER_BYTE);
     }
@@ -291,20 +292,18 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
   const seenLeft = gasLeft + parent.blockGas;
   const fair = seenLeft / BigInt(NONDET_LIMITS.subInstanceGasShare);
   const gasShare = fair < gasLeft ? fair : gasLeft;
-  const message: ExecutionMessage = {
-    ...parent.message,
+  const message: ExecutionMessage = extend(parent.message, {
     method: request.method,
     input: request.input,
     gasLimit: gasShare,
-    limits: {
-      ...limits,
+    limits: extend(limits, {
       maxMemoryPages: share,
       maxRegistersCapacity: limits.maxRegistersCapacity - parent.registers.used,
       maxStackSize: Math.floor(limits.maxStackSize / NONDET_LIMITS.subInstanceStackShare),
-    },
+    }),
     leaderResults: null,
     sync: false,
-  };
+  });
   const meter = createMeter(gasShare, policyFor(message));
   const ex = new Execution(message, { readMany: () => [] }, meter, meteredHost(host, meter), { parent, rules: request.rules });
   ex.spawner = (p, r) => spawnSubInstance(p, r, host, cache);
@@ -397,8 +396,8 @@ function chargeUpToLeft(meter: Meter, amount: bigint): void {
  */
 function keptOnFailure(e: Effects, limits: ExecutionMessage['limits']): Effects {
   const { logs, events, nondetResults, nondetDisagreement } = e;
-  let kept: Effects = { ...emptyEffects(), logs, events, nondetResults, nondetDisagreement };
-  if (effectLimitProblem(limits, kept) !== undefined) kept = { ...emptyEffects(), nondetResults, nondetDisagreement };
+  let kept: Effects = extend(emptyEffects(), { logs, events, nondetResults, nondetDisagreement });
+  if (effectLimitProblem(limits, kept) !== undefined) kept = extend(emptyEffects(), { nondetResults, nondetDisagreement });
   if (effectLimitProblem(limits, kept) !== undefined) kept = emptyEffects();
   return kept;
 }

@@ -6,6 +6,7 @@
  * MemoryBudget when one is given.
  */
 import { ENTRY_OVERHEAD, type MemoryBudget } from './memory-budget.js';
+import { extend } from '../extend.js';
 
 export interface StorageSource {
   /** Committed values of keys (null when absent), in request order; one host round trip. */
@@ -51,7 +52,7 @@ export class StorageOverlay {
   /** Sets a slot's current value, counting the change in the budget first. */
   private setCurrent(s: Slot, value: Uint8Array | null): void {
     const before = StorageOverlay.held(s);
-    const after = StorageOverlay.held({ ...s, current: value });
+    const after = StorageOverlay.held(extend(s, { current: value }));
     this.budget?.adjust(after - before, `storage value of ${value?.length ?? 0} bytes`);
     s.current = value;
   }

@@ -18,6 +18,7 @@ import { launchVm } from '../host/supervisor.js';
 import { encodeReply, parseRequest, readPreamble, SLOT_STATUS, type SlotRequest, type SlotStatus } from './preamble.js';
 import { encodeData, encodeExit } from './relay.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
+import { extend } from '../extend.js';
 
 /**
  * Connections held at once that have not proved themselves yet: still in the TLS handshake, and past it (without
@@ -153,7 +154,7 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     });
     let vm: VmProcess;
     try {
-      vm = await launchVm({ ...options.launch, secret: request.secret, role: 'pool' });
+      vm = await launchVm(extend(options.launch, { secret: request.secret, role: 'pool' }));
     } catch (e) {
       active--;
       options.log(`could not start a VM: ${(e as Error).message}`);
@@ -233,7 +234,7 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
         .then((exit) => exit ?? vm.stop(options.killGraceMs))
         .then((exit) => {
           if (node.destroyed) return;
-          node.end(encodeExit({ ...exit, stderr: vm.stderrTail() }));
+          node.end(encodeExit(extend(exit, { stderr: vm.stderrTail() })));
           setTimeout(() => node.destroy(), options.killGraceMs).unref();
         });
     });

@@ -70,4 +70,17 @@ describe('execution message', () => {
       [init.codeHash, 'set', init.input, init.contextId, init.executorId, 12345n, 3, 'reject', init.datetime, init.seed, 5n, 9n, true],
     );
   });
+
+  test("buildMessage takes the node's defaults for what the call leaves out, limit by limit", () => {
+    const call = { codeHash: id32('code'), method: 'set', contextId: id32('ctx') };
+    const defaults = { gasLimit: 77n, floats: 'reject' as const, limits: { maxLogs: 4, maxEvents: 5 } };
+    const filled = parseMessage(buildMessage(call, defaults));
+    assert.deepEqual([filled.gasLimit, filled.floats, filled.limits.maxLogs, filled.limits.maxEvents], [77n, 'reject', 4, 5]);
+    // The call's own values win; a limit it names as undefined keeps the default instead of erasing it.
+    const own = parseMessage(buildMessage({ ...call, gasLimit: 9n, floats: 'canonicalize', limits: { maxLogs: 1, maxEvents: undefined } }, defaults));
+    assert.deepEqual([own.gasLimit, own.floats, own.limits.maxLogs, own.limits.maxEvents], [9n, 'canonicalize', 1, 5]);
+    // Without defaults or limits the message names none, as before.
+    assert.equal(JSON.parse(buildMessage(call)).limits, undefined);
+    assert.equal(parseMessage(buildMessage(call)).limits.maxLogs, DEFAULT_LIMITS.maxLogs);
+  });
 });

@@ -27,6 +27,7 @@ import { SANDBOX_ENV, isSandboxMode, type SandboxMode } from '../../vm/sandbox.j
 import { launcherStatus, sandboxAddon } from '../../vm/sandbox-native.js';
 import { cgroupSupport, createVmCgroup, type VmCgroup } from './cgroup.js';
 import { resolveVmUser, type VmUser } from './users.js';
+import { extend } from '../../extend.js';
 
 export type { SandboxMode } from '../../vm/sandbox.js';
 
@@ -415,10 +416,10 @@ export class PreparedSandbox {
 
   /** Spawns `file args` inside the sandbox. The caller's env is kept (it is already scrubbed) plus the sandbox's. */
   spawn(file: string, args: readonly string[], options: SpawnOptions & { env: Record<string, string> }): ChildProcess {
-    const env: Record<string, string> = { ...options.env, [SANDBOX_ENV.mode]: this.config.mode, [SANDBOX_ENV.hostPid]: String(process.pid) };
+    const env: Record<string, string> = extend(options.env, { [SANDBOX_ENV.mode]: this.config.mode, [SANDBOX_ENV.hostPid]: String(process.pid) });
     const stdio = options.stdio;
     if (Array.isArray(stdio) && stdio[2] === 'pipe') env[SANDBOX_ENV.lifelineFd] = '2';
-    if (this.config.mode === 'off') return spawn(file, args, { ...options, env });
+    if (this.config.mode === 'off') return spawn(file, args, extend(options, { env }));
     env.PATH = '/usr/bin:/bin'; // the host's PATH says where its tools live; the VM runs nothing by name
     const limits = { memoryBytes: this.config.memoryBytes ?? SANDBOX_DEFAULTS.memoryBytes, maxTasks: this.config.maxTasks ?? SANDBOX_DEFAULTS.maxTasks };
     const cgroup: VmCgroup | undefined = this.plan.useCgroup ? createVmCgroup(limits) : undefined;
@@ -429,11 +430,11 @@ export class PreparedSandbox {
       if (launcher?.kind === 'native') {
         const [path, ...pre] = launcher.argv;
         const joins = cgroup ? cgroup.procsFiles.flatMap((f) => ['--cgroup', f]) : [];
-        child = spawn(path!, [...pre, ...joins, '--', file, ...args], { ...options, env, cwd: emptyCwd() });
+        child = spawn(path!, [...pre, ...joins, '--', file, ...args], extend(options, { env, cwd: emptyCwd() }));
       } else {
         const ids = !launcher && this.plan.user ? { uid: this.plan.user.uid, gid: this.plan.user.gid } : {};
         const [path, ...pre] = launcher ? [...launcher.argv, file] : [file];
-        child = spawn(path!, [...pre, ...args], { ...options, ...ids, env, cwd: emptyCwd() });
+        child = spawn(path!, [...pre, ...args], extend({ ...options, ...ids }, { env, cwd: emptyCwd() }));
         // Synchronously, before this turn of the event loop ends: the VM cannot have received anything yet.
         // (The util-linux tools exec in place, so this pid is the VM's.)
         if (cgroup && child.pid !== undefined) {

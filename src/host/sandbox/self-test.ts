@@ -13,6 +13,7 @@ import { PROBES, type ProbeResult } from '../../vm/sandbox-probes.js';
 import { openLmdbStore } from '../state/lmdb-store.js';
 import { HOSTLINK_BIN, VM_NODE_FLAGS } from '../supervisor.js';
 import { prepareSandbox, type PreparedSandbox, type SandboxMode } from './plan.js';
+import { extend } from '../../extend.js';
 
 interface Row {
   name: string;
@@ -46,7 +47,7 @@ function runOne(sandbox: PreparedSandbox, name: string, context: string): Promis
       } catch {
         result = undefined;
       }
-      resolve({ ...(result ? { result } : {}), signal, code, stderr: err.trim() });
+      resolve(extend((result ? { result } : {}), { signal, code, stderr: err.trim() }));
     });
   });
 }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { joinCells, joinRoots, joinSlots, KIND_CODES, kindOfCode, type Kind, type LwwCell, type MemberKind, type RootDoc, type Slot } from './model.js';
 import { ID_LENGTH, readCell, readRoot, readSlots, writeCell, writeRoot, writeSlots } from './records.js';
+import { extend } from '../../extend.js';
 
 export const ARTIFACT_VERSION = 1;
 
@@ -53,9 +54,9 @@ export function cellOf(a: Action): string {
 
 /** Join of two actions on the same cell (cellOf equal). */
 export function joinActions(a: Action, b: Action): Action {
-  if (a.type === 'member' && b.type === 'member') return { ...a, slots: joinSlots(a.slots, b.slots) };
-  if (a.type === 'element' && b.type === 'element') return { ...a, cell: joinCells(a.cell, b.cell) };
-  if (a.type === 'lww' && b.type === 'lww') return { ...a, cell: joinCells(a.cell, b.cell) };
+  if (a.type === 'member' && b.type === 'member') return extend(a, { slots: joinSlots(a.slots, b.slots) });
+  if (a.type === 'element' && b.type === 'element') return extend(a, { cell: joinCells(a.cell, b.cell) });
+  if (a.type === 'lww' && b.type === 'lww') return extend(a, { cell: joinCells(a.cell, b.cell) });
   if (a.type === 'counter' && b.type === 'counter') return a.share >= b.share ? a : b;
   if (a.type === 'root' && b.type === 'root') return { type: 'root', root: joinRoots(a.root, b.root) };
   if (a.type === 'create' && b.type === 'create') return a.time >= b.time ? a : b;
