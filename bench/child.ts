@@ -16,8 +16,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export async function inChild<T>(module: string, name: string, args: readonly unknown[]): Promise<T> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./child-main.js', import.meta.url)), module, name, JSON.stringify(args)], {
+/** `nodeFlags` are added to this process's own flags on the child's command line. */
+export async function inChild<T>(module: string, name: string, args: readonly unknown[], nodeFlags: readonly string[] = []): Promise<T> {
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, fileURLToPath(new URL('./child-main.js', import.meta.url)), module, name, JSON.stringify(args)], {
     stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
   });
   const chunks: Buffer[] = [];

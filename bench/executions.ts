@@ -293,6 +293,44 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
   ];
 }
 
+/**
+ * The V8 flag a node that runs little but the host may start with: V8 otherwise sizes the host's old generation
+ * tightly around its small live heap, and about every other young-generation collection becomes a full one
+ * (docs/performance.md, "Hidden classes made per call", end). Not applied by the product: it is a flag of the
+ * node's whole process.
+ */
+export const HEAP_GROWTH_FLAG = '--heap-growing-percent=300';
+
+export interface HeapGrowthRows {
+  /** The steady row, alternated: without the flag, with it (the host process's command line; VMs unchanged). */
+  plain: ExecutionsRow[];
+  flagged: ExecutionsRow[];
+}
+
+/** The steady row twice without HEAP_GROWTH_FLAG and twice with it, alternated, each in a fresh process. */
+export async function benchHeapGrowth(opts: { poolCalls: number; steadyWarmup?: number }): Promise<HeapGrowthRows> {
+  const args: Parameters<typeof measure> = ['pool', 'unix', opts.poolCalls, 8, undefined, undefined, opts.steadyWarmup ?? STEADY_WARMUP_CALLS];
+  const out: HeapGrowthRows = { plain: [], flagged: [] };
+  for (let round = 0; round < 2; round++) {
+    out.plain.push(await inChild<ExecutionsRow>(fileURLToPath(import.meta.url), 'measure', args));
+    out.flagged.push(await inChild<ExecutionsRow>(fileURLToPath(import.meta.url), 'measure', args, [HEAP_GROWTH_FLAG]));
+  }
+  return out;
+}
+
+export function printHeapGrowth(h: HeapGrowthRows): void {
+  const mean = (rows: ExecutionsRow[], f: (r: ExecutionsRow) => number): number => rows.reduce((n, r) => n + f(r), 0) / rows.length;
+  const line = (rows: ExecutionsRow[]): string =>
+    `${rows.map((r) => r.perSecond.toFixed(0)).join(', ')} exec/s, host CPU ${rows.map((r) => r.hostCpuUs.toFixed(0)).join(', ')} us/exec, mark-compacts ${rows.map((r) => r.hostGc.markCompactsPer1000.toFixed(2)).join(', ')} per 1,000`;
+  process.stdout.write(`host process started with ${HEAP_GROWTH_FLAG} (steady row, alternated twice, fresh processes; a choice for a node that runs little but the host, not applied by Hostlink):\n`);
+  process.stdout.write(`  without: ${line(h.plain)}\n  with:    ${line(h.flagged)}\n`);
+  process.stdout.write(
+    `  with / without: ${(mean(h.flagged, (r) => r.perSecond) / mean(h.plain, (r) => r.perSecond)).toFixed(2)}x executions/s, host CPU ${(mean(h.flagged, (r) => r.hostCpuUs) / mean(h.plain, (r) => r.hostCpuUs)).toFixed(2)}x\n`,
+  );
+  const failed = [...h.plain, ...h.flagged].filter((r) => r.failures > 0).length;
+  if (failed) process.stdout.write(`WARNING: ${failed} of these rows had failed calls\n`);
+}
+
 export function printExecutions(rows: ExecutionsRow[]): void {
   const pool = rows.find((r) => r.mode === 'pool' && r.concurrency > 1 && r.transport === 'unix' && r.recycleAfter === undefined);
   const steady = steadyRow(rows);

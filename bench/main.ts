@@ -19,7 +19,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchChannel, printChannelBench, sessionRoundTrip } from './channel.js';
-import { benchExecutions, printExecutions, STEADY_WARMUP_CALLS, steadyRow } from './executions.js';
+import { benchExecutions, benchHeapGrowth, printExecutions, printHeapGrowth, STEADY_WARMUP_CALLS, steadyRow } from './executions.js';
 import { benchGas, printGas } from './gas.js';
 import { benchMetering, printMetering } from './metering.js';
 import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
@@ -56,6 +56,7 @@ printStateRoot(roots);
 process.stdout.write('\n== 3. executions per second ==\n');
 const executions = await benchExecutions({ poolCalls: quick ? 400 : 4000, oneShotCalls: quick ? 10 : 30, steadyWarmup: quick ? 200 : STEADY_WARMUP_CALLS });
 printExecutions(executions);
+printHeapGrowth(await benchHeapGrowth({ poolCalls: quick ? 400 : 4000, steadyWarmup: quick ? 200 : STEADY_WARMUP_CALLS }));
 
 process.stdout.write('\n== 4. the pieces alone and the ceiling ==\n');
 const pieces = await benchPieces({ calls: quick ? 200 : 1000, writes: quick ? 1000 : 4000 });
