@@ -27,11 +27,10 @@ import { FrameReader, encodeFrame } from '../src/protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../src/protocol/generated.js';
 import { newVmSecret } from '../src/protocol/hello-proof.js';
 import { channelInfo } from '../src/transport/connect.js';
-import type { ReadMode } from '../src/transport/socket-reads.js';
-import type { WriteMode } from '../src/transport/socket-writes.js';
+import { sessionIoMode, type SessionIoOptions } from '../src/transport/session-io.js';
 import { startWorkerSessionServer } from './session-worker.js';
 import { benchSessionWork, listenFresh } from './bench-server.js';
-import { buildPollAddon, startPolledEchoServer, startPolledSessionServer } from './polled-echo.js';
+import { buildPollAddon, startPolledEchoServer } from './polled-echo.js';
 
 export type BenchTransport = 'unix' | 'tcp';
 
@@ -46,13 +45,14 @@ export interface ChannelBenchRow {
   placement: Placement;
   client: 'c' | 'native' | 'js';
   /**
-   * c: C echo; node: Node echo on FrameReader; session: Hostlink's session; session-stream-writes: same, writing
-   * through socket.write (before); session-stream: same, 'data' reads and socket.write (the first session);
-   * session-worker: the prototype of the session in a worker thread with blocking reads (session-worker.ts);
-   * node-polled: the prototype of a Node echo on the event loop whose socket an addon polls, reads and writes
-   * (polled-echo.ts); session-polled: the prototype of Hostlink's session over such a socket (polled-echo.ts).
+   * c: C echo; node: Node echo on FrameReader; session: Hostlink's session as the host serves it (the socket
+   * addon where it is built, transport/session-io.ts); session-libuv: the same on libuv's stream handle (before);
+   * session-stream-writes: that, writing through socket.write; session-stream: that, with 'data' reads and
+   * socket.write (the first session); session-worker: the prototype of the session in a worker thread with
+   * blocking reads (session-worker.ts); node-polled: the prototype of a Node echo whose socket an addon compiled
+   * at bench time polls, reads and writes (polled-echo.ts).
    */
-  server: 'c' | 'node' | 'node-polled' | 'session-polled' | 'session' | 'session-stream-writes' | 'session-stream' | 'session-worker';
+  server: 'c' | 'node' | 'node-polled' | 'session' | 'session-libuv' | 'session-stream-writes' | 'session-stream' | 'session-worker';
   medianUs: number;
   p99Us: number;
   /** median / the C client<->C server median on the same transport and placement; undefined without a C compiler. */
@@ -320,7 +320,7 @@ async function startNodeServer(transport: BenchTransport, sockPath: string): Pro
  * Hostlink's host session on a fresh listener behind the gate, for one VM connection: the hello must prove
  * `secret`, next_message hands out one job, storage_read answers a PAYLOAD_BYTES value from the backend.
  */
-async function startSessionServer(transport: BenchTransport, sockPath: string, secret: Uint8Array, readMode: ReadMode, writeMode: WriteMode): Promise<{ address: string; stop: () => Promise<void> }> {
+async function startSessionServer(transport: BenchTransport, sockPath: string, secret: Uint8Array, io: SessionIoOptions): Promise<{ address: string; stop: () => Promise<void> }> {
   const server: Server = createServer({ noDelay: true });
   const address = await listenFresh(server, transport, sockPath);
   const { backend, work } = benchSessionWork(PAYLOAD_BYTES);
@@ -328,7 +328,7 @@ async function startSessionServer(transport: BenchTransport, sockPath: string, s
   let socket: Socket | undefined;
   const served = gate.connection.then((s) => {
     socket = s;
-    return serveSession(new Session(backend, { pool: work }), s, MAX_FRAME_BYTES, { readMode, writeMode });
+    return serveSession(new Session(backend, { pool: work }), s, MAX_FRAME_BYTES, io);
   });
   served.catch(() => undefined);
   const stop = async (): Promise<void> => {
@@ -435,7 +435,7 @@ async function measureTransport(o: {
     const sessionJob = (server: ChannelBenchRow['server'], start: (secret: Uint8Array) => Promise<{ address: string; stop: () => Promise<void> }>): Job => ({
       client: 'native',
       server,
-      prototype: server === 'session-worker' || server === 'session-polled',
+      prototype: server === 'session-worker',
       run: async () => {
         const secret = newVmSecret();
         const s = await start(secret);
@@ -447,14 +447,14 @@ async function measureTransport(o: {
       },
     });
     if (o.nativeSession) {
-      jobs.push(sessionJob('session', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'user-buffer', 'handle')));
-      jobs.push(sessionJob('session-stream-writes', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'user-buffer', 'stream')));
-      jobs.push(sessionJob('session-stream', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, 'stream', 'stream')));
+      jobs.push(sessionJob('session', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, {})));
+      jobs.push(sessionJob('session-libuv', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, { io: 'libuv', readMode: 'user-buffer', writeMode: 'handle' })));
+      jobs.push(sessionJob('session-stream-writes', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, { io: 'libuv', readMode: 'user-buffer', writeMode: 'stream' })));
+      jobs.push(sessionJob('session-stream', (secret) => startSessionServer(transport, join(dir, `session-${transport}.sock`), secret, { io: 'libuv', readMode: 'stream', writeMode: 'stream' })));
       jobs.push(sessionJob('session-worker', (secret) => startWorkerSessionServer(transport, join(dir, `worker-${transport}.sock`), secret, PAYLOAD_BYTES)));
     }
     const addon = o.pollAddon;
     if (addon !== undefined) {
-      jobs.push(sessionJob('session-polled', (secret) => startPolledSessionServer(addon, transport, join(dir, `spolled-${transport}.sock`), secret, PAYLOAD_BYTES)));
       jobs.push({
         client: 'native',
         server: 'node-polled',
@@ -534,19 +534,19 @@ function verdicts(r: ChannelBenchResult): string[] {
     for (const t of ['unix', 'tcp'] as const) {
       const row = (server: ChannelBenchRow['server']): ChannelBenchRow | undefined => r.rows.find((x) => x.transport === t && x.placement === placement && x.server === server);
       const now = row('session');
+      const libuv = row('session-libuv');
       const before = row('session-stream-writes');
       const first = row('session-stream');
       if (!now) continue;
       const ratio = now.ratioToFloor === undefined ? 'no C floor' : `${now.ratioToFloor.toFixed(2)}x the C floor (target <= 1.3x: ${now.ratioToFloor <= 1.3 ? 'met' : 'NOT met'})`;
       const worker = row('session-worker');
       const polled = row('node-polled');
-      const sessionPolled = row('session-polled');
       const echo = r.rows.find((x) => x.transport === t && x.placement === placement && x.server === 'node' && x.client === 'native');
       const vs =
-        (before ? `; socket.write writes were ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
+        (libuv && libuv !== now ? `; on libuv's stream handle (before) ${libuv.medianUs.toFixed(1)} us${libuv.ratioToFloor === undefined ? '' : ` (${libuv.ratioToFloor.toFixed(2)}x)`}, p99 ${libuv.p99Us.toFixed(1)} us` : '') +
+        (before ? `; with socket.write writes ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
         (first ? `; 'data' reads and socket.write ${first.medianUs.toFixed(1)} us${first.ratioToFloor === undefined ? '' : ` (${first.ratioToFloor.toFixed(2)}x)`}` : '') +
         (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '') +
-        (sessionPolled ? `; prototype session on an addon-polled socket ${sessionPolled.medianUs.toFixed(1)} us${sessionPolled.ratioToFloor === undefined ? '' : ` (${sessionPolled.ratioToFloor.toFixed(2)}x)`}, p99 ${sessionPolled.p99Us.toFixed(1)} us` : '') +
         (polled ? `; prototype echo with an addon-polled socket ${polled.medianUs.toFixed(1)} us${polled.ratioToFloor === undefined ? '' : ` (${polled.ratioToFloor.toFixed(2)}x)`} against Node's echo ${echo?.medianUs.toFixed(1) ?? '-'} us` : '');
       out.push(`${t}, ${PLACEMENT_LABELS[placement]}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
     }
@@ -570,10 +570,10 @@ const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
   c: 'C echo',
   node: 'Node FrameReader echo',
   'node-polled': 'PROTOTYPE: Node FrameReader echo, socket polled by an addon',
-  'session-polled': 'PROTOTYPE: Hostlink session, socket polled by an addon',
-  session: 'Hostlink session (reused-buffer reads, handle writes)',
-  'session-stream-writes': 'Hostlink session (reused-buffer reads, socket.write: before)',
-  'session-stream': "Hostlink session ('data' reads, socket.write: first)",
+  session: `Hostlink session (${sessionIoMode().mode === 'polled' ? 'socket addon' : "libuv: the socket addon is not built"})`,
+  'session-libuv': "Hostlink session, libuv stream handle (reused-buffer reads, handle writes: before)",
+  'session-stream-writes': 'Hostlink session, libuv (reused-buffer reads, socket.write)',
+  'session-stream': "Hostlink session, libuv ('data' reads, socket.write: first)",
   'session-worker': 'PROTOTYPE: session in a worker thread, blocking reads',
 };
 

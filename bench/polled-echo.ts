@@ -10,20 +10,15 @@
  * whether the session could reach the floor without leaving the main thread. Compiled at bench time with `cc`
  * against the running Node's headers; without them the row is left out with a note.
  *
- * Not a product path as written: it borrows the descriptor of a paused net.Socket (whose own watcher is never
- * started), assumes every answer fits the socket buffer, and stops polling before the socket is destroyed, which
- * a real transport would have to own and test (descriptor lifetime, partial writes, back-pressure, bounds).
+ * The host's sessions now run on the product's version of this (native/hostlink_socket.c, transport/session-io.ts:
+ * its own descriptor, partial writes, back-pressure); this bare echo stays as the lower bound of the approach.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { FrameReader, encodeFrame } from '../src/protocol/frame.js';
-import { HostlinkError } from '../src/errors.js';
-import { Session } from '../src/host/session.js';
-import { admitVm } from '../src/host/vm-gate.js';
-import { MAX_FRAME_BYTES } from '../src/protocol/generated.js';
-import { benchSessionWork, listenFresh } from './bench-server.js';
+import { listenFresh } from './bench-server.js';
 
 const ADDON_C = String.raw`
 #include <node_api.h>
@@ -176,86 +171,6 @@ export async function startPolledEchoServer(addon: PollAddon, transport: 'unix' 
     }
     conns.clear();
     return new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  return { address, stop };
-}
-
-/**
- * Hostlink's real Session (the gate checks the hello proof, then the same handlers as the bench's session rows)
- * answered over the addon-polled socket: requests are handled one at a time in order, answers given at once
- * leave in one send per read, and an answer that waits (the first next_message) stops nothing, as the client
- * sends nothing meanwhile. The socket's own bytes the gate pushed back (the hello) are handled first.
- */
-export async function startPolledSessionServer(addon: PollAddon, transport: 'unix' | 'tcp', sockPath: string, secret: Uint8Array, payloadBytes: number): Promise<{ address: string; stop: () => Promise<void> }> {
-  const server: Server = createServer({ noDelay: true });
-  const address = await listenFresh(server, transport, sockPath);
-  const { backend, work } = benchSessionWork(payloadBytes);
-  const gate = admitVm(server, secret);
-  let socket: Socket | undefined;
-  let handle: object | undefined;
-  const served = gate.connection.then((s) => {
-    socket = s;
-    s.pause();
-    // Paused, a net.Socket still reads until its buffer fills: its handle must stop reading, or libuv refuses a
-    // second watcher on the descriptor.
-    const h = (s as unknown as { _handle?: { fd?: number; readStop?: () => number; reading?: boolean } })._handle;
-    if (h?.readStop !== undefined) {
-      h.reading = false;
-      h.readStop();
-    }
-    const fd = h?.fd;
-    if (typeof fd !== 'number' || fd < 0) throw new Error('no descriptor');
-    const session = new Session(backend, { pool: work });
-    const reader = new FrameReader(MAX_FRAME_BYTES);
-    const input = new ArrayBuffer(64 * 1024);
-    const output = new ArrayBuffer(64 * 1024);
-    const outBytes = new Uint8Array(output);
-    const queue: Uint8Array[] = [];
-    let busy = false;
-    let at = 0;
-    const flush = (): void => {
-      if (at > 0 && addon.send(fd, output, at) !== at) throw new Error('short send');
-      at = 0;
-    };
-    const put = (answer: Uint8Array): void => {
-      const frame = encodeFrame(answer);
-      if (at + frame.length > outBytes.length) flush();
-      outBytes.set(frame, at);
-      at += frame.length;
-    };
-    const pump = (): void => {
-      if (busy) return;
-      while (queue.length) {
-        const r = session.handle(queue.shift()!);
-        if (r instanceof Promise) {
-          busy = true;
-          flush();
-          void r.then((answer) => {
-            busy = false;
-            put(answer);
-            pump();
-          });
-          return;
-        }
-        put(r);
-      }
-      flush();
-    };
-    const onBytes = (bytes: Buffer): void => {
-      queue.push(...reader.push(bytes));
-      pump();
-    };
-    for (let b = s.read() as Buffer | null; b !== null; b = s.read() as Buffer | null) onBytes(b);
-    handle = addon.watch(fd, input, (n) => {
-      if (n > 0) onBytes(Buffer.from(input, 0, n));
-    });
-  });
-  served.catch((e: Error) => process.stderr.write(`polled session: ${e.message}\n`));
-  const stop = async (): Promise<void> => {
-    if (handle !== undefined) addon.stop(handle);
-    gate.close(new HostlinkError('internal', 'bench finished'));
-    socket?.destroy();
-    await served.catch(() => undefined);
   };
   return { address, stop };
 }

@@ -20,6 +20,12 @@
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"]
     },
     {
+      "target_name": "hostlink_socket",
+      "sources": ["hostlink_socket.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "defines": ["NAPI_VERSION=8"]
+    },
+    {
       "target_name": "hostlink_state",
       "sources": ["hostlink_state.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=c11"],

@@ -20,8 +20,7 @@ import { HostlinkError } from '../errors.js';
 import { encodeFrame, encodeFrames, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { decodeRequest, encodeStatus } from '../protocol/messages.js';
-import { readChunks, type ReadMode } from '../transport/socket-reads.js';
-import { socketWriter, type WriteMode } from '../transport/socket-writes.js';
+import { sessionIo, type SessionIoOptions } from '../transport/session-io.js';
 import type { Job } from './job.js';
 import { METHOD_HANDLERS } from './methods.js';
 import type { SessionBackend, SessionContext, SessionEvent, SessionEventData, SessionState, WorkSource } from './session-types.js';
@@ -154,14 +153,15 @@ export function serveSession(
   session: Session,
   socket: Socket,
   maxFrameBytes = MAX_FRAME_BYTES,
-  options: { readMode?: ReadMode; writeMode?: WriteMode } = {},
+  options: SessionIoOptions = {},
 ): Promise<{ error?: HostlinkError }> {
   return new Promise((resolve) => {
     const reader = new FrameReader(maxFrameBytes);
     const queue: Buffer[] = [];
     let busy = false;
     let finished = false;
-    const writer = socketWriter(socket, { mode: options.writeMode ?? 'handle' });
+    // Reads and writes (transport/session-io.ts): the socket addon where it is built, else libuv's stream handle.
+    const io = sessionIo(socket, options);
     // Answers given at once wait here and leave together (a pool VM sends its result and its next_message
     // together, and both are answered in one pass when a job is queued): one syscall, one wake-up of the VM.
     const batch: Uint8Array[] = [];
@@ -169,6 +169,7 @@ export function serveSession(
     const finish = (error?: HostlinkError): void => {
       if (finished) return;
       finished = true;
+      io.close();
       session.transition('close');
       resolve(error ? { error } : {});
     };
@@ -176,13 +177,13 @@ export function serveSession(
       const err = e instanceof HostlinkError ? e : new HostlinkError('internal', `host failed serving the VM: ${(e as Error).message}`);
       // Tell the VM why before closing, after the answers it is owed: it exits with a clear message, not a bare EOF.
       flush(() => undefined);
-      if (!socket.destroyed) socket.end(encodeFrame(encodeStatus('bad_request', { reason: err.message })));
+      if (!io.gone) io.end(encodeFrame(encodeStatus('bad_request', { reason: err.message })));
       finish(err);
     };
     // Whether this loop paused the socket (see pump).
     let paused = false;
     const pause = (): void => {
-      if (!paused) socket.pause();
+      if (!paused) io.pause();
       paused = true;
     };
     /**
@@ -191,18 +192,18 @@ export function serveSession(
      */
     function flush(then: () => void): boolean {
       if (batch.length === 0) return true;
-      const gone = socket.destroyed || finished;
+      const gone = io.gone || finished;
       const frames = gone ? null : encodeFrames(batch);
       batch.length = 0;
       batchBytes = 0;
       if (frames === null) return false;
-      if (writer.write(frames, then)) return true;
+      if (io.write(frames, then)) return true;
       pause();
       return false;
     }
     /** Adds one answer to the batch; false when the loop must stop (see flush). */
     const send = (response: Uint8Array): boolean => {
-      if (socket.destroyed || finished) return false;
+      if (io.gone || finished) return false;
       batch.push(response);
       batchBytes += response.length;
       // A VM that pipelines requests without reading its answers gets about this much held for it, at most.
@@ -247,24 +248,23 @@ export function serveSession(
         return;
       }
       busy = false;
-      if (paused && !finished && !socket.destroyed) {
+      if (paused && !finished && !io.gone) {
         paused = false;
-        socket.resume();
+        io.resume();
       }
     };
-    // Reads land in one reused buffer (socket-reads.ts): the stream path cost more than the request itself.
-    readChunks(socket, (chunk: Buffer) => {
-      if (finished) return;
-      try {
-        queue.push(...reader.push(chunk));
-      } catch (e) {
-        fail(e);
-        return;
-      }
-      if (queue.length) pump();
-    }, { mode: options.readMode ?? 'user-buffer' });
-    socket.on('error', () => finish());
-    socket.on('close', () => finish());
-    socket.resume();
+    io.start(
+      (chunk: Buffer) => {
+        if (finished) return;
+        try {
+          queue.push(...reader.push(chunk));
+        } catch (e) {
+          fail(e);
+          return;
+        }
+        if (queue.length) pump();
+      },
+      () => finish(),
+    );
   });
 }

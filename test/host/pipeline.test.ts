@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
+import { sessionIo, sessionIoMode, type SessionIo, type SessionIoMode } from '../../src/transport/session-io.js';
 import { describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
 import { Job } from '../../src/host/job.js';
@@ -16,15 +17,16 @@ import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { encodeResult } from '../../src/protocol/result.js';
 import { contract, id32, killBusyVm, MemoryBackend, message, tempDir, text, unixSocketPair, utf8 } from '../helpers.js';
 
-/** Counts the writes the socket's handle makes to the kernel (every write path ends in one of these calls). */
-function countWrites(socket: Socket): { writes: number } {
+/**
+ * The session's I/O on `socket` (the socket addon or libuv's stream handle), counting its writes: each is one write
+ * to the kernel on either path (a send, or one handle write).
+ */
+function countedIo(socket: Socket, mode: SessionIoMode): { io: SessionIo; writes: { writes: number } } {
+  const io = sessionIo(socket, { io: mode });
   const counter = { writes: 0 };
-  const handle = (socket as unknown as { _handle: Record<string, unknown> })._handle;
-  for (const name of ['writeBuffer', 'writev', 'writeUtf8String', 'writeLatin1String']) {
-    const original = handle[name] as (...a: unknown[]) => unknown;
-    handle[name] = (...a: unknown[]) => (counter.writes++, original.apply(handle, a));
-  }
-  return counter;
+  const write = io.write.bind(io);
+  io.write = (bytes, taken) => (counter.writes++, write(bytes, taken));
+  return { io, writes: counter };
 }
 
 async function until(ok: () => boolean, what: string): Promise<void> {
@@ -43,7 +45,7 @@ const nextMessage = (): Uint8Array => encodeRequest('next_message', {});
  * A session on a real socket whose work source hands out `jobs` at once, or (`wait`) only when the test calls
  * `release()`, one ask at a time.
  */
-async function served(jobs: Job[], options: { wait?: boolean } = {}) {
+async function served(jobs: Job[], options: { wait?: boolean; io?: SessionIoMode } = {}) {
   const backend = new MemoryBackend();
   let asked = 0;
   const waiting: (() => void)[] = [];
@@ -55,8 +57,8 @@ async function served(jobs: Job[], options: { wait?: boolean } = {}) {
     },
   };
   const { server, client, close } = await unixSocketPair();
-  const writes = countWrites(server);
-  const done = serveSession(new Session(backend, { pool: work }), server);
+  const { io, writes } = countedIo(server, options.io ?? sessionIoMode().mode);
+  const done = serveSession(new Session(backend, { pool: work }), server, undefined, { io });
   const reader = new FrameReader();
   const answers: Buffer[] = [];
   client.on('data', (c: Buffer) => answers.push(...reader.push(c)));
@@ -70,11 +72,13 @@ async function served(jobs: Job[], options: { wait?: boolean } = {}) {
 const jobFor = (backend: MemoryBackend, method: string): Job => new Job(message({ codeHash: backend.deploy(utf8('\0asm\x01\0\0\0')), method }));
 
 describe('a result and the next message sent together', () => {
-  test('with a job queued, both are answered in one write, the next job handed out at once', async () => {
+  for (const io of ['polled', 'libuv'] as SessionIoMode[]) {
+  test(`${io}: with a job queued, both are answered in one write, the next job handed out at once`, async (t) => {
+    if (io === 'polled' && sessionIoMode().mode !== 'polled') return t.skip('the host socket addon is not built (no C compiler?)');
     const b = new MemoryBackend();
     const first = jobFor(b, 'first');
     const second = jobFor(b, 'second');
-    const { client, close, done, answers, writes, asked } = await served([first, second]);
+    const { client, close, done, answers, writes, asked } = await served([first, second], { io });
     try {
       client.write(Buffer.concat([encodeFrame(hello()), encodeFrame(nextMessage())]));
       await until(() => answers.length === 2, 'hello and the first job');
@@ -95,6 +99,7 @@ describe('a result and the next message sent together', () => {
       close();
     }
   });
+  }
 
   test('with no job yet, the result is acknowledged at once and the next message answered when work comes', async () => {
     const b = new MemoryBackend();

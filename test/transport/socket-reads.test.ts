@@ -3,7 +3,8 @@
  * sockets: reads go to the reused buffer on this Node, chunks are the caller's own copies and arrive in order
  * (bytes the stream already held first), pause stops reading, and the session's checks hold on this path:
  * frames split byte by byte, pipelined frames answered one at a time, an oversized length refused before it is
- * buffered, a session that ended reads nothing more.
+ * buffered, a session that ended reads nothing more. The session's checks are run on each of its I/O paths: the
+ * socket addon (session-io.ts, the default) and libuv's stream handle with either read path.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -12,6 +13,7 @@ import { serveSession, Session, type WorkSource } from '../../src/host/session.j
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { readChunks, type ReadMode } from '../../src/transport/socket-reads.js';
+import { sessionIo, type SessionIoOptions } from '../../src/transport/session-io.js';
 import { MemoryBackend, message, unixSocketPair, utf8 } from '../helpers.js';
 
 const until = async (cond: () => boolean, what: string): Promise<void> => {
@@ -68,8 +70,13 @@ describe('socket reads', () => {
 /** A hello body as a VM sends it (the session itself does not check the proof: the gate did). */
 const hello = (): Uint8Array => encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'test', pid: 1, proof: new Uint8Array(32) });
 
-describe('session on the fast read path', () => {
-  const setup = async (readMode: ReadMode) => {
+describe('session on each I/O path', () => {
+  const variants: { name: string; options: SessionIoOptions }[] = [
+    { name: 'polled (socket addon)', options: { io: 'polled' } },
+    { name: 'libuv, user-buffer reads', options: { io: 'libuv', readMode: 'user-buffer' } },
+    { name: 'libuv, stream reads', options: { io: 'libuv', readMode: 'stream' } },
+  ];
+  const setup = async (options: SessionIoOptions, t: { skip(why: string): void }) => {
     const backend = new MemoryBackend();
     const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
     const job = new Job(message({ codeHash: code, method: 'm' }));
@@ -77,16 +84,24 @@ describe('session on the fast read path', () => {
     let given = false;
     const work: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
     const { server, client, close } = await unixSocketPair();
-    const served = serveSession(new Session(backend, { pool: work }), server, 1024, { readMode });
+    const io = sessionIo(server, options);
+    if (io.mode !== options.io) {
+      t.skip('the host socket addon is not built (no C compiler?)');
+      close();
+      return null;
+    }
+    const served = serveSession(new Session(backend, { pool: work }), server, 1024, { io });
     const reader = new FrameReader();
     const answers: Buffer[] = [];
     client.on('data', (c: Buffer) => answers.push(...reader.push(c)));
-    return { backend, server, client, close, served, answers };
+    return { backend, io, client, close, served, answers };
   };
 
-  for (const readMode of ['user-buffer', 'stream'] as ReadMode[]) {
-    test(`${readMode}: frames split byte by byte and pipelined are each answered, in order`, async () => {
-      const { client, close, served, answers } = await setup(readMode);
+  for (const { name, options } of variants) {
+    test(`${name}: frames split byte by byte and pipelined are each answered, in order`, async (t) => {
+      const s = await setup(options, t);
+      if (s === null) return;
+      const { client, close, served, answers } = s;
       try {
         const bytes = Buffer.concat([encodeFrame(hello()), encodeFrame(encodeRequest('next_message', {})), ...Array.from({ length: 20 }, () => encodeFrame(encodeRequest('storage_read', { key: utf8('k') })))]);
         for (const b of bytes) client.write(Uint8Array.of(b));
@@ -105,8 +120,10 @@ describe('session on the fast read path', () => {
       }
     });
 
-    test(`${readMode}: a length over the frame limit ends the session with bad_request, before the body arrives`, async () => {
-      const { client, server, close, served, answers } = await setup(readMode);
+    test(`${name}: a length over the frame limit ends the session with bad_request, before the body arrives`, async (t) => {
+      const s = await setup(options, t);
+      if (s === null) return;
+      const { client, io, close, served, answers } = s;
       try {
         client.write(encodeFrame(hello()));
         await until(() => answers.length === 1, 'hello answered');
@@ -117,10 +134,10 @@ describe('session on the fast read path', () => {
         assert.match(error?.message ?? '', /frame of 1025 bytes exceeds the maximum of 1024 bytes/);
         await until(() => answers.length === 2, 'bad_request sent');
         assert.equal(decodeResponse('storage_read', answers[1]!).status, 'bad_request');
-        const readBefore = server.bytesRead;
+        const readBefore = io.bytesRead;
         client.write(Buffer.alloc(64 * 1024));
         await new Promise((r) => setTimeout(r, 100));
-        assert.ok(server.bytesRead - readBefore <= 64 * 1024 && answers.length === 2, 'nothing answered after the session ended');
+        assert.ok(io.bytesRead - readBefore <= 64 * 1024 && answers.length === 2, 'nothing answered after the session ended');
       } finally {
         close();
       }

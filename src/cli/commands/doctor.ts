@@ -14,6 +14,7 @@ import { assessSandbox } from '../../host/sandbox/plan.js';
 import type { SandboxMode } from '../../vm/sandbox.js';
 import { sandboxAddon } from '../../vm/sandbox-native.js';
 import { stateHashImplementation } from '../../host/state/sha256-record.js';
+import { sessionIoMode } from '../../transport/session-io.js';
 
 export const usage = `usage: hostlink doctor [--json] [--sandbox required|best-effort|off] [--transport unix|tcp]
 
@@ -73,6 +74,17 @@ function stateHashCheck(): Check {
   };
 }
 
+/** How the host reads and writes its VMs' sockets: the socket addon, or libuv's stream handle (same protocol, slower). */
+function socketIoCheck(): Check {
+  const { mode, reason } = sessionIoMode();
+  return {
+    name: 'host socket I/O',
+    ok: mode === 'polled',
+    optional: true,
+    detail: mode === 'polled' ? 'socket addon' : `libuv stream handle (${reason ?? 'no addon'}): same sessions, more CPU per request`,
+  };
+}
+
 function checks(): Check[] {
   const root = join(HOSTLINK_BIN, '..', '..');
   const major = Number(process.versions.node.split('.')[0]);
@@ -93,6 +105,7 @@ function checks(): Check[] {
     vmSnapshotCheck(),
     vmHugePagesCheck(),
     stateHashCheck(),
+    socketIoCheck(),
     { name: 'example contracts', ok: existsSync(example), optional: true, detail: existsSync(example) ? 'built' : 'not built: run npm run build' },
     {
       name: 'socat (vsock)',
