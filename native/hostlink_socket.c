@@ -150,6 +150,13 @@ static sock_t *unwrap(napi_env env, napi_value handle) {
   return s;
 }
 
+/* The socket a call is about (its first argument) and its arguments in argv[0..n); NULL with an exception if none. */
+static sock_t *sock_args(napi_env env, napi_callback_info info, napi_value *argv, size_t n) {
+  size_t argc = n;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return unwrap(env, argv[0]);
+}
+
 static void on_closed(uv_handle_t *h) {
   sock_t *s = (sock_t *)h;
   close(s->fd);
@@ -238,10 +245,8 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
 
 /* reading(handle, on): starts or stops reading (writes go on). */
 static napi_value set_reading(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  sock_t *s = unwrap(env, argv[0]);
+  sock_t *s = sock_args(env, info, argv, 2);
   if (s == NULL) return NULL;
   bool on;
   if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "reading(handle, on): on must be a boolean");
@@ -257,10 +262,8 @@ static napi_value set_reading(napi_env env, napi_callback_info info) {
  * one waits.
  */
 static napi_value do_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  sock_t *s = unwrap(env, argv[0]);
+  sock_t *s = sock_args(env, info, argv, 2);
   if (s == NULL) return NULL;
   bool is;
   napi_typedarray_type type;
@@ -288,10 +291,8 @@ static napi_value do_send(napi_env env, napi_callback_info info) {
 
 /* shutdownWrite(handle) -> 0 or -errno: no more bytes will be sent (the peer reads end of stream after them). */
 static napi_value shutdown_write(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  sock_t *s = unwrap(env, argv[0]);
+  sock_t *s = sock_args(env, info, argv, 1);
   if (s == NULL) return NULL;
   if (s->closed) return int_value(env, -EBADF);
   return int_value(env, shutdown(s->fd, SHUT_WR) == 0 ? 0 : -errno);
@@ -299,10 +300,8 @@ static napi_value shutdown_write(napi_env env, napi_callback_info info) {
 
 /* counts(handle) -> [bytes read since adopt(), bytes of a write still waiting to be sent] */
 static napi_value counts(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], out, v;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  sock_t *s = unwrap(env, argv[0]);
+  sock_t *s = sock_args(env, info, argv, 1);
   if (s == NULL) return NULL;
   napi_create_array_with_length(env, 2, &out);
   napi_create_double(env, s->bytes_read, &v);
