@@ -9,11 +9,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { Job } from '../../src/host/job.js';
 import { serveSession, Session, type WorkSource } from '../../src/host/session.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
+import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
 import { decodeResponse, encodeRequest } from '../../src/protocol/messages.js';
 import { sessionIo, sessionIoMode } from '../../src/transport/session-io.js';
-import { MemoryBackend, unixSocketPair } from '../helpers.js';
+import { MemoryBackend, message, unixSocketPair, utf8 } from '../helpers.js';
 
 const openDescriptors = (): number => readdirSync('/proc/self/fd').length;
 const hello = (): Uint8Array => encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'test', pid: 1, proof: new Uint8Array(32) });
@@ -84,6 +86,29 @@ describe('session I/O through the socket addon', () => {
       server.destroy();
       assert.deepEqual(await served, {});
       await ended; // and the duplicate did not keep the connection open
+    } finally {
+      close();
+    }
+  });
+
+  test('a VM that goes away while an answer waits to be sent ends the session, and the write is released', { skip }, async () => {
+    const backend = new MemoryBackend();
+    const job = new Job(message({ codeHash: backend.deploy(utf8('\0asm\x01\0\0\0')), method: 'm' }));
+    backend.apply(job.message.contextId, [[utf8('big'), new Uint8Array(512 * 1024).fill(3)]]);
+    let given = false;
+    const once1: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const { server, client, close } = await unixSocketPair();
+    try {
+      const io = sessionIo(server, { io: 'polled' });
+      const served = serveSession(new Session(backend, { pool: once1 }), server, MAX_FRAME_BYTES, { io });
+      client.pause(); // reads nothing: the 512 KiB answer cannot leave whole
+      client.write(Buffer.concat([encodeFrame(hello()), encodeFrame(encodeRequest('next_message', {})), encodeFrame(encodeRequest('storage_read', { key: utf8('big') }))]));
+      for (let i = 0; i < 400 && io.bytesUnsent === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(io.bytesUnsent > 0, 'the answer waits for the VM to read');
+      client.destroy(); // the VM dies with the answer unread
+      assert.deepEqual(await served, {});
+      assert.equal(io.gone, true);
+      assert.equal(io.bytesUnsent, 0, 'nothing is held for a connection that is gone');
     } finally {
       close();
     }
