@@ -27,10 +27,10 @@ import { FrameReader, encodeFrame } from '../src/protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../src/protocol/generated.js';
 import { newVmSecret } from '../src/protocol/hello-proof.js';
 import { channelInfo } from '../src/transport/connect.js';
-import { sessionIoMode, type SessionIoOptions } from '../src/transport/session-io.js';
+import { sessionIoMode, socketAddon, type SessionIoOptions } from '../src/transport/session-io.js';
 import { startWorkerSessionServer } from './session-worker.js';
 import { benchSessionWork, listenFresh } from './bench-server.js';
-import { buildPollAddon, startPolledEchoServer } from './polled-echo.js';
+import { startPolledEchoServer } from './polled-echo.js';
 
 export type BenchTransport = 'unix' | 'tcp';
 
@@ -49,8 +49,8 @@ export interface ChannelBenchRow {
    * addon where it is built, transport/session-io.ts); session-libuv: the same on libuv's stream handle (before);
    * session-stream-writes: that, writing through socket.write; session-stream: that, with 'data' reads and
    * socket.write (the first session); session-worker: the prototype of the session in a worker thread with
-   * blocking reads (session-worker.ts); node-polled: the prototype of a Node echo whose socket an addon compiled
-   * at bench time polls, reads and writes (polled-echo.ts).
+   * blocking reads (session-worker.ts); node-polled: a Node echo on the session's socket addon, without the
+   * session (polled-echo.ts).
    */
   server: 'c' | 'node' | 'node-polled' | 'session' | 'session-libuv' | 'session-stream-writes' | 'session-stream' | 'session-worker';
   medianUs: number;
@@ -380,9 +380,9 @@ export async function benchChannel(opts: { iterations: number; rounds?: number }
   try {
     const cServer = cc ? compile(dir, 'echo_server', C_SERVER) : undefined;
     const cClient = cc ? compile(dir, 'echo_client', C_CLIENT) : undefined;
-    const built = cc && info.native.available ? buildPollAddon(dir) : 'no C compiler or no native channel';
-    const pollAddon = typeof built === 'string' ? undefined : built;
-    if (typeof built === 'string') notes.push(`${SERVER_LABELS['node-polled']} skipped: ${built}`);
+    const polled = socketAddon();
+    const pollAddon = info.native.available ? polled.addon : undefined;
+    if (pollAddon === undefined) notes.push(`${SERVER_LABELS['node-polled']} skipped: ${polled.reason ?? 'no native channel'}`);
     for (const [placement, cpus] of where.list) {
       // This process serves the Node and session rows: its threads (and the worker it starts) go where servers go.
       if (cpus.server !== undefined && !pinSelf(String(cpus.server))) throw new Error('taskset could not pin this process');
@@ -547,7 +547,7 @@ function verdicts(r: ChannelBenchResult): string[] {
         (before ? `; with socket.write writes ${before.medianUs.toFixed(1)} us${before.ratioToFloor === undefined ? '' : ` (${before.ratioToFloor.toFixed(2)}x)`}` : '') +
         (first ? `; 'data' reads and socket.write ${first.medianUs.toFixed(1)} us${first.ratioToFloor === undefined ? '' : ` (${first.ratioToFloor.toFixed(2)}x)`}` : '') +
         (worker ? `; prototype worker-thread session ${worker.medianUs.toFixed(1)} us${worker.ratioToFloor === undefined ? '' : ` (${worker.ratioToFloor.toFixed(2)}x)`}, p99 ${worker.p99Us.toFixed(1)} us` : '') +
-        (polled ? `; prototype echo with an addon-polled socket ${polled.medianUs.toFixed(1)} us${polled.ratioToFloor === undefined ? '' : ` (${polled.ratioToFloor.toFixed(2)}x)`} against Node's echo ${echo?.medianUs.toFixed(1) ?? '-'} us` : '');
+        (polled ? `; echo on the socket addon ${polled.medianUs.toFixed(1)} us${polled.ratioToFloor === undefined ? '' : ` (${polled.ratioToFloor.toFixed(2)}x)`} against Node's echo ${echo?.medianUs.toFixed(1) ?? '-'} us` : '');
       out.push(`${t}, ${PLACEMENT_LABELS[placement]}: native channel against Hostlink's session: median ${now.medianUs.toFixed(1)} us, p99 ${now.p99Us.toFixed(1)} us, ${ratio}${vs}`);
     }
   }
@@ -569,7 +569,7 @@ export function sessionRoundTrip(r: ChannelBenchResult): ChannelBenchRow | undef
 const SERVER_LABELS: Record<ChannelBenchRow['server'], string> = {
   c: 'C echo',
   node: 'Node FrameReader echo',
-  'node-polled': 'PROTOTYPE: Node FrameReader echo, socket polled by an addon',
+  'node-polled': 'Node FrameReader echo on the socket addon (no session)',
   session: `Hostlink session (${sessionIoMode().mode === 'polled' ? 'socket addon' : "libuv: the socket addon is not built"})`,
   'session-libuv': "Hostlink session, libuv stream handle (reused-buffer reads, handle writes: before)",
   'session-stream-writes': 'Hostlink session, libuv (reused-buffer reads, socket.write)',

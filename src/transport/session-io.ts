@@ -50,7 +50,7 @@ export interface SessionIo {
 }
 
 /** The addon's exports (native/hostlink_socket.c). */
-interface SocketAddon {
+export interface SocketAddon {
   adopt(fd: number, readBuffer: ArrayBuffer, onEvent: (kind: number, n: number) => void): object;
   reading(handle: object, on: boolean): void;
   send(handle: object, bytes: Uint8Array): number;
@@ -59,24 +59,26 @@ interface SocketAddon {
   close(handle: object): void;
 }
 
-const EV_DATA = 1;
-const EV_END = 2;
-const EV_ERROR = 3;
-const EV_DRAINED = 4;
+/** The addon's events: onEvent(kind, n). */
+export const EV_DATA = 1;
+export const EV_END = 2;
+export const EV_ERROR = 3;
+export const EV_DRAINED = 4;
 
 /** A read of up to this many bytes at once: a request frame of up to this size arrives in one read. */
 const READ_BUFFER_BYTES = 64 * 1024;
 
 export const SOCKET_ADDON_PATH = nativeArtifact('hostlink_socket.node');
 
-function loadAddon(): AddonStatus<SocketAddon> {
+/** The socket addon, or why it cannot be used. */
+export function socketAddon(): AddonStatus<SocketAddon> {
   return addonStatus<SocketAddon>(SOCKET_ADDON_PATH, 'host socket');
 }
 
 /** Which I/O new sessions use, and why not the addon when they do not. */
 export function sessionIoMode(): { mode: SessionIoMode; reason?: string } {
   if (process.env['HOSTLINK_SOCKET_IO'] === 'libuv') return { mode: 'libuv', reason: 'HOSTLINK_SOCKET_IO=libuv' };
-  const status = loadAddon();
+  const status = socketAddon();
   return status.addon !== undefined ? { mode: 'polled' } : { mode: 'libuv', reason: status.reason };
 }
 
@@ -104,7 +106,7 @@ interface PlainHandle {
 export function sessionIo(socket: Socket, options: SessionIoOptions = {}): SessionIo {
   if (typeof options.io === 'object') return options.io;
   const wanted = options.io ?? sessionIoMode().mode;
-  const addon = wanted === 'polled' ? loadAddon().addon : undefined;
+  const addon = wanted === 'polled' ? socketAddon().addon : undefined;
   const handle = (socket as unknown as { _handle?: PlainHandle | null })._handle;
   const plain = handle !== null && handle !== undefined && typeof handle.fd === 'number' && handle.fd >= 0 && ['Pipe', 'TCP'].includes(handle.constructor.name);
   if (addon === undefined || !plain || socket.destroyed || typeof handle.readStop !== 'function') return libuvIo(socket, options);
