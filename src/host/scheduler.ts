@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { okResponseSize } from '../protocol/messages.js';
-import { buildMessage, type FloatPolicy, type VmLimits } from '../protocol/message.js';
+import { buildMessage, type MessageDefaults } from '../protocol/message.js';
 import type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 import type { Committer } from './committer.js';
 import type { CallInfo, HostEvents } from './events.js';
@@ -20,12 +20,10 @@ import { extend } from '../extend.js';
 /** Runs of one call that met an AliasConflict (each conflict means another call committed that alias first). */
 const MAX_CONFLICT_ATTEMPTS = 3;
 
-export interface SchedulerOptions {
+/** The node's defaults for what a call leaves out (gas limit, float policy, limits) come with the message's. */
+export interface SchedulerOptions extends MessageDefaults {
   mode: ExecutionMode;
   deadlineMs: number;
-  limits?: Partial<VmLimits>;
-  gasLimit?: bigint;
-  floats?: FloatPolicy;
   followUps?: { maxBreadth?: number; maxDepth?: number };
   traceReads?: boolean;
 }
