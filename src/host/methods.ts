@@ -15,6 +15,7 @@ import { HOSTLINK_VERSION } from '../version.js';
 import { NODE_HANDLERS } from './node/handlers.js';
 import type { Job } from './job.js';
 import type { Handler, SessionContext } from './session-types.js';
+import { latin1 } from '../latin1.js';
 
 export type { Handler, SessionBackend } from './session-types.js';
 
@@ -85,7 +86,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     const values: (Uint8Array | null)[] = [];
     let size = 1 + 4; // status, count
     for (const key of keys) {
-      const id = Buffer.from(key).toString('latin1');
+      const id = latin1(key);
       let value = read.get(id);
       if (value === undefined) {
         value = session.backend.readState(job.message.contextId, key) ?? null;

@@ -7,6 +7,7 @@
  */
 import { ENTRY_OVERHEAD, type MemoryBudget } from './memory-budget.js';
 import { extend } from '../extend.js';
+import { latin1 } from '../latin1.js';
 
 export interface StorageSource {
   /** Committed values of keys (null when absent), in request order; one host round trip. */
@@ -22,7 +23,7 @@ interface Slot {
 }
 
 // Keys as latin1 strings: one char per byte, so string order is byte order and Map lookup is by value.
-const keyId = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+const keyId = latin1;
 
 function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (a === null || b === null) return a === b;

@@ -4,9 +4,10 @@
  */
 import { HostlinkError } from '../../errors.js';
 import { checkSynchronous, checkTableKey, LAYOUT_KEY, LAYOUT_VERSION, TABLES, type KvStore, type KvTxn, type TableName } from './kv.js';
+import { latin1 } from '../../latin1.js';
 
 // Keys as latin1 strings: one char per byte, so string order is byte order (a proper prefix sorts first).
-const str = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+const str = latin1;
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 const copy = (v: Uint8Array): Uint8Array => Uint8Array.from(v);
 

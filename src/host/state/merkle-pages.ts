@@ -21,6 +21,7 @@
 import { HostlinkError } from '../../errors.js';
 import { ScratchChunks } from './bytes.js';
 import type { KvTxn } from './kv.js';
+import { latin1 } from '../../latin1.js';
 
 export const RECORD_BYTES = 65;
 const PAGE_LEVELS = 4;
@@ -247,7 +248,6 @@ export function treeCacheUsage(): { bytes: number; cap: number; contexts: number
   return { bytes: totalBytes, cap: capBytes, contexts: contexts.size };
 }
 
-const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 function sameValue(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

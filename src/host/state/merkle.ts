@@ -23,11 +23,12 @@
  */
 import { HostlinkError } from '../../errors.js';
 import { bytesEqual, concatBytes, ScratchChunks } from './bytes.js';
-import { HASH_BYTES, sha256 } from './hash.js';
+import { HASH_BYTES } from './hash.js';
 import type { KvReader, KvTxn } from './kv.js';
 import { checkpointRootOf, checkStoredRootValue, loggedKeyAt, loggedKeyCount, nextStoredValue, rootOf } from './merkle-log.js';
 import { bitAt, NodePages, RECORD_BYTES } from './merkle-pages.js';
 import { hashChain, hashRecordInto, leafRecordInto, sha256Into } from './sha256-record.js';
+import { latin1 } from '../../latin1.js';
 
 export { setStateLogLimit } from './merkle-log.js';
 
@@ -57,7 +58,13 @@ function checkContextId(contextId: Uint8Array): void {
 
 function encodeEntry(key: Uint8Array, value: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + key.length + value.length);
-  new DataView(out.buffer).setUint32(0, key.length);
+  // Byte by byte, not through a DataView: reading `.buffer` of an entry of at most 64 bytes would move it out of
+  // V8's heap (src/latin1.ts says why that costs).
+  const n = key.length;
+  out[0] = n >>> 24;
+  out[1] = (n >>> 16) & 0xff;
+  out[2] = (n >>> 8) & 0xff;
+  out[3] = n & 0xff;
   out.set(key, 4);
   out.set(value, 4 + key.length);
   return out;
@@ -511,7 +518,7 @@ export function applyDelta(txn: KvTxn, contextId: Uint8Array, changes: readonly 
     const kh = leaf === null ? keyHash(key) : leaf.subarray(1, 1 + HASH_BYTES);
     khs.push(kh);
     if (ops === undefined) single = { kh, leaf };
-    else ops.set(Buffer.from(kh.buffer, kh.byteOffset, kh.byteLength).toString('latin1'), { kh, leaf });
+    else ops.set(latin1(kh), { kh, leaf });
   }
   if (ops !== undefined && ops.size === 1) [single] = ops.values();
   const stored = storedValue(txn, contextId);
@@ -617,7 +624,10 @@ export function stateRoot(reader: KvReader, contextId: Uint8Array): Uint8Array {
 
 export function readState(reader: KvReader, contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined {
   checkContextId(contextId);
-  const stored = reader.get('state', concatBytes(contextId, sha256(key)));
+  const tableKey = new Uint8Array(CONTEXT_ID_BYTES + HASH_BYTES);
+  tableKey.set(contextId);
+  sha256Into(key, tableKey, CONTEXT_ID_BYTES);
+  const stored = reader.get('state', tableKey);
   if (stored === undefined) return undefined;
   const [storedKey, value] = decodeEntry(stored);
   if (!bytesEqual(storedKey, key)) throw new HostlinkError('internal', 'two state keys with the same sha-256');

@@ -17,6 +17,7 @@
  */
 import { addonStatus, nativeArtifact, type AddonStatus } from '../../native-addon.js';
 import * as crypto from 'node:crypto';
+import { HEAP_TYPED_ARRAY_MAX } from '../../latin1.js';
 
 const K = Int32Array.from([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be,
@@ -155,16 +156,47 @@ function sha256Js(data: Uint8Array, out: Uint8Array, at: number): void {
   out.set(digest, at);
 }
 
+// N-API hands native code a typed array's bytes by first moving an array that lives in V8's heap (one of at most
+// 64 bytes) out into a buffer of its own: a malloc, a copy and a new ArrayBuffer, for every fresh array. On the
+// host that was about a dozen per call (keys, values, 32-byte hash outputs), each later swept by the collector.
+// Short arrays go to the addon through fixed staging memory outside the heap instead (two lanes: an input and
+// another input or the output); longer ones are outside the heap already.
+const STAGING_LANES = 2;
+const staging = new Uint8Array(new ArrayBuffer(STAGING_LANES * HEAP_TYPED_ARRAY_MAX));
+// views[lane][n]: staging lane `lane`'s first n bytes, made on first use (a view is a heap object, not a malloc).
+const views: (Uint8Array | undefined)[][] = Array.from({ length: STAGING_LANES }, () => new Array<Uint8Array | undefined>(HEAP_TYPED_ARRAY_MAX + 1).fill(undefined));
+
+function stagedView(lane: number, n: number): Uint8Array {
+  const at = lane * HEAP_TYPED_ARRAY_MAX;
+  return (views[lane]![n] ??= staging.subarray(at, at + n));
+}
+
+/** `a` when it is outside V8's heap for certain, else a copy of it in staging lane `lane`. */
+function outsideHeap(a: Uint8Array, lane: number): Uint8Array {
+  if (a.length > HEAP_TYPED_ARRAY_MAX) return a;
+  const view = stagedView(lane, a.length);
+  view.set(a);
+  return view;
+}
+
 /** out[at..at+32) = sha256(data). */
 export function sha256Into(data: Uint8Array, out: Uint8Array, at: number): void {
-  if (native !== undefined) native.sha256Into(data, out, at);
-  else sha256Js(data, out, at);
+  if (native === undefined) {
+    sha256Js(data, out, at);
+  } else if (out.length > HEAP_TYPED_ARRAY_MAX) {
+    native.sha256Into(outsideHeap(data, 0), out, at);
+  } else {
+    const digest = stagedView(1, 32);
+    native.sha256Into(outsideHeap(data, 0), digest, 0);
+    out.set(digest, at);
+  }
 }
 
 /** rec[0..65) = the leaf record 0x00 ‖ sha256(key) ‖ sha256(value). `rec` is exactly 65 bytes. */
 export function leafRecordInto(key: Uint8Array, value: Uint8Array, rec: Uint8Array): void {
   if (native !== undefined) {
-    native.leafRecord(key, value, rec);
+    // (rec, at 65 bytes, is outside the heap; a shorter one gets the addon's RangeError.)
+    native.leafRecord(outsideHeap(key, 0), outsideHeap(value, 1), rec);
     return;
   }
   if (rec.length !== RECORD_HASH_INPUT_BYTES) throw new RangeError(`leafRecordInto: record of ${rec.length} bytes (must be 65)`);
@@ -182,7 +214,13 @@ export function leafRecordInto(key: Uint8Array, value: Uint8Array, rec: Uint8Arr
  */
 export function hashChain(recs: Uint8Array, count: number, slots: Uint8Array, out: Uint8Array): void {
   if (native !== undefined) {
-    native.hashChain(recs, count, slots, out);
+    if (out.length < 32 || out.length > HEAP_TYPED_ARRAY_MAX) {
+      native.hashChain(recs, count, outsideHeap(slots, 0), out); // (a short out gets the addon's RangeError)
+    } else {
+      const digest = stagedView(1, 32);
+      native.hashChain(recs, count, outsideHeap(slots, 0), digest);
+      out.set(digest);
+    }
     return;
   }
   if (!(count >= 1 && count * RECORD_HASH_INPUT_BYTES <= recs.length && slots.length >= count && out.length >= 32)) {
@@ -199,6 +237,6 @@ export function hashChain(recs: Uint8Array, count: number, slots: Uint8Array, ou
 const ONE_SLOT = new Uint8Array(1);
 /** out[at..at+32) = the hash of one 65-byte record, by whichever SHA-256 is in use. */
 export function hashRecordInto(rec: Uint8Array, out: Uint8Array, at: number): void {
-  if (native !== undefined && at === 0) native.hashChain(rec, 1, ONE_SLOT, out);
+  if (native !== undefined && at === 0) hashChain(rec, 1, ONE_SLOT, out);
   else sha256RecordInto(rec, out, at);
 }

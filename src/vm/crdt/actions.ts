@@ -9,6 +9,7 @@ import { ByteReader, ByteWriter } from './bytes.js';
 import { joinCells, joinRoots, joinSlots, KIND_CODES, kindOfCode, type Kind, type LwwCell, type MemberKind, type RootDoc, type Slot } from './model.js';
 import { ID_LENGTH, readCell, readRoot, readSlots, writeCell, writeRoot, writeSlots } from './records.js';
 import { extend } from '../../extend.js';
+import { latin1 } from '../../latin1.js';
 
 export const ARTIFACT_VERSION = 1;
 
@@ -30,7 +31,6 @@ export function frozenHash(value: Uint8Array): Uint8Array {
   return Uint8Array.from(createHash('sha256').update(len).update(value).digest());
 }
 
-const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 /** The cell an action changes: two pending actions on the same cell are joined into one. */
 export function cellOf(a: Action): string {
