@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { ROOT } from '../helpers.js';
 
 const dist = (rel: string): string => JSON.stringify(join(ROOT, 'dist', 'src', rel));
 
 /** Runs `body` (an async module body with `check(name, array)` in scope) and returns each checked array's place. */
-function placesAfter(body: string): { places: Map<string, 'heap' | 'outside'>; stderr: string } {
+function placesAfter(body: string): { places: Map<string, 'heap' | 'outside'> | undefined; stderr: string } {
   const script = `
     const names = [];
     const check = (name, a) => { names.push(name); %DebugPrint(a); };
@@ -25,16 +25,22 @@ function placesAfter(body: string): { places: Map<string, 'heap' | 'outside'>; s
   assert.equal(r.status, 0, r.stderr);
   const names = JSON.parse(/NAMES (.*)/.exec(r.stderr)![1]!) as string[];
   const pointers = [...r.stdout.matchAll(/ - base_pointer: (\S+)/g)].map((m) => m[1]!);
+  // A V8 built without object printing shows no fields: nothing to check then (the caller skips).
+  if (pointers.length === 0) return { places: undefined, stderr: r.stderr };
   assert.equal(pointers.length, names.length, `one typed array printed per check:\n${r.stdout.slice(0, 2000)}`);
   return { places: new Map(names.map((n, i) => [n, pointers[i] === '0' ? 'outside' : 'heap'])), stderr: r.stderr };
 }
 
-function assertInHeap(places: Map<string, 'heap' | 'outside'>): void {
+function assertInHeap(t: TestContext, places: Map<string, 'heap' | 'outside'> | undefined): void {
+  if (places === undefined) {
+    t.skip(`this Node's %DebugPrint does not show where a typed array's bytes are (${process.version})`);
+    return;
+  }
   const moved = [...places].filter(([, p]) => p === 'outside').map(([n]) => n);
   assert.deepEqual(moved, [], `moved out of V8's heap: ${moved.join(', ')}`);
 }
 
-test('the state tree hashing leaves short keys, values and hash outputs in the heap (native SHA-256 and JavaScript)', () => {
+test('the state tree hashing leaves short keys, values and hash outputs in the heap (native SHA-256 and JavaScript)', (t) => {
   for (const impl of ['native', 'js'] as const) {
     const { places, stderr } = placesAfter(`
       const rec = await import(${dist('host/state/sha256-record.js')});
@@ -74,11 +80,11 @@ test('the state tree hashing leaves short keys, values and hash outputs in the h
       process.stdout.write('# note: the state hash addon is not built here; only the JavaScript path was checked\n');
       continue;
     }
-    assertInHeap(places);
+    assertInHeap(t, places);
   }
 });
 
-test('state keys and values applied to real LMDB and read back stay in the heap', () => {
+test('state keys and values applied to real LMDB and read back stay in the heap', (t) => {
   const { places } = placesAfter(`
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
@@ -103,10 +109,10 @@ test('state keys and values applied to real LMDB and read back stay in the heap'
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }`);
-  assertInHeap(places);
+  assertInHeap(t, places);
 });
 
-test("the VM's storage overlay and latin1 keys leave short keys in the heap", () => {
+test("the VM's storage overlay and latin1 keys leave short keys in the heap", (t) => {
   const { places } = placesAfter(`
     const { latin1 } = await import(${dist('latin1.js')});
     const { StorageOverlay } = await import(${dist('vm/storage-overlay.js')});
@@ -122,7 +128,7 @@ test("the VM's storage overlay and latin1 keys leave short keys in the heap", ()
     check('overlay written key', written);
     check('overlay read key', read);
     check('overlay removed key', removed);`);
-  assertInHeap(places);
+  assertInHeap(t, places);
 });
 
 test('latin1 gives the same string as Buffer for short and long arrays and for views', async () => {
