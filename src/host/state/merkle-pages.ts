@@ -248,7 +248,6 @@ export function treeCacheUsage(): { bytes: number; cap: number; contexts: number
   return { bytes: totalBytes, cap: capBytes, contexts: contexts.size };
 }
 
-
 function sameValue(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

@@ -179,17 +179,23 @@ function outsideHeap(a: Uint8Array, lane: number): Uint8Array {
   return view;
 }
 
+/**
+ * Where the addon writes a 32-byte digest meant for `out`: `out` itself when it is outside the heap for certain
+ * (or too short to hold a digest: the addon then throws its RangeError), else staging lane 1, copied by the caller.
+ */
+function digestTarget(out: Uint8Array): Uint8Array {
+  return out.length > HEAP_TYPED_ARRAY_MAX || out.length < 32 ? out : stagedView(1, 32);
+}
+
 /** out[at..at+32) = sha256(data). */
 export function sha256Into(data: Uint8Array, out: Uint8Array, at: number): void {
   if (native === undefined) {
     sha256Js(data, out, at);
-  } else if (out.length > HEAP_TYPED_ARRAY_MAX) {
-    native.sha256Into(outsideHeap(data, 0), out, at);
-  } else {
-    const digest = stagedView(1, 32);
-    native.sha256Into(outsideHeap(data, 0), digest, 0);
-    out.set(digest, at);
+    return;
   }
+  const target = digestTarget(out);
+  native.sha256Into(outsideHeap(data, 0), target, target === out ? at : 0);
+  if (target !== out) out.set(target, at);
 }
 
 /** rec[0..65) = the leaf record 0x00 ‖ sha256(key) ‖ sha256(value). `rec` is exactly 65 bytes. */
@@ -214,13 +220,9 @@ export function leafRecordInto(key: Uint8Array, value: Uint8Array, rec: Uint8Arr
  */
 export function hashChain(recs: Uint8Array, count: number, slots: Uint8Array, out: Uint8Array): void {
   if (native !== undefined) {
-    if (out.length < 32 || out.length > HEAP_TYPED_ARRAY_MAX) {
-      native.hashChain(recs, count, outsideHeap(slots, 0), out); // (a short out gets the addon's RangeError)
-    } else {
-      const digest = stagedView(1, 32);
-      native.hashChain(recs, count, outsideHeap(slots, 0), digest);
-      out.set(digest);
-    }
+    const target = digestTarget(out);
+    native.hashChain(recs, count, outsideHeap(slots, 0), target);
+    if (target !== out) out.set(target);
     return;
   }
   if (!(count >= 1 && count * RECORD_HASH_INPUT_BYTES <= recs.length && slots.length >= count && out.length >= 32)) {
