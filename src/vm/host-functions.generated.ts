@@ -3,10 +3,10 @@
 export const HOST_MODULE = "env";
 
 /** Version of the gas schedule below: part of the VM's code-cache key, so every node charges the same. */
-export const GAS_SCHEDULE_VERSION = 5;
+export const GAS_SCHEDULE_VERSION = 6;
 
 /** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */
-export const ROUND_TRIP_GAS = { base: 900000, perByte: 100, perKey: 60000 } as const;
+export const ROUND_TRIP_GAS = { base: 1800000, perByte: 100, perKey: 60000 } as const;
 
 /** Every byte a call hands the host when it ends (its result and effects), charged once by the runner. */
 export const HANDED_TO_HOST_GAS = { perByte: 200 } as const;
