@@ -349,7 +349,11 @@ export function printExecutions(rows: ExecutionsRow[]): void {
   }
   if (pool && oneshot) {
     if (recycled) process.stdout.write(`warm pool / pool with recycleAfter 1 throughput ratio: ${(pool.perSecond / recycled.perSecond).toFixed(1)}x\n`);
-    process.stdout.write(`pool / one-shot throughput ratio: ${(pool.perSecond / oneshot.perSecond).toFixed(1)}x; pool target >= 1000/s: ${pool.perSecond >= 1000 ? 'met' : 'NOT met'}\n`);
+    // The target is judged on the row after 16 warm-up calls (VMs whose JIT is still warming up, as a new pool's
+    // are); the steady row beside it says what the same pool does once warm.
+    const verdict = (r: ExecutionsRow): string => `${r.perSecond.toFixed(0)}/s ${r.perSecond >= 1000 ? 'met' : 'NOT met'}`;
+    const warm = steady && steady !== pool ? `; warm (after ${steady.warmupCalls} warm-up calls): ${verdict(steady)}` : '';
+    process.stdout.write(`pool / one-shot throughput ratio: ${(pool.perSecond / oneshot.perSecond).toFixed(1)}x; pool target >= 1000/s: ${verdict(pool)} after ${pool.warmupCalls} warm-up calls${warm}\n`);
   }
   if (pool && steady && steady !== pool) {
     process.stdout.write(`steady state (after ${steady.warmupCalls} warm-up calls) / after 16: ${(steady.perSecond / pool.perSecond).toFixed(2)}x executions/s, CPU per execution ${((steady.hostCpuUs + steady.vmCpuUs) / (pool.hostCpuUs + pool.vmCpuUs)).toFixed(2)}x\n`);
