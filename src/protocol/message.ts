@@ -7,6 +7,7 @@
  * is_init, datetime) plus Hostlink's own (code_hash, method, input, context_id, executor_id, gas_limit, limits,
  * seed). Unknown fields are ignored. docs/message.md is the reference.
  */
+import { semanticsRefusal, VM_SEMANTICS } from './vm-semantics.js';
 import { HostlinkError } from '../errors.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
 import { EFFECT_LIMIT_DEFAULTS, MAX_INPUT_BYTES } from './bounds.generated.js';
@@ -267,6 +268,10 @@ export function parseMessage(json: string): ExecutionMessage {
   if (o.is_init !== undefined && typeof o.is_init !== 'boolean') throw bad('is_init', 'must be true or false');
   const floats = o.floats === undefined || o.floats === null ? 'canonicalize' : o.floats;
   const { leaderResults, sync } = parseNondetRole(o.leader_results, o.sync);
+  for (const f of VM_SEMANTICS) {
+    const refused = semanticsRefusal(f, o[f.field]);
+    if (refused !== undefined) throw bad(f.field, refused);
+  }
   if (floats !== 'canonicalize' && floats !== 'reject') throw bad('floats', "must be 'canonicalize' or 'reject'");
   return {
     codeHash: parseId32(need('code_hash'), 'code_hash'),
@@ -360,5 +365,6 @@ export function buildMessage(init: MessageInit, defaults: MessageDefaults = {}):
   if (init.isInit !== undefined) o.is_init = init.isInit;
   if (init.nondet?.leaderResults !== undefined) o.leader_results = init.nondet.leaderResults.map(b64);
   if (init.nondet?.sync) o.sync = true;
+  for (const f of VM_SEMANTICS) o[f.field] = f.version;
   return JSON.stringify(o);
 }

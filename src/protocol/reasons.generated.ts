@@ -44,7 +44,7 @@ export const RESULT_REASONS = {
   conflict: { code: "internal_error", prefix: "conflict" },
   /** The host answered a VM request with an error status. */
   host_error: { code: "internal_error", prefix: "host_error" },
-  /** The pool host sent a message the VM cannot parse. */
+  /** The pool host sent a message the VM cannot parse, or one that asks for another release's gas schedule or instrumentation (docs/message.md). */
   invalid_message: { code: "internal_error", prefix: "invalid_message" },
   /** An unclassified trap: a bug to report, never guessed into a vm_error. */
   vm_bug: { code: "internal_error", prefix: "vm_bug" },

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
 import { buildMessage, datetimeToNanos, DEFAULT_LIMITS, parseMessage } from '../../src/protocol/message.js';
+import { GAS_SCHEDULE_VERSION } from '../../src/vm/host-functions.generated.js';
+import { INSTRUMENTATION_VERSION } from '../../src/vm/instrument/index.js';
 import { id32 } from '../helpers.js';
 
 const base = { code_hash: 'ab'.repeat(32), method: 'get', context_id: 'cd'.repeat(32), executor_id: Buffer.alloc(32, 7).toString('base64') };
@@ -23,6 +25,19 @@ describe('execution message', () => {
     assert.deepEqual(m.limits, DEFAULT_LIMITS);
     assert.equal(m.datetime, '2024-11-26T06:42:42.424242Z');
     assert.equal(m.isInit, false);
+  });
+
+  test('the host writes its gas schedule and instrumentation versions; a message asking for others is refused by name', () => {
+    const built = JSON.parse(buildMessage({ codeHash: id32('c'), method: 'get', contextId: id32('x') })) as Record<string, unknown>;
+    assert.equal(built.gas_schedule_version, GAS_SCHEDULE_VERSION);
+    assert.equal(built.instrumentation_version, INSTRUMENTATION_VERSION);
+    // Absent (a message written by hand, or by an older host): run by this VM's rules.
+    assert.equal(parse(base).method, 'get');
+    assert.equal(parse({ ...base, gas_schedule_version: GAS_SCHEDULE_VERSION, instrumentation_version: INSTRUMENTATION_VERSION }).method, 'get');
+    for (const other of [GAS_SCHEDULE_VERSION - 1, GAS_SCHEDULE_VERSION + 1, 0, String(GAS_SCHEDULE_VERSION), 1.5, true]) {
+      invalid({ ...base, gas_schedule_version: other }, new RegExp(`'gas_schedule_version' asks for gas schedule version .*, but this VM \\(gas schedule version ${GAS_SCHEDULE_VERSION}\\) is of another Hostlink release`));
+    }
+    invalid({ ...base, instrumentation_version: INSTRUMENTATION_VERSION + 1 }, /'instrumentation_version' asks for instrumentation version \d+, but this VM .* run the same release on the host and on every VM and worker/);
   });
 
   test('GenVM fields are accepted and validated', () => {

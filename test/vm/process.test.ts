@@ -11,6 +11,9 @@ import { decodeRequest, encodeOk, encodeStatus } from '../../src/protocol/messag
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { checkHelloProof, newVmSecret } from '../../src/protocol/hello-proof.js';
 import { channelInfo } from '../../src/transport/connect.js';
+import { decodeResult, type ExecutionResult } from '../../src/protocol/result.js';
+import { GAS_SCHEDULE_VERSION } from '../../src/vm/host-functions.generated.js';
+import { INSTRUMENTATION_VERSION } from '../../src/vm/instrument/index.js';
 import { message, sha256, tempDir, utf8 } from '../helpers.js';
 
 interface VmRun {
@@ -53,6 +56,55 @@ describe('hostlink vm', () => {
     const r = await runVm(['--host', 'unix:///nonexistent/hostlink.sock', '--message', '{"method":"get"}']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /invalid message: field 'code_hash' is required/);
+  });
+
+  test('a message of another release\'s gas schedule is exit 2 with the field named, before any connection', async () => {
+    const other = { ...(JSON.parse(validMessage) as object), gas_schedule_version: GAS_SCHEDULE_VERSION + 1 };
+    const r = await runVm(['--host', 'unix:///nonexistent/hostlink.sock', '--message', JSON.stringify(other)]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, new RegExp(`field 'gas_schedule_version' asks for gas schedule version ${GAS_SCHEDULE_VERSION + 1}, but this VM \\(gas schedule version ${GAS_SCHEDULE_VERSION}\\) is of another Hostlink release`));
+  });
+
+  test('a pool VM refuses a message of another release\'s instrumentation, says why in its result, and goes on serving', async () => {
+    const dir = tempDir();
+    const sock = join(dir.path, 'h.sock');
+    const ours = JSON.parse(validMessage) as Record<string, unknown>;
+    assert.equal(ours.instrumentation_version, INSTRUMENTATION_VERSION, 'the host writes its own version into the message');
+    const queue = [JSON.stringify({ ...ours, instrumentation_version: INSTRUMENTATION_VERSION + 1 })];
+    const requests: string[] = [];
+    let result: ExecutionResult | undefined;
+    const server = createServer((socket) => {
+      const reader = new FrameReader();
+      socket.on('data', (chunk) => {
+        for (const body of reader.push(chunk)) {
+          const req = decodeRequest(body);
+          requests.push(req.method);
+          let reply: Uint8Array;
+          if (req.method === 'hello') reply = encodeOk('hello', { version: 1, hostVersion: 'test' });
+          else if (req.method === 'next_message') {
+            const m = queue.shift();
+            reply = m === undefined ? encodeStatus('absent', {}) : encodeOk('next_message', { message: m });
+          } else if (req.method === 'consume_result') {
+            result = decodeResult((req.fields as { result: Uint8Array }).result);
+            reply = encodeOk('consume_result', {});
+          } else reply = encodeStatus('absent', {});
+          socket.write(encodeFrame(reply));
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      const r = await runVm(['--host', `unix://${sock}`]);
+      assert.deepEqual(r, { code: 0, stderr: '' });
+      // Refused before anything ran: no get_code, no storage read; then it asked for more work.
+      assert.deepEqual(requests, ['hello', 'next_message', 'consume_result', 'next_message']);
+      assert.equal(result?.code, 'internal_error');
+      assert.match((result as { message: string }).message, new RegExp(`^invalid_message invalid message: field 'instrumentation_version' asks for instrumentation version ${INSTRUMENTATION_VERSION + 1}, but this VM`));
+    } finally {
+      server.close();
+      dir.remove();
+    }
   });
 
   test('bad arguments are exit 2', async () => {

@@ -23,8 +23,7 @@ export type { ModulePolicy, NumType } from './policy.js';
 export { OutOfGas, StackOverflow, createMeter, stackOverflow, GAS_GLOBAL_NAME, HOSTLINK_MODULE, MEMORY_IMPORT_NAME, OUT_OF_GAS_NAME, STACK_OVERFLOW_NAME, type Meter } from './meter.js';
 export { checkCatalogueImport } from './catalogue.js';
 
-/** Bump whenever the output for some input changes: the VM caches prepared modules by (code hash, version). */
-export const INSTRUMENTATION_VERSION = 6; // 2: gas schedule and nesting depth; 3: type and function-size budgets, memory bounds above 65536 pages invalid; 4: engine-runtime instructions priced by their measured cost; 5: the same against the plain WebAssembly median; 6: VMs import the memory (hostlink.memory) instead of the module defining it
+export { INSTRUMENTATION_VERSION } from './version.js';
 
 export interface PreparedExport {
   name: string;
