@@ -1,6 +1,8 @@
 /**
  * The `hostlink` command as a user runs it: separate processes, a data directory on disk, real VM processes.
  */
+import { GAS_SCHEDULE_VERSION } from '../../src/vm/host-functions.generated.js';
+import { INSTRUMENTATION_VERSION } from '../../src/vm/instrument/index.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
@@ -88,8 +90,11 @@ describe('hostlink CLI', () => {
 
   test('doctor reports the channel in use and whether the VM can run', () => {
     const r = hostlink('doctor', '--json');
-    const out = JSON.parse(r.stdout) as { ready: boolean; checks: { name: string; ok: boolean; detail: string }[] };
+    const out = JSON.parse(r.stdout) as { ready: boolean; versions: Record<string, unknown>; checks: { name: string; ok: boolean; detail: string }[] };
     assert.equal(r.code, out.ready ? 0 : 1);
+    // What a node and its workers must agree on besides the protocol (messages carry both: docs/message.md).
+    assert.equal(out.versions.gasSchedule, GAS_SCHEDULE_VERSION);
+    assert.equal(out.versions.instrumentation, INSTRUMENTATION_VERSION);
     assert.ok(out.ready, 'this machine can run the VM');
     const inUse = out.checks.find((c) => c.name === 'VM channel in use');
     assert.ok(inUse && ['native', 'js'].includes(inUse.detail));

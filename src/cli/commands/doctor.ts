@@ -1,4 +1,5 @@
 /** `hostlink doctor`: what this installation can do here, and what to install when something is missing. */
+import { GAS_SCHEDULE_VERSION } from '../../vm/host-functions.generated.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -127,12 +128,12 @@ export async function run(argv: string[]): Promise<number> {
   if (transport !== 'unix' && transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
   const results = [...checks(), { name: 'sandbox mode', ok: true, detail: mode }, ...sandboxChecks(mode, transport)];
   const ready = results.every((c) => c.ok || c.optional);
-  const versions = { hostlink: HOSTLINK_VERSION, protocol: `${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`, instrumentation: INSTRUMENTATION_VERSION };
+  const versions = { hostlink: HOSTLINK_VERSION, protocol: `${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`, instrumentation: INSTRUMENTATION_VERSION, gasSchedule: GAS_SCHEDULE_VERSION };
   if (values.json) {
     const seccomp = sandboxAddon().addon?.rules();
     process.stdout.write(JSON.stringify({ ready, versions, checks: results, ...(seccomp ? { seccomp } : {}) }) + '\n');
   } else {
-    process.stdout.write(`hostlink ${versions.hostlink}, protocol ${versions.protocol}, instrumentation v${versions.instrumentation}\n`);
+    process.stdout.write(`hostlink ${versions.hostlink}, protocol ${versions.protocol}, instrumentation v${versions.instrumentation}, gas schedule v${versions.gasSchedule}\n`);
     const width = Math.max(...results.map((c) => c.name.length));
     for (const c of results) process.stdout.write(`  ${c.ok ? 'ok  ' : c.optional ? 'note' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}\n`);
     process.stdout.write(ready ? 'the VM can run here\n' : 'the VM cannot run here: fix the FAIL lines\n');
