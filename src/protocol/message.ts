@@ -5,12 +5,13 @@
  *
  * Fields follow GenVM's message schema (contract_address, sender_address, origin_address, chain_id, value,
  * is_init, datetime) plus Hostlink's own (code_hash, method, input, context_id, executor_id, gas_limit, limits,
- * seed). Unknown fields are ignored. docs/message.md is the reference.
+ * seed, and the host's gas_schedule_version and instrumentation_version: src/protocol/vm-semantics.ts). Unknown
+ * fields are ignored. docs/message.md is the reference.
  */
-import { semanticsRefusal, VM_SEMANTICS } from './vm-semantics.js';
 import { HostlinkError } from '../errors.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
 import { EFFECT_LIMIT_DEFAULTS, MAX_INPUT_BYTES } from './bounds.generated.js';
+import { semanticsRefusal, VM_SEMANTICS } from './vm-semantics.js';
 
 /** The seed's VMLimits plus the extra limits of the reference system. All sizes in bytes. */
 export interface VmLimits {

@@ -1,5 +1,4 @@
 /** `hostlink doctor`: what this installation can do here, and what to install when something is missing. */
-import { GAS_SCHEDULE_VERSION } from '../../vm/host-functions.generated.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import type { SandboxMode } from '../../vm/sandbox.js';
 import { sandboxAddon } from '../../vm/sandbox-native.js';
 import { stateHashImplementation } from '../../host/state/sha256-record.js';
 import { sessionIoMode } from '../../transport/session-io.js';
+import { GAS_SCHEDULE_VERSION } from '../../vm/host-functions.generated.js';
 
 export const usage = `usage: hostlink doctor [--json] [--sandbox required|best-effort|off] [--transport unix|tcp]
 
