@@ -1,13 +1,13 @@
 /**
  * The `hostlink` command as a user runs it: separate processes, a data directory on disk, real VM processes.
  */
-import { GAS_SCHEDULE_VERSION } from '../../src/vm/host-functions.generated.js';
-import { INSTRUMENTATION_VERSION } from '../../src/vm/instrument/index.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { contractPath, tempDir } from '../helpers.js';
+import { GAS_SCHEDULE_VERSION } from '../../src/vm/host-functions.generated.js';
+import { INSTRUMENTATION_VERSION } from '../../src/vm/instrument/index.js';
 
 const dir = tempDir();
 const kv = contractPath('kv-store');
