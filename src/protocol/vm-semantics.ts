@@ -31,3 +31,29 @@ export function semanticsRefusal(f: SemanticsField, asked: unknown): string | un
   const shown = typeof asked === 'number' || typeof asked === 'string' ? String(asked) : JSON.stringify(asked);
   return `asks for ${f.what} version ${shown.slice(0, 40)}, but this VM (${f.what} version ${f.version}) is of another Hostlink release: run the same release on the host and on every VM and worker`;
 }
+
+/**
+ * This release's versions as one line, `gas_schedule_version=6 instrumentation_version=3`: what a worker announces
+ * when it registers with a node, and what the node answers with, so that a worker of another release is refused
+ * at registration instead of failing every call it is given.
+ */
+export const VM_SEMANTICS_TEXT = VM_SEMANTICS.map((f) => `${f.field}=${f.version}`).join(' ');
+
+/** A VM_SEMANTICS_TEXT in words (`gas schedule 6, instrumentation 3`); a version missing from it is "unknown". */
+function inWords(text: string | undefined): string {
+  const said = new Map<string, string>();
+  for (const part of (text ?? '').slice(0, 512).split(/\s+/)) {
+    const eq = part.indexOf('=');
+    if (eq > 0) said.set(part.slice(0, eq), part.slice(eq + 1, eq + 21));
+  }
+  return VM_SEMANTICS.map((f) => `${f.what} ${said.get(f.field) ?? 'unknown'}`).join(', ');
+}
+
+/**
+ * Compares the versions a peer announced (its VM_SEMANTICS_TEXT; undefined when it announced none, as releases
+ * before the announcement did) with this release's: undefined when they are the same, else both in words.
+ */
+export function semanticsMismatch(announced: string | undefined): { ours: string; theirs: string } | undefined {
+  if (announced === VM_SEMANTICS_TEXT) return undefined;
+  return { ours: inWords(VM_SEMANTICS_TEXT), theirs: announced === undefined ? 'not announced (an older release)' : inWords(announced) };
+}

@@ -7,14 +7,18 @@
  * token as `authorization: Bearer TOKEN` over TLS. Anything else is refused with gRPC status UNAUTHENTICATED
  * and a log line naming the peer. A worker announcing a protocol version this node does not speak gets the
  * seed's answer, `InitializeResponse { error: ERROR_INCOMPATIBLE_PROTOCOL_VERSION }`, with the node's versions
- * in trailing metadata (`hostlink-node-protocol`) so the worker's error names both. A registration that passes
- * goes into the remote launcher's slot table. Served with our own grpc.Server (not serveRuntime) because the
+ * in trailing metadata (`hostlink-node-protocol`) so the worker's error names both. The same answer refuses a
+ * worker whose VMs run by another gas schedule or instrumentation (metadata `hostlink-vm-semantics`, absent
+ * from releases before it): the protocol version does not change with them, and such a worker would fail every
+ * call it is given, or, from before the messages named them, charge other gas. A registration that passes goes
+ * into the remote launcher's slot table. Served with our own grpc.Server (not serveRuntime) because the
  * credential check needs the call's TLS peer certificate.
  */
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { HostlinkError } from '../errors.js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
+import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
 import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import { parseAddress } from '../transport/address.js';
 import type { RemoteLauncher } from './remote-launcher.js';
@@ -23,6 +27,8 @@ import { tokenMatches, type TlsMaterial } from './tls.js';
 /** Metadata keys a worker sends with Initialize. */
 export const SLOTS_METADATA = 'hostlink-slots';
 export const INSTANCE_METADATA = 'hostlink-worker-instance';
+/** The gas schedule and instrumentation versions (VM_SEMANTICS_TEXT): sent by the worker, answered by the node. */
+export const VM_SEMANTICS_METADATA = 'hostlink-vm-semantics';
 /** Most slots one worker may announce (each is a VM process on that machine). */
 export const MAX_WORKER_SLOTS = 1024;
 /**
@@ -107,6 +113,14 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
       );
       return { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' };
     }
+    const announced = metadata.get(VM_SEMANTICS_METADATA)[0];
+    const mismatch = semanticsMismatch(announced === undefined ? undefined : String(announced));
+    if (mismatch !== undefined) {
+      options.log(
+        `refused worker registration from ${who} (${request.server_addr}): VM rules mismatch: the node's VMs run ${mismatch.ours}, the worker's ${mismatch.theirs}: install the same Hostlink release on both`,
+      );
+      return { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' };
+    }
     const slots = Number(String(metadata.get(SLOTS_METADATA)[0] ?? ''));
     if (!Number.isInteger(slots) || slots < 1 || slots > MAX_WORKER_SLOTS) {
       return refuse(grpc.status.INVALID_ARGUMENT, `metadata ${SLOTS_METADATA} must be an integer from 1 to ${MAX_WORKER_SLOTS}`);
@@ -137,6 +151,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     }
     const trailer = new grpc.Metadata();
     trailer.set(NODE_PROTOCOL_METADATA, nodeProtocolVersions());
+    trailer.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
     callback(null, answer, trailer);
   };
 

@@ -5,16 +5,18 @@
  * Runtime endpoint (gRPC `Runtime.Initialize` over TLS: its protocol version, the address it serves, and its
  * slot count in metadata `hostlink-slots`, plus `authorization: Bearer TOKEN` when it has a token). It calls
  * Initialize again every heartbeat: a node that restarted (empty slot table) learns about the worker again
- * within one heartbeat, and the node drops a worker it has not heard from. When the node cannot be reached the
- * worker retries with a growing backoff and says so. A version mismatch or a credential refusal is final: the
- * worker prints why, naming both versions for a mismatch, and exits non-zero.
+ * within one heartbeat, and the node drops a worker it has not heard from. It also announces the gas schedule and
+ * instrumentation its VMs run by (metadata `hostlink-vm-semantics`), which a node of another release refuses. When
+ * the node cannot be reached the worker retries with a growing backoff and says so. A version mismatch or a
+ * credential refusal is final: the worker prints why, naming both versions for a mismatch, and exits non-zero.
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { PROTOCOL_VERSION_MAX } from '../protocol/generated.js';
+import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
+import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
 import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import type { LaunchOptions } from '../host/supervisor.js';
-import { INSTANCE_METADATA, NODE_PROTOCOL_METADATA, SLOTS_METADATA } from './endpoint.js';
+import { INSTANCE_METADATA, NODE_PROTOCOL_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA } from './endpoint.js';
 import { startSlotServer, type SlotServer } from './slot-server.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -49,11 +51,30 @@ export interface RunningWorker {
 }
 
 const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * Why a node answered ERROR_INCOMPATIBLE_PROTOCOL_VERSION, from the versions in its trailing metadata: the
+ * protocol version, the VMs' gas schedule and instrumentation, or both. A node of a release before the VM rules
+ * were announced sends none of them back, and is named by its protocol versions alone.
+ */
+export function mismatchReason(announced: number, trailer: grpc.Metadata): string {
+  const nodeProtocol = trailer.get(NODE_PROTOCOL_METADATA)[0];
+  const nodeRules = trailer.get(VM_SEMANTICS_METADATA)[0];
+  const reasons: string[] = [];
+  const [min, max] = nodeProtocol === undefined ? [PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX] : String(nodeProtocol).split('..').map(Number);
+  const nodeSpeaks = (v: number): boolean => v >= (min ?? NaN) && v <= (max ?? min ?? NaN);
+  if (nodeProtocol === undefined || !nodeSpeaks(announced)) {
+    reasons.push(`protocol version mismatch: the node speaks ${nodeProtocol === undefined ? 'another version' : String(nodeProtocol)}, this worker ${announced}`);
+  }
+  const rules = nodeRules === undefined ? undefined : semanticsMismatch(String(nodeRules));
+  if (rules !== undefined) reasons.push(`VM rules mismatch: the node's VMs run ${rules.theirs}, this worker's ${rules.ours}`);
+  return reasons.length > 0 ? reasons.join('; ') : `the node refused this worker's versions (protocol ${announced}, ${VM_SEMANTICS_TEXT})`;
+}
 const CALL_DEADLINE_MS = 5000;
 
 type Registration =
   | { kind: 'ok' }
-  | { kind: 'mismatch'; node: string }
+  | { kind: 'mismatch'; why: string }
   | { kind: 'refused'; message: string }
   | { kind: 'unreachable'; message: string };
 
@@ -82,6 +103,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const metadata = new grpc.Metadata();
       metadata.set(SLOTS_METADATA, String(options.slots));
       metadata.set(INSTANCE_METADATA, instance);
+      metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
       if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);
       let response: InitializeResponse | undefined;
       const request: InitializeRequest = { protocol_version: version, server_addr: advertised };
@@ -100,7 +122,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         current = undefined;
         if (status.code === grpc.status.OK) {
           if (response?.error === 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION') {
-            return resolve({ kind: 'mismatch', node: String(status.metadata.get(NODE_PROTOCOL_METADATA)[0] ?? 'another version') });
+            return resolve({ kind: 'mismatch', why: mismatchReason(version, status.metadata) });
           }
           return resolve({ kind: 'ok' });
         }
@@ -129,9 +151,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const r = await register();
       if (stopped) break;
       if (r.kind === 'mismatch') {
-        options.log(
-          `the node at ${options.runtime} refused this worker: protocol version mismatch: the node speaks ${r.node}, this worker ${version}: install the same Hostlink release on the node and the worker`,
-        );
+        options.log(`the node at ${options.runtime} refused this worker: ${r.why}: install the same Hostlink release on the node and the worker`);
         return WORKER_EXIT.incompatibleVersion;
       }
       if (r.kind === 'refused') {

@@ -8,15 +8,24 @@
  *   keeps serving;
  * - a worker that restarts on the same address registers again (replacing its old entry) and serves;
  * - a worker announcing another protocol version is refused and exits naming both versions;
+ * - a registration announcing no gas schedule and instrumentation (a release before the announcement) or other
+ *   ones is refused, naming both; the node's own versions pass; a worker refused by a node of another release
+ *   (a gRPC Runtime answering as one would) exits 3 naming the node's versions and its own;
  * - a worker whose certificate another CA signed, or whose token is wrong, is refused; the right token passes.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { Host, type Outcome } from '../../src/host/host.js';
 import type { HostLogger } from '../../src/host/logger.js';
 import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
+import { VM_SEMANTICS, VM_SEMANTICS_TEXT } from '../../src/protocol/vm-semantics.js';
+import { initialize } from '../../src/runtime/grpc.js';
+import { runtimeService, type InitializeRequest, type InitializeResponse } from '../../src/runtime/grpc.js';
+import { INSTANCE_METADATA, NODE_PROTOCOL_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA, workerServerCredentials } from '../../src/worker/endpoint.js';
+import { readTlsFiles } from '../../src/worker/tls.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
 import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { alive, ancestors, freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
@@ -233,6 +242,70 @@ describe('remote workers on loopback', { skip }, () => {
     assert.match(w.output(), new RegExp(`protocol version mismatch: the node speaks ${PROTOCOL_VERSION_MAX}, this worker ${other}`));
     assert.deepEqual(host.remote!.launcher.workers(), []);
     assert.ok(log.some((l) => l.includes('refused worker registration') && l.includes('protocol version mismatch')), log.join('\n'));
+  });
+
+  test('a registration whose VMs run by another gas schedule or instrumentation, or that does not say, is refused', { timeout: 60_000 }, async () => {
+    const log: string[] = [];
+    const host = await openHost({}, log);
+    const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca), readFileSync(certs.worker.key), readFileSync(certs.worker.cert));
+    const register = (rules: string | undefined, port: number): ReturnType<typeof initialize> => {
+      const metadata = new grpc.Metadata();
+      metadata.set(SLOTS_METADATA, '1');
+      metadata.set(INSTANCE_METADATA, `rules-${port}`);
+      if (rules !== undefined) metadata.set(VM_SEMANTICS_METADATA, rules);
+      return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: `127.0.0.1:${port}` }, { credentials, metadata, deadlineMs: 10_000 });
+    };
+    const [gas, instrumentation] = VM_SEMANTICS;
+    const otherGas = `${gas!.field}=${gas!.version - 1} ${instrumentation!.field}=${instrumentation!.version}`;
+    const otherInstrumentation = `${gas!.field}=${gas!.version} ${instrumentation!.field}=${instrumentation!.version + 1}`;
+    // What a worker of a release before the announcement sends: the same registration without it.
+    for (const [rules, named] of [
+      [undefined, 'not announced'],
+      [otherGas, `gas schedule ${gas!.version - 1}, instrumentation ${instrumentation!.version}`],
+      [otherInstrumentation, `gas schedule ${gas!.version}, instrumentation ${instrumentation!.version + 1}`],
+      ['', 'gas schedule unknown, instrumentation unknown'],
+    ] as const) {
+      const outcome = await register(rules, 40_001);
+      assert.equal(outcome.ok, false, `${String(rules)}: ${JSON.stringify(outcome)}`);
+      assert.deepEqual(host.remote!.launcher.workers(), [], 'nothing registered');
+      const line = log.filter((l) => l.includes('refused worker registration')).at(-1) ?? '';
+      assert.ok(line.includes('VM rules mismatch') && line.includes(named) && line.includes(`gas schedule ${gas!.version}, instrumentation ${instrumentation!.version}`), `${String(rules)}: ${line}`);
+    }
+    assert.deepEqual(await register(VM_SEMANTICS_TEXT, 40_002), { ok: true });
+    assert.deepEqual(host.remote!.launcher.workers().map((w) => w.addr), ['127.0.0.1:40002']);
+  });
+
+  test('a worker refused by a node whose VMs run another gas schedule exits 3, naming both', { timeout: 60_000 }, async () => {
+    // What a node of another release answers: the protocol it speaks is this worker's, its VM rules are not.
+    const [gas, instrumentation] = VM_SEMANTICS;
+    const nodeRules = `${gas!.field}=${gas!.version + 1} ${instrumentation!.field}=${instrumentation!.version}`;
+    const seen: string[] = [];
+    const server = new grpc.Server();
+    server.addService(runtimeService(), {
+      Initialize: (call: grpc.ServerUnaryCall<InitializeRequest, InitializeResponse>, callback: grpc.sendUnaryData<InitializeResponse>) => {
+        seen.push(String(call.metadata.get(VM_SEMANTICS_METADATA)[0]));
+        const trailer = new grpc.Metadata();
+        trailer.set(NODE_PROTOCOL_METADATA, String(PROTOCOL_VERSION_MAX));
+        trailer.set(VM_SEMANTICS_METADATA, nodeRules);
+        callback(null, { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' }, trailer);
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', workerServerCredentials(readTlsFiles(certs.node)), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    try {
+      const w = startWorkerProcess({ runtime: `127.0.0.1:${port}`, slots: 1, listen: '127.0.0.1:0', tls: certs.worker });
+      workers.push(w);
+      assert.equal(await w.exit, 3, w.output());
+      assert.deepEqual(seen, [VM_SEMANTICS_TEXT], 'the worker announced its own VM rules');
+      assert.match(
+        w.output(),
+        new RegExp(`VM rules mismatch: the node's VMs run gas schedule ${gas!.version + 1}, instrumentation ${instrumentation!.version}, this worker's gas schedule ${gas!.version}, instrumentation ${instrumentation!.version}: install the same Hostlink release`),
+      );
+      assert.doesNotMatch(w.output(), /protocol version mismatch/, 'the protocol matched');
+    } finally {
+      server.forceShutdown();
+    }
   });
 
   test('a worker without valid credentials is refused: certificate from another CA, wrong token; the right token passes', { timeout: 60_000 }, async () => {

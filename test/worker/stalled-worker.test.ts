@@ -14,7 +14,8 @@ import { makeCerts, opensslMissing } from '../../bench/certs.js';
 import { Host } from '../../src/host/host.js';
 import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
 import { initialize } from '../../src/runtime/grpc.js';
-import { INSTANCE_METADATA, SLOTS_METADATA } from '../../src/worker/endpoint.js';
+import { VM_SEMANTICS_TEXT } from '../../src/protocol/vm-semantics.js';
+import { INSTANCE_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA } from '../../src/worker/endpoint.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 import { freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
 
@@ -48,6 +49,7 @@ describe('a registered worker that never answers on its slot address', { skip },
     const metadata = new grpc.Metadata();
     metadata.set(SLOTS_METADATA, '8');
     metadata.set(INSTANCE_METADATA, 'silent');
+    metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
     const registered = await initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: `127.0.0.1:${silentPort}` }, { credentials, metadata, deadlineMs: 10_000 });
     assert.deepEqual(registered, { ok: true });
     worker = startWorkerProcess({ runtime: host.remote!.address!, slots: 1, listen: `127.0.0.1:${await freePort()}`, tls: certs.worker });

@@ -36,8 +36,9 @@ restarts the worker retries with a growing backoff and registers again. Stops on
   --sandbox MODE        required|best-effort|off: the VMs' OS sandbox (as for hostlink serve)
   --protocol-version N  announce another protocol version (to check what a node of another release says)
 
-exit codes: 0 stopped by a signal, 1 internal failure, 2 bad arguments, 3 protocol version mismatch with
-            the node, 4 the node refused this worker's credentials`;
+exit codes: 0 stopped by a signal, 1 internal failure, 2 bad arguments, 3 the node is of another release
+            (its protocol version, gas schedule or instrumentation differs), 4 the node refused this worker's
+            credentials`;
 
 const OPTIONS = {
   runtime: { type: 'string' },
