@@ -225,7 +225,7 @@ export class Host {
    */
   async deploy(code: Uint8Array, options: { check?: boolean } = {}): Promise<Uint8Array> {
     this.assertOpen();
-    const limits = { ...DEFAULT_LIMITS, ...this.options.limits };
+    const limits = this.limits;
     // The size budget is checked here, before any copy or work; the rest runs in the check worker.
     if (code.length > limits.maxModuleSize) {
       throw new HostlinkError('usage', `contract refused: module_too_large: ${code.length} bytes, limit ${limits.maxModuleSize} (max_module_size)`);
@@ -287,6 +287,11 @@ export class Host {
   /** Process ids of every VM process the host runs right now (pool and one-shot); remote VMs: as busyVmPids(). */
   vmPids(): number[] {
     return [...(this.executors.pool?.pids() ?? []), ...(this.executors.oneshot?.pids() ?? [])];
+  }
+
+  /** The limits a call gets unless it sets its own: HostOptions.limits over the protocol's defaults. */
+  get limits(): Readonly<VmLimits> {
+    return { ...DEFAULT_LIMITS, ...this.options.limits };
   }
 
   /** What group commit did since the host opened (HostOptions.commitGroupMs; docs/state.md, "Group commit"). */

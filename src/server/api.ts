@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hex, outcomeJson, parseId } from '../cli/common.js';
 import type { CallRequest, ExecutionMode, FollowUp, Host } from '../host/host.js';
-import { parseLimitOverrides, type VmLimits } from '../protocol/message.js';
+import { LIMIT_JSON_NAMES, parseLimitOverrides, type VmLimits } from '../protocol/message.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { HttpError, jsonFailure, optString, needString } from './http.js';
 import { scanJsonInSlices } from '../json-check.js';
@@ -95,7 +95,8 @@ export class Api {
 
   /**
    * Runs a call and waits for its outcome. Body: code (hash hex), method, input (JSON text) or input_hex,
-   * context and executor (64 hex or a name), gas, limits {name: value}, mode, deadline_ms.
+   * context and executor (64 hex or a name), gas, limits {name: value} (each at most the node's), mode,
+   * deadline_ms (at most the node's).
    */
   async call(body: Record<string, unknown>): Promise<CallRecord & { follow_ups: unknown[] }> {
     return this.run(body, false);
@@ -124,7 +125,7 @@ export class Api {
       if (!(typeof gas === 'string' || typeof gas === 'number') || !/^[0-9]{1,20}$/.test(String(gas))) throw new HttpError(400, "field 'gas' must be a whole number");
       request.gasLimit = BigInt(gas);
     }
-    if (body['limits'] !== undefined) request.limits = limits(body['limits']);
+    if (body['limits'] !== undefined) request.limits = limits(body['limits'], this.host.limits);
     const mode = optString(body, 'mode');
     if (mode !== undefined) {
       if (mode !== 'pool' && mode !== 'oneshot') throw new HttpError(400, "field 'mode' must be pool or oneshot");
@@ -171,13 +172,26 @@ async function callInput(body: Record<string, unknown>): Promise<Uint8Array> {
   return Uint8Array.from(Buffer.from(text, 'utf8'));
 }
 
-function limits(value: unknown): Partial<VmLimits> {
+/**
+ * A request's limits: each may lower the node's, never raise it. The node's limits are what bounds one call's
+ * cost to the node (max_storage_writes its event loop's stall while the call is applied, max_effect_bytes the
+ * bytes it decodes and hashes), so a caller who could raise them could hold the node, as one raising its
+ * deadline could (that one is capped too).
+ */
+function limits(value: unknown, node: Readonly<VmLimits>): Partial<VmLimits> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(400, "field 'limits' must be an object of limit names (docs/message.md) to numbers");
+  let asked: Partial<VmLimits>;
   try {
-    return parseLimitOverrides(value as Record<string, unknown>);
+    asked = parseLimitOverrides(value as Record<string, unknown>);
   } catch (e) {
     throw new HttpError(400, `field 'limits': ${(e as Error).message.replace(/^invalid message: field /, '')}`);
   }
+  for (const [key, v] of Object.entries(asked) as [keyof VmLimits, number][]) {
+    if (v > node[key]) {
+      throw new HttpError(400, `field 'limits': ${LIMIT_JSON_NAMES[key]} ${v} is above this node's ${node[key]}: a request may lower a limit, not raise it`);
+    }
+  }
+  return asked;
 }
 
 function followUps(list: FollowUp[]): unknown[] {
