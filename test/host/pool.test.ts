@@ -1,15 +1,18 @@
 /**
  * The VM pool's bounds, with real VM processes: it never runs more VMs than its size (counted by the pool and
  * in /proc), starts one VM for one call, retires VMs after `recycleAfter` jobs or when idle, and a queued call
- * carries its deadline from submission even when the only VM never asks for work. And one-shot mode passes
- * the message over the channel, so a 200 KB input works and never shows on a command line.
+ * carries its deadline from submission even when the only VM never asks for work, and a VM stopped at its job's
+ * deadline takes no further job even when it asked for one in time. And one-shot mode passes the message over
+ * the channel, so a 200 KB input works and never shows on a command line.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import { Host, type Outcome } from '../../src/host/host.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
+import { wat } from '../instrument/helpers.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const json = (o: object): Uint8Array => utf8(JSON.stringify(o));
@@ -171,4 +174,54 @@ describe('one-shot: the message travels over the channel', () => {
       }
     });
   }
+});
+
+/** A method that only counts, for a time long enough to place a deadline inside it. */
+const SPIN = `(module
+  (memory (export "memory") 1)
+  (func (export "spin") (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 40000000))))))`;
+
+describe('a VM stopped at its deadline', () => {
+  test('takes no further job: a call queued behind one that timed out runs on a fresh VM, even when the stopped VM asked for work in time', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const host = await Host.open({ dataDir: dir.path, poolSize: 1, deadlineMs: 60_000 });
+    try {
+      const spin = await host.deploy(await wat(SPIN));
+      const kv = await host.deploy(contract('kv-store'));
+      const gasLimit = 100_000_000_000n;
+      let took = 0; // the spin's time on this machine, warm, on the VM that will run it
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const o = await host.call({ codeHash: spin, method: 'spin', contextId: id32('spin'), gasLimit });
+        assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+        took = performance.now() - t0;
+      }
+      const launched = host.poolStats!.launched;
+      const timedOut = host.call({ codeHash: spin, method: 'spin', contextId: id32('spin'), gasLimit, deadlineMs: Math.max(1, Math.floor(took / 2)) });
+      const queued = host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'after' }), contextId: id32('queued') });
+      while (host.busyVmPids().length === 0) await new Promise((r) => setImmediate(r));
+      // Hold this event loop past the deadline and past the spin's end, as a node busy applying another call's
+      // writes would be. Held in the loop's check phase, so that when it turns again the deadline's timer runs
+      // first and then the VM's result and its next_message (one write) are read: the stopped VM asks for work
+      // while the second call is queued.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const until = performance.now() + 3 * took + 200;
+          while (performance.now() < until);
+          resolve();
+        }),
+      );
+      const [first, second] = await Promise.all([timedOut, queued]);
+      assert.deepEqual(first.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
+      assert.equal(value(second), 'null', 'the queued call ran, and was not taken down with the stopped VM');
+      assert.equal(second.applied, true);
+      assert.equal(host.poolStats!.launched, launched + 1, 'on a fresh VM');
+    } finally {
+      await host.close();
+      dir.remove();
+    }
+  });
 });

@@ -107,7 +107,7 @@ export class Executor implements SlotOwner {
 
   // SlotOwner: a slot's VM asks next_message (after hello, and after each result).
   nextJob(slot: Slot): Job | null | Promise<Job | null> {
-    if (this.closing || slot.state === 'retiring') return null;
+    if (this.closing || slot.state === 'retiring' || slot.stopping) return null;
     slot.clearTimer();
     this.startFailures = 0;
     if (slot.state === 'starting' && slot.job !== null) {
@@ -188,7 +188,14 @@ export class Executor implements SlotOwner {
     if (!this.settle(job, { kind: 'timeout' })) return;
     const i = this.queue.indexOf(job);
     if (i >= 0) this.queue.splice(i, 1);
-    void this.slotOf.get(job)?.vm?.stop(this.options.killGraceMs);
+    const slot = this.slotOf.get(job);
+    if (slot !== undefined) this.stopVm(slot);
+  }
+
+  /** Stops a slot's VM (SIGTERM, then SIGKILL after the grace); from now on the slot is given no work. */
+  private stopVm(slot: Slot): void {
+    slot.stopping = true;
+    void slot.vm?.stop(this.options.killGraceMs);
   }
 
   /** Starts one VM (for `job` when one-shot); counted against the size from this moment. */
@@ -220,12 +227,12 @@ export class Executor implements SlotOwner {
     void vm.exited.then(() => this.onExit(slot));
     // Closing, or a one-shot job that ended (its deadline) while its VM was launched: nothing to run.
     if (this.closing || (slot.bound && (slot.job === null || slot.job.ending !== undefined))) {
-      void vm.stop(this.options.killGraceMs);
+      this.stopVm(slot);
       return;
     }
     // A VM that never asks for work would hold a slot forever.
     slot.timer = setTimeout(() => {
-      if (slot.state === 'starting') void vm.stop(this.options.killGraceMs);
+      if (slot.state === 'starting') this.stopVm(slot);
     }, this.options.startTimeoutMs ?? DEFAULT_POOL_START_TIMEOUT_MS);
     let socket;
     try {
@@ -245,7 +252,7 @@ export class Executor implements SlotOwner {
     // A session that ends while the VM lives must not leave a zombie slot: a broken protocol or a job still
     // waiting for its result stops the VM; a VM that is done gets the grace to exit by itself.
     if (vm.hasExited) return;
-    if (error || (job !== null && job.ending === undefined)) void vm.stop(this.options.killGraceMs);
+    if (error || (job !== null && job.ending === undefined)) this.stopVm(slot);
     else void vm.reap(this.options.killGraceMs);
   }
 

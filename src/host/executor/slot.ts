@@ -26,6 +26,13 @@ export class Slot implements WorkSource {
   job: Job | null = null;
   /** Jobs this VM has been given (a one-shot slot: its one job, from launch). */
   jobs = 0;
+  /**
+   * Set once the executor stopped this VM (its job's deadline, a start that took too long, a broken session):
+   * it is given no work, even when it asks before it is gone. A VM stopped at its job's deadline may already
+   * have sent its result and next_message in one write; handed the next queued job, it would take that job down
+   * with it when the stop lands, a crash of a call that had nothing to do with the deadline.
+   */
+  stopping = false;
   /** Set while the VM is parked in next_message: answers it. */
   give: ((job: Job | null) => void) | null = null;
   /** The start or idle timer. */
