@@ -9,8 +9,14 @@ import { performance } from 'node:perf_hooks';
 
 /** Requests kept in order per call; later ones are still counted (see `dropped`). */
 export const MAX_TRACE_ENTRIES = 1000;
-/** Key and value bytes of recorded reads kept per call; past it the reads are marked incomplete. */
+/** Bytes of recorded reads kept per call (keys, values and READ_ENTRY_BYTES each); past it the reads are marked incomplete. */
 export const MAX_TRACE_READ_BYTES = 16 * 1024 * 1024;
+/**
+ * What one recorded read costs the host's heap besides its bytes (the entry and its two arrays), counted
+ * against MAX_TRACE_READ_BYTES: counting only the bytes let a VM record millions of reads of an empty key,
+ * about 45 MB of heap a second for as long as its deadline lasted.
+ */
+export const READ_ENTRY_BYTES = 128;
 
 /** A committed-state read answered during the call: enough to replay the execution without the store. */
 export interface TraceRead {
@@ -78,12 +84,13 @@ export class CallTrace {
   /** One storage read answered from committed state (kept only when `reads` is not null). */
   read(key: Uint8Array, value: Uint8Array | undefined): void {
     if (this.reads === null || !this.readsComplete) return;
-    this.readBytes += key.length + (value?.length ?? 0);
+    this.readBytes += READ_ENTRY_BYTES + key.length + (value?.length ?? 0);
     if (this.readBytes > MAX_TRACE_READ_BYTES) {
       this.readsComplete = false;
       return;
     }
-    this.reads.push({ key, value: value ?? null });
+    // The key is a view into the frame it came in: a copy, so that the record does not keep the whole frame.
+    this.reads.push({ key: key.slice(), value: value ?? null });
   }
 
   /** One answered request; `arrivedAt` and `answeredAt` are performance.now() values. */

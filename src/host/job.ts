@@ -5,6 +5,7 @@
 import type { Effects } from '../protocol/effects.js';
 import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
 import type { ExecutionResult } from '../protocol/result.js';
+import { ROUND_TRIP_GAS } from '../vm/host-functions.generated.js';
 import { CallTrace } from './call-trace.js';
 
 export interface VmCrash {
@@ -32,8 +33,19 @@ export class Job {
   /** The protocol requests made for this job, with sizes and timings (events, metrics, --trace). */
   readonly trace = new CallTrace();
 
+  /**
+   * Requests on the guest's behalf that the call's gas limit can pay for. An honest VM charges round_trip.base
+   * for each before sending it, so a VM that sends one more did not: the session ends it at once as a protocol
+   * violation, instead of answering it for as long as the deadline lasts and refusing its result only then.
+   */
+  readonly guestRequestAllowance: number;
+  /** Requests on the guest's behalf answered so far (counted by the session). */
+  guestRequests = 0;
+
   constructor(readonly messageJson: string) {
     this.message = parseMessage(messageJson);
+    const allowance = this.message.gasLimit / BigInt(ROUND_TRIP_GAS.base);
+    this.guestRequestAllowance = allowance > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(allowance);
     this.done = new Promise((resolve) => {
       this.settle = resolve;
     });

@@ -22,7 +22,7 @@ export type { Handler, SessionBackend } from './session-types.js';
 const absent = (): Uint8Array => encodeStatus('absent', {});
 
 /** What the VM's own loop asks for (not charged to the guest); everything else it sends on the guest's behalf. */
-const LOOP_METHODS: ReadonlySet<string> = new Set(['hello', 'next_message', 'get_code', 'consume_result']);
+export const LOOP_METHODS: ReadonlySet<string> = new Set(['hello', 'next_message', 'get_code', 'consume_result']);
 
 /** The job's requests sent on the guest's behalf, from its trace (which counts every answered request). */
 function guestRequests(job: Job): GuestRequests {

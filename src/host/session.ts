@@ -21,8 +21,9 @@ import { encodeFrame, encodeFrames, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { decodeRequest, encodeStatus } from '../protocol/messages.js';
 import { sessionIo, type SessionIoOptions } from '../transport/session-io.js';
+import { ROUND_TRIP_GAS } from '../vm/host-functions.generated.js';
 import type { Job } from './job.js';
-import { METHOD_HANDLERS } from './methods.js';
+import { LOOP_METHODS, METHOD_HANDLERS } from './methods.js';
 import type { SessionBackend, SessionContext, SessionEvent, SessionEventData, SessionState, WorkSource } from './session-types.js';
 
 export type { SessionState, WorkSource } from './session-types.js';
@@ -116,6 +117,12 @@ export class Session implements SessionContext {
     // Requests made while a job runs belong to its trace (the one that hands out the job does not).
     const job = this.#job;
     if (job === null) return handler(this, request.fields);
+    if (!LOOP_METHODS.has(request.method) && ++job.guestRequests > job.guestRequestAllowance) {
+      throw new HostlinkError(
+        'protocol',
+        `${request.method} is request ${job.guestRequests} on the guest's behalf, more than the call's gas limit ${job.message.gasLimit} pays for at ${ROUND_TRIP_GAS.base} gas each (round_trip.base)`,
+      );
+    }
     const trace = job.trace;
     if (!trace.recording) {
       const answer = handler(this, request.fields);

@@ -7,6 +7,8 @@
  *       hello-only (say hello, never ask for work),
  *       flood (say hello, ask next_message, then pipeline storage_read requests without reading answers;
  *              prints `wrote N` on stderr each time its writes stall, or `done N` after FLOOD_BYTES),
+ *       read-flood (takes a job, then sends storage_read of an empty key, each after the previous answer, until the
+ *              host ends the session or 1000 were answered; prints `answered N` on stderr and exits 0),
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
  *              key `big`; prints the response's status name on stderr and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
@@ -170,6 +172,22 @@ socket.on('connect', () => {
         }
       }
     });
+  } else if (mode === 'read-flood') {
+    let answered = 0;
+    const read = encodeFrame(encodeRequest('storage_read', { key: new Uint8Array(0) }));
+    // The host ends the session with requests of ours unread: a reset, reported before the default's exit 9.
+    const report = (): void => {
+      process.stderr.write(`answered ${answered}\n`);
+      process.exit(0);
+    };
+    takeJob(socket, hello, (body, answers) => {
+      const status = answers > 2 ? decodeResponse('storage_read', body).status : undefined;
+      if (status === 'ok' || status === 'absent') answered++;
+      if (answered === 1000) return report(); // a host that never cuts it off: enough to show it
+      if (answers >= 2) socket.write(read);
+    });
+    socket.prependListener('error', report);
+    socket.on('close', report);
   } else if (mode === 'big-proposal') {
     takeJob(socket, hello, (body, answers) => {
       if (answers !== 2) return;

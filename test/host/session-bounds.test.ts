@@ -2,7 +2,8 @@
  * Session bounds against real (fake) VM processes on real sockets: a VM that pipelines requests while its
  * next_message is parked does not make the host read them into memory, and a storage_read_many that repeats a
  * key with a large value reads it once and is refused with limit_exceeded instead of building a response
- * larger than a frame. Plus the response size check of every ok answer.
+ * larger than a frame, and a VM that sends more requests than its call's gas limit pays for is cut off at the first
+ * one over. Plus the response size check of every ok answer.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { launchVm, type VmProcess } from '../../src/host/supervisor.js';
 import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
 import { decodeResponse, encodeOk, encodeRequest } from '../../src/protocol/messages.js';
 import { sessionIo, type SessionIo, type SessionIoMode } from '../../src/transport/session-io.js';
+import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { MemoryBackend, message, utf8 } from '../helpers.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
@@ -59,6 +61,24 @@ describe('session bounds', () => {
     socket.destroy();
     await served;
     await vm.stop(200);
+  });
+
+  test(`${mode}: a VM that sends more requests than its gas limit pays for is cut off at the first one over`, { timeout: 60_000 }, async (t) => {
+    const backend = new MemoryBackend();
+    const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
+    // Enough gas for 50 round trips: an honest VM charges round_trip.base before it sends each request.
+    const job = new Job(message({ codeHash: code, method: 'm', gasLimit: 50n * BigInt(ROUND_TRIP_GAS.base) + 7n }));
+    let given = false;
+    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const { vm, socket, stderr } = await fakeVm('read-flood');
+    const io = ioFor(socket, mode, t);
+    if (io === null) return void (await vm.stop(200));
+    const { error } = await serveSession(new Session(backend, { pool: once }), socket, MAX_FRAME_BYTES, { io });
+    socket.destroy();
+    await vm.exited;
+    assert.match(error?.message ?? '', /storage_read is request 51 on the guest's behalf, more than the call's gas limit \d+ pays for/);
+    assert.equal(stderr().trim(), 'answered 50', `the 50 requests the gas paid for were answered, and no more: ${JSON.stringify(vm.crash())}`);
+    assert.equal(job.guestRequests, 51);
   });
 
   test(`${mode}: storage_read_many of one large key repeated: read once, refused with limit_exceeded, no huge response`, { timeout: 60_000 }, async (t) => {
