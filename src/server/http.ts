@@ -139,9 +139,51 @@ export function requireType(req: IncomingMessage, ...types: string[]): void {
 /** JSON.stringify with bigints as decimal strings. */
 export const toJson = (value: unknown): string => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+/**
+ * The bytes of answers written and not yet taken by the kernel, all connections together. An answer the reader
+ * does not read stays in the node's memory until the connection ends: 100 connections that each asked for the
+ * recent calls and never read held 6 GiB. An answer that needs room beyond `limit` closes the connections
+ * holding the oldest unread answers (stalled readers, most likely); one larger than the limit alone is still sent.
+ */
+export class ReplyBudget {
+  private used = 0;
+  /** Answers not yet handed to the kernel whole, oldest first, with their bytes. */
+  private readonly unsent = new Map<ServerResponse, number>();
+
+  constructor(readonly limit: number) {}
+
+  /** Counts an answer of `bytes` about to be written on `res` until it is handed off or its connection ends. */
+  hold(res: ServerResponse, bytes: number): void {
+    for (const [oldest] of this.unsent) {
+      if (this.used + bytes <= this.limit) break;
+      this.free(oldest);
+      oldest.destroy();
+    }
+    this.unsent.set(res, bytes);
+    this.used += bytes;
+    const free = (): void => this.free(res);
+    res.once('finish', free);
+    res.once('close', free);
+  }
+
+  /** Bytes counted now (for tests and metrics). */
+  get bytes(): number {
+    return this.used;
+  }
+
+  private free(res: ServerResponse): void {
+    const bytes = this.unsent.get(res);
+    if (bytes === undefined) return;
+    this.used -= bytes;
+    this.unsent.delete(res);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}, replies?: ReplyBudget): void {
   const body = toJson(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...headers });
+  const bytes = Buffer.byteLength(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes, 'cache-control': 'no-store', ...headers });
+  replies?.hold(res, bytes);
   res.end(body);
 }
 

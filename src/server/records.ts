@@ -14,6 +14,11 @@ import { extend } from '../extend.js';
 export const DEFAULT_RECENT_CALLS = 500;
 /** Largest outcome a kept record holds (the node keeps hundreds); bigger parts are summarised, not stored. */
 export const MAX_KEPT_OUTCOME_BYTES = 64 * 1024;
+/**
+ * Largest outcome a record has in a list of recent calls (GET /api/calls, recent_calls); the call's own record
+ * (GET /api/calls/ID) has the kept outcome. A list of 500 records of 64 KiB outcomes was a 30 MB answer.
+ */
+export const MAX_LISTED_OUTCOME_BYTES = 4 * 1024;
 /** SSE subscribers at once; more get 503 (each one is an open connection). */
 export const MAX_SUBSCRIBERS = 32;
 /** Bytes a subscriber may leave unread before it is dropped (a stalled reader must not grow the node's memory). */
@@ -87,10 +92,10 @@ function renderedWithoutBulk(o: Outcome, contextId: Uint8Array): [Record<string,
  * The outcome as the node keeps it: whole when small; otherwise writes, then events, logs and the value are
  * replaced by a note of what was left out, largest first, until it fits (the caller got the whole outcome).
  */
-export function keptOutcome(o: Record<string, unknown>, alreadyOmitted: Record<string, number> = {}): Record<string, unknown> {
+export function keptOutcome(o: Record<string, unknown>, alreadyOmitted: Record<string, number> = {}, most = MAX_KEPT_OUTCOME_BYTES): Record<string, unknown> {
   const omitted: Record<string, number> = { ...alreadyOmitted };
   const kept = Object.keys(omitted).length === 0 ? o : extend(o, { omitted_bytes: omitted });
-  if (toJson(kept).length <= MAX_KEPT_OUTCOME_BYTES) return kept;
+  if (toJson(kept).length <= most) return kept;
   const trimmed: Record<string, unknown> = { ...kept };
   for (const field of ['writes', 'events', 'logs', 'value', 'message']) {
     const v = trimmed[field];
@@ -98,7 +103,7 @@ export function keptOutcome(o: Record<string, unknown>, alreadyOmitted: Record<s
     omitted[field] = toJson(v).length;
     trimmed[field] = Array.isArray(v) ? [] : null;
     trimmed['omitted_bytes'] = omitted;
-    if (toJson(trimmed).length <= MAX_KEPT_OUTCOME_BYTES) break;
+    if (toJson(trimmed).length <= most) break;
   }
   return trimmed;
 }
@@ -115,7 +120,8 @@ export function traceJson(e: CallFinished): TraceJson {
 }
 
 export class CallRecords {
-  private readonly byId = new Map<number, { record: CallRecord; trace: TraceJson }>();
+  /** Each call's record, the same with its outcome cut for lists (often the same object), and its trace. */
+  private readonly byId = new Map<number, { record: CallRecord; listed: CallRecord; trace: TraceJson }>();
   private readonly subscribers = new Set<ServerResponse>();
   private readonly offs: (() => void)[];
 
@@ -138,7 +144,9 @@ export class CallRecords {
 
   private add(e: CallFinished): void {
     const record = callRecord(e);
-    this.byId.set(e.callId, { record, trace: traceJson(e) });
+    const outcome = keptOutcome(record.outcome, {}, MAX_LISTED_OUTCOME_BYTES);
+    const listed = outcome === record.outcome ? record : extend(record, { outcome });
+    this.byId.set(e.callId, { record, listed, trace: traceJson(e) });
     // Map keeps insertion order: the first key is the oldest.
     while (this.byId.size > this.capacity) this.byId.delete(this.byId.keys().next().value!);
     this.publish('call', record);
@@ -148,9 +156,9 @@ export class CallRecords {
     return this.byId.get(callId);
   }
 
-  /** The newest `limit` records, newest first. */
+  /** The newest `limit` records, newest first, each outcome cut to MAX_LISTED_OUTCOME_BYTES (omitted_bytes says what went). */
   recent(limit: number): CallRecord[] {
-    return [...this.byId.values()].slice(-limit).reverse().map((x) => x.record);
+    return [...this.byId.values()].slice(-limit).reverse().map((x) => x.listed);
   }
 
   /** Starts an event stream on `res`; false when there are too many subscribers already. */

@@ -15,7 +15,7 @@ import type { HostLogger } from '../host/logger.js';
 import { HostMetrics } from '../metrics/host-metrics.js';
 import { Access, type ListenAddress } from './access.js';
 import { Api } from './api.js';
-import { BodyBudget, HttpError, readBody, readJson, requireType, sendJson, statusOf } from './http.js';
+import { BodyBudget, HttpError, readBody, readJson, ReplyBudget, requireType, sendJson, statusOf } from './http.js';
 import { CallRecords } from './records.js';
 import { rpc } from './rpc.js';
 import { Studio } from './studio.js';
@@ -41,6 +41,8 @@ export const SERVE_DEFAULTS = { maxBodyBytes: 12 * 1024 * 1024, maxInFlight: 64,
 const JSON_BODY_BYTES = 1024 * 1024;
 /** Bytes of request bodies still arriving, all together, at least (4 bodies at --max-body if that is more). */
 export const BODY_BUDGET_BYTES = 64 * 1024 * 1024;
+/** Bytes of answers not yet taken by their readers, all connections together (ReplyBudget). */
+export const REPLY_BUDGET_BYTES = 64 * 1024 * 1024;
 /** The API's answers are data, never a page: nothing may load, run or frame them. */
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
 /** Open connections at once (docs/serve.md, "Who may call"). */
@@ -92,6 +94,7 @@ export class NodeServer {
     const studio = new Studio(join(ROOT, 'studio'));
     const routes = apiRoutes(api, metrics, maxBody, studio);
 
+    const replies = new ReplyBudget(REPLY_BUDGET_BYTES);
     const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, keepAliveTimeout: 5_000 });
     boundConnections(server, MAX_CONNECTIONS);
     const node = new NodeServer(await listen(server, options.listen), host, records, metrics, options.logger);
@@ -145,7 +148,7 @@ export class NodeServer {
         .then((value) => {
           // Inside the chain: a value that cannot be written (too deep or too large for JSON.stringify) is this
           // request's 500 below, never an unhandled rejection that ends the node.
-          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value);
+          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value, {}, replies);
         })
         .catch((e: unknown) => {
           const { status, message, headers } = statusOf(e);

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protocol/bounds.generated.js';
 import { contractPath, tempDir } from '../helpers.js';
 import { MAX_SHOWN_VALUE_BYTES } from '../../src/server/inventory.js';
+import { MAX_LISTED_OUTCOME_BYTES } from '../../src/server/records.js';
 import { MAX_CONNECTIONS } from '../../src/server/server.js';
 import { api, startServe, type ServeProcess } from './serve-process.js';
 
@@ -119,6 +120,28 @@ describe('hostlink serve against hostile clients', () => {
     const viaRpc = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'state', params: { context: 'big' } }));
     assert.equal(viaRpc.body.result.complete, false);
     assert.equal((await api(`${node.url}healthz`)).status, 200);
+  });
+
+  test('recent calls are listed with their outcomes cut: a list is not every kept outcome at once', { timeout: 60_000 }, async () => {
+    const value = 'w'.repeat(60_000);
+    const set = await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'call', params: { code: kv, method: 'set', context: 'listed', input: JSON.stringify({ key: 'w', value }) } }));
+    assert.equal(set.body.result?.outcome?.result, 'return', JSON.stringify(set.body).slice(0, 300));
+    const ids: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await api(`${node.url}api/calls`, { json: { code: kv, method: 'get', context: 'listed', input: '{"key":"w"}' } });
+      assert.equal(r.body.outcome.value.length, value.length + 2, 'the caller gets the whole outcome');
+      ids.push(r.body.call_id as number);
+    }
+    for (const listing of [(await api(`${node.url}api/calls?limit=500`)).body, (await post('rpc', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'recent_calls', params: { limit: 500 } }))).body.result]) {
+      const gets = (listing as { call_id: number; outcome: Record<string, unknown> }[]).filter((r) => ids.includes(r.call_id));
+      assert.equal(gets.length, ids.length);
+      for (const r of gets) {
+        assert.ok(JSON.stringify(r.outcome).length <= MAX_LISTED_OUTCOME_BYTES, `a listed outcome of ${JSON.stringify(r.outcome).length} bytes`);
+        assert.ok((r.outcome['omitted_bytes'] as Record<string, number>)['value']! > value.length, JSON.stringify(r.outcome['omitted_bytes']));
+      }
+    }
+    const one = await api(`${node.url}api/calls/${ids[0]}`);
+    assert.equal(one.body.outcome.value.length, value.length + 2, "the call's own record keeps its outcome");
   });
 
   test('a module whose embedded ABI is deeply nested or huge is described from its exports; describing it never ends the node', { timeout: 60_000 }, async () => {
