@@ -26,7 +26,7 @@ export function fixHint(rule: string, detail = ''): string {
   if (rule === 'module_too_large' || rule === 'too_many_functions' || rule === 'too_many_locals' || rule === 'data_too_large' || rule === 'memory_too_large' || rule === 'table_too_large' || rule === 'too_many_params') {
     return 'the contract exceeds a VM limit: make it smaller (optimize with --optimize, split it) or raise the limit on the host (docs/message.md lists the limits)';
   }
-  if (rule === 'too_many_globals' || rule === 'too_many_element_entries' || rule === 'too_many_data_segments' || rule === 'too_many_types') {
+  if (rule === 'too_many_globals' || rule === 'too_many_exports' || rule === 'too_many_element_entries' || rule === 'too_many_data_segments' || rule === 'too_many_types') {
     return 'the contract exceeds a fixed module budget (docs/bounds.md): make it smaller (optimize with --optimize, split it)';
   }
   if (rule === 'no_memory_export') return 'every execution reads the contract\'s memory: export it as "memory" (AssemblyScript does by default; keep --exportMemory)';

@@ -5,6 +5,8 @@
 export const MAX_TYPES = 1024;
 /** Globals a module may define. Every call's fresh instance creates each of them again (about 1 us each on this machine, unmetered), so the count bounds what instantiation costs: a module of a million globals made every call cost over a second for no gas. */
 export const MAX_GLOBALS = 1024;
+/** Exports a module may declare. Every call's fresh instance builds its exports again (about 1-1.5 us each on this machine, unmetered), and they may all name one function: a module of 100,000 exports made every call, and every sandbox inside one, cost 140 ms for no gas. */
+export const MAX_EXPORTS = 1024;
 /** Function references all element segments hold together, plus one per segment. Every call's fresh instance walks every segment and copies the active references into its table (about 13 ns a reference and 70 ns an empty segment on this machine, unmetered), so the count bounds what instantiation costs. */
 export const MAX_ELEMENT_ENTRIES = 65536;
 /** Data segments a module may define: V8's own limit, named here so that a module over it is refused for what it is, not as invalid WebAssembly. */

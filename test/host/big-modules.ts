@@ -119,6 +119,17 @@ export function globalsAndElements(globals: number, entries: number): Uint8Array
   );
 }
 
+/** A module whose one empty function is exported `count - 1` times (`run`, `e1`, `e2`, ...), beside its memory. */
+export function manyExports(count: number): Uint8Array {
+  const names = ['run', ...Array.from({ length: count - 2 }, (_, i) => `e${i + 1}`)];
+  const exp: number[] = [...leb(count)];
+  for (const name of names) exp.push(...leb(name.length), ...Buffer.from(name), 0, 0);
+  exp.push(6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0);
+  return Uint8Array.from(
+    Buffer.concat([Uint8Array.from(HEADER), section(1, [1, 0x60, 0, 0]), section(3, [1, 0]), section(5, [1, 0, 1]), section(7, exp), section(10, [1, 2, 0, 0x0b])]),
+  );
+}
+
 /** A module of the given sections (id, body), in order: for modules the engine itself refuses. */
 export function moduleOf(sections: [number, number[]][]): Uint8Array {
   return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), ...sections.map(([id, body]) => section(id, body))]));

@@ -16,14 +16,14 @@ import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { MAX_ELEMENT_ENTRIES, MAX_GLOBALS, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
 import { buildMessage } from '../../src/protocol/message.js';
 import { prepareModule } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
-import { globalsAndElements, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
+import { globalsAndElements, manyExports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -90,7 +90,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     assert.ok(before >= 2, `${before} bystander calls completed during the deploy`);
   });
 
-  test('module budgets: what every call would instantiate again (globals, element entries) is bounded at deploy', async () => {
+  test('module budgets: what every call would instantiate again (globals, exports, element entries) is bounded at deploy', async () => {
     // A million globals used to deploy, and then cost every call over a second before its first instruction.
     await assert.rejects(host.deploy(globalsAndElements(MAX_GLOBALS + 1, 0)), /^HostlinkError: contract refused: too_many_globals: 1025 globals, limit 1024$/);
     // The two segments count one each: a module of two million empty segments cost every call 140 ms.
@@ -101,6 +101,11 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     const atBudget = await host.deploy(globalsAndElements(MAX_GLOBALS, MAX_ELEMENT_ENTRIES - 2));
     const o = await host.call({ codeHash: atBudget, method: 'run', contextId: id32('at-budget') });
     assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+    // 100,000 exports of one function cost every call and every sandbox in it ~140 ms of instantiation, for no gas.
+    await assert.rejects(host.deploy(manyExports(MAX_EXPORTS + 1)), new RegExp(`^HostlinkError: contract refused: too_many_exports: ${MAX_EXPORTS + 1} exports, limit ${MAX_EXPORTS}$`));
+    const exportsAtBudget = await host.deploy(manyExports(MAX_EXPORTS));
+    const e = await host.call({ codeHash: exportsAtBudget, method: 'e7', contextId: id32('at-budget') });
+    assert.equal(e.result.code, 'return', JSON.stringify(e.result));
   });
 
   test('deploy names the rule a module breaks even where the engine refuses it too; a module without its memory is refused', async () => {

@@ -1,4 +1,4 @@
-import { MAX_DATA_SEGMENTS, MAX_ELEMENT_ENTRIES, MAX_FUNCTION_BODY_BYTES, MAX_GLOBALS, MAX_TYPES } from '../../protocol/bounds.generated.js';
+import { MAX_DATA_SEGMENTS, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_FUNCTION_BODY_BYTES, MAX_GLOBALS, MAX_TYPES } from '../../protocol/bounds.generated.js';
 import { valTypeName, type WasmModule, type Element } from './module.js';
 import type { ModulePolicy } from './policy.js';
 import { ModuleRejected } from './rejected.js';
@@ -16,6 +16,7 @@ export function validateModule(m: WasmModule, policy: ModulePolicy): void {
   if (m.types.length > MAX_TYPES) throw new ModuleRejected('too_many_types', `${m.types.length} function types, limit ${MAX_TYPES}`);
   // What every call's fresh instance creates again, before the method runs and outside gas.
   if (m.globals.length > MAX_GLOBALS) throw new ModuleRejected('too_many_globals', `${m.globals.length} globals, limit ${MAX_GLOBALS}`);
+  if (m.exports.length > MAX_EXPORTS) throw new ModuleRejected('too_many_exports', `${m.exports.length} exports, limit ${MAX_EXPORTS}`);
   if (m.datas.length > MAX_DATA_SEGMENTS) throw new ModuleRejected('too_many_data_segments', `${m.datas.length} data segments, limit ${MAX_DATA_SEGMENTS}`);
   // A segment counts one more than its references: instantiation walks every segment, even an empty one.
   const entries = m.elements.reduce((n, e) => n + 1 + (e.funcs?.length ?? e.exprs?.length ?? 0), 0);
