@@ -13,6 +13,10 @@ export const MAX_ELEMENT_ENTRIES = 65536;
 export const MAX_DATA_SEGMENTS = 100000;
 /** Bytes of one function body before instrumentation. */
 export const MAX_FUNCTION_BODY_BYTES = 2097152;
+/** How many times its own size a module may grow when instrumented, plus instrumented_growth_allowance_bytes. Ordinary code grows 1.5 to 2 times; NaN canonicalisation makes a one-byte float instruction about 18 bytes, and a 10 MiB module of them became 181 MB: seconds of uncharged instrumentation and compilation per VM, and gigabytes of memory for a call that nests sandboxes. Past it the module is refused as module_too_large. */
+export const MAX_INSTRUMENTED_GROWTH = 4;
+/** Bytes an instrumented module may have beyond max_instrumented_growth times its size, so that small modules grow as they need. */
+export const INSTRUMENTED_GROWTH_ALLOWANCE_BYTES = 1048576;
 /** Bytes of one function body after instrumentation: V8's own function-size limit. A body that grows past it is rejected as function_too_large, not left for the engine to refuse. */
 export const MAX_INSTRUMENTED_FUNCTION_BYTES = 7654321;
 /** Node actions one call may queue: context_create, context_delete, context_add_member, context_remove_member, proposals, approvals and blob announcements together. */

@@ -76,9 +76,10 @@ export function sqrtChain(bytes: number): Uint8Array {
 /**
  * An exported function `run` that does nothing, `functions` more of `bytes` bytes each of `f64.sqrt` over a local
  * (~18x once instrumented: large compiled code from a small module), a memory, and a data segment holding `tag`,
- * so that modules with different tags are different code.
+ * so that modules with different tags are different code; then a custom section of `pad` bytes (kept out of the
+ * instrumented module), which makes the module large enough for its code's growth (max_instrumented_growth).
  */
-export function sqrtChains(functions: number, bytes: number, tag: number): Uint8Array {
+export function sqrtChains(functions: number, bytes: number, tag: number, pad = 0): Uint8Array {
   const inner = Buffer.alloc(bytes + 7);
   inner.set([1, 1, 0x7c, 0x20, 0x00], 0); // one local f64; local.get 0
   inner.fill(0x9f, 5, 5 + bytes); // f64.sqrt
@@ -96,6 +97,7 @@ export function sqrtChains(functions: number, bytes: number, tag: number): Uint8
       section(7, exp),
       section(10, code),
       section(11, data),
+      ...(pad > 0 ? [section(0, Buffer.concat([Uint8Array.of(3), Buffer.from('pad'), Buffer.alloc(pad)]))] : []),
     ]),
   );
 }

@@ -16,14 +16,14 @@ import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
 import { buildMessage } from '../../src/protocol/message.js';
 import { prepareModule } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
-import { globalsAndElements, manyExports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain } from './big-modules.js';
+import { globalsAndElements, manyExports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -151,6 +151,20 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       const o = await host.call({ codeHash, method: 'run', contextId: id32('grows') });
       assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
       assert.match(message(o), /^module rejected: function_too_large: \d+ bytes once instrumented, limit 7654321/);
+    }
+  });
+
+  test('a module that grows past max_instrumented_growth when instrumented: refused before it is all written, cached in the VM', async () => {
+    // 2 MB of float code, each function within V8's limit, that would be 36 MB once every sqrt is canonicalised: a
+    // 10 MiB module of it became 181 MB, seconds of uncharged work per VM and gigabytes for nested sandboxes.
+    const grows = sqrtChains(20, 100_000, 0);
+    const refusal = `module_too_large: at least \\d+ bytes once instrumented, limit ${MAX_INSTRUMENTED_GROWTH * grows.length + INSTRUMENTED_GROWTH_ALLOWANCE_BYTES} \\(${MAX_INSTRUMENTED_GROWTH} x its ${grows.length} bytes \\+ ${INSTRUMENTED_GROWTH_ALLOWANCE_BYTES}: max_instrumented_growth\\)`;
+    await assert.rejects(host.deploy(grows), new RegExp(`^HostlinkError: contract refused: ${refusal}$`));
+    const codeHash = await host.deploy(grows, { check: false });
+    for (let i = 0; i < 2; i++) {
+      const o = await host.call({ codeHash, method: 'run', contextId: id32('grows-module') });
+      assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
+      assert.match(message(o), new RegExp(`^module rejected: ${refusal}`));
     }
   });
 

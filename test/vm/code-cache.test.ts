@@ -15,8 +15,9 @@ import { id32 } from '../helpers.js';
 import { openHost } from '../node/helpers.js';
 
 test('a pooled VM keeps at most max_code_cache_bytes of compiled modules, dropping the least recently used', async () => {
-  // Modules of ~2 MB that instrument to ~36 MB each: enough of them to pass the bound.
-  const module = (tag: number): Uint8Array => sqrtChains(5, 400_000, tag);
+  // Modules of ~9 MB (2 MB of float code, the rest a custom section, so that the code's 18x growth is within
+  // max_instrumented_growth) that instrument to ~36 MB each: enough of them to pass the bound.
+  const module = (tag: number): Uint8Array => sqrtChains(5, 400_000, tag, 7_000_000);
   const policy = policyFor(parseMessage(buildMessage({ codeHash: new Uint8Array(32), method: 'run', input: new Uint8Array(0), contextId: new Uint8Array(32) })));
   const each = prepareModule(module(0), policy).bytes.length;
   const count = Math.floor(MAX_CODE_CACHE_BYTES / each) + 2;

@@ -4,6 +4,7 @@
  * deterministic (docs/determinism.md). The result depends only on the bytes, the policy and
  * INSTRUMENTATION_VERSION, so the VM caches it by (code hash, version).
  */
+import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_INSTRUMENTED_GROWTH } from '../../protocol/bounds.generated.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { BT_EMPTY } from './code.js';
 import { writeChargeUnitsBody } from './gas.js';
@@ -194,9 +195,14 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
   const code = new ByteWriter(Math.ceil(bytes.length * 1.6) + 1024);
   const rewriter = new FunctionRewriter(env);
   const rewritten = new ByteWriter(Math.ceil(bytes.length * 1.6) + 1024);
+  // Checked as the code grows, so that a module that would grow far past it is refused before it is all written.
+  const mostBytes = MAX_INSTRUMENTED_GROWTH * bytes.length + INSTRUMENTED_GROWTH_ALLOWANCE_BYTES;
+  const tooLarge = (what: string): ModuleRejected =>
+    new ModuleRejected('module_too_large', `${what} once instrumented, limit ${mostBytes} (${MAX_INSTRUMENTED_GROWTH} x its ${bytes.length} bytes + ${INSTRUMENTED_GROWTH_ALLOWANCE_BYTES}: max_instrumented_growth)`);
   for (let i = 0; i < definedCount; i++) {
     rewriter.rewrite(i, m.codes[i]!, rewritten);
     m.functions[i] = internalType(m.functions[i]!);
+    if (rewritten.length > mostBytes) throw tooLarge(`at least ${rewritten.length} bytes`);
   }
 
   // Entry thunks keep the original signature for callers outside the module (exports, start): they start
@@ -253,6 +259,7 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
 
   const importedMemory = options.importMemory ? memoryToImport(m) : undefined;
   const out = writeModule(m, code.length + bytes.length);
+  if (out.length > mostBytes) throw tooLarge(`${out.length} bytes`);
   if (!WebAssembly.validate(out)) {
     if (!WebAssembly.validate(bytes)) throw new ModuleRejected('invalid_module', 'rejected by the WebAssembly validator');
     throw new Error('internal: instrumentation produced an invalid module from a valid one');
