@@ -1,6 +1,6 @@
 /** Helpers shared by the CLI commands: the common options, ids, input and printing. */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HostlinkError } from '../errors.js';
@@ -9,7 +9,7 @@ import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.j
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../protocol/message.js';
 import { DEFAULT_HOST_OPTIONS, Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
-import { DataDirInUse } from '../host/state/data-dir.js';
+import { DataDirInUse, unusableDataDir } from '../host/state/data-dir.js';
 import { failureHint, isTimeout, type HintContext } from '../host/outcome-hint.js';
 import { MAX_GAS } from '../host/options.js';
 import { commandOf, readServeNote } from './serve-note.js';
@@ -206,8 +206,15 @@ async function openWaiting(options: HostOptions, serverFlag: boolean): Promise<H
  * `serverFlag`: the command takes --server (its refusal by a serving node then says to use it).
  */
 export async function withHost<T>(options: HostOptions, fn: (host: Host) => Promise<T>, access: 'read' | 'write' = 'write', serverFlag = true): Promise<T> {
-  if (access === 'read' && options.dataDir !== undefined && !existsSync(options.dataDir)) {
-    throw new HostlinkError('not_found', `data directory ${options.dataDir} does not exist: check --data-dir (deploy, call and serve create it; the default is ./${DEFAULT_DATA_DIR} in the current directory)`);
+  if (access === 'read' && options.dataDir !== undefined) {
+    try {
+      statSync(options.dataDir);
+    } catch (e) {
+      // Only a missing directory is "does not exist": one this user may not reach (EACCES) exists, and said so.
+      const c = (e as NodeJS.ErrnoException).code;
+      if (c !== 'ENOENT' && c !== 'ENOTDIR') throw unusableDataDir(resolve(options.dataDir), options.dataDir, e);
+      throw new HostlinkError('not_found', `data directory ${options.dataDir} does not exist: check --data-dir (deploy, call and serve create it; the default is ./${DEFAULT_DATA_DIR} in the current directory)`);
+    }
   }
   const host = await openWaiting(options, serverFlag);
   try {

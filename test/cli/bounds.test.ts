@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -78,6 +78,29 @@ describe('hostlink CLI bounds', () => {
     const codes = hostlink('codes', '--data-dir', typo);
     assert.equal(codes.code, 0, codes.stderr);
     assert.match(codes.stdout, new RegExp(`^${deployed.stdout.trim()} `));
+  });
+
+  test('a data directory this user may not reach is said to be that, not missing', (t) => {
+    // As root, permissions do not apply: run the command as nobody when it can read the checkout; otherwise a
+    // folder on the path with no permissions at all does it.
+    const asRoot = process.getuid?.() === 0;
+    const locked = join(dir.path, 'locked');
+    mkdirSync(join(locked, 'data'), { recursive: true });
+    chmodSync(locked, asRoot ? 0o700 : 0o000);
+    const user = asRoot ? { uid: 65534, gid: 65534 } : {};
+    if (asRoot && spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(HOSTLINK_BIN)})`], user).status !== 0) {
+      chmodSync(locked, 0o700);
+      return t.skip('the user nobody cannot read this checkout (a clone in a private folder)');
+    }
+    try {
+      for (const args of [['state', 'default'], ['contexts'], ['call', 'ab'.repeat(32), 'get', '--view']]) {
+        const r = spawnSync(process.execPath, [HOSTLINK_BIN, ...args, '--data-dir', join(locked, 'data')], { encoding: 'utf8', cwd: '/', timeout: 60_000, ...user });
+        assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, /^hostlink: data directory .*locked\/data: cannot use .*locked\/data \(EACCES\): permission denied; run as the user that owns the node's data, or give this user access\n$/, args.join(' '));
+      }
+    } finally {
+      chmodSync(locked, 0o700);
+    }
   });
 
   test('two CLI loops on one data directory take turns: no write is lost', async () => {

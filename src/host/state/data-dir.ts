@@ -27,6 +27,13 @@ export const DATA_FILE_MODE = 0o600;
 
 const code = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.code;
 
+/** The error for a data directory this process cannot use because `p` (it or a folder on its path) refused `e`. */
+export function unusableDataDir(abs: string, p: string, e: unknown): HostlinkError {
+  const c = code(e) ?? String(e);
+  const fix = c === 'EACCES' || c === 'EPERM' ? ': permission denied; run as the user that owns the node\'s data, or give this user access' : '';
+  return new HostlinkError('usage', `data directory ${abs}: cannot use ${p} (${c})${fix}`);
+}
+
 /**
  * Creates `dir` and its missing parents one level at a time (fs.mkdirSync's recursive mode never returns for
  * some paths under /proc), with an error naming the path that cannot be a directory. `dir` itself is created
@@ -41,7 +48,7 @@ export function ensureDirectory(dir: string): void {
       break;
     } catch (e) {
       if (e instanceof HostlinkError) throw e;
-      if (code(e) !== 'ENOENT') throw new HostlinkError('usage', `data directory ${abs}: cannot use ${p} (${code(e) ?? String(e)})`);
+      if (code(e) !== 'ENOENT') throw unusableDataDir(abs, p, e);
       if (p === parse(p).root) throw new HostlinkError('usage', `data directory ${abs}: ${p} does not exist`);
       missing.push(p);
     }
