@@ -308,6 +308,26 @@ describe('remote workers on loopback', { skip }, () => {
     }
   });
 
+  test('TLS files that are not what they should be are refused at start, naming the file: worker exit 2, node open', { timeout: 60_000 }, async () => {
+    const cases: [TestCerts['worker'], RegExp][] = [
+      [{ ...certs.worker, cert: '/dev/null' }, /the TLS cert file \/dev\/null is not a PEM certificate \(PEM routines::no start line\)/],
+      [{ ...certs.worker, key: certs.worker.cert }, /the TLS key file .* is not a PEM private key/],
+      [{ ...certs.worker, ca: certs.worker.key }, /the TLS ca file .* is not a PEM certificate/],
+      [{ ...certs.worker, key: certs.node.key }, /the TLS key file .* is not the key of the certificate/],
+    ];
+    for (const [tls, why] of cases) {
+      const w = startWorkerProcess({ runtime: '127.0.0.1:1', slots: 1, listen: '127.0.0.1:0', tls });
+      workers.push(w);
+      assert.equal(await w.exit, 2, w.output());
+      assert.match(w.output(), why);
+      assert.doesNotMatch(w.output(), /\n.*\n/, 'one line');
+    }
+    await assert.rejects(
+      Host.open({ dataDir: join(dir.path, 'bad-tls'), workers: { listen: '127.0.0.1:0', tls: { ...certs.node, ca: '/dev/null' } } }),
+      /the TLS ca file \/dev\/null is not a PEM certificate/,
+    );
+  });
+
   test('a worker without valid credentials is refused: certificate from another CA, wrong token; the right token passes', { timeout: 60_000 }, async () => {
     const log: string[] = [];
     const tokenFile = join(dir.path, 'token');
