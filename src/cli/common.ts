@@ -240,7 +240,7 @@ export function parseId(text: string, what = 'id'): Uint8Array {
   if (text.startsWith('name:')) {
     const name = text.slice(5);
     if (name.length === 0) throw new HostlinkError('usage', `${what} 'name:' has an empty name: write name:TEXT`);
-    return Uint8Array.from(createHash('sha256').update(name, 'utf8').digest());
+    return hashName(name, what);
   }
   const hexMatch = /^(0x|0X)?([0-9a-fA-F]*)$/.exec(text);
   if (hexMatch && (hexMatch[1] !== undefined || hexMatch[2]!.length > 0)) {
@@ -252,7 +252,21 @@ export function parseId(text: string, what = 'id'): Uint8Array {
     );
   }
   if (text.length === 0) throw new HostlinkError('usage', `${what} must not be empty: give 64 hex digits or name:TEXT`);
-  return Uint8Array.from(createHash('sha256').update(text, 'utf8').digest());
+  return hashName(text, what);
+}
+
+/** Half of a UTF-16 pair without its other half (a JSON string may escape one): UTF-8 encodes it as U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * SHA-256 of a name's UTF-8. Bytes that are not UTF-8 reach a program as U+FFFD (the command line, a JSON body),
+ * so names that differ only there would become one id, another account's: a name holding U+FFFD is refused.
+ */
+function hashName(name: string, what: string): Uint8Array {
+  if (name.includes('\uFFFD') || LONE_SURROGATE.test(name)) {
+    throw new HostlinkError('usage', `${what}: the name is not UTF-8 text (bytes that are not UTF-8, half a UTF-16 pair, or the character U+FFFD they become): names must be UTF-8 text`);
+  }
+  return Uint8Array.from(createHash('sha256').update(name, 'utf8').digest());
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

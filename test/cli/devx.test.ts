@@ -4,9 +4,10 @@
  * VM processes per call. Listings, state and inspection: inspect.test.ts.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
+import { parseId } from '../../src/cli/common.js';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { contractPath, sha256, tempDir, utf8 } from '../helpers.js';
 import { cliIn } from './run-cli.js';
@@ -56,6 +57,18 @@ describe('hostlink CLI for contract developers', () => {
     }
     assert.equal(hostlink('state', 'abc').code, 2);
     assert.equal(hostlink('id', 'name:').code, 2);
+  });
+
+  test('a name that is not UTF-8 is refused: its bytes would become U+FFFD, one id for many names', () => {
+    // Node gives argv bytes that are not UTF-8 as U+FFFD: \xff, \xfe and a real U+FFFD were all one account.
+    for (const name of ["$'\\xff'", "$'acct\\xfe'", "name:$'\\xef\\xbf\\xbd'"]) {
+      const r = spawnSync('bash', ['-c', `"$0" "$1" id ${name}`, process.execPath, HOSTLINK_BIN], { encoding: 'utf8' });
+      assert.equal(r.status, 2, `${name}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stderr, "hostlink: NAME: the name is not UTF-8 text (bytes that are not UTF-8, half a UTF-16 pair, or the character U+FFFD they become): names must be UTF-8 text\n");
+    }
+    // A JSON body may escape half a UTF-16 pair, which UTF-8 also encodes as U+FFFD.
+    assert.throws(() => parseId('acct\ud800', 'context'), /^HostlinkError: context: the name is not UTF-8 text/);
+    assert.equal(hostlink('id', 'héllo wörld ✓').code, 0);
   });
 
   test('view runs a method without applying it; --datetime and --seed reach the contract', () => {
