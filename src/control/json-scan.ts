@@ -6,6 +6,8 @@
  *   made a request sent in many small writes cost quadratic CPU).
  * - `rawValueAt` returns the source text of a value inside already-validated JSON, so integers can be checked
  *   as written: JSON.parse turns `3.0`, `3e0` and `3.0000000000000001` into the same number 3.
+ * - `firstDuplicateKey` finds an object that names a key twice, which JSON.parse resolves silently (the last
+ *   one wins) and serde refuses: two spellings of one request.
  *
  * Bytes are scanned, not characters: UTF-8 continuation bytes are all >= 0x80 and never look like `"`, `\`,
  * braces or brackets, so no decoding is needed to find structure.
@@ -72,6 +74,37 @@ export class JsonObjectScanner {
     }
     return -1;
   }
+}
+
+/**
+ * The first key an object in `text` (valid JSON: parse it first) names twice, compared after unescaping, or
+ * undefined. Iterative, so nesting as deep as JSON.parse accepted costs no stack.
+ */
+export function firstDuplicateKey(text: string): string | undefined {
+  const open: (Set<string> | null)[] = []; // per open container: its keys for an object, null for an array
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === OPEN_BRACE) open.push(new Set());
+    else if (c === OPEN_BRACKET) open.push(null);
+    else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) open.pop();
+    else if (c === QUOTE) {
+      const start = i;
+      for (i++; ; i++) {
+        const d = text.charCodeAt(i);
+        if (d === BACKSLASH) i++;
+        else if (d === QUOTE) break;
+      }
+      let j = i + 1;
+      while (j < text.length && isJsonWhitespace(text.charCodeAt(j))) j++;
+      const keys = open[open.length - 1];
+      if (text.charCodeAt(j) !== 0x3a || keys === undefined || keys === null) continue; // not a key (no ':')
+      const raw = text.slice(start, i + 1);
+      const key = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+      if (keys.has(key)) return key;
+      keys.add(key);
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -11,7 +11,7 @@
  * Decoding ignores unknown fields (serde's default) but names unknown commands, so new commands can be
  * added on either side without breaking the other.
  */
-import { CANONICAL_UINT, JsonObjectScanner, rawValueAt } from './json-scan.js';
+import { CANONICAL_UINT, firstDuplicateKey, JsonObjectScanner, rawValueAt } from './json-scan.js';
 
 export const VSOCK_PROTOCOL_VERSION = { major: 1, minor: 0, patch: 0 } as const;
 /** Both sides read at most this many bytes of one message (the reference's MAX_MESSAGE_SIZE). */
@@ -149,11 +149,16 @@ function parseJsonText(bytes: Uint8Array, what: string): { text: string; value: 
   } catch {
     throw new WireError(`unable to parse ${what}: not valid UTF-8`);
   }
+  let value: unknown;
   try {
-    return { text, value: JSON.parse(text) };
+    value = JSON.parse(text);
   } catch (e) {
     throw new WireError(`unable to parse ${what}: ${(e as Error).message}`);
   }
+  // JSON.parse keeps the last of two fields of one name; serde refuses them, and so do we (one request, one reading).
+  const twice = firstDuplicateKey(text);
+  if (twice !== undefined) throw new WireError(`unable to parse ${what}: duplicate field \`${twice.slice(0, 64)}\``);
+  return { text, value };
 }
 
 /**

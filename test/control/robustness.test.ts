@@ -42,6 +42,17 @@ test('malformed JSON, unknown commands and bad fields get an Err reply and the a
   assert.equal(errOf(await rawExchange(sock, '{"sender_cid":3,"message":"reboot-now"}')), "unknown command 'reboot-now'");
   assert.match(errOf(await rawExchange(sock, '{"sender_cid":3,"message":{"notify":{"count":"x","message":"m"}}}')), /count/);
   assert.match(errOf(await rawExchange(sock, Buffer.from([0xc3, 0x28]))), /UTF-8/);
+  // A field named twice is two readings of one request (JSON.parse keeps the last, serde refuses): refused,
+  // at any depth and however the name is escaped.
+  for (const [twice, name] of [
+    ['{"sender_cid":4,"sender_cid":3,"message":"attach-hsm"}', 'sender_cid'],
+    ['{"sender_cid":3,"message":"attach-hsm","message":"detach-hsm"}', 'message'],
+    ['{"sender_cid":3,"sender\\u005fcid":3,"message":"attach-hsm"}', 'sender_cid'],
+    ['{"sender_cid":3,"message":{"notify":{"count":1,"count":2,"message":"m"}}}', 'count'],
+  ]) {
+    assert.equal(errOf(await rawExchange(sock, twice!)), `unable to parse client request: duplicate field \`${name}\``, twice);
+  }
+  assert.equal((await rawExchange(sock, '{"sender_cid":3,"message":{"notify":{"count":1,"message":"count"}}}')).toString().includes('Err'), false, 'a value equal to a key name is no duplicate');
   assert.equal((await rawExchange(sock, ATTACH)).toString(), OK);
 });
 
