@@ -264,8 +264,9 @@ export function parseLegacyCommand(text: string): Command {
       if (args === undefined || args.trim() === '') throw new WireError('legacy request: set-node-id needs [NODE_ID]');
       return { type: 'set-node-id', nodeId: args.trim() };
     case 'notify': {
-      const n = /^\s*(\d{1,10})\s*,?\s*(.*)$/s.exec(args ?? '');
-      if (!n || Number(n[1]) > U32_MAX) throw new WireError('legacy request: notify needs [COUNT, MESSAGE]');
+      const n = /^\s*(\d+)\s*,?\s*(.*)$/s.exec(args ?? '');
+      if (!n) throw new WireError('legacy request: notify needs [COUNT, MESSAGE]');
+      if (n[1]!.length > 10 || Number(n[1]) > U32_MAX) throw new WireError(`legacy request: notify's COUNT ${n[1]!.slice(0, 24)}${n[1]!.length > 24 ? '…' : ''} is over ${U32_MAX}, the largest count`);
       return { type: 'notify', count: Number(n[1]), message: n[2]!.trim() };
     }
     case 'upgrade': {

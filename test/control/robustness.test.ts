@@ -130,6 +130,14 @@ test('legacy-format requests are served and answered in the legacy format', asyn
   await agent.idle();
   const { readFile } = await import('node:fs/promises');
   assert.equal(await readFile(join(dir, 'tty'), 'utf8'), '\nlegacy hello\n'.repeat(3));
+  // A count past u32 is said to be that, not a missing count.
+  for (const count of ['4294967296', '99999999999999999999']) {
+    assert.equal(
+      (await rawExchange(sock, `{"sender_cid":"3","message":"notify[${count}, hi]"}`)).toString(),
+      `{"message": "legacy request: notify's COUNT ${count} is over 4294967295, the largest count", "status": "error"}`,
+    );
+  }
+  assert.equal((await rawExchange(sock, '{"sender_cid":"3","message":"notify[x]"}')).toString(), '{"message": "legacy request: notify needs [COUNT, MESSAGE]", "status": "error"}');
   assert.equal(
     (await rawExchange(sock, '{"sender_cid":"3","message":"format-disk"}')).toString(),
     `{"message": "legacy request: unknown command 'format-disk'", "status": "error"}`,
