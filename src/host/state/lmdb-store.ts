@@ -172,6 +172,14 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
     throw new HostlinkError('store', `cannot open the LMDB store in ${dir}: ${message(e)}`, { cause: e });
   }
 
+  // lmdb ends each event turn's batch by making a commit promise of its own, which it rejects when the commit
+  // fails (a full disk) and which nobody awaits: an unhandled rejection that ends the process. The write()
+  // callers get the failure through their own promises. Observed here as soon as it exists: 'beforecommit' runs
+  // in the task that ends the batch, just before lmdb makes it, and a microtask runs right after that task.
+  // (Observing the current batch from a failed write's handler missed it whenever another batch had begun: the
+  // node died on a full disk with several calls committing.)
+  root.on('beforecommit', () => queueMicrotask(() => void root.committed.then(undefined, () => undefined)));
+
   const db = (t: TableName): Db => {
     const d = dbs.get(t);
     if (d === undefined) throw new HostlinkError('usage', `unknown table '${String(t)}'`);
@@ -296,9 +304,6 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         (r) => r,
         async (e: unknown) => {
           if (thrown !== undefined) throw thrown.error;
-          // lmdb also rejects the batch's own commit promise, which it never awaits (an unhandled rejection
-          // that would end the process): `committed` observes the current one.
-          root.committed.then(undefined, () => undefined);
           const error = storeError('commit', e);
           const cause = await commitCause(e);
           throw cause === undefined ? error : new HostlinkError('store', `LMDB commit failed: ${cause} (disk full or I/O error: nothing of this write was kept)`, { cause: e });
