@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
@@ -88,6 +88,45 @@ describe('disk full', { skip }, () => {
     } finally {
       await many.close();
       rmSync(filler, { force: true });
+    }
+  });
+});
+
+describe('no inodes left when a blob is stored', { skip }, () => {
+  test("the call ends with a store error, nothing applied, instead of rejecting; it stores once inodes return", { timeout: 60_000 }, async () => {
+    const own = tempDir('hostlink-inodes-');
+    const small = join(own.path, 'mnt');
+    mkdirSync(small);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,nr_inodes=200', 'tmpfs', small], { encoding: 'utf8' });
+    assert.equal(m.status, 0, m.stderr);
+    const host = await Host.open({ dataDir: join(small, 'data'), poolSize: 1 });
+    try {
+      const blobs = await host.deploy(contract('blob-store'));
+      const ctx = id32('blob-inodes');
+      const upload = (name: string) => host.call({ codeHash: blobs, method: 'upload', input: utf8(JSON.stringify({ name, data: `content of ${name}` })), contextId: ctx });
+      assert.equal((await upload('warm')).result.code, 'return');
+      // Every inode taken but one: the staging file gets it, the blob's own folder cannot be made.
+      const fill = join(small, 'fill');
+      mkdirSync(fill);
+      let n = 0;
+      try {
+        for (;;) writeFileSync(join(fill, `f${n++}`), '');
+      } catch {
+        // no inode left
+      }
+      unlinkSync(join(fill, 'f0'));
+      const before = host.state(ctx);
+      const failed = await upload('fresh');
+      assert.equal(failed.applied, false);
+      assert.match(JSON.stringify(failed.result), /store storing blob [0-9a-f]{64} in .* failed: ENOSPC/);
+      assert.deepEqual(host.state(ctx), before, 'nothing applied');
+      rmSync(fill, { recursive: true });
+      const again = await upload('again');
+      assert.equal(again.applied, true, JSON.stringify(again.result));
+    } finally {
+      await host.close();
+      spawnSync('umount', [small]);
+      own.remove();
     }
   });
 });

@@ -185,11 +185,16 @@ export function diskBlobContent(root: string): BlobContent {
             commit: () => {
               if (!present) return;
               const target = finalPath(id);
-              if (existsSync(target)) {
-                unlinkSync(path); // same id, same content: keep the stored copy
-              } else {
-                mkdirSync(join(root, hex(id).slice(0, 2)), { recursive: true, mode: DATA_DIR_MODE });
-                renameSync(path, target);
+              try {
+                if (existsSync(target)) {
+                  unlinkSync(path); // same id, same content: keep the stored copy
+                } else {
+                  mkdirSync(join(root, hex(id).slice(0, 2)), { recursive: true, mode: DATA_DIR_MODE });
+                  renameSync(path, target);
+                }
+              } catch (e) {
+                // A store failure (no space, no inodes, an I/O error): the call ends with it and nothing is applied.
+                throw new HostlinkError('store', `storing blob ${hex(id)} in ${root} failed: ${(e as Error).message}`, { cause: e });
               }
               present = false;
             },
