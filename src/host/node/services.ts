@@ -155,15 +155,20 @@ export class NodeServices implements NodeBackend {
     return { blobId: staged.id, size: staged.size };
   }
 
+  // A call sees the blobs stored when its view was taken, as it sees members and aliases: read from the live
+  // store, a blob another call committed meanwhile was absent at one read and present at the next.
   blobRead(job: Job, blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined {
     const staged = this.state(job).staged.get(hex(blobId));
     if (staged !== undefined) return staged.read(offset, length);
-    return this.readBlob(blobId, offset, length);
+    if (this.view(job).get('blobs', blobId) === undefined) return undefined;
+    return this.content.read(blobId, offset, length) ?? this.shared?.readBlob(blobId, offset, length);
   }
 
   blobSize(job: Job, blobId: Uint8Array): bigint | undefined {
     const staged = this.state(job).staged.get(hex(blobId));
-    return staged !== undefined ? staged.size : this.blobSizeOf(blobId);
+    if (staged !== undefined) return staged.size;
+    const record = this.view(job).get('blobs', blobId);
+    return record === undefined ? undefined : readU64(record);
   }
 
   fetch(job: Job, request: FetchRequest): FetchAnswer | Promise<FetchAnswer> {
