@@ -32,7 +32,10 @@ export interface FollowUp {
   method: string;
   /** The follow-up's outcome, or undefined when it was not run (see `skipped`). */
   outcome?: Outcome;
-  /** Why it was not run: the breadth or depth limit. */
+  /**
+   * Why it has no outcome: not run (the breadth, depth or gas limit, no application, an xcall naming no
+   * function), or it failed before it had one (the store failed, no VM could start). The parent stays applied.
+   */
   skipped?: string;
 }
 

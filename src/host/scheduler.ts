@@ -131,6 +131,7 @@ export class Scheduler {
       else if (depth + 1 > maxDepth) done.push(extend(base, { skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` }));
       else if (i >= maxBreadth) done.push(extend(base, { skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` }));
       else if (gas.left === 0n) done.push(extend(base, { skipped: `gas limit: the call and its follow-ups used all ${gas.limit} gas of the call's gas limit` }));
+      else if (f.method === '') done.push(extend(base, { skipped: 'no function: the xcall names an empty function' }));
       else {
         const codeHash = this.followUpCode(f.kind, f.contextId, parent);
         if (typeof codeHash === 'string') {
@@ -140,7 +141,13 @@ export class Scheduler {
         // A follow-up is a call of its own: it runs its blocks as a leader (docs/nondet.md).
         const { nondet: _role, ...inherited } = parent;
         const request: CallRequest = extend(inherited, { codeHash, gasLimit: gas.left, method: f.method, input: f.input, contextId: f.contextId });
-        done.push(extend(base, { outcome: await this.call(request, depth + 1, outcome.callId, false, gas) }));
+        try {
+          done.push(extend(base, { outcome: await this.call(request, depth + 1, outcome.callId, false, gas) }));
+        } catch (e) {
+          // The parent is applied: its caller gets its outcome, with this follow-up's failure in its place (a
+          // follow-up that failed to run rejected the parent's call, and its caller took the applied call for lost).
+          done.push(extend(base, { skipped: `failed: ${(e as Error)?.message ?? String(e)}` }));
+        }
       }
     }
     return done;

@@ -45,6 +45,20 @@ export class Probe {
     return this.desc(at, bytes.length);
   }
 
+  /**
+   * Places each part, then their descriptors back to back (a struct of descriptors, such as an xcall's
+   * {context_id, function, params}); returns the address of the first descriptor. An empty part is an empty buffer.
+   */
+  descriptors(...parts: (Uint8Array | string)[]): number {
+    const placed = parts.map((c) => {
+      const bytes = typeof c === 'string' ? new TextEncoder().encode(c) : c;
+      return [this.place(bytes.length ? bytes : new Uint8Array(1)), bytes.length] as const;
+    });
+    const [first, ...rest] = placed.map(([at, len]) => this.desc(at, len));
+    void rest;
+    return first!;
+  }
+
   /** A zeroed region of n bytes: its address and a descriptor over it. */
   out(n: number): { at: number; desc: number } {
     const at = this.place(new Uint8Array(n));
