@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { okResponseSize } from '../protocol/messages.js';
+import { followUpSeed } from '../protocol/call-ids.js';
 import { buildMessage, type MessageDefaults } from '../protocol/message.js';
 import type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 import type { Committer } from './committer.js';
@@ -139,8 +140,15 @@ export class Scheduler {
           continue;
         }
         // A follow-up is a call of its own: it runs its blocks as a leader (docs/nondet.md).
-        const { nondet: _role, ...inherited } = parent;
-        const request: CallRequest = extend(inherited, { codeHash, gasLimit: gas.left, method: f.method, input: f.input, contextId: f.contextId });
+        const { nondet: _role, seed, ...inherited } = parent;
+        const request: CallRequest = extend(inherited, {
+          codeHash,
+          gasLimit: gas.left,
+          method: f.method,
+          input: f.input,
+          contextId: f.contextId,
+          ...(seed !== undefined ? { seed: followUpSeed(seed, i, f.kind, f.contextId, f.method, f.input) } : {}),
+        });
         try {
           done.push(extend(base, { outcome: await this.call(request, depth + 1, outcome.callId, false, gas) }));
         } catch (e) {

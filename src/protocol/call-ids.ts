@@ -30,6 +30,7 @@ export const SEED_DOMAIN = 'hostlink/seed/v1';
 export const RANDOM_DOMAIN = 'hostlink/random/v1';
 export const PROPOSAL_DOMAIN = 'hostlink/proposal/v1';
 export const CONTEXT_DOMAIN = 'hostlink/context/v1';
+export const FOLLOW_UP_SEED_DOMAIN = 'hostlink/follow-up-seed/v1';
 
 /**
  * The message's `seed` when given; otherwise SHA-256 of the domain and every field that distinguishes one call
@@ -53,6 +54,17 @@ export function callSeed(msg: ExecutionMessage): Uint8Array {
     ...field(msg.senderAddress),
     ...field(msg.originAddress),
   );
+}
+
+/**
+ * The seed of a follow-up of a call that was given one: SHA-256 of the domain, the parent's seed, the follow-up's
+ * position among the parent's follow-ups (u32le), its kind (`handler` or `xcall`), context id, method and input,
+ * each length-prefixed. Passing the parent's seed on unchanged gave every follow-up the parent's random stream
+ * and, where context, executor and input matched, the parent's created-context and proposal ids (then ignored
+ * as already registered). A call without a seed gives none: its follow-ups derive theirs from their messages.
+ */
+export function followUpSeed(parentSeed: Uint8Array, index: number, kind: 'handler' | 'xcall', contextId: Uint8Array, method: string, input: Uint8Array): Uint8Array {
+  return sha256(ascii(FOLLOW_UP_SEED_DOMAIN), ...field(parentSeed), u32le(index), ...field(ascii(kind)), ...field(contextId), ...field(ascii(method)), ...field(input));
 }
 
 /** Block `counter` of the random_bytes stream: SHA-256(domain || seed || u64le(counter)). */
