@@ -81,7 +81,7 @@ export class Execution {
     this.logs = sub ? sub.parent.logs : [];
     this.events = sub ? sub.parent.events : [];
     this.xcalls = sub ? sub.parent.xcalls : [];
-    this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail), this.budget);
+    this.node = new NodeActions(message, host, (kind, detail) => this.fail(kind, detail), this.budget, sub?.parent.node.randomStream);
   }
 
   /** Called by the import wrapper on entry to every host function: access rules, then its base gas before any work. */

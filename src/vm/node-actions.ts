@@ -26,16 +26,18 @@ export class NodeActions {
   get blobAnnouncements(): BlobAnnouncement[] {
     return this.announcements;
   }
-  private seed: Uint8Array | null = null;
-  private randomCounter = 0n;
-  private randomLeft: Uint8Array = new Uint8Array(0);
+  /** The execution's random_bytes stream: a sub-instance's NodeActions shares its caller's. */
+  readonly randomStream: RandomStream;
 
   constructor(
     private readonly message: ExecutionMessage,
     private readonly hostClient: HostClient | undefined,
     private readonly fail: (kind: GuestErrorName, detail: string) => never,
     budget?: MemoryBudget,
+    /** The caller's stream, for a sub-instance: a sandbox continues it instead of starting it again. */
+    randomStream?: RandomStream,
   ) {
+    this.randomStream = randomStream ?? new RandomStream(message);
     this.privateStorage = new StorageOverlay(
       { readMany: (keys) => keys.map((key) => this.host().fetch('private_storage_read', { key })?.value ?? null) },
       budget,
@@ -62,17 +64,7 @@ export class NodeActions {
 
   /** The next `n` bytes of the execution's random stream (call-ids.ts randomBlock). */
   random(n: number): Uint8Array {
-    this.seed ??= callSeed(this.message);
-    const out = new Uint8Array(n);
-    let at = 0;
-    while (at < n) {
-      if (this.randomLeft.length === 0) this.randomLeft = randomBlock(this.seed, this.randomCounter++);
-      const k = Math.min(this.randomLeft.length, n - at);
-      out.set(this.randomLeft.subarray(0, k), at);
-      this.randomLeft = this.randomLeft.subarray(k);
-      at += k;
-    }
-    return out;
+    return this.randomStream.next(n);
   }
 
   effects(): NodeEffects {
@@ -83,5 +75,33 @@ export class NodeActions {
       proposals: this.proposals,
       approvals: this.approvals,
     };
+  }
+}
+
+/**
+ * One execution's random_bytes stream, from the call seed of its main instance's message. Shared by the
+ * sub-instances that draw from it (sandboxes in deterministic code, which every role runs alike): each started
+ * it again from its own message, so a sandbox of a seeded call returned the bytes its caller had already drawn.
+ * A non-deterministic block never draws from it (it gets the machine's randomness), so the roles agree.
+ */
+export class RandomStream {
+  private seed: Uint8Array | null = null;
+  private counter = 0n;
+  private left: Uint8Array = new Uint8Array(0);
+
+  constructor(private readonly message: ExecutionMessage) {}
+
+  next(n: number): Uint8Array {
+    this.seed ??= callSeed(this.message);
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      if (this.left.length === 0) this.left = randomBlock(this.seed, this.counter++);
+      const k = Math.min(this.left.length, n - at);
+      out.set(this.left.subarray(0, k), at);
+      this.left = this.left.subarray(k);
+      at += k;
+    }
+    return out;
   }
 }

@@ -151,6 +151,12 @@ describe('random_bytes, time_now, ed25519_verify', () => {
     p.method('random_twice', `${call('random_bytes', p.desc(two.at, 16))} ${call('random_bytes', p.desc(two.at + 16, 16))}
       (call $ret_mem (i64.const ${two.at}) (i64.const 32))`);
     p.method('random_oob', `${call('random_bytes', oob)}`);
+    // 16 bytes here, then 16 in a sandbox (its register 1 holds them): one stream, continued.
+    const sub = p.buf('random_sub');
+    const empty = p.buf('');
+    const eight = p.out(16);
+    p.method('random_then_sandbox', `${call('random_bytes', p.desc(two.at, 16))} (drop ${call('sandbox', sub, empty, '(i32.const 0)', 1)}) ${call('ret_reg', 1)}`);
+    p.method('random_sub', `${call('random_bytes', eight.desc)} ${call('ret_mem', eight.at, 16)}`);
     p.method('time_short', `${call('time_now', time7.desc)}`);
     p.method('time_oob', `${call('time_now', oob)}`);
     p.method('verify_oob_message', `(drop ${call('ed25519_verify', sig, key, oob)})`);
@@ -171,6 +177,13 @@ describe('random_bytes, time_now, ed25519_verify', () => {
     assert.notEqual(otherInput, hex(randomBlock(derived, 0n).subarray(0, 8)));
     assert.equal(jsonOf(await runJson('random', { n: 0 }, { seed })), '');
     assertVmError(await runProbe('random_oob'), 'InvalidMemoryAccess', 'random_bytes');
+  });
+
+  test('random_bytes: a sandbox continues its caller\'s stream, never replays it', async () => {
+    const expected = Buffer.concat([randomBlock(seed, 0n), randomBlock(seed, 1n)]);
+    // The sandbox's return value, as the caller's register holds it: a code byte (0: returned), then its 16 bytes.
+    const r = Buffer.from(returned(await runProbe('random_then_sandbox')));
+    assert.equal(r.subarray(r.length - 16).toString('hex'), expected.subarray(16, 32).toString('hex'));
   });
 
   test('time_now: the message datetime in nanoseconds, exactly; the buffer must be 8 bytes', async () => {
