@@ -81,15 +81,29 @@ interface Entry {
   instance: string;
   inUse: number;
   lastSeen: number;
-  /** The worker answered busy (its VMs are still stopping): skip it until then. */
+  /** The worker answered busy (its VMs are still stopping), or could not start a VM: skip it until then. */
   busyUntil: number;
+  /** It could not start a VM: passed over until then (START_FAILED_BACKOFF_MS). */
+  startFailedUntil: number;
   dropped: boolean;
   /** Its slots' connections: closed when the entry is dropped or replaced, so their VMs end at once. */
   sockets: Set<TLSSocket>;
 }
 
 const DEFAULT_SLOT_WAIT_MS = 30_000;
-const DEFAULT_REPLY_TIMEOUT_MS = 30_000;
+/**
+ * How long a worker may take to answer a slot's preamble (its VM started and proved the secret): a cold VM
+ * takes well under a second. It was 30 s, three default deadlines: a worker that took TLS and then said nothing
+ * timed out every call it was given for half a minute, a healthy worker idle beside it. Past it the worker is
+ * dropped and the launch tries another.
+ */
+const DEFAULT_REPLY_TIMEOUT_MS = 5_000;
+/**
+ * How long a worker that could not start a VM is passed over: the launch tries the others meanwhile, instead of
+ * failing the call while a healthy worker has free slots. When every worker is passed over, the launch fails
+ * with the last reason.
+ */
+const START_FAILED_BACKOFF_MS = 10_000;
 const DEFAULT_EXPIRE_AFTER_MS = 10_000;
 const BUSY_BACKOFF_MS = 100;
 /**
@@ -295,6 +309,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         inUse: 0,
         lastSeen: Date.now(),
         busyUntil: 0,
+        startFailedUntil: 0,
         dropped: false,
         sockets: new Set(),
       });
@@ -315,9 +330,13 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
 
     async launch(role: VmRole): Promise<VmHandle> {
       const giveUp = Date.now() + (options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS);
+      let startFailure: string | undefined;
       for (;;) {
         if (closed) throw new HostlinkError('vm_crash', 'the remote launcher is closed');
         const entry = pick();
+        if (entry === undefined && startFailure !== undefined && live().every((e) => e.startFailedUntil > Date.now())) {
+          throw new HostlinkError('vm_crash', startFailure); // no worker can start one now: say why
+        }
         if (entry === undefined) {
           const left = giveUp - Date.now();
           if (left <= 0) {
@@ -337,8 +356,10 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         if (!(vm instanceof RemoteVm)) {
           entry.inUse--;
           if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
-          else if (vm.status === 'startFailed') throw new HostlinkError('vm_crash', vm.message);
-          else drop(entry, vm.message); // unreachable, TLS failure, or it refused our credentials
+          else if (vm.status === 'startFailed') {
+            startFailure = vm.message;
+            entry.startFailedUntil = entry.busyUntil = Date.now() + START_FAILED_BACKOFF_MS;
+          } else drop(entry, vm.message); // unreachable (no answer in time), TLS failure, or it refused our credentials
           continue;
         }
         const born = performance.now();

@@ -1,12 +1,14 @@
 /**
  * A registered worker that accepts TCP on its slot address and then never speaks (a frozen or partitioned
- * machine, or a hostile worker with a certificate from the CA). Real Host with its TLS endpoint, a real
- * registration over gRPC + TLS for the silent address, a real `hostlink worker` process beside it: the silent
- * one is dropped and calls run on the other, instead of every call waiting on it until its deadline.
+ * machine, or a hostile worker with a certificate from the CA), one that completes TLS and never answers the
+ * slot's preamble, and one that answers that it cannot start a VM. Real Host with its TLS endpoint, a real
+ * registration over gRPC + TLS for the bad address, a real `hostlink worker` process beside it: the bad one is
+ * passed over and calls run on the other, instead of every call waiting on it until its deadline or failing.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -16,6 +18,7 @@ import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
 import { initialize } from '../../src/runtime/grpc.js';
 import { VM_SEMANTICS_TEXT } from '../../src/protocol/vm-semantics.js';
 import { INSTANCE_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA } from '../../src/worker/endpoint.js';
+import { encodeReply, SLOT_STATUS } from '../../src/worker/preamble.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 import { freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
 
@@ -65,3 +68,51 @@ describe('a registered worker that never answers on its slot address', { skip },
     );
   });
 });
+
+for (const [what, behave] of [
+  ['completes TLS and never answers the slot preamble', (_s: TLSSocket) => undefined],
+  ['answers that it cannot start a VM', (s: TLSSocket) => s.once('data', () => s.end(encodeReply(SLOT_STATUS.startFailed, 0, 'no VM for you')))],
+] as const) {
+  describe(`a registered worker that ${what}`, { skip }, () => {
+    const dir = tempDir('hostlink-bad-worker-');
+    const held: TLSSocket[] = [];
+    let host: Host | undefined;
+    let worker: WorkerProcess | undefined;
+    let bad: ReturnType<typeof createTlsServer> | undefined;
+    after(async () => {
+      for (const s of held) s.destroy();
+      bad?.close();
+      await worker?.kill('SIGKILL');
+      await host?.close();
+      dir.remove();
+    });
+
+    test('is passed over: calls run on a healthy worker, each within its deadline', { timeout: 120_000 }, async () => {
+      const certs = makeCerts(dir.path);
+      const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 8_000, workers: { listen: '127.0.0.1:0', tls: certs.node } });
+      host = h;
+      const kv = await h.deploy(contract('kv-store'));
+      bad = createTlsServer({ key: readFileSync(certs.worker.key), cert: readFileSync(certs.worker.cert), ca: readFileSync(certs.worker.ca), requestCert: true }, (s) => {
+        held.push(s);
+        s.on('error', () => undefined);
+        behave(s);
+      });
+      const badPort = await freePort();
+      await new Promise<void>((resolve) => bad!.listen(badPort, '127.0.0.1', resolve));
+      // More free slots than the real worker, so the node tries it first.
+      const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca), readFileSync(certs.worker.key), readFileSync(certs.worker.cert));
+      const metadata = new grpc.Metadata();
+      metadata.set(SLOTS_METADATA, '8');
+      metadata.set(INSTANCE_METADATA, 'bad');
+      metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
+      assert.deepEqual(await initialize(h.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: `127.0.0.1:${badPort}` }, { credentials, metadata, deadlineMs: 10_000 }), { ok: true });
+      worker = startWorkerProcess({ runtime: h.remote!.address!, slots: 1, listen: `127.0.0.1:${await freePort()}`, tls: certs.worker });
+      await waitFor('both workers registered', () => h.remote!.launcher.workers().length === 2, 60_000);
+      for (let i = 0; i < 3; i++) {
+        const o = await h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: `v${i}` })), contextId: id32(`bad-worker-${i}`) });
+        assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      }
+      assert.ok(held.length >= 1, 'the node did try the bad worker');
+    });
+  });
+}
