@@ -121,6 +121,8 @@ class RemoteVm implements VmHandle {
   private readonly relay: RelayStream;
   /** The worker's EXIT frame (relay.ts), once the slot closed; null when it never came (the worker went away). */
   private trailer: RelayExit | null = null;
+  /** Why the node refused the VM's hello (the proof, its size, its time), when it did. */
+  private refusal: string | undefined;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -137,7 +139,10 @@ class RemoteVm implements VmHandle {
     this.connection = proveConnection(this.relay.asSocket(), secret);
     // readPreamble left the socket paused; the relay's reader is attached now, so nothing is lost.
     socket.resume();
-    this.connection.catch(() => undefined); // observed by whoever awaits it
+    this.connection.catch((e: unknown) => {
+      // Kept for the crash report: the node closed the slot itself, the worker did not go away.
+      if (!(e as Error).message.endsWith('closed before its hello')) this.refusal = (e as Error).message;
+    });
   }
 
   get hasExited(): boolean {
@@ -152,6 +157,7 @@ class RemoteVm implements VmHandle {
   stderrTail(): string {
     const where = `worker ${this.addr}, VM pid ${this.pid} there`;
     if (this.trailer !== null) return this.trailer.stderr ? `${this.trailer.stderr} (${where})` : `(${where})`;
+    if (this.refusal !== undefined) return `${this.refusal} (${where})`;
     if (this.relay.broken !== undefined) return `${this.relay.broken} (${where})`;
     return `the remote VM slot closed without an exit status: the worker went away (${where})`;
   }

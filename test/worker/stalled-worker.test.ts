@@ -19,6 +19,7 @@ import { initialize } from '../../src/runtime/grpc.js';
 import { VM_SEMANTICS_TEXT } from '../../src/protocol/vm-semantics.js';
 import { INSTANCE_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA } from '../../src/worker/endpoint.js';
 import { encodeReply, SLOT_STATUS } from '../../src/worker/preamble.js';
+import { encodeData } from '../../src/worker/relay.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 import { freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
 
@@ -116,3 +117,44 @@ for (const [what, behave] of [
     });
   });
 }
+
+describe('a registered worker whose VM fails the node\'s hello check', { skip }, () => {
+  const dir = tempDir('hostlink-bad-hello-');
+  const held: TLSSocket[] = [];
+  let host: Host | undefined;
+  let bad: ReturnType<typeof createTlsServer> | undefined;
+  after(async () => {
+    for (const s of held) s.destroy();
+    bad?.close();
+    await host?.close();
+    dir.remove();
+  });
+
+  test('the call\'s crash says the node refused the hello, not that the worker went away', { timeout: 60_000 }, async () => {
+    const certs = makeCerts(dir.path);
+    const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 20_000, workers: { listen: '127.0.0.1:0', tls: certs.node } });
+    host = h;
+    const kv = await h.deploy(contract('kv-store'));
+    // Answers the preamble, then relays a first frame that is no hello at all (an 8-byte body of zeros).
+    bad = createTlsServer({ key: readFileSync(certs.worker.key), cert: readFileSync(certs.worker.cert), ca: readFileSync(certs.worker.ca), requestCert: true }, (s) => {
+      held.push(s);
+      s.on('error', () => undefined);
+      s.once('data', () => {
+        s.write(encodeReply(SLOT_STATUS.ok, 4242));
+        for (const f of encodeData(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))) s.write(f);
+      });
+    });
+    const badPort = await freePort();
+    await new Promise<void>((resolve) => bad!.listen(badPort, '127.0.0.1', resolve));
+    const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca), readFileSync(certs.worker.key), readFileSync(certs.worker.cert));
+    const metadata = new grpc.Metadata();
+    metadata.set(SLOTS_METADATA, '1');
+    metadata.set(INSTANCE_METADATA, 'bad-hello');
+    metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
+    assert.deepEqual(await initialize(h.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: `127.0.0.1:${badPort}` }, { credentials, metadata, deadlineMs: 10_000 }), { ok: true });
+    const o = await h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: 'v' })), contextId: id32('bad-hello') });
+    assert.equal(o.applied, false);
+    assert.match(JSON.stringify(o.result), /the VM connection was refused: /);
+    assert.doesNotMatch(JSON.stringify(o.result), /the worker went away/);
+  });
+});
