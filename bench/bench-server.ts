@@ -20,7 +20,8 @@ export async function listenFresh(server: Server, transport: 'unix' | 'tcp', soc
 /** A backend answering every state read with `payloadBytes` bytes of 0xa5, and work that is one job. */
 export function benchSessionWork(payloadBytes: number): { backend: SessionBackend; work: WorkSource } {
   const value = new Uint8Array(payloadBytes).fill(0xa5);
-  const job = new Job(buildMessage({ codeHash: new Uint8Array(32), method: 'bench', contextId: new Uint8Array(32).fill(1) }));
+  // Gas for every request the clients send: the session ends a job at the first request its gas cannot pay for.
+  const job = new Job(buildMessage({ codeHash: new Uint8Array(32), method: 'bench', contextId: new Uint8Array(32).fill(1), gasLimit: (1n << 63n) - 1n }));
   job.trace.recording = false; // as in a Host nobody listens to (no call.finished listener: no trace entries)
   let given = false;
   return {
