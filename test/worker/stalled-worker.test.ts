@@ -12,7 +12,7 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { makeCerts, opensslMissing } from '../../bench/certs.js';
+import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { Host } from '../../src/host/host.js';
 import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
 import { initialize } from '../../src/runtime/grpc.js';
@@ -70,18 +70,49 @@ describe('a registered worker that never answers on its slot address', { skip },
   });
 });
 
+/**
+ * A fake worker: a TLS server with the workers' certificate whose connections `behave` decides, registered with
+ * the node through the real Initialize (`slots` free slots: more than a real worker's makes the node try it first).
+ */
+async function fakeWorker(
+  node: Host,
+  certs: TestCerts,
+  slots: number,
+  behave: (s: TLSSocket) => void,
+): Promise<{ held: TLSSocket[]; close: () => void }> {
+  const held: TLSSocket[] = [];
+  const server = createTlsServer({ key: readFileSync(certs.worker.key), cert: readFileSync(certs.worker.cert), ca: readFileSync(certs.worker.ca), requestCert: true }, (s) => {
+    held.push(s);
+    s.on('error', () => undefined);
+    behave(s);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca), readFileSync(certs.worker.key), readFileSync(certs.worker.cert));
+  const metadata = new grpc.Metadata();
+  metadata.set(SLOTS_METADATA, String(slots));
+  metadata.set(INSTANCE_METADATA, `fake-${port}`);
+  metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
+  assert.deepEqual(await initialize(node.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: `127.0.0.1:${port}` }, { credentials, metadata, deadlineMs: 10_000 }), { ok: true });
+  return {
+    held,
+    close() {
+      for (const s of held) s.destroy();
+      server.close();
+    },
+  };
+}
+
 for (const [what, behave] of [
   ['completes TLS and never answers the slot preamble', (_s: TLSSocket) => undefined],
   ['answers that it cannot start a VM', (s: TLSSocket) => s.once('data', () => s.end(encodeReply(SLOT_STATUS.startFailed, 0, 'no VM for you')))],
 ] as const) {
   describe(`a registered worker that ${what}`, { skip }, () => {
     const dir = tempDir('hostlink-bad-worker-');
-    const held: TLSSocket[] = [];
     let host: Host | undefined;
     let worker: WorkerProcess | undefined;
-    let bad: ReturnType<typeof createTlsServer> | undefined;
+    let bad: Awaited<ReturnType<typeof fakeWorker>> | undefined;
     after(async () => {
-      for (const s of held) s.destroy();
       bad?.close();
       await worker?.kill('SIGKILL');
       await host?.close();
@@ -93,38 +124,23 @@ for (const [what, behave] of [
       const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 8_000, workers: { listen: '127.0.0.1:0', tls: certs.node } });
       host = h;
       const kv = await h.deploy(contract('kv-store'));
-      bad = createTlsServer({ key: readFileSync(certs.worker.key), cert: readFileSync(certs.worker.cert), ca: readFileSync(certs.worker.ca), requestCert: true }, (s) => {
-        held.push(s);
-        s.on('error', () => undefined);
-        behave(s);
-      });
-      const badPort = await freePort();
-      await new Promise<void>((resolve) => bad!.listen(badPort, '127.0.0.1', resolve));
-      // More free slots than the real worker, so the node tries it first.
-      const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca), readFileSync(certs.worker.key), readFileSync(certs.worker.cert));
-      const metadata = new grpc.Metadata();
-      metadata.set(SLOTS_METADATA, '8');
-      metadata.set(INSTANCE_METADATA, 'bad');
-      metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
-      assert.deepEqual(await initialize(h.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: `127.0.0.1:${badPort}` }, { credentials, metadata, deadlineMs: 10_000 }), { ok: true });
+      bad = await fakeWorker(h, certs, 8, behave);
       worker = startWorkerProcess({ runtime: h.remote!.address!, slots: 1, listen: `127.0.0.1:${await freePort()}`, tls: certs.worker });
       await waitFor('both workers registered', () => h.remote!.launcher.workers().length === 2, 60_000);
       for (let i = 0; i < 3; i++) {
         const o = await h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: `v${i}` })), contextId: id32(`bad-worker-${i}`) });
         assert.equal(o.result.code, 'return', JSON.stringify(o.result));
       }
-      assert.ok(held.length >= 1, 'the node did try the bad worker');
+      assert.ok(bad.held.length >= 1, 'the node did try the bad worker');
     });
   });
 }
 
 describe('a registered worker whose VM fails the node\'s hello check', { skip }, () => {
   const dir = tempDir('hostlink-bad-hello-');
-  const held: TLSSocket[] = [];
   let host: Host | undefined;
-  let bad: ReturnType<typeof createTlsServer> | undefined;
+  let bad: Awaited<ReturnType<typeof fakeWorker>> | undefined;
   after(async () => {
-    for (const s of held) s.destroy();
     bad?.close();
     await host?.close();
     dir.remove();
@@ -136,22 +152,12 @@ describe('a registered worker whose VM fails the node\'s hello check', { skip },
     host = h;
     const kv = await h.deploy(contract('kv-store'));
     // Answers the preamble, then relays a first frame that is no hello at all (an 8-byte body of zeros).
-    bad = createTlsServer({ key: readFileSync(certs.worker.key), cert: readFileSync(certs.worker.cert), ca: readFileSync(certs.worker.ca), requestCert: true }, (s) => {
-      held.push(s);
-      s.on('error', () => undefined);
+    bad = await fakeWorker(h, certs, 1, (s) =>
       s.once('data', () => {
         s.write(encodeReply(SLOT_STATUS.ok, 4242));
         for (const f of encodeData(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))) s.write(f);
-      });
-    });
-    const badPort = await freePort();
-    await new Promise<void>((resolve) => bad!.listen(badPort, '127.0.0.1', resolve));
-    const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca), readFileSync(certs.worker.key), readFileSync(certs.worker.cert));
-    const metadata = new grpc.Metadata();
-    metadata.set(SLOTS_METADATA, '1');
-    metadata.set(INSTANCE_METADATA, 'bad-hello');
-    metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
-    assert.deepEqual(await initialize(h.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: `127.0.0.1:${badPort}` }, { credentials, metadata, deadlineMs: 10_000 }), { ok: true });
+      }),
+    );
     const o = await h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: 'v' })), contextId: id32('bad-hello') });
     assert.equal(o.applied, false);
     assert.match(JSON.stringify(o.result), /the VM connection was refused: /);
