@@ -24,16 +24,13 @@ const absent = (): Uint8Array => encodeStatus('absent', {});
 /** What the VM's own loop asks for (not charged to the guest); everything else it sends on the guest's behalf. */
 export const LOOP_METHODS: ReadonlySet<string> = new Set(['hello', 'next_message', 'get_code', 'consume_result']);
 
-/** The job's requests sent on the guest's behalf, from its trace (which counts every answered request). */
+/** The job's requests sent on the guest's behalf (counted by the session), with their bytes from its trace. */
 function guestRequests(job: Job): GuestRequests {
-  let count = 0;
   let bytes = 0;
   for (const [method, c] of Object.entries(job.trace.counts)) {
-    if (LOOP_METHODS.has(method)) continue;
-    count += c.count;
-    bytes += c.requestBytes + c.responseBytes;
+    if (!LOOP_METHODS.has(method)) bytes += c.requestBytes + c.responseBytes;
   }
-  return { count, bytes, keys: job.trace.keysLookedUp };
+  return { count: job.guestRequests, bytes, keys: job.trace.keysLookedUp };
 }
 
 /** next_message's answer: the job, now the session's, or `absent` (no more work). */

@@ -160,15 +160,12 @@ export class NodeServices implements NodeBackend {
   blobRead(job: Job, blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined {
     const staged = this.state(job).staged.get(hex(blobId));
     if (staged !== undefined) return staged.read(offset, length);
-    if (this.view(job).get('blobs', blobId) === undefined) return undefined;
-    return this.content.read(blobId, offset, length) ?? this.shared?.readBlob(blobId, offset, length);
+    return this.readBlob(blobId, offset, length, this.view(job));
   }
 
   blobSize(job: Job, blobId: Uint8Array): bigint | undefined {
     const staged = this.state(job).staged.get(hex(blobId));
-    if (staged !== undefined) return staged.size;
-    const record = this.view(job).get('blobs', blobId);
-    return record === undefined ? undefined : readU64(record);
+    return staged !== undefined ? staged.size : this.blobSizeOf(blobId, this.view(job));
   }
 
   fetch(job: Job, request: FetchRequest): FetchAnswer | Promise<FetchAnswer> {
@@ -279,9 +276,9 @@ export class NodeServices implements NodeBackend {
     return approvalsOf(this.store, contextId, proposalId);
   }
 
-  /** Size of a stored blob, or undefined. */
-  blobSizeOf(blobId: Uint8Array): bigint | undefined {
-    const record = this.store.get('blobs', blobId);
+  /** Size of a stored blob (in `from`: the committed store, or a call's view), or undefined. */
+  blobSizeOf(blobId: Uint8Array, from: KvReader = this.store): bigint | undefined {
+    const record = from.get('blobs', blobId);
     return record === undefined ? undefined : readU64(record);
   }
 
@@ -297,8 +294,8 @@ export class NodeServices implements NodeBackend {
    * Bytes of a stored blob from `offset` (fewer at its end), or undefined when the blob is not stored. Content
    * this node does not hold comes from the shared blobs (a consensus node reads its source's).
    */
-  readBlob(blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined {
-    if (this.store.get('blobs', blobId) === undefined) return undefined;
+  readBlob(blobId: Uint8Array, offset: bigint, length: number, from: KvReader = this.store): Uint8Array | undefined {
+    if (from.get('blobs', blobId) === undefined) return undefined;
     return this.content.read(blobId, offset, length) ?? this.shared?.readBlob(blobId, offset, length);
   }
 
