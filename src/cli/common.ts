@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HostlinkError } from '../errors.js';
 import { readBounded } from '../read-bounded.js';
+import { isPlainText, logText } from '../terminal-text.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../protocol/message.js';
@@ -344,12 +345,11 @@ export function parseGas(text: string | undefined): bigint | undefined {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Bytes as text when they are printable UTF-8, otherwise as 0x-hex. */
+/** Bytes as text when they are UTF-8 without control characters but tab and newline, otherwise as 0x-hex. */
 export function showBytes(b: Uint8Array): string {
   try {
     const s = strictUtf8.decode(b);
-    // eslint-disable-next-line no-control-regex
-    if (!/[\u0000-\u0008\u000e-\u001f]/.test(s)) return s;
+    if (isPlainText(s)) return s;
   } catch {
     // not text
   }
@@ -398,10 +398,11 @@ export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean, v
     const v = r.value;
     process.stdout.write(`${v === null ? '(no value)' : v instanceof Uint8Array ? showBytes(v) : String(v)}\n`);
   } else {
-    process.stdout.write(`${r.code}: ${r.message}\n`);
+    // The message, logs and event kinds are the contract's (or a crashed VM's) text: one escaped line each.
+    process.stdout.write(`${r.code}: ${logText(r.message)}\n`);
   }
-  for (const line of o.logs) process.stderr.write(`  log: ${line}\n`);
-  for (const e of o.events) process.stderr.write(`  event: ${e.kind} ${showBytes(e.data)}\n`);
+  for (const line of o.logs) process.stderr.write(`  log: ${logText(line)}\n`);
+  for (const e of o.events) process.stderr.write(`  event: ${logText(e.kind)} ${logText(showBytes(e.data))}\n`);
   process.stderr.write(
     `  ${o.applied ? `applied ${o.writes.length} change(s)` : view ? `view: not applied (${o.writes.length} change(s) discarded)` : 'state unchanged'}; ${gasText(o.gasUsed, r, o.crash !== undefined)}; context ${hex(contextId).slice(0, 16)}…; root ${hex(o.stateRoot).slice(0, 16)}…\n`,
   );

@@ -4,6 +4,7 @@
  */
 import { refusalHint } from '../contract/hints.js';
 import { HostlinkError } from '../errors.js';
+import { consoleText } from '../terminal-text.js';
 
 export interface CommandModule {
   /** Runs the command; returns the process exit code. */
@@ -99,16 +100,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** One clear line on stderr (a stack trace only with --verbose); exit 2 for usage errors, 1 otherwise. */
+/**
+ * One clear line on stderr (a stack trace only with --verbose); exit 2 for usage errors, 1 otherwise. Messages
+ * may quote a contract, a VM or a worker: their control characters are dropped.
+ */
 export function reportError(err: unknown, verbose: boolean): number {
   if (err instanceof HostlinkError) {
     const hint = refusalHint(err.message);
-    process.stderr.write(`hostlink: ${err.message}${hint ? `\n  fix: ${hint}` : ''}\n`);
-    if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+    process.stderr.write(`hostlink: ${consoleText(err.message)}${hint ? `\n  fix: ${hint}` : ''}\n`);
+    if (verbose && err.stack) process.stderr.write(consoleText(err.stack) + '\n');
     return err.code === 'usage' || err.code === 'invalid_message' ? 2 : 1;
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  process.stderr.write(`hostlink: ${e.message}${verbose ? '' : ' (run with --verbose for details)'}\n`);
-  if (verbose && e.stack) process.stderr.write(e.stack + '\n');
+  process.stderr.write(`hostlink: ${consoleText(e.message)}${verbose ? '' : ' (run with --verbose for details)'}\n`);
+  if (verbose && e.stack) process.stderr.write(consoleText(e.stack) + '\n');
   return 1;
 }

@@ -6,6 +6,7 @@
 import { HostlinkError } from '../errors.js';
 import { failureHint, type HintContext } from '../host/outcome-hint.js';
 import { gasText } from './common.js';
+import { logText, shownText } from '../terminal-text.js';
 
 export const SERVER_OPTION = { server: { type: 'string' } } as const;
 
@@ -82,10 +83,11 @@ export function printOutcomeJson(o: Record<string, unknown>, json: boolean, view
   }
   const code = String(o['result']);
   const message = String(o['message']);
-  if (code === 'return') process.stdout.write(`${o['value'] === null ? '(no value)' : String(o['value'])}\n`);
-  else process.stdout.write(`${code}: ${message}\n`);
-  for (const line of o['logs'] as string[]) process.stderr.write(`  log: ${line}\n`);
-  for (const e of o['events'] as { kind: string; data: string }[]) process.stderr.write(`  event: ${e.kind} ${e.data}\n`);
+  // As printOutcome: the contract's text shown without its control characters acting on the terminal.
+  if (code === 'return') process.stdout.write(`${o['value'] === null ? '(no value)' : shownText(String(o['value']))}\n`);
+  else process.stdout.write(`${code}: ${logText(message)}\n`);
+  for (const line of o['logs'] as string[]) process.stderr.write(`  log: ${logText(line)}\n`);
+  for (const e of o['events'] as { kind: string; data: string }[]) process.stderr.write(`  event: ${logText(e.kind)} ${logText(e.data)}\n`);
   const writes = (o['writes'] as unknown[]).length;
   process.stderr.write(
     `  ${o['applied'] ? `applied ${writes} change(s)` : view ? `view: not applied (${writes} change(s) discarded)` : 'state unchanged'}; ${gasText(String(o['gas_used']), { code, message }, o['crash'] !== undefined)}; context ${String(o['context']).slice(0, 16)}…; root ${String(o['state_root']).slice(0, 16)}…\n`,

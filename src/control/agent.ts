@@ -16,7 +16,7 @@ import { HANDLERS } from './handlers/index.js';
 import { CommandSlots, runCommand } from './handlers/run.js';
 import { ConnectionTable, type Slot } from './connections.js';
 import { isJsonWhitespace, JsonObjectScanner } from './json-scan.js';
-import { logText } from './text.js';
+import { logText } from '../terminal-text.js';
 import { socatErrors, socatStartError, spawnSocat } from './socat.js';
 import {
   decodeRequest,

@@ -9,6 +9,7 @@ import { round3 } from '../../host/call-trace.js';
 import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
 import { cliHintContext, hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, namingFile, outcomeJson, parse, parseDeadline, parseGas, parseId, parseInput, printOutcome, readContractArg, withHost } from '../common.js';
 import { printOutcomeJson, RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
+import { logText } from '../../terminal-text.js';
 import { datetimeToNanos, DEFAULT_GAS_LIMIT } from '../../protocol/message.js';
 
 /** The options call and view share (view has no --validators and no --view). */
@@ -92,7 +93,7 @@ async function resolveCode(host: Host, target: string): Promise<Uint8Array> {
   return namingFile(target, host.deploy(readContractArg(target)));
 }
 
-const resultLine = (o: Outcome): string => (o.result.code === 'return' ? 'Return' : `${o.result.code}: ${o.result.message}`);
+const resultLine = (o: Outcome): string => (o.result.code === 'return' ? 'Return' : `${o.result.code}: ${logText(o.result.message)}`);
 
 function printConsensus(report: ConsensusReport, json: boolean): void {
   const blocks = report.leader.nondetResults.map((b) => {
@@ -106,7 +107,7 @@ function printConsensus(report: ConsensusReport, json: boolean): void {
   }
   const hash = (o: Outcome): string => Buffer.from(o.executionHash).toString('hex').slice(0, 16);
   process.stdout.write(`leader: ${resultLine(report.leader)}; blocks [${blocks.join(', ')}]; execution hash ${hash(report.leader)}…\n`);
-  for (const v of report.votes) process.stdout.write(`validator ${v.node}: ${v.vote} (${v.reason})\n`);
+  for (const v of report.votes) process.stdout.write(`validator ${v.node}: ${v.vote} (${logText(v.reason)})\n`);
   const { agree, disagree, timeout } = report.tally;
   process.stdout.write(`decision: ${report.decision} (${agree} agree, ${disagree} disagree, ${timeout} timeout of ${report.votes.length})\n`);
 }

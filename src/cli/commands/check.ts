@@ -4,6 +4,7 @@ import { HostlinkError } from '../../errors.js';
 import { checkContract } from '../../contract/check.js';
 import { readAbi } from '../../contract/abi.js';
 import { parse, readContractFile } from '../common.js';
+import { logText } from '../../terminal-text.js';
 
 export const usage = `usage: hostlink check FILE.wasm [--json]
 
@@ -24,10 +25,10 @@ export async function run(argv: string[]): Promise<number> {
     return failure ? 1 : 0;
   }
   if (failure) {
-    process.stderr.write(`hostlink: ${file} would be refused: ${failure.message}\n  fix: ${failure.hint}\n`);
+    process.stderr.write(`hostlink: ${file} would be refused: ${logText(failure.message)}\n  fix: ${failure.hint}\n`);
     return 1;
   }
   const methods = readAbi(wasm).abi.methods.map((m) => m.name);
-  process.stdout.write(`ok: ${file} passes the deploy-time checks (${wasm.length} bytes; methods: ${methods.join(', ') || '(none)'})\n`);
+  process.stdout.write(`ok: ${file} passes the deploy-time checks (${wasm.length} bytes; methods: ${logText(methods.join(', ')) || '(none)'})\n`);
   return 0;
 }

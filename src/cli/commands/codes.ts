@@ -3,6 +3,7 @@ import { HostlinkError } from '../../errors.js';
 import { listCodes } from '../../host/inventory.js';
 import { hex, parse, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
+import { logText } from '../../terminal-text.js';
 
 export const usage = `usage: hostlink codes [--data-dir DIR] [--server URL] [--json]
 
@@ -52,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(codes) + '\n');
     return 0;
   }
-  for (const c of codes) process.stdout.write(`${c.code_hash}  ${String(c.bytes).padStart(8)} bytes  ${c.name ?? '-'}  ${c.methods.join(', ')}\n`);
+  for (const c of codes) process.stdout.write(`${c.code_hash}  ${String(c.bytes).padStart(8)} bytes  ${logText(c.name ?? '-')}  ${logText(c.methods.join(', '))}\n`);
   if (codes.length === 0) process.stdout.write('(no contracts deployed: hostlink deploy FILE.wasm)\n');
   return 0;
 }

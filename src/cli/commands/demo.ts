@@ -10,6 +10,7 @@ import { HostlinkError } from '../../errors.js';
 import { Host, type HostOptions, type Outcome } from '../../host/host.js';
 import { HOSTLINK_BIN } from '../../host/supervisor.js';
 import { cliSandbox, DEFAULT_DATA_DIR, hex, parse, parseId, showBytes } from '../common.js';
+import { logText } from '../../terminal-text.js';
 import { runOracleDemo } from './demo-oracle.js';
 
 export const usage = `usage: hostlink demo [--data-dir DIR] [--sandbox required|best-effort|off]
@@ -23,7 +24,7 @@ const say = (s: string): void => {
 
 function show(step: string, o: Outcome): void {
   const r = o.result;
-  const what = r.code === 'return' ? (r.value instanceof Uint8Array ? showBytes(r.value) : String(r.value)) : `${r.code}: ${r.message}`;
+  const what = r.code === 'return' ? (r.value instanceof Uint8Array ? showBytes(r.value) : String(r.value)) : `${r.code}: ${logText(r.message)}`;
   say(`  ${step.padEnd(44)} -> ${what}${o.applied && o.writes.length ? `   (${o.writes.length} write(s), root ${hex(o.stateRoot).slice(0, 12)}…)` : ''}`);
 }
 

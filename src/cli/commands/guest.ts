@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_GUEST_ADDRESS, parseControlAddress } from '../../control/address.js';
 import { DEFAULT_GUEST_CID, GuestClient } from '../../control/client.js';
-import { consoleText } from '../../control/text.js';
+import { consoleText } from '../../terminal-text.js';
 import { formatVersion, type Command, type Payload } from '../../control/wire.js';
 import { HostlinkError } from '../../errors.js';
 

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { HostlinkError } from '../../errors.js';
 import { readAbi } from '../../contract/abi.js';
+import { logText } from '../../terminal-text.js';
 import { missingContract, parse, readContractFile, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 
 export const usage = `usage: hostlink inspect (FILE.wasm|HASH) [--json] [--data-dir DIR]
@@ -46,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     out.push('events:');
     for (const e of abi.events) out.push(`  ${e.kind}${e.data !== undefined ? `  ${shape(e.data)}` : ''}`);
   }
-  process.stdout.write(out.join('\n') + '\n');
+  // Names and docs come from the contract's own sections: each line shown escaped.
+  process.stdout.write(out.map(logText).join('\n') + '\n');
   return 0;
 }

@@ -9,7 +9,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { consoleText } from '../text.js';
+import { consoleText } from '../../terminal-text.js';
 import type { Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
 

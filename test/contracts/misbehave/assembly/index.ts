@@ -1,7 +1,7 @@
 // misbehave: one method per failure path the VM and host must contain. Each method's comment says
 // what the VM is expected to report. Methods take no input unless stated.
 import {
-  input, returnOk, panic, storageWrite, utf8, jsonParseBytes, jsonNumber,
+  input, inputString, returnOk, panic, storageWrite, utf8, jsonParseBytes, jsonNumber, log, emit,
 } from "../../../../sdk/assemblyscript/assembly/index";
 import { log_utf8, storage_read, storage_write } from "../../../../sdk/assemblyscript/assembly/env";
 import { bytesDescriptor, descriptor } from "../../../../sdk/assemblyscript/assembly/buffers";
@@ -124,4 +124,15 @@ export function big_return(): void {
 /** Returns the input bytes unchanged. */
 export function echo(): void {
   returnOk(input());
+}
+
+/**
+ * Text meant for the operator's terminal: the input (UTF-8) becomes a log line, an event's kind and data, and then
+ * the panic message. The CLI must show it without letting its control characters act on the terminal.
+ */
+export function terminal_text(): void {
+  const text = inputString();
+  log(text);
+  emit(text.length > 100 ? text.slice(0, 100) : text, text);
+  panic(text, "misbehave");
 }

@@ -1,0 +1,35 @@
+/**
+ * Untrusted text on an operator's terminal: a guest's notify message on the host's consoles and its requests in
+ * the agent's log, a contract's logs, events, panic messages and ABI in the CLI's output, a VM's last stderr line
+ * in a crash message. None of them may move the cursor, rewrite earlier lines, change the title, ring the bell or
+ * hide text there. Terminals act on C0 controls (ESC, CR, BS, BEL...), DEL and C1 controls (U+0080-U+009F, e.g.
+ * CSI U+009B); bidirectional overrides reorder what the operator reads. All of them are removed (consoles) or
+ * shown escaped (log lines and the CLI's one-line items).
+ */
+
+// C0 except newline, DEL, C1, and the bidirectional embedding/override/isolate controls.
+const CONTROLS_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text for a console: every control character except newline is dropped. */
+export function consoleText(text: string): string {
+  return text.replace(CONTROLS_BUT_NEWLINE, '');
+}
+
+/** One log line: control characters (newline included) are shown as `\u001b` style escapes. */
+export function logText(text: string): string {
+  return text.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+// What may stay in text shown as it is: tab and newline, no other control.
+const CONTROLS_BUT_TAB_NEWLINE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/** True when `text` can reach a terminal unchanged: no control character but tab and newline. */
+export function isPlainText(text: string): boolean {
+  return !CONTROLS_BUT_TAB_NEWLINE.test(text);
+}
+
+/** `text` as it is when plain (isPlainText), else as one escaped line (logText). */
+export function shownText(text: string): string {
+  return isPlainText(text) ? text : logText(text);
+}
