@@ -1,7 +1,7 @@
 /**
  * Throwaway TLS material for the remote-worker tests and benchmark, generated with the `openssl` binary into a
  * temporary directory: a CA, a certificate for the node, one for workers (SAN: the given IPs and the name
- * `hostlink-worker`), and a second, unrelated CA with a client certificate, to show that a certificate from
+ * `hostlink-worker`), a second worker certificate with its own key (another worker identity to the node), and a second, unrelated CA with a client certificate, to show that a certificate from
  * another CA is refused. Lives under bench/ so that both the tests and the benchmark use it (bench code must not
  * import test code). Never for production: the keys are unprotected and valid for two days.
  */
@@ -18,6 +18,8 @@ export function opensslMissing(): string | undefined {
 export interface TestCerts {
   node: TlsFiles;
   worker: TlsFiles;
+  /** Another worker's certificate from the same CA, same names, its own key: a different identity to the node. */
+  otherWorker: TlsFiles;
   /** A client certificate and CA that the node's CA did not sign. */
   stranger: TlsFiles;
 }
@@ -41,8 +43,9 @@ export function makeCerts(dir: string, ips: readonly string[] = ['127.0.0.1']): 
   ca(dir, 'ca');
   leaf(dir, 'ca', 'node', san);
   leaf(dir, 'ca', 'worker', san);
+  leaf(dir, 'ca', 'other-worker', san);
   ca(dir, 'other-ca');
   leaf(dir, 'other-ca', 'stranger', san);
   const files = (name: string, caName: string): TlsFiles => ({ cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`), ca: join(dir, `${caName}.pem`) });
-  return { node: files('node', 'ca'), worker: files('worker', 'ca'), stranger: files('stranger', 'other-ca') };
+  return { node: files('node', 'ca'), worker: files('worker', 'ca'), otherWorker: files('other-worker', 'ca'), stranger: files('stranger', 'other-ca') };
 }

@@ -11,7 +11,9 @@
  * worker whose VMs run by another gas schedule or instrumentation (metadata `hostlink-vm-semantics`, absent
  * from releases before it): the protocol version does not change with them, and such a worker would fail every
  * call it is given, or, from before the messages named them, charge other gas. A registration that passes goes
- * into the remote launcher's slot table. Served with our own grpc.Server (not serveRuntime) because the
+ * into the remote launcher's slot table, tied to who made it (the client certificate's SHA-256 fingerprint, or
+ * the token): one for an address a live registration of another identity holds is refused with gRPC status
+ * PERMISSION_DENIED (the worker exits 4) and logged, so an authenticated worker cannot evict another. Served with our own grpc.Server (not serveRuntime) because the
  * credential check needs the call's TLS peer certificate.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -21,7 +23,7 @@ import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generate
 import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
 import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import { parseAddress } from '../transport/address.js';
-import type { RemoteLauncher } from './remote-launcher.js';
+import { WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
 
 /** Metadata keys a worker sends with Initialize. */
@@ -97,7 +99,8 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     const bearer = String(metadata.get('authorization')[0] ?? '');
     const token = bearer.startsWith('Bearer ') ? bearer.slice('Bearer '.length) : undefined;
     // grpc-js sets the peer certificate only when the TLS layer verified it against the CA.
-    const certOk = call.getAuthContext()?.sslPeerCertificate !== undefined;
+    const certificate = call.getAuthContext()?.sslPeerCertificate;
+    const certOk = certificate !== undefined;
     if (!certOk && !tokenMatches(options.token, token)) {
       return refuse(
         grpc.status.UNAUTHENTICATED,
@@ -133,7 +136,14 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     }
     if (address.kind !== 'tcp') return refuse(grpc.status.INVALID_ARGUMENT, `server_addr must be HOST:PORT reachable from the node (got ${request.server_addr})`);
     const instance = String(metadata.get(INSTANCE_METADATA)[0] ?? request.server_addr);
-    options.launcher.register({ addr: request.server_addr, slots, instance });
+    // Workers that share a certificate (or the token) are one identity: give each its own key to tell them apart.
+    const identity = certificate !== undefined ? `certificate sha256 ${certificate.fingerprint256}` : "the node's token";
+    try {
+      options.launcher.register({ addr: request.server_addr, slots, instance, identity });
+    } catch (e) {
+      if (e instanceof WorkerAddressHeld) return refuse(grpc.status.PERMISSION_DENIED, e.message);
+      throw e;
+    }
     registered(who);
     return { error: 'ERROR_UNSPECIFIED' };
   };

@@ -4,18 +4,22 @@
  *
  * launch() picks the registered worker with the most free slots, opens TLS to it (verifying the worker's
  * certificate against the operator CA, and presenting the node's own), sends the slot preamble with a fresh
- * per-VM secret (src/worker/preamble.ts), and hands back a VmHandle whose connection has passed
- * `proveConnection`: the VM on the far machine proved the secret to the node itself, not only to the worker.
+ * per-VM secret (src/worker/preamble.ts), and hands back a VmHandle only once its connection has passed
+ * `proveConnection`: the VM on the far machine proved the secret to the node itself, not only to the worker. A
+ * worker whose VM does not (a wrong hello, or none in time) is passed over like one that cannot start a VM.
  * The executor then treats it like a local VM: same deadlines, same crash and protocol-error rules. The VM's
  * bytes come out of the worker's DATA frames, and a slot that ends carries the VM's exit status and last
  * stderr line in the worker's EXIT frame (relay.ts), so a crash reads like a local one; a slot that closes
  * without it is a worker that went away. stop() closes the connection, which makes the worker SIGTERM, then
  * SIGKILL, its VM.
  *
- * Table rules: a registration from an address already in the table with another worker instance id replaces
- * it (the worker restarted); the same instance only refreshes it; an entry not refreshed for `expireAfterMs`,
- * or whose connections fail, is dropped and logged. Dropping an entry closes its slots' connections: an idle
- * pool VM's connection is paused (the session waits for work) and would not notice a dead worker by itself.
+ * Table rules: each entry belongs to the identity that registered it (its client certificate's fingerprint, or
+ * the node's token). A registration from an address already in the table by the same identity with another
+ * worker instance id replaces it (the worker restarted); the same instance only refreshes it; by another
+ * identity, while the entry lives, it is refused (WorkerAddressHeld): an authenticated worker cannot evict
+ * another. An entry not refreshed for `expireAfterMs`, or whose connections fail, is dropped and logged.
+ * Dropping an entry closes its slots' connections: an idle pool VM's connection is paused (the session waits
+ * for work) and would not notice a dead worker by itself.
  */
 import { connect as tlsConnect, checkServerIdentity, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
@@ -38,6 +42,15 @@ export interface WorkerRegistration {
   slots: number;
   /** Random per worker process: a new one at the same address is a restarted worker. */
   instance: string;
+  /** Who registered (the client certificate's SHA-256 fingerprint, or the token): only it may renew or replace the entry. */
+  identity: string;
+}
+
+/** A registration refused because a live entry of another identity holds the address (a HostlinkError 'usage'). */
+export class WorkerAddressHeld extends HostlinkError {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 export interface RemoteLauncherOptions {
@@ -65,7 +78,10 @@ export interface WorkerSlots {
 
 export interface RemoteLauncher extends Launcher {
   readonly kind: 'remote';
-  /** Adds, refreshes or replaces a worker's entry (called by the Runtime endpoint once credentials passed). */
+  /**
+   * Adds, refreshes or replaces a worker's entry (called by the Runtime endpoint once credentials passed). Throws
+   * WorkerAddressHeld when a live entry of another identity holds the address.
+   */
   register(registration: WorkerRegistration): 'added' | 'refreshed' | 'replaced';
   /** The slot table now. */
   workers(): WorkerSlots[];
@@ -79,12 +95,15 @@ interface Entry {
   port: number;
   slots: number;
   instance: string;
+  identity: string;
   inUse: number;
   lastSeen: number;
   /** The worker answered busy (its VMs are still stopping), or could not start a VM: skip it until then. */
   busyUntil: number;
-  /** It could not start a VM: passed over until then (START_FAILED_BACKOFF_MS). */
+  /** It could not start a VM, or its VM did not prove the secret: passed over until then (START_FAILED_BACKOFF_MS). */
   startFailedUntil: number;
+  /** Why, for the launch that finds every worker passed over. */
+  startFailure: string;
   dropped: boolean;
   /** Its slots' connections: closed when the entry is dropped or replaced, so their VMs end at once. */
   sockets: Set<TLSSocket>;
@@ -121,8 +140,6 @@ class RemoteVm implements VmHandle {
   private readonly relay: RelayStream;
   /** The worker's EXIT frame (relay.ts), once the slot closed; null when it never came (the worker went away). */
   private trailer: RelayExit | null = null;
-  /** Why the node refused the VM's hello (the proof, its size, its time), when it did. */
-  private refusal: string | undefined;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -139,10 +156,7 @@ class RemoteVm implements VmHandle {
     this.connection = proveConnection(this.relay.asSocket(), secret);
     // readPreamble left the socket paused; the relay's reader is attached now, so nothing is lost.
     socket.resume();
-    this.connection.catch((e: unknown) => {
-      // Kept for the crash report: the node closed the slot itself, the worker did not go away.
-      if (!(e as Error).message.endsWith('closed before its hello')) this.refusal = (e as Error).message;
-    });
+    this.connection.catch(() => undefined); // launch() awaits it, and hands out only VMs that proved the secret
   }
 
   get hasExited(): boolean {
@@ -157,7 +171,6 @@ class RemoteVm implements VmHandle {
   stderrTail(): string {
     const where = `worker ${this.addr}, VM pid ${this.pid} there`;
     if (this.trailer !== null) return this.trailer.stderr ? `${this.trailer.stderr} (${where})` : `(${where})`;
-    if (this.refusal !== undefined) return `${this.refusal} (${where})`;
     if (this.relay.broken !== undefined) return `${this.relay.broken} (${where})`;
     return `the remote VM slot closed without an exit status: the worker went away (${where})`;
   }
@@ -201,6 +214,13 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
     if (table.get(entry.addr) === entry) table.delete(entry.addr);
     for (const s of entry.sockets) s.destroy();
     log(`dropped worker ${entry.addr} from the slot table: ${why}`);
+  };
+
+  /** Passes a worker over for START_FAILED_BACKOFF_MS: launches try the others meanwhile. */
+  const passOver = (entry: Entry, why: string): void => {
+    entry.startFailure = why;
+    entry.startFailedUntil = entry.busyUntil = Date.now() + START_FAILED_BACKOFF_MS;
+    log(`passing over worker ${entry.addr} for ${START_FAILED_BACKOFF_MS} ms: ${why}`);
   };
 
   const live = (): Entry[] => {
@@ -296,15 +316,25 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
 
     register(registration) {
       const { host, port } = addressParts(registration.addr);
-      const existing = table.get(registration.addr);
+      let existing = table.get(registration.addr);
+      if (existing !== undefined && Date.now() - existing.lastSeen > expireAfterMs) {
+        drop(existing, `no registration for ${expireAfterMs} ms`);
+        existing = undefined;
+      }
+      if (existing !== undefined && existing.identity !== registration.identity) {
+        throw new WorkerAddressHeld(
+          `worker address ${registration.addr} is held by a live registration made with another identity (${existing.identity}; this one: ${registration.identity}): ` +
+            `give each worker its own --advertise address, or wait until the other worker has been stopped for ${expireAfterMs} ms`,
+        );
+      }
       if (existing !== undefined && existing.instance === registration.instance) {
         existing.lastSeen = Date.now();
         existing.slots = registration.slots;
         wake();
         return 'refreshed';
       }
-      // A new instance at the same address: the old one is gone (restarted), and so are its VMs. A paused
-      // connection (an idle VM's) would not notice by itself until the node next wrote to it.
+      // A new instance of the same identity at the same address: the old one is gone (restarted), and so are its
+      // VMs. A paused connection (an idle VM's) would not notice by itself until the node next wrote to it.
       if (existing !== undefined) drop(existing, 'it registered again (restarted)');
       table.set(registration.addr, {
         addr: registration.addr,
@@ -312,10 +342,12 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         port,
         slots: registration.slots,
         instance: registration.instance,
+        identity: registration.identity,
         inUse: 0,
         lastSeen: Date.now(),
         busyUntil: 0,
         startFailedUntil: 0,
+        startFailure: '',
         dropped: false,
         sockets: new Set(),
       });
@@ -336,12 +368,13 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
 
     async launch(role: VmRole): Promise<VmHandle> {
       const giveUp = Date.now() + (options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS);
-      let startFailure: string | undefined;
       for (;;) {
         if (closed) throw new HostlinkError('vm_crash', 'the remote launcher is closed');
         const entry = pick();
-        if (entry === undefined && startFailure !== undefined && live().every((e) => e.startFailedUntil > Date.now())) {
-          throw new HostlinkError('vm_crash', startFailure); // no worker can start one now: say why
+        const all = entry === undefined ? live() : [];
+        if (all.length > 0 && all.every((e) => e.startFailedUntil > Date.now())) {
+          // No worker can start one now: say why (the latest reason).
+          throw new HostlinkError('vm_crash', all.reduce((a, b) => (b.startFailedUntil > a.startFailedUntil ? b : a)).startFailure);
         }
         if (entry === undefined) {
           const left = giveUp - Date.now();
@@ -362,10 +395,17 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         if (!(vm instanceof RemoteVm)) {
           entry.inUse--;
           if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
-          else if (vm.status === 'startFailed') {
-            startFailure = vm.message;
-            entry.startFailedUntil = entry.busyUntil = Date.now() + START_FAILED_BACKOFF_MS;
-          } else drop(entry, vm.message); // unreachable (no answer in time), TLS failure, or it refused our credentials
+          else if (vm.status === 'startFailed') passOver(entry, vm.message);
+          else drop(entry, vm.message); // unreachable (no answer in time), TLS failure, or it refused our credentials
+          continue;
+        }
+        // The worker said its VM started; the VM must now prove the secret to the node (a wrong hello, or none
+        // within the hello timeout, is refused). Until it has, the VM is not handed out: a worker that answers the
+        // preamble with VMs that never prove themselves would otherwise fail every call it is given.
+        const refused = await vm.connection.then(() => undefined, (e: unknown) => (e as Error).message);
+        if (refused !== undefined) {
+          entry.inUse--;
+          if (!entry.dropped) passOver(entry, `worker ${entry.addr}: ${refused}`);
           continue;
         }
         const born = performance.now();

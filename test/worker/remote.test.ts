@@ -11,7 +11,10 @@
  * - a registration announcing no gas schedule and instrumentation (a release before the announcement) or other
  *   ones is refused, naming both; the node's own versions pass; a worker refused by a node of another release
  *   (a gRPC Runtime answering as one would) exits 3 naming the node's versions and its own;
- * - a worker whose certificate another CA signed, or whose token is wrong, is refused; the right token passes.
+ * - a worker whose certificate another CA signed, or whose token is wrong, is refused; the right token passes;
+ * - a worker with another certificate from the CA cannot take a live worker's address (refused, logged, exit 4),
+ *   nor can a registration that reuses the holder's instance id; the holder restarted (same certificate) can, and
+ *   so can the other certificate once the holder's registration has lapsed.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -351,5 +354,58 @@ describe('remote workers on loopback', { skip }, () => {
     const rightToken = worker(host, 1, '127.0.0.1:0', { tls: stranger, token: tokenFile });
     await waitFor('the worker with the token to register', () => host.remote!.launcher.workers().length === 1);
     await rightToken.kill('SIGTERM');
+  });
+
+  test("a registration for a live worker's address made with another certificate is refused; the same certificate may replace it", { timeout: 60_000 }, async () => {
+    const log: string[] = [];
+    const host = await openHost({}, log);
+    const addr = '127.0.0.1:40003';
+    const register = (tls: TestCerts['worker'], instance: string, slots: number): ReturnType<typeof initialize> => {
+      const metadata = new grpc.Metadata();
+      metadata.set(SLOTS_METADATA, String(slots));
+      metadata.set(INSTANCE_METADATA, instance);
+      metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
+      const credentials = grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
+      return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: addr }, { credentials, metadata, deadlineMs: 10_000 });
+    };
+    const table = (): [string, number][] => host.remote!.launcher.workers().map((w) => [w.addr, w.slots]);
+    assert.deepEqual(await register(certs.worker, 'holder', 1), { ok: true });
+    const held = /refused Initialize: worker address 127\.0\.0\.1:40003 is held by a live registration made with another identity/;
+    await assert.rejects(register(certs.otherWorker, 'impostor', 7), held, 'a new instance id with another certificate');
+    await assert.rejects(register(certs.otherWorker, 'holder', 7), held, "the holder's instance id with another certificate");
+    assert.deepEqual(table(), [[addr, 1]], 'the holder keeps its entry');
+    assert.equal(log.filter((l) => l.includes('refused worker registration') && l.includes('held by a live registration')).length, 2, log.join('\n'));
+    assert.deepEqual(await register(certs.worker, 'holder-restarted', 3), { ok: true }, 'the same certificate, restarted');
+    assert.deepEqual(table(), [[addr, 3]]);
+  });
+
+  test("a worker started with another certificate and a live worker's address is refused and exits 4; the holder keeps serving", { timeout: 120_000 }, async () => {
+    const log: string[] = [];
+    const host = await openHost({ poolSize: 1 }, log);
+    const kv = await host.deploy(contract('kv-store'));
+    const port = await freePort();
+    const addr = `127.0.0.1:${port}`;
+    const holder = worker(host, 1, addr);
+    await waitFor('the holder to register', () => host.remote!.launcher.workers().length === 1 && /registered with the node/.test(holder.output()));
+    const impostor = worker(host, 7, '127.0.0.1:0', { tls: certs.otherWorker, args: ['--advertise', addr] });
+    // On a node that does not tie registrations to certificates, the impostor's 7 slots replace the holder's 1.
+    await waitFor('the impostor to be refused or to take the address', () => impostor.child.exitCode !== null || host.remote!.launcher.workers()[0]?.slots === 7);
+    assert.equal(await Promise.race([impostor.exit, Promise.resolve('still running')]), 4, impostor.output());
+    const refusals = impostor.output().split('\n').filter((l) => l.includes('refused this worker'));
+    assert.equal(refusals.length, 1, impostor.output());
+    assert.match(refusals[0]!, new RegExp(`refused this worker: worker address ${addr.replace(/\./g, '\\.')} is held by a live registration made with another identity`));
+    assert.ok(log.some((l) => l.includes('refused worker registration') && l.includes('held by a live registration')), log.join('\n'));
+    assert.deepEqual(host.remote!.launcher.workers().map((w) => [w.addr, w.slots]), [[addr, 1]]);
+    const ctx = id32('remote-held-address');
+    const o = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'holder' }), contextId: ctx });
+    assert.equal(o.applied, true, JSON.stringify(o.result));
+    assert.equal(holder.child.exitCode, null, 'the holder lives on');
+
+    // Once the holder is gone and its registration has lapsed, the address is free for another certificate.
+    await holder.kill('SIGKILL');
+    await waitFor("the holder's registration to lapse", () => host.remote!.launcher.workers().length === 0);
+    const successor = worker(host, 2, addr, { tls: certs.otherWorker });
+    await waitFor('the successor to register', () => /registered with the node/.test(successor.output()));
+    assert.deepEqual(host.remote!.launcher.workers().map((w) => [w.addr, w.slots]), [[addr, 2]]);
   });
 });

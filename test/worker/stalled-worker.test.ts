@@ -1,7 +1,8 @@
 /**
  * A registered worker that accepts TCP on its slot address and then never speaks (a frozen or partitioned
  * machine, or a hostile worker with a certificate from the CA), one that completes TLS and never answers the
- * slot's preamble, and one that answers that it cannot start a VM. Real Host with its TLS endpoint, a real
+ * slot's preamble, one that answers that it cannot start a VM, and two that answer the preamble and whose "VM"
+ * then never proves the secret (a wrong hello, or none at all). Real Host with its TLS endpoint, a real
  * registration over gRPC + TLS for the bad address, a real `hostlink worker` process beside it: the bad one is
  * passed over and calls run on the other, instead of every call waiting on it until its deadline or failing.
  */
@@ -106,6 +107,15 @@ async function fakeWorker(
 for (const [what, behave] of [
   ['completes TLS and never answers the slot preamble', (_s: TLSSocket) => undefined],
   ['answers that it cannot start a VM', (s: TLSSocket) => s.once('data', () => s.end(encodeReply(SLOT_STATUS.startFailed, 0, 'no VM for you')))],
+  ['answers the slot preamble and then never says hello', (s: TLSSocket) => s.once('data', () => s.write(encodeReply(SLOT_STATUS.ok, 4242)))],
+  [
+    'answers the slot preamble and then relays a hello that does not prove the secret',
+    (s: TLSSocket) =>
+      s.once('data', () => {
+        s.write(encodeReply(SLOT_STATUS.ok, 4242));
+        for (const f of encodeData(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))) s.write(f);
+      }),
+  ],
 ] as const) {
   describe(`a registered worker that ${what}`, { skip }, () => {
     const dir = tempDir('hostlink-bad-worker-');
