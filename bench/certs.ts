@@ -1,9 +1,10 @@
 /**
  * Throwaway TLS material for the remote-worker tests and benchmark, generated with the `openssl` binary into a
  * temporary directory: a CA, a certificate for the node, one for workers (SAN: the given IPs and the name
- * `hostlink-worker`), a second worker certificate with its own key (another worker identity to the node), and a second, unrelated CA with a client certificate, to show that a certificate from
- * another CA is refused. Lives under bench/ so that both the tests and the benchmark use it (bench code must not
- * import test code). Never for production: the keys are unprotected and valid for two days.
+ * `hostlink-worker`), a second worker certificate with its own key (another worker identity to the node), and a
+ * second, unrelated CA with a client certificate, to show that a certificate from another CA is refused. Lives
+ * under bench/ so that both the tests and the benchmark use it (bench code must not import test code). Never for
+ * production: the keys are unprotected and valid for two days.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

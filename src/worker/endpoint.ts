@@ -13,8 +13,8 @@
  * call it is given, or, from before the messages named them, charge other gas. A registration that passes goes
  * into the remote launcher's slot table, tied to who made it (the client certificate's SHA-256 fingerprint, or
  * the token): one for an address a live registration of another identity holds is refused with gRPC status
- * PERMISSION_DENIED (the worker exits 4) and logged, so an authenticated worker cannot evict another. Served with our own grpc.Server (not serveRuntime) because the
- * credential check needs the call's TLS peer certificate.
+ * PERMISSION_DENIED (the worker exits 4) and logged, so an authenticated worker cannot evict another. Served
+ * with our own grpc.Server (not serveRuntime) because the credential check needs the call's TLS peer certificate.
  */
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
