@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { okResponseSize } from '../protocol/messages.js';
-import { followUpSeed } from '../protocol/call-ids.js';
+import { callSeed, followUpSeed } from '../protocol/call-ids.js';
 import { buildMessage, type MessageDefaults } from '../protocol/message.js';
 import type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
 import type { Committer } from './committer.js';
@@ -107,7 +107,7 @@ export class Scheduler {
     const tree = gas ?? { limit: job.message.gasLimit, left: job.message.gasLimit };
     tree.left = tree.left > outcome.gasUsed ? tree.left - outcome.gasUsed : 0n;
     // Outside the lane: a handler on the same context queues behind the call that emitted it.
-    if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth, tree);
+    if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth, tree, callSeed(job.message));
     return outcome;
   }
 
@@ -116,7 +116,8 @@ export class Scheduler {
     await Promise.allSettled([...this.lanes.values()]);
   }
 
-  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number, gas: GasLeft): Promise<FollowUp[]> {
+  /** `parentSeed`: the parent's call seed (its message's, or the one derived from its fields). */
+  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number, gas: GasLeft, parentSeed: Uint8Array): Promise<FollowUp[]> {
     const maxBreadth = this.options.followUps?.maxBreadth ?? 8;
     const maxDepth = this.options.followUps?.maxDepth ?? 3;
     const planned = [
@@ -140,14 +141,17 @@ export class Scheduler {
           continue;
         }
         // A follow-up is a call of its own: it runs its blocks as a leader (docs/nondet.md).
-        const { nondet: _role, seed, ...inherited } = parent;
+        // Its seed is its own, derived from the parent's and its place among the parent's follow-ups, seeded call
+        // or not: one that reruns the parent's method, context and input must not draw the parent's random bytes
+        // nor derive its created-context and proposal ids.
+        const { nondet: _role, seed: _seed, ...inherited } = parent;
         const request: CallRequest = extend(inherited, {
           codeHash,
           gasLimit: gas.left,
           method: f.method,
           input: f.input,
           contextId: f.contextId,
-          ...(seed !== undefined ? { seed: followUpSeed(seed, i, f.kind, f.contextId, f.method, f.input) } : {}),
+          seed: followUpSeed(parentSeed, i, f.kind, f.contextId, f.method, f.input),
         });
         try {
           done.push(extend(base, { outcome: await this.call(request, depth + 1, outcome.callId, false, gas) }));

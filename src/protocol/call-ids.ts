@@ -57,11 +57,12 @@ export function callSeed(msg: ExecutionMessage): Uint8Array {
 }
 
 /**
- * The seed of a follow-up of a call that was given one: SHA-256 of the domain, the parent's seed, the follow-up's
- * position among the parent's follow-ups (u32le), its kind (`handler` or `xcall`), context id, method and input,
- * each length-prefixed. Passing the parent's seed on unchanged gave every follow-up the parent's random stream
- * and, where context, executor and input matched, the parent's created-context and proposal ids (then ignored
- * as already registered). A call without a seed gives none: its follow-ups derive theirs from their messages.
+ * The seed of a follow-up: SHA-256 of the domain, the parent's call seed (its message's seed, or for a call given
+ * none the one callSeed derives from its fields), the follow-up's position among the parent's follow-ups (u32le),
+ * its kind (`handler` or `xcall`), context id, method and input, each length-prefixed. Passing the parent's seed
+ * on unchanged, or deriving the follow-up's from its own message alone, gave a follow-up that reruns the
+ * parent's method, context and input the parent's random stream and its created-context and proposal ids (then
+ * ignored as already registered).
  */
 export function followUpSeed(parentSeed: Uint8Array, index: number, kind: 'handler' | 'xcall', contextId: Uint8Array, method: string, input: Uint8Array): Uint8Array {
   return sha256(ascii(FOLLOW_UP_SEED_DOMAIN), ...field(parentSeed), u32le(index), ...field(ascii(kind)), ...field(contextId), ...field(ascii(method)), ...field(input));

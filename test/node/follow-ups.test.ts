@@ -1,8 +1,9 @@
 /**
  * Follow-ups through real VM processes: a call whose follow-up cannot run is still the applied call it is (its
- * caller gets its outcome, the follow-up says why it has none, and the follow-ups after it run); and the
- * follow-ups of a call given a seed get seeds of their own, so neither their randomness nor the ids they derive
- * repeat the parent's.
+ * caller gets its outcome, the follow-up says why it has none, and the follow-ups after it run); and every
+ * follow-up gets a seed of its own, so neither its randomness nor the ids it derives repeat the parent's: for a
+ * call given a seed, and for one given none whose follow-up reruns its method in its context with its input
+ * (that follow-up's message was the parent's, and so was the seed derived from it).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -70,3 +71,44 @@ test("a seeded call's handler gets its own seed: its random bytes, created conte
     await t.close();
   }
 });
+
+for (const seeded of [true, false]) {
+  test(`${seeded ? 'a seeded' : 'an unseeded'} call's xcall rerunning its method, context and input gets its own seed`, { timeout: 60_000 }, async () => {
+    const t = await openHost();
+    try {
+      const tag = seeded ? 'seeded-rerun' : 'unseeded-rerun';
+      const ctx = id32(tag);
+      const p = new Probe();
+      const flag = p.buf('flag');
+      const one = p.buf('1');
+      const proto = p.buf('proto');
+      const app = p.buf(id32('some-app'));
+      const args = p.buf('');
+      const aliasParent = p.buf(`${tag}-parent`);
+      const aliasChild = p.buf(`${tag}-child`);
+      const self = p.descriptors(ctx, 'go', 'same-input');
+      const random = p.out(8);
+      const id = p.out(32);
+      const actionsA = p.buf(Uint8Array.of(1, 0, 0, 0, 2, 2, 0, 0, 0));
+      const actionsB = p.buf(Uint8Array.of(1, 0, 0, 0, 2, 7, 0, 0, 0));
+      // The first run (no flag yet) creates a context, proposes and xcalls itself with the same input; the rerun
+      // creates another context and proposes other actions. Both return 8 random bytes.
+      p.method('go', `(if (i32.eqz ${call('storage_read', flag, 0)})
+        (then (drop ${call('storage_write', flag, one, 0)}) ${call('context_create', proto, app, args, aliasParent)} ${call('send_proposal', actionsA, id.desc)} ${call('xcall', self)})
+        (else ${call('context_create', proto, app, args, aliasChild)} ${call('send_proposal', actionsB, id.desc)}))
+        ${call('random_bytes', random.desc)} ${call('ret_mem', random.at, 8)}`);
+      const code = await t.host.deploy(await p.build());
+      const o = await t.host.call({ codeHash: code, method: 'go', input: utf8('same-input'), contextId: ctx, executorId: id32('alice'), ...(seeded ? { seed: id32('tx-1') } : {}) });
+      assert.equal(o.applied, true, o.result.code);
+      const f = o.followUps[0]?.outcome;
+      assert.equal(f?.applied, true, o.followUps[0]?.skipped ?? f?.result.code);
+      const bytes = (x: typeof o): string => Buffer.from((x.result as { value: Uint8Array }).value).toString('hex');
+      assert.notEqual(bytes(f), bytes(o), "the rerun's random bytes are not the parent's");
+      assert.notEqual(t.host.node.resolveContextAlias(`${tag}-parent`), undefined, "the parent's context was created");
+      assert.notEqual(t.host.node.resolveContextAlias(`${tag}-child`), undefined, "the rerun's context was created");
+      assert.equal(t.host.node.proposals(ctx).length, 2, "the rerun's proposal was recorded beside the parent's");
+    } finally {
+      await t.close();
+    }
+  });
+}
