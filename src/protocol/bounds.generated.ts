@@ -17,6 +17,8 @@ export const MAX_FUNCTION_BODY_BYTES = 2097152;
 export const MAX_INSTRUMENTED_GROWTH = 4;
 /** Bytes an instrumented module may have beyond max_instrumented_growth times its size, so that small modules grow as they need. */
 export const INSTRUMENTED_GROWTH_ALLOWANCE_BYTES = 1048576;
+/** Characters of a refused module's detail kept in the refusal's message (a name from the module, e.g. an import's, is the usual detail); the rest is cut and its length given. Uncut, a module importing a 10 MB name made a 10 MB message in the call's result, the node's log and every HTTP answer that quoted it. */
+export const MAX_REJECTION_DETAIL_CHARS = 256;
 /** Bytes of one function body after instrumentation: V8's own function-size limit. A body that grows past it is rejected as function_too_large, not left for the engine to refuse. */
 export const MAX_INSTRUMENTED_FUNCTION_BYTES = 7654321;
 /** Node actions one call may queue: context_create, context_delete, context_add_member, context_remove_member, proposals, approvals and blob announcements together. */

@@ -179,11 +179,12 @@ export class ReplyBudget {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}, replies?: ReplyBudget): void {
+/** Writes a JSON answer, counted against `replies` (every answer is, errors too: they may quote what they refused). */
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string>, replies: ReplyBudget): void {
   const body = toJson(value);
   const bytes = Buffer.byteLength(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes, 'cache-control': 'no-store', ...headers });
-  replies?.hold(res, bytes);
+  replies.hold(res, bytes);
   res.end(body);
 }
 

@@ -154,7 +154,8 @@ export class NodeServer {
           const { status, message, headers } = statusOf(e);
           if (status >= 500 && status !== 503) options.logger.error('request failed', { route, status, error: message });
           try {
-            if (!res.headersSent) sendJson(res, status, { error: message }, headers);
+            // Counted against the unread answers' budget like any answer: an error may quote what it refused.
+            if (!res.headersSent) sendJson(res, status, { error: message }, headers, replies);
             else res.end();
           } catch {
             res.destroy();

@@ -176,6 +176,32 @@ describe('hostlink serve against hostile clients', () => {
     assert.equal((await api(`${node.url}healthz`)).status, 200, 'the node is up');
   });
 
+  test('a module refused for a huge name gets a short answer, not the name back', { timeout: 60_000 }, async () => {
+    // One function import, env.<4 MiB name>: refused (import_not_allowed) with the name quoted. Uncut, 64 clients
+    // deploying such modules and never reading their answers took the node past 2.6 GB.
+    const name = Buffer.from('x'.repeat(4 * 1024 * 1024));
+    const bytesLeb = (n: number): Buffer => {
+      const out: number[] = [];
+      do {
+        let b = n & 0x7f;
+        n >>>= 7;
+        if (n) b |= 0x80;
+        out.push(b);
+      } while (n);
+      return Buffer.from(out);
+    };
+    const entry = Buffer.concat([Buffer.from([0x01]), bytesLeb(3), Buffer.from('env'), bytesLeb(name.length), name, Buffer.from([0x00, 0x00])]);
+    const module = Buffer.concat([
+      Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00]),
+      Buffer.from([0x02]), bytesLeb(entry.length), entry,
+    ]);
+    const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: module });
+    assert.equal(r.status, 400, JSON.stringify(r.body).slice(0, 300));
+    const error = String(r.body.error);
+    assert.ok(error.length < 1024, `the refusal is ${error.length} characters`);
+    assert.match(error, /import_not_allowed: env\.x{64}… \(4194304 characters\): unknown host function/);
+  });
+
   test('clients that send their bodies slowly hold none of the calls in flight: others are served', { timeout: 60_000 }, async () => {
     const limited = await startServe(['--data-dir', join(dir.path, 'limited'), '--max-calls', '2']);
     const slow: Socket[] = [];

@@ -14,7 +14,7 @@ import { GAS_GLOBAL_NAME, HOSTLINK_MODULE, MEMORY_IMPORT_NAME, OUT_OF_GAS_NAME, 
 import { I32, I64, KIND_FUNC, KIND_GLOBAL, KIND_MEMORY, valTypeName, type WasmModule } from './module.js';
 import type { ModulePolicy } from './policy.js';
 import { readModule } from './reader.js';
-import { ModuleRejected } from './rejected.js';
+import { ModuleRejected, quotedName } from './rejected.js';
 import { FunctionRewriter, type RewriteEnv } from './rewrite.js';
 import { validateModule } from './validate.js';
 import { writeModule } from './writer.js';
@@ -112,7 +112,7 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
 
   const exports: PreparedExport[] = m.exports.map((e) => {
     const limit = [functionCount, m.tables.length, m.memories.length, originalGlobalCount][e.kind]!;
-    if (e.index >= limit) throw new ModuleRejected('invalid_module', `export ${e.name} names a missing item`, undefined, e.offset);
+    if (e.index >= limit) throw new ModuleRejected('invalid_module', `export ${quotedName(e.name)} names a missing item`, undefined, e.offset);
     const out: PreparedExport = { name: e.name, kind: KIND_NAMES[e.kind]!, index: e.index };
     if (e.kind === KIND_FUNC) {
       const t = m.types[functionTypes[e.index]!]!;

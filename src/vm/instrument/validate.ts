@@ -1,7 +1,7 @@
 import { MAX_DATA_SEGMENTS, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_FUNCTION_BODY_BYTES, MAX_GLOBALS, MAX_TYPES } from '../../protocol/bounds.generated.js';
 import { valTypeName, type WasmModule, type Element } from './module.js';
 import type { ModulePolicy } from './policy.js';
-import { ModuleRejected } from './rejected.js';
+import { ModuleRejected, quotedName } from './rejected.js';
 
 /** Import module reserved for the instrumentation's own imports. */
 export const RESERVED_IMPORT_MODULE = 'hostlink';
@@ -30,7 +30,7 @@ export function validateModule(m: WasmModule, policy: ModulePolicy): void {
   });
   let importedFunctions = 0;
   for (const imp of m.imports) {
-    const where = `${imp.module}.${imp.name}`;
+    const where = `${quotedName(imp.module)}.${quotedName(imp.name)}`;
     if (imp.kind === 1) throw new ModuleRejected('import_table', where, undefined, imp.offset);
     if (imp.kind === 2) throw new ModuleRejected('import_memory', where, undefined, imp.offset);
     if (imp.kind === 3) throw new ModuleRejected('import_global', where, undefined, imp.offset);
