@@ -41,6 +41,7 @@ export interface LmdbStoreOptions {
 
 type Db = Database<Buffer, Uint8Array>;
 
+const ignore = (): void => undefined;
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const storeError = (what: string, e: unknown): HostlinkError => {
   // lmdb rejects a failed commit's callers with an error whose `commitError` is a second promise, rejected
@@ -51,11 +52,23 @@ const storeError = (what: string, e: unknown): HostlinkError => {
   return e instanceof HostlinkError ? e : new HostlinkError('store', `LMDB ${what} failed: ${message(e)}`, { cause: e });
 };
 
-/** The reason behind lmdb's generic "Commit failed" (its `commitError` promise), when it has one. */
-async function commitCause(e: unknown): Promise<string | undefined> {
+/** Whether `e` is lmdb's generic "Commit failed": the batch's commit failed and none of its writes were kept. */
+const isCommitFailure = (e: unknown): boolean => (e as { commitError?: unknown } | null)?.commitError instanceof Promise;
+
+/**
+ * The reason behind lmdb's generic "Commit failed" (its `commitError` promise) if lmdb has given it already;
+ * never waits for it. lmdb (write.js) rejects `commitError` in the error branch of the failed commit's completion
+ * callback, right after failing the batch's writes and before any of their handlers run, but only if the
+ * promise exists then. When a write for the next batch is queued before that callback runs, the callback finds
+ * no failed batch (its failure flag sits in the slot the new write took), so the promise does not exist yet and
+ * the cause is dropped. The next batch's callback then fails the earlier batch's writes with a new `commitError`
+ * that nothing ever settles, and awaiting it would leave the call pending forever. A promise that is already
+ * settled wins Promise.race against Promise.resolve(): its reaction job is queued first.
+ */
+export async function commitCause(e: unknown): Promise<string | undefined> {
   const detail = (e as { commitError?: unknown } | null)?.commitError;
-  if (detail === null || typeof detail !== 'object' || typeof (detail as Promise<unknown>).then !== 'function') return undefined;
-  return (detail as Promise<unknown>).then(
+  if (!(detail instanceof Promise)) return undefined;
+  return Promise.race([detail, Promise.resolve()]).then(
     () => undefined,
     (c: unknown) => message(c),
   );
@@ -305,8 +318,12 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         async (e: unknown) => {
           if (thrown !== undefined) throw thrown.error;
           const error = storeError('commit', e);
-          const cause = await commitCause(e);
-          throw cause === undefined ? error : new HostlinkError('store', `LMDB commit failed: ${cause} (disk full or I/O error: nothing of this write was kept)`, { cause: e });
+          if (!isCommitFailure(e)) throw error;
+          // A batch lmdb noticed late gets its cause (if ever) when the commit in progress ends: look once more then.
+          let cause = await commitCause(e);
+          if (cause === undefined) cause = await root.committed.then(ignore, ignore).then(() => commitCause(e));
+          cause ??= 'lmdb did not report the cause';
+          throw new HostlinkError('store', `LMDB commit failed: ${cause} (disk full or I/O error: nothing of this write was kept)`, { cause: e });
         },
       );
       pending = done.catch(() => undefined);
