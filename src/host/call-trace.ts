@@ -55,8 +55,6 @@ export class CallTrace {
   readonly entries: TraceEntry[] = [];
   readonly counts: Record<string, MethodCount> = {};
   roundTrips = 0;
-  /** Storage keys the VM asked the host to look up (storage_read: one, storage_read_many: each): round_trip.per_key. */
-  keysLookedUp = 0;
   dropped = 0;
   /**
    * Whether the session keeps each request as an entry with its timings. The host turns it off for a job

@@ -2,10 +2,10 @@
  * A Job is one execution the host wants done: its message and the promise of its report. Whoever ends the
  * job first (the VM's result, its crash, the deadline) decides its outcome; later attempts are ignored.
  */
+import type { GuestRequests } from '../protocol/effect-limits.js';
 import type { Effects } from '../protocol/effects.js';
 import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
 import type { ExecutionResult } from '../protocol/result.js';
-import { ROUND_TRIP_GAS } from '../vm/host-functions.generated.js';
 import { CallTrace } from './call-trace.js';
 
 export interface VmCrash {
@@ -34,18 +34,16 @@ export class Job {
   readonly trace = new CallTrace();
 
   /**
-   * Requests on the guest's behalf that the call's gas limit can pay for. An honest VM charges round_trip.base
-   * for each before sending it, so a VM that sends one more did not: the session ends it at once as a protocol
-   * violation, instead of answering it for as long as the deadline lasts and refusing its result only then.
+   * The requests sent on the guest's behalf so far, their bytes both ways and the storage keys they asked for
+   * (counted by the session as they arrive and are answered). An honest VM charges their round_trip gas before
+   * it sends each one (the answer's bytes when it arrives), so a request that takes them past the call's gas
+   * limit was not paid for: the session ends the job at once as a protocol violation, instead of doing the
+   * work for as long as the deadline lasts and refusing the result only then.
    */
-  readonly guestRequestAllowance: number;
-  /** Requests on the guest's behalf answered so far (counted by the session). */
-  guestRequests = 0;
+  readonly guest: GuestRequests = { count: 0, bytes: 0, keys: 0 };
 
   constructor(readonly messageJson: string) {
     this.message = parseMessage(messageJson);
-    const allowance = this.message.gasLimit / BigInt(ROUND_TRIP_GAS.base);
-    this.guestRequestAllowance = allowance > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(allowance);
     this.done = new Promise((resolve) => {
       this.settle = resolve;
     });

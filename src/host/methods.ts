@@ -5,10 +5,10 @@
  */
 import { HostlinkError } from '../errors.js';
 import { decodeEffects } from '../protocol/effects.js';
-import { effectDecodeLimits, resultDecodeLimits, resultEffectsProblem, unpaidProblem, type GuestRequests } from '../protocol/effect-limits.js';
+import { effectDecodeLimits, resultDecodeLimits, resultEffectsProblem, unpaidProblem } from '../protocol/effect-limits.js';
 import { checkNodeEffects } from '../protocol/node-effects.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, type MethodName } from '../protocol/generated.js';
-import { encodeOk, encodeStatus } from '../protocol/messages.js';
+import { encodeOk, encodeStatus, type AnyRequest } from '../protocol/messages.js';
 import { decodeResult } from '../protocol/result.js';
 import { fitResult } from '../protocol/result-size.js';
 import { HOSTLINK_VERSION } from '../version.js';
@@ -24,13 +24,11 @@ const absent = (): Uint8Array => encodeStatus('absent', {});
 /** What the VM's own loop asks for (not charged to the guest); everything else it sends on the guest's behalf. */
 export const LOOP_METHODS: ReadonlySet<string> = new Set(['hello', 'next_message', 'get_code', 'consume_result']);
 
-/** The job's requests sent on the guest's behalf (counted by the session), with their bytes from its trace. */
-function guestRequests(job: Job): GuestRequests {
-  let bytes = 0;
-  for (const [method, c] of Object.entries(job.trace.counts)) {
-    if (!LOOP_METHODS.has(method)) bytes += c.requestBytes + c.responseBytes;
-  }
-  return { count: job.guestRequests, bytes, keys: job.trace.keysLookedUp };
+/** Storage keys a request asks the host to look up: round_trip.per_key each (an honest VM pays before sending). */
+export function keysLookedUp(request: AnyRequest): number {
+  if (request.method === 'storage_read') return 1;
+  if (request.method === 'storage_read_many') return request.fields.keys.length;
+  return 0;
 }
 
 /** next_message's answer: the job, now the session's, or `absent` (no more work). */
@@ -68,7 +66,6 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
 
   storage_read(session, { key }) {
     const job = session.currentJob('storage_read');
-    job.trace.keysLookedUp++;
     const value = session.backend.readState(job.message.contextId, key);
     job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
@@ -76,7 +73,6 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
 
   storage_read_many(session, { keys }) {
     const job = session.currentJob('storage_read_many');
-    job.trace.keysLookedUp += keys.length;
     // Each distinct key is read once, and the response's size is added up while reading: a request that
     // repeats a key with a large value must not make the host read or build more than one frame.
     const read = new Map<string, Uint8Array | null>();
@@ -109,7 +105,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
     const { limits } = job.message;
     const decoded = { result: decodeResult(result, resultDecodeLimits(limits)), effects: decodeEffects(effects, effectDecodeLimits(limits)) };
     checkNodeEffects(job.message, decoded.effects);
-    const over = resultEffectsProblem(job.message, decoded.effects) ?? unpaidProblem(job.message, decoded.result, decoded.effects, guestRequests(job));
+    const over = resultEffectsProblem(job.message, decoded.effects) ?? unpaidProblem(job.message, decoded.result, decoded.effects, job.guest);
     if (over !== undefined) throw new HostlinkError('protocol', `effects over the call's limits: ${over}`);
     // The frame rule, here too: a path without frames (in-process) reports what a socket VM would.
     job.end({ kind: 'result', ...fitResult(result.length, effects.length, decoded) });

@@ -21,9 +21,9 @@ import { encodeFrame, encodeFrames, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { decodeRequest, encodeStatus } from '../protocol/messages.js';
 import { sessionIo, type SessionIoOptions } from '../transport/session-io.js';
-import { ROUND_TRIP_GAS } from '../vm/host-functions.generated.js';
+import { roundTripGas } from '../protocol/effect-limits.js';
 import type { Job } from './job.js';
-import { LOOP_METHODS, METHOD_HANDLERS } from './methods.js';
+import { keysLookedUp, LOOP_METHODS, METHOD_HANDLERS } from './methods.js';
 import type { SessionBackend, SessionContext, SessionEvent, SessionEventData, SessionState, WorkSource } from './session-types.js';
 
 export type { SessionState, WorkSource } from './session-types.js';
@@ -117,23 +117,34 @@ export class Session implements SessionContext {
     // Requests made while a job runs belong to its trace (the one that hands out the job does not).
     const job = this.#job;
     if (job === null) return handler(this, request.fields);
-    if (!LOOP_METHODS.has(request.method) && ++job.guestRequests > job.guestRequestAllowance) {
-      throw new HostlinkError(
-        'protocol',
-        `${request.method} is request ${job.guestRequests} on the guest's behalf, more than the call's gas limit ${job.message.gasLimit} pays for at ${ROUND_TRIP_GAS.base} gas each (round_trip.base)`,
-      );
+    // What the guest's requests cost in round_trip gas is checked before each one is served: its base, its bytes
+    // and its keys, on top of every earlier request and answer (the answer's bytes are added once it is built).
+    const guest = LOOP_METHODS.has(request.method) ? undefined : job.guest;
+    if (guest !== undefined) {
+      guest.count++;
+      guest.bytes += body.length;
+      guest.keys += keysLookedUp(request);
+      const owed = roundTripGas(guest);
+      if (owed > job.message.gasLimit) {
+        throw new HostlinkError(
+          'protocol',
+          `${request.method} is request ${guest.count} on the guest's behalf: with the requests before it and their answers it asks for ${owed} gas of host round trips (round_trip base, per_byte, per_key), more than the call's gas limit ${job.message.gasLimit} pays for`,
+        );
+      }
     }
     const trace = job.trace;
     if (!trace.recording) {
       const answer = handler(this, request.fields);
       if (answer instanceof Promise) return answer.then((response) => (trace.skip(request.method, body.length, response.length), response));
       trace.skip(request.method, body.length, answer.length);
+      if (guest !== undefined) guest.bytes += answer.length;
       return answer;
     }
     const arrivedAt = performance.now();
     const answer = handler(this, request.fields);
     const record = (response: Uint8Array): Uint8Array => {
       job.trace.record(request.method, body.length, response.length, arrivedAt, performance.now());
+      if (guest !== undefined) guest.bytes += response.length;
       return response;
     };
     return answer instanceof Promise ? answer.then(record) : record(answer);

@@ -74,11 +74,7 @@ export function unpaidProblem(
   requests: GuestRequests = { count: 0, bytes: 0, keys: 0 },
 ): string | undefined {
   const bytes = handedBytes(r, e);
-  const owed =
-    BigInt(bytes) * BigInt(HANDED_TO_HOST_GAS.perByte) +
-    BigInt(requests.count) * BigInt(ROUND_TRIP_GAS.base) +
-    BigInt(requests.bytes) * BigInt(ROUND_TRIP_GAS.perByte) +
-    BigInt(requests.keys) * BigInt(ROUND_TRIP_GAS.perKey);
+  const owed = BigInt(bytes) * BigInt(HANDED_TO_HOST_GAS.perByte) + roundTripGas(requests);
   const need = owed < msg.gasLimit ? owed : msg.gasLimit;
   if (e.gasUsed >= need) return undefined;
   if (requests.count === 0) return `gas_used ${e.gasUsed} does not pay for the ${bytes} bytes handed over (handed_to_host: at least ${need})`;
@@ -96,6 +92,15 @@ export interface GuestRequests {
   bytes: number;
   /** Storage keys the requests asked the host to look up (round_trip.per_key each). */
   keys: number;
+}
+
+/**
+ * The round_trip gas an honest VM charged for `requests`: base per request, per_byte both ways, per_key per key
+ * looked up. The host checks it while the call runs (each request against the gas limit: session.ts) and with
+ * the result (unpaidProblem), with this one formula.
+ */
+export function roundTripGas(requests: GuestRequests): bigint {
+  return BigInt(requests.count) * BigInt(ROUND_TRIP_GAS.base) + BigInt(requests.bytes) * BigInt(ROUND_TRIP_GAS.perByte) + BigInt(requests.keys) * BigInt(ROUND_TRIP_GAS.perKey);
 }
 
 /**

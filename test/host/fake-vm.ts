@@ -7,8 +7,10 @@
  *       hello-only (say hello, never ask for work),
  *       flood (say hello, ask next_message, then pipeline storage_read requests without reading answers;
  *              prints `wrote N` on stderr each time its writes stall, or `done N` after FLOOD_BYTES),
- *       read-flood (takes a job, then sends storage_read of an empty key, each after the previous answer, until the
- *              host ends the session or 1000 were answered; prints `answered N` on stderr and exits 0),
+ *       flood-KIND (takes a job, then sends one request after another, each after the previous answer, until the host
+ *              ends the session or 1000 were answered; prints `answered N` on stderr and exits 0): KIND read is a
+ *              storage_read of an empty key, keys a storage_read_many of MAX_BATCH_KEYS distinct keys, blob a
+ *              blob_append of 1 MiB,
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
  *              key `big`; prints the response's status name on stderr and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
@@ -34,6 +36,7 @@ import { connect, type Socket } from 'node:net';
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../src/protocol/calldata.js';
 import { emptyEffects, encodeEffects } from '../../src/protocol/effects.js';
 import { encodeFrame, FrameReader } from '../../src/protocol/frame.js';
+import { STATUS_CODES } from '../../src/protocol/generated.js';
 import { helloProof } from '../../src/protocol/hello-proof.js';
 import { decodeResponse, encodeRequest, MAX_BATCH_KEYS } from '../../src/protocol/messages.js';
 import { DEFAULT_GAS_LIMIT, parseMessage } from '../../src/protocol/message.js';
@@ -172,17 +175,23 @@ socket.on('connect', () => {
         }
       }
     });
-  } else if (mode === 'read-flood') {
+  } else if (mode?.startsWith('flood-')) {
     let answered = 0;
-    const read = encodeFrame(encodeRequest('storage_read', { key: new Uint8Array(0) }));
+    const keys = Array.from({ length: MAX_BATCH_KEYS }, (_, i) => Uint8Array.of(i & 0xff, i >> 8));
+    const request: Record<string, Uint8Array> = {
+      'flood-read': encodeRequest('storage_read', { key: new Uint8Array(0) }),
+      'flood-keys': encodeRequest('storage_read_many', { keys }),
+      'flood-blob': encodeRequest('blob_append', { handle: 1n, data: new Uint8Array(1024 * 1024) }),
+    };
+    const read = encodeFrame(request[mode]!);
     // The host ends the session with requests of ours unread: a reset, reported before the default's exit 9.
     const report = (): void => {
       process.stderr.write(`answered ${answered}\n`);
       process.exit(0);
     };
     takeJob(socket, hello, (body, answers) => {
-      const status = answers > 2 ? decodeResponse('storage_read', body).status : undefined;
-      if (status === 'ok' || status === 'absent') answered++;
+      // Every answer but the host's last word (bad_request, as it ends the session).
+      if (answers > 2 && body[0] !== STATUS_CODES.bad_request) answered++;
       if (answered === 1000) return report(); // a host that never cuts it off: enough to show it
       if (answers >= 2) socket.write(read);
     });

@@ -13,9 +13,10 @@ import { Job } from '../../src/host/job.js';
 import { serveSession, Session, type WorkSource } from '../../src/host/session.js';
 import { launchVm, type VmProcess } from '../../src/host/supervisor.js';
 import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
-import { decodeResponse, encodeOk, encodeRequest } from '../../src/protocol/messages.js';
+import { decodeResponse, encodeOk, encodeRequest, encodeStatus, MAX_BATCH_KEYS } from '../../src/protocol/messages.js';
+import { roundTripGas } from '../../src/protocol/effect-limits.js';
+import { DEFAULT_GAS_LIMIT } from '../../src/protocol/message.js';
 import { sessionIo, type SessionIo, type SessionIoMode } from '../../src/transport/session-io.js';
-import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { MemoryBackend, message, utf8 } from '../helpers.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
@@ -67,19 +68,53 @@ describe('session bounds', () => {
     const backend = new MemoryBackend();
     const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
     // Enough gas for 50 round trips: an honest VM charges round_trip.base before it sends each request.
-    const job = new Job(message({ codeHash: code, method: 'm', gasLimit: 50n * BigInt(ROUND_TRIP_GAS.base) + 7n }));
+    // Enough gas for 50 reads of an empty key and their answers (absent), as an honest VM charges them: base and
+    // bytes before sending each, per_key for its key, the answer's bytes when it arrives.
+    const oneRead = encodeRequest('storage_read', { key: new Uint8Array(0) }).length + encodeStatus('absent', {}).length;
+    const gasLimit = roundTripGas({ count: 50, bytes: 50 * oneRead, keys: 50 }) + 7n;
+    const job = new Job(message({ codeHash: code, method: 'm', gasLimit }));
     let given = false;
     const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
-    const { vm, socket, stderr } = await fakeVm('read-flood');
+    const { vm, socket, stderr } = await fakeVm('flood-read');
     const io = ioFor(socket, mode, t);
     if (io === null) return void (await vm.stop(200));
     const { error } = await serveSession(new Session(backend, { pool: once }), socket, MAX_FRAME_BYTES, { io });
     socket.destroy();
     await vm.exited;
-    assert.match(error?.message ?? '', /storage_read is request 51 on the guest's behalf, more than the call's gas limit \d+ pays for/);
+    assert.match(error?.message ?? '', /storage_read is request 51 on the guest's behalf: .* more than the call's gas limit \d+ pays for/);
     assert.equal(stderr().trim(), 'answered 50', `the 50 requests the gas paid for were answered, and no more: ${JSON.stringify(vm.crash())}`);
-    assert.equal(job.guestRequests, 51);
+    assert.equal(job.guest.count, 51);
   });
+
+  // Requests whose keys or bytes cost far more than round_trip.base: the cut counts them too. Counting requests
+  // alone, the default gas limit let a VM have 555 lookups of 4,096 keys each (2.3 million keys in 2.4 s), or
+  // 555 MiB of blob data staged, from one call.
+  for (const [kind, request, keys] of [
+    ['keys', encodeRequest('storage_read_many', { keys: Array.from({ length: MAX_BATCH_KEYS }, (_, i) => Uint8Array.of(i & 0xff, i >> 8)) }), MAX_BATCH_KEYS],
+    ['blob', encodeRequest('blob_append', { handle: 1n, data: new Uint8Array(1024 * 1024) }), 0],
+  ] as const) {
+    test(`${mode}: a VM flooding requests of many keys or bytes (${kind}) is cut off at the first its gas cannot pay`, { timeout: 60_000 }, async (t) => {
+      const backend = new MemoryBackend();
+      const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
+      const job = new Job(message({ codeHash: code, method: 'm' }));
+      let given = false;
+      const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+      const { vm, socket, stderr } = await fakeVm(`flood-${kind}`);
+      const io = ioFor(socket, mode, t);
+      if (io === null) return void (await vm.stop(200));
+      const { error } = await serveSession(new Session(backend, { pool: once }), socket, MAX_FRAME_BYTES, { io });
+      socket.destroy();
+      await vm.exited;
+      const cut = /is request (\d+) on the guest's behalf: with the requests before it and their answers it asks for (\d+) gas/.exec(error?.message ?? '');
+      assert.ok(cut, `the session ended for want of gas: ${error?.message}`);
+      assert.ok(BigInt(cut[2]!) > DEFAULT_GAS_LIMIT);
+      // At most what the gas limit pays for the requests alone (their answers only add to it).
+      const paid = Number(DEFAULT_GAS_LIMIT / roundTripGas({ count: 1, bytes: request.length, keys }));
+      const answered = Number(/^answered (\d+)$/.exec(stderr().trim())?.[1] ?? -1);
+      assert.equal(answered, Number(cut[1]) - 1, 'every request before the cut was answered');
+      assert.ok(answered >= 1 && answered <= paid, `${answered} requests answered, the gas pays for at most ${paid}`);
+    });
+  }
 
   test(`${mode}: storage_read_many of one large key repeated: read once, refused with limit_exceeded, no huge response`, { timeout: 60_000 }, async (t) => {
     const backend = new MemoryBackend();
@@ -103,7 +138,8 @@ describe('session bounds', () => {
   test(`${mode}: a VM that does not read its answers: the host holds about one answer, then answers every request in order`, { timeout: 60_000 }, async (t) => {
     const backend = new MemoryBackend();
     const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
-    const job = new Job(message({ codeHash: code, method: 'm' }));
+    // Gas for the 256 reads and their 16 MiB of answers (round_trip per_byte): the default limit pays for fewer.
+    const job = new Job(message({ codeHash: code, method: 'm', gasLimit: 4_000_000_000n }));
     const VALUE_BYTES = 64 * 1024; // NO_READ_VALUE_BYTES in fake-vm.ts
     backend.apply(job.message.contextId, [[utf8('big'), new Uint8Array(VALUE_BYTES).fill(9)]]);
     let given = false;
