@@ -93,7 +93,7 @@ export function checkGasCosts(hf, gc) {
 }
 
 /** What creating a sub-instance's fresh instance costs, per unit of the module's static structure. */
-const INSTANTIATION_COSTS = ['per_data_byte', 'per_table_slot', 'per_element', 'per_initial_page'];
+const INSTANTIATION_COSTS = ['per_data_byte', 'per_table_slot', 'per_element', 'per_initial_page', 'per_element_segment', 'per_data_segment', 'per_import', 'per_export', 'per_global'];
 
 function hostFunctionsTs(hf, gc) {
   const lines = [`// ${HEADER}`, ''];

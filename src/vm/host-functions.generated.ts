@@ -3,7 +3,7 @@
 export const HOST_MODULE = "env";
 
 /** Version of the gas schedule below: part of the VM's code-cache key, so every node charges the same. */
-export const GAS_SCHEDULE_VERSION = 6;
+export const GAS_SCHEDULE_VERSION = 7;
 
 /** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */
 export const ROUND_TRIP_GAS = { base: 1800000, perByte: 100, perKey: 60000 } as const;
@@ -15,7 +15,7 @@ export const HANDED_TO_HOST_GAS = { perByte: 200 } as const;
 export const FINGERPRINT_GAS = { perByte: 16 } as const;
 
 /** Creating a sub-instance: per active data byte, initial table slot, active element entry and initial memory page. */
-export const INSTANTIATION_GAS = { perDataByte: 12, perTableSlot: 600, perElement: 1200, perInitialPage: 60000 } as const;
+export const INSTANTIATION_GAS = { perDataByte: 12, perTableSlot: 600, perElement: 1200, perInitialPage: 60000, perElementSegment: 4000, perDataSegment: 700, perImport: 20000, perExport: 40000, perGlobal: 8000 } as const;
 
 /** Every host function a guest may import from module "env", declared once, with its gas costs. */
 export const HOST_FUNCTIONS = {

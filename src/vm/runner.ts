@@ -264,7 +264,18 @@ function runLent(ex: Execution, code: LoadedCode, meter: Meter, fingerprint: boo
 /** Gas of creating one instance of a module (protocol/gas-costs.json `instantiation`). */
 function instantiationGas(w: InstantiationWork): bigint {
   const g = INSTANTIATION_GAS;
-  return BigInt(w.dataBytes) * BigInt(g.perDataByte) + BigInt(w.tableSlots) * BigInt(g.perTableSlot) + BigInt(w.elements) * BigInt(g.perElement) + BigInt(w.initialPages) * BigInt(g.perInitialPage);
+  const units =
+    w.dataBytes * g.perDataByte +
+    w.tableSlots * g.perTableSlot +
+    w.elements * g.perElement +
+    w.initialPages * g.perInitialPage +
+    w.elementSegments * g.perElementSegment +
+    w.dataSegments * g.perDataSegment +
+    w.imports * g.perImport +
+    w.exports * g.perExport +
+    w.globals * g.perGlobal;
+  // Every term is far below 2^53 (the module budgets bound each count), so the sum is exact.
+  return BigInt(units);
 }
 
 /**

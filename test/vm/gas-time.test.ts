@@ -78,7 +78,7 @@ describe('the gas schedule covers the catalogue', () => {
       checkGasCosts: (hf: unknown, gc: unknown) => void;
     };
     const fn = (name: string): object => ({ name, family: 'f', params: [], result: null });
-    const instantiation = { per_data_byte: 1, per_table_slot: 1, per_element: 1, per_initial_page: 1 };
+    const instantiation = { per_data_byte: 1, per_table_slot: 1, per_element: 1, per_initial_page: 1, per_element_segment: 1, per_data_segment: 1, per_import: 1, per_export: 1, per_global: 1 };
     const costs = { schedule_version: 2, round_trip: { base: 1, per_byte: 1, per_key: 1 }, handed_to_host: { per_byte: 1 }, fingerprint: { per_byte: 1 }, instantiation, functions: { a: { base: 1, per_byte: 0 } } };
     assert.doesNotThrow(() => codegen.checkGasCosts({ functions: [fn('a')] }, costs));
     assert.throws(() => codegen.checkGasCosts({ functions: [fn('a'), fn('new_fn')] }, costs), /no costs for host function\(s\) new_fn/);

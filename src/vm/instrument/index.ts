@@ -72,6 +72,15 @@ export interface InstantiationWork {
   elements: number;
   /** Initial pages of the memory. */
   initialPages: number;
+  /** Element and data segments, active or not, empty or not: each is walked at every instantiation. */
+  elementSegments: number;
+  dataSegments: number;
+  /** Imports, each linked at every instantiation. */
+  imports: number;
+  /** Exports, each built at every instantiation. */
+  exports: number;
+  /** Globals, each created at every instantiation. */
+  globals: number;
 }
 
 /** Every execution reads the guest's memory through this export: a module without it can never run. */
@@ -100,6 +109,11 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
     tableSlots: m.tables.reduce((n, t) => n + t.limits.min, 0),
     elements: m.elements.reduce((n, e) => n + ((e.flags & 1) === 1 ? 0 : (e.funcs?.length ?? e.exprs?.length ?? 0)), 0),
     initialPages: m.memories.reduce((n, l) => n + l.min, 0),
+    elementSegments: m.elements.length,
+    dataSegments: m.datas.length,
+    imports: m.imports.length,
+    exports: m.exports.length,
+    globals: m.globals.length,
   };
 
   const importedFunctions = m.imports.filter((i) => i.kind === KIND_FUNC).length;
