@@ -1,11 +1,11 @@
 /** Helpers shared by the CLI commands: the common options, ids, input and printing. */
-import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HostlinkError } from '../errors.js';
 import { readBounded } from '../read-bounded.js';
 import { isPlainText, logText } from '../terminal-text.js';
+import { nameId } from '../name-id.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../protocol/message.js';
@@ -241,7 +241,7 @@ export function parseId(text: string, what = 'id'): Uint8Array {
   if (text.startsWith('name:')) {
     const name = text.slice(5);
     if (name.length === 0) throw new HostlinkError('usage', `${what} 'name:' has an empty name: write name:TEXT`);
-    return hashName(name, what);
+    return nameId(name, what);
   }
   const hexMatch = /^(0x|0X)?([0-9a-fA-F]*)$/.exec(text);
   if (hexMatch && (hexMatch[1] !== undefined || hexMatch[2]!.length > 0)) {
@@ -253,22 +253,9 @@ export function parseId(text: string, what = 'id'): Uint8Array {
     );
   }
   if (text.length === 0) throw new HostlinkError('usage', `${what} must not be empty: give 64 hex digits or name:TEXT`);
-  return hashName(text, what);
+  return nameId(text, what);
 }
 
-/** Half of a UTF-16 pair without its other half (a JSON string may escape one): UTF-8 encodes it as U+FFFD. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/**
- * SHA-256 of a name's UTF-8. Bytes that are not UTF-8 reach a program as U+FFFD (the command line, a JSON body),
- * so names that differ only there would become one id, another account's: a name holding U+FFFD is refused.
- */
-function hashName(name: string, what: string): Uint8Array {
-  if (name.includes('\uFFFD') || LONE_SURROGATE.test(name)) {
-    throw new HostlinkError('usage', `${what}: the name is not UTF-8 text (bytes that are not UTF-8, half a UTF-16 pair, or the character U+FFFD they become): names must be UTF-8 text`);
-  }
-  return Uint8Array.from(createHash('sha256').update(name, 'utf8').digest());
-}
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

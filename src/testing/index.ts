@@ -11,7 +11,7 @@
  *   await t.close();
  */
 import { AssertionError } from 'node:assert';
-import { createHash } from 'node:crypto';
+import { nameId } from '../name-id.js';
 import { readFileSync } from 'node:fs';
 import { HostlinkError } from '../errors.js';
 import { DEFAULT_HOST_OPTIONS, Host, type CallRequest, type HostOptions, type Outcome } from '../host/host.js';
@@ -32,9 +32,12 @@ export interface Named {
   readonly hex: string;
 }
 
-/** The id that `hostlink id NAME` prints and the CLI's `name:NAME` form means: SHA-256 of the UTF-8 name. */
+/**
+ * The id that `hostlink id NAME` prints and the CLI's `name:NAME` form means: SHA-256 of the UTF-8 name. A name
+ * that is not UTF-8 text (half a UTF-16 pair, U+FFFD) is refused, as the CLI refuses it.
+ */
 export function idOf(name: string): Named {
-  const id = Uint8Array.from(createHash('sha256').update(name, 'utf8').digest());
+  const id = nameId(name, `idOf(${JSON.stringify(name)})`);
   return { name, id, hex: Buffer.from(id).toString('hex') };
 }
 

@@ -5,6 +5,7 @@
  * processes on an in-memory store.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { AssertionError } from 'node:assert';
 import { idOf, TestHost, type Contract } from '../../src/testing/index.js';
@@ -30,6 +31,15 @@ describe('hostlink/testing', () => {
     assert.equal(bob.hex, '81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9');
     const r = await calls.call('ids', {}, { as: bob, context: t.context('room') });
     assert.deepEqual(r.expectOk(), { context_id: idOf('room').hex, executor_id: bob.hex });
+  });
+
+  test('a name that is not UTF-8 text is refused, not made another name\'s id', () => {
+    // Half a UTF-16 pair encodes as U+FFFD: '\ud800', '\udbff' and '\ufffd' were one id.
+    for (const name of ['\ud800', '\udbff', '\ufffd', 'acct\udc00']) {
+      assert.throws(() => idOf(name), /the name is not UTF-8 text/, JSON.stringify(name));
+      assert.throws(() => t.account(name), /the name is not UTF-8 text/, JSON.stringify(name));
+    }
+    assert.equal(idOf('\u{1F600}').hex, createHash('sha256').update('\u{1F600}').digest('hex'), 'a whole pair is a name like any');
   });
 
   test('block time and seed are the harness settings, per host and per call', async () => {
