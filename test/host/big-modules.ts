@@ -1,5 +1,6 @@
 /** Generators of large WebAssembly modules for the deploy-bound tests (binary built directly: wat is too slow). */
-const leb = (n: number): number[] => {
+/** Unsigned LEB128, as the binary format writes sizes and counts. */
+export const leb = (n: number): number[] => {
   const o: number[] = [];
   do {
     let b = n & 0x7f;

@@ -15,6 +15,7 @@ import { Host } from '../../src/host/host.js';
 import type { VmLimits } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, text, utf8 } from '../helpers.js';
 import { wat } from '../instrument/helpers.js';
+import { leb } from './big-modules.js';
 
 interface BudgetCorpus {
   gasLimit: string;
@@ -28,16 +29,6 @@ const corpus = JSON.parse(readFileSync(join(ROOT, 'test', 'hostile', 'budget', '
 
 /** A module whose only function opens `depth` nested empty blocks (built directly: no text form needed). */
 function nestedBlocks(depth: number): Uint8Array {
-  const leb = (n: number): number[] => {
-    const out: number[] = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n) b |= 0x80;
-      out.push(b);
-    } while (n);
-    return out;
-  };
   const section = (id: number, bytes: number[]): number[] => [id, ...leb(bytes.length), ...bytes];
   const body = new Uint8Array(1 + 3 * depth + 1);
   body[0] = 0; // no locals

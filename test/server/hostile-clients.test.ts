@@ -15,6 +15,9 @@ import { MAX_SHOWN_VALUE_BYTES } from '../../src/server/inventory.js';
 import { MAX_LISTED_OUTCOME_BYTES } from '../../src/server/records.js';
 import { MAX_CONNECTIONS } from '../../src/server/server.js';
 import { api, startServe, type ServeProcess } from './serve-process.js';
+import { leb as lebBytes } from '../host/big-modules.js';
+
+const leb = (n: number): Buffer => Buffer.from(lebBytes(n));
 
 /** One request on a connection of its own (fetch would reuse a pooled connection the node may have closed). */
 function fresh(url: string, path: string, json?: unknown): Promise<{ status: number; body: string }> {
@@ -145,16 +148,6 @@ describe('hostlink serve against hostile clients', () => {
   });
 
   test('a module whose embedded ABI is deeply nested or huge is described from its exports; describing it never ends the node', { timeout: 60_000 }, async () => {
-    const leb = (n: number): Buffer => {
-      const out: number[] = [];
-      do {
-        let b = n & 0x7f;
-        n >>>= 7;
-        if (n) b |= 0x80;
-        out.push(b);
-      } while (n);
-      return Buffer.from(out);
-    };
     const withAbi = (json: string): Buffer => {
       const name = Buffer.from('hostlink.abi');
       const payload = Buffer.concat([leb(name.length), name, Buffer.from(json)]);
@@ -180,20 +173,10 @@ describe('hostlink serve against hostile clients', () => {
     // One function import, env.<4 MiB name>: refused (import_not_allowed) with the name quoted. Uncut, 64 clients
     // deploying such modules and never reading their answers took the node past 2.6 GB.
     const name = Buffer.from('x'.repeat(4 * 1024 * 1024));
-    const bytesLeb = (n: number): Buffer => {
-      const out: number[] = [];
-      do {
-        let b = n & 0x7f;
-        n >>>= 7;
-        if (n) b |= 0x80;
-        out.push(b);
-      } while (n);
-      return Buffer.from(out);
-    };
-    const entry = Buffer.concat([Buffer.from([0x01]), bytesLeb(3), Buffer.from('env'), bytesLeb(name.length), name, Buffer.from([0x00, 0x00])]);
+    const entry = Buffer.concat([Buffer.from([0x01]), leb(3), Buffer.from('env'), leb(name.length), name, Buffer.from([0x00, 0x00])]);
     const module = Buffer.concat([
       Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00]),
-      Buffer.from([0x02]), bytesLeb(entry.length), entry,
+      Buffer.from([0x02]), leb(entry.length), entry,
     ]);
     const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: module });
     assert.equal(r.status, 400, JSON.stringify(r.body).slice(0, 300));
