@@ -41,6 +41,8 @@ export class Job {
    * work for as long as the deadline lasts and refusing the result only then.
    */
   readonly guest: GuestRequests = { count: 0, bytes: 0, keys: 0 };
+  /** get_code requests made during the job (the VM's own, bounded by the session). */
+  codeRequests = 0;
 
   constructor(readonly messageJson: string) {
     this.message = parseMessage(messageJson);

@@ -21,7 +21,8 @@ import { encodeFrame, encodeFrames, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { decodeRequest, encodeStatus } from '../protocol/messages.js';
 import { sessionIo, type SessionIoOptions } from '../transport/session-io.js';
-import { roundTripGas } from '../protocol/effect-limits.js';
+import { roundTripGas, type GuestRequests } from '../protocol/effect-limits.js';
+import { NONDET_LIMITS } from '../protocol/nondet.generated.js';
 import type { Job } from './job.js';
 import { keysLookedUp, LOOP_METHODS, METHOD_HANDLERS } from './methods.js';
 import type { SessionBackend, SessionContext, SessionEvent, SessionEventData, SessionState, WorkSource } from './session-types.js';
@@ -32,6 +33,20 @@ export type { SessionState, WorkSource } from './session-types.js';
 const FLUSH_BYTES = 16 * 1024;
 
 const ALL_STATES: readonly SessionState[] = ['new', 'ready', 'busy', 'finished', 'closed'];
+
+/** get_code requests one job may make: the main instance's, and one per sub-instance depth. */
+const MAX_CODE_REQUESTS = 1 + NONDET_LIMITS.maxSubInstanceDepth;
+
+/**
+ * Books a job's answered request, whichever way it was answered (at once, or later as a Promise): in its trace,
+ * and the answer's bytes in the guest's round_trip account when it was the guest's request.
+ */
+function answered(job: Job, guest: GuestRequests | undefined, method: string, requestBytes: number, arrivedAt: number, response: Uint8Array): Uint8Array {
+  if (job.trace.recording) job.trace.record(method, requestBytes, response.length, arrivedAt, performance.now());
+  else job.trace.skip(method, requestBytes, response.length);
+  if (guest !== undefined) guest.bytes += response.length;
+  return response;
+}
 
 /** Every transition of a session: the states it may leave from, where it goes, and the error when refused. */
 const TRANSITIONS: { readonly [E in SessionEvent]: { from: readonly SessionState[]; to: SessionState; refused: string } } = {
@@ -120,6 +135,11 @@ export class Session implements SessionContext {
     // What the guest's requests cost in round_trip gas is checked before each one is served: its base, its bytes
     // and its keys, on top of every earlier request and answer (the answer's bytes are added once it is built).
     const guest = LOOP_METHODS.has(request.method) ? undefined : job.guest;
+    if (request.method === 'get_code' && ++job.codeRequests > MAX_CODE_REQUESTS) {
+      // The VM's own fetch, not the guest's, so not priced: an honest VM asks once for the main instance and once
+      // per sub-instance depth (each compiles its own variant, and the code cache drops nothing during a call).
+      throw new HostlinkError('protocol', `get_code is request ${job.codeRequests} for the code during one call; a VM needs at most ${MAX_CODE_REQUESTS}`);
+    }
     if (guest !== undefined) {
       guest.count++;
       guest.bytes += body.length;
@@ -132,22 +152,10 @@ export class Session implements SessionContext {
         );
       }
     }
-    const trace = job.trace;
-    if (!trace.recording) {
-      const answer = handler(this, request.fields);
-      if (answer instanceof Promise) return answer.then((response) => (trace.skip(request.method, body.length, response.length), response));
-      trace.skip(request.method, body.length, answer.length);
-      if (guest !== undefined) guest.bytes += answer.length;
-      return answer;
-    }
-    const arrivedAt = performance.now();
+    const arrivedAt = job.trace.recording ? performance.now() : 0;
     const answer = handler(this, request.fields);
-    const record = (response: Uint8Array): Uint8Array => {
-      job.trace.record(request.method, body.length, response.length, arrivedAt, performance.now());
-      if (guest !== undefined) guest.bytes += response.length;
-      return response;
-    };
-    return answer instanceof Promise ? answer.then(record) : record(answer);
+    if (answer instanceof Promise) return answer.then((response) => answered(job, guest, request.method, body.length, arrivedAt, response));
+    return answered(job, guest, request.method, body.length, arrivedAt, answer);
   }
 
   currentJob(method: string): Job {

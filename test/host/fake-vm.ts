@@ -10,7 +10,8 @@
  *       flood-KIND (takes a job, then sends one request after another, each after the previous answer, until the host
  *              ends the session or 1000 were answered; prints `answered N` on stderr and exits 0): KIND read is a
  *              storage_read of an empty key, keys a storage_read_many of MAX_BATCH_KEYS distinct keys, blob a
- *              blob_append of 1 MiB,
+ *              blob_append of 1 MiB, code a get_code of the job's code, fetch an http_fetch (GET) of the URL given
+ *              after the mode,
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
  *              key `big`; prints the response's status name on stderr and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
@@ -178,12 +179,14 @@ socket.on('connect', () => {
   } else if (mode?.startsWith('flood-')) {
     let answered = 0;
     const keys = Array.from({ length: MAX_BATCH_KEYS }, (_, i) => Uint8Array.of(i & 0xff, i >> 8));
-    const request: Record<string, Uint8Array> = {
-      'flood-read': encodeRequest('storage_read', { key: new Uint8Array(0) }),
-      'flood-keys': encodeRequest('storage_read_many', { keys }),
-      'flood-blob': encodeRequest('blob_append', { handle: 1n, data: new Uint8Array(1024 * 1024) }),
+    const request: Record<string, (job: Buffer) => Uint8Array> = {
+      'flood-read': () => encodeRequest('storage_read', { key: new Uint8Array(0) }),
+      'flood-keys': () => encodeRequest('storage_read_many', { keys }),
+      'flood-blob': () => encodeRequest('blob_append', { handle: 1n, data: new Uint8Array(1024 * 1024) }),
+      'flood-code': (job) => encodeRequest('get_code', { codeHash: jobMessage(job).codeHash }),
+      'flood-fetch': () => encodeRequest('http_fetch', { url: process.argv[3]!, method: 'GET', headers: [], body: new Uint8Array(0) }),
     };
-    const read = encodeFrame(request[mode]!);
+    let read: Uint8Array | undefined;
     // The host ends the session with requests of ours unread: a reset, reported before the default's exit 9.
     const report = (): void => {
       process.stderr.write(`answered ${answered}\n`);
@@ -193,7 +196,8 @@ socket.on('connect', () => {
       // Every answer but the host's last word (bad_request, as it ends the session).
       if (answers > 2 && body[0] !== STATUS_CODES.bad_request) answered++;
       if (answered === 1000) return report(); // a host that never cuts it off: enough to show it
-      if (answers >= 2) socket.write(read);
+      if (answers === 2) read = encodeFrame(request[mode]!(body));
+      if (answers >= 2) socket.write(read!);
     });
     socket.prependListener('error', report);
     socket.on('close', report);
@@ -331,6 +335,13 @@ socket.on('connect', () => {
  * Says hello, asks for a job, and hands every answer to `answer` with its number (1: hello's, 2: the job, then the
  * answers to what `answer` sends).
  */
+/** The job in a next_message answer (exits 8 when there is none). */
+function jobMessage(body: Buffer): ReturnType<typeof parseMessage> {
+  const answer = decodeResponse('next_message', body);
+  if (answer.status !== 'ok') process.exit(8);
+  return parseMessage(answer.fields.message);
+}
+
 function takeJob(socket: Socket, hello: Uint8Array, answer: (body: Buffer, answers: number) => void): void {
   socket.write(hello);
   socket.write(encodeFrame(encodeRequest('next_message', {})));

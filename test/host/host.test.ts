@@ -5,7 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { DEFAULT_GAS_LIMIT } from '../../src/protocol/message.js';
+import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { Host, type HostOptions, type Outcome } from '../../src/host/host.js';
 import { contract, id32, killBusyVm, tempDir, text, utf8 } from '../helpers.js';
 
@@ -152,6 +157,34 @@ describe('Host: misbehaving VM processes', () => {
   test('a VM that dies mid-execution is a crash', async () => {
     const o = await run('crash-after-hello');
     assert.match(message(o), /^vm_crash the VM process ended \(exit code 7\)/);
+  });
+
+  test('a VM fetching more over http_fetch than its gas pays for is cut off, the answers counted', async () => {
+    // Answers that arrive later (http_fetch's) were left out of the guest's round_trip account: 200 fetches of
+    // 1 MB for the gas of 9, and the result billing the requests alone was applied.
+    const body = Buffer.alloc(1_000_000, 0x61);
+    let served = 0;
+    const server = createServer((_q, r) => {
+      served++;
+      r.end(body);
+    }).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const host = await Host.open({ dataDir: dir.path, mode: 'oneshot', killGraceMs: 200, fetch: { allow: [new URL(url).origin] }, vmCommand: [process.execPath, FAKE_VM, 'flood-fetch', url] });
+    try {
+      const codeHash = await host.deploy(contract('kv-store'));
+      const o = await host.call({ codeHash, method: 'get', input: json({ key: 'a' }), contextId: id32('fetch-flood') });
+      const paid = Number(DEFAULT_GAS_LIMIT / (BigInt(ROUND_TRIP_GAS.base) + BigInt(body.length) * BigInt(ROUND_TRIP_GAS.perByte)));
+      const cut = /^protocol_violation http_fetch is request (\d+) on the guest's behalf/.exec(message(o));
+      assert.ok(cut, message(o));
+      // An honest VM may send one request whose answer it then cannot pay (it ends out_of_gas): at most one more.
+      assert.ok(Number(cut[1]) <= paid + 2, `cut at request ${cut[1]}; the gas pays for ${paid} such fetches`);
+      assert.ok(served <= paid + 1, `${served} fetches served`);
+      assert.equal(o.applied, false);
+    } finally {
+      await host.close();
+      server.close();
+    }
   });
 
   test('a malformed frame is a protocol violation naming the problem', async () => {

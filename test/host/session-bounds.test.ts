@@ -16,6 +16,7 @@ import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
 import { decodeResponse, encodeOk, encodeRequest, encodeStatus, MAX_BATCH_KEYS } from '../../src/protocol/messages.js';
 import { roundTripGas } from '../../src/protocol/effect-limits.js';
 import { DEFAULT_GAS_LIMIT } from '../../src/protocol/message.js';
+import { NONDET_LIMITS } from '../../src/protocol/nondet.generated.js';
 import { sessionIo, type SessionIo, type SessionIoMode } from '../../src/transport/session-io.js';
 import { MemoryBackend, message, utf8 } from '../helpers.js';
 
@@ -84,6 +85,25 @@ describe('session bounds', () => {
     assert.match(error?.message ?? '', /storage_read is request 51 on the guest's behalf: .* more than the call's gas limit \d+ pays for/);
     assert.equal(stderr().trim(), 'answered 50', `the 50 requests the gas paid for were answered, and no more: ${JSON.stringify(vm.crash())}`);
     assert.equal(job.guest.count, 51);
+  });
+
+  test(`${mode}: a VM asking for the code again and again during one call is cut off past what a VM needs`, { timeout: 60_000 }, async (t) => {
+    // get_code is the VM's own request (not priced to the guest): unbounded, a 3 MiB module fetched 841 times in
+    // one call cost the host 3.6 s of copying, until the deadline.
+    const backend = new MemoryBackend();
+    const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
+    const job = new Job(message({ codeHash: code, method: 'm' }));
+    let given = false;
+    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const { vm, socket, stderr } = await fakeVm('flood-code');
+    const io = ioFor(socket, mode, t);
+    if (io === null) return void (await vm.stop(200));
+    const { error } = await serveSession(new Session(backend, { pool: once }), socket, MAX_FRAME_BYTES, { io });
+    socket.destroy();
+    await vm.exited;
+    const most = 1 + NONDET_LIMITS.maxSubInstanceDepth;
+    assert.equal(error?.message, `get_code is request ${most + 1} for the code during one call; a VM needs at most ${most}`);
+    assert.equal(stderr().trim(), `answered ${most}`);
   });
 
   // Requests whose keys or bytes cost far more than round_trip.base: the cut counts them too. Counting requests
