@@ -33,3 +33,23 @@ export function isPlainText(text: string): boolean {
 export function shownText(text: string): string {
   return isPlainText(text) ? text : logText(text);
 }
+
+// What JSON.stringify leaves raw that a terminal acts on: DEL, C1 and the bidirectional controls (it escapes C0).
+const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * JSON text (JSON.stringify's) with DEL, C1 and bidirectional controls escaped as `\u009b`: the same JSON value,
+ * safe on a terminal. They can only stand inside strings, where an escape means the same character.
+ */
+export function inertJson(json: string): string {
+  return json.replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** At most `max` characters of `text` (never half a surrogate pair), then how long it was: untrusted text quoted. */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}… (${text.length} characters)`;
+}

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HostlinkError } from '../errors.js';
 import { readBounded } from '../read-bounded.js';
-import { isPlainText, logText } from '../terminal-text.js';
+import { inertJson, isPlainText, logText } from '../terminal-text.js';
 import { nameId } from '../name-id.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
@@ -343,6 +343,11 @@ export function showBytes(b: Uint8Array): string {
   return '0x' + hex(b);
 }
 
+/** One JSON line on stdout (the `--json` outputs), with nothing in it a terminal acts on (inertJson). */
+export function printJson(value: unknown): void {
+  process.stdout.write(inertJson(JSON.stringify(value)) + '\n');
+}
+
 /** The outcome as a JSON-friendly object (the `--json` output of `hostlink call`). */
 export function outcomeJson(o: Outcome, contextId: Uint8Array, view = false): Record<string, unknown> {
   const r = o.result;
@@ -377,7 +382,7 @@ export function cliHintContext(gasLimit: bigint | undefined, deadlineMs: number 
 
 export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean, view = false, hints?: HintContext): void {
   if (json) {
-    process.stdout.write(JSON.stringify(outcomeJson(o, contextId, view)) + '\n');
+    printJson(outcomeJson(o, contextId, view));
     return;
   }
   const r = o.result;

@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { failureHint, type HintContext } from '../host/outcome-hint.js';
-import { gasText } from './common.js';
+import { gasText, printJson } from './common.js';
 import { logText, shownText } from '../terminal-text.js';
 
 export const SERVER_OPTION = { server: { type: 'string' } } as const;
@@ -78,7 +78,7 @@ export class RemoteNode {
 /** An outcome JSON (`call --json` shape) printed as `hostlink call` prints a local outcome. */
 export function printOutcomeJson(o: Record<string, unknown>, json: boolean, view = false, hints?: HintContext): void {
   if (json) {
-    process.stdout.write(JSON.stringify(o) + '\n');
+    printJson(o);
     return;
   }
   const code = String(o['result']);

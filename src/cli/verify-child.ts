@@ -7,10 +7,10 @@
  */
 import { HostlinkError } from '../errors.js';
 import { verifyStore } from '../host/state/verify-store.js';
-import { hostOptions, withHost } from './common.js';
+import { hostOptions, printJson, withHost } from './common.js';
 
 const line = (value: unknown): void => {
-  process.stdout.write(JSON.stringify(value) + '\n');
+  printJson(value);
 };
 
 try {

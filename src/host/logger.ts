@@ -2,6 +2,8 @@
  * The logger a Host (and `hostlink serve`) writes to: four levels, a message and structured fields. The default
  * logs nothing, so embedding code decides where lines go; `jsonLogger` writes one JSON object per line.
  */
+import { inertJson } from '../terminal-text.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface HostLogger {
@@ -22,7 +24,8 @@ export function jsonLogger(min: LogLevel = 'info', write: (line: string) => void
     (level: LogLevel) =>
     (msg: string, fields?: Record<string, unknown>): void => {
       if (LEVELS.indexOf(level) < floor) return;
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+      // Fields may quote a VM, a worker or a peer: nothing in the line may act on the terminal it reaches.
+      write(inertJson(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) + '\n');
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -25,6 +25,7 @@ import { runtimeService, type InitializeRequest, type InitializeResponse } from 
 import { parseAddress } from '../transport/address.js';
 import { WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
+import { cutText, logText } from '../terminal-text.js';
 
 /** Metadata keys a worker sends with Initialize. */
 export const SLOTS_METADATA = 'hostlink-slots';
@@ -86,15 +87,21 @@ export function nodeProtocolVersions(): string {
 /** Trailing metadata of a refused version: the node's versions, so the worker can name both. */
 export const NODE_PROTOCOL_METADATA = 'hostlink-node-protocol';
 
+/** Characters of a peer's address quoted in a refusal or a log line (the rest is cut, its length given). */
+const MAX_QUOTED_CHARS = 256;
+
 export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promise<WorkerEndpoint> {
   /** Checks one registration: the answer (the seed's enum for a version mismatch), or a refusal. */
   const check = (call: grpc.ServerUnaryCall<InitializeRequest, InitializeResponse>): InitializeResponse | Refusal => {
     const request = { protocol_version: Number(call.request.protocol_version) >>> 0, server_addr: String(call.request.server_addr ?? '') };
     const metadata = call.metadata;
     const who = call.getPeer();
+    // What the peer sent is quoted cut and escaped: this runs before (and whether or not) it proved anything.
+    const addr = logText(cutText(request.server_addr, MAX_QUOTED_CHARS));
+    const log = (line: string): void => options.log(logText(cutText(line, 4 * MAX_QUOTED_CHARS)));
     const refuse = (status: grpc.status, why: string): Refusal => {
-      options.log(`refused worker registration from ${who} (${request.server_addr || 'no address'}): ${why}`);
-      return { refused: status, why };
+      log(`refused worker registration from ${who} (${addr || 'no address'}): ${why}`);
+      return { refused: status, why: cutText(why, 4 * MAX_QUOTED_CHARS) };
     };
     const bearer = String(metadata.get('authorization')[0] ?? '');
     const token = bearer.startsWith('Bearer ') ? bearer.slice('Bearer '.length) : undefined;
@@ -111,16 +118,16 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     }
     const v = request.protocol_version;
     if (v < PROTOCOL_VERSION_MIN || v > PROTOCOL_VERSION_MAX) {
-      options.log(
-        `refused worker registration from ${who} (${request.server_addr}): protocol version mismatch: the node speaks ${nodeProtocolVersions()}, the worker ${v}: install the same Hostlink release on both`,
+      log(
+        `refused worker registration from ${who} (${addr}): protocol version mismatch: the node speaks ${nodeProtocolVersions()}, the worker ${v}: install the same Hostlink release on both`,
       );
       return { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' };
     }
     const announced = metadata.get(VM_SEMANTICS_METADATA)[0];
     const mismatch = semanticsMismatch(announced === undefined ? undefined : String(announced));
     if (mismatch !== undefined) {
-      options.log(
-        `refused worker registration from ${who} (${request.server_addr}): VM rules mismatch: the node's VMs run ${mismatch.ours}, the worker's ${mismatch.theirs}: install the same Hostlink release on both`,
+      log(
+        `refused worker registration from ${who} (${addr}): VM rules mismatch: the node's VMs run ${mismatch.ours}, the worker's ${mismatch.theirs}: install the same Hostlink release on both`,
       );
       return { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' };
     }
@@ -134,7 +141,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     } catch (e) {
       return refuse(grpc.status.INVALID_ARGUMENT, (e as Error).message);
     }
-    if (address.kind !== 'tcp') return refuse(grpc.status.INVALID_ARGUMENT, `server_addr must be HOST:PORT reachable from the node (got ${request.server_addr})`);
+    if (address.kind !== 'tcp') return refuse(grpc.status.INVALID_ARGUMENT, `server_addr must be HOST:PORT reachable from the node (got ${addr})`);
     const instance = String(metadata.get(INSTANCE_METADATA)[0] ?? request.server_addr);
     // Workers that share a certificate (or the token) are one identity: give each its own key to tell them apart.
     const identity = certificate !== undefined ? `certificate sha256 ${certificate.fingerprint256}` : "the node's token";

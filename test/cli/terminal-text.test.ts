@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { contractPath, tempDir } from '../helpers.js';
+import { call, Probe } from '../node/probe.js';
 import { cliIn } from './run-cli.js';
 
 const dir = tempDir('hostlink-terminal-text-');
@@ -55,6 +56,36 @@ describe('contract text on the terminal', () => {
     assert.match(r.stdout, /Panic.*\\u001b\[2J\\u001b\]0;owned\\u0007ok\\u000dforged line\\u009b31mred\\u202eevil/);
     assert.match(r.stderr, /^ {2}log: \\u001b\[2J/m);
     assert.match(r.stderr, /^ {2}event: \\u001b\[2J.* 0x1b5b/m);
+  });
+
+  test('--json: the same, with nothing raw a terminal acts on (JSON escapes C0 only: DEL, C1, bidi escaped too)', () => {
+    const input = join(dir.path, 'hostile.txt');
+    writeFileSync(input, HOSTILE + '\u007f');
+    const r = hostlink('call', contractPath('misbehave'), 'terminal_text', '--input', `@${input}`, '--context', 'tty', '--json');
+    assertInert('stdout', r.stdout);
+    const o = JSON.parse(r.stdout) as { logs: string[] };
+    assert.equal(o.logs[0], HOSTILE + '\u007f', 'the same JSON value');
+  });
+
+  test('state: a value holding newlines cannot forge entries; contexts: a created alias is escaped', async () => {
+    // kv-store keeps the value as given: one entry whose value reads like two more entries.
+    const forged = hostlink('call', contractPath('kv-store'), 'set', '--input', JSON.stringify({ key: 'balance:mallory', value: '1\n  e:balance:alice = 0\n  e:owner = mallory' }), '--context', 'bank');
+    assert.equal(forged.code, 0, forged.stderr);
+    const state = hostlink('state', 'bank');
+    assert.equal(state.code, 0, state.stderr);
+    assert.equal(state.stdout.split('\n').filter((l) => l.startsWith('  e:')).length, 1, state.stdout);
+    assert.match(state.stdout, /e:balance:mallory = .*1\\u000a {2}e:balance:alice = 0\\u000a/);
+
+    const p = new Probe();
+    const evil = '\u001b]0;owned\u0007\u001b[2J\rforged\u202e';
+    p.method('create', call('context_create', p.buf('near'), p.buf(new Uint8Array(32).fill(7)), p.buf('{}'), p.buf(`a${evil}`)));
+    const file = join(dir.path, 'alias.wasm');
+    writeFileSync(file, await p.build());
+    assert.equal(hostlink('call', file, 'create', '--context', 'creator').code, 0);
+    const listed = hostlink('contexts');
+    assert.equal(listed.code, 0, listed.stderr);
+    assertInert('contexts stdout', listed.stdout);
+    assert.match(listed.stdout, /alias a\\u001b\]0;owned\\u0007/);
   });
 
   test('a return value with control characters is shown as hex', () => {

@@ -356,6 +356,24 @@ describe('remote workers on loopback', { skip }, () => {
     await rightToken.kill('SIGTERM');
   });
 
+  test('a registration from anyone quotes its address in the log cut and escaped', { timeout: 60_000 }, async () => {
+    // Before any credential was checked, the address went into the node's log whole and raw: 10 registrations of
+    // a 3 MB address holding a CSI and a right-to-left override wrote 30 MB of warn lines, controls and all.
+    const log: string[] = [];
+    const host = await openHost({}, log);
+    // No client certificate, no token: refused, and logged.
+    const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca));
+    const metadata = new grpc.Metadata();
+    metadata.set(SLOTS_METADATA, '1');
+    const hostile = '\u009b2J\u202e\u001b]0;owned\u0007' + 'x'.repeat(3_000_000);
+    const outcome = await initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: hostile }, { credentials, metadata, deadlineMs: 10_000 }).catch((e: Error) => e);
+    assert.ok(outcome instanceof Error || outcome.ok === false, 'refused');
+    const line = log.filter((l) => l.includes('refused worker registration')).at(-1) ?? '';
+    assert.ok(line.length > 0 && line.length < 4096, `a refusal line of ${line.length} characters`);
+    assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/, 'no control character in the line');
+    assert.match(line, /\\u009b2J\\u202e\\u001b\]0;owned\\u0007x+… \(3000014 characters\)/);
+  });
+
   test("a registration for a live worker's address made with another certificate is refused; the same certificate may replace it", { timeout: 60_000 }, async () => {
     const log: string[] = [];
     const host = await openHost({}, log);

@@ -7,7 +7,7 @@ import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
 import type { Host, Outcome } from '../../host/host.js';
 import { round3 } from '../../host/call-trace.js';
 import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
-import { cliHintContext, hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, namingFile, outcomeJson, parse, parseDeadline, parseGas, parseId, parseInput, printOutcome, readContractArg, withHost } from '../common.js';
+import { cliHintContext, hex, HOST_OPTIONS, HOST_OPTIONS_HELP, hostOptions, ID_HELP, namingFile, outcomeJson, parse, parseDeadline, parseGas, parseId, parseInput, printJson, printOutcome, readContractArg, withHost } from '../common.js';
 import { printOutcomeJson, RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 import { logText } from '../../terminal-text.js';
 import { datetimeToNanos, DEFAULT_GAS_LIMIT } from '../../protocol/message.js';
@@ -102,7 +102,7 @@ function printConsensus(report: ConsensusReport, json: boolean): void {
   });
   if (json) {
     const votes = report.votes.map((v) => ({ node: v.node, vote: v.vote, reason: v.reason }));
-    process.stdout.write(JSON.stringify({ consensus: { decision: report.decision, tally: report.tally, leader_blocks: blocks, votes } }) + '\n');
+    printJson({ consensus: { decision: report.decision, tally: report.tally, leader_blocks: blocks, votes } });
     return;
   }
   const hash = (o: Outcome): string => Buffer.from(o.executionHash).toString('hex').slice(0, 16);
@@ -175,7 +175,7 @@ export async function run(argv: string[]): Promise<number> {
   }, values.view && !existsSync(target) ? 'read' : 'write');
   if (outcome === null) return 1;
   if (values.trace) {
-    process.stdout.write(JSON.stringify({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } }) + '\n');
+    printJson({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } });
     return outcome.result.code === 'return' ? 0 : 1;
   }
   printOutcome(outcome, contextId, values.json === true, values.view === true, cliHintContext(gasLimit, options.deadlineMs));
@@ -248,6 +248,6 @@ async function callRemote(
   };
   walk(record);
   const calls = await Promise.all(ids.map((id) => node.get<Record<string, unknown>>(`api/calls/${id}`)));
-  process.stdout.write(JSON.stringify({ ...record.outcome, trace: { calls } }) + '\n');
+  printJson({ ...record.outcome, trace: { calls } });
   return ok;
 }

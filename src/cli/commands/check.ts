@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { checkContract } from '../../contract/check.js';
 import { readAbi } from '../../contract/abi.js';
-import { parse, readContractFile } from '../common.js';
+import { parse, printJson, readContractFile } from '../common.js';
 import { logText } from '../../terminal-text.js';
 
 export const usage = `usage: hostlink check FILE.wasm [--json]
@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<number> {
   const failure = checkContract(wasm);
   if (values.json) {
     const methods = failure ? undefined : readAbi(wasm).abi.methods.map((m) => m.name);
-    process.stdout.write(JSON.stringify({ file, ok: !failure, ...(failure ? { failure } : { methods }) }) + '\n');
+    printJson({ file, ok: !failure, ...(failure ? { failure } : { methods }) });
     return failure ? 1 : 0;
   }
   if (failure) {

@@ -1,7 +1,7 @@
 /** `hostlink codes`: the contracts deployed in a data directory, with their sizes and methods. */
 import { HostlinkError } from '../../errors.js';
 import { listCodes } from '../../host/inventory.js';
-import { hex, parse, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
+import { hex, parse, printJson, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 import { logText } from '../../terminal-text.js';
 
@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       ? await remoteCodes(new RemoteNode(server))
       : (await withHost(storeOptions(values), async (host) => listCodes(host.store), 'read')).map((c) => ({ code_hash: hex(c.codeHash), bytes: c.bytes, name: c.name ?? null, methods: c.methods }));
   if (values.json) {
-    process.stdout.write(JSON.stringify(codes) + '\n');
+    printJson(codes);
     return 0;
   }
   for (const c of codes) process.stdout.write(`${c.code_hash}  ${String(c.bytes).padStart(8)} bytes  ${logText(c.name ?? '-')}  ${logText(c.methods.join(', '))}\n`);

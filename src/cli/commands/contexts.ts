@@ -1,8 +1,9 @@
 /** `hostlink contexts`: the contexts of a data directory (with state, or created by calls), their size and root. */
 import { HostlinkError } from '../../errors.js';
 import { listContextInfo } from '../../host/inventory.js';
-import { hex, parse, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
+import { hex, parse, printJson, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
+import { logText } from '../../terminal-text.js';
 
 export const usage = `usage: hostlink contexts [--data-dir DIR] [--server URL] [--json]
 
@@ -25,12 +26,12 @@ export async function run(argv: string[]): Promise<number> {
   if (server !== undefined) {
     const list = await new RemoteNode(server).get<{ context: string; root: string; application?: string }[]>('api/contexts');
     if (values.json) {
-      process.stdout.write(JSON.stringify(list.map((c) => ({ context: c.context, root: c.root, ...(c.application !== undefined ? { application_id: c.application } : {}) }))) + '\n');
+      printJson(list.map((c) => ({ context: c.context, root: c.root, ...(c.application !== undefined ? { application_id: c.application } : {}) })));
       return 0;
     }
     for (const c of list) {
       const extra = c.application !== undefined ? `  created by a call (application ${c.application.slice(0, 16)}…)` : '';
-      process.stdout.write(`${c.context}  root ${c.root.slice(0, 16)}…${extra}\n`);
+      process.stdout.write(logText(`${c.context}  root ${c.root.slice(0, 16)}…${extra}`) + '\n');
     }
     if (list.length === 0) process.stdout.write(EMPTY);
     return 0;
@@ -43,11 +44,11 @@ export async function run(argv: string[]): Promise<number> {
       root: hex(c.root),
       ...(c.created ? { application_id: hex(c.created.applicationId), alias: c.created.alias } : {}),
     }));
-    process.stdout.write(JSON.stringify(out) + '\n');
+    printJson(out);
     return 0;
   }
   for (const c of list) {
-    const extra = c.created ? `  created by a call (application ${hex(c.created.applicationId).slice(0, 16)}…${c.created.alias ? `, alias ${c.created.alias}` : ''})` : '';
+    const extra = c.created ? `  created by a call (application ${hex(c.created.applicationId).slice(0, 16)}…${c.created.alias ? `, alias ${logText(c.created.alias)}` : ''})` : '';
     process.stdout.write(`${hex(c.contextId)}  ${String(c.keys).padStart(6)} keys  root ${hex(c.root).slice(0, 16)}…${extra}\n`);
   }
   if (list.length === 0) process.stdout.write(EMPTY);

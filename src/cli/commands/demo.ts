@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   show('get_unchecked of a missing key (panic)', await call('get_unchecked', { key: 'lang' }));
   const { root, entries } = host.state(contextId);
   say(`\nstate of context "demo" (${hex(contextId).slice(0, 16)}…): root ${hex(root)}`);
-  for (const [k, v] of entries) say(`  ${showBytes(k)} = ${showBytes(v)}`);
+  for (const [k, v] of entries) say(`  ${logText(showBytes(k))} = ${logText(showBytes(v))}`);
 
   say('\n3. non-deterministic blocks: a leader and 5 validators, each on its own copy of the state');
   await runOracleDemo(host, say, sandbox);

@@ -1,6 +1,6 @@
 /** `hostlink deploy FILE.wasm`: store a contract and print its code hash. */
 import { HostlinkError } from '../../errors.js';
-import { hex, namingFile, parse, readContractArg, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
+import { hex, namingFile, parse, printJson, readContractArg, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
 
 export const usage = `usage: hostlink deploy FILE.wasm [--data-dir DIR] [--json]
@@ -21,6 +21,7 @@ export async function run(argv: string[]): Promise<number> {
     server === undefined
       ? await withHost(storeOptions(values), (host) => namingFile(file, host.deploy(bytes)))
       : Uint8Array.from(Buffer.from((await namingFile(file, new RemoteNode(server).post<{ code_hash: string }>('api/codes', bytes, 'application/wasm', 'deploying again is safe once the node answers (a contract is stored by its hash)'))).code_hash, 'hex'));
-  process.stdout.write(values.json ? JSON.stringify({ code_hash: hex(hash), bytes: bytes.length }) + '\n' : hex(hash) + '\n');
+  if (values.json) printJson({ code_hash: hex(hash), bytes: bytes.length });
+  else process.stdout.write(hex(hash) + '\n');
   return 0;
 }

@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../../protocol/gener
 import { channelInfo } from '../../transport/connect.js';
 import { INSTRUMENTATION_VERSION } from '../../vm/instrument/index.js';
 import { HOSTLINK_VERSION } from '../../version.js';
-import { cliSandbox, parse } from '../common.js';
+import { cliSandbox, parse, printJson } from '../common.js';
 import { HostlinkError } from '../../errors.js';
 import { assessSandbox } from '../../host/sandbox/plan.js';
 import type { SandboxMode } from '../../vm/sandbox.js';
@@ -131,7 +131,7 @@ export async function run(argv: string[]): Promise<number> {
   const versions = { hostlink: HOSTLINK_VERSION, protocol: `${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`, instrumentation: INSTRUMENTATION_VERSION, gasSchedule: GAS_SCHEDULE_VERSION };
   if (values.json) {
     const seccomp = sandboxAddon().addon?.rules();
-    process.stdout.write(JSON.stringify({ ready, versions, checks: results, ...(seccomp ? { seccomp } : {}) }) + '\n');
+    printJson({ ready, versions, checks: results, ...(seccomp ? { seccomp } : {}) });
   } else {
     process.stdout.write(`hostlink ${versions.hostlink}, protocol ${versions.protocol}, instrumentation v${versions.instrumentation}, gas schedule v${versions.gasSchedule}\n`);
     const width = Math.max(...results.map((c) => c.name.length));

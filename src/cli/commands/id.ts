@@ -1,6 +1,6 @@
 /** `hostlink id NAME`: the 32-byte id a name stands for (SHA-256 of its UTF-8 bytes), as --context/--executor use it. */
 import { HostlinkError } from '../../errors.js';
-import { hex, ID_HELP, parse, parseId } from '../common.js';
+import { hex, ID_HELP, parse, parseId, printJson } from '../common.js';
 
 export const usage = `usage: hostlink id (NAME|name:NAME|ID) [--json]
 
@@ -12,6 +12,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one NAME\n${usage}`);
   const id = hex(parseId(positionals[0]!, 'NAME'));
-  process.stdout.write(values.json ? JSON.stringify({ input: positionals[0], id }) + '\n' : id + '\n');
+  if (values.json) printJson({ input: positionals[0], id });
+  else process.stdout.write(id + '\n');
   return 0;
 }

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { HostlinkError } from '../../errors.js';
 import { readAbi } from '../../contract/abi.js';
 import { logText } from '../../terminal-text.js';
-import { missingContract, parse, readContractFile, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
+import { missingContract, parse, printJson, readContractFile, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 
 export const usage = `usage: hostlink inspect (FILE.wasm|HASH) [--json] [--data-dir DIR]
 
@@ -34,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const { abi, embedded } = readAbi(wasm);
   const codeHash = createHash('sha256').update(wasm).digest('hex');
   if (values.json) {
-    process.stdout.write(JSON.stringify({ code_hash: codeHash, embedded, ...abi }) + '\n');
+    printJson({ code_hash: codeHash, embedded, ...abi });
     return 0;
   }
   const out: string[] = [`${abi.name ?? 'contract'} ${codeHash} (${wasm.length} bytes)${embedded ? '' : ' — no ABI section: methods from the exports only (build with hostlink build for shapes)'}`, 'methods:'];

@@ -1,8 +1,9 @@
 /** `hostlink state CONTEXT`: a context's keys and values (CRDT collections decoded, long values cut) and state root. */
 import { HostlinkError } from '../../errors.js';
 import { viewState, type CollectionView } from '../../host/crdt-view.js';
-import { hex, ID_HELP, parse, parseId, showBytes, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
+import { hex, ID_HELP, parse, parseId, printJson, showBytes, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 import { RemoteNode, SERVER_HELP, SERVER_OPTION, serverOf } from '../remote.js';
+import { logText } from '../../terminal-text.js';
 
 export const usage = `usage: hostlink state CONTEXT [--raw] [--full] [--data-dir DIR] [--json]
 
@@ -43,11 +44,11 @@ export async function run(argv: string[]): Promise<number> {
     type Entry = { key: string; value: string; bytes?: number; truncated?: boolean };
     const out = await new RemoteNode(server).get<{ context: string; root: string; entries: Entry[]; complete?: boolean }>(`api/contexts/${hex(contextId)}/state`);
     if (values.json) {
-      process.stdout.write(JSON.stringify(out) + '\n');
+      printJson(out);
       return 0;
     }
-    process.stdout.write(`context ${out.context}\nroot    ${out.root}\n`);
-    for (const { key, value, bytes, truncated } of out.entries) process.stdout.write(`  ${key} = ${value}${truncated ? `… (${bytes} bytes, cut by the node)` : ''}\n`);
+    process.stdout.write(`context ${logText(out.context)}\nroot    ${logText(out.root)}\n`);
+    for (const { key, value, bytes, truncated } of out.entries) process.stdout.write(`  ${logText(key)} = ${logText(value)}${truncated ? `… (${bytes} bytes, cut by the node)` : ''}\n`);
     if (out.entries.length === 0) {
       process.stdout.write('  (empty)\n');
       process.stderr.write(NO_STATE_NOTE);
@@ -64,9 +65,10 @@ export async function run(argv: string[]): Promise<number> {
     if (full || b.length <= SHOWN_CHARS) return { text: s, truncated: false };
     return { text: s.slice(0, SHOWN_CHARS), truncated: true };
   };
+  // One line per entry: a newline in a contract's key or value is shown escaped, so it cannot forge entries.
   const show = (b: Uint8Array): string => {
     const c = cut(b);
-    return c.truncated ? `${c.text}… (${b.length} bytes; --full shows all)` : c.text;
+    return logText(c.truncated ? `${c.text}… (${b.length} bytes; --full shows all)` : c.text);
   };
   const jsonValue = (b: Uint8Array): Record<string, unknown> => {
     const c = cut(b);
@@ -76,11 +78,11 @@ export async function run(argv: string[]): Promise<number> {
   if (values.raw) {
     if (values.json) {
       const out = { context: hex(contextId), root: hex(root), entries: entries.map(([k, v]) => ({ key: showBytes(k), ...jsonValue(v) })) };
-      process.stdout.write(JSON.stringify(out) + '\n');
+      printJson(out);
       return 0;
     }
     process.stdout.write(`context ${hex(contextId)}\nroot    ${hex(root)}\n`);
-    for (const [k, v] of entries) process.stdout.write(`  ${showBytes(k)} = ${show(v)}\n`);
+    for (const [k, v] of entries) process.stdout.write(`  ${logText(showBytes(k))} = ${show(v)}\n`);
     if (entries.length === 0) {
       process.stdout.write('  (empty)\n');
       process.stderr.write(NO_STATE_NOTE);
@@ -106,18 +108,18 @@ export async function run(argv: string[]): Promise<number> {
       ...(view.rootDoc ? { root_document: jsonValue(view.rootDoc.doc) } : {}),
       collections: view.collections.map(collectionJson),
     };
-    process.stdout.write(JSON.stringify(out) + '\n');
+    printJson(out);
     return 0;
   }
   const lines = [`context ${hex(contextId)}`, `root    ${hex(root)}`];
-  for (const [k, v] of view.raw) lines.push(`  ${showBytes(k)} = ${show(v)}`);
+  for (const [k, v] of view.raw) lines.push(`  ${logText(showBytes(k))} = ${show(v)}`);
   if (view.rootDoc) lines.push(`  root document = ${show(view.rootDoc.doc)}`);
   for (const c of view.collections) {
     const head = `  ${c.kind} ${hex(c.id).slice(0, 16)}…`;
     if (c.error) lines.push(`${head} (cannot decode: ${c.error})`);
     else if (c.entries) {
       lines.push(`${head} (${c.entries.length} entr${c.entries.length === 1 ? 'y' : 'ies'})`);
-      for (const [k, v] of c.entries) lines.push(`    ${showBytes(k)} = ${show(v)}`);
+      for (const [k, v] of c.entries) lines.push(`    ${logText(showBytes(k))} = ${show(v)}`);
     } else if (c.values) {
       lines.push(`${head} (${c.values.length} value${c.values.length === 1 ? '' : 's'})`);
       for (const v of c.values) lines.push(`    ${show(v)}`);

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { HOSTLINK_ERROR_CODES, HostlinkError, type HostlinkErrorCode } from '../../errors.js';
 import type { StoreReport, VerifyStep } from '../../host/state/verify-store.js';
-import { dataDirOf, DEFAULT_DATA_DIR, HOST_OPTIONS, parse } from '../common.js';
+import { dataDirOf, DEFAULT_DATA_DIR, HOST_OPTIONS, parse, printJson } from '../common.js';
 
 export const usage = `usage: hostlink verify [--data-dir DIR] [--json]
 
@@ -85,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
       kind === 'usage' || kind === 'not_found'
         ? new HostlinkError(kind, failure.error)
         : new HostlinkError('store', `the store in ${dir} cannot be read: ${where(last)} failed: ${failure.error.replace(/\.$/, '')}. Nothing was changed: if the disk is sound, the store is damaged; restore the directory from a backup.`);
-    if (values.json) process.stdout.write(JSON.stringify({ data_dir: dir, ok: false, error: err.message }) + '\n');
+    if (values.json) printJson({ data_dir: dir, ok: false, error: err.message });
     throw err;
   }
   if (report === undefined) {
@@ -95,12 +95,12 @@ export async function run(argv: string[]): Promise<number> {
       'store',
       `the store in ${dir} is damaged: ${where(last)} ${how}${detail ? ` (${detail})` : ''}. Nothing was changed: restore the directory from a backup.`,
     );
-    if (values.json) process.stdout.write(JSON.stringify({ data_dir: dir, ok: false, error: err.message }) + '\n');
+    if (values.json) printJson({ data_dir: dir, ok: false, error: err.message });
     throw err;
   }
 
   if (values.json) {
-    process.stdout.write(JSON.stringify({ data_dir: dir, ok: report.problems.length === 0, ...report }) + '\n');
+    printJson({ data_dir: dir, ok: report.problems.length === 0, ...report });
     return report.problems.length === 0 ? 0 : 1;
   }
   const entries = report.tables.reduce((n, t) => n + t.entries, 0);

@@ -1,6 +1,7 @@
 // The error a module refused before compilation raises, and the stable message it carries.
 import { MAX_REJECTION_DETAIL_CHARS } from '../../protocol/bounds.generated.js';
 import { reasonMessage } from '../../protocol/reasons.js';
+import { cutText } from '../../terminal-text.js';
 
 /**
  * Why a module was refused before compilation. The rule is a stable snake_case name (listed in
@@ -20,22 +21,14 @@ export class ModuleRejected extends Error {
   }
 }
 
-/** At most `max` characters of `text` (never half a surrogate pair), then how long it was. */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return `${text.slice(0, end)}… (${text.length} characters)`;
-}
 
 /** A name from the module as a refusal quotes it: a long one cut, so the reason after it stays readable. */
-export const quotedName = (name: string): string => cut(name, MAX_REJECTION_DETAIL_CHARS >> 2);
+export const quotedName = (name: string): string => cutText(name, MAX_REJECTION_DETAIL_CHARS >> 2);
 
 function formatRejection(rule: string, detail?: string, functionIndex?: number, offset?: number): string {
   let msg = reasonMessage('module_rejected', rule);
   // The detail may quote the module (an import's or an export's name): a bounded message whatever its size.
-  if (detail) msg += `: ${cut(detail, MAX_REJECTION_DETAIL_CHARS)}`;
+  if (detail) msg += `: ${cutText(detail, MAX_REJECTION_DETAIL_CHARS)}`;
   const where: string[] = [];
   if (functionIndex !== undefined) where.push(`function ${functionIndex}`);
   if (offset !== undefined) where.push(`offset 0x${offset.toString(16)}`);
