@@ -27,6 +27,8 @@ export const MAX_NODE_ACTIONS = 1024;
 export const MAX_STORAGE_WRITES = 1024;
 /** Bytes of keys, values, arguments and payloads one call's effects may carry in total (below the 64 MiB frame limit). */
 export const MAX_EFFECT_BYTES = 50331648;
+/** Largest max_memory_pages a message may ask for (512 MiB of guest memory; with its nested instances under twice that). A VM holds its guest's memory, its nested instances', its code cache and V8's heap (up to 2 GiB) inside its process memory bound (3 GiB by default): a message allowed 65,536 pages (4 GiB) made a contract that touched them killed by that bound in a sandboxed VM (vm_crash) and returning where VMs ran without one, so its result depended on the node's sandbox, not on the message. A message asking for more is refused. */
+export const MAX_MEMORY_PAGES_LIMIT = 8192;
 /** Instrumented bytes of the compiled modules a VM process keeps between calls (a rejection counts 1024). Past it, the modules used longest ago are dropped when a call ends, never during one, and compiled again when next used. Unbounded, every distinct module stayed compiled for the process's life: 42 calls of distinct 9 MB modules took a pooled VM to its 3 GiB memory bound (about 67 MB each on this machine), and the next call, whatever its contract, ended internal_error vm_crash. */
 export const MAX_CODE_CACHE_BYTES = 268435456;
 /** Bytes of a call's input (Host.call, hostlink call --input). */

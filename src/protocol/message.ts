@@ -10,7 +10,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
-import { EFFECT_LIMIT_DEFAULTS, MAX_INPUT_BYTES } from './bounds.generated.js';
+import { EFFECT_LIMIT_DEFAULTS, MAX_INPUT_BYTES, MAX_MEMORY_PAGES_LIMIT } from './bounds.generated.js';
 import { semanticsRefusal, VM_SEMANTICS } from './vm-semantics.js';
 
 /** The seed's VMLimits plus the extra limits of the reference system. All sizes in bytes. */
@@ -234,6 +234,9 @@ export function parseLimitOverrides(raw: Record<string, unknown>): Partial<VmLim
   }
   if (limits.maxStackSize !== undefined && limits.maxStackSize > MAX_STACK_SIZE_LIMIT) {
     throw bad('limits.max_stack_size', `must be at most ${MAX_STACK_SIZE_LIMIT}`);
+  }
+  if (limits.maxMemoryPages !== undefined && limits.maxMemoryPages > MAX_MEMORY_PAGES_LIMIT) {
+    throw bad('limits.max_memory_pages', `must be at most ${MAX_MEMORY_PAGES_LIMIT} (max_memory_pages_limit: what every VM can hold whatever its memory bound)`);
   }
   return limits;
 }

@@ -16,7 +16,7 @@ import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_MEMORY_PAGES_LIMIT, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
 import { buildMessage } from '../../src/protocol/message.js';
 import { prepareModule } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
@@ -172,6 +172,16 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     // Each type lookup scanned the type list: 8000 types and functions took 4 s, growing with the square.
     const m = prepareModule(manyTypesAndFunctions(MAX_TYPES, 6000, 1), policyFor({ limits: DEFAULT_LIMITS, floats: 'canonicalize' }));
     assert.equal(m.functionCount, 6000);
+  });
+
+  test('a message cannot ask for more memory than every VM can hold: max_memory_pages past max_memory_pages_limit is refused', async () => {
+    // 65,536 pages (4 GiB) were accepted: a contract touching them was killed by a sandboxed VM's memory bound
+    // (vm_crash) and returned where VMs ran without one, so the result depended on the node, not the message.
+    const code = await host.deploy(contract('kv-store'));
+    const call = (maxMemoryPages: number) => host.call({ codeHash: code, method: 'get', input: utf8('{"key":"a"}'), contextId: id32('pages'), limits: { maxMemoryPages } });
+    await assert.rejects(call(MAX_MEMORY_PAGES_LIMIT + 1), new RegExp(`max_memory_pages\\) must be an integer from 0 to ${MAX_MEMORY_PAGES_LIMIT} \\(got ${MAX_MEMORY_PAGES_LIMIT + 1}\\)`));
+    await assert.rejects(Host.open({ dataDir: dir.path, limits: { maxMemoryPages: 65536 } }), /max_memory_pages\) must be an integer from 0 to 8192/);
+    assert.equal((await call(MAX_MEMORY_PAGES_LIMIT)).result.code, 'return');
   });
 
   test('effects over max_node_actions: the VM stops the call with a named VMError, nothing applied', async () => {

@@ -63,6 +63,7 @@ describe('execution message', () => {
     invalid({ ...base, input: 'not base64!' }, /'input' must be a base64 string/);
     invalid({ ...base, limits: { max_logz: 1 } }, /'limits.max_logz' is not a known limit/);
     invalid({ ...base, limits: { max_stack_size: 1 << 20 } }, /'limits.max_stack_size' must be at most 262144/);
+    invalid({ ...base, limits: { max_memory_pages: 65536 } }, /'limits.max_memory_pages' must be at most 8192 \(max_memory_pages_limit/);
     invalid({ ...base, datetime: '2024-02-30T00:00:00Z' }, /'datetime' is not a valid calendar date/);
     invalid({ ...base, floats: 'maybe' }, /'floats' must be/);
   });
