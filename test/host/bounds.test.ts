@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { checkContract } from '../../src/contract/check.js';
 import type { Outcome } from '../../src/host/call-types.js';
 import { Host } from '../../src/host/host.js';
+import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
@@ -23,6 +24,7 @@ import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
+import { wat } from '../instrument/helpers.js';
 import { globalsAndElements, manyExports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
@@ -172,6 +174,28 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     // Each type lookup scanned the type list: 8000 types and functions took 4 s, growing with the square.
     const m = prepareModule(manyTypesAndFunctions(MAX_TYPES, 6000, 1), policyFor({ limits: DEFAULT_LIMITS, floats: 'canonicalize' }));
     assert.equal(m.functionCount, 6000);
+  });
+
+  test('a module past an instrumentation rule stored unchecked is refused by the VMs with the rule, on every executor', async () => {
+    // A type of 999 parameters (MAX_PARAMS 998): VMs started from the start-up snapshot read the limits as
+    // undefined (a local named `exports` in the module that defines them) and crashed on the module the rule
+    // refuses, where VMs of the normal entry and VM threads returned the rule's vm_error.
+    const wide = Array<string>(999).fill('i64').join(' ');
+    const wasm = await wat(`(module (memory (export "memory") 1) (func $wide (param ${wide})) (func (export "run")))`);
+    const expected = /^module rejected: too_many_params: type \d+ has 999 parameters/;
+    for (const options of [{ mode: 'pool' as const }, { mode: 'oneshot' as const }, { mode: 'oneshot' as const, vmCommand: [process.execPath, HOSTLINK_BIN, 'vm'] }, { launcher: 'thread' as const, sandbox: { mode: 'off' as const } }]) {
+      const d = tempDir();
+      const h = await Host.open({ dataDir: d.path, ...options });
+      try {
+        const code = await h.deploy(wasm, { check: false });
+        const o = await h.call({ codeHash: code, method: 'run', contextId: id32('wide') });
+        assert.equal(o.result.code, 'vm_error', `${JSON.stringify(options)}: ${JSON.stringify(o.result)}`);
+        assert.match((o.result as { message: string }).message, expected, JSON.stringify(options));
+      } finally {
+        await h.close();
+        d.remove();
+      }
+    }
   });
 
   test('a message cannot ask for more memory than every VM can hold: max_memory_pages past max_memory_pages_limit is refused', async () => {

@@ -124,7 +124,8 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
   const definedCount = m.functions.length;
   const added = ADDED_FUNCTION_IMPORTS.length;
 
-  const exports: PreparedExport[] = m.exports.map((e) => {
+  // Not `exports`: the VM start-up snapshot's CommonJS form of this module reads its own exports by that name.
+  const preparedExports: PreparedExport[] = m.exports.map((e) => {
     const limit = [functionCount, m.tables.length, m.memories.length, originalGlobalCount][e.kind]!;
     if (e.index >= limit) throw new ModuleRejected('invalid_module', `export ${quotedName(e.name)} names a missing item`, undefined, e.offset);
     const out: PreparedExport = { name: e.name, kind: KIND_NAMES[e.kind]!, index: e.index };
@@ -278,7 +279,7 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
     if (!WebAssembly.validate(bytes)) throw new ModuleRejected('invalid_module', 'rejected by the WebAssembly validator');
     throw new Error('internal: instrumentation produced an invalid module from a valid one');
   }
-  return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports, instantiation, importedMemory };
+  return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports: preparedExports, instantiation, importedMemory };
 }
 
 /**
