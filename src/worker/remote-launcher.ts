@@ -91,6 +91,8 @@ export interface RemoteLauncher extends Launcher {
 
 interface Entry {
   addr: string;
+  /** The listener `addr` names, however it is written (workerAddressKey): what the table is keyed by. */
+  key: string;
   host: string;
   port: number;
   slots: number;
@@ -211,7 +213,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
   const drop = (entry: Entry, why: string): void => {
     if (entry.dropped) return;
     entry.dropped = true;
-    if (table.get(entry.addr) === entry) table.delete(entry.addr);
+    if (table.get(entry.key) === entry) table.delete(entry.key);
     for (const s of entry.sockets) s.destroy();
     log(`dropped worker ${entry.addr} from the slot table: ${why}`);
   };
@@ -316,7 +318,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
 
     register(registration) {
       const { host, port } = addressParts(registration.addr);
-      let existing = table.get(registration.addr);
+      // One listener, one entry: 127.1:7000, [::ffff:7f00:1]:7000 and localhost:07000 all dial 127.0.0.1:7000.
+      const key = workerAddressKey(host, port);
+      let existing = table.get(key);
       if (existing !== undefined && Date.now() - existing.lastSeen > expireAfterMs) {
         drop(existing, `no registration for ${expireAfterMs} ms`);
         existing = undefined;
@@ -336,8 +340,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       // A new instance of the same identity at the same address: the old one is gone (restarted), and so are its
       // VMs. A paused connection (an idle VM's) would not notice by itself until the node next wrote to it.
       if (existing !== undefined) drop(existing, 'it registered again (restarted)');
-      table.set(registration.addr, {
+      table.set(key, {
         addr: registration.addr,
+        key,
         host,
         port,
         slots: registration.slots,
@@ -427,6 +432,30 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       table.clear();
     },
   };
+}
+
+/**
+ * The listener a worker address names, however it is written: an IP literal in its standard form (IPv4 shorthand,
+ * octal, hex and decimal forms and IPv4-mapped IPv6 as dotted IPv4; IPv6 compressed, lower case), localhost as
+ * 127.0.0.1, other names in lower case, and the numeric port. Registrations are keyed by it, so another identity
+ * cannot hold the same listener by writing its address another way. (A DNS name that resolves to another
+ * worker's IP is not caught: advertise IP addresses.)
+ */
+export function workerAddressKey(host: string, port: number): string {
+  let h = host.toLowerCase();
+  try {
+    h = new URL(`http://${host.includes(':') ? `[${host}]` : host}:1/`).hostname;
+  } catch {
+    // not something URL parses: keep it, lower case
+  }
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(h);
+  if (mapped) {
+    const hi = parseInt(mapped[1]!, 16);
+    const lo = parseInt(mapped[2]!, 16);
+    h = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  if (h === 'localhost' || h.endsWith('.localhost')) h = '127.0.0.1';
+  return `${h}:${port}`;
 }
 
 function addressParts(addr: string): { host: string; port: number } {

@@ -378,21 +378,25 @@ describe('remote workers on loopback', { skip }, () => {
     const log: string[] = [];
     const host = await openHost({}, log);
     const addr = '127.0.0.1:40003';
-    const register = (tls: TestCerts['worker'], instance: string, slots: number): ReturnType<typeof initialize> => {
+    const register = (tls: TestCerts['worker'], instance: string, slots: number, at = addr): ReturnType<typeof initialize> => {
       const metadata = new grpc.Metadata();
       metadata.set(SLOTS_METADATA, String(slots));
       metadata.set(INSTANCE_METADATA, instance);
       metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
       const credentials = grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
-      return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: addr }, { credentials, metadata, deadlineMs: 10_000 });
+      return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: at }, { credentials, metadata, deadlineMs: 10_000 });
     };
     const table = (): [string, number][] => host.remote!.launcher.workers().map((w) => [w.addr, w.slots]);
     assert.deepEqual(await register(certs.worker, 'holder', 1), { ok: true });
     const held = /refused Initialize: worker address 127\.0\.0\.1:40003 is held by a live registration made with another identity/;
     await assert.rejects(register(certs.otherWorker, 'impostor', 7), held, 'a new instance id with another certificate');
     await assert.rejects(register(certs.otherWorker, 'holder', 7), held, "the holder's instance id with another certificate");
+    // The same listener written another way is the same address: each of these dials 127.0.0.1:40003.
+    for (const alias of ['127.1:40003', '127.0.0.01:40003', '2130706433:40003', '[::ffff:127.0.0.1]:40003', '[::FFFF:7f00:1]:40003', 'localhost:40003', 'LOCALHOST:40003']) {
+      await assert.rejects(register(certs.otherWorker, `alias ${alias}`, 7, alias), /is held by a live registration made with another identity/, alias);
+    }
     assert.deepEqual(table(), [[addr, 1]], 'the holder keeps its entry');
-    assert.equal(log.filter((l) => l.includes('refused worker registration') && l.includes('held by a live registration')).length, 2, log.join('\n'));
+    assert.equal(log.filter((l) => l.includes('refused worker registration') && l.includes('held by a live registration')).length, 9, log.join('\n'));
     assert.deepEqual(await register(certs.worker, 'holder-restarted', 3), { ok: true }, 'the same certificate, restarted');
     assert.deepEqual(table(), [[addr, 3]]);
   });
