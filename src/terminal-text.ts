@@ -7,9 +7,16 @@
  * shown escaped (log lines and the CLI's one-line items).
  */
 
-// C0 except newline, DEL, C1, and the bidirectional embedding/override/isolate controls.
-const CONTROLS_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// The characters a terminal acts on, by group: one list, from which each use below takes what it needs.
+const DEL_C1_BIDI = '\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+const CONTROLS = new RegExp(`[\\u0000-\\u001f${DEL_C1_BIDI}]`, 'g');
+const CONTROLS_BUT_NEWLINE = new RegExp(`[\\u0000-\\u0009\\u000b-\\u001f${DEL_C1_BIDI}]`, 'g');
+const CONTROLS_BUT_TAB_NEWLINE = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f${DEL_C1_BIDI}]`);
+// What JSON.stringify leaves raw that a terminal acts on (it escapes C0).
+const RAW_IN_JSON = new RegExp(`[${DEL_C1_BIDI}]`, 'g');
+
+/** A character as a `\u001b` style escape. */
+const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /** Text for a console: every control character except newline is dropped. */
 export function consoleText(text: string): string {
@@ -18,11 +25,8 @@ export function consoleText(text: string): string {
 
 /** One log line: control characters (newline included) are shown as `\u001b` style escapes. */
 export function logText(text: string): string {
-  return text.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(CONTROLS, escaped);
 }
-
-// What may stay in text shown as it is: tab and newline, no other control.
-const CONTROLS_BUT_TAB_NEWLINE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /** True when `text` can reach a terminal unchanged: no control character but tab and newline. */
 export function isPlainText(text: string): boolean {
@@ -34,15 +38,12 @@ export function shownText(text: string): string {
   return isPlainText(text) ? text : logText(text);
 }
 
-// What JSON.stringify leaves raw that a terminal acts on: DEL, C1 and the bidirectional controls (it escapes C0).
-const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
 /**
  * JSON text (JSON.stringify's) with DEL, C1 and bidirectional controls escaped as `\u009b`: the same JSON value,
  * safe on a terminal. They can only stand inside strings, where an escape means the same character.
  */
 export function inertJson(json: string): string {
-  return json.replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.replace(RAW_IN_JSON, escaped);
 }
 
 /** At most `max` characters of `text` (never half a surrogate pair), then how long it was: untrusted text quoted. */

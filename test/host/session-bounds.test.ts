@@ -29,6 +29,12 @@ async function fakeVm(mode: string): Promise<{ vm: VmProcess; socket: Socket; st
 
 const never: WorkSource = { nextJob: () => new Promise(() => undefined) };
 
+/** Work that is `job` once, then none. */
+function onlyJob(job: Job): WorkSource {
+  let given = false;
+  return { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+}
+
 /**
  * The session's I/O of `mode` on `socket`, or null (the test skips) when that mode is not available here. What
  * the host read and holds unsent is asked of it: each mode counts its own (bytesRead, bytesUnsent).
@@ -74,8 +80,7 @@ describe('session bounds', () => {
     const oneRead = encodeRequest('storage_read', { key: new Uint8Array(0) }).length + encodeStatus('absent', {}).length;
     const gasLimit = roundTripGas({ count: 50, bytes: 50 * oneRead, keys: 50 }) + 7n;
     const job = new Job(message({ codeHash: code, method: 'm', gasLimit }));
-    let given = false;
-    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const once = onlyJob(job);
     const { vm, socket, stderr } = await fakeVm('flood-read');
     const io = ioFor(socket, mode, t);
     if (io === null) return void (await vm.stop(200));
@@ -93,8 +98,7 @@ describe('session bounds', () => {
     const backend = new MemoryBackend();
     const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
     const job = new Job(message({ codeHash: code, method: 'm' }));
-    let given = false;
-    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const once = onlyJob(job);
     const { vm, socket, stderr } = await fakeVm('flood-code');
     const io = ioFor(socket, mode, t);
     if (io === null) return void (await vm.stop(200));
@@ -117,8 +121,7 @@ describe('session bounds', () => {
       const backend = new MemoryBackend();
       const code = backend.deploy(utf8('\0asm\x01\0\0\0'));
       const job = new Job(message({ codeHash: code, method: 'm' }));
-      let given = false;
-      const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+      const once = onlyJob(job);
       const { vm, socket, stderr } = await fakeVm(`flood-${kind}`);
       const io = ioFor(socket, mode, t);
       if (io === null) return void (await vm.stop(200));
@@ -142,8 +145,7 @@ describe('session bounds', () => {
     const job = new Job(message({ codeHash: code, method: 'm' }));
     // 4096 copies of a 32 KiB value: a 128 MiB response, twice the frame limit, from a 30 KB request.
     backend.apply(job.message.contextId, [[utf8('big'), new Uint8Array(32 * 1024).fill(7)]]);
-    let given = false;
-    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const once = onlyJob(job);
     const { vm, socket, stderr } = await fakeVm('read-many');
     const io = ioFor(socket, mode, t);
     if (io === null) return void (await vm.stop(200));
@@ -162,8 +164,7 @@ describe('session bounds', () => {
     const job = new Job(message({ codeHash: code, method: 'm', gasLimit: 4_000_000_000n }));
     const VALUE_BYTES = 64 * 1024; // NO_READ_VALUE_BYTES in fake-vm.ts
     backend.apply(job.message.contextId, [[utf8('big'), new Uint8Array(VALUE_BYTES).fill(9)]]);
-    let given = false;
-    const once: WorkSource = { nextJob: () => Promise.resolve(given ? null : ((given = true), job)) };
+    const once = onlyJob(job);
     const { vm, socket, stderr } = await fakeVm('no-read');
     const io = ioFor(socket, mode, t);
     if (io === null) return void (await vm.stop(200));
