@@ -378,6 +378,8 @@ export class Host {
  */
 function checkLauncher(options: HostOptions): void {
   const launcher: unknown = options.launcher;
+  // Checked here, at open, rather than when the first VM starts: a bad setting fails Host.open, not a call.
+  const sandbox = normalizeSandbox(options.sandbox);
   if (launcher !== undefined && launcher !== 'process' && launcher !== 'runtime' && launcher !== 'thread') {
     throw new HostlinkError('usage', `launcher '${String(launcher)}' is not a launcher: use process, runtime or thread`);
   }
@@ -385,7 +387,7 @@ function checkLauncher(options: HostOptions): void {
     // Workers start their VMs as sandboxed processes on their own machines; another launcher would be ignored.
     throw new HostlinkError('usage', `launcher '${launcher}' cannot be combined with workers: with HostOptions.workers every VM runs on a worker`);
   }
-  if (launcher === 'thread' && normalizeSandbox(options.sandbox).mode !== 'off') {
+  if (launcher === 'thread' && sandbox.mode !== 'off') {
     throw new HostlinkError('usage', "launcher 'thread' runs VMs inside the host process without an OS sandbox: it needs sandbox 'off' (--launcher thread --sandbox off)");
   }
 }

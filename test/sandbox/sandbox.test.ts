@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
+import { MAX_MEMORY_PAGES_LIMIT, MIN_VM_MEMORY_BYTES } from '../../src/protocol/bounds.generated.js';
+import { wat } from '../instrument/helpers.js';
 import { assessSandbox } from '../../src/host/sandbox/plan.js';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { launcherStatus, sandboxAddon } from '../../src/vm/sandbox-native.js';
@@ -136,14 +138,60 @@ describe('sandbox: a VM holds nothing of the host\'s and runs inside every layer
   test('memory: a VM process that allocates past its cgroup bound is stopped, the host is not', async (t) => {
     const layer = assessSandbox('required', 'unix', HOSTLINK_BIN).layers.find((l) => l.name === 'memory');
     if (layer?.state !== 'on') return t.skip(`no memory cgroup here: ${layer?.detail}`);
-    // A "VM" that touches 1 GiB outside the V8 heap (what a V8 escape or a compile-time blow-up does) then exits.
-    const hog = 'const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(16 << 20, 1)); process.exit(0)';
-    const h = await Host.open({ mode: 'oneshot', killGraceMs: 100, sandbox: { mode: 'required', memoryBytes: 128 * 1024 * 1024 }, vmCommand: [process.execPath, '-e', hog, '--'] });
+    // A "VM" that touches 256 MiB more than the smallest bound outside the V8 heap (what a V8 escape or a
+    // compile-time blow-up does) then exits.
+    const chunks = MIN_VM_MEMORY_BYTES / (16 << 20) + 16;
+    const hog = `const a = []; for (let i = 0; i < ${chunks}; i++) a.push(Buffer.alloc(16 << 20, 1)); process.exit(0)`;
+    const h = await Host.open({ mode: 'oneshot', killGraceMs: 100, sandbox: { mode: 'required', memoryBytes: MIN_VM_MEMORY_BYTES }, vmCommand: [process.execPath, '-e', hog, '--'] });
     try {
       const code = await h.deploy(contract('hold'));
       const o = await h.call({ codeHash: code, method: 'write', contextId: id32('hog'), deadlineMs: 60_000 });
       assert.equal(o.result.code, 'internal_error');
       assert.equal(o.crash?.signal, 'SIGKILL', `the VM ended by ${o.crash?.signal ?? `exit ${o.crash?.exitCode}`}, not by the memory bound`);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('memory: the smallest bound a node may set holds the most guest memory a message may ask for', async (t) => {
+    const layer = assessSandbox('required', 'unix', HOSTLINK_BIN).layers.find((l) => l.name === 'memory');
+    if (layer?.state !== 'on') return t.skip(`no memory cgroup here: ${layer?.detail}`);
+    // The main instance grows to max_memory_pages_limit pages and touches every OS page, then starts a sandbox
+    // that does the same with the half it may have, and so on as deep as sandboxes nest: 15,872 pages (992 MiB)
+    // held at once. Under a 900 MiB bound the VM is killed (vm_crash): the call's result would be the node's.
+    const module = await wat(`(module
+      (import "env" "sandbox" (func $sandbox (param i64 i64 i32 i64) (result i32)))
+      (import "env" "value_return" (func $value_return (param i64)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "\\48\\00\\00\\00\\00\\00\\00\\00\\04\\00\\00\\00\\00\\00\\00\\00")
+      (data (i32.const 72) "fill")
+      (func $fill (local $a i32) (local $end i32)
+        (block $full (loop $grow (br_if $full (i32.eq (memory.grow (i32.const 64)) (i32.const -1))) (br $grow)))
+        (block $full (loop $grow (br_if $full (i32.eq (memory.grow (i32.const 1)) (i32.const -1))) (br $grow)))
+        (i32.store offset=128 (i32.const 0) (memory.size))
+        (local.set $end (i32.shl (memory.size) (i32.const 16)))
+        (local.set $a (i32.const 4096))
+        (block $done (loop $touch
+          (br_if $done (i32.ge_u (local.get $a) (local.get $end)))
+          (i32.store8 (local.get $a) (i32.const 1))
+          (local.set $a (i32.add (local.get $a) (i32.const 4096)))
+          (br $touch)))
+        (i32.store offset=132 (i32.const 0) (call $sandbox (i64.const 0) (i64.const 16) (i32.const 0) (i64.const 0))))
+      (func (export "fill") (call $fill))
+      (func (export "run")
+        (call $fill)
+        (i64.store (i32.const 96) (i64.const 0))
+        (i64.store (i32.const 104) (i64.const 128))
+        (i64.store (i32.const 112) (i64.const 8))
+        (call $value_return (i64.const 96))))`);
+    const h = await Host.open({ mode: 'oneshot', sandbox: { mode: 'required', memoryBytes: MIN_VM_MEMORY_BYTES } });
+    try {
+      const code = await h.deploy(module);
+      const o = await h.call({ codeHash: code, method: 'run', contextId: id32('most-memory'), gasLimit: UNLIMITED_GAS, deadlineMs: 120_000, limits: { maxMemoryPages: MAX_MEMORY_PAGES_LIMIT } });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      const held = Buffer.from((o.result as { value: Uint8Array }).value);
+      // Every page the message allows, and every nested sandbox returned.
+      assert.deepEqual([held.readUInt32LE(0), held.readUInt32LE(4)], [MAX_MEMORY_PAGES_LIMIT, 0]);
     } finally {
       await h.close();
     }
@@ -248,6 +296,19 @@ function copyWithoutNative(): { root: string; remove: () => void } {
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   return { root, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
+
+describe('sandbox settings', () => {
+  test('a memory bound below min_vm_memory_bytes, or a number out of range, is refused when the host opens', async () => {
+    // A smaller bound let a node kill calls the protocol allows (vm_crash) where other nodes return them.
+    await assert.rejects(Host.open({ sandbox: { mode: 'best-effort', memoryBytes: 1024 ** 3 } }), (e: Error) => {
+      assert.match(e.message, new RegExp(`sandbox.memoryBytes 1073741824 is below min_vm_memory_bytes \\(${MIN_VM_MEMORY_BYTES}\\).*give ${MIN_VM_MEMORY_BYTES} or more`));
+      return true;
+    });
+    for (const bad of [{ memoryBytes: Number.NaN }, { memoryBytes: 2 ** 60 }, { maxTasks: 0 }, { maxOpenFiles: -1 }, { maxUserProcesses: 1.5 }]) {
+      await assert.rejects(Host.open({ sandbox: { mode: 'best-effort', ...bad } }), /^HostlinkError: sandbox\.\w+ must be an integer from \d+ to \d+/, JSON.stringify(bad));
+    }
+  });
+});
 
 describe('sandbox: a VM dies with its host', { skip: !linux && 'Linux only' }, () => {
   const variants = [

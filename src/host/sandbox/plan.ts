@@ -28,6 +28,8 @@ import { launcherStatus, sandboxAddon } from '../../vm/sandbox-native.js';
 import { cgroupSupport, createVmCgroup, type VmCgroup } from './cgroup.js';
 import { resolveVmUser, type VmUser } from './users.js';
 import { extend } from '../../extend.js';
+import { MIN_VM_MEMORY_BYTES } from '../../protocol/bounds.generated.js';
+import { checkInteger } from '../options.js';
 
 export type { SandboxMode } from '../../vm/sandbox.js';
 
@@ -38,7 +40,10 @@ export interface SandboxConfig {
    * as root, which Hostlink does only when you say so here (or with mode 'off').
    */
   user?: string | { uid: number; gid: number };
-  /** Whole-process memory bound of one VM (cgroup), bytes. Default 3 GiB (V8 heap 2 GiB + wasm + code). */
+  /**
+   * Whole-process memory bound of one VM (cgroup), bytes: min_vm_memory_bytes (3 GiB) by default and at least.
+   * Every call the protocol allows must fit in it, or whether a call returns would depend on the node.
+   */
   memoryBytes?: number;
   /**
    * RLIMIT_NOFILE of a VM. Default 256. A running VM holds about 20 descriptors, but one started from the normal
@@ -54,7 +59,7 @@ export interface SandboxConfig {
 
 export type SandboxSetting = SandboxMode | SandboxConfig;
 
-export const SANDBOX_DEFAULTS = { user: 'nobody', memoryBytes: 3 * 1024 ** 3, maxOpenFiles: 256, maxTasks: 64, maxUserProcesses: 16384 } as const;
+export const SANDBOX_DEFAULTS = { user: 'nobody', memoryBytes: MIN_VM_MEMORY_BYTES, maxOpenFiles: 256, maxTasks: 64, maxUserProcesses: 16384 } as const;
 
 export type LayerName = 'descriptors' | 'environment' | 'uid' | 'no_new_privs' | 'seccomp' | 'namespaces' | 'memory' | 'limits' | 'parent_death';
 
@@ -91,7 +96,30 @@ export function normalizeSandbox(setting: SandboxSetting | undefined): SandboxCo
     return { mode: setting };
   }
   if (!isSandboxMode(setting.mode)) throw new HostlinkError('usage', `sandbox mode '${String(setting.mode)}' is not a mode: use required, best-effort or off`);
+  checkSandboxNumbers(setting);
   return setting;
+}
+
+/** The most a kernel lets RLIMIT_NOFILE, RLIMIT_NPROC or pids.max be (nr_open's and pid_max's ceilings). */
+const MOST_PER_PROCESS = 4_194_304;
+
+/**
+ * The numbers of a sandbox object are integers in range; memoryBytes may not go below min_vm_memory_bytes,
+ * because a bound that kills a call other nodes complete makes that call's result the node's, not the message's.
+ */
+function checkSandboxNumbers(config: SandboxConfig): void {
+  if (config.memoryBytes !== undefined) {
+    if (typeof config.memoryBytes === 'number' && Number.isInteger(config.memoryBytes) && config.memoryBytes < MIN_VM_MEMORY_BYTES) {
+      throw new HostlinkError(
+        'usage',
+        `sandbox.memoryBytes ${config.memoryBytes} is below min_vm_memory_bytes (${MIN_VM_MEMORY_BYTES}): a VM bound that small kills calls the protocol allows (max_memory_pages_limit of guest memory, nested instances, the code cache), so their results would depend on this node; give ${MIN_VM_MEMORY_BYTES} or more, or leave it unset`,
+      );
+    }
+    checkInteger('sandbox.memoryBytes', config.memoryBytes, MIN_VM_MEMORY_BYTES, Number.MAX_SAFE_INTEGER);
+  }
+  if (config.maxOpenFiles !== undefined) checkInteger('sandbox.maxOpenFiles', config.maxOpenFiles, 1, MOST_PER_PROCESS);
+  if (config.maxTasks !== undefined) checkInteger('sandbox.maxTasks', config.maxTasks, 1, MOST_PER_PROCESS);
+  if (config.maxUserProcesses !== undefined) checkInteger('sandbox.maxUserProcesses', config.maxUserProcesses, 1, MOST_PER_PROCESS);
 }
 
 interface Plan {
