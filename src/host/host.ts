@@ -34,7 +34,7 @@ import { lockDataDir, type DataDirLock } from './state/data-dir.js';
 import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
-import { listState, readState, stateRoot } from './state/merkle.js';
+import { listState, readState, stateRoot, stateValueLength } from './state/merkle.js';
 import { processLauncher, type LaunchOptions, type Transport } from './supervisor.js';
 import { threadLauncher } from './thread-launcher.js';
 import { extend } from '../extend.js';
@@ -160,6 +160,7 @@ export class Host {
     this.backend = {
       getCode: (hash) => getCode(store, hash),
       readState: (ctx, key) => readState(store, ctx, key),
+      stateValueLength: (ctx, key) => stateValueLength(store, ctx, key),
       node: this.services,
     };
     const { limits, gasLimit, floats, followUps, traceReads } = options;

@@ -38,6 +38,20 @@ function handOut(session: SessionContext, job: Job | null): Uint8Array {
   return encodeOk('next_message', { message: job.messageJson });
 }
 
+/** A response's status byte, and a length prefix (of a byte string or a list) in the wire format. */
+const STATUS_BYTES = 1;
+const LENGTH_BYTES = 4;
+
+/** One value's bytes in a storage_read_many answer: a presence byte, then a length prefix and the bytes. */
+const itemBytes = (length: number | undefined): number => 1 + (length === undefined ? 0 : LENGTH_BYTES + length);
+
+/** A state value's length, without copying it where the backend can tell. */
+function valueLength(session: SessionContext, job: Job, key: Uint8Array): number | undefined {
+  const { backend } = session;
+  const ctx = job.message.contextId;
+  return backend.stateValueLength !== undefined ? backend.stateValueLength(ctx, key) : backend.readState(ctx, key)?.length;
+}
+
 export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   hello(session, { minVersion, maxVersion, vmVersion, pid }) {
     const event = session.work === null ? 'start' : 'hello'; // a session given its job starts it at once
@@ -66,6 +80,13 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
 
   storage_read(session, { key }) {
     const job = session.currentJob('storage_read');
+    // A value the call's gas cannot pay to read is neither copied nor sent: the VM is told its answer's length.
+    const left = session.answerBytesLeft();
+    if (left < MAX_FRAME_BYTES) {
+      const length = valueLength(session, job, key);
+      const size = length === undefined ? STATUS_BYTES : STATUS_BYTES + LENGTH_BYTES + length;
+      if (size > left) return encodeStatus('unaffordable', { bytes: size });
+    }
     const value = session.backend.readState(job.message.contextId, key);
     job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
@@ -74,24 +95,32 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   storage_read_many(session, { keys }) {
     const job = session.currentJob('storage_read_many');
     // Each distinct key is read once, and the response's size is added up while reading: a request that
-    // repeats a key with a large value must not make the host read or build more than one frame.
+    // repeats a key with a large value must not make the host read or build more than one frame. Values that
+    // do not all fit in one frame are answered as the longest prefix that does; the VM asks for the rest. The
+    // prefix depends only on the committed values and the frame limit, so every node answers the same.
+    const left = session.answerBytesLeft();
     const read = new Map<string, Uint8Array | null>();
     const values: (Uint8Array | null)[] = [];
-    let size = 1 + 4; // status, count
+    let size = STATUS_BYTES + LENGTH_BYTES; // status, count
+    const overFrame = (): Uint8Array | undefined =>
+      values.length > 0 ? undefined : encodeStatus('limit_exceeded', { reason: `storage_read_many: one value makes a response over the ${MAX_FRAME_BYTES}-byte frame limit` });
     for (const key of keys) {
       const id = latin1(key);
       let value = read.get(id);
       if (value === undefined) {
+        if (left < MAX_FRAME_BYTES) {
+          // When the gas is short, the length is learnt first: a value that cannot be paid for is never read.
+          const after = size + itemBytes(valueLength(session, job, key));
+          if (after > MAX_FRAME_BYTES) return overFrame() ?? encodeOk('storage_read_many', { values });
+          if (after > left) return encodeStatus('unaffordable', { bytes: after });
+        }
         value = session.backend.readState(job.message.contextId, key) ?? null;
         read.set(id, value);
         job.trace.read(key, value ?? undefined);
       }
-      size += 1 + (value === null ? 0 : 4 + value.length);
-      if (size > MAX_FRAME_BYTES) {
-        return encodeStatus('limit_exceeded', {
-          reason: `storage_read_many response would exceed the ${MAX_FRAME_BYTES}-byte frame limit; ask for fewer keys`,
-        });
-      }
+      size += itemBytes(value?.length);
+      if (size > MAX_FRAME_BYTES) return overFrame() ?? encodeOk('storage_read_many', { values });
+      if (size > left) return encodeStatus('unaffordable', { bytes: size });
       values.push(value);
     }
     return encodeOk('storage_read_many', { values });

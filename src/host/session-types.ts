@@ -12,6 +12,11 @@ import type { NodeBackend } from './node/backend.js';
 export interface SessionBackend {
   getCode(codeHash: Uint8Array): Uint8Array | undefined;
   readState(contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined;
+  /**
+   * The length of a state value without copying it (undefined when absent), so that an answer the call's gas
+   * cannot pay for is refused before the value is read; without it the value is read to learn its length.
+   */
+  stateValueLength?(contextId: Uint8Array, key: Uint8Array): number | undefined;
   /** Private storage, contexts, blobs and fetch (src/host/node/); without it those methods answer `forbidden`. */
   node?: NodeBackend;
 }
@@ -38,6 +43,12 @@ export interface SessionContext {
   readonly vmPid: number;
   /** Where this session asks for work; null for a session given its one job at start (in-process). */
   readonly work: WorkSource | null;
+  /**
+   * Bytes the answer to the request being served may have before the call's gas cannot pay for reading it
+   * (round_trip per_byte): a handler that knows an answer's size before building it answers `unaffordable`
+   * past this. Unbounded for the VM loop's own requests.
+   */
+  answerBytesLeft(): number;
   /** The job the current request belongs to; throws a protocol error naming `method` when there is none. */
   currentJob(method: string): Job;
   /** Throws the event's protocol error when the session's state does not allow it. */

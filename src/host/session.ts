@@ -19,9 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
 import { encodeFrame, encodeFrames, FrameReader } from '../protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
-import { decodeRequest, encodeStatus } from '../protocol/messages.js';
+import { decodeRequest, encodeStatus, unaffordableBytes } from '../protocol/messages.js';
 import { sessionIo, type SessionIoOptions } from '../transport/session-io.js';
-import { roundTripGas, type GuestRequests } from '../protocol/effect-limits.js';
+import { answerBytesAffordable, roundTripGas, type GuestRequests } from '../protocol/effect-limits.js';
 import { NONDET_LIMITS } from '../protocol/nondet.generated.js';
 import type { Job } from './job.js';
 import { keysLookedUp, LOOP_METHODS, METHOD_HANDLERS } from './methods.js';
@@ -38,13 +38,22 @@ const ALL_STATES: readonly SessionState[] = ['new', 'ready', 'busy', 'finished',
 const MAX_CODE_REQUESTS = 1 + NONDET_LIMITS.maxSubInstanceDepth;
 
 /**
- * Books a job's answered request, whichever way it was answered (at once, or later as a Promise): in its trace,
- * and the answer's bytes in the guest's round_trip account when it was the guest's request.
+ * Books a job's answered request, whichever way it was answered (at once, or later as a Promise): the answer's
+ * bytes in the guest's round_trip account when it was the guest's request, and what is sent in its trace.
+ * An answer whose bytes the call's gas cannot pay for is not sent: the VM is told its length (`unaffordable`)
+ * and runs out of gas charging for it, as it would have reading it, without the host writing it and the VM
+ * reading it (a 10 MiB value read with the gas for the request alone cost the host ~28 ms a call).
  */
-function answered(job: Job, guest: GuestRequests | undefined, method: string, requestBytes: number, arrivedAt: number, response: Uint8Array): Uint8Array {
+function answered(job: Job, guest: GuestRequests | undefined, method: string, requestBytes: number, arrivedAt: number, built: Uint8Array): Uint8Array {
+  let response = built;
+  if (guest !== undefined) {
+    // A handler that knew the size first answered `unaffordable` without building the answer: count its length.
+    const length = unaffordableBytes(built) ?? built.length;
+    guest.bytes += length;
+    if (roundTripGas(guest) > job.message.gasLimit) response = encodeStatus('unaffordable', { bytes: length });
+  }
   if (job.trace.recording) job.trace.record(method, requestBytes, response.length, arrivedAt, performance.now());
   else job.trace.skip(method, requestBytes, response.length);
-  if (guest !== undefined) guest.bytes += response.length;
   return response;
 }
 
@@ -61,6 +70,8 @@ const TRANSITIONS: { readonly [E in SessionEvent]: { from: readonly SessionState
 export class Session implements SessionContext {
   #state: SessionState = 'new';
   #job: Job | null = null;
+  /** See answerBytesLeft: set while a guest's request is served. */
+  #answerBytesLeft = Number.MAX_SAFE_INTEGER;
   #vmPid = 0;
   #vmVersion = '';
   #protocolVersion = 0;
@@ -153,9 +164,19 @@ export class Session implements SessionContext {
       }
     }
     const arrivedAt = job.trace.recording ? performance.now() : 0;
-    const answer = handler(this, request.fields);
+    this.#answerBytesLeft = guest === undefined ? Number.MAX_SAFE_INTEGER : answerBytesAffordable(guest, job.message.gasLimit);
+    let answer: Uint8Array | Promise<Uint8Array>;
+    try {
+      answer = handler(this, request.fields);
+    } finally {
+      this.#answerBytesLeft = Number.MAX_SAFE_INTEGER;
+    }
     if (answer instanceof Promise) return answer.then((response) => answered(job, guest, request.method, body.length, arrivedAt, response));
     return answered(job, guest, request.method, body.length, arrivedAt, answer);
+  }
+
+  answerBytesLeft(): number {
+    return this.#answerBytesLeft;
   }
 
   currentJob(method: string): Job {

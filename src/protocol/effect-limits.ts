@@ -103,6 +103,14 @@ export function roundTripGas(requests: GuestRequests): bigint {
   return BigInt(requests.count) * BigInt(ROUND_TRIP_GAS.base) + BigInt(requests.bytes) * BigInt(ROUND_TRIP_GAS.perByte) + BigInt(requests.keys) * BigInt(ROUND_TRIP_GAS.perKey);
 }
 
+/** Bytes of answers `requests` may still receive before their round_trip gas passes `gasLimit`. */
+export function answerBytesAffordable(requests: GuestRequests, gasLimit: bigint): number {
+  const left = gasLimit - roundTripGas(requests);
+  if (left <= 0n) return 0;
+  const bytes = left / BigInt(ROUND_TRIP_GAS.perByte);
+  return bytes > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(bytes);
+}
+
 /**
  * Why these effects break the call's limits, or undefined when they do not. The blocks' results and a validator's
  * reason count against max_effect_bytes with the rest: the VM checks this before it hands a result over, and the

@@ -46,8 +46,9 @@ export const Status = {
   BadRequest: 4,
   LimitExceeded: 5,
   Internal: 6,
+  Unaffordable: 7,
 } as const;
-export type StatusName = "ok" | "absent" | "forbidden" | "incompatible_version" | "bad_request" | "limit_exceeded" | "internal";
+export type StatusName = "ok" | "absent" | "forbidden" | "incompatible_version" | "bad_request" | "limit_exceeded" | "internal" | "unaffordable";
 
 /** Result codes (u8), the first byte of an encoded execution result (docs/calldata.md). */
 export const ResultCode = {
@@ -86,10 +87,11 @@ export const STATUS_PAYLOADS = {
   bad_request: [{ name: "reason", type: "string" }],
   limit_exceeded: [{ name: "reason", type: "string" }],
   internal: [{ name: "reason", type: "string" }],
+  unaffordable: [{ name: "bytes", type: "u32" }],
 } as const;
 
 export const METHOD_NAMES: readonly MethodName[] = ["hello", "next_message", "get_code", "storage_read", "storage_read_many", "consume_result", "private_storage_read", "context_is_member", "context_members", "context_resolve_alias", "context_reserve_alias", "blob_append", "blob_finish", "blob_read", "blob_size", "http_fetch"];
-export const STATUS_NAMES: readonly StatusName[] = ["ok", "absent", "forbidden", "incompatible_version", "bad_request", "limit_exceeded", "internal"];
-export const STATUS_CODES: Readonly<Record<StatusName, number>> = { ok: 0, absent: 1, forbidden: 2, incompatible_version: 3, bad_request: 4, limit_exceeded: 5, internal: 6 };
+export const STATUS_NAMES: readonly StatusName[] = ["ok", "absent", "forbidden", "incompatible_version", "bad_request", "limit_exceeded", "internal", "unaffordable"];
+export const STATUS_CODES: Readonly<Record<StatusName, number>> = { ok: 0, absent: 1, forbidden: 2, incompatible_version: 3, bad_request: 4, limit_exceeded: 5, internal: 6, unaffordable: 7 };
 export const RESULT_CODES: Readonly<Record<ResultCodeName, number>> = { return: 0, user_error: 1, vm_error: 2, internal_error: 3 };
 export const RESULT_CODE_NAMES: readonly ResultCodeName[] = ["return", "user_error", "vm_error", "internal_error"];

@@ -144,3 +144,13 @@ export function decodeResponse<M extends MethodName>(method: M, body: Uint8Array
   const specs: readonly FieldSpec[] = status === 'ok' ? METHOD_SCHEMAS[method].response : STATUS_PAYLOADS[status];
   return { status, fields: readFields(r, specs) } as Response<M>;
 }
+
+/**
+ * The length of the answer the host did not send because the call's gas cannot pay for its bytes, when `body`
+ * is an `unaffordable` status; undefined for any other response.
+ */
+export function unaffordableBytes(body: Uint8Array): number | undefined {
+  if (body[0] !== STATUS_CODES.unaffordable) return undefined;
+  const r = new WireReader(body.subarray(1), 'unaffordable status');
+  return (readFields(r, STATUS_PAYLOADS.unaffordable) as StatusPayloadOf<'unaffordable'>).bytes;
+}

@@ -11,6 +11,8 @@ import type { GasMeter } from './execution.js';
 import { ROUND_TRIP_GAS } from './host-functions.generated.js';
 import { HostClient } from './host-client.js';
 import { requestInTurn, type HostChannel } from '../transport/channel.js';
+import { HostlinkError } from '../errors.js';
+import { unaffordableBytes } from '../protocol/messages.js';
 
 const BASE = BigInt(ROUND_TRIP_GAS.base);
 const PER_BYTE = BigInt(ROUND_TRIP_GAS.perByte);
@@ -23,7 +25,13 @@ export function meteredHost(host: HostClient, meter: GasMeter): HostClient {
     request(body) {
       meter.charge(BASE + PER_BYTE * BigInt(body.length));
       const answer = channel.request(body);
-      meter.charge(PER_BYTE * BigInt(answer.length));
+      // An answer the call's gas cannot pay for is not sent, only its length: charged as if it had been read,
+      // which runs out of gas, the same result as reading it.
+      const unsent = unaffordableBytes(answer);
+      meter.charge(PER_BYTE * BigInt(unsent ?? answer.length));
+      if (unsent !== undefined) {
+        throw new HostlinkError('protocol', `the host did not send an answer of ${unsent} bytes as unaffordable, but the gas left pays for it`);
+      }
       return answer;
     },
     // A guest's requests go one at a time (each priced as it is sent); pairs are the VM loop's, never a guest's.

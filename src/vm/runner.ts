@@ -135,15 +135,16 @@ export function hostStorage(host: HostClient, meter: GasMeter): StorageSource {
         return [r === undefined ? null : r.value];
       }
       // At most MAX_BATCH_KEYS per request (a larger one is a protocol violation): more keys, more requests.
+      // The host answers the longest prefix whose values fit in one frame; the rest are asked for again.
       const values: (Uint8Array | null)[] = [];
-      for (let at = 0; at < keys.length; at += MAX_BATCH_KEYS) {
-        const batch = keys.slice(at, at + MAX_BATCH_KEYS);
+      while (values.length < keys.length) {
+        const batch = keys.slice(values.length, values.length + MAX_BATCH_KEYS);
         meter.charge(PER_KEY_GAS * BigInt(batch.length));
         const r = host.fetch('storage_read_many', { keys: batch });
-        if (r === undefined || r.values.length !== batch.length) {
+        if (r === undefined || r.values.length === 0 || r.values.length > batch.length) {
           throw new HostlinkError('protocol', `storage_read_many answered ${r?.values.length ?? 'absent'} values for ${batch.length} keys`);
         }
-        values.push(...r.values);
+        for (const v of r.values) values.push(v);
       }
       return values;
     },

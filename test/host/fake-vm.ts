@@ -13,7 +13,7 @@
  *              blob_append of 1 MiB, code a get_code of the job's code, fetch an http_fetch (GET) of the URL given
  *              after the mode,
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
- *              key `big`; prints the response's status name on stderr and exits 0),
+ *              key `big`; prints the response's status name on stderr, with the count of values when ok, and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
@@ -324,7 +324,8 @@ socket.on('connect', () => {
         const key = Buffer.from('big');
         socket.write(encodeFrame(encodeRequest('storage_read_many', { keys: Array.from({ length: FLOOD_KEYS }, () => key) })));
       } else if (answers === 3) {
-        process.stderr.write(`${decodeResponse('storage_read_many', body).status}\n`);
+        const r = decodeResponse('storage_read_many', body);
+        process.stderr.write(r.status === 'ok' ? `ok ${r.fields.values.length}\n` : `${r.status}\n`);
         process.exit(0);
       }
     });

@@ -50,6 +50,8 @@ export function layoutOnOpen(stamp: Uint8Array, dir: string): 'ok' | 'upgrade' |
 export interface KvReader {
   /** The value, or undefined. The returned array is the caller's (mutating it does not change the store). */
   get(table: TableName, key: Uint8Array): Uint8Array | undefined;
+  /** The value's length without copying it, or undefined when absent; a reader without it is asked get(). */
+  valueLength?(table: TableName, key: Uint8Array): number | undefined;
   /**
    * Entries whose key starts with `prefix` (empty: the whole table), in key byte order. Inside a transaction,
    * consume the iterable before the transaction callback returns.

@@ -221,6 +221,15 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
       check();
       return read(t, key);
     },
+    valueLength(t, key) {
+      check();
+      try {
+        // lmdb's shared buffer, valid until its next read: only its length is kept.
+        return db(t).getBinaryFast(key)?.length;
+      } catch (e) {
+        throw storeError('read', e);
+      }
+    },
     range(t, prefix) {
       check();
       return rangeOf(db(t), prefix);

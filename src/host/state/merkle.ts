@@ -634,6 +634,17 @@ export function readState(reader: KvReader, contextId: Uint8Array, key: Uint8Arr
   return value;
 }
 
+/** The length of a state value, read without copying it where the reader can; undefined when absent. */
+export function stateValueLength(reader: KvReader, contextId: Uint8Array, key: Uint8Array): number | undefined {
+  checkContextId(contextId);
+  const tableKey = new Uint8Array(CONTEXT_ID_BYTES + HASH_BYTES);
+  tableKey.set(contextId);
+  sha256Into(key, tableKey, CONTEXT_ID_BYTES);
+  const entry = reader.valueLength !== undefined ? reader.valueLength('state', tableKey) : reader.get('state', tableKey)?.length;
+  // An entry is the key's length (u32), the key, then the value.
+  return entry === undefined ? undefined : entry - 4 - key.length;
+}
+
 /** The context's entries, ordered by sha256(key) (not by key). */
 export function listState(reader: KvReader, contextId: Uint8Array): Iterable<[Uint8Array, Uint8Array]> {
   checkContextId(contextId);

@@ -1,0 +1,154 @@
+/**
+ * Answers the guest cannot pay for, and answers larger than one frame, through real VM processes and LMDB.
+ *
+ * - The host used to build and send an answer whatever it cost: one storage_read of a 10 MiB value with the gas
+ *   for the request alone made the host read, copy and write 10 MiB (about 28 ms of its CPU for 0.1 ms of gas),
+ *   and the VM then ran out of gas charging for it. Now the host answers `unaffordable` with the answer's
+ *   length, the VM charges it as if read: the same out_of_gas, nothing copied or sent.
+ * - A CRDT map whose values together pass the frame limit made every iteration end `internal_error` (the host
+ *   answered limit_exceeded to the prefetch), a node failure the contract caused on every retry. Now the host
+ *   answers the longest prefix that fits and the VM asks for the rest.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { CallFinished } from '../../src/host/events.js';
+import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
+import { id32 } from '../helpers.js';
+import { wat } from '../instrument/helpers.js';
+import { openHost, type TestHost } from '../node/helpers.js';
+import { Probe, call } from '../node/probe.js';
+
+const RICH = 10n ** 13n;
+
+describe('an answer the call cannot pay for is not sent', () => {
+  const VALUE = 10 * 1024 * 1024;
+  let t: TestHost;
+  let code: Uint8Array;
+  let hostCalls: CallFinished['hostCalls'] = {};
+  const ctx = id32('unaffordable');
+  before(async () => {
+    const p = new Probe(64 * 1024);
+    const region = p.out(VALUE);
+    const big = p.buf('big');
+    const small = p.buf('small');
+    p.method('write', `(drop ${call('storage_write', big, p.desc(region.at, VALUE), 0)}) (drop ${call('storage_write', small, p.buf('x'), 0)}) (call $ret_i64 (i64.const 0))`);
+    p.method('read_big', `(drop ${call('storage_read', big, 1)}) (call $ret_i64 (call $register_len (i64.const 1)))`);
+    p.method('read_small', `(drop ${call('storage_read', small, 1)}) (call $ret_i64 (call $register_len (i64.const 1)))`);
+    t = await openHost({ poolSize: 1 });
+    t.host.events.on('call.finished', (e: CallFinished) => (hostCalls = e.hostCalls));
+    code = await t.host.deploy(await p.build());
+    assert.equal((await t.host.call({ codeHash: code, method: 'write', contextId: ctx, gasLimit: RICH })).result.code, 'return');
+  });
+  after(() => t.close());
+
+  test('storage_read of a value the gas cannot pay to read: out_of_gas with the whole limit, and the value never leaves the host', async () => {
+    // The gas that pays for reading the small value pays for the big one's request, not its 10 MiB answer.
+    const small = await t.host.call({ codeHash: code, method: 'read_small', contextId: ctx, gasLimit: RICH });
+    const gasLimit = small.gasUsed + 1000n;
+    const o = await t.host.call({ codeHash: code, method: 'read_big', contextId: ctx, gasLimit });
+    assert.equal(o.result.code, 'vm_error');
+    assert.match(o.result.code === 'vm_error' ? o.result.message : '', /^out_of_gas/);
+    assert.equal(o.gasUsed, gasLimit);
+    assert.equal(o.applied, false);
+    // What the host sent: the status and the length, not the value (10,485,765 bytes before).
+    assert.ok(hostCalls['storage_read']!.responseBytes < 16, JSON.stringify(hostCalls));
+    // With the gas for it, the same read returns the value.
+    const rich = await t.host.call({ codeHash: code, method: 'read_big', contextId: ctx, gasLimit: RICH });
+    assert.equal(rich.result.code, 'return', JSON.stringify(rich.result));
+    assert.equal(Buffer.from((rich.result as { value: Uint8Array }).value).readBigUInt64LE(0), BigInt(VALUE));
+    assert.ok(hostCalls['storage_read']!.responseBytes > VALUE);
+  });
+});
+
+describe('a CRDT map whose values pass one frame', () => {
+  // `put` inserts one value of the input's size under the input's key; `iter` reads the whole map into register 4
+  // (js_crdt_map_iter fetches every value with storage_read_many) and returns its length.
+  const module = wat(`(module
+    (import "env" "input" (func $input (param i64)))
+    (import "env" "register_len" (func $register_len (param i64) (result i64)))
+    (import "env" "read_register" (func $read_register (param i64 i64) (result i32)))
+    (import "env" "storage_write" (func $sw (param i64 i64 i64) (result i32)))
+    (import "env" "storage_read" (func $sr (param i64 i64) (result i32)))
+    (import "env" "value_return" (func $vr (param i64)))
+    (import "env" "js_crdt_map_new" (func $mnew (param i64) (result i32)))
+    (import "env" "js_crdt_map_insert" (func $mins (param i64 i64 i64 i64) (result i32)))
+    (import "env" "js_crdt_map_iter" (func $miter (param i64 i64) (result i32)))
+    (memory (export "memory") 17)
+    (data (i32.const 0x900) "mapid")
+    (func $desc (param $at i32) (param $ptr i32) (param $len i32)
+      (i64.store (local.get $at) (i64.extend_i32_u (local.get $ptr)))
+      (i64.store offset=8 (local.get $at) (i64.extend_i32_u (local.get $len))))
+    (func $reg2mem (param $r i64) (param $at i32) (result i32) (local $len i32)
+      (local.set $len (i32.wrap_i64 (call $register_len (local.get $r))))
+      (call $desc (i32.const 0x200) (local.get $at) (local.get $len))
+      (drop (call $read_register (local.get $r) (i64.const 0x200)))
+      (local.get $len))
+    (func $ret_u64 (param $v i64)
+      (i64.store (i32.const 0x300) (local.get $v))
+      (i64.store (i32.const 0x400) (i64.const 0))
+      (call $desc (i32.const 0x408) (i32.const 0x300) (i32.const 8))
+      (call $vr (i64.const 0x400)))
+    (func $loadid
+      (call $desc (i32.const 0x500) (i32.const 0x900) (i32.const 5))
+      (drop (call $sr (i64.const 0x500) (i64.const 2)))
+      (call $desc (i32.const 0x600) (i32.const 0x1000) (call $reg2mem (i64.const 2) (i32.const 0x1000))))
+    (func (export "mk")
+      (drop (call $mnew (i64.const 1)))
+      (call $desc (i32.const 0x500) (i32.const 0x900) (i32.const 5))
+      (call $desc (i32.const 0x510) (i32.const 0x1000) (call $reg2mem (i64.const 1) (i32.const 0x1000)))
+      (drop (call $sw (i64.const 0x500) (i64.const 0x510) (i64.const 9))))
+    (func (export "put") (local $size i32) (local $need i32)
+      (call $input (i64.const 0))
+      (drop (call $reg2mem (i64.const 0) (i32.const 0x8000)))
+      (local.set $size (i32.load (i32.const 0x8004)))
+      (local.set $need (i32.sub (i32.shr_u (i32.add (i32.add (local.get $size) (i32.const 0x110000)) (i32.const 0xffff)) (i32.const 16)) (memory.size)))
+      (if (i32.gt_s (local.get $need) (i32.const 0)) (then (if (i32.lt_s (memory.grow (local.get $need)) (i32.const 0)) (then unreachable))))
+      (memory.fill (i32.const 0x110000) (i32.const 0x61) (local.get $size))
+      (call $loadid)
+      (call $desc (i32.const 0x700) (i32.const 0x8000) (i32.const 4))
+      (call $desc (i32.const 0x710) (i32.const 0x110000) (local.get $size))
+      (call $ret_u64 (i64.extend_i32_s (call $mins (i64.const 0x600) (i64.const 0x700) (i64.const 0x710) (i64.const 3)))))
+    (func (export "iter")
+      (call $loadid)
+      (drop (call $miter (i64.const 0x600) (i64.const 4)))
+      (call $ret_u64 (call $register_len (i64.const 4)))))`);
+  const VALUE = 9 << 20;
+  const COUNT = Math.ceil(MAX_FRAME_BYTES / VALUE) + 1;
+  const ctx = id32('crdt-over-a-frame');
+  let t: TestHost;
+  let code: Uint8Array;
+  before(async () => {
+    t = await openHost({ poolSize: 1, deadlineMs: 120_000 });
+    code = await t.host.deploy(await module);
+    assert.equal((await t.host.call({ codeHash: code, method: 'mk', contextId: ctx })).result.code, 'return');
+    for (let i = 0; i < COUNT; i++) {
+      const input = Buffer.alloc(8);
+      input.writeUInt32LE(i, 0);
+      input.writeUInt32LE(VALUE, 4);
+      const o = await t.host.call({ codeHash: code, method: 'put', contextId: ctx, input: Uint8Array.from(input), gasLimit: RICH });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+    }
+  });
+  after(() => t.close());
+
+  test('with the gas and memory for it the iteration returns every value, read in several answers', async () => {
+    let reads = 0;
+    const count = (e: CallFinished): void => void (reads = e.hostCalls['storage_read_many']?.count ?? 0);
+    t.host.events.on('call.finished', count);
+    try {
+      const limits = { maxExecutionMemory: 256 << 20, maxRegisterSize: 128 << 20 };
+      const o = await t.host.call({ codeHash: code, method: 'iter', contextId: ctx, gasLimit: RICH, limits });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+      assert.ok(Buffer.from((o.result as { value: Uint8Array }).value).readBigUInt64LE(0) > BigInt(COUNT * VALUE));
+      assert.ok(reads >= 2, `values of ${COUNT * VALUE} bytes came in ${reads} answer(s)`);
+    } finally {
+      t.host.events.off('call.finished', count);
+    }
+  });
+
+  test('with the default gas it runs out of gas: the contract\'s result, not a node failure', async () => {
+    const o = await t.host.call({ codeHash: code, method: 'iter', contextId: ctx });
+    assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
+    assert.match((o.result as { message: string }).message, /^out_of_gas/);
+  });
+});
