@@ -149,6 +149,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
       options.launcher.register({ addr: request.server_addr, slots, instance, identity });
     } catch (e) {
       if (e instanceof WorkerAddressHeld) return refuse(grpc.status.PERMISSION_DENIED, e.message);
+      if (e instanceof HostlinkError && e.code === 'usage') return refuse(grpc.status.INVALID_ARGUMENT, e.message);
       throw e;
     }
     registered(who);

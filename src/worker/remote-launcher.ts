@@ -25,6 +25,7 @@ import { connect as tlsConnect, checkServerIdentity, type TLSSocket } from 'node
 import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { HostlinkError } from '../errors.js';
+import { canonicalHost, isUnspecifiedHost, unspecifiedWorkerAddress } from './address.js';
 import { newVmSecret } from '../protocol/hello-proof.js';
 import { performance } from 'node:perf_hooks';
 import type { HostEvents } from '../host/events.js';
@@ -80,7 +81,8 @@ export interface RemoteLauncher extends Launcher {
   readonly kind: 'remote';
   /**
    * Adds, refreshes or replaces a worker's entry (called by the Runtime endpoint once credentials passed). Throws
-   * WorkerAddressHeld when a live entry of another identity holds the address.
+   * WorkerAddressHeld when a live entry of another identity holds the address, and a HostlinkError 'usage' when
+   * the address is not one to dial (not HOST:PORT, or the unspecified address).
    */
   register(registration: WorkerRegistration): 'added' | 'refreshed' | 'replaced';
   /** The slot table now. */
@@ -318,6 +320,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
 
     register(registration) {
       const { host, port } = addressParts(registration.addr);
+      // Where the node dials the worker's VMs: 0.0.0.0 or :: (any spelling) dials the node's own loopback, so it
+      // would be a second entry for a listener there, not a worker.
+      if (isUnspecifiedHost(host)) throw new HostlinkError('usage', unspecifiedWorkerAddress(registration.addr));
       // One listener, one entry: 127.1:7000, [::ffff:7f00:1]:7000 and localhost:07000 all dial 127.0.0.1:7000.
       const key = workerAddressKey(host, port);
       let existing = table.get(key);
@@ -435,27 +440,12 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
 }
 
 /**
- * The listener a worker address names, however it is written: an IP literal in its standard form (IPv4 shorthand,
- * octal, hex and decimal forms and IPv4-mapped IPv6 as dotted IPv4; IPv6 compressed, lower case), localhost as
- * 127.0.0.1, other names in lower case, and the numeric port. Registrations are keyed by it, so another identity
- * cannot hold the same listener by writing its address another way. (A DNS name that resolves to another
- * worker's IP is not caught: advertise IP addresses.)
+ * The listener a worker address names, however it is written (canonicalHost, and the numeric port).
+ * Registrations are keyed by it, so another identity cannot hold the same listener by writing its address
+ * another way. (A DNS name that resolves to another worker's IP is not caught: advertise IP addresses.)
  */
 export function workerAddressKey(host: string, port: number): string {
-  let h = host.toLowerCase();
-  try {
-    h = new URL(`http://${host.includes(':') ? `[${host}]` : host}:1/`).hostname;
-  } catch {
-    // not something URL parses: keep it, lower case
-  }
-  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(h);
-  if (mapped) {
-    const hi = parseInt(mapped[1]!, 16);
-    const lo = parseInt(mapped[2]!, 16);
-    h = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  if (h === 'localhost' || h.endsWith('.localhost')) h = '127.0.0.1';
-  return `${h}:${port}`;
+  return `${canonicalHost(host)}:${port}`;
 }
 
 function addressParts(addr: string): { host: string; port: number } {

@@ -16,6 +16,9 @@ import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generate
 import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
 import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import type { LaunchOptions } from '../host/supervisor.js';
+import { HostlinkError } from '../errors.js';
+import { parseAddress } from '../transport/address.js';
+import { isUnspecifiedHost, unspecifiedWorkerAddress } from './address.js';
 import { INSTANCE_METADATA, NODE_PROTOCOL_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA } from './endpoint.js';
 import { startSlotServer, type SlotServer } from './slot-server.js';
 import type { TlsMaterial } from './tls.js';
@@ -27,7 +30,10 @@ export interface WorkerOptions {
   runtime: string;
   slots: number;
   listen: { host: string; port: number };
-  /** The address the node should dial (server_addr); default the listen address (which must then not be a wildcard). */
+  /**
+   * The address the node should dial (server_addr), never the unspecified address (0.0.0.0 or ::, however
+   * written); default the listen address, which must then not be it.
+   */
   advertise?: string;
   tls: TlsMaterial;
   token?: string;
@@ -79,6 +85,18 @@ type Registration =
   | { kind: 'unreachable'; message: string };
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  // Checked before anything listens: the node refuses the unspecified address, so announcing it would only end
+  // in a refusal after the slot listener had started.
+  if (options.advertise !== undefined) {
+    const a = parseAddress(options.advertise);
+    if (a.kind !== 'tcp') throw new HostlinkError('usage', `advertise must be HOST:PORT (got ${options.advertise})`);
+    if (isUnspecifiedHost(a.host)) throw new HostlinkError('usage', unspecifiedWorkerAddress(options.advertise));
+  } else if (isUnspecifiedHost(options.listen.host)) {
+    throw new HostlinkError(
+      'usage',
+      `the worker listens on ${options.listen.host}, every address of its machine, which is no address to dial: say with --advertise HOST:PORT where the node reaches it`,
+    );
+  }
   const slots = await startSlotServer({
     host: options.listen.host,
     port: options.listen.port,

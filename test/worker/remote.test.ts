@@ -17,10 +17,13 @@
  *   so can the other certificate once the holder's registration has lapsed.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { HostlinkError } from '../../src/errors.js';
 import { Host, type Outcome } from '../../src/host/host.js';
 import type { HostLogger } from '../../src/host/logger.js';
 import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
@@ -29,9 +32,10 @@ import { initialize } from '../../src/runtime/grpc.js';
 import { runtimeService, type InitializeRequest, type InitializeResponse } from '../../src/runtime/grpc.js';
 import { INSTANCE_METADATA, NODE_PROTOCOL_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA, workerServerCredentials } from '../../src/worker/endpoint.js';
 import { readTlsFiles } from '../../src/worker/tls.js';
+import { startWorker } from '../../src/worker/worker.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
 import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
-import { alive, ancestors, freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
+import { alive, ancestors, freePort, HOSTLINK, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
 
 const json = (o: object): Uint8Array => utf8(JSON.stringify(o));
 
@@ -399,6 +403,109 @@ describe('remote workers on loopback', { skip }, () => {
     assert.equal(log.filter((l) => l.includes('refused worker registration') && l.includes('held by a live registration')).length, 9, log.join('\n'));
     assert.deepEqual(await register(certs.worker, 'holder-restarted', 3), { ok: true }, 'the same certificate, restarted');
     assert.deepEqual(table(), [[addr, 3]]);
+  });
+
+  test("a registration naming the unspecified address is refused however it is written: dialled, it reaches the node's own loopback", { timeout: 60_000 }, async () => {
+    const log: string[] = [];
+    const host = await openHost({}, log);
+    // A live listener on the node's loopback, as a worker on the node's machine would have.
+    const listener = createServer((s) => s.end('held\n'));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const port = (listener.address() as AddressInfo).port;
+    const dial = (h: string): Promise<string> =>
+      new Promise((resolve) => {
+        const c = connect(port, h);
+        c.setTimeout(2000, () => {
+          c.destroy();
+          resolve('timeout');
+        });
+        c.on('data', (d: Buffer) => {
+          resolve(d.toString().trim());
+          c.destroy();
+        });
+        c.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? ''}`));
+      });
+    const register = (tls: TestCerts['worker'], instance: string, slots: number, at: string): ReturnType<typeof initialize> => {
+      const metadata = new grpc.Metadata();
+      metadata.set(SLOTS_METADATA, String(slots));
+      metadata.set(INSTANCE_METADATA, instance);
+      metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
+      const credentials = grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
+      return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: at }, { credentials, metadata, deadlineMs: 10_000 });
+    };
+    const table = (): [string, number][] => host.remote!.launcher.workers().map((w) => [w.addr, w.slots]);
+    try {
+      // Why it is refused: each of these, dialled, is the 127.0.0.1 listener.
+      for (const h of ['0.0.0.0', '0', '0x0', '::ffff:0.0.0.0']) assert.equal(await dial(h), 'held', h);
+      const addr = `127.0.0.1:${port}`;
+      assert.deepEqual(await register(certs.worker, 'holder', 1, addr), { ok: true });
+      const spellings = ['0.0.0.0', '0', '00', '0x0', '0.0', '0.0.0', '0X00000000', '[::ffff:0.0.0.0]', '[::ffff:0:0]', '[::]', '[::0]', '[0:0:0:0:0:0:0:0]', '[::0.0.0.0]'];
+      const unspecified = /refused Initialize: worker address \S+ is the unspecified address \(0\.0\.0\.0 or ::\).*start the worker with --advertise HOST:PORT/;
+      for (const h of spellings) {
+        // Neither another identity nor the holder's own may name it: it is no worker's address.
+        await assert.rejects(register(certs.otherWorker, `other ${h}`, 7, `${h}:${port}`), unspecified, `${h} by another certificate`);
+        await assert.rejects(register(certs.worker, `own ${h}`, 7, `${h}:${port}`), unspecified, `${h} by the holder's certificate`);
+      }
+      assert.deepEqual(table(), [[addr, 1]], 'one listener, one entry');
+      assert.equal(log.filter((l) => l.includes('refused worker registration') && l.includes('is the unspecified address')).length, 2 * spellings.length, log.join('\n'));
+      assert.throws(
+        () => host.remote!.launcher.register({ addr: '0:7000', slots: 1, instance: 'direct', identity: 'direct' }),
+        (e: unknown) => e instanceof HostlinkError && e.code === 'usage' && /unspecified address/.test(e.message),
+        'the launcher itself refuses it, with no entry at that address',
+      );
+      // Other loopback addresses are other sockets: 127.0.0.2 and ::1 do not reach the 127.0.0.1 listener, so they stay addresses of their own.
+      for (const [h, at] of [['127.0.0.2', `127.0.0.2:${port}`], ['::1', `[::1]:${port}`]] as const) {
+        assert.notEqual(await dial(h), 'held', h);
+        assert.deepEqual(await register(certs.otherWorker, `distinct ${h}`, 2, at), { ok: true }, at);
+      }
+      assert.deepEqual(table().sort(), [[addr, 1], [`127.0.0.2:${port}`, 2], [`[::1]:${port}`, 2]].sort());
+    } finally {
+      listener.close();
+    }
+  });
+
+  test('a worker must advertise an address to dial: a wildcard --listen needs --advertise, and the unspecified address is never advertised', { timeout: 60_000 }, async () => {
+    const cli = (args: string[]): { status: number | null; stderr: string } =>
+      spawnSync(process.execPath, [HOSTLINK, 'worker', '--runtime', '127.0.0.1:1', '--slots', '1', ...args], { encoding: 'utf8' });
+    // Refused before the TLS files are read: exit 2, one line that says what to give.
+    for (const listen of ['0.0.0.0:0', '0:0', '0x0:0', '[::]:0', '[::0]:0', '[::ffff:0.0.0.0]:0']) {
+      const r = cli(['--listen', listen]);
+      assert.equal(r.status, 2, `${listen}: ${r.stderr}`);
+      assert.match(r.stderr, /is a wildcard \(every address\), which is no address to dial: say with --advertise HOST:PORT/, listen);
+    }
+    for (const advertise of ['0.0.0.0:7420', '0:7420', '[::]:7420', '[::ffff:0.0.0.0]:7420']) {
+      const r = cli(['--listen', '0.0.0.0:0', '--advertise', advertise]);
+      assert.equal(r.status, 2, `${advertise}: ${r.stderr}`);
+      assert.match(r.stderr, /--advertise \S+ is the unspecified address \(0\.0\.0\.0 or ::\), which names no machine to dial/, advertise);
+    }
+    const help = spawnSync(process.execPath, [HOSTLINK, 'worker', '--help'], { encoding: 'utf8' });
+    assert.match(help.stdout, /required when --listen is a wildcard such as\s+0\.0\.0\.0 or \[::\]; never the wildcard itself/);
+
+    // From a program: refused before anything listens.
+    const tls = readTlsFiles(certs.worker);
+    const started = (options: { listen: { host: string; port: number }; advertise?: string }): Promise<unknown> =>
+      startWorker({ runtime: '127.0.0.1:1', slots: 1, tls, launch: { transport: 'unix' }, log: () => undefined, ...options }).then(
+        async (w) => {
+          await w.stop();
+          return `started, announcing ${w.advertised}`;
+        },
+        (e: unknown) => e,
+      );
+    for (const options of [{ listen: { host: '0', port: 0 } }, { listen: { host: '::', port: 0 } }, { listen: { host: '127.0.0.1', port: 0 }, advertise: '[::ffff:0:0]:7420' }]) {
+      const r = await started(options);
+      assert.ok(r instanceof HostlinkError && r.code === 'usage' && /--advertise HOST:PORT/.test(r.message), `${JSON.stringify(options)}: ${String(r)}`);
+    }
+
+    // A wildcard written another way, with an address to dial, serves: the node dials the advertised address.
+    const host = await openHost({ poolSize: 1 });
+    const port = await freePort();
+    const w = worker(host, 1, `0:${port}`, { args: ['--advertise', `127.0.0.1:${port}`] });
+    await waitFor('the worker to register', () => host.remote!.launcher.workers().length === 1);
+    assert.deepEqual(host.remote!.launcher.workers(), [{ addr: `127.0.0.1:${port}`, slots: 1, inUse: 0 }]);
+    const kv = await host.deploy(contract('kv-store'));
+    const o = await host.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'wildcard' }), contextId: id32('advertise-wildcard') });
+    assert.equal(o.applied, true, JSON.stringify(o.result));
+    await w.kill('SIGTERM');
   });
 
   test("a worker started with another certificate and a live worker's address is refused and exits 4; the holder keeps serving", { timeout: 120_000 }, async () => {

@@ -1,6 +1,7 @@
 /** `hostlink worker`: run VM slots for a node on another machine (src/worker/worker.ts, docs/deploy.md). */
 import { HostlinkError } from '../../errors.js';
 import { parseAddress } from '../../transport/address.js';
+import { isUnspecifiedHost } from '../../worker/address.js';
 import { parseListen } from '../../worker/listen.js';
 import { readTlsFiles, readTokenFile } from '../../worker/tls.js';
 import { startWorker, WORKER_EXIT } from '../../worker/worker.js';
@@ -27,8 +28,9 @@ restarts the worker retries with a growing backoff and registers again. Stops on
   --token-file FILE     a token (first line) to present instead of a client certificate the node's CA
                         signed, and to require of a node without one
   --listen HOST:PORT    where the node connects (default ${DEFAULT_WORKER_LISTEN}; port 0 picks one)
-  --advertise HOST:PORT the address the node should dial (default the --listen address; required when
-                        --listen is a wildcard such as 0.0.0.0)
+  --advertise HOST:PORT the address the node should dial: an address of this machine the node reaches
+                        (default the --listen address; required when --listen is a wildcard such as
+                        0.0.0.0 or [::]; never the wildcard itself, which the node refuses)
   --kill-grace MS       SIGTERM to SIGKILL (default 500)
   --idle-timeout MS     no byte from the node or the VM for this long ends the slot (default 300000;
                         keep it above the node's deadline and pool idle timeout)
@@ -80,11 +82,18 @@ export async function run(argv: string[]): Promise<number> {
   if (parseAddress(runtime).kind !== 'tcp') throw new HostlinkError('usage', `--runtime must be HOST:PORT (got ${runtime})`);
   const slots = integer(required(values.slots, 'slots'), 'slots', 1, 1024)!;
   const listen = parseListen(values.listen ?? DEFAULT_WORKER_LISTEN, '--listen');
-  const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
-  if (wildcard && values.advertise === undefined) {
-    throw new HostlinkError('usage', `--listen ${values.listen} is a wildcard: say with --advertise HOST:PORT where the node reaches this worker`);
+  // The advertised address is where the node dials; the unspecified address (0.0.0.0, ::, 0, [::ffff:0.0.0.0] …)
+  // names no machine, and the node refuses it.
+  if (isUnspecifiedHost(listen.host) && values.advertise === undefined) {
+    throw new HostlinkError('usage', `--listen ${values.listen} is a wildcard (every address), which is no address to dial: say with --advertise HOST:PORT where the node reaches this worker`);
   }
-  if (values.advertise !== undefined && parseAddress(values.advertise).kind !== 'tcp') throw new HostlinkError('usage', `--advertise must be HOST:PORT (got ${values.advertise})`);
+  if (values.advertise !== undefined) {
+    const advertise = parseAddress(values.advertise);
+    if (advertise.kind !== 'tcp') throw new HostlinkError('usage', `--advertise must be HOST:PORT (got ${values.advertise})`);
+    if (isUnspecifiedHost(advertise.host)) {
+      throw new HostlinkError('usage', `--advertise ${values.advertise} is the unspecified address (0.0.0.0 or ::), which names no machine to dial: give an address of this machine that the node can reach`);
+    }
+  }
   const tls = readTlsFiles({ cert: required(values.cert, 'cert'), key: required(values.key, 'key'), ca: required(values.ca, 'ca') });
   const token = values['token-file'] !== undefined ? readTokenFile(values['token-file']) : undefined;
   const transport = values.transport ?? 'unix';
