@@ -188,25 +188,102 @@ function protocolTables(methods, errors, results) {
   return out;
 }
 
-// Bounds (protocol/bounds.json): module budgets, per-call effect limits, input and option bounds.
+// Bounds (protocol/bounds.json): module budgets, what a VM keeps between calls, input and option bounds.
+const BOUND_GROUPS = ['module', 'vm', 'inputs'];
+
 function boundsTs(b) {
   const lines = [`// ${HEADER}`, '', `/** ${b.doc} */`];
-  for (const group of ['module', 'effects', 'vm', 'inputs']) {
+  for (const group of BOUND_GROUPS) {
     for (const x of b[group]) lines.push(`/** ${x.doc} */`, `export const ${x.name.toUpperCase()} = ${x.value};`);
   }
-  lines.push('', '/** Default per-call effect limits, by their message (snake_case) name. */');
-  lines.push('export const EFFECT_LIMIT_DEFAULTS = { ' + b.effects.map((x) => `${x.name}: ${x.value}`).join(', ') + ' } as const;');
   return lines.join('\n') + '\n';
 }
 
-function boundsMd(b) {
+const MiB = 1024 * 1024;
+/** A byte count as people read it, after the exact number: 58720256 (56 MiB). */
+const bytesNote = (n) => (n >= MiB && n % MiB === 0 ? ` (${n / MiB} MiB)` : '');
+
+/**
+ * The per-call limits (protocol/limits.json): every name once, a default no larger than its most, and the ceilings
+ * that bound what a VM holds within what every VM can hold. A ceiling that breaks them stops code generation: the
+ * protocol would allow a call whose outcome depends on the node.
+ */
+export function checkLimitsData(l, bounds, proto) {
+  const seen = new Set();
+  const most = {};
+  for (const x of l.limits) {
+    if (!/^max_[a-z_]+$/.test(x.name)) throw new Error(`protocol/limits.json: limit name ${JSON.stringify(x.name)} must be max_ and lower-case letters and _`);
+    if (seen.has(x.name)) throw new Error(`protocol/limits.json: limit ${x.name} is listed twice`);
+    seen.add(x.name);
+    for (const k of ['default', 'most']) {
+      if (!Number.isSafeInteger(x[k]) || x[k] < 0) throw new Error(`protocol/limits.json: ${x.name}.${k} must be a non-negative integer`);
+    }
+    if (x.default > x.most) throw new Error(`protocol/limits.json: ${x.name}'s default ${x.default} is above its most ${x.most}`);
+    for (const k of ['doc', 'why']) {
+      if (typeof x[k] !== 'string' || x[k] === '') throw new Error(`protocol/limits.json: ${x.name} needs a ${k}`);
+    }
+    most[x.name] = x.most;
+  }
+  const vm = Object.fromEntries(bounds.vm.map((x) => [x.name, x.value]));
+  const need = (ok, what) => {
+    if (!ok) throw new Error(`protocol/limits.json: ${what}`);
+  };
+  need(most.max_effect_bytes < proto.max_frame_bytes, `max_effect_bytes's most must stay below the ${proto.max_frame_bytes}-byte frame limit`);
+  for (const n of ['max_storage_key_size', 'max_storage_value_size', 'max_event_data_size', 'max_xcall_params_size']) {
+    need(most[n] <= most.max_effect_bytes, `${n}'s most must not pass max_effect_bytes's: what it sizes leaves with the effects`);
+  }
+  need(most.max_blob_chunk_size < proto.max_frame_bytes, "max_blob_chunk_size's most must stay below the frame limit");
+  need(most.max_register_size <= most.max_execution_memory, "max_register_size's most must not pass max_execution_memory's");
+  need(most.max_data_bytes <= most.max_module_size, "max_data_bytes's most must not pass max_module_size's");
+  need(most.max_xcall_function_size <= most.max_method_name_length, "max_xcall_function_size's most must not pass max_method_name_length's");
+  // The VM's worst case: guest memory and nested instances (twice the pages), the code cache, and what
+  // max_execution_memory counts at up to seven times its count (2 million short storage keys, 128 MiB counted,
+  // took a VM's peak 850 MiB above its guest memory; a return value is copied while encoded), within
+  // min_vm_memory_bytes less 768 MiB for V8's own heap and code.
+  const worst = 2 * 65536 * most.max_memory_pages + vm.max_code_cache_bytes + 7 * most.max_execution_memory;
+  need(worst <= vm.min_vm_memory_bytes - 768 * 1024 * 1024, `guest memory, nested instances, the code cache and 7 x max_execution_memory at their most (${worst} bytes) must leave 768 MiB of min_vm_memory_bytes for V8's own heap and code`);
+}
+
+function limitsTs(l) {
+  const lines = [`// ${HEADER}`, '', `/** ${l.doc} */`];
+  lines.push('export interface VmLimits {');
+  for (const x of l.limits) lines.push(`  /** ${x.doc} Default ${x.default}, at most ${x.most}. */`, `  ${camel(x.name)}: number;`);
+  lines.push('}', '');
+  lines.push('/** The limits of a message that sets none. */');
+  lines.push('export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({');
+  for (const x of l.limits) lines.push(`  ${camel(x.name)}: ${x.default},`);
+  lines.push('});', '');
+  lines.push('/** The most a message, Host option or call option may ask for, per limit (protocol/limits.json "most"). */');
+  lines.push('export const LIMIT_CEILINGS: Readonly<VmLimits> = Object.freeze({');
+  for (const x of l.limits) lines.push(`  ${camel(x.name)}: ${x.most},`);
+  lines.push('});', '');
+  lines.push('/** snake_case JSON name of each limit, as written in the message\'s `limits` object. */');
+  lines.push('export const LIMIT_JSON_NAMES: Readonly<Record<keyof VmLimits, string>> = Object.freeze({');
+  for (const x of l.limits) lines.push(`  ${camel(x.name)}: ${JSON.stringify(x.name)},`);
+  lines.push('});', '');
+  for (const x of l.limits) lines.push(`/** ${x.name}_limit: ${x.why} */`, `export const ${x.name.toUpperCase()}_LIMIT = ${x.most};`);
+  return lines.join('\n') + '\n';
+}
+
+/** The limits table for docs/message.md: what each limit bounds, its default and its most. */
+function limitsTable(l) {
+  const t = ['| `limits` key | default | most | what |', '|---|---:|---:|---|'];
+  for (const x of l.limits) t.push(`| \`${x.name}\` | ${x.default}${bytesNote(x.default)} | ${x.most}${bytesNote(x.most)} | ${x.doc} |`);
+  return t.join('\n');
+}
+
+function boundsMd(b, l) {
   const lines = [`<!-- ${HEADER} -->`, '', '# Bounds', '', b.doc, ''];
-  const titles = { module: 'Module budgets (checked before instrumentation)', effects: 'Effect limits (per call; message `limits`)', vm: 'What a VM process keeps between calls', inputs: 'Inputs and options' };
-  for (const group of ['module', 'effects', 'vm', 'inputs']) {
+  const titles = { module: 'Module budgets (checked before instrumentation)', vm: 'What a VM process keeps between calls', inputs: 'Inputs and options' };
+  for (const group of BOUND_GROUPS) {
     lines.push(`## ${titles[group]}`, '', '| name | value | what |', '|---|---|---|');
     for (const x of b[group]) lines.push(`| \`${x.name}\` | ${x.value} | ${x.doc} |`);
     lines.push('');
   }
+  lines.push('## Per-call limits (message `limits`) and the most a message may ask for', '', l.doc, '');
+  lines.push('| limit | default | most | what | why this most |', '|---|---:|---:|---|---|');
+  for (const x of l.limits) lines.push(`| \`${x.name}\` | ${x.default}${bytesNote(x.default)} | ${x.most}${bytesNote(x.most)} | ${x.doc} | ${x.why} |`);
+  lines.push('');
   return lines.join('\n');
 }
 
@@ -301,11 +378,14 @@ export function generate() {
   checkGasCosts(hf, gc);
   const nd = readJson('protocol/nondet.json');
   const bounds = readJson('protocol/bounds.json');
+  const limits = readJson('protocol/limits.json');
+  checkLimitsData(limits, bounds, proto);
   const reasons = readJson('protocol/reasons.json');
   checkReasons(reasons, results);
   const files = {
     'src/protocol/bounds.generated.ts': boundsTs(bounds),
-    'docs/bounds.md': boundsMd(bounds),
+    'src/protocol/limits.generated.ts': limitsTs(limits),
+    'docs/bounds.md': boundsMd(bounds, limits),
     'src/protocol/generated.ts': protocolTs(proto, methods, errors, results),
     'src/vm/host-functions.generated.ts': hostFunctionsTs(hf, gc),
     'src/protocol/nondet.generated.ts': nondetTs(nd, hf),
@@ -320,6 +400,10 @@ export function generate() {
   const protocolDoc = join(ROOT, 'docs/protocol.md');
   if (existsSync(protocolDoc)) {
     files['docs/protocol.md'] = fillBlocks(readFileSync(protocolDoc, 'utf8'), protocolTables(methods, errors, results));
+  }
+  const messageDoc = join(ROOT, 'docs/message.md');
+  if (existsSync(messageDoc)) {
+    files['docs/message.md'] = fillBlocks(readFileSync(messageDoc, 'utf8'), { limits: limitsTable(limits) }, 'docs/message.md');
   }
   const resultsDoc = join(ROOT, 'docs/results.md');
   if (existsSync(resultsDoc)) {

@@ -35,7 +35,7 @@ export const GUEST_ERROR_NAMES = [
   'MemoryLimitExceeded',
   /** A sub-instance called a host function its kind may not use (docs/nondet.md). */
   'Forbidden',
-  // Effect limits (protocol/bounds.json): too many node actions queued, effects too large at the end.
+  // Effect limits (protocol/limits.json): too many node actions queued, effects too large at the end.
   'NodeActionsOverflow',
   'EffectsOverflow',
   // A context mutation the call is not entitled to (src/host/node/contexts.ts, refusal), refused when applied.

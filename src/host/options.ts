@@ -5,8 +5,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
-import { LIMIT_JSON_NAMES, MAX_STACK_SIZE_LIMIT, type VmLimits } from '../protocol/message.js';
-import { MAX_MEMORY_PAGES_LIMIT } from '../protocol/bounds.generated.js';
+import { LIMIT_JSON_NAMES, limitProblem, type VmLimits } from '../protocol/message.js';
 
 /** Most VM processes one pool may run (each is a process of its own). */
 export const MAX_POOL_SIZE = 1024;
@@ -33,8 +32,8 @@ export function checkLimits(where: string, limits: Partial<VmLimits> | undefined
   for (const [k, v] of Object.entries(limits ?? {})) {
     const json = LIMIT_JSON_NAMES[k as keyof VmLimits];
     if (json === undefined) throw new HostlinkError('usage', `${where}.${k} is not a known limit`);
-    const most = k === 'maxStackSize' ? MAX_STACK_SIZE_LIMIT : k === 'maxMemoryPages' ? MAX_MEMORY_PAGES_LIMIT : Number.MAX_SAFE_INTEGER;
-    checkInteger(`${where}.${k} (${json})`, v, 0, most);
+    const problem = limitProblem(k as keyof VmLimits, v);
+    if (problem !== undefined) throw new HostlinkError('usage', `${where}.${k} (${json}) ${problem} (got ${String(v)})`);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The per-call effect limits (max_node_actions, max_storage_writes, max_effect_bytes; protocol/bounds.json):
+ * The per-call effect limits (max_node_actions, max_storage_writes, max_effect_bytes; protocol/limits.json):
  * what one call may ask the host to apply. The VM stops an execution that exceeds them (VMError
  * NodeActionsOverflow at the host function, EffectsOverflow at the end) and the host checks every result it
  * receives again, because a compromised VM may send anything: over the limits is a protocol violation and

@@ -10,98 +10,17 @@
  */
 import { HostlinkError } from '../errors.js';
 import { NONDET_LIMITS } from './nondet.generated.js';
-import { EFFECT_LIMIT_DEFAULTS, MAX_INPUT_BYTES, MAX_MEMORY_PAGES_LIMIT } from './bounds.generated.js';
+import { MAX_INPUT_BYTES } from './bounds.generated.js';
+import { DEFAULT_LIMITS, LIMIT_CEILINGS, LIMIT_JSON_NAMES, type VmLimits } from './limits.generated.js';
 import { semanticsRefusal, VM_SEMANTICS } from './vm-semantics.js';
 
-/** The seed's VMLimits plus the extra limits of the reference system. All sizes in bytes. */
-export interface VmLimits {
-  maxMemoryPages: number;
-  maxStackSize: number;
-  maxRegisters: number;
-  maxRegisterSize: number;
-  maxRegistersCapacity: number;
-  maxStorageKeySize: number;
-  maxStorageValueSize: number;
-  maxLogs: number;
-  maxLogSize: number;
-  maxEvents: number;
-  maxEventKindSize: number;
-  maxEventDataSize: number;
-  maxXcalls: number;
-  maxXcallFunctionSize: number;
-  maxXcallParamsSize: number;
-  maxBlobHandles: number;
-  maxBlobChunkSize: number;
-  maxMethodNameLength: number;
-  maxModuleSize: number;
-  /** Module shape limits checked before a module is compiled (docs/determinism.md). */
-  maxFunctions: number;
-  maxLocalsPerFunction: number;
-  maxTableSize: number;
-  maxDataBytes: number;
-  /**
-   * Bytes the VM may hold for one execution outside the guest's linear memory: registers, storage overlays
-   * and pending effects together (src/vm/memory-budget.ts). Exceeding it is VMError MemoryLimitExceeded.
-   */
-  maxExecutionMemory: number;
-  /** Deepest nesting of blocks, loops and ifs in one function (V8's compilers need memory per level). */
-  maxNestingDepth: number;
-  // --- Effect limits (protocol/bounds.json "effects"; src/protocol/effect-limits.ts): what one call may ask
-  // the host to apply. Kept as one block.
-  maxNodeActions: number;
-  maxStorageWrites: number;
-  maxEffectBytes: number;
-  // --- end of effect limits
-}
-
-export const DEFAULT_LIMITS: Readonly<VmLimits> = Object.freeze({
-  maxMemoryPages: 1024,
-  maxStackSize: 200 * 1024,
-  maxRegisters: 100,
-  maxRegisterSize: 100 * 1024 * 1024,
-  maxRegistersCapacity: 1024 * 1024 * 1024,
-  maxStorageKeySize: 1024 * 1024,
-  maxStorageValueSize: 10 * 1024 * 1024,
-  maxLogs: 100,
-  maxLogSize: 16 * 1024,
-  maxEvents: 100,
-  maxEventKindSize: 100,
-  maxEventDataSize: 16 * 1024,
-  maxXcalls: 100,
-  maxXcallFunctionSize: 100,
-  maxXcallParamsSize: 16 * 1024,
-  maxBlobHandles: 100,
-  maxBlobChunkSize: 10 * 1024 * 1024,
-  maxMethodNameLength: 256,
-  maxModuleSize: 10 * 1024 * 1024,
-  maxFunctions: 10_000,
-  maxLocalsPerFunction: 4096,
-  maxTableSize: 65_536,
-  maxDataBytes: 4 * 1024 * 1024,
-  maxExecutionMemory: 64 * 1024 * 1024,
-  maxNestingDepth: 4096,
-  // --- Effect limits (protocol/bounds.json)
-  maxNodeActions: EFFECT_LIMIT_DEFAULTS.max_node_actions,
-  maxStorageWrites: EFFECT_LIMIT_DEFAULTS.max_storage_writes,
-  maxEffectBytes: EFFECT_LIMIT_DEFAULTS.max_effect_bytes,
-  // --- end of effect limits
-});
-
-/**
- * Largest max_stack_size the VM accepts. The stack-height counter counts 8-byte slots (max_stack_size / 8),
- * and 32768 slots is what the VM's native stack is proven to hold with room to spare (docs/determinism.md).
- */
-export const MAX_STACK_SIZE_LIMIT = 32_768 * 8;
+// The limits, their defaults and the most a message may ask for are protocol data (protocol/limits.json).
+export { DEFAULT_LIMITS, LIMIT_CEILINGS, LIMIT_JSON_NAMES, type VmLimits } from './limits.generated.js';
+/** Largest max_stack_size a message may ask for (protocol/limits.json; kept under its older name). */
+export { MAX_STACK_SIZE_LIMIT } from './limits.generated.js';
 
 /** How the VM treats floating-point instructions: canonicalise NaN results, or reject modules that use floats. */
 export type FloatPolicy = 'canonicalize' | 'reject';
-
-/** snake_case JSON name of each limit, as written in the message's `limits` object. */
-export const LIMIT_JSON_NAMES: Readonly<Record<keyof VmLimits, string>> = Object.freeze(
-  Object.fromEntries(
-    Object.keys(DEFAULT_LIMITS).map((k) => [k, k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())]),
-  ) as Record<keyof VmLimits, string>,
-);
 
 export const DEFAULT_GAS_LIMIT = 1_000_000_000n;
 export const DEFAULT_DATETIME = '2024-11-26T06:42:42.424242Z';
@@ -221,6 +140,18 @@ export function datetimeToNanos(text: string, field = 'datetime'): bigint {
 const LIMIT_BY_JSON_NAME: ReadonlyMap<string, keyof VmLimits> = new Map(Object.entries(LIMIT_JSON_NAMES).map(([k, j]) => [j, k as keyof VmLimits]));
 
 /**
+ * Why `value` may not be limit `key`, or undefined when it may: an integer from 0 to the limit's most
+ * (protocol/limits.json). One rule for every limit, for messages, Host options and call options alike: a limit
+ * past its most would let a call hold more than some VM can, so its outcome would depend on the node.
+ */
+export function limitProblem(key: keyof VmLimits, value: unknown): string | undefined {
+  const most = LIMIT_CEILINGS[key];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) return `must be an integer from 0 to ${most}`;
+  if (value > most) return `must be at most ${most} (${LIMIT_JSON_NAMES[key]}_limit: the most a message may ask for, what every VM can hold; docs/bounds.md says why)`;
+  return undefined;
+}
+
+/**
  * Limit overrides by snake_case name (`{"max_logs": 10}`, numbers or decimal strings) to VmLimits fields.
  * Throws HostlinkError('invalid_message') naming the field; the message lists the known names.
  */
@@ -230,13 +161,10 @@ export function parseLimitOverrides(raw: Record<string, unknown>): Partial<VmLim
   for (const [name, value] of Object.entries(raw)) {
     const key = byJson.get(name);
     if (key === undefined) throw bad(`limits.${name}`, `is not a known limit (known: ${[...byJson.keys()].join(', ')})`);
-    limits[key] = Number(parseUint(value, `limits.${name}`, BigInt(Number.MAX_SAFE_INTEGER)));
-  }
-  if (limits.maxStackSize !== undefined && limits.maxStackSize > MAX_STACK_SIZE_LIMIT) {
-    throw bad('limits.max_stack_size', `must be at most ${MAX_STACK_SIZE_LIMIT}`);
-  }
-  if (limits.maxMemoryPages !== undefined && limits.maxMemoryPages > MAX_MEMORY_PAGES_LIMIT) {
-    throw bad('limits.max_memory_pages', `must be at most ${MAX_MEMORY_PAGES_LIMIT} (max_memory_pages_limit: what every VM can hold whatever its memory bound)`);
+    const n = Number(parseUint(value, `limits.${name}`, BigInt(Number.MAX_SAFE_INTEGER)));
+    const problem = limitProblem(key, n);
+    if (problem !== undefined) throw bad(`limits.${name}`, problem);
+    limits[key] = n;
   }
   return limits;
 }

@@ -17,8 +17,10 @@ import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_MEMORY_PAGES_LIMIT, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
-import { buildMessage } from '../../src/protocol/message.js';
+import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { LIMIT_CEILINGS, MAX_EXECUTION_MEMORY_LIMIT } from '../../src/protocol/limits.generated.js';
+import { buildMessage, LIMIT_JSON_NAMES, type VmLimits } from '../../src/protocol/message.js';
+import { HostlinkError } from '../../src/errors.js';
 import { prepareModule } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
@@ -198,14 +200,49 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
-  test('a message cannot ask for more memory than every VM can hold: max_memory_pages past max_memory_pages_limit is refused', async () => {
-    // 65,536 pages (4 GiB) were accepted: a contract touching them was killed by a sandboxed VM's memory bound
-    // (vm_crash) and returned where VMs ran without one, so the result depended on the node, not the message.
+  test('a message cannot ask for more than every VM can hold: every limit past its most is refused in call and Host options, at its most accepted', async () => {
+    // Only max_stack_size and max_memory_pages had a most: a call raising max_execution_memory (and the sizes it
+    // bounds) to 8 GiB held 3.5 GiB, killed under the default 3 GiB VM bound (vm_crash) and returning under 8 GiB,
+    // so the result depended on the node. Every limit is checked against its most from protocol/limits.json.
     const code = await host.deploy(contract('kv-store'));
-    const call = (maxMemoryPages: number) => host.call({ codeHash: code, method: 'get', input: utf8('{"key":"a"}'), contextId: id32('pages'), limits: { maxMemoryPages } });
-    await assert.rejects(call(MAX_MEMORY_PAGES_LIMIT + 1), new RegExp(`max_memory_pages\\) must be an integer from 0 to ${MAX_MEMORY_PAGES_LIMIT} \\(got ${MAX_MEMORY_PAGES_LIMIT + 1}\\)`));
-    await assert.rejects(Host.open({ dataDir: dir.path, limits: { maxMemoryPages: 65536 } }), /max_memory_pages\) must be an integer from 0 to 8192/);
-    assert.equal((await call(MAX_MEMORY_PAGES_LIMIT)).result.code, 'return');
+    const get = (limits: Partial<VmLimits>) => host.call({ codeHash: code, method: 'get', input: utf8('{"key":"a"}'), contextId: id32('ceilings'), limits });
+    const keys = Object.keys(LIMIT_CEILINGS) as (keyof VmLimits)[];
+    assert.equal(keys.length, Object.keys(DEFAULT_LIMITS).length, 'every limit has a most');
+    for (const key of keys) {
+      const most = LIMIT_CEILINGS[key];
+      const over = new RegExp(`limits\\.${key} \\(${LIMIT_JSON_NAMES[key]}\\) must be at most ${most} \\(${LIMIT_JSON_NAMES[key]}_limit: .* \\(got ${most + 1}\\)$`);
+      await assert.rejects(get({ [key]: most + 1 }), (e: Error) => e instanceof HostlinkError && e.code === 'usage' && over.test(e.message), `call option ${key}`);
+      await assert.rejects(Host.open({ dataDir: dir.path, limits: { [key]: most + 1 } }), over, `Host.open option ${key}`);
+    }
+    // At its most each is accepted, all at once too: by the call, and as a node's own defaults.
+    assert.equal((await get({ ...LIMIT_CEILINGS })).result.code, 'return');
+    const other = tempDir('hostlink-ceilings-');
+    try {
+      const h = await Host.open({ dataDir: other.path, poolSize: 1, limits: { ...LIMIT_CEILINGS } });
+      try {
+        const kvOther = await h.deploy(contract('kv-store'));
+        assert.equal((await h.call({ codeHash: kvOther, method: 'get', input: utf8('{"key":"a"}'), contextId: id32('ceilings') })).result.code, 'return');
+      } finally {
+        await h.close();
+      }
+    } finally {
+      other.remove();
+    }
+  });
+
+  test("the reviewer's case: max_execution_memory raised to 8 GiB is refused by the Host and by a VM given the message", async () => {
+    const GiB = 1024 ** 3;
+    const MiB = 1024 ** 2;
+    const limits = { maxMemoryPages: 8192, maxExecutionMemory: 8 * GiB, maxStorageValueSize: 500 * MiB, maxEffectBytes: 8 * GiB, maxRegisterSize: 500 * MiB, maxRegistersCapacity: 8 * GiB };
+    await assert.rejects(host.call({ codeHash: kv, method: 'get', contextId: id32('exec-mem'), limits }), new RegExp(`max_execution_memory\\) must be at most ${MAX_EXECUTION_MEMORY_LIMIT} `));
+    // A VM process given the message itself (a host that skipped its checks) refuses it before any work.
+    const msg = buildMessage({ codeHash: kv, method: 'get', contextId: id32('exec-mem'), executorId: id32('exec-mem'), limits: { maxExecutionMemory: 8 * GiB } });
+    const vm = spawn(process.execPath, [HOSTLINK_BIN, 'vm', '--host', 'unix:///nonexistent/hostlink.sock', '--message', msg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    vm.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exit = await new Promise<number | null>((resolve) => vm.on('exit', resolve));
+    assert.equal(exit, 2, stderr);
+    assert.match(stderr, new RegExp(`invalid message: field 'limits.max_execution_memory' must be at most ${MAX_EXECUTION_MEMORY_LIMIT} \\(max_execution_memory_limit`));
   });
 
   test('effects over max_node_actions: the VM stops the call with a named VMError, nothing applied', async () => {

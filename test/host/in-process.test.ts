@@ -8,13 +8,14 @@ import { before, describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
 import { runInProcess } from '../../src/host/in-process.js';
 import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
+import { MAX_EXECUTION_MEMORY_LIMIT } from '../../src/protocol/limits.generated.js';
 import { id32, MemoryBackend, message } from '../helpers.js';
 import { Probe } from '../node/probe.js';
 
 const BIG = MAX_FRAME_BYTES + 1024 * 1024; // one MiB over the frame limit
 // The probe's memory must hold the value: raise the page and execution-memory limits for this call only.
 const HUGE_GAS = 10n ** 12n;
-const limits = { maxMemoryPages: Math.ceil((BIG + 128 * 1024) / 65536) + 16, maxExecutionMemory: 4 * BIG };
+const limits = { maxMemoryPages: Math.ceil((BIG + 128 * 1024) / 65536) + 16, maxExecutionMemory: MAX_EXECUTION_MEMORY_LIMIT };
 
 describe('in-process execution: the same result rules as a VM process', () => {
   let probe: Uint8Array;

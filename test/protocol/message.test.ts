@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isHostlinkError } from '../../src/errors.js';
-import { buildMessage, datetimeToNanos, DEFAULT_LIMITS, parseMessage } from '../../src/protocol/message.js';
+import { buildMessage, datetimeToNanos, DEFAULT_LIMITS, LIMIT_CEILINGS, LIMIT_JSON_NAMES, parseMessage, type VmLimits } from '../../src/protocol/message.js';
 import { GAS_SCHEDULE_VERSION } from '../../src/vm/host-functions.generated.js';
 import { INSTRUMENTATION_VERSION } from '../../src/vm/instrument/index.js';
 import { id32 } from '../helpers.js';
@@ -64,8 +64,26 @@ describe('execution message', () => {
     invalid({ ...base, limits: { max_logz: 1 } }, /'limits.max_logz' is not a known limit/);
     invalid({ ...base, limits: { max_stack_size: 1 << 20 } }, /'limits.max_stack_size' must be at most 262144/);
     invalid({ ...base, limits: { max_memory_pages: 65536 } }, /'limits.max_memory_pages' must be at most 8192 \(max_memory_pages_limit/);
+    invalid({ ...base, limits: { max_execution_memory: 8 * 1024 ** 3 } }, /'limits.max_execution_memory' must be at most 134217728 \(max_execution_memory_limit/);
     invalid({ ...base, datetime: '2024-02-30T00:00:00Z' }, /'datetime' is not a valid calendar date/);
     invalid({ ...base, floats: 'maybe' }, /'floats' must be/);
+  });
+
+  test('every limit past its most (protocol/limits.json) is refused by name, at its most accepted', () => {
+    // Only max_stack_size and max_memory_pages had a most: the others were accepted up to 2^53, so a message could
+    // make a VM hold more than some nodes' VMs can (its result then depended on the node).
+    const keys = Object.keys(DEFAULT_LIMITS) as (keyof VmLimits)[];
+    assert.deepEqual(Object.keys(LIMIT_CEILINGS), keys, 'every limit has a most');
+    for (const key of keys) {
+      const name = LIMIT_JSON_NAMES[key];
+      const most = LIMIT_CEILINGS[key];
+      assert.ok(DEFAULT_LIMITS[key] <= most, `${name}: its default is within its most`);
+      invalid({ ...base, limits: { [name]: most + 1 } }, new RegExp(`'limits\\.${name}' must be at most ${most} \\(${name}_limit: `));
+      invalid({ ...base, limits: { [name]: String(most + 1) } }, new RegExp(`'limits\\.${name}' must be at most ${most} `));
+      assert.equal(parseMessage(JSON.stringify({ ...base, limits: { [name]: most } })).limits[key], most, name);
+    }
+    const all = parseMessage(JSON.stringify({ ...base, limits: Object.fromEntries(keys.map((k) => [LIMIT_JSON_NAMES[k], LIMIT_CEILINGS[k]])) }));
+    assert.deepEqual(all.limits, { ...LIMIT_CEILINGS });
   });
 
   test('datetime converts to exact Unix nanoseconds', () => {

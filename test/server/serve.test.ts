@@ -213,7 +213,7 @@ describe('hostlink serve', () => {
       [{ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: kv, method: 'get', input: '{x' }) }, 400, /'input' is not valid JSON/],
       [{ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: kv, method: 'get', limits: { max_nothing: 1 } }) }, 400, /limits/],
       // Raising a limit of the node's: what bounds one call's stall of the node (its writes applied on the event loop).
-      [{ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: kv, method: 'set', limits: { max_storage_writes: 10_000_000 } }) }, 400, /max_storage_writes 10000000 is above this node's 1024: a request may lower a limit, not raise it/],
+      [{ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: kv, method: 'set', limits: { max_storage_writes: 8192 } }) }, 400, /max_storage_writes 8192 is above this node's 1024: a request may lower a limit, not raise it/],
       [{ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: kv, method: 'set', limits: { max_logs: 16, max_effect_bytes: 50331649 } }) }, 400, /max_effect_bytes 50331649 is above/],
       [{ method: 'DELETE' }, 405, /use POST or GET/],
     ];
