@@ -4,10 +4,10 @@
  * `hostlink/testing` entry point (src/testing/index.ts).
  */
 export { Host, DEFAULT_HOST_OPTIONS } from './host/host.js';
-export type { CallRequest, ExecutionMode, FollowUp, HostOptions, Outcome } from './host/host.js';
+export type { CallRequest, ExecutionMode, FollowUp, FollowUpHalt, HostOptions, Outcome } from './host/host.js';
 export type { VmCrash } from './host/job.js';
 export { HostEvents, HOST_EVENT_NAMES, callReason } from './host/events.js';
-export type { CallInfo, CallStarted, CallFinished, CallFailed, CallDurations, VmLaunched, VmExited, VmCrashed, HostEventMap, HostEventName, HostListener } from './host/events.js';
+export type { CallInfo, CallStarted, CallFinished, CallFailed, CallHalted, CallDurations, VmLaunched, VmExited, VmCrashed, HostEventMap, HostEventName, HostListener } from './host/events.js';
 export type { TraceEntry, TraceRead, MethodCount } from './host/call-trace.js';
 export { jsonLogger, silentLogger } from './host/logger.js';
 export { HostMetrics } from './metrics/host-metrics.js';

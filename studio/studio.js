@@ -166,13 +166,14 @@ function addRecent(r) {
   while (body.children.length > 100) body.lastChild.remove();
 }
 
-/** One line of the node log: VM processes launched, exited, crashed; calls that failed without an outcome. */
+/** One line of the node log: VM processes launched, exited, crashed; calls that failed without an outcome or whose follow-ups halted. */
 function addLog(e) {
   const time = e.at.slice(11, 23);
   const text =
     e.event === 'launched' ? `VM ${e.pid} launched (${e.mode})`
     : e.event === 'exited' ? `VM ${e.pid} exited (${e.signal ?? `code ${e.exit_code}`})`
     : e.event === 'crashed' ? `VM ${e.pid} crashed during call #${e.call_id}: ${e.last_line || e.signal || e.exit_code}`
+    : e.event === 'call_halted' ? `call #${e.call_id} ${e.method}: follow-ups halted at ${e.follow_ups_halted.kind} ${e.follow_ups_halted.method} (${e.follow_ups_halted.reason}); ${e.follow_ups_halted.not_run} did not run`
     : `call #${e.call_id} ${e.method} failed: ${e.error}`;
   const list = $('#node-log');
   list.prepend(el('li', { className: e.event, title: text }, `${time}  ${text}`));

@@ -9,7 +9,7 @@ import { nameId } from '../name-id.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../protocol/message.js';
-import { DEFAULT_HOST_OPTIONS, Host, type ExecutionMode, type HostOptions, type Outcome } from '../host/host.js';
+import { DEFAULT_HOST_OPTIONS, Host, type ExecutionMode, type FollowUpHalt, type HostOptions, type Outcome } from '../host/host.js';
 import { DataDirInUse, unusableDataDir } from '../host/state/data-dir.js';
 import { failureHint, isTimeout, type HintContext } from '../host/outcome-hint.js';
 import { MAX_GAS } from '../host/options.js';
@@ -348,6 +348,30 @@ export function printJson(value: unknown): void {
   process.stdout.write(inertJson(JSON.stringify(value)) + '\n');
 }
 
+/** Outcome.halted as JSON (`follow_ups_halted` of an outcome, the node's call_halted event). */
+export interface HaltJson {
+  call_id: number | null;
+  kind: string;
+  context: string;
+  method: string;
+  result: string | null;
+  reason: string;
+  not_run: number;
+}
+
+export function haltJson(h: FollowUpHalt): HaltJson {
+  return { call_id: h.callId, kind: h.kind, context: hex(h.contextId), method: h.method, result: h.result?.code ?? null, reason: h.reason, not_run: h.notRun };
+}
+
+/**
+ * The warning line for a call tree a node failure cut short: the call itself is applied, but this node's state
+ * for the tree is incomplete. The reason may hold a crashed VM's text: shown escaped.
+ */
+export function haltedText(h: HaltJson): string {
+  const which = h.call_id === null ? `${h.kind} ${h.method}` : `${h.kind} ${h.method} (call ${h.call_id})`;
+  return `follow-ups halted: ${which} ended by a node failure (${logText(h.reason)}); ${h.not_run} later follow-up(s) did not run: this node's state for the call is incomplete, run it again or repair it`;
+}
+
 /** The outcome as a JSON-friendly object (the `--json` output of `hostlink call`). */
 export function outcomeJson(o: Outcome, contextId: Uint8Array, view = false): Record<string, unknown> {
   const r = o.result;
@@ -365,6 +389,7 @@ export function outcomeJson(o: Outcome, contextId: Uint8Array, view = false): Re
     events: o.events.map((e) => ({ kind: e.kind, data: showBytes(e.data), handler: e.handler })),
     writes: o.writes.map(([k, v]) => ({ key: showBytes(k), value: v === null ? null : showBytes(v) })),
     ...(o.crash ? { crash: o.crash } : {}),
+    ...(o.halted ? { follow_ups_halted: haltJson(o.halted) } : {}),
   };
 }
 
@@ -400,4 +425,5 @@ export function printOutcome(o: Outcome, contextId: Uint8Array, json: boolean, v
   );
   const hint = r.code === 'return' || hints === undefined ? undefined : failureHint({ code: r.code, message: r.message, fingerprintNull: r.fingerprint === null }, hints);
   if (hint !== undefined) process.stderr.write(`  hint: ${hint}\n`);
+  if (o.halted) process.stderr.write(`  ${haltedText(haltJson(o.halted))}\n`);
 }

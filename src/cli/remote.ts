@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../errors.js';
 import { failureHint, type HintContext } from '../host/outcome-hint.js';
-import { gasText, printJson } from './common.js';
+import { gasText, haltedText, printJson, type HaltJson } from './common.js';
 import { logText, shownText } from '../terminal-text.js';
 
 export const SERVER_OPTION = { server: { type: 'string' } } as const;
@@ -94,4 +94,6 @@ export function printOutcomeJson(o: Record<string, unknown>, json: boolean, view
   );
   const hint = code === 'return' || hints === undefined ? undefined : failureHint({ code, message, fingerprintNull: o['fingerprint'] === null }, hints);
   if (hint !== undefined) process.stderr.write(`  hint: ${hint}\n`);
+  const halted = o['follow_ups_halted'] as HaltJson | undefined;
+  if (halted !== undefined) process.stderr.write(`  ${haltedText(halted)}\n`);
 }

@@ -24,7 +24,8 @@ export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | '
 /**
  * A call the host made because of a successful call: an event handler (same contract, same context, the
  * event's data as input) or an xcall (same contract, the target context, the params as input). Each is a
- * call of its own: it is applied or not on its own, and its own follow-ups are nested in its outcome.
+ * call of its own: it is applied or not on its own, and its own follow-ups are nested in its outcome. A follow-up
+ * that ends by a node failure halts the rest of the tree (FollowUpHalt).
  */
 export interface FollowUp {
   kind: 'handler' | 'xcall';
@@ -34,9 +35,32 @@ export interface FollowUp {
   outcome?: Outcome;
   /**
    * Why it has no outcome: not run (the breadth, depth or gas limit, no application, an xcall naming no
-   * function), or it failed before it had one (the store failed, no VM could start). The parent stays applied.
+   * function; `halted: …` when an earlier follow-up of the tree ended by a node failure), or it failed before it
+   * had one (`failed: …`: the store failed, no VM could start). The parent stays applied.
    */
   skipped?: string;
+}
+
+/**
+ * A follow-up of the tree ended by a node failure (internal_error: its deadline, its VM crashed or broke the
+ * protocol, the host's store failed; or it failed before it had an outcome), not by the contract. Such an end
+ * says nothing about what the follow-up would have done, nor how much of the tree's gas it would have used, so
+ * no later follow-up of the tree runs: otherwise a node where it timed out ran the next ones with gas a faster
+ * node did not have and committed another state. The calls applied before it stay applied (each is applied on
+ * its own); this node's state for the tree is incomplete until the embedder runs the rest again or repairs it.
+ */
+export interface FollowUpHalt {
+  /** The failed follow-up's call id (as in host.events), or null when it failed before it had one. */
+  callId: number | null;
+  kind: FollowUp['kind'];
+  contextId: Uint8Array;
+  method: string;
+  /** Its result (code internal_error), or null when it failed before it had one (see `reason`). */
+  result: ExecutionResult | null;
+  /** What happened, in words: the result's message, or the error that kept it from running. */
+  reason: string;
+  /** Follow-ups of the tree the host had planned that did not run because of it (their own are never known). */
+  notRun: number;
 }
 
 export interface Outcome {
@@ -63,6 +87,11 @@ export interface Outcome {
   crash?: VmCrash;
   /** Event handlers and xcalls run after this call succeeded, in order (empty when it failed). */
   followUps: FollowUp[];
+  /**
+   * Set when a follow-up below this call ended by a node failure and halted the rest of the tree: which one, why,
+   * and how many did not run. Set on every outcome from the embedder's call down to the failed follow-up's parent.
+   */
+  halted?: FollowUpHalt;
   /** Results of the call's non-deterministic blocks, one per call_no (block encoding; docs/nondet.md). */
   nondetResults: Uint8Array[];
   /** In a validator run: the first block whose validator did not accept the proposal; null otherwise. */

@@ -15,7 +15,6 @@ import { HostlinkError } from '../errors.js';
 import { Host, type CallRequest, type HostOptions, type Outcome } from './host.js';
 import { TABLES, type KvReader, type KvStore } from './state/kv.js';
 import { createMemoryStore } from './state/memory-store.js';
-import { reasonMessage } from '../protocol/reasons.js';
 import { extend } from '../extend.js';
 
 export type Vote = 'agree' | 'disagree' | 'timeout';
@@ -59,8 +58,9 @@ export async function copyStore(source: KvReader): Promise<KvStore> {
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
+/** A node failure (its deadline, its VM, its store: internal_error, timeout included): no vote on the call itself. */
 function isTimeout(o: Outcome): boolean {
-  return (o.result.code === 'vm_error' && o.result.message === reasonMessage('timeout')) || o.result.code === 'internal_error';
+  return o.result.code === 'internal_error';
 }
 
 function voteOf(node: number, leader: Outcome, o: Outcome): ValidatorVote {

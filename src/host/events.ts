@@ -13,7 +13,7 @@ import type { ExecutionResult } from '../protocol/result.js';
 import type { ResultCodeName } from '../protocol/generated.js';
 import type { ResultReason } from '../protocol/reasons.js';
 import type { MethodCount, TraceEntry, TraceRead } from './call-trace.js';
-import type { Outcome } from './host.js';
+import type { FollowUpHalt, Outcome } from './host.js';
 import type { HostLogger } from './logger.js';
 
 export type CallMode = 'pool' | 'oneshot';
@@ -78,6 +78,14 @@ export interface CallFinished extends CallInfo {
   outcome: Outcome;
 }
 
+/**
+ * A follow-up of this call's tree ended by a node failure, and the follow-ups after it did not run (emitted for
+ * the embedder's call, once its tree is done, before host.call resolves; Outcome.halted is the same).
+ */
+export interface CallHalted extends CallInfo {
+  halt: FollowUpHalt;
+}
+
 /** host.call threw after the call was queued (no outcome: the store failed, a VM could not be launched…). */
 export interface CallFailed extends CallInfo {
   error: string;
@@ -120,12 +128,13 @@ export interface HostEventMap {
   'call.started': CallStarted;
   'call.finished': CallFinished;
   'call.failed': CallFailed;
+  'call.halted': CallHalted;
   'vm.launched': VmLaunched;
   'vm.exited': VmExited;
   'vm.crashed': VmCrashed;
 }
 export type HostEventName = keyof HostEventMap;
-export const HOST_EVENT_NAMES: readonly HostEventName[] = ['call.queued', 'call.started', 'call.finished', 'call.failed', 'vm.launched', 'vm.exited', 'vm.crashed'];
+export const HOST_EVENT_NAMES: readonly HostEventName[] = ['call.queued', 'call.started', 'call.finished', 'call.failed', 'call.halted', 'vm.launched', 'vm.exited', 'vm.crashed'];
 
 export type HostListener<K extends HostEventName> = (event: HostEventMap[K]) => void;
 

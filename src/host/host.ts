@@ -39,7 +39,7 @@ import { processLauncher, type LaunchOptions, type Transport } from './superviso
 import { threadLauncher } from './thread-launcher.js';
 import { extend } from '../extend.js';
 
-export type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
+export type { CallRequest, ExecutionMode, FollowUp, FollowUpHalt, Outcome } from './call-types.js';
 
 export interface HostOptions {
   /** LMDB directory; omit for an in-memory store (tests, embedding). */
@@ -57,7 +57,10 @@ export interface HostOptions {
   recycleAfter?: number;
   /** A pool VM with no work for this long exits (default 60 000 ms); the pool starts another when work comes. */
   poolIdleTimeoutMs?: number;
-  /** Wall-clock budget of one execution; at the deadline the VM is stopped and the call is VMError("timeout"). */
+  /**
+   * Wall-clock budget of one execution, counted from when a VM takes it (time queued for a VM does not count); at
+   * the deadline the VM is stopped and the call ends internal_error "timeout", a node failure (docs/results.md).
+   */
   deadlineMs?: number;
   /** Time between SIGTERM and SIGKILL. */
   killGraceMs?: number;

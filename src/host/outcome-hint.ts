@@ -4,7 +4,7 @@
  * execution hash covers, is never changed here.
  */
 import { HANDED_TO_HOST_GAS } from '../vm/host-functions.generated.js';
-import { reasonMessage } from '../protocol/reasons.js';
+import { reasonMessage, RESULT_REASONS } from '../protocol/reasons.js';
 
 /** The parts of a result a hint reads: the CLI's local outcome and a node's outcome JSON both have them. */
 export interface HintedResult {
@@ -31,7 +31,7 @@ const TIMEOUT = reasonMessage('timeout');
 
 /** Whether the VM stopped at the deadline: it was killed, so no gas figure came back. */
 export function isTimeout(r: Pick<HintedResult, 'code' | 'message'>): boolean {
-  return r.code === 'vm_error' && r.message === TIMEOUT;
+  return r.code === RESULT_REASONS.timeout.code && r.message === TIMEOUT;
 }
 
 /** One line on why a failed call stopped and what to change, or undefined when the message says it all. */

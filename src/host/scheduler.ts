@@ -3,7 +3,8 @@
  * (each sees the previous one's committed state); calls on different contexts run in parallel, as far as the
  * executor allows. A call that met an alias conflict at commit runs again on the new state (at most
  * MAX_CONFLICT_ATTEMPTS runs), so its outcome never depends on timing. After a call applied, its event
- * handlers and xcalls run as calls of their own, within the breadth and depth limits.
+ * handlers and xcalls run as calls of their own, within the breadth and depth limits and the tree's gas; a
+ * follow-up that ends by a node failure (internal_error) halts the rest of the tree (FollowUpHalt).
  */
 import { performance } from 'node:perf_hooks';
 import { HostlinkError } from '../errors.js';
@@ -11,7 +12,7 @@ import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { okResponseSize } from '../protocol/messages.js';
 import { callSeed, followUpSeed } from '../protocol/call-ids.js';
 import { buildMessage, type MessageDefaults } from '../protocol/message.js';
-import type { CallRequest, ExecutionMode, FollowUp, Outcome } from './call-types.js';
+import type { CallRequest, ExecutionMode, FollowUp, FollowUpHalt, Outcome } from './call-types.js';
 import type { Committer } from './committer.js';
 import type { CallInfo, HostEvents } from './events.js';
 import { Job, type JobEnd } from './job.js';
@@ -55,7 +56,7 @@ export class Scheduler {
    * is left of the embedder's call's gas limit for the calls it set off (its own included); a new tree starts
    * with the call's limit.
    */
-  async call(request: CallRequest, depth: number, parentCallId: number | null, view = false, gas?: GasLeft): Promise<Outcome> {
+  async call(request: CallRequest, depth: number, parentCallId: number | null, view = false, gas?: CallTree): Promise<Outcome> {
     checkCallOptions(request);
     const { mode, deadlineMs } = request;
     const messageJson = buildMessage(request, this.options);
@@ -104,10 +105,15 @@ export class Scheduler {
     });
     // One gas limit for the whole tree: what a call used is gone for the follow-ups it sets off, so one call
     // cannot make the node do (breadth x depth) times the work its gas limit pays for.
-    const tree = gas ?? { limit: job.message.gasLimit, left: job.message.gasLimit };
+    const tree: CallTree = gas ?? { limit: job.message.gasLimit, left: job.message.gasLimit, halted: null };
     tree.left = tree.left > outcome.gasUsed ? tree.left - outcome.gasUsed : 0n;
     // Outside the lane: a handler on the same context queues behind the call that emitted it.
     if (outcome.applied) outcome.followUps = await this.runFollowUps(request, outcome, depth, tree, callSeed(job.message));
+    // Set on each call whose follow-ups the halt cut short, from the failed one's parent up to the embedder's.
+    if (tree.halted !== null) {
+      outcome.halted = tree.halted;
+      if (gas === undefined) events.emit('call.halted', extend(info, { halt: tree.halted }));
+    }
     return outcome;
   }
 
@@ -117,7 +123,7 @@ export class Scheduler {
   }
 
   /** `parentSeed`: the parent's call seed (its message's, or the one derived from its fields). */
-  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number, gas: GasLeft, parentSeed: Uint8Array): Promise<FollowUp[]> {
+  private async runFollowUps(parent: CallRequest, outcome: Outcome, depth: number, gas: CallTree, parentSeed: Uint8Array): Promise<FollowUp[]> {
     const maxBreadth = this.options.followUps?.maxBreadth ?? 8;
     const maxDepth = this.options.followUps?.maxDepth ?? 3;
     const planned = [
@@ -132,7 +138,11 @@ export class Scheduler {
       if (this.deps.closed()) done.push(extend(base, { skipped: 'the host closed before this follow-up ran' }));
       else if (depth + 1 > maxDepth) done.push(extend(base, { skipped: `depth limit: follow-ups run at most ${maxDepth} levels deep` }));
       else if (i >= maxBreadth) done.push(extend(base, { skipped: `breadth limit: at most ${maxBreadth} follow-ups per call` }));
-      else if (gas.left === 0n) done.push(extend(base, { skipped: `gas limit: the call and its follow-ups used all ${gas.limit} gas of the call's gas limit` }));
+      else if (gas.halted !== null) {
+        // Before the gas and application checks: after a node failure neither says what this node would have done.
+        gas.halted.notRun++;
+        done.push(extend(base, { skipped: haltedText(gas.halted) }));
+      } else if (gas.left === 0n) done.push(extend(base, { skipped: `gas limit: the call and its follow-ups used all ${gas.limit} gas of the call's gas limit` }));
       else if (f.method === '') done.push(extend(base, { skipped: 'no function: the xcall names an empty function' }));
       else {
         const codeHash = this.followUpCode(f.kind, f.contextId, parent);
@@ -154,11 +164,16 @@ export class Scheduler {
           seed: followUpSeed(parentSeed, i, f.kind, f.contextId, f.method, f.input),
         });
         try {
-          done.push(extend(base, { outcome: await this.call(request, depth + 1, outcome.callId, false, gas) }));
+          const o = await this.call(request, depth + 1, outcome.callId, false, gas);
+          done.push(extend(base, { outcome: o }));
+          // Its own follow-ups may have halted the tree already: the first failure is the one reported.
+          if (o.result.code === 'internal_error' && gas.halted === null) halt(gas, extend(base, { callId: o.callId, result: o.result, reason: `${o.result.code} ${o.result.message}` }));
         } catch (e) {
           // The parent is applied: its caller gets its outcome, with this follow-up's failure in its place (a
           // follow-up that failed to run rejected the parent's call, and its caller took the applied call for lost).
-          done.push(extend(base, { skipped: `failed: ${(e as Error)?.message ?? String(e)}` }));
+          const reason = `failed: ${(e as Error)?.message ?? String(e)}`;
+          done.push(extend(base, { skipped: reason }));
+          if (gas.halted === null) halt(gas, extend(base, { callId: null, result: null, reason }));
         }
       }
     }
@@ -195,8 +210,26 @@ export class Scheduler {
   }
 }
 
-/** Gas left for a call tree (the embedder's call and its follow-ups), out of the call's limit. */
-export interface GasLeft {
+/** A call tree (the embedder's call and its follow-ups): the gas left of the call's limit, and whether it halted. */
+export interface CallTree {
   readonly limit: bigint;
   left: bigint;
+  /** Set by the first follow-up that ended by a node failure: nothing of the tree runs after it. */
+  halted: FollowUpHalt | null;
+}
+
+/**
+ * Halts a tree at a follow-up that ended by a node failure. The failure reports no gas (a VM stopped at its
+ * deadline or crashed sends none) although it may have used the whole tree's: counted as 0, it gave the next
+ * follow-up gas a faster node did not have. So nothing runs after it, and the tree's gas is gone.
+ */
+function halt(tree: CallTree, failed: Omit<FollowUpHalt, 'notRun'>): void {
+  tree.halted = extend(failed, { notRun: 0 });
+  tree.left = 0n;
+}
+
+/** A follow-up's `skipped` when the tree halted before it. */
+function haltedText(h: FollowUpHalt): string {
+  const which = h.callId === null ? `${h.kind} ${h.method}` : `${h.kind} ${h.method} (call ${h.callId})`;
+  return `halted: the earlier follow-up ${which} ended by a node failure (${h.reason}), so no later follow-up of the tree runs; run the call again or repair this node's state`;
 }

@@ -4,8 +4,6 @@
  * Result reasons: the first word(s) of an error result's message, which programs match on (docs/results.md). A vm_error or internal_error message starts with one of these prefixes, or with a host-function error name of src/errors.ts GUEST_ERROR_NAMES followed by " (". A user_error message is the contract's own text (or "Panic: ..."). `prefix` is the literal start of the message when it differs from `name`.
  */
 export const RESULT_REASONS = {
-  /** The call's wall-clock deadline passed (recorded by the host; the whole message). */
-  timeout: { code: "vm_error", prefix: "timeout" },
   /** The call used its whole gas limit (the whole message). */
   out_of_gas: { code: "vm_error", prefix: "out_of_gas" },
   /** The deterministic stack-height limit was reached (the whole message). */
@@ -34,6 +32,8 @@ export const RESULT_REASONS = {
   validator_disagrees: { code: "vm_error", prefix: "validator_disagrees" },
   /** Validator or sync: the leader's proposal is malformed, unused or uses a reserved verdict. */
   leader_fault: { code: "vm_error", prefix: "leader_fault" },
+  /** The call's wall-clock deadline passed (recorded by the host; the whole message). It depends on the node's speed and load, not on the contract: a node may retry it. */
+  timeout: { code: "internal_error", prefix: "timeout" },
   /** The VM process ended without a result. */
   vm_crash: { code: "internal_error", prefix: "vm_crash" },
   /** The VM broke the wire protocol or handed over effects beyond the call's limits. */
@@ -50,4 +50,4 @@ export const RESULT_REASONS = {
   vm_bug: { code: "internal_error", prefix: "vm_bug" },
 } as const;
 export type ResultReason = keyof typeof RESULT_REASONS;
-export const RESULT_REASON_NAMES: readonly ResultReason[] = ["timeout", "out_of_gas", "stack_overflow", "wasm_trap", "module_rejected", "code_not_found", "method_not_found", "method_not_function", "invalid_method_name", "invalid_module", "result_too_large", "OOM", "absent", "validator_disagrees", "leader_fault", "vm_crash", "protocol_violation", "store", "conflict", "host_error", "invalid_message", "vm_bug"];
+export const RESULT_REASON_NAMES: readonly ResultReason[] = ["out_of_gas", "stack_overflow", "wasm_trap", "module_rejected", "code_not_found", "method_not_found", "method_not_function", "invalid_method_name", "invalid_module", "result_too_large", "OOM", "absent", "validator_disagrees", "leader_fault", "timeout", "vm_crash", "protocol_violation", "store", "conflict", "host_error", "invalid_message", "vm_bug"];

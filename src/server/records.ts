@@ -4,7 +4,7 @@
  * server-sent-event subscribers as they happen.
  */
 import type { ServerResponse } from 'node:http';
-import { outcomeJson, hex } from '../cli/common.js';
+import { haltJson, outcomeJson, hex } from '../cli/common.js';
 import type { Outcome } from '../host/call-types.js';
 import type { CallFinished, HostEvents } from '../host/events.js';
 import { round3 } from '../host/call-trace.js';
@@ -139,6 +139,7 @@ export class CallRecords {
       ),
       events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: e.lastLine, ...(e.worker !== undefined ? { worker: e.worker } : {}) })),
       events.on('call.failed', (e) => this.publish('vm', { event: 'call_failed', at: at(), call_id: e.callId, method: e.method, error: e.error })),
+      events.on('call.halted', (e) => this.publish('vm', { event: 'call_halted', at: at(), call_id: e.callId, method: e.method, follow_ups_halted: haltJson(e.halt) })),
     ];
   }
 

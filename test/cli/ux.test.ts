@@ -70,7 +70,7 @@ describe('hostlink CLI: errors that say what happened and what to do', () => {
   test('a timeout names the deadline and --deadline, and does not show gas 0 as measured', () => {
     const r = hostlink('call', misbehave, 'loop_forever', '--gas', '1000000000000000', '--deadline', '400');
     assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.stdout, 'vm_error: timeout\n');
+    assert.equal(r.stdout, 'internal_error: timeout\n');
     assert.match(r.stderr, /state unchanged; gas not reported \(the VM was stopped at the deadline\);/);
     assert.doesNotMatch(r.stderr, /gas 0/);
     assert.match(r.stderr, /\n {2}hint: the call ran past its deadline of 400 ms and its VM was stopped .*: raise it with --deadline MS \(at most \d+\)\n$/);

@@ -183,7 +183,7 @@ describe('group commit through the Host, LMDB and VM processes', () => {
     const set = host.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'g', value: 'grouped' })), contextId: id32('group-set') });
     const outcome = await set.then((o) => (order.push('set committed'), o));
     const spun = await spin;
-    assert.deepEqual(spun.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
+    assert.deepEqual(spun.result, { code: 'internal_error', message: 'timeout', fingerprint: null });
     assert.deepEqual(order, ['spin ended', 'set committed'], 'the set waited for the call running beside it');
     assert.equal(outcome.result.code, 'return');
     assert.equal(outcome.applied, true);

@@ -19,7 +19,7 @@ const UNLIMITED_GAS = 10n ** 15n;
 /** Records every event of the host, in order. */
 function record(host: Host): { name: HostEventName; e: HostEventMap[HostEventName] }[] {
   const seen: { name: HostEventName; e: HostEventMap[HostEventName] }[] = [];
-  for (const name of ['call.queued', 'call.started', 'call.finished', 'call.failed', 'vm.launched', 'vm.exited', 'vm.crashed'] as const) {
+  for (const name of ['call.queued', 'call.started', 'call.finished', 'call.failed', 'call.halted', 'vm.launched', 'vm.exited', 'vm.crashed'] as const) {
     host.events.on(name, (e) => seen.push({ name, e }));
   }
   return seen;
@@ -130,7 +130,7 @@ describe('host events', () => {
     const from = seen.length;
     const o = await host.call({ codeHash: hold, method: 'write_then_loop', contextId: id32('events-timeout'), deadlineMs: 500, gasLimit: UNLIMITED_GAS });
     const f = seen.slice(from).map((s) => s.e as HostEventMap['call.finished']).find((e) => e.callId === o.callId && 'reason' in e)!;
-    assert.deepEqual([f.result, f.reason, f.applied], ['vm_error', 'timeout', false]);
+    assert.deepEqual([f.result, f.reason, f.applied], ['internal_error', 'timeout', false]);
   });
 
   test('follow-up calls name their parent call', async () => {

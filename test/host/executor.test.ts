@@ -18,10 +18,14 @@ const backend = new MemoryBackend();
 const kv = backend.deploy(contract('kv-store'));
 const job = (): Job => new Job(message({ codeHash: kv, method: 'get' }));
 const ROLES: VmRole[] = ['pool', 'oneshot'];
-const executor = (launcher: Launcher, role: VmRole): Executor => new Executor(backend, launcher, { role, size: role === 'pool' ? 1 : Infinity, killGraceMs: 100 });
+const executor = (launcher: Launcher, role: VmRole, startTimeoutMs?: number): Executor =>
+  new Executor(backend, launcher, { role, size: role === 'pool' ? 1 : Infinity, killGraceMs: 100, ...(startTimeoutMs !== undefined ? { startTimeoutMs } : {}) });
 
-/** Real VM processes of the fake VM, handed out as a remote launcher would; counts what the executor asks. */
-function remoteLike(mode: string): Launcher & { launched: VmRole[]; stopped: number } {
+/**
+ * Real VM processes of the fake VM, handed out as a remote launcher would (after `delayMs`: a worker's slot that
+ * takes a while to free up); counts what the executor asks.
+ */
+function remoteLike(mode: string, delayMs = 0): Launcher & { launched: VmRole[]; stopped: number } {
   const local = processLauncher({ transport: 'unix', command: [process.execPath, FAKE_VM, mode] });
   const self = {
     kind: 'remote' as const,
@@ -29,6 +33,7 @@ function remoteLike(mode: string): Launcher & { launched: VmRole[]; stopped: num
     stopped: 0,
     async launch(role: VmRole): Promise<VmHandle> {
       self.launched.push(role);
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       const vm = await local.launch(role);
       const stop = vm.stop.bind(vm);
       return Object.assign(vm, { stop: (grace: number) => (self.stopped++, stop(grace)) });
@@ -49,16 +54,35 @@ describe('executor over any launcher', () => {
     });
 
     test(`${role}: the deadline stops the VM through its handle, whoever launched it`, async () => {
-      const launcher = remoteLike('silent');
+      const launcher = remoteLike('take-hold');
       const ex = executor(launcher, role);
       const end = await ex.submit(job(), 300);
       assert.deepEqual(end, { kind: 'timeout' });
       assert.deepEqual(launcher.launched, [role], 'one VM, launched for its role');
-      // One-shot: the job's own VM is stopped at its deadline. Pool: the job timed out in the queue (the VM never
-      // asked for work), and the VM is stopped when the executor closes.
-      assert.equal(launcher.stopped, role === 'oneshot' ? 1 : 0);
+      assert.equal(launcher.stopped, 1, "the job's VM is stopped at its deadline");
       await ex.close(200);
-      assert.ok(launcher.stopped >= 1);
+    });
+
+    test(`${role}: the deadline counts from when a VM takes the job, not while the job waits for one`, async () => {
+      // The launch takes longer than the whole deadline: counted from submission, the job timed out before any VM
+      // saw it (on a busy node, not on an idle one).
+      const launcher = remoteLike('take-hold', 700);
+      const ex = executor(launcher, role);
+      const submitted = performance.now();
+      const end = await ex.submit(job(), 300);
+      const took = performance.now() - submitted;
+      assert.deepEqual(end, { kind: 'timeout' });
+      assert.ok(took >= 950, `the job ended ${Math.round(took)} ms after submission: its deadline ran while it waited for a VM`);
+      assert.equal(launcher.stopped, 1);
+      await ex.close(200);
+    });
+
+    test(`${role}: a VM that never asks for work does not start the deadline; the start timeout ends the job as a crash`, async () => {
+      const launcher = remoteLike('hello-only');
+      const ex = executor(launcher, role, 300);
+      const end = await ex.submit(job(), 50);
+      assert.equal(end.kind, 'crash', JSON.stringify(end));
+      await ex.close(200);
     });
 
     test(`${role}: a VM that dies mid-execution is a crash with its exit code and stderr`, async () => {

@@ -15,6 +15,7 @@
  *       read-many (say hello, ask next_message, then send one storage_read_many of FLOOD_KEYS copies of the
  *              key `big`; prints the response's status name on stderr, with the count of values when ok, and exits 0),
  *       lie-pid (claim pid 1 in hello, take a job with next_message, then exit 7 mid-execution),
+ *       take-hold (take a job with next_message, then never answer: a guest that runs until its deadline),
  *       effects-flood (takes a job, then a Return whose effects hold 5000 context_delete actions, over max_node_actions),
  *       result-KIND (takes a job, then a Return with effects no honest VM sends for it, see forgedEffects: KIND is
  *              events-flood, events-over, log-long, xcall-params, gas-over, gas-huge, nondet-big, extra-key, or value-flood and underpaid: its return value),
@@ -77,6 +78,11 @@ socket.on('connect', () => {
       socket.write(encodeFrame(encodeRequest('next_message', {})));
       socket.once('data', () => process.exit(7));
     });
+  } else if (mode === 'take-hold') {
+    socket.write(hello);
+    socket.once('data', () => socket.write(encodeFrame(encodeRequest('next_message', {}))));
+    setInterval(() => undefined, 1000);
+    socket.on('close', () => process.exit(0));
   } else if (mode === 'garbage') {
     socket.write(hello);
     socket.once('data', () => socket.write(encodeFrame(Uint8Array.of(250, 1, 2, 3))));

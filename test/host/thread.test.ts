@@ -73,7 +73,7 @@ describe('Host with launcher thread: deadlines', () => {
         await waitFor(() => host.vmPids().length === (mode === 'pool' ? 1 : 0));
         const before = host.state(ctx);
         const o = await host.call({ codeHash: hold, method: 'write_then_loop', contextId: ctx, deadlineMs: 800, gasLimit: UNLIMITED_GAS });
-        assert.deepEqual(o.result, { code: 'vm_error', message: 'timeout', fingerprint: null });
+        assert.deepEqual(o.result, { code: 'internal_error', message: 'timeout', fingerprint: null });
         assert.equal(o.applied, false);
         assert.deepEqual(host.state(ctx), before);
         // The looping thread ends (terminated): the host would otherwise keep a spinning thread per timed-out call.

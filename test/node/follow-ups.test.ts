@@ -112,3 +112,52 @@ for (const seeded of [true, false]) {
     }
   });
 }
+
+test('a follow-up that ends by a node failure (its deadline) halts the rest of the tree; those applied before it stay applied', { timeout: 120_000 }, async () => {
+  // The deadline is the only thing that can stop `spin` (its gas is unlimited), and the other methods take
+  // milliseconds of a deadline that counts only once a VM has taken them: the timeout is certain.
+  const t = await openHost({ deadlineMs: 3000 });
+  try {
+    const ctx = id32('follow-up-halt');
+    const p = new Probe();
+    const write = (key: string): string => `(drop ${call('storage_write', p.buf(key), p.buf('applied'), 0)})`;
+    const emit = (handler: string): string => call('emit_with_handler', p.descriptors('kind', ''), p.buf(handler));
+    // go -> [mid -> [spin, after_spin], last]: spin times out; after_spin and last must not run.
+    p.method('go', `${write('go')} ${emit('mid')} ${emit('last')} ${call('ret_i64', 0)}`);
+    p.method('mid', `${write('mid')} ${emit('spin')} ${emit('after_spin')} ${call('ret_i64', 1)}`);
+    p.method('spin', '(loop $l (br $l))');
+    p.method('after_spin', `${write('after_spin')} ${call('ret_i64', 2)}`);
+    p.method('last', `${write('last')} ${call('ret_i64', 3)}`);
+    const code = await t.host.deploy(await p.build());
+    const halts: unknown[] = [];
+    t.host.events.on('call.halted', (e) => halts.push(e));
+    const o = await t.host.call({ codeHash: code, method: 'go', contextId: ctx, gasLimit: 10n ** 15n });
+    assert.equal(o.applied, true, JSON.stringify(o.result));
+    const [mid, last] = o.followUps;
+    assert.equal(mid!.outcome?.applied, true, 'the follow-up that ran before the failure stays applied');
+    const [spin, afterSpin] = mid!.outcome!.followUps;
+    assert.deepEqual(spin!.outcome?.result, { code: 'internal_error', message: 'timeout', fingerprint: null });
+    assert.equal(afterSpin!.outcome, undefined);
+    assert.match(afterSpin!.skipped ?? '', /^halted: the earlier follow-up handler spin \(call \d+\) ended by a node failure \(internal_error timeout\)/);
+    assert.equal(last!.outcome, undefined);
+    assert.match(last!.skipped ?? '', /^halted: /);
+    // The outcome names the failed follow-up, why, and how many did not run; so does the call.halted event.
+    assert.ok(o.halted, 'the embedder sees that the tree halted');
+    assert.deepEqual({ ...o.halted, contextId: undefined }, {
+      callId: spin!.outcome!.callId,
+      kind: 'handler',
+      contextId: undefined,
+      method: 'spin',
+      result: { code: 'internal_error', message: 'timeout', fingerprint: null },
+      reason: 'internal_error timeout',
+      notRun: 2,
+    });
+    assert.equal(mid!.outcome!.halted, o.halted, "set on the failed follow-up's parent too");
+    assert.equal(halts.length, 1);
+    assert.equal((halts[0] as { callId: number }).callId, o.callId);
+    const keys = t.host.state(ctx).entries.map(([k]) => text(k)).sort();
+    assert.deepEqual(keys, ['go', 'mid'], 'after_spin and last were not applied');
+  } finally {
+    await t.close();
+  }
+});

@@ -179,6 +179,6 @@ describe('docs/protocol.md worked examples', () => {
     const result = encodeResult({ code: 'return', value: utf8('null') });
     const effects = encodeEffects({ ...emptyEffects(), gasUsed: 1234n, logs: ['set a'], writes: [[utf8('e:a'), utf8('1')]] });
     inDoc(framed(encodeRequest('consume_result', { result, effects })), 'consume_result');
-    inDoc(hex(encodeResult({ code: 'vm_error', message: 'timeout', fingerprint: null })), 'timeout result');
+    inDoc(hex(encodeResult({ code: 'internal_error', message: 'timeout', fingerprint: null })), 'timeout result');
   });
 });

@@ -17,7 +17,7 @@ const GOLDEN: Array<[string, ExecutionResult, string]> = [
   ['return null (clean exit)', { code: 'return', value: null }, '00 00'],
   ['return {"x":10}', { code: 'return', value: new Map([['x', 10n]]) }, '00 0e017851'],
   ['user_error', { code: 'user_error', message: 'boom', fingerprint: null }, '01 ' + errorData('24', 'boom')],
-  ['vm_error', { code: 'vm_error', message: 'timeout', fingerprint: null }, '02 ' + errorData('3c', 'timeout')],
+  ['vm_error', { code: 'vm_error', message: 'out_of_gas', fingerprint: null }, '02 ' + errorData('54', 'out_of_gas')],
   ['internal_error', { code: 'internal_error', message: '', fingerprint: null }, '03 ' + errorData('04', '')],
 ];
 

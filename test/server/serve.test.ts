@@ -307,7 +307,7 @@ describe('hostlink serve', () => {
       assert.equal(refused.headers.get('retry-after'), '1');
       assert.match(refused.body.error, /busy: 1 calls in flight/);
       const done = await slow;
-      assert.deepEqual([done.body.outcome.result, done.body.outcome.message], ['vm_error', 'timeout']);
+      assert.deepEqual([done.body.outcome.result, done.body.outcome.message], ['internal_error', 'timeout']);
       assert.equal((await api(`${limited.url}api/calls`, { json: { code: hold, method: 'write', context: 'other' } })).body.outcome.result, 'return');
     } finally {
       await limited.stop();
@@ -358,7 +358,7 @@ describe('hostlink serve', () => {
     node.child.kill('SIGTERM');
     const finished = await inFlight;
     assert.equal(finished.status, 200, 'the call in flight got its outcome, not a reset connection');
-    assert.deepEqual([finished.body.outcome.result, finished.body.outcome.message], ['vm_error', 'timeout']);
+    assert.deepEqual([finished.body.outcome.result, finished.body.outcome.message], ['internal_error', 'timeout']);
     assert.equal(await node.exited, 0, node.stderr());
     assert.match(node.stderr(), /"msg":"stopped"/);
     await assert.rejects(fetch(`${node.url}healthz`), 'nothing listens after the stop');

@@ -5,7 +5,11 @@
  *
  * Every VM asks next_message for work; the executor holds that request until it has a job (a slot parked in
  * next_message is idle). Each failure rule is written once here and applies to every launcher:
- * - deadline: counted from submission; a job still queued ends `timeout`, a running one too and its VM is stopped;
+ * - deadline: counted from when a VM takes the job (`handOut`), never from submission: time queued behind other
+ *   contexts' calls, or waiting for a VM to start, depends on the node's load, and a deadline spent there ended
+ *   a follow-up `timeout` on a busy node where it ran on an idle one. At the deadline the job ends `timeout` and
+ *   its VM is stopped. Waiting is bounded by the VMs ahead of it (each bounded by its own deadline) and by
+ *   `startTimeoutMs` (a VM that never asks for work is stopped: its job ends `crash`);
  * - crash: the VM is gone without a result: its job ends `crash` with the VM's exit and stderr tail;
  * - protocol error: the session ends with an error: its job ends `protocol`, the VM is stopped;
  * - start failures: a VM that cannot be launched, or MAX_START_FAILURES VMs in a row that end before asking
@@ -71,6 +75,8 @@ export class Executor implements SlotOwner {
   private readonly queue: Job[] = [];
   /** The slot running (or launched for) each job, so a deadline finds its VM at once. */
   private readonly slotOf = new Map<Job, Slot>();
+  /** Each submitted job's deadline (ms), armed when a VM takes the job. */
+  private readonly deadlineOf = new Map<Job, number>();
   private closing = false;
   private launched = 0;
   private peak = 0;
@@ -87,14 +93,17 @@ export class Executor implements SlotOwner {
     this.recycleAfter = options.role === 'oneshot' ? 1 : (options.recycleAfter ?? Infinity);
   }
 
-  /** Queues a job; it ends by its result, its VM's crash or protocol error, or its deadline (counted from now). */
+  /**
+   * Queues a job; it ends by its result, its VM's crash or protocol error, or its deadline (counted from when a
+   * VM takes it: see handOut).
+   */
   submit(job: Job, deadlineMs: number): Promise<JobEnd> {
     if (this.closing) {
       this.settle(job, { kind: 'protocol', message: 'the VM pool is closed' });
       return job.done;
     }
-    const timer = setTimeout(() => this.expire(job), deadlineMs);
-    void job.done.then(() => clearTimeout(timer));
+    this.deadlineOf.set(job, deadlineMs);
+    void job.done.then(() => this.deadlineOf.delete(job));
     this.queue.push(job);
     this.resume();
     return job.done;
@@ -112,7 +121,7 @@ export class Executor implements SlotOwner {
     this.startFailures = 0;
     if (slot.state === 'starting' && slot.job !== null) {
       slot.state = 'busy'; // a one-shot slot: the job it was launched for
-      return slot.job;
+      return this.handOut(slot.job);
     }
     if (slot.jobs >= this.recycleAfter) return this.retire(slot);
     // Work is queued only while no VM is idle (resume() hands it out at once), so this VM takes the oldest job.
@@ -120,7 +129,7 @@ export class Executor implements SlotOwner {
     if (queued !== undefined) {
       slot.state = 'busy';
       this.assign(slot, queued);
-      return queued;
+      return this.handOut(queued);
     }
     return new Promise((resolve) => {
       slot.state = 'idle';
@@ -146,7 +155,7 @@ export class Executor implements SlotOwner {
       slot.state = 'busy';
       this.assign(slot, job);
       slot.clearTimer();
-      slot.park(job);
+      slot.park(this.handOut(job));
     }
     if (this.options.role === 'oneshot') {
       while (this.queue.length > 0 && this.slots.size < this.options.size) this.launch(this.queue.shift()!);
@@ -160,7 +169,21 @@ export class Executor implements SlotOwner {
     }
   }
 
-  /** Gives a job to a slot: from here its deadline stops this VM and this VM's end ends it. */
+  /**
+   * The one place a job reaches its VM (an answered next_message, whatever the launcher: local process, thread,
+   * runtime VM, remote worker's slot): its deadline starts here, so every executor counts it the same way.
+   */
+  private handOut(job: Job): Job {
+    const deadlineMs = this.deadlineOf.get(job);
+    if (deadlineMs !== undefined && job.ending === undefined) {
+      this.deadlineOf.delete(job);
+      const timer = setTimeout(() => this.expire(job), deadlineMs);
+      void job.done.then(() => clearTimeout(timer));
+    }
+    return job;
+  }
+
+  /** Gives a job to a slot: from here this VM's end ends it, and once handed out its deadline stops this VM. */
   private assign(slot: Slot, job: Job): void {
     slot.job = job;
     slot.jobs++;
@@ -225,7 +248,7 @@ export class Executor implements SlotOwner {
     slot.vm = vm;
     if (slot.job !== null) slot.job.trace.vmPid = vm.pid;
     void vm.exited.then(() => this.onExit(slot));
-    // Closing, or a one-shot job that ended (its deadline) while its VM was launched: nothing to run.
+    // Closing, or a one-shot job that ended (the host closing) while its VM was launched: nothing to run.
     if (this.closing || (slot.bound && (slot.job === null || slot.job.ending !== undefined))) {
       this.stopVm(slot);
       return;
