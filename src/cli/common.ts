@@ -249,7 +249,7 @@ export function parseId(text: string, what = 'id'): Uint8Array {
     if (digits.length === 64) return Uint8Array.from(Buffer.from(digits, 'hex'));
     throw new HostlinkError(
       'usage',
-      `${what} '${text.length > 80 ? text.slice(0, 80) + '…' : text}' looks like hex but has ${digits.length} digits: an id is exactly 64 hex digits (32 bytes); to use it as a name, write name:${text}`,
+      `${what} '${text.length > 80 ? text.slice(0, 80) + '…' : text}' looks like hex but has ${digits.length} digits: an id is exactly 64 hex digits (32 bytes); to use it as a name, write name:${text.length > 80 ? text.slice(0, 80) + '…' : text}`,
     );
   }
   if (text.length === 0) throw new HostlinkError('usage', `${what} must not be empty: give 64 hex digits or name:TEXT`);

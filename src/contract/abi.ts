@@ -16,6 +16,7 @@ import { scanJson } from '../json-check.js';
 import { MAX_ABI_JSON_DEPTH, MAX_ABI_JSON_ITEMS } from '../protocol/bounds.generated.js';
 import { readModule } from '../vm/instrument/reader.js';
 import { customSection, readCustomSection } from './sections.js';
+import { extend } from '../extend.js';
 
 export const ABI_SECTION = 'hostlink.abi';
 export const ABI_FORMAT = 'hostlink-abi/1';
@@ -146,10 +147,6 @@ export function embedAbi(wasm: Uint8Array, abi: ContractAbi): Uint8Array {
   return customSection(wasm, ABI_SECTION, new TextEncoder().encode(JSON.stringify(abi)));
 }
 
-/**
- * The ABI embedded in a module, or a minimal one from its exports when it has none (`embedded: false`): every
- * module can be described, an ABI section only adds shapes and docs.
- */
 /** The ABI's own structure (shapes inside it are free-form): what readers of methods and events rely on. */
 function isAbi(abi: unknown): abi is ContractAbi {
   if (abi === null || typeof abi !== 'object') return false;
@@ -163,20 +160,54 @@ function isAbi(abi: unknown): abi is ContractAbi {
   );
 }
 
-export function readAbi(wasm: Uint8Array): { abi: ContractAbi; embedded: boolean } {
+/** The module's `hostlink.abi` section as its author wrote it, when it is one; undefined when absent or malformed. */
+function embeddedAbi(wasm: Uint8Array): ContractAbi | undefined {
   const payload = readCustomSection(wasm, ABI_SECTION);
-  if (payload !== undefined) {
-    try {
-      const text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
-      // Bounded before it is built: a module's author chose these bytes, and whoever describes the module (a
-      // node serving the studio) must not pay seconds or a stack overflow for them.
-      if (scanJson(text, { maxDepth: MAX_ABI_JSON_DEPTH, maxItems: MAX_ABI_JSON_ITEMS }) === undefined) {
-        const abi = JSON.parse(text) as ContractAbi;
-        if (isAbi(abi)) return { abi, embedded: true };
-      }
-    } catch {
-      // a malformed section describes nothing: fall back to the exports
-    }
+  if (payload === undefined) return undefined;
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+    // Bounded before it is built: a module's author chose these bytes, and whoever describes the module (a
+    // node serving the studio) must not pay seconds or a stack overflow for them.
+    if (scanJson(text, { maxDepth: MAX_ABI_JSON_DEPTH, maxItems: MAX_ABI_JSON_ITEMS }) !== undefined) return undefined;
+    const abi = JSON.parse(text) as unknown;
+    return isAbi(abi) ? abi : undefined;
+  } catch {
+    return undefined; // a malformed section describes nothing: the exports do
   }
-  return { abi: { format: ABI_FORMAT, methods: methodNames(wasm).map((name) => ({ name })), events: [] }, embedded: false };
+}
+
+export interface DescribedModule {
+  /** The methods are the module's callable exports, in export order; an embedded ABI adds their shapes and docs. */
+  abi: ContractAbi;
+  /** Whether the module has a `hostlink.abi` section that was used. */
+  embedded: boolean;
+  /** Methods the embedded ABI lists that the module does not export as callable methods: left out of `abi`. */
+  unexported: string[];
+}
+
+/**
+ * A module's description. The callable methods are always its exports (methodNames): the ABI section is the
+ * author's claim, which the VM never reads, so it may name methods that do not exist and leave out ones that do
+ * (a studio or `hostlink codes` showing it would hide a callable method). An embedded ABI only adds shapes and
+ * docs to the exports it names; its entries naming no export are dropped and returned in `unexported`, and
+ * exports it does not name are listed bare. A module without a usable section is described by its exports.
+ */
+export function readAbi(wasm: Uint8Array): DescribedModule {
+  const exported = methodNames(wasm);
+  const claimed = embeddedAbi(wasm);
+  if (claimed === undefined) return { abi: { format: ABI_FORMAT, methods: exported.map((name) => ({ name })), events: [] }, embedded: false, unexported: [] };
+  const byName = new Map<string, AbiMethod>();
+  for (const m of claimed.methods) if (!byName.has(m.name)) byName.set(m.name, m);
+  const callable = new Set(exported);
+  const methods = exported.map((name): AbiMethod => extend(byName.get(name) ?? { name }, { name }));
+  // An `events` the author left out is an empty list: readers take `events.length`.
+  const abi: ContractAbi = extend(claimed, { format: ABI_FORMAT, methods, events: claimed.events ?? [] });
+  return { abi, embedded: true, unexported: [...byName.keys()].filter((name) => !callable.has(name)) };
+}
+
+/** One line naming the ABI entries a description dropped (hostlink inspect, check), or undefined when none. */
+export function unexportedWarning(unexported: readonly string[]): string | undefined {
+  if (unexported.length === 0) return undefined;
+  const shown = unexported.slice(0, 10).join(', ') + (unexported.length > 10 ? `, … (${unexported.length} in all)` : '');
+  return `the module's ABI section lists methods it does not export, left out: ${shown}; rebuild it with hostlink build so the section matches the exports`;
 }

@@ -23,7 +23,7 @@ export interface CallInfo {
   callId: number;
   /** The call whose success ran this one (event handler or xcall), or null. */
   parentCallId: number | null;
-  /** The contract method (as the caller named it: bounded only by the message's method-name limit). */
+  /** The contract method as the caller named it: any text (the VM refuses names its rule does not allow; protocol/method-name.ts). */
   method: string;
   contextId: Uint8Array;
   codeHash: Uint8Array;

@@ -29,7 +29,7 @@ import { normalizeSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { Scheduler } from './scheduler.js';
 import type { SessionBackend } from './session-types.js';
 import { attachRemoteWorkers, type RemoteWorkers, type RemoteWorkersOptions } from '../worker/attach.js';
-import { getCode, putCode } from './state/code-store.js';
+import { codeSize, getCode, putCode } from './state/code-store.js';
 import { lockDataDir, type DataDirLock } from './state/data-dir.js';
 import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
@@ -245,7 +245,8 @@ export class Host {
   }
 
   hasCode(codeHash: Uint8Array): boolean {
-    return getCode(this.store, codeHash) !== undefined;
+    // The recorded length, not the code: a 10 MiB module was copied to answer yes.
+    return codeSize(this.store, codeHash) !== undefined;
   }
 
   /** Runs a method and applies its outcome; then runs its event handlers and xcalls (see FollowUp). */

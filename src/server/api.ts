@@ -2,11 +2,12 @@
  * The operations `hostlink serve` offers, each a function of JSON-friendly parameters: the REST routes and the
  * JSON-RPC 2.0 endpoint (server.ts) both call these, so there is one implementation of each.
  */
-import { readAbi, type ContractAbi } from '../contract/abi.js';
+import { readAbi, type ContractAbi, type DescribedModule } from '../contract/abi.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hex, outcomeJson, parseId } from '../cli/common.js';
 import type { CallRequest, ExecutionMode, FollowUp, Host } from '../host/host.js';
+import { isMethodName, methodNameRule } from '../protocol/method-name.js';
 import { LIMIT_JSON_NAMES, parseLimitOverrides, type VmLimits } from '../protocol/message.js';
 import { HOSTLINK_VERSION } from '../version.js';
 import { HttpError, jsonFailure, optString, needString } from './http.js';
@@ -65,21 +66,22 @@ export class Api {
 
   /**
    * One deployed contract: its size, the functions it exports (the methods a caller can name; the
-   * AssemblyScript runtime's own `__` exports are left out) and its ABI (embedded by `hostlink build`, else
-   * derived from the exports). Read by our own module reader: nothing is compiled on the event loop.
+   * AssemblyScript runtime's own `__` exports are left out) and its ABI: the exports, with the shapes and docs an
+   * embedded ABI (by `hostlink build`) gives them. ABI entries naming no export are left out and listed in
+   * `abi_unexported`. Read by our own module reader: nothing is compiled on the event loop.
    */
-  code(hash: string): { code_hash: string; bytes: number; methods: string[]; abi: ContractAbi; abi_embedded: boolean } {
+  code(hash: string): { code_hash: string; bytes: number; methods: string[]; abi: ContractAbi; abi_embedded: boolean; abi_unexported: string[] } {
     if (!/^[0-9a-fA-F]{64}$/.test(hash)) throw new HttpError(400, 'a code hash is 64 hex characters');
     const code = this.host.store.get('code', Uint8Array.from(Buffer.from(hash, 'hex')));
     if (code === undefined) throw new HttpError(404, `no contract with hash ${hash}: deploy it first`);
-    let described: { abi: ContractAbi; embedded: boolean };
+    let described: DescribedModule;
     try {
       described = readAbi(code);
     } catch (e) {
       throw new HttpError(422, `contract ${hash} cannot be described: ${(e as Error).message}`);
     }
-    const methods = described.abi.methods.map((m) => m.name).filter((name) => !name.startsWith('__'));
-    return { code_hash: hash.toLowerCase(), bytes: code.length, methods, abi: described.abi, abi_embedded: described.embedded };
+    const methods = described.abi.methods.map((m) => m.name);
+    return { code_hash: hash.toLowerCase(), bytes: code.length, methods, abi: described.abi, abi_embedded: described.embedded, abi_unexported: described.unexported };
   }
 
   contexts(): ReturnType<typeof listContexts> {
@@ -114,7 +116,7 @@ export class Api {
     if (!this.host.hasCode(codeHash)) throw new HttpError(404, `no contract with hash ${code}: deploy it first`);
     const request: CallRequest = {
       codeHash,
-      method: needString(body, 'method'),
+      method: callMethod(body, this.host.limits.maxMethodNameLength),
       input: await callInput(body),
       contextId: parseId(optString(body, 'context') ?? 'default'),
       executorId: body['executor'] === undefined ? new Uint8Array(32) : parseId(needString(body, 'executor')),
@@ -153,6 +155,19 @@ export class Api {
     if (found === undefined) throw new HttpError(404, `no recent call ${id} (the node keeps the most recent calls only)`);
     return extend(found.record, { trace: found.trace });
   }
+}
+
+/**
+ * The method a call names, checked here by the rule the VM applies (protocol/method-name.ts) under this node's
+ * max_method_name_length: a name the VM would refuse is refused before it is queued, and no record keeps it.
+ */
+function callMethod(body: Record<string, unknown>, maxLength: number): string {
+  const method = needString(body, 'method');
+  if (!isMethodName(method, maxLength)) {
+    const shown = method.length > 40 ? `${JSON.stringify(method.slice(0, 40))}… (${method.length} characters)` : JSON.stringify(method);
+    throw new HttpError(400, `field 'method' ${shown} is not a method name: ${methodNameRule(maxLength)}; GET /api/codes/HASH lists a contract's methods`);
+  }
+  return method;
 }
 
 /** The call input: `input` JSON text (checked), or `input_hex` raw bytes; empty when neither. */

@@ -5,6 +5,7 @@
 import { hex, showBytes } from '../cli/common.js';
 import type { Host } from '../host/host.js';
 import { listState, stateRoot } from '../host/state/merkle.js';
+import { listCodeSizes } from '../host/state/code-store.js';
 
 export const MAX_LISTED = 1000;
 /** Table entries read at most while looking for contexts (tree pages share the table with the roots). */
@@ -15,13 +16,12 @@ export interface CodeEntry {
   bytes: number;
 }
 
+/**
+ * The deployed codes and their sizes, from the code table's keys and the lengths recorded at deploy
+ * (code-store.ts): reading every module whole to measure it held the event loop ~5 ms per 10 MiB module.
+ */
 export function listCodes(host: Host, limit = MAX_LISTED): CodeEntry[] {
-  const out: CodeEntry[] = [];
-  for (const [hash, code] of host.store.range('code', new Uint8Array(0))) {
-    if (out.length >= limit) break;
-    out.push({ code_hash: hex(hash), bytes: code.length });
-  }
-  return out;
+  return listCodeSizes(host.store, limit).map((c) => ({ code_hash: hex(c.hash), bytes: c.bytes }));
 }
 
 export interface ContextEntry {

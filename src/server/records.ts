@@ -4,7 +4,8 @@
  * server-sent-event subscribers as they happen.
  */
 import type { ServerResponse } from 'node:http';
-import { haltJson, outcomeJson, hex } from '../cli/common.js';
+import { haltJson, outcomeJson, hex, type HaltJson } from '../cli/common.js';
+import { cutText } from '../terminal-text.js';
 import type { Outcome } from '../host/call-types.js';
 import type { CallFinished, HostEvents } from '../host/events.js';
 import { round3 } from '../host/call-trace.js';
@@ -19,6 +20,13 @@ export const MAX_KEPT_OUTCOME_BYTES = 64 * 1024;
  * (GET /api/calls/ID) has the kept outcome. A list of 500 records of 64 KiB outcomes was a 30 MB answer.
  */
 export const MAX_LISTED_OUTCOME_BYTES = 4 * 1024;
+/**
+ * Longest text a record keeps of what a caller, a contract or a VM chose and the outcome bounds above do not
+ * cover: the method name, a failed call's error, a crashed VM's last line. Longer text is cut and says how long it
+ * was. The node refuses method names the VM would refuse (api.ts), but a record must stay small whatever reached
+ * it: a ring of 500 records that each kept an 11 MiB method name held 5 GiB.
+ */
+export const MAX_KEPT_TEXT_CHARS = 1024;
 /** SSE subscribers at once; more get 503 (each one is an open connection). */
 export const MAX_SUBSCRIBERS = 32;
 /** Bytes a subscriber may leave unread before it is dropped (a stalled reader must not grow the node's memory). */
@@ -41,6 +49,16 @@ export interface CallRecord {
   outcome: Record<string, unknown>;
 }
 
+/** `text`, or its first MAX_KEPT_TEXT_CHARS characters and its length when it is longer (never half a UTF-16 pair). */
+export function keptText(text: string, most = MAX_KEPT_TEXT_CHARS): string {
+  return cutText(text, most);
+}
+
+/** A halted tree's record: its method and reason (a crashed VM's text may be in it) kept like other text. */
+function keptHalt(h: HaltJson): HaltJson {
+  return { ...h, method: keptText(h.method), reason: keptText(h.reason) };
+}
+
 /** The call record without its trace (lists and the event stream). */
 export function callRecord(e: CallFinished): CallRecord {
   const d = e.durations;
@@ -48,7 +66,7 @@ export function callRecord(e: CallFinished): CallRecord {
     call_id: e.callId,
     parent_call_id: e.parentCallId,
     finished_at: new Date().toISOString(),
-    method: e.method,
+    method: keptText(e.method),
     mode: e.mode,
     code_hash: hex(e.codeHash),
     reason: e.reason,
@@ -116,7 +134,7 @@ export interface TraceJson {
 }
 
 export function traceJson(e: CallFinished): TraceJson {
-  return { call_id: e.callId, method: e.method, requests: e.trace, dropped: e.traceDropped };
+  return { call_id: e.callId, method: keptText(e.method), requests: e.trace, dropped: e.traceDropped };
 }
 
 export class CallRecords {
@@ -137,9 +155,9 @@ export class CallRecords {
       events.on('vm.exited', (e) =>
         this.publish('vm', { event: 'exited', at: at(), pid: e.pid, mode: e.mode, exit_code: e.exitCode, signal: e.signal, ...(e.worker !== undefined ? { worker: e.worker } : {}) }),
       ),
-      events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: e.lastLine, ...(e.worker !== undefined ? { worker: e.worker } : {}) })),
-      events.on('call.failed', (e) => this.publish('vm', { event: 'call_failed', at: at(), call_id: e.callId, method: e.method, error: e.error })),
-      events.on('call.halted', (e) => this.publish('vm', { event: 'call_halted', at: at(), call_id: e.callId, method: e.method, follow_ups_halted: haltJson(e.halt) })),
+      events.on('vm.crashed', (e) => this.publish('vm', { event: 'crashed', at: at(), pid: e.pid, call_id: e.callId, exit_code: e.exitCode, signal: e.signal, last_line: keptText(e.lastLine), ...(e.worker !== undefined ? { worker: e.worker } : {}) })),
+      events.on('call.failed', (e) => this.publish('vm', { event: 'call_failed', at: at(), call_id: e.callId, method: keptText(e.method), error: keptText(e.error) })),
+      events.on('call.halted', (e) => this.publish('vm', { event: 'call_halted', at: at(), call_id: e.callId, method: keptText(e.method), follow_ups_halted: keptHalt(haltJson(e.halt)) })),
     ];
   }
 

@@ -12,6 +12,7 @@ import { GuestError, HostlinkError, isHostlinkError } from '../errors.js';
 import type { CalldataValue } from '../protocol/calldata.js';
 import { emptyEffects, type Effects } from '../protocol/effects.js';
 import type { ExecutionMessage } from '../protocol/message.js';
+import { isMethodName, methodNameRule } from '../protocol/method-name.js';
 import { MAX_BATCH_KEYS } from '../protocol/messages.js';
 import type { BlockResult } from '../protocol/nondet.js';
 import { NONDET_LIMITS } from '../protocol/nondet.generated.js';
@@ -118,7 +119,6 @@ class Stop extends Error {
 
 const vmError = (message: string): Stop => new Stop({ code: 'vm_error', message, fingerprint: null });
 
-const METHOD_NAME = /^[A-Za-z0-9_]+$/;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
@@ -321,8 +321,8 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
   ex.spawner = (p, r) => spawnSubInstance(p, r, host, cache);
   let run: InstanceRun;
   try {
-    if (!METHOD_NAME.test(request.method)) {
-      throw vmError(reasonMessage('invalid_method_name', `method names are 1-${limits.maxMethodNameLength} ASCII letters, digits or _`));
+    if (!isMethodName(request.method, limits.maxMethodNameLength)) {
+      throw vmError(reasonMessage('invalid_method_name', methodNameRule(limits.maxMethodNameLength)));
     }
     const code = loadCode(message, host, cache);
     // The fresh instance copies data, fills its table and allocates its memory again at every sub-instance:
@@ -357,8 +357,8 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   ex.spawner = (parent, request) => spawnSubInstance(parent, request, host, cache);
   let run: InstanceRun;
   try {
-    if (msg.method.length > msg.limits.maxMethodNameLength || !METHOD_NAME.test(msg.method)) {
-      throw vmError(reasonMessage('invalid_method_name', `method names are 1-${msg.limits.maxMethodNameLength} ASCII letters, digits or _`));
+    if (!isMethodName(msg.method, msg.limits.maxMethodNameLength)) {
+      throw vmError(reasonMessage('invalid_method_name', methodNameRule(msg.limits.maxMethodNameLength)));
     }
     run = runInstance(ex, loadCode(msg, host, cache), meter, true, cache.memories);
   } catch (err) {

@@ -63,7 +63,7 @@ describe('hostlink verify', () => {
   test('a sound store: every table read, each context and code checked, exit 0', () => {
     const r = verify(sound);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /: 12 tables, [\d,]+ entries .*; 1 contract, 2 contexts checked\n/);
+    assert.match(r.stdout, /: 13 tables, [\d,]+ entries .*; 1 contract, 2 contexts checked\n/);
     assert.match(r.stdout, /every code matches its hash and every context its state root\n$/);
     const json = verify(sound, '--json');
     assert.equal(json.status, 0, json.stderr);

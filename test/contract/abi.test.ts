@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ABI_SECTION, deriveAbi, docComments, embedAbi, emittedKinds, methodNames, readAbi } from '../../src/contract/abi.js';
+import { ABI_SECTION, deriveAbi, docComments, embedAbi, emittedKinds, methodNames, readAbi, type ContractAbi } from '../../src/contract/abi.js';
 import { customSection, readCustomSection } from '../../src/contract/sections.js';
 import { Host } from '../../src/host/host.js';
 import { contract, id32, text, utf8 } from '../helpers.js';
@@ -50,12 +50,17 @@ test('methods come from the exports (callable ones only); the section is replace
   const twice = embedAbi(once, { ...abi, name: 'kv2' });
   assert.ok(WebAssembly.validate(twice));
   assert.equal(twice.length, once.length + 1, 'one section, with a one-byte-longer name');
-  assert.deepEqual(readAbi(twice), { abi: { ...abi, name: 'kv2' }, embedded: true });
+  assert.deepEqual(readAbi(twice), { abi: { ...abi, name: 'kv2' }, embedded: true, unexported: [] });
+  // The section is the author's claim: the methods are the exports, its entries for no export are dropped.
+  const claims = readAbi(embedAbi(kv, { format: 'hostlink-abi/1', methods: [{ name: 'mint', doc: 'made up' }, { name: 'get', view: true }, { name: '__new' }] } as ContractAbi));
+  assert.deepEqual(claims.abi.methods.map((m) => m.name), methodNames(kv));
+  assert.deepEqual(claims.abi.methods[1], { name: 'get', view: true });
+  assert.deepEqual([claims.embedded, claims.unexported, claims.abi.events], [true, ['mint', '__new'], []]);
   assert.deepEqual(readAbi(kv).embedded, false);
   assert.deepEqual(readAbi(kv).abi.methods.map((m) => m.name), methodNames(kv));
   // A malformed section describes nothing: the exports are used.
   const garbage = customSection(kv, ABI_SECTION, utf8('{not json'));
-  assert.deepEqual(readAbi(garbage), { abi: { format: 'hostlink-abi/1', methods: methodNames(kv).map((name) => ({ name })), events: [] }, embedded: false });
+  assert.deepEqual(readAbi(garbage), { abi: { format: 'hostlink-abi/1', methods: methodNames(kv).map((name) => ({ name })), events: [] }, embedded: false, unexported: [] });
   assert.deepEqual(text(readCustomSection(garbage, ABI_SECTION)!), '{not json');
 
   // The section changes nothing a call does: same result, same gas as the module without it.

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { checkContract } from '../../contract/check.js';
-import { readAbi } from '../../contract/abi.js';
+import { readAbi, unexportedWarning } from '../../contract/abi.js';
 import { parse, printJson, readContractFile } from '../common.js';
 import { logText } from '../../terminal-text.js';
 
@@ -20,15 +20,18 @@ export async function run(argv: string[]): Promise<number> {
   const wasm = readContractFile(file);
   const failure = checkContract(wasm);
   if (values.json) {
-    const methods = failure ? undefined : readAbi(wasm).abi.methods.map((m) => m.name);
-    printJson({ file, ok: !failure, ...(failure ? { failure } : { methods }) });
+    const described = failure ? undefined : readAbi(wasm);
+    printJson({ file, ok: !failure, ...(described === undefined ? { failure } : { methods: described.abi.methods.map((m) => m.name), abi_unexported: described.unexported }) });
     return failure ? 1 : 0;
   }
   if (failure) {
     process.stderr.write(`hostlink: ${file} would be refused: ${logText(failure.message)}\n  fix: ${failure.hint}\n`);
     return 1;
   }
-  const methods = readAbi(wasm).abi.methods.map((m) => m.name);
+  const { abi, unexported } = readAbi(wasm);
+  const methods = abi.methods.map((m) => m.name);
   process.stdout.write(`ok: ${file} passes the deploy-time checks (${wasm.length} bytes; methods: ${logText(methods.join(', ')) || '(none)'})\n`);
+  const warning = unexportedWarning(unexported);
+  if (warning !== undefined) process.stderr.write(`hostlink: warning: ${logText(warning)}\n`);
   return 0;
 }

@@ -2,14 +2,15 @@
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { HostlinkError } from '../../errors.js';
-import { readAbi } from '../../contract/abi.js';
+import { readAbi, unexportedWarning } from '../../contract/abi.js';
 import { logText } from '../../terminal-text.js';
 import { missingContract, parse, printJson, readContractFile, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 
 export const usage = `usage: hostlink inspect (FILE.wasm|HASH) [--json] [--data-dir DIR]
 
-Prints a contract's methods with their input and output shapes and docs, and its events, from the ABI that
-hostlink build embeds (custom section hostlink.abi). A module without one is described by its exports.
+Prints a contract's methods (its exports) with the input and output shapes and docs, and the events, that the
+ABI hostlink build embeds (custom section hostlink.abi) gives them. ABI entries naming no export are left out,
+with a warning. A module without an ABI section is described by its exports alone.
 HASH is the 64-hex code hash of a contract deployed in --data-dir.
 
 ${STORE_OPTIONS_HELP}`;
@@ -31,12 +32,14 @@ export async function run(argv: string[]): Promise<number> {
     wasm = readContractFile(target);
   }
   if (!WebAssembly.validate(wasm)) throw new HostlinkError('usage', `${target} is not a valid WebAssembly module: give the compiled contract (hostlink build, run in the contract project, writes build/NAME.wasm)`);
-  const { abi, embedded } = readAbi(wasm);
+  const { abi, embedded, unexported } = readAbi(wasm);
   const codeHash = createHash('sha256').update(wasm).digest('hex');
   if (values.json) {
-    printJson({ code_hash: codeHash, embedded, ...abi });
+    printJson({ code_hash: codeHash, embedded, ...abi, unexported });
     return 0;
   }
+  const warning = unexportedWarning(unexported);
+  if (warning !== undefined) process.stderr.write(`hostlink: warning: ${logText(warning)}\n`);
   const out: string[] = [`${abi.name ?? 'contract'} ${codeHash} (${wasm.length} bytes)${embedded ? '' : ' — no ABI section: methods from the exports only (build with hostlink build for shapes)'}`, 'methods:'];
   for (const m of abi.methods) {
     out.push(`  ${m.name}${m.view ? ' (view)' : ''}${m.input !== undefined ? `  input ${shape(m.input)}` : ''}${m.output !== undefined ? `  -> ${shape(m.output)}` : ''}`);

@@ -8,6 +8,8 @@ import { HostlinkError } from '../../errors.js';
 /** Tables the host keeps. Add a name here to add a table (the LMDB store opens one named database per entry). */
 export const TABLES = [
   'code',
+  // Each code's length (code-store.ts): listing codes reads these, not every module's bytes.
+  'code_sizes',
   'state',
   'merkle',
   'meta',
@@ -57,6 +59,21 @@ export interface KvReader {
    * consume the iterable before the transaction callback returns.
    */
   range(table: TableName, prefix: Uint8Array): Iterable<[Uint8Array, Uint8Array]>;
+  /**
+   * The keys of `range`, without reading or copying the values; a reader without it is asked range() (see
+   * tableKeys).
+   */
+  keys?(table: TableName, prefix: Uint8Array): Iterable<Uint8Array>;
+}
+
+/** The keys starting with `prefix`, read without the values where the reader can. */
+export function tableKeys(reader: KvReader, table: TableName, prefix: Uint8Array): Iterable<Uint8Array> {
+  if (reader.keys !== undefined) return reader.keys(table, prefix);
+  return {
+    *[Symbol.iterator]() {
+      for (const [key] of reader.range(table, prefix)) yield key;
+    },
+  };
 }
 
 /** A write transaction: reads see its own writes. Valid only while the write() callback runs. */

@@ -87,6 +87,17 @@ function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterabl
   };
 }
 
+/** rangeOf's keys alone: lmdb's cursor then neither reads nor copies the values. */
+function keysOf(db: Db, prefix: Uint8Array): Iterable<Uint8Array> {
+  const end = prefix.length === 0 ? undefined : prefixEnd(prefix);
+  const options = prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end };
+  return {
+    *[Symbol.iterator]() {
+      for (const key of db.getKeys(options)) yield plain(key as Uint8Array);
+    },
+  };
+}
+
 // The data file's meta pages, as the LMDB 1.x bundled with the lmdb package writes them: a 24-byte page header,
 // then the magic and format version, the page size (in the first database record), the last page used and the
 // transaction id. Pages 0 and 1 hold one meta each; the one with the higher transaction id is current.
@@ -233,6 +244,10 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
     range(t, prefix) {
       check();
       return rangeOf(db(t), prefix);
+    },
+    keys(t, prefix) {
+      check();
+      return keysOf(db(t), prefix);
     },
     snapshot() {
       check();

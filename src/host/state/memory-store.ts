@@ -146,6 +146,10 @@ export function createMemoryStore(): KvStore {
       const t = table(name);
       return t.keysWithPrefix(str(prefix)).map((key): [Uint8Array, Uint8Array] => [bytes(key), copy(t.map.get(key)!)]);
     },
+    keys(name, prefix) {
+      check();
+      return table(name).keysWithPrefix(str(prefix)).map(bytes);
+    },
     snapshot() {
       check();
       const saved: Saved = new Map();

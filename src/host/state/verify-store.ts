@@ -6,6 +6,7 @@
  * runs this in a child process and reports where the child was (the progress callback says).
  */
 import { isHostlinkError } from '../../errors.js';
+import { decodeCodeSize } from './code-store.js';
 import { sha256 } from './hash.js';
 import { TABLES, type KvReader, type TableName } from './kv.js';
 import { CONTEXT_ID_BYTES, computeRootFromScratch, decodeEntry, stateRoot, verifyStateTree } from './merkle.js';
@@ -25,7 +26,7 @@ export interface TableCount {
 export interface StoreProblem {
   /**
    * 'table' (reading found another number of entries than the table's header counts: damaged pages), 'code' (an
-   * entry that is not its hash's code), 'context' (a state tree or root that is not its entries').
+   * entry that is not its hash's code, or whose recorded length is not its length), 'context' (a state tree or root that is not its entries').
    */
   kind: 'table' | 'code' | 'context';
   /** The table's name, the code hash or the context id (hex). */
@@ -76,7 +77,19 @@ export function verifyStore(reader: KvReader, progress: (s: VerifyStep) => void 
   for (const [hash, bytes] of reader.range('code', new Uint8Array(0))) {
     codes++;
     const actual = sha256(bytes);
-    if (!equal(actual, hash)) problems.push({ kind: 'code', id: hex(hash), problem: `its ${bytes.length} stored bytes hash to ${hex(actual)}` });
+    if (!equal(actual, hash)) {
+      problems.push({ kind: 'code', id: hex(hash), problem: `its ${bytes.length} stored bytes hash to ${hex(actual)}` });
+      continue; // its recorded length is then beside the point
+    }
+    // A code without a recorded length is fine (a Hostlink from before 'code_sizes' stored it); a wrong one is not.
+    const recorded = reader.get('code_sizes', hash);
+    const size = recorded === undefined ? undefined : decodeCodeSize(recorded);
+    if (recorded !== undefined && size !== bytes.length) {
+      problems.push({ kind: 'code', id: hex(hash), problem: `its recorded length is ${size === undefined ? `not a length (${recorded.length} bytes)` : size}, its stored code has ${bytes.length} bytes` });
+    }
+  }
+  for (const [hash] of reader.range('code_sizes', new Uint8Array(0))) {
+    if (reader.get('code', hash) === undefined) problems.push({ kind: 'code', id: hex(hash), problem: 'a code length is recorded for it, but no code is stored under it' });
   }
 
   // A context is any id with state entries or a stored root value (the merkle table's 32-byte keys; its tree

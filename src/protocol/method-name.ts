@@ -1,0 +1,18 @@
+/**
+ * The rule a method name follows (docs/message.md, `method`): 1 to max_method_name_length ASCII letters, digits
+ * or `_`. The VM applies it to every execution message and sub-instance; the node applies it again where a
+ * caller hands a name in (hostlink serve), so a name the VM would refuse is refused before it is queued or kept.
+ */
+
+const METHOD_NAME_SYNTAX = /^[A-Za-z0-9_]+$/;
+
+/** Whether `name` is a method name under a max_method_name_length of `maxLength`. */
+export function isMethodName(name: string, maxLength: number): boolean {
+  // Length first: the syntax test would walk a name of any size.
+  return name.length <= maxLength && METHOD_NAME_SYNTAX.test(name);
+}
+
+/** What a method name must be, for error messages (the VM's invalid_method_name and the node's 400). */
+export function methodNameRule(maxLength: number): string {
+  return `method names are 1-${maxLength} ASCII letters, digits or _`;
+}
