@@ -16,6 +16,8 @@ import { NODE_HANDLERS } from './node/handlers.js';
 import type { Job } from './job.js';
 import type { Handler, SessionContext } from './session-types.js';
 import { latin1 } from '../latin1.js';
+import { itemBytes, LENGTH_BYTES, STATUS_BYTES, unaffordableRead } from './answer-size.js';
+import { MAX_STORAGE_VALUE_SIZE_LIMIT } from '../protocol/limits.generated.js';
 
 export type { Handler, SessionBackend } from './session-types.js';
 
@@ -37,13 +39,6 @@ function handOut(session: SessionContext, job: Job | null): Uint8Array {
   session.transition('take', { job });
   return encodeOk('next_message', { message: job.messageJson });
 }
-
-/** A response's status byte, and a length prefix (of a byte string or a list) in the wire format. */
-const STATUS_BYTES = 1;
-const LENGTH_BYTES = 4;
-
-/** One value's bytes in a storage_read_many answer: a presence byte, then a length prefix and the bytes. */
-const itemBytes = (length: number | undefined): number => 1 + (length === undefined ? 0 : LENGTH_BYTES + length);
 
 /** A state value's length, without copying it where the backend can tell. */
 function valueLength(session: SessionContext, job: Job, key: Uint8Array): number | undefined {
@@ -81,12 +76,8 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   storage_read(session, { key }) {
     const job = session.currentJob('storage_read');
     // A value the call's gas cannot pay to read is neither copied nor sent: the VM is told its answer's length.
-    const left = session.answerBytesLeft();
-    if (left < MAX_FRAME_BYTES) {
-      const length = valueLength(session, job, key);
-      const size = length === undefined ? STATUS_BYTES : STATUS_BYTES + LENGTH_BYTES + length;
-      if (size > left) return encodeStatus('unaffordable', { bytes: size });
-    }
+    const unaffordable = unaffordableRead(session, () => valueLength(session, job, key));
+    if (unaffordable !== undefined) return unaffordable;
     const value = session.backend.readState(job.message.contextId, key);
     job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
@@ -108,8 +99,9 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
       const id = latin1(key);
       let value = read.get(id);
       if (value === undefined) {
-        if (left < MAX_FRAME_BYTES) {
-          // When the gas is short, the length is learnt first: a value that cannot be paid for is never read.
+        if (left < MAX_FRAME_BYTES || size > MAX_FRAME_BYTES - itemBytes(MAX_STORAGE_VALUE_SIZE_LIMIT)) {
+          // When the gas is short, or the answer so far is large enough that a value may not fit, the length is
+          // learnt first: a value that cannot be paid for, or that will not be sent, is never read.
           const after = size + itemBytes(valueLength(session, job, key));
           if (after > MAX_FRAME_BYTES) return overFrame() ?? encodeOk('storage_read_many', { values });
           if (after > left) return encodeStatus('unaffordable', { bytes: after });

@@ -56,7 +56,7 @@ export function keptText(text: string, most = MAX_KEPT_TEXT_CHARS): string {
 
 /** A halted tree's record: its method and reason (a crashed VM's text may be in it) kept like other text. */
 function keptHalt(h: HaltJson): HaltJson {
-  return { ...h, method: keptText(h.method), reason: keptText(h.reason) };
+  return extend(h, { method: keptText(h.method), reason: keptText(h.reason) });
 }
 
 /** The call record without its trace (lists and the event stream). */

@@ -17,6 +17,12 @@ import { MAX_EXECUTION_MEMORY_LIMIT, MAX_REGISTER_SIZE_LIMIT } from '../../src/p
 import { id32 } from '../helpers.js';
 import { wat } from '../instrument/helpers.js';
 import { openHost, type TestHost } from '../node/helpers.js';
+import { Session } from '../../src/host/session.js';
+import type { SessionBackend } from '../../src/host/session-types.js';
+import { Job } from '../../src/host/job.js';
+import { decodeResponse, encodeRequest, type Response } from '../../src/protocol/messages.js';
+import { MAX_EFFECT_BYTES_LIMIT, MAX_STORAGE_VALUE_SIZE_LIMIT } from '../../src/protocol/limits.generated.js';
+import { message } from '../helpers.js';
 import { Probe, call } from '../node/probe.js';
 
 const RICH = 10n ** 13n;
@@ -155,5 +161,66 @@ describe('a CRDT map whose values pass one frame', () => {
     const o = await t.host.call({ codeHash: code, method: 'iter', contextId: ctx });
     assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
     assert.match((o.result as { message: string }).message, /^out_of_gas/);
+  });
+});
+
+describe('the host reads no value it will not send', () => {
+  // On the host's session over a real Host's LMDB store, counting the bytes of values read out of it: a private
+  // value the gas cannot pay for, and a value after which a storage_read_many answer would pass the frame.
+  const SMALL = 9 << 20;
+  const LARGE = MAX_STORAGE_VALUE_SIZE_LIMIT - 1024;
+  const ctx = id32('reads-nothing-unsent');
+  let t: TestHost;
+  let code: Uint8Array;
+  before(async () => {
+    const p = new Probe(64 * 1024);
+    const region = p.out(LARGE);
+    p.method('write_private', `(drop ${call('private_storage_write', p.buf('private'), p.desc(region.at, SMALL))}) (call $ret_i64 (i64.const 0))`);
+    p.method('write_a', `(drop ${call('storage_write', p.buf('a'), p.desc(region.at, SMALL), 0)}) (call $ret_i64 (i64.const 0))`);
+    p.method('write_b', `(drop ${call('storage_write', p.buf('b'), p.desc(region.at, LARGE), 0)}) (call $ret_i64 (i64.const 0))`);
+    t = await openHost({ poolSize: 1 });
+    code = await t.host.deploy(await p.build());
+    const limits = { maxStorageValueSize: MAX_STORAGE_VALUE_SIZE_LIMIT, maxEffectBytes: MAX_EFFECT_BYTES_LIMIT, maxExecutionMemory: MAX_EXECUTION_MEMORY_LIMIT };
+    for (const method of ['write_private', 'write_a', 'write_b']) {
+      const o = await t.host.call({ codeHash: code, method, contextId: ctx, gasLimit: RICH, limits });
+      assert.equal(o.result.code, 'return', `${method}: ${JSON.stringify(o.result)}`);
+    }
+  });
+  after(() => t.close());
+
+  /** Serves one request of a fresh job with `gasLimit`; returns its answer and the value bytes read to build it. */
+  function serve<M extends 'private_storage_read' | 'storage_read_many'>(method: M, fields: Parameters<typeof encodeRequest<M>>[1], gasLimit: bigint): { answer: Response<M>; read: number } {
+    const real = (t.host as unknown as { backend: SessionBackend }).backend;
+    let read = 0;
+    const counted = <A extends unknown[]>(f: (...a: A) => Uint8Array | undefined) => (...a: A): Uint8Array | undefined => {
+      const v = f(...a);
+      read += v?.length ?? 0;
+      return v;
+    };
+    const node = real.node!;
+    const backend: SessionBackend = {
+      getCode: (h) => real.getCode(h),
+      readState: counted((c: Uint8Array, k: Uint8Array) => real.readState(c, k)),
+      stateValueLength: (c, k) => real.stateValueLength!(c, k),
+      node: new Proxy(node, { get: (target, key) => (key === 'readPrivate' ? counted((j: Job, k: Uint8Array) => target.readPrivate(j, k)) : Reflect.get(target, key)) }),
+    };
+    const session = new Session(backend, { oneShot: new Job(message({ codeHash: code, method: 'm', contextId: ctx, gasLimit })) });
+    session.handle(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'test', pid: 1, proof: new Uint8Array(32) }));
+    const answer = decodeResponse(method, session.handle(encodeRequest(method, fields)) as Uint8Array);
+    return { answer, read };
+  }
+
+  test('a private value the gas cannot pay to read is not read: unaffordable with its length', () => {
+    const { answer, read } = serve('private_storage_read', { key: Buffer.from('private') }, 3_000_000n);
+    assert.equal(answer.status, 'unaffordable');
+    assert.equal((answer.fields as { bytes: number }).bytes, 1 + 4 + SMALL);
+    assert.equal(read, 0);
+  });
+
+  test('a value that will not fit in the answer\'s frame is not read: the prefix before it is answered', () => {
+    const { answer, read } = serve('storage_read_many', { keys: [Buffer.from('a'), Buffer.from('b')] }, RICH);
+    assert.equal(answer.status, 'ok');
+    assert.equal((answer.fields as { values: unknown[] }).values.length, 1);
+    assert.equal(read, SMALL, 'only the value sent was read out of the store');
   });
 });

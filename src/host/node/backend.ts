@@ -28,6 +28,8 @@ export class NodeLimitError extends Error {
 
 export interface NodeBackend {
   readPrivate(job: Job, key: Uint8Array): Uint8Array | undefined;
+  /** The length of a private value, without copying it where the store can tell; undefined when absent. */
+  privateValueLength(job: Job, key: Uint8Array): number | undefined;
   isMember(job: Job, publicKey: Uint8Array): boolean;
   members(job: Job): Uint8Array[];
   resolveAlias(job: Job, alias: string): Uint8Array | undefined;

@@ -9,6 +9,7 @@ import { BLOB_FRAME_BYTES, MAX_ALIAS_BYTES } from '../../protocol/node-limits.js
 import type { Job } from '../job.js';
 import type { Handler, SessionContext } from '../session-types.js';
 import { NodeLimitError, type FetchAnswer, type NodeBackend } from './backend.js';
+import { unaffordableRead } from '../answer-size.js';
 
 export type NodeMethodName =
   | 'private_storage_read'
@@ -63,6 +64,9 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
   private_storage_read(session, { key }) {
     const c = context(session, 'private_storage_read');
     if (c instanceof Uint8Array) return c;
+    // A value the call's gas cannot pay to read is neither copied nor sent: the VM is told its answer's length.
+    const unaffordable = unaffordableRead(session, () => c.node.privateValueLength(c.job, key));
+    if (unaffordable !== undefined) return unaffordable;
     const value = c.node.readPrivate(c.job, key);
     return value === undefined ? absent() : encodeOk('private_storage_read', { value });
   },

@@ -34,6 +34,14 @@ export function readPrivate(reader: KvReader, contextId: Uint8Array, key: Uint8A
   return value;
 }
 
+/** The length of a private value, read without copying it where the reader can; undefined when absent. */
+export function privateValueLength(reader: KvReader, contextId: Uint8Array, key: Uint8Array): number | undefined {
+  const table = tableKey(contextId, key);
+  const record = reader.valueLength !== undefined ? reader.valueLength('private', table) : reader.get('private', table)?.length;
+  // A record is the key's length (u32), the key, then the value.
+  return record === undefined ? undefined : record - 4 - key.length;
+}
+
 /** Applies an execution's private writes (null removes) to its context. */
 export function applyPrivateWrites(txn: KvTxn, contextId: Uint8Array, writes: readonly [Uint8Array, Uint8Array | null][]): void {
   for (const [key, value] of writes) {

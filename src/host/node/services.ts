@@ -16,7 +16,7 @@ import { diskBlobContent, memoryBlobContent, type BlobContent, type BlobUpload, 
 import * as contexts from './contexts.js';
 import { FetchGate, type FetchPolicy } from './fetch.js';
 import { approvalsOf, listProposals, recordProposals, type ProposalRecord } from './governance.js';
-import { applyPrivateWrites, listPrivate, readPrivate } from './private-state.js';
+import { applyPrivateWrites, listPrivate, privateValueLength, readPrivate } from './private-state.js';
 
 export interface NodeServicesOptions {
   /** Blob files go to `<blobDir>`; without it blobs are kept in memory. */
@@ -93,6 +93,10 @@ export class NodeServices implements NodeBackend {
 
   readPrivate(job: Job, key: Uint8Array): Uint8Array | undefined {
     return readPrivate(this.view(job), job.message.contextId, key);
+  }
+
+  privateValueLength(job: Job, key: Uint8Array): number | undefined {
+    return privateValueLength(this.view(job), job.message.contextId, key);
   }
 
   isMember(job: Job, publicKey: Uint8Array): boolean {

@@ -267,6 +267,14 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
             throw storeError('read', e);
           }
         },
+        valueLength(t, key) {
+          try {
+            // lmdb's shared buffer, valid until its next read: only its length is kept.
+            return (db(t).getBinaryFast as (k: Uint8Array, o: { transaction: Transaction }) => Buffer | undefined).call(db(t), key, { transaction: live() })?.length;
+          } catch (e) {
+            throw storeError('read', e);
+          }
+        },
         range(t, prefix) {
           return [...rangeOf(db(t), prefix, live())];
         },
