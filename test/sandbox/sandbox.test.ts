@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
-import { MIN_VM_MEMORY_BYTES } from '../../src/protocol/bounds.generated.js';
+import { MIN_VM_MEMORY_BYTES, MIN_VM_OPEN_FILES, MIN_VM_TASKS } from '../../src/protocol/bounds.generated.js';
 import { MAX_MEMORY_PAGES_LIMIT } from '../../src/protocol/limits.generated.js';
 import { wat } from '../instrument/helpers.js';
 import { assessSandbox } from '../../src/host/sandbox/plan.js';
@@ -305,9 +305,13 @@ describe('sandbox settings', () => {
       assert.match(e.message, new RegExp(`sandbox.memoryBytes 1073741824 is below min_vm_memory_bytes \\(${MIN_VM_MEMORY_BYTES}\\).*give ${MIN_VM_MEMORY_BYTES} or more`));
       return true;
     });
-    for (const bad of [{ memoryBytes: Number.NaN }, { memoryBytes: 2 ** 60 }, { maxTasks: 0 }, { maxOpenFiles: -1 }, { maxUserProcesses: 1.5 }]) {
-      await assert.rejects(Host.open({ sandbox: { mode: 'best-effort', ...bad } }), /^HostlinkError: sandbox\.\w+ must be an integer from \d+ to \d+/, JSON.stringify(bad));
+    // Below min_vm_tasks or min_vm_open_files a VM could not start or run: every call failed on this node alone.
+    const below = [{ maxTasks: MIN_VM_TASKS - 1 }, { maxTasks: 4 }, { maxOpenFiles: MIN_VM_OPEN_FILES - 1 }, { maxOpenFiles: 16 }];
+    for (const bad of [{ memoryBytes: Number.NaN }, { memoryBytes: 2 ** 60 }, { maxTasks: 0 }, { maxOpenFiles: -1 }, { maxUserProcesses: 1.5 }, ...below]) {
+      await assert.rejects(Host.open({ sandbox: { mode: 'best-effort', ...bad } }), /^HostlinkError: sandbox\.\w+( \(min_vm_\w+ is the least\))? must be an integer from \d+ to \d+/, JSON.stringify(bad));
     }
+    const h = await Host.open({ sandbox: { mode: 'best-effort', memoryBytes: MIN_VM_MEMORY_BYTES, maxTasks: MIN_VM_TASKS, maxOpenFiles: MIN_VM_OPEN_FILES } });
+    await h.close();
   });
 });
 

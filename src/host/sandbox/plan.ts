@@ -28,7 +28,7 @@ import { launcherStatus, sandboxAddon } from '../../vm/sandbox-native.js';
 import { cgroupSupport, createVmCgroup, type VmCgroup } from './cgroup.js';
 import { resolveVmUser, type VmUser } from './users.js';
 import { extend } from '../../extend.js';
-import { MIN_VM_MEMORY_BYTES } from '../../protocol/bounds.generated.js';
+import { MIN_VM_MEMORY_BYTES, MIN_VM_OPEN_FILES, MIN_VM_TASKS } from '../../protocol/bounds.generated.js';
 import { checkInteger } from '../options.js';
 
 export type { SandboxMode } from '../../vm/sandbox.js';
@@ -59,7 +59,7 @@ export interface SandboxConfig {
 
 export type SandboxSetting = SandboxMode | SandboxConfig;
 
-export const SANDBOX_DEFAULTS = { user: 'nobody', memoryBytes: MIN_VM_MEMORY_BYTES, maxOpenFiles: 256, maxTasks: 64, maxUserProcesses: 16384 } as const;
+export const SANDBOX_DEFAULTS = { user: 'nobody', memoryBytes: MIN_VM_MEMORY_BYTES, maxOpenFiles: MIN_VM_OPEN_FILES, maxTasks: 64, maxUserProcesses: 16384 } as const;
 
 export type LayerName = 'descriptors' | 'environment' | 'uid' | 'no_new_privs' | 'seccomp' | 'namespaces' | 'memory' | 'limits' | 'parent_death';
 
@@ -104,8 +104,9 @@ export function normalizeSandbox(setting: SandboxSetting | undefined): SandboxCo
 const MOST_PER_PROCESS = 4_194_304;
 
 /**
- * The numbers of a sandbox object are integers in range; memoryBytes may not go below min_vm_memory_bytes,
- * because a bound that kills a call other nodes complete makes that call's result the node's, not the message's.
+ * The numbers of a sandbox object are integers in range; memoryBytes, maxTasks and maxOpenFiles may not go below
+ * their floors (protocol/bounds.json), because a bound that kills calls other nodes complete makes those calls'
+ * results the node's, not the message's.
  */
 function checkSandboxNumbers(config: SandboxConfig): void {
   if (config.memoryBytes !== undefined) {
@@ -117,8 +118,9 @@ function checkSandboxNumbers(config: SandboxConfig): void {
     }
     checkInteger('sandbox.memoryBytes', config.memoryBytes, MIN_VM_MEMORY_BYTES, Number.MAX_SAFE_INTEGER);
   }
-  if (config.maxOpenFiles !== undefined) checkInteger('sandbox.maxOpenFiles', config.maxOpenFiles, 1, MOST_PER_PROCESS);
-  if (config.maxTasks !== undefined) checkInteger('sandbox.maxTasks', config.maxTasks, 1, MOST_PER_PROCESS);
+  // Below these a VM cannot start or run at all: every call would fail on this node alone.
+  if (config.maxOpenFiles !== undefined) checkInteger('sandbox.maxOpenFiles (min_vm_open_files is the least)', config.maxOpenFiles, MIN_VM_OPEN_FILES, MOST_PER_PROCESS);
+  if (config.maxTasks !== undefined) checkInteger('sandbox.maxTasks (min_vm_tasks is the least)', config.maxTasks, MIN_VM_TASKS, MOST_PER_PROCESS);
   if (config.maxUserProcesses !== undefined) checkInteger('sandbox.maxUserProcesses', config.maxUserProcesses, 1, MOST_PER_PROCESS);
 }
 
