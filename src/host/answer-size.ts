@@ -5,6 +5,7 @@
 import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { encodeStatus } from '../protocol/messages.js';
 import type { SessionContext } from './session-types.js';
+import { ROUND_TRIP_GAS } from '../vm/host-functions.generated.js';
 
 /** A response's status byte, and a length prefix (of a byte string or a list) in the wire format. */
 export const STATUS_BYTES = 1;
@@ -12,6 +13,22 @@ export const LENGTH_BYTES = 4;
 
 /** One value's bytes in a list of optional values (storage_read_many): a presence byte, then length and bytes. */
 export const itemBytes = (length: number | undefined): number => 1 + (length === undefined ? 0 : LENGTH_BYTES + length);
+
+/** round_trip per_key in per_byte units: what each key an answer lists adds to its `unaffordable` length. */
+const KEY_BYTES = Math.ceil(ROUND_TRIP_GAS.perKey / ROUND_TRIP_GAS.perByte);
+
+/**
+ * A list of keys of `keyBytes` each (context_members) costs its bytes and round_trip per_key for each key, which
+ * the host reads to list it. `countUpTo(most)` counts them, stopping at `most`: the count itself costs the host
+ * per key, so it goes no further than one past what the gas pays for. Returns the count, or the `unaffordable`
+ * answer (with the cost of one key more than the gas pays for: the VM runs out of gas charging it).
+ */
+export function countKeysAffordable(session: SessionContext, keyBytes: number, countUpTo: (most: number) => number): number | Uint8Array {
+  const each = LENGTH_BYTES + keyBytes + KEY_BYTES;
+  const paid = Math.max(0, Math.floor((session.answerBytesLeft() - STATUS_BYTES - LENGTH_BYTES) / each));
+  const count = countUpTo(paid >= Number.MAX_SAFE_INTEGER - 1 ? Number.MAX_SAFE_INTEGER : paid + 1);
+  return count > paid ? encodeStatus('unaffordable', { bytes: STATUS_BYTES + LENGTH_BYTES + count * each }) : count;
+}
 
 /**
  * The `unaffordable` answer to a read of one value whose length `lengthOf` tells without copying it (undefined:

@@ -24,6 +24,7 @@ import { decodeResponse, encodeRequest, type Response } from '../../src/protocol
 import { MAX_EFFECT_BYTES_LIMIT, MAX_STORAGE_VALUE_SIZE_LIMIT } from '../../src/protocol/limits.generated.js';
 import { message } from '../helpers.js';
 import { Probe, call } from '../node/probe.js';
+import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 
 const RICH = 10n ** 13n;
 
@@ -222,5 +223,59 @@ describe('the host reads no value it will not send', () => {
     assert.equal(answer.status, 'ok');
     assert.equal((answer.fields as { values: unknown[] }).values.length, 1);
     assert.equal(read, SMALL, 'only the value sent was read out of the store');
+  });
+});
+
+describe('context_members pays for each member it lists', () => {
+  // Each member listed is a key the host reads: 200,000 members took the host about a second per request for
+  // 36 ms of gas (their bytes alone). Now each costs round_trip per_key, and a list the gas cannot pay for is
+  // counted, not read.
+  const MEMBERS = 2000;
+  const many = id32('many-members');
+  const one = id32('one-member');
+  let t: TestHost;
+  let code: Uint8Array;
+  let hostCalls: CallFinished['hostCalls'] = {};
+  before(async () => {
+    const p = new Probe(64 * 1024);
+    p.method('members', `${call('context_members', 1)} (call $ret_i64 (call $register_len (i64.const 1)))`);
+    t = await openHost({ poolSize: 1 });
+    t.host.events.on('call.finished', (e: CallFinished) => (hostCalls = e.hostCalls));
+    code = await t.host.deploy(await p.build());
+    await t.host.node.addMembers(many, Array.from({ length: MEMBERS }, (_, i) => id32(`member-${i}`)));
+    await t.host.node.addMembers(one, [id32('member-0')]);
+  });
+  after(() => t.close());
+
+  const list = (contextId: Uint8Array, gasLimit: bigint) => t.host.call({ codeHash: code, method: 'members', contextId, executorId: id32('member-0'), gasLimit });
+
+  test('the gas a listing uses grows by round_trip per_key for each member', async () => {
+    const small = await list(one, RICH);
+    const large = await list(many, RICH);
+    assert.equal(small.result.code, 'return', JSON.stringify(small.result));
+    assert.equal(large.result.code, 'return', JSON.stringify(large.result));
+    assert.equal(Buffer.from((large.result as { value: Uint8Array }).value).readBigUInt64LE(0), BigInt(4 + 32 * MEMBERS));
+    assert.ok(large.gasUsed - small.gasUsed >= BigInt(MEMBERS - 1) * BigInt(ROUND_TRIP_GAS.perKey), `${large.gasUsed - small.gasUsed} gas for ${MEMBERS - 1} more members`);
+  });
+
+  test('a listing the gas cannot pay for is not read: unaffordable, the same out_of_gas', async () => {
+    const small = await list(one, RICH);
+    const gasLimit = small.gasUsed + 1000n;
+    const o = await list(many, gasLimit);
+    assert.equal(o.result.code, 'vm_error');
+    assert.match((o.result as { message: string }).message, /^out_of_gas/);
+    assert.equal(o.gasUsed, gasLimit);
+    assert.ok(hostCalls['context_members']!.responseBytes < 16, JSON.stringify(hostCalls));
+    // On the host's session: the members are counted, never listed.
+    const real = (t.host as unknown as { backend: SessionBackend }).backend;
+    let listed = 0;
+    const node = new Proxy(real.node!, {
+      get: (target, key) => (key === 'members' ? (j: Job) => ((listed += 1), target.members(j)) : Reflect.get(target, key)),
+    });
+    const session = new Session({ getCode: (h) => real.getCode(h), readState: (c, k) => real.readState(c, k), node }, { oneShot: new Job(message({ codeHash: code, method: 'm', contextId: many, executorId: id32('member-0'), gasLimit: 3_000_000n })) });
+    session.handle(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'test', pid: 1, proof: new Uint8Array(32) }));
+    const answer = decodeResponse('context_members', session.handle(encodeRequest('context_members', {})) as Uint8Array);
+    assert.equal(answer.status, 'unaffordable');
+    assert.equal(listed, 0);
   });
 });

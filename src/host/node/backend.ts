@@ -32,6 +32,8 @@ export interface NodeBackend {
   privateValueLength(job: Job, key: Uint8Array): number | undefined;
   isMember(job: Job, publicKey: Uint8Array): boolean;
   members(job: Job): Uint8Array[];
+  /** How many members the job's context has, at most `most`, counted without reading them. */
+  memberCount(job: Job, most: number): number;
   resolveAlias(job: Job, alias: string): Uint8Array | undefined;
   /** True when the alias is free and now reserved for this job until it is settled. */
   reserveAlias(job: Job, alias: string): boolean;

@@ -15,7 +15,7 @@
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../protocol/calldata.js';
 import type { ExecutionMessage } from '../../protocol/message.js';
 import type { ContextMutation } from '../../protocol/node-effects.js';
-import type { KvReader, KvTxn } from '../state/kv.js';
+import { tableCount, type KvReader, type KvTxn } from '../state/kv.js';
 
 export interface ContextRecord {
   id: Uint8Array;
@@ -76,6 +76,11 @@ export function isMember(reader: KvReader, contextId: Uint8Array, publicKey: Uin
 }
 
 /** Members sorted by key bytes. */
+/** How many members a context has, at most `most` (counting stops there), counted without reading them. */
+export function memberCount(reader: KvReader, contextId: Uint8Array, most?: number): number {
+  return tableCount(reader, 'members', contextId, most);
+}
+
 export function members(reader: KvReader, contextId: Uint8Array): Uint8Array[] {
   return [...reader.range('members', contextId)].map(([key]) => key.slice(32));
 }

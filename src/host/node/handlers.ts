@@ -9,7 +9,7 @@ import { BLOB_FRAME_BYTES, MAX_ALIAS_BYTES } from '../../protocol/node-limits.js
 import type { Job } from '../job.js';
 import type { Handler, SessionContext } from '../session-types.js';
 import { NodeLimitError, type FetchAnswer, type NodeBackend } from './backend.js';
-import { unaffordableRead } from '../answer-size.js';
+import { countKeysAffordable, unaffordableRead } from '../answer-size.js';
 
 export type NodeMethodName =
   | 'private_storage_read'
@@ -80,6 +80,11 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
   context_members(session) {
     const c = context(session, 'context_members');
     if (c instanceof Uint8Array) return c;
+    // Each member listed is a key the host reads: round_trip per_key, as the VM charges for it. A list the call's
+    // gas cannot pay for is counted, not read (200,000 members took the host about a second per request).
+    const count = countKeysAffordable(session, 32, (most) => c.node.memberCount(c.job, most));
+    if (count instanceof Uint8Array) return count;
+    c.job.guest.keys += count;
     return encodeOk('context_members', { members: c.node.members(c.job) });
   },
 

@@ -107,6 +107,10 @@ export class NodeServices implements NodeBackend {
     return contexts.members(this.view(job), job.message.contextId);
   }
 
+  memberCount(job: Job, most: number): number {
+    return contexts.memberCount(this.view(job), job.message.contextId, most);
+  }
+
   resolveAlias(job: Job, alias: string): Uint8Array | undefined {
     return contexts.resolveAlias(this.view(job), alias);
   }

@@ -64,6 +64,19 @@ export interface KvReader {
    * tableKeys).
    */
   keys?(table: TableName, prefix: Uint8Array): Iterable<Uint8Array>;
+  /**
+   * How many keys start with `prefix`, at most `most` (counting stops there), counted without reading them; a
+   * reader without it is asked keys().
+   */
+  count?(table: TableName, prefix: Uint8Array, most: number): number;
+}
+
+/** How many keys start with `prefix`, at most `most`, counted without copying them where the reader can. */
+export function tableCount(reader: KvReader, table: TableName, prefix: Uint8Array, most = Number.MAX_SAFE_INTEGER): number {
+  if (reader.count !== undefined) return reader.count(table, prefix, most);
+  let n = 0;
+  for (const _ of tableKeys(reader, table, prefix)) if (++n >= most) break;
+  return n;
 }
 
 /** The keys starting with `prefix`, read without the values where the reader can. */

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { HostlinkError } from '../../errors.js';
 import { plain } from './bytes.js';
+import { extend } from '../../extend.js';
 import { DATA_DIR_MODE, DATA_FILE_MODE } from './data-dir.js';
 import {
   checkSynchronous,
@@ -85,6 +86,26 @@ function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterabl
       for (const { key, value } of db.getRange(options)) yield [plain(key as Uint8Array), plain(value)];
     },
   };
+}
+
+/**
+ * How many keys rangeOf would yield, at most `most`, without copying a value: lmdb's cursor counts a whole range
+ * natively, but does not stop at a limit, so a bounded count walks the keys up to it (one past what is paid for).
+ */
+function countOf(db: Db, prefix: Uint8Array, most: number, transaction?: Transaction): number {
+  const end = prefix.length === 0 ? undefined : prefixEnd(prefix);
+  const options = {
+    ...(prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end }),
+    ...(transaction !== undefined ? { transaction } : {}),
+  };
+  try {
+    if (most >= Number.MAX_SAFE_INTEGER) return db.getKeysCount(options);
+    let n = 0;
+    for (const _ of db.getKeys(extend(options, { limit: most }))) n++;
+    return n;
+  } catch (e) {
+    throw storeError('read', e);
+  }
 }
 
 /** rangeOf's keys alone: lmdb's cursor then neither reads nor copies the values. */
@@ -249,6 +270,10 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
       check();
       return keysOf(db(t), prefix);
     },
+    count(t, prefix, most) {
+      check();
+      return countOf(db(t), prefix, most);
+    },
     snapshot() {
       check();
       // An LMDB read transaction: a consistent view until done() (it pins the pages it may read).
@@ -277,6 +302,9 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         },
         range(t, prefix) {
           return [...rangeOf(db(t), prefix, live())];
+        },
+        count(t, prefix, most) {
+          return countOf(db(t), prefix, most, live());
         },
         release() {
           if (released) return;

@@ -12,6 +12,7 @@ import { MAX_ALIAS_BYTES, MAX_PROTOCOL_NAME_BYTES } from '../../protocol/node-li
 import type { Execution } from '../execution.js';
 import { readId32 } from './ids.js';
 import type { FamilyImpl } from './types.js';
+import { ROUND_TRIP_GAS } from '../host-functions.generated.js';
 
 function readAlias(ex: Execution, ptr: bigint): string {
   return ex.readString(ptr, 'alias', { max: MAX_ALIAS_BYTES, error: 'KeyLengthOverflow', name: 'the alias limit' });
@@ -62,6 +63,8 @@ export const contexts: FamilyImpl<'contexts'> = {
   },
   context_members(ex, registerId) {
     const members = ex.node.host().fetch('context_members', {})?.members ?? [];
+    // Each member listed is a key the host read for it (round_trip per_key), charged once the count is known.
+    ex.meter.charge(BigInt(ROUND_TRIP_GAS.perKey) * BigInt(members.length));
     // Borsh Vec<[u8;32]>: u32le count, then the keys back to back.
     const out = new Uint8Array(4 + 32 * members.length);
     new DataView(out.buffer).setUint32(0, members.length, true);
