@@ -17,7 +17,7 @@ import type { KvStore, TableName } from '../../src/host/state/kv.js';
 import { listCodes } from '../../src/server/inventory.js';
 import { CallRecords, MAX_KEPT_TEXT_CHARS } from '../../src/server/records.js';
 import { contractPath, sha256, tempDir } from '../helpers.js';
-import { api, runCli, startServe, type ServeProcess } from './serve-process.js';
+import { api, deployKvStore, runCli, startServe, type ServeProcess } from './serve-process.js';
 
 const kvBytes = readFileSync(contractPath('kv-store'));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -28,9 +28,7 @@ describe('hostlink serve and what callers hand it', () => {
   let kv: string;
   before(async () => {
     node = await startServe(['--data-dir', join(dir.path, 'data')]);
-    const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: kvBytes });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    kv = r.body.code_hash as string;
+    kv = await deployKvStore(node);
   });
   after(async () => {
     if (node.child.exitCode === null) await node.stop();

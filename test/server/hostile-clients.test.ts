@@ -14,7 +14,7 @@ import { contractPath, tempDir } from '../helpers.js';
 import { MAX_SHOWN_VALUE_BYTES } from '../../src/server/inventory.js';
 import { MAX_LISTED_OUTCOME_BYTES } from '../../src/server/records.js';
 import { MAX_CONNECTIONS } from '../../src/server/server.js';
-import { api, startServe, type ServeProcess } from './serve-process.js';
+import { api, deployKvStore, startServe, type ServeProcess } from './serve-process.js';
 import { leb as lebBytes } from '../host/big-modules.js';
 
 const leb = (n: number): Buffer => Buffer.from(lebBytes(n));
@@ -45,9 +45,7 @@ describe('hostlink serve against hostile clients', () => {
   let kv: string;
   before(async () => {
     node = await startServe(['--data-dir', join(dir.path, 'data')]);
-    const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: kvBytes });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    kv = r.body.code_hash as string;
+    kv = await deployKvStore(node);
   });
   const flood: Socket[] = [];
   after(async () => {

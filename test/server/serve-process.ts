@@ -1,6 +1,8 @@
 /** Starts a real `hostlink serve` process for tests and waits for the URL it prints. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
+import { readFileSync } from 'node:fs';
+import { contractPath } from '../helpers.js';
 
 export interface ServeProcess {
   url: string;
@@ -72,4 +74,11 @@ export function runCli(args: string[], options: SpawnOptions = {}): Promise<{ st
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
+}
+
+/** Deploys the kv-store example to a running node; returns its code hash. */
+export async function deployKvStore(node: ServeProcess): Promise<string> {
+  const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: readFileSync(contractPath('kv-store')) });
+  if (r.status !== 201) throw new Error(`deploying kv-store answered ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body.code_hash as string;
 }

@@ -61,6 +61,17 @@ function checkSet(host: Host, ctx: Uint8Array, o: Outcome, emptyRoot: Uint8Array
 
 const skip = opensslMissing();
 
+
+/** A raw registration, as a worker's Initialize, with `tls`'s certificate: `slots` slots under `instance` at `at`. */
+function registerAs(host: Host, tls: TestCerts['worker'], instance: string, slots: number, at: string): ReturnType<typeof initialize> {
+  const metadata = new grpc.Metadata();
+  metadata.set(SLOTS_METADATA, String(slots));
+  metadata.set(INSTANCE_METADATA, instance);
+  metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
+  const credentials = grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
+  return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: at }, { credentials, metadata, deadlineMs: 10_000 });
+}
+
 describe('remote workers on loopback', { skip }, () => {
   let dir: { path: string; remove: () => void };
   let certs: TestCerts;
@@ -382,14 +393,7 @@ describe('remote workers on loopback', { skip }, () => {
     const log: string[] = [];
     const host = await openHost({}, log);
     const addr = '127.0.0.1:40003';
-    const register = (tls: TestCerts['worker'], instance: string, slots: number, at = addr): ReturnType<typeof initialize> => {
-      const metadata = new grpc.Metadata();
-      metadata.set(SLOTS_METADATA, String(slots));
-      metadata.set(INSTANCE_METADATA, instance);
-      metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
-      const credentials = grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
-      return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: at }, { credentials, metadata, deadlineMs: 10_000 });
-    };
+    const register = (tls: TestCerts['worker'], instance: string, slots: number, at = addr): ReturnType<typeof initialize> => registerAs(host, tls, instance, slots, at);
     const table = (): [string, number][] => host.remote!.launcher.workers().map((w) => [w.addr, w.slots]);
     assert.deepEqual(await register(certs.worker, 'holder', 1), { ok: true });
     const held = /refused Initialize: worker address 127\.0\.0\.1:40003 is held by a live registration made with another identity/;
@@ -425,14 +429,7 @@ describe('remote workers on loopback', { skip }, () => {
         });
         c.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? ''}`));
       });
-    const register = (tls: TestCerts['worker'], instance: string, slots: number, at: string): ReturnType<typeof initialize> => {
-      const metadata = new grpc.Metadata();
-      metadata.set(SLOTS_METADATA, String(slots));
-      metadata.set(INSTANCE_METADATA, instance);
-      metadata.set(VM_SEMANTICS_METADATA, VM_SEMANTICS_TEXT);
-      const credentials = grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert));
-      return initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: at }, { credentials, metadata, deadlineMs: 10_000 });
-    };
+    const register = (tls: TestCerts['worker'], instance: string, slots: number, at: string): ReturnType<typeof initialize> => registerAs(host, tls, instance, slots, at);
     const table = (): [string, number][] => host.remote!.launcher.workers().map((w) => [w.addr, w.slots]);
     try {
       // Why it is refused: each of these, dialled, is the 127.0.0.1 listener.
