@@ -76,7 +76,7 @@ export const METHOD_SCHEMAS = {
   blob_finish: { id: 12, request: [{ name: "handle", type: "u64" }, { name: "data", type: "bytes" }], response: [{ name: "blobId", type: "bytes32" }, { name: "size", type: "u64" }] },
   blob_read: { id: 13, request: [{ name: "blobId", type: "bytes32" }, { name: "offset", type: "u64" }, { name: "length", type: "u32" }], response: [{ name: "data", type: "bytes" }] },
   blob_size: { id: 14, request: [{ name: "blobId", type: "bytes32" }], response: [{ name: "size", type: "u64" }] },
-  http_fetch: { id: 15, request: [{ name: "url", type: "string" }, { name: "method", type: "string" }, { name: "headers", type: "bytes_list", maxItems: 16384 }, { name: "body", type: "bytes" }], response: [{ name: "succeeded", type: "u8" }, { name: "body", type: "bytes" }] },
+  http_fetch: { id: 15, request: [{ name: "url", type: "string" }, { name: "method", type: "string" }, { name: "headers", type: "bytes_list", maxItems: 128 }, { name: "body", type: "bytes" }], response: [{ name: "succeeded", type: "u8" }, { name: "body", type: "bytes" }] },
 } as const;
 
 /** Payload fields that follow a non-ok status. */

@@ -24,6 +24,7 @@ import { decodeResponse, encodeRequest, type Response } from '../../src/protocol
 import { MAX_EFFECT_BYTES_LIMIT, MAX_STORAGE_VALUE_SIZE_LIMIT } from '../../src/protocol/limits.generated.js';
 import { message } from '../helpers.js';
 import { Probe, call } from '../node/probe.js';
+import { BLOB_FRAME_BYTES } from '../../src/protocol/node-limits.js';
 import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 
 const RICH = 10n ** 13n;
@@ -173,24 +174,30 @@ describe('the host reads no value it will not send', () => {
   const ctx = id32('reads-nothing-unsent');
   let t: TestHost;
   let code: Uint8Array;
+  let blob: Uint8Array = new Uint8Array(32);
   before(async () => {
     const p = new Probe(64 * 1024);
     const region = p.out(LARGE);
     p.method('write_private', `(drop ${call('private_storage_write', p.buf('private'), p.desc(region.at, SMALL))}) (call $ret_i64 (i64.const 0))`);
     p.method('write_a', `(drop ${call('storage_write', p.buf('a'), p.desc(region.at, SMALL), 0)}) (call $ret_i64 (i64.const 0))`);
     p.method('write_b', `(drop ${call('storage_write', p.buf('b'), p.desc(region.at, LARGE), 0)}) (call $ret_i64 (i64.const 0))`);
+    const blobId = p.out(32);
+    p.method('write_blob', `(local $fd i64) (local.set $fd ${call('blob_create')})
+      (drop ${call('blob_write', '(local.get $fd)', p.desc(region.at, BLOB_FRAME_BYTES))})
+      (drop ${call('blob_close', '(local.get $fd)', blobId.desc)}) (call $ret_mem (i64.const ${blobId.at}) (i64.const 32))`);
     t = await openHost({ poolSize: 1 });
     code = await t.host.deploy(await p.build());
     const limits = { maxStorageValueSize: MAX_STORAGE_VALUE_SIZE_LIMIT, maxEffectBytes: MAX_EFFECT_BYTES_LIMIT, maxExecutionMemory: MAX_EXECUTION_MEMORY_LIMIT };
-    for (const method of ['write_private', 'write_a', 'write_b']) {
+    for (const method of ['write_private', 'write_a', 'write_b', 'write_blob']) {
       const o = await t.host.call({ codeHash: code, method, contextId: ctx, gasLimit: RICH, limits });
       assert.equal(o.result.code, 'return', `${method}: ${JSON.stringify(o.result)}`);
+      if (method === 'write_blob') blob = (o.result as { value: Uint8Array }).value;
     }
   });
   after(() => t.close());
 
   /** Serves one request of a fresh job with `gasLimit`; returns its answer and the value bytes read to build it. */
-  function serve<M extends 'private_storage_read' | 'storage_read_many'>(method: M, fields: Parameters<typeof encodeRequest<M>>[1], gasLimit: bigint): { answer: Response<M>; read: number } {
+  function serve<M extends 'private_storage_read' | 'storage_read_many' | 'blob_read'>(method: M, fields: Parameters<typeof encodeRequest<M>>[1], gasLimit: bigint): { answer: Response<M>; read: number } {
     const real = (t.host as unknown as { backend: SessionBackend }).backend;
     let read = 0;
     const counted = <A extends unknown[]>(f: (...a: A) => Uint8Array | undefined) => (...a: A): Uint8Array | undefined => {
@@ -203,7 +210,14 @@ describe('the host reads no value it will not send', () => {
       getCode: (h) => real.getCode(h),
       readState: counted((c: Uint8Array, k: Uint8Array) => real.readState(c, k)),
       stateValueLength: (c, k) => real.stateValueLength!(c, k),
-      node: new Proxy(node, { get: (target, key) => (key === 'readPrivate' ? counted((j: Job, k: Uint8Array) => target.readPrivate(j, k)) : Reflect.get(target, key)) }),
+      node: new Proxy(node, {
+        get: (target, key) =>
+          key === 'readPrivate'
+            ? counted((j: Job, k: Uint8Array) => target.readPrivate(j, k))
+            : key === 'blobRead'
+              ? counted((j: Job, id: Uint8Array, offset: bigint, length: number) => target.blobRead(j, id, offset, length))
+              : Reflect.get(target, key),
+      }),
     };
     const session = new Session(backend, { oneShot: new Job(message({ codeHash: code, method: 'm', contextId: ctx, gasLimit })) });
     session.handle(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'test', pid: 1, proof: new Uint8Array(32) }));
@@ -216,6 +230,17 @@ describe('the host reads no value it will not send', () => {
     assert.equal(answer.status, 'unaffordable');
     assert.equal((answer.fields as { bytes: number }).bytes, 1 + 4 + SMALL);
     assert.equal(read, 0);
+  });
+
+  test('a blob chunk the gas cannot pay to read is not read: unaffordable with its length', () => {
+    const { answer, read } = serve('blob_read', { blobId: blob, offset: 0n, length: BLOB_FRAME_BYTES }, 3_000_000n);
+    assert.equal(answer.status, 'unaffordable');
+    assert.equal((answer.fields as { bytes: number }).bytes, 1 + 4 + BLOB_FRAME_BYTES);
+    assert.equal(read, 0);
+    // With the gas for it, the chunk is read and sent.
+    const rich = serve('blob_read', { blobId: blob, offset: 0n, length: BLOB_FRAME_BYTES }, RICH);
+    assert.equal(rich.answer.status, 'ok');
+    assert.equal(rich.read, BLOB_FRAME_BYTES);
   });
 
   test('a value that will not fit in the answer\'s frame is not read: the prefix before it is answered', () => {

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Host } from '../../src/host/host.js';
 import { callSeed, randomBlock } from '../../src/protocol/call-ids.js';
 import { buildMessage, datetimeToNanos, parseMessage } from '../../src/protocol/message.js';
+import { MAX_FETCH_HEADERS } from '../../src/protocol/node-limits.js';
 import { isEd25519Point } from '../../src/vm/ed25519.js';
 import { contract, id32, utf8 } from '../helpers.js';
 import { callJson, hex, jsonOf, openHost, type TestHost } from './helpers.js';
@@ -78,6 +79,14 @@ describe('fetch', () => {
     p.method('oob_url', `(drop ${call('fetch', oob, get, noHeaders, body, 0)})`);
     p.method('oob_body', `(drop ${call('fetch', url, get, noHeaders, oob, 0)})`);
     p.method('long_url', `(drop ${call('fetch', longUrl, get, noHeaders, body, 0)})`);
+    // Empty headers, as many as a fetch may send, and one more: each costs the host a decode, so they are counted.
+    const emptyHeaders = (n: number): Uint8Array => {
+      const b = Buffer.alloc(4 + 8 * n);
+      b.writeUInt32LE(n, 0);
+      return Uint8Array.from(b);
+    };
+    p.method('most_headers', `(call $ret_i64 (i64.extend_i32_u ${call('fetch', url, get, p.buf(emptyHeaders(MAX_FETCH_HEADERS)), body, 0)}))`);
+    p.method('too_many_headers', `(drop ${call('fetch', url, get, p.buf(emptyHeaders(MAX_FETCH_HEADERS + 1)), body, 0)})`);
     probe = await blocked.host.deploy(await p.build());
   });
   after(async () => {
@@ -124,6 +133,10 @@ describe('fetch', () => {
     assertVmError(await run('oob_url'), 'InvalidMemoryAccess', 'fetch');
     assertVmError(await run('oob_body'), 'InvalidMemoryAccess', 'fetch');
     assertVmError(await run('long_url'), 'ValueLengthOverflow', 'fetch');
+    // 8,191 empty headers fit the 64 KiB of header bytes and cost the host 3.5 ms a request for 0.4 ms of gas.
+    assertVmError(await run('too_many_headers'), 'ValueLengthOverflow', 'fetch');
+    const most = await run('most_headers');
+    assert.equal(most.result.code, 'return', JSON.stringify(most.result));
   });
 });
 

@@ -127,6 +127,14 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
     if (c instanceof Uint8Array) return c;
     return limited(() => {
       checkFrame('blob_read', length);
+      // A chunk the call's gas cannot pay to read is not read: its length follows from the blob's size.
+      const unaffordable = unaffordableRead(session, () => {
+        const size = c.node.blobSize(c.job, blobId);
+        if (size === undefined) return undefined;
+        const rest = size > offset ? size - offset : 0n;
+        return Number(rest < BigInt(length) ? rest : BigInt(length));
+      });
+      if (unaffordable !== undefined) return unaffordable;
       const data = c.node.blobRead(c.job, blobId, offset, length);
       return data === undefined ? absent() : encodeOk('blob_read', { data });
     });

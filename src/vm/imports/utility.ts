@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  MAX_FETCH_HEADERS,
   MAX_FETCH_HEADERS_BYTES,
   MAX_FETCH_METHOD_BYTES,
   MAX_FETCH_URL_BYTES,
@@ -26,6 +27,7 @@ function parseHeaders(ex: Execution, bytes: Uint8Array): Uint8Array[] {
   };
   const count = u32('count');
   if (count > bytes.length / 8) ex.fail('DeserializationError', `fetch headers: count ${count} is more than the buffer holds`);
+  if (count > MAX_FETCH_HEADERS) ex.fail('ValueLengthOverflow', `fetch headers: ${count} headers, more than the ${MAX_FETCH_HEADERS} a fetch may send`);
   const out: Uint8Array[] = [];
   for (let i = 0; i < 2 * count; i++) {
     const what = `header ${i >> 1} ${i & 1 ? 'value' : 'name'}`;
