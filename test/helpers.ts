@@ -58,9 +58,12 @@ export class MemoryBackend implements SessionBackend {
     this.reads++;
     return this.state.get(this.key(ctx, key));
   }
-  /** Not counted in `reads`: like the LMDB store's, it copies nothing. */
-  stateValueLength(ctx: Uint8Array, key: Uint8Array): number | undefined {
-    return this.state.get(this.key(ctx, key))?.length;
+  /** Like the LMDB store's: counted in `reads` only when it hands the value over. */
+  readStateWithin(ctx: Uint8Array, key: Uint8Array, most: number): Uint8Array | number | undefined {
+    const v = this.state.get(this.key(ctx, key));
+    if (v === undefined || v.length > most) return v?.length;
+    this.reads++;
+    return v;
   }
   apply(ctx: Uint8Array, writes: [Uint8Array, Uint8Array | null][]): void {
     for (const [k, v] of writes) {

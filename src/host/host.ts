@@ -34,7 +34,7 @@ import { lockDataDir, type DataDirLock } from './state/data-dir.js';
 import type { KvStore } from './state/kv.js';
 import { openLmdbStore } from './state/lmdb-store.js';
 import { createMemoryStore } from './state/memory-store.js';
-import { listState, readState, stateRoot, stateValueLength } from './state/merkle.js';
+import { listState, readState, readStateWithin, stateRoot } from './state/merkle.js';
 import { processLauncher, type LaunchOptions, type Transport } from './supervisor.js';
 import { threadLauncher } from './thread-launcher.js';
 import { extend } from '../extend.js';
@@ -163,7 +163,7 @@ export class Host {
     this.backend = {
       getCode: (hash) => getCode(store, hash),
       readState: (ctx, key) => readState(store, ctx, key),
-      stateValueLength: (ctx, key) => stateValueLength(store, ctx, key),
+      readStateWithin: (ctx, key, most) => readStateWithin(store, ctx, key, most),
       node: this.services,
     };
     const { limits, gasLimit, floats, followUps, traceReads } = options;

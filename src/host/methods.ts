@@ -16,7 +16,7 @@ import { NODE_HANDLERS } from './node/handlers.js';
 import type { Job } from './job.js';
 import type { Handler, SessionContext } from './session-types.js';
 import { latin1 } from '../latin1.js';
-import { itemBytes, LENGTH_BYTES, STATUS_BYTES, unaffordableRead } from './answer-size.js';
+import { itemBytes, LENGTH_BYTES, STATUS_BYTES } from './answer-size.js';
 import { MAX_STORAGE_VALUE_SIZE_LIMIT } from '../protocol/limits.generated.js';
 
 export type { Handler, SessionBackend } from './session-types.js';
@@ -40,11 +40,13 @@ function handOut(session: SessionContext, job: Job | null): Uint8Array {
   return encodeOk('next_message', { message: job.messageJson });
 }
 
-/** A state value's length, without copying it where the backend can tell. */
-function valueLength(session: SessionContext, job: Job, key: Uint8Array): number | undefined {
+/** A state value when it holds at most `most` bytes, else its length (copying nothing where the backend can). */
+function readWithin(session: SessionContext, job: Job, key: Uint8Array, most: number): Uint8Array | number | undefined {
   const { backend } = session;
   const ctx = job.message.contextId;
-  return backend.stateValueLength !== undefined ? backend.stateValueLength(ctx, key) : backend.readState(ctx, key)?.length;
+  if (backend.readStateWithin !== undefined) return backend.readStateWithin(ctx, key, most);
+  const value = backend.readState(ctx, key);
+  return value !== undefined && value.length > most ? value.length : value;
 }
 
 export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
@@ -76,9 +78,13 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
   storage_read(session, { key }) {
     const job = session.currentJob('storage_read');
     // A value the call's gas cannot pay to read is neither copied nor sent: the VM is told its answer's length.
-    const unaffordable = unaffordableRead(session, () => valueLength(session, job, key));
-    if (unaffordable !== undefined) return unaffordable;
-    const value = session.backend.readState(job.message.contextId, key);
+    const left = session.answerBytesLeft();
+    let value: Uint8Array | undefined;
+    if (left < MAX_FRAME_BYTES) {
+      const within = readWithin(session, job, key, left - STATUS_BYTES - LENGTH_BYTES);
+      if (typeof within === 'number') return encodeStatus('unaffordable', { bytes: STATUS_BYTES + LENGTH_BYTES + within });
+      value = within;
+    } else value = session.backend.readState(job.message.contextId, key);
     job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
   },
@@ -100,13 +106,16 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
       let value = read.get(id);
       if (value === undefined) {
         if (left < MAX_FRAME_BYTES || size > MAX_FRAME_BYTES - itemBytes(MAX_STORAGE_VALUE_SIZE_LIMIT)) {
-          // When the gas is short, or the answer so far is large enough that a value may not fit, the length is
-          // learnt first: a value that cannot be paid for, or that will not be sent, is never read.
-          const after = size + itemBytes(valueLength(session, job, key));
-          if (after > MAX_FRAME_BYTES) return overFrame() ?? encodeOk('storage_read_many', { values });
-          if (after > left) return encodeStatus('unaffordable', { bytes: after });
-        }
-        value = session.backend.readState(job.message.contextId, key) ?? null;
+          // When the gas is short, or the answer so far is large enough that a value may not fit, a value that
+          // cannot be paid for, or that will not be sent, is never copied: only its length is learnt.
+          const within = readWithin(session, job, key, Math.max(0, Math.min(left, MAX_FRAME_BYTES) - size - itemBytes(0)));
+          if (typeof within === 'number') {
+            const after = size + itemBytes(within);
+            if (after > MAX_FRAME_BYTES) return overFrame() ?? encodeOk('storage_read_many', { values });
+            return encodeStatus('unaffordable', { bytes: after });
+          }
+          value = within ?? null;
+        } else value = session.backend.readState(job.message.contextId, key) ?? null;
         read.set(id, value);
         job.trace.read(key, value ?? undefined);
       }

@@ -13,10 +13,11 @@ export interface SessionBackend {
   getCode(codeHash: Uint8Array): Uint8Array | undefined;
   readState(contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined;
   /**
-   * The length of a state value without copying it (undefined when absent), so that an answer the call's gas
-   * cannot pay for is refused before the value is read; without it the value is read to learn its length.
+   * The state value when it holds at most `most` bytes, else its length with nothing copied (undefined when
+   * absent), in one lookup: an answer the call's gas cannot pay for is refused before the value is copied.
+   * Without it the value is read whole to learn its length.
    */
-  stateValueLength?(contextId: Uint8Array, key: Uint8Array): number | undefined;
+  readStateWithin?(contextId: Uint8Array, key: Uint8Array, most: number): Uint8Array | number | undefined;
   /** Private storage, contexts, blobs and fetch (src/host/node/); without it those methods answer `forbidden`. */
   node?: NodeBackend;
 }

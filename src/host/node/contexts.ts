@@ -15,7 +15,7 @@
 import { decodeCalldata, encodeCalldata, type CalldataMap, type CalldataValue } from '../../protocol/calldata.js';
 import type { ExecutionMessage } from '../../protocol/message.js';
 import type { ContextMutation } from '../../protocol/node-effects.js';
-import { tableCount, type KvReader, type KvTxn } from '../state/kv.js';
+import { tableCount, tableKeys, type KvReader, type KvTxn } from '../state/kv.js';
 
 export interface ContextRecord {
   id: Uint8Array;
@@ -82,7 +82,8 @@ export function memberCount(reader: KvReader, contextId: Uint8Array, most?: numb
 }
 
 export function members(reader: KvReader, contextId: Uint8Array): Uint8Array[] {
-  return [...reader.range('members', contextId)].map(([key]) => key.slice(32));
+  // Keys alone: a member is its key's last 32 bytes; the values are never read.
+  return Array.from(tableKeys(reader, 'members', contextId), (key) => key.subarray(32));
 }
 
 export function addMember(txn: KvTxn, contextId: Uint8Array, publicKey: Uint8Array): void {

@@ -55,6 +55,11 @@ export interface KvReader {
   /** The value's length without copying it, or undefined when absent; a reader without it is asked get(). */
   valueLength?(table: TableName, key: Uint8Array): number | undefined;
   /**
+   * The value (the caller's copy) when it holds at most `most` bytes, else its length with nothing copied;
+   * undefined when absent. One lookup either way; a reader without it is asked get().
+   */
+  getWithin?(table: TableName, key: Uint8Array, most: number): Uint8Array | number | undefined;
+  /**
    * Entries whose key starts with `prefix` (empty: the whole table), in key byte order. Inside a transaction,
    * consume the iterable before the transaction callback returns.
    */

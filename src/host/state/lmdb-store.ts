@@ -89,6 +89,16 @@ function rangeOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterabl
 }
 
 /**
+ * lmdb's shared buffer (valid until its next read) copied when it holds at most `most` bytes, else its length.
+ * The buffer is lmdb's whole reusable one with `length` set to the value's: copy that many bytes, not the buffer.
+ */
+function within(v: Buffer | undefined, most: number): Uint8Array | number | undefined {
+  if (v === undefined) return undefined;
+  const length = v.length;
+  return length > most ? length : Uint8Array.prototype.slice.call(v, 0, length);
+}
+
+/**
  * How many keys rangeOf would yield, at most `most`, without copying a value: lmdb's cursor counts a whole range
  * natively, but does not stop at a limit, so a bounded count walks the keys up to it (one past what is paid for).
  */
@@ -109,9 +119,12 @@ function countOf(db: Db, prefix: Uint8Array, most: number, transaction?: Transac
 }
 
 /** rangeOf's keys alone: lmdb's cursor then neither reads nor copies the values. */
-function keysOf(db: Db, prefix: Uint8Array): Iterable<Uint8Array> {
+function keysOf(db: Db, prefix: Uint8Array, transaction?: Transaction): Iterable<Uint8Array> {
   const end = prefix.length === 0 ? undefined : prefixEnd(prefix);
-  const options = prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end };
+  const options = {
+    ...(prefix.length === 0 ? {} : end === undefined ? { start: prefix } : { start: prefix, end }),
+    ...(transaction !== undefined ? { transaction } : {}),
+  };
   return {
     *[Symbol.iterator]() {
       for (const key of db.getKeys(options)) yield plain(key as Uint8Array);
@@ -262,6 +275,14 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         throw storeError('read', e);
       }
     },
+    getWithin(t, key, most) {
+      check();
+      try {
+        return within(db(t).getBinaryFast(key), most);
+      } catch (e) {
+        throw storeError('read', e);
+      }
+    },
     range(t, prefix) {
       check();
       return rangeOf(db(t), prefix);
@@ -302,6 +323,9 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
         },
         range(t, prefix) {
           return [...rangeOf(db(t), prefix, live())];
+        },
+        keys(t, prefix) {
+          return [...keysOf(db(t), prefix, live())];
         },
         count(t, prefix, most) {
           return countOf(db(t), prefix, most, live());

@@ -634,15 +634,23 @@ export function readState(reader: KvReader, contextId: Uint8Array, key: Uint8Arr
   return value;
 }
 
-/** The length of a state value, read without copying it where the reader can; undefined when absent. */
-export function stateValueLength(reader: KvReader, contextId: Uint8Array, key: Uint8Array): number | undefined {
+/**
+ * A state value when it holds at most `most` bytes, else its length (nothing copied where the reader can tell);
+ * undefined when absent. One lookup, so that a read the gas cannot pay for costs no copy.
+ */
+export function readStateWithin(reader: KvReader, contextId: Uint8Array, key: Uint8Array, most: number): Uint8Array | number | undefined {
   checkContextId(contextId);
   const tableKey = new Uint8Array(CONTEXT_ID_BYTES + HASH_BYTES);
   tableKey.set(contextId);
   sha256Into(key, tableKey, CONTEXT_ID_BYTES);
-  const entry = reader.valueLength !== undefined ? reader.valueLength('state', tableKey) : reader.get('state', tableKey)?.length;
   // An entry is the key's length (u32), the key, then the value.
-  return entry === undefined ? undefined : entry - 4 - key.length;
+  const extra = 4 + key.length;
+  const stored = reader.getWithin !== undefined ? reader.getWithin('state', tableKey, most + extra) : reader.get('state', tableKey);
+  if (stored === undefined) return undefined;
+  if (typeof stored === 'number') return stored - extra;
+  const [storedKey, value] = decodeEntry(stored);
+  if (!bytesEqual(storedKey, key)) throw new HostlinkError('internal', 'two state keys with the same sha-256');
+  return value.length > most ? value.length : value;
 }
 
 /** The context's entries, ordered by sha256(key) (not by key). */
