@@ -230,7 +230,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     }
   });
 
-  test("the reviewer's case: max_execution_memory raised to 8 GiB is refused by the Host and by a VM given the message", async () => {
+  test("max_execution_memory raised to 8 GiB (3.5 GiB held: killed under a 3 GiB VM bound, returned under 8) is refused by the Host and by a VM given the message", async () => {
     const GiB = 1024 ** 3;
     const MiB = 1024 ** 2;
     const limits = { maxMemoryPages: 8192, maxExecutionMemory: 8 * GiB, maxStorageValueSize: 500 * MiB, maxEffectBytes: 8 * GiB, maxRegisterSize: 500 * MiB, maxRegistersCapacity: 8 * GiB };
