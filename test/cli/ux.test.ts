@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { contractPath, ROOT, tempDir } from '../helpers.js';
 import { startServe, type ServeProcess } from '../server/serve-process.js';
 import { cliIn } from './run-cli.js';
+import { call, Probe } from '../node/probe.js';
 
 const dir = tempDir('hostlink-ux-');
 const { run: hostlink } = cliIn(dir.path);
@@ -161,4 +162,23 @@ describe('hostlink CLI beside a running serve', () => {
     assert.equal(contexts.code, 0, contexts.stderr);
     assert.match(contexts.stdout, /^[0-9a-f]{64} {2}root [0-9a-f]{16}…/m);
   });
+});
+
+test('hostlink call exits 3 when the method returned but a follow-up ended by a node failure, and says so', async () => {
+  // `go` writes, then emits a handler that loops until its deadline (its gas is unlimited) and one after it:
+  // the tree halts at the first. Exit 0 told a script the call was whole while this node's state was not.
+  const p = new Probe();
+  const emit = (handler: string): string => call('emit_with_handler', p.descriptors('kind', ''), p.buf(handler));
+  p.method('go', `(drop ${call('storage_write', p.buf('go'), p.buf('applied'), 0)}) ${emit('spin')} ${emit('after')} ${call('ret_i64', 0)}`);
+  p.method('spin', '(loop $l (br $l))');
+  p.method('after', call('ret_i64', 1));
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir.path, 'halts.wasm'), await p.build());
+    const r = cliIn(dir.path).run('call', 'halts.wasm', 'go', '--gas', String(10n ** 15n), '--deadline', '1000');
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stderr, /follow-ups halted: handler spin \(call \d+\) ended by a node failure \(internal_error timeout\); 1 later follow-up\(s\) did not run/);
+  } finally {
+    dir.remove();
+  }
 });

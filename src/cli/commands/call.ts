@@ -176,11 +176,21 @@ export async function run(argv: string[]): Promise<number> {
   if (outcome === null) return 1;
   if (values.trace) {
     printJson({ ...outcomeJson(outcome, contextId), trace: { calls: traced.map(traceOf) } });
-    return outcome.result.code === 'return' ? 0 : 1;
+    return callExitCode(outcome);
   }
   printOutcome(outcome, contextId, values.json === true, values.view === true, cliHintContext(gasLimit, options.deadlineMs));
-  if (!values.json && outcome.crash) process.stderr.write(`  VM stderr:\n${outcome.crash.stderr}\n`);
-  return outcome.result.code === 'return' ? 0 : 1;
+  // A crashed VM's stderr is its own text (a compromised VM writes what it likes): each line shown escaped.
+  if (!values.json && outcome.crash) process.stderr.write(`  VM stderr:\n${outcome.crash.stderr.split('\n').map(logText).join('\n')}\n`);
+  return callExitCode(outcome);
+}
+
+/**
+ * 0: the method returned and every follow-up ran; 1: the method failed; 3: it returned, but a follow-up ended by
+ * a node failure and the ones after it did not run, so this node's state for the call is incomplete.
+ */
+function callExitCode(outcome: Outcome): number {
+  if (outcome.result.code !== 'return') return 1;
+  return outcome.halted === undefined ? 0 : 3;
 }
 
 /** One call of a `--trace`: which call, its timings, and its protocol requests in order. */
@@ -232,7 +242,8 @@ async function callRemote(
         'application/json',
         `whether the call was applied is unknown: before calling again, check context ${context} once the node answers (hostlink state ${context} --server ${node.url}, or the node's recent calls: GET ${node.url}api/calls)`,
       );
-  const ok = record.outcome['result'] === 'return' ? 0 : 1;
+  // As callExitCode: 3 when the call returned but its follow-ups halted.
+  const ok = record.outcome['result'] !== 'return' ? 1 : record.outcome['follow_ups_halted'] === undefined ? 0 : 3;
   if (!o.trace) {
     // Without --deadline the node's own deadline applies, which this side does not know.
     const local = cliHintContext(o.gasLimit, o.deadlineMs);
