@@ -12,6 +12,7 @@
  * added on either side without breaking the other.
  */
 import { CANONICAL_UINT, firstDuplicateKey, JsonObjectScanner, rawValueAt } from './json-scan.js';
+import { cutText } from '../terminal-text.js';
 
 export const VSOCK_PROTOCOL_VERSION = { major: 1, minor: 0, patch: 0 } as const;
 /** Both sides read at most this many bytes of one message (the reference's MAX_MESSAGE_SIZE). */
@@ -251,10 +252,16 @@ function decodeLegacyFields(cidText: string, message: string): Request {
  * `upgrade[URL HASH]` (a space may precede the bracket).
  */
 export function parseLegacyCommand(text: string): Command {
-  const m = /^\s*([a-z-]+)\s*(?:\[(.*)\])?\s*$/s.exec(text);
-  if (!m) throw new WireError(`legacy request: could not match '${text}' to a command`);
-  const name = m[1]!;
-  const args = m[2];
+  // Split by hand, in linear time: adjacent optional spaces in one pattern backtracked quadratically (65,000
+  // spaces then any other character held the agent for seconds).
+  const trimmed = text.trim();
+  const name = /^[a-z-]+/.exec(trimmed)?.[0];
+  const rest = name === undefined ? '' : trimmed.slice(name.length).trimStart();
+  const bracketed = rest.startsWith('[') && rest.endsWith(']');
+  if (name === undefined || (rest !== '' && !bracketed)) {
+    throw new WireError(`legacy request: could not match '${cutText(text, 80)}' to a command`);
+  }
+  const args = bracketed ? rest.slice(1, -1) : undefined;
   switch (name) {
     case 'attach-hsm':
     case 'detach-hsm':

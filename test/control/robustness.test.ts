@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { LEGACY_ACCEPTED, MAX_MESSAGE_BYTES } from '../../src/control/wire.js';
+import { LEGACY_ACCEPTED, MAX_MESSAGE_BYTES, parseLegacyCommand } from '../../src/control/wire.js';
 import { rawExchange, startAgent, tempDir } from './helpers.js';
 
 const OK = '{"Ok":"NoPayload"}';
@@ -258,4 +258,43 @@ test('connections over the limit: an idle one gives way, a busy one does not; ei
   await writeFile(go, '');
   assert.equal((await busy).toString(), OK);
   assert.equal((await rawExchange(sock, ATTACH)).toString(), OK, 'served again once the busy connection is done');
+});
+
+test('a command that ignores SIGTERM, or leaves a child holding its output, gives its slot back', { timeout: 60_000 }, async (t) => {
+  // maxCommands 1: attach-hsm's command outlives its request (it ignores SIGTERM, or exits at once leaving a
+  // child behind); detach-hsm must still run afterwards. Each used to hold the one slot until that process ended.
+  for (const [why, script] of [
+    ['ignores SIGTERM', "trap '' TERM; sleep 30"],
+    ['leaves a child', 'sleep 30 & exit 0'],
+  ] as const) {
+    const dir = await tempDir(t);
+    const sock = join(dir, 'agent.sock');
+    await startAgent(t, `unix://${sock}`, {
+      maxCommands: 1,
+      timeouts: { requestMs: 500 },
+      handlers: { 'attach-hsm': { command: ['sh', '-c', script] }, 'detach-hsm': { command: ['true'] } },
+    });
+    await rawExchange(sock, ATTACH);
+    // The first command is stopped (SIGTERM, then SIGKILL a grace later) or its leftovers killed at its exit.
+    let reply = '';
+    for (let i = 0; i < 40 && reply !== OK; i++) {
+      reply = (await rawExchange(sock, '{"sender_cid":3,"message":"detach-hsm"}')).toString();
+      if (reply !== OK) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(reply, OK, `${why}: the slot never came back (${reply})`);
+  }
+});
+
+test('a legacy request of many spaces and one stray character is refused at once, in linear time', { timeout: 30_000 }, async (t) => {
+  // Adjacent optional spaces in the legacy pattern backtracked quadratically: 65,000 spaces and an `x` (the most
+  // a request holds) held the agent's event loop for 5-20 s, every guest's requests with it. The parser alone,
+  // given 1,000,000 spaces, would have taken hours; it answers in linear time.
+  assert.throws(() => parseLegacyCommand(`attach-hsm${' '.repeat(1_000_000)}x`), /could not match 'attach-hsm {70}… \(1000011 characters\)' to a command/);
+  assert.deepEqual(parseLegacyCommand('  set-node-id [ node-1 ]  '), { type: 'set-node-id', nodeId: 'node-1' });
+  assert.deepEqual(parseLegacyCommand('detach-hsm'), { type: 'detach-hsm' });
+  assert.throws(() => parseLegacyCommand('attach-hsm x'), /could not match/);
+  const { sock } = await agentIn(t);
+  const reply = (await rawExchange(sock, `{"sender_cid":"3","message":"attach-hsm${' '.repeat(65_000)}x"}`)).toString();
+  assert.match(reply, /"legacy request: could not match 'attach-hsm {70}… \(65011 characters\)' to a command", "status": "error"/);
+  assert.equal((await rawExchange(sock, '{"sender_cid":"3","message":"attach-hsm"}')).toString(), LEGACY_ACCEPTED);
 });

@@ -60,21 +60,48 @@ export class CommandSlots {
   }
 }
 
-/** Resolves when the command exits 0; rejects with `command X failed (exit N): <stderr>` otherwise. */
+/** How long a stopped command has between SIGTERM and SIGKILL, and its leftovers between exit and SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Resolves when the command exits 0; rejects with `command X failed (exit N): <stderr>` otherwise. The command
+ * runs in a process group of its own: when the request times out the group gets SIGTERM, then SIGKILL a grace
+ * later, and once the command exits whatever it left running in its group is killed. A command that ignored
+ * SIGTERM, or that left a child holding its output, used to hold its slot (maxCommands) until that process ended.
+ */
 export function runCommand(argv: readonly string[], signal?: AbortSignal): Promise<void> {
   const shown = describeCommand(argv);
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new Error(`command ${shown} was not started: the request timed out`));
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     } catch (e) {
       return reject(new Error(`command ${shown} could not be started: ${(e as Error).message}`));
     }
+    const group = (sig: NodeJS.Signals): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // ESRCH: the group is gone already.
+      }
+    };
+    let killer: NodeJS.Timeout | undefined;
+    const killLater = (): void => {
+      killer ??= setTimeout(() => {
+        group('SIGKILL');
+        // A process that left the group may still hold the pipes: stop reading them, so the request ends.
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, KILL_GRACE_MS);
+      killer.unref();
+    };
     // Listen for 'error' before anything else: with EMFILE, Node returns a child without stdio and emits
     // 'error' on the next tick.
     const onAbort = (): void => {
-      child.kill('SIGTERM');
+      group('SIGTERM');
+      killLater();
     };
     child.on('error', (e: NodeJS.ErrnoException) => {
       signal?.removeEventListener('abort', onAbort);
@@ -92,8 +119,14 @@ export function runCommand(argv: readonly string[], signal?: AbortSignal): Promi
     child.stdout?.on('data', (c: Buffer) => (out = keep(out, c))).on('error', () => undefined);
     child.stderr?.on('data', (c: Buffer) => (err = keep(err, c))).on('error', () => undefined);
     signal?.addEventListener('abort', onAbort, { once: true });
+    // The command itself ended: what it left in its group is stopped, so its pipes close and the request ends.
+    child.on('exit', () => {
+      group('SIGKILL');
+      killLater();
+    });
     child.on('close', (code, sig) => {
       signal?.removeEventListener('abort', onAbort);
+      if (killer !== undefined) clearTimeout(killer);
       if (code === 0) return resolve();
       const text = (err.trim() || out.trim()).slice(0, MAX_CAPTURE);
       const how = signal?.aborted ? 'was stopped because the request timed out' : `failed (${code !== null ? `exit ${code}` : `signal ${sig}`})`;
