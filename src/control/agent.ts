@@ -137,7 +137,8 @@ export class ControlAgent {
     const files = await this.openBridge();
     const socatPath = this.config.socatPath;
     // On close() this socat stops accepting; children it forked finish the connections they carry.
-    const child = spawnSocat(socatPath, listenArgs(address.port, files), { ...process.env, ...files.env });
+    // As many bridged connections as the agent serves at once: beyond them the agent would only refuse.
+    const child = spawnSocat(socatPath, listenArgs(address.port, files, this.config.maxConnections), { ...process.env, ...files.env });
     this.bridges.push({ child, files });
     await new Promise<void>((resolve, reject) => {
       let stderr = '';

@@ -9,8 +9,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { ControlAgent } from '../../src/control/agent.js';
+import { listenArgs } from '../../src/control/bridge.js';
 import { GuestClient } from '../../src/control/client.js';
 import { resolveAgentConfig } from '../../src/control/config.js';
 import { encodeRequest, type Response } from '../../src/control/wire.js';
@@ -93,4 +96,55 @@ test('a guest whose vsock host is not there reports "could not connect" (socat o
   // And without socat at all, the message says what to install.
   const missing = new GuestClient({ address: { kind: 'vsock', cid: 2, port }, socatPath: '/nonexistent/socat' });
   await assert.rejects(missing.send({ type: 'attach-hsm' }), (e: unknown) => isHostlinkError(e, 'channel_closed') && /was not found.*apt-get install socat/.test((e as Error).message));
+});
+
+test('the vsock listener bridges at most maxConnections connections at once: idle guests cannot pile up host processes', { skip: HAVE_SOCAT ? false : NO_SOCAT }, async (t) => {
+  // The agent's own listen arguments, with TCP-LISTEN in place of VSOCK-LISTEN (this machine may have no vsock
+  // loopback; socat forks and runs the bridge the same way for both). Each bridged connection holds four
+  // processes until the guest hangs up: unbounded, 80 idle connections held 320 processes for minutes.
+  const maxConnections = 3;
+  const agent = new ControlAgent(resolveAgentConfig({ ...CONFIG, maxConnections, maxConnectionsPerPeer: maxConnections }), { log: () => undefined });
+  t.after(() => agent.close());
+  const files = await agent.openBridge();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const wrapper = join(files.dir, 'as-cid-3.sh');
+  writeFileSync(wrapper, `#!/bin/sh\nSOCAT_PEERADDR=3 exec ${files.scriptPath}\n`, { mode: 0o700 });
+  const args = listenArgs(port, files, maxConnections).map((a) =>
+    a.startsWith('VSOCK-LISTEN:') ? a.replace(/^VSOCK-LISTEN:\d+/, `TCP-LISTEN:${port},bind=127.0.0.1`) : a.startsWith('EXEC:') ? `EXEC:${wrapper}` : a,
+  );
+  const socat = spawn('socat', args, { env: { ...process.env, ...files.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => socat.kill('SIGKILL'));
+  await new Promise<void>((resolve) => {
+    let err = '';
+    socat.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/listening on/.test(err)) resolve();
+    });
+  });
+  const descendants = (): number => {
+    const rows = spawnSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    const kids = new Map<number, number[]>();
+    for (const [pid, ppid] of rows) kids.set(ppid!, [...(kids.get(ppid!) ?? []), pid!]);
+    let n = 0;
+    const walk = (p: number): void => {
+      for (const k of kids.get(p) ?? []) {
+        n++;
+        walk(k);
+      }
+    };
+    walk(socat.pid!);
+    return n;
+  };
+  const idle: Socket[] = [];
+  t.after(() => idle.forEach((s) => s.destroy()));
+  for (let i = 0; i < 6 * maxConnections; i++) {
+    const c = connect(port, '127.0.0.1');
+    c.on('error', () => undefined);
+    idle.push(c); // sends nothing and never closes
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  const held = descendants();
+  assert.ok(held > 0, 'no connection was bridged');
+  assert.ok(held <= 4 * maxConnections, `${held} processes under the bridge for ${idle.length} idle connections (at most ${4 * maxConnections})`);
 });
