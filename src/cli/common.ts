@@ -13,6 +13,7 @@ import { DEFAULT_HOST_OPTIONS, Host, type ExecutionMode, type FollowUpHalt, type
 import { DataDirInUse, unusableDataDir } from '../host/state/data-dir.js';
 import { failureHint, isTimeout, type HintContext } from '../host/outcome-hint.js';
 import { MAX_GAS } from '../host/options.js';
+import { haltedFollowUpName } from '../host/call-types.js';
 import { commandOf, readServeNote } from './serve-note.js';
 import { fallBackToRootVms as fallBackToRoot, SANDBOX_USER_ENV } from '../host/sandbox/plan.js';
 import { HOSTLINK_BIN, type Transport } from '../host/supervisor.js';
@@ -368,8 +369,7 @@ export function haltJson(h: FollowUpHalt): HaltJson {
  * for the tree is incomplete. The reason may hold a crashed VM's text: shown escaped.
  */
 export function haltedText(h: HaltJson): string {
-  const which = h.call_id === null ? `${h.kind} ${h.method}` : `${h.kind} ${h.method} (call ${h.call_id})`;
-  return `follow-ups halted: ${which} ended by a node failure (${logText(h.reason)}); ${h.not_run} later follow-up(s) did not run: this node's state for the call is incomplete, run it again or repair it`;
+  return `follow-ups halted: ${haltedFollowUpName({ kind: h.kind, method: h.method, callId: h.call_id })} ended by a node failure (${logText(h.reason)}); ${h.not_run} later follow-up(s) did not run: this node's state for the call is incomplete, run it again or repair it`;
 }
 
 /** The outcome as a JSON-friendly object (the `--json` output of `hostlink call`). */

@@ -99,3 +99,8 @@ export interface Outcome {
   /** SHA-256 over what consensus compares (result, delta, events, xcalls, node effects, nondet results). */
   executionHash: Uint8Array;
 }
+
+/** How a halted tree's failed follow-up is named in messages: its kind and method, and its call id when it ran. */
+export function haltedFollowUpName(h: { kind: string; method: string; callId: number | null }): string {
+  return h.callId === null ? `${h.kind} ${h.method}` : `${h.kind} ${h.method} (call ${h.callId})`;
+}

@@ -12,7 +12,7 @@ import { MAX_FRAME_BYTES } from '../protocol/generated.js';
 import { okResponseSize } from '../protocol/messages.js';
 import { callSeed, followUpSeed } from '../protocol/call-ids.js';
 import { buildMessage, type MessageDefaults } from '../protocol/message.js';
-import type { CallRequest, ExecutionMode, FollowUp, FollowUpHalt, Outcome } from './call-types.js';
+import { haltedFollowUpName, type CallRequest, type ExecutionMode, type FollowUp, type FollowUpHalt, type Outcome } from './call-types.js';
 import type { Committer } from './committer.js';
 import type { CallInfo, HostEvents } from './events.js';
 import { Job, type JobEnd } from './job.js';
@@ -230,6 +230,5 @@ function halt(tree: CallTree, failed: Omit<FollowUpHalt, 'notRun'>): void {
 
 /** A follow-up's `skipped` when the tree halted before it. */
 function haltedText(h: FollowUpHalt): string {
-  const which = h.callId === null ? `${h.kind} ${h.method}` : `${h.kind} ${h.method} (call ${h.callId})`;
-  return `halted: the earlier follow-up ${which} ended by a node failure (${h.reason}), so no later follow-up of the tree runs; run the call again or repair this node's state`;
+  return `halted: the earlier follow-up ${haltedFollowUpName(h)} ended by a node failure (${h.reason}), so no later follow-up of the tree runs; run the call again or repair this node's state`;
 }

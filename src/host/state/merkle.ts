@@ -623,15 +623,8 @@ export function stateRoot(reader: KvReader, contextId: Uint8Array): Uint8Array {
 }
 
 export function readState(reader: KvReader, contextId: Uint8Array, key: Uint8Array): Uint8Array | undefined {
-  checkContextId(contextId);
-  const tableKey = new Uint8Array(CONTEXT_ID_BYTES + HASH_BYTES);
-  tableKey.set(contextId);
-  sha256Into(key, tableKey, CONTEXT_ID_BYTES);
-  const stored = reader.get('state', tableKey);
-  if (stored === undefined) return undefined;
-  const [storedKey, value] = decodeEntry(stored);
-  if (!bytesEqual(storedKey, key)) throw new HostlinkError('internal', 'two state keys with the same sha-256');
-  return value;
+  const stored = reader.get('state', stateTableKey(contextId, key));
+  return stored === undefined ? undefined : entryValue(stored, key);
 }
 
 /**
@@ -639,18 +632,30 @@ export function readState(reader: KvReader, contextId: Uint8Array, key: Uint8Arr
  * undefined when absent. One lookup, so that a read the gas cannot pay for costs no copy.
  */
 export function readStateWithin(reader: KvReader, contextId: Uint8Array, key: Uint8Array, most: number): Uint8Array | number | undefined {
-  checkContextId(contextId);
-  const tableKey = new Uint8Array(CONTEXT_ID_BYTES + HASH_BYTES);
-  tableKey.set(contextId);
-  sha256Into(key, tableKey, CONTEXT_ID_BYTES);
+  const tableKey = stateTableKey(contextId, key);
   // An entry is the key's length (u32), the key, then the value.
   const extra = 4 + key.length;
   const stored = reader.getWithin !== undefined ? reader.getWithin('state', tableKey, most + extra) : reader.get('state', tableKey);
   if (stored === undefined) return undefined;
   if (typeof stored === 'number') return stored - extra;
+  const value = entryValue(stored, key);
+  return value.length > most ? value.length : value;
+}
+
+/** Where a context's key is stored: the context id, then sha256(key). */
+function stateTableKey(contextId: Uint8Array, key: Uint8Array): Uint8Array {
+  checkContextId(contextId);
+  const tableKey = new Uint8Array(CONTEXT_ID_BYTES + HASH_BYTES);
+  tableKey.set(contextId);
+  sha256Into(key, tableKey, CONTEXT_ID_BYTES);
+  return tableKey;
+}
+
+/** A stored entry's value, after checking the entry is `key`'s. */
+function entryValue(stored: Uint8Array, key: Uint8Array): Uint8Array {
   const [storedKey, value] = decodeEntry(stored);
   if (!bytesEqual(storedKey, key)) throw new HostlinkError('internal', 'two state keys with the same sha-256');
-  return value.length > most ? value.length : value;
+  return value;
 }
 
 /** The context's entries, ordered by sha256(key) (not by key). */
