@@ -6,6 +6,8 @@
 export { Host, DEFAULT_HOST_OPTIONS } from './host/host.js';
 export type { CallRequest, ExecutionMode, FollowUp, FollowUpHalt, HostOptions, Outcome } from './host/host.js';
 export type { VmCrash } from './host/job.js';
+export type { EarlyRunStats } from './host/speculation.js';
+export type { CommitStats } from './host/commit-group.js';
 export { HostEvents, HOST_EVENT_NAMES, callReason } from './host/events.js';
 export type { CallInfo, CallStarted, CallFinished, CallFailed, CallHalted, CallDurations, VmLaunched, VmExited, VmCrashed, HostEventMap, HostEventName, HostListener } from './host/events.js';
 export type { TraceEntry, TraceRead, MethodCount } from './host/call-trace.js';

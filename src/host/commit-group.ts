@@ -13,7 +13,7 @@
  * committing, nothing else running) is never held.
  *
  * Holding a write changes when a call's outcome becomes durable, never what it is: calls on one context are
- * serialized by the scheduler, and the order of commits across contexts already depends on timing (a call whose
+ * applied in order by the scheduler (an early run of the next one is not waited for: it commits after this one), and the order of commits across contexts already depends on timing (a call whose
  * alias another call committed first runs again).
  */
 import { performance } from 'node:perf_hooks';

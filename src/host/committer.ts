@@ -110,6 +110,14 @@ export class Committer {
     return outcome;
   }
 
+  /**
+   * Ends an early run that did not stand (speculation.ts) without an outcome: nothing of it is applied or
+   * reported; what it staged at the node is dropped. The call runs again.
+   */
+  discard(job: Job): void {
+    this.node.settle(job);
+  }
+
   /** call.finished (and vm.crashed) for a call that has its outcome. */
   private report(job: Job, info: CallInfo, outcome: Outcome, queuedAt: number, endedAt: number): void {
     const t = job.trace;

@@ -27,6 +27,7 @@ import { NodeServices, type SharedBlobs } from './node/services.js';
 import { checkHostOptions } from './options.js';
 import { normalizeSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { Scheduler } from './scheduler.js';
+import type { EarlyRunStats } from './speculation.js';
 import type { SessionBackend } from './session-types.js';
 import { attachRemoteWorkers, type RemoteWorkers, type RemoteWorkersOptions } from '../worker/attach.js';
 import { codeSize, getCode, putCode } from './state/code-store.js';
@@ -302,6 +303,11 @@ export class Host {
   /** What group commit did since the host opened (HostOptions.commitGroupMs; docs/state.md, "Group commit"). */
   get commitStats(): Readonly<CommitStats> {
     return this.committer.group.stats;
+  }
+
+  /** Calls started while the previous call on their context committed, and those run again (docs/state.md, "Early runs"). */
+  get earlyRunStats(): Readonly<EarlyRunStats> {
+    return this.scheduler.earlyRunStats;
   }
 
   /** Pool statistics, or null when no pool was started. */

@@ -7,6 +7,7 @@ import type { Effects } from '../protocol/effects.js';
 import { parseMessage, type ExecutionMessage } from '../protocol/message.js';
 import type { ExecutionResult } from '../protocol/result.js';
 import { CallTrace } from './call-trace.js';
+import type { EarlyRun } from './speculation.js';
 
 export interface VmCrash {
   exitCode: number | null;
@@ -43,6 +44,11 @@ export class Job {
   readonly guest: GuestRequests = { count: 0, bytes: 0, keys: 0 };
   /** get_code requests made during the job (the VM's own, bounded by the session). */
   codeRequests = 0;
+  /**
+   * Set for an early run (the previous call on the context still committing): what the host answered it from,
+   * recorded by the session so the scheduler can tell whether the run stands (speculation.ts).
+   */
+  early: EarlyRun | null = null;
 
   constructor(readonly messageJson: string) {
     this.message = parseMessage(messageJson);

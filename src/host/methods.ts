@@ -40,13 +40,26 @@ function handOut(session: SessionContext, job: Job | null): Uint8Array {
   return encodeOk('next_message', { message: job.messageJson });
 }
 
+/**
+ * A state value of the job's context. An early run (speculation.ts) is answered as after the previous call on its
+ * context, which is still committing: from that call's writes where it wrote the key.
+ */
+function readState(session: SessionContext, job: Job, key: Uint8Array): Uint8Array | undefined {
+  const pending = job.early?.pending(key);
+  if (pending !== undefined) return pending ?? undefined;
+  return session.backend.readState(job.message.contextId, key);
+}
+
 /** A state value when it holds at most `most` bytes, else its length (copying nothing where the backend can). */
 function readWithin(session: SessionContext, job: Job, key: Uint8Array, most: number): Uint8Array | number | undefined {
   const { backend } = session;
   const ctx = job.message.contextId;
-  if (backend.readStateWithin !== undefined) return backend.readStateWithin(ctx, key, most);
-  const value = backend.readState(ctx, key);
-  return value !== undefined && value.length > most ? value.length : value;
+  let value = job.early?.pending(key);
+  if (value === undefined) {
+    if (backend.readStateWithin !== undefined) return backend.readStateWithin(ctx, key, most);
+    value = backend.readState(ctx, key);
+  }
+  return value === null || value === undefined ? undefined : value.length > most ? value.length : value;
 }
 
 export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
@@ -84,7 +97,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
       const within = readWithin(session, job, key, left - STATUS_BYTES - LENGTH_BYTES);
       if (typeof within === 'number') return encodeStatus('unaffordable', { bytes: STATUS_BYTES + LENGTH_BYTES + within });
       value = within;
-    } else value = session.backend.readState(job.message.contextId, key);
+    } else value = readState(session, job, key);
     job.trace.read(key, value);
     return value === undefined ? absent() : encodeOk('storage_read', { value });
   },
@@ -115,7 +128,7 @@ export const METHOD_HANDLERS: { [M in MethodName]: Handler<M> } = {
             return encodeStatus('unaffordable', { bytes: after });
           }
           value = within ?? null;
-        } else value = session.backend.readState(job.message.contextId, key) ?? null;
+        } else value = readState(session, job, key) ?? null;
         read.set(id, value);
         job.trace.read(key, value ?? undefined);
       }

@@ -1,7 +1,8 @@
 /**
- * The scheduler: when each call runs. Calls on the same context queue on its lane and run one after another
- * (each sees the previous one's committed state); calls on different contexts run in parallel, as far as the
- * executor allows. A call that met an alias conflict at commit runs again on the new state (at most
+ * The scheduler: when each call runs. Calls on the same context queue on its lane and are applied one after
+ * another (each sees the previous one's committed state; the next one may start while the previous one commits,
+ * answered as after it: speculation.ts); calls on different contexts run in parallel, as far as the executor
+ * allows. A call that met an alias conflict at commit runs again on the new state (at most
  * MAX_CONFLICT_ATTEMPTS runs), so its outcome never depends on timing. After a call applied, its event
  * handlers and xcalls run as calls of their own, within the breadth and depth limits and the tree's gas; a
  * follow-up that ends by a node failure (internal_error) halts the rest of the tree (FollowUpHalt).
@@ -18,6 +19,7 @@ import type { CallInfo, HostEvents } from './events.js';
 import { Job, type JobEnd } from './job.js';
 import { checkCallOptions } from './options.js';
 import { extend } from '../extend.js';
+import { EarlyRun, pendingWrites, SETTLED_NOTHING, SETTLED_UNKNOWN, type EarlyRunStats, type PendingWrites, type Settled } from './speculation.js';
 
 /** Runs of one call that met an AliasConflict (each conflict means another call committed that alias first). */
 const MAX_CONFLICT_ATTEMPTS = 3;
@@ -43,7 +45,8 @@ export interface SchedulerDeps {
 }
 
 export class Scheduler {
-  private readonly lanes = new Map<string, Promise<unknown>>();
+  private readonly lanes = new Map<string, LaneTail>();
+  private readonly earlyRuns: EarlyRunStats = { runs: 0, discarded: 0 };
   private nextCallId = 1;
 
   constructor(
@@ -71,32 +74,50 @@ export class Scheduler {
     const info: CallInfo = { callId: this.nextCallId++, parentCallId, method: request.method, contextId: request.contextId, codeHash: request.codeHash, mode: callMode };
     const queuedAt = performance.now();
     const { events, committer } = this.deps;
-    const newJob = (): Job => {
+    const newJob = (early: EarlyRun | null): Job => {
       const j = new Job(messageJson); // validates the message before anything starts
       if (this.options.traceReads) j.trace.reads = [];
+      j.early = early;
       // The trace is read only by call.finished: a job made while nobody listens records no requests.
       j.trace.recording = events.has('call.finished');
       j.trace.onBegin = (t) => {
-        committer.group.begun(j);
+        // An early run cannot share the commit being waited for (it commits after it): not worth holding for.
+        if (early === null) committer.group.begun(j);
         if (events.has('call.started')) events.emit('call.started', extend(info, { vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt }));
       };
       return j;
     };
-    let job = newJob();
+    let job = newJob(null);
     events.emit('call.queued', info);
     const lane = Buffer.from(request.contextId).toString('hex');
-    const outcome = await this.serialize(lane, async () => {
+    const outcome = await this.inLane(lane, async (previous, executionFinal) => {
       const deadline = deadlineMs ?? this.options.deadlineMs;
-      for (let attempt = 1; ; attempt++) {
+      // An early run while the previous call on this context commits; kept only if it stands after that commit.
+      if (previous !== undefined) job = newJob(new EarlyRun(previous.writes));
+      for (let conflicts = 1; ; ) {
         let end: JobEnd;
         try {
           end = await this.deps.execute(job, callMode, deadline);
         } finally {
           committer.group.end(job);
         }
-        const done = await committer.finish(job, end, info, queuedAt, view, attempt < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
-        if (done !== 'conflict') return done;
-        job = newJob(); // another call committed an alias this one took first: run it again on the new state
+        const early = job.early;
+        if (early !== null) {
+          this.earlyRuns.runs++;
+          if (!early.stands(await previous!.settled)) {
+            this.earlyRuns.discarded++;
+            committer.discard(job);
+            job = newJob(null); // its answers were not those of a run after the previous call: run it on that state
+            continue;
+          }
+        }
+        const returned = end.kind === 'result' && end.result.code === 'return' && !view;
+        const writes = pendingWrites(returned, end.kind === 'result' ? end.effects : undefined);
+        executionFinal(writes); // the next call on this context may start while this one commits
+        const done = await committer.finish(job, end, info, queuedAt, view, conflicts < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
+        if (done !== 'conflict') return { outcome: done, settled: done.applied ? { kind: 'applied' as const, writes } : SETTLED_NOTHING };
+        conflicts++;
+        job = newJob(null); // another call committed an alias this one took first: run it again on the new state
       }
     }).catch((e: unknown) => {
       // No outcome (the store failed, a VM could not be launched): say so, so no watcher waits for it forever.
@@ -119,7 +140,12 @@ export class Scheduler {
 
   /** Resolves once every call queued so far has finished. */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.lanes.values()]);
+    await Promise.allSettled([...this.lanes.values()].map((tail) => tail.settled));
+  }
+
+  /** Early runs since the host opened (speculation.ts). */
+  get earlyRunStats(): Readonly<EarlyRunStats> {
+    return this.earlyRuns;
   }
 
   /** `parentSeed`: the parent's call seed (its message's, or the one derived from its fields). */
@@ -194,20 +220,53 @@ export class Scheduler {
     return `no application: context ${Buffer.from(contextId).toString('hex')} has no deployed application (one given to context_create), and an xcall runs only a context's own application (or the caller's contract in its own context)`;
   }
 
-  /** Runs fn after every earlier call on the same lane (context) has finished. */
-  private serialize<T>(lane: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.lanes.get(lane) ?? Promise.resolve();
-    const next = previous.then(fn, fn);
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
+  /**
+   * Runs a call's `run` on its lane (context) once the call before it has a final execution. Where that call is
+   * still committing, `run` is given its writes and the promise of how it settles: it then makes an early run
+   * (speculation.ts). `run` calls `executionFinal` with its own writes once its execution is final, which lets
+   * the next call start; it resolves when its call is settled.
+   */
+  private inLane(
+    lane: string,
+    run: (previous: { writes: PendingWrites; settled: Promise<Settled> } | undefined, executionFinal: (writes: PendingWrites) => void) => Promise<{ outcome: Outcome; settled: Settled }>,
+  ): Promise<Outcome> {
+    const before = this.lanes.get(lane);
+    let executionFinal!: (writes: PendingWrites | null) => void;
+    let settle!: (settled: Settled) => void;
+    const tail: LaneTail = {
+      // null: the call ended without a final execution (it failed): the next call does not start early.
+      executed: new Promise<PendingWrites | null>((resolve) => (executionFinal = resolve)),
+      settled: new Promise<Settled>((resolve) => (settle = resolve)),
+      done: false,
+    };
     this.lanes.set(lane, tail);
-    void tail.then(() => {
-      if (this.lanes.get(lane) === tail) this.lanes.delete(lane);
+    const start = before === undefined ? Promise.resolve(null) : before.executed;
+    return start.then(async (writes) => {
+      const previous = before === undefined || before.done || writes === null ? undefined : { writes, settled: before.settled };
+      let settled = SETTLED_UNKNOWN; // a call that ended without an outcome: what the store did is not known
+      try {
+        if (previous === undefined && before !== undefined) await before.settled;
+        const r = await run(previous, executionFinal);
+        settled = r.settled;
+        return r.outcome;
+      } finally {
+        executionFinal(null);
+        // Settled only after the call before it: a call that failed early must not let drain() or the next
+        // call go ahead of a commit still in progress.
+        if (before !== undefined) await before.settled;
+        tail.done = true;
+        settle(settled);
+        if (this.lanes.get(lane) === tail) this.lanes.delete(lane);
+      }
     });
-    return next;
   }
+}
+
+/** The last call queued on a lane: its writes once its execution is final, and how it settled. */
+interface LaneTail {
+  executed: Promise<PendingWrites | null>;
+  settled: Promise<Settled>;
+  done: boolean;
 }
 
 /** A call tree (the embedder's call and its follow-ups): the gas left of the call's limit, and whether it halted. */

@@ -145,7 +145,10 @@ export class Session implements SessionContext {
     if (job === null) return handler(this, request.fields);
     // What the guest's requests cost in round_trip gas is checked before each one is served: its base, its bytes
     // and its keys, on top of every earlier request and answer (the answer's bytes are added once it is built).
-    const guest = LOOP_METHODS.has(request.method) ? undefined : job.guest;
+    const loop = LOOP_METHODS.has(request.method);
+    const guest = loop ? undefined : job.guest;
+    // Before the request is served: a read the gas cannot pay for still depended on the value's size.
+    job.early?.record(request, loop);
     if (request.method === 'get_code' && ++job.codeRequests > MAX_CODE_REQUESTS) {
       // The VM's own fetch, not the guest's, so not priced: an honest VM asks once for the main instance and once
       // per sub-instance depth (each compiles its own variant, and the code cache drops nothing during a call).

@@ -8,6 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Host } from '../host/host.js';
+import type { EarlyRunStats } from '../host/speculation.js';
 import type { HostEventMap } from '../host/events.js';
 import { METHOD_NAMES } from '../protocol/generated.js';
 
@@ -101,6 +102,18 @@ export class HostMetrics {
     commitCounter('hostlink_commit_writes_total', 'Calls\' writes committed or being committed', 'writes');
     commitCounter('hostlink_commits_total', 'Commits of calls\' writes (a group issued together counts once)', 'commits');
     commitCounter('hostlink_commit_held_writes_total', 'Writes that waited for the calls beside them or for a commit in progress (group commit)', 'held');
+    const earlyCounter = (name: string, help: string, key: keyof EarlyRunStats) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(host.earlyRunStats[key]);
+        },
+      });
+    earlyCounter('hostlink_early_runs_total', 'Calls started while the previous call on their context was committing', 'runs');
+    earlyCounter('hostlink_early_runs_discarded_total', 'Early runs thrown away (they read what the previous call changed) and run again after its commit', 'discarded');
     // Initialise the closed label sets at 0, so a rate() works before the first event.
     for (const mode of ['pool', 'oneshot']) this.vmLaunches.inc({ mode }, 0);
 

@@ -7,6 +7,7 @@ import {
   commit, persistRootState, readRootState, flushDelta, applyStorageDelta,
   fetch, randomBytes, timeNow, ed25519Verify,
   log, debugPrint, emit, emitWithHandler, xcall, registerLen, panicAt, contextId, executorId,
+  storageRead, storageWrite, addMember,
 } from "../../../../sdk/assemblyscript/assembly/index";
 
 function args(): JsonValue {
@@ -58,6 +59,29 @@ export function private_remove(): void {
 }
 
 // ---------------------------------------------------------------- state
+
+/** {"key"} → the context's value of the key as a JSON string, or null. */
+export function state_read(): void {
+  const key = args().getString("key");
+  if (key === null) return invalid("expected {\"key\":string}");
+  returnOk(stringOrNull(storageRead<string>(key)));
+}
+
+/**
+ * {"key","value","public_key":hex} → null; writes the key and queues adding the member. The host refuses the
+ * whole call at commit when the executor is not a member of the context: a call that returned with writes
+ * and applied nothing.
+ */
+export function write_and_add_member(): void {
+  const a = args();
+  const key = a.getString("key");
+  const value = a.getString("value");
+  const pk = hexField(a, "public_key");
+  if (key === null || value === null || pk === null || pk.length != 32) return invalid("expected {\"key\":string,\"value\":string,\"public_key\":hex(32 bytes)}");
+  storageWrite<string, string>(key, value);
+  addMember(pk);
+  returnOk("null");
+}
 
 /** {"root":hex(32 bytes),"artifact":hex} → null. */
 export function commit_state(): void {

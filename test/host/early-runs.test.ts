@@ -1,0 +1,104 @@
+/**
+ * Early runs (src/host/speculation.ts): the next call on a context starts while the previous one commits, and is
+ * answered as after it. Every call's outcome must be the one it gets when the caller waits for each call before
+ * submitting the next: through real VM processes and a real LMDB store, with the calls submitted at once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Host, type Outcome } from '../../src/host/host.js';
+import type { ExecutionMode } from '../../src/host/call-types.js';
+import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
+
+const returned = (o: Outcome): string => {
+  assert.equal(o.result.code, 'return', `${o.result.code}: ${'message' in o.result ? o.result.message : ''}`);
+  return o.result.code === 'return' && o.result.value instanceof Uint8Array ? text(o.result.value) : String(o.result.code === 'return' ? o.result.value : '');
+};
+
+for (const mode of ['pool', 'oneshot'] as ExecutionMode[]) {
+  describe(`early runs (${mode})`, () => {
+    const dir = tempDir();
+    let host: Host;
+    let kv: Uint8Array;
+    let calls: Uint8Array;
+    before(async () => {
+      host = await Host.open({ dataDir: dir.path, mode, poolSize: 2 });
+      kv = await host.deploy(contract('kv-store'));
+      calls = await host.deploy(contract('host-calls'));
+    });
+    after(async () => {
+      await host.close();
+      dir.remove();
+    });
+    const on = (codeHash: Uint8Array, ctx: string) => (method: string, input: unknown): Promise<Outcome> =>
+      host.call({ codeHash, method, input: utf8(JSON.stringify(input)), contextId: id32(ctx) });
+
+    test("each call submitted at once sees the previous call's writes, and the state is the one of calls awaited one by one", async () => {
+      const steps: [string, unknown][] = [
+        ['set', { key: 'a', value: '1' }],
+        ['get', { key: 'a' }],
+        ['set', { key: 'a', value: '2' }],
+        ['get', { key: 'a' }],
+        ['set', { key: 'b', value: 'x' }],
+        ['remove', { key: 'a' }],
+        ['get', { key: 'a' }],
+        ['entries', {}],
+        ['set', { key: 'c', value: 'y' }],
+        ['entries', {}],
+      ];
+      const runs0 = host.earlyRunStats.runs;
+      const together = on(kv, `${mode}-together`);
+      const atOnce = await Promise.all(steps.map(([m, i]) => together(m, i)));
+      const serial = on(kv, `${mode}-serial`);
+      const oneByOne: Outcome[] = [];
+      for (const [m, i] of steps) oneByOne.push(await serial(m, i));
+      assert.deepEqual(atOnce.map(returned), oneByOne.map(returned));
+      assert.deepEqual(atOnce.map(returned).slice(0, 4), ['null', '"1"', 'null', '"2"']);
+      assert.deepEqual(atOnce.map((o) => o.applied), oneByOne.map((o) => o.applied));
+      assert.deepEqual(host.state(id32(`${mode}-together`)), host.state(id32(`${mode}-serial`)));
+      // The calls did run early (each after the first started while the one before it committed), and none was
+      // run again: each was answered from the writes the previous call then applied.
+      assert.ok(host.earlyRunStats.runs - runs0 >= steps.length - 1, `early runs: ${host.earlyRunStats.runs - runs0}`);
+      assert.equal(host.earlyRunStats.discarded, 0);
+    });
+
+    test('a call whose commit is refused applied nothing: the call after it reads the state before it', async () => {
+      const ctx = `${mode}-refused`;
+      const c = on(calls, ctx);
+      await on(kv, ctx)('set', { key: 'seed', value: 's' }); // some state, so the context's root is not empty
+      const discarded0 = host.earlyRunStats.discarded;
+      // The executor is not a member of the context: the host refuses add_member at commit, and with it the
+      // write the call returned with. The read queued behind it ran early, answered "new" from that write.
+      const [refused, read] = await Promise.all([c('write_and_add_member', { key: 'k', value: 'new', public_key: '11'.repeat(32) }), c('state_read', { key: 'k' })]);
+      assert.equal(refused.result.code, 'vm_error');
+      assert.equal(refused.applied, false);
+      assert.equal(returned(read), 'null');
+      assert.equal(host.earlyRunStats.discarded - discarded0, 1);
+      // A read of a key the refused call did not write stands.
+      const [again, other] = await Promise.all([c('write_and_add_member', { key: 'k', value: 'new', public_key: '11'.repeat(32) }), c('state_read', { key: 'other' })]);
+      assert.equal(again.applied, false);
+      assert.equal(returned(other), 'null');
+      assert.equal(host.earlyRunStats.discarded - discarded0, 1);
+    });
+
+    test("a call that asks the node (private storage) after a call that applied sees that call's effects", async () => {
+      const c = on(calls, `${mode}-private`);
+      const [write, read, write2, read2] = await Promise.all([
+        c('private_write', { key: 'p', value: 'one' }),
+        c('private_read', { key: 'p' }),
+        c('private_write', { key: 'p', value: 'two' }),
+        c('private_read', { key: 'p' }),
+      ]);
+      assert.deepEqual([write, read, write2, read2].map(returned), ['true', '"one"', 'true', '"two"']);
+    });
+
+    test('a call that failed (user error) lets the call after it stand on the state before it', async () => {
+      const k = on(kv, `${mode}-failed`);
+      await k('set', { key: 'a', value: 'before' });
+      const discarded0 = host.earlyRunStats.discarded;
+      const [bad, read] = await Promise.all([k('set', { key: 'a' }), k('get', { key: 'a' })]);
+      assert.equal(bad.result.code, 'user_error');
+      assert.equal(returned(read), '"before"');
+      assert.equal(host.earlyRunStats.discarded, discarded0);
+    });
+  });
+}
