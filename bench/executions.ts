@@ -26,6 +26,8 @@ export interface ExecutionsRow {
   transport: Transport;
   calls: number;
   concurrency: number;
+  /** Contexts the callers share (each of the `concurrency` callers has its own when they are equal). */
+  contexts: number;
   seconds: number;
   perSecond: number;
   failures: number;
@@ -201,6 +203,8 @@ export async function measure(
   warmupLanes = concurrency,
   /** One lane only: this many further calls on a fresh context, after the measured ones, for the row's breakdown (0: none). */
   breakdownCalls = 0,
+  /** Contexts the callers share (bench/lanes.ts): fewer than `concurrency` queues calls on each. */
+  contexts = concurrency,
 ): Promise<ExecutionsRow> {
   const dir = mkdtempSync(join(tmpdir(), 'hostlink-bench-'));
   const vmCommand = vmCommandWith(vmFlags);
@@ -229,7 +233,7 @@ export async function measure(
     const commits0 = { ...host.commitStats };
     const cpu0 = cpuSnapshot(host.vmPids());
     const gcWatch = watchHostGc();
-    const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input);
+    const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input, contexts);
     const gc = gcWatch.stop();
     const cpu1 = cpuSnapshot(host.vmPids());
     const commits1 = host.commitStats;
@@ -242,6 +246,7 @@ export async function measure(
       transport,
       calls,
       concurrency,
+      contexts,
       seconds,
       perSecond: calls / seconds,
       failures,
@@ -287,6 +292,9 @@ export async function benchExecutions(opts: { poolCalls: number; oneShotCalls: n
     await row('pool', 'unix', opts.poolCalls, 8, undefined, undefined, steadyWarmup),
     await row('pool', 'tcp', opts.poolCalls, 8),
     await row('pool', 'unix', perContext, 1, undefined, undefined, steadyWarmup, 8, perContext),
+    // One context with 8 callers: calls queued on it, as a block's transactions are (early runs overlap each
+    // call's execution with the previous call's commit; a lone caller awaiting each call cannot have them).
+    await row('pool', 'unix', perContext, 8, undefined, undefined, steadyWarmup, 8, 0, 1),
     await row('oneshot', 'unix', opts.oneShotCalls, 2),
     // Pool tenancy: a fresh process per call (recycleAfter 1) costs what one-shot costs.
     await row('pool', 'unix', opts.oneShotCalls, 2, 1),
@@ -332,19 +340,19 @@ export function printHeapGrowth(h: HeapGrowthRows): void {
 }
 
 export function printExecutions(rows: ExecutionsRow[]): void {
-  const pool = rows.find((r) => r.mode === 'pool' && r.concurrency > 1 && r.transport === 'unix' && r.recycleAfter === undefined);
+  const pool = rows.find((r) => r.mode === 'pool' && r.concurrency > 1 && r.contexts === r.concurrency && r.transport === 'unix' && r.recycleAfter === undefined);
   const steady = steadyRow(rows);
   const recycled = rows.find((r) => r.recycleAfter === 1);
   const oneshot = rows.find((r) => r.mode === 'oneshot');
   process.stdout.write('\nkv-store set, executions per second (Host on LMDB, real VM processes)\n');
   process.stdout.write('CPU per execution is user + sys from the OS: host = the row\'s process (each row runs in a fresh one; all its threads), VMs = the pool\'s VM processes alive at the end (one-shot VMs exit: not counted)\n');
   process.stdout.write('host GC = the host\'s scavenges and mark-compacts per 1,000 executions, and their main-thread pause in us per execution\n');
-  process.stdout.write('mode      recycle  transport  lanes  warm-up  calls   seconds  exec/s  failures  host CPU us/exec (sys)  VM CPU us/exec (sys)  VMs  load  host GC scav/mc/us\n');
+  process.stdout.write('mode      recycle  transport  lanes  ctxs  warm-up  calls   seconds  exec/s  failures  host CPU us/exec (sys)  VM CPU us/exec (sys)  VMs  load  host GC scav/mc/us\n');
   for (const r of rows) {
     const vmCpu = r.mode === 'pool' && r.recycleAfter === undefined ? `${r.vmCpuUs.toFixed(0)} (${r.vmSysUs.toFixed(0)})` : '-';
     const hostCpu = `${r.hostCpuUs.toFixed(0)} (${r.hostSysUs.toFixed(0)})`;
     process.stdout.write(
-      `${r.mode.padEnd(9)} ${String(r.recycleAfter ?? '-').padStart(7)}  ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.warmupCalls).padStart(7)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}  ${String(r.failures).padStart(8)}  ${hostCpu.padStart(21)}  ${vmCpu.padStart(20)}  ${String(r.vms).padStart(3)}  ${r.load.toFixed(1).padStart(4)}  ${`${r.hostGc.scavengesPer1000.toFixed(1)}/${r.hostGc.markCompactsPer1000.toFixed(2)}/${r.hostGc.pauseUs.toFixed(0)}`.padStart(18)}\n`,
+      `${r.mode.padEnd(9)} ${String(r.recycleAfter ?? '-').padStart(7)}  ${r.transport.padEnd(10)} ${String(r.concurrency).padStart(5)}  ${String(r.contexts).padStart(4)}  ${String(r.warmupCalls).padStart(7)}  ${String(r.calls).padStart(5)}  ${r.seconds.toFixed(2).padStart(8)}  ${r.perSecond.toFixed(0).padStart(6)}  ${String(r.failures).padStart(8)}  ${hostCpu.padStart(21)}  ${vmCpu.padStart(20)}  ${String(r.vms).padStart(3)}  ${r.load.toFixed(1).padStart(4)}  ${`${r.hostGc.scavengesPer1000.toFixed(1)}/${r.hostGc.markCompactsPer1000.toFixed(2)}/${r.hostGc.pauseUs.toFixed(0)}`.padStart(18)}\n`,
     );
   }
   if (pool && oneshot) {
@@ -417,7 +425,7 @@ export function printLaneBreakdown(b: LaneBreakdown): void {
 
 /** The pooled 8-lane unix row measured after the long warm-up (the steady state). */
 export function steadyRow(rows: ExecutionsRow[]): ExecutionsRow | undefined {
-  return rows.find((r) => r.mode === 'pool' && r.concurrency > 1 && r.transport === 'unix' && r.recycleAfter === undefined && r.warmupCalls > 16);
+  return rows.find((r) => r.mode === 'pool' && r.concurrency > 1 && r.contexts === r.concurrency && r.transport === 'unix' && r.recycleAfter === undefined && r.warmupCalls > 16);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

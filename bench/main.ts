@@ -64,9 +64,10 @@ const session = sessionRoundTrip(channel);
 const root = roots.rows.find((r) => r.keys === 10_000 && r.delta === 1);
 const pooled = steadyRow(executions);
 const oneLane = executions.find((r) => r.mode === 'pool' && r.transport === 'unix' && r.concurrency === 1);
+const queued = executions.find((r) => r.mode === 'pool' && r.contexts === 1 && r.concurrency > 1);
 const limits = ceiling(pieces, session?.medianUs, root?.hostlinkUs);
 printCeiling(limits, pooled, availableParallelism());
-printOneContext(pieces, oneLane, limits);
+printOneContext(pieces, oneLane, limits, queued);
 
 process.stdout.write('\n== 5. metering overhead ==\n');
 process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
