@@ -77,6 +77,7 @@ export class ControlAgent {
     this.connections = new ConnectionTable(config.maxConnections, Math.min(config.maxConnectionsPerPeer, config.maxConnections));
     this.state = {
       upgradeRunning: false,
+      rebootPending: false,
       notifiesPending: 0,
       commands: new CommandSlots(config.maxCommands),
       nodeIdTurn: new CommandSlots(1, 'the node id was not recorded: the request timed out while an earlier set-node-id was handled'),

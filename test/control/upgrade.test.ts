@@ -37,11 +37,15 @@ interface Fixture {
   agent: Awaited<ReturnType<typeof startAgent>>;
 }
 
+/** Upgrade settings, or handlers other than upgrade, for the fixture's directory (its files are named there). */
+type PerDir = Record<string, unknown> | ((dir: string) => Record<string, unknown>);
+
 async function fixture(
   t: Parameters<typeof tempDir>[0],
-  upgrade: Record<string, unknown> = {},
+  upgrade: PerDir = {},
   timeouts: Record<string, number> = {},
   transport: 'unix' | 'tcp' = 'unix',
+  handlers: PerDir = {},
 ): Promise<Fixture> {
   const dir = await tempDir(t);
   const hits = new Map<string, number>();
@@ -97,6 +101,7 @@ async function fixture(
   const agent = await startAgent(t, transport === 'unix' ? `unix://${join(dir, 'agent.sock')}` : '127.0.0.1:0', {
     timeouts,
     handlers: {
+      ...(typeof handlers === 'function' ? handlers(dir) : handlers),
       upgrade: {
         stagingDir: staging,
         allowedUrls: [base],
@@ -108,7 +113,7 @@ async function fixture(
         // Records what the installer was handed: the image, byte for byte, from a file in the staging directory.
         installCommand: ['sh', '-c', `case "$1" in "$2"/*) ;; *) exit 9;; esac; cmp -s "$1" "$3" && echo installed >> ${eventsFile}`, 'sh', '{file}', staging, expected],
         rebootCommand: ['sh', '-c', `echo reboot >> ${eventsFile}`],
-        ...upgrade,
+        ...(typeof upgrade === 'function' ? upgrade(dir) : upgrade),
       },
     },
   });
@@ -150,29 +155,71 @@ test('good hash: downloads, verifies, installs, replies, then reboots', async (t
   assert.ok(replied >= 0 && rebooted > replied, logs.join('\n'));
 });
 
-test('a file the agent did not write is never reused, even with the right hash; its own verified image is', async (t) => {
-  const f = await fixture(t);
+test('a file the agent did not write is never reused, even with the right hash; its own verified image is, by a retry', async (t) => {
+  // The installer fails while `busy` exists (the other partition in use, say), so the guest retries; no reboot
+  // is promised until an install succeeds (after that no upgrade is accepted, see the next test).
+  const f = await fixture(t, (dir) => ({
+    installCommand: [
+      'sh',
+      '-c',
+      '[ -e "$4" ] && { echo "partition B is busy" >&2; exit 4; }; case "$1" in "$2"/*) ;; *) exit 9;; esac; cmp -s "$1" "$3" && echo installed >> "$5"',
+      'sh',
+      '{file}',
+      join(dir, 'staging'),
+      join(dir, 'expected-image'),
+      join(dir, 'busy'),
+      join(dir, 'events'),
+    ],
+  }));
+  const busy = join(f.dir, 'busy');
+  await writeFile(busy, '');
+  const send = (): Promise<Response> => f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH });
   // Planted before the agent's first upgrade: an image with the right hash, a link to it, a file under a guessable name.
-  const { mkdir } = await import('node:fs/promises');
+  const { mkdir, rm } = await import('node:fs/promises');
   await mkdir(f.staging, { mode: 0o700 });
   await writeFile(join(f.staging, 'planted.img'), IMAGE);
   await symlink(join(f.staging, 'planted.img'), join(f.staging, 'upgrade.img'));
-  assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
+  assert.match(errorOf(await send()), /partition B is busy$/);
   assert.equal(f.hits.get('/image'), 1, 'downloaded, not taken from the planted file');
   const mine = (await f.staged())!;
   assert.ok(!mine.endsWith('planted.img') && !mine.endsWith('upgrade.img'), 'the planted files are gone');
 
-  // A retry with the same hash (say the reboot did not happen) reuses the image this agent verified.
-  assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
+  // A retry with the same hash reuses the image this agent verified.
+  assert.match(errorOf(await send()), /partition B is busy$/);
   assert.equal(f.hits.get('/image'), 1, 'reused, not downloaded again');
   assert.ok(f.agent.logs.some((l) => /reusing/.test(l)));
   // ...but not once it was changed (here by root, the only other user who can write there).
   await chmod(mine, 0o600);
   await writeFile(mine, 'stale image from an earlier attempt');
-  assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }), OK);
+  assert.match(errorOf(await send()), /partition B is busy$/);
   assert.equal(f.hits.get('/image'), 2);
+  await rm(busy);
+  assert.deepEqual(await send(), OK);
+  assert.equal(f.hits.get('/image'), 2, 'the image downloaded again is reused');
   await f.agent.agent.idle();
-  assert.equal(await f.events(), `installed\nreboot\n`.repeat(3));
+  assert.equal(await f.events(), `installed\nreboot\n`);
+});
+
+test('once an installed upgrade waits for its reboot, no other upgrade or guest upgrade VM is started', async (t) => {
+  // The reboot waits (rebootDelayMs, as long as a timer can) until the agent is closed, which cuts it short.
+  const f = await fixture(t, { rebootDelayMs: 2_147_483_647 }, {}, 'unix', (dir) => ({
+    'start-upgrade-guest-vm': { command: ['sh', '-c', 'echo guest-upgrade-vm >> "$1"', 'sh', join(dir, 'events')] },
+  }));
+  const send = (): Promise<Response> => f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH });
+  assert.deepEqual(await send(), OK);
+  const installed = (await f.staged())!;
+  const refused = (what: string): RegExp =>
+    new RegExp(`^the host has installed an upgrade and is about to reboot: ${what} is refused until it has rebooted; retry after the reboot`);
+  // A second upgrade would clear the staging directory and run the installer while the first reboot can land.
+  assert.match(errorOf(await send()), refused('another upgrade'));
+  assert.match(errorOf(await f.client.send({ type: 'start-upgrade-guest-vm' })), refused("'start-upgrade-guest-vm'"));
+  // Commands that change nothing the reboot could cut in half are still served.
+  assert.deepEqual(await f.client.send({ type: 'get-vsock-protocol' }), { ok: true, payload: { kind: 'HostOSVsockVersion', version: { major: 1, minor: 0, patch: 0 } } });
+  assert.equal(await f.staged(), installed, 'the installed image was not deleted');
+  assert.equal(f.hits.get('/image'), 1);
+  assert.equal(await f.events(), 'installed\n', 'one install, nothing else started, the reboot still pending');
+  await f.agent.agent.close();
+  assert.equal(await f.events(), 'installed\nreboot\n', 'the promised reboot happens when the agent stops');
 });
 
 test('bad hash: names the expected hash only, keeps nothing, installs nothing', async (t) => {
@@ -210,7 +257,6 @@ test('size limits: by Content-Length and while streaming', async (t) => {
 
 test('redirects are followed; HTTP errors, bad URLs and bad hashes are refused before anything runs', async (t) => {
   const f = await fixture(t);
-  assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/moved`, targetHash: IMAGE_HASH }), OK);
   // The status stays in the agent's log: the reply does not tell the guest what the server answered.
   const missing = errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/missing`, targetHash: OTHER_HASH }));
   assert.equal(missing, "the upgrade could not be downloaded from the allowed server; the host's agent log has the details");
@@ -220,6 +266,8 @@ test('redirects are followed; HTTP errors, bad URLs and bad hashes are refused b
     errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH.toUpperCase() })),
     /64 lowercase hex digits/,
   );
+  // Last: after a successful upgrade the agent takes no other until the host has rebooted.
+  assert.deepEqual(await f.client.send({ type: 'upgrade', url: `${f.base}/moved`, targetHash: IMAGE_HASH }), OK);
 });
 
 test('a failing install is reported with its output and no reboot follows', async (t) => {

@@ -8,6 +8,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import type { CommandType, Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
 import { fillPlaceholders } from './run.js';
+import { rebootPendingError } from './upgrade.js';
 
 const NO_PAYLOAD: Payload = { kind: 'NoPayload' };
 
@@ -16,6 +17,8 @@ export function configuredCommand(type: 'attach-hsm' | 'detach-hsm' | 'start-upg
   return async (_c: unknown, ctx: HandlerContext): Promise<Payload> => {
     const argv = ctx.config.handlers[type].command;
     if (argv === undefined) throw notConfigured(type, 'command');
+    // The guest upgrade VM rewrites the guest's disks: the reboot of an installed host upgrade would cut it short.
+    if (type === 'start-upgrade-guest-vm' && ctx.state.rebootPending) throw rebootPendingError("'start-upgrade-guest-vm'");
     await ctx.run(argv);
     return NO_PAYLOAD;
   };

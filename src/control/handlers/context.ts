@@ -32,6 +32,11 @@ export interface VerifiedImage {
 export interface AgentState {
   /** Only one upgrade at a time: they share the staging directory. */
   upgradeRunning: boolean;
+  /**
+   * Set once an installed upgrade's reboot is promised, and never cleared in this process: until the host
+   * reboots, another upgrade (or the guest upgrade VM) would run while that reboot can land.
+   */
+  rebootPending: boolean;
   verified?: VerifiedImage;
   /** Notifications accepted and still being written (bounded by handlers.notify.maxPending). */
   notifiesPending: number;

@@ -36,6 +36,7 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   }
   // The origin rule first: a URL that is not allowed touches neither the disk nor the network.
   checkOrigin(new URL(c.url), urlPolicy(h.allowedUrls, h.allowedNetworks), 'the upgrade URL');
+  if (ctx.state.rebootPending) throw rebootPendingError('another upgrade');
   if (ctx.state.upgradeRunning) throw new Error('an upgrade is already running on this host; try again when it has finished');
   ctx.state.upgradeRunning = true;
   try {
@@ -52,6 +53,10 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
     }
     await ctx.run(fillPlaceholders(installCommand, { file: image.path }));
     if (ctx.signal.aborted) throw new Error('the upgrade timed out after installing; not rebooting');
+    // From here the reboot is promised. Its delay can outlast this request, so upgradeRunning (cleared below)
+    // cannot guard it: a second upgrade would clear the staging directory and run the installer while this
+    // reboot lands. Never cleared: the host is expected to reboot, and a failed reboot needs the operator.
+    ctx.state.rebootPending = true;
     ctx.afterReply(() => {
       const reboot = async (): Promise<void> => {
         // An agent shutting down cuts the delay short but still reboots: the upgrade is installed and promised.
@@ -65,6 +70,13 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   } finally {
     ctx.state.upgradeRunning = false;
   }
+}
+
+/** The refusal for work that must not overlap the reboot an installed upgrade is waiting for. */
+export function rebootPendingError(what: string): Error {
+  return new Error(
+    `the host has installed an upgrade and is about to reboot: ${what} is refused until it has rebooted; retry after the reboot (if the host does not reboot, its operator must reboot it or restart the agent)`,
+  );
 }
 
 /** Downloads into a fresh file, hashing what is written; a file that fails the check is deleted. */
