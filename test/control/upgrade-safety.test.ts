@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, chown, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lchown, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { parseControlAddress } from '../../src/control/address.js';
@@ -310,6 +310,55 @@ test('staging directory: a shared, foreign, linked or exposed directory is refus
   assert.equal((await stat(fresh)).mode & 0o7777, 0o700);
   assert.equal((await readdir(fresh)).length, 1);
 });
+
+test(
+  'staging directory: every symbolic link on the way must be root\'s or the agent\'s, and what was checked is what is used',
+  { skip: isRoot ? false : 'needs root to make directories and links owned by another user (uid 65534)' },
+  async (t) => {
+    const http = await images(t);
+    const d = await tempDir(t);
+    await chmod(d, 0o755);
+    // The agent's own directory, reached through links.
+    await mkdir(join(d, 'good'), { mode: 0o755 });
+    await mkdir(join(d, 'good', 'staging'), { mode: 0o700 });
+    // A shared sticky directory (as /tmp) holding another user's link: that user can point it anywhere, at
+    // any moment, e.g. at a directory of theirs between the agent's check and its use.
+    await mkdir(join(d, 'shared'));
+    await chmod(join(d, 'shared'), 0o1777);
+    await symlink(join(d, 'good'), join(d, 'shared', 'link'));
+    await lchown(join(d, 'shared', 'link'), 65534, 65534);
+    // Another user's directory with a link in it.
+    await mkdir(join(d, 'alice'), { mode: 0o755 });
+    await chown(join(d, 'alice'), 65534, 65534);
+    await symlink(join(d, 'good'), join(d, 'alice', 'link'));
+    await lchown(join(d, 'alice', 'link'), 65534, 65534);
+    // Root's links: one straight to the good directory, one whose target goes through the other user's link.
+    await symlink(join(d, 'good'), join(d, 'root-link'));
+    await symlink(join(d, 'shared', 'link'), join(d, 'root-link-via-theirs'));
+
+    const refused: [string, RegExp][] = [
+      [join(d, 'shared', 'link', 'staging'), /goes through the symbolic link .*\/shared\/link, which belongs to uid 65534:/],
+      [join(d, 'alice', 'link', 'staging'), /is inside .*\/alice, which belongs to uid 65534:/],
+      [join(d, 'root-link-via-theirs', 'staging'), /goes through the symbolic link .*\/shared\/link, which belongs to uid 65534:/],
+    ];
+    for (const [stagingDir, want] of refused) {
+      const a = await agentWith(t, await tempDir(t), { stagingDir, allowedUrls: [http.base], allowedNetworks: ['127.0.0.0/8'] });
+      const err = errorOf(await a.send(`${http.base}/image`));
+      assert.match(err, want, stagingDir);
+      assert.match(err, /set handlers\.upgrade\.stagingDir$/, stagingDir);
+      assert.equal(await a.events(), '', stagingDir);
+    }
+    assert.deepEqual(http.hits, [], 'nothing was downloaded');
+    assert.deepEqual(await readdir(join(d, 'good', 'staging')), [], 'nothing was staged');
+
+    // Root's own link is followed: the image lands in the directory it points to, and is installed from there.
+    const ok = await agentWith(t, await tempDir(t), { stagingDir: join(d, 'root-link', 'staging'), allowedUrls: [http.base], allowedNetworks: ['127.0.0.0/8'] });
+    assert.deepEqual(await ok.send(`${http.base}/image`), OK);
+    await ok.agent.idle();
+    assert.equal(await ok.events(), 'installed\nreboot\n');
+    assert.equal((await readdir(join(d, 'good', 'staging'))).length, 1);
+  },
+);
 
 test(
   'another user cannot swap the staged image between verification and install',

@@ -6,6 +6,7 @@
  * anything else found in the directory is deleted first, never trusted.
  */
 import { lstat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Payload } from '../wire.js';
 import type { HandlerContext, VerifiedImage } from './context.js';
@@ -16,9 +17,12 @@ import { checkOrigin, urlPolicy } from './url-policy.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** The image this process verified, if it is still the very file it wrote (same inode, size, read-only). */
-async function stillOurs(v: VerifiedImage | undefined, hash: string): Promise<VerifiedImage | undefined> {
-  if (v === undefined || v.sha256 !== hash) return undefined;
+/**
+ * The image this process verified, if it is still the very file it wrote (same inode, size, read-only) in the
+ * staging directory as it resolves now.
+ */
+async function stillOurs(v: VerifiedImage | undefined, hash: string, dir: string): Promise<VerifiedImage | undefined> {
+  if (v === undefined || v.sha256 !== hash || dirname(v.path) !== dir) return undefined;
   const st = await lstat(v.path).catch(() => undefined);
   if (st === undefined || !st.isFile() || st.ino !== v.ino || st.dev !== v.dev || st.size !== v.size || (st.mode & 0o777) !== 0o400) return undefined;
   return v;
@@ -41,7 +45,7 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   ctx.state.upgradeRunning = true;
   try {
     const dir = await prepareStagingDir(h.stagingDir);
-    let image = await stillOurs(ctx.state.verified, c.targetHash);
+    let image = await stillOurs(ctx.state.verified, c.targetHash, dir);
     const removed = await clearStagingDir(dir, image?.path);
     if (removed.length > 0) ctx.log(`upgrade: deleted ${removed.length} file(s) the agent did not verify in this run from ${dir}`);
     if (image !== undefined) {
@@ -50,6 +54,12 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
       ctx.state.verified = undefined;
       image = await fetchVerified(c, dir, ctx);
       ctx.state.verified = image;
+    }
+    // Only root and the agent's user can change the directory (prepareStagingDir): this catches a mistake of
+    // theirs (a cleanup job, say), not another user, and costs one lstat.
+    if ((await stillOurs(image, c.targetHash, dir)) === undefined) {
+      ctx.state.verified = undefined;
+      throw new Error(`the verified upgrade image in ${dir} was changed or removed before the install; nothing was installed: retry the upgrade`);
     }
     await ctx.run(fillPlaceholders(installCommand, { file: image.path }));
     if (ctx.signal.aborted) throw new Error('the upgrade timed out after installing; not rebooting');
