@@ -5,6 +5,7 @@
  * connection's trouble never stops the listener.
  */
 import { type ChildProcess } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import { rm, stat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { HostlinkError } from '../errors.js';
@@ -13,7 +14,7 @@ import { createBridgeFiles, listenArgs, MAX_PEER_HEADER, parsePeerHeader, type B
 import type { AgentConfig } from './config.js';
 import type { AgentState, HandlerContext } from './handlers/context.js';
 import { HANDLERS } from './handlers/index.js';
-import { CommandSlots, runCommand } from './handlers/run.js';
+import { AGENT_STOPPING, CommandSlots, runCommand, STOPPING_REFUSAL } from './handlers/run.js';
 import { ConnectionTable, type Slot } from './connections.js';
 import { isJsonWhitespace, JsonObjectScanner } from './json-scan.js';
 import { logText } from '../terminal-text.js';
@@ -63,6 +64,8 @@ export class ControlAgent {
   /** Connections being answered "no slot" (bounded, see refuse()). */
   private refusing = 0;
   private readonly background = new Set<Promise<unknown>>();
+  /** Every request being handled, until its reply is on its way: close() stops them and waits for them. */
+  private readonly inflight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
   private readonly state: AgentState;
   private readonly log: (line: string) => void;
@@ -74,6 +77,9 @@ export class ControlAgent {
     const sink = options.log ?? ((line: string) => process.stderr.write(`hostlink agent: ${line}\n`));
     // Log lines carry guest text (commands, node ids, URLs): never let it drive the operator's terminal.
     this.log = (line) => sink(logText(line));
+    // Each request being handled listens on it (handle()), as do pending notifications: bounded by
+    // maxConnections and maxPending, so Node's "possible memory leak" warning at 10 listeners does not apply.
+    setMaxListeners(0, this.closing.signal);
     this.connections = new ConnectionTable(config.maxConnections, Math.min(config.maxConnectionsPerPeer, config.maxConnections));
     this.state = {
       upgradeRunning: false,
@@ -185,16 +191,32 @@ export class ControlAgent {
     while (this.background.size > 0) await Promise.all(this.background);
   }
 
-  /** Stops listening, ends background work and waits (briefly) for requests in flight and handlers still stopping. */
+  /**
+   * Stops listening and stops every request in flight (their downloads and commands, as a timeout would),
+   * waits (bounded) for their handlers, so nothing they started goes on behind a stopped agent, and for their
+   * replies (briefly), then for background work such as a reboot already promised.
+   */
   async close(): Promise<void> {
     this.closing.abort();
     for (const { child } of this.bridges) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const closed = this.servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+    if (this.inflight.size > 0) {
+      let bound: NodeJS.Timeout | undefined;
+      const gaveUp = await Promise.race([
+        Promise.all(this.inflight).then(() => false),
+        new Promise<boolean>((r) => (bound = setTimeout(() => r(true), STOP_WAIT_MS))),
+      ]);
+      clearTimeout(bound);
+      if (gaveUp) this.log(`${this.inflight.size} request(s) had not stopped ${STOP_WAIT_MS} ms after the agent began stopping; their connections are closed without a reply`);
+    }
+    // Then replies being written get a moment to go out.
     const grace = setTimeout(() => {
       for (const s of this.sockets) s.destroy();
     }, 2_000);
-    await Promise.all([...closed, ...this.background]);
+    await Promise.all(closed);
     clearTimeout(grace);
+    // After the connections: a reboot is scheduled once its reply has been written.
+    await this.idle();
     await Promise.all(this.bridges.map(({ files }) => rm(files.dir, { recursive: true, force: true })));
   }
 
@@ -258,10 +280,13 @@ export class ControlAgent {
       clearTimeout(timer);
       clearTimeout(idle);
       const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      void this.handle(bytes, peer, (fn) => {
+      const handling = this.handle(bytes, peer, (fn) => {
         if (stage === 'handle') after.push(fn);
         else this.log('an action meant for after the reply was dropped: the request had already been answered');
       }).then(finish, (e: unknown) => finish(refusal('v1', `internal error: ${(e as Error)?.message ?? String(e)}`)));
+      this.inflight.add(handling);
+      const done = (): void => void this.inflight.delete(handling);
+      handling.then(done, done);
     };
     const onData = (chunk: Buffer): void => {
       idle.refresh();
@@ -390,9 +415,14 @@ export class ControlAgent {
     if (!this.config.handlers[command.type].enabled) {
       return refuse(`the host has disabled '${command.type}' (handlers.${command.type}.enabled is false in the agent configuration)`);
     }
+    // A request read to its end after close() began: start nothing the agent would not see through.
+    if (this.closing.signal.aborted) return refuse(STOPPING_REFUSAL);
 
     const limit = command.type === 'upgrade' ? this.config.timeouts.upgradeMs : this.config.timeouts.requestMs;
     const abort = new AbortController();
+    // Shutdown stops the request's work as its timeout does; the reason lets the reply say which it was.
+    const stop = (): void => abort.abort(AGENT_STOPPING);
+    this.closing.signal.addEventListener('abort', stop, { once: true });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<Outcome>((resolve) => {
       timer = setTimeout(() => {
@@ -434,9 +464,16 @@ export class ControlAgent {
       })]);
     } finally {
       clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', stop);
     }
   }
 }
+
+/**
+ * How long close() waits for requests in flight once it has stopped them: a stopped command gets SIGKILL
+ * KILL_GRACE_MS after SIGTERM, so this is reached only by a handler that ignores its signal.
+ */
+const STOP_WAIT_MS = 10_000;
 
 function refusal(format: RequestFormat, error: string): Outcome {
   return { format, what: 'bad request', response: { ok: false, error } };

@@ -2,11 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseControlAddress } from '../../src/control/address.js';
+import { GuestClient } from '../../src/control/client.js';
 import { startAgent, tempDir } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/hostlink.js', import.meta.url));
@@ -179,6 +183,83 @@ test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line us
     stdout: '',
     stderr: `hostlink: cannot read the agent configuration ${missing}: it does not exist; give --config the path of a readable JSON file, or leave --config out to run with the defaults\n`,
   });
+});
+
+test('hostlink agent: SIGTERM during an upgrade stops it: the guest is told, nothing is installed, no reboot follows', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const image = randomBytes(100_000);
+  // The server sends the headers and half the image, then holds the rest until the agent has been stopped.
+  let release = (): void => undefined;
+  const held = new Promise<void>((r) => (release = r));
+  let downloading = (): void => undefined;
+  const requested = new Promise<void>((r) => (downloading = r));
+  const sockets = new Set<Socket>();
+  const http = createHttpServer((_req, res) => {
+    res.writeHead(200, { 'content-length': image.length });
+    res.write(image.subarray(0, 50_000));
+    downloading();
+    void held.then(() => res.end(image.subarray(50_000)));
+  });
+  http.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  t.after(() => {
+    release();
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => http.close(() => r()));
+  });
+  const base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+  const events = join(dir, 'events');
+  const staging = join(dir, 'staging');
+  const sock = join(dir, 'agent.sock');
+  const config = join(dir, 'agent.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      handlers: {
+        upgrade: {
+          stagingDir: staging,
+          allowedUrls: [base],
+          allowedNetworks: ['127.0.0.0/8'],
+          installCommand: ['sh', '-c', 'echo install >> "$1"', 'sh', events],
+          rebootCommand: ['sh', '-c', 'echo reboot >> "$1"', 'sh', events],
+        },
+      },
+    }),
+  );
+  const agent = spawn(process.execPath, [BIN, 'agent', '--listen', `unix://${sock}`, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => {
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  });
+  const exited = once(agent, 'exit');
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    agent.stderr.on('data', (c) => {
+      stderr += c;
+      if (stderr.includes('listening on')) resolve();
+    });
+    agent.on('exit', () => reject(new Error(`agent exited: ${stderr}`)));
+  });
+  const client = new GuestClient({ address: parseControlAddress(`unix://${sock}`) });
+  const reply = client.send({ type: 'upgrade', url: `${base}/image`, targetHash: createHash('sha256').update(image).digest('hex') }).catch((e: Error) => e);
+  await requested; // the agent is downloading
+  agent.kill('SIGTERM');
+  const answer = await reply;
+  // Whatever the agent still does once told to stop (the old agent went on downloading, installing and
+  // rebooting after it had hung up on the guest) it can do now, before the test looks.
+  release();
+  const [code] = await exited;
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(answer, {
+    ok: false,
+    error: "the agent is stopping: nothing was installed and the host will not reboot; retry the upgrade when the host's agent is running again",
+  });
+  assert.equal(await readFile(events, 'utf8').catch(() => ''), '', 'no install, no reboot');
+  assert.deepEqual(await readdir(staging), [], 'the partial download was removed');
+  assert.match(stderr, /SIGTERM: stopping\n[^]*upgrade -> refused: the agent is stopping/);
 });
 
 test('hostlink agent: every timer option is bounded by what Node.js timers take; a longer one is a configuration error (exit 2)', async (t) => {

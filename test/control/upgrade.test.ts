@@ -321,3 +321,29 @@ test('a guest that hangs up while the upgrade runs still gets its host rebooted'
   await until(async () => (await f.events()).includes('reboot'));
   assert.equal(await f.events(), `installed\nreboot\n`);
 });
+
+test('close() during the install stops the installer, tells the guest and schedules no reboot; it returns once that is done', { timeout: 30_000 }, async (t) => {
+  // The installer runs until `go` exists; SIGTERM (the agent stopping it) is recorded.
+  const f = await fixture(t, (dir) => ({
+    installCommand: [
+      'sh',
+      '-c',
+      'trap \'echo install-stopped >> "$1"; exit 1\' TERM; echo install-started >> "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; echo install-done >> "$1"',
+      'sh',
+      join(dir, 'events'),
+      join(dir, 'go'),
+    ],
+  }));
+  const reply = f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: IMAGE_HASH }).catch((e: Error) => e);
+  while (!(await f.events()).includes('install-started')) await sleep(10, undefined, { signal: t.signal }); // a condition, not a deadline
+  await f.agent.agent.close();
+  // Were the installer still running (the old agent neither stopped it nor waited for it), it would finish now.
+  await writeFile(join(f.dir, 'go'), '');
+  assert.equal(await f.events(), 'install-started\ninstall-stopped\n', 'stopped, and nothing after it: no reboot');
+  const answer = await reply;
+  assert.ok(!(answer instanceof Error), `the guest got a reply: ${String(answer)}`);
+  assert.equal(
+    errorOf(answer),
+    "the agent is stopping: the install command was stopped before it finished (or never started) and the host will not reboot; retry the upgrade when the host's agent is running again",
+  );
+});

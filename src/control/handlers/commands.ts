@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import type { CommandType, Payload } from '../wire.js';
 import type { HandlerContext } from './context.js';
-import { fillPlaceholders } from './run.js';
+import { fillPlaceholders, whyStopped } from './run.js';
 import { rebootPendingError } from './upgrade.js';
 
 const NO_PAYLOAD: Payload = { kind: 'NoPayload' };
@@ -47,7 +47,7 @@ export async function setNodeId(c: { nodeId: string }, ctx: HandlerContext): Pro
 
 /** Writes a fresh temporary file, then renames it over `file`, so a reader never sees half an id. */
 async function writeNodeId(file: string, nodeId: string, ctx: HandlerContext): Promise<void> {
-  if (ctx.signal.aborted) throw new Error('the node id was not recorded: the request timed out');
+  if (ctx.signal.aborted) throw new Error(`the node id was not recorded: ${whyStopped(ctx.signal)}`);
   // A name no one else uses, created with 'wx' (O_CREAT|O_EXCL): never write through a file or link left there.
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`;
   try {

@@ -5,9 +5,12 @@ import type { CommandSlots } from './run.js';
 
 export interface HandlerContext {
   config: AgentConfig;
-  /** Aborted when the request's time is up: stop downloads and commands. */
+  /**
+   * Aborted when the request's time is up, or when the agent shuts down (reason AGENT_STOPPING, see
+   * whyStopped): stop downloads and commands.
+   */
   signal: AbortSignal;
-  /** Aborted when the agent shuts down: stop background work. */
+  /** Aborted when the agent shuts down: stop background work, start nothing the agent would not see through. */
   closing: AbortSignal;
   log(line: string): void;
   /** Runs `fn` once the reply has been written (or could not be): for work the guest must not wait for. */

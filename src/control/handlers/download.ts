@@ -16,6 +16,7 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { whyStopped } from './run.js';
 import { checkOrigin, pinnedLookup, resolveChecked, UrlRefused, type UrlPolicy } from './url-policy.js';
 
 export interface DownloadOptions {
@@ -64,7 +65,8 @@ function request(url: URL, o: DownloadOptions, what: string): Promise<IncomingMe
           req.destroy(new UrlRefused(`the upgrade server did not answer within handlers.upgrade.chunkTimeoutMs (${o.chunkTimeoutMs} ms)`));
         });
         req.on('error', (e) => {
-          if (!(e instanceof UrlRefused)) o.log(`upgrade: requesting ${url.href} (${resolved.address}) failed: ${e.message}`);
+          // A stopped request (timeout, shutdown) is reported by download(); this is not the server failing.
+          if (!(e instanceof UrlRefused) && o.signal?.aborted !== true) o.log(`upgrade: requesting ${url.href} (${resolved.address}) failed: ${e.message}`);
           reject(e instanceof UrlRefused ? e : new UrlRefused(FAILED));
         });
       }),
@@ -143,7 +145,7 @@ export async function download(url: string, into: FileHandle, o: DownloadOptions
   try {
     await pipeline(res, meter, intoHandle(into), { signal: o.signal });
   } catch (e) {
-    if (o.signal?.aborted) throw new Error('downloading the upgrade was stopped: the request timed out');
+    if (o.signal?.aborted) throw new Error(`downloading the upgrade was stopped: ${whyStopped(o.signal)}`);
     if (e instanceof UrlRefused) throw e;
     o.log(`upgrade: downloading ${u.href} failed after ${bytes} bytes: ${(e as Error).message}`);
     throw new UrlRefused(FAILED);

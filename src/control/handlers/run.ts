@@ -7,6 +7,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 const MAX_CAPTURE = 4096;
 
+/** The abort reason of a request's signal when the agent shuts down; a timeout aborts without one. */
+export const AGENT_STOPPING = 'the agent is stopping';
+
+/** The reply to a request the agent will not carry out because it is shutting down. */
+export const STOPPING_REFUSAL = `${AGENT_STOPPING}: the request was not carried out; retry when the host's agent is running again`;
+
+/** Why `signal` stopped a request's work, as the reply says it: the agent shutting down, else the time limit. */
+export function whyStopped(signal: AbortSignal | undefined): string {
+  return signal?.reason === AGENT_STOPPING ? AGENT_STOPPING : 'the request timed out';
+}
+
 /** Replaces `{name}` placeholders in every argument. */
 export function fillPlaceholders(argv: readonly string[], values: Record<string, string>): string[] {
   return argv.map((a) => a.replace(/\{([a-z_]+)\}/g, (whole, name: string) => values[name] ?? whole));
@@ -40,7 +51,7 @@ export class CommandSlots {
         const onAbort = (): void => {
           const i = this.waiting.indexOf(go);
           if (i >= 0) this.waiting.splice(i, 1);
-          reject(new Error(this.timedOut));
+          reject(new Error(signal.reason === AGENT_STOPPING ? STOPPING_REFUSAL : this.timedOut));
         };
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
@@ -72,7 +83,7 @@ const KILL_GRACE_MS = 2000;
 export function runCommand(argv: readonly string[], signal?: AbortSignal): Promise<void> {
   const shown = describeCommand(argv);
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new Error(`command ${shown} was not started: the request timed out`));
+    if (signal?.aborted) return reject(new Error(`command ${shown} was not started: ${whyStopped(signal)}`));
     let child: ChildProcess;
     try {
       child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -129,7 +140,7 @@ export function runCommand(argv: readonly string[], signal?: AbortSignal): Promi
       if (killer !== undefined) clearTimeout(killer);
       if (code === 0) return resolve();
       const text = (err.trim() || out.trim()).slice(0, MAX_CAPTURE);
-      const how = signal?.aborted ? 'was stopped because the request timed out' : `failed (${code !== null ? `exit ${code}` : `signal ${sig}`})`;
+      const how = signal?.aborted ? `was stopped because ${whyStopped(signal)}` : `failed (${code !== null ? `exit ${code}` : `signal ${sig}`})`;
       reject(new Error(`command ${shown} ${how}${text ? `: ${text}` : ''}`));
     });
   });

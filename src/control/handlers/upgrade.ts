@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Payload } from '../wire.js';
 import type { HandlerContext, VerifiedImage } from './context.js';
 import { checkDownloadUrl, download } from './download.js';
-import { describeCommand, fillPlaceholders, runCommand } from './run.js';
+import { AGENT_STOPPING, describeCommand, fillPlaceholders, runCommand } from './run.js';
 import { clearStagingDir, createStagingFile, prepareStagingDir } from './staging.js';
 import { checkOrigin, urlPolicy } from './url-policy.js';
 
@@ -44,24 +44,20 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   if (ctx.state.upgradeRunning) throw new Error('an upgrade is already running on this host; try again when it has finished');
   ctx.state.upgradeRunning = true;
   try {
-    const dir = await prepareStagingDir(h.stagingDir);
-    let image = await stillOurs(ctx.state.verified, c.targetHash, dir);
-    const removed = await clearStagingDir(dir, image?.path);
-    if (removed.length > 0) ctx.log(`upgrade: deleted ${removed.length} file(s) the agent did not verify in this run from ${dir}`);
-    if (image !== undefined) {
-      ctx.log(`upgrade: reusing ${image.path}, verified earlier by this agent`);
-    } else {
-      ctx.state.verified = undefined;
-      image = await fetchVerified(c, dir, ctx);
-      ctx.state.verified = image;
+    // Shutdown aborts ctx.signal too, which stops the download or the installer; once the agent is stopping
+    // nothing more is installed and no reboot is scheduled, and the guest is told so.
+    const notInstalled = `${AGENT_STOPPING}: nothing was installed and the host will not reboot; ${RETRY}`;
+    const image = await stage(c, ctx).catch((e: unknown) => {
+      throw ctx.closing.aborted ? new Error(notInstalled) : e;
+    });
+    if (ctx.closing.aborted) throw new Error(notInstalled); // the download may have finished just before
+    try {
+      await ctx.run(fillPlaceholders(installCommand, { file: image.path }));
+    } catch (e) {
+      if (ctx.closing.aborted) throw new Error(`${AGENT_STOPPING}: the install command was stopped before it finished (or never started) and the host will not reboot; ${RETRY}`);
+      throw e;
     }
-    // Only root and the agent's user can change the directory (prepareStagingDir): this catches a mistake of
-    // theirs (a cleanup job, say), not another user, and costs one lstat.
-    if ((await stillOurs(image, c.targetHash, dir)) === undefined) {
-      ctx.state.verified = undefined;
-      throw new Error(`the verified upgrade image in ${dir} was changed or removed before the install; nothing was installed: retry the upgrade`);
-    }
-    await ctx.run(fillPlaceholders(installCommand, { file: image.path }));
+    if (ctx.closing.aborted) throw new Error(`${AGENT_STOPPING}: the upgrade was installed but the host will not reboot; ${RETRY}`);
     if (ctx.signal.aborted) throw new Error('the upgrade timed out after installing; not rebooting');
     // From here the reboot is promised. Its delay can outlast this request, so upgradeRunning (cleared below)
     // cannot guard it: a second upgrade would clear the staging directory and run the installer while this
@@ -80,6 +76,30 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   } finally {
     ctx.state.upgradeRunning = false;
   }
+}
+
+const RETRY = "retry the upgrade when the host's agent is running again";
+
+/** The verified image to install: this process's earlier one for the same hash, else a fresh download. */
+async function stage(c: { url: string; targetHash: string }, ctx: HandlerContext): Promise<VerifiedImage> {
+  const dir = await prepareStagingDir(ctx.config.handlers.upgrade.stagingDir);
+  let image = await stillOurs(ctx.state.verified, c.targetHash, dir);
+  const removed = await clearStagingDir(dir, image?.path);
+  if (removed.length > 0) ctx.log(`upgrade: deleted ${removed.length} file(s) the agent did not verify in this run from ${dir}`);
+  if (image !== undefined) {
+    ctx.log(`upgrade: reusing ${image.path}, verified earlier by this agent`);
+  } else {
+    ctx.state.verified = undefined;
+    image = await fetchVerified(c, dir, ctx);
+    ctx.state.verified = image;
+  }
+  // Only root and the agent's user can change the directory (prepareStagingDir): this catches a mistake of
+  // theirs (a cleanup job, say), not another user, and costs one lstat.
+  if ((await stillOurs(image, c.targetHash, dir)) === undefined) {
+    ctx.state.verified = undefined;
+    throw new Error(`the verified upgrade image in ${dir} was changed or removed before the install; nothing was installed: retry the upgrade`);
+  }
+  return image;
 }
 
 /** The refusal for work that must not overlap the reboot an installed upgrade is waiting for. */
