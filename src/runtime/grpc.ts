@@ -54,6 +54,35 @@ export interface RuntimeServer {
   close(): Promise<void>;
 }
 
+/**
+ * Most bytes a server_addr may have: HOST:PORT (a DNS name is at most 253 bytes, an IPv6 literal 45, the port 5)
+ * or unix:///path (a socket path is at most 107 bytes). Rounded up generously; a longer one dials nothing.
+ */
+export const MAX_SERVER_ADDR_BYTES = 512;
+/**
+ * Most bytes of one Initialize message a Runtime server reads: protocol_version (a uint32, at most 6 bytes with its
+ * tag) and server_addr (at most MAX_SERVER_ADDR_BYTES, plus a 3-byte tag and length). grpc-js's default is 4 MiB,
+ * buffered per stream before any handler (or credential check) runs: a stranger held gigabytes of the node with
+ * a few hundred streams. A larger message is answered RESOURCE_EXHAUSTED as soon as its length prefix arrives.
+ */
+export const MAX_INITIALIZE_REQUEST_BYTES = 1024;
+/**
+ * Streams one connection may have open at once. grpc-js sets no limit; Initialize is one unary call that a
+ * worker makes every heartbeat (a VM once), so a handful is plenty and more only multiplies what a peer holds.
+ */
+export const MAX_RUNTIME_STREAMS = 16;
+/** Memory (MiB) one HTTP/2 session may hold: Node's own default, which grpc-js lifts to unlimited. */
+const MAX_SESSION_MEMORY_MIB = 10;
+
+/** Options for every Runtime server (serveRuntime and the node's endpoint for workers): what a peer can make it hold. */
+export function runtimeServerOptions(): grpc.ServerOptions {
+  return {
+    'grpc.max_receive_message_length': MAX_INITIALIZE_REQUEST_BYTES,
+    'grpc.max_concurrent_streams': MAX_RUNTIME_STREAMS,
+    'grpc-node.max_session_memory': MAX_SESSION_MEMORY_MIB,
+  };
+}
+
 let loaded: grpc.ServiceDefinition | undefined;
 
 /** The Runtime service definition, loaded once from the shipped .proto. */
@@ -87,7 +116,8 @@ function bind(server: grpc.Server, listen: RuntimeListen, credentials: grpc.Serv
 
 /** Serves Runtime on every `listen` address; rejects (and binds nothing) when one cannot be bound. */
 export async function serveRuntime(options: ServeRuntimeOptions): Promise<RuntimeServer> {
-  const server = new grpc.Server();
+  // Any local process can reach the loopback port: bounded like the node's endpoint for workers.
+  const server = new grpc.Server(runtimeServerOptions());
   const handler: grpc.handleUnaryCall<InitializeRequest, InitializeResponse> = (call, callback) => {
     const request = { protocol_version: call.request.protocol_version >>> 0, server_addr: String(call.request.server_addr) };
     options.onInitialize(request, call.metadata).then(

@@ -21,7 +21,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { HostlinkError } from '../errors.js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
 import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
-import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
+import { runtimeServerOptions, runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import { parseAddress } from '../transport/address.js';
 import { WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
@@ -173,7 +173,9 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     callback(null, answer, trailer);
   };
 
-  const server = new grpc.Server();
+  // Bounded (message size, streams per connection, session memory): credentials are checked only once a whole
+  // message arrived, so whatever grpc-js buffers before that, any stranger who reaches the port can make it hold.
+  const server = new grpc.Server(runtimeServerOptions());
   server.addService(runtimeService(), { Initialize: handler });
   // Our own listener admits each connection and hands it to grpc-js (which does TLS and HTTP/2), so that the
   // connections of peers that never register are bounded.

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generated.js';
 import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
-import { runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
+import { MAX_SERVER_ADDR_BYTES, runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import type { LaunchOptions } from '../host/supervisor.js';
 import { HostlinkError } from '../errors.js';
 import { parseAddress } from '../transport/address.js';
@@ -90,6 +90,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   if (options.advertise !== undefined) {
     const a = parseAddress(options.advertise);
     if (a.kind !== 'tcp') throw new HostlinkError('usage', `advertise must be HOST:PORT (got ${options.advertise})`);
+    // The node reads no longer Initialize message: such a worker would retry registering for ever.
+    if (Buffer.byteLength(options.advertise) > MAX_SERVER_ADDR_BYTES) {
+      throw new HostlinkError('usage', `advertise must be at most ${MAX_SERVER_ADDR_BYTES} bytes (a host name is at most 253)`);
+    }
     if (isUnspecifiedHost(a.host)) throw new HostlinkError('usage', unspecifiedWorkerAddress(options.advertise));
   } else if (isUnspecifiedHost(options.listen.host)) {
     throw new HostlinkError(

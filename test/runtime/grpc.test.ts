@@ -4,10 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { INITIALIZE_METHOD_PATH, RUNTIME_PROTO_PATH, initialize, serveRuntime, type InitializeRequest } from '../../src/runtime/grpc.js';
+import {
+  INITIALIZE_METHOD_PATH,
+  MAX_INITIALIZE_REQUEST_BYTES,
+  MAX_RUNTIME_STREAMS,
+  MAX_SERVER_ADDR_BYTES,
+  RUNTIME_PROTO_PATH,
+  initialize,
+  serveRuntime,
+  type InitializeRequest,
+} from '../../src/runtime/grpc.js';
 import { tempDir } from '../helpers.js';
 import { encodeInitializeRequest, serveProductionShape } from './production-shape.js';
 
@@ -87,5 +97,32 @@ test('initialize: an endpoint that is not there is channel_closed, one that serv
     await assert.rejects(initialize(other.address, { protocol_version: 1, server_addr: 'x:1' }, { deadlineMs: 3000 }), { code: 'protocol' });
   } finally {
     other.close();
+  }
+});
+
+test('serveRuntime bounds what a caller can make it hold: few streams per connection, no message larger than an Initialize', async () => {
+  // Any local process reaches the runtime launcher's loopback port: grpc-js's defaults buffered 4 MiB per stream,
+  // with no stream limit, before the handler ran.
+  const server = await serveRuntime({ listen: [{ tcp: { host: '127.0.0.1', port: 0 } }], onInitialize: async () => ({}) });
+  const raw = new grpc.Client(server.addresses[0]!, grpc.credentials.createInsecure());
+  const call = (req: Buffer): Promise<Buffer> =>
+    new Promise((resolve, reject) =>
+      raw.makeUnaryRequest(INITIALIZE_METHOD_PATH, (b: Buffer) => b, (b: Buffer) => b, req, { deadline: Date.now() + 5000 }, (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  const session = http2.connect(`http://${server.addresses[0]!}`);
+  session.on('error', () => undefined);
+  const settings = new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+  try {
+    // The longest address a worker may announce fits; one message byte more than the bound does not.
+    assert.deepEqual(await call(encodeInitializeRequest(1, `${'h'.repeat(MAX_SERVER_ADDR_BYTES - 6)}:65535`)), Buffer.alloc(0));
+    const padded = encodeInitializeRequest(1, 'x'.repeat(MAX_INITIALIZE_REQUEST_BYTES));
+    assert.ok(padded.length > MAX_INITIALIZE_REQUEST_BYTES);
+    await assert.rejects(call(padded), (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED);
+    await settings;
+    assert.equal(session.remoteSettings.maxConcurrentStreams, MAX_RUNTIME_STREAMS);
+  } finally {
+    session.destroy();
+    raw.close();
+    await server.close();
   }
 });

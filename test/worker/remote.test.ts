@@ -380,13 +380,19 @@ describe('remote workers on loopback', { skip }, () => {
     const credentials = grpc.credentials.createSsl(readFileSync(certs.worker.ca));
     const metadata = new grpc.Metadata();
     metadata.set(SLOTS_METADATA, '1');
-    const hostile = '\u009b2J\u202e\u001b]0;owned\u0007' + 'x'.repeat(3_000_000);
+    const refusals = (): string[] => log.filter((l) => l.includes('refused worker registration'));
+    // A 3 MB address is not even read now: the message is over the endpoint's bound, refused before the handler.
+    const huge = await initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: 'x'.repeat(3_000_000) }, { credentials, metadata, deadlineMs: 10_000 }).catch((e: Error) => e);
+    assert.ok(huge instanceof Error && /larger than max/.test(huge.message), String(huge));
+    assert.deepEqual(refusals(), [], 'nothing of it reaches the log');
+    // One that fits the bound (longer than what a refusal quotes) reaches the credential check.
+    const hostile = '\u009b2J\u202e\u001b]0;owned\u0007' + 'x'.repeat(900);
     const outcome = await initialize(host.remote!.address!, { protocol_version: PROTOCOL_VERSION_MAX, server_addr: hostile }, { credentials, metadata, deadlineMs: 10_000 }).catch((e: Error) => e);
     assert.ok(outcome instanceof Error || outcome.ok === false, 'refused');
-    const line = log.filter((l) => l.includes('refused worker registration')).at(-1) ?? '';
+    const line = refusals().at(-1) ?? '';
     assert.ok(line.length > 0 && line.length < 4096, `a refusal line of ${line.length} characters`);
     assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/, 'no control character in the line');
-    assert.match(line, /\\u009b2J\\u202e\\u001b\]0;owned\\u0007x+… \(3000014 characters\)/);
+    assert.match(line, /\\u009b2J\\u202e\\u001b\]0;owned\\u0007x+… \(914 characters\)/);
   });
 
   test("a registration for a live worker's address made with another certificate is refused; the same certificate may replace it", { timeout: 60_000 }, async () => {
