@@ -1,7 +1,9 @@
 /**
  * Throwaway TLS material for the remote-worker tests and benchmark, generated with the `openssl` binary into a
- * temporary directory: a CA, a certificate for the node, one for workers (SAN: the given IPs and the name
- * `hostlink-worker`), a second worker certificate with its own key (another worker identity to the node), and a
+ * temporary directory: a CA, a certificate for the node (SAN: the given IPs and the names `hostlink-node` and
+ * `localhost`), one for workers (SAN: the given IPs and the name `hostlink-worker`, not the node's names: a worker
+ * accepts slot connections only from a certificate that carries the node's name, NODE_NAME), a second worker
+ * certificate with its own key (another worker identity to the node), and a
  * second, unrelated CA with a client certificate, to show that a certificate from another CA is refused. Lives
  * under bench/ so that both the tests and the benchmark use it (bench code must not import test code). Never for
  * production: the keys are unprotected and valid for two days.
@@ -15,6 +17,9 @@ export function opensslMissing(): string | undefined {
   const r = spawnSync('openssl', ['version'], { encoding: 'utf8' });
   return r.status === 0 ? undefined : 'the openssl binary is not installed (needed to make test certificates)';
 }
+
+/** A name only the node's certificate carries (a worker's `--node-name`; also `localhost`, as a `--runtime` host). */
+export const NODE_NAME = 'hostlink-node';
 
 export interface TestCerts {
   node: TlsFiles;
@@ -40,13 +45,15 @@ function leaf(dir: string, caName: string, name: string, san: string): void {
 }
 
 export function makeCerts(dir: string, ips: readonly string[] = ['127.0.0.1']): TestCerts {
-  const san = ['DNS:hostlink-worker', 'DNS:localhost', ...ips.map((ip) => `IP:${ip}`)].join(',');
+  const addresses = ips.map((ip) => `IP:${ip}`);
+  const nodeSan = [`DNS:${NODE_NAME}`, 'DNS:localhost', ...addresses].join(',');
+  const workerSan = ['DNS:hostlink-worker', ...addresses].join(',');
   ca(dir, 'ca');
-  leaf(dir, 'ca', 'node', san);
-  leaf(dir, 'ca', 'worker', san);
-  leaf(dir, 'ca', 'other-worker', san);
+  leaf(dir, 'ca', 'node', nodeSan);
+  leaf(dir, 'ca', 'worker', workerSan);
+  leaf(dir, 'ca', 'other-worker', workerSan);
   ca(dir, 'other-ca');
-  leaf(dir, 'other-ca', 'stranger', san);
+  leaf(dir, 'other-ca', 'stranger', workerSan);
   const files = (name: string, caName: string): TlsFiles => ({ cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`), ca: join(dir, `${caName}.pem`) });
   return { node: files('node', 'ca'), worker: files('worker', 'ca'), otherWorker: files('other-worker', 'ca'), stranger: files('stranger', 'other-ca') };
 }

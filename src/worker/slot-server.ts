@@ -1,8 +1,8 @@
 /**
  * The worker's side of the data path: a TLS listener where the node opens one connection per VM slot.
  *
- * For each connection: check the node's credentials (a client certificate from the CA, or the token in the
- * preamble), take a slot (at most `slots` at once; one more is answered "busy" and closed), start one VM
+ * For each connection: check the node's credentials (a client certificate from the CA that carries the node's
+ * name, or the token in the preamble), take a slot (at most `slots` at once; one more is answered "busy" and closed), start one VM
  * locally through the supervisor (full sandbox) with the secret the node sent, wait until that VM proved the
  * secret to the worker's own gate, answer ok, then relay bytes both ways: the VM's hello goes to the node,
  * which checks its proof again (end to end). When the node's connection ends, the VM gets SIGTERM, then
@@ -11,7 +11,7 @@
  * backstop, since no deadline from the node reaches it when the network is gone.
  */
 import type { Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { HostlinkError } from '../errors.js';
 import type { LaunchOptions, VmProcess } from '../host/supervisor.js';
 import { launchVm } from '../host/supervisor.js';
@@ -22,7 +22,7 @@ import { extend } from '../extend.js';
 
 /**
  * Connections held at once that have not proved themselves yet: still in the TLS handshake, and past it (without
- * a client certificate from the CA) but before a valid preamble. When either set is full, its oldest member is
+ * the node's client certificate) but before a valid preamble. When either set is full, its oldest member is
  * closed to make room: a stranger parking connections then delays nobody, where refusing newcomers let 64 silent
  * ones lock the node out (its connection closed mid-preamble, the node dropped the worker: calls timed out).
  */
@@ -35,7 +35,13 @@ export interface SlotServerOptions {
   port: number;
   tls: TlsMaterial;
   slots: number;
-  /** When set, a node without a client certificate from the CA may use the slots by sending this token. */
+  /**
+   * The name (or IP address) the node's certificate carries: a client certificate is the node's only when it
+   * chains to the CA and carries it. The workers' certificates come from the same CA with clientAuth, so the CA
+   * alone would let any worker take (and hold) another worker's slots.
+   */
+  nodeName: string;
+  /** When set, a node without the node's client certificate may use the slots by sending this token. */
   token?: string;
   /** How VMs start here (transport, sandbox, command); the secret and role are set per connection. */
   launch: Omit<LaunchOptions, 'secret' | 'role'>;
@@ -102,11 +108,20 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     const raw = rawByPeer.get(peerKey(socket));
     if (raw !== undefined) pending.delete(raw);
   };
+  /** Why a connection's client certificate is not the node's, or undefined when it is. */
+  const notTheNode = (socket: TLSSocket): string | undefined => {
+    if (!socket.authorized) return 'no client certificate from the CA';
+    if (checkServerIdentity(options.nodeName, socket.getPeerCertificate()) !== undefined) {
+      return `the client certificate from the CA is not the node's (it does not carry the name ${options.nodeName})`;
+    }
+    return undefined;
+  };
   server.on('secureConnection', (socket: TLSSocket) => {
     const raw = rawByPeer.get(peerKey(socket));
     if (raw !== undefined) handshaking.delete(raw);
-    // A client certificate from the CA proves the node already; anyone else must send a valid preamble first.
-    if (!socket.authorized && raw !== undefined) {
+    const notNode = notTheNode(socket);
+    // The node's certificate proves the node already; anyone else must send a valid preamble first.
+    if (notNode !== undefined && raw !== undefined) {
       if (pending.size >= MAX_PENDING) {
         const [oldRaw, oldTls] = pending.entries().next().value as [Socket, TLSSocket];
         pending.delete(oldRaw);
@@ -119,10 +134,10 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
-    void serveConnection(socket);
+    void serveConnection(socket, notNode);
   });
 
-  async function serveConnection(socket: TLSSocket): Promise<void> {
+  async function serveConnection(socket: TLSSocket, notNode: string | undefined): Promise<void> {
     const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const answer = (status: SlotStatus, message: string): void => {
       socket.end(encodeReply(status, 0, message));
@@ -136,8 +151,8 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
       answer(SLOT_STATUS.refused, (e as Error).message);
       return;
     }
-    if (!socket.authorized && !tokenMatches(options.token, request.token)) {
-      const why = options.token === undefined ? 'no client certificate from the CA' : 'no client certificate from the CA and no valid token';
+    if (notNode !== undefined && !tokenMatches(options.token, request.token)) {
+      const why = options.token === undefined ? notNode : `${notNode} and no valid token`;
       options.log(`refused a connection from ${peer}: ${why}`);
       answer(SLOT_STATUS.refused, `the worker refused the node: ${why}`);
       return;

@@ -37,6 +37,11 @@ export interface WorkerOptions {
   advertise?: string;
   tls: TlsMaterial;
   token?: string;
+  /**
+   * The name (or IP address) the node's certificate carries; only that certificate (or the token) gets a slot.
+   * Default: the host part of `runtime`, which the node's certificate carries already (registration checks it).
+   */
+  nodeName?: string;
   /** The protocol version announced; default this build's. Only to check what a node answers another release. */
   protocolVersion?: number;
   /** How often registration is renewed. Default 2000 ms (the node drops a worker after 15 s of silence). */
@@ -85,6 +90,10 @@ type Registration =
   | { kind: 'unreachable'; message: string };
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const runtime = parseAddress(options.runtime);
+  if (runtime.kind !== 'tcp') throw new HostlinkError('usage', `runtime must be HOST:PORT (got ${options.runtime})`);
+  const nodeName = options.nodeName ?? runtime.host;
+  if (nodeName === '') throw new HostlinkError('usage', 'the node name must not be empty');
   // Checked before anything listens: the node refuses the unspecified address, so announcing it would only end
   // in a refusal after the slot listener had started.
   if (options.advertise !== undefined) {
@@ -106,6 +115,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     port: options.listen.port,
     tls: options.tls,
     slots: options.slots,
+    nodeName,
     ...(options.token !== undefined ? { token: options.token } : {}),
     launch: options.launch,
     killGraceMs: options.killGraceMs ?? 500,

@@ -18,7 +18,7 @@ import { encodeData, encodeExit, RelayStream } from '../../src/worker/relay.js';
 import { MAX_HANDSHAKING, MAX_PENDING, startSlotServer, type SlotServer } from '../../src/worker/slot-server.js';
 import { readTlsFiles, type TlsFiles } from '../../src/worker/tls.js';
 import { tempDir } from '../helpers.js';
-import { makeCerts, opensslMissing, type TestCerts } from '../../bench/certs.js';
+import { makeCerts, NODE_NAME, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { HOSTLINK } from './helpers.js';
 
 const skip = opensslMissing();
@@ -49,7 +49,7 @@ describe('the worker slot listener', { skip }, () => {
     dir = tempDir('hostlink-slots-test-');
     certs = makeCerts(dir.path);
     slots = await startSlotServer({
-      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 1, token: 'the-token',
+      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 1, nodeName: NODE_NAME, token: 'the-token',
       launch: { transport: 'unix' }, killGraceMs: 200, idleTimeoutMs: 60_000, log: (l) => logs.push(l),
     });
   });
@@ -61,10 +61,12 @@ describe('the worker slot listener', { skip }, () => {
   // The stranger trusts the worker's CA (so TLS completes) but its own certificate is from another CA.
   const stranger = (): TlsFiles => ({ cert: certs.stranger.cert, key: certs.stranger.key, ca: certs.worker.ca });
 
-  test('refuses a client certificate from another CA without the token, a wrong token, and garbage; starts no VM', { timeout: 60_000 }, async () => {
+  test("refuses a client certificate from another CA or another worker's without the token, a wrong token, and garbage; starts no VM", { timeout: 60_000 }, async () => {
     for (const [files, bytes, why] of [
       [stranger(), encodeRequest(newVmSecret()), /no client certificate from the CA and no valid token/],
       [stranger(), encodeRequest(newVmSecret(), 'wrong'), /no valid token/],
+      // Another worker's certificate: from the CA, but without the node's name.
+      [certs.otherWorker, encodeRequest(newVmSecret()), /the client certificate from the CA is not the node's \(it does not carry the name hostlink-node\) and no valid token/],
       [certs.node, Buffer.from('GET / HTTP/1.1\r\n\r\n'), /not a Hostlink worker preamble/],
     ] as const) {
       const { reply, socket } = await ask(slots.port, files, bytes);
@@ -109,7 +111,7 @@ describe('the exit status of a remote VM', { skip }, () => {
     dir = tempDir('hostlink-relay-test-');
     certs = makeCerts(dir.path);
     slots = await startSlotServer({
-      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 1,
+      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 1, nodeName: NODE_NAME,
       launch: { transport: 'unix', command: [process.execPath, FAKE_VM, 'forge-exit'] }, killGraceMs: 500, idleTimeoutMs: 60_000, log: () => undefined,
     });
   });
@@ -200,7 +202,7 @@ describe('the worker slot listener under a flood of strangers', { skip }, () => 
     dir = tempDir('hostlink-slots-flood-');
     certs = makeCerts(dir.path);
     slots = await startSlotServer({
-      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 2, token: 'the-token',
+      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 2, nodeName: NODE_NAME, token: 'the-token',
       launch: { transport: 'unix' }, killGraceMs: 200, idleTimeoutMs: 60_000, preambleTimeoutMs: 60_000, log: () => undefined,
     });
   });

@@ -10,7 +10,7 @@ import { cliSandbox, parse } from '../common.js';
 export const DEFAULT_WORKER_LISTEN = '127.0.0.1:7420';
 
 export const usage = `usage: hostlink worker --runtime HOST:PORT --slots N --cert FILE --key FILE --ca FILE
-                       [--listen HOST:PORT] [--advertise HOST:PORT] [--token-file FILE]
+                       [--listen HOST:PORT] [--advertise HOST:PORT] [--token-file FILE] [--node-name NAME]
 
 Runs up to N VMs at once for a node on another machine. The worker listens for the node's connections
 (TLS) on --listen, then registers with the node's Runtime endpoint (--runtime, the node's
@@ -26,7 +26,11 @@ restarts the worker retries with a growing backoff and registers again. Stops on
                         verifies it when it connects; it is also the client certificate for registering
   --ca FILE             the operator CA (PEM) that signed the node's and the workers' certificates
   --token-file FILE     a token (first line) to present instead of a client certificate the node's CA
-                        signed, and to require of a node without one
+                        signed, and to require of a node without the node's certificate
+  --node-name NAME      the name (or IP address) in the node's certificate: only a client certificate from
+                        the CA that carries it (or the token) gets this worker's slots, so another worker's
+                        certificate does not (default: the host of --runtime, which the node's certificate
+                        carries already)
   --listen HOST:PORT    where the node connects (default ${DEFAULT_WORKER_LISTEN}; port 0 picks one)
   --advertise HOST:PORT the address the node should dial: an address of this machine the node reaches
                         (default the --listen address; required when --listen is a wildcard such as
@@ -51,6 +55,7 @@ const OPTIONS = {
   key: { type: 'string' },
   ca: { type: 'string' },
   'token-file': { type: 'string' },
+  'node-name': { type: 'string' },
   'kill-grace': { type: 'string' },
   'idle-timeout': { type: 'string' },
   transport: { type: 'string' },
@@ -96,6 +101,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const tls = readTlsFiles({ cert: required(values.cert, 'cert'), key: required(values.key, 'key'), ca: required(values.ca, 'ca') });
   const token = values['token-file'] !== undefined ? readTokenFile(values['token-file']) : undefined;
+  const nodeName = values['node-name']?.replace(/^\[(.*)\]$/, '$1'); // an IPv6 address may come in brackets
+  if (nodeName !== undefined && !/^[^\s/[\]]+$/.test(nodeName)) throw new HostlinkError('usage', `--node-name must be a host name or an IP address (got '${nodeName}')`);
   const transport = values.transport ?? 'unix';
   if (transport !== 'unix' && transport !== 'tcp') throw new HostlinkError('usage', '--transport must be unix or tcp');
   const killGraceMs = integer(values['kill-grace'], 'kill-grace', 0, 600_000) ?? 500;
@@ -118,6 +125,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(values.advertise !== undefined ? { advertise: values.advertise } : {}),
     tls,
     ...(token !== undefined ? { token } : {}),
+    ...(nodeName !== undefined ? { nodeName } : {}),
     ...(protocolVersion !== undefined ? { protocolVersion } : {}),
     killGraceMs,
     idleTimeoutMs,
