@@ -5,7 +5,7 @@
  *
  * Credentials: a client certificate signed by the operator CA (mutual TLS), or, when the node has a token, the
  * token as `authorization: Bearer TOKEN` over TLS. Anything else is refused with gRPC status UNAUTHENTICATED
- * and a log line naming the peer. A worker announcing a protocol version this node does not speak gets the
+ * and a log line naming the peer (the first refusal on a connection; the rest are counted: refusalLog). A worker announcing a protocol version this node does not speak gets the
  * seed's answer, `InitializeResponse { error: ERROR_INCOMPATIBLE_PROTOCOL_VERSION }`, with the node's versions
  * in trailing metadata (`hostlink-node-protocol`) so the worker's error names both. The same answer refuses a
  * worker whose VMs run by another gas schedule or instrumentation (metadata `hostlink-vm-semantics`, absent
@@ -43,6 +43,12 @@ export const MAX_WORKER_SLOTS = 1024;
 export const MAX_UNREGISTERED_CONNECTIONS = 256;
 /** How long a connection may take to register a worker before it is closed. */
 export const REGISTER_WITHIN_MS = 10_000;
+/**
+ * Refused registrations are logged once per connection: the first in full, the rest as a count (with the last
+ * one's reason) when the connection closes, or every this often while it stays open. A line per refusal let one
+ * stranger write 20,000 warnings (7 MB) in 10 s and stall the node's event loop for hundreds of ms.
+ */
+export const REFUSAL_SUMMARY_EVERY_MS = 60_000;
 
 export interface WorkerEndpointOptions {
   host: string;
@@ -98,9 +104,9 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     const who = call.getPeer();
     // What the peer sent is quoted cut and escaped: this runs before (and whether or not) it proved anything.
     const addr = logText(cutText(request.server_addr, MAX_QUOTED_CHARS));
-    const log = (line: string): void => options.log(logText(cutText(line, 4 * MAX_QUOTED_CHARS)));
+    const log = (why: string): void => refusals.log(who, addr || 'no address', logText(cutText(why, 4 * MAX_QUOTED_CHARS)));
     const refuse = (status: grpc.status, why: string): Refusal => {
-      log(`refused worker registration from ${who} (${addr || 'no address'}): ${why}`);
+      log(why);
       return { refused: status, why: cutText(why, 4 * MAX_QUOTED_CHARS) };
     };
     const bearer = String(metadata.get('authorization')[0] ?? '');
@@ -118,17 +124,13 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     }
     const v = request.protocol_version;
     if (v < PROTOCOL_VERSION_MIN || v > PROTOCOL_VERSION_MAX) {
-      log(
-        `refused worker registration from ${who} (${addr}): protocol version mismatch: the node speaks ${nodeProtocolVersions()}, the worker ${v}: install the same Hostlink release on both`,
-      );
+      log(`protocol version mismatch: the node speaks ${nodeProtocolVersions()}, the worker ${v}: install the same Hostlink release on both`);
       return { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' };
     }
     const announced = metadata.get(VM_SEMANTICS_METADATA)[0];
     const mismatch = semanticsMismatch(announced === undefined ? undefined : String(announced));
     if (mismatch !== undefined) {
-      log(
-        `refused worker registration from ${who} (${addr}): VM rules mismatch: the node's VMs run ${mismatch.ours}, the worker's ${mismatch.theirs}: install the same Hostlink release on both`,
-      );
+      log(`VM rules mismatch: the node's VMs run ${mismatch.ours}, the worker's ${mismatch.theirs}: install the same Hostlink release on both`);
       return { error: 'ERROR_INCOMPATIBLE_PROTOCOL_VERSION' };
     }
     const slots = Number(String(metadata.get(SLOTS_METADATA)[0] ?? ''));
@@ -156,6 +158,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     return { error: 'ERROR_UNSPECIFIED' };
   };
 
+  const refusals = refusalLog(options.log);
   const handler: grpc.handleUnaryCall<InitializeRequest, InitializeResponse> = (call, callback) => {
     let answer: InitializeResponse | Refusal;
     try {
@@ -209,6 +212,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     socket.once('close', () => {
       all.delete(socket);
       if (unregistered.get(peer)?.socket === socket) forget(peer);
+      refusals.closed(peer);
     });
     injector.injectConnection(socket);
   });
@@ -236,11 +240,51 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
         for (const socket of all) socket.destroy();
         for (const { timer } of unregistered.values()) clearTimeout(timer);
         unregistered.clear();
+        refusals.closeAll();
         injector.destroy();
         server.forceShutdown();
         resolve();
       });
       return closed;
+    },
+  };
+}
+
+/**
+ * The refusal lines of the endpoint, per connection (keyed by its peer, HOST:PORT as grpc-js's getPeer()): the
+ * first refusal is logged in full; later ones on the same connection are counted, and the count, with the last
+ * one's reason, is logged when the connection closes (or every REFUSAL_SUMMARY_EVERY_MS while it stays open).
+ */
+function refusalLog(log: (line: string) => void): { log(peer: string, addr: string, why: string): void; closed(peer: string): void; closeAll(): void } {
+  const held = new Map<string, { more: number; last: string; timer: NodeJS.Timeout | undefined }>();
+  const summarize = (peer: string): void => {
+    const entry = held.get(peer);
+    if (entry === undefined || entry.more === 0) return;
+    log(`refused ${entry.more} more worker registration(s) from ${peer} on the same connection (the last: ${entry.last})`);
+    entry.more = 0;
+  };
+  return {
+    log(peer, addr, why) {
+      const entry = held.get(peer);
+      if (entry === undefined) {
+        held.set(peer, { more: 0, last: '', timer: undefined });
+        log(`refused worker registration from ${peer} (${addr}): ${why}`);
+        return;
+      }
+      entry.more++;
+      entry.last = `${addr}: ${why}`;
+      if (entry.timer === undefined) {
+        entry.timer = setInterval(() => summarize(peer), REFUSAL_SUMMARY_EVERY_MS);
+        entry.timer.unref();
+      }
+    },
+    closed(peer) {
+      summarize(peer);
+      clearInterval(held.get(peer)?.timer);
+      held.delete(peer);
+    },
+    closeAll() {
+      for (const peer of [...held.keys()]) this.closed(peer);
     },
   };
 }
