@@ -60,7 +60,11 @@ export interface RemoteLauncherOptions {
   token?: string;
   /** The name the workers' certificates carry; default: the host part of the address each registered. */
   serverName?: string;
-  /** How long launch() waits for a free slot (no worker registered yet, or all busy). Default 30 000 ms. */
+  /**
+   * How long launch() may take to get a VM: waiting for a free slot (no worker registered yet, or all busy) and
+   * the attempts on workers together. An attempt under way when it runs out is abandoned, without blaming its
+   * worker. Default 30 000 ms.
+   */
   slotWaitMs?: number;
   /** How long a worker may take to start a VM and answer the preamble. Default 30 000 ms. */
   replyTimeoutMs?: number;
@@ -193,7 +197,8 @@ class RemoteVm implements VmHandle {
 
 /** Why one attempt on one worker gave no VM (an outcome, not an exception: launch() decides what follows). */
 interface SlotFailure {
-  status: 'busy' | 'refused' | 'startFailed' | 'unreachable';
+  /** outOfTime: the launch's slotWaitMs ran out during the attempt (says nothing about the worker). */
+  status: 'busy' | 'refused' | 'startFailed' | 'unreachable' | 'outOfTime';
   message: string;
 }
 
@@ -243,8 +248,8 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
     return best;
   };
 
-  /** One attempt on one worker: TLS, preamble, reply. */
-  const openSlot = (entry: Entry): Promise<RemoteVm | SlotFailure> =>
+  /** One attempt on one worker: TLS, preamble, reply; abandoned (outOfTime) at `giveUp`. */
+  const openSlot = (entry: Entry, giveUp: number): Promise<RemoteVm | SlotFailure> =>
     new Promise((resolve) => {
       const secret = newVmSecret();
       const name = options.serverName;
@@ -271,6 +276,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       let settled = false;
       const fail = (e: SlotFailure): void => {
         clearTimeout(connectTimer);
+        clearTimeout(budgetTimer);
         if (settled) return;
         settled = true;
         socket.destroy();
@@ -279,6 +285,10 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       const connectTimer = setTimeout(
         () => fail({ status: 'unreachable', message: `worker ${entry.addr} did not complete TLS within ${SLOT_CONNECT_TIMEOUT_MS} ms` }),
         SLOT_CONNECT_TIMEOUT_MS,
+      );
+      const budgetTimer = setTimeout(
+        () => fail({ status: 'outOfTime', message: `worker ${entry.addr} had not answered yet` }),
+        Math.max(0, giveUp - Date.now()),
       );
       socket.once('error', (e) => fail({ status: 'unreachable', message: `cannot reach worker ${entry.addr}: ${e.message}` }));
       socket.once('close', () => fail({ status: 'unreachable', message: `worker ${entry.addr} closed the connection` }));
@@ -291,7 +301,9 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         readPreamble(socket, parseReply, options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS).then(
           (reply: SlotReply) => {
             if (reply.status === SLOT_STATUS.ok) {
+              if (settled) return; // abandoned meanwhile: the socket is closed already
               settled = true;
+              clearTimeout(budgetTimer);
               if (entry.dropped) socket.destroy(); // the worker was dropped meanwhile: this VM ends at once
               resolve(new RemoteVm(socket, reply.pid, entry.addr, secret));
               return;
@@ -377,7 +389,19 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
     },
 
     async launch(role: VmRole): Promise<VmHandle> {
-      const giveUp = Date.now() + (options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS);
+      const slotWaitMs = options.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS;
+      const giveUp = Date.now() + slotWaitMs;
+      /** What the last attempt that ran out of time was waiting for, to say so. */
+      let abandoned: string | undefined;
+      const outOfTime = (): HostlinkError => {
+        const n = table.size;
+        return new HostlinkError(
+          'vm_crash',
+          n === 0
+            ? 'no remote worker is registered: start `hostlink worker --runtime ADDR` on a worker machine'
+            : `no remote VM slot is free on the ${n} registered worker(s) within ${slotWaitMs} ms${abandoned !== undefined ? ` (${abandoned})` : ''}: add workers or slots, or lower poolSize`,
+        );
+      };
       for (;;) {
         if (closed) throw new HostlinkError('vm_crash', 'the remote launcher is closed');
         const entry = pick();
@@ -386,25 +410,20 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
           // No worker can start one now: say why (the latest reason).
           throw new HostlinkError('vm_crash', all.reduce((a, b) => (b.startFailedUntil > a.startFailedUntil ? b : a)).startFailure);
         }
+        // Checked before every attempt, not only while no worker is free: attempts on workers that fail (each up to
+        // SLOT_CONNECT_TIMEOUT_MS plus the reply timeout) would otherwise go on past slotWaitMs, one after another.
+        const left = giveUp - Date.now();
+        if (left <= 0) throw outOfTime();
         if (entry === undefined) {
-          const left = giveUp - Date.now();
-          if (left <= 0) {
-            const n = table.size;
-            throw new HostlinkError(
-              'vm_crash',
-              n === 0
-                ? 'no remote worker is registered: start `hostlink worker --runtime ADDR` on a worker machine'
-                : `no remote VM slot is free on the ${n} registered worker(s): add workers or slots, or lower poolSize`,
-            );
-          }
           await waitForChange(Math.min(left, BUSY_BACKOFF_MS));
           continue;
         }
         entry.inUse++;
-        const vm = await openSlot(entry);
+        const vm = await openSlot(entry, giveUp);
         if (!(vm instanceof RemoteVm)) {
           entry.inUse--;
-          if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
+          if (vm.status === 'outOfTime') abandoned = vm.message;
+          else if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
           else if (vm.status === 'startFailed') passOver(entry, vm.message);
           else drop(entry, vm.message); // unreachable (no answer in time), TLS failure, or it refused our credentials
           continue;
@@ -412,7 +431,19 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         // The worker said its VM started; the VM must now prove the secret to the node (a wrong hello, or none
         // within the hello timeout, is refused). Until it has, the VM is not handed out: a worker that answers the
         // preamble with VMs that never prove themselves would otherwise fail every call it is given.
-        const refused = await vm.connection.then(() => undefined, (e: unknown) => (e as Error).message);
+        let budget: NodeJS.Timeout | undefined;
+        const refused = await Promise.race([
+          vm.connection.then(() => undefined, (e: unknown) => (e as Error).message),
+          new Promise<null>((resolve) => (budget = setTimeout(() => resolve(null), Math.max(0, giveUp - Date.now())))),
+        ]);
+        clearTimeout(budget);
+        if (refused === null) {
+          // slotWaitMs ran out while the VM had not proved the secret yet: not the worker's fault (yet).
+          entry.inUse--;
+          void vm.stop(0);
+          abandoned = `the VM on worker ${entry.addr} had not proved the secret yet`;
+          continue;
+        }
         if (refused !== undefined) {
           entry.inUse--;
           if (!entry.dropped) passOver(entry, `worker ${entry.addr}: ${refused}`);

@@ -174,3 +174,29 @@ describe('a registered worker whose VM fails the node\'s hello check', { skip },
     assert.doesNotMatch(JSON.stringify(o.result), /the worker went away/);
   });
 });
+
+describe('a launch that finds only a worker that does not answer', { skip }, () => {
+  const dir = tempDir('hostlink-slot-wait-');
+  let host: Host | undefined;
+  let bad: Awaited<ReturnType<typeof fakeWorker>> | undefined;
+  after(async () => {
+    bad?.close();
+    await host?.close();
+    dir.remove();
+  });
+
+  test('gives up at slotWaitMs, with the attempt under way, and does not blame that worker for the node\'s own limit', { timeout: 60_000 }, async () => {
+    const certs = makeCerts(dir.path);
+    // slotWaitMs below the reply timeout (5 s): the attempt is still waiting for the worker's answer when it runs out.
+    // Before, the launch waited the whole reply timeout, dropped the worker, then failed: past slotWaitMs.
+    const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 20_000, workers: { listen: '127.0.0.1:0', tls: certs.node, slotWaitMs: 1500 } });
+    host = h;
+    const kv = await h.deploy(contract('kv-store'));
+    bad = await fakeWorker(h, certs, 1, () => undefined); // completes TLS, never answers the preamble
+    const o = await h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: 'v' })), contextId: id32('slot-wait') });
+    assert.equal(o.applied, false);
+    assert.match(JSON.stringify(o.result), /no remote VM slot is free on the 1 registered worker\(s\) within 1500 ms \(worker 127\.0\.0\.1:\d+ had not answered yet\)/);
+    assert.equal(bad.held.length, 1, 'the node did try it');
+    assert.equal(h.remote!.launcher.workers().length, 1, 'the worker stays registered: the attempt ran out of the launch\'s time, not of its own');
+  });
+});
