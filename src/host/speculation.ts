@@ -2,16 +2,16 @@
  * Early runs of the next call on a context. Calls on one context are applied one after another, each on the
  * state the previous one committed; but a durable commit takes about as long as a small call's execution, and
  * waiting for it left the context's VM idle half the time. So the next call starts as soon as the previous one's
- * execution is final, while that one commits: an early run. Its state reads are answered as after the previous
- * call: from the previous call's writes where it wrote the key, else from the store (which that commit does not
- * change for any other key of the context).
+ * execution is final, while that one commits: an early run. Its state and private-storage reads are answered as
+ * after the previous call: from the previous call's writes where it wrote the key, else from the store (which
+ * that commit does not change for any other key of the context).
  *
  * An early run is kept only if every answer it got is the one a run after the commit gets; otherwise it is thrown
  * away and the call runs again on the committed state. Either way its outcome is the one a run after the commit
  * gives: what a VM does depends only on the message and on what the host answered it. The cases:
  *   - the previous call applied the writes the early run was answered from: the run stands, unless it also asked
- *     the host about anything besides state (private storage, membership, aliases, blobs, fetches: answered from
- *     the store as it was, not as after the previous call);
+ *     the host about anything else (membership, aliases, blobs, fetches: answered from the store as it was, not
+ *     as after the previous call);
  *   - the previous call applied nothing (its result was not a return, its commit failed or was refused): the run
  *     stands if it read none of the keys the previous call would have written;
  *   - anything else (the previous call was run again and applied other writes, or failed without an outcome):
@@ -21,24 +21,36 @@ import type { Effects } from '../protocol/effects.js';
 import type { AnyRequest } from '../protocol/messages.js';
 import { latin1 } from '../latin1.js';
 
-/** A call's state writes by key (latin1 of the key bytes; null removes the key), before they are committed. */
-export type PendingWrites = ReadonlyMap<string, Uint8Array | null>;
+/** Writes by key (latin1 of the key bytes; null removes the key). */
+type KeyedWrites = ReadonlyMap<string, Uint8Array | null>;
 
-const NO_WRITES: PendingWrites = new Map();
+/** A call's writes to its context's state and private storage, before they are committed. */
+export interface PendingWrites {
+  readonly state: KeyedWrites;
+  readonly private: KeyedWrites;
+}
+
+const NO_WRITES: PendingWrites = { state: new Map(), private: new Map() };
+
+function keyed(writes: readonly (readonly [Uint8Array, Uint8Array | null])[]): KeyedWrites {
+  const out = new Map<string, Uint8Array | null>();
+  for (const [key, value] of writes) out.set(latin1(key), value);
+  return out;
+}
 
 /** The writes a call will apply if its commit succeeds: its effects' writes when it returned (and is not a view). */
 export function pendingWrites(applies: boolean, effects: Effects | undefined): PendingWrites {
-  if (!applies || effects === undefined || effects.writes.length === 0) return NO_WRITES;
-  const writes = new Map<string, Uint8Array | null>();
-  for (const [key, value] of effects.writes) writes.set(latin1(key), value);
-  return writes;
+  if (!applies || effects === undefined || effects.writes.length + effects.privateWrites.length === 0) return NO_WRITES;
+  return { state: keyed(effects.writes), private: keyed(effects.privateWrites) };
 }
 
 /** An early run: the previous call's writes it is answered from, and what it asked the host for. */
 export class EarlyRun {
   /** The context's state keys it asked for (latin1 of the key bytes). */
   private readonly keys = new Set<string>();
-  /** True once it asked the host for anything besides state reads and its own loop (node tables, fetches). */
+  /** The context's private keys it asked for. */
+  private readonly privateKeys = new Set<string>();
+  /** True once it asked the host for anything else besides its own loop (membership, aliases, blobs, fetches). */
   private node = false;
 
   constructor(readonly previous: PendingWrites) {}
@@ -47,6 +59,7 @@ export class EarlyRun {
   record(request: AnyRequest, loop: boolean): void {
     if (request.method === 'storage_read') this.keys.add(latin1(request.fields.key));
     else if (request.method === 'storage_read_many') for (const key of request.fields.keys) this.keys.add(latin1(key));
+    else if (request.method === 'private_storage_read') this.privateKeys.add(latin1(request.fields.key));
     else if (!loop) this.node = true;
   }
 
@@ -55,14 +68,20 @@ export class EarlyRun {
    * write the key: read the store).
    */
   pending(key: Uint8Array): Uint8Array | null | undefined {
-    return this.previous.size === 0 ? undefined : this.previous.get(latin1(key));
+    return this.previous.state.size === 0 ? undefined : this.previous.state.get(latin1(key));
+  }
+
+  /** The same for a private key of the context. */
+  pendingPrivate(key: Uint8Array): Uint8Array | null | undefined {
+    return this.previous.private.size === 0 ? undefined : this.previous.private.get(latin1(key));
   }
 
   /** True when this run's answers are those of a run after the previous call settled as `settled`. */
   stands(settled: Settled): boolean {
     if (settled.kind === 'unknown') return false;
     if (settled.kind === 'applied') return settled.writes === this.previous && !this.node;
-    for (const key of this.keys) if (this.previous.has(key)) return false;
+    for (const key of this.keys) if (this.previous.state.has(key)) return false;
+    for (const key of this.privateKeys) if (this.previous.private.has(key)) return false;
     return true;
   }
 }

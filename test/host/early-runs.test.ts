@@ -73,22 +73,41 @@ for (const mode of ['pool', 'oneshot'] as ExecutionMode[]) {
       assert.equal(refused.applied, false);
       assert.equal(returned(read), 'null');
       assert.equal(host.earlyRunStats.discarded - discarded0, 1);
+      // The same for its private write.
+      const [, privateRead] = await Promise.all([c('write_and_add_member', { key: 'k', value: 'new', public_key: '11'.repeat(32) }), c('private_read', { key: 'k' })]);
+      assert.equal(returned(privateRead), 'null');
+      assert.equal(host.earlyRunStats.discarded - discarded0, 2);
       // A read of a key the refused call did not write stands.
       const [again, other] = await Promise.all([c('write_and_add_member', { key: 'k', value: 'new', public_key: '11'.repeat(32) }), c('state_read', { key: 'other' })]);
       assert.equal(again.applied, false);
       assert.equal(returned(other), 'null');
-      assert.equal(host.earlyRunStats.discarded - discarded0, 1);
+      assert.equal(host.earlyRunStats.discarded - discarded0, 2);
     });
 
-    test("a call that asks the node (private storage) after a call that applied sees that call's effects", async () => {
+    test("private storage reads after a call that applied are answered from its writes", async () => {
       const c = on(calls, `${mode}-private`);
-      const [write, read, write2, read2] = await Promise.all([
+      const discarded0 = host.earlyRunStats.discarded;
+      const [write, read, write2, read2, removed, read3] = await Promise.all([
         c('private_write', { key: 'p', value: 'one' }),
         c('private_read', { key: 'p' }),
         c('private_write', { key: 'p', value: 'two' }),
         c('private_read', { key: 'p' }),
+        c('private_remove', { key: 'p' }),
+        c('private_read', { key: 'p' }),
       ]);
-      assert.deepEqual([write, read, write2, read2].map(returned), ['true', '"one"', 'true', '"two"']);
+      assert.deepEqual([write, read, write2, read2, removed, read3].map(returned), ['true', '"one"', 'true', '"two"', '"two"', 'null']);
+      assert.equal(host.earlyRunStats.discarded, discarded0);
+    });
+
+    test('a call that asks the node anything else (here a fetch) after a call that applied is run again on the committed state', async () => {
+      const c = on(calls, `${mode}-node`);
+      const discarded0 = host.earlyRunStats.discarded;
+      // The fetch is answered by the node (refused: no fetch policy), which an early run cannot be answered as
+      // after the previous call; every call queued behind another starts early, whatever the executor.
+      const [first, fetched] = await Promise.all([c('private_write', { key: 'q', value: 'v' }), c('http_fetch', { url: 'http://127.0.0.1:9/' })]);
+      assert.equal(returned(first), 'true');
+      assert.equal(JSON.parse(returned(fetched)).ok, false);
+      assert.equal(host.earlyRunStats.discarded - discarded0, 1);
     });
 
     test('a call that failed (user error) lets the call after it stand on the state before it', async () => {

@@ -91,11 +91,18 @@ export class NodeServices implements NodeBackend {
 
   // ------------------------------------------------------------------ NodeBackend (protocol methods)
 
+  // An early run is answered as after the previous call on its context, which is still committing (speculation.ts).
   readPrivate(job: Job, key: Uint8Array): Uint8Array | undefined {
+    this.state(job); // refuses a VM still talking after its call ended
+    const pending = job.early?.pendingPrivate(key);
+    if (pending !== undefined) return pending ?? undefined;
     return readPrivate(this.view(job), job.message.contextId, key);
   }
 
   privateValueLength(job: Job, key: Uint8Array): number | undefined {
+    this.state(job);
+    const pending = job.early?.pendingPrivate(key);
+    if (pending !== undefined) return pending?.length;
     return privateValueLength(this.view(job), job.message.contextId, key);
   }
 

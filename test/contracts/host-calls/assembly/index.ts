@@ -68,7 +68,7 @@ export function state_read(): void {
 }
 
 /**
- * {"key","value","public_key":hex} → null; writes the key and queues adding the member. The host refuses the
+ * {"key","value","public_key":hex} → null; writes the key (state and private storage) and queues adding the member. The host refuses the
  * whole call at commit when the executor is not a member of the context: a call that returned with writes
  * and applied nothing.
  */
@@ -79,6 +79,7 @@ export function write_and_add_member(): void {
   const pk = hexField(a, "public_key");
   if (key === null || value === null || pk === null || pk.length != 32) return invalid("expected {\"key\":string,\"value\":string,\"public_key\":hex(32 bytes)}");
   storageWrite<string, string>(key, value);
+  privateStorageWrite<string, string>(key, value);
   addMember(pk);
   returnOk("null");
 }
