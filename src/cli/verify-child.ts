@@ -5,7 +5,9 @@
  *
  *   node verify-child.js DATA_DIR
  */
+import { join } from 'node:path';
 import { HostlinkError } from '../errors.js';
+import { blobFileProblem } from '../host/node/blob-content.js';
 import { verifyStore } from '../host/state/verify-store.js';
 import { hostOptions, printJson, withHost } from './common.js';
 
@@ -22,7 +24,8 @@ try {
       // One read transaction for the whole walk: every root is compared with the entries of the same commit.
       const view = host.store.snapshot();
       try {
-        return verifyStore(view, line, (t) => host.store.entryCount?.(t));
+        const blobDir = join(dataDir, 'blobs');
+        return verifyStore(view, line, (t) => host.store.entryCount?.(t), (id, size) => blobFileProblem(blobDir, id, size));
       } finally {
         view.release();
       }

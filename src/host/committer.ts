@@ -22,6 +22,8 @@ import { extend } from '../extend.js';
 
 /** The node's commit side: what only the committer may call. */
 export interface NodeCommit {
+  /** Makes the content of the blobs a successful call wrote durable; awaited before its transaction is issued. */
+  storeBlobs(job: Job): Promise<void>;
   /** Applies a successful call's node effects inside its transaction. */
   apply(txn: KvTxn, job: Job, effects: Effects): void;
   /** Ends a call at the node, success or not. */
@@ -73,7 +75,11 @@ export class Committer {
     let applied = result.code === 'return' && !view;
     let root: Uint8Array | undefined;
     try {
-      if (applied) root = await this.group.write(() => this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes))));
+      if (applied) {
+        // Blob content first, outside the group's hold and lmdb's batch: its record must not be durable before it.
+        await this.node.storeBlobs(job);
+        root = await this.group.write(() => this.store.write((txn) => (this.node.apply(txn, job, effects), applyDelta(txn, contextId, effects.writes))));
+      }
     } catch (e) {
       // Nothing of the call was written (the transaction rolled back); the outcome says why.
       applied = false;

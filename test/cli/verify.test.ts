@@ -63,8 +63,8 @@ describe('hostlink verify', () => {
   test('a sound store: every table read, each context and code checked, exit 0', () => {
     const r = verify(sound);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /: 13 tables, [\d,]+ entries .*; 1 contract, 2 contexts checked\n/);
-    assert.match(r.stdout, /every code matches its hash and every context its state root\n$/);
+    assert.match(r.stdout, /: 13 tables, [\d,]+ entries .*; 1 contract, 2 contexts, 0 blobs checked\n/);
+    assert.match(r.stdout, /every code matches its hash, every context its state root and every blob file its record\n$/);
     const json = verify(sound, '--json');
     assert.equal(json.status, 0, json.stderr);
     const report = JSON.parse(json.stdout) as { ok: boolean; codes: number; contexts: number; problems: unknown[]; tables: { table: string; entries: number }[] };

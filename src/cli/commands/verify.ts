@@ -1,5 +1,6 @@
 /** `hostlink verify`: read the whole store and check it against its own hashes, in a child process. */
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { HOSTLINK_ERROR_CODES, HostlinkError, type HostlinkErrorCode } from '../../errors.js';
@@ -9,8 +10,9 @@ import { dataDirOf, DEFAULT_DATA_DIR, HOST_OPTIONS, parse, printJson } from '../
 export const usage = `usage: hostlink verify [--data-dir DIR] [--json]
 
 Reads every table of the store in DIR end to end and checks it against its own hashes: each contract's code
-against its hash, and each context's state tree and root against its entries (the root computed again from
-scratch). Nothing is written. Run it with the node stopped (it waits for the directory like the other commands).
+against its hash, each context's state tree and root against its entries (the root computed again from
+scratch), and each recorded blob against its file in DIR/blobs (present, of the recorded size, hashing to its
+id; every file is read whole). Nothing is written. Run it with the node stopped (it waits for the directory like the other commands).
 
 The store's pages carry no checksums of their own: a damaged page is found only by reading it, and reading one
 can crash the reader. The reading runs in a child process, so a crash is reported with the table or context it
@@ -35,6 +37,7 @@ const where = (s: VerifyStep | undefined): string => {
   if (s === undefined) return 'opening the store';
   if (s.step === 'table') return `reading table ${s.table}${s.entries > 0 ? ` (past ${s.entries.toLocaleString('en-US')} entries)` : ''}`;
   if (s.step === 'codes') return 'checking the contracts\' code';
+  if (s.step === 'blobs') return `checking blob files${s.checked > 0 ? ` (past ${s.checked.toLocaleString('en-US')})` : ''}`;
   return `checking context ${s.context} (${s.index + 1} of ${s.of})`;
 };
 
@@ -107,13 +110,20 @@ export async function run(argv: string[]): Promise<number> {
   const bytes = report.tables.reduce((n, t) => n + t.bytes, 0);
   process.stdout.write(
     `read ${dir}: ${report.tables.length} tables, ${entries.toLocaleString('en-US')} entries (${bytes.toLocaleString('en-US')} bytes of keys and values); ` +
-      `${report.codes} contract${report.codes === 1 ? '' : 's'}, ${report.contexts} context${report.contexts === 1 ? '' : 's'} checked\n`,
+      `${report.codes} contract${report.codes === 1 ? '' : 's'}, ${report.contexts} context${report.contexts === 1 ? '' : 's'}, ${report.blobs} blob${report.blobs === 1 ? '' : 's'} checked\n`,
   );
   if (report.problems.length === 0) {
-    process.stdout.write('every code matches its hash and every context its state root\n');
+    process.stdout.write('every code matches its hash, every context its state root and every blob file its record\n');
     return 0;
   }
   for (const p of report.problems) process.stdout.write(`${p.kind} ${p.id}: ${p.problem}\n`);
+  if (report.problems.some((p) => p.kind === 'blob')) {
+    // A blob's content is all its id names: the same bytes uploaded again (a call that writes that blob) replace the
+    // damaged file, without a restore.
+    process.stderr.write(
+      `hostlink: a missing or damaged blob file is replaced by the next call that writes the same content again (a blob's id is computed from its content), or restore ${join(dir, 'blobs')} from a backup\n`,
+    );
+  }
   process.stderr.write(
     `hostlink: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} in the store in ${dir} (listed above). Nothing was changed: restore the directory from a backup.\n`,
   );

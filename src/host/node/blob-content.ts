@@ -7,21 +7,34 @@
  * A blob being written goes to a staging file in a directory of this Host instance
  * (`blobs/staging/<pid>-<random>/`), removed at close; the directories of processes that no longer run are
  * removed when a Host opens.
+ *
+ * Durability: the record is fsynced by LMDB's commit, so the file must be on disk before that commit is issued,
+ * or a power cut leaves a record whose file is missing or empty. The staged file is fsynced from finish() on,
+ * in the background while the call goes on; store() waits for that, moves the file into place and fsyncs the
+ * directories that name it, and the committer issues the transaction only after store() has resolved.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { HostlinkError } from '../../errors.js';
 import { checkOwnSubdirectory, DATA_DIR_MODE, DATA_FILE_MODE, runsAs } from '../state/data-dir.js';
-import { BlobHasher } from './blob-id.js';
+import { BLOB_CHUNK_BYTES, BlobHasher } from './blob-id.js';
 
 /** A blob that was fully written: readable, then either committed or discarded. */
 export interface StagedBlob {
   readonly id: Uint8Array;
   readonly size: bigint;
   read(offset: bigint, length: number): Uint8Array;
-  /** Moves the content into the store (a no-op when the store already holds this id). */
-  commit(): void;
+  /**
+   * Moves the content into the store, durably (its bytes and its directory entry synced), before the transaction
+   * that records it is issued. A copy already stored under this id is replaced: it may be one a power cut damaged
+   * before this version synced blobs, and the staged copy is known sound (it was hashed as it was written).
+   * Rejects with HostlinkError('store'); the call then ends with it and nothing is applied.
+   */
+  store(): Promise<void>;
+  /** True once store() has resolved: only then may a transaction record the blob. */
+  readonly stored: boolean;
   discard(): void;
 }
 
@@ -62,12 +75,18 @@ export function memoryBlobContent(): BlobContent {
         finish() {
           const content = new Uint8Array(Buffer.concat(parts));
           const id = hasher.digest();
+          let stored = false;
           return {
             id,
             size: hasher.size,
             read: (offset, length) => sliceOf(content, offset, length),
-            commit: () => {
+            store: () => {
               if (!blobs.has(hex(id))) blobs.set(hex(id), content);
+              stored = true;
+              return Promise.resolve();
+            },
+            get stored() {
+              return stored;
             },
             discard: () => undefined,
           };
@@ -132,11 +151,44 @@ function ownerOf(path: string): number {
   }
 }
 
+/**
+ * Makes a blob's `<hh>` directory in the root; true when it was made here (its name in the root is then to sync).
+ * Not `recursive`: the root exists from open on, and Node's asynchronous recursive mkdir reports a full disk
+ * (ENOSPC) as ENOENT.
+ */
+async function makeDirectory(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir, { mode: DATA_DIR_MODE });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/** fsync of a directory: makes the names in it (a file renamed in, a directory made) survive a power cut. */
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export function diskBlobContent(root: string): BlobContent {
   const stagingRoot = join(root, 'staging');
   checkOwnSubdirectory(root);
   checkOwnSubdirectory(stagingRoot);
-  mkdirSync(stagingRoot, { recursive: true, mode: DATA_DIR_MODE });
+  const made = mkdirSync(stagingRoot, { recursive: true, mode: DATA_DIR_MODE });
+  // A root made here (and any parent made with it) is named in the directory above it: synced once, so the blobs
+  // stored later are not lost with their root's entry.
+  if (made !== undefined && resolve(made) !== resolve(stagingRoot)) {
+    for (let dir = resolve(root); ; dir = dirname(dir)) {
+      syncDirectoryNow(dirname(dir));
+      if (dir === resolve(made) || dirname(dir) === dir) break;
+    }
+  }
   // Blobs are the node's data like its state: a root an earlier version created open to others is closed here.
   const st = lstatSync(root);
   if (st.isDirectory() && (st.mode & 0o077) !== 0 && st.uid === process.geteuid?.()) chmodSync(root, DATA_DIR_MODE);
@@ -147,7 +199,23 @@ export function diskBlobContent(root: string): BlobContent {
   // The node's disk, not the VM: a store failure (the upload is discarded with the call).
   const stagingFailed = (e: unknown): HostlinkError =>
     new HostlinkError('store', `staging a blob in ${staging} failed: ${(e as Error).message}`, { cause: e });
-  const finalPath = (id: Uint8Array): string => join(root, hex(id).slice(0, 2), hex(id));
+  const storeFailed = (id: Uint8Array, e: unknown): HostlinkError =>
+    new HostlinkError('store', `storing blob ${hex(id)} in ${root} failed: ${(e as Error).message}`, { cause: e });
+  const dirOf = (id: Uint8Array): string => join(root, hex(id).slice(0, 2));
+  /**
+   * Each `<hh>` directory once it exists and its name in the root is durable. Shared: a store() that found the
+   * directory another one had just made must still wait for that one's sync of the root before its commit.
+   */
+  const dirsReady = new Map<string, Promise<void>>();
+  const directoryReady = (dir: string): Promise<void> => {
+    let ready = dirsReady.get(dir);
+    if (ready === undefined) {
+      ready = makeDirectory(dir).then((made) => (made ? syncDirectory(root) : undefined));
+      dirsReady.set(dir, ready);
+    }
+    return ready;
+  };
+  const finalPath = (id: Uint8Array): string => join(dirOf(id), hex(id));
 
   return {
     upload() {
@@ -158,11 +226,11 @@ export function diskBlobContent(root: string): BlobContent {
       } catch (e) {
         throw stagingFailed(e);
       }
-      let open = true;
+      let fdOpen = true;
       const hasher = new BlobHasher();
       const closeFd = (): void => {
-        if (open) closeSync(fd);
-        open = false;
+        if (fdOpen) closeSync(fd);
+        fdOpen = false;
       };
       return {
         append(bytes) {
@@ -175,28 +243,47 @@ export function diskBlobContent(root: string): BlobContent {
           }
         },
         finish() {
-          closeFd();
+          // The fsync runs in libuv's pool while the call goes on (a sync one here would stop every other VM's
+          // requests for it); store() waits for it. It never rejects: its error, if any, is store()'s to report.
+          fdOpen = false;
+          const synced = new Promise<Error | null>((done) => {
+            fsync(fd, (e) => {
+              let error: Error | null = e;
+              try {
+                closeSync(fd);
+              } catch (c) {
+                error ??= c as Error;
+              }
+              done(error);
+            });
+          });
           const id = hasher.digest();
           let present = true;
+          let stored = false;
           return {
             id,
             size: hasher.size,
             read: (offset, length) => readFileRange(path, offset, length) ?? new Uint8Array(0),
-            commit: () => {
+            store: async () => {
               if (!present) return;
-              const target = finalPath(id);
+              const dir = dirOf(id);
               try {
-                if (existsSync(target)) {
-                  unlinkSync(path); // same id, same content: keep the stored copy
-                } else {
-                  mkdirSync(join(root, hex(id).slice(0, 2)), { recursive: true, mode: DATA_DIR_MODE });
-                  renameSync(path, target);
-                }
+                const error = await synced;
+                if (error !== null) throw error;
+                await directoryReady(dir);
+                // Over a copy already there too: it may be damaged (see StagedBlob.store), this one is not.
+                await rename(path, finalPath(id));
+                await syncDirectory(dir);
               } catch (e) {
+                dirsReady.delete(dir); // made again (or found) by the next store(), in case it was removed
                 // A store failure (no space, no inodes, an I/O error): the call ends with it and nothing is applied.
-                throw new HostlinkError('store', `storing blob ${hex(id)} in ${root} failed: ${(e as Error).message}`, { cause: e });
+                throw storeFailed(id, e);
               }
               present = false;
+              stored = true;
+            },
+            get stored() {
+              return stored;
             },
             discard: () => {
               if (present) rmSync(path, { force: true });
@@ -213,4 +300,48 @@ export function diskBlobContent(root: string): BlobContent {
     read: (id, offset, length) => readFileRange(finalPath(id), offset, length),
     close: () => rmSync(staging, { recursive: true, force: true }),
   };
+}
+
+function syncDirectoryNow(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What is wrong with the stored file of a recorded blob (`hostlink verify`), or undefined when it holds the
+ * `size` bytes its id names. Reads the whole file, a chunk at a time.
+ */
+export function blobFileProblem(root: string, id: Uint8Array, size: bigint): string | undefined {
+  const path = join(root, hex(id).slice(0, 2), hex(id));
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `its record says ${size} bytes, but its file ${path} is missing` : `its file ${path} cannot be opened: ${(e as Error).message}`;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return `${path} is not a regular file`;
+    if (BigInt(st.size) !== size) return `its record says ${size} bytes, but its file ${path} has ${st.size}`;
+    const hasher = new BlobHasher();
+    const buf = Buffer.alloc(BLOB_CHUNK_BYTES);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hasher.update(buf.subarray(0, n));
+    }
+    if (hasher.size !== size) return `its record says ${size} bytes, but reading its file ${path} gave ${hasher.size}`;
+    const actual = hasher.digest();
+    if (Buffer.compare(actual, id) !== 0) return `its file ${path} has the recorded ${size} bytes, but they hash to ${hex(actual)}: the content is damaged`;
+    return undefined;
+  } catch (e) {
+    return `reading its file ${path} failed: ${(e as Error).message}`;
+  } finally {
+    closeSync(fd);
+  }
 }

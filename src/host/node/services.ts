@@ -191,8 +191,23 @@ export class NodeServices implements NodeBackend {
   // ------------------------------------------------------------------ applying outcomes
 
   /**
+   * Stores the blobs a successful call wrote, durably, before its transaction is issued: the transaction's
+   * fsynced commit must not reach the disk before the content it records (after a power cut, a record whose file
+   * is missing or empty). If the transaction then fails, the files are only orphans, which are never served.
+   * Not inside the transaction: lmdb runs that callback synchronously in its batch, where waiting for the disk
+   * would hold the commits of every other call. Rejects with HostlinkError('store').
+   */
+  async storeBlobs(job: Job): Promise<void> {
+    // Together (their syncs overlap), and every one settled before this returns: settle() removes what is left in
+    // staging, which a store() still under way would then fail on, unobserved.
+    const results = await Promise.allSettled([...(this.jobs.get(job)?.staged.values() ?? [])].map((staged) => staged.store()));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /**
    * Applies a successful call's node effects inside its transaction: private writes, context mutations,
-   * proposals and approvals, the blobs it wrote, and its blob announcements.
+   * proposals and approvals, the records of the blobs it wrote (stored by storeBlobs first), and its blob
+   * announcements.
    */
   apply(txn: KvTxn, job: Job, effects: Effects): void {
     const msg = job.message;
@@ -201,11 +216,10 @@ export class NodeServices implements NodeBackend {
     recordProposals(txn, msg.contextId, msg.executorId, effects.proposals, effects.approvals);
     const s = this.jobs.get(job);
     for (const staged of s?.staged.values() ?? []) {
-      // The content moves first: if the transaction then fails, an unrecorded file is only an orphan.
-      staged.commit();
+      // A record of content not yet durable is what a power cut turns into a blob without its bytes.
+      if (!staged.stored) throw new HostlinkError('internal', `blob ${hex(staged.id)} recorded before storeBlobs() stored it`);
       if (txn.get('blobs', staged.id) === undefined) txn.put('blobs', staged.id, u64le(staged.size));
     }
-    s?.staged.clear();
     for (const a of effects.blobAnnouncements) {
       const size = txn.get('blobs', a.blobId);
       if (size !== undefined) txn.put('blob_announcements', concat(a.contextId, a.blobId), size);

@@ -1,7 +1,9 @@
 /**
  * A whole-store check for operators (`hostlink verify`): every table read end to end, every code entry against
  * its hash, and every context's state tree and root against its entries, the root recomputed from scratch by
- * merkle-reference.ts (which shares no code with the incremental tree). LMDB pages carry no checksums, so a
+ * merkle-reference.ts (which shares no code with the incremental tree), and, when given the blob directory's
+ * check, every blob record against its file (blob files are outside the store: a power cut could leave a record
+ * whose file is missing or empty, and no other read notices until a guest downloads it). LMDB pages carry no checksums, so a
  * damaged page is found only by reading it; reading one may crash the reading process, which is why the CLI
  * runs this in a child process and reports where the child was (the progress callback says).
  */
@@ -15,6 +17,7 @@ import { CONTEXT_ID_BYTES, computeRootFromScratch, decodeEntry, stateRoot, verif
 export type VerifyStep =
   | { step: 'table'; table: TableName; entries: number }
   | { step: 'codes' }
+  | { step: 'blobs'; checked: number }
   | { step: 'context'; context: string; index: number; of: number };
 
 export interface TableCount {
@@ -26,10 +29,11 @@ export interface TableCount {
 export interface StoreProblem {
   /**
    * 'table' (reading found another number of entries than the table's header counts: damaged pages), 'code' (an
-   * entry that is not its hash's code, or whose recorded length is not its length), 'context' (a state tree or root that is not its entries').
+   * entry that is not its hash's code, or whose recorded length is not its length), 'context' (a state tree or root that is not its entries'),
+   * 'blob' (a blob record whose file is missing, has another size than recorded, or does not hash to its id).
    */
-  kind: 'table' | 'code' | 'context';
-  /** The table's name, the code hash or the context id (hex). */
+  kind: 'table' | 'code' | 'context' | 'blob';
+  /** The table's name, the code hash, the context id or the blob id (hex). */
   id: string;
   problem: string;
 }
@@ -38,11 +42,18 @@ export interface StoreReport {
   tables: TableCount[];
   codes: number;
   contexts: number;
+  /** Blob records checked against their files (0 when no check of the files was given). */
+  blobs: number;
   problems: StoreProblem[];
 }
 
+/** What is wrong with a recorded blob's stored content, or undefined when it is sound. */
+export type BlobFileCheck = (id: Uint8Array, size: bigint) => string | undefined;
+
 /** Progress is reported every this many entries of a table (and before every context). */
 const ENTRIES_PER_STEP = 10_000;
+/** ...and every this many blob files (each one is read whole). */
+const BLOBS_PER_STEP = 100;
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const equal = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
@@ -53,7 +64,12 @@ const problemOf = (e: unknown): string => (isHostlinkError(e) || e instanceof Er
  * count from its own header when the store keeps one: a damaged branch page can make the walk skip a whole
  * subtree without an error (a store with one damaged page read a third fewer tree pages and passed every root check).
  */
-export function verifyStore(reader: KvReader, progress: (s: VerifyStep) => void = () => undefined, counted?: (t: TableName) => number | undefined): StoreReport {
+export function verifyStore(
+  reader: KvReader,
+  progress: (s: VerifyStep) => void = () => undefined,
+  counted?: (t: TableName) => number | undefined,
+  blobFile?: BlobFileCheck,
+): StoreReport {
   const tables: TableCount[] = [];
   const problems: StoreProblem[] = [];
   for (const table of TABLES) {
@@ -103,7 +119,21 @@ export function verifyStore(reader: KvReader, progress: (s: VerifyStep) => void 
     const problem = contextProblem(reader, Uint8Array.from(Buffer.from(context, 'hex')));
     if (problem !== undefined) problems.push({ kind: 'context', id: context, problem });
   });
-  return { tables, codes, contexts: sorted.length, problems };
+
+  progress({ step: 'blobs', checked: 0 });
+  let blobs = 0;
+  for (const [id, record] of reader.range('blobs', new Uint8Array(0))) {
+    if (record.length !== 8) {
+      problems.push({ kind: 'blob', id: hex(id), problem: `its record is ${record.length} bytes, not a u64 size` });
+      continue;
+    }
+    if (blobFile === undefined) continue;
+    const size = new DataView(record.buffer, record.byteOffset, 8).getBigUint64(0, true);
+    const problem = blobFile(id, size);
+    if (problem !== undefined) problems.push({ kind: 'blob', id: hex(id), problem });
+    if (++blobs % BLOBS_PER_STEP === 0) progress({ step: 'blobs', checked: blobs });
+  }
+  return { tables, codes, contexts: sorted.length, blobs, problems };
 }
 
 /** Why this context's stored tree or root is not the one of its entries, or undefined. */
