@@ -45,8 +45,17 @@ export type { CallRequest, ExecutionMode, FollowUp, FollowUpHalt, Outcome } from
 export interface HostOptions {
   /** LMDB directory; omit for an in-memory store (tests, embedding). */
   dataDir?: string;
-  /** A store to use instead of opening one (the Host then does not close it). */
+  /**
+   * A store to use instead of opening one (the Host then does not close it). A store whose tables outlive the
+   * process (`store.persistent`, an LMDB store) needs `blobDir` or `dataDir` for the blob contents its `blobs`
+   * records name: kept in memory, they would be lost at close while the records stay.
+   */
   store?: KvStore;
+  /**
+   * Directory of blob contents (default `<dataDir>/blobs`; without either, blobs are kept in memory). For a Host
+   * given a persistent `store`: the directory that belongs with it, kept and backed up together.
+   */
+  blobDir?: string;
   transport?: Transport;
   mode?: ExecutionMode;
   poolSize?: number;
@@ -156,7 +165,7 @@ export class Host {
     this.events = new HostEvents(this.logger);
     this.remote = options.workers !== undefined ? attachRemoteWorkers(options.workers, this.logger, this.events) : null;
     this.services = new NodeServices(store, {
-      ...(options.dataDir !== undefined ? { blobDir: join(options.dataDir, 'blobs') } : {}),
+      ...(blobDirOf(options) !== undefined ? { blobDir: blobDirOf(options) } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.sharedBlobs ? { sharedBlobs: options.sharedBlobs } : {}),
     });
@@ -197,6 +206,7 @@ export class Host {
   private static async openStore(options: HostOptions): Promise<Host> {
     checkHostOptions(options);
     checkLauncher(options);
+    checkBlobDir(options);
     if (options.store) return new Host(options.store, false, options);
     if (options.dataDir === undefined) return new Host(createMemoryStore(), true, options);
     const lock = lockDataDir(options.dataDir);
@@ -400,5 +410,24 @@ function checkLauncher(options: HostOptions): void {
   }
   if (launcher === 'thread' && sandbox.mode !== 'off') {
     throw new HostlinkError('usage', "launcher 'thread' runs VMs inside the host process without an OS sandbox: it needs sandbox 'off' (--launcher thread --sandbox off)");
+  }
+}
+
+/** Where blob contents go: `blobDir`, else `<dataDir>/blobs`, else memory (undefined). */
+function blobDirOf(options: HostOptions): string | undefined {
+  return options.blobDir ?? (options.dataDir !== undefined ? join(options.dataDir, 'blobs') : undefined);
+}
+
+function checkBlobDir(options: HostOptions): void {
+  if (options.blobDir !== undefined && (typeof options.blobDir !== 'string' || options.blobDir === '')) {
+    throw new HostlinkError('usage', `blobDir must be a directory path (got ${JSON.stringify(options.blobDir)})`);
+  }
+  // Records in a store that outlives the process, contents in this process's memory: after a restart every blob
+  // is recorded with its size and reads as empty. Refused rather than guessed: the directory is the caller's.
+  if (options.store?.persistent === true && blobDirOf(options) === undefined) {
+    throw new HostlinkError(
+      'usage',
+      'the store passed to Host.open keeps its tables on disk, but blob contents would be kept in memory and lost at close while their records stay: pass blobDir (say the store\'s directory + "/blobs"), or dataDir',
+    );
   }
 }

@@ -1,7 +1,7 @@
 /**
- * Where blob bytes live: content-addressed files under `<dataDir>/blobs/` (one file per blob, named by its hex
- * id, in a directory per first byte), or a map for a host without a data directory. Which blobs exist is
- * decided by the 'blobs' table, written in the same transaction as the rest of a call's outcome: a file
+ * Where blob bytes live: content-addressed files under `<dataDir>/blobs/` or HostOptions.blobDir (one file per
+ * blob, named by its hex id, in a directory per first byte), or a map for a host without either. Which blobs
+ * exist is decided by the 'blobs' table, written in the same transaction as the rest of a call's outcome: a file
  * without a record is invisible (an interrupted commit leaves at most such an orphan).
  *
  * A blob being written goes to a staging file in a directory of this Host instance

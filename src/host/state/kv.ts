@@ -107,6 +107,11 @@ export interface KvSnapshot extends KvReader {
 
 export interface KvStore extends KvReader {
   /**
+   * True when the tables outlive the process (LMDB). A Host given such a store refuses to keep blob contents in
+   * memory (HostOptions.blobDir); a store of your own that persists should say so here.
+   */
+  readonly persistent?: boolean;
+  /**
    * A read view that later commits do not change (a call's view of other contexts stays as it began). Every
    * snapshot must be released; while one is held the store keeps the old versions it may read.
    */

@@ -262,6 +262,7 @@ export async function openLmdbStore(dir: string, options: LmdbStoreOptions = {})
   };
 
   const store: KvStore = {
+    persistent: true,
     get(t, key) {
       check();
       return read(t, key);
