@@ -66,8 +66,8 @@ export class Committer {
    * Applies a job's outcome. 'conflict': another call committed first an alias this one took (only when
    * `retry`); the caller runs the call again on the new state so the outcome never depends on timing.
    */
-  async finish(job: Job, end: JobEnd, info: CallInfo, queuedAt: number, view: boolean, retry: boolean): Promise<Outcome | 'conflict'> {
-    const endedAt = performance.now();
+  /** `endedAt`: when the VM's work ended (an early run then waits for the call before it: apply time, not VM). */
+  async finish(job: Job, end: JobEnd, endedAt: number, info: CallInfo, queuedAt: number, view: boolean, retry: boolean): Promise<Outcome | 'conflict'> {
     const contextId = job.message.contextId;
     const effects = end.kind === 'result' ? end.effects : emptyEffects();
     let result = end.kind === 'result' ? end.result : endResult(end);
@@ -120,20 +120,26 @@ export class Committer {
    * Ends an early run that did not stand (speculation.ts) without an outcome: nothing of it is applied or
    * reported; what it staged at the node is dropped. The call runs again.
    */
-  discard(job: Job): void {
+  discard(job: Job, end: JobEnd, info: CallInfo): void {
     this.node.settle(job);
+    // Its VM's crash is still one (metrics, logs), though the call runs again.
+    if (end.kind === 'crash') this.reportCrash(job, info, end.crash);
+  }
+
+  /** The warning and vm.crashed for a VM that ended without a result. */
+  private reportCrash(job: Job, info: CallInfo, crash: VmCrash): void {
+    const pid = job.trace.startedAt === undefined ? null : job.trace.vmPid;
+    const lastLine = crash.stderr.trim().split('\n').pop() ?? '';
+    this.logger.warn('a VM process ended without a result', { callId: info.callId, pid, exitCode: crash.exitCode, signal: crash.signal, lastLine });
+    const worker = crash.worker !== undefined ? { worker: crash.worker } : {};
+    if (pid !== null) this.events.emit('vm.crashed', { pid, callId: info.callId, exitCode: crash.exitCode, signal: crash.signal, lastLine, ...worker });
   }
 
   /** call.finished (and vm.crashed) for a call that has its outcome. */
   private report(job: Job, info: CallInfo, outcome: Outcome, queuedAt: number, endedAt: number): void {
     const t = job.trace;
     const pid = t.startedAt === undefined ? null : t.vmPid;
-    if (outcome.crash) {
-      const lastLine = outcome.crash.stderr.trim().split('\n').pop() ?? '';
-      this.logger.warn('a VM process ended without a result', { callId: info.callId, pid, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine });
-      const worker = outcome.crash.worker !== undefined ? { worker: outcome.crash.worker } : {};
-      if (pid !== null) this.events.emit('vm.crashed', { pid, callId: info.callId, exitCode: outcome.crash.exitCode, signal: outcome.crash.signal, lastLine, ...worker });
-    }
+    if (outcome.crash) this.reportCrash(job, info, outcome.crash);
     if (!this.events.has('call.finished')) return;
     const now = performance.now();
     const startedAt = t.startedAt ?? endedAt;

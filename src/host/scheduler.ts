@@ -101,12 +101,13 @@ export class Scheduler {
         } finally {
           committer.group.end(job);
         }
+        const endedAt = performance.now();
         const early = job.early;
         if (early !== null) {
           this.earlyRuns.runs++;
           if (!early.stands(await previous!.settled)) {
             this.earlyRuns.discarded++;
-            committer.discard(job);
+            committer.discard(job, end, info);
             job = newJob(null); // its answers were not those of a run after the previous call: run it on that state
             continue;
           }
@@ -114,7 +115,7 @@ export class Scheduler {
         const returned = end.kind === 'result' && end.result.code === 'return' && !view;
         const writes = pendingWrites(returned, end.kind === 'result' ? end.effects : undefined);
         executionFinal(writes); // the next call on this context may start while this one commits
-        const done = await committer.finish(job, end, info, queuedAt, view, conflicts < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
+        const done = await committer.finish(job, end, endedAt, info, queuedAt, view, conflicts < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
         if (done !== 'conflict') return { outcome: done, settled: done.applied ? { kind: 'applied' as const, writes } : SETTLED_NOTHING };
         conflicts++;
         job = newJob(null); // another call committed an alias this one took first: run it again on the new state

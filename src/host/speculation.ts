@@ -10,8 +10,8 @@
  * away and the call runs again on the committed state. Either way its outcome is the one a run after the commit
  * gives: what a VM does depends only on the message and on what the host answered it. The cases:
  *   - the previous call applied the writes the early run was answered from: the run stands, unless it also asked
- *     the host about anything else (membership, aliases, blobs, fetches: answered from the store as it was, not
- *     as after the previous call);
+ *     the node anything else it answers from the store (membership, aliases, stored blobs: answered from the
+ *     store as it was, not as after the previous call);
  *   - the previous call applied nothing (its result was not a return, its commit failed or was refused): the run
  *     stands if it read none of the keys the previous call would have written;
  *   - anything else (the previous call was run again and applied other writes, or failed without an outcome):
@@ -44,13 +44,20 @@ export function pendingWrites(applies: boolean, effects: Effects | undefined): P
   return { state: keyed(effects.writes), private: keyed(effects.privateWrites) };
 }
 
+/**
+ * Requests whose answers do not come from the store: a fetch (the node's fetch policy and the network), and blob
+ * uploads (answered from the uploaded bytes). After the previous call's commit they are answered the same, so an
+ * early run that made them is not run again for them (a fetch made twice is a request the outside world sees).
+ */
+const STORE_INDEPENDENT: ReadonlySet<string> = new Set(['http_fetch', 'blob_append', 'blob_finish']);
+
 /** An early run: the previous call's writes it is answered from, and what it asked the host for. */
 export class EarlyRun {
   /** The context's state keys it asked for (latin1 of the key bytes). */
   private readonly keys = new Set<string>();
   /** The context's private keys it asked for. */
   private readonly privateKeys = new Set<string>();
-  /** True once it asked the host for anything else besides its own loop (membership, aliases, blobs, fetches). */
+  /** True once it asked the node anything else answered from the store (membership, aliases, stored blobs). */
   private node = false;
 
   constructor(readonly previous: PendingWrites) {}
@@ -60,7 +67,7 @@ export class EarlyRun {
     if (request.method === 'storage_read') this.keys.add(latin1(request.fields.key));
     else if (request.method === 'storage_read_many') for (const key of request.fields.keys) this.keys.add(latin1(key));
     else if (request.method === 'private_storage_read') this.privateKeys.add(latin1(request.fields.key));
-    else if (!loop) this.node = true;
+    else if (!loop && !STORE_INDEPENDENT.has(request.method)) this.node = true;
   }
 
   /**

@@ -4,9 +4,14 @@
  * submitting the next: through real VM processes and a real LMDB store, with the calls submitted at once.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { Host, type Outcome } from '../../src/host/host.js';
 import type { ExecutionMode } from '../../src/host/call-types.js';
+import { createMemoryStore } from '../../src/host/state/memory-store.js';
+import type { KvStore } from '../../src/host/state/kv.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
 
 const returned = (o: Outcome): string => {
@@ -121,3 +126,81 @@ for (const mode of ['pool', 'oneshot'] as ExecutionMode[]) {
     });
   });
 }
+
+describe('early runs: what they report and what they repeat', () => {
+  test("an early run's VM time ends with its VM's work, not with the previous call's commit", async () => {
+    // A store whose commits take 1.5 s: the early read ends long before the write before it is durable.
+    const inner = createMemoryStore();
+    const slow: KvStore = Object.assign(Object.create(inner) as KvStore, {
+      write: async <T>(fn: Parameters<KvStore['write']>[0]): Promise<T> => {
+        await new Promise((r) => setTimeout(r, 1500));
+        return inner.write(fn) as Promise<T>;
+      },
+    });
+    const host = await Host.open({ store: slow, poolSize: 2 });
+    try {
+      const kv = await host.deploy(contract('kv-store'));
+      const call = (method: string, input: unknown): Promise<Outcome> => host.call({ codeHash: kv, method, input: utf8(JSON.stringify(input)), contextId: id32('slow') });
+      await call('set', { key: 'warm', value: 'up' });
+      const queued = new Map<number, number>();
+      const finished = new Map<number, { at: number; vmEnd: number }>();
+      host.events.on('call.queued', (e) => queued.set(e.callId, performance.now()));
+      host.events.on('call.finished', (e) => finished.set(e.callId, { at: performance.now(), vmEnd: queued.get(e.callId)! + e.durations.queueMs + e.durations.vmMs }));
+      const [set, get] = await Promise.all([call('set', { key: 'a', value: '1' }), call('get', { key: 'a' })]);
+      assert.equal(returned(get), '"1"');
+      assert.equal(host.earlyRunStats.runs, 1);
+      // The read's VM work ended before the write's commit was done (durations are measured on one clock).
+      assert.ok(finished.get(get.callId)!.vmEnd < finished.get(set.callId)!.at, JSON.stringify([...finished]));
+    } finally {
+      await host.close();
+    }
+  });
+
+  test('a fetch made by an early run behind a call that applied is not made again', async () => {
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      res.end('pong');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const host = await Host.open({ poolSize: 2, fetch: { allow: [origin] } });
+    try {
+      const calls = await host.deploy(contract('host-calls'));
+      const c = (method: string, input: unknown): Promise<Outcome> => host.call({ codeHash: calls, method, input: utf8(JSON.stringify(input)), contextId: id32('fetching') });
+      const [first, fetched] = await Promise.all([c('private_write', { key: 'q', value: 'v' }), c('http_fetch', { url: `${origin}/ping`, method: 'POST', body: 'once' })]);
+      assert.equal(returned(first), 'true');
+      assert.deepEqual(JSON.parse(returned(fetched)), { ok: true, body: 'pong' });
+      assert.deepEqual([requests, host.earlyRunStats.runs, host.earlyRunStats.discarded], [1, 1, 0]);
+    } finally {
+      await host.close();
+      server.close();
+    }
+  });
+
+  test('a VM that crashes in an early run that is then run again is reported (vm.crashed)', async () => {
+    const host = await Host.open({ poolSize: 2 });
+    try {
+      const calls = await host.deploy(contract('host-calls'));
+      const c = (method: string, input: unknown, gasLimit?: bigint): Promise<Outcome> =>
+        host.call({ codeHash: calls, method, input: utf8(JSON.stringify(input)), contextId: id32('crashing'), ...(gasLimit !== undefined ? { gasLimit } : {}) });
+      await c('private_write', { key: 'warm', value: 'up' });
+      const crashed: number[] = [];
+      host.events.on('vm.crashed', (e) => crashed.push(e.pid));
+      const started = new Promise<number>((resolve) => host.events.on('call.started', (e) => e.method === 'member_then_spin' && resolve(e.vmPid!)));
+      // The spin asks the node about membership, so behind a call that applied it is thrown away and run again.
+      const both = Promise.all([c('private_write', { key: 'k', value: 'v' }), c('member_then_spin', {}, 40_000_000_000n)]);
+      const pid = await started;
+      // Killed once it spins, after its membership request (it spins for seconds on this gas).
+      await new Promise((r) => setTimeout(r, 500));
+      process.kill(pid, 'SIGKILL');
+      const [, spun] = await both;
+      assert.equal(host.earlyRunStats.discarded, 1);
+      // The rerun ends by the contract's own limit, and the killed VM of the early run was reported.
+      assert.equal(spun.result.code, 'vm_error');
+      assert.ok(crashed.includes(pid), `vm.crashed for ${pid}: ${JSON.stringify(crashed)}`);
+    } finally {
+      await host.close();
+    }
+  });
+});

@@ -7,7 +7,7 @@ import {
   commit, persistRootState, readRootState, flushDelta, applyStorageDelta,
   fetch, randomBytes, timeNow, ed25519Verify,
   log, debugPrint, emit, emitWithHandler, xcall, registerLen, panicAt, contextId, executorId,
-  storageRead, storageWrite, addMember,
+  storageRead, storageWrite, addMember, isMember,
 } from "../../../../sdk/assemblyscript/assembly/index";
 
 function args(): JsonValue {
@@ -59,6 +59,13 @@ export function private_remove(): void {
 }
 
 // ---------------------------------------------------------------- state
+
+/** Asks the host whether the executor is a member of the context, then spins until the gas runs out. */
+export function member_then_spin(): void {
+  let spins: u32 = isMember(executorId()) ? 1 : 0;
+  // The store keeps the loop observable, so no optimiser may drop it.
+  while (true) store<u32>(0, spins++);
+}
 
 /** {"key"} → the context's value of the key as a JSON string, or null. */
 export function state_read(): void {
