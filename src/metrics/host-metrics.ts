@@ -8,7 +8,6 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Host } from '../host/host.js';
-import type { EarlyRunStats } from '../host/speculation.js';
 import type { HostEventMap } from '../host/events.js';
 import { METHOD_NAMES } from '../protocol/generated.js';
 
@@ -89,31 +88,21 @@ export class HostMetrics {
     poolGauge('hostlink_pool_idle', 'Pool VM processes waiting for a call', 'idle');
     poolGauge('hostlink_pool_queued', 'Calls waiting for a free pool VM', 'queued');
     // Counters read from the host at scrape time: writes / commits is how many calls each commit carried.
-    const commitCounter = (name: string, help: string, key: 'writes' | 'commits' | 'held') =>
+    const hostCounter = (name: string, help: string, read: () => number) =>
       new Counter({
         name,
         help,
         registers,
         collect() {
           this.reset();
-          this.inc(host.commitStats[key]);
+          this.inc(read());
         },
       });
-    commitCounter('hostlink_commit_writes_total', 'Calls\' writes committed or being committed', 'writes');
-    commitCounter('hostlink_commits_total', 'Commits of calls\' writes (a group issued together counts once)', 'commits');
-    commitCounter('hostlink_commit_held_writes_total', 'Writes that waited for the calls beside them or for a commit in progress (group commit)', 'held');
-    const earlyCounter = (name: string, help: string, key: keyof EarlyRunStats) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(host.earlyRunStats[key]);
-        },
-      });
-    earlyCounter('hostlink_early_runs_total', 'Calls started while the previous call on their context was committing', 'runs');
-    earlyCounter('hostlink_early_runs_discarded_total', 'Early runs thrown away (they read what the previous call changed) and run again after its commit', 'discarded');
+    hostCounter('hostlink_commit_writes_total', 'Calls\' writes committed or being committed', () => host.commitStats.writes);
+    hostCounter('hostlink_commits_total', 'Commits of calls\' writes (a group issued together counts once)', () => host.commitStats.commits);
+    hostCounter('hostlink_commit_held_writes_total', 'Writes that waited for the calls beside them or for a commit in progress (group commit)', () => host.commitStats.held);
+    hostCounter('hostlink_early_runs_total', 'Calls started while the previous call on their context was committing', () => host.earlyRunStats.runs);
+    hostCounter('hostlink_early_runs_discarded_total', 'Early runs thrown away and run again after the previous call\'s commit (their answers would differ after it)', () => host.earlyRunStats.discarded);
     // Initialise the closed label sets at 0, so a rate() works before the first event.
     for (const mode of ['pool', 'oneshot']) this.vmLaunches.inc({ mode }, 0);
 

@@ -55,6 +55,9 @@ test('after a burst of calls the counters add up to the calls made; labels are b
     assert.ok(commits >= 1 && commits <= 11, `commits ${commits}`);
     assert.ok(sum(text, 'hostlink_commit_held_writes_total') <= 11);
     assert.deepEqual(host.commitStats, { writes: 11, commits, held: sum(text, 'hostlink_commit_held_writes_total') });
+    // Every call queued behind another on its context started early (16 calls on 5 contexts); none read the node.
+    assert.deepEqual([sum(text, 'hostlink_early_runs_total'), sum(text, 'hostlink_early_runs_discarded_total')], [11, 0]);
+    assert.deepEqual(host.earlyRunStats, { runs: 11, discarded: 0 });
 
     // Bounded labels: two method names got their own value, the third is "_other"; no label carries an id.
     const methods = new Set(samples(text).filter((s) => s.name === 'hostlink_calls_total').map((s) => s.labels['method']));
