@@ -8,7 +8,7 @@ export const NONDET_LIMITS = {
   maxNondetBlocks: 4096,
   /** sub-instances nested below the main instance; a deeper sandbox call returns VMError 'OOM sandbox_depth' to its caller */
   maxSubInstanceDepth: 4,
-  /** a sub-instance may use at most 1/N of the gas left when it starts; a trap in it consumes that whole share */
+  /** a sub-instance may use at most 1/N of the gas left when it starts; a trap in it consumes that whole share. The bytes of a fetch answer the host booked that the share cannot pay for are charged to the caller, beyond the share */
   subInstanceGasShare: 2,
   /** a sub-instance gets 1/N of its caller's max_memory_pages, whatever the instances above it hold: one compiled variant per depth, and all nested instances together stay under twice the limit */
   subInstanceMemoryShare: 2,

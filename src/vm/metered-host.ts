@@ -17,8 +17,34 @@ import { unaffordableBytes } from '../protocol/messages.js';
 const BASE = BigInt(ROUND_TRIP_GAS.base);
 const PER_BYTE = BigInt(ROUND_TRIP_GAS.perByte);
 
-/** A HostClient over the same channel that charges `meter` for every request and answer. */
-export function meteredHost(host: HostClient, meter: GasMeter): HostClient {
+/**
+ * Where a sub-instance's round-trip gas goes when its share cannot pay it: its meter's limit (the share), and
+ * the caller that pays the rest (spawnSubInstance). The host books an answer's bytes against the call's gas,
+ * which the share does not bound, so an answer the share cannot pay for is still the call's to pay: charged to
+ * the share alone, the call reported less than the host's account and an honest VM was judged compromised.
+ */
+export interface RoundTripDebt {
+  readonly limit: bigint;
+  owe(gas: bigint): void;
+}
+
+/**
+ * Charges `amount` of round-trip gas to `meter`; with a `debt`, what its limit leaves unpaid is owed to the caller
+ * first. Throws OutOfGas when the meter cannot pay it all, as `meter.charge` does.
+ */
+export function chargeRoundTrip(meter: GasMeter, amount: bigint, debt: RoundTripDebt | undefined): void {
+  if (debt !== undefined) {
+    const left = debt.limit - meter.gasUsed();
+    if (amount > left) debt.owe(amount - (left > 0n ? left : 0n));
+  }
+  meter.charge(amount);
+}
+
+/**
+ * A HostClient over the same channel that charges `meter` for every request and answer. A sub-instance's
+ * `debt` takes the answers' bytes its share cannot pay (a request it cannot pay is never sent, so it owes none).
+ */
+export function meteredHost(host: HostClient, meter: GasMeter, debt?: RoundTripDebt): HostClient {
   const channel = host.channel;
   const metered: HostChannel = {
     kind: channel.kind,
@@ -28,7 +54,7 @@ export function meteredHost(host: HostClient, meter: GasMeter): HostClient {
       // An answer the call's gas cannot pay for is not sent, only its length: charged as if it had been read,
       // which runs out of gas, the same result as reading it.
       const unsent = unaffordableBytes(answer);
-      meter.charge(PER_BYTE * BigInt(unsent ?? answer.length));
+      chargeRoundTrip(meter, PER_BYTE * BigInt(unsent ?? answer.length), debt);
       if (unsent !== undefined) {
         throw new HostlinkError('protocol', `the host did not send an answer of ${unsent} bytes as unaffordable, but the gas left pays for it`);
       }

@@ -26,7 +26,7 @@ import { effectLimitProblem, handedBytes } from '../protocol/effect-limits.js';
 import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
 import { MemoryPool } from './memory-pool.js';
 import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, OutOfGas, prepareModule, type InstantiationWork, type Meter, type PreparedModule } from './instrument/index.js';
-import { meteredHost } from './metered-host.js';
+import { chargeRoundTrip, meteredHost, type RoundTripDebt } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
 import { EndExecution, type SubInstanceRequest } from './sub-instance.js';
 import { policyFor, policyKey } from './policy.js';
@@ -285,8 +285,10 @@ function instantiationGas(w: InstantiationWork): bigint {
  * the parent as used; a trap uses the whole share), 1/sub_instance_memory_share of the parent's memory pages, the
  * register capacity the parent does not use, and 1/sub_instance_stack_share of the parent's stack-height limit, so
  * that every nested instance fits on one native stack. Internal failures (the host lost) end the whole execution.
+ * Round-trip gas is the one charge not bounded by the share: an answer's bytes the share cannot pay go to the
+ * caller (`parentDebt` when the caller is itself a sub-instance), because the host books them against the call.
  */
-function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: HostClient, cache: CodeCache): BlockResult {
+function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: HostClient, cache: CodeCache, parentDebt: RoundTripDebt | undefined): BlockResult {
   const limits = parent.message.limits;
   // A fixed share of the caller's limit, never what the instances above happen to hold: the limit is compiled
   // into the module, so a limit that followed the guest's memory.grow gave a new compiled variant of the whole
@@ -317,8 +319,11 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
     sync: false,
   });
   const meter = createMeter(gasShare, policyFor(message));
-  const ex = new Execution(message, { readMany: () => [] }, meter, meteredHost(host, meter), { parent, rules: request.rules });
-  ex.spawner = (p, r) => spawnSubInstance(p, r, host, cache);
+  // Round-trip gas the share cannot pay (an answer's bytes, booked by the host against the call's gas): the caller's.
+  let owed = 0n;
+  const debt: RoundTripDebt = { limit: gasShare, owe: (gas) => void (owed += gas) };
+  const ex = new Execution(message, { readMany: () => [] }, meter, meteredHost(host, meter, debt), { parent, rules: request.rules });
+  ex.spawner = (p, r) => spawnSubInstance(p, r, host, cache, debt);
   let run: InstanceRun;
   try {
     if (!isMethodName(request.method, limits.maxMethodNameLength)) {
@@ -336,7 +341,11 @@ function spawnSubInstance(parent: Execution, request: SubInstanceRequest, host: 
   }
   const spent = meter.gasUsed(run.failure);
   parent.meter.charge(spent);
-  if (request.rules.kind === 'nondet') parent.blockGas += spent;
+  if (request.rules.kind === 'nondet') parent.blockGas += spent + owed;
+  // The round trips the share could not pay are the caller's, beyond the share: the host booked their bytes
+  // against the call's gas. A caller that cannot pay them runs out of gas (a sub-instance owes its own caller
+  // the rest), exactly as if it had made the request itself; one that can sees the sub-instance's out_of_gas.
+  if (owed > 0n) chargeRoundTrip(parent.meter, owed, parentDebt);
   const r = run.result;
   if (r.code === 'internal_error') throw new EndExecution(r);
   if (r.code === 'return') {
@@ -354,7 +363,7 @@ export function runExecution(msg: ExecutionMessage, host: HostClient, cache: Cod
   const guestHost = meteredHost(host, meter);
   const ex = new Execution(msg, hostStorage(guestHost, meter), meter, guestHost);
   ex.nondet = new NondetBlocks(msg.leaderResults, msg.sync);
-  ex.spawner = (parent, request) => spawnSubInstance(parent, request, host, cache);
+  ex.spawner = (parent, request) => spawnSubInstance(parent, request, host, cache, undefined);
   let run: InstanceRun;
   try {
     if (!isMethodName(msg.method, msg.limits.maxMethodNameLength)) {

@@ -1,0 +1,94 @@
+/**
+ * What a fetch's answer costs, through real VM processes and a local HTTP server: the call's gas pays for the
+ * bytes of every answer the host books (round_trip per_byte), wherever the fetch was made.
+ *
+ * - Sandbox: a sub-instance's fetch whose answer the call's gas paid for but the sub-instance's share did not.
+ *   The host booked the answer's bytes against the call's gas; the VM charged the caller the share alone, so an
+ *   honest VM's call ended internal_error protocol_violation with no gas charged. Now the caller pays the bytes
+ *   the share could not: the sandbox's out_of_gas is the contract's result (or, when the call cannot pay them
+ *   either, the call's own out_of_gas).
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { CallFinished } from '../../src/host/events.js';
+import { Host, type Outcome } from '../../src/host/host.js';
+import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
+import { id32 } from '../helpers.js';
+import { call, Probe, returnedU64 } from './probe.js';
+
+/** A 512 KiB answer costs 52 million gas of round_trip per_byte: more than a sandbox's share of 80 million. */
+const BODY = 512 * 1024;
+const ANSWER_GAS = BigInt(BODY) * BigInt(ROUND_TRIP_GAS.perByte);
+
+function startServer(): Promise<Server> {
+  const body = Buffer.alloc(BODY, 0x61);
+  const server = createServer((_req, res) => res.end(body));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+const show = (o: Outcome): string => JSON.stringify(o.result, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
+
+describe('a fetch in a sandbox is paid by the call', () => {
+  const ctx = id32('fetch-gas-sandbox');
+  let server: Server;
+  let host: Host;
+  let code: Uint8Array;
+  /** The bytes of the last call's http_fetch answer as the host sent it. */
+  let answered = 0;
+  before(async () => {
+    server = await startServer();
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    host = await Host.open({ poolSize: 1, fetch: { allow: [origin], timeoutMs: 60_000 } });
+    host.events.on('call.finished', (e: CallFinished) => (answered = e.hostCalls['http_fetch']?.responseBytes ?? 0));
+    const p = new Probe(64 * 1024);
+    const none = p.buf(new Uint8Array(0));
+    const fetch = `(drop ${call('fetch', p.buf(`${origin}/body`), p.buf('GET'), p.buf(new Uint8Array(4)), none, 1)})`;
+    // Each returns what it got: the body's length, or the sandbox's result code (2: VMError).
+    p.method('inner', `${fetch} (call $ret_i64 (call $register_len (i64.const 1)))`);
+    p.method('outer', `(call $ret_i64 (i64.extend_i32_u ${call('sandbox', p.buf('inner'), none, '(i32.const 0)', 2)}))`);
+    p.method('middle', `(call $ret_i64 (i64.extend_i32_u ${call('sandbox', p.buf('inner'), none, '(i32.const 0)', 2)}))`);
+    p.method('nested', `(call $ret_i64 (i64.extend_i32_u ${call('sandbox', p.buf('middle'), none, '(i32.const 0)', 2)}))`);
+    code = await host.deploy(await p.build());
+  });
+  after(async () => {
+    await host.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const run = (method: string, gasLimit: bigint) => host.call({ codeHash: code, method, contextId: ctx, gasLimit });
+
+  test('the call pays for the answer, the share does not: the sandbox runs out of gas, the caller goes on and pays the bytes', async () => {
+    const gasLimit = 80_000_000n;
+    const direct = await run('inner', gasLimit);
+    assert.equal(returnedU64(direct), BigInt(BODY), show(direct));
+    const o = await run('outer', gasLimit);
+    assert.equal(o.result.code, 'return', show(o));
+    assert.equal(returnedU64(o), 2n, 'the sandbox\'s VMError (out_of_gas) is a value the caller got');
+    assert.equal(o.applied, true);
+    assert.ok(answered > BODY, 'the host sent the body');
+    assert.ok(o.gasUsed >= ANSWER_GAS && o.gasUsed < gasLimit, `${o.gasUsed} gas used`);
+  });
+
+  test('nested: what the inner share cannot pay passes up each caller in turn', async () => {
+    const o = await run('nested', 80_000_000n);
+    assert.equal(o.result.code, 'return', show(o));
+    assert.equal(returnedU64(o), 2n);
+    assert.ok(answered > BODY, 'the host sent the body');
+    assert.ok(o.gasUsed >= ANSWER_GAS, `${o.gasUsed} gas used`);
+  });
+
+  test('the call cannot pay for the answer either (unaffordable): the call runs out of gas, as if it had fetched', async () => {
+    // 40 million: every instance, the innermost at a quarter of it, still pays to send the request.
+    for (const method of ['outer', 'inner', 'nested']) {
+      const gasLimit = 40_000_000n;
+      const o = await run(method, gasLimit);
+      assert.ok(answered > 0 && answered < 16, `${method}: the host answered unaffordable (${answered} bytes)`);
+      assert.equal(o.result.code, 'vm_error', `${method}: ${show(o)}`);
+      assert.match((o.result as { message: string }).message, /^out_of_gas/, method);
+      assert.equal(o.gasUsed, gasLimit, method);
+    }
+  });
+});
