@@ -126,7 +126,7 @@ function gasCostTable(hf, gc) {
   const t = [`Gas schedule version ${gc.schedule_version}.`, '', '| host function | family | base | per byte |', '|---|---|---:|---:|'];
   for (const f of hf.functions) t.push(`| \`${f.name}\` | ${f.family} | ${gc.functions[f.name].base} | ${gc.functions[f.name].per_byte} |`);
   t.push(`| *each request to the host* (round trip) | | ${gc.round_trip.base} | ${gc.round_trip.per_byte} |`);
-  t.push(`| *each storage key a request asks the host to look up* (\`storage_read\`: one; \`storage_read_many\`: each; \`context_members\`: each member it lists) | | ${gc.round_trip.per_key} | |`);
+  t.push(`| *each storage key a request asks the host to look up* (\`storage_read\`: one; \`storage_read_many\`: each; \`context_members\`: each member it lists, or the ones it counted when one answer cannot list them all) | | ${gc.round_trip.per_key} | |`);
   t.push(`| *each byte handed to the host when the call ends* (result and effects) | | | ${gc.handed_to_host.per_byte} |`);
   t.push(`| *each byte of memory hashed for a failed call's fingerprint* | | | ${gc.fingerprint.per_byte} |`);
   t.push('', `Creating a sub-instance (\`sandbox\`, \`run_nondet\`), from its own gas before it is created: ${INSTANTIATION_COSTS.map((k) => `${gc.instantiation[k]} ${k.replace(/_/g, ' ')}`).join(', ')} (active segments, initial sizes).`);

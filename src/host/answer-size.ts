@@ -19,15 +19,18 @@ const KEY_BYTES = Math.ceil(ROUND_TRIP_GAS.perKey / ROUND_TRIP_GAS.perByte);
 
 /**
  * A list of keys of `keyBytes` each (context_members) costs its bytes and round_trip per_key for each key, which
- * the host reads to list it. `countUpTo(most)` counts them, stopping at `most`: the count itself costs the host
- * per key, so it goes no further than one past what the gas pays for. Returns the count, or the `unaffordable`
- * answer (with the cost of one key more than the gas pays for: the VM runs out of gas charging it).
+ * the host reads to list it. `countUpTo(n)` counts them, stopping at `n`: the count itself costs the host per
+ * key, so it goes no further than one past what the gas pays for, nor one past `most`, the keys one answer frame
+ * holds. Returns the count (`most + 1`: more than one answer lists), or the `unaffordable` answer (with the cost
+ * of one key more than the gas pays for: the VM runs out of gas charging it).
  */
-export function countKeysAffordable(session: SessionContext, keyBytes: number, countUpTo: (most: number) => number): number | Uint8Array {
+export function countKeysAffordable(session: SessionContext, keyBytes: number, most: number, countUpTo: (n: number) => number): number | Uint8Array {
   const each = LENGTH_BYTES + keyBytes + KEY_BYTES;
   const paid = Math.max(0, Math.floor((session.answerBytesLeft() - STATUS_BYTES - LENGTH_BYTES) / each));
-  const count = countUpTo(paid >= Number.MAX_SAFE_INTEGER - 1 ? Number.MAX_SAFE_INTEGER : paid + 1);
-  return count > paid ? encodeStatus('unaffordable', { bytes: STATUS_BYTES + LENGTH_BYTES + count * each }) : count;
+  const within = Math.min(paid, most);
+  const count = countUpTo(within + 1);
+  if (count <= within) return count;
+  return within === paid ? encodeStatus('unaffordable', { bytes: STATUS_BYTES + LENGTH_BYTES + count * each }) : most + 1;
 }
 
 /**

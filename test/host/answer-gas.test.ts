@@ -24,7 +24,7 @@ import { decodeResponse, encodeRequest, type Response } from '../../src/protocol
 import { MAX_EFFECT_BYTES_LIMIT, MAX_STORAGE_VALUE_SIZE_LIMIT } from '../../src/protocol/limits.generated.js';
 import { message } from '../helpers.js';
 import { Probe, call } from '../node/probe.js';
-import { BLOB_FRAME_BYTES } from '../../src/protocol/node-limits.js';
+import { BLOB_FRAME_BYTES, MAX_CONTEXT_MEMBERS_LISTED } from '../../src/protocol/node-limits.js';
 import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 
 const RICH = 10n ** 13n;
@@ -306,5 +306,68 @@ describe('context_members pays for each member it lists', () => {
     const answer = decodeResponse('context_members', session.handle(encodeRequest('context_members', {})) as Uint8Array);
     assert.equal(answer.status, 'unaffordable');
     assert.equal(listed, 0);
+  });
+});
+
+describe('a context with more members than one answer lists', () => {
+  // (64 MiB - 5) / 36 = 1,864,134 members fill one answer frame. With the gas for them all, the host read every
+  // member of a larger context (~4 s of its CPU), then answered limit_exceeded: the call ended internal_error
+  // with no gas charged, on every retry. Now the host counts one past the frame's bound, reads none, and the
+  // guest gets ValueLengthOverflow, paying round_trip per_key for the members counted.
+  const MEMBERS = MAX_CONTEXT_MEMBERS_LISTED + 2;
+  const ctx = id32('huge-context');
+  const member = (i: number): Uint8Array => {
+    const b = new Uint8Array(32);
+    new DataView(b.buffer).setUint32(0, i, false);
+    b[31] = 1;
+    return b;
+  };
+  let t: TestHost;
+  let code: Uint8Array;
+  before(async () => {
+    const p = new Probe(64 * 1024);
+    p.method('members', `${call('context_members', 1)} (call $ret_i64 (call $register_len (i64.const 1)))`);
+    t = await openHost({ poolSize: 1 });
+    code = await t.host.deploy(await p.build());
+    for (let at = 0; at < MEMBERS; at += 100_000) {
+      await t.host.node.addMembers(ctx, Array.from({ length: Math.min(100_000, MEMBERS - at) }, (_, i) => member(at + i)));
+    }
+  });
+  after(() => t.close());
+
+  test('the guest gets ValueLengthOverflow and pays for the members counted, the same on every run', async () => {
+    const gasLimit = 10n ** 15n;
+    const runs = [];
+    for (let i = 0; i < 2; i++) {
+      runs.push(await t.host.call({ codeHash: code, method: 'members', contextId: ctx, executorId: member(0), gasLimit }));
+    }
+    for (const o of runs) {
+      assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
+      assert.match((o.result as { message: string }).message, /^ValueLengthOverflow \(context_members\): the context has more than 1864134 members/);
+      assert.ok(o.gasUsed >= BigInt(MAX_CONTEXT_MEMBERS_LISTED + 1) * BigInt(ROUND_TRIP_GAS.perKey), `${o.gasUsed} gas used`);
+    }
+    assert.equal(runs[0]!.gasUsed, runs[1]!.gasUsed);
+  });
+
+  test('on the host\'s session: counted one past the frame, never read, the keys counted booked', () => {
+    const real = (t.host as unknown as { backend: SessionBackend }).backend;
+    let listed = 0;
+    let countedUpTo = 0;
+    const node = new Proxy(real.node!, {
+      get: (target, key) =>
+        key === 'members'
+          ? (j: Job) => ((listed += 1), target.members(j))
+          : key === 'memberCount'
+            ? (j: Job, most: number) => ((countedUpTo = Math.max(countedUpTo, most)), target.memberCount(j, most))
+            : Reflect.get(target, key),
+    });
+    const job = new Job(message({ codeHash: code, method: 'm', contextId: ctx, executorId: member(0), gasLimit: 10n ** 15n }));
+    const session = new Session({ getCode: (h) => real.getCode(h), readState: (c, k) => real.readState(c, k), node }, { oneShot: job });
+    session.handle(encodeRequest('hello', { minVersion: 1, maxVersion: 1, vmVersion: 'test', pid: 1, proof: new Uint8Array(32) }));
+    const answer = decodeResponse('context_members', session.handle(encodeRequest('context_members', {})) as Uint8Array);
+    assert.equal(answer.status, 'limit_exceeded');
+    assert.equal(listed, 0, 'no member was read');
+    assert.equal(countedUpTo, MAX_CONTEXT_MEMBERS_LISTED + 1);
+    assert.equal(job.guest.keys, MAX_CONTEXT_MEMBERS_LISTED + 1);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../../errors.js';
 import { encodeOk, encodeStatus } from '../../protocol/messages.js';
-import { BLOB_FRAME_BYTES, MAX_ALIAS_BYTES } from '../../protocol/node-limits.js';
+import { BLOB_FRAME_BYTES, CONTEXT_MEMBERS_OVER_FRAME, MAX_ALIAS_BYTES, MAX_CONTEXT_MEMBERS_LISTED } from '../../protocol/node-limits.js';
 import type { Job } from '../job.js';
 import type { Handler, SessionContext } from '../session-types.js';
 import { NodeLimitError, type FetchAnswer, type NodeBackend } from './backend.js';
@@ -81,10 +81,15 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
     const c = context(session, 'context_members');
     if (c instanceof Uint8Array) return c;
     // Each member listed is a key the host reads: round_trip per_key, as the VM charges for it. A list the call's
-    // gas cannot pay for is counted, not read (200,000 members took the host about a second per request).
-    const count = countKeysAffordable(session, 32, (most) => c.node.memberCount(c.job, most));
+    // gas cannot pay for is counted, not read (200,000 members took the host about a second per request), and so
+    // is one that no answer frame holds (1.86 million members were all read, ~4 s, then refused as limit_exceeded).
+    const most = MAX_CONTEXT_MEMBERS_LISTED;
+    const count = countKeysAffordable(session, 32, most, (n) => c.node.memberCount(c.job, n));
     if (count instanceof Uint8Array) return count;
+    // Counted keys are paid for (counting 1.86 million took ~370 ms here), listed or not: the VM charges the
+    // same per_key for the one-past-the-frame count this answer reports, then raises ValueLengthOverflow.
     c.job.guest.keys += count;
+    if (count > most) return encodeStatus('limit_exceeded', { reason: CONTEXT_MEMBERS_OVER_FRAME });
     return encodeOk('context_members', { members: c.node.members(c.job) });
   },
 

@@ -8,7 +8,8 @@
  */
 import { HostlinkError } from '../../errors.js';
 import { createdContextId } from '../../protocol/call-ids.js';
-import { MAX_ALIAS_BYTES, MAX_PROTOCOL_NAME_BYTES } from '../../protocol/node-limits.js';
+import { MAX_ALIAS_BYTES, MAX_CONTEXT_MEMBERS_LISTED, MAX_PROTOCOL_NAME_BYTES } from '../../protocol/node-limits.js';
+import { statusError } from '../host-client.js';
 import type { Execution } from '../execution.js';
 import { readId32 } from './ids.js';
 import type { FamilyImpl } from './types.js';
@@ -62,7 +63,15 @@ export const contexts: FamilyImpl<'contexts'> = {
     return ex.node.host().fetch('context_is_member', { publicKey })?.isMember === 1 ? 1 : 0;
   },
   context_members(ex, registerId) {
-    const members = ex.node.host().fetch('context_members', {})?.members ?? [];
+    const answer = ex.node.host().call('context_members', {});
+    if (answer.status === 'limit_exceeded') {
+      // More members than one answer lists: the host counted one past the frame's bound, and each key counted
+      // costs round_trip per_key as the host books it; the list itself cannot reach the guest.
+      ex.meter.charge(BigInt(ROUND_TRIP_GAS.perKey) * BigInt(MAX_CONTEXT_MEMBERS_LISTED + 1));
+      ex.fail('ValueLengthOverflow', `the context has more than ${MAX_CONTEXT_MEMBERS_LISTED} members, more than one answer of the host lists`);
+    }
+    if (answer.status !== 'ok' && answer.status !== 'absent') throw statusError('context_members', answer);
+    const members = answer.status === 'ok' ? answer.fields.members : [];
     // Each member listed is a key the host read for it (round_trip per_key), charged once the count is known.
     ex.meter.charge(BigInt(ROUND_TRIP_GAS.perKey) * BigInt(members.length));
     // Borsh Vec<[u8;32]>: u32le count, then the keys back to back.
