@@ -21,6 +21,16 @@ export const MAX_FETCH_HEADERS_BYTES = 64 * 1024;
  */
 export const MAX_FETCH_HEADERS: number = METHOD_SCHEMAS.http_fetch.request[2].maxItems / 2;
 
+/** Bytes of an http_fetch answer beside the body: its status, `succeeded` and the body's length. */
+export const FETCH_ANSWER_FRAMING = 1 + 1 + 4;
+
+/**
+ * Largest fetched body one http_fetch answer carries: the frame less the answer's framing. A fetch policy that
+ * allowed more turned a large body into limit_exceeded, a node failure, where the guest should see "fetch
+ * failed: the response is larger than ...": Host.open refuses such a policy (FetchGate).
+ */
+export const MAX_FETCH_RESPONSE_BYTES = MAX_FRAME_BYTES - FETCH_ANSWER_FRAMING;
+
 /**
  * Most members one context_members answer lists: the frame less its status and count, 36 bytes a member (its
  * length and its 32 bytes). The host counts no further than one more; a context with more is answered

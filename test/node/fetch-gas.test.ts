@@ -7,6 +7,8 @@
  *   honest VM's call ended internal_error protocol_violation with no gas charged. Now the caller pays the bytes
  *   the share could not: the sandbox's out_of_gas is the contract's result (or, when the call cannot pay them
  *   either, the call's own out_of_gas).
+ * - Policy: a node allowed bodies larger than one frame carries; such a body ended the call internal_error (the
+ *   host answered limit_exceeded) instead of the guest's "response larger than allowed". Host.open refuses it.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -14,9 +16,12 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { CallFinished } from '../../src/host/events.js';
 import { Host, type Outcome } from '../../src/host/host.js';
+import { HostlinkError } from '../../src/errors.js';
+import { MAX_FRAME_BYTES } from '../../src/protocol/generated.js';
+import { MAX_FETCH_RESPONSE_BYTES } from '../../src/protocol/node-limits.js';
 import { ROUND_TRIP_GAS } from '../../src/vm/host-functions.generated.js';
 import { id32 } from '../helpers.js';
-import { call, Probe, returnedU64 } from './probe.js';
+import { call, Probe, returned, returnedU64 } from './probe.js';
 
 /** A 512 KiB answer costs 52 million gas of round_trip per_byte: more than a sandbox's share of 80 million. */
 const BODY = 512 * 1024;
@@ -89,6 +94,49 @@ describe('a fetch in a sandbox is paid by the call', () => {
       assert.equal(o.result.code, 'vm_error', `${method}: ${show(o)}`);
       assert.match((o.result as { message: string }).message, /^out_of_gas/, method);
       assert.equal(o.gasUsed, gasLimit, method);
+    }
+  });
+});
+
+describe('a fetch policy allows no body larger than one answer frame carries', () => {
+  let server: Server;
+  let origin: string;
+  before(async () => {
+    // Declares a body one byte over the most a policy may allow, sends none of it, and never ends.
+    server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': String(MAX_FETCH_RESPONSE_BYTES + 1) });
+      res.flushHeaders();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  test('Host.open refuses maxResponseBytes over the frame, naming the most allowed', async () => {
+    for (const maxResponseBytes of [MAX_FETCH_RESPONSE_BYTES + 1, MAX_FRAME_BYTES, 128 << 20, -1, 1.5]) {
+      await assert.rejects(
+        Host.open({ poolSize: 1, fetch: { allow: [origin], maxResponseBytes } }),
+        (e: unknown) => e instanceof HostlinkError && e.code === 'usage' && e.message.includes(`from 0 to ${MAX_FETCH_RESPONSE_BYTES}`),
+        String(maxResponseBytes),
+      );
+    }
+  });
+
+  test('at the most allowed, a larger body is the guest\'s "larger than" failure, not a node failure', async () => {
+    const host = await Host.open({ poolSize: 1, fetch: { allow: [origin], maxResponseBytes: MAX_FETCH_RESPONSE_BYTES, timeoutMs: 60_000 } });
+    try {
+      const p = new Probe(64 * 1024);
+      const none = p.buf(new Uint8Array(0));
+      p.method('big', `(drop ${call('fetch', p.buf(`${origin}/big`), p.buf('GET'), p.buf(new Uint8Array(4)), none, 1)}) (call $ret_reg (i64.const 1))`);
+      const code = await host.deploy(await p.build());
+      const o = await host.call({ codeHash: code, method: 'big', contextId: id32('fetch-gas-policy'), gasLimit: 10n ** 13n });
+      assert.equal(o.result.code, 'return', show(o));
+      assert.equal(Buffer.from(returned(o)).toString(), `fetch failed: the response is larger than ${MAX_FETCH_RESPONSE_BYTES} bytes`);
+    } finally {
+      await host.close();
     }
   });
 });

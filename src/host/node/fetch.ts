@@ -6,6 +6,7 @@
  * that need replayable results should store what they fetched.
  */
 import { HostlinkError } from '../../errors.js';
+import { MAX_FETCH_RESPONSE_BYTES } from '../../protocol/node-limits.js';
 import type { FetchAnswer, FetchRequest } from './backend.js';
 
 export interface FetchPolicy {
@@ -13,7 +14,10 @@ export interface FetchPolicy {
   allow: readonly string[];
   /** Limit on the whole request, response body included (default 5000 ms). */
   timeoutMs?: number;
-  /** Largest response body accepted (default 1 MiB); a larger one fails the fetch. */
+  /**
+   * Largest response body accepted (default 1 MiB); a larger one fails the fetch. At most
+   * MAX_FETCH_RESPONSE_BYTES, what one answer frame carries: Host.open refuses more.
+   */
   maxResponseBytes?: number;
 }
 
@@ -40,7 +44,13 @@ export class FetchGate {
       }),
     );
     this.timeoutMs = policy?.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
-    this.maxResponseBytes = policy?.maxResponseBytes ?? DEFAULT_FETCH_MAX_RESPONSE_BYTES;
+    const most = policy?.maxResponseBytes ?? DEFAULT_FETCH_MAX_RESPONSE_BYTES;
+    // Refused, not clamped: a body over one frame could never reach the guest (the host answered limit_exceeded
+    // and the call ended internal_error), and an operator who asked for more should learn it at once.
+    if (!Number.isSafeInteger(most) || most < 0 || most > MAX_FETCH_RESPONSE_BYTES) {
+      throw new HostlinkError('usage', `fetch policy: maxResponseBytes ${most} is not a whole number of bytes from 0 to ${MAX_FETCH_RESPONSE_BYTES}, the most one answer frame carries`);
+    }
+    this.maxResponseBytes = most;
   }
 
   /** Why a request may not be made, or undefined when the policy allows it. Decided without waiting. */
