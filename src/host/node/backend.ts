@@ -14,8 +14,11 @@ export interface FetchRequest {
   body: Uint8Array;
 }
 
-/** The host's answer to a fetch: the body of a 2xx response, or why there is none. */
-export type FetchAnswer = { succeeded: true; body: Uint8Array } | { succeeded: false; reason: string };
+/**
+ * The host's answer to a fetch: the body of a 2xx response, or why there is none, or `unaffordable`: the body
+ * is longer than the call's gas pays to receive (the handler answers the status, the VM runs out of gas).
+ */
+export type FetchAnswer = { succeeded: true; body: Uint8Array } | { succeeded: false; reason: string } | { unaffordable: true };
 
 /**
  * Thrown by a NodeBackend method when a request exceeds a host limit; the handler answers `limit_exceeded`.
@@ -42,6 +45,9 @@ export interface NodeBackend {
   /** Bytes from a stored blob or one staged by this job; undefined when neither exists. */
   blobRead(job: Job, blobId: Uint8Array, offset: bigint, length: number): Uint8Array | undefined;
   blobSize(job: Job, blobId: Uint8Array): bigint | undefined;
-  /** Answers at once when the request is blocked; a Promise only for a request the policy allows. */
-  fetch(job: Job, request: FetchRequest): FetchAnswer | Promise<FetchAnswer>;
+  /**
+   * Answers at once when the request is blocked; a Promise only for a request the policy allows. `affordable`:
+   * the largest body the call's gas pays to receive, known when the request arrives (not once it is answered).
+   */
+  fetch(job: Job, request: FetchRequest, affordable: number): FetchAnswer | Promise<FetchAnswer>;
 }

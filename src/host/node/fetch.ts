@@ -67,14 +67,25 @@ export class FetchGate {
     return undefined;
   }
 
-  /** Answers at once when blocked; otherwise performs the request. Never rejects. */
-  fetch(request: FetchRequest): FetchAnswer | Promise<FetchAnswer> {
+  /**
+   * Answers at once when blocked; otherwise performs the request. Never rejects. `affordable` is the largest body
+   * the call's gas pays to receive: a longer one is neither read to its end nor kept (`unaffordable`).
+   */
+  fetch(request: FetchRequest, affordable: number): FetchAnswer | Promise<FetchAnswer> {
     const reason = this.blocked(request);
     if (reason !== undefined) return { succeeded: false, reason };
-    return this.perform(request);
+    return this.perform(request, affordable);
   }
 
-  private async perform(request: FetchRequest): Promise<FetchAnswer> {
+  private async perform(request: FetchRequest, affordable: number): Promise<FetchAnswer> {
+    // The body is read up to the smaller bound: the policy's, or what the gas pays for. Passing the gas's bound
+    // is `unaffordable` (the VM runs out of gas, as reading it would have made it), checked on the declared
+    // length before any byte and then on each chunk, so the host neither downloads nor buffers a body the call
+    // cannot pay for (a 1 MiB body cost ~5 ms of host CPU for 1,000 gas before). Which answer it is depends on
+    // the two bounds and the body's length only, never on how the body was cut into chunks.
+    const within = Math.min(this.maxResponseBytes, affordable);
+    const tooLong = (): FetchAnswer =>
+      affordable < this.maxResponseBytes ? { unaffordable: true } : { succeeded: false, reason: `fetch failed: the response is larger than ${this.maxResponseBytes} bytes` };
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
       const response = await fetch(request.url, {
@@ -88,10 +99,11 @@ export class FetchGate {
         await response.body?.cancel();
         return { succeeded: false, reason: `fetch failed: HTTP status ${response.status}` };
       }
-      const declared = Number(response.headers.get('content-length') ?? NaN);
-      if (declared > this.maxResponseBytes) {
+      // A HEAD answer declares the length of a body it does not have.
+      const declared = request.method === 'HEAD' ? NaN : Number(response.headers.get('content-length') ?? NaN);
+      if (declared > within) {
         await response.body?.cancel();
-        return { succeeded: false, reason: `fetch failed: the response is larger than ${this.maxResponseBytes} bytes` };
+        return tooLong();
       }
       const parts: Uint8Array[] = [];
       let total = 0;
@@ -101,9 +113,9 @@ export class FetchGate {
           const { done, value } = await reader.read();
           if (done) break;
           total += value.length;
-          if (total > this.maxResponseBytes) {
+          if (total > within) {
             await reader.cancel();
-            return { succeeded: false, reason: `fetch failed: the response is larger than ${this.maxResponseBytes} bytes` };
+            return tooLong();
           }
           parts.push(value);
         }

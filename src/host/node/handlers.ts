@@ -5,7 +5,7 @@
  */
 import { HostlinkError } from '../../errors.js';
 import { encodeOk, encodeStatus } from '../../protocol/messages.js';
-import { BLOB_FRAME_BYTES, CONTEXT_MEMBERS_OVER_FRAME, MAX_ALIAS_BYTES, MAX_CONTEXT_MEMBERS_LISTED } from '../../protocol/node-limits.js';
+import { BLOB_FRAME_BYTES, CONTEXT_MEMBERS_OVER_FRAME, FETCH_ANSWER_FRAMING, MAX_ALIAS_BYTES, MAX_CONTEXT_MEMBERS_LISTED } from '../../protocol/node-limits.js';
 import type { Job } from '../job.js';
 import type { Handler, SessionContext } from '../session-types.js';
 import { NodeLimitError, type FetchAnswer, type NodeBackend } from './backend.js';
@@ -57,8 +57,15 @@ function checkFrame(method: string, length: number): void {
   if (length > BLOB_FRAME_BYTES) throw new NodeLimitError(`${method} of ${length} bytes; at most ${BLOB_FRAME_BYTES} per frame`);
 }
 
-const fetchAnswer = (a: FetchAnswer): Uint8Array =>
-  encodeOk('http_fetch', a.succeeded ? { succeeded: 1, body: a.body } : { succeeded: 0, body: utf8.encode(a.reason) });
+/**
+ * The answer to a fetch. One whose body the gas cannot pay for is `unaffordable` with one byte more than the gas
+ * paid for when the request arrived (`left`): not the body's length, which the host stopped reading, and which
+ * would depend on where the server's chunks fell; the VM charges it and runs out of gas all the same.
+ */
+const fetchAnswer = (a: FetchAnswer, left: number): Uint8Array => {
+  if ('unaffordable' in a) return encodeStatus('unaffordable', { bytes: left + 1 });
+  return encodeOk('http_fetch', a.succeeded ? { succeeded: 1, body: a.body } : { succeeded: 0, body: utf8.encode(a.reason) });
+};
 
 export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
   private_storage_read(session, { key }) {
@@ -163,7 +170,10 @@ export const NODE_HANDLERS: { [M in NodeMethodName]: Handler<M> } = {
     } catch {
       throw new HostlinkError('protocol', 'http_fetch header names and values must be UTF-8');
     }
-    const answer = c.node.fetch(c.job, { url, method, headers: pairs, body });
-    return answer instanceof Promise ? answer.then(fetchAnswer) : fetchAnswer(answer);
+    // What the gas pays to receive, learnt now: answerBytesLeft() holds only while this handler runs, and the
+    // fetch goes on after it returns.
+    const left = session.answerBytesLeft();
+    const answer = c.node.fetch(c.job, { url, method, headers: pairs, body }, Math.max(0, left - FETCH_ANSWER_FRAMING));
+    return answer instanceof Promise ? answer.then((a) => fetchAnswer(a, left)) : fetchAnswer(answer, left);
   },
 };

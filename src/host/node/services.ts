@@ -183,9 +183,9 @@ export class NodeServices implements NodeBackend {
     return staged !== undefined ? staged.size : this.blobSizeOf(blobId, this.view(job));
   }
 
-  fetch(job: Job, request: FetchRequest): FetchAnswer | Promise<FetchAnswer> {
+  fetch(job: Job, request: FetchRequest, affordable: number): FetchAnswer | Promise<FetchAnswer> {
     this.state(job);
-    return this.gate.fetch(request);
+    return this.gate.fetch(request, affordable);
   }
 
   // ------------------------------------------------------------------ applying outcomes
