@@ -3,7 +3,7 @@
 export const HOST_MODULE = "env";
 
 /** Version of the gas schedule below: part of the VM's code-cache key, so every node charges the same. */
-export const GAS_SCHEDULE_VERSION = 8;
+export const GAS_SCHEDULE_VERSION = 9;
 
 /** Every request the VM sends to the host while a guest runs: base, plus per byte of request and answer. */
 export const ROUND_TRIP_GAS = { base: 1800000, perByte: 100, perKey: 60000 } as const;
