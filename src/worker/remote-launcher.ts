@@ -133,6 +133,8 @@ const DEFAULT_REPLY_TIMEOUT_MS = 5_000;
 const START_FAILED_BACKOFF_MS = 10_000;
 const DEFAULT_EXPIRE_AFTER_MS = 10_000;
 const BUSY_BACKOFF_MS = 100;
+/** How long launches try other workers first after one gave up waiting for this one (its attempt goes on). */
+const ABANDONED_BACKOFF_MS = 2_000;
 /**
  * How long a worker may take to accept TLS on a slot connection. Without it, a worker that accepted TCP and
  * then said nothing (a frozen or partitioned machine, or a hostile one) held the launch for good: with it
@@ -195,12 +197,14 @@ class RemoteVm implements VmHandle {
   }
 }
 
-/** Why one attempt on one worker gave no VM (an outcome, not an exception: launch() decides what follows). */
+/** Why one attempt on one worker gave no VM (an outcome, not an exception: attempt() decides what follows). */
 interface SlotFailure {
-  /** outOfTime: the launch's slotWaitMs ran out during the attempt (says nothing about the worker). */
-  status: 'busy' | 'refused' | 'startFailed' | 'unreachable' | 'outOfTime';
+  status: 'busy' | 'refused' | 'startFailed' | 'unreachable';
   message: string;
 }
+
+/** What a launch's wait for an attempt ends with when its slotWaitMs runs out first. */
+const OUT_OF_TIME = Symbol('out of time');
 
 export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
   const table = new Map<string, Entry>();
@@ -248,8 +252,8 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
     return best;
   };
 
-  /** One attempt on one worker: TLS, preamble, reply; abandoned (outOfTime) at `giveUp`. */
-  const openSlot = (entry: Entry, giveUp: number): Promise<RemoteVm | SlotFailure> =>
+  /** One slot connection on one worker: TLS, preamble, reply, each bounded by its own timeout. */
+  const openSlot = (entry: Entry): Promise<RemoteVm | SlotFailure> =>
     new Promise((resolve) => {
       const secret = newVmSecret();
       const name = options.serverName;
@@ -276,7 +280,6 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       let settled = false;
       const fail = (e: SlotFailure): void => {
         clearTimeout(connectTimer);
-        clearTimeout(budgetTimer);
         if (settled) return;
         settled = true;
         socket.destroy();
@@ -285,10 +288,6 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
       const connectTimer = setTimeout(
         () => fail({ status: 'unreachable', message: `worker ${entry.addr} did not complete TLS within ${SLOT_CONNECT_TIMEOUT_MS} ms` }),
         SLOT_CONNECT_TIMEOUT_MS,
-      );
-      const budgetTimer = setTimeout(
-        () => fail({ status: 'outOfTime', message: `worker ${entry.addr} had not answered yet` }),
-        Math.max(0, giveUp - Date.now()),
       );
       socket.once('error', (e) => fail({ status: 'unreachable', message: `cannot reach worker ${entry.addr}: ${e.message}` }));
       socket.once('close', () => fail({ status: 'unreachable', message: `worker ${entry.addr} closed the connection` }));
@@ -301,9 +300,8 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         readPreamble(socket, parseReply, options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS).then(
           (reply: SlotReply) => {
             if (reply.status === SLOT_STATUS.ok) {
-              if (settled) return; // abandoned meanwhile: the socket is closed already
+              if (settled) return; // failed meanwhile: the socket is closed already
               settled = true;
-              clearTimeout(budgetTimer);
               if (entry.dropped) socket.destroy(); // the worker was dropped meanwhile: this VM ends at once
               resolve(new RemoteVm(socket, reply.pid, entry.addr, secret));
               return;
@@ -315,6 +313,48 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         );
       });
     });
+
+  /**
+   * One attempt on one worker, to its own end (its connect, reply and hello timeouts): a VM that proved the
+   * secret, or why not, with the worker dropped, passed over or backed off as the failure says. It runs to its
+   * end even when the launch that made it has given up, so a worker that never answers is still found out and
+   * dropped, not tried again by every launch (it would be: it has the most free slots).
+   */
+  const attempt = async (entry: Entry): Promise<RemoteVm | string> => {
+    entry.inUse++;
+    const vm = await openSlot(entry);
+    if (!(vm instanceof RemoteVm)) {
+      entry.inUse--;
+      if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
+      else if (vm.status === 'startFailed') passOver(entry, vm.message);
+      else drop(entry, vm.message); // unreachable (no answer in time), TLS failure, or it refused our credentials
+      return vm.message;
+    }
+    // The worker said its VM started; the VM must now prove the secret to the node (a wrong hello, or none
+    // within the hello timeout, is refused). Until it has, the VM is not handed out: a worker that answers the
+    // preamble with VMs that never prove themselves would otherwise fail every call it is given.
+    const refused = await vm.connection.then(
+      () => undefined,
+      (e: unknown) => (e as Error).message,
+    );
+    if (refused !== undefined) {
+      entry.inUse--;
+      if (!entry.dropped) passOver(entry, `worker ${entry.addr}: ${refused}`);
+      return `worker ${entry.addr}: ${refused}`;
+    }
+    void vm.exited.then(() => {
+      entry.inUse--;
+      wake();
+    });
+    return vm;
+  };
+
+  /** Resolves with `p`'s value, or OUT_OF_TIME at `giveUp` if that comes first. */
+  const within = <T>(p: Promise<T>, giveUp: number): Promise<T | typeof OUT_OF_TIME> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<typeof OUT_OF_TIME>((resolve) => (timer = setTimeout(() => resolve(OUT_OF_TIME), Math.max(0, giveUp - Date.now()))));
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  };
 
   const waitForChange = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -418,42 +458,20 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
           await waitForChange(Math.min(left, BUSY_BACKOFF_MS));
           continue;
         }
-        entry.inUse++;
-        const vm = await openSlot(entry, giveUp);
-        if (!(vm instanceof RemoteVm)) {
-          entry.inUse--;
-          if (vm.status === 'outOfTime') abandoned = vm.message;
-          else if (vm.status === 'busy') entry.busyUntil = Date.now() + BUSY_BACKOFF_MS;
-          else if (vm.status === 'startFailed') passOver(entry, vm.message);
-          else drop(entry, vm.message); // unreachable (no answer in time), TLS failure, or it refused our credentials
+        const pending = attempt(entry);
+        const vm = await within(pending, giveUp);
+        if (vm === OUT_OF_TIME) {
+          // The attempt goes on to its own end (and judges the worker); a VM it still starts is stopped. Meanwhile
+          // launches try other workers first.
+          abandoned = `worker ${entry.addr} had not given a VM that proved the secret yet`;
+          entry.busyUntil = Math.max(entry.busyUntil, Date.now() + ABANDONED_BACKOFF_MS);
+          void pending.then((late) => (late instanceof RemoteVm ? late.stop(0) : undefined));
           continue;
         }
-        // The worker said its VM started; the VM must now prove the secret to the node (a wrong hello, or none
-        // within the hello timeout, is refused). Until it has, the VM is not handed out: a worker that answers the
-        // preamble with VMs that never prove themselves would otherwise fail every call it is given.
-        let budget: NodeJS.Timeout | undefined;
-        const refused = await Promise.race([
-          vm.connection.then(() => undefined, (e: unknown) => (e as Error).message),
-          new Promise<null>((resolve) => (budget = setTimeout(() => resolve(null), Math.max(0, giveUp - Date.now())))),
-        ]);
-        clearTimeout(budget);
-        if (refused === null) {
-          // slotWaitMs ran out while the VM had not proved the secret yet: not the worker's fault (yet).
-          entry.inUse--;
-          void vm.stop(0);
-          abandoned = `the VM on worker ${entry.addr} had not proved the secret yet`;
-          continue;
-        }
-        if (refused !== undefined) {
-          entry.inUse--;
-          if (!entry.dropped) passOver(entry, `worker ${entry.addr}: ${refused}`);
-          continue;
-        }
+        if (!(vm instanceof RemoteVm)) continue;
         const born = performance.now();
         options.events?.emit('vm.launched', { pid: vm.pid, mode: role, worker: vm.addr });
         void vm.exited.then((exit) => {
-          entry.inUse--;
-          wake();
           options.events?.emit('vm.exited', { pid: vm.pid, mode: role, worker: vm.addr, ...exit, lifetimeMs: performance.now() - born });
         });
         return vm;

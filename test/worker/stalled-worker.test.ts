@@ -195,8 +195,42 @@ describe('a launch that finds only a worker that does not answer', { skip }, () 
     bad = await fakeWorker(h, certs, 1, () => undefined); // completes TLS, never answers the preamble
     const o = await h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: 'v' })), contextId: id32('slot-wait') });
     assert.equal(o.applied, false);
-    assert.match(JSON.stringify(o.result), /no remote VM slot is free on the 1 registered worker\(s\) within 1500 ms \(worker 127\.0\.0\.1:\d+ had not answered yet\)/);
+    assert.match(JSON.stringify(o.result), /no remote VM slot is free on the 1 registered worker\(s\) within 1500 ms \(worker 127\.0\.0\.1:\d+ had not given a VM that proved the secret yet\)/);
     assert.equal(bad.held.length, 1, 'the node did try it');
     assert.equal(h.remote!.launcher.workers().length, 1, 'the worker stays registered: the attempt ran out of the launch\'s time, not of its own');
+  });
+});
+
+describe('a launch that gave up on a worker that does not answer, beside a healthy worker', { skip }, () => {
+  const dir = tempDir('hostlink-slot-wait-healthy-');
+  let host: Host | undefined;
+  let bad: Awaited<ReturnType<typeof fakeWorker>> | undefined;
+  let worker: WorkerProcess | undefined;
+  after(async () => {
+    bad?.close();
+    await worker?.kill('SIGKILL');
+    await host?.close();
+    dir.remove();
+  });
+
+  test('the next launches go to the healthy worker: the silent one is not tried by every launch', { timeout: 90_000 }, async () => {
+    const certs = makeCerts(dir.path);
+    const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 20_000, workers: { listen: '127.0.0.1:0', tls: certs.node, slotWaitMs: 1500 } });
+    host = h;
+    const kv = await h.deploy(contract('kv-store'));
+    // The silent worker advertises the most free slots, so a launch picks it first.
+    bad = await fakeWorker(h, certs, 8, () => undefined);
+    worker = startWorkerProcess({ runtime: h.remote!.address!, slots: 1, listen: `127.0.0.1:${await freePort()}`, tls: certs.worker });
+    await waitFor('both workers registered', () => h.remote!.launcher.workers().length === 2, 60_000);
+    const set = (i: number) => h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: `v${i}` })), contextId: id32(`healthy-${i}`) });
+    // The first launch gives up on the silent worker at slotWaitMs (below its reply timeout). Before, every later
+    // launch picked it again and gave up too: every call failed while the healthy worker sat idle.
+    const first = await set(0);
+    assert.equal(first.applied, false);
+    for (let i = 1; i <= 3; i++) {
+      const o = await set(i);
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+    }
+    assert.equal(bad.held.length, 1, 'the silent worker was tried once');
   });
 });
