@@ -262,6 +262,42 @@ test('hostlink agent: SIGTERM during an upgrade stops it: the guest is told, not
   assert.match(stderr, /SIGTERM: stopping\n[^]*upgrade -> refused: the agent is stopping/);
 });
 
+test('hostlink agent: a second SIGTERM while it stops (a command still running) does not cut the stop short', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const sock = join(dir, 'agent.sock');
+  const started = join(dir, 'started');
+  const config = join(dir, 'agent.json');
+  // A command that ignores SIGTERM: stopping the agent waits for it (SIGKILL after the grace), seconds in which a
+  // second signal arrives. Node's default action for it ended the agent at once (no exit code).
+  await writeFile(config, JSON.stringify({ handlers: { 'attach-hsm': { command: ['sh', '-c', 'echo x > "$1"; trap "" TERM; sleep 30', 'sh', started] } } }));
+  const agent = spawn(process.execPath, [BIN, 'agent', '--listen', `unix://${sock}`, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => {
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  });
+  const exited = once(agent, 'exit');
+  let stderr = '';
+  const saw = (text: string): Promise<void> =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        if (stderr.includes(text)) resolve();
+        else setTimeout(check, 20);
+      };
+      check();
+    });
+  agent.stderr.on('data', (c) => (stderr += c));
+  await saw('listening on');
+  const client = new GuestClient({ address: parseControlAddress(`unix://${sock}`) });
+  const reply = client.send({ type: 'attach-hsm' }).catch((e: Error) => e);
+  for (let i = 0; i < 400 && (await readFile(started, 'utf8').catch(() => '')) === ''; i++) await new Promise((r) => setTimeout(r, 25));
+  agent.kill('SIGTERM');
+  await saw('SIGTERM: stopping');
+  agent.kill('SIGTERM');
+  const [code, signal] = await exited;
+  await reply;
+  assert.deepEqual([code, signal], [0, null], stderr);
+  assert.match(stderr, /SIGTERM: already stopping/);
+});
+
 test('hostlink agent: every timer option is bounded by what Node.js timers take; a longer one is a configuration error (exit 2)', async (t) => {
   const dir = await tempDir(t);
   const config = join(dir, 'agent.json');

@@ -42,9 +42,18 @@ export async function run(argv: string[]): Promise<number> {
   }
   process.stderr.write(`hostlink agent: listening on ${bound}\n`);
 
+  // Kept listening after the first: a second signal while the agent stops (a repeat from a service manager) would
+  // otherwise end it midway, before a reboot it promised a guest or with an installer still running. SIGKILL
+  // still ends it at once.
+  let stopping = false;
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    const on = (s: NodeJS.Signals): void => {
+      if (stopping) process.stderr.write(`hostlink agent: ${s}: already stopping (SIGKILL ends it at once)\n`);
+      stopping = true;
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
   });
   process.stderr.write(`hostlink agent: ${signal}: stopping\n`);
   await agent.close();
