@@ -1,5 +1,5 @@
 /** `hostlink guest` and `hostlink agent` as processes: output, exit codes, and the agent's lifecycle. */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -32,6 +32,31 @@ function hostlink(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * `hostlink agent ARGS` as a process, once it listens: its stderr so far, a wait for a text in it, and its exit.
+ * Killed at the end of the test if still running.
+ */
+async function agentProcess(t: TestContext, args: string[]) {
+  const agent = spawn(process.execPath, [BIN, 'agent', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => {
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  });
+  const exited = once(agent, 'exit');
+  let stderr = '';
+  agent.stderr.on('data', (c) => (stderr += c));
+  const saw = (text: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (stderr.includes(text)) resolve();
+        else if (agent.exitCode !== null || agent.signalCode !== null) reject(new Error(`agent exited before '${text}': ${stderr}`));
+        else setTimeout(check, 20);
+      };
+      check();
+    });
+  await saw('listening on');
+  return { agent, exited, saw, stderr: () => stderr };
 }
 
 test('hostlink guest: payloads on stdout, exit 0; refusal exit 1; usage exit 2; unreachable exit 3; garbage exit 4', async (t) => {
@@ -150,25 +175,13 @@ test('hostlink agent: serves until SIGTERM; a bad configuration is a one-line us
   const sock = join(dir, 'cli-agent.sock');
   const config = join(dir, 'agent.json');
   await writeFile(config, JSON.stringify({ listen: `unix://${sock}`, handlers: { 'get-hostos-version': { version: '3.1.4' } } }));
-  const agent = spawn(process.execPath, [BIN, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.after(() => {
-    if (agent.exitCode === null) agent.kill('SIGKILL');
-  });
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    agent.stderr.on('data', (c) => {
-      stderr += c;
-      if (stderr.includes('listening on')) resolve();
-    });
-    agent.on('exit', () => reject(new Error(`agent exited: ${stderr}`)));
-  });
-  assert.match(stderr, new RegExp(`listening on unix://${sock}`));
+  const { agent, exited, stderr } = await agentProcess(t, ['--config', config]);
+  assert.match(stderr(), new RegExp(`listening on unix://${sock}`));
   assert.deepEqual(await hostlink(['guest', `--addr=unix://${sock}`, 'get-hostos-version']), { code: 0, stdout: '3.1.4\n', stderr: '' });
-  const exited = once(agent, 'exit');
   agent.kill('SIGTERM');
   const [code] = await exited;
   assert.equal(code, 0);
-  assert.match(stderr, /get-hostos-version -> ok/);
+  assert.match(stderr(), /get-hostos-version -> ok/);
 
   await writeFile(config, JSON.stringify({ handlers: { upgrade: { instalCommand: ['x'] } } }));
   const bad = await hostlink(['agent', '--config', config]);
@@ -230,19 +243,7 @@ test('hostlink agent: SIGTERM during an upgrade stops it: the guest is told, not
       },
     }),
   );
-  const agent = spawn(process.execPath, [BIN, 'agent', '--listen', `unix://${sock}`, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.after(() => {
-    if (agent.exitCode === null) agent.kill('SIGKILL');
-  });
-  const exited = once(agent, 'exit');
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    agent.stderr.on('data', (c) => {
-      stderr += c;
-      if (stderr.includes('listening on')) resolve();
-    });
-    agent.on('exit', () => reject(new Error(`agent exited: ${stderr}`)));
-  });
+  const { agent, exited, stderr } = await agentProcess(t, ['--listen', `unix://${sock}`, '--config', config]);
   const client = new GuestClient({ address: parseControlAddress(`unix://${sock}`) });
   const reply = client.send({ type: 'upgrade', url: `${base}/image`, targetHash: createHash('sha256').update(image).digest('hex') }).catch((e: Error) => e);
   await requested; // the agent is downloading
@@ -252,14 +253,14 @@ test('hostlink agent: SIGTERM during an upgrade stops it: the guest is told, not
   // rebooting after it had hung up on the guest) it can do now, before the test looks.
   release();
   const [code] = await exited;
-  assert.equal(code, 0, stderr);
+  assert.equal(code, 0, stderr());
   assert.deepEqual(answer, {
     ok: false,
     error: "the agent is stopping: nothing was installed and the host will not reboot; retry the upgrade when the host's agent is running again",
   });
   assert.equal(await readFile(events, 'utf8').catch(() => ''), '', 'no install, no reboot');
   assert.deepEqual(await readdir(staging), [], 'the partial download was removed');
-  assert.match(stderr, /SIGTERM: stopping\n[^]*upgrade -> refused: the agent is stopping/);
+  assert.match(stderr(), /SIGTERM: stopping\n[^]*upgrade -> refused: the agent is stopping/);
 });
 
 test('hostlink agent: a second SIGTERM while it stops (a command still running) does not cut the stop short', { timeout: 60_000 }, async (t) => {
@@ -270,22 +271,7 @@ test('hostlink agent: a second SIGTERM while it stops (a command still running) 
   // A command that ignores SIGTERM: stopping the agent waits for it (SIGKILL after the grace), seconds in which a
   // second signal arrives. Node's default action for it ended the agent at once (no exit code).
   await writeFile(config, JSON.stringify({ handlers: { 'attach-hsm': { command: ['sh', '-c', 'echo x > "$1"; trap "" TERM; sleep 30', 'sh', started] } } }));
-  const agent = spawn(process.execPath, [BIN, 'agent', '--listen', `unix://${sock}`, '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  t.after(() => {
-    if (agent.exitCode === null) agent.kill('SIGKILL');
-  });
-  const exited = once(agent, 'exit');
-  let stderr = '';
-  const saw = (text: string): Promise<void> =>
-    new Promise((resolve) => {
-      const check = (): void => {
-        if (stderr.includes(text)) resolve();
-        else setTimeout(check, 20);
-      };
-      check();
-    });
-  agent.stderr.on('data', (c) => (stderr += c));
-  await saw('listening on');
+  const { agent, exited, saw, stderr } = await agentProcess(t, ['--listen', `unix://${sock}`, '--config', config]);
   const client = new GuestClient({ address: parseControlAddress(`unix://${sock}`) });
   const reply = client.send({ type: 'attach-hsm' }).catch((e: Error) => e);
   for (let i = 0; i < 400 && (await readFile(started, 'utf8').catch(() => '')) === ''; i++) await new Promise((r) => setTimeout(r, 25));
@@ -294,8 +280,8 @@ test('hostlink agent: a second SIGTERM while it stops (a command still running) 
   agent.kill('SIGTERM');
   const [code, signal] = await exited;
   await reply;
-  assert.deepEqual([code, signal], [0, null], stderr);
-  assert.match(stderr, /SIGTERM: already stopping/);
+  assert.deepEqual([code, signal], [0, null], stderr());
+  assert.match(stderr(), /SIGTERM: already stopping/);
 });
 
 test('hostlink agent: every timer option is bounded by what Node.js timers take; a longer one is a configuration error (exit 2)', async (t) => {

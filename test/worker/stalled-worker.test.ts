@@ -146,23 +146,37 @@ for (const [what, behave] of [
   });
 }
 
-describe('a registered worker whose VM fails the node\'s hello check', { skip }, () => {
-  const dir = tempDir('hostlink-bad-hello-');
-  let host: Host | undefined;
-  let bad: Awaited<ReturnType<typeof fakeWorker>> | undefined;
+/**
+ * A describe block's node with its TLS worker endpoint, opened by its test; closed after the block with the fake
+ * and real workers the test set in `held`.
+ */
+function blockNode(prefix: string) {
+  const dir = tempDir(prefix);
+  const held: { host?: Host; fake?: Awaited<ReturnType<typeof fakeWorker>>; worker?: WorkerProcess } = {};
   after(async () => {
-    bad?.close();
-    await host?.close();
+    held.fake?.close();
+    await held.worker?.kill('SIGKILL');
+    await held.host?.close();
     dir.remove();
   });
+  return {
+    held,
+    async open(slotWaitMs?: number) {
+      const certs = makeCerts(dir.path);
+      const host = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 20_000, workers: { listen: '127.0.0.1:0', tls: certs.node, ...(slotWaitMs !== undefined ? { slotWaitMs } : {}) } });
+      held.host = host;
+      return { host, certs, kv: await host.deploy(contract('kv-store')) };
+    },
+  };
+}
+
+describe('a registered worker whose VM fails the node\'s hello check', { skip }, () => {
+  const node = blockNode('hostlink-bad-hello-');
 
   test('the call\'s crash says the node refused the hello, not that the worker went away', { timeout: 60_000 }, async () => {
-    const certs = makeCerts(dir.path);
-    const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 20_000, workers: { listen: '127.0.0.1:0', tls: certs.node } });
-    host = h;
-    const kv = await h.deploy(contract('kv-store'));
+    const { host: h, certs, kv } = await node.open();
     // Answers the preamble, then relays a first frame that is no hello at all (an 8-byte body of zeros).
-    bad = await fakeWorker(h, certs, 1, (s) =>
+    node.held.fake = await fakeWorker(h, certs, 1, (s) =>
       s.once('data', () => {
         s.write(encodeReply(SLOT_STATUS.ok, 4242));
         for (const f of encodeData(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))) s.write(f);
@@ -176,23 +190,13 @@ describe('a registered worker whose VM fails the node\'s hello check', { skip },
 });
 
 describe('a launch that finds only a worker that does not answer', { skip }, () => {
-  const dir = tempDir('hostlink-slot-wait-');
-  let host: Host | undefined;
-  let bad: Awaited<ReturnType<typeof fakeWorker>> | undefined;
-  after(async () => {
-    bad?.close();
-    await host?.close();
-    dir.remove();
-  });
+  const node = blockNode('hostlink-slot-wait-');
 
   test('gives up at slotWaitMs, with the attempt under way, and does not blame that worker for the node\'s own limit', { timeout: 60_000 }, async () => {
-    const certs = makeCerts(dir.path);
     // slotWaitMs below the reply timeout (5 s): the attempt is still waiting for the worker's answer when it runs out.
     // Before, the launch waited the whole reply timeout, dropped the worker, then failed: past slotWaitMs.
-    const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 20_000, workers: { listen: '127.0.0.1:0', tls: certs.node, slotWaitMs: 1500 } });
-    host = h;
-    const kv = await h.deploy(contract('kv-store'));
-    bad = await fakeWorker(h, certs, 1, () => undefined); // completes TLS, never answers the preamble
+    const { host: h, certs, kv } = await node.open(1500);
+    const bad = (node.held.fake = await fakeWorker(h, certs, 1, () => undefined)); // completes TLS, never answers the preamble
     const o = await h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: 'v' })), contextId: id32('slot-wait') });
     assert.equal(o.applied, false);
     assert.match(JSON.stringify(o.result), /no remote VM slot is free on the 1 registered worker\(s\) within 1500 ms \(worker 127\.0\.0\.1:\d+ had not given a VM that proved the secret yet\)/);
@@ -202,25 +206,13 @@ describe('a launch that finds only a worker that does not answer', { skip }, () 
 });
 
 describe('a launch that gave up on a worker that does not answer, beside a healthy worker', { skip }, () => {
-  const dir = tempDir('hostlink-slot-wait-healthy-');
-  let host: Host | undefined;
-  let bad: Awaited<ReturnType<typeof fakeWorker>> | undefined;
-  let worker: WorkerProcess | undefined;
-  after(async () => {
-    bad?.close();
-    await worker?.kill('SIGKILL');
-    await host?.close();
-    dir.remove();
-  });
+  const node = blockNode('hostlink-slot-wait-healthy-');
 
   test('the next launches go to the healthy worker: the silent one is not tried by every launch', { timeout: 90_000 }, async () => {
-    const certs = makeCerts(dir.path);
-    const h = await Host.open({ dataDir: join(dir.path, 'data'), poolSize: 1, deadlineMs: 20_000, workers: { listen: '127.0.0.1:0', tls: certs.node, slotWaitMs: 1500 } });
-    host = h;
-    const kv = await h.deploy(contract('kv-store'));
+    const { host: h, certs, kv } = await node.open(1500);
     // The silent worker advertises the most free slots, so a launch picks it first.
-    bad = await fakeWorker(h, certs, 8, () => undefined);
-    worker = startWorkerProcess({ runtime: h.remote!.address!, slots: 1, listen: `127.0.0.1:${await freePort()}`, tls: certs.worker });
+    const bad = (node.held.fake = await fakeWorker(h, certs, 8, () => undefined));
+    node.held.worker = startWorkerProcess({ runtime: h.remote!.address!, slots: 1, listen: `127.0.0.1:${await freePort()}`, tls: certs.worker });
     await waitFor('both workers registered', () => h.remote!.launcher.workers().length === 2, 60_000);
     const set = (i: number) => h.call({ codeHash: kv, method: 'set', input: utf8(JSON.stringify({ key: 'k', value: `v${i}` })), contextId: id32(`healthy-${i}`) });
     // The first launch gives up on the silent worker at slotWaitMs (below its reply timeout). Before, every later
