@@ -74,26 +74,25 @@ export class Scheduler {
     const info: CallInfo = { callId: this.nextCallId++, parentCallId, method: request.method, contextId: request.contextId, codeHash: request.codeHash, mode: callMode };
     const queuedAt = performance.now();
     const { events, committer } = this.deps;
-    const newJob = (early: EarlyRun | null): Job => {
+    const newJob = (): Job => {
       const j = new Job(messageJson); // validates the message before anything starts
       if (this.options.traceReads) j.trace.reads = [];
-      j.early = early;
       // The trace is read only by call.finished: a job made while nobody listens records no requests.
       j.trace.recording = events.has('call.finished');
       j.trace.onBegin = (t) => {
         // An early run cannot share the commit being waited for (it commits after it): not worth holding for.
-        if (early === null) committer.group.begun(j);
+        if (j.early === null) committer.group.begun(j);
         if (events.has('call.started')) events.emit('call.started', extend(info, { vmPid: t.vmPid, queueMs: (t.startedAt ?? queuedAt) - queuedAt }));
       };
       return j;
     };
-    let job = newJob(null);
+    let job = newJob();
     events.emit('call.queued', info);
     const lane = Buffer.from(request.contextId).toString('hex');
     const outcome = await this.inLane(lane, async (previous, executionFinal) => {
       const deadline = deadlineMs ?? this.options.deadlineMs;
       // An early run while the previous call on this context commits; kept only if it stands after that commit.
-      if (previous !== undefined) job = newJob(new EarlyRun(previous.writes));
+      if (previous !== undefined) job.early = new EarlyRun(previous.writes);
       for (let conflicts = 1; ; ) {
         let end: JobEnd;
         try {
@@ -108,7 +107,7 @@ export class Scheduler {
           if (!early.stands(await previous!.settled)) {
             this.earlyRuns.discarded++;
             committer.discard(job, end, info);
-            job = newJob(null); // its answers were not those of a run after the previous call: run it on that state
+            job = newJob(); // its answers were not those of a run after the previous call: run it on that state
             continue;
           }
         }
@@ -118,7 +117,7 @@ export class Scheduler {
         const done = await committer.finish(job, end, endedAt, info, queuedAt, view, conflicts < MAX_CONFLICT_ATTEMPTS && !this.deps.closed());
         if (done !== 'conflict') return { outcome: done, settled: done.applied ? { kind: 'applied' as const, writes } : SETTLED_NOTHING };
         conflicts++;
-        job = newJob(null); // another call committed an alias this one took first: run it again on the new state
+        job = newJob(); // another call committed an alias this one took first: run it again on the new state
       }
     }).catch((e: unknown) => {
       // No outcome (the store failed, a VM could not be launched): say so, so no watcher waits for it forever.

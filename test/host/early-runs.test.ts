@@ -186,14 +186,14 @@ describe('early runs: what they report and what they repeat', () => {
     try {
       const calls = await host.deploy(contract('host-calls'));
       const c = (method: string, input: unknown, gasLimit?: bigint): Promise<Outcome> =>
-        host.call({ codeHash: calls, method, input: utf8(JSON.stringify(input)), contextId: id32('crashing'), ...(gasLimit !== undefined ? { gasLimit } : {}) });
+        host.call({ codeHash: calls, method, input: utf8(JSON.stringify(input)), contextId: id32('crashing'), deadlineMs: 120_000, ...(gasLimit !== undefined ? { gasLimit } : {}) });
       await c('private_write', { key: 'warm', value: 'up' });
       const crashed: number[] = [];
       host.events.on('vm.crashed', (e) => crashed.push(e.pid));
       const started = new Promise<number>((resolve) => host.events.on('call.started', (e) => e.method === 'member_then_spin' && resolve(e.vmPid!)));
       // The spin asks the node about membership, so behind a call that applied it is thrown away and run again.
       const first = c('private_write', { key: 'k', value: 'v' });
-      const spin = c('member_then_spin', {}, 40_000_000_000n);
+      const spin = c('member_then_spin', {}, 4_000_000_000n);
       const pid = await started;
       await first;
       // Killed once it spins: after its membership request, which holds a snapshot of the node's tables.
@@ -201,7 +201,8 @@ describe('early runs: what they report and what they repeat', () => {
       process.kill(pid, 'SIGKILL');
       const spun = await spin;
       assert.equal(host.earlyRunStats.discarded, 1);
-      // The rerun ends by the contract's own limit, and the killed VM of the early run was reported.
+      // The rerun ends by the contract's own limit (its gas; the deadline is far), and the killed VM of the early
+      // run was reported.
       assert.equal(spun.result.code, 'vm_error');
       assert.ok(crashed.includes(pid), `vm.crashed for ${pid}: ${JSON.stringify(crashed)}`);
     } finally {
