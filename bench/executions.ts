@@ -28,6 +28,8 @@ export interface ExecutionsRow {
   concurrency: number;
   /** Contexts the callers share (each of the `concurrency` callers has its own when they are equal). */
   contexts: number;
+  /** Calls of the measured run that started early, and of those the ones run again (docs/state.md, "Early runs"). */
+  earlyRuns: { runs: number; discarded: number };
   seconds: number;
   perSecond: number;
   failures: number;
@@ -231,6 +233,7 @@ export async function measure(
     }
     const load = loadavg()[0]!;
     const commits0 = { ...host.commitStats };
+    const early0 = { ...host.earlyRunStats };
     const cpu0 = cpuSnapshot(host.vmPids());
     const gcWatch = watchHostGc();
     const { seconds, failures } = await runLanes(host, codeHash, calls, concurrency, input, contexts);
@@ -247,6 +250,7 @@ export async function measure(
       calls,
       concurrency,
       contexts,
+      earlyRuns: { runs: host.earlyRunStats.runs - early0.runs, discarded: host.earlyRunStats.discarded - early0.discarded },
       seconds,
       perSecond: calls / seconds,
       failures,

@@ -352,7 +352,7 @@ export function printOneContext(
   oneLane: { perSecond: number; hostCpuUs: number; vmCpuUs: number; warmupCalls: number; breakdown?: LaneBreakdown } | undefined,
   c?: Ceiling,
   /** The same calls with 8 callers on the one context: calls queued on it (early runs overlap them with commits). */
-  queued?: { perSecond: number; hostCpuUs: number; vmCpuUs: number; concurrency: number },
+  queued?: { perSecond: number; hostCpuUs: number; vmCpuUs: number; concurrency: number; calls: number; earlyRuns: { runs: number; discarded: number } },
 ): void {
   const limit = 1e6 / p.serialCommitUs;
   process.stdout.write(
@@ -372,7 +372,7 @@ export function printOneContext(
     // queued on the context can (docs/state.md, "Early runs"): the commit-bound limit is theirs to reach.
     const ownPart = own === undefined ? '' : `, ${((1e6 / own) / queued.perSecond).toFixed(2)}x below the calls' own lone commit's`;
     process.stdout.write(
-      `  one context, ${queued.concurrency} callers (calls queued on it, as a block's transactions): ${queued.perSecond.toFixed(0)}/s, ${(limit / queued.perSecond).toFixed(2)}x below the minimal commit's limit${ownPart} (target: within 2x); CPU per execution host ${queued.hostCpuUs.toFixed(0)} + VM ${queued.vmCpuUs.toFixed(0)} us${oneLane ? `; ${(queued.perSecond / oneLane.perSecond).toFixed(2)}x the lone caller's rate` : ''}\n`,
+      `  one context, ${queued.concurrency} callers (calls queued on it, as a block's transactions): ${queued.perSecond.toFixed(0)}/s, ${(limit / queued.perSecond).toFixed(2)}x below the minimal commit's limit${ownPart} (target: within 2x); CPU per execution host ${queued.hostCpuUs.toFixed(0)} + VM ${queued.vmCpuUs.toFixed(0)} us; early runs ${queued.earlyRuns.runs} of ${queued.calls} calls, ${queued.earlyRuns.discarded} run again${oneLane ? `; ${(queued.perSecond / oneLane.perSecond).toFixed(2)}x the lone caller's rate` : ''}\n`,
     );
   }
   if (c === undefined) return;
