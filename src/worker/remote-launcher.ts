@@ -112,6 +112,8 @@ interface Entry {
   startFailedUntil: number;
   /** Why, for the launch that finds every worker passed over. */
   startFailure: string;
+  /** A launch gave up waiting for it (its attempt goes on): tried only when no other worker is free, until then. */
+  deferUntil: number;
   dropped: boolean;
   /** Its slots' connections: closed when the entry is dropped or replaced, so their VMs end at once. */
   sockets: Set<TLSSocket>;
@@ -245,11 +247,16 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
   const pick = (): Entry | undefined => {
     const now = Date.now();
     let best: Entry | undefined;
+    let deferred: Entry | undefined;
     for (const e of live()) {
       if (e.busyUntil > now || e.inUse >= e.slots) continue;
+      if (e.deferUntil > now) {
+        if (deferred === undefined || e.slots - e.inUse > deferred.slots - deferred.inUse) deferred = e;
+        continue;
+      }
       if (best === undefined || e.slots - e.inUse > best.slots - best.inUse) best = e;
     }
-    return best;
+    return best ?? deferred;
   };
 
   /** One slot connection on one worker: TLS, preamble, reply, each bounded by its own timeout. */
@@ -410,6 +417,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         busyUntil: 0,
         startFailedUntil: 0,
         startFailure: '',
+        deferUntil: 0,
         dropped: false,
         sockets: new Set(),
       });
@@ -464,7 +472,7 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
           // The attempt goes on to its own end (and judges the worker); a VM it still starts is stopped. Meanwhile
           // launches try other workers first.
           abandoned = `worker ${entry.addr} had not given a VM that proved the secret yet`;
-          entry.busyUntil = Math.max(entry.busyUntil, Date.now() + ABANDONED_BACKOFF_MS);
+          entry.deferUntil = Date.now() + ABANDONED_BACKOFF_MS;
           void pending.then((late) => (late instanceof RemoteVm ? late.stop(0) : undefined));
           continue;
         }

@@ -19,7 +19,13 @@ import { PROTOCOL_VERSION_MAX } from '../../src/protocol/generated.js';
 import { initialize } from '../../src/runtime/grpc.js';
 import { VM_SEMANTICS_TEXT } from '../../src/protocol/vm-semantics.js';
 import { INSTANCE_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA } from '../../src/worker/endpoint.js';
-import { encodeReply, SLOT_STATUS } from '../../src/worker/preamble.js';
+import { encodeReply, parseRequest, SLOT_STATUS } from '../../src/worker/preamble.js';
+import { remoteLauncher } from '../../src/worker/remote-launcher.js';
+import { readTlsFiles } from '../../src/worker/tls.js';
+import { encodeRequest } from '../../src/protocol/messages.js';
+import { encodeFrame } from '../../src/protocol/frame.js';
+import { helloProof } from '../../src/protocol/hello-proof.js';
+import { PROTOCOL_VERSION_MIN } from '../../src/protocol/generated.js';
 import { encodeData } from '../../src/worker/relay.js';
 import { contract, id32, tempDir, utf8 } from '../helpers.js';
 import { freePort, startWorkerProcess, waitFor, type WorkerProcess } from './helpers.js';
@@ -224,5 +230,51 @@ describe('a launch that gave up on a worker that does not answer, beside a healt
       assert.equal(o.result.code, 'return', JSON.stringify(o.result));
     }
     assert.equal(bad.held.length, 1, 'the silent worker was tried once');
+  });
+});
+
+describe('a launch after one that gave up on the only free worker', { skip }, () => {
+  const dir = tempDir('hostlink-slot-wait-only-');
+  after(() => dir.remove());
+
+  test('uses that worker: it is tried last, not left out', { timeout: 60_000 }, async () => {
+    const certs = makeCerts(dir.path);
+    // One worker (real TLS, real preamble and hello proof) whose first VM starts after 2.5 s, the others at once.
+    const worker = readTlsFiles(certs.worker);
+    const held: TLSSocket[] = [];
+    const server = createTlsServer({ key: worker.key, cert: worker.cert, ca: worker.ca, requestCert: true }, (s) => {
+      const slow = held.push(s) === 1;
+      s.on('error', () => undefined);
+      let buf = Buffer.alloc(0);
+      let answered = false;
+      s.on('data', (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        const request = parseRequest(buf);
+        if (answered || request === 'more' || 'error' in request) return;
+        answered = true;
+        const fields = { minVersion: PROTOCOL_VERSION_MIN, maxVersion: PROTOCOL_VERSION_MAX, vmVersion: 'fake', pid: 4242, proof: new Uint8Array(32) };
+        fields.proof = helloProof(request.value.secret, encodeRequest('hello', fields));
+        setTimeout(() => {
+          if (s.destroyed) return;
+          s.write(encodeReply(SLOT_STATUS.ok, 4242));
+          for (const f of encodeData(encodeFrame(encodeRequest('hello', fields)))) s.write(f);
+        }, slow ? 2500 : 0);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const launcher = remoteLauncher({ tls: readTlsFiles(certs.node), slotWaitMs: 1000 });
+    try {
+      launcher.register({ addr: `127.0.0.1:${(server.address() as { port: number }).port}`, slots: 4, instance: 'one', identity: 'test' });
+      await assert.rejects(launcher.launch('pool'), /within 1000 ms/);
+      // Before, the worker was left out of every launch for 2 s: this one failed "no slot is free" with 4 idle.
+      const vm = await launcher.launch('pool');
+      assert.equal(vm.pid, 4242);
+      assert.equal(held.length, 2);
+      await vm.stop(0);
+    } finally {
+      await launcher.close();
+      for (const s of held) s.destroy();
+      server.close();
+    }
   });
 });
