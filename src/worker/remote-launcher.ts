@@ -228,7 +228,8 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
     entry.dropped = true;
     if (table.get(entry.key) === entry) table.delete(entry.key);
     for (const s of entry.sockets) s.destroy();
-    log(`dropped worker ${entry.addr} from the slot table: ${why}`);
+    // After close() the attempts still under way end because their sockets were closed: not the worker's doing.
+    if (!closed) log(`dropped worker ${entry.addr} from the slot table: ${why}`);
   };
 
   /** Passes a worker over for START_FAILED_BACKOFF_MS: launches try the others meanwhile. */

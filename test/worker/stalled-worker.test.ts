@@ -262,7 +262,8 @@ describe('a launch after one that gave up on the only free worker', { skip }, ()
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const launcher = remoteLauncher({ tls: readTlsFiles(certs.node), slotWaitMs: 1000 });
+    const logged: string[] = [];
+    const launcher = remoteLauncher({ tls: readTlsFiles(certs.node), slotWaitMs: 1000, log: (line) => logged.push(line) });
     try {
       launcher.register({ addr: `127.0.0.1:${(server.address() as { port: number }).port}`, slots: 4, instance: 'one', identity: 'test' });
       await assert.rejects(launcher.launch('pool'), /within 1000 ms/);
@@ -271,6 +272,18 @@ describe('a launch after one that gave up on the only free worker', { skip }, ()
       assert.equal(vm.pid, 4242);
       assert.equal(held.length, 2);
       await vm.stop(0);
+      // A third launch whose attempt is still under way when the launcher closes: the close ends it, and the
+      // worker is not reported as dropped for it (the node's own shutdown is not the worker's failure).
+      held.length = 0;
+      const third = launcher.launch('pool').then(() => 'launched', (e: Error) => e.message);
+      await new Promise<void>((resolve) => {
+        const check = (): void => (held.length > 0 ? resolve() : void setTimeout(check, 10));
+        check();
+      });
+      await launcher.close();
+      assert.match(await third, /closed|no remote|within/);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(logged.filter((l) => l.startsWith('dropped worker')), []);
     } finally {
       await launcher.close();
       for (const s of held) s.destroy();
