@@ -5,13 +5,12 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer } from 'node:http';
-import { createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseControlAddress } from '../../src/control/address.js';
 import { GuestClient } from '../../src/control/client.js';
-import { startAgent, tempDir } from './helpers.js';
+import { serveHttp, startAgent, tempDir } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/hostlink.js', import.meta.url));
 
@@ -206,25 +205,13 @@ test('hostlink agent: SIGTERM during an upgrade stops it: the guest is told, not
   const held = new Promise<void>((r) => (release = r));
   let downloading = (): void => undefined;
   const requested = new Promise<void>((r) => (downloading = r));
-  const sockets = new Set<Socket>();
-  const http = createHttpServer((_req, res) => {
+  t.after(() => release());
+  const base = await serveHttp(t, (_req, res) => {
     res.writeHead(200, { 'content-length': image.length });
     res.write(image.subarray(0, 50_000));
     downloading();
     void held.then(() => res.end(image.subarray(50_000)));
   });
-  http.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  http.listen(0, '127.0.0.1');
-  await once(http, 'listening');
-  t.after(() => {
-    release();
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => http.close(() => r()));
-  });
-  const base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
   const events = join(dir, 'events');
   const staging = join(dir, 'staging');
   const sock = join(dir, 'agent.sock');

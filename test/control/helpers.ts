@@ -1,5 +1,7 @@
-/** Shared test helpers for the command channel: temp dirs, a quiet agent, raw socket exchanges. */
+/** Shared test helpers for the command channel: temp dirs, a quiet agent, raw socket exchanges, an HTTP origin. */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createServer as createHttpServer, type RequestListener } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,3 +77,23 @@ export function rawExchange(where: string, bytes: Uint8Array | string, halfClose
 }
 
 export const HASH_RE = /^[0-9a-f]{64}$/;
+
+/**
+ * An HTTP server on 127.0.0.1 serving `handler` (images for upgrades), closed after the test with every
+ * connection it still holds; resolves with its base URL.
+ */
+export async function serveHttp(t: TestScope, handler: RequestListener): Promise<string> {
+  const sockets = new Set<Socket>();
+  const http = createHttpServer(handler);
+  http.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => http.close(() => r()));
+  });
+  return `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+}

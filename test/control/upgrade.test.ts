@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { chmod, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseControlAddress } from '../../src/control/address.js';
 import { GuestClient } from '../../src/control/client.js';
 import { encodeRequest, type Response } from '../../src/control/wire.js';
-import { startAgent, tempDir } from './helpers.js';
+import { serveHttp, startAgent, tempDir } from './helpers.js';
 
 const IMAGE = randomBytes(300_000);
 const IMAGE_HASH = createHash('sha256').update(IMAGE).digest('hex');
@@ -50,10 +50,9 @@ async function fixture(
   const dir = await tempDir(t);
   const hits = new Map<string, number>();
   const waiters = new Map<string, (s: Socket) => void>();
-  const sockets = new Set<Socket>();
   let release = (): void => undefined;
   const held = new Promise<void>((r) => (release = r));
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const base = await serveHttp(t, (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
     hits.set(path, (hits.get(path) ?? 0) + 1);
     waiters.get(path)?.(req.socket);
@@ -82,18 +81,6 @@ async function fixture(
         return void res.end('not here');
     }
   });
-  http.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  http.listen(0, '127.0.0.1');
-  await once(http, 'listening');
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => http.close(() => r()));
-  });
-  const addr = http.address();
-  const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
   const staging = join(dir, 'staging');
   const expected = join(dir, 'expected-image');
   await writeFile(expected, IMAGE);
