@@ -83,6 +83,7 @@ export class ControlAgent {
     this.connections = new ConnectionTable(config.maxConnections, Math.min(config.maxConnectionsPerPeer, config.maxConnections));
     this.state = {
       upgradeRunning: false,
+      guestUpgradeVms: 0,
       rebootPending: false,
       notifiesPending: 0,
       commands: new CommandSlots(config.maxCommands),

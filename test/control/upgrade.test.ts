@@ -209,6 +209,35 @@ test('once an installed upgrade waits for its reboot, no other upgrade or guest 
   assert.equal(await f.events(), 'installed\nreboot\n', 'the promised reboot happens when the agent stops');
 });
 
+test('a host upgrade and the guest upgrade VM never run at once: each is refused while the other runs', { timeout: 30_000 }, async (t) => {
+  // The guest upgrade VM's command runs until `go` exists.
+  const f = await fixture(t, {}, {}, 'unix', (dir) => ({
+    'start-upgrade-guest-vm': {
+      command: ['sh', '-c', 'echo guest-vm-started >> "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; echo guest-vm-done >> "$1"', 'sh', join(dir, 'events'), join(dir, 'go')],
+    },
+  }));
+  const until = async (cond: () => Promise<boolean>): Promise<void> => {
+    while (!(await cond())) await sleep(10, undefined, { signal: t.signal }); // the test's timeout guards a hang
+  };
+  // 1. The guest upgrade VM is starting: an upgrade (which reboots the host once installed) is refused.
+  const guestVm = f.client.send({ type: 'start-upgrade-guest-vm' });
+  await until(async () => (await f.events()).includes('guest-vm-started'));
+  const upgrade = (path: string): Promise<Response> => f.client.send({ type: 'upgrade', url: `${f.base}${path}`, targetHash: IMAGE_HASH });
+  assert.equal(errorOf(await upgrade('/image')), "an upgrade is refused while 'start-upgrade-guest-vm' is running on this host; try again when it has finished");
+  assert.equal(f.hits.get('/image'), undefined, 'nothing downloaded');
+  await writeFile(join(f.dir, 'go'), '');
+  assert.deepEqual(await guestVm, OK);
+  // 2. An upgrade is downloading: the guest upgrade VM is refused (the upgrade's reboot would cut it short).
+  const downloading = f.arrived('/held');
+  const upgrading = upgrade('/held');
+  await downloading;
+  assert.match(errorOf(await f.client.send({ type: 'start-upgrade-guest-vm' })), /^'start-upgrade-guest-vm' is refused while a host upgrade is running \(it reboots the host when installed\); retry when/);
+  f.release();
+  assert.deepEqual(await upgrading, OK);
+  await f.agent.agent.idle();
+  assert.equal(await f.events(), 'guest-vm-started\nguest-vm-done\ninstalled\nreboot\n', 'one guest VM start, then the upgrade; never both');
+});
+
 test('bad hash: names the expected hash only, keeps nothing, installs nothing', async (t) => {
   const f = await fixture(t);
   const err = errorOf(await f.client.send({ type: 'upgrade', url: `${f.base}/image`, targetHash: OTHER_HASH }));

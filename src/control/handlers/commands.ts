@@ -17,9 +17,20 @@ export function configuredCommand(type: 'attach-hsm' | 'detach-hsm' | 'start-upg
   return async (_c: unknown, ctx: HandlerContext): Promise<Payload> => {
     const argv = ctx.config.handlers[type].command;
     if (argv === undefined) throw notConfigured(type, 'command');
-    // The guest upgrade VM rewrites the guest's disks: the reboot of an installed host upgrade would cut it short.
-    if (type === 'start-upgrade-guest-vm' && ctx.state.rebootPending) throw rebootPendingError("'start-upgrade-guest-vm'");
-    await ctx.run(argv);
+    if (type !== 'start-upgrade-guest-vm') {
+      await ctx.run(argv);
+      return NO_PAYLOAD;
+    }
+    // The guest upgrade VM rewrites the guest's disks: the reboot of an installed host upgrade would cut it
+    // short, whether that reboot is already promised or comes from an upgrade still installing.
+    if (ctx.state.rebootPending) throw rebootPendingError("'start-upgrade-guest-vm'");
+    if (ctx.state.upgradeRunning) throw new Error(`'start-upgrade-guest-vm' is refused while a host upgrade is running (it reboots the host when installed); ${GUEST_VM_RETRY}`);
+    ctx.state.guestUpgradeVms++;
+    try {
+      await ctx.run(argv);
+    } finally {
+      ctx.state.guestUpgradeVms--;
+    }
     return NO_PAYLOAD;
   };
 }
@@ -60,6 +71,8 @@ async function writeNodeId(file: string, nodeId: string, ctx: HandlerContext): P
     throw new Error("the host could not record the node id in handlers.set-node-id.nodeIdFile; the host's agent log has the details");
   }
 }
+
+const GUEST_VM_RETRY = 'retry when the upgrade has finished (after the reboot, if it installed)';
 
 function notConfigured(type: CommandType, what: string): Error {
   return new Error(`the host has '${type}' enabled but not configured: set handlers.${type}.${what} in the agent configuration`);

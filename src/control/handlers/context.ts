@@ -36,6 +36,11 @@ export interface AgentState {
   /** Only one upgrade at a time: they share the staging directory. */
   upgradeRunning: boolean;
   /**
+   * The start-upgrade-guest-vm commands running. The guest upgrade VM rewrites the guest's disks, so it and a
+   * host upgrade (whose reboot can land at any time after its install) never run at once.
+   */
+  guestUpgradeVms: number;
+  /**
    * Set once an installed upgrade's reboot is promised, and never cleared in this process: until the host
    * reboots, another upgrade (or the guest upgrade VM) would run while that reboot can land.
    */

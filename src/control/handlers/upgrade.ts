@@ -42,6 +42,10 @@ export async function upgrade(c: { url: string; targetHash: string }, ctx: Handl
   checkOrigin(new URL(c.url), urlPolicy(h.allowedUrls, h.allowedNetworks), 'the upgrade URL');
   if (ctx.state.rebootPending) throw rebootPendingError('another upgrade');
   if (ctx.state.upgradeRunning) throw new Error('an upgrade is already running on this host; try again when it has finished');
+  // Its reboot would cut the guest upgrade VM's rewrite of the guest's disks short.
+  if (ctx.state.guestUpgradeVms > 0) {
+    throw new Error("an upgrade is refused while 'start-upgrade-guest-vm' is running on this host; try again when it has finished");
+  }
   ctx.state.upgradeRunning = true;
   try {
     // Shutdown aborts ctx.signal too, which stops the download or the installer; once the agent is stopping
