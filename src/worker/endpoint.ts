@@ -23,7 +23,7 @@ import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generate
 import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
 import { runtimeServerOptions, runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import { parseAddress } from '../transport/address.js';
-import { WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
+import { WorkerAddressesFull, WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
 import { cutText, logText } from '../terminal-text.js';
 
@@ -151,6 +151,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
       options.launcher.register({ addr: request.server_addr, slots, instance, identity });
     } catch (e) {
       if (e instanceof WorkerAddressHeld) return refuse(grpc.status.PERMISSION_DENIED, e.message);
+      if (e instanceof WorkerAddressesFull) return refuse(grpc.status.RESOURCE_EXHAUSTED, e.message);
       if (e instanceof HostlinkError && e.code === 'usage') return refuse(grpc.status.INVALID_ARGUMENT, e.message);
       throw e;
     }

@@ -54,6 +54,21 @@ export class WorkerAddressHeld extends HostlinkError {
   }
 }
 
+/**
+ * Most live addresses one identity (a certificate, or the token) may hold. Each entry is a place the node dials
+ * and waits on: one compromised worker machine registered 5,000 addresses of 1,024 slots each in 3.2 s, and every
+ * launch that picked one of them waited up to 5 s before trying another. Workers that share the token are one
+ * identity: beyond this many, give them certificates of their own.
+ */
+export const MAX_ADDRESSES_PER_IDENTITY = 64;
+
+/** A registration refused because its identity already holds MAX_ADDRESSES_PER_IDENTITY live addresses. */
+export class WorkerAddressesFull extends HostlinkError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
+
 export interface RemoteLauncherOptions {
   tls: TlsMaterial;
   /** Sent in the preamble to workers that accept a token instead of a client certificate. */
@@ -401,6 +416,16 @@ export function remoteLauncher(options: RemoteLauncherOptions): RemoteLauncher {
         existing.slots = registration.slots;
         wake();
         return 'refreshed';
+      }
+      if (existing === undefined) {
+        let held = 0;
+        for (const e of live()) if (e.identity === registration.identity) held++;
+        if (held >= MAX_ADDRESSES_PER_IDENTITY) {
+          throw new WorkerAddressesFull(
+            `${registration.identity} already holds ${held} live worker addresses, the most one identity may hold (${MAX_ADDRESSES_PER_IDENTITY}): ` +
+              `give each worker its own certificate, or wait until a stopped worker's registration lapses (${expireAfterMs} ms)`,
+          );
+        }
       }
       // A new instance of the same identity at the same address: the old one is gone (restarted), and so are its
       // VMs. A paused connection (an idle VM's) would not notice by itself until the node next wrote to it.

@@ -31,6 +31,7 @@ import { VM_SEMANTICS, VM_SEMANTICS_TEXT } from '../../src/protocol/vm-semantics
 import { initialize } from '../../src/runtime/grpc.js';
 import { runtimeService, type InitializeRequest, type InitializeResponse } from '../../src/runtime/grpc.js';
 import { INSTANCE_METADATA, NODE_PROTOCOL_METADATA, SLOTS_METADATA, VM_SEMANTICS_METADATA, workerServerCredentials } from '../../src/worker/endpoint.js';
+import { MAX_ADDRESSES_PER_IDENTITY } from '../../src/worker/remote-launcher.js';
 import { readTlsFiles } from '../../src/worker/tls.js';
 import { startWorker } from '../../src/worker/worker.js';
 import { contract, id32, tempDir, text, utf8 } from '../helpers.js';
@@ -413,6 +414,25 @@ describe('remote workers on loopback', { skip }, () => {
     assert.equal(log.filter((l) => l.includes('refused worker registration') && l.includes('held by a live registration')).length, 9, log.join('\n'));
     assert.deepEqual(await register(certs.worker, 'holder-restarted', 3), { ok: true }, 'the same certificate, restarted');
     assert.deepEqual(table(), [[addr, 3]]);
+  });
+
+  test('one certificate holds at most MAX_ADDRESSES_PER_IDENTITY live addresses; it renews those, and another certificate is unaffected', { timeout: 120_000 }, async () => {
+    const log: string[] = [];
+    const host = await openHost({}, log);
+    const at = (i: number): string => `127.0.0.1:${41_000 + i}`;
+    // Before the bound, one certificate registered 5,000 addresses that the node dialled and waited on.
+    for (let i = 0; i < MAX_ADDRESSES_PER_IDENTITY; i++) assert.deepEqual(await registerAs(host, certs.worker, `w${i}`, 1024, at(i)), { ok: true }, at(i));
+    const full = new RegExp(`certificate sha256 [0-9A-F:]+ already holds ${MAX_ADDRESSES_PER_IDENTITY} live worker addresses, the most one identity may hold \\(${MAX_ADDRESSES_PER_IDENTITY}\\)`);
+    await assert.rejects(registerAs(host, certs.worker, 'one-more', 1024, at(MAX_ADDRESSES_PER_IDENTITY)), full);
+    await assert.rejects(registerAs(host, certs.worker, 'one-more', 1024, '[::1]:41999'), full, 'written another way, a new address all the same');
+    assert.equal(host.remote!.launcher.workers().length, MAX_ADDRESSES_PER_IDENTITY);
+    // What it holds it may still renew, or replace (a restarted worker at the same address).
+    assert.deepEqual(await registerAs(host, certs.worker, 'w0', 2, at(0)), { ok: true }, 'renewed');
+    assert.deepEqual(await registerAs(host, certs.worker, 'w1-restarted', 3, at(1)), { ok: true }, 'replaced');
+    // Another identity has its own count.
+    assert.deepEqual(await registerAs(host, certs.otherWorker, 'other', 1, '127.0.0.1:42000'), { ok: true });
+    assert.equal(host.remote!.launcher.workers().length, MAX_ADDRESSES_PER_IDENTITY + 1);
+    assert.ok(log.some((l) => l.includes('refused worker registration') && /already holds \d+ live worker addresses/.test(l)), log.join('\n'));
   });
 
   test("a registration naming the unspecified address is refused however it is written: dialled, it reaches the node's own loopback", { timeout: 60_000 }, async () => {
