@@ -10,8 +10,8 @@
  * moves for `idleTimeoutMs` (a node that vanished without closing) is treated as ended: the worker's own
  * backstop, since no deadline from the node reaches it when the network is gone.
  */
-import type { Socket } from 'node:net';
-import { checkServerIdentity, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { isIP, type Socket } from 'node:net';
+import { checkServerIdentity, createServer as createTlsServer, type PeerCertificate, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { HostlinkError } from '../errors.js';
 import type { LaunchOptions, VmProcess } from '../host/supervisor.js';
 import { launchVm } from '../host/supervisor.js';
@@ -111,8 +111,8 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
   /** Why a connection's client certificate is not the node's, or undefined when it is. */
   const notTheNode = (socket: TLSSocket): string | undefined => {
     if (!socket.authorized) return 'no client certificate from the CA';
-    if (checkServerIdentity(options.nodeName, socket.getPeerCertificate()) !== undefined) {
-      return `the client certificate from the CA is not the node's (it does not carry the name ${options.nodeName})`;
+    if (!carriesName(socket.getPeerCertificate(), options.nodeName)) {
+      return `the client certificate from the CA is not the node's (it does not carry the name ${options.nodeName} itself, as a subject alternative name)`;
     }
     return undefined;
   };
@@ -287,3 +287,18 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
     },
   };
 }
+
+/**
+ * Whether a certificate names the node: as TLS would check it (IP addresses exactly), and for a DNS name only
+ * through a subject alternative name that is the name itself. A wildcard (`*.example.internal`) or a common name
+ * without alternative names would pass TLS's check, and a worker whose certificate held one could take every
+ * slot of every worker that knows the node by a name under it.
+ */
+export function carriesName(cert: PeerCertificate, name: string): boolean {
+  if (checkServerIdentity(name, cert) !== undefined) return false;
+  if (isIP(name) !== 0) return true;
+  const want = dnsName(name);
+  return (cert.subjectaltname ?? '').split(', ').some((entry) => entry.startsWith('DNS:') && dnsName(entry.slice('DNS:'.length)) === want);
+}
+
+const dnsName = (n: string): string => n.toLowerCase().replace(/\.$/, '');

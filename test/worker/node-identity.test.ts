@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { after, describe, test } from 'node:test';
-import { makeCerts, NODE_NAME, opensslMissing, type TestCerts } from '../../bench/certs.js';
+import { makeCerts, NODE_NAME, NODE_SUBDOMAIN_NAME, opensslMissing, type TestCerts } from '../../bench/certs.js';
 import { Host } from '../../src/host/host.js';
 import { newVmSecret } from '../../src/protocol/hello-proof.js';
 import { encodeRequest, parseReply, readPreamble, SLOT_STATUS, type SlotReply } from '../../src/worker/preamble.js';
@@ -62,7 +62,7 @@ describe("a worker's slots take only the node's certificate (or the token)", { s
     const impostor = await askForSlot(addr, certs.otherWorker);
     sockets.push(impostor.socket);
     assert.equal(impostor.reply.status, SLOT_STATUS.refused, impostor.reply.message);
-    assert.match(impostor.reply.message, /the client certificate from the CA is not the node's \(it does not carry the name localhost\) and no valid token/);
+    assert.match(impostor.reply.message, /the client certificate from the CA is not the node's \(it does not carry the name localhost itself, as a subject alternative name\) and no valid token/);
     assert.match(w.output(), /refused a connection from \S+: the client certificate from the CA is not the node's/);
 
     const node = await askForSlot(addr, certs.node);
@@ -71,6 +71,24 @@ describe("a worker's slots take only the node's certificate (or the token)", { s
     const withToken = await askForSlot(addr, certs.otherWorker, 'a-long-enough-worker-token');
     sockets.push(withToken.socket);
     assert.equal(withToken.reply.status, SLOT_STATUS.ok, `the token admits a node without that certificate: ${withToken.reply.message}`);
+  });
+
+  test('the name must be carried as itself: a wildcard or a bare common name that TLS would accept is refused', { timeout: 120_000 }, async () => {
+    const w = startWorkerProcess({ runtime: `127.0.0.1:${await freePort()}`, slots: 2, listen: '127.0.0.1:0', tls: certs.worker, extra: ['--node-name', NODE_SUBDOMAIN_NAME.toUpperCase() + '.'] });
+    workers.push(w);
+    await waitFor('the slot listener', () => /serving 2 slots on \S+/.test(w.output()));
+    const addr = /serving 2 slots on (\S+)/.exec(w.output())![1]!;
+    // Before, TLS's own name check decided: both certificates below got the node's VMs.
+    for (const [what, files] of [['a wildcard certificate', certs.wildcardWorker], ['a certificate naming it only as its common name', certs.commonNameWorker]] as const) {
+      const impostor = await askForSlot(addr, files);
+      sockets.push(impostor.socket);
+      assert.equal(impostor.reply.status, SLOT_STATUS.refused, `${what}: ${impostor.reply.message}`);
+      assert.match(impostor.reply.message, /does not carry the name \S+ itself, as a subject alternative name/, what);
+    }
+    // The node's certificate carries the name (DNS names compare without case and a final dot).
+    const node = await askForSlot(addr, certs.node);
+    sockets.push(node.socket);
+    assert.equal(node.reply.status, SLOT_STATUS.ok, node.reply.message);
   });
 
   test('with --node-name: another worker cannot take a registered worker\'s slots, and the node\'s calls run there', { timeout: 120_000 }, async () => {

@@ -66,7 +66,7 @@ describe('the worker slot listener', { skip }, () => {
       [stranger(), encodeRequest(newVmSecret()), /no client certificate from the CA and no valid token/],
       [stranger(), encodeRequest(newVmSecret(), 'wrong'), /no valid token/],
       // Another worker's certificate: from the CA, but without the node's name.
-      [certs.otherWorker, encodeRequest(newVmSecret()), /the client certificate from the CA is not the node's \(it does not carry the name hostlink-node\) and no valid token/],
+      [certs.otherWorker, encodeRequest(newVmSecret()), /the client certificate from the CA is not the node's \(it does not carry the name hostlink-node itself, as a subject alternative name\) and no valid token/],
       [certs.node, Buffer.from('GET / HTTP/1.1\r\n\r\n'), /not a Hostlink worker preamble/],
     ] as const) {
       const { reply, socket } = await ask(slots.port, files, bytes);
