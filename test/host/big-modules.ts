@@ -137,3 +137,24 @@ export function manyExports(count: number): Uint8Array {
 export function moduleOf(sections: [number, number[]][]): Uint8Array {
   return Uint8Array.from(Buffer.concat([Uint8Array.from(HEADER), ...sections.map(([id, body]) => section(id, body))]));
 }
+
+/**
+ * One exported function `run` (() -> ()) with `locals` i32 locals whose body is `ifs` x (local.get 0; if; end),
+ * and a memory: each `if` is a control point at which V8's baseline compiler copies every local.
+ */
+export function ifsWithLocals(locals: number, ifs: number): Uint8Array {
+  const body: number[] = [1, ...leb(locals), 0x7f];
+  for (let i = 0; i < ifs; i++) body.push(0x20, 0x00, 0x04, 0x40, 0x0b);
+  body.push(0x0b);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return moduleOf([[1, [1, 0x60, 0, 0]], [3, [1, 0]], [5, [1, 0, 1]], [7, exp], [10, [1, ...leb(body.length), ...body]]]);
+}
+
+/** `imports` imports of env.panic ((i64) -> ()) and one exported function `run` of its own, and a memory. */
+export function manyImports(imports: number): Uint8Array {
+  const one = [3, 0x65, 0x6e, 0x76, 5, 0x70, 0x61, 0x6e, 0x69, 0x63, 0, 1];
+  const imp: number[] = [...leb(imports)];
+  for (let i = 0; i < imports; i++) imp.push(...one);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, ...leb(imports), 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return moduleOf([[1, [2, 0x60, 0, 0, 0x60, 1, 0x7e, 0]], [2, imp], [3, [1, 0]], [5, [1, 0, 1]], [7, exp], [10, [1, 2, 0, 0x0b]]]);
+}

@@ -17,7 +17,7 @@ import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { ENGINE_MAX_IMPORTS, ENGINE_MAX_LOCALS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_COMPILE_STATE_SLOTS, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
 import { LIMIT_CEILINGS, MAX_EXECUTION_MEMORY_LIMIT } from '../../src/protocol/limits.generated.js';
 import { buildMessage, LIMIT_JSON_NAMES, type VmLimits } from '../../src/protocol/message.js';
 import { HostlinkError } from '../../src/errors.js';
@@ -27,7 +27,7 @@ import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
 import { wat } from '../instrument/helpers.js';
-import { globalsAndElements, manyExports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
+import { globalsAndElements, ifsWithLocals, manyExports, manyImports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -169,6 +169,64 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       const o = await host.call({ codeHash, method: 'run', contextId: id32('grows-module') });
       assert.equal(o.result.code, 'vm_error', JSON.stringify(o.result));
       assert.match(message(o), new RegExp(`^module rejected: ${refusal}`));
+    }
+  });
+
+  test('a function whose locals times control points pass max_compile_state_slots is refused by name, at deploy and by the VMs; one under it runs', async () => {
+    // 4,095 locals and 2,047 ifs: (2 + 2 x 2047) control points x 4,097 locals once instrumented. 10,000 such ifs,
+    // a 50 KB module, took a VM's first call 1.1 GB and seconds of CPU to compile, outside gas; twice that was
+    // killed under the default VM memory bound and returned under a larger one.
+    const over = ifsWithLocals(4095, 2047);
+    const slots = 4096 * 4097;
+    assert.ok(slots > MAX_COMPILE_STATE_SLOTS && 4094 * 4097 <= MAX_COMPILE_STATE_SLOTS);
+    const refusal = `too_complex_to_compile: ${slots} compile state slots \\(locals times control points, plus operands\\), limit ${MAX_COMPILE_STATE_SLOTS} \\(function 0, offset 0x[0-9a-f]+\\)`;
+    await assert.rejects(host.deploy(over), new RegExp(`^HostlinkError: contract refused: ${refusal}$`));
+    const crashed: unknown[] = [];
+    const onCrash = (e: unknown): number => crashed.push(e);
+    host.events.on('vm.crashed', onCrash);
+    try {
+      const codeHash = await host.deploy(over, { check: false });
+      for (const mode of ['pool', 'oneshot', 'pool'] as const) {
+        const o = await host.call({ codeHash, method: 'run', contextId: id32('compile-state'), mode });
+        assert.equal(o.result.code, 'vm_error', `${mode}: ${JSON.stringify(o.result)}`);
+        assert.match(message(o), new RegExp(`^module rejected: ${refusal}$`), mode);
+      }
+      const under = await host.call({ codeHash: await host.deploy(ifsWithLocals(4095, 2046)), method: 'run', contextId: id32('compile-state') });
+      assert.equal(under.result.code, 'return', JSON.stringify(under.result));
+    } finally {
+      host.events.off('vm.crashed', onCrash);
+    }
+    assert.deepEqual(crashed, [], 'no VM ended');
+  });
+
+  test("modules within the node's limits but past the engine's once instrumented are refused by name, at deploy and by the VMs; no VM ends", async () => {
+    // The instrumentation adds imports (the memory among them), functions and locals: at 99,997 imports or 49,999
+    // locals the deploy check passed and every call ended its VM (internal_error vm_crash), a new one each time.
+    const d = tempDir();
+    const h = await Host.open({ dataDir: d.path, poolSize: 1, limits: { maxFunctions: 200_000, maxLocalsPerFunction: 50_000 } });
+    const crashed: unknown[] = [];
+    h.events.on('vm.crashed', (e) => crashed.push(e));
+    try {
+      const cases: [Uint8Array, string][] = [
+        [manyImports(ENGINE_MAX_IMPORTS - 3), `too_many_imports: ${ENGINE_MAX_IMPORTS + 1} imports once instrumented \\(${ENGINE_MAX_IMPORTS - 3} of its own\\), the engine's limit ${ENGINE_MAX_IMPORTS}`],
+        [ifsWithLocals(ENGINE_MAX_LOCALS - 1, 1), `too_many_locals: ${ENGINE_MAX_LOCALS + 1} locals once instrumented \\(${ENGINE_MAX_LOCALS - 1} of its own\\), the engine's limit ${ENGINE_MAX_LOCALS} \\(function 0, offset 0x[0-9a-f]+\\)`],
+      ];
+      for (const [wasm, refusal] of cases) {
+        await assert.rejects(h.deploy(wasm), new RegExp(`^HostlinkError: contract refused: ${refusal}$`));
+        const codeHash = await h.deploy(wasm, { check: false });
+        for (const mode of ['pool', 'oneshot'] as const) {
+          const o = await h.call({ codeHash, method: 'run', contextId: id32('engine-limits'), mode });
+          assert.equal(o.result.code, 'vm_error', `${mode}: ${JSON.stringify(o.result).slice(0, 300)}`);
+          assert.match(message(o), new RegExp(`^module rejected: ${refusal}$`), mode);
+        }
+      }
+      // One import fewer is within the engine's limits and runs.
+      const fits = await h.call({ codeHash: await h.deploy(manyImports(ENGINE_MAX_IMPORTS - 4)), method: 'run', contextId: id32('engine-limits') });
+      assert.equal(fits.result.code, 'return', JSON.stringify(fits.result).slice(0, 300));
+      assert.deepEqual(crashed, [], 'no VM ended');
+    } finally {
+      await h.close();
+      d.remove();
     }
   });
 

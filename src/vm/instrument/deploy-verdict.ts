@@ -14,7 +14,8 @@ export function deployVerdict(bytes: Uint8Array, policy: ModulePolicy, instrumen
   const valid = WebAssembly.validate(bytes);
   if (!valid || instrument) {
     try {
-      const prepared = prepareModule(bytes, policy);
+      // As the VM prepares it (the memory imported), so that both reach the same verdict.
+      const prepared = prepareModule(bytes, policy, { importMemory: true });
       if (!exportsMemory(prepared)) {
         return new ModuleRejected('no_memory_export', 'the module must export its memory as "memory"');
       }

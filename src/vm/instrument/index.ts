@@ -4,7 +4,7 @@
  * deterministic (docs/determinism.md). The result depends only on the bytes, the policy and
  * INSTRUMENTATION_VERSION, so the VM caches it by (code hash, version).
  */
-import { INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_INSTRUMENTED_GROWTH } from '../../protocol/bounds.generated.js';
+import { ENGINE_MAX_FUNCTIONS, ENGINE_MAX_IMPORTS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_INSTRUMENTED_GROWTH } from '../../protocol/bounds.generated.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { BT_EMPTY } from './code.js';
 import { writeChargeUnitsBody } from './gas.js';
@@ -172,6 +172,7 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
 
   // Imports: the gas global (the only imported global, so index 0 and every original global moves up by
   // one), then the throwing functions right after the module's own function imports.
+  const ownImports = m.imports.length;
   const gasGlobal = 0;
   m.imports.push({ module: HOSTLINK_MODULE, name: GAS_GLOBAL_NAME, kind: KIND_GLOBAL, typeIndex: 0, global: { valType: I64, mutable: true }, offset: 0 });
   for (const name of ADDED_FUNCTION_IMPORTS) {
@@ -273,11 +274,22 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
   m.present.add(10);
 
   const importedMemory = options.importMemory ? memoryToImport(m) : undefined;
+  // The engine's own limits, checked on the instrumented form with a memory import counted either way, so that
+  // the deploy check and the VM agree; past them V8 refuses the module a contract author wrote within policy.
+  const imports = m.imports.length + (importedMemory === undefined && m.memories.length > 0 ? 1 : 0);
+  if (imports > ENGINE_MAX_IMPORTS) {
+    throw new ModuleRejected('too_many_imports', `${imports} imports once instrumented (${ownImports} of its own), the engine's limit ${ENGINE_MAX_IMPORTS}`);
+  }
+  const functions = importedFunctions + added + m.functions.length;
+  if (functions > ENGINE_MAX_FUNCTIONS) {
+    throw new ModuleRejected('too_many_functions', `${functions} functions once instrumented (${functionCount} of its own), the engine's limit ${ENGINE_MAX_FUNCTIONS}`);
+  }
   const out = writeModule(m, code.length + bytes.length);
   if (out.length > mostBytes) throw tooLarge(`${out.length} bytes`);
   if (!WebAssembly.validate(out)) {
     if (!WebAssembly.validate(bytes)) throw new ModuleRejected('invalid_module', 'rejected by the WebAssembly validator');
-    throw new Error('internal: instrumentation produced an invalid module from a valid one');
+    // A bound the checks above do not know: refused for every node of this release alike, never a crashed VM.
+    throw new ModuleRejected('rejected_by_engine', 'the engine refuses its instrumented form');
   }
   return { bytes: out, importedFunctionCount: importedFunctions, addedImports: added, functionCount, exports: preparedExports, instantiation, importedMemory };
 }
