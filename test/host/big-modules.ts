@@ -158,3 +158,20 @@ export function manyImports(imports: number): Uint8Array {
   const exp = [2, 3, 0x72, 0x75, 0x6e, 0, ...leb(imports), 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
   return moduleOf([[1, [2, 0x60, 0, 0, 0x60, 1, 0x7e, 0]], [2, imp], [3, [1, 0]], [5, [1, 0, 1]], [7, exp], [10, [1, 2, 0, 0x0b]]]);
 }
+
+/**
+ * `run` calls `functions` functions, each of `locals` i32 locals and `ifs` x (local.get 0; if; end), in turn: its
+ * first call compiles them all.
+ */
+export function manyFunctionsWithIfs(functions: number, locals: number, ifs: number): Uint8Array {
+  const run: number[] = [0];
+  for (let f = 1; f <= functions; f++) run.push(0x10, ...leb(f));
+  run.push(0x0b);
+  const one: number[] = [1, ...leb(locals), 0x7f];
+  for (let i = 0; i < ifs; i++) one.push(0x20, 0x00, 0x04, 0x40, 0x0b);
+  one.push(0x0b);
+  const code: number[] = [...leb(functions + 1), ...leb(run.length), ...run];
+  for (let f = 0; f < functions; f++) code.push(...leb(one.length), ...one);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return moduleOf([[1, [1, 0x60, 0, 0]], [3, [...leb(functions + 1), ...Array<number>(functions + 1).fill(0)]], [5, [1, 0, 1]], [7, exp], [10, code]]);
+}

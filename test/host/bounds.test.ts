@@ -17,7 +17,7 @@ import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { ENGINE_MAX_IMPORTS, ENGINE_MAX_LOCALS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_COMPILE_STATE_SLOTS, MAX_ELEMENT_ENTRIES, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { ENGINE_MAX_IMPORTS, ENGINE_MAX_LOCALS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_COMPILE_STATE_SLOTS, MAX_ELEMENT_ENTRIES, MAX_MODULE_COMPILE_STATE_SLOTS, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
 import { LIMIT_CEILINGS, MAX_EXECUTION_MEMORY_LIMIT } from '../../src/protocol/limits.generated.js';
 import { buildMessage, LIMIT_JSON_NAMES, type VmLimits } from '../../src/protocol/message.js';
 import { HostlinkError } from '../../src/errors.js';
@@ -27,7 +27,7 @@ import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
 import { wat } from '../instrument/helpers.js';
-import { globalsAndElements, ifsWithLocals, manyExports, manyImports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
+import { globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -193,6 +193,18 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       }
       const under = await host.call({ codeHash: await host.deploy(ifsWithLocals(4095, 2046)), method: 'run', contextId: id32('compile-state') });
       assert.equal(under.result.code, 'return', JSON.stringify(under.result));
+      // Functions each under the bound add up: 20 of them (205 KB) took one call 3.4 s to compile. Five pass the
+      // module's bound (four fit), refused by name after the fifth function is counted.
+      const perFunction = 4094 * 4097;
+      const RUN_SLOTS = 2 * 2; // `run`: its body and its gas check, with the two locals instrumentation adds
+      assert.ok(4 * perFunction <= MAX_MODULE_COMPILE_STATE_SLOTS && 5 * perFunction > MAX_MODULE_COMPILE_STATE_SLOTS);
+      const together = `too_complex_to_compile: at least ${5 * perFunction + RUN_SLOTS} compile state slots in its functions together, limit ${MAX_MODULE_COMPILE_STATE_SLOTS}`;
+      await assert.rejects(host.deploy(manyFunctionsWithIfs(5, 4095, 2046)), new RegExp(`^HostlinkError: contract refused: ${together}$`));
+      const many = await host.deploy(manyFunctionsWithIfs(5, 4095, 2046), { check: false });
+      const o = await host.call({ codeHash: many, method: 'run', contextId: id32('compile-state') });
+      assert.equal(message(o), `module rejected: ${together}`);
+      const four = await host.call({ codeHash: await host.deploy(manyFunctionsWithIfs(4, 4095, 2046)), method: 'run', contextId: id32('compile-state') });
+      assert.equal(four.result.code, 'return', JSON.stringify(four.result));
     } finally {
       host.events.off('vm.crashed', onCrash);
     }

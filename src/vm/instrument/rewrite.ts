@@ -38,6 +38,8 @@ export interface RewriteEnv {
 export interface RewrittenFunction {
   frameCost: number;
   counted: boolean;
+  /** Its compile state: locals times control points, plus operands (max_compile_state_slots). */
+  stateSlots: number;
 }
 
 const K_BLOCK = 0;
@@ -671,6 +673,6 @@ export class FunctionRewriter {
     }
     out.copy(w.buf, prev, w.length);
     out.copy(tail.buf, 0, tail.length);
-    return { frameCost: cost, counted };
+    return { frameCost: cost, counted, stateSlots };
   }
 }
