@@ -129,7 +129,10 @@ export class RelayStream extends Duplex {
       const payload = this.buf.subarray(FRAME_HEAD, FRAME_HEAD + length);
       this.buf = this.buf.subarray(FRAME_HEAD + length);
       if (type === RELAY_DATA) {
-        if (payload.length > 0 && !this.push(payload)) this.socket.pause();
+        // A worker frames the chunks its VM's socket gives, never empty: a stream of empty frames would keep the
+        // node reading (and its event loop busy) without ever filling the buffer that pauses the socket.
+        if (payload.length === 0) return this.fail('an empty DATA frame');
+        if (!this.push(payload)) this.socket.pause();
       } else {
         const exit = decodeExit(payload);
         if (typeof exit === 'string') return this.fail(exit);

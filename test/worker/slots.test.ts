@@ -175,6 +175,16 @@ describe('the node end of a relay', () => {
     assert.equal(await after.relay.exit, null, 'a status followed by more bytes is not trusted');
     assert.match(after.relay.broken ?? '', /bytes after the EXIT frame/);
   });
+
+  test('an empty DATA frame drops the slot: a stream of them kept the node reading without ever pausing the socket', async () => {
+    // A worker holding an idle pool VM's slot wrote empty frames as fast as TLS allowed: the node's event-loop
+    // delay went from 9 to 163 ms (p99) and other workers' calls slowed down twenty times, for as long as it liked.
+    const empty = Buffer.from([0, 0, 0, 0, 0]);
+    const { relay, data } = await relayOf(Buffer.concat([dataFrame('abc'), ...Array<Buffer>(1000).fill(empty), exitFrame]));
+    assert.equal(await relay.exit, null, 'no status after a broken frame');
+    assert.match(relay.broken ?? '', /^the worker broke the slot framing \(an empty DATA frame\)$/);
+    assert.equal(Buffer.concat(data).toString(), 'abc', 'what came before is handed on');
+  });
 });
 
 describe('hostlink worker on the command line', () => {
