@@ -23,7 +23,7 @@ import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN } from '../protocol/generate
 import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.js';
 import { runtimeServerOptions, runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import { parseAddress } from '../transport/address.js';
-import { WorkerAddressesFull, WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
+import { MAX_ADDRESSES_PER_IDENTITY, WorkerAddressesFull, WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
 import { tokenMatches, type TlsMaterial } from './tls.js';
 import { cutText, logText } from '../terminal-text.js';
 
@@ -41,8 +41,17 @@ export const MAX_WORKER_SLOTS = 1024;
  * answering. When the set is full, its oldest member is closed to make room.
  */
 export const MAX_UNREGISTERED_CONNECTIONS = 256;
-/** How long a connection may take to register a worker before it is closed. */
+/**
+ * How long a connection may take to register a worker before it is closed, and then to register again (a worker
+ * renews its registration every 2 s on the connection it keeps).
+ */
 export const REGISTER_WITHIN_MS = 10_000;
+/**
+ * Registered connections one identity (a certificate, or the token) may hold; past it, its oldest is closed. A
+ * worker keeps one; the token's workers share the bound. Without it one certificate held a registered connection
+ * per descriptor the node had (1,000 in 15 s), and the node could no longer open a file or a socket.
+ */
+export const MAX_CONNECTIONS_PER_IDENTITY = 2 * MAX_ADDRESSES_PER_IDENTITY;
 /**
  * Refused registrations are logged once per connection: the first in full, the rest as a count (with the last
  * one's reason) when the connection closes, or every this often while it stays open. A line per refusal let one
@@ -155,7 +164,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
       if (e instanceof HostlinkError && e.code === 'usage') return refuse(grpc.status.INVALID_ARGUMENT, e.message);
       throw e;
     }
-    registered(who);
+    registered(who, identity);
     return { error: 'ERROR_UNSPECIFIED' };
   };
 
@@ -184,35 +193,62 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
   // Our own listener admits each connection and hands it to grpc-js (which does TLS and HTTP/2), so that the
   // connections of peers that never register are bounded.
   const injector = server.createConnectionInjector(workerServerCredentials(options.tls));
-  const unregistered = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>(); // oldest first
+  /** An open connection: its grpc-js peer, its deadline to register (again), and who registered on it. */
+  interface Connection {
+    socket: Socket;
+    peer: string;
+    timer: NodeJS.Timeout | undefined;
+    identity: string | undefined;
+  }
+  const byPeer = new Map<string, Connection>(); // every open connection
+  const unregistered = new Set<Connection>(); // oldest first
+  const byIdentity = new Map<string, Set<Connection>>(); // registered ones, oldest first
   const all = new Set<Socket>();
   const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`; // as grpc-js's getPeer()
-  const forget = (peer: string): void => {
-    const entry = unregistered.get(peer);
-    if (entry === undefined) return;
-    clearTimeout(entry.timer);
-    unregistered.delete(peer);
+  const closeWithin = (c: Connection, ms: number): void => {
+    clearTimeout(c.timer);
+    c.timer = setTimeout(() => c.socket.destroy(), ms);
+    c.timer.unref();
   };
-  function registered(peer: string): void {
-    forget(peer);
+  const forget = (c: Connection): void => {
+    clearTimeout(c.timer);
+    if (byPeer.get(c.peer) === c) byPeer.delete(c.peer);
+    unregistered.delete(c);
+    const mine = c.identity === undefined ? undefined : byIdentity.get(c.identity);
+    mine?.delete(c);
+    if (mine?.size === 0) byIdentity.delete(c.identity!);
+  };
+  const close = (c: Connection): void => {
+    forget(c);
+    c.socket.destroy();
+  };
+  function registered(peer: string, identity: string): void {
+    const c = byPeer.get(peer);
+    if (c === undefined) return;
+    closeWithin(c, REGISTER_WITHIN_MS); // until it registers again
+    if (c.identity !== undefined) return;
+    unregistered.delete(c);
+    c.identity = identity;
+    const mine = byIdentity.get(identity) ?? new Set<Connection>();
+    byIdentity.set(identity, mine);
+    mine.add(c);
+    if (mine.size > MAX_CONNECTIONS_PER_IDENTITY) close(mine.values().next().value as Connection);
   }
   const front = createServer((socket) => {
     socket.on('error', () => undefined);
-    if (unregistered.size >= MAX_UNREGISTERED_CONNECTIONS) {
-      const [oldest, entry] = unregistered.entries().next().value as [string, { socket: Socket }];
-      forget(oldest);
-      entry.socket.destroy();
-    }
     const peer = peerOf(socket);
-    const timer = setTimeout(() => {
-      if (unregistered.get(peer)?.socket === socket) socket.destroy();
-    }, REGISTER_WITHIN_MS);
-    timer.unref();
-    unregistered.set(peer, { socket, timer });
+    // grpc-js names a connection by its remote address and port only: a second connection from the same ones to
+    // another address of this node would take the first one's place in the tables and leave it uncounted.
+    if (byPeer.has(peer)) return void socket.destroy();
+    if (unregistered.size >= MAX_UNREGISTERED_CONNECTIONS) close(unregistered.values().next().value as Connection);
+    const c: Connection = { socket, peer, timer: undefined, identity: undefined };
+    closeWithin(c, REGISTER_WITHIN_MS);
+    byPeer.set(peer, c);
+    unregistered.add(c);
     all.add(socket);
     socket.once('close', () => {
       all.delete(socket);
-      if (unregistered.get(peer)?.socket === socket) forget(peer);
+      forget(c);
       refusals.closed(peer);
     });
     injector.injectConnection(socket);
@@ -239,8 +275,10 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
       closed ??= new Promise((resolve) => {
         front.close();
         for (const socket of all) socket.destroy();
-        for (const { timer } of unregistered.values()) clearTimeout(timer);
+        for (const c of byPeer.values()) clearTimeout(c.timer);
+        byPeer.clear();
         unregistered.clear();
+        byIdentity.clear();
         refusals.closeAll();
         injector.destroy();
         server.forceShutdown();
