@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { openGasHost, timeCall } from './gas.js';
 import { BULK_BYTES, countedHostWorkloads } from './gas-workloads.js';
 import { workloadBytes } from './gas-workloads.js';
-import { benchMetering } from './metering.js';
+import { benchMeteringAsVm } from './metering.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -32,7 +32,7 @@ async function roundsFor(probeNs: number, targetMs: number): Promise<number> {
 }
 
 export async function calibrate(opts: { targetMs: number; repeats: number }): Promise<Calibration> {
-  const metering = await benchMetering(5);
+  const metering = await benchMeteringAsVm(5);
   const unit = median(metering.cases.map((c) => (c.meteredMs * 1e6) / Number(c.gasUsed)));
   const { host, close } = await openGasHost();
   const perCall = new Map<string, number>();

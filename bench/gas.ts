@@ -17,7 +17,7 @@ import { DEFAULT_HOST_OPTIONS, Host } from '../src/host/host.js';
 import { DEFAULT_GAS_LIMIT } from '../src/protocol/message.js';
 import { engineWorkloads, gasWorkloads, workloadBytes, type GasWorkload } from './gas-workloads.js';
 import { benchHostBytes } from './host-bytes.js';
-import { benchMetering } from './metering.js';
+import { benchMeteringAsVm } from './metering.js';
 
 export interface GasRow {
   name: string;
@@ -105,7 +105,7 @@ export async function benchGas(opts: { quick?: boolean } = {}): Promise<GasBench
   try {
     // Plain WebAssembly: the metering bench's compiled contracts (recursive calls, SHA-256, a copy loop), best of
     // several runs after warm-up, ns per gas used.
-    const metering = await benchMetering(opts.quick ? 3 : 7);
+    const metering = await benchMeteringAsVm(opts.quick ? 3 : 7);
     const rows: GasRow[] = metering.cases.map((c) => ({
       name: `wasm: ${c.name}`,
       kind: 'wasm' as const,

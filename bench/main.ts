@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { benchChannel, printChannelBench, sessionRoundTrip } from './channel.js';
 import { benchExecutions, benchHeapGrowth, printExecutions, printHeapGrowth, STEADY_WARMUP_CALLS, steadyRow } from './executions.js';
 import { benchGas, printGas } from './gas.js';
-import { benchMetering, printMetering } from './metering.js';
+import { benchMeteringAsVm, printMetering } from './metering.js';
 import { benchObservability, benchObservabilityCpu, printObservability, printObservabilityCpu } from './observability.js';
 import { benchNondet, printNondet } from './nondet.js';
 import { benchPieces, ceiling, printCeiling, printOneContext } from './pieces.js';
@@ -70,7 +70,7 @@ printCeiling(limits, pooled, availableParallelism());
 printOneContext(pieces, oneLane, limits, queued);
 
 process.stdout.write('\n== 5. metering overhead ==\n');
-process.stdout.write(printMetering(await benchMetering(quick ? 1 : undefined)) + '\n');
+process.stdout.write(printMetering(await benchMeteringAsVm(quick ? 1 : undefined)) + '\n');
 
 process.stdout.write('\n== 6. observability overhead ==\n');
 process.stdout.write(printObservability(await benchObservability({ calls: quick ? 300 : 2000, rounds: quick ? 1 : 3 })) + '\n');

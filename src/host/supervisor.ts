@@ -33,9 +33,18 @@ export type Transport = 'unix' | 'tcp';
 /** The `hostlink` launcher of this installation (bin/hostlink.js). */
 export const HOSTLINK_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'hostlink.js');
 
+/** The V8 flag that keeps WebAssembly in the baseline compiler (see VM_NODE_FLAGS); VM threads set it at run time. */
+export const WASM_BASELINE_ONLY_FLAG = '--liftoff-only';
+
 /**
  * Node flags for VM processes (the start-up snapshot is built with the same ones: Node refuses a blob built with
  * other V8 flags):
+ * - WebAssembly compiled by V8's baseline compiler only (Liftoff: one pass, its cost bounded per function by
+ *   max_compile_state_slots). V8 otherwise recompiles hot functions with its optimizing compiler on background
+ *   threads, outside gas and after the call: nested loops that write many locals (a 47 KB module, 9,402 gas) made
+ *   it build 1.5 GB, and four such functions 5 GB, so the same call returned under a 12 GiB VM bound and was
+ *   killed under the default 3 GiB. Contract code runs slower (metered SHA-256 about 4x, a copy loop about 3x,
+ *   recursive calls about 1.4x: docs/performance.md); the JavaScript of the VM itself is still optimized;
  * - a bounded heap, so a runaway VM fails fast instead of swapping the node;
  * - a 16x larger tier-up budget than V8's default (67584): a one-shot VM lives ~100 ms, and with the default budget
  *   V8 spends ~20 ms of CPU on background threads optimizing the instrumenter's loops for a process that exits
@@ -47,7 +56,7 @@ export const HOSTLINK_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 
  *   memory, page tables included; inline checks reserve only the memory's maximum. Out-of-bounds accesses trap
  *   the same way with the same message (docs/performance.md, "The VM's CPU per pooled execution").
  */
-export const VM_NODE_FLAGS: readonly string[] = ['--max-old-space-size=2048', '--interrupt-budget=1081344', '--disable-wasm-trap-handler'];
+export const VM_NODE_FLAGS: readonly string[] = [WASM_BASELINE_ONLY_FLAG, '--max-old-space-size=2048', '--interrupt-budget=1081344', '--disable-wasm-trap-handler'];
 
 /**
  * What every VM process finds in its environment besides PATH and the sandbox's own variables; nothing else of

@@ -17,6 +17,7 @@
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { HostlinkError } from '../errors.js';
 import { newVmSecret } from '../protocol/hello-proof.js';
@@ -25,7 +26,7 @@ import { THREAD_VM_SPARE, type ThreadVmData } from '../vm/thread-data.js';
 import type { HostEvents } from './events.js';
 import type { VmCrash } from './job.js';
 import { reapWithin, type Launcher, type VmExit, type VmHandle, type VmRole } from './launcher.js';
-import { listen, type Transport } from './supervisor.js';
+import { listen, WASM_BASELINE_ONLY_FLAG, type Transport } from './supervisor.js';
 import { admitVm, type Gate, type GateOptions } from './vm-gate.js';
 
 /** The VM thread's V8 old-generation bound, in MiB: the same as a VM process's --max-old-space-size (VM_NODE_FLAGS). */
@@ -162,6 +163,9 @@ export async function launchThreadVm(options: ThreadLaunchOptions, role: VmRole,
  * and starts the next spare behind it. The spare is unreferenced (it never keeps the host alive) and ends at close.
  */
 export function threadLauncher(options: ThreadLaunchOptions): Launcher {
+  // V8's flags are the process's: VM threads compile WebAssembly as VM processes do (VM_NODE_FLAGS), and so does
+  // the rest of the host process from now on (it runs no WebAssembly of its own).
+  setFlagsFromString(WASM_BASELINE_ONLY_FLAG);
   let spare: { worker: Worker; gone: boolean } | null = null;
   let closed = false;
   const startSpare = (): void => {

@@ -175,3 +175,33 @@ export function manyFunctionsWithIfs(functions: number, locals: number, ifs: num
   const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
   return moduleOf([[1, [1, 0x60, 0, 0]], [3, [...leb(functions + 1), ...Array<number>(functions + 1).fill(0)]], [5, [1, 0, 1]], [7, exp], [10, code]]);
 }
+
+/**
+ * `run` (no locals) calls one function of `locals` i32 locals: `loops` nested loops whose innermost body adds 1 to
+ * every local, then counts 200 times around a loop holding an `if` arm of `arm` instructions that is never taken
+ * (machine code that counts toward V8's tier-up budget, not toward gas). Under V8's optimizing compiler every
+ * loop header needs a value per local written inside it: loops x locals from loops + locals bytes.
+ */
+export function tierUpLoops(locals: number, loops: number, arm: number): Uint8Array {
+  const s32 = (n: number): number[] => {
+    const o: number[] = [];
+    for (;;) {
+      const b = n & 0x7f;
+      n >>= 7;
+      if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...o, b];
+      o.push(b | 0x80);
+    }
+  };
+  const body: number[] = [1, ...leb(locals), 0x7f];
+  for (let i = 0; i < loops; i++) body.push(0x03, 0x40);
+  for (let j = 1; j < locals; j++) body.push(0x20, ...leb(j), 0x41, 1, 0x6a, 0x21, ...leb(j)); // local j += 1
+  body.push(0x41, ...s32(200), 0x21, 0x00, 0x03, 0x40, 0x41, 0x00, 0x04, 0x40); // local 0 = 200; loop; if (0)
+  for (let i = 0; i < arm; i++) body.push(0x20, 0x00, 0x41, 0x01, 0x6a, 0x21, 0x00);
+  body.push(0x0b, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x22, 0x00, 0x0d, 0x00, 0x0b); // end if; br_if --local 0; end loop
+  for (let i = 0; i < loops; i++) body.push(0x0b);
+  body.push(0x0b);
+  const run = [0, 0x10, 1, 0x0b];
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  const code = [2, ...leb(run.length), ...run, ...leb(body.length), ...body];
+  return moduleOf([[1, [1, 0x60, 0, 0]], [3, [2, 0, 0]], [5, [1, 0, 1]], [7, exp], [10, code]]);
+}

@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { checkContract } from '../../src/contract/check.js';
 import type { Outcome } from '../../src/host/call-types.js';
 import { Host } from '../../src/host/host.js';
@@ -27,7 +28,7 @@ import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
 import { wat } from '../instrument/helpers.js';
-import { globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
+import { globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, tierUpLoops, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -240,6 +241,56 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       await h.close();
       d.remove();
     }
+  });
+
+  test("a VM compiles contracts with the baseline compiler only: hot nested loops writing many locals are not recompiled behind the call", async () => {
+    // Under V8's optimizing compiler this function (47 KB, about 9,400 gas) made the pool VM build 1.5 GB on
+    // background threads after the call had returned; four of them took it past the default 3 GiB VM bound,
+    // where it was killed, and returned under 12 GiB. The VM is watched until its CPU time stops moving.
+    let pid: number | null = null;
+    const started = (e: { vmPid: number | null }): void => void (pid = e.vmPid);
+    host.events.on('call.started', started);
+    try {
+      const o = await host.call({ codeHash: await host.deploy(tierUpLoops(2000, 2600, 3000)), method: 'run', contextId: id32('tier-up') });
+      assert.equal(o.result.code, 'return', JSON.stringify(o.result));
+    } finally {
+      host.events.off('call.started', started);
+    }
+    assert.ok(pid !== null && pid !== process.pid, 'a VM process ran it');
+    // The VM's processes: the one the host started (a sandbox may start node under it) and its descendants.
+    const tree = (p: number): number[] => {
+      let children: number[] = [];
+      try {
+        children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        // gone, or no children file
+      }
+      return [p, ...children.flatMap(tree)];
+    };
+    const processes = tree(pid);
+    const stat = (p: number): { ticks: number; hwm: number } => {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      return { ticks: Number(fields[11]) + Number(fields[12]), hwm }; // utime + stime
+    };
+    let last = -1;
+    let hwm = 0;
+    for (let still = 0, i = 0; still < 5 && i < 300; i++) {
+      let ticks = 0;
+      for (const p of processes) {
+        try {
+          const s = stat(p);
+          ticks += s.ticks;
+          hwm = Math.max(hwm, s.hwm);
+        } catch {
+          assert.fail(`the VM process ${p} ended while it compiled in the background`);
+        }
+      }
+      still = ticks === last ? still + 1 : 0;
+      last = ticks;
+      await sleep(200);
+    }
+    assert.ok(hwm < 1024 * 1024 * 1024, `the VM's peak memory was ${(hwm / 2 ** 20).toFixed(0)} MiB`);
   });
 
   test('instrumentation is linear: a module at the type budget with many functions is prepared', () => {
