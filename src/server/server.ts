@@ -47,6 +47,8 @@ export const REPLY_BUDGET_BYTES = 64 * 1024 * 1024;
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
 /** Open connections at once (docs/serve.md, "Who may call"). */
 export const MAX_CONNECTIONS = 512;
+/** Requests in progress on one connection (pipelined, not yet answered); past it the connection is closed. */
+export const MAX_REQUESTS_PER_CONNECTION = 8;
 
 /** Fixed route names (the `route` metric label); anything else is "other". */
 type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL, body: unknown) => Promise<unknown>;
@@ -101,6 +103,8 @@ export class NodeServer {
     access.bound((server.address() as AddressInfo).port);
 
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // A connection closed already (over MAX_REQUESTS_PER_CONNECTION, or its client left): nobody reads an answer.
+      if (req.socket.destroyed) return;
       let route = 'other';
       const started = performance.now();
       // Every answer carries contract-controlled text (values, logs, messages, ABI names): a browser must take
@@ -227,7 +231,12 @@ function boundConnections(server: Server, max: number): void {
     const socket = req.socket;
     if (socket.destroyed) return;
     idle.delete(socket);
-    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    const inProgress = (busy.get(socket) ?? 0) + 1;
+    // Node hands over every request of a received chunk at once (about 1,400 small ones), and answers are written
+    // only after each handler's await: a client pipelining thousands made the node work through all of them,
+    // for tens of seconds, after it had left. Clients wait for their answers; one that does not is closed.
+    if (inProgress > MAX_REQUESTS_PER_CONNECTION) return void socket.destroy();
+    busy.set(socket, inProgress);
     latest.set(socket, req);
     res.once('close', () => {
       const left = (busy.get(socket) ?? 1) - 1;

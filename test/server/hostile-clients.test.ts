@@ -13,7 +13,7 @@ import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protoc
 import { contractPath, tempDir } from '../helpers.js';
 import { MAX_SHOWN_VALUE_BYTES } from '../../src/server/inventory.js';
 import { MAX_LISTED_OUTCOME_BYTES } from '../../src/server/records.js';
-import { MAX_CONNECTIONS } from '../../src/server/server.js';
+import { MAX_CONNECTIONS, MAX_REQUESTS_PER_CONNECTION } from '../../src/server/server.js';
 import { api, deployKvStore, startServe, type ServeProcess } from './serve-process.js';
 import { leb as lebBytes } from '../host/big-modules.js';
 
@@ -268,5 +268,33 @@ describe('hostlink serve against hostile clients', () => {
     assert.equal(JSON.parse(call.body).outcome.value, '"b"');
     for (let i = 0; i < 400 && closedByNode < extra; i++) await new Promise((r) => setTimeout(r, 25));
     assert.ok(closedByNode >= extra, `${closedByNode} flooding connections closed to keep the node at ${MAX_CONNECTIONS}`);
+  });
+
+  test('a client pipelining more than MAX_REQUESTS_PER_CONNECTION requests is closed, not served them all; one that waits keeps its connection', { timeout: 60_000 }, async () => {
+    const port = Number(new URL(node.url).port);
+    /** Sends `n` pipelined GETs of `path` at once; resolves with the answers read and whether the node closed. */
+    const pipeline = (path: string, n: number, closeAfterAnswers: boolean): Promise<{ answers: number; closedByNode: boolean }> =>
+      new Promise((resolve) => {
+        const s = connect(port, '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`.repeat(n)));
+        flood.push(s);
+        let text = '';
+        let closedByNode = false;
+        const answers = (): number => text.split('HTTP/1.1 ').length - 1;
+        s.on('error', () => undefined);
+        s.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+          if (closeAfterAnswers && answers() === n) s.destroy();
+        });
+        s.once('end', () => (closedByNode = true));
+        s.once('close', () => resolve({ answers: answers(), closedByNode }));
+      });
+    // Within the bound: every answer, on a connection the node keeps open.
+    assert.deepEqual(await pipeline('/healthz', MAX_REQUESTS_PER_CONNECTION, true), { answers: MAX_REQUESTS_PER_CONNECTION, closedByNode: false });
+    // Before, 2,000 pipelined describe requests of a deployed code were all worked through, seconds of the
+    // node's time, whether or not the client stayed: now the connection is closed at the first one past the bound.
+    const flooded = await pipeline(`/api/codes/${kv}`, 2000, false);
+    assert.ok(flooded.answers <= MAX_REQUESTS_PER_CONNECTION, `${flooded.answers} answers on the flooding connection`);
+    const health = await fresh(node.url, '/healthz');
+    assert.equal(health.status, 200, health.body);
   });
 });
