@@ -83,7 +83,7 @@ export class Access {
       if (!topLevelPage) throw new HttpError(403, `request made by a ${site} page refused: open the studio served by this node, or call the API from outside a browser`);
     }
     if (!needsToken || this.tokenDigest === null) return;
-    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    const m = /^bearer +(.+)$/i.exec(req.headers.authorization ?? '');
     if (!m || !timingSafeEqual(digest(m[1]!), this.tokenDigest)) {
       throw new HttpError(401, 'missing or wrong bearer token: send Authorization: Bearer <token>', { 'www-authenticate': 'Bearer' });
     }

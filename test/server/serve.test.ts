@@ -462,6 +462,9 @@ describe('hostlink serve beyond loopback', () => {
       }
       const auth = { authorization: `Bearer ${token}` };
       assert.equal((await api(url + 'api/codes', { headers: auth })).status, 200);
+      // The scheme's name is case-insensitive in HTTP.
+      assert.equal((await api(url + 'api/codes', { headers: { authorization: `bearer ${token}` } })).status, 200);
+      assert.equal((await api(url + 'api/codes', { headers: { authorization: `BEARER ${token}` } })).status, 200);
       const hash = await deploy(url, kvBytes, auth);
       const call = await api(url + 'api/calls', { json: { code: hash, method: 'get', input: '{"key":"x"}' }, headers: auth });
       assert.equal(call.status, 200);
