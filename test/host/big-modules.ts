@@ -205,3 +205,17 @@ export function tierUpLoops(locals: number, loops: number, arm: number): Uint8Ar
   const code = [2, ...leb(run.length), ...run, ...leb(body.length), ...body];
   return moduleOf([[1, [1, 0x60, 0, 0]], [3, [2, 0, 0]], [5, [1, 0, 1]], [7, exp], [10, code]]);
 }
+
+/**
+ * `run` with `locals` i32 locals whose body is `calls` calls of an empty function inside an `if` never taken: a
+ * few gas, but V8 compiles the whole body on the first call, and at each call it walks every local.
+ */
+export function callsWithLocals(locals: number, calls: number): Uint8Array {
+  const body: number[] = [1, ...leb(locals), 0x7f, 0x41, 0x00, 0x04, 0x40];
+  for (let i = 0; i < calls; i++) body.push(0x10, 0x01);
+  body.push(0x0b, 0x0b);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  const nop = [0, 0x0b];
+  const code = [2, ...leb(body.length), ...body, ...leb(nop.length), ...nop];
+  return moduleOf([[1, [1, 0x60, 0, 0]], [3, [2, 0, 0]], [5, [1, 0, 1]], [7, exp], [10, code]]);
+}

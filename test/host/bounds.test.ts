@@ -28,7 +28,7 @@ import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
 import { wat } from '../instrument/helpers.js';
-import { globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, tierUpLoops, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
+import { callsWithLocals, globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, tierUpLoops, manyTypesAndFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -174,13 +174,16 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
   });
 
   test('a function whose locals times control points pass max_compile_state_slots is refused by name, at deploy and by the VMs; one under it runs', async () => {
-    // 4,095 locals and 2,047 ifs: (2 + 2 x 2047) control points x 4,097 locals once instrumented. 10,000 such ifs,
+    // 4,095 locals and 1,985 ifs. 10,000 such ifs,
     // a 50 KB module, took a VM's first call 1.1 GB and seconds of CPU to compile, outside gas; twice that was
     // killed under the default VM memory bound and returned under a larger one.
-    const over = ifsWithLocals(4095, 2047);
-    const slots = 4096 * 4097;
-    assert.ok(slots > MAX_COMPILE_STATE_SLOTS && 4094 * 4097 <= MAX_COMPILE_STATE_SLOTS);
-    const refusal = `too_complex_to_compile: ${slots} compile state slots \\(locals times control points, plus operands\\), limit ${MAX_COMPILE_STATE_SLOTS} \\(function 0, offset 0x[0-9a-f]+\\)`;
+    // Each if: itself and its arm's gas check (two points) and one local access (a sixteenth of a point), each
+    // worth the 4,097 locals once instrumented; the body and its gas check are two points more.
+    const ifsSlots = (n: number): number => (2 + 2 * n) * 4097 + Math.floor((n * 4097) / 16);
+    const over = ifsWithLocals(4095, 1985);
+    const slots = ifsSlots(1985);
+    assert.ok(slots > MAX_COMPILE_STATE_SLOTS && ifsSlots(1984) <= MAX_COMPILE_STATE_SLOTS);
+    const refusal = `too_complex_to_compile: ${slots} compile state slots \\(locals times control points and calls, plus operands and local accesses\\), limit ${MAX_COMPILE_STATE_SLOTS} \\(function 0, offset 0x[0-9a-f]+\\)`;
     await assert.rejects(host.deploy(over), new RegExp(`^HostlinkError: contract refused: ${refusal}$`));
     const crashed: unknown[] = [];
     const onCrash = (e: unknown): number => crashed.push(e);
@@ -192,20 +195,25 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
         assert.equal(o.result.code, 'vm_error', `${mode}: ${JSON.stringify(o.result)}`);
         assert.match(message(o), new RegExp(`^module rejected: ${refusal}$`), mode);
       }
-      const under = await host.call({ codeHash: await host.deploy(ifsWithLocals(4095, 2046)), method: 'run', contextId: id32('compile-state') });
+      const under = await host.call({ codeHash: await host.deploy(ifsWithLocals(4095, 1984)), method: 'run', contextId: id32('compile-state') });
       assert.equal(under.result.code, 'return', JSON.stringify(under.result));
       // Functions each under the bound add up: 20 of them (205 KB) took one call 3.4 s to compile. Five pass the
       // module's bound (four fit), refused by name after the fifth function is counted.
-      const perFunction = 4094 * 4097;
-      const RUN_SLOTS = 2 * 2; // `run`: its body and its gas check, with the two locals instrumentation adds
+      const perFunction = ifsSlots(1984);
+      const RUN_SLOTS = (2 + 5) * 2; // `run`: its body, its gas check and five calls, with the two locals instrumentation adds
       assert.ok(4 * perFunction <= MAX_MODULE_COMPILE_STATE_SLOTS && 5 * perFunction > MAX_MODULE_COMPILE_STATE_SLOTS);
       const together = `too_complex_to_compile: at least ${5 * perFunction + RUN_SLOTS} compile state slots in its functions together, limit ${MAX_MODULE_COMPILE_STATE_SLOTS}`;
-      await assert.rejects(host.deploy(manyFunctionsWithIfs(5, 4095, 2046)), new RegExp(`^HostlinkError: contract refused: ${together}$`));
-      const many = await host.deploy(manyFunctionsWithIfs(5, 4095, 2046), { check: false });
+      await assert.rejects(host.deploy(manyFunctionsWithIfs(5, 4095, 1984)), new RegExp(`^HostlinkError: contract refused: ${together}$`));
+      const many = await host.deploy(manyFunctionsWithIfs(5, 4095, 1984), { check: false });
       const o = await host.call({ codeHash: many, method: 'run', contextId: id32('compile-state') });
       assert.equal(message(o), `module rejected: ${together}`);
-      const four = await host.call({ codeHash: await host.deploy(manyFunctionsWithIfs(4, 4095, 2046)), method: 'run', contextId: id32('compile-state') });
+      const four = await host.call({ codeHash: await host.deploy(manyFunctionsWithIfs(4, 4095, 1984)), method: 'run', contextId: id32('compile-state') });
       assert.equal(four.result.code, 'return', JSON.stringify(four.result));
+      // Calls count as control points: 900,000 of them beside 4,095 locals (1.8 MB) took a VM's first call 7.4 s
+      // to compile for 7 gas (a timeout under the default deadline, a return under a longer one).
+      await assert.rejects(host.deploy(callsWithLocals(4095, 5000)), /^HostlinkError: contract refused: too_complex_to_compile: \d+ compile state slots \(locals times control points and calls/);
+      const calls = await host.call({ codeHash: await host.deploy(callsWithLocals(4095, 4000)), method: 'run', contextId: id32('compile-state') });
+      assert.equal(calls.result.code, 'return', JSON.stringify(calls.result));
     } finally {
       host.events.off('vm.crashed', onCrash);
     }
@@ -251,7 +259,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     const started = (e: { vmPid: number | null }): void => void (pid = e.vmPid);
     host.events.on('call.started', started);
     try {
-      const o = await host.call({ codeHash: await host.deploy(tierUpLoops(2000, 2600, 3000)), method: 'run', contextId: id32('tier-up') });
+      const o = await host.call({ codeHash: await host.deploy(tierUpLoops(2000, 2400, 3000)), method: 'run', contextId: id32('tier-up') });
       assert.equal(o.result.code, 'return', JSON.stringify(o.result));
     } finally {
       host.events.off('call.started', started);

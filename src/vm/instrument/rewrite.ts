@@ -178,9 +178,13 @@ export class FunctionRewriter {
     // V8's baseline compiler copies its state (every local and every operand on the stack) at each control
     // point (block, loop, if, else, branch, and the gas checks added here) and keeps the copies until the
     // function is compiled: 10,000 ifs with 4,095 locals, a 50 KB module, took 6.4 s and 1.1 GB to compile in a
-    // VM's first call, outside gas. Counted here: control points, and the operands on the stack at each.
+    // VM's first call, outside gas. At each call (the contract's, and the charges added here) it walks that state
+    // too (900,000 calls with 4,095 locals: 7.4 s), and at a local access that must free a register, part of it
+    // (390,000 pairs: 1.4 s). Counted here: control points and calls, with the operands on the stack at each,
+    // and local accesses at a sixteenth of a point.
     let points = 0;
     let stackSlots = 0;
+    let localAccesses = 0;
     let pos = r.pos; // the reader's position, kept here: r.pos is set only around decodeInstr
     let pending = pos; // start of input bytes not yet copied to w
 
@@ -292,6 +296,8 @@ export class FunctionRewriter {
       targeted[depth - 1 - label] = true;
     };
     const callEffect = (t: FuncType, extraPops: number): void => {
+      points++;
+      stackSlots += h;
       h -= t.params.length + extraPops;
       if (h < curBase) h = curBase;
       h += t.results.length;
@@ -409,6 +415,7 @@ export class FunctionRewriter {
         switch (opAction[op]) { // 0 for most instructions: copied as they are
           case 1: // ACT_LOCAL: local.get/set/tee; declared locals move past $gas and $height
             if (a >= localCount) invalid(`local ${a} does not exist`);
+            localAccesses++;
             if (a >= paramCount) {
               flush(at);
               w.opU32(op, a + 2);
@@ -422,11 +429,15 @@ export class FunctionRewriter {
             pending = insEnd;
             break;
           case 3: // ACT_GROW: memory.grow: charge the requested pages
+            points++; // the charge is a call
+            stackSlots += h;
             flush(at);
             writeDynamicCharge(w, GAS_PER_PAGE, gasLocal, env.chargeUnitsFunc);
             break;
           case 4: // ACT_FC: bulk memory operations are charged per byte, table operations per element
             if (sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14) {
+              points++; // the charge is a call
+              stackSlots += h;
               flush(at);
               writeDynamicCharge(w, sub >= 12 ? GAS_PER_TABLE_ELEMENT : GAS_PER_BYTE, gasLocal, env.chargeUnitsFunc);
             }
@@ -602,9 +613,9 @@ export class FunctionRewriter {
     if (locals > ENGINE_MAX_LOCALS) {
       throw new ModuleRejected('too_many_locals', `${locals} locals once instrumented (${paramCount + declared} of its own), the engine's limit ${ENGINE_MAX_LOCALS}`, functionIndex, body.codeOffset);
     }
-    const stateSlots = points * locals + stackSlots;
+    const stateSlots = points * locals + stackSlots + Math.floor((localAccesses * locals) / 16);
     if (stateSlots > MAX_COMPILE_STATE_SLOTS) {
-      throw new ModuleRejected('too_complex_to_compile', `${stateSlots} compile state slots (locals times control points, plus operands), limit ${MAX_COMPILE_STATE_SLOTS}`, functionIndex, body.codeOffset);
+      throw new ModuleRejected('too_complex_to_compile', `${stateSlots} compile state slots (locals times control points and calls, plus operands and local accesses), limit ${MAX_COMPILE_STATE_SLOTS}`, functionIndex, body.codeOffset);
     }
     const cost = frameCost(paramCount + 2, declared, maxH);
     const counted = hasCalls || cost > LEAF_FRAME_ALLOWANCE;
