@@ -44,6 +44,13 @@ function startServer(): Promise<Server> {
 
 const show = (o: Outcome): string => JSON.stringify(o.result, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
 
+/** Closes a describe's host and its test server. */
+async function closeBoth(host: Host, server: Server): Promise<void> {
+  await host.close();
+  server.closeAllConnections();
+  server.close();
+}
+
 describe('a fetch in a sandbox is paid by the call', () => {
   const ctx = id32('fetch-gas-sandbox');
   let server: Server;
@@ -66,11 +73,7 @@ describe('a fetch in a sandbox is paid by the call', () => {
     p.method('nested', `(call $ret_i64 (i64.extend_i32_u ${call('sandbox', p.buf('middle'), none, '(i32.const 0)', 2)}))`);
     code = await host.deploy(await p.build());
   });
-  after(async () => {
-    await host.close();
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => closeBoth(host, server));
 
   const run = (method: string, gasLimit: bigint) => host.call({ codeHash: code, method, contextId: ctx, gasLimit });
 
@@ -208,11 +211,7 @@ describe('the host reads no fetched body the call cannot pay for', () => {
     }
     code = await host.deploy(await p.build());
   });
-  after(async () => {
-    await host.close();
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => closeBoth(host, server));
 
   const run = (method: string, gasLimit: bigint) => host.call({ codeHash: code, method, contextId: ctx, gasLimit });
 
