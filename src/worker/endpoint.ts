@@ -205,9 +205,10 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
   const byIdentity = new Map<string, Set<Connection>>(); // registered ones, oldest first
   const all = new Set<Socket>();
   const peerOf = (socket: Socket): string => `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`; // as grpc-js's getPeer()
-  const closeWithin = (c: Connection, ms: number): void => {
+  /** (Re)starts the connection's deadline to register. */
+  const closeUnlessRegistered = (c: Connection): void => {
     clearTimeout(c.timer);
-    c.timer = setTimeout(() => c.socket.destroy(), ms);
+    c.timer = setTimeout(() => c.socket.destroy(), REGISTER_WITHIN_MS);
     c.timer.unref();
   };
   const forget = (c: Connection): void => {
@@ -225,7 +226,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
   function registered(peer: string, identity: string): void {
     const c = byPeer.get(peer);
     if (c === undefined) return;
-    closeWithin(c, REGISTER_WITHIN_MS); // until it registers again
+    closeUnlessRegistered(c); // until it registers again
     if (c.identity !== undefined) return;
     unregistered.delete(c);
     c.identity = identity;
@@ -242,7 +243,7 @@ export async function serveWorkerEndpoint(options: WorkerEndpointOptions): Promi
     if (byPeer.has(peer)) return void socket.destroy();
     if (unregistered.size >= MAX_UNREGISTERED_CONNECTIONS) close(unregistered.values().next().value as Connection);
     const c: Connection = { socket, peer, timer: undefined, identity: undefined };
-    closeWithin(c, REGISTER_WITHIN_MS);
+    closeUnlessRegistered(c);
     byPeer.set(peer, c);
     unregistered.add(c);
     all.add(socket);

@@ -185,6 +185,11 @@ export class FunctionRewriter {
     let points = 0;
     let stackSlots = 0;
     let localAccesses = 0;
+    /** `n` control points (or calls) at the current operand-stack height. */
+    const controlPoints = (n: number): void => {
+      points += n;
+      stackSlots += h * n;
+    };
     let pos = r.pos; // the reader's position, kept here: r.pos is set only around decodeInstr
     let pending = pos; // start of input bytes not yet copied to w
 
@@ -197,8 +202,7 @@ export class FunctionRewriter {
       return nextTemp++;
     };
     const startSegment = (): void => {
-      points++; // its gas check branches
-      stackSlots += h;
+      controlPoints(1); // its gas check branches
       flush(pos);
       segPos.push(w.length);
       segCost.push(0);
@@ -275,8 +279,7 @@ export class FunctionRewriter {
       if (depth > maxNesting) {
         throw new ModuleRejected('too_deeply_nested', `more than ${maxNesting} nested blocks, loops and ifs`, functionIndex, insAt);
       }
-      points++;
-      stackSlots += h;
+      controlPoints(1);
       kind[depth] = k;
       base[depth] = h;
       nParams[depth] = p;
@@ -296,8 +299,7 @@ export class FunctionRewriter {
       targeted[depth - 1 - label] = true;
     };
     const callEffect = (t: FuncType, extraPops: number): void => {
-      points++;
-      stackSlots += h;
+      controlPoints(1);
       h -= t.params.length + extraPops;
       if (h < curBase) h = curBase;
       h += t.results.length;
@@ -429,15 +431,13 @@ export class FunctionRewriter {
             pending = insEnd;
             break;
           case 3: // ACT_GROW: memory.grow: charge the requested pages
-            points++; // the charge is a call
-            stackSlots += h;
+            controlPoints(1); // the charge is a call
             flush(at);
             writeDynamicCharge(w, GAS_PER_PAGE, gasLocal, env.chargeUnitsFunc);
             break;
           case 4: // ACT_FC: bulk memory operations are charged per byte, table operations per element
             if (sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14) {
-              points++; // the charge is a call
-              stackSlots += h;
+              controlPoints(1); // the charge is a call
               flush(at);
               writeDynamicCharge(w, sub >= 12 ? GAS_PER_TABLE_ELEMENT : GAS_PER_BYTE, gasLocal, env.chargeUnitsFunc);
             }
@@ -493,8 +493,7 @@ export class FunctionRewriter {
           if (kind[d] !== K_IF) invalid('else without if');
           kind[d] = K_ELSE;
           h = base[d]! + nParams[d]!;
-          points++;
-          stackSlots += h;
+          controlPoints(1);
           thenState[d] = armState(d);
           thenSeg[d] = armSeg[d]!;
           startArm(d);
@@ -521,31 +520,27 @@ export class FunctionRewriter {
         }
         case 0x0c: // br
           branches++;
-          points++;
-          stackSlots += h;
+          controlPoints(1);
           target(a);
           markUnreachable();
           break;
         case 0x0d: // br_if
           branches++;
-          points++;
-          stackSlots += h;
+          controlPoints(1);
           target(a);
           h -= 1;
           if (h < curBase) h = curBase;
           break;
         case 0x0e: // br_table
           branches++;
-          points += ins.count + 1;
-          stackSlots += h * (ins.count + 1);
+          controlPoints(ins.count + 1);
           if (cur >= 0) segCost[cur] += Math.floor(ins.count / BR_TABLE_TARGETS_PER_GAS);
           for (let i = 0; i <= ins.count; i++) target(ins.targets[i]!);
           markUnreachable();
           break;
         case 0x0f: // return: a branch to the body block, so that the epilogue runs
           branches++;
-          points++;
-          stackSlots += h;
+          controlPoints(1);
           flush(at);
           w.opU32(0x0c, depth - 1);
           pending = insEnd;
