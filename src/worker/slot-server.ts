@@ -87,7 +87,10 @@ export async function startSlotServer(options: SlotServerOptions): Promise<SlotS
   // Unproven connections, oldest first (a Set keeps insertion order), keyed by the TCP socket under the TLS one.
   const handshaking = new Set<Socket>();
   const pending = new Map<Socket, TLSSocket>();
-  const peerKey = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+  // A TLS socket is matched to its TCP socket by the connection's four addresses, which no two open connections
+  // share. The remote address and port alone are shared by connections from one source port to two addresses of
+  // this worker: one's TLS socket was then filed under the other's, and left the eviction order it belonged to.
+  const peerKey = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}|${s.localAddress ?? ''}|${s.localPort ?? ''}`;
   const rawByPeer = new Map<string, Socket>();
   server.on('connection', (raw: Socket) => {
     if (handshaking.size >= MAX_HANDSHAKING) {

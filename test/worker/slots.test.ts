@@ -19,7 +19,7 @@ import { MAX_HANDSHAKING, MAX_PENDING, startSlotServer, type SlotServer } from '
 import { readTlsFiles, type TlsFiles } from '../../src/worker/tls.js';
 import { tempDir } from '../helpers.js';
 import { makeCerts, NODE_NAME, opensslMissing, type TestCerts } from '../../bench/certs.js';
-import { HOSTLINK } from './helpers.js';
+import { freePort, HOSTLINK, waitFor } from './helpers.js';
 
 const skip = opensslMissing();
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'host', 'fake-vm.js');
@@ -291,5 +291,55 @@ describe('the worker slot listener under a flood of strangers', { skip }, () => 
     for (let i = 0; i < 400 && (closedByWorker.tls < extra || closedByWorker.raw < extra); i++) await new Promise((r) => setTimeout(r, 25));
     assert.ok(closedByWorker.tls >= extra, `${closedByWorker.tls} silent TLS connections closed`);
     assert.ok(closedByWorker.raw >= extra, `${closedByWorker.raw} silent TCP connections closed`);
+  });
+});
+
+describe('the worker slot listener on every address, against strangers sharing a source port', { skip }, () => {
+  let dir: { path: string; remove: () => void };
+  let slots: SlotServer;
+  const held: TLSSocket[] = [];
+
+  before(async () => {
+    dir = tempDir('hostlink-slots-pairs-');
+    const certs = makeCerts(dir.path);
+    slots = await startSlotServer({
+      host: '0.0.0.0', port: 0, tls: readTlsFiles(certs.worker), slots: 1, nodeName: NODE_NAME,
+      launch: { transport: 'unix' }, killGraceMs: 200, idleTimeoutMs: 60_000, preambleTimeoutMs: 60_000, log: () => undefined,
+    });
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await slots.close();
+    dir.remove();
+  });
+
+  test('connections from one source port to two of its addresses each keep their place in the eviction order', { timeout: 120_000 }, async () => {
+    // Both TCP connections of a pair are open before either finishes TLS: the first one's TLS socket was filed
+    // under the second one's TCP socket, and left out of the silent connections the oldest of which make room.
+    const pairs: TLSSocket[][] = [];
+    for (let i = 0; i < 8; i++) {
+      const localPort = await freePort();
+      const raws = ['127.0.0.1', '127.0.0.2'].map((host) => {
+        const raw = netConnect({ host, port: slots.port, localAddress: '127.0.0.1', localPort });
+        raw.on('error', () => undefined);
+        return raw;
+      });
+      await Promise.all(raws.map((raw) => new Promise((resolve) => raw.once('connect', resolve))));
+      const pair = raws.map((socket) => connect({ socket, rejectUnauthorized: false }));
+      for (const s of pair) s.on('error', () => undefined);
+      await Promise.all(pair.map((s) => new Promise((resolve) => { s.once('secureConnect', resolve); s.once('close', resolve); })));
+      held.push(...pair);
+      pairs.push(pair);
+    }
+    // As many silent strangers again as the worker holds: every connection of the pairs is older, so all go.
+    for (let i = 0; i < MAX_PENDING; i++) {
+      const s = connect({ host: '127.0.0.1', port: slots.port, rejectUnauthorized: false });
+      s.on('error', () => undefined);
+      held.push(s);
+      await new Promise((resolve) => { s.once('secureConnect', resolve); s.once('close', resolve); });
+    }
+    const open = (): number => pairs.flat().filter((s) => !s.destroyed && s.readyState === 'open').length;
+    await waitFor('every connection of the pairs to be closed', () => open() === 0, 10_000).catch(() => undefined);
+    assert.equal(open(), 0, `${open()} of the ${pairs.flat().length} connections of the pairs are still open`);
   });
 });
