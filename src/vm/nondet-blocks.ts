@@ -9,6 +9,7 @@
  * A proposal is kept byte for byte when it is well formed; a malformed one is replaced by a derived
  * `leader_fault` VMError that the validator judges like any proposal (a faulty leader never traps a validator).
  */
+import { GuestError } from '../errors.js';
 import type { NondetDisagreement } from '../protocol/effects.js';
 import { decodeBlockResult, describeBlockResult, encodeBlockResult, type BlockResult } from '../protocol/nondet.js';
 import { NONDET_LIMITS, VALIDATOR_AGREE } from '../protocol/nondet.generated.js';
@@ -80,6 +81,8 @@ export class NondetBlocks {
   private next = 0;
   /** One entry per block run so far, in call_no order (block encoding). */
   readonly results: Uint8Array[] = [];
+  /** Bytes of `results`: they leave with the effects, so they count against max_effect_bytes as they come. */
+  private resultBytes = 0;
   disagreement: NondetDisagreement | null = null;
   /** An accepted proposal's VMError ended the run (the leader's run ended at the same block). */
   private endedByProposal = false;
@@ -107,12 +110,12 @@ export class NondetBlocks {
     let result: BlockResult;
     if (this.leaderResults === null) {
       result = spawnLeavingNothing(ex, { method: leader, input, rules: extend(rules, { leaderResult: null }) });
-      this.results.push(encodeBlockResult(result));
+      this.keep(ex, encodeBlockResult(result));
     } else {
       const proposal = this.leaderResults[callNo];
       if (proposal === undefined) throw endWith(reasonMessage('absent'));
       const checked = checkProposal(proposal);
-      this.results.push(checked.bytes);
+      this.keep(ex, checked.bytes);
       if (!this.sync) {
         const verdict = spawnLeavingNothing(ex, { method: validator, input, rules: extend(rules, { leaderResult: checked.bytes }) });
         if (verdict.code !== 'return' || verdict.returnedNothing || !sameBytes(verdict.data, VALIDATOR_AGREE)) {
@@ -127,6 +130,22 @@ export class NondetBlocks {
     }
     if (result.code === 'vm_error') throw endWith(result.message);
     return result;
+  }
+
+  /**
+   * Keeps a block's result, or ends the execution with EffectsOverflow when the results together pass
+   * max_effect_bytes: checked only when the call ended, 130 leader blocks of 25 MB results held 3.1 GB in the VM,
+   * which its memory bound killed (internal_error, no gas charged) or, under a larger bound, ended EffectsOverflow
+   * after 82e9 gas. Every role keeps the same bytes (a validator and a sync replay keep the leader's proposal), so
+   * every role ends at the same block, a validator before running its method on it.
+   */
+  private keep(ex: Execution, bytes: Uint8Array): void {
+    this.resultBytes += bytes.length;
+    const max = ex.message.limits.maxEffectBytes;
+    if (this.resultBytes > max) {
+      throw new GuestError('EffectsOverflow', 'run_nondet', `the non-deterministic blocks' results reached ${this.resultBytes} bytes, over max_effect_bytes ${max}`);
+    }
+    this.results.push(bytes);
   }
 
   /**

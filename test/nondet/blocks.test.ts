@@ -187,12 +187,29 @@ describe('non-deterministic blocks', () => {
     const roles: (Parameters<NondetHost['run']>[2] | undefined)[] = [undefined, { leaderResults: [ret(big)] }, { leaderResults: [ret(big)], sync: true }];
     for (const nondet of roles) {
       const o = await t.host.call({ codeHash: t.code, method: 'nd', input: Buffer.from(`l_ret|v_agree|${big}`), contextId: id32('effect-bytes'), limits, ...(nondet ? { nondet } : {}) });
-      assert.match(vmError(o), /^EffectsOverflow \(result\): \d+ bytes of effects and non-deterministic block results exceed max_effect_bytes 1024$/, JSON.stringify(nondet));
+      assert.match(vmError(o), /^EffectsOverflow \(run_nondet\): the non-deterministic blocks' results reached \d+ bytes, over max_effect_bytes 1024$/, JSON.stringify(nondet));
       assert.equal(o.applied, false);
     }
     const logged = await t.host.call({ codeHash: t.code, method: 'nd_then', input: Buffer.from('l_ret|v_agree|20|0|x'), contextId: id32('effect-bytes'), limits: { maxEffectBytes: 100 } });
     assert.match(vmError(logged), /^EffectsOverflow \(result\): /);
     assert.deepEqual(logged.logs, []);
+  });
+
+  test('blocks end the call with EffectsOverflow at the block whose result passes max_effect_bytes, in every role alike', async () => {
+    // Checked only when the call ended, a leader's blocks' results piled up in the VM (130 blocks of 25 MB: 3.1 GB,
+    // killed by the VM's memory bound, no gas charged). Two blocks of 600 bytes against a limit of 1,000: the
+    // second one ends the call, whatever the method would do after it.
+    const payload = 'y'.repeat(600);
+    const limits = { maxEffectBytes: 1000 };
+    const roles: (Parameters<NondetHost['run']>[2] | undefined)[] = [undefined, { leaderResults: [ret(payload), ret(payload)] }, { leaderResults: [ret(payload), ret(payload)], sync: true }];
+    const hashes: string[] = [];
+    for (const nondet of roles) {
+      const o = await t.host.call({ codeHash: t.code, method: 'nd_twice', input: Buffer.from(`l_ret|v_agree|${payload}`), contextId: id32('block-bytes'), limits, ...(nondet ? { nondet } : {}) });
+      assert.equal(vmError(o), `EffectsOverflow (run_nondet): the non-deterministic blocks' results reached ${2 * ret(payload).length} bytes, over max_effect_bytes 1000`, JSON.stringify(nondet));
+      assert.equal(o.applied, false);
+      hashes.push(Buffer.from(o.executionHash).toString('hex'));
+    }
+    assert.equal(new Set(hashes).size, 1, 'the same execution hash in every role');
   });
 
   test('a sandbox after a block gets the same gas in every role: the same proposals give the same result', async () => {
