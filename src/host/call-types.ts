@@ -19,6 +19,13 @@ export interface CallRequest extends Omit<MessageInit, 'codeHash' | 'method' | '
   contextId: Uint8Array;
   mode?: ExecutionMode;
   deadlineMs?: number;
+  /**
+   * Apply the call only if its execution hash is this one: for the sync replay of a call consensus accepted
+   * (docs/nondet.md), the leader's. A replay runs no block method and so has the gas the blocks used on top of
+   * the leader's: where the accepted leader ran out of gas after a block, the replay could return and apply
+   * writes nobody agreed on. Another hash ends the call `replay_diverged`, with nothing applied.
+   */
+  acceptedExecutionHash?: Uint8Array;
 }
 
 /**

@@ -20,6 +20,8 @@ import type { KvStore, KvTxn } from './state/kv.js';
 import { applyDelta, stateRoot } from './state/merkle.js';
 import { extend } from '../extend.js';
 
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
 /** The node's commit side: what only the committer may call. */
 export interface NodeCommit {
   /** Makes the content of the blobs a successful call wrote durable; awaited before its transaction is issued. */
@@ -72,6 +74,14 @@ export class Committer {
     const effects = end.kind === 'result' ? end.effects : emptyEffects();
     let result = end.kind === 'result' ? end.result : endResult(end);
     const crash: VmCrash | undefined = end.kind === 'crash' ? end.crash : undefined;
+    const accepted = job.acceptedExecutionHash;
+    if (accepted !== null && end.kind === 'result') {
+      const own = executionHash(encodeResult(result), effects);
+      if (Buffer.compare(own, accepted) !== 0) {
+        const ended = result.code === 'return' ? 'returned' : `ended ${result.code} ${result.message}`;
+        result = reasonResult('replay_diverged', `the call ${ended} with execution hash ${hex(own)}, not the accepted ${hex(accepted)}: nothing was applied`);
+      }
+    }
     let applied = result.code === 'return' && !view;
     let root: Uint8Array | undefined;
     try {

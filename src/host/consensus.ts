@@ -89,7 +89,7 @@ export function decide(votes: readonly ValidatorVote[]): { tally: Record<Vote, n
  * stored blobs' contents, read from `source` (they are not in the tables: with the tables alone, a call that read
  * a blob saw it empty on every node and the sync replay then applied a different result). Nothing is written to
  * `source`: apply an accepted call with a sync replay (`nondet: { leaderResults: report.leader.nondetResults,
- * sync: true }`).
+ * sync: true }, acceptedExecutionHash: report.leader.executionHash`).
  */
 export async function runConsensus(source: Host, request: CallRequest, options: ConsensusOptions): Promise<ConsensusReport> {
   if (!Number.isInteger(options.validators) || options.validators < 1) {

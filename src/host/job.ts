@@ -49,6 +49,8 @@ export class Job {
    * recorded by the session so the scheduler can tell whether the run stands (speculation.ts).
    */
   early: EarlyRun | null = null;
+  /** The execution hash the call must end with to be applied (CallRequest.acceptedExecutionHash), or null. */
+  acceptedExecutionHash: Uint8Array | null = null;
 
   constructor(readonly messageJson: string) {
     this.message = parseMessage(messageJson);

@@ -58,7 +58,10 @@ export function checkHostOptions(o: NumericHostOptions): void {
   if (o.followUps?.maxDepth !== undefined) checkInteger('followUps.maxDepth', o.followUps.maxDepth, 0, MAX_FOLLOW_UPS);
 }
 
-export function checkCallOptions(o: { input?: Uint8Array; deadlineMs?: number; gasLimit?: bigint; limits?: Partial<VmLimits> }): void {
+export function checkCallOptions(o: { input?: Uint8Array; deadlineMs?: number; gasLimit?: bigint; limits?: Partial<VmLimits>; acceptedExecutionHash?: Uint8Array }): void {
+  if (o.acceptedExecutionHash !== undefined && (!(o.acceptedExecutionHash instanceof Uint8Array) || o.acceptedExecutionHash.length !== 32)) {
+    throw new HostlinkError('usage', 'acceptedExecutionHash must be 32 bytes: the executionHash of the outcome consensus accepted');
+  }
   if (o.input !== undefined && o.input.length > MAX_INPUT_BYTES) {
     throw new HostlinkError('usage', `input of ${o.input.length} bytes exceeds max_input_bytes (${MAX_INPUT_BYTES}): pass large data as a blob`);
   }

@@ -76,6 +76,7 @@ export class Scheduler {
     const { events, committer } = this.deps;
     const newJob = (): Job => {
       const j = new Job(messageJson); // validates the message before anything starts
+      j.acceptedExecutionHash = request.acceptedExecutionHash ?? null;
       if (this.options.traceReads) j.trace.reads = [];
       // The trace is read only by call.finished: a job made while nobody listens records no requests.
       j.trace.recording = events.has('call.finished');

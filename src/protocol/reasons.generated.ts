@@ -40,6 +40,8 @@ export const RESULT_REASONS = {
   protocol_violation: { code: "internal_error", prefix: "protocol_violation" },
   /** The store failed to commit the call; nothing of it was written. */
   store: { code: "internal_error", prefix: "store" },
+  /** A call given the execution hash consensus accepted (a sync replay) ended with another one; nothing was applied. */
+  replay_diverged: { code: "internal_error", prefix: "replay_diverged" },
   /** An alias the call took was registered first by another call, again on every retry. */
   conflict: { code: "internal_error", prefix: "conflict" },
   /** The host answered a VM request with an error status. */
@@ -50,4 +52,4 @@ export const RESULT_REASONS = {
   vm_bug: { code: "internal_error", prefix: "vm_bug" },
 } as const;
 export type ResultReason = keyof typeof RESULT_REASONS;
-export const RESULT_REASON_NAMES: readonly ResultReason[] = ["out_of_gas", "stack_overflow", "wasm_trap", "module_rejected", "code_not_found", "method_not_found", "method_not_function", "invalid_method_name", "invalid_module", "result_too_large", "OOM", "absent", "validator_disagrees", "leader_fault", "timeout", "vm_crash", "protocol_violation", "store", "conflict", "host_error", "invalid_message", "vm_bug"];
+export const RESULT_REASON_NAMES: readonly ResultReason[] = ["out_of_gas", "stack_overflow", "wasm_trap", "module_rejected", "code_not_found", "method_not_found", "method_not_function", "invalid_method_name", "invalid_module", "result_too_large", "OOM", "absent", "validator_disagrees", "leader_fault", "timeout", "vm_crash", "protocol_violation", "store", "replay_diverged", "conflict", "host_error", "invalid_message", "vm_bug"];

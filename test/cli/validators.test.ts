@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
-import { contractPath, tempDir } from '../helpers.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { contract, contractPath, id32, tempDir, utf8 } from '../helpers.js';
+import { openHost } from '../node/helpers.js';
 
 const run = promisify(execFile);
 
@@ -79,5 +82,35 @@ describe('hostlink call --validators', () => {
     const bad = await hostlink(dir.path, 'call', oracle, 'price', '--validators', '0');
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--validators must be a whole number from 1 to 32/);
+  });
+
+  test('an accepted call is applied only as agreed: a sync replay that ends otherwise applies nothing', async () => {
+    // One block (its methods log), then the main method logs 60 lines and writes 20,000 bytes. A sync replay runs
+    // no block method, so it has the gas the blocks used on top of the leader's: with a gas limit between what
+    // the leader needs and what the replay needs, the leader and every validator run out of gas and agree, and
+    // the replay returned and applied the write nobody agreed on.
+    const input = 'l_leave|v_leave|60|20000|3';
+    const t = await openHost({ poolSize: 1, deadlineMs: 120_000 });
+    let gas: bigint;
+    try {
+      const codeHash = await t.host.deploy(contract('nondet'));
+      const base = { codeHash, method: 'nd_then', input: utf8(input), contextId: id32('calibrate'), gasLimit: 10_000_000_000n };
+      const leader = await t.host.view(base);
+      const replay = await t.host.view({ ...base, nondet: { leaderResults: leader.nondetResults, sync: true } });
+      assert.ok(replay.gasUsed < leader.gasUsed, `replay ${replay.gasUsed}, leader ${leader.gasUsed}`);
+      gas = (leader.gasUsed + replay.gasUsed) / 2n;
+    } finally {
+      await t.close();
+    }
+    const file = join(dir.path, 'nd-input.txt');
+    writeFileSync(file, input);
+    const r = await hostlink(dir.path, 'call', contractPath('nondet'), 'nd_then', '--input', `@${file}`, '--gas', String(gas), '--validators', '3', '--context', 'g', '--deadline', '120000');
+    assert.match(r.stdout, /^leader: vm_error: out_of_gas; /m);
+    assert.match(r.stdout, /decision: accepted \(3 agree, 0 disagree, 0 timeout of 3\)/);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /replay_diverged the call returned with execution hash [0-9a-f]{64}, not the accepted [0-9a-f]{64}: nothing was applied/);
+    const state = await hostlink(dir.path, 'state', 'g');
+    assert.equal(state.code, 0, state.stderr);
+    assert.match(state.stdout, /\(empty\)/);
   });
 });

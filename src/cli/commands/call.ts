@@ -170,7 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     printConsensus(report, values.json === true);
     if (report.decision !== 'accepted') return null;
     // Accepted: this node applies the leader's results without running the blocks again.
-    return host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true } });
+    return host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true }, acceptedExecutionHash: report.leader.executionHash });
     // A view of a deployed HASH only reads; a FILE is deployed first, which writes.
   }, values.view && !existsSync(target) ? 'read' : 'write');
   if (outcome === null) return 1;

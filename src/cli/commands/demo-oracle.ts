@@ -55,7 +55,7 @@ export async function runOracleDemo(host: Host, say: (s: string) => void, sandbo
       const report = await runConsensus(host, request, nodes);
       showReport(say, method, report);
       if (report.decision !== 'accepted') continue;
-      const applied = await host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true } });
+      const applied = await host.call({ ...request, nondet: { leaderResults: report.leader.nondetResults, sync: true }, acceptedExecutionHash: report.leader.executionHash });
       const value = applied.result.code === 'return' && applied.result.value instanceof Uint8Array ? showBytes(applied.result.value) : applied.result.code;
       say(`    applied here by sync replay (no fetch): ${value}; same execution hash as the leader: ${Buffer.compare(applied.executionHash, report.leader.executionHash) === 0}`);
     }
