@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BR_TABLE_TARGETS_PER_GAS, GAS_COST, GAS_PER_BYTE, GAS_PER_PAGE, GAS_PER_TABLE_ELEMENT } from '../../src/vm/instrument/gas.js';
+import { BR_TABLE_TARGETS_PER_GAS, GAS_COST, GAS_PER_BYTE, GAS_PER_PAGE, GAS_PER_PAGE_AFTER_GROW, GAS_PER_PAGE_AFTER_LARGE_GROW, GAS_PER_TABLE_ELEMENT, LARGE_MEMORY_PAGES } from '../../src/vm/instrument/gas.js';
 import { OutOfGas, createMeter, prepareModule } from '../../src/vm/instrument/index.js';
 import { OPEN_POLICY, loadContract, wat } from './helpers.js';
 
 type Fn = (...a: number[]) => unknown;
 
-async function metered(text: string, gas: bigint, host: Record<string, unknown> = {}) {
-  const prepared = prepareModule(await wat(text), OPEN_POLICY);
-  const meter = createMeter(gas, OPEN_POLICY);
+async function metered(text: string, gas: bigint, host: Record<string, unknown> = {}, policy = OPEN_POLICY) {
+  const prepared = prepareModule(await wat(text), policy);
+  const meter = createMeter(gas, policy);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(prepared.bytes), { t: host as WebAssembly.ModuleImports, ...meter.imports });
   return { e: instance.exports, meter };
 }
@@ -73,9 +73,18 @@ test('memory.grow is charged per requested page and bulk operations per byte', a
     (func (export "grow") (param i32) (drop (memory.grow (local.get 0))))
     (func (export "fill") (param i32) (memory.fill (i32.const 0) (i32.const 1) (local.get 0)))
     (func (export "copy") (param i32) (memory.copy (i32.const 0) (i32.const 100) (local.get 0))))`, 1n << 40n);
-  const grow0 = gasOf(() => (e.grow as Fn)(0), meter);
-  assert.equal(gasOf(() => (e.grow as Fn)(3), meter) - grow0, 3n * BigInt(GAS_PER_PAGE));
-  assert.equal(gasOf(() => (e.grow as Fn)(1000), meter) - grow0, 1000n * BigInt(GAS_PER_PAGE), 'charged even when the grow fails');
+  // Each grow also pays for every page of the memory it leaves (V8 takes a new buffer of the whole memory as
+  // fresh external memory), at a higher rate past 64 MiB, where each one sets off a garbage collection.
+  const [page, small, large] = [GAS_PER_PAGE, GAS_PER_PAGE_AFTER_GROW, GAS_PER_PAGE_AFTER_LARGE_GROW].map(BigInt) as [bigint, bigint, bigint];
+  const base = gasOf(() => (e.grow as Fn)(0), meter) - 1n * small; // one page before and after
+  assert.equal(gasOf(() => (e.grow as Fn)(3), meter), base + 3n * page + 4n * small);
+  assert.equal(gasOf(() => (e.grow as Fn)(1000), meter), base + 1000n * page + 1004n * small, 'charged even when the grow fails');
+  assert.equal(gasOf(() => (e.grow as Fn)(2), meter), base + 2n * page + 6n * small);
+  const big = await metered(`(module (memory ${LARGE_MEMORY_PAGES} ${LARGE_MEMORY_PAGES + 10}) (func (export "grow") (param i32) (drop (memory.grow (local.get 0)))))`, 1n << 50n, {}, { ...OPEN_POLICY, maxMemoryPages: LARGE_MEMORY_PAGES + 10 });
+  assert.equal(gasOf(() => (big.e.grow as Fn)(0), big.meter), base + BigInt(LARGE_MEMORY_PAGES) * small, 'at 64 MiB: the lower rate');
+  assert.equal(gasOf(() => (big.e.grow as Fn)(1), big.meter), base + page + BigInt(LARGE_MEMORY_PAGES + 1) * large);
+  assert.equal(gasOf(() => (big.e.grow as Fn)(0), big.meter), base + BigInt(LARGE_MEMORY_PAGES + 1) * large, 'grow(0) past 64 MiB');
+  assert.equal(gasOf(() => (big.e.grow as Fn)(0x7fffffff), big.meter), base + 0x7fffffffn * page + BigInt(LARGE_MEMORY_PAGES + 1 + 65536) * large, 'the pages requested count up to 65536');
   const fill0 = gasOf(() => (e.fill as Fn)(0), meter);
   assert.equal(gasOf(() => (e.fill as Fn)(4096), meter) - fill0, 4096n * BigInt(GAS_PER_BYTE));
   const copy0 = gasOf(() => (e.copy as Fn)(0), meter);

@@ -1,7 +1,7 @@
 import { ENGINE_MAX_LOCALS, MAX_COMPILE_STATE_SLOTS, MAX_INSTRUMENTED_FUNCTION_BYTES } from '../../protocol/bounds.generated.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { BT_EMPTY, Instr, decodeInstr, type DecodeContext } from './code.js';
-import { BR_TABLE_TARGETS_PER_GAS, COST_BY_CLASS, GAS_PER_BYTE, GAS_PER_PAGE, GAS_PER_TABLE_ELEMENT, writeCharge, writeDynamicCharge, writeLoad, writeStore } from './gas.js';
+import { BR_TABLE_TARGETS_PER_GAS, COST_BY_CLASS, GAS_PER_BYTE, GAS_PER_PAGE, GAS_PER_TABLE_ELEMENT, writeCharge, writeDynamicCharge, writeGrowSizeCharge, writeLoad, writeStore } from './gas.js';
 import { F32, F64, I32, type FuncType, type FunctionBody } from './module.js';
 import { writeCanonicalizeF32, writeCanonicalizeF64 } from './nan.js';
 import { OP, FC, F_FLOAT, F_NAN32, F_NAN64, F_SPECIAL, IMM_BLOCKTYPE, IMM_FUNC, IMM_GLOBAL, IMM_I32, IMM_LABEL, IMM_LOCAL, IMM_MEMARG, IMM_NONE } from './opcodes.js';
@@ -430,10 +430,13 @@ export class FunctionRewriter {
             w.opU32(op, a + env.addedGlobals);
             pending = insEnd;
             break;
-          case 3: // ACT_GROW: memory.grow: charge the requested pages
-            controlPoints(1); // the charge is a call
+          case 3: // ACT_GROW: memory.grow: charge the requested pages, then the pages the memory will have
+            controlPoints(2); // the charges are calls
+            if (tempIndex < 0) tempIndex = temp(I32);
             flush(at);
             writeDynamicCharge(w, GAS_PER_PAGE, gasLocal, env.chargeUnitsFunc);
+            writeGrowSizeCharge(w, tempIndex, gasLocal, env.chargeUnitsFunc);
+            if (h + 4 > maxH) maxH = h + 4;
             break;
           case 4: // ACT_FC: bulk memory operations are charged per byte, table operations per element
             if (sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14) {
