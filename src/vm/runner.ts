@@ -25,7 +25,7 @@ import { ModuleLink } from './imports/index.js';
 import { effectLimitProblem, handedBytes } from '../protocol/effect-limits.js';
 import { MAX_CODE_CACHE_BYTES } from '../protocol/bounds.generated.js';
 import { MemoryPool } from './memory-pool.js';
-import { createMeter, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, OutOfGas, prepareModule, type InstantiationWork, type Meter, type PreparedModule } from './instrument/index.js';
+import { createMeter, engineRefusal, exportsMemory, INSTRUMENTATION_VERSION, ModuleRejected, OutOfGas, prepareModule, type InstantiationWork, type Meter, type PreparedModule } from './instrument/index.js';
 import { chargeRoundTrip, meteredHost, type RoundTripDebt } from './metered-host.js';
 import { NondetBlocks } from './nondet-blocks.js';
 import { EndExecution, type SubInstanceRequest } from './sub-instance.js';
@@ -160,14 +160,14 @@ function loadCode(msg: ExecutionMessage, host: HostClient, cache: CodeCache): Lo
     const answer = host.fetch('get_code', { codeHash: msg.codeHash });
     if (answer === undefined) throw vmError(reasonMessage('code_not_found', hashHex));
     try {
-      const prepared = prepareModule(answer.code, policy, { importMemory: true });
+      const prepared = prepareModule(answer.code, policy, { importMemory: true, compiledAtOnce: true });
       const module = new WebAssembly.Module(prepared.bytes);
       const imports = WebAssembly.Module.imports(module);
       entry = { prepared, module, imports, link: new ModuleLink(imports) };
     } catch (e) {
       // The engine's own refusal of instrumented code (a V8 limit) depends only on the bytes: cache it as a
-      // rejection so every call gets the same named VMError at once.
-      if (e instanceof WebAssembly.CompileError) entry = new ModuleRejected('rejected_by_engine', e.message);
+      // rejection so every call gets the same named VMError at once, in the deploy check's words.
+      if (e instanceof WebAssembly.CompileError) entry = engineRefusal(answer.code);
       else if (!(e instanceof ModuleRejected)) throw e;
       else entry = e;
     }

@@ -219,3 +219,34 @@ export function callsWithLocals(locals: number, calls: number): Uint8Array {
   const code = [2, ...leb(body.length), ...body, ...leb(nop.length), ...nop];
   return moduleOf([[1, [1, 0x60, 0, 0]], [3, [2, 0, 0]], [5, [1, 0, 1]], [7, exp], [10, code]]);
 }
+
+/**
+ * `run` (() -> (), empty) and a function of `arity` values whose body is unreachable code: `unreachable`, then
+ * `n` points at which V8's validator checks `arity` values the stack does not hold:
+ *   return  the function returns `arity` i32 results; each `return` checks them
+ *   br      a block of `arity` results; each `br 0` checks them
+ *   call    a function of `arity` i32 parameters (at most 998, the node's limit); each `call` checks them
+ * V8 validates every function when the module is compiled, whether or not it is ever called.
+ */
+export function unreachableArity(shape: 'return' | 'br' | 'call', arity: number, n: number): Uint8Array {
+  const i32s = (k: number): number[] => [...leb(k), ...Array<number>(k).fill(0x7f)];
+  // Types: 0 () -> (), 1 () -> (arity x i32), 2 (arity x i32) -> ().
+  const types = [3, 0x60, 0, 0, 0x60, 0, ...i32s(arity), 0x60, ...i32s(Math.min(arity, 998)), 0];
+  const body: number[] = [0];
+  if (shape === 'br') body.push(0x02, 1); // block (type 1)
+  body.push(0x00);
+  for (let i = 0; i < n; i++) {
+    if (shape === 'return') body.push(0x0f);
+    else if (shape === 'br') body.push(0x0c, 0x00);
+    else body.push(0x10, 0x02);
+  }
+  if (shape === 'br') body.push(0x0b);
+  body.push(0x0b);
+  const run = [0, 0x0b];
+  const sink = [0, 0x0b];
+  // Functions: 0 run (type 0), 1 the unreachable code (type 1, or type 0 for calls), 2 the callee (type 2).
+  const funcs = [3, 0, shape === 'call' ? 0 : 1, 2];
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  const code = [3, ...leb(run.length), ...run, ...leb(body.length), ...body, ...leb(sink.length), ...sink];
+  return moduleOf([[1, types], [3, funcs], [5, [1, 0, 1]], [7, exp], [10, code]]);
+}
