@@ -294,6 +294,50 @@ describe('the worker slot listener under a flood of strangers', { skip }, () => 
   });
 });
 
+describe('the worker slot listener against connections that never finish the TLS handshake', { skip }, () => {
+  let dir: { path: string; remove: () => void };
+  let slots: SlotServer;
+  const held: Socket[] = [];
+
+  before(async () => {
+    dir = tempDir('hostlink-slots-handshake-');
+    const certs = makeCerts(dir.path);
+    slots = await startSlotServer({
+      host: '127.0.0.1', port: 0, tls: readTlsFiles(certs.worker), slots: 1, nodeName: NODE_NAME,
+      launch: { transport: 'unix' }, killGraceMs: 200, idleTimeoutMs: 60_000, preambleTimeoutMs: 300, log: () => undefined,
+    });
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await slots.close();
+    dir.remove();
+  });
+
+  test('are closed when the handshake times out, silent or stopped half way: none is held until the client goes', { timeout: 60_000 }, async () => {
+    // The handshake timeout only reported the connection: 200 silent TCP connections were still open a minute
+    // later, each holding a descriptor and a place among the connections the worker admits.
+    const count = 20;
+    let closed = 0;
+    // A TLS record header announcing a ClientHello, and then nothing: the handshake begun and stopped.
+    const halfHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        new Promise<void>((resolve) => {
+          const s = netConnect(slots.port, '127.0.0.1');
+          held.push(s);
+          s.on('error', () => undefined);
+          s.once('close', () => closed++);
+          s.once('connect', () => {
+            if (i % 2 === 1) s.write(halfHello);
+            resolve();
+          });
+        }),
+      ),
+    );
+    await waitFor(`the worker to close ${count} connections that never finished the handshake (${closed} closed)`, () => closed === count, 20_000);
+  });
+});
+
 describe('the worker slot listener on every address, against strangers sharing a source port', { skip }, () => {
   let dir: { path: string; remove: () => void };
   let slots: SlotServer;
