@@ -250,3 +250,14 @@ export function unreachableArity(shape: 'return' | 'br' | 'call', arity: number,
   const code = [3, ...leb(run.length), ...run, ...leb(body.length), ...body, ...leb(sink.length), ...sink];
   return moduleOf([[1, types], [3, funcs], [5, [1, 0, 1]], [7, exp], [10, code]]);
 }
+
+/** `run` (() -> (), calling the first `called` of the others) and `functions - 1` empty functions of type () -> (). */
+export function manyEmptyFunctions(functions: number, called = 0): Uint8Array {
+  const run = [0];
+  for (let i = 1; i <= called; i++) run.push(0x10, ...leb(i));
+  run.push(0x0b);
+  const code = [...leb(functions), ...leb(run.length), ...run];
+  for (let i = 1; i < functions; i++) code.push(2, 0, 0x0b);
+  const exp = [2, 3, 0x72, 0x75, 0x6e, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0];
+  return moduleOf([[1, [1, 0x60, 0, 0]], [3, [...leb(functions), ...Array<number>(functions).fill(0)]], [5, [1, 0, 1]], [7, exp], [10, code]]);
+}

@@ -18,7 +18,7 @@ import { Job } from '../../src/host/job.js';
 import { blobIdOf } from '../../src/host/node/blob-id.js';
 import { NodeServices } from '../../src/host/node/services.js';
 import { LOCK_FILE } from '../../src/host/state/data-dir.js';
-import { ENGINE_MAX_IMPORTS, ENGINE_MAX_LOCALS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_COMPILE_STATE_SLOTS, MAX_ELEMENT_ENTRIES, MAX_MODULE_COMPILE_STATE_SLOTS, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
+import { ENGINE_MAX_IMPORTS, ENGINE_MAX_LOCALS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_COMPILE_STATE_SLOTS, MAX_ELEMENT_ENTRIES, MAX_MODULE_COMPILE_STATE_SLOTS, MIN_FUNCTION_COMPILE_STATE_SLOTS, MAX_EXPORTS, MAX_GLOBALS, MAX_INSTRUMENTED_GROWTH, MAX_INPUT_BYTES, MAX_TYPES } from '../../src/protocol/bounds.generated.js';
 import { LIMIT_CEILINGS, MAX_EXECUTION_MEMORY_LIMIT } from '../../src/protocol/limits.generated.js';
 import { buildMessage, LIMIT_JSON_NAMES, type VmLimits } from '../../src/protocol/message.js';
 import { HostlinkError } from '../../src/errors.js';
@@ -28,7 +28,7 @@ import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
 import { wat } from '../instrument/helpers.js';
-import { callsWithLocals, globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, tierUpLoops, manyTypesAndFunctions, unreachableArity, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
+import { callsWithLocals, globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, tierUpLoops, manyTypesAndFunctions, unreachableArity, manyEmptyFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
 
 const FAKE_VM = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-vm.js');
 const message = (o: { result: unknown }): string => (o.result as { message: string }).message;
@@ -200,13 +200,13 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       // Functions each under the bound add up: 20 of them (205 KB) took one call 3.4 s to compile. Five pass the
       // module's bound (four fit), refused by name after the fifth function is counted.
       const perFunction = ifsSlots(1984);
-      const RUN_SLOTS = (2 + 5) * 2; // `run`: its body, its gas check and five calls, with the two locals instrumentation adds
+      const RUN_SLOTS = MIN_FUNCTION_COMPILE_STATE_SLOTS; // `run` (its body, its gas check and five calls) counts the floor
       assert.ok(4 * perFunction <= MAX_MODULE_COMPILE_STATE_SLOTS && 5 * perFunction > MAX_MODULE_COMPILE_STATE_SLOTS);
-      const together = `too_complex_to_compile: at least ${5 * perFunction + RUN_SLOTS} compile state slots in its functions together, limit ${MAX_MODULE_COMPILE_STATE_SLOTS}`;
+      const together = `too_complex_to_compile: at least ${5 * perFunction + RUN_SLOTS} compile state slots in its functions together \\(each counts at least ${MIN_FUNCTION_COMPILE_STATE_SLOTS}\\), limit ${MAX_MODULE_COMPILE_STATE_SLOTS}`;
       await assert.rejects(host.deploy(manyFunctionsWithIfs(5, 4095, 1984)), new RegExp(`^HostlinkError: contract refused: ${together}$`));
       const many = await host.deploy(manyFunctionsWithIfs(5, 4095, 1984), { check: false });
       const o = await host.call({ codeHash: many, method: 'run', contextId: id32('compile-state') });
-      assert.equal(message(o), `module rejected: ${together}`);
+      assert.match(message(o), new RegExp(`^module rejected: ${together}$`));
       const four = await host.call({ codeHash: await host.deploy(manyFunctionsWithIfs(4, 4095, 1984)), method: 'run', contextId: id32('compile-state') });
       assert.equal(four.result.code, 'return', JSON.stringify(four.result));
       // Calls count as control points: 900,000 of them beside 4,095 locals (1.8 MB) took a VM's first call 7.4 s
@@ -248,6 +248,30 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
       host.events.off('vm.crashed', onCrash);
     }
     assert.deepEqual(crashed, [], 'no VM ended');
+  });
+
+  test('every function counts at least min_function_compile_state_slots toward the module: many tiny functions are refused by name at deploy and by the VMs; one fewer runs', async () => {
+    // Each function costs a VM time to instrument, validate and compile however small it is: 990,000 functions of
+    // one instruction, called once, took a VM's first call about 10 s of CPU for 4 million gas.
+    const most = Math.floor(MAX_MODULE_COMPILE_STATE_SLOTS / MIN_FUNCTION_COMPILE_STATE_SLOTS);
+    const d = tempDir();
+    const h = await Host.open({ dataDir: d.path, poolSize: 1, limits: { maxFunctions: 1_000_000 } });
+    try {
+      const refusal = `too_complex_to_compile: at least ${(most + 1) * MIN_FUNCTION_COMPILE_STATE_SLOTS} compile state slots in its functions together \\(each counts at least ${MIN_FUNCTION_COMPILE_STATE_SLOTS}\\), limit ${MAX_MODULE_COMPILE_STATE_SLOTS}`;
+      const over = manyEmptyFunctions(most + 1);
+      await assert.rejects(h.deploy(over), new RegExp(`^HostlinkError: contract refused: ${refusal}$`));
+      const codeHash = await h.deploy(over, { check: false });
+      for (const mode of ['pool', 'oneshot'] as const) {
+        const o = await h.call({ codeHash, method: 'run', contextId: id32('tiny-functions'), mode });
+        assert.equal(o.result.code, 'vm_error', `${mode}: ${JSON.stringify(o.result).slice(0, 300)}`);
+        assert.match(message(o), new RegExp(`^module rejected: ${refusal}$`), mode);
+      }
+      const fits = await h.call({ codeHash: await h.deploy(manyEmptyFunctions(most, 100)), method: 'run', contextId: id32('tiny-functions') });
+      assert.equal(fits.result.code, 'return', JSON.stringify(fits.result).slice(0, 300));
+    } finally {
+      await h.close();
+      d.remove();
+    }
   });
 
   test("modules within the node's limits but past the engine's once instrumented are refused by name, at deploy and by the VMs; no VM ends", async () => {

@@ -4,7 +4,7 @@
  * deterministic (docs/determinism.md). The result depends only on the bytes, the policy and
  * INSTRUMENTATION_VERSION, so the VM caches it by (code hash, version).
  */
-import { ENGINE_MAX_FUNCTIONS, ENGINE_MAX_IMPORTS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_INSTRUMENTED_GROWTH, MAX_MODULE_COMPILE_STATE_SLOTS } from '../../protocol/bounds.generated.js';
+import { ENGINE_MAX_FUNCTIONS, ENGINE_MAX_IMPORTS, INSTRUMENTED_GROWTH_ALLOWANCE_BYTES, MAX_INSTRUMENTED_GROWTH, MAX_MODULE_COMPILE_STATE_SLOTS, MIN_FUNCTION_COMPILE_STATE_SLOTS } from '../../protocol/bounds.generated.js';
 import { ByteReader, ByteWriter } from './bytes.js';
 import { BT_EMPTY } from './code.js';
 import { writeChargeUnitsBody } from './gas.js';
@@ -221,11 +221,13 @@ export function prepareModule(bytes: Uint8Array, policy: ModulePolicy, options: 
   const tooLarge = (what: string): ModuleRejected =>
     new ModuleRejected('module_too_large', `${what} once instrumented, limit ${mostBytes} (${MAX_INSTRUMENTED_GROWTH} x its ${bytes.length} bytes + ${INSTRUMENTED_GROWTH_ALLOWANCE_BYTES}: max_instrumented_growth)`);
   // Each function is compiled on its first call: one's compile state is freed before the next, its time is not.
+  // Every function counts a floor, for the time it costs however small it is (instrumented, validated, compiled).
   let stateSlots = 0;
   for (let i = 0; i < definedCount; i++) {
-    stateSlots += rewriter.rewrite(i, m.codes[i]!, rewritten).stateSlots;
+    const slots = rewriter.rewrite(i, m.codes[i]!, rewritten).stateSlots;
+    stateSlots += slots > MIN_FUNCTION_COMPILE_STATE_SLOTS ? slots : MIN_FUNCTION_COMPILE_STATE_SLOTS;
     if (stateSlots > MAX_MODULE_COMPILE_STATE_SLOTS) {
-      throw new ModuleRejected('too_complex_to_compile', `at least ${stateSlots} compile state slots in its functions together, limit ${MAX_MODULE_COMPILE_STATE_SLOTS}`);
+      throw new ModuleRejected('too_complex_to_compile', `at least ${stateSlots} compile state slots in its functions together (each counts at least ${MIN_FUNCTION_COMPILE_STATE_SLOTS}), limit ${MAX_MODULE_COMPILE_STATE_SLOTS}`);
     }
     m.functions[i] = internalType(m.functions[i]!);
     if (rewritten.length > mostBytes) throw tooLarge(`at least ${rewritten.length} bytes`);
