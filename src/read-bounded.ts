@@ -21,7 +21,7 @@ export function readBounded(path: string, limit: number, what: string, limitName
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    throw new HostlinkError('not_found', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    throw new HostlinkError('usage', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
   }
   try {
     if (fstatSync(fd).isDirectory()) throw new HostlinkError('usage', `${what} ${path} is a directory`);

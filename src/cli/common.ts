@@ -265,7 +265,7 @@ export function parseInput(text: string | undefined): Uint8Array {
   if (text === undefined) return new Uint8Array(0);
   if (text.startsWith('@')) {
     const path = text.slice(1);
-    if (!existsSync(path)) throw new HostlinkError('not_found', `input file ${path} does not exist`);
+    if (!existsSync(path)) throw new HostlinkError('usage', `input file ${path} does not exist`);
     return readBounded(path, MAX_INPUT_BYTES, 'input file', 'max_input_bytes');
   }
   try {
@@ -290,13 +290,13 @@ const BUILD_HINT = 'hostlink build, run in the contract project, writes build/NA
 
 /**
  * A contract argument that is neither a file nor a code hash. One that looks like a path (a .wasm name, a
- * slash) is a missing file, not a malformed hash.
+ * slash) is a missing file, not a malformed hash. Either is a wrong argument (exit 2), like a directory.
  */
 export function missingContract(target: string): HostlinkError {
   if (target.endsWith('.wasm') || target.includes('/')) {
-    return new HostlinkError('not_found', `no such file: ${target}: check the path, or build the contract first (${BUILD_HINT})`);
+    return new HostlinkError('usage', `no such file: ${target}: check the path, or build the contract first (${BUILD_HINT})`);
   }
-  return new HostlinkError('not_found', `${target} is neither a file nor a 64-character code hash: give the contract's .wasm file, or the hash of a deployed one (hostlink codes lists them)`);
+  return new HostlinkError('usage', `${target} is neither a file nor a 64-character code hash: give the contract's .wasm file, or the hash of a deployed one (hostlink codes lists them)`);
 }
 
 /** The WebAssembly binary header: `\0asm`. */

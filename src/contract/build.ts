@@ -35,7 +35,9 @@ export interface ProjectLayout {
 /** The project's name (package.json, without scope; else the folder's), entry file and output path. */
 export function projectLayout(dirArg: string, outArg?: string): ProjectLayout {
   const dir = resolve(dirArg);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new HostlinkError('not_found', `${dirArg} is not a directory: give the contract project's folder`);
+  // A wrong folder is a wrong argument (exit 2), whichever way it is wrong.
+  if (!existsSync(dir)) throw new HostlinkError('usage', `${dirArg} does not exist: give the contract project's folder (hostlink new NAME creates one)`);
+  if (!statSync(dir).isDirectory()) throw new HostlinkError('usage', `${dirArg} is not a directory: give the contract project's folder`);
   let name = basename(dir);
   const pkgPath = join(dir, 'package.json');
   if (existsSync(pkgPath)) {
@@ -48,7 +50,7 @@ export function projectLayout(dirArg: string, outArg?: string): ProjectLayout {
   }
   const entry = join(dir, 'assembly', 'index.ts');
   if (!existsSync(entry)) {
-    throw new HostlinkError('not_found', `${relative(process.cwd(), entry) || entry} does not exist: a contract project has its methods in assembly/index.ts (hostlink new NAME creates one)`);
+    throw new HostlinkError('usage', `${relative(process.cwd(), entry) || entry} does not exist: a contract project has its methods in assembly/index.ts (hostlink new NAME creates one)`);
   }
   return { dir, name, entry, out: outArg !== undefined ? resolve(outArg) : join(dir, 'build', `${name}.wasm`) };
 }

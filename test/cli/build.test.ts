@@ -63,6 +63,7 @@ describe('hostlink new and build', () => {
     assert.match(failed.stderr, /TS2322/);
     const noProject = spawnSync(process.execPath, [HOSTLINK_BIN, 'build', ws], { cwd: ws, encoding: 'utf8' });
     assert.match(noProject.stderr, /assembly\/index\.ts does not exist: a contract project has its methods in assembly\/index\.ts/);
+    assert.equal(noProject.status, 2, 'a folder that is not a contract project is a wrong argument');
   });
 
   test('a build reports every import that is not a host function, each with its fix', () => {

@@ -73,7 +73,7 @@ describe('hostlink CLI', () => {
 
   test('errors are one clear line, no stack trace unless --verbose', () => {
     const missing = hostlink('call', 'nope.wasm', 'get');
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.equal(missing.stderr, 'hostlink: no such file: nope.wasm: check the path, or build the contract first (hostlink build, run in the contract project, writes build/NAME.wasm)\n');
     const badJson = hostlink('call', kv, 'get', '--input', '{nope');
     assert.equal(badJson.code, 2);

@@ -24,7 +24,7 @@ describe('hostlink CLI: errors that say what happened and what to do', () => {
   test('a contract argument that looks like a path and does not exist is a missing file', () => {
     for (const command of ['call', 'view']) {
       const r = hostlink(command, 'build/nope.wasm', 'add');
-      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.code, 2, r.stderr);
       assert.equal(r.stderr, 'hostlink: no such file: build/nope.wasm: check the path, or build the contract first (hostlink build, run in the contract project, writes build/NAME.wasm)\n');
     }
     const inspected = hostlink('inspect', 'nope.wasm');
@@ -33,6 +33,42 @@ describe('hostlink CLI: errors that say what happened and what to do', () => {
     assert.match(deployed.stderr, /^hostlink: no such file: sub\/nope\.wasm: /);
     // Neither a path nor a hash: the old wording, with what to give instead.
     assert.match(hostlink('call', 'nope', 'add').stderr, /^hostlink: nope is neither a file nor a 64-character code hash: give the contract's \.wasm file/);
+  });
+
+  test('every wrong argument exits 2, whatever is wrong with it: missing, a directory, a bad method name; nothing runs', () => {
+    // A missing file exited 1 where a directory exited 2, `check` said only "does not exist", a missing build
+    // folder was called "not a directory", and a method name the VM refuses started a VM (13,800 gas, exit 1).
+    const missingFile = /^hostlink: no such file: nope\.wasm: check the path, or build the contract first/;
+    const cases: [string[], RegExp][] = [
+      [['check', 'nope.wasm'], missingFile],
+      [['check', dir.path], /is a directory/],
+      [['deploy', 'nope.wasm'], missingFile],
+      [['deploy', dir.path], /is a directory/],
+      [['inspect', 'nope.wasm'], missingFile],
+      [['call', 'nope.wasm', 'get'], missingFile],
+      [['view', 'nope.wasm', 'get'], missingFile],
+      [['call', 'nope', 'get'], /^hostlink: nope is neither a file nor a 64-character code hash/],
+      [['call', kv, 'get', '--input', '@no-such-input'], /^hostlink: input file no-such-input does not exist\n$/],
+      [['call', kv, 'get', '--input', `@${dir.path}`], /^hostlink: input file .* is a directory\n$/],
+      [['build', 'no-such-project'], /^hostlink: no-such-project does not exist: give the contract project's folder/],
+      [['build', kv], /is not a directory: give the contract project's folder/],
+      [['call', kv, 'bad name!'], /^hostlink: METHOD "bad name!" is not a method name: method names are 1-256 ASCII letters, digits or _; hostlink inspect CONTRACT lists a contract's methods\n$/],
+      [['view', kv, ''], /^hostlink: METHOD "" is not a method name/],
+      [['call', kv, 'a'.repeat(257)], /is not a method name: method names are 1-256/],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = hostlink(...args);
+      assert.equal(r.code, 2, `${args.join(' ').slice(0, 100)}: ${r.stderr}`);
+      assert.match(r.stderr, stderr, args.join(' ').slice(0, 100));
+      assert.equal(r.stdout, '', 'nothing ran');
+    }
+    // A raised max_method_name_length admits a longer name: the VM runs it and the contract has no such method.
+    const longer = hostlink('call', kv, 'a'.repeat(257), '--limit', 'max_method_name_length=300');
+    assert.equal(longer.code, 1, longer.stderr);
+    assert.match(longer.stdout, /^vm_error: method_not_found/);
+    // `check` answers whether a module would be refused: a refused one is its answer (exit 1), not a wrong argument.
+    writeFileSync(join(dir.path, 'garbage.wasm'), 'garbage');
+    assert.equal(hostlink('check', 'garbage.wasm').code, 1);
   });
 
   test('a file that is not WebAssembly is named, with how to get the compiled contract', () => {

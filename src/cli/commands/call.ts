@@ -1,7 +1,8 @@
 /** `hostlink call (FILE.wasm|HASH) METHOD`: run a contract method through a VM process and apply the outcome. */
 import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
-import { parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
+import { DEFAULT_LIMITS, parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
+import { isMethodName, methodNameRule } from '../../protocol/method-name.js';
 import type { CallFinished } from '../../host/events.js';
 import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
 import type { Host, Outcome } from '../../host/host.js';
@@ -129,6 +130,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const gasLimit = parseGas(values.gas);
   const limits = parseLimits(values.limit);
+  // The VM would refuse it after starting (a vm_error, exit 1, gas charged); a node refuses it as a bad request.
+  const nameLength = limits.maxMethodNameLength ?? DEFAULT_LIMITS.maxMethodNameLength;
+  if (!isMethodName(method, nameLength)) {
+    throw new HostlinkError('usage', `METHOD ${JSON.stringify(method.length > 80 ? `${method.slice(0, 80)}…` : method)} is not a method name: ${methodNameRule(nameLength)}; hostlink inspect CONTRACT lists a contract's methods`);
+  }
   let validators: number | undefined;
   if (values.validators !== undefined) {
     validators = Number(values.validators);

@@ -3,20 +3,20 @@ import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { checkContract } from '../../contract/check.js';
 import { readAbi, unexportedWarning } from '../../contract/abi.js';
-import { parse, printJson, readContractFile } from '../common.js';
+import { missingContract, parse, printJson, readContractFile } from '../common.js';
 import { logText } from '../../terminal-text.js';
 
 export const usage = `usage: hostlink check FILE.wasm [--json]
 
 Runs the checks a host applies when a contract is deployed (valid WebAssembly, the feature whitelist, the
 module limits, imports only from the host-function catalogue) with the default limits, and says how to fix
-a failure. Exit 0 when the module would be accepted, 1 when not.`;
+a failure. Exit 0 when the module would be accepted, 1 when not, 2 when FILE is missing or unreadable.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
   if (positionals.length !== 1) throw new HostlinkError('usage', `expected one FILE.wasm\n${usage}`);
   const file = positionals[0]!;
-  if (!existsSync(file)) throw new HostlinkError('not_found', `${file} does not exist`);
+  if (!existsSync(file)) throw missingContract(file);
   const wasm = readContractFile(file);
   const failure = checkContract(wasm);
   if (values.json) {
