@@ -9,6 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { HostlinkError } from '../errors.js';
+import { checkToken } from '../token.js';
 import { HttpError } from './http.js';
 
 export interface ListenAddress {
@@ -44,6 +45,7 @@ export class Access {
     if (!isLoopback(listen.host) && token === undefined) {
       throw new HostlinkError('usage', `listening on ${listen.host} (beyond loopback) needs a token: set HOSTLINK_TOKEN or pass --token-file FILE`);
     }
+    if (token !== undefined) checkToken(token, 'the token');
     if (token !== undefined && token.length < 16) throw new HostlinkError('usage', 'the token must be at least 16 characters (e.g. openssl rand -hex 32)');
     this.tokenDigest = token === undefined ? null : digest(token);
   }

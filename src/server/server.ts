@@ -47,7 +47,10 @@ export const REPLY_BUDGET_BYTES = 64 * 1024 * 1024;
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
 /** Open connections at once (docs/serve.md, "Who may call"). */
 export const MAX_CONNECTIONS = 512;
-/** Requests in progress on one connection (pipelined, not yet answered); past it the connection is closed. */
+/**
+ * Requests in progress on one connection (pipelined, not yet answered). The first one past it is answered 503 with
+ * `Connection: close`, after the answers before it; later ones are not run.
+ */
 export const MAX_REQUESTS_PER_CONNECTION = 8;
 
 /** Fixed route names (the `route` metric label); anything else is "other". */
@@ -98,13 +101,13 @@ export class NodeServer {
 
     const replies = new ReplyBudget(REPLY_BUDGET_BYTES);
     const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, keepAliveTimeout: 5_000 });
-    boundConnections(server, MAX_CONNECTIONS);
+    const pipelining = boundConnections(server, MAX_CONNECTIONS);
     const node = new NodeServer(await listen(server, options.listen), host, records, metrics, options.logger);
     access.bound((server.address() as AddressInfo).port);
 
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      // A connection closed already (over MAX_REQUESTS_PER_CONNECTION, or its client left): nobody reads an answer.
-      if (req.socket.destroyed) return;
+      // A connection closed already (its client left), or one past the request that closes it: nobody reads an answer.
+      if (req.socket.destroyed || pipelining.get(req) === 'dropped') return;
       let route = 'other';
       const started = performance.now();
       // Every answer carries contract-controlled text (values, logs, messages, ABI names): a browser must take
@@ -119,6 +122,9 @@ export class NodeServer {
       // Everything that can throw runs inside the promise: a bad request must never become an uncaught exception.
       void (async () => {
         if (node.stopping) throw new HttpError(503, 'the node is shutting down', { connection: 'close' });
+        if (pipelining.get(req) === 'refused') {
+          throw new HttpError(503, `more than ${MAX_REQUESTS_PER_CONNECTION} requests in progress on one connection: wait for answers before sending more, or open another connection`, { connection: 'close' });
+        }
         let url: URL;
         try {
           url = new URL(req.url ?? '/', 'http://node');
@@ -201,8 +207,14 @@ export class NodeServer {
  * request in progress is the newcomer refused. Refusing newcomers outright (Node's maxConnections) let one
  * client that opened 512 silent connections lock everyone out until the server's header timeout, and again as
  * soon as it reconnected; 512 requests whose bodies trickle in did the same for as long as they trickled.
+ *
+ * It also bounds the requests in progress on each connection (MAX_REQUESTS_PER_CONNECTION) and returns what it
+ * decided for those past the bound: the first is `refused` (answered 503, closing the connection once the answers
+ * before it are written), the rest `dropped` (not run, never answered).
  */
-function boundConnections(server: Server, max: number): void {
+function boundConnections(server: Server, max: number): WeakMap<IncomingMessage, 'refused' | 'dropped'> {
+  const pastBound = new WeakMap<IncomingMessage, 'refused' | 'dropped'>();
+  const closing = new WeakSet<Socket>(); // answered a request 'refused': reads nothing more
   const idle = new Set<Socket>(); // oldest idle first: a Set keeps insertion order
   const busy = new Map<Socket, number>(); // requests in progress on each connection
   const latest = new Map<Socket, IncomingMessage>(); // each busy connection's newest request
@@ -234,8 +246,15 @@ function boundConnections(server: Server, max: number): void {
     const inProgress = (busy.get(socket) ?? 0) + 1;
     // Node hands over every request of a received chunk at once (about 1,400 small ones), and answers are written
     // only after each handler's await: a client pipelining thousands made the node work through all of them,
-    // for tens of seconds, after it had left. Clients wait for their answers; one that does not is closed.
-    if (inProgress > MAX_REQUESTS_PER_CONNECTION) return void socket.destroy();
+    // for tens of seconds, after it had left. Clients wait for their answers; one that does not is told so and
+    // closed, but only once the answers before are written: destroying the connection lost the answers of
+    // calls that had been applied, so their client could not know they had.
+    if (closing.has(socket)) return void pastBound.set(req, 'dropped');
+    if (inProgress > MAX_REQUESTS_PER_CONNECTION) {
+      pastBound.set(req, 'refused');
+      closing.add(socket);
+      socket.pause(); // what is already parsed still arrives, as 'dropped'; nothing more is read
+    }
     busy.set(socket, inProgress);
     latest.set(socket, req);
     res.once('close', () => {
@@ -248,6 +267,7 @@ function boundConnections(server: Server, max: number): void {
       }
     });
   });
+  return pastBound;
 }
 
 function listen(server: Server, at: ListenAddress): Promise<Server> {

@@ -7,7 +7,8 @@ import type { HostEvents } from '../host/events.js';
 import type { HostLogger } from '../host/logger.js';
 import type { WorkerEndpoint } from './endpoint.js';
 import { remoteLauncher, type RemoteLauncher } from './remote-launcher.js';
-import { readTlsFiles, readTokenFile, type TlsFiles, type TlsMaterial } from './tls.js';
+import { readTokenFile } from '../token.js';
+import { readTlsFiles, type TlsFiles, type TlsMaterial } from './tls.js';
 import { HostlinkError } from '../errors.js';
 import { parseListen } from './listen.js';
 

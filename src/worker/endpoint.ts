@@ -24,7 +24,8 @@ import { semanticsMismatch, VM_SEMANTICS_TEXT } from '../protocol/vm-semantics.j
 import { runtimeServerOptions, runtimeService, type InitializeRequest, type InitializeResponse } from '../runtime/grpc.js';
 import { parseAddress } from '../transport/address.js';
 import { MAX_ADDRESSES_PER_IDENTITY, WorkerAddressesFull, WorkerAddressHeld, type RemoteLauncher } from './remote-launcher.js';
-import { tokenMatches, type TlsMaterial } from './tls.js';
+import { tokenMatches } from '../token.js';
+import type { TlsMaterial } from './tls.js';
 import { cutText, logText } from '../terminal-text.js';
 
 /** Metadata keys a worker sends with Initialize. */

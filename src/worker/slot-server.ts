@@ -17,7 +17,8 @@ import type { LaunchOptions, VmProcess } from '../host/supervisor.js';
 import { launchVm } from '../host/supervisor.js';
 import { encodeReply, parseRequest, readPreamble, SLOT_STATUS, type SlotRequest, type SlotStatus } from './preamble.js';
 import { encodeData, encodeExit } from './relay.js';
-import { tokenMatches, type TlsMaterial } from './tls.js';
+import { tokenMatches } from '../token.js';
+import type { TlsMaterial } from './tls.js';
 import { extend } from '../extend.js';
 
 /**

@@ -293,8 +293,36 @@ describe('hostlink serve against hostile clients', () => {
     // Before, 2,000 pipelined describe requests of a deployed code were all worked through, seconds of the
     // node's time, whether or not the client stayed: now the connection is closed at the first one past the bound.
     const flooded = await pipeline(`/api/codes/${kv}`, 2000, false);
-    assert.ok(flooded.answers <= MAX_REQUESTS_PER_CONNECTION, `${flooded.answers} answers on the flooding connection`);
+    assert.ok(flooded.answers <= MAX_REQUESTS_PER_CONNECTION + 1, `${flooded.answers} answers on the flooding connection`);
+    assert.equal(flooded.closedByNode, true);
     const health = await fresh(node.url, '/healthz');
     assert.equal(health.status, 200, health.body);
+  });
+
+  test('calls pipelined past the bound: every call the node applied is answered before it closes the connection', { timeout: 60_000 }, async () => {
+    const port = Number(new URL(node.url).port);
+    const n = MAX_REQUESTS_PER_CONNECTION + 4;
+    const requests = Array.from({ length: n }, (_, i) => {
+      const body = JSON.stringify({ code: kv, method: 'set', context: 'pipelined', input: JSON.stringify({ key: `p${i}`, value: 'v' }) });
+      return `POST /api/calls HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    });
+    const text = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => s.write(requests.join('')));
+      flood.push(s);
+      let got = '';
+      s.on('error', () => undefined);
+      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+      s.once('close', () => resolve(got));
+    });
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+    // Before, the connection was destroyed at the request past the bound: the calls before it were applied
+    // and their callers never learnt it.
+    assert.deepEqual(statuses, [...Array<number>(MAX_REQUESTS_PER_CONNECTION).fill(200), 503], text.slice(-600));
+    assert.match(text, /connection: close/i);
+    assert.match(text, /more than \d+ requests in progress on one connection: wait for answers/);
+    const state = await api(`${node.url}api/contexts/pipelined/state`);
+    // kv-store keeps each key as `e:KEY`, beside its index.
+    const keys = (state.body.entries as { key: string }[]).map((e) => e.key).filter((k) => k.startsWith('e:')).sort();
+    assert.deepEqual(keys, Array.from({ length: MAX_REQUESTS_PER_CONNECTION }, (_, i) => `e:p${i}`).sort(), 'exactly the answered calls were applied');
   });
 });

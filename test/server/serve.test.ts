@@ -447,6 +447,37 @@ describe('hostlink serve beyond loopback', () => {
     dir.remove();
   });
 
+  test('takes the token file\'s first line, and refuses at start-up (exit 2) a token no client could send', async () => {
+    const dir = tempDir();
+    const token = 'first-line-token-0123456789';
+    // A second line (a comment, a rotated token kept for later) used to become part of the token: every request 401.
+    writeFileSync(join(dir.path, 'token'), `${token}\r\nsecond line: the previous token\n`);
+    const node = await startServe(['--listen', '0.0.0.0:0', '--data-dir', join(dir.path, 'd'), '--token-file', join(dir.path, 'token')]);
+    try {
+      const url = node.url.replace('0.0.0.0', '127.0.0.1');
+      assert.equal((await api(url + 'api/codes', { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    } finally {
+      await node.stop();
+    }
+    for (const [name, text] of [
+      ['inner space', 'a token with spaces inside it\n'],
+      ['control character', 'token-with-a-bell\x07-0123456789\n'],
+      ['non-ASCII', 'jeton-numéro-0123456789\n'],
+      ['empty first line', '\nthe-token-on-line-two-0123456789\n'],
+    ]) {
+      const file = join(dir.path, 'bad-token');
+      writeFileSync(file, text!);
+      const run = await runCli(['serve', '--listen', '0.0.0.0:0', '--data-dir', join(dir.path, 'never'), '--token-file', file]);
+      assert.equal(run.status, 2, `${name}: ${run.stderr}`);
+      assert.match(run.stderr, /the token file .* (is empty|holds a space, a control character or non-ASCII text)/, name);
+    }
+    const env = await runCli(['serve', '--listen', '0.0.0.0:0', '--data-dir', join(dir.path, 'never')], { env: { ...process.env, HOSTLINK_TOKEN: 'two words-0123456789' } });
+    assert.equal(env.status, 2, env.stderr);
+    assert.match(env.stderr, /HOSTLINK_TOKEN holds a space/);
+    assert.equal(existsSync(join(dir.path, 'never')), false, 'nothing is opened before the refusal');
+    dir.remove();
+  });
+
   test('with a token, every API route needs it; /healthz and the studio page do not', async () => {
     const dir = tempDir();
     const token = 'a-test-token-of-enough-length';

@@ -1,11 +1,11 @@
 /** `hostlink serve`: a long-running node over one data directory, with an HTTP API, /metrics and the studio. */
 import { HostlinkError } from '../../errors.js';
-import { readSettingsFile } from '../../read-bounded.js';
 import { Host } from '../../host/host.js';
 import { isLogLevel, jsonLogger } from '../../host/logger.js';
 import { MAX_COMMIT_GROUP_MS } from '../../host/options.js';
 import { Access, parseListen } from '../../server/access.js';
 import { NodeServer, SERVE_DEFAULTS } from '../../server/server.js';
+import { checkToken, readTokenFile } from '../../token.js';
 import type { RemoteWorkersOptions } from '../../worker/attach.js';
 import { DEFAULT_DATA_DIR, HOST_OPTIONS, hostOptions, parse } from '../common.js';
 import { writeServeNote } from '../serve-note.js';
@@ -69,15 +69,9 @@ function count(value: string | undefined, name: string, min = 1, max = Number.MA
 }
 
 function token(file: string | undefined): string | undefined {
-  if (file !== undefined) {
-    try {
-      return readSettingsFile(file, 'token file').trim();
-    } catch (e) {
-      throw new HostlinkError('usage', `--token-file: ${(e as Error).message}`);
-    }
-  }
+  if (file !== undefined) return readTokenFile(file);
   const env = process.env['HOSTLINK_TOKEN'];
-  return env === undefined || env === '' ? undefined : env;
+  return env === undefined || env === '' ? undefined : checkToken(env.trim(), 'HOSTLINK_TOKEN');
 }
 
 /** HostOptions.workers from the --workers-* flags; all three TLS files are required with --workers-listen. */

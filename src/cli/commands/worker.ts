@@ -3,7 +3,8 @@ import { HostlinkError } from '../../errors.js';
 import { parseAddress } from '../../transport/address.js';
 import { isUnspecifiedHost } from '../../worker/address.js';
 import { parseListen } from '../../worker/listen.js';
-import { readTlsFiles, readTokenFile } from '../../worker/tls.js';
+import { readTokenFile } from '../../token.js';
+import { readTlsFiles } from '../../worker/tls.js';
 import { startWorker, WORKER_EXIT } from '../../worker/worker.js';
 import { cliSandbox, parse } from '../common.js';
 
