@@ -68,8 +68,35 @@ export class BodyBudget {
   }
 }
 
-/** How long a connection whose body was dropped (503) stays open for the answer to go out. */
-const DROPPED_BODY_CLOSE_MS = 2_000;
+/** How long, and for how many bytes, a connection answered before its body was read keeps discarding the body. */
+export const LINGER_MS = 2_000;
+export const LINGER_BYTES = 8 * 1024 * 1024;
+const lingering = new WeakSet<IncomingMessage>();
+
+/**
+ * Closes the connection of a request answered before its body was read, without losing the answer: the answer
+ * goes out with a FIN, then what still arrives of the body is read and thrown away for LINGER_MS or LINGER_BYTES,
+ * whichever comes first, and only then is the connection closed. Node's own close on `Connection: close` shut
+ * it as soon as the answer was written: with body bytes unread the kernel sent a reset, and a client still
+ * sending saw no answer at all. Reading the body to its end instead (keeping the connection) read refused
+ * uploads whole: 2 GB in about 12 s. Call it before answering with `Connection: close`.
+ */
+export function lingerThenClose(req: IncomingMessage): void {
+  if (lingering.has(req)) return;
+  lingering.add(req);
+  const socket = req.socket;
+  let discarded = 0;
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > LINGER_BYTES) socket.destroy();
+  });
+  req.resume();
+  // Node calls destroySoon once an answer marked `Connection: close` is written.
+  socket.destroySoon = () => {
+    if (socket.writable) socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
 
 /** Reads the whole body, refusing more than `limit` bytes (413) without buffering the excess. */
 export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudget): Promise<Buffer> {
@@ -87,14 +114,11 @@ export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudge
       req.removeAllListeners('data');
     };
     const dropped = (): void => {
-      // Answered, then closed: what still arrives is read and thrown away (a connection closed with unread bytes
-      // is reset, and the reset can discard the answer at the client), and the connection is closed a moment
-      // later whatever the client does. Closed at once, the client saw a reset and could not tell whether the
-      // node had acted on its request.
+      // Answered, then closed (lingerThenClose): closed at once, the client saw a reset and could not tell
+      // whether the node had acted on its request.
       reject(new HttpError(503, "request bodies arriving at once are over the node's budget and this one was the oldest: send it again", { 'retry-after': '1', connection: 'close' }));
       stop();
-      req.resume();
-      setTimeout(() => req.socket.destroy(), DROPPED_BODY_CLOSE_MS).unref();
+      lingerThenClose(req);
     };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
@@ -117,6 +141,30 @@ export function readBody(req: IncomingMessage, limit: number, budget?: BodyBudge
     });
     req.once('close', () => budget?.release(req));
   });
+}
+
+/** The body a route takes: its kind (which fixes the Content-Types it accepts) and its largest size. */
+export interface BodySpec {
+  kind: 'json' | 'wasm';
+  limit: number;
+}
+
+const BODY_TYPES: Record<BodySpec['kind'], string[]> = { json: ['application/json'], wasm: ['application/wasm', 'application/octet-stream'] };
+
+/**
+ * What can be refused from the headers alone (415, 413 on a declared length), before a byte of the body is read
+ * and before a client that asked (Expect: 100-continue) is told to send it.
+ */
+export function checkBodyHeaders(req: IncomingMessage, spec: BodySpec): void {
+  requireType(req, ...BODY_TYPES[spec.kind]);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > spec.limit) throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${spec.limit} bytes`);
+}
+
+/** Reads a route's body: bytes, or a JSON object (readJson). */
+export async function readRouteBody(req: IncomingMessage, spec: BodySpec, budget: BodyBudget): Promise<unknown> {
+  checkBodyHeaders(req, spec);
+  return spec.kind === 'json' ? readJson(req, spec.limit, budget) : readBody(req, spec.limit, budget);
 }
 
 /** A JSON object body; requires Content-Type application/json (a cross-site form cannot send it without a CORS preflight). */

@@ -15,7 +15,7 @@ import type { HostLogger } from '../host/logger.js';
 import { HostMetrics } from '../metrics/host-metrics.js';
 import { Access, type ListenAddress } from './access.js';
 import { Api } from './api.js';
-import { BodyBudget, HttpError, readBody, readJson, ReplyBudget, requireType, sendJson, statusOf } from './http.js';
+import { BodyBudget, checkBodyHeaders, HttpError, lingerThenClose, readRouteBody, ReplyBudget, sendJson, statusOf, type BodySpec } from './http.js';
 import { CallRecords } from './records.js';
 import { rpc } from './rpc.js';
 import { Studio } from './studio.js';
@@ -65,8 +65,8 @@ interface Route {
   heavy?: boolean;
   /** A page a link on another site may open (the studio); every other route serves this node's pages only. */
   page?: boolean;
-  /** Reads the request body before the request counts against the in-flight limit; the handler gets it. */
-  body?: (req: IncomingMessage) => Promise<unknown>;
+  /** The body it takes, read before the request counts against the in-flight limit; the handler gets it. */
+  body?: BodySpec;
   handler: Handler;
 }
 
@@ -98,6 +98,30 @@ export class NodeServer {
     const api = new Api(host, records, { deadlineMs: options.deadlineMs ?? SERVE_DEFAULTS.deadlineMs, examplesDir: join(ROOT, 'examples') });
     const studio = new Studio(join(ROOT, 'studio'));
     const routes = apiRoutes(api, metrics, maxBody, studio);
+    const bodies = new BodyBudget(Math.max(BODY_BUDGET_BYTES, 4 * maxBody));
+    /**
+     * The route a request goes to, once everything its headers alone can refuse has passed: the target, the
+     * method, who may call, and the body's type and declared size. Throws the HttpError to answer otherwise;
+     * `matched` hears the route's name as soon as it is known (the metric label of a refusal too).
+     */
+    const admit = (req: IncomingMessage, matched: (name: string) => void = () => undefined): { route: Route; params: string[]; url: URL } => {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://node');
+      } catch {
+        throw new HttpError(400, 'malformed request target');
+      }
+      const found = match(routes, req.method ?? 'GET', url.pathname);
+      if (found === undefined) {
+        const allowed = routes.filter((r) => r.pattern.test(url.pathname)).map((r) => r.method);
+        if (allowed.length) throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
+        throw new HttpError(404, `no route ${url.pathname}: the API is listed in docs/serve.md`);
+      }
+      matched(found.route.name);
+      access.check(req, found.route.auth, found.route.page === true);
+      if (found.route.body !== undefined) checkBodyHeaders(req, found.route.body);
+      return { ...found, url };
+    };
 
     const replies = new ReplyBudget(REPLY_BUDGET_BYTES);
     const server = createServer({ requestTimeout: 60_000, headersTimeout: 20_000, keepAliveTimeout: 5_000 });
@@ -125,23 +149,11 @@ export class NodeServer {
         if (pipelining.get(req) === 'refused') {
           throw new HttpError(503, `more than ${MAX_REQUESTS_PER_CONNECTION} requests in progress on one connection: wait for answers before sending more, or open another connection`, { connection: 'close' });
         }
-        let url: URL;
-        try {
-          url = new URL(req.url ?? '/', 'http://node');
-        } catch {
-          throw new HttpError(400, 'malformed request target');
-        }
-        const found = match(routes, req.method ?? 'GET', url.pathname);
-        route = found?.route.name ?? 'other';
-        if (found === undefined) {
-          const allowed = routes.filter((r) => r.pattern.test(url.pathname)).map((r) => r.method);
-          if (allowed.length) throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
-          throw new HttpError(404, `no route ${url.pathname}: the API is listed in docs/serve.md`);
-        }
-        access.check(req, found.route.auth, found.route.page === true);
+        const found = admit(req, (name) => (route = name));
+        const url = found.url;
         // The body first: a client that sends it slowly must not hold one of the calls in flight meanwhile
         // (64 such clients refused everyone's calls for as long as they kept sending).
-        const body = found.route.body === undefined ? undefined : await found.route.body(req);
+        const body = found.route.body === undefined ? undefined : await readRouteBody(req, found.route.body, bodies);
         if (found.route.heavy) {
           if (node.stopping) throw new HttpError(503, 'the node is shutting down', { connection: 'close' });
           if (node.inFlight >= maxInFlight) throw new HttpError(503, `busy: ${node.inFlight} calls in flight (the limit); retry later`, { 'retry-after': '1' });
@@ -158,19 +170,32 @@ export class NodeServer {
         .then((value) => {
           // Inside the chain: a value that cannot be written (too deep or too large for JSON.stringify) is this
           // request's 500 below, never an unhandled rejection that ends the node.
-          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value, {}, replies);
+          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value, closeIfUnread(req), replies);
         })
         .catch((e: unknown) => {
           const { status, message, headers } = statusOf(e);
           if (status >= 500 && status !== 503) options.logger.error('request failed', { route, status, error: message });
           try {
             // Counted against the unread answers' budget like any answer: an error may quote what it refused.
-            if (!res.headersSent) sendJson(res, status, { error: message }, headers, replies);
+            if (!res.headersSent) sendJson(res, status, { error: message }, { ...headers, ...closeIfUnread(req) }, replies);
             else res.end();
           } catch {
             res.destroy();
           }
         });
+    });
+    // Expect: 100-continue asks whether to send the body: say so only when the headers pass, else answer at once
+    // (the body never comes). Node's default said yes to every request, so a refused upload was still sent whole.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      try {
+        if (!node.stopping) {
+          admit(req);
+          res.writeContinue();
+        }
+      } catch {
+        // The request handler answers the same refusal.
+      }
+      server.emit('request', req, res);
     });
     host.events.on('call.finished', (e) =>
       options.logger.debug('call finished', { callId: e.callId, method: e.method, result: e.result, reason: e.reason, gas: e.gasUsed, ms: Math.round(e.durations.totalMs) }),
@@ -270,6 +295,17 @@ function boundConnections(server: Server, max: number): WeakMap<IncomingMessage,
   return pastBound;
 }
 
+/**
+ * An answer given before its request's body was read (a refusal at the headers, or a route that takes no body)
+ * closes the connection (lingerThenClose): otherwise Node reads the rest of a body nobody will use to keep the
+ * connection, and a 2 GB upload refused at its headers was read to its end.
+ */
+function closeIfUnread(req: IncomingMessage): Record<string, string> {
+  if (req.complete) return {};
+  lingerThenClose(req);
+  return { connection: 'close' };
+}
+
 function listen(server: Server, at: ListenAddress): Promise<Server> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -298,7 +334,6 @@ function decodePart(part: string): string {
 }
 
 function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Studio): Route[] {
-  const bodies = new BodyBudget(Math.max(BODY_BUDGET_BYTES, 4 * maxBody));
   const limit = (url: URL): number => Number(url.searchParams.get('limit') ?? 100) || 100;
   return [
     { method: 'GET', pattern: /^\/healthz$/, name: 'healthz', auth: false, handler: async () => ({ status: 'ok' }) },
@@ -321,10 +356,7 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
       name: 'deploy',
       auth: true,
       heavy: true,
-      body: async (req) => {
-        requireType(req, 'application/wasm', 'application/octet-stream');
-        return readBody(req, maxBody, bodies);
-      },
+      body: { kind: 'wasm', limit: maxBody },
       handler: async (_q, _s, _p, _u, body) => api.deploy(Uint8Array.from(body as Buffer)),
     },
     { method: 'GET', pattern: /^\/api\/codes\/([0-9a-fA-F]{64})$/, name: 'code', auth: true, handler: async (_q, _s, [hash]) => api.code(hash!) },
@@ -332,8 +364,8 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
     { method: 'POST', pattern: /^\/api\/examples\/([^/]+)\/deploy$/, name: 'deploy_example', auth: true, heavy: true, handler: async (_q, _s, [name]) => api.deployExample(name!) },
     { method: 'GET', pattern: /^\/api\/contexts$/, name: 'contexts', auth: true, handler: async () => api.contexts() },
     { method: 'GET', pattern: /^\/api\/contexts\/([^/]+)\/state$/, name: 'state', auth: true, handler: async (_q, _s, [id]) => api.state(id!) },
-    { method: 'POST', pattern: /^\/api\/calls$/, name: 'call', auth: true, heavy: true, body: (req) => readJson(req, JSON_BODY_BYTES, bodies), handler: async (_q, _s, _p, _u, body) => api.call(body as Record<string, unknown>) },
-    { method: 'POST', pattern: /^\/api\/views$/, name: 'view', auth: true, heavy: true, body: (req) => readJson(req, JSON_BODY_BYTES, bodies), handler: async (_q, _s, _p, _u, body) => api.view(body as Record<string, unknown>) },
+    { method: 'POST', pattern: /^\/api\/calls$/, name: 'call', auth: true, heavy: true, body: { kind: 'json', limit: JSON_BODY_BYTES }, handler: async (_q, _s, _p, _u, body) => api.call(body as Record<string, unknown>) },
+    { method: 'POST', pattern: /^\/api\/views$/, name: 'view', auth: true, heavy: true, body: { kind: 'json', limit: JSON_BODY_BYTES }, handler: async (_q, _s, _p, _u, body) => api.view(body as Record<string, unknown>) },
     { method: 'GET', pattern: /^\/api\/calls$/, name: 'calls', auth: true, handler: async (_q, _s, _p, url) => api.recentCalls(limit(url)) },
     { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})$/, name: 'call_record', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)) },
     { method: 'GET', pattern: /^\/api\/calls\/(\d{1,15})\/trace$/, name: 'call_trace', auth: true, handler: async (_q, _s, [id]) => api.callRecord(Number(id)).trace },
@@ -346,7 +378,7 @@ function apiRoutes(api: Api, metrics: HostMetrics, maxBody: number, studio: Stud
         if (!api.records.subscribe(res)) throw new HttpError(503, 'too many event streams open; retry later', { 'retry-after': '5' });
       },
     },
-    { method: 'POST', pattern: /^\/rpc$/, name: 'rpc', auth: true, heavy: true, body: (req) => readJson(req, maxBody, bodies), handler: async (_q, _s, _p, _u, body) => rpc(api, body as Record<string, unknown>) },
+    { method: 'POST', pattern: /^\/rpc$/, name: 'rpc', auth: true, heavy: true, body: { kind: 'json', limit: maxBody }, handler: async (_q, _s, _p, _u, body) => rpc(api, body as Record<string, unknown>) },
     { method: 'GET', pattern: /^\/(|index\.html|studio\.js|studio\.css)$/, name: 'studio', auth: false, page: true, handler: async (_q, res, [file]) => studio.serve(res, file || 'index.html') },
   ];
 }

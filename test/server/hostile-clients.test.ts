@@ -299,6 +299,79 @@ describe('hostlink serve against hostile clients', () => {
     assert.equal(health.status, 200, health.body);
   });
 
+  /** Opens a raw connection to the node, sends `head`, and hands the socket and what it reads to `then`. */
+  const raw = (head: string, then: (s: Socket, read: () => string) => void = () => undefined): Promise<{ text: string; closedByNode: boolean; written: number }> =>
+    new Promise((resolve) => {
+      const port = Number(new URL(node.url).port);
+      const s = connect(port, '127.0.0.1', () => {
+        s.write(head);
+        then(s, () => text);
+      });
+      flood.push(s);
+      let text = '';
+      let closedByNode = false;
+      s.on('error', () => undefined);
+      s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      s.once('end', () => (closedByNode = true));
+      const timer = setTimeout(() => s.destroy(), 15_000);
+      s.once('close', () => {
+        clearTimeout(timer);
+        resolve({ text, closedByNode, written: s.bytesWritten });
+      });
+    });
+  const GIB = 2 ** 30;
+  const refusedAtHeaders: [string, string, string, number][] = [
+    ['over --max-body', '/api/codes', 'application/wasm', 413],
+    ['wrong Content-Type', '/api/calls', 'text/plain', 415],
+    ['no such route', '/api/nothing', 'application/json', 404],
+  ];
+
+  test('Expect: 100-continue is answered 100 only when the headers pass: a refused upload is never asked for', { timeout: 60_000 }, async () => {
+    const port = Number(new URL(node.url).port);
+    for (const [name, path, type, status] of refusedAtHeaders) {
+      const r = await raw(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${type}\r\nContent-Length: ${2 * GIB}\r\nExpect: 100-continue\r\n\r\n`);
+      // Before, every request got 100 Continue, so clients sent 2 GB bodies the node then read and threw away.
+      assert.doesNotMatch(r.text, /100 Continue/, name);
+      assert.match(r.text, new RegExp(`^HTTP/1.1 ${status} `), name);
+      assert.match(r.text, /connection: close/i, name);
+      assert.equal(r.closedByNode, true, `${name}: the node closes the connection whose body it will not read`);
+    }
+    // Headers that pass are told to go on, and the call is served.
+    const body = JSON.stringify({ code: kv, method: 'get', input: '{"key":"a"}' });
+    const ok = await raw(`POST /api/calls HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, (s, read) => {
+      const wait = setInterval(() => {
+        if (/100 Continue/.test(read())) {
+          clearInterval(wait);
+          s.write(body);
+        }
+      }, 10);
+      s.once('close', () => clearInterval(wait));
+    });
+    assert.match(ok.text, /^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 /, ok.text.slice(0, 300));
+  });
+
+  test('a body refused at its headers is not read to its end: the node answers and closes the connection', { timeout: 60_000 }, async () => {
+    const port = Number(new URL(node.url).port);
+    const chunk = Buffer.alloc(64 * 1024);
+    const cap = 256 * 1024 * 1024;
+    for (const [name, path, type, status] of refusedAtHeaders) {
+      // The client sends its body without waiting (no Expect), as fast as the node reads it, up to 256 MiB.
+      const r = await raw(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${type}\r\nContent-Length: ${2 * GIB}\r\n\r\n`, (s) => {
+        const pump = (): void => {
+          while (!s.destroyed && s.bytesWritten < cap) if (!s.write(chunk)) return void s.once('drain', pump);
+          if (!s.destroyed) s.end();
+        };
+        pump();
+      });
+      assert.match(r.text, new RegExp(`^HTTP/1.1 ${status} `), name);
+      // Before, the node read the whole body to keep the connection (2 GB in about 12 s), and the client could send it.
+      assert.equal(r.closedByNode, true, `${name}: the node closes the connection`);
+      assert.ok(r.written < cap, `${name}: the client could write ${r.written} bytes of a refused body`);
+    }
+    const health = await fresh(node.url, '/healthz');
+    assert.equal(health.status, 200, health.body);
+  });
+
   test('calls pipelined past the bound: every call the node applied is answered before it closes the connection', { timeout: 60_000 }, async () => {
     const port = Number(new URL(node.url).port);
     const n = MAX_REQUESTS_PER_CONNECTION + 4;

@@ -491,6 +491,21 @@ describe('hostlink serve beyond loopback', () => {
         assert.equal(r.headers.get('www-authenticate'), 'Bearer');
         assert.equal((await api(url + path, { headers: { authorization: 'Bearer wrong-token-of-same-size!' } })).status, 401, path);
       }
+      // An upload without the token that asks first (Expect: 100-continue) is refused before its body is sent.
+      const asked = await new Promise<{ status: number; continued: boolean }>((resolve) => {
+        const u = new URL(url + 'api/codes');
+        let continued = false;
+        const r = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/wasm', 'content-length': String(2 ** 31), expect: '100-continue' } });
+        r.on('continue', () => (continued = true));
+        r.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode!, continued });
+          r.destroy();
+        });
+        r.on('error', () => undefined);
+        r.flushHeaders();
+      });
+      assert.deepEqual(asked, { status: 401, continued: false });
       const auth = { authorization: `Bearer ${token}` };
       assert.equal((await api(url + 'api/codes', { headers: auth })).status, 200);
       // The scheme's name is case-insensitive in HTTP.
