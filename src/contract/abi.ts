@@ -12,8 +12,9 @@
  *   @event KIND SHAPE    an event the method emits
  * Events are also collected from `emit("KIND", ...)` calls with a literal kind.
  */
+import { HostlinkError } from '../errors.js';
 import { scanJson } from '../json-check.js';
-import { MAX_ABI_JSON_DEPTH, MAX_ABI_JSON_ITEMS } from '../protocol/bounds.generated.js';
+import { MAX_ABI_BYTES, MAX_ABI_JSON_DEPTH, MAX_ABI_JSON_ITEMS } from '../protocol/bounds.generated.js';
 import { readModule } from '../vm/instrument/reader.js';
 import { customSection, readCustomSection } from './sections.js';
 import { extend } from '../extend.js';
@@ -144,7 +145,11 @@ export function deriveAbi(wasm: Uint8Array, entrySource: string, allSources: rea
 
 /** The module with its ABI section replaced (any earlier `hostlink.abi` section is dropped). */
 export function embedAbi(wasm: Uint8Array, abi: ContractAbi): Uint8Array {
-  return customSection(wasm, ABI_SECTION, new TextEncoder().encode(JSON.stringify(abi)));
+  const bytes = new TextEncoder().encode(JSON.stringify(abi));
+  if (bytes.length > MAX_ABI_BYTES) {
+    throw new HostlinkError('usage', `the contract's ABI is ${bytes.length} bytes, over max_abi_bytes (${MAX_ABI_BYTES}), and nodes would ignore it: shorten its doc comments`);
+  }
+  return customSection(wasm, ABI_SECTION, bytes);
 }
 
 /** The ABI's own structure (shapes inside it are free-form): what readers of methods and events rely on. */
@@ -163,7 +168,7 @@ function isAbi(abi: unknown): abi is ContractAbi {
 /** The module's `hostlink.abi` section as its author wrote it, when it is one; undefined when absent or malformed. */
 function embeddedAbi(wasm: Uint8Array): ContractAbi | undefined {
   const payload = readCustomSection(wasm, ABI_SECTION);
-  if (payload === undefined) return undefined;
+  if (payload === undefined || payload.length > MAX_ABI_BYTES) return undefined;
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
     // Bounded before it is built: a module's author chose these bytes, and whoever describes the module (a

@@ -51,6 +51,8 @@ export const MAX_REQUEST_JSON_DEPTH = 64;
 export const MAX_REQUEST_JSON_ITEMS = 10000;
 /** Brackets open at once in a module's embedded ABI (the hostlink.abi section). A deeper one is ignored and the ABI is derived from the exports: 6 MB of nested brackets in a deployed module made describing it (GET /api/codes/HASH, which the studio does on its own) overflow the stack and end hostlink serve. */
 export const MAX_ABI_JSON_DEPTH = 32;
+/** Bytes of a module's embedded ABI (the hostlink.abi section). A larger one is ignored and the ABI is derived from the exports, and hostlink build refuses to embed one: a node describes a module on every GET /api/codes/HASH, and a 9.9 MiB section held its event loop 110-160 ms each time, where 256 KiB takes about 3.5 ms. */
+export const MAX_ABI_BYTES = 262144;
 /** Values and object keys in a module's embedded ABI. A larger one is ignored (derived from the exports instead), so describing a module costs milliseconds, not the seconds JSON.parse spent on millions of small objects. */
 export const MAX_ABI_JSON_ITEMS = 100000;
 /** Bytes the CLI reads from one file or stream (contract code, --input @file). */

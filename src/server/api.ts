@@ -23,7 +23,26 @@ export interface ApiOptions {
   examplesDir: string;
 }
 
+/** GET /api/codes/HASH: what a caller needs to know of a deployed contract. */
+export interface CodeDescription {
+  code_hash: string;
+  bytes: number;
+  methods: string[];
+  abi: ContractAbi;
+  abi_embedded: boolean;
+  abi_unexported: string[];
+}
+
+/**
+ * Descriptions kept, the most recently asked for: a code never changes under its hash, and the studio asks for
+ * the one it shows on every refresh. Each is bounded by max_abi_bytes and the module's exports.
+ */
+const DESCRIBED_CODES = 16;
+
 export class Api {
+  /** Descriptions by code hash (lower-case hex), oldest used first. */
+  private readonly described = new Map<string, CodeDescription>();
+
   constructor(
     readonly host: Host,
     readonly records: CallRecords,
@@ -70,8 +89,22 @@ export class Api {
    * embedded ABI (by `hostlink build`) gives them. ABI entries naming no export are left out and listed in
    * `abi_unexported`. Read by our own module reader: nothing is compiled on the event loop.
    */
-  code(hash: string): { code_hash: string; bytes: number; methods: string[]; abi: ContractAbi; abi_embedded: boolean; abi_unexported: string[] } {
+  code(hash: string): CodeDescription {
     if (!/^[0-9a-fA-F]{64}$/.test(hash)) throw new HttpError(400, 'a code hash is 64 hex characters');
+    const key = hash.toLowerCase();
+    const cached = this.described.get(key);
+    if (cached !== undefined) {
+      this.described.delete(key); // the newest used
+      this.described.set(key, cached);
+      return cached;
+    }
+    const description = this.describe(key);
+    this.described.set(key, description);
+    if (this.described.size > DESCRIBED_CODES) this.described.delete(this.described.keys().next().value!);
+    return description;
+  }
+
+  private describe(hash: string): CodeDescription {
     const code = this.host.store.get('code', Uint8Array.from(Buffer.from(hash, 'hex')));
     if (code === undefined) throw new HttpError(404, `no contract with hash ${hash}: deploy it first`);
     let described: DescribedModule;
@@ -81,7 +114,7 @@ export class Api {
       throw new HttpError(422, `contract ${hash} cannot be described: ${(e as Error).message}`);
     }
     const methods = described.abi.methods.map((m) => m.name);
-    return { code_hash: hash.toLowerCase(), bytes: code.length, methods, abi: described.abi, abi_embedded: described.embedded, abi_unexported: described.unexported };
+    return { code_hash: hash, bytes: code.length, methods, abi: described.abi, abi_embedded: described.embedded, abi_unexported: described.unexported };
   }
 
   contexts(): ReturnType<typeof listContexts> {

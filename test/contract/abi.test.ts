@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { MAX_ABI_BYTES } from '../../src/protocol/bounds.generated.js';
 import { ABI_SECTION, deriveAbi, docComments, embedAbi, emittedKinds, methodNames, readAbi, type ContractAbi } from '../../src/contract/abi.js';
 import { customSection, readCustomSection } from '../../src/contract/sections.js';
 import { Host } from '../../src/host/host.js';
@@ -73,4 +74,10 @@ test('methods come from the exports (callable ones only); the section is replace
   } finally {
     await host.close();
   }
+});
+
+test('hostlink build refuses to embed an ABI over max_abi_bytes, which every node would ignore', () => {
+  const kv = contract('kv-store');
+  const doc = 'd'.repeat(MAX_ABI_BYTES);
+  assert.throws(() => embedAbi(kv, { format: 'hostlink-abi/1', methods: [{ name: 'set', doc }], events: [] }), /the contract's ABI is \d+ bytes, over max_abi_bytes \(262144\).*shorten its doc comments/);
 });

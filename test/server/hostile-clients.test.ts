@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protocol/bounds.generated.js';
+import { MAX_ABI_BYTES, MAX_REQUEST_JSON_DEPTH, MAX_REQUEST_JSON_ITEMS } from '../../src/protocol/bounds.generated.js';
 import { contractPath, tempDir } from '../helpers.js';
 import { MAX_SHOWN_VALUE_BYTES } from '../../src/server/inventory.js';
 import { MAX_LISTED_OUTCOME_BYTES } from '../../src/server/records.js';
@@ -165,6 +165,31 @@ describe('hostlink serve against hostile clients', () => {
       assert.ok(described.body.methods.includes('set') && described.body.methods.includes('get'), 'the methods come from the exports');
     }
     assert.equal((await api(`${node.url}healthz`)).status, 200, 'the node is up');
+  });
+
+  test('an embedded ABI over max_abi_bytes is ignored, not parsed and sent back whole on every request', { timeout: 60_000 }, async () => {
+    const withAbi = (json: string): Buffer => {
+      const name = Buffer.from('hostlink.abi');
+      const payload = Buffer.concat([leb(name.length), name, Buffer.from(json)]);
+      return Buffer.concat([kvBytes, Buffer.from([0]), leb(payload.length), payload]);
+    };
+    // Few values, many bytes: within the depth and item bounds, so only the byte bound stands in its way.
+    const abiOf = (bytes: number): string => {
+      const head = '{"format":"hostlink-abi/1","events":[],"methods":[{"name":"get","doc":"reads"}],"notes":"';
+      return head + 'n'.repeat(bytes - head.length - 2) + '"}';
+    };
+    for (const [bytes, embedded] of [[MAX_ABI_BYTES, true], [MAX_ABI_BYTES + 1, false], [9 * 1024 * 1024, false]] as const) {
+      const deployed = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: withAbi(abiOf(bytes)) });
+      assert.equal(deployed.status, 201, JSON.stringify(deployed.body));
+      for (let i = 0; i < 2; i++) {
+        const described = await api(`${node.url}api/codes/${deployed.body.code_hash}`);
+        assert.equal(described.status, 200);
+        // Before, a 9 MiB section was parsed and sent back whole on every request.
+        assert.equal(described.body.abi_embedded, embedded, `${bytes} bytes`);
+        assert.equal(described.body.abi.notes !== undefined, embedded);
+        assert.ok(described.body.methods.includes('set') && described.body.methods.includes('get'));
+      }
+    }
   });
 
   test('a module refused for a huge name gets a short answer, not the name back', { timeout: 60_000 }, async () => {
