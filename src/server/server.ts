@@ -19,6 +19,7 @@ import { BodyBudget, checkBodyHeaders, HttpError, lingerThenClose, readRouteBody
 import { CallRecords } from './records.js';
 import { rpc } from './rpc.js';
 import { Studio } from './studio.js';
+import { extend } from '../extend.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -120,7 +121,7 @@ export class NodeServer {
       matched(found.route.name);
       access.check(req, found.route.auth, found.route.page === true);
       if (found.route.body !== undefined) checkBodyHeaders(req, found.route.body);
-      return { ...found, url };
+      return extend(found, { url });
     };
 
     const replies = new ReplyBudget(REPLY_BUDGET_BYTES);

@@ -39,7 +39,7 @@ describe('hostlink CLI bounds', () => {
     }
     const settings = 'is larger than 1048576 bytes (the most a token, certificate or configuration file may hold)\n';
     const token = hostlink('serve', '--token-file', '/dev/zero', '--data-dir', join(dir.path, 'serve-token'));
-    assert.deepEqual([token.code, token.stderr], [2, `hostlink: --token-file: token file /dev/zero ${settings}`]);
+    assert.deepEqual([token.code, token.stderr], [2, `hostlink: the token file /dev/zero ${settings}`]);
     assert.equal(existsSync(join(dir.path, 'serve-token')), false, 'nothing opened');
     const worker = hostlink('worker', '--runtime', '127.0.0.1:1', '--slots', '1', '--cert', '/dev/zero', '--key', '/dev/zero', '--ca', '/dev/zero');
     assert.deepEqual([worker.code, worker.stderr], [2, `hostlink: the TLS cert file /dev/zero ${settings}`]);
