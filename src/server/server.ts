@@ -152,6 +152,12 @@ export class NodeServer {
         }
         const found = admit(req, (name) => (route = name));
         const url = found.url;
+        // A body sent to a route that takes none is thrown away, at most LINGER_BYTES of it, and its connection
+        // closes after the answer (some answers are written by their handlers, past closeIfUnread below).
+        if (found.route.body === undefined && declaresBody(req)) {
+          res.setHeader('connection', 'close');
+          lingerThenClose(req);
+        }
         // The body first: a client that sends it slowly must not hold one of the calls in flight meanwhile
         // (64 such clients refused everyone's calls for as long as they kept sending).
         const body = found.route.body === undefined ? undefined : await readRouteBody(req, found.route.body, bodies);
@@ -301,6 +307,10 @@ function boundConnections(server: Server, max: number): WeakMap<IncomingMessage,
  * closes the connection (lingerThenClose): otherwise Node reads the rest of a body nobody will use to keep the
  * connection, and a 2 GB upload refused at its headers was read to its end.
  */
+function declaresBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
 function closeIfUnread(req: IncomingMessage): Record<string, string> {
   if (req.complete) return {};
   lingerThenClose(req);

@@ -379,9 +379,15 @@ describe('hostlink serve against hostile clients', () => {
     const port = Number(new URL(node.url).port);
     const chunk = Buffer.alloc(64 * 1024);
     const cap = 256 * 1024 * 1024;
-    for (const [name, path, type, status] of refusedAtHeaders) {
+    // Refusals, and routes that take no body, answered by the server (healthz) or by their handler (metrics).
+    const cases: [string, string, string, string, number][] = [
+      ...refusedAtHeaders.map(([name, path, type, status]): [string, string, string, string, number] => [name, 'POST', path, type, status]),
+      ['a route that takes no body', 'GET', '/healthz', 'application/json', 200],
+      ['a handler that writes its own answer', 'GET', '/metrics', 'text/plain', 200],
+    ];
+    for (const [name, method, path, type, status] of cases) {
       // The client sends its body without waiting (no Expect), as fast as the node reads it, up to 256 MiB.
-      const r = await raw(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${type}\r\nContent-Length: ${2 * GIB}\r\n\r\n`, (s) => {
+      const r = await raw(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${type}\r\nContent-Length: ${2 * GIB}\r\n\r\n`, (s) => {
         const pump = (): void => {
           while (!s.destroyed && s.bytesWritten < cap) if (!s.write(chunk)) return void s.once('drain', pump);
           if (!s.destroyed) s.end();
