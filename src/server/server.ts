@@ -191,18 +191,19 @@ export class NodeServer {
           }
         });
     });
-    // Expect: 100-continue asks whether to send the body: say so only when the headers pass, else answer at once
-    // (the body never comes). Node's default said yes to every request, so a refused upload was still sent whole.
+    // Expect: 100-continue asks whether to send the body: say so only when the request will read it (headers
+    // that pass, a route that takes a body, within the pipelining bound), else answer at once and the body never
+    // comes. Node's default said yes to every request, so a refused upload was still sent whole.
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      let reads = false;
       try {
-        if (!node.stopping) {
-          admit(req);
-          res.writeContinue();
-        }
+        reads = !node.stopping && admit(req).route.body !== undefined;
       } catch {
         // The request handler answers the same refusal.
       }
+      // First the request listeners, which decide the pipelining bound; they answer no earlier than a later turn.
       server.emit('request', req, res);
+      if (reads && pipelining.get(req) === undefined && !res.headersSent && !req.socket.destroyed) res.writeContinue();
     });
     host.events.on('call.finished', (e) =>
       options.logger.debug('call finished', { callId: e.callId, method: e.method, result: e.result, reason: e.reason, gas: e.gasUsed, ms: Math.round(e.durations.totalMs) }),

@@ -403,6 +403,19 @@ describe('hostlink serve against hostile clients', () => {
     assert.equal(health.status, 200, health.body);
   });
 
+  test('a request past the pipelining bound that asks first (Expect: 100-continue) is refused without being told to go on', { timeout: 60_000 }, async () => {
+    const port = Number(new URL(node.url).port);
+    const requests = Array.from({ length: MAX_REQUESTS_PER_CONNECTION + 1 }, (_, i) => {
+      const body = JSON.stringify({ code: kv, method: 'set', context: 'pipelined-expect', input: JSON.stringify({ key: `q${i}`, value: 'v' }) });
+      const head = `POST /api/calls HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+      return i === MAX_REQUESTS_PER_CONNECTION ? `${head}Expect: 100-continue\r\n\r\n` : `${head}\r\n${body}`;
+    });
+    const r = await raw(requests.join(''));
+    const statuses = [...r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [...Array<number>(MAX_REQUESTS_PER_CONNECTION).fill(200), 503], r.text.slice(-600));
+    assert.equal(r.closedByNode, true);
+  });
+
   test('calls pipelined past the bound: every call the node applied is answered before it closes the connection', { timeout: 60_000 }, async () => {
     const port = Number(new URL(node.url).port);
     const n = MAX_REQUESTS_PER_CONNECTION + 4;
