@@ -345,6 +345,19 @@ describe('remote workers on loopback', { skip }, () => {
       Host.open({ dataDir: join(dir.path, 'bad-tls'), workers: { listen: '127.0.0.1:0', tls: { ...certs.node, ca: '/dev/null' } } }),
       /the TLS ca file \/dev\/null is not a PEM certificate/,
     );
+    // A token no peer could match (a space, a control character) or an empty first line: refused the same way.
+    for (const [name, text] of [['space', 'two words-0123456789\n'], ['control', 'bell\x07-0123456789\n'], ['empty', '\nsecond-line-0123456789\n']]) {
+      const file = join(dir.path, `token-${name}`);
+      writeFileSync(file, text!);
+      const w = startWorkerProcess({ runtime: '127.0.0.1:1', slots: 1, listen: '127.0.0.1:0', tls: certs.worker, token: file });
+      workers.push(w);
+      assert.equal(await w.exit, 2, w.output());
+      assert.match(w.output(), /the token file .* (is empty|holds a space, a control character or non-ASCII text)/, name);
+    }
+    await assert.rejects(
+      Host.open({ dataDir: join(dir.path, 'bad-token'), workers: { listen: '127.0.0.1:0', tls: certs.node, tokenFile: join(dir.path, 'token-space') } }),
+      /the token file .* holds a space/,
+    );
   });
 
   test('a worker without valid credentials is refused: certificate from another CA, wrong token; the right token passes', { timeout: 60_000 }, async () => {
