@@ -3,7 +3,8 @@
  * docs/embedding.md is the user's guide; docs/architecture.md maps the rest of the code. Contract tests use the
  * `hostlink/testing` entry point (src/testing/index.ts).
  */
-export { Host, DEFAULT_HOST_OPTIONS } from './host/host.js';
+export { Host } from './host/host.js';
+export { DEFAULT_HOST_OPTIONS } from './host/options.js';
 export type { CallRequest, ExecutionMode, FollowUp, FollowUpHalt, HostOptions, Outcome } from './host/host.js';
 export type { VmCrash } from './host/job.js';
 export type { EarlyRunStats } from './host/speculation.js';

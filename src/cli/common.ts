@@ -9,7 +9,8 @@ import { nameId } from '../name-id.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../protocol/message.js';
-import { DEFAULT_HOST_OPTIONS, Host, type ExecutionMode, type FollowUpHalt, type HostOptions, type Outcome } from '../host/host.js';
+import type { ExecutionMode, FollowUpHalt, Host, HostOptions, Outcome } from '../host/host.js';
+import { DEFAULT_HOST_OPTIONS } from '../host/options.js';
 import { DataDirInUse, unusableDataDir } from '../host/state/data-dir.js';
 import { failureHint, isTimeout, type HintContext } from '../host/outcome-hint.js';
 import { MAX_GAS } from '../host/options.js';
@@ -190,6 +191,9 @@ function inUse(e: DataDirInUse, dir: string, serverFlag: boolean, waited: boolea
  * commands run from several shells take turns instead of failing. A serving node does not finish: no wait then.
  */
 async function openWaiting(options: HostOptions, serverFlag: boolean): Promise<Host> {
+  // Loaded here, not at start-up: it brings the store's native module, which commands that open no data
+  // directory (build, check, inspect FILE, new, id, usage errors) would pay for at every run.
+  const { Host } = await import('../host/host.js');
   const until = Date.now() + DATA_DIR_WAIT_MS;
   for (;;) {
     try {

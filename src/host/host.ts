@@ -24,7 +24,7 @@ import { ModuleChecker } from './module-check.js';
 import type { FetchPolicy } from './node/fetch.js';
 import { nodeInspection, type NodeInspection } from './node/inspection.js';
 import { NodeServices, type SharedBlobs } from './node/services.js';
-import { checkHostOptions } from './options.js';
+import { checkHostOptions, DEFAULT_HOST_OPTIONS } from './options.js';
 import { normalizeSandbox, type SandboxSetting } from './sandbox/plan.js';
 import { Scheduler } from './scheduler.js';
 import type { EarlyRunStats } from './speculation.js';
@@ -121,15 +121,6 @@ export interface HostOptions {
   /** VMs run on remote workers that register at this TLS endpoint (src/worker/, docs/deploy.md), pool and one-shot alike. */
   workers?: RemoteWorkersOptions;
 }
-
-export const DEFAULT_HOST_OPTIONS = {
-  transport: 'unix',
-  mode: 'pool',
-  poolSize: 2,
-  deadlineMs: 10_000,
-  killGraceMs: 500,
-  commitGroupMs: 4,
-} as const;
 
 export class Host {
   /** The executors, started at their first call: warm VMs (pool) and one VM per call (one-shot). */

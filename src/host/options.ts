@@ -7,6 +7,16 @@ import { HostlinkError } from '../errors.js';
 import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.js';
 import { LIMIT_JSON_NAMES, limitProblem, type VmLimits } from '../protocol/message.js';
 
+/** What a Host uses for the options it is not given (HostOptions). */
+export const DEFAULT_HOST_OPTIONS = {
+  transport: 'unix',
+  mode: 'pool',
+  poolSize: 2,
+  deadlineMs: 10_000,
+  killGraceMs: 500,
+  commitGroupMs: 4,
+} as const;
+
 /** Most VM processes one pool may run (each is a process of its own). */
 export const MAX_POOL_SIZE = 1024;
 /** Group commit holds a write at most this long (a second: beyond it a hold is a stall, not a group). */
