@@ -4,7 +4,7 @@ import { HostlinkError } from '../../errors.js';
 import { DEFAULT_LIMITS, parseLimitOverrides, type VmLimits } from '../../protocol/message.js';
 import { isMethodName, methodNameRule } from '../../protocol/method-name.js';
 import type { CallFinished } from '../../host/events.js';
-import { runConsensus, type ConsensusReport } from '../../host/consensus.js';
+import type { ConsensusReport } from '../../host/consensus.js';
 import type { Host, Outcome } from '../../host/host.js';
 import { round3 } from '../../host/call-trace.js';
 import { decodeBlockResult, describeBlockResult } from '../../protocol/nondet.js';
@@ -172,6 +172,8 @@ export async function run(argv: string[]): Promise<number> {
     };
     if (validators === undefined) return values.view ? host.view(request) : host.call(request);
     const { dataDir: _dir, ...nodeOptions } = options;
+    // Loaded only here: it brings the Host (and the store's native module), which withHost loads once it opens one.
+    const { runConsensus } = await import('../../host/consensus.js');
     const report = await runConsensus(host, request, { validators, hostOptions: nodeOptions });
     printConsensus(report, values.json === true);
     if (report.decision !== 'accepted') return null;
