@@ -33,10 +33,18 @@ export function readTokenFile(path: string): string {
   return checkToken((text.split('\n')[0] ?? '').trim(), `the token file ${path}`);
 }
 
-/** Constant-time comparison (of digests, so the lengths do not leak either). */
+/** A token's digest: what is kept to compare against, so that comparing leaks neither bytes nor length. */
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Constant-time comparison of `given` with a token kept as its digest. */
+export function digestMatches(expected: Buffer, given: string): boolean {
+  return timingSafeEqual(tokenDigest(given), expected);
+}
+
+/** Constant-time comparison of two tokens (see tokenDigest). */
 export function tokenMatches(expected: string | undefined, given: string | undefined): boolean {
   if (expected === undefined || expected === '' || given === undefined) return false;
-  const a = createHash('sha256').update(expected).digest();
-  const b = createHash('sha256').update(given).digest();
-  return timingSafeEqual(a, b);
+  return digestMatches(tokenDigest(expected), given);
 }

@@ -10,10 +10,9 @@ import { MAX_DEADLINE_MS, MAX_INPUT_BYTES } from '../protocol/bounds.generated.j
 import { calldataToJson } from '../protocol/calldata.js';
 import { DEFAULT_GAS_LIMIT, DEFAULT_LIMITS } from '../protocol/message.js';
 import type { ExecutionMode, FollowUpHalt, Host, HostOptions, Outcome } from '../host/host.js';
-import { DEFAULT_HOST_OPTIONS } from '../host/options.js';
 import { DataDirInUse, unusableDataDir } from '../host/state/data-dir.js';
 import { failureHint, isTimeout, type HintContext } from '../host/outcome-hint.js';
-import { MAX_GAS } from '../host/options.js';
+import { DEFAULT_HOST_OPTIONS, MAX_GAS } from '../host/options.js';
 import { haltedFollowUpName } from '../host/call-types.js';
 import { commandOf, readServeNote } from './serve-note.js';
 import { fallBackToRootVms as fallBackToRoot, SANDBOX_USER_ENV } from '../host/sandbox/plan.js';

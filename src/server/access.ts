@@ -5,11 +5,10 @@
  * requests; JSON and wasm bodies also need a CORS preflight that the server never grants). Requests a browser
  * marks as made by another site (Sec-Fetch-Site) are refused too, token or not, except opening the studio.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { HostlinkError } from '../errors.js';
-import { checkToken } from '../token.js';
+import { checkToken, digestMatches, tokenDigest } from '../token.js';
 import { HttpError } from './http.js';
 
 export interface ListenAddress {
@@ -31,8 +30,6 @@ export function isLoopback(host: string): boolean {
   return host === '::1';
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-
 export class Access {
   private readonly tokenDigest: Buffer | null;
   private hosts = new Set<string>();
@@ -45,9 +42,11 @@ export class Access {
     if (!isLoopback(listen.host) && token === undefined) {
       throw new HostlinkError('usage', `listening on ${listen.host} (beyond loopback) needs a token: set HOSTLINK_TOKEN or pass --token-file FILE`);
     }
-    if (token !== undefined) checkToken(token, 'the token');
-    if (token !== undefined && token.length < 16) throw new HostlinkError('usage', 'the token must be at least 16 characters (e.g. openssl rand -hex 32)');
-    this.tokenDigest = token === undefined ? null : digest(token);
+    if (token !== undefined) {
+      checkToken(token, 'the token');
+      if (token.length < 16) throw new HostlinkError('usage', 'the token must be at least 16 characters (e.g. openssl rand -hex 32)');
+    }
+    this.tokenDigest = token === undefined ? null : tokenDigest(token);
   }
 
   /** The port actually bound (the Host header names it). */
@@ -86,7 +85,7 @@ export class Access {
     }
     if (!needsToken || this.tokenDigest === null) return;
     const m = /^bearer +(.+)$/i.exec(req.headers.authorization ?? '');
-    if (!m || !timingSafeEqual(digest(m[1]!), this.tokenDigest)) {
+    if (!m || !digestMatches(this.tokenDigest, m[1]!)) {
       throw new HttpError(401, 'missing or wrong bearer token: send Authorization: Bearer <token>', { 'www-authenticate': 'Bearer' });
     }
   }

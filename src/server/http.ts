@@ -161,9 +161,8 @@ export function checkBodyHeaders(req: IncomingMessage, spec: BodySpec): void {
   if (Number.isFinite(declared) && declared > spec.limit) throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${spec.limit} bytes`);
 }
 
-/** Reads a route's body: bytes, or a JSON object (readJson). */
+/** Reads a route's body, once checkBodyHeaders has passed: bytes, or a JSON object (readJson). */
 export async function readRouteBody(req: IncomingMessage, spec: BodySpec, budget: BodyBudget): Promise<unknown> {
-  checkBodyHeaders(req, spec);
   return spec.kind === 'json' ? readJson(req, spec.limit, budget) : readBody(req, spec.limit, budget);
 }
 

@@ -154,10 +154,7 @@ export class NodeServer {
         const url = found.url;
         // A body sent to a route that takes none is thrown away, at most LINGER_BYTES of it, and its connection
         // closes after the answer (some answers are written by their handlers, past closeIfUnread below).
-        if (found.route.body === undefined && declaresBody(req)) {
-          res.setHeader('connection', 'close');
-          lingerThenClose(req);
-        }
+        if (found.route.body === undefined && declaresBody(req)) closeIfUnread(req, res);
         // The body first: a client that sends it slowly must not hold one of the calls in flight meanwhile
         // (64 such clients refused everyone's calls for as long as they kept sending).
         const body = found.route.body === undefined ? undefined : await readRouteBody(req, found.route.body, bodies);
@@ -177,15 +174,19 @@ export class NodeServer {
         .then((value) => {
           // Inside the chain: a value that cannot be written (too deep or too large for JSON.stringify) is this
           // request's 500 below, never an unhandled rejection that ends the node.
-          if (value !== undefined && !res.headersSent) sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value, closeIfUnread(req), replies);
+          if (value === undefined || res.headersSent) return;
+          closeIfUnread(req, res);
+          sendJson(res, req.method === 'POST' && route !== 'call' && route !== 'view' && route !== 'rpc' ? 201 : 200, value, {}, replies);
         })
         .catch((e: unknown) => {
           const { status, message, headers } = statusOf(e);
           if (status >= 500 && status !== 503) options.logger.error('request failed', { route, status, error: message });
           try {
             // Counted against the unread answers' budget like any answer: an error may quote what it refused.
-            if (!res.headersSent) sendJson(res, status, { error: message }, { ...headers, ...closeIfUnread(req) }, replies);
-            else res.end();
+            if (!res.headersSent) {
+              closeIfUnread(req, res);
+              sendJson(res, status, { error: message }, headers, replies);
+            } else res.end();
           } catch {
             res.destroy();
           }
@@ -303,19 +304,20 @@ function boundConnections(server: Server, max: number): WeakMap<IncomingMessage,
   return pastBound;
 }
 
-/**
- * An answer given before its request's body was read (a refusal at the headers, or a route that takes no body)
- * closes the connection (lingerThenClose): otherwise Node reads the rest of a body nobody will use to keep the
- * connection, and a 2 GB upload refused at its headers was read to its end.
- */
+/** Whether the request says a body follows (a length above zero, or chunks). */
 function declaresBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
-function closeIfUnread(req: IncomingMessage): Record<string, string> {
-  if (req.complete) return {};
+/**
+ * An answer given before its request's body was read (a refusal at the headers, or a route that takes no body)
+ * closes the connection (lingerThenClose): otherwise Node reads the rest of a body nobody will use to keep the
+ * connection, and a 2 GB upload refused at its headers was read to its end. Call it before the answer is written.
+ */
+function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete) return;
   lingerThenClose(req);
-  return { connection: 'close' };
+  res.setHeader('connection', 'close');
 }
 
 function listen(server: Server, at: ListenAddress): Promise<Server> {
