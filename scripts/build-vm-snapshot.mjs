@@ -7,7 +7,8 @@
 //      after deserialization, so the snapshot never holds their state.
 //   2. blob: `node <VM flags> --snapshot-blob vm.blob --build-snapshot entry.cjs`, then vm.json with what the
 //      host checks before using it (Node version, arch, flags, installation root, checksums of the blob and of
-//      every source module). Needs only Node (run again by `npm install` when the bundle exists).
+//      every source module, and each file's stamp taken as its content was checked, so hosts need not read them
+//      again). Needs only Node (run again by `npm install` when the bundle exists).
 // Either step is skipped when its output is up to date. A failure is not fatal: VMs start from `hostlink vm`.
 // Usage: node scripts/build-vm-snapshot.mjs [--quiet] [--blob-only] [--force]
 import { spawnSync } from 'node:child_process';
@@ -164,17 +165,30 @@ async function blob() {
   const bundlePath = join(OUT, 'entry.cjs');
   if (!existsSync(bundlePath) || !existsSync(join(OUT, 'sources.json'))) return { skipped: 'no bundle (run npm run build)' };
   const { VM_NODE_FLAGS } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'host', 'supervisor.js')).href);
-  const { SNAPSHOT_FORMAT } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'host', 'vm-entry.js')).href);
+  const { SNAPSHOT_FORMAT, verifiedStamps } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'host', 'vm-entry.js')).href);
   const manifest = JSON.parse(readFileSync(join(OUT, 'sources.json'), 'utf8'));
   const bundleSha = sha256(readFileSync(bundlePath));
   const metaPath = join(OUT, 'vm.json');
   const blobPath = join(OUT, 'vm.blob');
   const warmUp = existsSync(WARM_UP) ? sha256(readFileSync(WARM_UP)) : null;
   const want = { format: SNAPSHOT_FORMAT, node: process.version, arch: process.arch, platform: process.platform, flags: [...VM_NODE_FLAGS], root: ROOT, bundle: bundleSha, warmUp };
+  // The stamps of the blob and the modules, taken as their content is checked, let hosts skip reading them
+  // (src/host/vm-entry.ts); written again when only they changed (the modules rewritten with the same content).
+  const describe = (meta) => {
+    const stamps = verifiedStamps(OUT, meta.blob, meta.sources);
+    const text = JSON.stringify({ ...meta, stamps }, null, 1) + '\n';
+    const tmpMeta = `${metaPath}.${process.pid}.tmp`;
+    writeFileSync(tmpMeta, text);
+    renameSync(tmpMeta, metaPath);
+  };
   if (!force && existsSync(metaPath) && existsSync(blobPath)) {
     try {
       const meta = JSON.parse(readFileSync(metaPath, 'utf8'));
-      if (Object.entries(want).every(([k, v]) => JSON.stringify(meta[k]) === JSON.stringify(v)) && meta.blob === sha256(readFileSync(blobPath))) return { unchanged: true };
+      if (Object.entries(want).every(([k, v]) => JSON.stringify(meta[k]) === JSON.stringify(v)) && meta.blob === sha256(readFileSync(blobPath))) {
+        const stamps = verifiedStamps(OUT, meta.blob, meta.sources);
+        if (JSON.stringify(stamps) !== JSON.stringify(meta.stamps)) describe(meta);
+        return { unchanged: true };
+      }
     } catch {
       // rebuild
     }
@@ -210,7 +224,7 @@ async function blob() {
   chmodSync(tmp, 0o644);
   chmodSync(OUT, 0o755);
   renameSync(tmp, blobPath);
-  writeFileSync(metaPath, JSON.stringify({ ...want, blob: blobSha, entry: manifest.entry, sources: manifest.sources }, null, 1) + '\n');
+  describe({ ...want, blob: blobSha, entry: manifest.entry, sources: manifest.sources });
   return { unchanged: false };
 }
 

@@ -5,7 +5,9 @@
  * Node that built it, with the same flags, at the same installation root, over the same compiled modules; Node
  * itself crashes on a corrupt or foreign blob. So the host checks all of that (checksums included) once per
  * blob, and otherwise falls back to the normal entry (`hostlink vm` through bin/hostlink.js), saying once on
- * stderr why. `hostlink doctor` prints the same verdict. The sandbox, the secret on stdin and the hello
+ * stderr why. Reading and hashing the blob and every module took ~45 ms of each host's start (every `hostlink
+ * call`): the build records each file's stamp (fileStamp) after checking its content, and a file whose stamp is
+ * unchanged is not read again. `hostlink doctor` prints the same verdict. The sandbox, the secret on stdin and the hello
  * proof are the same for both entries: the snapshot holds code and constants, never anything of one run.
  */
 import { createHash } from 'node:crypto';
@@ -69,29 +71,94 @@ interface SnapshotMeta {
   root: string;
   blob: string;
   sources: Record<string, string>;
+  /** Stamps of the blob and of the source modules, each taken when its content was checked (verifiedStamps). */
+  stamps?: SnapshotStamps;
 }
+
+export interface SnapshotStamps {
+  blob: string;
+  sources: Record<string, string>;
+}
+
+/** How the snapshot was found usable: by its files' stamps, or by reading and hashing them. */
+export type SnapshotCheckedBy = 'stamps' | 'content';
 
 const sha256 = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex');
 
-/** Verdicts by directory, valid while the blob and its description keep their size and mtime. */
-const verdicts = new Map<string, { stamp: string; reason: string | undefined }>();
+/** Verdicts by directory, valid while the blob and its description keep their stamps (fileStamp). */
+const verdicts = new Map<string, { stamp: string; reason: string | undefined; by: SnapshotCheckedBy }>();
 const warned = new Set<string>();
 
-function stampOf(dir: string): string {
-  const parts: string[] = [];
-  for (const f of ['vm.json', 'vm.blob']) {
-    try {
-      const st = statSync(join(dir, f));
-      parts.push(`${st.size}:${st.mtimeMs}:${st.ino}`);
-    } catch {
-      parts.push('-');
-    }
+const stampOf = (dir: string): string => ['vm.json', 'vm.blob'].map((f) => fileStamp(join(dir, f)) ?? '-').join('|');
+
+/**
+ * A file's identity and last change as the kernel keeps them. Writing the file, renaming another over it or
+ * changing its mode changes its ctime, which no caller can set back (utimes sets mtime, and ctime to now), so an
+ * equal stamp means the file is the one whose stamp was taken.
+ */
+export function fileStamp(path: string): string | undefined {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return undefined;
   }
-  return parts.join('|');
 }
 
-/** Why the snapshot in `dir` cannot start VMs with `nodeFlags` here, or undefined when it can. */
-function checkSnapshot(dir: string, nodeFlags: readonly string[]): string | undefined {
+/**
+ * `digest` and the stamp of `path` if its content has that digest and the file did not change while it was read.
+ * The digest is part of the record, so a description whose digests were edited afterwards is read in full again.
+ */
+function verifiedStamp(path: string, digest: string): string | undefined {
+  const before = fileStamp(path);
+  if (before === undefined) return undefined;
+  try {
+    if (sha256(readFileSync(path)) !== digest) return undefined;
+  } catch {
+    return undefined;
+  }
+  return fileStamp(path) === before ? `${digest} ${before}` : undefined;
+}
+
+/** Whether `path` still has the stamp recorded when its content was checked against `digest` (verifiedStamp). */
+const stampHolds = (path: string, digest: string, recorded: string | undefined): boolean => recorded === `${digest} ${fileStamp(path) ?? '-'}`;
+
+/**
+ * The stamps the build records in vm.json: of the blob in `dir` and of each source module, each taken while its
+ * content matched its checksum. Undefined when any does not (the host then reads them all and says which).
+ */
+export function verifiedStamps(dir: string, blobDigest: string, sources: Record<string, string>): SnapshotStamps | undefined {
+  const blob = verifiedStamp(join(dir, 'vm.blob'), blobDigest);
+  if (blob === undefined) return undefined;
+  const stamps: SnapshotStamps = { blob, sources: {} };
+  for (const [rel, digest] of Object.entries(sources)) {
+    const stamp = verifiedStamp(join(INSTALL_ROOT, rel), digest);
+    if (stamp === undefined) return undefined;
+    stamps.sources[rel] = stamp;
+  }
+  return stamps;
+}
+
+/** Whether every file the snapshot depends on still has the stamp the build recorded when it checked it. */
+function stampsHold(dir: string, meta: SnapshotMeta): boolean {
+  const stamps = meta.stamps;
+  if (stamps === undefined || typeof stamps.blob !== 'string' || stamps.sources === null || typeof stamps.sources !== 'object') return false;
+  if (!stampHolds(join(dir, 'vm.blob'), meta.blob, stamps.blob)) return false;
+  const sources = Object.entries(meta.sources ?? {});
+  if (sources.length !== Object.keys(stamps.sources).length) return false;
+  return sources.every(([rel, digest]) => Object.hasOwn(stamps.sources, rel) && stampHolds(join(INSTALL_ROOT, rel), digest, stamps.sources[rel]));
+}
+
+/** Why the snapshot in `dir` cannot start VMs with `nodeFlags` here (undefined when it can), and how that was found. */
+function checkSnapshot(dir: string, nodeFlags: readonly string[]): { reason: string | undefined; by: SnapshotCheckedBy } {
+  const meta = checkDescription(dir, nodeFlags);
+  if (typeof meta === 'string') return { reason: meta, by: 'content' };
+  if (stampsHold(dir, meta)) return { reason: undefined, by: 'stamps' };
+  return { reason: checkContent(dir, meta), by: 'content' };
+}
+
+/** The snapshot's description if it was built for this Node, these flags and this installation; else why not. */
+function checkDescription(dir: string, nodeFlags: readonly string[]): SnapshotMeta | string {
   let meta: SnapshotMeta;
   try {
     meta = JSON.parse(readFileSync(join(dir, 'vm.json'), 'utf8')) as SnapshotMeta;
@@ -105,6 +172,11 @@ function checkSnapshot(dir: string, nodeFlags: readonly string[]): string | unde
   }
   if (JSON.stringify(meta.flags) !== JSON.stringify(nodeFlags)) return `the snapshot was built for VM flags ${JSON.stringify(meta.flags)}, VMs now use ${JSON.stringify(nodeFlags)}`;
   if (meta.root !== INSTALL_ROOT) return `the snapshot was built for the installation at ${meta.root}, this one is at ${INSTALL_ROOT}`;
+  return meta;
+}
+
+/** Why the blob or a module it was built from is not the one the description names (read and hashed), if so. */
+function checkContent(dir: string, meta: SnapshotMeta): string | undefined {
   for (const [rel, digest] of Object.entries(meta.sources ?? {})) {
     let text: Buffer;
     try {
@@ -129,14 +201,19 @@ function checkSnapshot(dir: string, nodeFlags: readonly string[]): string | unde
  * not. The first refusal of each reason is said on stderr.
  */
 export function snapshotProblem(nodeFlags: readonly string[], dir: string = snapshotDir()): string | undefined {
+  return snapshotVerdict(nodeFlags, dir).reason;
+}
+
+/** snapshotProblem, and whether the files' stamps sufficed or they were read and hashed. */
+export function snapshotVerdict(nodeFlags: readonly string[], dir: string = snapshotDir()): { reason: string | undefined; by: SnapshotCheckedBy } {
   const stamp = stampOf(dir);
   const key = `${dir}\0${JSON.stringify(nodeFlags)}`;
   let v = verdicts.get(key);
   if (v === undefined || v.stamp !== stamp) {
-    v = { stamp, reason: checkSnapshot(dir, nodeFlags) };
+    v = { stamp, ...checkSnapshot(dir, nodeFlags) };
     verdicts.set(key, v);
   }
-  return v.reason;
+  return { reason: v.reason, by: v.by };
 }
 
 /** The snapshot directory in use: HOSTLINK_VM_SNAPSHOT when it is a path, else this installation's. */

@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, openSync, closeSync, readFileSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Host, type ExecutionMode } from '../../src/host/host.js';
 import { vmProcessTree } from '../../src/host/sandbox/plan.js';
 import { VM_NODE_FLAGS } from '../../src/host/supervisor.js';
-import { CLI_ENTRY, SNAPSHOT_DIR, SNAPSHOT_ENV, snapshotProblem, vmEntryCommand } from '../../src/host/vm-entry.js';
+import { CLI_ENTRY, SNAPSHOT_DIR, SNAPSHOT_ENV, snapshotProblem, snapshotVerdict, verifiedStamps, vmEntryCommand } from '../../src/host/vm-entry.js';
 import { cliIn } from '../cli/run-cli.js';
 import { contract, id32, text, tempDir, utf8 } from '../helpers.js';
 
@@ -183,6 +183,54 @@ describe('VM start-up: the snapshot and the normal entry', () => {
     }
     // The untouched copy is usable: the checks do not refuse a good snapshot elsewhere.
     assert.equal(vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, dir: snapshotCopy(() => undefined) }).kind, 'snapshot');
+  });
+
+  test("the build records the snapshot's file stamps: a host finds it usable without reading the blob and the modules", () => {
+    assert.deepEqual(snapshotVerdict(VM_NODE_FLAGS), { reason: undefined, by: 'stamps' });
+    // A copy has other inodes: its blob is read and hashed, and found good.
+    assert.deepEqual(snapshotVerdict(VM_NODE_FLAGS, snapshotCopy(() => undefined)), { reason: undefined, by: 'content' });
+  });
+
+  test('a file changed in place with its size and times put back is read again: the stamps do not hide it', () => {
+    // A copy whose description carries stamps taken for it, as the build writes them.
+    // Its blob's times are whole seconds, so that they can be set back exactly after the blob is changed.
+    const WHEN = 1_700_000_000;
+    const stamped = (): string =>
+      snapshotCopy((d) => {
+        utimesSync(join(d, 'vm.blob'), WHEN, WHEN);
+        editMeta(d, (m) => {
+          m.stamps = verifiedStamps(d, m.blob as string, m.sources as Record<string, string>);
+          assert.ok(m.stamps !== undefined, 'stamps taken for the copy');
+        });
+      });
+    const good = stamped();
+    assert.deepEqual(snapshotVerdict(VM_NODE_FLAGS, good), { reason: undefined, by: 'stamps' });
+    assert.equal(vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, dir: good }).kind, 'snapshot');
+
+    // 64 bytes of the blob overwritten, same size, its access and modification times set back: only ctime tells.
+    const altered = stamped();
+    const blob = join(altered, 'vm.blob');
+    const before = statSync(blob);
+    const fd = openSync(blob, 'r+');
+    try {
+      writeSync(fd, Buffer.alloc(64, 0xa5), 0, 64, Math.floor(before.size / 2));
+    } finally {
+      closeSync(fd);
+    }
+    utimesSync(blob, WHEN, WHEN);
+    assert.equal(statSync(blob, { bigint: true }).mtimeNs, BigInt(WHEN) * 1_000_000_000n);
+    assert.equal(statSync(blob).size, before.size);
+    const verdict = snapshotVerdict(VM_NODE_FLAGS, altered);
+    assert.equal(verdict.by, 'content');
+    assert.match(verdict.reason ?? '', /vm\.blob does not match its checksum \(corrupt or replaced\)/);
+    assert.equal(vmEntryCommand({ nodeFlags: VM_NODE_FLAGS, dir: altered }).kind, 'cli');
+
+    // A digest edited in the description after the stamps were taken: the stamps no longer vouch for the module.
+    const edited = stamped();
+    editMeta(edited, (m) => (m.sources = { ...(m.sources as Record<string, string>), 'dist/src/vm/runner.js': '00' }));
+    const v2 = snapshotVerdict(VM_NODE_FLAGS, edited);
+    assert.equal(v2.by, 'content');
+    assert.match(v2.reason ?? '', /the compiled module dist\/src\/vm\/runner\.js changed after the snapshot was built/);
   });
 
   test('hostlink doctor says whether VMs start from the snapshot', () => {
