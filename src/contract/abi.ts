@@ -15,6 +15,8 @@
 import { HostlinkError } from '../errors.js';
 import { scanJson } from '../json-check.js';
 import { MAX_ABI_BYTES, MAX_ABI_JSON_DEPTH, MAX_ABI_JSON_ITEMS } from '../protocol/bounds.generated.js';
+import { MAX_METHOD_NAME_LENGTH_LIMIT } from '../protocol/limits.generated.js';
+import { isMethodExport, methodNameRule } from '../protocol/method-name.js';
 import { readModule } from '../vm/instrument/reader.js';
 import { customSection, readCustomSection } from './sections.js';
 import { extend } from '../extend.js';
@@ -46,20 +48,47 @@ export interface ContractAbi {
 }
 
 /**
- * Names of the callable methods of a module: exported functions taking and returning nothing, except the
- * AssemblyScript runtime's own `__`-prefixed helpers. In export order (deterministic: the module's bytes).
+ * The exported functions taking and returning nothing, except the AssemblyScript runtime's own `__`-prefixed
+ * helpers, in export order (deterministic: the module's bytes): split into those a call can name (the method
+ * name rule at the longest max_method_name_length any node allows) and those it cannot (`ns.fn`, a space, a
+ * name of a megabyte), which no VM runs.
  */
-export function methodNames(wasm: Uint8Array): string[] {
+function entryPoints(wasm: Uint8Array): { callable: string[]; uncallable: string[] } {
   const m = readModule(wasm);
-  const imported = m.imports.filter((i) => i.kind === 0).length;
-  const out: string[] = [];
+  const importedFunctions = m.imports.filter((i) => i.kind === 0);
+  const callable: string[] = [];
+  const uncallable: string[] = [];
   for (const e of m.exports) {
     if (e.kind !== 0 || e.name.startsWith('__')) continue;
-    const typeIndex = e.index < imported ? m.imports.filter((i) => i.kind === 0)[e.index]?.typeIndex : m.functions[e.index - imported];
+    const typeIndex = e.index < importedFunctions.length ? importedFunctions[e.index]?.typeIndex : m.functions[e.index - importedFunctions.length];
     const type = typeIndex === undefined ? undefined : m.types[typeIndex];
-    if (type && type.params.length === 0 && type.results.length === 0) out.push(e.name);
+    if (type === undefined || type.params.length !== 0 || type.results.length !== 0) continue;
+    (isMethodExport(e.name, 0, 0) ? callable : uncallable).push(e.name);
   }
-  return out;
+  return { callable, uncallable };
+}
+
+/** Names of the callable methods of a module (entryPoints): what `inspect`, the ABI and the node list. */
+export function methodNames(wasm: Uint8Array): string[] {
+  return entryPoints(wasm).callable;
+}
+
+/** Longest part of an uncallable export's name shown: a name may be megabytes long. */
+const SHOWN_NAME_CHARS = 64;
+
+/**
+ * The exported functions no call can name, each name cut to SHOWN_NAME_CHARS with its length: for the warning
+ * of `hostlink inspect` and `check` (the author likely meant them as methods).
+ */
+export function uncallableExports(wasm: Uint8Array): string[] {
+  return entryPoints(wasm).uncallable.map((n) => (n.length > SHOWN_NAME_CHARS ? `${n.slice(0, SHOWN_NAME_CHARS)}… (${n.length} characters)` : n));
+}
+
+/** One line naming the exports no call can name (uncallableExports), or undefined when none. */
+export function uncallableWarning(uncallable: readonly string[]): string | undefined {
+  if (uncallable.length === 0) return undefined;
+  const shown = uncallable.slice(0, 10).map((n) => JSON.stringify(n)).join(', ') + (uncallable.length > 10 ? `, … (${uncallable.length} in all)` : '');
+  return `the module exports functions no call can name, not listed as methods: ${shown}; ${methodNameRule(MAX_METHOD_NAME_LENGTH_LIMIT)}: rename them, or export them under such a name`;
 }
 
 function parseShape(text: string): AbiShape {

@@ -6,6 +6,7 @@
  */
 import type { PreparedModule } from './instrument/index.js';
 import { ModuleRejected, OutOfGas, StackOverflow } from './instrument/index.js';
+import { isMethodExport } from '../protocol/method-name.js';
 import { reasonMessage } from '../protocol/reasons.js';
 
 export interface VmErrorClass {
@@ -55,13 +56,12 @@ export function classifyTrap(err: unknown): VmErrorClass | undefined {
 const LISTED_METHODS = 20;
 
 /**
- * The callable methods of a module for a method_not_found message: exported functions of type () -> (),
- * without the AssemblyScript runtime's `__` helpers, in export order (the module's bytes decide, so every node
- * reports the same text).
+ * The callable methods of a module for a method_not_found message (isMethodExport), in export order (the
+ * module's bytes decide, so every node reports the same text).
  */
 function methodList(prepared: PreparedModule): string {
   const names = prepared.exports
-    .filter((x) => x.kind === 'function' && x.type && x.type.params.length === 0 && x.type.results.length === 0 && !x.name.startsWith('__'))
+    .filter((x) => x.kind === 'function' && x.type !== undefined && isMethodExport(x.name, x.type.params.length, x.type.results.length))
     .map((x) => (x.name.length > 64 ? x.name.slice(0, 64) + '…' : x.name));
   if (names.length === 0) return 'the contract exports no methods';
   const shown = names.slice(0, LISTED_METHODS).join(', ');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { embedAbi, methodNames } from '../../src/contract/abi.js';
+import { embedAbi, methodNames, uncallableExports } from '../../src/contract/abi.js';
 import { Host } from '../../src/host/host.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
 import { verifyStore } from '../../src/host/state/verify-store.js';
@@ -16,10 +16,15 @@ import { encodeCodeSize } from '../../src/host/state/code-store.js';
 import type { KvStore, TableName } from '../../src/host/state/kv.js';
 import { listCodes } from '../../src/server/inventory.js';
 import { CallRecords, MAX_KEPT_TEXT_CHARS } from '../../src/server/records.js';
+import { MAX_METHOD_NAME_LENGTH_LIMIT } from '../../src/protocol/limits.generated.js';
+import { wat } from '../instrument/helpers.js';
 import { contractPath, sha256, tempDir } from '../helpers.js';
 import { api, deployKvStore, runCli, startServe, type ServeProcess } from './serve-process.js';
 
 const kvBytes = readFileSync(contractPath('kv-store'));
+/** A WAT string literal of `s`'s UTF-8 bytes: other than printable ASCII, each byte as \\hh. */
+const watString = (s: string): string =>
+  `"${[...Buffer.from(s, 'utf8')].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b.toString(16).padStart(2, '0')}`)).join('')}"`;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 describe('hostlink serve and what callers hand it', () => {
@@ -95,6 +100,56 @@ describe('hostlink serve and what callers hand it', () => {
     const checked = await runCli(['check', file, '--json']);
     assert.equal(checked.status, 0, checked.stderr);
     assert.deepEqual(JSON.parse(checked.stdout).abi_unexported, ['mint_capped']);
+  });
+
+  test('exports no call can name are not methods: not in the description, codes, inspect, check, nor the VM\'s method_not_found', async () => {
+    // Before, every exported () -> () function was listed as a method, whatever its name: callers were offered
+    // `ns.fn`, a name with a space or one of 300,000 characters, which every VM refuses (invalid_method_name),
+    // and the node kept and sent each such name whole in every description.
+    const longest = 'a'.repeat(MAX_METHOD_NAME_LENGTH_LIMIT);
+    const tooLong = 'b'.repeat(MAX_METHOD_NAME_LENGTH_LIMIT + 1);
+    const huge = 'c'.repeat(300_000);
+    const names = ['ok_method', 'has space', 'ns.fn', 'caf\u00e9', longest, tooLong, huge];
+    const module = await wat(`(module (memory (export "memory") 1) (func $f) (func $g (param i32))
+      ${names.map((n) => `(export ${watString(n)} (func $f))`).join(' ')}
+      (export "__helper" (func $f)) (export "takes_arg" (func $g)))`);
+    assert.deepEqual(methodNames(module), ['ok_method', longest]);
+    assert.deepEqual(uncallableExports(module), ['has space', 'ns.fn', 'caf\u00e9', `${'b'.repeat(64)}… (${MAX_METHOD_NAME_LENGTH_LIMIT + 1} characters)`, `${'c'.repeat(64)}… (300000 characters)`]);
+
+    const r = await api(`${node.url}api/codes`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: module });
+    assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
+    const described = await api(`${node.url}api/codes/${r.body.code_hash}`);
+    assert.equal(described.status, 200);
+    assert.deepEqual(described.body.methods, ['ok_method', longest]);
+    assert.deepEqual(
+      described.body.abi.methods.map((m: { name: string }) => m.name),
+      ['ok_method', longest],
+    );
+    const listed = await runCli(['codes', '--server', node.url, '--json']);
+    assert.equal(listed.status, 0, listed.stderr);
+    const entry = (JSON.parse(listed.stdout) as { code_hash: string; methods: string[] }[]).find((c) => c.code_hash === r.body.code_hash);
+    assert.deepEqual(entry?.methods, ['ok_method', longest]);
+
+    // The VM lists the same methods when a call names none of them.
+    const missing = await api(`${node.url}api/calls`, { json: { code: r.body.code_hash, method: 'nope' } });
+    assert.equal(missing.status, 200, JSON.stringify(missing.body).slice(0, 300));
+    assert.equal(missing.body.outcome.message, `method_not_found nope (methods: ok_method, ${'a'.repeat(64)}…)`);
+
+    const file = join(dir.path, 'names.wasm');
+    writeFileSync(file, module);
+    const inspected = await runCli(['inspect', file]);
+    assert.equal(inspected.status, 0, inspected.stderr);
+    assert.match(inspected.stdout, /\nmethods:\n {2}ok_method\n {2}a{4096}\n$/);
+    assert.match(inspected.stderr, /^hostlink: warning: the module exports functions no call can name, not listed as methods: "has space", "ns\.fn", "caf\u00e9", "b{64}… \(4097 characters\)", "c{64}… \(300000 characters\)"; method names are 1-4096 ASCII letters, digits or _/);
+    assert.ok(inspected.stderr.length < 1000, 'the warning cuts long names');
+    const checked = await runCli(['check', file, '--json']);
+    assert.equal(checked.status, 0, checked.stderr);
+    const report = JSON.parse(checked.stdout) as { methods: string[]; uncallable_exports: string[] };
+    assert.deepEqual(report.methods, ['ok_method', longest]);
+    assert.equal(report.uncallable_exports.length, 5);
+    const plain = await runCli(['check', file]);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stderr, /warning: the module exports functions no call can name/);
   });
 });
 

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { HostlinkError } from '../../errors.js';
 import { checkContract } from '../../contract/check.js';
-import { readAbi, unexportedWarning } from '../../contract/abi.js';
+import { readAbi, uncallableExports, uncallableWarning, unexportedWarning } from '../../contract/abi.js';
 import { missingContract, parse, printJson, readContractFile } from '../common.js';
 import { logText } from '../../terminal-text.js';
 
@@ -21,7 +21,11 @@ export async function run(argv: string[]): Promise<number> {
   const failure = checkContract(wasm);
   if (values.json) {
     const described = failure ? undefined : readAbi(wasm);
-    printJson({ file, ok: !failure, ...(described === undefined ? { failure } : { methods: described.abi.methods.map((m) => m.name), abi_unexported: described.unexported }) });
+    printJson({
+      file,
+      ok: !failure,
+      ...(described === undefined ? { failure } : { methods: described.abi.methods.map((m) => m.name), abi_unexported: described.unexported, uncallable_exports: uncallableExports(wasm) }),
+    });
     return failure ? 1 : 0;
   }
   if (failure) {
@@ -31,7 +35,8 @@ export async function run(argv: string[]): Promise<number> {
   const { abi, unexported } = readAbi(wasm);
   const methods = abi.methods.map((m) => m.name);
   process.stdout.write(`ok: ${file} passes the deploy-time checks (${wasm.length} bytes; methods: ${logText(methods.join(', ')) || '(none)'})\n`);
-  const warning = unexportedWarning(unexported);
-  if (warning !== undefined) process.stderr.write(`hostlink: warning: ${logText(warning)}\n`);
+  for (const warning of [unexportedWarning(unexported), uncallableWarning(uncallableExports(wasm))]) {
+    if (warning !== undefined) process.stderr.write(`hostlink: warning: ${logText(warning)}\n`);
+  }
   return 0;
 }

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { HostlinkError } from '../../errors.js';
-import { readAbi, unexportedWarning } from '../../contract/abi.js';
+import { readAbi, uncallableExports, uncallableWarning, unexportedWarning } from '../../contract/abi.js';
 import { logText } from '../../terminal-text.js';
 import { missingContract, parse, printJson, readContractFile, STORE_OPTIONS, STORE_OPTIONS_HELP, storeOptions, withHost } from '../common.js';
 
@@ -33,13 +33,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!WebAssembly.validate(wasm)) throw new HostlinkError('usage', `${target} is not a valid WebAssembly module: give the compiled contract (hostlink build, run in the contract project, writes build/NAME.wasm)`);
   const { abi, embedded, unexported } = readAbi(wasm);
+  const uncallable = uncallableExports(wasm);
   const codeHash = createHash('sha256').update(wasm).digest('hex');
   if (values.json) {
-    printJson({ code_hash: codeHash, embedded, ...abi, unexported });
+    printJson({ code_hash: codeHash, embedded, ...abi, unexported, uncallable_exports: uncallable });
     return 0;
   }
-  const warning = unexportedWarning(unexported);
-  if (warning !== undefined) process.stderr.write(`hostlink: warning: ${logText(warning)}\n`);
+  for (const warning of [unexportedWarning(unexported), uncallableWarning(uncallable)]) {
+    if (warning !== undefined) process.stderr.write(`hostlink: warning: ${logText(warning)}\n`);
+  }
   const out: string[] = [`${abi.name ?? 'contract'} ${codeHash} (${wasm.length} bytes)${embedded ? '' : ' — no ABI section: methods from the exports only (build with hostlink build for shapes)'}`, 'methods:'];
   for (const m of abi.methods) {
     out.push(`  ${m.name}${m.view ? ' (view)' : ''}${m.input !== undefined ? `  input ${shape(m.input)}` : ''}${m.output !== undefined ? `  -> ${shape(m.output)}` : ''}`);
