@@ -63,7 +63,7 @@ function entryPoints(wasm: Uint8Array): { callable: string[]; uncallable: string
     const typeIndex = e.index < importedFunctions.length ? importedFunctions[e.index]?.typeIndex : m.functions[e.index - importedFunctions.length];
     const type = typeIndex === undefined ? undefined : m.types[typeIndex];
     if (type === undefined || type.params.length !== 0 || type.results.length !== 0) continue;
-    (isMethodExport(e.name, 0, 0) ? callable : uncallable).push(e.name);
+    (isMethodExport(e.name, type.params.length, type.results.length) ? callable : uncallable).push(e.name);
   }
   return { callable, uncallable };
 }

@@ -7,8 +7,8 @@
  * blob, and otherwise falls back to the normal entry (`hostlink vm` through bin/hostlink.js), saying once on
  * stderr why. Reading and hashing the blob and every module took ~45 ms of each host's start (every `hostlink
  * call`): the build records each file's stamp (fileStamp) after checking its content, and a file whose stamp is
- * unchanged is not read again. `hostlink doctor` prints the same verdict. The sandbox, the secret on stdin and the hello
- * proof are the same for both entries: the snapshot holds code and constants, never anything of one run.
+ * unchanged is not read again. `hostlink doctor` prints the same verdict. The sandbox, the secret on stdin and
+ * the hello proof are the same for both entries: the snapshot holds code and constants, never anything of one run.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
