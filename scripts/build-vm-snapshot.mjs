@@ -174,8 +174,7 @@ async function blob() {
   const want = { format: SNAPSHOT_FORMAT, node: process.version, arch: process.arch, platform: process.platform, flags: [...VM_NODE_FLAGS], root: ROOT, bundle: bundleSha, warmUp };
   // The stamps of the blob and the modules, taken as their content is checked, let hosts skip reading them
   // (src/host/vm-entry.ts); written again when only they changed (the modules rewritten with the same content).
-  const describe = (meta) => {
-    const stamps = verifiedStamps(OUT, meta.blob, meta.sources);
+  const describe = (meta, stamps = verifiedStamps(OUT, meta.blob, meta.sources)) => {
     const text = JSON.stringify({ ...meta, stamps }, null, 1) + '\n';
     const tmpMeta = `${metaPath}.${process.pid}.tmp`;
     writeFileSync(tmpMeta, text);
@@ -186,7 +185,7 @@ async function blob() {
       const meta = JSON.parse(readFileSync(metaPath, 'utf8'));
       if (Object.entries(want).every(([k, v]) => JSON.stringify(meta[k]) === JSON.stringify(v)) && meta.blob === sha256(readFileSync(blobPath))) {
         const stamps = verifiedStamps(OUT, meta.blob, meta.sources);
-        if (JSON.stringify(stamps) !== JSON.stringify(meta.stamps)) describe(meta);
+        if (JSON.stringify(stamps) !== JSON.stringify(meta.stamps)) describe(meta, stamps);
         return { unchanged: true };
       }
     } catch {

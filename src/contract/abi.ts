@@ -16,7 +16,7 @@ import { HostlinkError } from '../errors.js';
 import { scanJson } from '../json-check.js';
 import { MAX_ABI_BYTES, MAX_ABI_JSON_DEPTH, MAX_ABI_JSON_ITEMS } from '../protocol/bounds.generated.js';
 import { MAX_METHOD_NAME_LENGTH_LIMIT } from '../protocol/limits.generated.js';
-import { isMethodExport, methodNameRule } from '../protocol/method-name.js';
+import { isMethodExport, isRuntimeHelper, methodNameRule } from '../protocol/method-name.js';
 import { readModule } from '../vm/instrument/reader.js';
 import { customSection, readCustomSection } from './sections.js';
 import { extend } from '../extend.js';
@@ -59,7 +59,7 @@ function entryPoints(wasm: Uint8Array): { callable: string[]; uncallable: string
   const callable: string[] = [];
   const uncallable: string[] = [];
   for (const e of m.exports) {
-    if (e.kind !== 0 || e.name.startsWith('__')) continue;
+    if (e.kind !== 0 || isRuntimeHelper(e.name)) continue;
     const typeIndex = e.index < importedFunctions.length ? importedFunctions[e.index]?.typeIndex : m.functions[e.index - importedFunctions.length];
     const type = typeIndex === undefined ? undefined : m.types[typeIndex];
     if (type === undefined || type.params.length !== 0 || type.results.length !== 0) continue;

@@ -111,13 +111,17 @@ export function fileStamp(path: string): string | undefined {
  */
 function verifiedStamp(path: string, digest: string): string | undefined {
   const before = fileStamp(path);
-  if (before === undefined) return undefined;
-  try {
-    if (sha256(readFileSync(path)) !== digest) return undefined;
-  } catch {
-    return undefined;
-  }
+  if (before === undefined || digestOf(path) !== digest) return undefined;
   return fileStamp(path) === before ? `${digest} ${before}` : undefined;
+}
+
+/** The SHA-256 (hex) of a file's content, or the error that kept it from being read. */
+function digestOf(path: string): string | Error {
+  try {
+    return sha256(readFileSync(path));
+  } catch (e) {
+    return e as Error;
+  }
 }
 
 /** Whether `path` still has the stamp recorded when its content was checked against `digest` (verifiedStamp). */
@@ -178,21 +182,13 @@ function checkDescription(dir: string, nodeFlags: readonly string[]): SnapshotMe
 /** Why the blob or a module it was built from is not the one the description names (read and hashed), if so. */
 function checkContent(dir: string, meta: SnapshotMeta): string | undefined {
   for (const [rel, digest] of Object.entries(meta.sources ?? {})) {
-    let text: Buffer;
-    try {
-      text = readFileSync(join(INSTALL_ROOT, rel));
-    } catch {
-      return `the snapshot's module ${rel} is gone (rebuilt since)`;
-    }
-    if (sha256(text) !== digest) return `the compiled module ${rel} changed after the snapshot was built`;
+    const found = digestOf(join(INSTALL_ROOT, rel));
+    if (found instanceof Error) return `the snapshot's module ${rel} is gone (rebuilt since)`;
+    if (found !== digest) return `the compiled module ${rel} changed after the snapshot was built`;
   }
-  let blob: Buffer;
-  try {
-    blob = readFileSync(join(dir, 'vm.blob'));
-  } catch (e) {
-    return `${join(dir, 'vm.blob')} is unreadable (${(e as Error).message})`;
-  }
-  if (sha256(blob) !== meta.blob) return `${join(dir, 'vm.blob')} does not match its checksum (corrupt or replaced)`;
+  const blob = digestOf(join(dir, 'vm.blob'));
+  if (blob instanceof Error) return `${join(dir, 'vm.blob')} is unreadable (${blob.message})`;
+  if (blob !== meta.blob) return `${join(dir, 'vm.blob')} does not match its checksum (corrupt or replaced)`;
   return undefined;
 }
 

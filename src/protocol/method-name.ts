@@ -18,12 +18,15 @@ export function methodNameRule(maxLength: number): string {
   return `method names are 1-${maxLength} ASCII letters, digits or _`;
 }
 
+/** The AssemblyScript runtime's own exports (`__new`, `__pin`…): never a contract's method, nor listed as one. */
+export const isRuntimeHelper = (name: string): boolean => name.startsWith('__');
+
 /**
  * Whether an exported function is a method: it takes and returns nothing, is not one of the AssemblyScript
- * runtime's `__` helpers, and its name is one a call can give on some node (the rule at the longest
+ * runtime's `__` helpers (isRuntimeHelper), and its name is one a call can give on some node (the rule at the longest
  * max_method_name_length allowed). The one rule for every list of a contract's methods: `hostlink inspect`, the
  * ABI, the node's descriptions and the VM's method_not_found message.
  */
 export function isMethodExport(name: string, params: number, results: number): boolean {
-  return params === 0 && results === 0 && !name.startsWith('__') && isMethodName(name, MAX_METHOD_NAME_LENGTH_LIMIT);
+  return params === 0 && results === 0 && !isRuntimeHelper(name) && isMethodName(name, MAX_METHOD_NAME_LENGTH_LIMIT);
 }
