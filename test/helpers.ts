@@ -1,5 +1,6 @@
 /** Shared test helpers: paths, example contracts, an in-memory session backend, temp dirs, a socket pair. */
 import { createHash } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -105,6 +106,27 @@ export async function unixSocketPair(): Promise<{ server: Socket; client: Socket
       dir.remove();
     },
   };
+}
+
+/**
+ * The exit code (or signal name) of `child`, once it has exited AND its piped stdout/stderr have been read to the end:
+ * 'exit' can come before the last output is read, and a test that then matches the output raced the pipe. A
+ * grandchild still holding a pipe open cannot hold this up longer than `graceMs` after the exit.
+ */
+export function exitAfterOutput(child: ChildProcess, graceMs = 5_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const ended = (s: NodeJS.ReadableStream | null): Promise<unknown> =>
+    s === null || (s as { readableEnded?: boolean }).readableEnded === true ? Promise.resolve() : new Promise((r) => s.once('end', r).once('close', r));
+  const streams = Promise.all([ended(child.stdout), ended(child.stderr)]);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return exited.then(async (status) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([streams, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    return status;
+  });
 }
 
 /** Waits until a VM of `host` runs a call, then SIGKILLs it; returns its pid. */

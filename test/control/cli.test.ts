@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseControlAddress } from '../../src/control/address.js';
 import { GuestClient } from '../../src/control/client.js';
+import { exitAfterOutput } from '../helpers.js';
 import { serveHttp, startAgent, tempDir } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/hostlink.js', import.meta.url));
@@ -42,7 +43,7 @@ async function agentProcess(t: TestContext, args: string[]) {
   t.after(() => {
     if (agent.exitCode === null) agent.kill('SIGKILL');
   });
-  const exited = once(agent, 'exit');
+  const exited = exitAfterOutput(agent).then((s) => [s.code, s.signal] as const);
   let stderr = '';
   agent.stderr.on('data', (c) => (stderr += c));
   const saw = (text: string): Promise<void> =>

@@ -25,7 +25,7 @@ import { HostlinkError } from '../../src/errors.js';
 import { prepareModule } from '../../src/vm/instrument/index.js';
 import { policyFor } from '../../src/vm/policy.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/message.js';
-import { contract, id32, ROOT, tempDir, utf8 } from '../helpers.js';
+import { contract, exitAfterOutput, id32, ROOT, tempDir, utf8 } from '../helpers.js';
 import { call, Probe, returnedU64 } from '../node/probe.js';
 import { wat } from '../instrument/helpers.js';
 import { callsWithLocals, globalsAndElements, ifsWithLocals, manyExports, manyFunctionsWithIfs, manyImports, tierUpLoops, manyTypesAndFunctions, unreachableArity, manyEmptyFunctions, moduleOf, namedExportAndMemory, oneHugeFunction, sqrtChain, sqrtChains } from './big-modules.js';
@@ -423,7 +423,7 @@ describe('bounds: deploy, effects, isolation, inputs', () => {
     const vm = spawn(process.execPath, [HOSTLINK_BIN, 'vm', '--host', 'unix:///nonexistent/hostlink.sock', '--message', msg], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     vm.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exit = await new Promise<number | null>((resolve) => vm.on('exit', resolve));
+    const { code: exit } = await exitAfterOutput(vm);
     assert.equal(exit, 2, stderr);
     assert.match(stderr, new RegExp(`invalid message: field 'limits.max_execution_memory' must be at most ${MAX_EXECUTION_MEMORY_LIMIT} \\(max_execution_memory_limit`));
   });

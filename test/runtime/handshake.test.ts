@@ -21,7 +21,7 @@ import { initialize, INITIALIZE_METHOD_PATH, serveRuntime } from '../../src/runt
 import { hostProof } from '../../src/runtime/host-proof.js';
 import { HANDSHAKE_NOT_FOUND, launchRuntimeVm, runtimeLauncher } from '../../src/runtime/launcher.js';
 import { formatAddress } from '../../src/transport/address.js';
-import { contract, id32, MemoryBackend, message, tempDir, text, utf8 } from '../helpers.js';
+import { contract, exitAfterOutput, id32, MemoryBackend, message, tempDir, text, utf8 } from '../helpers.js';
 import { serveProductionShape } from './production-shape.js';
 
 const HERE = import.meta.dirname ?? new URL('.', import.meta.url).pathname;
@@ -239,7 +239,7 @@ function startVm(engine: string | undefined, secret = newVmSecret()): { child: C
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdin!.end(`${Buffer.from(secret).toString('hex')}\n`);
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const exit = exitAfterOutput(child).then((s) => s.code);
   return { child, exit, stderr: () => err };
 }
 

@@ -20,7 +20,7 @@ import { checkHelloProof, newVmSecret } from '../../src/protocol/hello-proof.js'
 import { hostProof } from '../../src/runtime/host-proof.js';
 import { launchRuntimeVm } from '../../src/runtime/launcher.js';
 import { formatAddress } from '../../src/transport/address.js';
-import { ROOT } from '../helpers.js';
+import { exitAfterOutput, ROOT } from '../helpers.js';
 
 const PEER = join(ROOT, 'test', 'runtime', 'fixtures', 'runtime_peer.py');
 const FAKE = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'fake-runtime-vm.js');
@@ -122,6 +122,6 @@ function startVm(engine: string, secret: Uint8Array): { child: ChildProcess; exi
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdin!.end(`${Buffer.from(secret).toString('hex')}\n`);
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const exit = exitAfterOutput(child).then((s) => s.code);
   return { child, exit, stderr: () => err };
 }

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { HOSTLINK_BIN } from '../../src/host/supervisor.js';
 import { readFileSync } from 'node:fs';
-import { contractPath } from '../helpers.js';
+import { contractPath, exitAfterOutput } from '../helpers.js';
 
 export interface ServeProcess {
   url: string;
@@ -24,7 +24,7 @@ export function startServe(args: string[], env: Record<string, string> = {}, pre
   let out = '';
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const exited = exitAfterOutput(child).then((s): number | string => s.code ?? s.signal ?? 'unknown');
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();

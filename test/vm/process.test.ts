@@ -14,7 +14,7 @@ import { channelInfo } from '../../src/transport/connect.js';
 import { decodeResult, type ExecutionResult } from '../../src/protocol/result.js';
 import { GAS_SCHEDULE_VERSION } from '../../src/vm/host-functions.generated.js';
 import { INSTRUMENTATION_VERSION } from '../../src/vm/instrument/index.js';
-import { message, sha256, tempDir, utf8 } from '../helpers.js';
+import { exitAfterOutput, message, sha256, tempDir, utf8 } from '../helpers.js';
 
 interface VmRun {
   code: number | null;
@@ -27,7 +27,7 @@ function runVm(args: string[], stdin?: string): Promise<VmRun> {
     if (stdin !== undefined) child.stdin?.end(stdin);
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stderr }));
+    void exitAfterOutput(child).then((s) => resolve({ code: s.code, stderr }));
   });
 }
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TlsFiles } from '../../src/worker/tls.js';
-import { ROOT } from '../helpers.js';
+import { exitAfterOutput, ROOT } from '../helpers.js';
 
 export const HOSTLINK = join(ROOT, 'bin', 'hostlink.js');
 
@@ -44,7 +44,7 @@ export function startWorkerProcess(a: WorkerArgs): WorkerProcess {
   child.stderr!.on('data', (c: Buffer) => {
     text += c.toString('utf8');
   });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exit = exitAfterOutput(child).then((s) => s.code);
   return {
     child,
     output: () => text,

@@ -245,7 +245,7 @@ describe('remote workers on loopback', { skip }, () => {
     const second = await open(2);
     hosts.push(second);
     await waitFor('the worker to register with the restarted node', () => second.remote!.launcher.workers().length === 1);
-    assert.match(w.output(), /lost the node at 127\.0\.0\.1:\d+ .*registering again/);
+    await waitFor('the worker to log the lost node', () => /lost the node at 127\.0\.0\.1:\d+ .*registering again/.test(w.output()));
     const kv = await second.deploy(contract('kv-store'));
     const ctx = id32('remote-node-restart');
     const o = await second.call({ codeHash: kv, method: 'set', input: json({ key: 'k', value: 'again' }), contextId: ctx });
